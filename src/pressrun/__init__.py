@@ -1,0 +1,1 @@
+"""pressrun: order automation and fulfillment for on-demand CD/DVD/USB media."""

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from pressrun.accounts.models import LoginFailure, Publisher
+from pressrun.accounts.services import PublisherInvalid, publisher_set_password
+from pressrun.billing.services import CreditInvalid, ledger_credit
+from pressrun.core.money import format_money
+
+
+class CreditForm(forms.Form):
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=10, decimal_places=2)
+    description = forms.CharField(max_length=300, initial="Payment")
+
+
+class PasswordForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+
+
+@admin.register(Publisher)
+class PublisherAdmin(admin.ModelAdmin[Publisher]):
+    list_display = ("id", "email", "company", "balance", "default_mail_method", "is_active")
+    search_fields = ("=id", "email", "company")
+    readonly_fields = ("id", "balance", "password", "created_at")
+    fields = (
+        "id",
+        "email",
+        "company",
+        "default_mail_method",
+        "customer_email_notifications",
+        "is_active",
+        "balance",
+        "password",
+        "created_at",
+    )
+    change_form_template = "admin/accounts/publisher/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Publishers are created with a password: `pressrun createpublisher` or the sign-up.
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(
+                "<int:publisher_id>/credit/",
+                self.admin_site.admin_view(self.credit_view),
+                name="accounts_publisher_credit",
+            ),
+            path(
+                "<int:publisher_id>/password/",
+                self.admin_site.admin_view(self.password_view),
+                name="accounts_publisher_password",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def credit_view(self, request: HttpRequest, publisher_id: int) -> HttpResponse:
+        """Record a payment through the billing service, which also releases HOLD orders."""
+        publisher = get_object_or_404(Publisher, id=publisher_id)
+        if not self.has_change_permission(request, publisher):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = CreditForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = ledger_credit(
+                    publisher_id=publisher.id,
+                    amount=form.cleaned_data["amount"],
+                    description=form.cleaned_data["description"],
+                    actor=f"operator:{request.user}",
+                )
+            except (CreditInvalid, InvalidOperation) as exc:
+                form.add_error("amount", str(exc))
+            else:
+                released = ", ".join(str(o.id) for o in result.released) or "none"
+                self.message_user(
+                    request,
+                    f"Credited {format_money(result.entry.amount)}; balance "
+                    f"{format_money(result.balance)}. Released HOLD orders: {released}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_publisher_change", args=[publisher.id])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Record a payment for {publisher}",
+            "form": form,
+            "publisher": publisher,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/pressrun/simple_form.html", context)
+
+    def password_view(self, request: HttpRequest, publisher_id: int) -> HttpResponse:
+        publisher = get_object_or_404(Publisher, id=publisher_id)
+        if not self.has_change_permission(request, publisher):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = PasswordForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                publisher_set_password(publisher=publisher, password=form.cleaned_data["password"])
+            except PublisherInvalid as exc:
+                form.add_error("password", exc.message)
+            else:
+                self.message_user(request, "Password changed.", messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_publisher_change", args=[publisher.id])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Set the password of {publisher}",
+            "form": form,
+            "publisher": publisher,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/pressrun/simple_form.html", context)
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(admin.ModelAdmin[LoginFailure]):
+    list_display = ("at", "email", "client_address")
+    search_fields = ("email", "client_address")
+    readonly_fields = ("at", "email", "client_address")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pressrun.accounts.models import MailMethod
+from pressrun.accounts.services import PublisherInvalid, publisher_create
+
+
+class Command(BaseCommand):
+    help = "Create a publisher account and print its publisher ID."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--email", required=True, help="Login email.")
+        parser.add_argument("--password", required=True, help="At least 8 characters.")
+        parser.add_argument("--publisher-id", type=int, help="Use this publisher ID.")
+        parser.add_argument("--company", default="", help="Company name.")
+        parser.add_argument(
+            "--mail-method",
+            default=MailMethod.STANDARD,
+            choices=MailMethod.values,
+            help="Default order mail method.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            publisher = publisher_create(
+                email=options["email"],
+                password=options["password"],
+                company=options["company"],
+                publisher_id=options["publisher_id"],
+                default_mail_method=options["mail_method"],
+            )
+        except PublisherInvalid as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(str(publisher.id))

@@ -1,0 +1,209 @@
+"""Publisher accounts: creation, passwords, and the gateway's credential check.
+
+A full password hash costs tens of milliseconds of CPU on purpose; doing one per gateway call
+would cap a publisher's order script at a few requests per second and hand any client a cheap
+way to exhaust the CPU. So a verified (email, password) pair is remembered for a short time
+under a keyed digest of the pair, together with the password hash it was verified against.
+A cache hit still reads the publisher row and is honoured only while that row's hash is the
+same, so a password change (or a deactivated account) takes effect at once in every process
+without any cross-process invalidation. Failures are never cached and are throttled per
+account and per client address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import caches
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from pressrun.accounts.models import LoginFailure, MailMethod, Publisher
+from pressrun.core.errors import DomainError
+
+
+class CredentialsMissing(DomainError):
+    """Email or password was not given."""
+
+
+class CredentialsInvalid(DomainError):
+    """No active publisher has this email and password."""
+
+
+class SignInThrottled(DomainError):
+    """Too many failed attempts for this account or client address; try again later."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PublisherInvalid(DomainError):
+    """Arguments for a new or changed publisher were refused."""
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def publisher_create(
+    *,
+    email: str,
+    password: str,
+    company: str = "",
+    publisher_id: int | None = None,
+    default_mail_method: str = MailMethod.STANDARD,
+) -> Publisher:
+    """Create a publisher with a hashed password. Raises PublisherInvalid on bad input."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    email = normalize_email(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise PublisherInvalid(f"'{email}' is not a valid email address.") from exc
+    if len(password) < 8:
+        raise PublisherInvalid("The password must have at least 8 characters.")
+    if publisher_id is not None and publisher_id < 1:
+        raise PublisherInvalid("The publisher ID must be a positive whole number.")
+    if default_mail_method not in MailMethod.values:
+        raise PublisherInvalid(f"Unknown mail method '{default_mail_method}'.")
+    try:
+        with transaction.atomic():
+            publisher = Publisher.objects.create(
+                id=publisher_id,
+                email=email,
+                password=make_password(password),
+                company=company.strip(),
+                default_mail_method=default_mail_method,
+            )
+            if publisher_id is not None:
+                sync_id_sequence(Publisher)
+    except IntegrityError as exc:
+        if Publisher.objects.filter(email=email).exists():
+            raise PublisherInvalid(f"A publisher with email {email} already exists.") from exc
+        raise PublisherInvalid(f"Publisher ID {publisher_id} is already taken.") from exc
+    return publisher
+
+
+def sync_id_sequence(model: type) -> None:
+    """After an insert with an explicit id, move PostgreSQL's id sequence past it.
+
+    SQLite picks max(id) + 1 by itself; PostgreSQL's sequence does not know about ids given
+    explicitly and would later hand out a taken one.
+    """
+    if connection.vendor != "postgresql":
+        return
+    table = model._meta.db_table  # type: ignore[attr-defined]
+    # The table name comes from the model, never from input.
+    quoted = connection.ops.quote_name(table)
+    sql = f"SELECT setval(pg_get_serial_sequence(%s, 'id'), (SELECT GREATEST(MAX(id), 1) FROM {quoted}))"  # noqa: S608, E501
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [table])
+
+
+def publisher_set_password(*, publisher: Publisher, password: str) -> None:
+    """Change the password. Cached gateway credentials for the old one stop working at once."""
+    if len(password) < 8:
+        raise PublisherInvalid("The password must have at least 8 characters.")
+    publisher.password = make_password(password)
+    publisher.save(update_fields=["password"])
+
+
+@dataclass(frozen=True)
+class _CachedCredential:
+    publisher_id: int
+    password_hash: str
+
+
+def _credential_cache_key(email: str, password: str) -> str:
+    # Keyed with SECRET_KEY so a leaked cache (e.g. a shared Redis) reveals no password digest
+    # that could be attacked offline.
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(),
+        email.encode() + b"\x00" + password.encode("utf-8", "surrogatepass"),
+        hashlib.sha256,
+    ).hexdigest()
+    return f"cred:{digest}"
+
+
+def publisher_authenticate(*, email: str, password: str, client_address: str) -> Publisher:
+    """The active publisher with this email and password.
+
+    Raises CredentialsMissing, SignInThrottled or CredentialsInvalid (the message never says
+    which of email and password was wrong). Successful checks are cached as described above.
+    """
+    email = normalize_email(email)
+    if not email or not password:
+        raise CredentialsMissing("Email and password are required.")
+    cache = caches["credentials"]
+    key = _credential_cache_key(email, password)
+    cached = cache.get(key)
+    if isinstance(cached, _CachedCredential):
+        publisher = Publisher.objects.filter(id=cached.publisher_id, is_active=True).first()
+        if publisher is not None and hmac.compare_digest(
+            publisher.password.encode(), cached.password_hash.encode()
+        ):
+            return publisher
+        cache.delete(key)
+
+    _raise_if_throttled(email=email, client_address=client_address)
+    publisher = Publisher.objects.filter(email=email, is_active=True).first()
+    # Hash even for an unknown email so timing does not reveal which accounts exist.
+    encoded = publisher.password if publisher is not None else _dummy_hash()
+    if not check_password(password, encoded) or publisher is None:
+        _record_failure(email=email, client_address=client_address)
+        raise CredentialsInvalid("The email and password do not match an account.")
+    cache.set(
+        key,
+        _CachedCredential(publisher_id=publisher.id, password_hash=publisher.password),
+        timeout=settings.CREDENTIAL_CACHE_SECONDS,
+    )
+    return publisher
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(make_password("pressrun-no-such-account"))
+    return _DUMMY_HASH[0]
+
+
+def _raise_if_throttled(*, email: str, client_address: str) -> None:
+    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    since = timezone.now() - window
+    failures = LoginFailure.objects.filter(at__gte=since)
+    checks = (
+        (failures.filter(email=email), settings.LOGIN_FAILURES_PER_ACCOUNT, "this account"),
+        (
+            failures.filter(client_address=client_address),
+            settings.LOGIN_FAILURES_PER_ADDRESS,
+            "your address",
+        ),
+    )
+    for query, limit, whom in checks:
+        recent = list(query.order_by("-at").values_list("at", flat=True)[:limit])
+        if len(recent) >= limit:
+            retry_after = int((recent[-1] + window - timezone.now()).total_seconds()) + 1
+            minutes = max(1, (retry_after + 59) // 60)
+            raise SignInThrottled(
+                f"Too many failed sign-in attempts for {whom}. "
+                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                retry_after_seconds=max(retry_after, 1),
+            )
+
+
+def _record_failure(*, email: str, client_address: str) -> None:
+    now = timezone.now()
+    LoginFailure.objects.create(email=email[:254], client_address=client_address[:64], at=now)
+    # Keep the table small: failures older than the window no longer matter.
+    cutoff = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    LoginFailure.objects.filter(at__lt=cutoff).delete()

@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from pressrun.billing.models import LedgerEntry, ShippingRate, StatusCall
+
+
+@admin.register(ShippingRate)
+class ShippingRateAdmin(admin.ModelAdmin[ShippingRate]):
+    list_display = ("shipping_method", "region", "first_unit", "each_additional_unit")
+    list_editable = ("first_unit", "each_additional_unit")
+    list_filter = ("region",)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin[LedgerEntry]):
+    """Read-only: money moves only through billing services (payments: Publisher → Record a
+    payment), so the balance and the ledger always agree."""
+
+    list_display = ("created_at", "publisher", "kind", "amount", "order", "description")
+    list_filter = ("kind",)
+    search_fields = ("=publisher__id", "publisher__email", "=order__id", "description")
+    list_select_related = ("publisher",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(StatusCall)
+class StatusCallAdmin(admin.ModelAdmin[StatusCall]):
+    list_display = ("at", "publisher", "charged")
+    list_filter = ("charged",)
+    search_fields = ("=publisher__id",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,81 @@
+"""The publisher's ledger, the editable shipping price list, and status-call metering."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from pressrun.accounts.models import Publisher
+from pressrun.orders.models import Order, ShippingMethod
+
+
+class Region(models.TextChoices):
+    DOMESTIC = "domestic", "Domestic (US)"
+    INTERNATIONAL = "international", "International"
+
+
+class ShippingRate(models.Model):
+    """What one box costs to ship, by shipping method and region. Operators edit these."""
+
+    shipping_method = models.CharField(max_length=20, choices=ShippingMethod.choices)
+    region = models.CharField(max_length=15, choices=Region.choices)
+    first_unit = models.DecimalField(max_digits=8, decimal_places=2)
+    each_additional_unit = models.DecimalField(max_digits=8, decimal_places=2)
+
+    class Meta:
+        ordering = ["region", "shipping_method"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipping_method", "region"], name="rate_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_shipping_method_display()} {self.get_region_display()}"
+
+
+class LedgerKind(models.TextChoices):
+    PAYMENT = "payment", "Payment"
+    ORDER_CHARGE = "order_charge", "Order charge"
+    STATUS_CALL = "status_call", "Status call charge"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class LedgerEntry(models.Model):
+    """One change of a publisher's balance. Credits are positive, charges negative."""
+
+    publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="ledger")
+    kind = models.CharField(max_length=20, choices=LedgerKind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    description = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["publisher", "created_at"], name="ledger_publisher_at")]
+        constraints = [
+            # An order is charged at most once, whatever retries or races happen.
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(kind="order_charge"),
+                name="ledger_one_charge_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d} {self.kind} {self.amount}"
+
+
+class StatusCall(models.Model):
+    """One getOrderStatusByInvoice call, for the rolling 24-hour usage count."""
+
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+    charged = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["publisher", "at"], name="statuscall_publisher_at")]
+
+    def __str__(self) -> str:
+        return f"{self.publisher_id} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,43 @@
+"""What an order costs the publisher: project prices plus shipping from the price list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pressrun.billing.models import Region, ShippingRate
+from pressrun.core.errors import DomainError
+from pressrun.core.money import to_money
+from pressrun.orders.address import DOMESTIC_COUNTRY
+
+
+class PriceListIncomplete(DomainError):
+    """The shipping price list has no rate for this method and region."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    products: Decimal
+    shipping: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.products + self.shipping
+
+
+def region_for(country: str) -> str:
+    return Region.DOMESTIC if country == DOMESTIC_COUNTRY else Region.INTERNATIONAL
+
+
+def quote(*, lines: list[tuple[Decimal, int]], shipping_method: str, country: str) -> Quote:
+    """Price (unit price, quantity) lines shipped by `shipping_method` to `country`."""
+    products = to_money(sum((price * quantity for price, quantity in lines), Decimal(0)))
+    units = sum(quantity for _, quantity in lines)
+    region = region_for(country)
+    rate = ShippingRate.objects.filter(shipping_method=shipping_method, region=region).first()
+    if rate is None:
+        raise PriceListIncomplete(
+            f"The shipping price list has no {shipping_method} rate for {region} orders."
+        )
+    shipping = to_money(rate.first_unit + rate.each_additional_unit * max(units - 1, 0))
+    return Quote(products=products, shipping=shipping)

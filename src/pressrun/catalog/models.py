@@ -1,0 +1,56 @@
+"""Projects: the disc or USB titles a publisher sells, each with a numeric project ID."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from pressrun.accounts.models import Publisher
+
+
+class Media(models.TextChoices):
+    CD = "cd", "CD"
+    DVD = "dvd", "DVD"
+    USB = "usb", "USB drive"
+
+
+class Packaging(models.TextChoices):
+    SLEEVE = "sleeve", "Sleeve"
+    JEWEL_CASE = "jewel-case", "Jewel case"
+    DVD_CASE = "dvd-case", "DVD case"
+    USB_ECOMAILER = "usb-ecomailer", "USB ecomailer"
+
+
+# Packaging that may travel as a letter when it is the only item in the envelope.
+LETTER_PACKAGING = frozenset({Packaging.SLEEVE, Packaging.USB_ECOMAILER})
+
+
+class Project(models.Model):
+    """A product a publisher sells. `id` is the project ID (the gateway's `productid`)."""
+
+    id = models.BigAutoField(primary_key=True, verbose_name="project ID")
+    publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="projects")
+    title = models.CharField(max_length=200)
+    media = models.CharField(max_length=10, choices=Media.choices)
+    packaging = models.CharField(max_length=20, choices=Packaging.choices)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="Charged to the publisher per unit."
+    )
+    special_text = models.TextField(
+        blank=True,
+        max_length=500,
+        help_text="Printed for every customer unless an order overrides it.",
+    )
+    ecommerce_ids = models.CharField(
+        "eCommerce ID String",
+        max_length=1000,
+        blank=True,
+        help_text="Cart product IDs or SKUs that order this project, e.g. <5000-A> <6000-B>.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.title}"

@@ -1,0 +1,67 @@
+"""`pressrun serve`: the production web server (gunicorn), with pressrun's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve pressrun over HTTP with gunicorn (several processes, threads each)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=settings.WEB_PROCESSES,
+            help="Worker processes (default: PRESSRUN_WEB_PROCESSES or 2).",
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=settings.WEB_THREADS,
+            help="Threads per process (default: PRESSRUN_WEB_THREADS or 4).",
+        )
+        parser.add_argument("--access-log", action="store_true", help="Log every request.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not 1 <= options["port"] <= 65535:
+            raise CommandError("--port must be from 1 to 65535.")
+        if options["processes"] < 1 or options["threads"] < 1:
+            raise CommandError("--processes and --threads must be at least 1.")
+        from gunicorn.app.base import BaseApplication
+
+        from pressrun.wsgi import application
+
+        host = options["host"]
+        bind = f"[{host}]:{options['port']}" if ":" in host else f"{host}:{options['port']}"
+        config = {
+            "bind": bind,
+            "workers": options["processes"],
+            "threads": options["threads"],
+            "worker_class": "gthread",
+            "keepalive": 30,
+            "timeout": 60,
+            "graceful_timeout": 20,
+            "backlog": 2048,
+            "accesslog": "-" if options["access_log"] else None,
+            "errorlog": "-",
+            "proc_name": "pressrun",
+        }
+
+        class PressrunServer(BaseApplication):  # type: ignore[misc]
+            def load_config(self) -> None:
+                for key, value in config.items():
+                    if value is not None:
+                        self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                return application
+
+        self.stdout.write(f"pressrun serving on http://{bind}/ ({config['workers']} processes)")
+        self.stdout.flush()
+        PressrunServer().run()

@@ -1,0 +1,83 @@
+"""`pressrun worker`: run background tasks, with heartbeats and recovery of abandoned tasks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django_tasks_db.management.commands.db_worker import Worker
+
+from pressrun.core.models import WorkerHeartbeat
+from pressrun.core.tasks import requeue_abandoned_tasks, schedule_housekeeping
+
+
+class Command(BaseCommand):
+    help = "Run the background task worker (Ctrl+C stops it after the current task)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--queue", default="*", help="Queues to run, comma separated.")
+        parser.add_argument(
+            "--interval", type=float, default=0.5, help="Seconds between polls when idle."
+        )
+        parser.add_argument(
+            "--batch", action="store_true", help="Run what is ready now, then exit."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(8)}"
+        now = timezone.now()
+        WorkerHeartbeat.objects.update_or_create(
+            worker_id=worker_id,
+            defaults={
+                "hostname": socket.gethostname()[:255],
+                "pid": os.getpid(),
+                "started_at": now,
+                "last_seen": now,
+            },
+        )
+        requeued = requeue_abandoned_tasks()
+        schedule_housekeeping()
+        self.stdout.write(
+            f"pressrun worker {worker_id} started; requeued {requeued} abandoned task(s)."
+        )
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(worker_id, stop), daemon=True)
+        beat.start()
+        worker = Worker(
+            queue_names=options["queue"].split(","),
+            interval=options["interval"],
+            batch=options["batch"],
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
+        worker.configure_signals()
+        try:
+            worker.run()
+        finally:
+            stop.set()
+            WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
+
+    def _heartbeat(self, worker_id: str, stop: threading.Event) -> None:
+        """Every few seconds: say this worker is alive, and recover other workers' tasks."""
+        try:
+            while not stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
+                try:
+                    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(
+                        last_seen=timezone.now()
+                    )
+                    requeue_abandoned_tasks()
+                except Exception:
+                    self.stderr.write("heartbeat failed; retrying")
+                    close_old_connections()
+        finally:
+            connection.close()

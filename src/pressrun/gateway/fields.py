@@ -1,0 +1,127 @@
+"""Reading a gateway request into one case-insensitive field dictionary.
+
+Publishers' scripts are old and varied: fields arrive in the query string, in a form body or
+both, in any letter case (the gateway document itself writes both `nprice` and `nPrice`), in
+UTF-8 or in Windows-1252. This module turns all of that into `{lower-case name: text}` or
+refuses the request with a gateway error; it never raises anything else.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
+
+from pressrun.gateway import errors
+from pressrun.gateway.errors import GatewayError
+
+MAX_FIELD_LENGTH = 2000
+MAX_FIELDS = 200
+# C0 controls and DEL, except tab, line feed and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class GatewayFailure(Exception):
+    """Refuse the request with `error`; `detail` (if any) follows the error's summary."""
+
+    def __init__(self, error: GatewayError, detail: str = "") -> None:
+        super().__init__(f"{error.code} {error.summary} {detail}".strip())
+        self.error = error
+        self.detail = detail
+
+
+def _raw_query_string(request: HttpRequest) -> bytes:
+    query = request.META.get("QUERY_STRING", "")
+    try:
+        # WSGI hands the query string over as latin-1 text; this gives back its bytes.
+        return str(query).encode("latin-1")
+    except UnicodeEncodeError:
+        return str(query).encode("utf-8")
+
+
+def _charset(request: HttpRequest) -> str | None:
+    content_type = request.META.get("CONTENT_TYPE", "")
+    match = re.search(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", content_type)
+    if not match:
+        return None
+    try:
+        return codecs.lookup(match.group(1)).name
+    except LookupError:
+        return None
+
+
+def _decode(value: str, charset: str | None) -> str:
+    """`value` holds raw bytes as latin-1 code points; decode them as the sender meant."""
+    raw = value.encode("latin-1")
+    if charset and charset not in {"utf-8", "ascii"}:
+        return raw.decode(charset, errors="replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Classic ASP and PHP scripts often send Windows-1252 ("Jos\xe9").
+        return raw.decode("cp1252", errors="replace")
+
+
+def _pairs(raw: bytes, charset: str | None) -> list[tuple[str, str]]:
+    if len(raw) > settings.GATEWAY_MAX_BODY_BYTES:
+        raise GatewayFailure(errors.REQUEST_TOO_LARGE)
+    try:
+        pairs = parse_qsl(
+            raw.decode("latin-1"),
+            keep_blank_values=True,
+            max_num_fields=MAX_FIELDS,
+            encoding="latin-1",
+        )
+    except ValueError as exc:
+        raise GatewayFailure(
+            errors.REQUEST_MALFORMED, f"Too many fields (over {MAX_FIELDS})."
+        ) from exc
+    return [(_decode(key, charset), _decode(value, charset)) for key, value in pairs]
+
+
+def _body_pairs(request: HttpRequest) -> list[tuple[str, str]]:
+    if request.method != "POST":
+        return []
+    content_type = request.META.get("CONTENT_TYPE", "").lower()
+    try:
+        if content_type.startswith("multipart/"):
+            return [(key, value) for key, values in request.POST.lists() for value in values]
+        return _pairs(request.body, _charset(request))
+    except (RequestDataTooBig, TooManyFieldsSent) as exc:
+        raise GatewayFailure(errors.REQUEST_TOO_LARGE) from exc
+    except (MultiPartParserError, SuspiciousOperation, UnicodeDecodeError, ValueError) as exc:
+        raise GatewayFailure(errors.REQUEST_MALFORMED) from exc
+
+
+def read_fields(request: HttpRequest) -> dict[str, str]:
+    """All fields of the query string and body, keyed by lower-case name.
+
+    Refuses (GatewayFailure) an over-long request or field, control characters, and a field
+    given twice with different values.
+    """
+    pairs = _pairs(_raw_query_string(request), None) + _body_pairs(request)
+    fields: dict[str, str] = {}
+    for raw_key, value in pairs:
+        key = raw_key.strip().lower()
+        if not key:
+            continue
+        if len(value) > MAX_FIELD_LENGTH:
+            raise GatewayFailure(
+                errors.FIELD_TOO_LONG, f"Field '{key[:40]}' is over {MAX_FIELD_LENGTH} characters."
+            )
+        if _CONTROL.search(value) or _CONTROL.search(key):
+            raise GatewayFailure(errors.CONTROL_CHARACTERS, f"Field '{_printable(key)}'.")
+        earlier = fields.get(key)
+        if earlier is not None and earlier != value:
+            raise GatewayFailure(errors.FIELD_REPEATED, f"Field '{key[:40]}'.")
+        fields[key] = value
+    return fields
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub("?", text)[:40]

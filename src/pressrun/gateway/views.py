@@ -1,0 +1,157 @@
+"""The gateway's two HTTP entry points: parse → one service → render. No rules live here."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from pressrun.accounts.models import Publisher
+from pressrun.accounts.services import (
+    CredentialsInvalid,
+    CredentialsMissing,
+    SignInThrottled,
+    publisher_authenticate,
+)
+from pressrun.billing.services import status_call_record
+from pressrun.gateway import errors
+from pressrun.gateway.fields import GatewayFailure, read_fields
+from pressrun.gateway.status import StatusSection, render_status_xml, split_invoices
+from pressrun.gateway.submit import (
+    build_order_request,
+    check_source,
+    render_failure,
+    render_success,
+)
+from pressrun.orders.selectors import order_by_invoices
+from pressrun.orders.services import OrderRefused, order_place
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_ERROR = errors.GatewayError(
+    code="009000",
+    summary="Internal error; the order was not placed.",
+    when="An unexpected fault on our side. It is logged and we are alerted.",
+)
+
+
+def client_address(request: HttpRequest) -> str:
+    header = settings.CLIENT_ADDRESS_HEADER
+    if header:
+        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+        if forwarded:
+            return str(forwarded).split(",")[0].strip()[:64]
+    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+def _authenticate(fields: dict[str, str], request: HttpRequest) -> Publisher:
+    """The publisher named by CoLoginEmail / CoLoginPassword, or GatewayFailure."""
+    try:
+        return publisher_authenticate(
+            email=fields.get("cologinemail", ""),
+            password=fields.get("cologinpassword", ""),
+            client_address=client_address(request),
+        )
+    except CredentialsMissing as exc:
+        raise GatewayFailure(
+            errors.CREDENTIALS_MISSING,
+            "You must include your account email and password. The field names you must add "
+            "are CoLoginEmail and CoLoginPassword.",
+        ) from exc
+    except SignInThrottled as exc:
+        raise GatewayFailure(errors.SIGN_IN_THROTTLED, exc.message) from exc
+    except CredentialsInvalid as exc:
+        raise GatewayFailure(
+            errors.CREDENTIALS_INVALID,
+            "You must provide your current login email and password. CoLoginEmail and "
+            "CoLoginPassword are the field names you must use.",
+        ) from exc
+
+
+def _text(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="text/plain; charset=utf-8")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def submit_product_order(request: HttpRequest) -> HttpResponse:
+    try:
+        fields = read_fields(request)
+        check_source(fields)
+        publisher = _authenticate(fields, request)
+        order_request = build_order_request(fields, publisher.id)
+        try:
+            order = order_place(request=order_request, publisher=publisher)
+        except OrderRefused as exc:
+            raise GatewayFailure(errors.BY_REFUSAL[exc.reason], exc.message) from exc
+        return _text(render_success(order))
+    except GatewayFailure as failure:
+        return _text(render_failure(failure))
+    except OperationalError:
+        logger.warning("order not stored: database unavailable", exc_info=True)
+        return _text(render_failure(GatewayFailure(errors.SERVICE_UNAVAILABLE)))
+    except DatabaseError:
+        logger.exception("order not stored")
+        return _text(render_failure(GatewayFailure(INTERNAL_ERROR)))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def order_status_by_invoice(request: HttpRequest) -> HttpResponse:
+    try:
+        sections = _status_sections(request)
+    except OperationalError:
+        logger.warning("status not read: database unavailable", exc_info=True)
+        sections = [StatusSection(errors.STATUS_UNAVAILABLE, "Temporarily unavailable; retry.")]
+    return HttpResponse(render_status_xml(sections), content_type="application/xml; charset=utf-8")
+
+
+def _status_sections(request: HttpRequest) -> list[StatusSection]:
+    try:
+        fields = read_fields(request)
+    except GatewayFailure as failure:
+        return [StatusSection(errors.STATUS_REQUEST_INVALID, render_failure(failure))]
+    invoices = split_invoices(fields.get("invoice", ""))
+
+    def every(error_num: int, desc: str) -> list[StatusSection]:
+        return [StatusSection(error_num, desc, invoice) for invoice in invoices]
+
+    if fields.get("function", "").strip().lower() != "getorderstatusbyinvoice":
+        return every(
+            errors.STATUS_UNKNOWN_FUNCTION,
+            "Unknown function name requested. Valid functions are: getOrderStatusByInvoice.",
+        )
+    try:
+        publisher = publisher_authenticate(
+            email=fields.get("cologinemail", ""),
+            password=fields.get("cologinpassword", ""),
+            client_address=client_address(request),
+        )
+    except SignInThrottled as exc:
+        return every(errors.STATUS_THROTTLED, exc.message)
+    except (CredentialsMissing, CredentialsInvalid):
+        return every(errors.STATUS_BAD_CREDENTIALS, "Incorrect email or password used as input.")
+
+    status_call_record(publisher_id=publisher.id)
+    orders = order_by_invoices(publisher_id=publisher.id, invoices=invoices)
+    sections = []
+    for invoice in invoices:
+        if not invoice:
+            sections.append(StatusSection(errors.STATUS_INVOICE_BLANK, "Invoice was blank."))
+            continue
+        order = orders.get(invoice)
+        if order is None:
+            sections.append(
+                StatusSection(
+                    errors.STATUS_NOT_FOUND,
+                    "Record Not found. No order of this account has this invoice.",
+                    invoice,
+                )
+            )
+        else:
+            sections.append(StatusSection(errors.STATUS_OK, "", invoice, order))
+    return sections

@@ -1,0 +1,176 @@
+"""Orders, their lines and their history.
+
+An order is one box to one address. Its status follows the table in `orders/status.py`; every
+change is one `OrderEvent`, so the history of an order is always complete.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from pressrun.accounts.models import MailMethod, Publisher
+from pressrun.catalog.models import Project
+
+
+class Mode(models.TextChoices):
+    TEST = "test", "Test"
+    PROD = "prod", "Production"
+
+
+class OrderStatus(models.TextChoices):
+    """Internal status. TEST orders are reported to publishers as ERROR / 20."""
+
+    HOLD = "HOLD", "Hold (awaiting payment)"
+    PROCESSING = "PROCESSING", "Processing"
+    SHIPPED = "SHIPPED", "Shipped"
+    ERROR = "ERROR", "Error (address problem)"
+    TEST = "TEST", "Test order"
+
+
+class ShippingMethod(models.TextChoices):
+    """How the box actually travels (the status reply's ShippingMethod values)."""
+
+    STANDARD = "standard", "Standard"
+    STANDARD_TRACKING = "standard+tracking", "Standard + tracking"
+    PRIORITY = "priority", "Priority"
+    EXPRESS = "express", "Express"
+
+
+class Source(models.TextChoices):
+    GATEWAY = "gateway", "HTTP gateway"
+    DASHBOARD = "dashboard", "Dashboard"
+    SHOPIFY = "shopify", "Shopify"
+    SAMCART = "samcart", "SamCart"
+    ONESHOPPINGCART = "1shoppingcart", "1ShoppingCart"
+
+
+class Order(models.Model):
+    id = models.BigAutoField(primary_key=True, verbose_name="order number")
+    publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="orders")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    status = models.CharField(max_length=12, choices=OrderStatus.choices)
+    invoice = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    external_ref = models.CharField(
+        max_length=200, blank=True, help_text="The sender's own id for this order, if any."
+    )
+
+    # recipient
+    email = models.CharField("customer email", max_length=254, blank=True)
+    name = models.CharField(max_length=100)
+    company = models.CharField("company / attention", max_length=100, blank=True)
+    address = models.CharField(max_length=200)
+    city = models.CharField(max_length=100)
+    state = models.CharField("state / province", max_length=60, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code.")
+
+    # shipping and options
+    mail_method = models.CharField(
+        "requested mail method", max_length=20, choices=MailMethod.choices
+    )
+    shipping_method = models.CharField(max_length=20, choices=ShippingMethod.choices)
+    special_text = models.TextField(blank=True, max_length=500)
+    customer_price = models.DecimalField(
+        "price shown to the customer (nprice)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+    )
+    use_price_on_customs_form = models.BooleanField(default=False)
+    send_notification_email = models.BooleanField(
+        null=True, blank=True, help_text="Overrides the publisher's setting when set."
+    )
+
+    # money
+    products_cost = models.DecimalField(max_digits=12, decimal_places=2)
+    shipping_cost = models.DecimalField(max_digits=12, decimal_places=2)
+    total_cost = models.DecimalField(max_digits=12, decimal_places=2)
+    charged_at = models.DateTimeField(null=True, blank=True)
+
+    # fulfillment
+    error_description = models.CharField(max_length=500, blank=True)
+    ship_date = models.DateField(null=True, blank=True)
+    tracking_id = models.CharField(max_length=100, blank=True)
+
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["publisher", "invoice"], name="order_publisher_invoice"),
+            models.Index(
+                fields=["publisher", "status", "created_at"], name="order_publisher_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.id}"
+
+    @property
+    def total_quantity(self) -> int:
+        return sum(line.quantity for line in self.lines.all())
+
+
+class OrderLine(models.Model):
+    """A project and its quantity in an order.
+
+    `mode`, `invoice` and `email_key` repeat the order's values so the duplicate rules can be
+    enforced by a constraint and an index on this table alone.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="order_lines")
+    position = models.PositiveSmallIntegerField()
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    invoice = models.CharField(max_length=50, blank=True)
+    email_key = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["order", "position"]
+        constraints = [
+            # Spec: an invoice may be used once per product (per mode, so a publisher's
+            # test orders never block the same invoice in production).
+            models.UniqueConstraint(
+                fields=["project", "mode", "invoice"],
+                condition=~Q(invoice=""),
+                name="orderline_unique_invoice_per_project",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1) & Q(quantity__lte=250), name="orderline_quantity_range"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "mode", "email_key", "created_at"],
+                name="orderline_email_window",
+                condition=Q(invoice="") & ~Q(email_key=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.project_id}"
+
+
+class OrderEvent(models.Model):
+    """One entry of an order's history: placed, charged, status changed, corrected..."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    message = models.TextField(blank=True)
+    actor = models.CharField(max_length=100, blank=True, help_text="Who or what did it.")
+
+    class Meta:
+        ordering = ["order", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"

@@ -1,0 +1,474 @@
+"""Intake: the one service every channel uses to turn an `OrderRequest` into an `Order`.
+
+`order_place` authenticates nothing (the channel did), then resolves products, normalizes
+the address, applies the duplicate rules, prices the order and decides HOLD / PROCESSING /
+TEST, all in one short transaction. A refusal raises `OrderRefused` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from pressrun.accounts.models import MailMethod, Publisher
+from pressrun.billing.pricing import PriceListIncomplete, quote
+from pressrun.billing.services import order_charge
+from pressrun.catalog.models import LETTER_PACKAGING, Project
+from pressrun.core.errors import DomainError
+from pressrun.core.money import format_money
+from pressrun.orders.address import (
+    DOMESTIC_COUNTRY,
+    AddressError,
+    country_name,
+    normalize_country,
+    normalize_state,
+)
+from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus, ShippingMethod
+from pressrun.orders.requests import OrderRequest
+from pressrun.orders.status import can_transition, record_transition
+
+MAX_QUANTITY_PER_LINE = 250
+MAX_QUANTITY_PER_ORDER = 250
+MAX_INVOICE_LENGTH = 50
+MAX_SPECIAL_TEXT_LENGTH = 500
+EMAIL_DUPLICATE_WINDOW = timedelta(days=5)
+# Countries whose addresses need a state / province and a postal code.
+STATE_REQUIRED_COUNTRIES = frozenset({"US", "CA"})
+FIELD_LIMITS = {"name": 100, "company": 100, "address": 200, "city": 100, "postal_code": 20}
+_HTML_TAG = re.compile(r"<\s*[a-zA-Z/!?]")
+
+
+class Refusal(enum.Enum):
+    """Why intake refused an order. Channels map each to their own error format."""
+
+    NO_LINES = "no_lines"
+    QUANTITY_RANGE = "quantity_range"
+    TOTAL_QUANTITY = "total_quantity"
+    PRODUCT_UNKNOWN = "product_unknown"
+    PRODUCT_NOT_YOURS = "product_not_yours"
+    NAME_BLANK = "name_blank"
+    ADDRESS_BLANK = "address_blank"
+    CITY_BLANK = "city_blank"
+    POSTAL_CODE_BLANK = "postal_code_blank"
+    COUNTRY_INVALID = "country_invalid"
+    STATE_INVALID = "state_invalid"
+    FIELD_TOO_LONG = "field_too_long"
+    EMAIL_INVALID = "email_invalid"
+    INVOICE_TOO_LONG = "invoice_too_long"
+    SPECIAL_TEXT_TOO_LONG = "special_text_too_long"
+    SPECIAL_TEXT_HTML = "special_text_html"
+    MAIL_METHOD_INVALID = "mail_method_invalid"
+    MODE_INVALID = "mode_invalid"
+    PRICE_INVALID = "price_invalid"
+    DUPLICATE = "duplicate"
+    PRICE_LIST_INCOMPLETE = "price_list_incomplete"
+
+
+class OrderRefused(DomainError):
+    def __init__(self, reason: Refusal, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.details = details
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    name: str
+    company: str
+    address: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    email: str
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _clean_recipient(request: OrderRequest) -> _Recipient:
+    raw = request.recipient
+    values = {
+        "name": _collapse(raw.name),
+        "company": _collapse(raw.company),
+        "address": _collapse(raw.address),
+        "city": _collapse(raw.city),
+        "postal_code": _collapse(raw.postal_code),
+    }
+    if not values["name"]:
+        raise OrderRefused(Refusal.NAME_BLANK, "Name was blank.")
+    for field, limit in FIELD_LIMITS.items():
+        if len(values[field]) > limit:
+            raise OrderRefused(
+                Refusal.FIELD_TOO_LONG,
+                f"{field.replace('_', ' ').capitalize()} is longer than {limit} characters.",
+                field=field,
+            )
+    if not values["address"]:
+        raise OrderRefused(Refusal.ADDRESS_BLANK, "Address was blank.")
+    if not values["city"]:
+        raise OrderRefused(Refusal.CITY_BLANK, "City was blank.")
+    try:
+        country = normalize_country(raw.country)
+        state = normalize_state(country, raw.state)
+    except AddressError as exc:
+        reason = Refusal.COUNTRY_INVALID if exc.field == "country" else Refusal.STATE_INVALID
+        raise OrderRefused(reason, exc.message) from exc
+    if len(state) > 60:
+        raise OrderRefused(Refusal.FIELD_TOO_LONG, "State is longer than 60 characters.")
+    if country in STATE_REQUIRED_COUNTRIES and not values["postal_code"]:
+        raise OrderRefused(
+            Refusal.POSTAL_CODE_BLANK,
+            f"Zip / postal code is required for addresses in {country_name(country)}.",
+        )
+    email = raw.email.strip()
+    if email:
+        if len(email) > 254:
+            raise OrderRefused(Refusal.EMAIL_INVALID, "Email is longer than 254 characters.")
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise OrderRefused(
+                Refusal.EMAIL_INVALID, f"Email '{email[:60]}' is not a valid email address."
+            ) from exc
+    return _Recipient(state=state, country=country, email=email, **values)
+
+
+def _merge_lines(request: OrderRequest) -> list[tuple[int, int]]:
+    """(project id, quantity) in first-seen order; a project listed twice is summed."""
+    if not request.lines:
+        raise OrderRefused(Refusal.NO_LINES, "No product was given.")
+    merged: dict[int, int] = {}
+    for line in request.lines:
+        if not 1 <= line.quantity <= MAX_QUANTITY_PER_LINE:
+            raise OrderRefused(
+                Refusal.QUANTITY_RANGE,
+                f"Quantity {line.quantity} for product {line.project_id} is outside 1 to "
+                f"{MAX_QUANTITY_PER_LINE}.",
+            )
+        merged[line.project_id] = merged.get(line.project_id, 0) + line.quantity
+    quantities = [line.quantity for line in request.lines]
+    total = sum(quantities)
+    if total > MAX_QUANTITY_PER_ORDER:
+        raise OrderRefused(
+            Refusal.TOTAL_QUANTITY,
+            f"The total quantity for this order exceeded the maximum {MAX_QUANTITY_PER_ORDER}.",
+            quantities=quantities,
+            total=total,
+        )
+    for quantity in merged.values():
+        if quantity > MAX_QUANTITY_PER_LINE:  # pragma: no cover - implied by the total
+            raise OrderRefused(Refusal.QUANTITY_RANGE, "Quantity above 250.")
+    return list(merged.items())
+
+
+def _load_projects(publisher: Publisher, ids: list[int]) -> dict[int, Project]:
+    projects = {p.id: p for p in Project.objects.filter(id__in=ids, is_active=True)}
+    for project_id in ids:
+        project = projects.get(project_id)
+        if project is None:
+            raise OrderRefused(
+                Refusal.PRODUCT_UNKNOWN,
+                f"Product {project_id} does not exist. Use the project ID shown next to the "
+                "project's title in your dashboard.",
+                project_id=project_id,
+            )
+        if project.publisher_id != publisher.id:
+            raise OrderRefused(
+                Refusal.PRODUCT_NOT_YOURS,
+                f"Product {project_id} is not from this account. You can only order products "
+                "within your own account.",
+                project_id=project_id,
+            )
+    return projects
+
+
+def shipping_method_for(
+    *, mail_method: str, packagings: list[str], total_quantity: int, country: str
+) -> str:
+    """The spec's rule: standard travels as a letter only for one sleeve or USB ecomailer
+    to a domestic address; anything else is a parcel, i.e. standard + tracking."""
+    if mail_method == MailMethod.PRIORITY:
+        return ShippingMethod.PRIORITY
+    if mail_method == MailMethod.EXPRESS:
+        return ShippingMethod.EXPRESS
+    if mail_method == MailMethod.RTRACKSTANDARD:
+        return ShippingMethod.STANDARD_TRACKING
+    as_letter = (
+        total_quantity == 1
+        and country == DOMESTIC_COUNTRY
+        and all(p in LETTER_PACKAGING for p in packagings)
+    )
+    return ShippingMethod.STANDARD if as_letter else ShippingMethod.STANDARD_TRACKING
+
+
+def _check_options(request: OrderRequest) -> None:
+    if request.mode not in Mode.values:
+        raise OrderRefused(Refusal.MODE_INVALID, f"Mode '{request.mode[:20]}' is not test or prod.")
+    if request.mail_method is not None and request.mail_method not in MailMethod.values:
+        raise OrderRefused(
+            Refusal.MAIL_METHOD_INVALID,
+            f"Mail method '{request.mail_method[:30]}' is not one of "
+            f"{', '.join(MailMethod.values)}.",
+        )
+    if len(request.invoice) > MAX_INVOICE_LENGTH:
+        raise OrderRefused(
+            Refusal.INVOICE_TOO_LONG,
+            f"Invoice is {len(request.invoice)} characters; the limit is {MAX_INVOICE_LENGTH}.",
+        )
+    if len(request.special_text) > MAX_SPECIAL_TEXT_LENGTH:
+        raise OrderRefused(
+            Refusal.SPECIAL_TEXT_TOO_LONG,
+            f"SpecialText is {len(request.special_text)} characters; the limit is "
+            f"{MAX_SPECIAL_TEXT_LENGTH}.",
+        )
+    if _HTML_TAG.search(request.special_text):
+        raise OrderRefused(Refusal.SPECIAL_TEXT_HTML, "SpecialText must not contain HTML.")
+    price = request.customer_price
+    if price is not None and (not price.is_finite() or price < 0 or price >= 100000):
+        raise OrderRefused(Refusal.PRICE_INVALID, "nprice must be between 0.00 and 99999.99.")
+
+
+def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
+    """Validate, price and store one order; charge it when the balance covers it.
+
+    Preconditions: `publisher` is authenticated and `request.publisher_id == publisher.id`.
+    Returns the new order with `lines` loaded. Raises `OrderRefused`; then nothing is written.
+    Duplicate rules (unique invoice per product and mode; without an invoice, the same email
+    and product within five days) hold under concurrent submissions: the first by a unique
+    constraint, the second under a lock on the products' rows.
+    """
+    _check_options(request)
+    recipient = _clean_recipient(request)
+    merged = _merge_lines(request)
+    projects = _load_projects(publisher, [project_id for project_id, _ in merged])
+    invoice = request.invoice.strip()
+    email_key = recipient.email.lower() if not invoice else ""
+    mail_method = request.mail_method or publisher.default_mail_method
+    total_quantity = sum(quantity for _, quantity in merged)
+    shipping_method = shipping_method_for(
+        mail_method=mail_method,
+        packagings=[projects[pid].packaging for pid, _ in merged],
+        total_quantity=total_quantity,
+        country=recipient.country,
+    )
+    try:
+        price = quote(
+            lines=[(projects[pid].price, quantity) for pid, quantity in merged],
+            shipping_method=shipping_method,
+            country=recipient.country,
+        )
+    except PriceListIncomplete as exc:
+        raise OrderRefused(Refusal.PRICE_LIST_INCOMPLETE, exc.message) from exc
+
+    now = timezone.now()
+    order = Order(
+        publisher=publisher,
+        mode=request.mode,
+        status=OrderStatus.TEST if request.mode == Mode.TEST else OrderStatus.HOLD,
+        invoice=invoice,
+        source=request.source,
+        external_ref=request.external_ref,
+        email=recipient.email,
+        name=recipient.name,
+        company=recipient.company,
+        address=recipient.address,
+        city=recipient.city,
+        state=recipient.state,
+        postal_code=recipient.postal_code,
+        country=recipient.country,
+        mail_method=mail_method,
+        shipping_method=shipping_method,
+        special_text=request.special_text.strip(),
+        customer_price=request.customer_price,
+        use_price_on_customs_form=request.use_price_on_customs_form,
+        send_notification_email=request.send_notification_email,
+        products_cost=price.products,
+        shipping_cost=price.shipping,
+        total_cost=price.total,
+        created_at=now,
+    )
+    actor = request.actor or request.source
+    try:
+        with transaction.atomic():
+            if email_key:
+                _lock_projects_and_check_email(
+                    project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
+                )
+            order.save(force_insert=True)
+            lines = OrderLine.objects.bulk_create(
+                [
+                    OrderLine(
+                        order=order,
+                        project=projects[pid],
+                        position=position,
+                        quantity=quantity,
+                        unit_price=projects[pid].price,
+                        mode=request.mode,
+                        invoice=invoice,
+                        email_key=email_key,
+                        created_at=now,
+                    )
+                    for position, (pid, quantity) in enumerate(merged, start=1)
+                ]
+            )
+            events = [
+                OrderEvent(
+                    order=order,
+                    at=now,
+                    kind="placed",
+                    to_status=order.status,
+                    message=f"{request.mode} order from {request.source}, "
+                    f"{format_money(order.total_cost)}.",
+                    actor=actor,
+                )
+            ]
+            if order.mode == Mode.PROD and order_charge(order=order, actor=actor):
+                order.status = OrderStatus.PROCESSING
+                order.save(update_fields=["status", "charged_at"])
+                events.append(
+                    OrderEvent(
+                        order=order,
+                        at=now,
+                        kind="charged",
+                        from_status=OrderStatus.HOLD,
+                        to_status=OrderStatus.PROCESSING,
+                        message=f"Paid from balance: {format_money(order.total_cost)}.",
+                        actor=actor,
+                    )
+                )
+            OrderEvent.objects.bulk_create(events)
+    except IntegrityError as exc:
+        if invoice:
+            raise _duplicate_invoice(
+                invoice=invoice, mode=request.mode, project_ids=list(projects)
+            ) from exc
+        raise
+    order._prefetched_objects_cache = {"lines": lines}  # type: ignore[attr-defined]
+    return order
+
+
+def _lock_projects_and_check_email(
+    *, project_ids: list[int], mode: str, email_key: str, now: Any
+) -> None:
+    # On PostgreSQL the row locks serialize orders for the same products until commit; SQLite
+    # takes the database write lock at BEGIN IMMEDIATE, which serializes them anyway.
+    if connection.features.has_select_for_update:
+        list(Project.objects.select_for_update().filter(id__in=project_ids).order_by("id"))
+    earlier = (
+        OrderLine.objects.filter(
+            project_id__in=project_ids,
+            mode=mode,
+            invoice="",
+            email_key=email_key,
+            created_at__gt=now - EMAIL_DUPLICATE_WINDOW,
+        )
+        .select_related("order")
+        .order_by("-created_at")
+        .first()
+    )
+    if earlier is not None:
+        raise OrderRefused(
+            Refusal.DUPLICATE,
+            f"This is a duplicate order. Order {earlier.order_id}, taken by our server at "
+            f"{earlier.created_at:%Y-%m-%d %H:%M:%S} UTC, was placed for the same email "
+            f"({email_key[:60]}) and product {earlier.project_id} within the last 5 days, so "
+            "this order will not be filled. Open the recent orders list in your dashboard to "
+            "see it. Use a unique invoice for each order to prevent this.",
+            order_id=earlier.order_id,
+        )
+
+
+def _duplicate_invoice(*, invoice: str, mode: str, project_ids: list[int]) -> OrderRefused:
+    earlier = (
+        OrderLine.objects.filter(project_id__in=project_ids, mode=mode, invoice=invoice)
+        .order_by("created_at")
+        .first()
+    )
+    taken = (
+        f"Order {earlier.order_id}, taken by our server at "
+        f"{earlier.created_at:%Y-%m-%d %H:%M:%S} UTC, already used invoice '{invoice}' "
+        f"for product {earlier.project_id}"
+        if earlier is not None
+        else f"Invoice '{invoice}' was already used for one of these products"
+    )
+    return OrderRefused(
+        Refusal.DUPLICATE,
+        f"This is a duplicate order. {taken}, so this order will not be filled. Open the "
+        "recent orders list in your dashboard to see it. Use a unique invoice for each order "
+        "to prevent this.",
+        order_id=earlier.order_id if earlier else None,
+    )
+
+
+class TransitionRefused(DomainError):
+    """An operator asked for a status change the status table or the balance does not allow."""
+
+
+def order_transition(
+    *,
+    order_id: int,
+    to_status: str,
+    actor: str,
+    ship_date: date | None = None,
+    tracking_id: str = "",
+    error_description: str = "",
+) -> Order:
+    """Move an order to PROCESSING, SHIPPED or ERROR (operators, and later fulfillment).
+
+    PROCESSING charges an order that was never charged and is refused if the balance does not
+    cover it. SHIPPED needs a ship date (the tracking ID may be blank for letters). ERROR
+    needs a description of the address problem, which the status reply shows.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(id=order_id)
+        if not can_transition(order.status, to_status):
+            raise TransitionRefused(
+                f"Order {order.id} cannot go from {order.status} to {to_status}."
+            )
+        extra: tuple[str, ...] = ()
+        message = ""
+        if to_status == OrderStatus.PROCESSING:
+            if not order_charge(order=order, actor=actor):
+                raise TransitionRefused(
+                    f"Order {order.id} is not paid and the balance does not cover "
+                    f"{format_money(order.total_cost)}."
+                )
+            order.error_description = ""
+            extra = ("charged_at", "error_description")
+            message = "In production."
+        elif to_status == OrderStatus.SHIPPED:
+            if ship_date is None:
+                raise TransitionRefused("A ship date is required to mark an order shipped.")
+            order.ship_date = ship_date
+            order.tracking_id = tracking_id.strip()[:100]
+            order.error_description = ""
+            extra = ("ship_date", "tracking_id", "error_description")
+            message = f"Shipped {ship_date:%m/%d/%Y}" + (
+                f", tracking {order.tracking_id}." if order.tracking_id else "."
+            )
+        elif to_status == OrderStatus.ERROR:
+            description = " ".join(error_description.split())
+            if not description:
+                raise TransitionRefused("Describe the address problem for the publisher.")
+            order.error_description = description[:500]
+            extra = ("error_description",)
+            message = f"Address problem: {order.error_description}"
+        record_transition(
+            order=order,
+            to_status=to_status,
+            kind="status_changed",
+            message=message,
+            actor=actor,
+            extra_fields=extra,
+        )
+    return order

@@ -1,0 +1,240 @@
+"""Settings for pressrun, read from PRESSRUN_* environment variables.
+
+Sections: paths, security, database, tasks, cache, gateway, logging. Every variable has a
+default that suits one machine (`make run`); production sets the database, secret key,
+allowed hosts and email by environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+# --- paths ---------------------------------------------------------------------------------
+DATA_DIR = Path(os.environ.get("PRESSRUN_DATA_DIR") or "var").resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+BASE_DIR = Path(__file__).resolve().parent
+
+
+# --- security ------------------------------------------------------------------------------
+def _secret_key() -> str:
+    """The key from the environment, else one generated once and kept in the data dir."""
+    from_env = os.environ.get("PRESSRUN_SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = DATA_DIR / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process wrote it first
+            return key_file.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("PRESSRUN_DEBUG", False)
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("PRESSRUN_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if host.strip()
+]
+SESSION_COOKIE_SECURE = _env_bool("PRESSRUN_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+if _env_bool("PRESSRUN_FAST_PASSWORD_HASHER", False):
+    # Tests only: a full PBKDF2 hash per created account would dominate the test run.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# --- application ---------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "pressrun.core",
+    "pressrun.accounts",
+    "pressrun.catalog",
+    "pressrun.orders",
+    "pressrun.billing",
+    "pressrun.gateway",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "pressrun.urls"
+WSGI_APPLICATION = "pressrun.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+# The admin's static files are served by WhiteNoise straight from the installed apps, so a
+# fresh installation needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+
+# --- database ------------------------------------------------------------------------------
+def _databases() -> dict[str, Any]:
+    url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+        return {"default": config}
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "pressrun.sqlite3",
+            "OPTIONS": {
+                # IMMEDIATE: a write transaction takes the write lock at BEGIN, so two
+                # writers queue on busy_timeout instead of failing with "database is locked"
+                # when one of them upgrades a read lock.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA foreign_keys=ON;"
+                    "PRAGMA cache_size=-65536;"
+                    "PRAGMA mmap_size=268435456;"
+                ),
+            },
+            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")}
+            if _env_bool("PRESSRUN_TEST_SQLITE_FILE", False)
+            else {},
+        }
+    }
+
+
+DATABASES = _databases()
+
+
+# --- background tasks ----------------------------------------------------------------------
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("PRESSRUN_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# A RUNNING task whose worker has sent no heartbeat for this long is put back in the queue.
+WORKER_HEARTBEAT_SECONDS = _env_int("PRESSRUN_WORKER_HEARTBEAT_SECONDS", 5)
+WORKER_DEAD_AFTER_SECONDS = _env_int("PRESSRUN_WORKER_DEAD_AFTER_SECONDS", 30)
+
+
+# --- cache ---------------------------------------------------------------------------------
+# The credential cache is per process by default: its entries are checked against the
+# publisher's current password hash on every use, so it needs no cross-process invalidation.
+_REDIS_URL = os.environ.get("PRESSRUN_REDIS_URL", "").strip()
+CACHES: dict[str, Any] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "credentials": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "pressrun-credentials",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
+}
+if _REDIS_URL:
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _REDIS_URL,
+    }
+    CACHES["credentials"] = dict(CACHES["default"], KEY_PREFIX="credentials")
+
+
+# --- gateway -------------------------------------------------------------------------------
+# How long a verified email + password is accepted without a full password hash.
+CREDENTIAL_CACHE_SECONDS = _env_int("PRESSRUN_CREDENTIAL_CACHE_SECONDS", 300)
+# Failed sign-ins allowed per account and per client address in the window, then refusal.
+LOGIN_FAILURES_PER_ACCOUNT = _env_int("PRESSRUN_LOGIN_FAILURES_PER_ACCOUNT", 10)
+LOGIN_FAILURES_PER_ADDRESS = _env_int("PRESSRUN_LOGIN_FAILURES_PER_ADDRESS", 30)
+LOGIN_FAILURE_WINDOW_SECONDS = _env_int("PRESSRUN_LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# Status calls per publisher in a rolling 24 hours that are free; each further one costs this.
+STATUS_CALLS_FREE_PER_DAY = _env_int("PRESSRUN_STATUS_CALLS_FREE_PER_DAY", 1000)
+GATEWAY_MAX_BODY_BYTES = _env_int("PRESSRUN_GATEWAY_MAX_BODY_BYTES", 65_536)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+# Header carrying the client address when behind a trusted proxy (e.g. "X-Forwarded-For").
+CLIENT_ADDRESS_HEADER = os.environ.get("PRESSRUN_CLIENT_ADDRESS_HEADER", "")
+
+
+# --- web server ----------------------------------------------------------------------------
+WEB_PROCESSES = _env_int("PRESSRUN_WEB_PROCESSES", 2)
+WEB_THREADS = _env_int("PRESSRUN_WEB_THREADS", 4)
+
+
+# --- email ---------------------------------------------------------------------------------
+EMAIL_BACKEND = os.environ.get(
+    "PRESSRUN_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_HOST = os.environ.get("PRESSRUN_EMAIL_HOST", "localhost")
+EMAIL_PORT = _env_int("PRESSRUN_EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("PRESSRUN_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("PRESSRUN_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("PRESSRUN_EMAIL_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("PRESSRUN_FROM_EMAIL", "orders@pressrun.localhost")
+
+
+# --- logging -------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("PRESSRUN_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+admin.site.site_header = "pressrun operations"
+admin.site.site_title = "pressrun"
+
+urlpatterns = [
+    path("gateway/", include("pressrun.gateway.urls")),
+    path("admin/", admin.site.urls),
+    path("health", health),
+]

@@ -1,0 +1,75 @@
+"""Shared fixtures. Tests run against SQLite by default and PostgreSQL when
+PRESSRUN_DATABASE_URL is set (scripts/run_tests.py runs the suite on both)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.support import require
+
+os.environ.setdefault(
+    "PRESSRUN_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test")
+)
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher_and_clean_caches(settings: Any) -> Any:
+    # A full PBKDF2 hash per account created would dominate the run; the credential cache
+    # tests check the hashing behaviour itself, whatever the hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from django.core.cache import caches
+
+    for alias in ("default", "credentials"):
+        caches[alias].clear()
+    return
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_publisher(db: None) -> Callable[..., Any]:
+    from pressrun.accounts.services import publisher_create
+    from pressrun.billing.services import ledger_credit
+
+    counter = iter(range(1, 10_000))
+
+    def make(
+        *, email: str | None = None, balance: str = "0", password: str = PASSWORD, **kwargs: Any
+    ) -> Any:
+        publisher = publisher_create(
+            email=email or f"publisher{next(counter)}@example.com", password=password, **kwargs
+        )
+        if Decimal(balance) > 0:
+            ledger_credit(
+                publisher_id=publisher.id, amount=Decimal(balance), description="t", actor="test"
+            )
+        publisher.refresh_from_db()
+        return publisher
+
+    return make
+
+
+@pytest.fixture
+def make_project(db: None) -> Callable[..., Any]:
+    from pressrun.catalog.services import project_create
+
+    def make(publisher: Any, **kwargs: Any) -> Any:
+        values: dict[str, Any] = {
+            "title": "Greatest Hits",
+            "media": "cd",
+            "packaging": "sleeve",
+            "price": Decimal("4.50"),
+        }
+        values.update(kwargs)
+        return project_create(publisher=publisher, **values)
+
+    return make
+
+
+__all__ = ["PASSWORD", "require"]
