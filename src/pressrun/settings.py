@@ -119,6 +119,7 @@ TEMPLATES = [
 ]
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 # The admin's static files are served by WhiteNoise straight from the installed apps, so a
 # fresh installation needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,159 @@
+"""The `pressrun` management commands: output, effects, and clear errors on bad arguments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from pressrun.accounts.models import Publisher
+from pressrun.billing.models import LedgerEntry
+from pressrun.catalog.models import Project
+from pressrun.orders.models import Order, OrderStatus
+from tests.billing.test_credit_and_holds import place
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_createpublisher_prints_the_id() -> None:
+    output = run("createpublisher", "--email", "Label@Example.com", "--password", "secret-pass")
+    publisher = Publisher.objects.get()
+    assert output == str(publisher.id)
+    assert publisher.email == "label@example.com"
+    assert publisher.password != "secret-pass"
+
+
+def test_createpublisher_with_id_and_company() -> None:
+    output = run(
+        "createpublisher",
+        "--email=a@example.com",
+        "--password=secret-pass",
+        "--publisher-id=4321",
+        "--company=Acme Audio",
+    )
+    assert output == "4321"
+    assert Publisher.objects.get(id=4321).company == "Acme Audio"
+    # the next automatic id does not collide with the explicit one (PostgreSQL sequences)
+    assert int(run("createpublisher", "--email=b@example.com", "--password=secret-pass")) > 4321
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email=not-an-email", "--password=secret-pass"], "not a valid email"),
+        (["--email=a@example.com", "--password=short"], "at least 8 characters"),
+        (["--email=a@example.com", "--password=secret-pass", "--publisher-id=0"], "positive"),
+    ],
+)
+def test_createpublisher_errors(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        run("createpublisher", *args)
+    assert not Publisher.objects.exists()
+
+
+def test_createpublisher_duplicate_email_and_id() -> None:
+    run("createpublisher", "--email=a@example.com", "--password=secret-pass", "--publisher-id=7")
+    with pytest.raises(CommandError, match="already exists"):
+        run("createpublisher", "--email=A@example.com", "--password=secret-pass")
+    with pytest.raises(CommandError, match="already taken"):
+        run(
+            "createpublisher", "--email=c@example.com", "--password=secret-pass", "--publisher-id=7"
+        )
+
+
+def test_createproject(make_publisher: Any) -> None:
+    publisher = make_publisher()
+    output = run(
+        "createproject",
+        f"--publisher={publisher.id}",
+        "--title=Live DVD",
+        "--media=dvd",
+        "--packaging=dvd-case",
+        "--price=6.25",
+        "--project-id=66760",
+        "--ecommerce-ids=<5000-A> <6000-B>",
+    )
+    assert output == "66760"
+    project = Project.objects.get(id=66760)
+    assert (project.publisher_id, project.media, project.packaging, project.price) == (
+        publisher.id,
+        "dvd",
+        "dvd-case",
+        Decimal("6.25"),
+    )
+    assert project.ecommerce_ids == "<5000-A> <6000-B>"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--publisher=999999", "--price=1.00"], "No publisher has ID 999999"),
+        (["--price=abc"], "not an amount"),
+        (["--price=-1"], "between 0.00 and 99999.99"),
+        (["--title=  ", "--price=1.00"], "title must not be blank"),
+    ],
+)
+def test_createproject_errors(make_publisher: Any, args: list[str], message: str) -> None:
+    publisher = make_publisher()
+    base = [f"--publisher={publisher.id}", "--title=T", "--media=cd", "--packaging=sleeve"]
+    with pytest.raises(CommandError, match=message):
+        run("createproject", *base, *args)
+    assert not Project.objects.exists()
+
+
+def test_createproject_rejects_unknown_media(make_publisher: Any) -> None:
+    publisher = make_publisher()
+    with pytest.raises(CommandError, match="invalid choice"):
+        run(
+            "createproject",
+            f"--publisher={publisher.id}",
+            "--title=T",
+            "--media=vinyl",
+            "--packaging=sleeve",
+            "--price=1",
+        )
+
+
+def test_addcredit_releases_holds_and_reports_them(make_publisher: Any, make_project: Any) -> None:
+    publisher = make_publisher()
+    project = make_project(publisher, price=Decimal("4.50"))
+    first, second = place(publisher, project), place(publisher, project)  # 6.00 each
+    output = run("addcredit", f"--publisher={publisher.id}", "--amount=10.00")
+    assert output == f"Credited $10.00; balance $4.00. Released HOLD orders: {first.id}."
+    assert Order.objects.get(id=first.id).status == OrderStatus.PROCESSING
+    assert Order.objects.get(id=second.id).status == OrderStatus.HOLD
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"), [("abc", "not a number"), ("-5", "positive"), ("0", "positive")]
+)
+def test_addcredit_errors(make_publisher: Any, amount: str, message: str) -> None:
+    publisher = make_publisher()
+    with pytest.raises(CommandError, match=message):
+        run("addcredit", f"--publisher={publisher.id}", f"--amount={amount}")
+    assert not LedgerEntry.objects.exists()
+
+
+def test_addcredit_unknown_publisher() -> None:
+    with pytest.raises(CommandError, match="No publisher has ID 42"):
+        run("addcredit", "--publisher=42", "--amount=5")
+
+
+def test_demo_creates_data_once() -> None:
+    first = run("demo")
+    assert "Created the demo publisher" in first
+    assert "curl -s 'http://127.0.0.1:8000/gateway/order'" in first
+    second = run("demo")
+    assert "Created" not in second
+    assert Publisher.objects.count() == 1
+    assert sorted(Project.objects.values_list("id", flat=True)) == [66750, 66760, 66770]
+    assert Publisher.objects.get().balance == Decimal("100.00")
