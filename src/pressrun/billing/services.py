@@ -30,31 +30,45 @@ class CreditInvalid(DomainError):
     """A payment amount was refused."""
 
 
-def order_charge(*, order: Order, actor: str) -> bool:
-    """Charge `order.total_cost` to its publisher if the balance covers it.
+def balance_debit_if_covered(*, publisher_id: int, amount: Decimal) -> bool:
+    """Take `amount` from the balance if it covers it; False (and no change) otherwise.
 
-    Call inside a transaction. Returns True and records the ledger entry and `charged_at`
-    when charged; False (and changes nothing) when the balance is too low. Charging an order
-    twice is prevented by a unique constraint on the ledger.
+    One conditional UPDATE: two concurrent debits can never both spend the same money.
+    Call inside the transaction that also records what the money was for.
     """
-    if order.charged_at is not None:
-        return True
-    cost = order.total_cost
-    covered = Publisher.objects.filter(id=order.publisher_id, balance__gte=cost).update(
-        balance=F("balance") - cost
+    return bool(
+        Publisher.objects.filter(id=publisher_id, balance__gte=amount).update(
+            balance=F("balance") - amount
+        )
     )
-    if not covered:
-        return False
+
+
+def ledger_record_order_charge(*, order: Order) -> LedgerEntry:
+    """The ledger entry of a debit already made for `order` (sets `order.charged_at`)."""
     now = timezone.now()
-    LedgerEntry.objects.create(
+    order.charged_at = order.charged_at or now
+    return LedgerEntry.objects.create(
         publisher_id=order.publisher_id,
         kind=LedgerKind.ORDER_CHARGE,
-        amount=-cost,
+        amount=-order.total_cost,
         order=order,
         description=f"Order {order.id}",
         created_at=now,
     )
-    order.charged_at = now
+
+
+def order_charge(*, order: Order, actor: str) -> bool:
+    """Charge `order.total_cost` to its publisher if the balance covers it.
+
+    Call inside a transaction, with the order saved. Returns True and records the ledger
+    entry and `charged_at` when charged; False (and changes nothing) when the balance is too
+    low. Charging an order twice is prevented by a unique constraint on the ledger.
+    """
+    if order.charged_at is not None:
+        return True
+    if not balance_debit_if_covered(publisher_id=order.publisher_id, amount=order.total_cost):
+        return False
+    ledger_record_order_charge(order=order)
     return True
 
 

@@ -20,7 +20,11 @@ from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.billing.pricing import PriceListIncomplete, quote
-from pressrun.billing.services import order_charge
+from pressrun.billing.services import (
+    balance_debit_if_covered,
+    ledger_record_order_charge,
+    order_charge,
+)
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.money import format_money
@@ -304,6 +308,13 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                 _lock_projects_and_check_email(
                     project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
                 )
+            # Debit first, so the order is written once with its final status.
+            charged = order.mode == Mode.PROD and balance_debit_if_covered(
+                publisher_id=publisher.id, amount=order.total_cost
+            )
+            if charged:
+                order.status = OrderStatus.PROCESSING
+                order.charged_at = now
             order.save(force_insert=True)
             lines = OrderLine.objects.bulk_create(
                 [
@@ -326,15 +337,14 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                     order=order,
                     at=now,
                     kind="placed",
-                    to_status=order.status,
+                    to_status=OrderStatus.TEST if order.mode == Mode.TEST else OrderStatus.HOLD,
                     message=f"{request.mode} order from {request.source}, "
                     f"{format_money(order.total_cost)}.",
                     actor=actor,
                 )
             ]
-            if order.mode == Mode.PROD and order_charge(order=order, actor=actor):
-                order.status = OrderStatus.PROCESSING
-                order.save(update_fields=["status", "charged_at"])
+            if charged:
+                ledger_record_order_charge(order=order)
                 events.append(
                     OrderEvent(
                         order=order,
