@@ -51,12 +51,15 @@ class Command(BaseCommand):
             "accesslog": "-" if options["access_log"] else None,
             "errorlog": "-",
             "proc_name": "pressrun",
+            # gunicorn's runtime control socket sits at one fixed path per user: several
+            # servers on one machine (tests, benchmarks) would fight over it.
+            "control_socket_disable": True,
         }
 
         class PressrunServer(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
                 for key, value in config.items():
-                    if value is not None:
+                    if value is not None and key in self.cfg.settings:
                         self.cfg.set(key, value)
 
             def load(self) -> Any:
