@@ -77,7 +77,7 @@ def _text(body: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST", "HEAD"])
+@require_http_methods(["GET", "POST"])
 def submit_product_order(request: HttpRequest) -> HttpResponse:
     try:
         fields = read_fields(request)
@@ -100,7 +100,7 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST", "HEAD"])
+@require_http_methods(["GET", "POST"])
 def order_status_by_invoice(request: HttpRequest) -> HttpResponse:
     try:
         sections = _status_sections(request)
