@@ -12,7 +12,9 @@ from pressrun.orders.models import Order, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 MAX_PROJECT_ID = 2**63 - 1
-_DIGITS = re.compile(r"\d{1,19}")
+# ASCII digits only (int() would also read other scripts' digits); read_fields caps a field
+# at 2,000 characters.
+_DIGITS = re.compile(r"[0-9]+")
 _LIST_SEPARATOR = re.compile(r"[xX]")
 MAIL_METHOD_ALIASES = {
     "standard": "standard",
@@ -193,7 +195,7 @@ def render_failure(failure: GatewayFailure) -> str:
     summary, detail = failure.error.summary, failure.detail
     # Intake's own messages often already say what the summary says; do not repeat it.
     if detail.lower().startswith(summary.lower()):
-        message = detail
+        message = summary + detail[len(summary) :]  # the summary's exact text always starts it
     else:
         message = f"{summary} {detail}".strip()
     # The format is fixed by the gateway document: scripts parse between these markers.

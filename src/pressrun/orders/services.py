@@ -47,7 +47,7 @@ EMAIL_DUPLICATE_WINDOW = timedelta(days=5)
 # Countries whose addresses need a state / province and a postal code.
 STATE_REQUIRED_COUNTRIES = frozenset({"US", "CA"})
 FIELD_LIMITS = {"name": 100, "company": 100, "address": 200, "city": 100, "postal_code": 20}
-_HTML_TAG = re.compile(r"<\s*[a-zA-Z/!?]")
+_HTML_TAG = re.compile(r"<[a-zA-Z/!?]")  # "a < b" is text, not a tag
 
 
 class Refusal(enum.Enum):
@@ -121,14 +121,14 @@ def _clean_recipient(request: OrderRequest) -> _Recipient:
         raise OrderRefused(Refusal.ADDRESS_BLANK, "Address was blank.")
     if not values["city"]:
         raise OrderRefused(Refusal.CITY_BLANK, "City was blank.")
+    if len(_collapse(raw.state)) > 60:
+        raise OrderRefused(Refusal.FIELD_TOO_LONG, "State is longer than 60 characters.")
     try:
         country = normalize_country(raw.country)
         state = normalize_state(country, raw.state)
     except AddressError as exc:
         reason = Refusal.COUNTRY_INVALID if exc.field == "country" else Refusal.STATE_INVALID
         raise OrderRefused(reason, exc.message) from exc
-    if len(state) > 60:
-        raise OrderRefused(Refusal.FIELD_TOO_LONG, "State is longer than 60 characters.")
     if country in STATE_REQUIRED_COUNTRIES and not values["postal_code"]:
         raise OrderRefused(
             Refusal.POSTAL_CODE_BLANK,
