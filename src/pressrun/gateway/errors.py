@@ -108,7 +108,10 @@ FIELD_REPEATED = _e(
     "The same field (in any letter case, in the query string or the body) has two values.",
 )
 REQUEST_MALFORMED = _e(
-    "000048", "The request could not be read.", "The body is not form data we can decode."
+    "000048",
+    "The request could not be read.",
+    "The body is not form data we can decode, or it is shorter than its Content-Length "
+    "(the request was cut off).",
 )
 NO_PRODUCT = _e(
     "000101",

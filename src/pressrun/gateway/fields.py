@@ -22,6 +22,8 @@ from pressrun.gateway.errors import GatewayError
 
 MAX_FIELD_LENGTH = 2000
 MAX_FIELDS = 200
+# How much of an over-large body is read (and dropped) so the client gets its reply.
+_DISCARD_LIMIT = 16 * 1024 * 1024
 # C0 controls and DEL, except tab, line feed and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -89,13 +91,40 @@ def _body_pairs(request: HttpRequest) -> list[tuple[str, str]]:
         return []
     content_type = request.META.get("CONTENT_TYPE", "").lower()
     try:
+        body = request.body
+        # The web server hands over what arrived when the client stopped sending early; a
+        # cut-off body must not become an order with a cut-off address.
+        if len(body) < int(request.META.get("CONTENT_LENGTH") or 0):
+            raise GatewayFailure(
+                errors.REQUEST_MALFORMED,
+                "The body is shorter than its Content-Length: the request was cut off.",
+            )
         if content_type.startswith("multipart/"):
             return [(key, value) for key, values in request.POST.lists() for value in values]
-        return _pairs(request.body, _charset(request))
+        return _pairs(body, _charset(request))
     except (RequestDataTooBig, TooManyFieldsSent) as exc:
+        _discard_body(request)
         raise GatewayFailure(errors.REQUEST_TOO_LARGE) from exc
     except (MultiPartParserError, SuspiciousOperation, UnicodeDecodeError, ValueError) as exc:
         raise GatewayFailure(errors.REQUEST_MALFORMED) from exc
+
+
+def _discard_body(request: HttpRequest) -> None:
+    """Read and drop the rest of a refused body, up to a limit.
+
+    Clients send the whole body before they read the reply; closing the connection with
+    their data unread makes the kernel reset it, and they would see a broken pipe instead
+    of the gateway's "too large" reply.
+    """
+    remaining = _DISCARD_LIMIT
+    try:
+        while remaining > 0:
+            chunk = request.read(min(65_536, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+    except OSError:
+        return
 
 
 def read_fields(request: HttpRequest) -> dict[str, str]:

@@ -48,6 +48,10 @@ class Command(BaseCommand):
             "timeout": 60,
             "graceful_timeout": 20,
             "backlog": 2048,
+            # Gateway scripts send whole orders as GET query strings: gunicorn's default
+            # 4094-byte request line refuses valid ones (accented names, a 500-character
+            # SpecialText fully percent-encoded) with an HTML 414. 8190 is its maximum.
+            "limit_request_line": 8190,
             "accesslog": "-" if options["access_log"] else None,
             "errorlog": "-",
             "proc_name": "pressrun",
