@@ -37,9 +37,11 @@ def postgres_available() -> str:
     try:
         import psycopg
 
-        with psycopg.connect(POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=3):
+        with psycopg.connect(
+            POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=3
+        ):
             return ""
-    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+    except Exception as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
@@ -74,7 +76,10 @@ def main() -> int:
             "migrations are up to date",
             [str(BIN / "pressrun"), "makemigrations", "--check", "--dry-run"],
         ),
-        ("docs/gateway.md matches the error table", [str(BIN / "pressrun"), "gatewaydocs", "--check"]),
+        (
+            "docs/gateway.md matches the error table",
+            [str(BIN / "pressrun"), "gatewaydocs", "--check"],
+        ),
     ]
     work = Path(tempfile.mkdtemp(prefix="pressrun-test-"))
     base_env = dict(os.environ, PRESSRUN_DATA_DIR=str(work / "data"))
