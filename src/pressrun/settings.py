@@ -140,6 +140,10 @@ def _databases() -> dict[str, Any]:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "pressrun.sqlite3",
+            # Keep connections: opening one (with its PRAGMAs and Django's SQL functions)
+            # costs more than a whole order's queries.
+            "CONN_MAX_AGE": None,
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # IMMEDIATE: a write transaction takes the write lock at BEGIN, so two
                 # writers queue on busy_timeout instead of failing with "database is locked"
