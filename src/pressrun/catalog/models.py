@@ -44,7 +44,10 @@ class Project(models.Model):
         "eCommerce ID String",
         max_length=1000,
         blank=True,
-        help_text="Cart product IDs or SKUs that order this project, e.g. <5000-A> <6000-B>.",
+        help_text=(
+            "Cart product IDs or SKUs that order this project: one ID, or each in brackets, "
+            "e.g. <5000-A> <6000-B> or {294010}{298020}."
+        ),
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -54,3 +57,31 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.title}"
+
+
+class ProjectCartId(models.Model):
+    """One cart product ID / SKU parsed from a project's eCommerce ID String.
+
+    Derived data: `catalog.services` rewrites a project's rows whenever its string changes, in
+    the same transaction. The publisher is repeated from the project so that a cart order is
+    resolved with one indexed lookup on (publisher, key). One ID may appear on several
+    projects of a publisher (a bonus disc ordered by the same SKU), but once per project.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cart_ids")
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="+")
+    cart_id = models.CharField("cart ID", max_length=100, help_text="As written.")
+    key = models.CharField(max_length=400, help_text="Lookup form: normalized and case-folded.")
+
+    class Meta:
+        verbose_name = "project cart ID"
+        ordering = ["project_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "key"], name="catalog_cart_id_once_per_project"
+            )
+        ]
+        indexes = [models.Index(fields=["publisher", "key"], name="catalog_cart_id_lookup")]
+
+    def __str__(self) -> str:
+        return self.cart_id
