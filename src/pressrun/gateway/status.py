@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pressrun.orders.models import Order, OrderStatus
+from pressrun.orders.models import OrderStatus
+from pressrun.orders.selectors import OrderStatusRow
 
 INVOICE_SEPARATOR = "[*|*]"
 MAX_INVOICES = 100
@@ -44,7 +45,7 @@ class StatusSection:
     error_num: int
     error_desc: str = ""
     invoice: str = ""
-    order: Order | None = None
+    order: OrderStatusRow | None = None
 
     def values(self) -> dict[str, str]:
         values = dict.fromkeys(FIELDS, "")
