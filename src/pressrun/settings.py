@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "pressrun.orders",
     "pressrun.billing",
     "pressrun.gateway",
+    "pressrun.carts",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -12,6 +12,7 @@ admin.site.site_title = "pressrun"
 
 urlpatterns = [
     path("gateway/", include("pressrun.gateway.urls")),
+    path("carts/", include("pressrun.carts.urls")),
     path("admin/", admin.site.urls),
     path("health", health),
 ]

@@ -4,13 +4,18 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from pressrun.accounts.models import LoginFailure, Publisher
-from pressrun.accounts.services import PublisherInvalid, publisher_set_password
+from pressrun.accounts.services import (
+    PublisherInvalid,
+    publisher_rotate_cart_token,
+    publisher_set_password,
+)
 from pressrun.billing.services import CreditInvalid, ledger_credit
 from pressrun.core.money import format_money
 
@@ -28,7 +33,7 @@ class PasswordForm(forms.Form):
 class PublisherAdmin(admin.ModelAdmin[Publisher]):
     list_display = ("id", "email", "company", "balance", "default_mail_method", "is_active")
     search_fields = ("=id", "email", "company")
-    readonly_fields = ("id", "balance", "password", "created_at")
+    readonly_fields = ("id", "balance", "password", "created_at", "shopify_url")
     fields = (
         "id",
         "email",
@@ -39,7 +44,29 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         "balance",
         "password",
         "created_at",
+        "shopify_url",
+        "shopify_webhook_key",
+        "shopify_topics",
     )
+    actions = ["rotate_cart_token"]
+
+    @admin.display(description="Shopify webhook URL (paste into Shopify)")
+    def shopify_url(self, obj: Publisher) -> str:
+        from pressrun.carts.selectors import shopify_webhook_url
+
+        return shopify_webhook_url(obj) if obj.pk else ""
+
+    @admin.action(description="Rotate cart token (old webhook URLs stop working)")
+    def rotate_cart_token(self, request: HttpRequest, queryset: QuerySet[Publisher]) -> None:
+        publishers = list(queryset)
+        for publisher in publishers:
+            publisher_rotate_cart_token(publisher=publisher)
+        self.message_user(
+            request,
+            f"New cart token for {len(publishers)} publisher(s); update their cart webhooks.",
+            messages.WARNING,
+        )
+
     change_form_template = "admin/accounts/publisher/change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

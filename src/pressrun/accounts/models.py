@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.db import models
+
+# Shopify topics that create an order unless the publisher chooses others (the spec's
+# "Order fulfillment" event).
+DEFAULT_SHOPIFY_TOPICS = "orders/fulfilled"
+SHOPIFY_ORDER_TOPICS = ("orders/fulfilled", "orders/paid", "orders/create")
+
+
+def new_cart_token() -> str:
+    """A random, unguessable secret for a publisher's cart webhook URLs."""
+    return secrets.token_urlsafe(24)
 
 
 class MailMethod(models.TextChoices):
@@ -38,6 +49,23 @@ class Publisher(models.Model):
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    cart_token = models.CharField(
+        max_length=64,
+        default=new_cart_token,
+        help_text="Secret in the publisher's cart webhook URLs; rotate it if it leaks.",
+    )
+    shopify_webhook_key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Shopify's webhook signing key (Settings > Notifications > Webhooks). "
+        "Blank: signatures are not checked (the URL token still is).",
+    )
+    shopify_topics = models.CharField(
+        max_length=200,
+        default=DEFAULT_SHOPIFY_TOPICS,
+        help_text="Comma-separated Shopify topics that create orders: orders/fulfilled, "
+        "orders/paid, orders/create.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -45,6 +73,10 @@ class Publisher(models.Model):
     def __str__(self) -> str:
         label = self.company or self.email
         return f"{self.id} {label}"
+
+    @property
+    def shopify_topic_set(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.shopify_topics.split(",") if t.strip())
 
 
 class LoginFailure(models.Model):

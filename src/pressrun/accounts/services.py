@@ -23,7 +23,7 @@ from django.core.cache import caches
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from pressrun.accounts.models import LoginFailure, MailMethod, Publisher
+from pressrun.accounts.models import LoginFailure, MailMethod, Publisher, new_cart_token
 from pressrun.core.errors import DomainError
 
 
@@ -114,6 +114,13 @@ def publisher_set_password(*, publisher: Publisher, password: str) -> None:
         raise PublisherInvalid("The password must have at least 8 characters.")
     publisher.password = make_password(password)
     publisher.save(update_fields=["password"])
+
+
+def publisher_rotate_cart_token(*, publisher: Publisher) -> str:
+    """Give the publisher a new cart token; URLs with the old one stop working at once."""
+    publisher.cart_token = new_cart_token()
+    publisher.save(update_fields=["cart_token"])
+    return publisher.cart_token
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pressrun.accounts.models import Publisher
+from pressrun.carts.selectors import shopify_webhook_url
+
+
+class Command(BaseCommand):
+    help = "Print the webhook URLs a publisher pastes into their carts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--publisher", type=int, required=True, help="Publisher ID.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        publisher = Publisher.objects.filter(id=options["publisher"]).first()
+        if publisher is None:
+            raise CommandError(f"No publisher has ID {options['publisher']}.")
+        self.stdout.write(f"Shopify: {shopify_webhook_url(publisher)}")
+        self.stdout.write(f"Shopify (test mode): {shopify_webhook_url(publisher, test=True)}")

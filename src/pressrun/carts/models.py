@@ -1,0 +1,73 @@
+"""InboundDelivery: every request a cart sends, kept before it is acted on.
+
+A delivery produces at most one order; the orders it produced are in `orders` (a many-to-many
+so that a cart which splits one purchase over several deliveries, or a future cart that sends
+several orders in one request, needs no schema change).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from pressrun.accounts.models import Publisher
+from pressrun.orders.models import Order
+
+
+class Cart(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify"
+    SAMCART = "samcart", "SamCart"
+    ONESHOPPINGCART = "1shoppingcart", "1ShoppingCart"
+
+
+class Outcome(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ORDER_CREATED = "order_created", "Order created"
+    DUPLICATE = "duplicate", "Duplicate (order already imported)"
+    IGNORED = "ignored", "Ignored (topic not selected)"
+    UNMATCHED = "unmatched", "Unmatched (no line matches a project)"
+    FAILED = "failed", "Failed"
+
+
+class InboundDelivery(models.Model):
+    cart = models.CharField(max_length=20, choices=Cart.choices)
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="deliveries")
+    received_at = models.DateTimeField(db_index=True)
+    headers = models.JSONField(default=dict, help_text="Request headers without secrets.")
+    body = models.BinaryField(help_text="The raw request body, exactly as received.")
+    topic = models.CharField(max_length=100, blank=True)
+    delivery_id = models.CharField(
+        max_length=200, blank=True, help_text="The sender's delivery id (X-Shopify-Webhook-Id)."
+    )
+    external_key = models.CharField(
+        max_length=300, blank=True, help_text='The sender\'s order, e.g. "shop-domain:order-id".'
+    )
+    test_requested = models.BooleanField(default=False, help_text="The URL had mode=test.")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
+    reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    orders = models.ManyToManyField(Order, blank=True, related_name="inbound_deliveries")
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "inbound deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cart", "publisher", "delivery_id"],
+                condition=~Q(delivery_id=""),
+                name="inbounddelivery_unique_delivery_id",
+            ),
+            # One order per cart order, whatever topics or repeats bring it.
+            models.UniqueConstraint(
+                fields=["cart", "publisher", "external_key"],
+                condition=Q(outcome="order_created"),
+                name="inbounddelivery_one_order_per_external_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["cart", "publisher", "external_key"], name="inbound_external_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cart} delivery {self.id} ({self.outcome})"

@@ -1,0 +1,168 @@
+"""Shopify order JSON → `OrderRequest`. Translation only: intake applies every rule.
+
+Order ids can exceed 2^53, so bodies are decoded with `load_order`, which keeps every integer
+as its decimal text (never a float).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
+from pressrun.orders.models import Mode, Source
+from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
+
+MAX_INVOICE_LENGTH = 50
+
+
+class PayloadInvalid(ValueError):
+    """The body is not a Shopify order (not JSON, or not an object with an id)."""
+
+
+def load_order(body: bytes) -> dict[str, Any]:
+    """Decode a webhook body; integers stay strings. Raises PayloadInvalid."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_int=str)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadInvalid(f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PayloadInvalid("The body is JSON but not an object.")
+    return data
+
+
+def order_id(data: dict[str, Any]) -> str:
+    value = data.get("id")
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    return str(value).strip()
+
+
+def external_key(*, shop_domain: str, data: dict[str, Any]) -> str:
+    """ "shop-domain:order-id", or "" when the body has no order id."""
+    identifier = order_id(data)
+    return f"{shop_domain.strip().lower()}:{identifier}" if identifier else ""
+
+
+@dataclass(frozen=True)
+class UnmatchedLine:
+    sku: str
+    title: str
+
+
+@dataclass(frozen=True)
+class ParsedOrder:
+    request: OrderRequest | None  # None: no line matches a project
+    unmatched: tuple[UnmatchedLine, ...]
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else ""
+    return " ".join(str(value).split())
+
+
+def _quantity(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return 0
+
+
+def _mail_method(data: dict[str, Any]) -> str | None:
+    lines = data.get("shipping_lines")
+    words = []
+    for line in lines if isinstance(lines, list) else []:
+        if isinstance(line, dict):
+            words.append(f"{_text(line.get('title'))} {_text(line.get('code'))}".lower())
+    text = " ".join(words)
+    if "priority" in text:
+        return "priority"
+    if "express" in text:
+        return "express"
+    return None
+
+
+def _recipient(data: dict[str, Any]) -> RecipientRequest:
+    address = data.get("shipping_address")
+    if not isinstance(address, dict):
+        address = data.get("billing_address")
+    if not isinstance(address, dict):
+        address = {}
+    name = _text(address.get("name")) or " ".join(
+        part for part in (_text(address.get("first_name")), _text(address.get("last_name"))) if part
+    )
+    street = ", ".join(
+        part for part in (_text(address.get("address1")), _text(address.get("address2"))) if part
+    )
+    customer = data.get("customer")
+    email = (
+        _text(data.get("email"))
+        or _text(data.get("contact_email"))
+        or (_text(customer.get("email")) if isinstance(customer, dict) else "")
+    )
+    return RecipientRequest(
+        name=name,
+        company=_text(address.get("company")),
+        address=street,
+        city=_text(address.get("city")),
+        state=_text(address.get("province_code")) or _text(address.get("province")),
+        postal_code=_text(address.get("zip")),
+        country=_text(address.get("country_code")) or _text(address.get("country")),
+        email=email,
+    )
+
+
+def _lines(
+    publisher_id: int, items: list[dict[str, Any]]
+) -> tuple[list[LineRequest], list[UnmatchedLine]]:
+    skus = [_text(item.get("sku")) for item in items]
+    by_cart_id = projects_for_cart_ids(
+        publisher_id=publisher_id, cart_ids=sorted({sku for sku in skus if sku})
+    )
+    lines: list[LineRequest] = []
+    unmatched: list[UnmatchedLine] = []
+    for item, sku in zip(items, skus, strict=True):
+        quantity = _quantity(item.get("quantity"))
+        project_ids = [p.id for p in by_cart_id.get(sku, [])] if sku else []
+        if sku and not project_ids:
+            project = project_for_sku_method2(publisher_id=publisher_id, sku=sku)
+            if project is not None:
+                project_ids = [project.id]
+        if not project_ids or quantity < 1:
+            unmatched.append(UnmatchedLine(sku=sku, title=_text(item.get("title"))))
+            continue
+        # A cart ID listed by several projects (a bonus disc) orders all of them.
+        lines.extend(LineRequest(project_id=pid, quantity=quantity) for pid in project_ids)
+    return lines, unmatched
+
+
+def parse_order(*, publisher_id: int, data: dict[str, Any], test_requested: bool) -> ParsedOrder:
+    """The `OrderRequest` for a Shopify order resource (as decoded by `load_order`).
+
+    Lines whose SKU matches no project (eCommerce ID String, or Method 2: the project ID) are
+    left out and listed in `unmatched`; with no matching line at all, `request` is None.
+    Reads the publisher's projects; writes nothing.
+    """
+    raw_items = data.get("line_items")
+    items = [i for i in raw_items if isinstance(i, dict)] if isinstance(raw_items, list) else []
+    lines, unmatched = _lines(publisher_id, items)
+    if not lines:
+        return ParsedOrder(request=None, unmatched=tuple(unmatched))
+    test = test_requested or data.get("test") is True
+    invoice = _text(data.get("name")) or _text(data.get("order_number"))
+    request = OrderRequest(
+        publisher_id=publisher_id,
+        lines=tuple(lines),
+        recipient=_recipient(data),
+        mode=Mode.TEST if test else Mode.PROD,
+        source=Source.SHOPIFY,
+        invoice=invoice[:MAX_INVOICE_LENGTH],
+        mail_method=_mail_method(data),
+        external_ref=order_id(data),
+        actor="shopify",
+    )
+    return ParsedOrder(request=request, unmatched=tuple(unmatched))

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from pressrun.carts import views
+
+app_name = "carts"
+
+urlpatterns = [
+    path("shopify", views.shopify_webhook, name="shopify"),
+    path("shopify/<str:token>", views.shopify_webhook, name="shopify_token"),
+]

@@ -1,0 +1,115 @@
+"""Cart webhook entry points: check the URL token (and signature), store, queue, answer.
+
+Nothing is processed here: the request is kept as an InboundDelivery and a task turns it into
+an order, so the cart gets its answer well within its timeout (Shopify: 5 s).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from functools import partial
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from pressrun.accounts.models import Publisher
+from pressrun.carts.models import Cart
+from pressrun.carts.services import SIGNATURE_MISMATCH, SIGNATURE_MISSING, delivery_receive
+from pressrun.carts.shopify.parse import PayloadInvalid, external_key, load_order
+from pressrun.carts.shopify.verify import signature_valid
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def _reply(status: int, text: str) -> HttpResponse:
+    return HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+UNAUTHORIZED_TEXT = "Unknown publisher or wrong token."
+
+
+def publisher_for_token(idpub: str, token: str) -> Publisher | None:
+    """The active publisher with this ID whose cart token is `token` (constant-time check)."""
+    text = idpub.strip()
+    if not text.isdigit() or len(text) > 18 or not token:
+        return None
+    publisher = Publisher.objects.filter(id=int(text), is_active=True).first()
+    # Compare against something even for an unknown publisher, so timing reveals nothing.
+    expected = publisher.cart_token if publisher is not None else "-" * 32
+    if not hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace")):
+        return None
+    return publisher
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over MAX_BODY_BYTES."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return None
+    # Read the stream directly: request.body is capped at the gateway's smaller limit.
+    body = request.read(MAX_BODY_BYTES + 1)
+    return None if len(body) > MAX_BODY_BYTES else body
+
+
+@csrf_exempt
+@require_POST
+def shopify_webhook(request: HttpRequest, token: str = "") -> HttpResponse:
+    """POST /carts/shopify?idpub=<publisher ID>&token=<cart token>[&mode=test]."""
+    try:
+        return _shopify_webhook(request, token or request.GET.get("token", ""))
+    except DatabaseError:
+        logger.exception("shopify delivery not stored: database error")
+        return _reply(503, "Temporarily unavailable; please retry.")
+    except Exception:
+        # Never a 500 or a traceback to the cart; a non-2xx makes Shopify retry later.
+        logger.exception("shopify delivery not stored: unexpected error")
+        return _reply(503, "Temporarily unavailable; please retry.")
+
+
+def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
+    publisher = publisher_for_token(request.GET.get("idpub", ""), token)
+    if publisher is None:
+        return _reply(401, UNAUTHORIZED_TEXT)
+    topic = request.headers.get("X-Shopify-Topic", "").strip()
+    receive = partial(
+        delivery_receive,
+        cart=Cart.SHOPIFY,
+        publisher=publisher,
+        headers=dict(request.headers),
+        topic=topic,
+        test_requested=request.GET.get("mode", "").strip().lower() == "test",
+    )
+    body = _read_body(request)
+    if body is None:
+        receive(body=b"", failure="The body is larger than 1 MB.")
+        return _reply(413, "The body is larger than 1 MB.")
+    if publisher.shopify_webhook_key:
+        signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
+        if not signature or not signature_valid(
+            key=publisher.shopify_webhook_key, body=body, signature=signature
+        ):
+            reason = SIGNATURE_MISSING if not signature else SIGNATURE_MISMATCH
+            # Stored without the claimed webhook id, so a forged request cannot take the id
+            # of a genuine delivery.
+            receive(body=body, failure=reason)
+            return _reply(401, reason)
+    try:
+        data = load_order(body)
+    except PayloadInvalid as exc:
+        receive(body=body, failure=str(exc))
+        return _reply(400, "The body is not a JSON object.")
+    shop = request.headers.get("X-Shopify-Shop-Domain", "")
+    delivery, created = receive(
+        body=body,
+        delivery_id=request.headers.get("X-Shopify-Webhook-Id", "").strip(),
+        external_key=external_key(shop_domain=shop, data=data),
+    )
+    return _reply(200, f"ok {delivery.id}" + ("" if created else " (repeat)"))
