@@ -32,12 +32,24 @@ def _fast_hasher_and_clean_caches(settings: Any) -> Any:
 PASSWORD = "correct horse battery"
 
 
+def _ensure_default_shipping_rates() -> None:
+    """Tests with `transaction=True` flush every table afterwards, the price list that the
+    migration installs included; put it back for the tests that follow."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("pressrun.billing.migrations.0002_default_shipping_rates")
+    migration.add_rates(apps, None)
+
+
 @pytest.fixture
 def make_publisher(db: None) -> Callable[..., Any]:
     from pressrun.accounts.services import publisher_create
     from pressrun.billing.services import ledger_credit
 
     counter = iter(range(1, 10_000))
+    _ensure_default_shipping_rates()
 
     def make(
         *, email: str | None = None, balance: str = "0", password: str = PASSWORD, **kwargs: Any

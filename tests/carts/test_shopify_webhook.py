@@ -423,6 +423,7 @@ def test_concurrent_deliveries_of_one_order_make_exactly_one(
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Order.objects.count() == 1
+    outcomes = list(InboundDelivery.objects.values_list("outcome", "reason"))
+    assert Order.objects.count() == 1, outcomes
     outcomes = sorted(InboundDelivery.objects.values_list("outcome", flat=True))
     assert outcomes == [Outcome.DUPLICATE] * 9 + [Outcome.ORDER_CREATED]
