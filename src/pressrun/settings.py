@@ -219,7 +219,12 @@ CLIENT_ADDRESS_HEADER = os.environ.get("PRESSRUN_CLIENT_ADDRESS_HEADER", "")
 
 # --- web server ----------------------------------------------------------------------------
 WEB_PROCESSES = _env_int("PRESSRUN_WEB_PROCESSES", 2)
-WEB_THREADS = _env_int("PRESSRUN_WEB_THREADS", 4)
+# SQLite has one writer at a time: extra threads only queue on its lock and sleep in its
+# busy handler (the p99 at 16 connections fell from 571 to 110 ms with one thread, see
+# docs/performance.md); PostgreSQL serves threads concurrently.
+WEB_THREADS = _env_int(
+    "PRESSRUN_WEB_THREADS", 4 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1
+)
 
 
 # --- email ---------------------------------------------------------------------------------

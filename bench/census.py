@@ -1,0 +1,268 @@
+"""In-process look at one SubmitProductOrder and one 100-invoice status call.
+
+Run by `bench/run.py` against a benchmark installation (its environment names the data dir
+and database). Prints one JSON object:
+
+- the SQL statements each call runs (after the credential cache is warm);
+- the time per call through Django's test client (full middleware stack and view, no HTTP
+  server, no other load), single-threaded;
+- the same work split into its steps by calling pressrun's functions directly, so the
+  per-request cost can be attributed (parsing, credential check, intake, rendering...);
+- for SQLite, how long an order's transaction holds the database write lock;
+- the plan the database chooses for the status select.
+
+Usage: python bench/census.py EMAIL PASSWORD PROJECT_ID INVOICE_PREFIX FILLED_COUNT
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+ROUNDS = int(os.environ.get("BENCH_CENSUS_ROUNDS", "300"))
+# Status calls can take a second each when the plan is bad at a million orders.
+STATUS_ROUNDS = int(os.environ.get("BENCH_CENSUS_STATUS_ROUNDS", "20"))
+# The columns orders/selectors.py asks for.
+SELECTED = (
+    "id",
+    "invoice",
+    "mode",
+    "status",
+    "name",
+    "error_description",
+    "ship_date",
+    "shipping_method",
+    "tracking_id",
+    "created_at",
+)
+
+
+def _timed(function: Callable[[], Any], rounds: int) -> float:
+    """Mean milliseconds per call of `function` over `rounds` calls (after one warm call)."""
+    function()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        function()
+    return round((time.perf_counter() - start) * 1000 / rounds, 4)
+
+
+def main() -> None:
+    email, password, project_id, prefix, filled = sys.argv[1:6]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pressrun.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client, RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    from pressrun.accounts.services import publisher_authenticate
+    from pressrun.billing.services import status_call_record
+    from pressrun.gateway.fields import read_fields
+    from pressrun.gateway.status import StatusSection, render_status_xml, split_invoices
+    from pressrun.gateway.submit import build_order_request, check_source, render_success
+    from pressrun.orders.models import Order
+    from pressrun.orders.selectors import order_by_invoices
+    from pressrun.orders.services import order_place
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    factory = RequestFactory(HTTP_HOST="127.0.0.1")
+    counter = iter(range(10_000_000))
+    form = "application/x-www-form-urlencoded"
+    base = {
+        "ordermethod": "url",
+        "source": "cdfulfill",
+        "CoLoginEmail": email,
+        "CoLoginPassword": password,
+        "productid": project_id,
+        "quantity": "1",
+        "mode": "prod",
+        "typeMailMethod": "standard",
+        "name": "Ann Example",
+        "addr": "1 Main St",
+        "city": "Austin",
+        "st": "TX",
+        "zip": "78701",
+        "country": "US",
+        "email": "ann@example.com",
+    }
+
+    def submit_body() -> str:
+        return urlencode({**base, "Invoice": f"{prefix}-{next(counter)}"})
+
+    def submit() -> bytes:
+        response = client.post("/gateway/order", submit_body(), content_type=form)
+        assert b"[SUCCESS]" in response.content, response.content[:300]
+        return response.content
+
+    filled_count = int(filled)
+    rng = random.Random(7)
+
+    def invoices() -> list[str]:
+        return [f"BULK{i:07d}" for i in rng.sample(range(filled_count), 100)]
+
+    def status_body() -> str:
+        return urlencode(
+            {
+                "function": "getOrderStatusByInvoice",
+                "CoLoginEmail": email,
+                "CoLoginPassword": password,
+                "Invoice": "[*|*]".join(invoices()),
+            }
+        )
+
+    def status() -> bytes:
+        response = client.post("/gateway/status", status_body(), content_type=form)
+        assert response.content.count(b"<ErrorNum>0</ErrorNum>") == 100, response.content[:300]
+        return response.content
+
+    from django.conf import settings
+    from django.db.migrations.recorder import MigrationRecorder
+
+    database = settings.DATABASES["default"]
+    result: dict[str, Any] = {
+        "vendor": connection.vendor,
+        # The settings that shape the numbers, as pressrun actually ran them.
+        "settings": {
+            "CONN_MAX_AGE": database.get("CONN_MAX_AGE", 0),
+            "CONN_HEALTH_CHECKS": database.get("CONN_HEALTH_CHECKS", False),
+            "OPTIONS": {k: str(v) for k, v in database.get("OPTIONS", {}).items()},
+            "WEB_PROCESSES": settings.WEB_PROCESSES,
+            "WEB_THREADS": settings.WEB_THREADS,
+            "CREDENTIAL_CACHE_SECONDS": settings.CREDENTIAL_CACHE_SECONDS,
+            "STATUS_CALLS_FREE_PER_DAY": settings.STATUS_CALLS_FREE_PER_DAY,
+        },
+        "migrations": sorted(
+            f"{app}.{name}"
+            for app, name in MigrationRecorder.Migration.objects.values_list("app", "name")
+            if app in {"orders", "billing", "accounts", "catalog", "core"}
+        ),
+    }
+
+    # The first call pays for the full password hash (then cached) and for lazy imports.
+    start = time.perf_counter()
+    submit()
+    result["first_submit_ms"] = round((time.perf_counter() - start) * 1000, 1)
+
+    with CaptureQueriesContext(connection) as captured:
+        submit()
+    result["submit_queries"] = [q["sql"] for q in captured.captured_queries]
+    status()
+    with CaptureQueriesContext(connection) as captured:
+        status()
+    result["status_queries"] = [q["sql"][:300] for q in captured.captured_queries]
+
+    result["submit_test_client_ms"] = _timed(submit, ROUNDS)
+    result["status_test_client_ms"] = _timed(status, STATUS_ROUNDS)
+
+    # The same submit, step by step.
+    request = factory.post("/gateway/order", submit_body(), content_type=form)
+    fields = read_fields(request)
+    publisher = publisher_authenticate(email=email, password=password, client_address="127.0.0.1")
+
+    def place() -> Any:
+        fresh = {**fields, "invoice": f"{prefix}-{next(counter)}"}
+        return order_place(request=build_order_request(fresh, publisher.id), publisher=publisher)
+
+    order = place()
+    steps = {
+        "read_fields": _timed(
+            lambda: read_fields(factory.post("/gateway/order", submit_body(), content_type=form)),
+            ROUNDS,
+        ),
+        "check_source": _timed(lambda: check_source(fields), ROUNDS),
+        "publisher_authenticate (cache hit)": _timed(
+            lambda: publisher_authenticate(
+                email=email, password=password, client_address="127.0.0.1"
+            ),
+            ROUNDS,
+        ),
+        "build_order_request": _timed(lambda: build_order_request(fields, publisher.id), ROUNDS),
+        "order_place": _timed(place, ROUNDS),
+        "render_success": _timed(lambda: render_success(order), ROUNDS),
+    }
+    result["submit_steps_ms"] = steps
+
+    # How long the write transaction of one order lasts (SQLite: the database write lock).
+    marks: list[tuple[str, float, float]] = []
+
+    def recorder(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, *args)
+        finally:
+            marks.append((sql.split(" ", 1)[0], started, time.perf_counter()))
+
+    holds = []
+    in_statements = []
+    for _ in range(100):
+        marks.clear()
+        with connection.execute_wrapper(recorder):
+            place()
+        finished = time.perf_counter()
+        # Writes start with the debit (UPDATE accounts_publisher); the commit follows the last.
+        first_write = next(i for i, mark in enumerate(marks) if mark[0] == "UPDATE")
+        holds.append(finished - marks[first_write][1])
+        in_statements.append(sum(end - begin for _, begin, end in marks[first_write:]))
+    holds.sort()
+    result["write_transaction_ms"] = {
+        "p50": round(holds[len(holds) // 2] * 1000, 3),
+        "mean": round(sum(holds) / len(holds) * 1000, 3),
+        "of_which_in_sql_statements_mean": round(sum(in_statements) / len(in_statements) * 1000, 3),
+        "note": "from the start of the first write (the debit) to the return of order_place, "
+        "i.e. including COMMIT; on SQLite the write lock is held from BEGIN IMMEDIATE, a "
+        "little earlier",
+    }
+
+    # The status call, step by step.
+    wanted = invoices()
+    text = "[*|*]".join(wanted)
+    found = order_by_invoices(publisher_id=publisher.id, invoices=wanted)
+    sections = [StatusSection(0, "", inv, found.get(inv)) for inv in wanted]
+    result["status_steps_ms"] = {
+        "split_invoices": _timed(lambda: split_invoices(text), ROUNDS),
+        "publisher_authenticate (cache hit)": steps["publisher_authenticate (cache hit)"],
+        "status_call_record": _timed(lambda: status_call_record(publisher_id=publisher.id), 50),
+        "order_by_invoices (100 of the filled orders)": _timed(
+            lambda: order_by_invoices(publisher_id=publisher.id, invoices=invoices()),
+            STATUS_ROUNDS,
+        ),
+        "render_status_xml": _timed(lambda: render_status_xml(sections), 50),
+    }
+    query = Order.objects.filter(publisher_id=publisher.id, invoice__in=wanted).only(
+        "id", "invoice", "mode", "status", "name"
+    )
+    result["status_select_plan"] = query.order_by("id").explain()
+    # The same select without ORDER BY (order_by_invoices ranks the rows itself, so the
+    # database's order does not matter): the plan and the time it would take. Many rounds, so
+    # the page cache recovers from the slow plan's scans before the average settles.
+    result["status_select_plan_without_order_by"] = query.order_by().explain()
+    result["status_select_ms"] = {
+        "without ORDER BY": _timed(
+            lambda: list(
+                Order.objects.filter(publisher_id=publisher.id, invoice__in=invoices())
+                .only(*SELECTED)
+                .order_by()
+            ),
+            ROUNDS,
+        ),
+        "as_written (ORDER BY id)": _timed(
+            lambda: list(
+                Order.objects.filter(publisher_id=publisher.id, invoice__in=invoices())
+                .only(*SELECTED)
+                .order_by("id")
+            ),
+            STATUS_ROUNDS,
+        ),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
