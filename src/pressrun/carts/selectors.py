@@ -27,3 +27,11 @@ def shopify_webhook_url(publisher: Publisher, *, test: bool = False) -> str:
     if test:
         query["mode"] = "test"
     return f"{public_base_url()}{reverse('carts:shopify')}?{urlencode(query)}"
+
+
+def samcart_notify_url(publisher: Publisher, *, test: bool = False) -> str:
+    """The exact Notify URL to paste into SamCart for this publisher."""
+    query = {"idpub": str(publisher.id), "token": publisher.cart_token}
+    if test:
+        query["mode"] = "test"
+    return f"{public_base_url()}{reverse('carts:samcart')}?{urlencode(query)}"

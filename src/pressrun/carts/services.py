@@ -8,8 +8,12 @@ once the delivery has an outcome), so a task run twice or a replay never makes a
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,6 +24,7 @@ from pressrun.orders.services import OrderRefused, Refusal, order_place
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_SAMCART_GRACE_SECONDS = 10
 SECRET_HEADER_WORDS = ("hmac", "signature", "token", "authorization", "cookie")
 REPLAYABLE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNMATCHED})
 # Refused at the door for authenticity: replaying would act on an unverified body.
@@ -48,6 +53,7 @@ def delivery_receive(
     external_key: str = "",
     test_requested: bool = False,
     failure: str = "",
+    delay_seconds: int = 0,
 ) -> tuple[InboundDelivery, bool]:
     """Store one inbound request; queue its processing unless `failure` says it was refused.
 
@@ -74,7 +80,7 @@ def delivery_receive(
         with transaction.atomic():
             delivery.save(force_insert=True)
             if not failure:
-                process_delivery.enqueue(delivery_id=delivery.id)
+                _enqueue(process_delivery, delivery.id, delay_seconds)
     except IntegrityError:
         earlier = InboundDelivery.objects.filter(
             cart=cart, publisher=publisher, delivery_id=delivery.delivery_id
@@ -83,6 +89,26 @@ def delivery_receive(
             raise
         return earlier, False
     return delivery, True
+
+
+def _enqueue(task: Any, delivery_id: int, delay_seconds: int) -> None:
+    if delay_seconds > 0:
+        run_after = timezone.now() + timedelta(seconds=delay_seconds)
+        task.using(run_after=run_after).enqueue(delivery_id=delivery_id)
+    else:
+        task.enqueue(delivery_id=delivery_id)
+
+
+def samcart_grace_seconds() -> int:
+    """How long a SamCart notification waits for the other products of its order
+    (setting or env PRESSRUN_SAMCART_GRACE_SECONDS, default 10)."""
+    configured = getattr(settings, "PRESSRUN_SAMCART_GRACE_SECONDS", None)
+    if configured is None:
+        configured = os.environ.get("PRESSRUN_SAMCART_GRACE_SECONDS", "")
+    try:
+        return max(0, int(str(configured).strip() or DEFAULT_SAMCART_GRACE_SECONDS))
+    except ValueError:
+        return DEFAULT_SAMCART_GRACE_SECONDS
 
 
 def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
@@ -103,7 +129,14 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
     topic or a repeat), ignored (topic not selected by the publisher), unmatched (no line
     names a project), failed (intake refused it; the reason says why).
     Database errors propagate (the task retries them) and leave the delivery pending.
+    SamCart deliveries are processed together with the other products of their order
+    (see `samcart_process`).
     """
+    cart = InboundDelivery.objects.filter(id=delivery_id).values_list("cart", flat=True).first()
+    if cart == Cart.SAMCART:
+        from pressrun.carts.samcart.process import samcart_process
+
+        return samcart_process(delivery_id=delivery_id)
     with transaction.atomic():
         delivery = (
             InboundDelivery.objects.select_for_update()
@@ -183,5 +216,6 @@ def delivery_replay(*, delivery_id: int) -> bool:
         delivery.reason = ""
         delivery.processed_at = None
         delivery.save(update_fields=["outcome", "reason", "processed_at"])
-        process_delivery.enqueue(delivery_id=delivery.id)
+        delay = samcart_grace_seconds() if delivery.cart == Cart.SAMCART else 0
+        _enqueue(process_delivery, delivery.id, delay)
     return True

@@ -7,4 +7,6 @@ app_name = "carts"
 urlpatterns = [
     path("shopify", views.shopify_webhook, name="shopify"),
     path("shopify/<str:token>", views.shopify_webhook, name="shopify_token"),
+    path("samcart", views.samcart_webhook, name="samcart"),
+    path("samcart/<str:token>", views.samcart_webhook, name="samcart_token"),
 ]

@@ -17,7 +17,13 @@ from django.views.decorators.http import require_POST
 
 from pressrun.accounts.models import Publisher
 from pressrun.carts.models import Cart
-from pressrun.carts.services import SIGNATURE_MISMATCH, SIGNATURE_MISSING, delivery_receive
+from pressrun.carts.samcart import parse as samcart_parse
+from pressrun.carts.services import (
+    SIGNATURE_MISMATCH,
+    SIGNATURE_MISSING,
+    delivery_receive,
+    samcart_grace_seconds,
+)
 from pressrun.carts.shopify.parse import PayloadInvalid, external_key, load_order
 from pressrun.carts.shopify.verify import signature_valid
 
@@ -113,3 +119,49 @@ def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
         external_key=external_key(shop_domain=shop, data=data),
     )
     return _reply(200, f"ok {delivery.id}" + ("" if created else " (repeat)"))
+
+
+@csrf_exempt
+@require_POST
+def samcart_webhook(request: HttpRequest, token: str = "") -> HttpResponse:
+    """POST /carts/samcart?idpub=<publisher ID>&token=<cart token>[&mode=test].
+
+    SamCart's Notify URL POSTs one notification per product, JSON or form-encoded.
+    """
+    try:
+        return _samcart_webhook(request, token or request.GET.get("token", ""))
+    except DatabaseError:
+        logger.exception("samcart delivery not stored: database error")
+        return _reply(503, "Temporarily unavailable; please retry.")
+    except Exception:
+        logger.exception("samcart delivery not stored: unexpected error")
+        return _reply(503, "Temporarily unavailable; please retry.")
+
+
+def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
+    publisher = publisher_for_token(request.GET.get("idpub", ""), token)
+    if publisher is None:
+        return _reply(401, UNAUTHORIZED_TEXT)
+    receive = partial(
+        delivery_receive,
+        cart=Cart.SAMCART,
+        publisher=publisher,
+        headers=dict(request.headers),
+        test_requested=request.GET.get("mode", "").strip().lower() == "test",
+    )
+    body = _read_body(request)
+    if body is None:
+        receive(body=b"", failure="The body is larger than 1 MB.")
+        return _reply(413, "The body is larger than 1 MB.")
+    try:
+        data = samcart_parse.load_notification(body, request.content_type or "")
+    except samcart_parse.PayloadInvalid as exc:
+        receive(body=body, failure=str(exc))
+        return _reply(400, "The body is not a SamCart notification.")
+    delivery, _ = receive(
+        body=body,
+        topic=samcart_parse.event(data) or "Product Purchased",
+        external_key=samcart_parse.order_id(data),
+        delay_seconds=samcart_grace_seconds(),
+    )
+    return _reply(200, f"ok {delivery.id}")

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.selectors import shopify_webhook_url
+from pressrun.carts.selectors import samcart_notify_url, shopify_webhook_url
 
 
 class Command(BaseCommand):
@@ -20,3 +20,5 @@ class Command(BaseCommand):
             raise CommandError(f"No publisher has ID {options['publisher']}.")
         self.stdout.write(f"Shopify: {shopify_webhook_url(publisher)}")
         self.stdout.write(f"Shopify (test mode): {shopify_webhook_url(publisher, test=True)}")
+        self.stdout.write(f"SamCart: {samcart_notify_url(publisher)}")
+        self.stdout.write(f"SamCart (test mode): {samcart_notify_url(publisher, test=True)}")

@@ -1,0 +1,131 @@
+"""SamCart: the notifications of one order (one per product) become one order.
+
+Each notification is processed after a grace window (`samcart_grace_seconds`). The first task
+to run for an order locks every pending notification of that order (same publisher, same
+order id) and places ONE order with all their products. The lowest-numbered notification is
+marked order_created; the others are marked duplicate ("Merged into order N.") and linked to
+the same order. A notification that arrives after its order was placed is failed: the product
+must be added by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.carts.samcart import parse
+from pressrun.orders.services import OrderRefused, Refusal, order_place
+
+REPEATED = "The same notification was already received."
+
+
+def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
+    delivery.outcome = outcome
+    delivery.reason = reason
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
+
+
+def late_reason(order_id: int | str) -> str:
+    return f"Arrived after order {order_id} was placed; add the product by hand."
+
+
+def samcart_process(*, delivery_id: int) -> InboundDelivery:
+    """Process a pending SamCart delivery together with the pending ones of its order.
+
+    Safe to run twice and concurrently: the group is locked (in id order) and re-read, and
+    the partial unique constraint allows one order_created delivery per order id.
+    """
+    head = InboundDelivery.objects.filter(id=delivery_id).values("publisher_id", "external_key")
+    found = head.first()
+    if found is None:
+        raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
+    with transaction.atomic():
+        group_filter: dict[str, Any] = {"id": delivery_id}
+        if found["external_key"]:
+            group_filter = {
+                "cart": Cart.SAMCART,
+                "publisher_id": found["publisher_id"],
+                "external_key": found["external_key"],
+                "outcome": Outcome.PENDING,
+            }
+        group = list(
+            InboundDelivery.objects.select_for_update()
+            .select_related("publisher")
+            .filter(**group_filter)
+            .order_by("id")
+        )
+        if not any(d.id == delivery_id and d.outcome == Outcome.PENDING for d in group):
+            return InboundDelivery.objects.get(id=delivery_id)
+        _process_group(group)
+    return InboundDelivery.objects.get(id=delivery_id)
+
+
+def _process_group(group: list[InboundDelivery]) -> None:
+    publisher = group[0].publisher
+    key = group[0].external_key
+    earlier = InboundDelivery.objects.filter(
+        cart=Cart.SAMCART, publisher=publisher, external_key=key
+    ).exclude(outcome=Outcome.PENDING)
+    seen_bodies = {bytes(body) for body in earlier.values_list("body", flat=True)}
+    placed = earlier.filter(outcome=Outcome.ORDER_CREATED).first()
+    placed_order = placed.orders.first() if placed is not None else None
+    collected: list[tuple[InboundDelivery, dict[str, Any]]] = []
+    for delivery in group:
+        delivery.attempts += 1
+        body = bytes(delivery.body)
+        try:
+            data = parse.load_notification(body, str(delivery.headers.get("Content-Type", "")))
+        except parse.PayloadInvalid as exc:
+            _finish(delivery, Outcome.FAILED, str(exc))
+            continue
+        if not parse.creates_order(data):
+            _finish(
+                delivery,
+                Outcome.IGNORED,
+                f"Event '{parse.event(data)}' does not create orders (only Product Purchased "
+                "does).",
+            )
+            continue
+        if body in seen_bodies:
+            _finish(delivery, Outcome.DUPLICATE, REPEATED)
+            continue
+        seen_bodies.add(body)
+        if placed is not None:
+            number = placed_order.id if placed_order is not None else "?"
+            _finish(delivery, Outcome.FAILED, late_reason(number))
+            continue
+        collected.append((delivery, data))
+    if not collected:
+        return
+    deliveries = [delivery for delivery, _ in collected]
+    parsed = parse.parse_group(
+        publisher_id=publisher.id,
+        notifications=[data for _, data in collected],
+        test_requested=any(d.test_requested for d in deliveries),
+    )
+    skipped = "; ".join(parsed.unmatched)
+    if parsed.request is None:
+        for delivery in deliveries:
+            _finish(delivery, Outcome.UNMATCHED, f"No product matches a project. {skipped}")
+        return
+    first, others = deliveries[0], deliveries[1:]
+    try:
+        with transaction.atomic():
+            order = order_place(request=parsed.request, publisher=publisher)
+            note = f"Order {order.id}." + (f" Skipped products: {skipped}" if skipped else "")
+            _finish(first, Outcome.ORDER_CREATED, note)
+            for delivery in others:
+                _finish(delivery, Outcome.DUPLICATE, f"Merged into order {order.id}.")
+            for delivery in deliveries:
+                delivery.orders.add(order)
+    except OrderRefused as exc:
+        outcome = Outcome.DUPLICATE if exc.reason == Refusal.DUPLICATE else Outcome.FAILED
+        for delivery in deliveries:
+            _finish(delivery, outcome, exc.message)
+    except IntegrityError:
+        for delivery in deliveries:
+            _finish(delivery, Outcome.DUPLICATE, "This order was already imported.")
