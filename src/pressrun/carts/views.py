@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from functools import partial
 
 from django.db import DatabaseError
@@ -65,22 +66,27 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY_BYTES else body
 
 
-@csrf_exempt
-@require_POST
-def shopify_webhook(request: HttpRequest, token: str = "") -> HttpResponse:
-    """POST /carts/shopify?idpub=<publisher ID>&token=<cart token>[&mode=test]."""
-    try:
-        return _shopify_webhook(request, token or request.GET.get("token", ""))
-    except DatabaseError:
-        logger.exception("shopify delivery not stored: database error")
+def _answer_every_delivery(
+    cart: str, handle: Callable[[HttpRequest, str], HttpResponse]
+) -> Callable[[HttpRequest, str], HttpResponse]:
+    """Never a 500 or a traceback to the cart: a delivery that could not be stored gets a
+    503, which makes the cart retry it later."""
+
+    def view(request: HttpRequest, token: str = "") -> HttpResponse:
+        try:
+            return handle(request, token or request.GET.get("token", ""))
+        except DatabaseError:
+            logger.exception("%s delivery not stored: database error", cart)
+        except Exception:
+            logger.exception("%s delivery not stored: unexpected error", cart)
         return _reply(503, "Temporarily unavailable; please retry.")
-    except Exception:
-        # Never a 500 or a traceback to the cart; a non-2xx makes Shopify retry later.
-        logger.exception("shopify delivery not stored: unexpected error")
-        return _reply(503, "Temporarily unavailable; please retry.")
+
+    view.__doc__ = handle.__doc__
+    return csrf_exempt(require_POST(view))
 
 
 def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
+    """POST /carts/shopify?idpub=<publisher ID>&token=<cart token>[&mode=test]."""
     publisher = publisher_for_token(request.GET.get("idpub", ""), token)
     if publisher is None:
         return _reply(401, UNAUTHORIZED_TEXT)
@@ -121,24 +127,11 @@ def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
     return _reply(200, f"ok {delivery.id}" + ("" if created else " (repeat)"))
 
 
-@csrf_exempt
-@require_POST
-def samcart_webhook(request: HttpRequest, token: str = "") -> HttpResponse:
+def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
     """POST /carts/samcart?idpub=<publisher ID>&token=<cart token>[&mode=test].
 
     SamCart's Notify URL POSTs one notification per product, JSON or form-encoded.
     """
-    try:
-        return _samcart_webhook(request, token or request.GET.get("token", ""))
-    except DatabaseError:
-        logger.exception("samcart delivery not stored: database error")
-        return _reply(503, "Temporarily unavailable; please retry.")
-    except Exception:
-        logger.exception("samcart delivery not stored: unexpected error")
-        return _reply(503, "Temporarily unavailable; please retry.")
-
-
-def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
     publisher = publisher_for_token(request.GET.get("idpub", ""), token)
     if publisher is None:
         return _reply(401, UNAUTHORIZED_TEXT)
@@ -165,3 +158,7 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
         delay_seconds=samcart_grace_seconds(),
     )
     return _reply(200, f"ok {delivery.id}")
+
+
+shopify_webhook = _answer_every_delivery("shopify", _shopify_webhook)
+samcart_webhook = _answer_every_delivery("samcart", _samcart_webhook)

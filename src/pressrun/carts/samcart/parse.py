@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pressrun.carts.payload import mail_method_from_description
+from pressrun.carts.payload import text as _text
 from pressrun.catalog.selectors import projects_for_cart_ids
 from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
@@ -81,14 +83,6 @@ def load_notification(body: bytes, content_type: str = "") -> dict[str, Any]:
     if not order_id(data):
         raise PayloadInvalid("The body names no order (order.id).")
     return data
-
-
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else ""
-    return " ".join(str(value).split())
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -159,11 +153,7 @@ def _mail_method(data: dict[str, Any]) -> str | None:
             shipping.get("method"),
         )
     ).lower()
-    if "priority" in text:
-        return "priority"
-    if "express" in text:
-        return "express"
-    return None
+    return mail_method_from_description(text)
 
 
 def _recipient(data: dict[str, Any]) -> RecipientRequest:

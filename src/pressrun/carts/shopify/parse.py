@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pressrun.carts.payload import mail_method_from_description
+from pressrun.carts.payload import text as _text
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
 from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
@@ -57,14 +59,6 @@ class ParsedOrder:
     unmatched: tuple[UnmatchedLine, ...]
 
 
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, (dict, list)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else ""
-    return " ".join(str(value).split())
-
-
 def _quantity(value: Any) -> int:
     try:
         return int(str(value).strip())
@@ -79,11 +73,7 @@ def _mail_method(data: dict[str, Any]) -> str | None:
         if isinstance(line, dict):
             words.append(f"{_text(line.get('title'))} {_text(line.get('code'))}".lower())
     text = " ".join(words)
-    if "priority" in text:
-        return "priority"
-    if "express" in text:
-        return "express"
-    return None
+    return mail_method_from_description(text)
 
 
 def _recipient(data: dict[str, Any]) -> RecipientRequest:
