@@ -57,7 +57,7 @@ def ledger_record_order_charge(*, order: Order) -> LedgerEntry:
     )
 
 
-def order_charge(*, order: Order, actor: str) -> bool:
+def order_charge(*, order: Order) -> bool:
     """Charge `order.total_cost` to its publisher if the balance covers it.
 
     Call inside a transaction, with the order saved. Returns True and records the ledger
@@ -116,7 +116,7 @@ def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
             .order_by("created_at", "id")
         )
         for order in holds:
-            if not order_charge(order=order, actor=actor):
+            if not order_charge(order=order):
                 continue
             record_transition(
                 order=order,
@@ -156,9 +156,4 @@ def status_call_record(*, publisher_id: int) -> bool:
             created_at=now,
         )
         StatusCall.objects.filter(id=call.id).update(charged=True)
-    if call.id % 1000 == 0:
-        # Calls older than a week no longer count for anything; keep the table small.
-        StatusCall.objects.filter(
-            publisher_id=publisher_id, at__lt=now - timedelta(days=7)
-        ).delete()
     return True

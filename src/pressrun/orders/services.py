@@ -169,9 +169,6 @@ def _merge_lines(request: OrderRequest) -> list[tuple[int, int]]:
             quantities=quantities,
             total=total,
         )
-    for quantity in merged.values():
-        if quantity > MAX_QUANTITY_PER_LINE:  # pragma: no cover - implied by the total
-            raise OrderRefused(Refusal.QUANTITY_RANGE, "Quantity above 250.")
     return list(merged.items())
 
 
@@ -448,7 +445,7 @@ def order_transition(
         extra: tuple[str, ...] = ()
         message = ""
         if to_status == OrderStatus.PROCESSING:
-            if not order_charge(order=order, actor=actor):
+            if not order_charge(order=order):
                 raise TransitionRefused(
                     f"Order {order.id} is not paid and the balance does not cover "
                     f"{format_money(order.total_cost)}."
