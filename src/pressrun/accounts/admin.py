@@ -14,10 +14,12 @@ from pressrun.accounts.models import LoginFailure, Publisher
 from pressrun.accounts.services import (
     PublisherInvalid,
     publisher_rotate_cart_token,
+    publisher_set_cart_credentials,
     publisher_set_password,
 )
 from pressrun.billing.services import CreditInvalid, ledger_credit
 from pressrun.core.money import format_money
+from pressrun.core.sealed import hint
 
 
 class CreditForm(forms.Form):
@@ -29,17 +31,57 @@ class PasswordForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 
 
+class PublisherAdminForm(forms.ModelForm[Publisher]):
+    """The API key is write-only: blank keeps the stored one; it is sealed by the service."""
+
+    oneshoppingcart_api_key = forms.CharField(
+        label="1ShoppingCart merchant API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave blank to keep the stored key.",
+    )
+
+    class Meta:
+        model = Publisher
+        fields = (
+            "email",
+            "company",
+            "default_mail_method",
+            "customer_email_notifications",
+            "customer_address_changes",
+            "postage_delay_hours",
+            "error_email",
+            "is_active",
+            "shopify_webhook_key",
+            "shopify_topics",
+            "oneshoppingcart_merchant_id",
+        )
+
+
 @admin.register(Publisher)
 class PublisherAdmin(admin.ModelAdmin[Publisher]):
+    form = PublisherAdminForm
     list_display = ("id", "email", "company", "balance", "default_mail_method", "is_active")
     search_fields = ("=id", "email", "company")
-    readonly_fields = ("id", "balance", "password", "created_at", "shopify_url")
+    readonly_fields = (
+        "id",
+        "balance",
+        "password",
+        "created_at",
+        "shopify_url",
+        "samcart_url",
+        "oneshoppingcart_url",
+        "stored_api_key",
+    )
     fields = (
         "id",
         "email",
         "company",
         "default_mail_method",
         "customer_email_notifications",
+        "customer_address_changes",
+        "postage_delay_hours",
+        "error_email",
         "is_active",
         "balance",
         "password",
@@ -47,6 +89,11 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         "shopify_url",
         "shopify_webhook_key",
         "shopify_topics",
+        "samcart_url",
+        "oneshoppingcart_url",
+        "oneshoppingcart_merchant_id",
+        "stored_api_key",
+        "oneshoppingcart_api_key",
     )
     actions = ["rotate_cart_token"]
 
@@ -55,6 +102,35 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         from pressrun.carts.selectors import shopify_webhook_url
 
         return shopify_webhook_url(obj) if obj.pk else ""
+
+    @admin.display(description="SamCart Notify URL")
+    def samcart_url(self, obj: Publisher) -> str:
+        from pressrun.carts.selectors import samcart_notify_url
+
+        return samcart_notify_url(obj) if obj.pk else ""
+
+    @admin.display(description="1ShoppingCart Notification URL (test mode first)")
+    def oneshoppingcart_url(self, obj: Publisher) -> str:
+        from pressrun.carts.selectors import oneshoppingcart_notify_url
+
+        if not obj.pk:
+            return ""
+        return oneshoppingcart_notify_url(obj, test=True, error_email=obj.error_recipient)
+
+    @admin.display(description="stored 1ShoppingCart API key")
+    def stored_api_key(self, obj: Publisher) -> str:
+        return hint(obj.oneshoppingcart_api_key) or "(none)"
+
+    def save_model(
+        self, request: HttpRequest, obj: Publisher, form: forms.ModelForm[Publisher], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        new_key = form.cleaned_data.get("oneshoppingcart_api_key") or ""
+        if new_key:
+            try:
+                publisher_set_cart_credentials(publisher=obj, oneshoppingcart_api_key=new_key)
+            except PublisherInvalid as exc:
+                self.message_user(request, str(exc), messages.ERROR)
 
     @admin.action(description="Rotate cart token (old webhook URLs stop working)")
     def rotate_cart_token(self, request: HttpRequest, queryset: QuerySet[Publisher]) -> None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator
 from django.db import models
+
+from pressrun.core.sealed import unseal
 
 # Shopify topics that create an order unless the publisher chooses others (the spec's
 # "Order fulfillment" event).
 DEFAULT_SHOPIFY_TOPICS = "orders/fulfilled"
+DEFAULT_POSTAGE_DELAY_HOURS = 12
+MAX_POSTAGE_DELAY_HOURS = 168
 SHOPIFY_ORDER_TOPICS = ("orders/fulfilled", "orders/paid", "orders/create")
 
 
@@ -41,6 +46,23 @@ class Publisher(models.Model):
         default=MailMethod.STANDARD,
     )
     customer_email_notifications = models.BooleanField(default=True)
+    customer_address_changes = models.BooleanField(
+        "customers may correct their address",
+        default=True,
+        help_text="The order notification carries a link where the customer can correct the "
+        "address until postage is printed.",
+    )
+    postage_delay_hours = models.PositiveSmallIntegerField(
+        default=DEFAULT_POSTAGE_DELAY_HOURS,
+        validators=[MaxValueValidator(MAX_POSTAGE_DELAY_HOURS)],
+        help_text="Hours after an order is placed before postage is printed; customers may "
+        "correct their address until then.",
+    )
+    error_email = models.EmailField(
+        blank=True,
+        help_text="Where pressrun sends setup errors and HOLD-order reminders (blank: the "
+        "login email).",
+    )
     balance = models.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -66,6 +88,14 @@ class Publisher(models.Model):
         help_text="Comma-separated Shopify topics that create orders: orders/fulfilled, "
         "orders/paid, orders/create.",
     )
+    oneshoppingcart_merchant_id = models.CharField(
+        "1ShoppingCart merchant ID", max_length=40, blank=True
+    )
+    oneshoppingcart_api_key_sealed = models.TextField(
+        "1ShoppingCart merchant API key (sealed)",
+        blank=True,
+        help_text="Stored encrypted; set it with publisher_set_cart_credentials.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -73,6 +103,14 @@ class Publisher(models.Model):
     def __str__(self) -> str:
         label = self.company or self.email
         return f"{self.id} {label}"
+
+    @property
+    def oneshoppingcart_api_key(self) -> str:
+        return unseal(self.oneshoppingcart_api_key_sealed)
+
+    @property
+    def error_recipient(self) -> str:
+        return self.error_email or self.email
 
     @property
     def shopify_topic_set(self) -> frozenset[str]:

@@ -23,8 +23,16 @@ from django.core.cache import caches
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from pressrun.accounts.models import LoginFailure, MailMethod, Publisher, new_cart_token
+from pressrun.accounts.models import (
+    MAX_POSTAGE_DELAY_HOURS,
+    SHOPIFY_ORDER_TOPICS,
+    LoginFailure,
+    MailMethod,
+    Publisher,
+    new_cart_token,
+)
 from pressrun.core.errors import DomainError
+from pressrun.core.sealed import seal
 
 
 class CredentialsMissing(DomainError):
@@ -121,6 +129,106 @@ def publisher_rotate_cart_token(*, publisher: Publisher) -> str:
     publisher.cart_token = new_cart_token()
     publisher.save(update_fields=["cart_token"])
     return publisher.cart_token
+
+
+def publisher_update_settings(
+    *,
+    publisher: Publisher,
+    company: str,
+    default_mail_method: str,
+    customer_email_notifications: bool,
+    customer_address_changes: bool,
+    postage_delay_hours: int,
+    error_email: str,
+    shopify_topics: list[str],
+) -> Publisher:
+    """Save the publisher's own account settings. Raises PublisherInvalid (nothing saved)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    company = " ".join(company.split())
+    error_email = normalize_email(error_email)
+    if len(company) > 200:
+        raise PublisherInvalid("The company name must have at most 200 characters.")
+    if default_mail_method not in MailMethod.values:
+        raise PublisherInvalid(f"Unknown mail method '{default_mail_method[:30]}'.")
+    if not 0 <= postage_delay_hours <= MAX_POSTAGE_DELAY_HOURS:
+        raise PublisherInvalid(
+            f"The postage delay must be between 0 and {MAX_POSTAGE_DELAY_HOURS} hours."
+        )
+    if error_email:
+        try:
+            validate_email(error_email)
+        except ValidationError as exc:
+            raise PublisherInvalid(f"'{error_email[:60]}' is not a valid email address.") from exc
+    topics = [topic.strip().lower() for topic in shopify_topics if topic.strip()]
+    unknown = [topic for topic in topics if topic not in SHOPIFY_ORDER_TOPICS]
+    if unknown:
+        raise PublisherInvalid(f"Unknown Shopify topic '{unknown[0][:40]}'.")
+    if not topics:
+        raise PublisherInvalid("Choose at least one Shopify event that creates orders.")
+    publisher.company = company
+    publisher.default_mail_method = default_mail_method
+    publisher.customer_email_notifications = customer_email_notifications
+    publisher.customer_address_changes = customer_address_changes
+    publisher.postage_delay_hours = postage_delay_hours
+    publisher.error_email = error_email
+    # Kept in the canonical order, so the stored value does not depend on the form's.
+    publisher.shopify_topics = ",".join(t for t in SHOPIFY_ORDER_TOPICS if t in topics)
+    publisher.save(
+        update_fields=[
+            "company",
+            "default_mail_method",
+            "customer_email_notifications",
+            "customer_address_changes",
+            "postage_delay_hours",
+            "error_email",
+            "shopify_topics",
+        ]
+    )
+    return publisher
+
+
+def publisher_set_cart_credentials(
+    *,
+    publisher: Publisher,
+    oneshoppingcart_merchant_id: str | None = None,
+    oneshoppingcart_api_key: str | None = None,
+    shopify_webhook_key: str | None = None,
+) -> Publisher:
+    """Save the carts' credentials; None leaves a value as it is, "" clears it.
+
+    The 1ShoppingCart API key is stored sealed (`core.sealed`) and is never shown back in
+    full. Raises PublisherInvalid (nothing saved).
+    """
+    fields: list[str] = []
+    if oneshoppingcart_merchant_id is not None:
+        merchant_id = oneshoppingcart_merchant_id.strip()
+        if len(merchant_id) > 40 or not all(c.isalnum() or c in "-_" for c in merchant_id):
+            raise PublisherInvalid(
+                "The 1ShoppingCart merchant ID is at most 40 letters, digits, - or _."
+            )
+        publisher.oneshoppingcart_merchant_id = merchant_id
+        fields.append("oneshoppingcart_merchant_id")
+    if oneshoppingcart_api_key is not None:
+        api_key = oneshoppingcart_api_key.strip()
+        if len(api_key) > 200 or any(c.isspace() for c in api_key):
+            raise PublisherInvalid(
+                "The 1ShoppingCart API key is at most 200 characters, without spaces."
+            )
+        publisher.oneshoppingcart_api_key_sealed = seal(api_key)
+        fields.append("oneshoppingcart_api_key_sealed")
+    if shopify_webhook_key is not None:
+        webhook_key = shopify_webhook_key.strip()
+        if len(webhook_key) > 200 or any(c.isspace() for c in webhook_key):
+            raise PublisherInvalid(
+                "The Shopify webhook key is at most 200 characters, without spaces."
+            )
+        publisher.shopify_webhook_key = webhook_key
+        fields.append("shopify_webhook_key")
+    if fields:
+        publisher.save(update_fields=fields)
+    return publisher
 
 
 @dataclass(frozen=True)
