@@ -126,7 +126,7 @@ def test_method_2_sku_is_the_project_id(
         order_json(skus=((str(project.id), 1, "Mine"), (str(someone_else.id), 1, "Theirs"))),
     )
     assert [line.project_id for line in parsed.request.lines] == [project.id]
-    assert [(u.sku, u.title) for u in parsed.unmatched] == [(str(someone_else.id), "Theirs")]
+    assert [(u.ref, u.title) for u in parsed.unmatched] == [(str(someone_else.id), "Theirs")]
 
 
 def test_lines_without_a_match_are_skipped_and_listed(publisher: Any, cd: Any) -> None:
@@ -142,9 +142,10 @@ def test_lines_without_a_match_are_skipped_and_listed(publisher: Any, cd: Any) -
         ),
     )
     assert [line.project_id for line in parsed.request.lines] == [cd.id]
-    assert [(u.sku, u.title) for u in parsed.unmatched] == [
-        ("", "Gift wrap"),
-        ("", "T-shirt"),
+    # A line without SKU is named by its variant id (what a mapping can list).
+    assert [(u.ref, u.title) for u in parsed.unmatched] == [
+        ("39072857", "Gift wrap"),
+        ("39072858", "T-shirt"),
         ("NOPE-1", "Poster"),
     ]
 

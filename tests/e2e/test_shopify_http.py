@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.carts.shopify_payloads import order_json
-from tests.e2e.conftest import LiveService
+from tests.live import LiveService
 
 pytestmark = pytest.mark.e2e
 

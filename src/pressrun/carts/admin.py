@@ -1,11 +1,24 @@
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any
 
-from pressrun.carts.models import InboundDelivery
-from pressrun.carts.services import delivery_replay
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+
+from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
+from pressrun.carts.selectors import shipping_rule_taken, unmatched_product_projects
+from pressrun.carts.services import (
+    ShippingRuleInvalid,
+    delivery_replay,
+    shipping_rule_clean,
+    shipping_rule_create,
+    shipping_rule_delete,
+    shipping_rule_update,
+    unmatched_reprocess,
+)
 
 
 @admin.register(InboundDelivery)
@@ -63,3 +76,170 @@ class InboundDeliveryAdmin(admin.ModelAdmin[InboundDelivery]):
             "unmatched ones are replayed).",
             messages.SUCCESS,
         )
+
+
+@admin.register(UnmatchedProduct)
+class UnmatchedProductAdmin(admin.ModelAdmin[UnmatchedProduct]):
+    """Cart products that named no project. Fix the mapping (the project's eCommerce ID
+    String), then "Re-process kept deliveries"."""
+
+    list_display = (
+        "id",
+        "publisher",
+        "cart",
+        "product_ref",
+        "title",
+        "times_seen",
+        "last_seen_at",
+        "waiting",
+        "resolved",
+    )
+    list_filter = ("cart", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("=publisher__id", "publisher__email", "product_ref", "title")
+    list_select_related = ("publisher",)
+    actions = ["reprocess"]
+    fields = (
+        "publisher",
+        "cart",
+        "product_ref",
+        "title",
+        "first_seen_at",
+        "last_seen_at",
+        "times_seen",
+        "resolved_at",
+        "maps_to",
+        "kept_deliveries",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[UnmatchedProduct]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                waiting_count=Count(
+                    "deliveries", filter=Q(deliveries__outcome=Outcome.UNMATCHED), distinct=True
+                )
+            )
+        )
+
+    @admin.display(description="waiting deliveries", ordering="waiting_count")
+    def waiting(self, obj: UnmatchedProduct) -> int:
+        return int(getattr(obj, "waiting_count", 0))
+
+    @admin.display(description="resolved", boolean=True, ordering="resolved_at")
+    def resolved(self, obj: UnmatchedProduct) -> bool:
+        return obj.resolved_at is not None
+
+    @admin.display(description="maps to now")
+    def maps_to(self, obj: UnmatchedProduct) -> str:
+        projects = unmatched_product_projects(obj)
+        return ", ".join(f"{p.id} {p.title}" for p in projects) or "no project yet"
+
+    @admin.display(description="deliveries")
+    def kept_deliveries(self, obj: UnmatchedProduct) -> str:
+        rows = obj.deliveries.order_by("id").values_list("id", "outcome", "received_at")
+        # format_html_join escapes every value.
+        return format_html_join("\n", "<div>{} · {} · {:%Y-%m-%d %H:%M}</div>", rows) or "-"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Re-process kept deliveries")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[UnmatchedProduct]) -> None:
+        queued = 0
+        still_unmapped: list[str] = []
+        for product in queryset.select_related("publisher"):
+            queued += unmatched_reprocess(
+                publisher=product.publisher, unmatched_product_id=product.id
+            )
+            if not unmatched_product_projects(product):
+                still_unmapped.append(product.product_ref)
+        text = f"Queued {queued} deliveries again."
+        if still_unmapped:
+            text += (
+                f" Still mapped to no project: {', '.join(still_unmapped)} (add them to a "
+                "project's eCommerce ID String first)."
+            )
+        self.message_user(request, text, messages.WARNING if still_unmapped else messages.SUCCESS)
+
+
+class ShippingRuleAdminForm(forms.ModelForm[ShippingRule]):
+    """Refuses what the shipping rule services would refuse, next to the field concerned."""
+
+    class Meta:
+        model = ShippingRule
+        fields = ("publisher", "position", "match", "text", "mail_method")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # On a change form the publisher is read-only (not a form field): the rule's own.
+        publisher = cleaned.get("publisher") if "publisher" in self.fields else None
+        publisher_id = publisher.id if publisher is not None else self.instance.publisher_id
+        if publisher_id is None or not {"match", "text", "mail_method"} <= set(cleaned):
+            return cleaned
+        try:
+            spec = shipping_rule_clean(
+                match=cleaned["match"], text=cleaned["text"], mail_method=cleaned["mail_method"]
+            )
+        except ShippingRuleInvalid as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+            return cleaned
+        if shipping_rule_taken(
+            publisher_id=publisher_id,
+            match=spec.match,
+            text=spec.text,
+            exclude_id=self.instance.pk,
+        ):
+            self.add_error("text", "This publisher already has a rule with this match and text.")
+        return cleaned
+
+    def validate_unique(self) -> None:
+        # Checked in clean() on the cleaned text; the model check would compare the raw one.
+        return
+
+
+@admin.register(ShippingRule)
+class ShippingRuleAdmin(admin.ModelAdmin[ShippingRule]):
+    """A publisher's own readings of cart shipping descriptions, tried in position order
+    before the default rule ("priority" / "express" anywhere in the description)."""
+
+    form = ShippingRuleAdminForm
+    list_display = ("publisher", "position", "match", "text", "mail_method")
+    list_filter = ("match", "mail_method")
+    search_fields = ("=publisher__id", "publisher__email", "text")
+    list_select_related = ("publisher",)
+    raw_id_fields = ("publisher",)
+    ordering = ("publisher", "position", "id")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # A rule belongs to one publisher for good: delete it and add one to the other.
+        return ("publisher",) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: ShippingRule, form: Any, change: bool) -> None:
+        """Save through the services, which store the text as it is compared."""
+        values = {name: form.cleaned_data[name] for name in ("match", "text", "mail_method")}
+        position = form.cleaned_data.get("position")
+        if change:
+            saved = shipping_rule_update(
+                publisher=obj.publisher, rule_id=obj.id, position=position, **values
+            )
+        else:
+            saved = shipping_rule_create(
+                publisher=form.cleaned_data["publisher"], position=position, **values
+            )
+            obj.pk = saved.pk
+            obj.created_at = saved.created_at
+            obj._state.adding = False
+            obj._state.db = saved._state.db
+        obj.text = saved.text
+
+    def delete_model(self, request: HttpRequest, obj: ShippingRule) -> None:
+        shipping_rule_delete(publisher=obj.publisher, rule_id=obj.id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ShippingRule]) -> None:
+        for rule in queryset.select_related("publisher"):
+            shipping_rule_delete(publisher=rule.publisher, rule_id=rule.id)

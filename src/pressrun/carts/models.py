@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from pressrun.accounts.models import Publisher
+from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.orders.models import Order
 
 
@@ -48,6 +48,10 @@ class InboundDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)
     orders = models.ManyToManyField(Order, blank=True, related_name="inbound_deliveries")
+    notify_email = models.EmailField(
+        blank=True, help_text="Where errors about this delivery are emailed (TSErrEM)."
+    )
+    error_emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -71,3 +75,65 @@ class InboundDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cart} delivery {self.id} ({self.outcome})"
+
+
+class ShippingMatch(models.TextChoices):
+    IS = "is", "is"
+    STARTS_WITH = "starts_with", "starts with"
+
+
+class ShippingRule(models.Model):
+    """A publisher's own reading of a cart's shipping description (case-insensitive, spaces
+    collapsed). Rules are tried in `position` order before the default keyword rule."""
+
+    publisher = models.ForeignKey(
+        Publisher, on_delete=models.CASCADE, related_name="shipping_rules"
+    )
+    match = models.CharField(max_length=20, choices=ShippingMatch.choices)
+    text = models.CharField(max_length=200)
+    mail_method = models.CharField(max_length=20, choices=MailMethod.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["publisher", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publisher", "match", "text"], name="shippingrule_unique_text"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"shipping {self.get_match_display()} '{self.text}' -> {self.mail_method}"
+
+
+class UnmatchedProduct(models.Model):
+    """A cart product that named no project of the publisher, with the kept deliveries that
+    carried it, so a mapping fix can re-process them."""
+
+    publisher = models.ForeignKey(
+        Publisher, on_delete=models.CASCADE, related_name="unmatched_products"
+    )
+    cart = models.CharField(max_length=20, choices=Cart.choices)
+    product_ref = models.CharField(
+        "cart product", max_length=200, help_text="The SKU or product id the cart sent."
+    )
+    title = models.CharField(max_length=300, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+    times_seen = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.ManyToManyField(
+        InboundDelivery, blank=True, related_name="unmatched_products"
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publisher", "cart", "product_ref"], name="unmatchedproduct_unique_ref"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cart} product '{self.product_ref}'"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +18,23 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pressrun.accounts.models import Publisher
-from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.accounts.models import MailMethod, Publisher
+from pressrun.carts.models import (
+    Cart,
+    InboundDelivery,
+    Outcome,
+    ShippingMatch,
+    ShippingRule,
+    UnmatchedProduct,
+)
+from pressrun.carts.selectors import unmatched_product_projects
+from pressrun.carts.shipping import normalize_description
 from pressrun.carts.shopify import parse as shopify_parse
+from pressrun.carts.unmatched import unmatched_record
+from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, cart_id_key, parse_ecommerce_ids
+from pressrun.catalog.models import Project
+from pressrun.catalog.services import ProjectInvalid, project_update
+from pressrun.core.errors import DomainError
 from pressrun.orders.services import OrderRefused, Refusal, order_place
 
 logger = logging.getLogger(__name__)
@@ -54,6 +69,7 @@ def delivery_receive(
     test_requested: bool = False,
     failure: str = "",
     delay_seconds: int = 0,
+    notify_email: str = "",
 ) -> tuple[InboundDelivery, bool]:
     """Store one inbound request; queue its processing unless `failure` says it was refused.
 
@@ -72,6 +88,7 @@ def delivery_receive(
         delivery_id=delivery_id[:200],
         external_key=external_key[:300],
         test_requested=test_requested,
+        notify_email=notify_email[:254],
         outcome=Outcome.FAILED if failure else Outcome.PENDING,
         reason=failure,
         processed_at=timezone.now() if failure else None,
@@ -118,8 +135,40 @@ def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
     delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
 
 
-def _unmatched_text(unmatched: tuple[shopify_parse.UnmatchedLine, ...]) -> str:
-    return "; ".join(f"SKU '{line.sku}' ({line.title or 'no title'})" for line in unmatched)
+def delivery_note_retry(*, delivery_id: int, problem: str, attempt: int) -> None:
+    """Say on a still-pending delivery why it is waiting (shown to operators/publishers)."""
+    InboundDelivery.objects.filter(id=delivery_id, outcome=Outcome.PENDING).update(
+        reason=f"Attempt {attempt} failed: {problem} Retrying automatically."
+    )
+
+
+def delivery_give_up(*, delivery_id: int, problem: str, attempts: int) -> str:
+    """Mark a delivery failed after its last transient failure; returns its outcome. The
+    publisher is told by email when the delivery names an error address (TSErrEM)."""
+    from pressrun.carts.oneshoppingcart.process import delivery_error_email
+
+    with transaction.atomic():
+        delivery = InboundDelivery.objects.select_for_update().get(id=delivery_id)
+        if delivery.outcome != Outcome.PENDING:
+            return str(delivery.outcome)
+        _finish(
+            delivery,
+            Outcome.FAILED,
+            f"Gave up after {attempts} attempt{'' if attempts == 1 else 's'}: {problem} "
+            "Replay it once the cause is fixed.",
+        )
+        if delivery.notify_email:
+            transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery_id))
+    return str(Outcome.FAILED)
+
+
+def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
+    """The lines left out of the order, for the delivery's reason."""
+    parts = ["; ".join(f"SKU {line.describe()}" for line in parsed.unmatched)]
+    if parsed.no_quantity:
+        described = "; ".join(f"SKU {line.describe()}" for line in parsed.no_quantity)
+        parts.append(f"quantity below 1: {described}")
+    return "; ".join(part for part in parts if part)
 
 
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
@@ -137,6 +186,10 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         from pressrun.carts.samcart.process import samcart_process
 
         return samcart_process(delivery_id=delivery_id)
+    if cart == Cart.ONESHOPPINGCART:
+        from pressrun.carts.oneshoppingcart.process import oneshoppingcart_process
+
+        return oneshoppingcart_process(delivery_id=delivery_id)
     with transaction.atomic():
         delivery = (
             InboundDelivery.objects.select_for_update()
@@ -179,7 +232,9 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         parsed = shopify_parse.parse_order(
             publisher_id=publisher.id, data=data, test_requested=delivery.test_requested
         )
-        skipped = _unmatched_text(parsed.unmatched)
+        skipped = _skipped_text(parsed)
+        # Recorded whether or not an order is made, so the publisher sees what to map.
+        unmatched_record(delivery=delivery, products=parsed.unmatched)
         if parsed.request is None:
             _finish(delivery, Outcome.UNMATCHED, f"No line matches a project. {skipped}".strip())
             return delivery
@@ -219,3 +274,275 @@ def delivery_replay(*, delivery_id: int) -> bool:
         delay = samcart_grace_seconds() if delivery.cart == Cart.SAMCART else 0
         _enqueue(process_delivery, delivery.id, delay)
     return True
+
+
+# --- Unmatched products: map them, re-process the deliveries that carried them ----------
+
+
+class UnmatchedProductNotFound(DomainError):
+    """No such unmatched product for this publisher (views answer 404)."""
+
+
+class MappingRefused(DomainError):
+    """The product cannot be mapped to that project; `message` says why."""
+
+
+def unmatched_reprocess(*, publisher: Publisher, unmatched_product_id: int) -> int:
+    """Queue again every kept delivery that carried this product and is still `unmatched`;
+    returns how many were queued. For SamCart the other unmatched notifications of the same
+    order are queued too, so they become one order again.
+
+    Only `unmatched` deliveries are re-processed: a delivery that made an order never is (the
+    missing product must be added by hand), and a `failed` one failed for a reason no
+    mapping changes (intake refusal, bad payload, signature, cart unreachable); those are
+    replayed one by one from the deliveries admin. The product is marked resolved when it now
+    names a project of the publisher. Raises UnmatchedProductNotFound for another publisher's
+    product. Safe to repeat: a second call finds nothing left to queue.
+    """
+    product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
+    if unmatched_product_projects(product):
+        # Before the replays: a delivery processed meanwhile that still finds no project
+        # re-opens the product (unmatched_record clears resolved_at).
+        UnmatchedProduct.objects.filter(id=product.id, resolved_at__isnull=True).update(
+            resolved_at=timezone.now()
+        )
+    waiting = InboundDelivery.objects.filter(
+        publisher=publisher, unmatched_products=product, outcome=Outcome.UNMATCHED
+    )
+    delivery_ids = set(waiting.values_list("id", flat=True))
+    samcart_orders = set(
+        waiting.filter(cart=Cart.SAMCART)
+        .exclude(external_key="")
+        .values_list("external_key", flat=True)
+    )
+    if samcart_orders:
+        delivery_ids.update(
+            InboundDelivery.objects.filter(
+                cart=Cart.SAMCART,
+                publisher=publisher,
+                external_key__in=samcart_orders,
+                outcome=Outcome.UNMATCHED,
+            ).values_list("id", flat=True)
+        )
+    # One short transaction per delivery (delivery_replay's own): no lock on the product
+    # is held meanwhile, so this never waits in a cycle with a delivery being processed.
+    return sum(
+        1 for delivery_id in sorted(delivery_ids) if delivery_replay(delivery_id=delivery_id)
+    )
+
+
+def unmatched_map_to_project(
+    *, publisher: Publisher, unmatched_product_id: int, project_id: int
+) -> int:
+    """Add the product to the project's eCommerce ID String (as `<ref>`, through the catalog
+    service, so its validation applies), then `unmatched_reprocess`; returns how many
+    deliveries were queued.
+
+    Raises UnmatchedProductNotFound for another publisher's product, and MappingRefused (with
+    nothing written) when the project is not the publisher's, is inactive, or the string
+    would be refused. A product already listed leaves the string as it is. Safe to repeat.
+    """
+    product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
+    ref = product.product_ref
+    if any(char in ref for char in "<>{}"):
+        raise MappingRefused(
+            f"The cart product '{ref}' contains a bracket, which the eCommerce ID String "
+            "cannot hold; change it in the cart."
+        )
+    with transaction.atomic():
+        # The row lock orders concurrent mappings to one project, so none is lost.
+        project = (
+            Project.objects.select_for_update().filter(id=project_id, publisher=publisher).first()
+        )
+        if project is None:
+            raise MappingRefused(f"You have no project {project_id}.")
+        if not project.is_active:
+            raise MappingRefused(f"Project {project_id} is inactive; activate it first.")
+        text = _ecommerce_ids_with(project.ecommerce_ids, ref)
+        if text != project.ecommerce_ids:
+            try:
+                project_update(project=project, ecommerce_ids=text)
+            except ProjectInvalid as exc:
+                raise MappingRefused(
+                    f"Project {project_id} cannot list '{ref}': {exc.message}"
+                ) from exc
+    return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
+
+
+def _unmatched_product(*, publisher: Publisher, unmatched_product_id: int) -> UnmatchedProduct:
+    product = UnmatchedProduct.objects.filter(id=unmatched_product_id, publisher=publisher).first()
+    if product is None:
+        raise UnmatchedProductNotFound(f"No unmatched product {unmatched_product_id}.")
+    return product
+
+
+def _ecommerce_ids_with(current: str, ref: str) -> str:
+    """`current` with `<ref>` appended; unchanged when it already lists `ref`. A single bare
+    ID (no brackets) is put in brackets first, since bare and bracketed IDs cannot mix."""
+    try:
+        listed = parse_ecommerce_ids(current)
+    except EcommerceIdsInvalid as exc:
+        raise MappingRefused(
+            f"The project's eCommerce ID String is invalid ({exc.message}); fix it first."
+        ) from exc
+    if cart_id_key(ref) in {cart_id_key(cart_id) for cart_id in listed}:
+        return current
+    entry = f"<{ref}>"
+    text = current.strip()
+    if not listed:
+        return entry
+    if not any(char in text for char in "<>{}"):
+        text = f"<{listed[0]}>"
+    return f"{text} {entry}"
+
+
+# --- Shipping rules ---------------------------------------------------------------------
+
+
+SHIPPING_RULE_TEXT_MAX_LENGTH = 200
+
+
+class ShippingRuleInvalid(DomainError):
+    """A shipping rule was refused; `field` names the field when there is one."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingRuleSpec:
+    """One rule as a form gives it: the description `match`es `text` → `mail_method`."""
+
+    match: str
+    text: str
+    mail_method: str
+
+
+def shipping_rule_clean(*, match: str, text: str, mail_method: str) -> ShippingRuleSpec:
+    """The rule as it is stored (text trimmed, spaces collapsed, lower case: rules compare
+    that way). Raises ShippingRuleInvalid naming the field. Writes nothing."""
+    if match not in ShippingMatch.values:
+        raise ShippingRuleInvalid(
+            f"Unknown match '{match}'; use one of {', '.join(ShippingMatch.values)}.",
+            field="match",
+        )
+    cleaned = normalize_description(text)
+    if not cleaned:
+        raise ShippingRuleInvalid("The text must not be blank.", field="text")
+    if len(cleaned) > SHIPPING_RULE_TEXT_MAX_LENGTH:
+        raise ShippingRuleInvalid(
+            f"The text must have at most {SHIPPING_RULE_TEXT_MAX_LENGTH} characters.",
+            field="text",
+        )
+    if mail_method not in MailMethod.values:
+        raise ShippingRuleInvalid(
+            f"Unknown mail method '{mail_method}'; use one of {', '.join(MailMethod.values)}.",
+            field="mail_method",
+        )
+    return ShippingRuleSpec(match=match, text=cleaned, mail_method=mail_method)
+
+
+def _duplicate(spec: ShippingRuleSpec) -> ShippingRuleInvalid:
+    return ShippingRuleInvalid(
+        f"There is already a rule: description {ShippingMatch(spec.match).label} '{spec.text}'.",
+        field="text",
+    )
+
+
+def shipping_rule_create(
+    *,
+    publisher: Publisher,
+    match: str,
+    text: str,
+    mail_method: str,
+    position: int | None = None,
+) -> ShippingRule:
+    """Add a rule at `position` (default: after the publisher's others; equal positions are
+    tried oldest first). Raises ShippingRuleInvalid (blank or over-long text, unknown match or
+    mail method, the same match and text as another rule, compared case-insensitively);
+    nothing is written then."""
+    spec = shipping_rule_clean(match=match, text=text, mail_method=mail_method)
+    if position is None:
+        last = (
+            ShippingRule.objects.filter(publisher=publisher)
+            .order_by("-position")
+            .values_list("position", flat=True)
+            .first()
+        )
+        position = 0 if last is None else last + 1
+    try:
+        with transaction.atomic():
+            return ShippingRule.objects.create(
+                publisher=publisher,
+                match=spec.match,
+                text=spec.text,
+                mail_method=spec.mail_method,
+                position=position,
+            )
+    except IntegrityError as exc:  # the unique constraint: same publisher, match and text
+        raise _duplicate(spec) from exc
+
+
+def shipping_rule_update(
+    *,
+    publisher: Publisher,
+    rule_id: int,
+    match: str,
+    text: str,
+    mail_method: str,
+    position: int | None = None,
+) -> ShippingRule:
+    """Change one of the publisher's rules (`position` None keeps its place). Raises
+    ShippingRuleInvalid as `shipping_rule_create` does (nothing written), and
+    ShippingRule.DoesNotExist for another publisher's rule."""
+    spec = shipping_rule_clean(match=match, text=text, mail_method=mail_method)
+    rule = ShippingRule.objects.get(id=rule_id, publisher=publisher)
+    rule.match, rule.text, rule.mail_method = spec.match, spec.text, spec.mail_method
+    if position is not None:
+        rule.position = position
+    try:
+        with transaction.atomic():
+            rule.save(update_fields=["match", "text", "mail_method", "position"])
+    except IntegrityError as exc:
+        raise _duplicate(spec) from exc
+    return rule
+
+
+def shipping_rule_delete(*, publisher: Publisher, rule_id: int) -> bool:
+    """Delete one of the publisher's rules; returns whether there was one to delete."""
+    deleted, _ = ShippingRule.objects.filter(id=rule_id, publisher=publisher).delete()
+    return deleted > 0
+
+
+def shipping_rules_replace(
+    *, publisher: Publisher, rules: Sequence[ShippingRuleSpec]
+) -> list[ShippingRule]:
+    """Make `rules`, in this order, the publisher's whole list (the dashboard's form).
+    Raises ShippingRuleInvalid naming the first refused rule (1-based); nothing is written
+    then."""
+    cleaned: list[ShippingRuleSpec] = []
+    seen: set[tuple[str, str]] = set()
+    for number, rule in enumerate(rules, start=1):
+        try:
+            spec = shipping_rule_clean(
+                match=rule.match, text=rule.text, mail_method=rule.mail_method
+            )
+        except ShippingRuleInvalid as exc:
+            raise ShippingRuleInvalid(f"Rule {number}: {exc.message}", field=exc.field) from exc
+        if (spec.match, spec.text) in seen:
+            raise ShippingRuleInvalid(f"Rule {number}: {_duplicate(spec).message}", field="text")
+        seen.add((spec.match, spec.text))
+        cleaned.append(spec)
+    with transaction.atomic():
+        ShippingRule.objects.filter(publisher=publisher).delete()
+        return ShippingRule.objects.bulk_create(
+            ShippingRule(
+                publisher=publisher,
+                match=spec.match,
+                text=spec.text,
+                mail_method=spec.mail_method,
+                position=position,
+            )
+            for position, spec in enumerate(cleaned)
+        )

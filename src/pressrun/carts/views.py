@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -18,6 +20,8 @@ from django.views.decorators.http import require_POST
 
 from pressrun.accounts.models import Publisher
 from pressrun.carts.models import Cart
+from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
+from pressrun.carts.oneshoppingcart.process import delivery_error_email
 from pressrun.carts.samcart import parse as samcart_parse
 from pressrun.carts.services import (
     SIGNATURE_MISMATCH,
@@ -160,5 +164,66 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
     return _reply(200, f"ok {delivery.id}")
 
 
+def _query_any_case(request: HttpRequest) -> dict[str, str]:
+    """Query parameters by lower-cased name (1ShoppingCart's are TSMode, TSPub, TSErrEM, but
+    publishers type them by hand)."""
+    return {name.lower(): request.GET.get(name, "") for name in request.GET}
+
+
+def _error_address(value: str) -> str:
+    try:
+        validate_email(value.strip())
+    except ValidationError:
+        return ""
+    return value.strip()
+
+
+TSMODE_INVALID = "TSMode must be test or prod."
+
+
+def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpResponse:
+    """POST /carts/1shoppingcart?TSMode=<test|prod>&TSPub=<publisher ID>&token=<cart token>
+    [&TSErrEM=<error email>].
+
+    The XML body holds only the order's token; the order itself is read from 1ShoppingCart's
+    API by the processing task. 200 is answered only once the notification is stored, since
+    1ShoppingCart repeats it until it gets a 200.
+    """
+    query = _query_any_case(request)
+    publisher = publisher_for_token(query.get("tspub") or query.get("idpub", ""), token)
+    if publisher is None:
+        return _reply(401, UNAUTHORIZED_TEXT)
+    mode = query.get("tsmode", "").strip().lower()
+    receive = partial(
+        delivery_receive,
+        cart=Cart.ONESHOPPINGCART,
+        publisher=publisher,
+        headers=dict(request.headers),
+        test_requested=mode == "test",
+        notify_email=_error_address(query.get("tserrem", "")),
+    )
+    body = _read_body(request)
+    failure = ""
+    if body is None:
+        body, failure, status = b"", "The body is larger than 1 MB.", 413
+    elif mode not in ("test", "prod"):
+        failure, status = f"{TSMODE_INVALID} The Notification URL has TSMode='{mode}'.", 400
+    else:
+        try:
+            notification = oneshoppingcart_parse.parse_notification(body)
+        except oneshoppingcart_parse.PayloadInvalid as exc:
+            failure, status = str(exc), 400
+    if failure:
+        delivery, _ = receive(body=body, failure=failure)
+        if delivery.notify_email:
+            delivery_error_email(delivery_id=delivery.id)
+        return _reply(status, failure)
+    delivery, _ = receive(body=body, topic=notification.event, external_key=notification.token)
+    return _reply(200, f"ok {delivery.id}")
+
+
 shopify_webhook = _answer_every_delivery("shopify", _shopify_webhook)
 samcart_webhook = _answer_every_delivery("samcart", _samcart_webhook)
+oneshoppingcart_notification = _answer_every_delivery(
+    "1shoppingcart", _oneshoppingcart_notification
+)

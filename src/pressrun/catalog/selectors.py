@@ -1,11 +1,22 @@
-"""Reads of projects: which projects a cart order names."""
+"""Reads of projects: which projects a cart order names, what a project costs, and what an
+eCommerce ID String would order."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from decimal import Decimal
 
-from pressrun.catalog.ecommerce_ids import MAX_KEY_LENGTH, cart_id_key
-from pressrun.catalog.models import Project, ProjectCartId
+from django.db.models import QuerySet
+
+from pressrun.catalog.ecommerce_ids import (
+    MAX_KEY_LENGTH,
+    EcommerceIdsInvalid,
+    cart_id_key,
+    parse_ecommerce_ids,
+)
+from pressrun.catalog.models import Media, Project, ProjectCartId
+from pressrun.catalog.services import ECOMMERCE_IDS_MAX_LENGTH
 
 # Method 2 SKUs are the project ID exactly as pressrun shows it: digits, no leading zero,
 # within the database's BigInteger range.
@@ -55,3 +66,121 @@ def project_for_sku_method2(*, publisher_id: int, sku: str) -> Project | None:
     if not _PROJECT_ID_SKU.fullmatch(text) or int(text) > _MAX_PROJECT_ID:
         return None
     return Project.objects.filter(id=int(text), publisher_id=publisher_id, is_active=True).first()
+
+
+# What a project created in the dashboard costs the publisher per unit, by media. Operators
+# set any other price in the admin (publishers only see it); see docs/dashboard.md.
+STANDARD_UNIT_PRICES: dict[str, Decimal] = {
+    Media.CD: Decimal("4.50"),
+    Media.DVD: Decimal("6.25"),
+    Media.USB: Decimal("9.00"),
+}
+
+
+def project_standard_price(*, media: str) -> Decimal:
+    """The unit price a new project of `media` starts at. Raises KeyError for unknown media."""
+    return STANDARD_UNIT_PRICES[media]
+
+
+def project_has_standard_price(*, project: Project) -> bool:
+    """Whether the project still costs its media's standard price (operators have not set one)."""
+    return STANDARD_UNIT_PRICES.get(project.media) == project.price
+
+
+def project_price_for_media(*, project: Project, media: str) -> Decimal:
+    """The project's price once its media becomes `media`: a standard price follows the media
+    (a CD project turned into a USB project costs what USB projects cost); a price operators
+    set for this project is kept."""
+    if project.media != media and project_has_standard_price(project=project):
+        return project_standard_price(media=media)
+    return project.price
+
+
+def projects_for_publisher(*, publisher_id: int) -> QuerySet[Project]:
+    """All the publisher's projects, active and not, by project ID, with their cart IDs."""
+    return (
+        Project.objects.filter(publisher_id=publisher_id)
+        .prefetch_related("cart_ids")
+        .order_by("id")
+    )
+
+
+@dataclass(frozen=True)
+class CartIdUse:
+    """One ID parsed from an eCommerce ID String, and where else the publisher uses it."""
+
+    cart_id: str
+    # The publisher's other active projects listing the same ID: a cart order for it orders
+    # them too (the bonus-disc case, allowed).
+    also_orders: tuple[Project, ...]
+    # The publisher's other active project whose project ID this is: a Shopify SKU equal to
+    # it orders the listing project(s) instead of that one (the listing wins over Method 2).
+    shadows: Project | None
+
+
+@dataclass(frozen=True)
+class EcommerceIdsCheck:
+    """What an eCommerce ID String would mean if saved: its IDs, or why it is refused."""
+
+    error: str
+    ids: tuple[CartIdUse, ...]
+
+    @property
+    def shared(self) -> tuple[CartIdUse, ...]:
+        return tuple(use for use in self.ids if use.also_orders or use.shadows)
+
+
+def ecommerce_ids_check(
+    *, publisher_id: int, text: str, project_id: int | None
+) -> EcommerceIdsCheck:
+    """Parse `text` as project `project_id` (None: a new project) would save it, and find the
+    publisher's other active projects that the same IDs order. Writes nothing; two queries
+    at most. Only `publisher_id`'s projects are ever named."""
+    if len(text.strip()) > ECOMMERCE_IDS_MAX_LENGTH:
+        return EcommerceIdsCheck(
+            error=f"The eCommerce ID String must have at most {ECOMMERCE_IDS_MAX_LENGTH} "
+            "characters.",
+            ids=(),
+        )
+    try:
+        cart_ids = parse_ecommerce_ids(text.strip())
+    except EcommerceIdsInvalid as exc:
+        return EcommerceIdsCheck(error=exc.message, ids=())
+    if not cart_ids:
+        return EcommerceIdsCheck(error="", ids=())
+    keys = {cart_id: cart_id_key(cart_id) for cart_id in cart_ids}
+    others = ProjectCartId.objects.filter(
+        publisher_id=publisher_id,
+        key__in=set(keys.values()),
+        project__is_active=True,
+        project__publisher_id=publisher_id,
+    ).select_related("project")
+    if project_id is not None:
+        others = others.exclude(project_id=project_id)
+    by_key: dict[str, list[Project]] = {}
+    for row in others.order_by("project_id"):
+        by_key.setdefault(row.key, []).append(row.project)
+    numeric = {
+        int(cart_id.strip()): cart_id
+        for cart_id in cart_ids
+        if _PROJECT_ID_SKU.fullmatch(cart_id.strip()) and int(cart_id.strip()) <= _MAX_PROJECT_ID
+    }
+    shadowed = {}
+    if numeric:
+        candidates = Project.objects.filter(
+            publisher_id=publisher_id, is_active=True, id__in=set(numeric)
+        )
+        if project_id is not None:
+            candidates = candidates.exclude(id=project_id)
+        shadowed = {numeric[project.id]: project for project in candidates}
+    return EcommerceIdsCheck(
+        error="",
+        ids=tuple(
+            CartIdUse(
+                cart_id=cart_id,
+                also_orders=tuple(by_key.get(keys[cart_id], [])),
+                shadows=shadowed.get(cart_id),
+            )
+            for cart_id in cart_ids
+        ),
+    )

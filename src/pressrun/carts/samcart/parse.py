@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pressrun.carts.payload import mail_method_from_description
 from pressrun.carts.payload import text as _text
+from pressrun.carts.shipping import mail_method_for_descriptions
+from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import projects_for_cart_ids
 from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
@@ -138,10 +139,10 @@ def items(data: dict[str, Any]) -> list[tuple[str, int, str]]:
     return [(product_id, quantity, name)] if product_id or name else []
 
 
-def _mail_method(data: dict[str, Any]) -> str | None:
+def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
     order = _dict(data.get("order"))
     shipping = _dict(data.get("shipping")) or _dict(order.get("shipping"))
-    text = " ".join(
+    descriptions = [
         _text(value)
         for value in (
             data.get("shipping_method"),
@@ -152,8 +153,8 @@ def _mail_method(data: dict[str, Any]) -> str | None:
             shipping.get("name"),
             shipping.get("method"),
         )
-    ).lower()
-    return mail_method_from_description(text)
+    ]
+    return mail_method_for_descriptions(publisher_id=publisher_id, descriptions=descriptions)
 
 
 def _recipient(data: dict[str, Any]) -> RecipientRequest:
@@ -197,10 +198,23 @@ def is_test(data: dict[str, Any]) -> bool:
     return _text(data.get("mode")).lower() == "test" or _text(order.get("mode")).lower() == "test"
 
 
+def products(data: dict[str, Any]) -> list[CartProduct]:
+    """The products one notification carries, as the cart names them (id and name)."""
+    return [CartProduct(ref=product_id, title=name) for product_id, _, name in items(data)]
+
+
 @dataclass(frozen=True)
 class ParsedGroup:
     request: OrderRequest | None  # None: no product matches a project
-    unmatched: tuple[str, ...]  # "product 'id' (name)"
+    # Products naming no project (ref "" when the notification names no product id).
+    unmatched: tuple[CartProduct, ...]
+    # Products that name a project but ask for no copies (quantity below 1).
+    no_quantity: tuple[CartProduct, ...] = ()
+
+
+def describe(products: Iterable[CartProduct]) -> str:
+    """Products for a delivery's reason: "product '294010' (Greatest Hits); ..."."""
+    return "; ".join(f"product {product.describe()}" for product in products)
 
 
 def parse_group(
@@ -209,28 +223,35 @@ def parse_group(
     """One `OrderRequest` for the notifications of one SamCart order (one per product).
 
     Quantities are summed per product; the address, customer and shipping come from the first
-    notification. Reads the publisher's projects; writes nothing.
+    notification; the mail method follows the publisher's shipping rules, then the keyword
+    rule. Reads the publisher's projects and shipping rules; writes nothing.
     """
     quantities: dict[str, int] = {}
     names: dict[str, str] = {}
-    unmatched: list[str] = []
+    unmatched: list[CartProduct] = []
     for data in notifications:
         for product_id, quantity, name in items(data):
-            if not product_id or quantity < 1:
-                unmatched.append(f"product '{product_id}' ({name or 'no name'})")
+            if not product_id:
+                unmatched.append(CartProduct(ref="", title=name))
                 continue
-            quantities[product_id] = quantities.get(product_id, 0) + quantity
-            names.setdefault(product_id, name)
+            # A quantity below 1 adds nothing (and a negative one must not cancel others).
+            quantities[product_id] = quantities.get(product_id, 0) + max(quantity, 0)
+            names[product_id] = names.get(product_id) or name
     by_cart_id = projects_for_cart_ids(publisher_id=publisher_id, cart_ids=sorted(quantities))
     lines: list[LineRequest] = []
+    no_quantity: list[CartProduct] = []
     for product_id, quantity in quantities.items():
         projects = by_cart_id.get(product_id, [])
+        product = CartProduct(ref=product_id, title=names[product_id])
         if not projects:
-            unmatched.append(f"product '{product_id}' ({names[product_id] or 'no name'})")
-        # A product ID listed by several projects (a bonus disc) orders all of them.
-        lines.extend(LineRequest(project_id=p.id, quantity=quantity) for p in projects)
+            unmatched.append(product)
+        elif quantity < 1:
+            no_quantity.append(product)
+        else:
+            # A product ID listed by several projects (a bonus disc) orders all of them.
+            lines.extend(LineRequest(project_id=p.id, quantity=quantity) for p in projects)
     if not lines or not notifications:
-        return ParsedGroup(request=None, unmatched=tuple(unmatched))
+        return ParsedGroup(request=None, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))
     first = notifications[0]
     identifier = order_id(first)
     test = test_requested or any(is_test(data) for data in notifications)
@@ -241,8 +262,8 @@ def parse_group(
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.SAMCART,
         invoice=identifier[:MAX_INVOICE_LENGTH],
-        mail_method=_mail_method(first),
+        mail_method=_mail_method(publisher_id, first),
         external_ref=identifier,
         actor="samcart",
     )
-    return ParsedGroup(request=request, unmatched=tuple(unmatched))
+    return ParsedGroup(request=request, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))

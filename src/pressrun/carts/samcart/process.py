@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from pressrun.carts.models import Cart, InboundDelivery, Outcome
 from pressrun.carts.samcart import parse
+from pressrun.carts.unmatched import unmatched_record
 from pressrun.orders.services import OrderRefused, Refusal, order_place
 
 REPEATED = "The same notification was already received."
@@ -27,6 +28,30 @@ def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
     delivery.reason = reason
     delivery.processed_at = timezone.now()
     delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
+
+
+def skipped_text(parsed: parse.ParsedGroup) -> str:
+    """The products left out of the order, for the deliveries' reasons."""
+    parts = []
+    if parsed.unmatched:
+        parts.append(parse.describe(parsed.unmatched))
+    if parsed.no_quantity:
+        parts.append(f"quantity below 1: {parse.describe(parsed.no_quantity)}")
+    return "; ".join(parts)
+
+
+def _record_unmatched(
+    collected: list[tuple[InboundDelivery, dict[str, Any]]], parsed: parse.ParsedGroup
+) -> None:
+    """Link each unmatched product to the notifications that carried it, so that mapping
+    it later re-processes exactly those deliveries (with the rest of their order)."""
+    refs = {product.ref for product in parsed.unmatched if product.ref}
+    if not refs:
+        return
+    for delivery, data in collected:
+        carried = [product for product in parse.products(data) if product.ref in refs]
+        if carried:
+            unmatched_record(delivery=delivery, products=carried)
 
 
 def late_reason(order_id: int | str) -> str:
@@ -107,7 +132,8 @@ def _process_group(group: list[InboundDelivery]) -> None:
         notifications=[data for _, data in collected],
         test_requested=any(d.test_requested for d in deliveries),
     )
-    skipped = "; ".join(parsed.unmatched)
+    _record_unmatched(collected, parsed)
+    skipped = skipped_text(parsed)
     if parsed.request is None:
         for delivery in deliveries:
             _finish(delivery, Outcome.UNMATCHED, f"No product matches a project. {skipped}")

@@ -10,8 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pressrun.carts.payload import mail_method_from_description
 from pressrun.carts.payload import text as _text
+from pressrun.carts.shipping import mail_method_for_descriptions
+from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
 from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
@@ -48,15 +49,13 @@ def external_key(*, shop_domain: str, data: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class UnmatchedLine:
-    sku: str
-    title: str
-
-
-@dataclass(frozen=True)
 class ParsedOrder:
     request: OrderRequest | None  # None: no line matches a project
-    unmatched: tuple[UnmatchedLine, ...]
+    # Lines naming no project. `ref` is what a mapping must list: the SKU, or for a line
+    # without SKU its variant id (else product id); "" for a custom line with neither.
+    unmatched: tuple[CartProduct, ...]
+    # Lines that name a project but ask for no copies (quantity below 1).
+    no_quantity: tuple[CartProduct, ...] = ()
 
 
 def _quantity(value: Any) -> int:
@@ -66,14 +65,13 @@ def _quantity(value: Any) -> int:
         return 0
 
 
-def _mail_method(data: dict[str, Any]) -> str | None:
+def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
     lines = data.get("shipping_lines")
-    words = []
+    descriptions: list[str] = []
     for line in lines if isinstance(lines, list) else []:
         if isinstance(line, dict):
-            words.append(f"{_text(line.get('title'))} {_text(line.get('code'))}".lower())
-    text = " ".join(words)
-    return mail_method_from_description(text)
+            descriptions.extend((_text(line.get("title")), _text(line.get("code"))))
+    return mail_method_for_descriptions(publisher_id=publisher_id, descriptions=descriptions)
 
 
 def _recipient(data: dict[str, Any]) -> RecipientRequest:
@@ -106,42 +104,67 @@ def _recipient(data: dict[str, Any]) -> RecipientRequest:
     )
 
 
+def _refs(item: dict[str, Any]) -> tuple[str, ...]:
+    """The cart IDs a line is looked up by: its SKU; without SKU, its variant id then its
+    product id (so a product without SKU can still be mapped in the eCommerce ID String)."""
+    sku = _text(item.get("sku"))
+    if sku:
+        return (sku,)
+    return tuple(
+        ref for ref in (_text(item.get("variant_id")), _text(item.get("product_id"))) if ref
+    )
+
+
 def _lines(
     publisher_id: int, items: list[dict[str, Any]]
-) -> tuple[list[LineRequest], list[UnmatchedLine]]:
-    skus = [_text(item.get("sku")) for item in items]
+) -> tuple[list[LineRequest], list[CartProduct], list[CartProduct]]:
+    refs = [_refs(item) for item in items]
     by_cart_id = projects_for_cart_ids(
-        publisher_id=publisher_id, cart_ids=sorted({sku for sku in skus if sku})
+        publisher_id=publisher_id, cart_ids=sorted({ref for line in refs for ref in line})
     )
     lines: list[LineRequest] = []
-    unmatched: list[UnmatchedLine] = []
-    for item, sku in zip(items, skus, strict=True):
-        quantity = _quantity(item.get("quantity"))
-        project_ids = [p.id for p in by_cart_id.get(sku, [])] if sku else []
-        if sku and not project_ids:
-            project = project_for_sku_method2(publisher_id=publisher_id, sku=sku)
+    unmatched: list[CartProduct] = []
+    no_quantity: list[CartProduct] = []
+    for item, line_refs in zip(items, refs, strict=True):
+        has_sku = bool(_text(item.get("sku")))
+        title = _text(item.get("title"))
+        project_ids: list[int] = []
+        for ref in line_refs:
+            project_ids = [p.id for p in by_cart_id.get(ref, [])]
+            if project_ids:
+                break
+        if has_sku and not project_ids:
+            # Method 2 applies to SKUs only: a variant or product id is never a project ID.
+            project = project_for_sku_method2(publisher_id=publisher_id, sku=line_refs[0])
             if project is not None:
                 project_ids = [project.id]
-        if not project_ids or quantity < 1:
-            unmatched.append(UnmatchedLine(sku=sku, title=_text(item.get("title"))))
+        if not project_ids:
+            unmatched.append(CartProduct(ref=line_refs[0] if line_refs else "", title=title))
+            continue
+        quantity = _quantity(item.get("quantity"))
+        if quantity < 1:
+            no_quantity.append(CartProduct(ref=line_refs[0], title=title))
             continue
         # A cart ID listed by several projects (a bonus disc) orders all of them.
         lines.extend(LineRequest(project_id=pid, quantity=quantity) for pid in project_ids)
-    return lines, unmatched
+    return lines, unmatched, no_quantity
 
 
 def parse_order(*, publisher_id: int, data: dict[str, Any], test_requested: bool) -> ParsedOrder:
     """The `OrderRequest` for a Shopify order resource (as decoded by `load_order`).
 
     Lines whose SKU matches no project (eCommerce ID String, or Method 2: the project ID) are
-    left out and listed in `unmatched`; with no matching line at all, `request` is None.
-    Reads the publisher's projects; writes nothing.
+    left out and listed in `unmatched`; a line without SKU is matched by its variant id, then
+    its product id, in the eCommerce ID String. Lines of a matched product with a quantity
+    below 1 are left out and listed in `no_quantity`. With no line left, `request` is None.
+    The mail method follows the publisher's shipping rules, then the keyword rule.
+    Reads the publisher's projects and shipping rules; writes nothing.
     """
     raw_items = data.get("line_items")
     items = [i for i in raw_items if isinstance(i, dict)] if isinstance(raw_items, list) else []
-    lines, unmatched = _lines(publisher_id, items)
+    lines, unmatched, no_quantity = _lines(publisher_id, items)
     if not lines:
-        return ParsedOrder(request=None, unmatched=tuple(unmatched))
+        return ParsedOrder(request=None, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))
     test = test_requested or data.get("test") is True
     invoice = _text(data.get("name")) or _text(data.get("order_number"))
     request = OrderRequest(
@@ -151,8 +174,8 @@ def parse_order(*, publisher_id: int, data: dict[str, Any], test_requested: bool
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.SHOPIFY,
         invoice=invoice[:MAX_INVOICE_LENGTH],
-        mail_method=_mail_method(data),
+        mail_method=_mail_method(publisher_id, data),
         external_ref=order_id(data),
         actor="shopify",
     )
-    return ParsedOrder(request=request, unmatched=tuple(unmatched))
+    return ParsedOrder(request=request, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))

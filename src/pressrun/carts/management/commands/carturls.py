@@ -5,7 +5,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.selectors import samcart_notify_url, shopify_webhook_url
+from pressrun.carts.selectors import (
+    oneshoppingcart_notify_url,
+    samcart_notify_url,
+    shopify_webhook_url,
+)
 
 
 class Command(BaseCommand):
@@ -22,3 +26,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Shopify (test mode): {shopify_webhook_url(publisher, test=True)}")
         self.stdout.write(f"SamCart: {samcart_notify_url(publisher)}")
         self.stdout.write(f"SamCart (test mode): {samcart_notify_url(publisher, test=True)}")
+        self.stdout.write(f"1ShoppingCart: {oneshoppingcart_notify_url(publisher)}")
+        trial = oneshoppingcart_notify_url(
+            publisher, test=True, error_email=publisher.error_recipient
+        )
+        self.stdout.write(f"1ShoppingCart (test mode, errors emailed): {trial}")

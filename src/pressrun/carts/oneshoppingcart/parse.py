@@ -1,0 +1,263 @@
+"""1ShoppingCart XML → values. Translation only: intake applies every rule.
+
+Two kinds of XML arrive from 1ShoppingCart, both read with defusedxml (no entities, no DTDs):
+- the notification POSTed to our Notification URL: a root element naming the event
+  (`NewOrder`, or a test notification) holding only a `<Token>`, which is the order id;
+- the API's replies: `<Response success="true">` holding `OrderInfo` and
+  `OrderShippingProfileInfo` (an order) or `ClientInfo` (a client), or `success="false"` with
+  an `<Error>`.
+Element names are matched without regard to letter case or namespace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from pressrun.carts.payload import text as _text
+from pressrun.carts.shipping import mail_method_for
+from pressrun.carts.unmatched import CartProduct
+from pressrun.catalog.selectors import projects_for_cart_ids
+from pressrun.orders.models import Mode, Source
+from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
+
+NEW_ORDER_EVENT = "neworder"
+MAX_TOKEN_LENGTH = 50
+TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+MAX_INVOICE_LENGTH = 50
+ACCEPTED_STATUS = "accepted"
+
+
+class PayloadInvalid(ValueError):
+    """The XML cannot be read, or lacks what it must carry."""
+
+
+def _local(tag: object) -> str:
+    name = tag if isinstance(tag, str) else ""
+    return name.rsplit("}", 1)[-1].lower()
+
+
+def load_xml(body: bytes) -> Element:
+    """Parse untrusted XML safely. Raises PayloadInvalid (bombs and DTDs included)."""
+    if not body.strip():
+        raise PayloadInvalid("The body is empty.")
+    try:
+        root = fromstring(body, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError) as exc:
+        raise PayloadInvalid(f"The body is not well-formed XML: {exc}") from exc
+    if not isinstance(root, Element):
+        raise PayloadInvalid("The body is not XML.")
+    return root
+
+
+def child(parent: Element | None, *path: str) -> Element | None:
+    """The first descendant along `path` (case-insensitive local names)."""
+    node = parent
+    for name in path:
+        if node is None:
+            return None
+        wanted = name.lower()
+        node = next((c for c in node if _local(c.tag) == wanted), None)
+    return node
+
+
+def children(parent: Element | None, name: str) -> list[Element]:
+    wanted = name.lower()
+    return [c for c in parent if _local(c.tag) == wanted] if parent is not None else []
+
+
+def value(parent: Element | None, *path: str) -> str:
+    node = child(parent, *path)
+    return _text("".join(node.itertext())) if node is not None else ""
+
+
+@dataclass(frozen=True)
+class Notification:
+    event: str  # the root element's name, e.g. "NewOrder"
+    token: str  # the order id
+
+    @property
+    def is_new_order(self) -> bool:
+        return self.event.lower() == NEW_ORDER_EVENT
+
+
+def parse_notification(body: bytes) -> Notification:
+    """The event and token of a Notification URL POST. Raises PayloadInvalid."""
+    root = load_xml(body)
+    token = value(root, "Token")
+    if not token:
+        raise PayloadInvalid("The notification has no <Token>.")
+    if len(token) > MAX_TOKEN_LENGTH or not TOKEN_PATTERN.match(token):
+        raise PayloadInvalid("The notification's <Token> is not an order id.")
+    event = root.tag if isinstance(root.tag, str) else ""
+    return Notification(event=event.rsplit("}", 1)[-1][:100], token=token)
+
+
+class ApiRefused(Exception):
+    """1ShoppingCart answered success="false"; the message is its <Error> text."""
+
+
+def is_response(root: Element) -> bool:
+    return _local(root.tag) == "response"
+
+
+def response_body(root: Element) -> Element:
+    """The <Response> element of an API reply, checked for success. Raises ApiRefused or
+    PayloadInvalid."""
+    if _local(root.tag) != "response":
+        raise PayloadInvalid(f"The reply's root is <{_local(root.tag)}>, not <Response>.")
+    success = next((v for k, v in root.attrib.items() if k.lower() == "success"), "")
+    if success.strip().lower() != "true":
+        raise ApiRefused(value(root, "Error") or "1ShoppingCart refused the request.")
+    return root
+
+
+@dataclass(frozen=True)
+class OrderLineItem:
+    sku: str
+    product_id: str
+    quantity: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ApiOrder:
+    order_id: str
+    client_id: str
+    status: str
+    shipping_method: str
+    lines: tuple[OrderLineItem, ...]
+    ship_to: RecipientRequest | None  # None: no shipping profile; use the client's address
+
+    @property
+    def accepted(self) -> bool:
+        return self.status.lower() == ACCEPTED_STATUS
+
+
+def _quantity(text: str) -> int:
+    try:
+        return int(float(text))
+    except ValueError:
+        return 0
+
+
+def parse_order(root: Element) -> ApiOrder:
+    """An order reply (`Orders/{id}`). Raises ApiRefused or PayloadInvalid."""
+    response = response_body(root)
+    info = child(response, "OrderInfo")
+    if info is None:
+        raise PayloadInvalid("The order reply has no <OrderInfo>.")
+    lines = tuple(
+        OrderLineItem(
+            sku=value(item, "Sku"),
+            product_id=value(item, "ProductId"),
+            quantity=_quantity(value(item, "Quantity")),
+            name=value(item, "ProductName") or value(item, "Name"),
+        )
+        for item in children(child(info, "LineItems"), "LineItemInfo")
+    )
+    profile = child(response, "OrderShippingProfileInfo")
+    ship_to = None
+    if profile is not None and value(profile, "Address1"):
+        street = (value(profile, "Address1"), value(profile, "Address2"))
+        ship_to = RecipientRequest(
+            name=value(profile, "Name"),
+            address=", ".join(part for part in street if part),
+            city=value(profile, "City"),
+            state=value(profile, "StateName"),
+            postal_code=value(profile, "Zip"),
+            country=value(profile, "CountryName"),
+        )
+    return ApiOrder(
+        order_id=value(info, "Id"),
+        client_id=value(info, "ClientId"),
+        status=value(info, "OrderStatusType"),
+        shipping_method=value(info, "ShippingInfo", "ShippingMethodName"),
+        lines=lines,
+        ship_to=ship_to,
+    )
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    email: str
+    name: str
+    address: RecipientRequest
+
+
+def parse_client(root: Element) -> ApiClient:
+    """A client reply (`Clients/{id}`). Raises ApiRefused or PayloadInvalid."""
+    info = child(response_body(root), "ClientInfo")
+    if info is None:
+        raise PayloadInvalid("The client reply has no <ClientInfo>.")
+    name = " ".join(p for p in (value(info, "FirstName"), value(info, "LastName")) if p)
+    street = value(info, "Address1") or value(info, "Address")
+    return ApiClient(
+        email=value(info, "Email"),
+        name=name,
+        address=RecipientRequest(
+            name=name,
+            company=value(info, "CompanyName") or value(info, "Company"),
+            address=", ".join(p for p in (street, value(info, "Address2")) if p),
+            city=value(info, "City"),
+            state=value(info, "StateName"),
+            postal_code=value(info, "Zip"),
+            country=value(info, "CountryName"),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ParsedOrder:
+    request: OrderRequest | None  # None: no line matches a project
+    unmatched: tuple[CartProduct, ...]
+
+
+def build_request(
+    *, publisher_id: int, order: ApiOrder, client: ApiClient, test: bool
+) -> ParsedOrder:
+    """The `OrderRequest` for a 1ShoppingCart order and its client. Lines are matched by SKU
+    through the eCommerce ID String (a SKU listed by several projects orders all of them; a
+    line without a SKU by its product id); others are returned in `unmatched`. Reads the
+    publisher's projects; writes nothing."""
+    # Lines are mapped by SKU; a line without a SKU by its 1ShoppingCart product id.
+    refs = sorted({ref for line in order.lines for ref in (line.sku, line.product_id) if ref})
+    by_ref = projects_for_cart_ids(publisher_id=publisher_id, cart_ids=refs)
+    lines: list[LineRequest] = []
+    unmatched: list[CartProduct] = []
+    for item in order.lines:
+        ref = item.sku or item.product_id
+        projects = by_ref.get(ref, []) if ref else []
+        if not projects or item.quantity < 1:
+            unmatched.append(CartProduct(ref=ref, title=item.name))
+            continue
+        lines.extend(LineRequest(project_id=p.id, quantity=item.quantity) for p in projects)
+    if not lines:
+        return ParsedOrder(request=None, unmatched=tuple(unmatched))
+    ship_to = order.ship_to or client.address
+    recipient = RecipientRequest(
+        name=ship_to.name or client.name,
+        company=ship_to.company,
+        address=ship_to.address,
+        city=ship_to.city,
+        state=ship_to.state,
+        postal_code=ship_to.postal_code,
+        country=ship_to.country,
+        email=client.email,
+    )
+    request = OrderRequest(
+        publisher_id=publisher_id,
+        lines=tuple(lines),
+        recipient=recipient,
+        mode=Mode.TEST if test else Mode.PROD,
+        source=Source.ONESHOPPINGCART,
+        invoice=order.order_id[:MAX_INVOICE_LENGTH],
+        mail_method=mail_method_for(publisher_id=publisher_id, description=order.shipping_method),
+        external_ref=order.order_id,
+        actor="1shoppingcart",
+    )
+    return ParsedOrder(request=request, unmatched=tuple(unmatched))

@@ -1,0 +1,232 @@
+"""1ShoppingCart: a stored notification → the order read from 1ShoppingCart's API → one order.
+
+The notification carries only the order id (its token). Processing happens in three steps so
+that no database lock is held while 1ShoppingCart's API is called:
+1. claim: under a row lock, check the delivery is still pending and can be processed
+   (a NewOrder, not imported yet, credentials set);
+2. read the order and its client from the API (no transaction);
+3. place: under the row lock again, place the order unless another run got there first.
+
+Transient API failures raise `CartTemporarilyUnavailable` (the task retries with backoff and the
+delivery stays pending); everything else ends the delivery with an outcome and, when the
+delivery names an error email (TSErrEM), a plain-words email saying how to fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pressrun.carts.errors import CartTemporarilyUnavailable
+from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.carts.oneshoppingcart import parse
+from pressrun.carts.oneshoppingcart.client import ApiUnavailable, OneShoppingCartClient
+from pressrun.carts.unmatched import CartProduct, unmatched_record
+from pressrun.orders.requests import RecipientRequest
+from pressrun.orders.services import OrderRefused, Refusal, order_place
+
+ALREADY_IMPORTED = "This order was already imported."
+CREDENTIALS_MISSING = (
+    "The 1ShoppingCart Merchant ID or API key is not set. Copy both from 1ShoppingCart (My "
+    "Account > API Settings) into pressrun's account settings, then replay this delivery."
+)
+
+
+def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
+    delivery.outcome = outcome
+    delivery.reason = reason
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
+
+
+def _fail(delivery: InboundDelivery, outcome: str, reason: str) -> None:
+    """End the delivery and tell the publisher (once the outcome is committed)."""
+    _finish(delivery, outcome, reason)
+    transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery.id))
+
+
+@dataclass(frozen=True)
+class _Claim:
+    token: str
+    merchant_id: str
+    api_key: str
+
+
+def _claim(delivery_id: int) -> InboundDelivery | _Claim:
+    with transaction.atomic():
+        delivery = (
+            InboundDelivery.objects.select_for_update()
+            .select_related("publisher")
+            .get(id=delivery_id)
+        )
+        if delivery.outcome != Outcome.PENDING:
+            return delivery
+        delivery.attempts += 1
+        delivery.save(update_fields=["attempts"])
+        try:
+            notification = parse.parse_notification(bytes(delivery.body))
+        except parse.PayloadInvalid as exc:
+            _fail(delivery, Outcome.FAILED, str(exc))
+            return delivery
+        if not notification.is_new_order:
+            _finish(
+                delivery,
+                Outcome.IGNORED,
+                f"Event '{notification.event}' does not create orders (only NewOrder does); "
+                "a test notification shows the Notification URL works.",
+            )
+            return delivery
+        if (
+            InboundDelivery.objects.filter(
+                cart=Cart.ONESHOPPINGCART,
+                publisher=delivery.publisher,
+                external_key=notification.token,
+                outcome=Outcome.ORDER_CREATED,
+            )
+            .exclude(id=delivery.id)
+            .exists()
+        ):
+            _finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+            return delivery
+        publisher = delivery.publisher
+        api_key = publisher.oneshoppingcart_api_key
+        if not publisher.oneshoppingcart_merchant_id or not api_key:
+            _fail(delivery, Outcome.FAILED, CREDENTIALS_MISSING)
+            return delivery
+        return _Claim(
+            token=notification.token,
+            merchant_id=publisher.oneshoppingcart_merchant_id,
+            api_key=api_key,
+        )
+
+
+def _read_order(
+    claim: _Claim,
+) -> tuple[parse.ApiOrder, parse.ApiClient] | str:
+    """The order and its client, or the reason they cannot be read (not worth retrying).
+    Raises CartTemporarilyUnavailable when trying again later may work."""
+    api = OneShoppingCartClient(merchant_id=claim.merchant_id, api_key=claim.api_key)
+    try:
+        order = api.order(claim.token)
+        client = (
+            api.client(order.client_id)
+            if order.client_id
+            else parse.ApiClient(email="", name="", address=order.ship_to or _NO_ADDRESS)
+        )
+    except ApiUnavailable as exc:
+        raise CartTemporarilyUnavailable(str(exc)) from exc
+    except parse.ApiRefused as exc:
+        return (
+            f"1ShoppingCart refused to give order {claim.token}: {exc}. Check that the "
+            "Merchant ID and API key in pressrun's settings match 1ShoppingCart's API "
+            "Settings (the API needs the Professional plan), then replay this delivery."
+        )
+    except parse.PayloadInvalid as exc:
+        return f"1ShoppingCart's reply for order {claim.token} could not be read: {exc}"
+    if not order.accepted:
+        return (
+            f"Order {claim.token} has status '{order.status or 'unknown'}' in 1ShoppingCart, "
+            "not Accepted (paid), so it was not placed. Replay this delivery once it is paid."
+        )
+    return order, client
+
+
+_NO_ADDRESS = RecipientRequest(name="", address="", city="")
+
+
+def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
+    """Process a pending 1ShoppingCart delivery. Safe to run twice and concurrently: the
+    delivery is re-checked under its row lock before anything is written, and the partial
+    unique constraint allows one order_created delivery per 1ShoppingCart order."""
+    claimed = _claim(delivery_id)
+    if isinstance(claimed, InboundDelivery):
+        return claimed
+    read = _read_order(claimed)
+    with transaction.atomic():
+        delivery = (
+            InboundDelivery.objects.select_for_update()
+            .select_related("publisher")
+            .get(id=delivery_id)
+        )
+        if delivery.outcome != Outcome.PENDING:
+            return delivery
+        if isinstance(read, str):
+            _fail(delivery, Outcome.FAILED, read)
+            return delivery
+        order, client = read
+        parsed = parse.build_request(
+            publisher_id=delivery.publisher_id,
+            order=order,
+            client=client,
+            test=delivery.test_requested,
+        )
+        _place(delivery, parsed)
+    return delivery
+
+
+def _skipped_text(products: tuple[CartProduct, ...]) -> str:
+    return "; ".join(f"SKU {product.describe()}" for product in products)
+
+
+def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
+    skipped = _skipped_text(parsed.unmatched)
+    if parsed.unmatched:
+        unmatched_record(delivery=delivery, products=parsed.unmatched)
+    if parsed.request is None:
+        _fail(
+            delivery,
+            Outcome.UNMATCHED,
+            f"No line matches a project. {skipped}. Put each SKU in the eCommerce ID String "
+            "of its project, then re-process.",
+        )
+        return
+    try:
+        with transaction.atomic():
+            order = order_place(request=parsed.request, publisher=delivery.publisher)
+            note = f"Order {order.id}." + (f" Skipped lines: {skipped}" if skipped else "")
+            _finish(delivery, Outcome.ORDER_CREATED, note)
+            delivery.orders.add(order)
+    except OrderRefused as exc:
+        if exc.reason == Refusal.DUPLICATE:
+            _finish(delivery, Outcome.DUPLICATE, exc.message)
+        else:
+            _fail(delivery, Outcome.FAILED, exc.message)
+        return
+    except IntegrityError:
+        _finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+        return
+    if skipped:
+        transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery.id))
+
+
+def delivery_error_email(*, delivery_id: int) -> None:
+    """Email the delivery's error address (TSErrEM) what went wrong, at most once per
+    delivery outcome. Does nothing when the delivery names no error address."""
+    from pressrun.notifications.services import notify_publisher_error
+
+    delivery = InboundDelivery.objects.select_related("publisher").get(id=delivery_id)
+    if not delivery.notify_email:
+        return
+    token = delivery.external_key or "?"
+    if delivery.outcome == Outcome.ORDER_CREATED:
+        subject = f"1ShoppingCart order {token}: some products were not sent"
+        opening = "The order was placed, but some of its lines match no pressrun project."
+    else:
+        subject = f"1ShoppingCart order {token} was not placed"
+        opening = "pressrun received 1ShoppingCart's notification but could not place the order."
+    text = (
+        f"{opening}\n\n{delivery.reason}\n\n"
+        f"Publisher ID: {delivery.publisher_id}\nDelivery: {delivery.id}, received "
+        f"{delivery.received_at:%Y-%m-%d %H:%M} UTC\n\n"
+        "You receive this because the Notification URL names this address (TSErrEM). Remove "
+        "TSErrEM from the URL once the integration works to stop these emails.\n"
+    )
+    notify_publisher_error(
+        publisher=delivery.publisher,
+        to=delivery.notify_email,
+        subject=subject,
+        text=text,
+        key=f"delivery-error:{delivery.id}:{delivery.attempts}:{delivery.outcome}",
+    )

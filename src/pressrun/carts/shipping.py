@@ -1,0 +1,55 @@
+"""Which mail method a cart's shipping description asks for.
+
+A publisher's own rules (ShippingRule: the description *is* or *starts with* a text, compared
+case-insensitively with spaces collapsed) are tried first, in their order; then the specs'
+default rule (the description contains "priority" or "express"). None means the publisher's
+default mail method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pressrun.carts.models import ShippingMatch, ShippingRule
+from pressrun.carts.payload import mail_method_from_description
+
+
+def normalize_description(description: str) -> str:
+    """The form rules compare: spaces collapsed, trimmed, lower case."""
+    return " ".join(description.split()).lower()
+
+
+def rule_matches(*, match: str, text: str, description: str) -> bool:
+    """Whether one rule (`match`, `text`) reads `description` (both compared normalized)."""
+    wanted = normalize_description(description)
+    expected = normalize_description(text)
+    if not wanted or not expected:
+        return False
+    if match == ShippingMatch.IS:
+        return wanted == expected
+    if match == ShippingMatch.STARTS_WITH:
+        return wanted.startswith(expected)
+    return False
+
+
+def mail_method_for(*, publisher_id: int, description: str) -> str | None:
+    """The mail method for `description` under this publisher's rules, else the default rule."""
+    return mail_method_for_descriptions(publisher_id=publisher_id, descriptions=[description])
+
+
+def mail_method_for_descriptions(*, publisher_id: int, descriptions: Sequence[str]) -> str | None:
+    """The mail method for a cart that names its shipping in several fields (Shopify: each
+    shipping line's title and code; SamCart: method, description, name).
+
+    The publisher's rules are tried in their order, each against every description, so the
+    first rule that reads any of them wins; the default keyword rule then reads all of them
+    together. One query; none when every description is blank.
+    """
+    texts = [text for text in descriptions if normalize_description(text)]
+    if not texts:
+        return None
+    rules = ShippingRule.objects.filter(publisher_id=publisher_id).order_by("position", "id")
+    for rule in rules:
+        if any(rule_matches(match=rule.match, text=rule.text, description=t) for t in texts):
+            return str(rule.mail_method)
+    return mail_method_from_description(" ".join(texts))

@@ -1,0 +1,534 @@
+"""POST /carts/1shoppingcart: TSMode/TSPub/token, storage, the API read, one order."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_tasks_db.models import DBTaskResult
+
+from pressrun.carts.errors import CartTemporarilyUnavailable
+from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
+from pressrun.carts.services import delivery_process, delivery_replay
+from pressrun.carts.tasks import process_delivery
+from pressrun.catalog.services import project_update
+from pressrun.core.sealed import seal
+from pressrun.notifications.models import OutgoingEmail
+from pressrun.orders.models import Mode, Order, OrderStatus
+from tests.carts import oneshoppingcart_emulator as emulator_module
+from tests.carts.oneshoppingcart_emulator import API_KEY, MERCHANT_ID, Emulator, notification
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(settings: Any) -> Iterator[Emulator]:
+    with emulator_module.running() as emulator:
+        settings.PRESSRUN_ONESHOPPINGCART_API_URL = emulator.base_url
+        yield emulator
+
+
+@pytest.fixture
+def publisher(make_publisher: Any) -> Any:
+    publisher = make_publisher(balance="100")
+    publisher.oneshoppingcart_merchant_id = MERCHANT_ID
+    publisher.oneshoppingcart_api_key_sealed = seal(API_KEY)
+    publisher.save()
+    return publisher
+
+
+@pytest.fixture
+def cd(make_project: Any, publisher: Any) -> Any:
+    return make_project(publisher, title="Greatest Hits CD", ecommerce_ids="<5000-A> <6000-B>")
+
+
+def url(publisher: Any, *, mode: str = "prod", token: str | None = None, extra: str = "") -> str:
+    token = publisher.cart_token if token is None else token
+    return f"/carts/1shoppingcart?TSMode={mode}&TSPub={publisher.id}&token={token}{extra}"
+
+
+def post(target: str, body: bytes) -> Any:
+    return Client().post(target, data=body, content_type="text/xml")
+
+
+def process_pending() -> list[InboundDelivery]:
+    pending = InboundDelivery.objects.filter(outcome=Outcome.PENDING).order_by("id")
+    return [delivery_process(delivery_id=d.id) for d in list(pending)]
+
+
+def test_a_notification_is_stored_then_read_from_the_api_into_one_order(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.add_order("81234567", lines=[("5000-A", 2, "Greatest Hits")])
+    response = post(url(publisher, extra="&TSErrEM=errors@example.com"), notification("81234567"))
+    assert response.status_code == 200
+    delivery = InboundDelivery.objects.get()
+    assert (delivery.cart, delivery.outcome, delivery.topic) == (
+        "1shoppingcart",
+        "pending",
+        "NewOrder",
+    )
+    assert delivery.external_key == "81234567"
+    assert delivery.notify_email == "errors@example.com"
+    assert delivery.test_requested is False
+    assert DBTaskResult.objects.filter(task_path=process_delivery.module_path).count() == 1
+    assert api.requests == []  # nothing is fetched while 1ShoppingCart waits for its answer
+
+    assert process_delivery.call(delivery_id=delivery.id) == Outcome.ORDER_CREATED
+    assert api.requests == [
+        ("POST", "/API/407733/Orders/81234567"),
+        ("POST", "/API/407733/Clients/C81234567"),
+    ]
+    order = Order.objects.get()
+    delivery.refresh_from_db()
+    assert delivery.reason == f"Order {order.id}."
+    assert list(delivery.orders.all()) == [order]
+    assert (order.source, order.mode, order.status) == (
+        "1shoppingcart",
+        Mode.PROD,
+        OrderStatus.PROCESSING,
+    )
+    assert (order.invoice, order.external_ref) == ("81234567", "81234567")
+    assert (order.name, order.address, order.city) == (
+        "Pat Jones",
+        "500 Market Street, Suite 4",
+        "San Francisco",
+    )
+    assert (order.state, order.postal_code, order.country) == ("CA", "94105", "US")
+    assert order.email == "pat.jones@example.com"
+    assert order.mail_method == publisher.default_mail_method
+    assert [(line.project_id, line.quantity) for line in order.lines.all()] == [(cd.id, 2)]
+
+
+def test_the_client_address_is_used_when_the_order_has_no_shipping_profile(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.add_order("700", lines=[("6000-B", 1, "Hits")], ship_to={})
+    post(url(publisher), notification("700"))
+    assert [d.outcome for d in process_pending()] == [Outcome.ORDER_CREATED]
+    order = Order.objects.get()
+    assert (order.name, order.address, order.city, order.state) == (
+        "Pat Jones",
+        "12 Elm Street",
+        "Springfield",
+        "IL",
+    )
+
+
+def test_test_mode_makes_a_test_order(api: Emulator, publisher: Any, cd: Any) -> None:
+    api.add_order("701", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher, mode="TEST"), notification("701"))
+    process_pending()
+    order = Order.objects.get()
+    assert (order.mode, order.status, order.total_cost) == (
+        Mode.TEST,
+        OrderStatus.TEST,
+        order.total_cost,
+    )
+    publisher.refresh_from_db()
+    assert publisher.balance == Decimal("100.00")  # test orders are never billed
+
+
+def test_one_sku_in_two_projects_orders_both_in_one_box(
+    api: Emulator, publisher: Any, cd: Any, make_project: Any
+) -> None:
+    bonus = make_project(
+        publisher,
+        title="Bonus DVD",
+        media="dvd",
+        packaging="dvd-case",
+        ecommerce_ids="<4000-C> <6000-B>",
+    )
+    api.add_order("702", lines=[("6000-B", 3, "Bundle"), ("4000-C", 1, "Bonus alone")])
+    post(url(publisher), notification("702"))
+    process_pending()
+    order = Order.objects.get()
+    # Lines of one project are merged by intake: 3 with the bundle + 1 alone.
+    assert [(line.project_id, line.quantity) for line in order.lines.all()] == [
+        (cd.id, 3),
+        (bonus.id, 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("USPS Priority Mail", "priority"),
+        ("Express 1-2 days", "express"),
+        ("First Class Mail", "rtrackstandard"),
+    ],
+)
+def test_the_shipping_description_picks_the_mail_method(
+    api: Emulator, publisher: Any, cd: Any, description: str, expected: str
+) -> None:
+    publisher.default_mail_method = "rtrackstandard"
+    publisher.save()
+    api.add_order("703", lines=[("5000-A", 1, "Hits")], shipping_method=description)
+    post(url(publisher), notification("703"))
+    process_pending()
+    assert Order.objects.get().mail_method == expected
+
+
+def test_a_publisher_shipping_rule_comes_before_the_default_rule(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    ShippingRule.objects.create(
+        publisher=publisher, match="starts_with", text="rush", mail_method="express"
+    )
+    api.add_order("704", lines=[("5000-A", 1, "Hits")], shipping_method="RUSH (priority handling)")
+    post(url(publisher), notification("704"))
+    process_pending()
+    assert Order.objects.get().mail_method == "express"
+
+
+def test_a_repeated_notification_never_makes_a_second_order(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.add_order("705", lines=[("5000-A", 1, "Hits")])
+    for _ in range(3):
+        assert post(url(publisher), notification("705")).status_code == 200
+    outcomes = [d.outcome for d in process_pending()]
+    assert outcomes == [Outcome.ORDER_CREATED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert Order.objects.count() == 1
+    # The repeats were recognised before the API was asked again.
+    assert len([r for r in api.requests if "/Orders/" in r[1]]) == 1
+
+
+def test_a_test_notification_is_acknowledged_and_ignored(api: Emulator, publisher: Any) -> None:
+    response = post(url(publisher), notification("0", event="TestNotification"))
+    assert response.status_code == 200
+    [delivery] = process_pending()
+    assert delivery.outcome == Outcome.IGNORED
+    assert "TestNotification" in delivery.reason
+    assert Order.objects.count() == 0
+    assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        ("/carts/1shoppingcart?TSMode=prod&TSPub={id}&token=wrong", 401),
+        ("/carts/1shoppingcart?TSMode=prod&TSPub=999999&token={token}", 401),
+        ("/carts/1shoppingcart?TSMode=prod&token={token}", 401),
+        ("/carts/1shoppingcart?TSMode=prod&TSPub={id}", 401),
+    ],
+)
+def test_a_wrong_publisher_or_token_is_refused_and_nothing_stored(
+    publisher: Any, target: str, status: int
+) -> None:
+    response = post(target.format(id=publisher.id, token=publisher.cart_token), notification("1"))
+    assert response.status_code == status
+    assert response.content == b"Unknown publisher or wrong token.\n"
+    assert InboundDelivery.objects.count() == 0
+    assert DBTaskResult.objects.count() == 0
+
+
+def test_parameter_names_are_read_in_any_case_and_the_token_may_be_in_the_path(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.add_order("706", lines=[("5000-A", 1, "Hits")])
+    target = f"/carts/1shoppingcart/{publisher.cart_token}?tsmode=Test&tspub={publisher.id}"
+    assert post(target, notification("706")).status_code == 200
+    assert InboundDelivery.objects.get().test_requested is True
+
+
+@pytest.mark.parametrize(
+    ("mode", "body", "reason"),
+    [
+        ("", notification("1"), "TSMode must be test or prod. The Notification URL has TSMode=''."),
+        (
+            "live",
+            notification("1"),
+            "TSMode must be test or prod. The Notification URL has TSMode='live'.",
+        ),
+        ("prod", b"", "The body is empty."),
+        ("prod", b"<NewOrder><Token>1</Token>", None),
+        ("prod", b"<NewOrder></NewOrder>", "The notification has no <Token>."),
+        (
+            "prod",
+            b"<NewOrder><Token>../../etc</Token></NewOrder>",
+            "The notification's <Token> is not an order id.",
+        ),
+        ("prod", b'{"Token": "1"}', None),
+    ],
+)
+def test_a_bad_notification_gets_a_400_and_is_kept_as_failed(
+    publisher: Any, mode: str, body: bytes, reason: str | None
+) -> None:
+    target = f"/carts/1shoppingcart?TSMode={mode}&TSPub={publisher.id}&token={publisher.cart_token}"
+    response = post(target, body)
+    assert response.status_code == 400
+    delivery = InboundDelivery.objects.get()
+    assert delivery.outcome == Outcome.FAILED
+    assert bytes(delivery.body) == body
+    if reason is not None:
+        assert delivery.reason == reason
+    assert DBTaskResult.objects.filter(task_path=process_delivery.module_path).count() == 0
+    assert Order.objects.count() == 0
+
+
+def test_xml_bombs_and_external_entities_are_refused(publisher: Any) -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        b"<NewOrder><Token>&lol2;</Token></NewOrder>"
+    )
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        b"<NewOrder><Token>&xxe;</Token></NewOrder>"
+    )
+    for body in (bomb, external):
+        assert post(url(publisher), body).status_code == 400
+    assert [d.outcome for d in InboundDelivery.objects.all()] == [Outcome.FAILED, Outcome.FAILED]
+
+
+def test_a_huge_body_gets_413_and_a_record(publisher: Any) -> None:
+    body = b"<NewOrder><Token>1</Token>" + b" " * 1_000_001 + b"</NewOrder>"
+    assert post(url(publisher), body).status_code == 413
+    delivery = InboundDelivery.objects.get()
+    assert (delivery.outcome, delivery.reason, bytes(delivery.body)) == (
+        Outcome.FAILED,
+        "The body is larger than 1 MB.",
+        b"",
+    )
+
+
+def test_missing_credentials_fail_with_a_plain_reason(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    publisher.oneshoppingcart_api_key_sealed = ""
+    publisher.save()
+    post(url(publisher), notification("707"))
+    [delivery] = process_pending()
+    assert delivery.outcome == Outcome.FAILED
+    assert delivery.reason.startswith("The 1ShoppingCart Merchant ID or API key is not set.")
+    assert api.requests == []
+
+
+def test_a_wrong_api_key_fails_with_1shoppingcarts_own_words(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.api_key = "ANOTHER-KEY"
+    api.add_order("708", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher), notification("708"))
+    [delivery] = process_pending()
+    assert delivery.outcome == Outcome.FAILED
+    assert delivery.reason.startswith(
+        "1ShoppingCart refused to give order 708: Invalid Merchant ID or API Key. Check that the "
+        "Merchant ID and API key"
+    )
+    assert Order.objects.count() == 0
+
+
+def test_an_unpaid_order_is_not_placed(api: Emulator, publisher: Any, cd: Any) -> None:
+    api.add_order("709", lines=[("5000-A", 1, "Hits")], status="Pending")
+    post(url(publisher), notification("709"))
+    [delivery] = process_pending()
+    assert delivery.outcome == Outcome.FAILED
+    assert "status 'Pending'" in delivery.reason
+    assert Order.objects.count() == 0
+
+
+def test_unmatched_skus_are_recorded_and_a_mapping_fix_replays_into_one_order(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.add_order("710", lines=[("9999-Z", 2, "Unknown DVD")])
+    post(url(publisher), notification("710"))
+    [delivery] = process_pending()
+    assert delivery.outcome == Outcome.UNMATCHED
+    assert "SKU '9999-Z' (Unknown DVD)" in delivery.reason
+    product = UnmatchedProduct.objects.get()
+    assert (product.cart, product.product_ref, product.title) == (
+        "1shoppingcart",
+        "9999-Z",
+        "Unknown DVD",
+    )
+    assert list(product.deliveries.all()) == [delivery]
+    assert Order.objects.count() == 0
+
+    project_update(project=cd, ecommerce_ids="<5000-A> <6000-B> <9999-Z>")
+    assert delivery_replay(delivery_id=delivery.id) is True
+    [again] = process_pending()
+    assert again.outcome == Outcome.ORDER_CREATED
+    assert Order.objects.get().lines.get().quantity == 2
+    assert delivery_replay(delivery_id=delivery.id) is False
+
+
+def test_a_partly_matched_order_is_placed_and_the_rest_recorded(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    api.add_order("711", lines=[("5000-A", 1, "Hits"), ("NOPE", 1, "Poster")])
+    post(url(publisher), notification("711"))
+    [delivery] = process_pending()
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert delivery.reason.endswith("Skipped lines: SKU 'NOPE' (Poster)")
+    assert UnmatchedProduct.objects.get().product_ref == "NOPE"
+
+
+@pytest.mark.parametrize("kind", ["503", "drop", "html"])
+def test_an_api_outage_is_transient_and_leaves_the_delivery_pending(
+    api: Emulator, publisher: Any, cd: Any, kind: str
+) -> None:
+    api.add_order("712", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher), notification("712"))
+    delivery = InboundDelivery.objects.get()
+    api.fail_next(1, kind)
+    with pytest.raises(CartTemporarilyUnavailable):
+        delivery_process(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.outcome == Outcome.PENDING
+    assert Order.objects.count() == 0
+    assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+
+
+def test_the_task_retries_an_outage_with_backoff_then_gives_up(
+    api: Emulator, publisher: Any, cd: Any, settings: Any
+) -> None:
+    settings.CART_RETRY_ATTEMPTS = 3
+    api.add_order("713", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher, extra="&TSErrEM=ops@example.com"), notification("713"))
+    delivery = InboundDelivery.objects.get()
+    api.fail_next(10, "503")
+    task_path = process_delivery.module_path
+    assert process_delivery.call(delivery_id=delivery.id, attempt=1) == "retrying"
+    delivery.refresh_from_db()
+    assert delivery.outcome == Outcome.PENDING
+    assert (
+        delivery.reason
+        == "Attempt 1 failed: 1ShoppingCart answered HTTP 503. Retrying automatically."
+    )
+    retry = DBTaskResult.objects.filter(task_path=task_path).order_by("-enqueued_at").first()
+    assert retry is not None
+    assert retry.run_after is not None
+    assert retry.args_kwargs["kwargs"] == {"delivery_id": delivery.id, "attempt": 2}
+    assert process_delivery.call(delivery_id=delivery.id, attempt=2) == "retrying"
+    assert process_delivery.call(delivery_id=delivery.id, attempt=3) == Outcome.FAILED
+    delivery.refresh_from_db()
+    assert delivery.outcome == Outcome.FAILED
+    assert delivery.reason == (
+        "Gave up after 3 attempts: 1ShoppingCart answered HTTP 503. "
+        "Replay it once the cause is fixed."
+    )
+    api.failures.clear()
+    assert delivery_replay(delivery_id=delivery.id) is True
+    assert process_delivery.call(delivery_id=delivery.id) == Outcome.ORDER_CREATED
+
+
+def test_the_api_key_is_never_sent_anywhere_but_the_configured_api(
+    api: Emulator, publisher: Any, cd: Any
+) -> None:
+    # The order reply's ClientId href points at the emulator too, but the client is read
+    # from the configured base URL built from the merchant ID, never from the href.
+    api.add_order("714", lines=[("5000-A", 1, "Hits")], client_id="C42")
+    post(url(publisher), notification("714"))
+    process_pending()
+    assert api.requests[-1] == ("POST", "/API/407733/Clients/C42")
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test",
+)
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_repeats_make_exactly_one_order(api: Emulator, publisher: Any, cd: Any) -> None:
+    api.add_order("715", lines=[("5000-A", 1, "Hits")])
+    for _ in range(6):
+        post(url(publisher), notification("715"))
+    ids = list(InboundDelivery.objects.values_list("id", flat=True))
+    barrier = threading.Barrier(len(ids))
+    outcomes: list[str] = []
+
+    def run(delivery_id: int) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(str(delivery_process(delivery_id=delivery_id).outcome))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == sorted([Outcome.ORDER_CREATED] + [Outcome.DUPLICATE] * 5)
+    assert Order.objects.count() == 1
+
+
+def emails() -> list[tuple[str, str]]:
+    return [(e.to, e.subject) for e in OutgoingEmail.objects.order_by("id")]
+
+
+def test_a_failure_is_emailed_to_tserrem_in_plain_words(
+    api: Emulator, publisher: Any, cd: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    api.api_key = "ANOTHER-KEY"
+    api.add_order("720", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher, extra="&TSErrEM=errors@example.com"), notification("720"))
+    with django_capture_on_commit_callbacks(execute=True):
+        [delivery] = process_pending()
+    assert emails() == [("errors@example.com", "1ShoppingCart order 720 was not placed")]
+    email = OutgoingEmail.objects.get()
+    assert email.kind == "publisher_error"
+    assert email.text.startswith(
+        "pressrun received 1ShoppingCart's notification but could not place the order.\n\n"
+        "1ShoppingCart refused to give order 720: Invalid Merchant ID or API Key."
+    )
+    assert f"Publisher ID: {publisher.id}\nDelivery: {delivery.id}" in email.text
+    # Processing it again (a task run twice) sends nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery_process(delivery_id=delivery.id)
+    assert len(emails()) == 1
+
+
+def test_without_tserrem_nothing_is_emailed(
+    api: Emulator, publisher: Any, cd: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    api.add_order("721", lines=[("NOPE", 1, "Poster")])
+    post(url(publisher), notification("721"))
+    with django_capture_on_commit_callbacks(execute=True):
+        [delivery] = process_pending()
+    assert delivery.outcome == Outcome.UNMATCHED
+    assert emails() == []
+
+
+def test_skipped_lines_and_a_bad_url_are_emailed_too(
+    api: Emulator, publisher: Any, cd: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    api.add_order("722", lines=[("5000-A", 1, "Hits"), ("NOPE", 1, "Poster")])
+    post(url(publisher, extra="&TSErrEM=errors@example.com"), notification("722"))
+    with django_capture_on_commit_callbacks(execute=True):
+        [delivery] = process_pending()
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    target = (
+        f"/carts/1shoppingcart?TSMode=live&TSPub={publisher.id}&token={publisher.cart_token}"
+        "&TSErrEM=errors@example.com"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(target, notification("723")).status_code == 400
+    assert emails() == [
+        ("errors@example.com", "1ShoppingCart order 722: some products were not sent"),
+        ("errors@example.com", "1ShoppingCart order ? was not placed"),
+    ]
+    assert "SKU 'NOPE' (Poster)" in OutgoingEmail.objects.order_by("id")[0].text
+    assert "TSMode must be test or prod." in OutgoingEmail.objects.order_by("id")[1].text
+
+
+def test_giving_up_after_the_retries_is_emailed(
+    api: Emulator, publisher: Any, cd: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.CART_RETRY_ATTEMPTS = 1
+    api.add_order("724", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher, extra="&TSErrEM=errors@example.com"), notification("724"))
+    delivery = InboundDelivery.objects.get()
+    api.fail_next(1, "drop")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert process_delivery.call(delivery_id=delivery.id) == Outcome.FAILED
+    assert emails() == [("errors@example.com", "1ShoppingCart order 724 was not placed")]
+    assert "Gave up after 1 attempt: 1ShoppingCart's API could not be reached" in (
+        OutgoingEmail.objects.get().text
+    )
