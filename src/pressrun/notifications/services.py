@@ -1,0 +1,293 @@
+"""Emails: which ones pressrun sends, to whom, with what content.
+
+Every email is first stored as an `OutgoingEmail` row under a unique key naming the logical
+email, then sent by the `email_send` task after the row commits. Queueing the same key twice
+stores nothing the second time, so the callers (tasks that may run twice) need no checks of
+their own. See docs/emails.md for the list of emails and the rules below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from email.utils import formataddr
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from pressrun.accounts.models import Publisher
+from pressrun.carts.selectors import public_base_url
+from pressrun.core.money import ZERO, format_money
+from pressrun.notifications.models import EmailKind, OutgoingEmail
+from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus
+
+USPS_TRACKING_URL = "https://tools.usps.com/go/TrackConfirmAction?tLabels={}"
+DEFAULT_SENDER_NAME = "pressrun"
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _header_text(value: str, limit: int) -> str:
+    """One line of at most `limit` characters: no CR/LF or other control characters, which
+    could end a header early."""
+    return " ".join(_CONTROL_CHARACTERS.sub(" ", value).split())[:limit]
+
+
+def sender_address(from_name: str) -> str:
+    """`"Company" <DEFAULT_FROM_EMAIL>`, quoted (and encoded when not ASCII) safely."""
+    return formataddr((_header_text(from_name, 200), settings.DEFAULT_FROM_EMAIL))
+
+
+def email_queue(
+    *,
+    key: str,
+    kind: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str = "",
+    from_name: str = DEFAULT_SENDER_NAME,
+    reply_to: str = "",
+    publisher: Publisher | None = None,
+    order: Order | None = None,
+    is_test: bool = False,
+) -> OutgoingEmail | None:
+    """Store an email under `key` and send it once the current transaction commits.
+
+    Idempotent: if an email with this key exists, nothing is stored or sent and None is
+    returned. Works inside or outside a transaction (outside, the send is enqueued at once).
+    """
+    from pressrun.notifications.tasks import email_send
+
+    key = key[:200]
+    try:
+        with transaction.atomic():
+            email = OutgoingEmail.objects.create(
+                key=key,
+                kind=kind,
+                publisher=publisher,
+                order=order,
+                to=_header_text(to, 254),
+                from_name=_header_text(from_name, 200),
+                reply_to=_header_text(reply_to, 254),
+                subject=_header_text(subject, 300),
+                text=text,
+                html=html,
+                is_test=is_test,
+                created_at=timezone.now(),
+            )
+    except IntegrityError:
+        if OutgoingEmail.objects.filter(key=key).exists():
+            return None
+        raise
+    email_id = email.id
+    transaction.on_commit(lambda: email_send.enqueue(email_id=email_id))
+    return email
+
+
+def notify_publisher_error(
+    *, publisher: Publisher, to: str, subject: str, text: str, key: str
+) -> OutgoingEmail | None:
+    """Email a publisher-side address (an error address such as 1ShoppingCart's TSErrEM,
+    or `publisher.error_recipient`) a plain-text report of something that went wrong.
+
+    `key` names the logical email; the same key is sent at most once (returns None then).
+    """
+    return email_queue(
+        key=f"publisher-error:{key}",
+        kind=EmailKind.PUBLISHER_ERROR,
+        to=to,
+        subject=subject,
+        text=text,
+        html=render_to_string(
+            "notifications/publisher_error.html", {"subject": subject, "text": text}
+        ),
+        publisher=publisher,
+    )
+
+
+# --- order emails ----------------------------------------------------------------------------
+
+
+def tracking_url(tracking_id: str) -> str:
+    """The carrier's tracking page (our shipping methods are all USPS)."""
+    return USPS_TRACKING_URL.format(quote(tracking_id.strip(), safe=""))
+
+
+def customer_page_url(order: Order) -> str:
+    """The customer's address-change page of `order` on the public address."""
+    path = reverse("customers:order", kwargs={"token": order.customer_token})
+    return public_base_url() + path
+
+
+@dataclass(frozen=True)
+class Recipient:
+    to: str
+    role: str  # "customer", or "publisher" for the copy of a test order's email
+
+
+def order_email_recipients(order: Order) -> list[Recipient]:
+    """Who gets an order's customer emails (the notification and the tracking email).
+
+    - `send_notification_email` (bSendOrderNotificationEmail) decides when given: False sends
+      nothing at all; otherwise the publisher's Customer Email Notifications setting decides.
+    - A production order's email goes to the customer (when the order has an email).
+    - A test order's never reaches a customer unless the order asked for it explicitly
+      (bSendOrderNotificationEmail=1): it goes to the publisher's error address, marked as a
+      test, so the publisher sees what the customer would get.
+    """
+    publisher = order.publisher
+    wanted = order.send_notification_email
+    if wanted is None:
+        wanted = publisher.customer_email_notifications
+    if not wanted:
+        return []
+    recipients: list[Recipient] = []
+    if order.mode == Mode.TEST:
+        recipients.append(Recipient(publisher.error_recipient, "publisher"))
+        if order.send_notification_email and order.email:
+            recipients.append(Recipient(order.email, "customer"))
+    elif order.email:
+        recipients.append(Recipient(order.email, "customer"))
+    return recipients
+
+
+def _order_context(order: Order) -> dict[str, Any]:
+    publisher = order.publisher
+    price = order.customer_price
+    return {
+        "order": order,
+        "lines": list(
+            OrderLine.objects.filter(order=order).select_related("project").order_by("position")
+        ),
+        "company": publisher.company or DEFAULT_SENDER_NAME,
+        "contact_email": publisher.email,
+        # nprice of zero: "the amount will not be mentioned in any customer receipt email".
+        "price": format_money(price) if price is not None and price != ZERO else "",
+        "is_test": order.mode == Mode.TEST,
+    }
+
+
+def _queue_order_email(
+    *,
+    order: Order,
+    kind: str,
+    recipient: Recipient,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+) -> OutgoingEmail | None:
+    is_test = order.mode == Mode.TEST
+    context = {**context, "for_publisher": recipient.role == "publisher"}
+    return email_queue(
+        key=f"{kind}:{order.id}:{recipient.role}",
+        kind=kind,
+        to=recipient.to,
+        subject=f"[TEST] {subject}" if is_test else subject,
+        text=render_to_string(f"notifications/{template}.txt", context),
+        html=render_to_string(f"notifications/{template}.html", context),
+        from_name=order.publisher.company or DEFAULT_SENDER_NAME,
+        reply_to=order.publisher.email,
+        publisher=order.publisher,
+        order=order,
+        is_test=is_test,
+    )
+
+
+def notify_order_placed(*, order: Order) -> list[OutgoingEmail]:
+    """Queue the order notification (items, price when nprice is non-zero, and the
+    address-change link while a change is possible) for each of the order's recipients.
+    Safe to call twice: each recipient's email is keyed by order and recipient role."""
+    from pressrun.orders.changes import CUSTOMER_CORRECTABLE, customer_change_deadline
+
+    recipients = order_email_recipients(order)
+    if not recipients:
+        return []
+    deadline = customer_change_deadline(order)
+    can_change = (
+        deadline is not None and order.status in CUSTOMER_CORRECTABLE and timezone.now() < deadline
+    )
+    context = _order_context(order)
+    context["change_url"] = customer_page_url(order) if can_change else ""
+    context["change_deadline"] = deadline if can_change else None
+    queued = []
+    for recipient in recipients:
+        email = _queue_order_email(
+            order=order,
+            kind=EmailKind.ORDER_PLACED,
+            recipient=recipient,
+            subject=f"Your order {order.id} from {context['company']}",
+            template="order_placed",
+            context=context,
+        )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
+    """Queue the tracking email of a SHIPPED order with a tracking ID (nothing otherwise),
+    for the same recipients as the order notification. Safe to call twice."""
+    if order.status != OrderStatus.SHIPPED or not order.tracking_id:
+        return []
+    recipients = order_email_recipients(order)
+    if not recipients:
+        return []
+    context = _order_context(order)
+    context["tracking_id"] = order.tracking_id
+    context["tracking_url"] = tracking_url(order.tracking_id)
+    queued = []
+    for recipient in recipients:
+        email = _queue_order_email(
+            order=order,
+            kind=EmailKind.ORDER_SHIPPED,
+            recipient=recipient,
+            subject=f"Your order {order.id} has shipped",
+            template="order_shipped",
+            context=context,
+        )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def notify_hold_orders(*, publisher: Publisher, today: date | None = None) -> OutgoingEmail | None:
+    """Queue the publisher's "orders awaiting payment" email listing its HOLD orders and the
+    amount needed to release them all. At most one per publisher per day (UTC): returns None
+    when today's was already queued or when nothing is on HOLD."""
+    day = today or timezone.now().date()
+    holds = list(
+        Order.objects.filter(publisher=publisher, status=OrderStatus.HOLD).order_by(
+            "created_at", "id"
+        )
+    )
+    if not holds:
+        return None
+    balance = Publisher.objects.values_list("balance", flat=True).get(id=publisher.id)
+    total = sum((order.total_cost for order in holds), Decimal("0.00"))
+    needed = max(total - balance, ZERO)
+    context = {
+        "publisher": publisher,
+        "orders": [(order, format_money(order.total_cost)) for order in holds],
+        "total": format_money(total),
+        "balance": format_money(balance),
+        "needed": format_money(needed),
+        "dashboard_url": public_base_url() + "/",
+    }
+    count = len(holds)
+    plural = "s" if count != 1 else ""
+    return email_queue(
+        key=f"hold-orders:{publisher.id}:{day.isoformat()}",
+        kind=EmailKind.HOLD_ORDERS,
+        to=publisher.error_recipient,
+        subject=f"{count} order{plural} awaiting payment ({format_money(needed)} needed)",
+        text=render_to_string("notifications/hold_orders.txt", context),
+        html=render_to_string("notifications/hold_orders.html", context),
+        publisher=publisher,
+    )
