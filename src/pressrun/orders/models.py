@@ -6,11 +6,18 @@ change is one `OrderEvent`, so the history of an order is always complete.
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import models
 from django.db.models import Q
 
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.catalog.models import Project
+
+
+def new_customer_token() -> str:
+    """The unguessable secret in a customer's address-change link."""
+    return secrets.token_urlsafe(24)
 
 
 class Mode(models.TextChoices):
@@ -99,6 +106,13 @@ class Order(models.Model):
     error_description = models.CharField(max_length=500, blank=True)
     ship_date = models.DateField(null=True, blank=True)
     tracking_id = models.CharField(max_length=100, blank=True)
+    customer_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_customer_token,
+        editable=False,
+        help_text="Secret in the customer's address-change link.",
+    )
 
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -179,3 +193,27 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"
+
+
+class OrderDeletion(models.Model):
+    """What remains of a HOLD or test order its publisher deleted (the order, its lines and
+    history are gone; its invoice may be used again)."""
+
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="+")
+    order_number = models.BigIntegerField()
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    status = models.CharField(max_length=12, choices=OrderStatus.choices)
+    invoice = models.CharField(max_length=50, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    name = models.CharField(max_length=100)
+    total_cost = models.DecimalField(max_digits=12, decimal_places=2)
+    lines = models.JSONField(default=list, help_text="[[project ID, quantity], ...]")
+    placed_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-deleted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Order {self.order_number} (deleted)"

@@ -1,11 +1,16 @@
-"""Reads of orders."""
+"""Reads of orders: status replies, and the dashboard's order list, export and detail."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
-from pressrun.orders.models import Mode, Order
+from django.db.models import Prefetch, Q, QuerySet
+
+from pressrun.carts.models import InboundDelivery
+from pressrun.orders.models import Mode, Order, OrderLine
 
 
 class OrderStatusRow(NamedTuple):
@@ -49,3 +54,131 @@ def order_by_invoices(*, publisher_id: int, invoices: list[str]) -> dict[str, Or
 
 def _rank(row: OrderStatusRow) -> tuple[int, int]:
     return (1 if row.mode == Mode.PROD else 0, row.id)
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """What the order list is narrowed to; blank / None means "any"."""
+
+    mode: str = ""
+    status: str = ""
+    source: str = ""
+    placed_from: date | None = None  # first day, UTC
+    placed_to: date | None = None  # last day, UTC, included
+    search: str = ""
+
+
+_MAX_ORDER_ID = 2**63 - 1
+
+
+def orders_filtered(*, publisher_id: int, filters: OrderFilters) -> QuerySet[Order]:
+    """The publisher's orders matching `filters`, newest first.
+
+    `search` matches part of the invoice, customer name, email or tracking ID, ignoring
+    case, or an order number exactly. Dates are UTC days, both ends included.
+    """
+    orders = Order.objects.filter(publisher_id=publisher_id)
+    if filters.mode:
+        orders = orders.filter(mode=filters.mode)
+    if filters.status:
+        orders = orders.filter(status=filters.status)
+    if filters.source:
+        orders = orders.filter(source=filters.source)
+    if filters.placed_from is not None:
+        orders = orders.filter(created_at__gte=datetime.combine(filters.placed_from, time.min, UTC))
+    if filters.placed_to is not None:
+        end = datetime.combine(filters.placed_to + timedelta(days=1), time.min, UTC)
+        orders = orders.filter(created_at__lt=end)
+    search = filters.search.strip()
+    if search:
+        matches = (
+            Q(invoice__icontains=search)
+            | Q(name__icontains=search)
+            | Q(email__icontains=search)
+            | Q(tracking_id__icontains=search)
+        )
+        if search.isascii() and search.isdigit() and int(search) <= _MAX_ORDER_ID:
+            matches |= Q(id=int(search))
+        orders = orders.filter(matches)
+    return orders.order_by("-created_at", "-id")
+
+
+def order_for_publisher(*, publisher_id: int, order_id: int) -> Order | None:
+    """The publisher's order `order_id` with its lines (and projects), history and the cart
+    deliveries that carried it; None when it does not exist or is another publisher's."""
+    deliveries = InboundDelivery.objects.defer("body", "headers").order_by("received_at", "id")
+    return (
+        Order.objects.filter(publisher_id=publisher_id, id=order_id)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("project")),
+            "events",
+            Prefetch("inbound_deliveries", queryset=deliveries),
+        )
+        .first()
+    )
+
+
+ORDER_EXPORT_COLUMNS = (
+    "order",
+    "invoice",
+    "mode",
+    "status",
+    "source",
+    "placed_utc",
+    "name",
+    "company",
+    "email",
+    "address",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "mail_method",
+    "shipping_method",
+    "products",
+    "quantity",
+    "products_cost",
+    "shipping_cost",
+    "total_cost",
+    "ship_date",
+    "tracking_id",
+    "error",
+)
+_EXPORT_CHUNK = 500
+
+
+def order_export_rows(*, publisher_id: int, filters: OrderFilters) -> Iterator[tuple[str, ...]]:
+    """The matching orders as rows of text in `ORDER_EXPORT_COLUMNS` order, newest first,
+    read in chunks so an export of any size keeps memory flat. `products` lists
+    "project ID x quantity" per line, space-separated; money has two places."""
+    orders = orders_filtered(publisher_id=publisher_id, filters=filters).prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.order_by("position"))
+    )
+    for order in orders.iterator(chunk_size=_EXPORT_CHUNK):
+        lines = list(order.lines.all())
+        yield (
+            str(order.id),
+            order.invoice,
+            order.mode,
+            order.status,
+            order.source,
+            order.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            order.name,
+            order.company,
+            order.email,
+            order.address,
+            order.city,
+            order.state,
+            order.postal_code,
+            order.country,
+            order.mail_method,
+            order.shipping_method,
+            " ".join(f"{line.project_id}x{line.quantity}" for line in lines),
+            str(sum(line.quantity for line in lines)),
+            f"{order.products_cost:.2f}",
+            f"{order.shipping_cost:.2f}",
+            f"{order.total_cost:.2f}",
+            order.ship_date.isoformat() if order.ship_date else "",
+            order.tracking_id,
+            order.error_description,
+        )

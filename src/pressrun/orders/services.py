@@ -28,6 +28,8 @@ from pressrun.billing.services import (
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.money import format_money
+from pressrun.notifications.services import order_email_recipients
+from pressrun.notifications.tasks import order_placed_email, order_shipped_email
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
     AddressError,
@@ -36,7 +38,7 @@ from pressrun.orders.address import (
     normalize_state,
 )
 from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus, ShippingMethod
-from pressrun.orders.requests import OrderRequest
+from pressrun.orders.requests import OrderRequest, RecipientRequest
 from pressrun.orders.status import can_transition, record_transition
 
 MAX_QUANTITY_PER_LINE = 250
@@ -84,7 +86,7 @@ class OrderRefused(DomainError):
 
 
 @dataclass(frozen=True)
-class _Recipient:
+class NormalizedRecipient:
     name: str
     company: str
     address: str
@@ -99,8 +101,13 @@ def _collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def _clean_recipient(request: OrderRequest) -> _Recipient:
-    raw = request.recipient
+def _clean_recipient(request: OrderRequest) -> NormalizedRecipient:
+    return recipient_normalize(request.recipient)
+
+
+def recipient_normalize(raw: RecipientRequest) -> NormalizedRecipient:
+    """The recipient as intake stores it (spaces collapsed, country code, state code), or
+    OrderRefused saying what is wrong. Used by intake and by every later address change."""
     values = {
         "name": _collapse(raw.name),
         "company": _collapse(raw.company),
@@ -144,7 +151,7 @@ def _clean_recipient(request: OrderRequest) -> _Recipient:
             raise OrderRefused(
                 Refusal.EMAIL_INVALID, f"Email '{email[:60]}' is not a valid email address."
             ) from exc
-    return _Recipient(state=state, country=country, email=email, **values)
+    return NormalizedRecipient(state=state, country=country, email=email, **values)
 
 
 def _merge_lines(request: OrderRequest) -> list[tuple[int, int]]:
@@ -354,6 +361,11 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                     )
                 )
             OrderEvent.objects.bulk_create(events)
+            # The worker renders and sends the customer's notification and the publisher's
+            # HOLD reminder; queued in this transaction, the task exists exactly if the order
+            # does.
+            if order.status == OrderStatus.HOLD or order_email_recipients(order):
+                order_placed_email.enqueue(order_id=order.id)
     except IntegrityError as exc:
         if invoice:
             raise _duplicate_invoice(
@@ -478,4 +490,6 @@ def order_transition(
             actor=actor,
             extra_fields=extra,
         )
+        if to_status == OrderStatus.SHIPPED and order.tracking_id:
+            order_shipped_email.enqueue(order_id=order.id)
     return order

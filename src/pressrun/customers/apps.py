@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CustomersConfig(AppConfig):
+    name = "pressrun.customers"
+    verbose_name = "Customer pages"

@@ -1,0 +1,75 @@
+"""The customer's page behind the link in the order notification: see the order, correct
+the address until postage is printed. No login: the link's token is the credential."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods
+
+from pressrun.customers.forms import AddressForm
+from pressrun.customers.selectors import (
+    address_change_window,
+    customer_status,
+    order_by_customer_token,
+    order_lines,
+)
+from pressrun.notifications.services import tracking_url
+from pressrun.orders.changes import OrderChangeRefused, order_correct_address
+from pressrun.orders.models import Order, OrderStatus
+from pressrun.orders.services import OrderRefused
+
+
+def _page(
+    request: HttpRequest, order: Order, form: AddressForm | None, *, saved: bool = False
+) -> HttpResponse:
+    window = address_change_window(order)
+    publisher = order.publisher
+    context = {
+        "order": order,
+        "lines": order_lines(order),
+        "status": customer_status(order),
+        "window": window,
+        "form": (form or AddressForm.for_order(order)) if window.is_open else None,
+        "saved": saved,
+        "company": publisher.company or "the seller",
+        "contact_email": publisher.email,
+        "tracking_url": (
+            tracking_url(order.tracking_id)
+            if order.status == OrderStatus.SHIPPED and order.tracking_id
+            else ""
+        ),
+    }
+    response = render(request, "customers/order.html", context)
+    # The token is in the address: keep it out of other sites' logs and search engines.
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
+def order_page(request: HttpRequest, token: str) -> HttpResponse:
+    order = order_by_customer_token(token)
+    if order is None:
+        raise Http404("No order has this link.")
+    if request.method != "POST":
+        return _page(request, order, None, saved=request.GET.get("saved") == "1")
+    if not address_change_window(order).is_open:
+        return _page(request, order, None)
+    form = AddressForm(request.POST)
+    if not form.is_valid():
+        return _page(request, order, form)
+    try:
+        order_correct_address(order_id=order.id, recipient=form.recipient(), actor="customer")
+    except OrderChangeRefused as exc:
+        cause = exc.__cause__
+        form.add_refusal(cause.reason if isinstance(cause, OrderRefused) else None, exc.message)
+        # The window may have closed (or the order shipped) since the page was shown.
+        order.refresh_from_db()
+        return _page(request, order, form)
+    return HttpResponseRedirect(reverse("customers:order", kwargs={"token": token}) + "?saved=1")

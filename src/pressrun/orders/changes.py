@@ -1,0 +1,299 @@
+"""Changes to placed orders: the publisher's modify and delete, the customer's address fix.
+
+The spec allows exactly this much: a publisher "may modify or delete 'hold' orders", test
+orders "should be deleted", and a customer may correct the address from the order
+notification "before we actually print postage" (the publisher's postage delay). Once an order
+is paid and in production (PROCESSING), shipped, or flagged with an address error, the
+publisher cannot change it here. Every change happens under the order's row lock, re-prices
+the order when it is not paid yet, and writes one OrderEvent saying what changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from pressrun.accounts.models import MailMethod, Publisher
+from pressrun.billing.pricing import PriceListIncomplete, quote
+from pressrun.core.errors import DomainError
+from pressrun.core.money import format_money
+from pressrun.orders.models import Order, OrderDeletion, OrderEvent, OrderLine, OrderStatus
+from pressrun.orders.requests import RecipientRequest
+from pressrun.orders.services import (
+    MAX_QUANTITY_PER_LINE,
+    MAX_QUANTITY_PER_ORDER,
+    NormalizedRecipient,
+    OrderRefused,
+    recipient_normalize,
+    shipping_method_for,
+)
+
+# What a publisher may modify or delete; everything else is paid, made or shipped.
+PUBLISHER_CHANGEABLE = frozenset({OrderStatus.HOLD, OrderStatus.TEST})
+# What a customer may correct the address of, within the postage delay.
+CUSTOMER_CORRECTABLE = frozenset({OrderStatus.HOLD, OrderStatus.PROCESSING, OrderStatus.TEST})
+ADDRESS_FIELDS = ("name", "company", "address", "city", "state", "postal_code", "country")
+
+
+class OrderChangeRefused(DomainError):
+    """The change is not allowed or not valid; the message says why in plain words."""
+
+
+def customer_change_deadline(order: Order) -> datetime | None:
+    """Until when the customer may correct the address (the publisher's postage delay after
+    the order was placed), or None when the publisher does not offer address changes."""
+    publisher = order.publisher
+    if not publisher.customer_address_changes:
+        return None
+    return order.created_at + timedelta(hours=publisher.postage_delay_hours)
+
+
+def _locked(order_id: int, publisher: Publisher | None = None) -> Order:
+    orders = Order.objects.select_for_update().select_related("publisher")
+    if publisher is not None:
+        orders = orders.filter(publisher=publisher)
+    return orders.get(id=order_id)
+
+
+def _status_words(order: Order) -> str:
+    return {
+        OrderStatus.PROCESSING: "is paid and in production",
+        OrderStatus.SHIPPED: "has shipped",
+        OrderStatus.ERROR: "is held for an address problem that our staff is handling",
+    }.get(OrderStatus(order.status), f"is {order.status}")
+
+
+def _refuse_unless_publisher_may_change(order: Order, verb: str) -> None:
+    if order.status not in PUBLISHER_CHANGEABLE:
+        raise OrderChangeRefused(
+            f"Order {order.id} {_status_words(order)}, so it can no longer be {verb}. Only "
+            "HOLD and test orders can be. Contact us if something must change."
+        )
+
+
+def _address_text(values: dict[str, str]) -> str:
+    parts = [values["name"], values["company"], values["address"], values["city"]]
+    parts += [f"{values['state']} {values['postal_code']}".strip(), values["country"]]
+    return ", ".join(part for part in parts if part)
+
+
+def _normalized(recipient: RecipientRequest, email: str) -> NormalizedRecipient:
+    try:
+        return recipient_normalize(
+            RecipientRequest(
+                name=recipient.name,
+                company=recipient.company,
+                address=recipient.address,
+                city=recipient.city,
+                state=recipient.state,
+                postal_code=recipient.postal_code,
+                country=recipient.country,
+                email=recipient.email if recipient.email else email,
+            )
+        )
+    except OrderRefused as exc:
+        raise OrderChangeRefused(exc.message) from exc
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    shipping_method: str
+    products: Decimal
+    shipping: Decimal
+    total: Decimal
+
+
+def _reprice(order: Order, lines: list[OrderLine], country: str, mail_method: str) -> _Pricing:
+    shipping_method = shipping_method_for(
+        mail_method=mail_method,
+        packagings=[line.project.packaging for line in lines],
+        total_quantity=sum(line.quantity for line in lines),
+        country=country,
+    )
+    try:
+        price = quote(
+            lines=[(line.unit_price, line.quantity) for line in lines],
+            shipping_method=shipping_method,
+            country=country,
+        )
+    except PriceListIncomplete as exc:
+        raise OrderChangeRefused(exc.message) from exc
+    return _Pricing(shipping_method, price.products, price.shipping, price.total)
+
+
+def _apply_recipient(order: Order, clean: NormalizedRecipient) -> list[str]:
+    """Set the address fields; returns the names of those that changed."""
+    changed = []
+    for field in (*ADDRESS_FIELDS, "email"):
+        new = getattr(clean, field)
+        if getattr(order, field) != new:
+            setattr(order, field, new)
+            changed.append(field)
+    return changed
+
+
+def order_modify(
+    *,
+    publisher: Publisher,
+    order_id: int,
+    recipient: RecipientRequest | None = None,
+    quantities: dict[int, int] | None = None,
+    mail_method: str | None = None,
+    actor: str,
+) -> Order:
+    """Change a HOLD or test order's address, line quantities (OrderLine id → 1..250) or mail
+    method, and re-price it. Raises Order.DoesNotExist for another publisher's order and
+    OrderChangeRefused (nothing written) for any other refusal. No change: no event."""
+    with transaction.atomic():
+        order = _locked(order_id, publisher)
+        _refuse_unless_publisher_may_change(order, "modified")
+        lines = list(order.lines.select_related("project").order_by("position"))
+        before = {field: str(getattr(order, field)) for field in (*ADDRESS_FIELDS, "email")}
+        notes: list[str] = []
+
+        if recipient is not None:
+            changed = _apply_recipient(order, _normalized(recipient, ""))
+            if set(changed) & set(ADDRESS_FIELDS):
+                after = {field: str(getattr(order, field)) for field in ADDRESS_FIELDS}
+                notes.append(f"address {_address_text(before)} → {_address_text(after)}")
+            if "email" in changed:
+                notes.append(f"email {before['email'] or '(none)'} → {order.email or '(none)'}")
+
+        if quantities:
+            by_id = {line.id: line for line in lines}
+            unknown = sorted(set(quantities) - set(by_id))
+            if unknown:
+                raise OrderChangeRefused(f"Order {order.id} has no line {unknown[0]}.")
+            for line_id, quantity in sorted(quantities.items()):
+                if not 1 <= quantity <= MAX_QUANTITY_PER_LINE:
+                    raise OrderChangeRefused(
+                        f"Quantity {quantity} is outside 1 to {MAX_QUANTITY_PER_LINE}."
+                    )
+                line = by_id[line_id]
+                if line.quantity != quantity:
+                    notes.append(f"product {line.project_id} quantity {line.quantity} → {quantity}")
+                    line.quantity = quantity
+            total = sum(line.quantity for line in lines)
+            if total > MAX_QUANTITY_PER_ORDER:
+                raise OrderChangeRefused(
+                    f"The total quantity {total} exceeds the maximum {MAX_QUANTITY_PER_ORDER}."
+                )
+
+        if mail_method is not None and mail_method != order.mail_method:
+            if mail_method not in MailMethod.values:
+                known = ", ".join(MailMethod.values)
+                raise OrderChangeRefused(f"Mail method '{mail_method[:30]}' is not one of {known}.")
+            notes.append(f"mail method {order.mail_method} → {mail_method}")
+            order.mail_method = mail_method
+
+        if not notes:
+            return order
+        old_total = order.total_cost
+        pricing = _reprice(order, lines, order.country, order.mail_method)
+        order.shipping_method = pricing.shipping_method
+        order.products_cost = pricing.products
+        order.shipping_cost = pricing.shipping
+        order.total_cost = pricing.total
+        if order.total_cost != old_total:
+            notes.append(f"total {format_money(old_total)} → {format_money(order.total_cost)}")
+        order.save()
+        email_key = order.email.lower() if not order.invoice else ""
+        for line in lines:
+            line.email_key = email_key
+        OrderLine.objects.bulk_update(lines, ["quantity", "email_key"])
+        OrderEvent.objects.create(
+            order=order,
+            at=timezone.now(),
+            kind="modified",
+            message="Modified: " + "; ".join(notes) + ".",
+            actor=actor,
+        )
+    return order
+
+
+def order_delete(*, publisher: Publisher, order_id: int, actor: str) -> OrderDeletion:
+    """Delete a HOLD or test order (never charged, never made). Its invoice is free again.
+    A summary is kept as an OrderDeletion. Raises Order.DoesNotExist for another publisher's
+    order and OrderChangeRefused for any order that is paid, made or shipped."""
+    with transaction.atomic():
+        order = _locked(order_id, publisher)
+        _refuse_unless_publisher_may_change(order, "deleted")
+        if order.charged_at is not None:  # a paid order never returns to HOLD; be sure
+            raise OrderChangeRefused(f"Order {order.id} was charged and cannot be deleted.")
+        lines = [[line.project_id, line.quantity] for line in order.lines.order_by("position")]
+        record = OrderDeletion.objects.create(
+            publisher=publisher,
+            order_number=order.id,
+            mode=order.mode,
+            status=order.status,
+            invoice=order.invoice,
+            source=order.source,
+            name=order.name,
+            total_cost=order.total_cost,
+            placed_at=order.created_at,
+            deleted_at=timezone.now(),
+            actor=actor,
+            lines=lines,
+        )
+        order.delete()
+    return record
+
+
+def order_correct_address(*, order_id: int, recipient: RecipientRequest, actor: str) -> Order:
+    """The customer's correction from the order notification link: allowed for a HOLD,
+    PROCESSING or test order until the postage delay ends, when the publisher offers it.
+    A paid order keeps its country (the postage was priced for it); an unpaid one is
+    re-priced. Raises OrderChangeRefused (nothing written) with a reason for the customer."""
+    with transaction.atomic():
+        order = _locked(order_id)
+        deadline = customer_change_deadline(order)
+        contact = order.publisher.company or order.publisher.email
+        if deadline is None:
+            raise OrderChangeRefused(
+                f"Address changes are not offered for this order. Please contact {contact}."
+            )
+        if order.status not in CUSTOMER_CORRECTABLE or timezone.now() >= deadline:
+            raise OrderChangeRefused(
+                "It is too late to change the address: the order is already being shipped. "
+                f"Please contact {contact}."
+            )
+        clean = _normalized(recipient, order.email)
+        if order.charged_at is not None and clean.country != order.country:
+            raise OrderChangeRefused(
+                "The order is paid for delivery in its country; to ship it to another "
+                f"country, please contact {contact}."
+            )
+        before = {field: str(getattr(order, field)) for field in ADDRESS_FIELDS}
+        changed = [f for f in _apply_recipient(order, clean) if f in ADDRESS_FIELDS]
+        if not changed:
+            return order
+        if order.charged_at is None:
+            lines = list(order.lines.select_related("project"))
+            pricing = _reprice(order, lines, order.country, order.mail_method)
+            order.shipping_method = pricing.shipping_method
+            order.products_cost = pricing.products
+            order.shipping_cost = pricing.shipping
+            order.total_cost = pricing.total
+        order.save()
+        after = {field: str(getattr(order, field)) for field in ADDRESS_FIELDS}
+        OrderEvent.objects.create(
+            order=order,
+            at=timezone.now(),
+            kind="address_corrected",
+            message=f"Address corrected: {_address_text(before)} → {_address_text(after)}.",
+            actor=actor,
+        )
+    return order
+
+
+__all__ = [
+    "OrderChangeRefused",
+    "customer_change_deadline",
+    "order_correct_address",
+    "order_delete",
+    "order_modify",
+]

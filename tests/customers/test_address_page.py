@@ -1,0 +1,275 @@
+"""The customer's address-change page behind the order notification's link."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from pressrun.orders.models import Order, OrderEvent, OrderStatus
+from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
+from pressrun.orders.services import order_place, order_transition
+
+pytestmark = pytest.mark.django_db
+
+NEW_ADDRESS = {
+    "name": "Ann  Buyer",
+    "company": "",
+    "address": "9 Ocean Ave",
+    "city": "Santa Monica",
+    "state": "california",
+    "postal_code": "90401",
+    "country": "United States",
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_tasks(settings: Any) -> None:
+    # Placing orders queues notification tasks; they are not what these tests look at.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+
+@pytest.fixture
+def publisher(make_publisher: Any) -> Any:
+    return make_publisher(email="label@example.com", company="Acme <Discs>", balance="100")
+
+
+@pytest.fixture
+def order(publisher: Any, make_project: Any) -> Order:
+    project = make_project(publisher, title="Greatest Hits", price=Decimal("4.50"))
+    request = OrderRequest(
+        publisher_id=publisher.id,
+        lines=(LineRequest(project_id=project.id, quantity=2),),
+        recipient=RecipientRequest(
+            name="<script>alert(1)</script>",
+            address="1 Main St",
+            city="Austin",
+            state="TX",
+            postal_code="78701",
+            email="ann@example.com",
+        ),
+        mode="prod",
+        source="gateway",
+    )
+    return order_place(request=request, publisher=publisher)
+
+
+def url(order: Order) -> str:
+    return f"/c/{order.customer_token}"
+
+
+def snapshot(order: Order) -> tuple[Any, ...]:
+    order.refresh_from_db()
+    return (
+        order.name,
+        order.address,
+        order.city,
+        order.state,
+        order.postal_code,
+        order.country,
+        order.total_cost,
+        list(OrderEvent.objects.filter(order=order).values_list("kind", flat=True)),
+    )
+
+
+def test_get_shows_the_order_and_the_form(order: Order) -> None:
+    response = Client().get(url(order))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"<h1>Order {order.id}</h1>" in page
+    assert "Acme &lt;Discs&gt;" in page
+    assert "2 \N{MULTIPLICATION SIGN}</span> Greatest Hits" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>" not in page
+    deadline = order.created_at + timedelta(hours=12)
+    assert f"You can correct it until <strong>{deadline:%Y-%m-%d %H:%M} UTC</strong>" in page
+    assert 'name="csrfmiddlewaretoken"' in page
+    assert 'value="1 Main St"' in page
+    assert 'href="/static/customers/customer.css"' in page
+    assert "style=" not in page
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"]
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_unknown_token_is_404(order: Order) -> None:
+    client = Client()
+    assert client.get("/c/" + "x" * 32).status_code == 404
+    assert client.post("/c/" + "x" * 32, NEW_ADDRESS).status_code == 404
+    assert client.get("/c/short").status_code == 404
+
+
+def test_a_valid_change_is_normalized_and_recorded(order: Order) -> None:
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(url(order))
+    token = page.cookies["csrftoken"].value
+    response = client.post(url(order), {**NEW_ADDRESS, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert response["Location"] == f"{url(order)}?saved=1"
+
+    order.refresh_from_db()
+    assert (
+        order.name,
+        order.address,
+        order.city,
+        order.state,
+        order.postal_code,
+        order.country,
+    ) == ("Ann Buyer", "9 Ocean Ave", "Santa Monica", "CA", "90401", "US")
+    event = OrderEvent.objects.get(order=order, kind="address_corrected")
+    assert event.actor == "customer"
+    assert event.message == (
+        "Address corrected: <script>alert(1)</script>, 1 Main St, Austin, TX 78701, US → "
+        "Ann Buyer, 9 Ocean Ave, Santa Monica, CA 90401, US."
+    )
+
+    after = client.get(response["Location"]).content.decode()
+    assert "Your address was updated." in after
+    assert "9 Ocean Ave<br>" in after
+    assert "Santa Monica, CA 90401<br>" in after
+
+
+def test_csrf_is_enforced(order: Order) -> None:
+    before = snapshot(order)
+    response = Client(enforce_csrf_checks=True).post(url(order), NEW_ADDRESS)
+    assert response.status_code == 403
+    assert snapshot(order) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field_error"),
+    [
+        ({"country": "Atlantis"}, "Country"),
+        ({"state": "Narnia"}, "State"),
+        ({"name": "   "}, "This field is required."),
+        ({"city": ""}, "This field is required."),
+        ({"address": "x" * 201}, "Ensure this value has at most 200 characters (it has 201)."),
+        ({"postal_code": ""}, "Zip / postal code is required for addresses in United States."),
+    ],
+)
+def test_invalid_input_shows_errors_and_writes_nothing(
+    order: Order, changes: dict[str, str], field_error: str
+) -> None:
+    before = snapshot(order)
+    response = Client().post(url(order), {**NEW_ADDRESS, **changes})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'class="error"' in page
+    assert field_error in page
+    assert snapshot(order) == before
+
+
+def test_the_errors_are_beside_their_field(order: Order) -> None:
+    response = Client().post(url(order), {**NEW_ADDRESS, "state": "Narnia"})
+    page = response.content.decode()
+    state_field = page.split('for="id_state"')[1].split('<div class="field')[0]
+    assert 'class="error" id="id_state-error"' in state_field
+    # What the customer typed stays in the form.
+    assert 'value="9 Ocean Ave"' in page
+
+
+def test_after_the_postage_delay_it_is_too_late(order: Order) -> None:
+    Order.objects.filter(id=order.id).update(created_at=timezone.now() - timedelta(hours=13))
+    before = snapshot(order)
+    client = Client()
+    page = client.get(url(order)).content.decode()
+    assert "Too late to change the address" in page
+    assert "postage is being printed" in page
+    assert 'Please contact Acme &lt;Discs&gt; at <a href="mailto:label@example.com">' in page
+    assert "<form" not in page
+
+    response = client.post(url(order), NEW_ADDRESS)
+    assert response.status_code == 200
+    assert "Too late to change the address" in response.content.decode()
+    assert snapshot(order) == before
+
+
+def test_a_shipped_order_is_too_late(order: Order) -> None:
+    order_transition(
+        order_id=order.id,
+        to_status=OrderStatus.SHIPPED,
+        actor="operator",
+        ship_date=date(2026, 3, 4),
+        tracking_id="9400 1",
+    )
+    before = snapshot(order)
+    client = Client()
+    page = client.get(url(order)).content.decode()
+    assert "Shipped on 2026-03-04" in page
+    assert "the order has shipped" in page
+    assert (
+        '<a href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201" '
+        'rel="noreferrer">9400 1</a>'
+    ) in page
+    response = client.post(url(order), NEW_ADDRESS)
+    assert "Too late to change the address" in response.content.decode()
+    assert snapshot(order) == before
+
+
+def test_changes_not_offered(order: Order, publisher: Any) -> None:
+    publisher.customer_address_changes = False
+    publisher.save(update_fields=["customer_address_changes"])
+    before = snapshot(order)
+    client = Client()
+    page = client.get(url(order)).content.decode()
+    assert "Address changes are not offered online for this order." in page
+    assert "<form" not in page
+    client.post(url(order), NEW_ADDRESS)
+    assert snapshot(order) == before
+
+
+def test_a_paid_order_keeps_its_country(order: Order) -> None:
+    before = snapshot(order)
+    response = Client().post(
+        url(order), {**NEW_ADDRESS, "country": "Canada", "state": "ON", "postal_code": "K1A 0B1"}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The order is paid for delivery in its country" in page
+    assert 'class="notice notice-error" role="alert"' in page
+    assert snapshot(order) == before
+
+
+def test_one_order_link_never_shows_another_order(
+    order: Order, make_publisher: Any, make_project: Any
+) -> None:
+    other_publisher = make_publisher(company="Other Label")
+    project = make_project(other_publisher, title="Secret Album")
+    other = order_place(
+        request=OrderRequest(
+            publisher_id=other_publisher.id,
+            lines=(LineRequest(project_id=project.id, quantity=1),),
+            recipient=RecipientRequest(
+                name="Bob Other",
+                address="2 Side St",
+                city="Boston",
+                state="MA",
+                postal_code="02108",
+            ),
+            mode="prod",
+            source="gateway",
+        ),
+        publisher=other_publisher,
+    )
+    page = Client().get(url(order)).content.decode()
+    assert "Secret Album" not in page
+    assert "Bob Other" not in page
+    assert other.customer_token != order.customer_token
+
+
+def test_other_methods_are_refused(order: Order) -> None:
+    assert Client().put(url(order)).status_code == 405
+    assert Client().delete(url(order)).status_code == 405
+
+
+def test_the_stylesheet_is_served(order: Order) -> None:
+    from django.contrib.staticfiles import finders
+
+    path = finders.find("customers/customer.css")
+    assert isinstance(path, str)
+    assert "max-width: 36rem" in Path(path).read_text(encoding="utf-8")
