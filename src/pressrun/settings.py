@@ -62,6 +62,21 @@ ALLOWED_HOSTS = [
 ]
 SESSION_COOKIE_SECURE = _env_bool("PRESSRUN_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The dashboard sends the CSRF token from the page (a form field, or htmx's header taken from
+# an attribute), so no script needs to read the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# A dashboard session ends after this many hours, signed in or not.
+SESSION_COOKIE_AGE = _env_int("PRESSRUN_SESSION_HOURS", 12) * 3600
+# How long a password-reset link keeps working (it also stops after one use).
+PASSWORD_RESET_TIMEOUT = _env_int("PRESSRUN_PASSWORD_RESET_SECONDS", 3600)
+SECURE_REFERRER_POLICY = "same-origin"
+# Content Security Policy for every page except the admin (see dashboard/security.py).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 PASSWORD_HASHERS = [
@@ -84,6 +99,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "django_htmx",
     "pressrun.core",
     "pressrun.accounts",
     "pressrun.catalog",
@@ -91,6 +107,9 @@ INSTALLED_APPS = [
     "pressrun.billing",
     "pressrun.gateway",
     "pressrun.carts",
+    "pressrun.notifications",
+    "pressrun.customers",
+    "pressrun.dashboard",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -101,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "pressrun.dashboard.security.ContentSecurityPolicyMiddleware",
 ]
 ROOT_URLCONF = "pressrun.urls"
 WSGI_APPLICATION = "pressrun.wsgi.application"
@@ -177,6 +198,10 @@ TASKS = {
     }
 }
 # A RUNNING task whose worker has sent no heartbeat for this long is put back in the queue.
+# A cart delivery whose processing fails transiently (database, a cart's API) is retried
+# with exponential backoff: attempt n waits about base * 2^(n-1) seconds (capped at an hour).
+CART_RETRY_ATTEMPTS = _env_int("PRESSRUN_CART_RETRY_ATTEMPTS", 8)
+CART_RETRY_BASE_SECONDS = float(os.environ.get("PRESSRUN_CART_RETRY_BASE_SECONDS", "") or 30)
 WORKER_HEARTBEAT_SECONDS = _env_int("PRESSRUN_WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_DEAD_AFTER_SECONDS = _env_int("PRESSRUN_WORKER_DEAD_AFTER_SECONDS", 30)
 
@@ -228,6 +253,9 @@ WEB_THREADS = _env_int(
 
 
 # --- email ---------------------------------------------------------------------------------
+# Development writes each email to a file in <data dir>/mail; production sets
+# PRESSRUN_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the SMTP server
+# below (docs/emails.md).
 EMAIL_BACKEND = os.environ.get(
     "PRESSRUN_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
 )
@@ -237,7 +265,14 @@ EMAIL_PORT = _env_int("PRESSRUN_EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("PRESSRUN_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("PRESSRUN_EMAIL_PASSWORD", "")
 EMAIL_USE_TLS = _env_bool("PRESSRUN_EMAIL_TLS", False)
+EMAIL_USE_SSL = _env_bool("PRESSRUN_EMAIL_SSL", False)
+# A mail server that stops answering must not hold a worker forever; the send is retried.
+EMAIL_TIMEOUT = _env_int("PRESSRUN_EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = os.environ.get("PRESSRUN_FROM_EMAIL", "orders@pressrun.localhost")
+# A send the mail server refuses or cannot take is retried with backoff: attempt n waits
+# about base * 2^(n-1) seconds; after the last attempt the email is marked failed.
+EMAIL_SEND_ATTEMPTS = _env_int("PRESSRUN_EMAIL_SEND_ATTEMPTS", 8)
+EMAIL_RETRY_BASE_SECONDS = float(os.environ.get("PRESSRUN_EMAIL_RETRY_BASE_SECONDS", "") or 30)
 
 
 # --- logging -------------------------------------------------------------------------------

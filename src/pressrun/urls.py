@@ -15,4 +15,6 @@ urlpatterns = [
     path("carts/", include("pressrun.carts.urls")),
     path("admin/", admin.site.urls),
     path("health", health),
+    path("c/", include("pressrun.customers.urls")),
+    path("", include("pressrun.dashboard.urls")),
 ]

@@ -1,0 +1,177 @@
+"""Forms of the dashboard: they check the shape of what was typed and show messages next to
+the fields; the rules themselves are the services', whose refusals are shown the same way."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from pressrun.accounts.models import MAX_POSTAGE_DELAY_HOURS, SHOPIFY_ORDER_TOPICS, MailMethod
+from pressrun.catalog.models import Project
+
+MIN_PASSWORD_LENGTH = 8
+
+
+class DashboardForm(forms.Form):
+    """Labels without Django's trailing colon (they read better, and match by name)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignInForm(DashboardForm):
+    email = forms.EmailField(
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password = forms.CharField(
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+def _new_password_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        strip=False,
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=f"At least {MIN_PASSWORD_LENGTH} characters." if label == "New password" else "",
+    )
+
+
+class NewPasswordForm(DashboardForm):
+    new_password = _new_password_field("New password")
+    new_password_again = _new_password_field("New password again")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, second = cleaned.get("new_password"), cleaned.get("new_password_again")
+        if first and second and first != second:
+            self.add_error("new_password_again", "The two passwords differ.")
+        return cleaned
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = forms.CharField(
+        strip=False,
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    field_order = ["current_password", "new_password", "new_password_again"]
+
+
+class PasswordResetRequestForm(DashboardForm):
+    email = forms.EmailField(
+        label="Login email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username"}),
+    )
+
+
+class AccountSettingsForm(DashboardForm):
+    company = forms.CharField(max_length=200, required=False)
+    default_mail_method = forms.ChoiceField(
+        label="Default mail method",
+        choices=MailMethod.choices,
+        help_text="Used when an order does not name one.",
+    )
+    customer_email_notifications = forms.BooleanField(
+        label="Email customers when their order is placed and shipped", required=False
+    )
+    customer_address_changes = forms.BooleanField(
+        label="Customers may correct their address (link in the order email)", required=False
+    )
+    postage_delay_hours = forms.IntegerField(
+        label="Postage delay (hours)",
+        min_value=0,
+        max_value=MAX_POSTAGE_DELAY_HOURS,
+        help_text="Hours after an order is placed before postage is printed; customers may "
+        "correct their address until then.",
+    )
+    error_email = forms.EmailField(
+        label="Error email",
+        required=False,
+        max_length=254,
+        help_text="Where setup errors and HOLD-order reminders go. Blank: your login email.",
+    )
+    shopify_topics = forms.MultipleChoiceField(
+        label="Shopify events that create orders",
+        choices=[(topic, topic) for topic in SHOPIFY_ORDER_TOPICS],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one Shopify event."},
+    )
+
+
+class CartCredentialsForm(DashboardForm):
+    oneshoppingcart_merchant_id = forms.RegexField(
+        label="1ShoppingCart merchant ID",
+        regex=r"^[A-Za-z0-9_-]*$",
+        max_length=40,
+        required=False,
+        error_messages={"invalid": "Use only the letters, digits, - and _ of the merchant ID."},
+    )
+    oneshoppingcart_api_key = forms.CharField(
+        label="1ShoppingCart merchant API key",
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Leave blank to keep the saved key.",
+    )
+    clear_oneshoppingcart_api_key = forms.BooleanField(
+        label="Remove the saved API key", required=False
+    )
+    shopify_webhook_key = forms.CharField(
+        label="Shopify webhook signing key",
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Leave blank to keep the saved key.",
+    )
+    clear_shopify_webhook_key = forms.BooleanField(
+        label="Remove the saved signing key", required=False
+    )
+
+    def secret_change(self, name: str) -> str | None:
+        """What to store for secret field `name`: None keeps it, "" removes it."""
+        if self.cleaned_data.get(f"clear_{name}"):
+            return ""
+        value = str(self.cleaned_data.get(name) or "").strip()
+        return value or None
+
+
+class ProjectChoiceField(forms.ModelChoiceField[Project]):
+    def label_from_instance(self, obj: Project) -> str:
+        return f"{obj.id} {obj.title}"
+
+
+class MapUnmatchedForm(DashboardForm):
+    project = ProjectChoiceField(
+        queryset=Project.objects.none(),
+        empty_label="Choose a project",
+        error_messages={"invalid_choice": "Choose one of your projects."},
+    )
+
+    def __init__(self, *args: Any, projects: QuerySet[Project], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["project"]
+        assert isinstance(field, ProjectChoiceField)
+        # Only the publisher's own projects: another's id is "not one of the choices".
+        field.queryset = projects
+
+
+class PaymentPreviewForm(DashboardForm):
+    payment = forms.DecimalField(
+        label="If I pay ($)",
+        min_value=Decimal("0.01"),
+        max_value=Decimal("9999999.99"),
+        decimal_places=2,
+        max_digits=9,
+    )

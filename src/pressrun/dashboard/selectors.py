@@ -1,0 +1,159 @@
+"""Reads for the dashboard pages. Every function takes the publisher and reads only its rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from pressrun.accounts.models import Publisher
+from pressrun.billing.models import LedgerEntry
+from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
+from pressrun.catalog.models import Project
+from pressrun.core.money import ZERO, to_money
+from pressrun.orders.models import Mode, Order, OrderStatus
+
+CHART_DAYS = 30
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    """A HOLD order and the payment that releases it together with every older HOLD order."""
+
+    order: Order
+    payment_needed: Decimal
+
+
+@dataclass(frozen=True)
+class HoldSummary:
+    balance: Decimal
+    count: int
+    total: Decimal
+    rows: list[HoldRow]
+
+    @property
+    def shortfall(self) -> Decimal:
+        """The smallest payment that releases every HOLD order."""
+        return max(self.total - self.balance, ZERO)
+
+
+def hold_summary(*, publisher: Publisher) -> HoldSummary:
+    """The publisher's HOLD orders, oldest first (the order payments release them in).
+
+    `payment_needed` for the k-th order is what its total and every older one's exceed the
+    balance by: a payment of that much lets `billing.services.order_release_holds`, which
+    walks the same order, pay each of them in turn.
+    """
+    balance = Publisher.objects.values_list("balance", flat=True).get(id=publisher.id)
+    orders = list(
+        Order.objects.filter(publisher=publisher, status=OrderStatus.HOLD).order_by(
+            "created_at", "id"
+        )
+    )
+    rows: list[HoldRow] = []
+    running = ZERO
+    for order in orders:
+        running += order.total_cost
+        rows.append(HoldRow(order=order, payment_needed=max(running - balance, ZERO)))
+    return HoldSummary(balance=balance, count=len(orders), total=running, rows=rows)
+
+
+def holds_released_by(*, summary: HoldSummary, payment: Decimal) -> list[Order]:
+    """Which HOLD orders a payment of `payment` would release now: the rule of
+    `order_release_holds` (oldest first; an order the money cannot cover is skipped, and a
+    later, smaller one may still be paid)."""
+    remaining = summary.balance + to_money(payment)
+    released = []
+    for row in summary.rows:
+        if row.order.total_cost <= remaining:
+            remaining -= row.order.total_cost
+            released.append(row.order)
+    return released
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    orders: int
+
+
+def orders_per_day(*, publisher: Publisher, days: int = CHART_DAYS) -> list[DayCount]:
+    """Production orders placed on each of the last `days` days (UTC), today last; days
+    without orders count 0."""
+    today = timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    counts = dict(
+        Order.objects.filter(publisher=publisher, mode=Mode.PROD, created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day")
+        .annotate(orders=Count("id"))
+        .values_list("day", "orders")
+    )
+    every_day = [first + timedelta(days=offset) for offset in range(days)]
+    return [DayCount(day=day, orders=counts.get(day, 0)) for day in every_day]
+
+
+def recent_orders(*, publisher: Publisher, limit: int = 10) -> list[Order]:
+    return list(Order.objects.filter(publisher=publisher).order_by("-created_at", "-id")[:limit])
+
+
+def open_unmatched_products(*, publisher: Publisher) -> QuerySet[UnmatchedProduct]:
+    """Cart products that named no project and are not mapped yet, most recent first."""
+    return UnmatchedProduct.objects.filter(publisher=publisher, resolved_at__isnull=True)
+
+
+def failed_deliveries(*, publisher: Publisher) -> QuerySet[InboundDelivery]:
+    return InboundDelivery.objects.filter(publisher=publisher, outcome=Outcome.FAILED)
+
+
+def error_orders(*, publisher: Publisher) -> QuerySet[Order]:
+    """Orders stopped by an address problem, waiting for a correction."""
+    return Order.objects.filter(publisher=publisher, status=OrderStatus.ERROR).order_by(
+        "-created_at", "-id"
+    )
+
+
+def recent_deliveries(*, publisher: Publisher, limit: int = 20) -> list[InboundDelivery]:
+    return list(
+        InboundDelivery.objects.filter(publisher=publisher)
+        .defer("body", "headers")
+        .prefetch_related("orders")
+        .order_by("-received_at", "-id")[:limit]
+    )
+
+
+def active_projects(*, publisher: Publisher) -> QuerySet[Project]:
+    return Project.objects.filter(publisher=publisher, is_active=True).order_by("id")
+
+
+def ledger_entries(*, publisher: Publisher) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(publisher=publisher).order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    payments: Decimal
+    order_charges: Decimal
+    status_calls: Decimal
+    adjustments: Decimal
+
+
+def ledger_totals(*, publisher: Publisher) -> LedgerTotals:
+    """The sum of each kind of ledger entry over the account's life."""
+    sums = dict(
+        LedgerEntry.objects.filter(publisher=publisher)
+        .values("kind")
+        .annotate(total=Sum("amount"))
+        .values_list("kind", "total")
+    )
+    return LedgerTotals(
+        payments=sums.get("payment") or ZERO,
+        order_charges=sums.get("order_charge") or ZERO,
+        status_calls=sums.get("status_call") or ZERO,
+        adjustments=sums.get("adjustment") or ZERO,
+    )

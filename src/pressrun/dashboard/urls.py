@@ -1,0 +1,48 @@
+"""The publisher dashboard, mounted at `/`. Page URLs are named for the navigation (nav.py)."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from pressrun.dashboard.views import account, account_settings, billing, home, integrations
+
+app_name = "dashboard"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", account.root, name="root"),
+    path("sign-in", account.sign_in, name="sign_in"),
+    path("sign-out", account.sign_out, name="sign_out"),
+    path("password-reset", account.password_reset_request, name="password_reset"),
+    path(
+        "password-reset/<str:encoded_id>/<str:token>",
+        account.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("home", home.home, name="home"),
+    path("settings", account_settings.account_settings, name="settings"),
+    path("settings/carts", account_settings.cart_credentials, name="cart_credentials"),
+    path("settings/cart-token", account_settings.cart_token_rotate, name="cart_token_rotate"),
+    path("settings/password", account.password_change, name="password_change"),
+    path("billing", billing.billing, name="billing"),
+    path("integrations", integrations.integrations, name="integrations"),
+    path("integrations/test-order", integrations.test_order, name="test_order"),
+    path(
+        "integrations/unmatched/<int:unmatched_id>/map",
+        integrations.unmatched_map,
+        name="unmatched_map",
+    ),
+]
+
+# Projects and orders.
+from pressrun.dashboard.views import orders, projects  # noqa: E402
+
+urlpatterns += [
+    path("projects", projects.project_list, name="projects"),
+    path("projects/new", projects.project_new, name="project_new"),
+    path("projects/ecommerce-ids", projects.ecommerce_ids_check, name="ecommerce_ids_check"),
+    path("projects/<int:project_id>", projects.project_edit, name="project_edit"),
+    path("orders", orders.order_list, name="orders"),
+    path("orders/export.csv", orders.order_export, name="orders_export"),
+    path("orders/new", orders.order_new, name="order_new"),
+    path("orders/<int:order_id>", orders.order_detail, name="order_detail"),
+    path("orders/<int:order_id>/modify", orders.order_modify, name="order_modify"),
+    path("orders/<int:order_id>/delete", orders.order_delete, name="order_delete"),
+]

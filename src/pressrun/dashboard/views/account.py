@@ -1,0 +1,183 @@
+"""Signing in and out, and passwords: change while signed in, reset by an emailed link."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import caches
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from pressrun.accounts.models import Publisher
+from pressrun.accounts.services import (
+    CredentialsInvalid,
+    CredentialsMissing,
+    PublisherInvalid,
+    SignInThrottled,
+    normalize_email,
+    publisher_authenticate,
+    publisher_set_password,
+)
+from pressrun.dashboard import auth
+from pressrun.dashboard.auth import PublisherRequest, publisher_required
+from pressrun.dashboard.forms import (
+    NewPasswordForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+    SignInForm,
+)
+from pressrun.dashboard.tasks import password_reset_email_send
+from pressrun.dashboard.tokens import password_reset_token_valid, publisher_for_reset
+from pressrun.gateway.views import client_address
+
+WRONG_CREDENTIALS = "The email and password do not match an account."
+RESET_REQUESTS_PER_HOUR = 5
+RESET_SENT = (
+    "If an account uses that email, a link to choose a new password is on its way. "
+    "It works once, for {minutes} minutes."
+)
+
+
+@require_GET
+def root(request: HttpRequest) -> HttpResponse:
+    """`/`: the home page when signed in, else the sign-in page."""
+    if auth.signed_in_publisher(request) is not None:
+        return HttpResponseRedirect(reverse("dashboard:home"))
+    return HttpResponseRedirect(reverse("dashboard:sign_in"))
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    next_path = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "GET" and auth.signed_in_publisher(request) is not None:
+        return HttpResponseRedirect(auth.safe_next(request, next_path))
+    form = SignInForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            publisher = publisher_authenticate(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                client_address=client_address(request),
+            )
+        except SignInThrottled as exc:
+            form.add_error(None, exc.message)
+            status = 429
+        except (CredentialsInvalid, CredentialsMissing):
+            form.add_error(None, WRONG_CREDENTIALS)
+        else:
+            auth.sign_in(request, publisher)
+            return HttpResponseRedirect(auth.safe_next(request, next_path))
+    response = render(
+        request,
+        "dashboard/sign_in.html",
+        {"form": form, "next": next_path, "section": "sign_in"},
+        status=status,
+    )
+    if status == 429:
+        response["Retry-After"] = "60"
+    return response
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    auth.sign_out(request)
+    messages.info(request, "You are signed out.")
+    return HttpResponseRedirect(reverse("dashboard:sign_in"))
+
+
+@publisher_required
+@require_http_methods(["GET", "POST"])
+def password_change(request: PublisherRequest) -> HttpResponse:
+    """Change the password; every other session of the account is signed out by it."""
+    publisher = request.publisher
+    form = PasswordChangeForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            publisher_authenticate(
+                email=publisher.email,
+                password=form.cleaned_data["current_password"],
+                client_address=client_address(request),
+            )
+            publisher_set_password(publisher=publisher, password=form.cleaned_data["new_password"])
+        except SignInThrottled as exc:
+            form.add_error("current_password", exc.message)
+            status = 429
+        except (CredentialsInvalid, CredentialsMissing):
+            form.add_error("current_password", "This is not your current password.")
+        except PublisherInvalid as exc:
+            form.add_error("new_password", exc.message)
+        else:
+            auth.refresh_after_password_change(request, publisher)
+            messages.success(
+                request, "Your password is changed. Other browsers signed in to it are signed out."
+            )
+            return HttpResponseRedirect(reverse("dashboard:settings"))
+    return render(
+        request,
+        "dashboard/password_change.html",
+        {"form": form, "section": "settings"},
+        status=status,
+    )
+
+
+def _reset_allowed(request: HttpRequest, email: str) -> bool:
+    """At most a few reset emails per hour per account and per client address, so the form
+    cannot be used to flood an inbox."""
+    cache = caches["default"]
+    for key in (f"reset:email:{email}", f"reset:address:{client_address(request)}"):
+        cache.add(key, 0, timeout=3600)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=3600)
+            count = 1
+        if count > RESET_REQUESTS_PER_HOUR:
+            return False
+    return True
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a reset link. The answer is the same whether or not the account exists."""
+    form = PasswordResetRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        email = normalize_email(form.cleaned_data["email"])
+        if _reset_allowed(request, email):
+            publisher_id = (
+                Publisher.objects.filter(email=email, is_active=True)
+                .values_list("id", flat=True)
+                .first()
+            )
+            if publisher_id is not None:
+                transaction.on_commit(
+                    lambda: password_reset_email_send.enqueue(publisher_id=publisher_id)
+                )
+        messages.success(request, RESET_SENT.format(minutes=settings.PASSWORD_RESET_TIMEOUT // 60))
+        return HttpResponseRedirect(reverse("dashboard:sign_in"))
+    return render(request, "dashboard/password_reset_request.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset_confirm(request: HttpRequest, encoded_id: str, token: str) -> HttpResponse:
+    """Choose a new password from an emailed link (valid once, for a limited time)."""
+    publisher = publisher_for_reset(encoded_id)
+    if publisher is None or not password_reset_token_valid(publisher, token):
+        return render(request, "dashboard/password_reset_invalid.html", status=400)
+    form = NewPasswordForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            publisher_set_password(publisher=publisher, password=form.cleaned_data["new_password"])
+        except PublisherInvalid as exc:
+            form.add_error("new_password", exc.message)
+        else:
+            auth.sign_out(request)
+            messages.success(request, "Your password is changed. Sign in with the new one.")
+            return HttpResponseRedirect(reverse("dashboard:sign_in"))
+    return render(
+        request, "dashboard/password_reset_confirm.html", {"form": form, "publisher": publisher}
+    )

@@ -1,0 +1,35 @@
+"""Home: balance, HOLD orders and what paying releases, recent orders, problems, a chart."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from pressrun.dashboard import selectors
+from pressrun.dashboard.auth import PublisherRequest, publisher_required
+from pressrun.dashboard.charts import orders_chart
+
+PROBLEMS_SHOWN = 5
+
+
+@publisher_required
+@require_GET
+def home(request: PublisherRequest) -> HttpResponse:
+    publisher = request.publisher
+    unmatched = selectors.open_unmatched_products(publisher=publisher)
+    failed = selectors.failed_deliveries(publisher=publisher)
+    errors = selectors.error_orders(publisher=publisher)
+    context = {
+        "section": "home",
+        "holds": selectors.hold_summary(publisher=publisher),
+        "recent_orders": selectors.recent_orders(publisher=publisher),
+        "unmatched": list(unmatched[:PROBLEMS_SHOWN]),
+        "unmatched_count": unmatched.count(),
+        "failed": list(failed.defer("body", "headers")[:PROBLEMS_SHOWN]),
+        "failed_count": failed.count(),
+        "errors": list(errors[:PROBLEMS_SHOWN]),
+        "error_count": errors.count(),
+        "chart": orders_chart(selectors.orders_per_day(publisher=publisher)),
+    }
+    return render(request, "dashboard/home.html", context)

@@ -1,0 +1,215 @@
+"""Dashboard security: sign-in required everywhere, another publisher's objects are 404,
+CSRF is enforced, user text is escaped, and the headers that keep pages safe are sent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+from django.urls import URLPattern, get_resolver
+from django.utils import timezone
+
+from pressrun.accounts.models import Publisher
+from pressrun.carts.models import UnmatchedProduct
+from pressrun.catalog.models import Project
+from pressrun.orders.models import Order
+from tests.conftest import PASSWORD
+from tests.dashboard.conftest import sign_in
+
+pytestmark = pytest.mark.django_db
+
+# Pages anyone may open: the sign-in and password-reset pages.
+PUBLIC = {"root", "sign_in", "sign_out", "password_reset", "password_reset_confirm"}
+SAMPLE_ARGUMENTS = {"unmatched_id": "1", "project_id": "1", "order_id": "1"}
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def dashboard_paths() -> list[tuple[str, str]]:
+    """(name, path) of every dashboard URL that needs a signed-in publisher, found from the
+    URL configuration so a page added later is covered without editing this test."""
+    resolver = get_resolver()
+    found = []
+    for pattern in resolver.url_patterns:
+        if getattr(pattern, "namespace", None) != "dashboard":
+            continue
+        for entry in pattern.url_patterns:  # type: ignore[union-attr]
+            assert isinstance(entry, URLPattern)
+            if entry.name in PUBLIC:
+                continue
+            path = str(entry.pattern)
+            for name, value in SAMPLE_ARGUMENTS.items():
+                path = path.replace(f"<int:{name}>", value)
+            assert "<" not in path, f"give {entry.name} a sample argument"
+            found.append((str(entry.name), "/" + path))
+    assert len(found) >= 9
+    return found
+
+
+@pytest.mark.parametrize(("name", "path"), dashboard_paths())
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_every_page_needs_a_signed_in_publisher(
+    client: Client, publisher: Publisher, name: str, path: str, method: str
+) -> None:
+    before = Publisher.objects.filter(id=publisher.id).values().get()
+    response = getattr(client, method)(path)
+    assert response.status_code == 302, name
+    expected = "/sign-in?next=" if method == "get" else "/sign-in"
+    assert response["Location"].startswith(expected)
+    assert Publisher.objects.filter(id=publisher.id).values().get() == before
+
+
+def test_an_htmx_request_without_a_session_reloads_to_sign_in(client: Client) -> None:
+    response = client.get("/billing?payment=5", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/sign-in"
+
+
+def test_another_publishers_unmatched_product_is_404_and_unchanged(
+    publisher: Publisher,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    client_for: Callable[..., Client],
+) -> None:
+    other = make_publisher()
+    theirs = UnmatchedProduct.objects.create(
+        publisher=other,
+        cart="samcart",
+        product_ref="294010",
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+    mine = make_project(publisher)
+    response = client_for(publisher).post(
+        f"/integrations/unmatched/{theirs.id}/map", {f"map-{theirs.id}-project": str(mine.id)}
+    )
+    assert response.status_code == 404
+    assert Project.objects.get(id=mine.id).ecommerce_ids == ""
+    assert UnmatchedProduct.objects.get(id=theirs.id).resolved_at is None
+
+
+def test_mapping_to_another_publishers_project_is_refused(
+    publisher: Publisher,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    client_for: Callable[..., Client],
+) -> None:
+    other = make_publisher()
+    their_project = make_project(other)
+    mine = UnmatchedProduct.objects.create(
+        publisher=publisher,
+        cart="shopify",
+        product_ref="SKU-9",
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+    client = client_for(publisher)
+    response = client.post(
+        f"/integrations/unmatched/{mine.id}/map",
+        {f"map-{mine.id}-project": str(their_project.id)},
+        follow=True,
+    )
+    assert "Choose one of your projects for Shopify product" in response.content.decode()
+    assert Project.objects.get(id=their_project.id).ecommerce_ids == ""
+    assert UnmatchedProduct.objects.get(id=mine.id).resolved_at is None
+    page = client.get("/integrations").content.decode()
+    assert f'<option value="{their_project.id}">' not in page
+
+
+def test_csrf_is_enforced(publisher: Publisher, make_project: Callable[..., Any]) -> None:
+    make_project(publisher)
+    client = Client(enforce_csrf_checks=True)
+    assert (
+        client.post("/sign-in", {"email": publisher.email, "password": PASSWORD}).status_code == 403
+    )
+    page = client.get("/sign-in").content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    response = client.post(
+        "/sign-in", {"email": publisher.email, "password": PASSWORD, "csrfmiddlewaretoken": token}
+    )
+    assert response["Location"] == "/home"
+    before = Publisher.objects.filter(id=publisher.id).values().get()
+    for path, data in (
+        ("/settings", {"company": "Hacked", "default_mail_method": "standard"}),
+        ("/settings/carts", {"shopify_webhook_key": "attacker"}),
+        ("/settings/cart-token", {}),
+        ("/settings/password", {"current_password": PASSWORD, "new_password": "x" * 9}),
+        ("/integrations/test-order", {}),
+        ("/sign-out", {}),
+    ):
+        assert client.post(path, data).status_code == 403, path
+    assert Publisher.objects.filter(id=publisher.id).values().get() == before
+    assert Order.objects.count() == 0
+    assert client.get("/home").status_code == 200  # still signed in
+
+
+def test_html_in_user_text_is_shown_escaped(
+    publisher: Publisher,
+    make_project: Callable[..., Any],
+    place_order: Callable[..., Any],
+    client_for: Callable[..., Client],
+) -> None:
+    Publisher.objects.filter(id=publisher.id).update(company=SCRIPT)
+    project = make_project(publisher, title=SCRIPT)
+    place_order(publisher, project, name=f"Ada {SCRIPT}")
+    UnmatchedProduct.objects.create(
+        publisher=publisher,
+        cart="shopify",
+        product_ref=SCRIPT,
+        title=SCRIPT,
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+    client = client_for(publisher)
+    for path in ("/home", "/settings", "/integrations", "/billing"):
+        page = client.get(path).content.decode()
+        assert SCRIPT not in page, path
+        assert ESCAPED in page, path
+
+
+def test_security_headers(signed_in: Client, client: Client) -> None:
+    for response in (client.get("/sign-in"), signed_in.get("/home")):
+        assert response["Content-Security-Policy"] == django_settings.CONTENT_SECURITY_POLICY
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+        assert "'unsafe-inline'" not in response["Content-Security-Policy"]
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Referrer-Policy"] == "same-origin"
+    assert signed_in.get("/home")["Cache-Control"] == "no-store, private"
+
+
+def test_pages_have_no_inline_script_or_style(signed_in: Client) -> None:
+    for path in ("/home", "/settings", "/integrations", "/billing", "/settings/password"):
+        page = signed_in.get(path).content.decode()
+        assert "<script>" not in page
+        assert "<script src=" in page
+        assert " style=" not in page
+        assert "<style" not in page
+        assert " onclick=" not in page
+
+
+def test_session_and_csrf_cookies(client: Client, publisher: Publisher, settings: Any) -> None:
+    sign_in(client, publisher)
+    session = client.cookies["sessionid"]
+    assert session["httponly"] is True
+    assert session["samesite"] == "Lax"
+    assert client.cookies["csrftoken"]["httponly"] is True
+
+
+def test_secure_cookies_when_asked(tmp_path: Any) -> None:
+    code = (
+        "import pressrun.settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.CSRF_COOKIE_HTTPONLY)"
+    )
+    for flag, expected in (("1", "True True True"), ("", "False False True")):
+        env = dict(os.environ, PRESSRUN_SECURE_COOKIES=flag, PRESSRUN_DATA_DIR=str(tmp_path))
+        output = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        assert output.strip() == expected
