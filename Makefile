@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: install, migrate, demo data, then web server + task worker on $(HOST):$(PORT)
+run: export PRESSRUN_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/pressrun migrate --no-input
 	$(BIN)/pressrun demo --base-url http://$(HOST):$(PORT)

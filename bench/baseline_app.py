@@ -8,6 +8,10 @@ against the same database and schema. No framework, no authentication, no valida
   (PROCESSING, as pressrun writes a charged order) and its one line; reply `[SUCCESS]`.
 - `POST /gateway/status`: parse the form body, split the `[*|*]` invoice list, run the same
   indexed select of the publisher's orders by invoice, and render the same XML sections.
+- `POST /carts/shopify` (the webhook burst): check the URL token and the base64 HMAC-SHA256
+  signature, read the order id from the JSON body, insert the delivery row (headers, raw
+  body, webhook id, shop:order key) into the same table, a repeated webhook id dropped by the
+  same unique constraint; reply 200. No task is queued and no order is made.
 
 The difference between this and pressrun is the cost of Django plus pressrun's own work
 (credential check, validation, pricing, charging, history) on the same hardware.
@@ -18,7 +22,12 @@ BENCH_PUBLISHER_ID.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -66,6 +75,7 @@ ORDER_COLUMNS = (
     "tracking_id",
     "created_at",
     "updated_at",
+    "customer_token",
 )
 LINE_COLUMNS = (
     "order_id",
@@ -197,6 +207,8 @@ def submit(fields: dict[str, str]) -> str:
         "",
         now,
         now,
+        # Unique and NOT NULL (the customer's address-change link); Django fills it in Python.
+        secrets.token_urlsafe(24),
     )
     connection = _connection()
     try:
@@ -291,6 +303,103 @@ def status(fields: dict[str, str]) -> str:
     return _sections(invoices, rows)
 
 
+DELIVERY_COLUMNS = (
+    "cart",
+    "publisher_id",
+    "received_at",
+    "headers",
+    "body",
+    "topic",
+    "delivery_id",
+    "external_key",
+    "test_requested",
+    "outcome",
+    "reason",
+    "attempts",
+    "notify_email",
+)
+INSERT_DELIVERY = (
+    f"INSERT INTO carts_inbounddelivery ({', '.join(DELIVERY_COLUMNS)}) "
+    f"VALUES ({_placeholders(len(DELIVERY_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+_shopify_secrets: dict[str, str] = {}
+
+
+def _publisher_secrets() -> dict[str, str]:
+    """The publisher's cart token and Shopify signing key, read once per process."""
+    if not _shopify_secrets:
+        mark = "?" if IS_SQLITE else "%s"
+        connection = _connection()
+        token, key = connection.execute(
+            f"SELECT cart_token, shopify_webhook_key FROM accounts_publisher WHERE id = {mark}",
+            [PUBLISHER_ID],
+        ).fetchone()
+        if not IS_SQLITE:
+            connection.commit()
+        _shopify_secrets.update(token=token, key=key)
+    return _shopify_secrets
+
+
+def shopify_webhook(environ: dict[str, Any]) -> tuple[str, str]:
+    """(HTTP status line, reply text) for one Shopify delivery."""
+    query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    secrets = _publisher_secrets()
+    if query.get("idpub") != str(PUBLISHER_ID) or not hmac.compare_digest(
+        secrets["token"].encode(), query.get("token", "").encode()
+    ):
+        return "401 Unauthorized", "Unknown publisher or wrong token."
+    expected = base64.b64encode(hmac.new(secrets["key"].encode(), body, hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, environ.get("HTTP_X_SHOPIFY_HMAC_SHA256", "").encode()):
+        return "401 Unauthorized", "Signature does not match."
+    try:
+        order_id = json.loads(body)["id"]
+    except (ValueError, KeyError, TypeError):
+        return "400 Bad Request", "The body is not a JSON object."
+    headers = {
+        key[5:].replace("_", "-").title(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_") and "HMAC" not in key
+    }
+    shop = environ.get("HTTP_X_SHOPIFY_SHOP_DOMAIN", "").strip().lower()
+    values = (
+        "shopify",
+        PUBLISHER_ID,
+        _now(),
+        json.dumps(headers),
+        body,
+        environ.get("HTTP_X_SHOPIFY_TOPIC", ""),
+        environ.get("HTTP_X_SHOPIFY_WEBHOOK_ID", "").strip(),
+        f"{shop}:{order_id}",
+        False,
+        "pending",
+        "",
+        0,
+        "",
+    )
+    connection = _connection()
+    try:
+        if IS_SQLITE:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                stored = connection.execute(INSERT_DELIVERY, values).rowcount
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        else:
+            from psycopg.types.json import Jsonb
+
+            with connection.transaction():
+                stored = connection.execute(
+                    INSERT_DELIVERY, (*values[:3], Jsonb(headers), *values[4:])
+                ).rowcount
+    except Exception as exc:
+        return "503 Service Unavailable", f"{type(exc).__name__}: {exc}"
+    return "200 OK", "ok" if stored else "ok (repeat)"
+
+
 def application(
     environ: dict[str, Any], start_response: Callable[[str, list[tuple[str, str]]], Any]
 ) -> list[bytes]:
@@ -301,6 +410,14 @@ def application(
         body, content_type = submit(_fields(environ)), "text/plain; charset=utf-8"
     elif path == "/gateway/status":
         body, content_type = status(_fields(environ)), "application/xml; charset=utf-8"
+    elif path == "/carts/shopify":
+        status_line, text = shopify_webhook(environ)
+        data = (text + "\n").encode("utf-8")
+        start_response(
+            status_line,
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
     else:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]

@@ -14,9 +14,11 @@ local server and dropped afterwards, skipped with a notice when the server does 
    16 concurrent connections;
 4. the same load against bench/baseline_app.py (plain WSGI + the database driver, same
    gunicorn settings), so the numbers can be read against what the stack itself allows;
+   before all that, the Shopify webhook burst with `pressrun worker` running
+   (bench/webhook_burst.py);
 5. print a table and write everything to bench/results/<timestamp>.json.
 
-`--quick` is a smoke run (20,000 orders, 3 s phases). See docs/performance.md.
+`--quick` is a smoke run (20,000 orders, 3 s phases, 200 webhooks). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import webhook_burst
 from baseline_app import LINE_COLUMNS, ORDER_COLUMNS
 from loadgen import run_load
 
@@ -506,6 +509,7 @@ def _order_rows(
             tracking,
             stamp,
             stamp,
+            f"bulk-{first_id + i}",  # customer_token: unique, never used by the benchmark
         )
 
 
@@ -968,6 +972,15 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
         result["publisher_id"] = installation.publisher_id
         result["project_ids"] = list(installation.project_ids)
 
+        if not options.no_webhooks:
+            say(
+                f"[{kind}] Shopify webhook burst: {options.webhook_deliveries} deliveries at "
+                f"{options.webhook_connections} connections, server + worker"
+            )
+            result["webhook_burst"] = webhook_burst.measure(installation, apps, options, say)
+        if options.webhooks_only:
+            return result
+
         say(f"[{kind}] SubmitProductOrder, {options.warmup:g} s warm-up + {options.duration:g} s")
         result["submit"] = {}
         for app in apps:
@@ -1146,6 +1159,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "gap": gap,
             }
         )
+    rows.extend(webhook_burst.targets(results))
     return rows
 
 
@@ -1199,8 +1213,11 @@ def print_report(results: dict[str, Any]) -> None:
             say(f"{kind}: FAILED - {data['error'][:500]}")
             continue
         filled = data.get("fill", {}).get("orders_in_table", 0)
-        say(f"{kind} ({filled:,} orders in the table for the status calls)")
-        say(header)
+        if "submit" in data:
+            say(f"{kind} ({filled:,} orders in the table for the status calls)")
+            say(header)
+        else:
+            say(kind)
         for call, app, load, phase in _rows(data):
             latency = phase["latency"]
             say(
@@ -1228,6 +1245,8 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{census_data['status_test_client_ms']:.2f} ms per status call "
                 "(single thread, no HTTP)"
             )
+        for line in webhook_burst.report_lines(data):
+            say(line)
     say("-" * 118)
     say(
         "ok/s: accepted orders ([SUCCESS]) or complete status replies per second; srv/db ms/req: "
@@ -1279,6 +1298,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--no-analyze", action="store_true", help="skip the SQLite after-ANALYZE status what-if"
     )
+    parser.add_argument(
+        "--webhook-deliveries", type=int, help="Shopify deliveries in the burst (1000)"
+    )
+    parser.add_argument("--webhook-connections", type=int, default=32)
+    parser.add_argument("--no-webhooks", action="store_true", help="skip the webhook burst")
+    parser.add_argument(
+        "--webhooks-only", action="store_true", help="only the webhook burst, no gateway phases"
+    )
     options = parser.parse_args()
     quick = options.quick
     defaults = {
@@ -1286,6 +1313,7 @@ def parse_args() -> argparse.Namespace:
         "duration": 3.0 if quick else 10.0,
         "warmup": 1.0 if quick else 3.0,
         "status_calls": 50 if quick else 200,
+        "webhook_deliveries": 200 if quick else 1000,
     }
     for key, value in defaults.items():
         if getattr(options, key) is None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.live import live_service, oneshoppingcart_api
 from tests.support import require
 
 os.environ.setdefault(
@@ -84,4 +85,4 @@ def make_project(db: None) -> Callable[..., Any]:
     return make
 
 
-__all__ = ["PASSWORD", "require"]
+__all__ = ["PASSWORD", "live_service", "oneshoppingcart_api", "require"]

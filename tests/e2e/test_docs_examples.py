@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import LiveService
+from tests.live import LiveService
 
 pytestmark = pytest.mark.e2e
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import Account, LiveService
+from tests.live import Account, LiveService
 
 pytestmark = pytest.mark.e2e
 

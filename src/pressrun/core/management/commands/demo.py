@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
@@ -67,9 +68,11 @@ class Command(BaseCommand):
             f"""
 pressrun is ready.
 
-  Operator console:  {base}/admin/   (user {OPERATOR_USERNAME} / {OPERATOR_PASSWORD})
-  Demo publisher:    {DEMO_EMAIL} / {DEMO_PASSWORD}  (publisher ID {demo.id},
-                     projects 66750 CD sleeve, 66760 DVD case, 66770 USB ecomailer)
+  Publisher dashboard: {base}/   (sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})
+  Operator console:    {base}/admin/   (user {OPERATOR_USERNAME} / {OPERATOR_PASSWORD})
+  Demo publisher:      ID {demo.id}, projects 66750 CD sleeve, 66760 DVD case,
+                       66770 USB ecomailer, $100 credit
+  Emails sent:         written as files to {settings.EMAIL_FILE_PATH}/ (development)
 
 Place an order (paste into another terminal):
 

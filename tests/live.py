@@ -1,0 +1,350 @@
+"""The real service for end-to-end and browser tests: `pressrun serve` and `pressrun worker`
+as processes, started once per test session (the fixtures are registered in tests/conftest.py,
+so tests/e2e and tests/ui share one service).
+
+The `live_service` fixture builds a fresh installation the way an operator does (migrate,
+createpublisher, createproject, addcredit, all through the `pressrun` command), starts the
+web server and the worker, and hands the tests an object to talk HTTP to it and to run more
+`pressrun` commands against the same data dir and database. It runs on SQLite in a fresh data
+dir, or, when PRESSRUN_DATABASE_URL is set, in a fresh PostgreSQL database created for the
+session on that server and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.carts import oneshoppingcart_emulator
+from tests.carts.oneshoppingcart_emulator import Emulator
+
+if TYPE_CHECKING:
+    import psycopg
+
+PRESSRUN = Path(sys.executable).parent / "pressrun"
+SECRET_KEY = "e2e-fixed-secret-key-not-for-production-0123456789"
+STARTUP_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+# (title, media, packaging, unit price, explicit project ID or None)
+MAIN_PROJECTS: tuple[tuple[str, str, str, str, int | None], ...] = (
+    ("Greatest Hits (CD)", "cd", "sleeve", "4.50", 66750),
+    ("Live in Concert (DVD)", "dvd", "dvd-case", "6.25", 66760),
+    ("Complete Works (USB)", "usb", "usb-ecomailer", "9.00", 66770),
+)
+CD_SLEEVE: tuple[tuple[str, str, str, str, int | None], ...] = (
+    ("Single (CD)", "cd", "sleeve", "4.50", None),
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A publisher created through the CLI, with its login and its projects."""
+
+    id: int
+    email: str
+    password: str
+    project_ids: tuple[int, ...]
+
+
+@dataclass
+class LiveService:
+    base_url: str
+    env: dict[str, str]
+    data_dir: Path
+    account: Account
+    server_log: Path
+    worker_log: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _counter: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
+
+    # The main publisher, for tests that need nothing special.
+    @property
+    def email(self) -> str:
+        return self.account.email
+
+    @property
+    def password(self) -> str:
+        return self.account.password
+
+    @property
+    def publisher_id(self) -> int:
+        return self.account.id
+
+    @property
+    def project_ids(self) -> tuple[int, ...]:
+        return self.account.project_ids
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run `pressrun *args` in the service's environment (no check)."""
+        return subprocess.run(
+            [str(PRESSRUN), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def pressrun(self, *args: str, timeout: float = 120) -> str:
+        """Run `pressrun *args`; fail the test unless it succeeds. Returns its stdout."""
+        result = self.run(*args, timeout=timeout)
+        if result.returncode != 0:
+            pytest.fail(
+                f"`pressrun {' '.join(args)}` exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result.stdout
+
+    def shell(self, code: str, timeout: float = 120) -> str:
+        """Run Python code with `pressrun shell -c`; returns its stdout, stripped."""
+        return self.pressrun("shell", "--no-imports", "-c", code, timeout=timeout).strip()
+
+    def unique(self, prefix: str = "INV") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:8]}-{next(self._counter)}"
+
+    def create_publisher(
+        self,
+        *,
+        balance: str | None = None,
+        projects: Sequence[tuple[str, str, str, str, int | None]] = CD_SLEEVE,
+        password: str | None = None,
+    ) -> Account:
+        """A new publisher (and projects, and a payment) made with the real CLI commands."""
+        email = f"{self.unique('publisher').lower()}@example.com"
+        password = password or f"pw-{uuid.uuid4().hex}"
+        output = self.pressrun("createpublisher", "--email", email, "--password", password)
+        publisher_id = _printed_id(output, "createpublisher")
+        project_ids = []
+        for title, media, packaging, price, project_id in projects:
+            args = ["createproject", "--publisher", str(publisher_id), "--title", title]
+            args += ["--media", media, "--packaging", packaging, "--price", price]
+            if project_id is not None:
+                args += ["--project-id", str(project_id)]
+            printed = _printed_id(self.pressrun(*args), "createproject")
+            if project_id is not None:
+                assert printed == project_id, output
+            project_ids.append(printed)
+        if balance is not None:
+            output = self.pressrun(
+                "addcredit", "--publisher", str(publisher_id), "--amount", balance
+            )
+            assert output.startswith("Credited $"), output
+            assert "Released HOLD orders: none." in output, output
+        return Account(
+            id=publisher_id, email=email, password=password, project_ids=tuple(project_ids)
+        )
+
+    def logs(self) -> str:
+        return (
+            f"--- server output ---\n{_read(self.server_log)}\n"
+            f"--- worker output ---\n{_read(self.worker_log)}"
+        )
+
+
+def _printed_id(output: str, command: str) -> int:
+    text = output.strip()
+    assert re.fullmatch(r"[1-9]\d*", text), f"`pressrun {command}` printed {output!r}"
+    return int(text)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _base_environment(data_dir: Path) -> dict[str, str]:
+    # Nothing from the test runner's own pressrun settings leaks into the service.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PRESSRUN_") and key != "DJANGO_SETTINGS_MODULE"
+    }
+    env.update(
+        {
+            "PRESSRUN_DATA_DIR": str(data_dir),
+            "PRESSRUN_SECRET_KEY": SECRET_KEY,
+            # Every test request comes from 127.0.0.1: the per-address limit would let one
+            # test's wrong passwords lock out the next test. Per account stays at its default.
+            "PRESSRUN_LOGIN_FAILURES_PER_ADDRESS": "100000",
+            # The worker notices abandoned tasks at every heartbeat; keep the test short.
+            "PRESSRUN_WORKER_HEARTBEAT_SECONDS": "1",
+            # A SamCart order's notifications wait this long for each other (default 10 s);
+            # a test's POSTs all arrive well within 2 s, and the tests wait less.
+            "PRESSRUN_SAMCART_GRACE_SECONDS": "2",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class _PostgresDatabase:
+    admin_url: str
+    name: str
+
+    @property
+    def url(self) -> str:
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path="/" + self.name))
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        parts = urlsplit(self.admin_url)
+        # psycopg understands postgresql:// and postgres://; dj-database-url more aliases.
+        return psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True)
+
+    def create(self) -> None:
+        with self._connect() as connection:
+            connection.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        with self._connect() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        # The process group is the one started for this process (start_new_session), so
+        # this reaches its gunicorn workers too and nothing else.
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+
+def _wait_for_health(service: LiveService, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    last_error: object = None
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"`pressrun serve` exited with {server.returncode}\n{service.logs()}")
+        try:
+            with urllib.request.urlopen(service.url("/health"), timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as exc:
+            last_error = exc
+        time.sleep(0.1)
+    pytest.fail(
+        f"GET /health did not answer within {STARTUP_TIMEOUT_SECONDS:.0f} s "
+        f"({last_error!r})\n{service.logs()}"
+    )
+
+
+def _wait_for_worker(service: LiveService, worker: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            pytest.fail(f"`pressrun worker` exited with {worker.returncode}\n{service.logs()}")
+        if "pressrun worker " in _read(service.worker_log):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"`pressrun worker` did not start in time\n{service.logs()}")
+
+
+@pytest.fixture(scope="session")
+def oneshoppingcart_api() -> Iterator[Emulator]:
+    """1ShoppingCart's API, played by the local emulator, for the whole session's service."""
+    with oneshoppingcart_emulator.running() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="session")
+def live_service(
+    tmp_path_factory: pytest.TempPathFactory, oneshoppingcart_api: Emulator
+) -> Iterator[LiveService]:
+    data_dir = tmp_path_factory.mktemp("pressrun-e2e")
+    env = _base_environment(data_dir)
+    env["PRESSRUN_ONESHOPPINGCART_API_URL"] = oneshoppingcart_api.base_url
+    # Cart API retries start at about 0.5 s instead of 30 s, so a test sees them through.
+    env["PRESSRUN_CART_RETRY_BASE_SECONDS"] = "0.5"
+    database: _PostgresDatabase | None = None
+    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
+    if admin_url:
+        database = _PostgresDatabase(admin_url, f"pressrun_e2e_{uuid.uuid4().hex[:12]}")
+        database.create()
+        env["PRESSRUN_DATABASE_URL"] = database.url
+
+    port = _free_port()
+    # Links in emails (address changes, password resets) point at this service.
+    env["PRESSRUN_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    service = LiveService(
+        base_url=f"http://127.0.0.1:{port}",
+        env=env,
+        data_dir=data_dir,
+        account=Account(id=0, email="", password="", project_ids=()),  # set below
+        server_log=data_dir / "server.log",
+        worker_log=data_dir / "worker.log",
+    )
+    try:
+        service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
+        service.account = service.create_publisher(
+            balance="1000.00", projects=MAIN_PROJECTS, password="correct horse battery"
+        )
+        assert service.account.project_ids == (66750, 66760, 66770)
+
+        with service.server_log.open("wb") as server_out:
+            server = subprocess.Popen(
+                [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=server_out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service.processes.append(server)
+        with service.worker_log.open("wb") as worker_out:
+            worker = subprocess.Popen(
+                [str(PRESSRUN), "worker"],
+                env=env,
+                stdout=worker_out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service.processes.append(worker)
+        _wait_for_health(service, server)
+        _wait_for_worker(service, worker)
+
+        yield service
+
+        for process in service.processes:
+            _stop(process)
+        server_output = _read(service.server_log)
+        assert "Traceback" not in server_output, server_output
+        worker_output = _read(service.worker_log)
+        assert "Traceback" not in worker_output, worker_output
+    finally:
+        for process in service.processes:
+            _stop(process)
+        if database is not None:
+            database.drop()
