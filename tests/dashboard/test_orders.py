@@ -337,7 +337,7 @@ def test_detail_shows_lines_address_cost_history_delivery_and_tracking(
     )
     assert (
         f"Order {order.id} has shipped, so it can no longer be changed or deleted. Only HOLD "
-        "and test orders can be."
+        "orders can be changed, and HOLD and test orders deleted."
     ) in page
     assert f"/orders/{order.id}/modify" not in response.content.decode()
     assert f"/orders/{order.id}/delete" not in response.content.decode()
@@ -461,7 +461,8 @@ def test_a_processing_order_cannot_be_modified_or_deleted(
     assert response.status_code == 409
     refusal = (
         f"Order {order.id} is paid and in production, so it can no longer be changed or "
-        "deleted. Only HOLD and test orders can be. Contact us if something must change."
+        "deleted. Only HOLD orders can be changed, and HOLD and test orders deleted. Contact "
+        "us if something must change."
     )
     assert refusal in text(response)
     assert '<form method="post" action="/orders/' not in response.content.decode()
@@ -477,18 +478,28 @@ def test_a_processing_order_cannot_be_modified_or_deleted(
     assert OrderDeletion.objects.count() == 0
 
 
-def test_a_test_order_can_be_modified_too(
+def test_a_test_order_can_be_deleted_but_not_modified(
     signed_in: Client, publisher: Publisher, cd: Any, place_order: Callable[..., Any]
 ) -> None:
+    """The spec: test orders "cannot be converted to prod orders. They should be deleted." """
     order = place_order(publisher, cd, mode="test")
     line = OrderLine.objects.get(order=order)
+    before = snapshot(order.id)
+    refusal = (
+        f"Order {order.id} is a test order: test orders cannot be changed or made into "
+        "production orders. Delete it and place a new one."
+    )
+    page = signed_in.get(f"/orders/{order.id}")
+    assert refusal in text(page)
+    assert f"/orders/{order.id}/modify" not in page.content.decode()
+    assert f'action="/orders/{order.id}/delete"' in page.content.decode()
     response = signed_in.post(
         f"/orders/{order.id}/modify",
         {**MODIFY, "mail_method": "standard", f"quantity_{line.id}": "1"},
     )
-    assert response.status_code == 302
-    order.refresh_from_db()
-    assert (order.status, order.city, order.total_cost) == ("TEST", "Santa Monica", Decimal("6.00"))
+    assert response.status_code == 409
+    assert refusal in text(response)
+    assert snapshot(order.id) == before
 
 
 # Delete

@@ -1,4 +1,4 @@
-"""Changes to placed orders: modify and delete (HOLD and test only), the customer's address fix."""
+"""Changes to placed orders: modify (HOLD), delete (HOLD and test), the customer's address fix."""
 
 from __future__ import annotations
 
@@ -164,6 +164,21 @@ def test_orders_past_hold_cannot_be_modified_or_deleted(
     with pytest.raises(OrderChangeRefused, match="can no longer be deleted"):
         order_delete(publisher=publisher, order_id=order.id, actor="x")
     assert snapshot(order) == before
+
+
+def test_a_test_order_is_deleted_not_modified(publisher: Any, cd: Any) -> None:
+    order = place(publisher, cd, mode="test")
+    assert order.status == "TEST"
+    before = snapshot(order)
+    with pytest.raises(OrderChangeRefused) as refused:
+        order_modify(publisher=publisher, order_id=order.id, mail_method="priority", actor="x")
+    assert refused.value.message == (
+        f"Order {order.id} is a test order: test orders cannot be changed or made into "
+        "production orders. Delete it and place a new one."
+    )
+    assert snapshot(order) == before
+    order_delete(publisher=publisher, order_id=order.id, actor="x")
+    assert not Order.objects.filter(id=order.id).exists()
 
 
 def test_another_publishers_order_does_not_exist_for_you(

@@ -166,7 +166,8 @@ def test_a_processing_order_cannot_be_modified(page: Page, ui_service: LiveServi
     assert text_of(page, "order-status") == "PROCESSING"
     refusal = (
         f"Order {order_id} is paid and in production, so it can no longer be changed or "
-        "deleted. Only HOLD and test orders can be. Contact us if something must change."
+        "deleted. Only HOLD orders can be changed, and HOLD and test orders deleted. Contact "
+        "us if something must change."
     )
     assert text_of(page, "not-changeable") == refusal
     assert page.get_by_role("link", name="Modify address, quantities or mail method").count() == 0

@@ -32,8 +32,11 @@ from pressrun.orders.services import (
     shipping_method_for,
 )
 
-# What a publisher may modify or delete; everything else is paid, made or shipped.
-PUBLISHER_CHANGEABLE = frozenset({OrderStatus.HOLD, OrderStatus.TEST})
+# What a publisher may modify: HOLD orders only. Test orders may only be deleted ("Test orders
+# cannot be converted to prod orders. They should be deleted."); everything else is paid,
+# made or shipped.
+PUBLISHER_MODIFIABLE = frozenset({OrderStatus.HOLD})
+PUBLISHER_DELETABLE = frozenset({OrderStatus.HOLD, OrderStatus.TEST})
 # What a customer may correct the address of, within the postage delay.
 CUSTOMER_CORRECTABLE = frozenset({OrderStatus.HOLD, OrderStatus.PROCESSING, OrderStatus.TEST})
 ADDRESS_FIELDS = ("name", "company", "address", "city", "state", "postal_code", "country")
@@ -59,20 +62,39 @@ def _locked(order_id: int, publisher: Publisher | None = None) -> Order:
     return orders.get(id=order_id)
 
 
-def _status_words(order: Order) -> str:
-    return {
-        OrderStatus.PROCESSING: "is paid and in production",
-        OrderStatus.SHIPPED: "has shipped",
-        OrderStatus.ERROR: "is held for an address problem that our staff is handling",
-    }.get(OrderStatus(order.status), f"is {order.status}")
+_UNCHANGEABLE_BECAUSE: dict[str, str] = {
+    OrderStatus.PROCESSING: "is paid and in production",
+    OrderStatus.SHIPPED: "has shipped",
+    OrderStatus.ERROR: "is held for an address problem that our staff is handling",
+}
+_WHAT_MAY_CHANGE = "Only HOLD orders can be changed, and HOLD and test orders deleted."
 
 
-def _refuse_unless_publisher_may_change(order: Order, verb: str) -> None:
-    if order.status not in PUBLISHER_CHANGEABLE:
-        raise OrderChangeRefused(
-            f"Order {order.id} {_status_words(order)}, so it can no longer be {verb}. Only "
-            "HOLD and test orders can be. Contact us if something must change."
+def publisher_refusal(order: Order, verb: str) -> str:
+    """Why the publisher may not do `verb` ("modified", "deleted", "changed or deleted") to
+    this order, in plain words; "" when it is allowed."""
+    if verb == "modified" and order.status == OrderStatus.TEST:
+        return (
+            f"Order {order.id} is a test order: test orders cannot be changed or made into "
+            "production orders. Delete it and place a new one."
         )
+    allowed = {
+        "modified": PUBLISHER_MODIFIABLE,
+        "deleted": PUBLISHER_DELETABLE,
+    }.get(verb, PUBLISHER_MODIFIABLE | PUBLISHER_DELETABLE)
+    if order.status in allowed:
+        return ""
+    why = _UNCHANGEABLE_BECAUSE.get(order.status, f"is {order.status}")
+    return (
+        f"Order {order.id} {why}, so it can no longer be {verb}. {_WHAT_MAY_CHANGE} "
+        "Contact us if something must change."
+    )
+
+
+def _refuse_unless_publisher_may(order: Order, verb: str) -> None:
+    refusal = publisher_refusal(order, verb)
+    if refusal:
+        raise OrderChangeRefused(refusal)
 
 
 def _address_text(values: dict[str, str]) -> str:
@@ -145,12 +167,12 @@ def order_modify(
     mail_method: str | None = None,
     actor: str,
 ) -> Order:
-    """Change a HOLD or test order's address, line quantities (OrderLine id → 1..250) or mail
+    """Change a HOLD order's address, line quantities (OrderLine id → 1..250) or mail
     method, and re-price it. Raises Order.DoesNotExist for another publisher's order and
     OrderChangeRefused (nothing written) for any other refusal. No change: no event."""
     with transaction.atomic():
         order = _locked(order_id, publisher)
-        _refuse_unless_publisher_may_change(order, "modified")
+        _refuse_unless_publisher_may(order, "modified")
         lines = list(order.lines.select_related("project").order_by("position"))
         before = {field: str(getattr(order, field)) for field in (*ADDRESS_FIELDS, "email")}
         notes: list[str] = []
@@ -221,7 +243,7 @@ def order_delete(*, publisher: Publisher, order_id: int, actor: str) -> OrderDel
     order and OrderChangeRefused for any order that is paid, made or shipped."""
     with transaction.atomic():
         order = _locked(order_id, publisher)
-        _refuse_unless_publisher_may_change(order, "deleted")
+        _refuse_unless_publisher_may(order, "deleted")
         if order.charged_at is not None:  # a paid order never returns to HOLD; be sure
             raise OrderChangeRefused(f"Order {order.id} was charged and cannot be deleted.")
         lines = [[line.project_id, line.quantity] for line in order.lines.order_by("position")]

@@ -56,6 +56,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(auth.safe_next(request, next_path))
     form = SignInForm(request.POST if request.method == "POST" else None)
     status = 200
+    retry_after = 0
     if request.method == "POST" and form.is_valid():
         try:
             publisher = publisher_authenticate(
@@ -66,6 +67,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         except SignInThrottled as exc:
             form.add_error(None, exc.message)
             status = 429
+            retry_after = exc.retry_after_seconds
         except (CredentialsInvalid, CredentialsMissing):
             form.add_error(None, WRONG_CREDENTIALS)
         else:
@@ -78,7 +80,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         status=status,
     )
     if status == 429:
-        response["Retry-After"] = "60"
+        response["Retry-After"] = str(retry_after)
     return response
 
 

@@ -27,7 +27,7 @@ from pressrun.dashboard.order_forms import (
 )
 from pressrun.orders import changes
 from pressrun.orders import selectors as order_selectors
-from pressrun.orders.models import Order, OrderStatus, Source
+from pressrun.orders.models import Order, Source
 from pressrun.orders.requests import OrderRequest
 from pressrun.orders.services import OrderRefused, order_place
 
@@ -36,11 +36,6 @@ USPS_TRACKING_URL = "https://tools.usps.com/go/TrackConfirmAction"
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _ACTOR_MAX_LENGTH = 100  # OrderEvent.actor and OrderDeletion.actor
-_UNCHANGEABLE_BECAUSE: dict[str, str] = {
-    OrderStatus.PROCESSING: "is paid and in production",
-    OrderStatus.SHIPPED: "has shipped",
-    OrderStatus.ERROR: "is held for an address problem that our staff is handling",
-}
 
 
 def _actor(request: PublisherRequest) -> str:
@@ -130,7 +125,8 @@ def order_export(request: PublisherRequest) -> HttpResponse | StreamingHttpRespo
 
 
 def _detail_context(request: PublisherRequest, order: Order) -> dict[str, Any]:
-    changeable = order.status in changes.PUBLISHER_CHANGEABLE
+    modifiable = order.status in changes.PUBLISHER_MODIFIABLE
+    deletable = order.status in changes.PUBLISHER_DELETABLE
     return {
         "section": "orders",
         "order": order,
@@ -140,8 +136,11 @@ def _detail_context(request: PublisherRequest, order: Order) -> dict[str, Any]:
         "events": list(order.events.all()),
         "deliveries": list(order.inbound_deliveries.all()),
         "tracking_url": tracking_url(order.tracking_id),
-        "changeable": changeable,
-        "refusal": "" if changeable else _refusal_text(order),
+        "modifiable": modifiable,
+        "deletable": deletable,
+        "refusal": changes.publisher_refusal(
+            order, "modified" if deletable else "changed or deleted"
+        ),
         "delete_question": f"Delete order {order.id}"
         + (f" (invoice {order.invoice})" if order.invoice else "")
         + f" for {order.name}? This cannot be undone.",
@@ -158,11 +157,11 @@ def order_detail(request: PublisherRequest, order_id: int) -> HttpResponse:
 @publisher_required
 @require_http_methods(["GET", "POST"])
 def order_modify(request: PublisherRequest, order_id: int) -> HttpResponse:
-    """Change a HOLD or test order's address, quantities and mail method; it is re-priced.
-    A paid, made or shipped order is refused with the reason (409) and left as it is."""
+    """Change a HOLD order's address, quantities and mail method; it is re-priced. A test,
+    paid, made or shipped order is refused with the reason (409) and left as it is."""
     order = _order_or_404(request, order_id)
     lines = list(order.lines.all())
-    if order.status not in changes.PUBLISHER_CHANGEABLE:
+    if order.status not in changes.PUBLISHER_MODIFIABLE:
         context = _detail_context(request, order)
         return render(request, "dashboard/orders/modify.html", context, status=409)
     form = OrderModifyForm(
@@ -199,14 +198,6 @@ def order_modify(request: PublisherRequest, order_id: int) -> HttpResponse:
     context = _detail_context(request, order)
     context["form"] = form
     return render(request, "dashboard/orders/modify.html", context, status=status)
-
-
-def _refusal_text(order: Order) -> str:
-    why = _UNCHANGEABLE_BECAUSE.get(order.status, f"is {order.status}")
-    return (
-        f"Order {order.id} {why}, so it can no longer be changed or deleted. Only HOLD and "
-        "test orders can be. Contact us if something must change."
-    )
 
 
 @publisher_required
