@@ -69,6 +69,24 @@ def _claim(email_id: int) -> bool:
     )
 
 
+def _check_again_when_claim_is_stale(email_id: int, *, attempt: int) -> None:
+    """A row still SENDING under a recent claim is either being sent by another worker right
+    now or was claimed by a worker that died mid-send (its task is requeued by the worker
+    recovery and lands here). Look again once that claim is stale: the row is then SENT and
+    nothing happens, or it is still SENDING and this task claims and sends it. Without this
+    the email of a crashed worker would never go out."""
+    claimed_at = (
+        OutgoingEmail.objects.filter(id=email_id, status=EmailStatus.SENDING)
+        .values_list("claimed_at", flat=True)
+        .first()
+    )
+    if claimed_at is None:
+        return
+    email_send.using(run_after=claimed_at + STALE_CLAIM + timedelta(seconds=1)).enqueue(
+        email_id=email_id, attempt=attempt
+    )
+
+
 def _message(email: OutgoingEmail) -> EmailMultiAlternatives:
     message = EmailMultiAlternatives(
         subject=email.subject,
@@ -91,6 +109,7 @@ def email_send(*, email_id: int, attempt: int = 1) -> bool:
     (EMAIL_SEND_ATTEMPTS); after the last attempt the row is marked FAILED.
     """
     if not _claim(email_id):
+        _check_again_when_claim_is_stale(email_id, attempt=attempt)
         return False
     email = OutgoingEmail.objects.get(id=email_id)
     try:
