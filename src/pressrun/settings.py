@@ -60,8 +60,21 @@ ALLOWED_HOSTS = [
     for host in os.environ.get("PRESSRUN_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
     if host.strip()
 ]
-SESSION_COOKIE_SECURE = _env_bool("PRESSRUN_SECURE_COOKIES", False)
+# Where carts, customers and publishers reach this installation (cart URLs, email links).
+PRESSRUN_PUBLIC_BASE_URL = os.environ.get("PRESSRUN_PUBLIC_BASE_URL", "").strip()
+# Cookies are sent over HTTPS only as soon as the installation is published on https://
+# (outside development); PRESSRUN_SECURE_COOKIES says so explicitly either way.
+SESSION_COOKIE_SECURE = _env_bool(
+    "PRESSRUN_SECURE_COOKIES", PRESSRUN_PUBLIC_BASE_URL.lower().startswith("https://")
+)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS-terminating proxy that sets this header (e.g. X-Forwarded-Proto: https),
+# requests count as secure. Only set it when the proxy always overwrites the header.
+if _proxy_https_header := os.environ.get("PRESSRUN_PROXY_HTTPS_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _proxy_https_header.upper().replace("-", "_"),
+        "https",
+    )
 # The dashboard sends the CSRF token from the page (a form field, or htmx's header taken from
 # an attribute), so no script needs to read the cookie.
 CSRF_COOKIE_HTTPONLY = True
