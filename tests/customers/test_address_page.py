@@ -174,7 +174,10 @@ def test_the_errors_are_beside_their_field(order: Order) -> None:
 
 
 def test_after_the_postage_delay_it_is_too_late(order: Order) -> None:
-    Order.objects.filter(id=order.id).update(created_at=timezone.now() - timedelta(hours=13))
+    Order.objects.filter(id=order.id).update(
+        created_at=timezone.now() - timedelta(hours=13),
+        address_changes_until=timezone.now() - timedelta(hours=1),
+    )
     before = snapshot(order)
     client = Client()
     page = client.get(url(order)).content.decode()
@@ -187,6 +190,23 @@ def test_after_the_postage_delay_it_is_too_late(order: Order) -> None:
     assert response.status_code == 200
     assert "Too late to change the address" in response.content.decode()
     assert snapshot(order) == before
+
+
+def test_the_deadline_is_fixed_when_the_order_is_placed(order: Order, publisher: Any) -> None:
+    """The notification told the customer a deadline; changing the publisher's postage delay
+    afterwards applies to new orders only."""
+    assert order.address_changes_until == order.created_at + timedelta(hours=12)
+    publisher.postage_delay_hours = 0
+    publisher.save(update_fields=["postage_delay_hours"])
+    page = Client().get(url(order)).content.decode()
+    assert "Too late" not in page
+    assert "<form" in page
+    publisher.postage_delay_hours = 48
+    publisher.save(update_fields=["postage_delay_hours"])
+    Order.objects.filter(id=order.id).update(
+        address_changes_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert "Too late to change the address" in Client().get(url(order)).content.decode()
 
 
 def test_a_shipped_order_is_too_late(order: Order) -> None:

@@ -239,7 +239,10 @@ def test_too_late_or_not_offered_or_shipped_is_refused(
     publisher = make_publisher(balance="100", company="Acme Media")
     project = make_project(publisher)
     late = place(publisher, project, invoice="A")
-    Order.objects.filter(id=late.id).update(created_at=timezone.now() - timedelta(hours=13))
+    Order.objects.filter(id=late.id).update(
+        created_at=timezone.now() - timedelta(hours=13),
+        address_changes_until=timezone.now() - timedelta(hours=1),
+    )
     shipped = place(publisher, project, invoice="B")
     order_transition(
         order_id=shipped.id,

@@ -11,7 +11,7 @@ the order when it is not paid yet, and writes one OrderEvent saying what changed
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -47,12 +47,12 @@ class OrderChangeRefused(DomainError):
 
 
 def customer_change_deadline(order: Order) -> datetime | None:
-    """Until when the customer may correct the address (the publisher's postage delay after
-    the order was placed), or None when the publisher does not offer address changes."""
-    publisher = order.publisher
-    if not publisher.customer_address_changes:
+    """Until when the customer may correct the address: the end of the postage delay fixed
+    when the order was placed (the deadline its notification email states). None when the
+    publisher did not offer address changes then, or has stopped offering them since."""
+    if not order.publisher.customer_address_changes:
         return None
-    return order.created_at + timedelta(hours=publisher.postage_delay_hours)
+    return order.address_changes_until
 
 
 def _locked(order_id: int, publisher: Publisher | None = None) -> Order:

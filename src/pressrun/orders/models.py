@@ -114,6 +114,14 @@ class Order(models.Model):
         help_text="Secret in the customer's address-change link.",
     )
 
+    address_changes_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="End of the postage delay: until then the customer may correct the address. "
+        "Fixed when the order is placed (a later change of the publisher's delay does not move "
+        "it); empty when the publisher offered no address changes.",
+    )
+
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

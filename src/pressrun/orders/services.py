@@ -303,6 +303,11 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
         products_cost=price.products,
         shipping_cost=price.shipping,
         total_cost=price.total,
+        address_changes_until=(
+            now + timedelta(hours=publisher.postage_delay_hours)
+            if publisher.customer_address_changes
+            else None
+        ),
         created_at=now,
     )
     actor = request.actor or request.source
