@@ -347,3 +347,83 @@ def test_map_an_unmatched_product_to_a_project(
         "deliveries queued to be processed again."
     ) in text(response)
     assert Project.objects.get(id=project.id).ecommerce_ids == "<BONUS-1>"
+
+
+def test_integrations_list_this_publishers_last_deliveries(
+    signed_in: Client,
+    publisher: Publisher,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    place_order: Callable[..., Any],
+) -> None:
+    order = place_order(publisher, make_project(publisher))
+    now = timezone.now()
+    created = InboundDelivery.objects.create(
+        cart="shopify",
+        publisher=publisher,
+        received_at=now - timedelta(minutes=2),
+        body=b"{}",
+        topic="orders/paid",
+        outcome=Outcome.ORDER_CREATED,
+    )
+    created.orders.add(order)
+    InboundDelivery.objects.create(
+        cart="samcart",
+        publisher=publisher,
+        received_at=now - timedelta(minutes=1),
+        body=b"{}",
+        test_requested=True,
+        outcome=Outcome.UNMATCHED,
+        reason="No line named one of your projects: SamCart product 4711 (Bonus <b>Disc</b>).",
+    )
+    other = make_publisher(email="other@example.com")
+    InboundDelivery.objects.create(
+        cart="shopify",
+        publisher=other,
+        received_at=now,
+        body=b"{}",
+        outcome=Outcome.FAILED,
+        reason="someone else's delivery",
+    )
+    response = signed_in.get("/integrations")
+    rows = re.findall(
+        r"<tr>(.*?)</tr>",
+        response.content.decode().split('data-testid="deliveries"')[1].split("</table>")[0],
+        re.S,
+    )[1:]
+    cells = [
+        [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()) for cell in row_cells]
+        for row_cells in (re.findall(r"<td>(.*?)</td>", row, re.S) for row in rows)
+    ]
+    assert [row[2:] for row in cells] == [
+        [
+            "SamCart (test)",
+            "",
+            "Unmatched (no line matches a project)",
+            "",
+            "No line named one of your projects: SamCart product 4711 (Bonus <b>Disc</b>).",
+        ],
+        ["Shopify", "orders/paid", "Order created", str(order.id), ""],
+    ]
+    assert f'<a href="/orders/{order.id}">{order.id}</a>' in response.content.decode()
+    assert "Bonus &lt;b&gt;Disc&lt;/b&gt;" in response.content.decode()
+    assert "someone else" not in response.content.decode()
+
+
+def test_billing_shows_status_call_charges(
+    signed_in: Client, publisher: Publisher, settings: Any
+) -> None:
+    from pressrun.billing.services import status_call_record
+
+    settings.STATUS_CALLS_FREE_PER_DAY = 2
+    ledger_credit(publisher_id=publisher.id, amount=Decimal("1.00"), description="", actor="t")
+    charged = [status_call_record(publisher_id=publisher.id) for _ in range(5)]
+    assert charged == [False, False, True, True, True]
+    response = signed_in.get("/billing")
+    page = text(response)
+    assert "Balance $0.97" in page
+    assert (
+        'Status calls: <span data-testid="status-call-charges">-$0.03</span>'
+        in response.content.decode()
+    )
+    assert "getOrderStatusByInvoice call 5 in 24 hours" in page
