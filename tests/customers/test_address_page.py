@@ -209,6 +209,17 @@ def test_the_deadline_is_fixed_when_the_order_is_placed(order: Order, publisher:
     assert "Too late to change the address" in Client().get(url(order)).content.decode()
 
 
+def test_the_page_names_the_contact_email(order: Order, publisher: Any) -> None:
+    publisher.customer_contact_email = "help@acme.example"
+    publisher.save(update_fields=["customer_contact_email"])
+    Order.objects.filter(id=order.id).update(
+        address_changes_until=timezone.now() - timedelta(seconds=1)
+    )
+    page = Client().get(url(order)).content.decode()
+    assert 'at <a href="mailto:help@acme.example">' in page
+    assert "label@example.com" not in page
+
+
 def test_a_shipped_order_is_too_late(order: Order) -> None:
     order_transition(
         order_id=order.id,

@@ -115,6 +115,7 @@ def test_settings_are_saved_through_the_service(signed_in: Client, publisher: Pu
             "customer_address_changes": "on",
             "postage_delay_hours": "0",
             "error_email": "Ops@Harbor.example",
+            "customer_contact_email": "Help@Harbor.example",
             "shopify_topics": ["orders/paid", "orders/fulfilled"],
         },
     )
@@ -126,6 +127,8 @@ def test_settings_are_saved_through_the_service(signed_in: Client, publisher: Pu
     assert publisher.customer_address_changes is True
     assert publisher.postage_delay_hours == 0
     assert publisher.error_email == "ops@harbor.example"
+    assert publisher.customer_contact_email == "help@harbor.example"
+    assert publisher.customer_contact == "help@harbor.example"
     assert publisher.shopify_topics == "orders/fulfilled,orders/paid"
     assert "Your settings are saved." in text(signed_in.get("/settings"))
 
@@ -137,6 +140,7 @@ def test_settings_are_saved_through_the_service(signed_in: Client, publisher: Pu
         ("postage_delay_hours", "-1", "Ensure this value is greater than or equal to 0."),
         ("default_mail_method", "pigeon", "Select a valid choice. pigeon is not one of"),
         ("error_email", "not-an-email", "Enter a valid email address."),
+        ("customer_contact_email", "help@", "Enter a valid email address."),
         ("shopify_topics", "orders/cancelled", "Select a valid choice. orders/cancelled"),
     ],
 )

@@ -92,6 +92,19 @@ def test_order_notification_goes_to_the_customer_from_the_publisher(
     assert row.is_test is False
 
 
+def test_customers_reply_to_the_contact_email_when_one_is_set(
+    publisher: Any, cd: Any, place: Any
+) -> None:
+    publisher.customer_contact_email = "help@acme.example"
+    publisher.save(update_fields=["customer_contact_email"])
+    order = place(publisher, cd)
+    [message] = [m for m in mail.outbox if m.to == ["ann@example.com"]]
+    assert message.message()["Reply-To"] == "help@acme.example"
+    assert "help@acme.example" in message.body
+    assert "label@example.com" not in message.body
+    assert order.publisher.customer_contact == "help@acme.example"
+
+
 def test_the_link_shows_until_when_the_address_may_change(
     publisher: Any, cd: Any, place: Any
 ) -> None:

@@ -63,6 +63,11 @@ class Publisher(models.Model):
         help_text="Where pressrun sends setup errors and HOLD-order reminders (blank: the "
         "login email).",
     )
+    customer_contact_email = models.EmailField(
+        blank=True,
+        help_text="The address customers see and reply to (order emails, address page). "
+        "Blank: the login email.",
+    )
     balance = models.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -103,6 +108,11 @@ class Publisher(models.Model):
     def __str__(self) -> str:
         label = self.company or self.email
         return f"{self.id} {label}"
+
+    @property
+    def customer_contact(self) -> str:
+        """Where customers write to this publisher."""
+        return self.customer_contact_email or self.email
 
     @property
     def oneshoppingcart_api_key(self) -> str:

@@ -141,6 +141,7 @@ def publisher_update_settings(
     postage_delay_hours: int,
     error_email: str,
     shopify_topics: list[str],
+    customer_contact_email: str = "",
 ) -> Publisher:
     """Save the publisher's own account settings. Raises PublisherInvalid (nothing saved)."""
     from django.core.exceptions import ValidationError
@@ -148,6 +149,7 @@ def publisher_update_settings(
 
     company = " ".join(company.split())
     error_email = normalize_email(error_email)
+    customer_contact_email = normalize_email(customer_contact_email)
     if len(company) > 200:
         raise PublisherInvalid("The company name must have at most 200 characters.")
     if default_mail_method not in MailMethod.values:
@@ -156,11 +158,12 @@ def publisher_update_settings(
         raise PublisherInvalid(
             f"The postage delay must be between 0 and {MAX_POSTAGE_DELAY_HOURS} hours."
         )
-    if error_email:
-        try:
-            validate_email(error_email)
-        except ValidationError as exc:
-            raise PublisherInvalid(f"'{error_email[:60]}' is not a valid email address.") from exc
+    for address in (error_email, customer_contact_email):
+        if address:
+            try:
+                validate_email(address)
+            except ValidationError as exc:
+                raise PublisherInvalid(f"'{address[:60]}' is not a valid email address.") from exc
     topics = [topic.strip().lower() for topic in shopify_topics if topic.strip()]
     unknown = [topic for topic in topics if topic not in SHOPIFY_ORDER_TOPICS]
     if unknown:
@@ -173,6 +176,7 @@ def publisher_update_settings(
     publisher.customer_address_changes = customer_address_changes
     publisher.postage_delay_hours = postage_delay_hours
     publisher.error_email = error_email
+    publisher.customer_contact_email = customer_contact_email
     # Kept in the canonical order, so the stored value does not depend on the form's.
     publisher.shopify_topics = ",".join(t for t in SHOPIFY_ORDER_TOPICS if t in topics)
     publisher.save(
@@ -183,6 +187,7 @@ def publisher_update_settings(
             "customer_address_changes",
             "postage_delay_hours",
             "error_email",
+            "customer_contact_email",
             "shopify_topics",
         ]
     )

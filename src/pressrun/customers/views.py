@@ -36,7 +36,7 @@ def _page(
         "form": (form or AddressForm.for_order(order)) if window.is_open else None,
         "saved": saved,
         "company": publisher.company or "the seller",
-        "contact_email": publisher.email,
+        "contact_email": publisher.customer_contact,
         "tracking_url": (
             tracking_url(order.tracking_id)
             if order.status == OrderStatus.SHIPPED and order.tracking_id

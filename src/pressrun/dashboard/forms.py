@@ -102,6 +102,13 @@ class AccountSettingsForm(DashboardForm):
         max_length=254,
         help_text="Where setup errors and HOLD-order reminders go. Blank: your login email.",
     )
+    customer_contact_email = forms.EmailField(
+        label="Contact email for customers",
+        required=False,
+        max_length=254,
+        help_text="Shown to customers and used as Reply-To of their emails. Blank: your login "
+        "email.",
+    )
     shopify_topics = forms.MultipleChoiceField(
         label="Shopify events that create orders",
         choices=[(topic, topic) for topic in SHOPIFY_ORDER_TOPICS],

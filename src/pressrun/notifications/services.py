@@ -167,7 +167,7 @@ def _order_context(order: Order) -> dict[str, Any]:
             OrderLine.objects.filter(order=order).select_related("project").order_by("position")
         ),
         "company": publisher.company or DEFAULT_SENDER_NAME,
-        "contact_email": publisher.email,
+        "contact_email": publisher.customer_contact,
         # nprice of zero: "the amount will not be mentioned in any customer receipt email".
         "price": format_money(price) if price is not None and price != ZERO else "",
         "is_test": order.mode == Mode.TEST,
@@ -193,7 +193,7 @@ def _queue_order_email(
         text=render_to_string(f"notifications/{template}.txt", context),
         html=render_to_string(f"notifications/{template}.html", context),
         from_name=order.publisher.company or DEFAULT_SENDER_NAME,
-        reply_to=order.publisher.email,
+        reply_to=order.publisher.customer_contact,
         publisher=order.publisher,
         order=order,
         is_test=is_test,
