@@ -68,6 +68,7 @@ SESSION_COOKIE_SECURE = _env_bool(
     "PRESSRUN_SECURE_COOKIES", PRESSRUN_PUBLIC_BASE_URL.lower().startswith("https://")
 )
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_FAILURE_VIEW = "pressrun.core.views.csrf_failure"
 # Behind a TLS-terminating proxy that sets this header (e.g. X-Forwarded-Proto: https),
 # requests count as secure. Only set it when the proxy always overwrites the header.
 if _proxy_https_header := os.environ.get("PRESSRUN_PROXY_HTTPS_HEADER", "").strip():

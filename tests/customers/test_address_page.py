@@ -92,7 +92,7 @@ def test_get_shows_the_order_and_the_form(order: Order) -> None:
     assert 'value="1 Main St"' in page
     assert 'href="/static/customers/customer.css"' in page
     assert "style=" not in page
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
     assert "script-src 'self'" in response["Content-Security-Policy"]
 
@@ -138,7 +138,33 @@ def test_csrf_is_enforced(order: Order) -> None:
     before = snapshot(order)
     response = Client(enforce_csrf_checks=True).post(url(order), NEW_ADDRESS)
     assert response.status_code == 403
+    page = response.content.decode()
+    assert "<h1>The form could not be sent</h1>" in page
+    assert "nothing was saved. Go back, reload the page and send the form again." in " ".join(
+        page.split()
+    )
+    assert "<style" not in page
+    assert "style=" not in page
     assert snapshot(order) == before
+
+
+def test_the_form_posted_from_the_page_itself_passes_the_origin_check(order: Order) -> None:
+    """What a browser sends under the page's Referrer-Policy: its own origin, never `null`."""
+    client = Client(enforce_csrf_checks=True)
+    page = client.get(url(order)).content.decode()
+    token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    refused = client.post(
+        url(order), {**NEW_ADDRESS, "csrfmiddlewaretoken": token}, headers={"Origin": "null"}
+    )
+    assert refused.status_code == 403
+    saved = client.post(
+        url(order),
+        {**NEW_ADDRESS, "csrfmiddlewaretoken": token},
+        headers={"Origin": "http://testserver"},
+    )
+    assert saved.status_code == 302
+    order.refresh_from_db()
+    assert (order.city, order.state) == ("Santa Monica", "CA")
 
 
 @pytest.mark.parametrize(

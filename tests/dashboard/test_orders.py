@@ -478,6 +478,73 @@ def test_a_processing_order_cannot_be_modified_or_deleted(
     assert OrderDeletion.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (OrderStatus.SHIPPED, "has shipped"),
+        (OrderStatus.ERROR, "is held for an address problem that our staff is handling"),
+    ],
+)
+def test_a_shipped_or_error_order_cannot_be_modified_or_deleted(
+    *,
+    signed_in: Client,
+    publisher: Publisher,
+    cd: Any,
+    place_order: Callable[..., Any],
+    status: str,
+    why: str,
+) -> None:
+    order = place_order(publisher, cd)
+    assert order.status == OrderStatus.HOLD
+    if status == OrderStatus.SHIPPED:
+        Publisher.objects.filter(id=publisher.id).update(balance=Decimal("20"))
+        order_transition(order_id=order.id, to_status="PROCESSING", actor="operator")
+        order_transition(
+            order_id=order.id,
+            to_status="SHIPPED",
+            actor="operator",
+            ship_date=date(2026, 1, 5),
+            tracking_id="9400 1118",
+        )
+    else:
+        # Straight from HOLD: never charged, so only the status stops the deletion.
+        order_transition(
+            order_id=order.id,
+            to_status="ERROR",
+            actor="operator",
+            error_description="No such street in Springfield.",
+        )
+    order.refresh_from_db()
+    assert order.status == status
+    line = OrderLine.objects.get(order=order)
+    before = snapshot(order.id)
+    refusal = (
+        f"Order {order.id} {why}, so it can no longer be changed or deleted. Only HOLD orders "
+        "can be changed, and HOLD and test orders deleted. Contact us if something must change."
+    )
+    page = signed_in.get(f"/orders/{order.id}")
+    assert refusal in text(page)
+    assert f"/orders/{order.id}/modify" not in page.content.decode()
+    assert f"/orders/{order.id}/delete" not in page.content.decode()
+
+    # A modification posted anyway (a valid one) is refused and writes nothing.
+    response = signed_in.post(f"/orders/{order.id}/modify", {**MODIFY, f"quantity_{line.id}": "3"})
+    assert response.status_code == 409
+    assert refusal in text(response)
+    assert '<form method="post" action="/orders/' not in response.content.decode()
+    assert snapshot(order.id) == before
+
+    # So is a deletion posted anyway: the service refuses it.
+    response = signed_in.post(f"/orders/{order.id}/delete", follow=True)
+    assert response.redirect_chain == [(f"/orders/{order.id}", 302)]
+    assert (
+        f"Order {order.id} {why}, so it can no longer be deleted. Only HOLD orders can be "
+        "changed, and HOLD and test orders deleted. Contact us if something must change."
+    ) in text(response)
+    assert snapshot(order.id) == before
+    assert OrderDeletion.objects.count() == 0
+
+
 def test_a_test_order_can_be_deleted_but_not_modified(
     signed_in: Client, publisher: Publisher, cd: Any, place_order: Callable[..., Any]
 ) -> None:

@@ -7,18 +7,22 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.conf import settings as django_settings
 from django.test import Client
-from django.urls import URLPattern, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
 from pressrun.carts.models import UnmatchedProduct
 from pressrun.catalog.models import Project
-from pressrun.orders.models import Order
+from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
+from pressrun.orders.models import Order, OrderLine, OrderStatus
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
 
@@ -63,6 +67,212 @@ def test_every_page_needs_a_signed_in_publisher(
     expected = "/sign-in?next=" if method == "get" else "/sign-in"
     assert response["Location"].startswith(expected)
     assert Publisher.objects.filter(id=publisher.id).values().get() == before
+
+
+# --- Another publisher's objects, for every URL that names one ------------------------------
+
+# The URL namespaces whose views take objects from the URL.
+OBJECT_NAMESPACES = ("dashboard", "customers")
+
+
+@dataclass(frozen=True)
+class Theirs:
+    """Publisher B's objects (B is not the signed-in publisher A), and A's own project."""
+
+    publisher: Publisher
+    project: Project
+    order: Order
+    line: OrderLine
+    unmatched: UnmatchedProduct
+    my_project: Project
+    my_reset_token: str
+
+
+# For every URL argument, per namespace: the value naming publisher B's object. A URL with an
+# argument missing here fails test_every_object_url_refuses_another_publishers_objects, so a
+# new object URL cannot be added without this check.
+OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
+    "dashboard": {
+        "order_id": lambda theirs: str(theirs.order.id),
+        "project_id": lambda theirs: str(theirs.project.id),
+        "unmatched_id": lambda theirs: str(theirs.unmatched.id),
+        # B's id in a reset link with a token that is genuinely valid, but made for A.
+        "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
+        "token": lambda theirs: theirs.my_reset_token,
+    },
+    "customers": {
+        # The link's token is the only credential: another of B's secrets (the cart token,
+        # the same shape) is not an order's link.
+        "token": lambda theirs: theirs.publisher.cart_token,
+    },
+}
+# What the refusal is, where it is not a 404: an invalid reset link is a 400 page.
+REFUSAL_STATUS = {"dashboard:password_reset_confirm": 400}
+# A POST body that would change B's objects if the view did not refuse them.
+POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
+    "dashboard:order_modify": lambda theirs: {
+        "name": "Taken Over",
+        "company": "",
+        "address": "9 Ocean Ave",
+        "city": "Santa Monica",
+        "state": "CA",
+        "postal_code": "90401",
+        "country": "US",
+        "email": "attacker@example.com",
+        "mail_method": "priority",
+        f"quantity_{theirs.line.id}": "3",
+    },
+    "dashboard:project_edit": lambda theirs: {
+        "title": "Taken Over",
+        "media": "dvd",
+        "packaging": "dvd-case",
+        "special_text": "hacked",
+        "ecommerce_ids": "HACK-1",
+    },
+    "dashboard:unmatched_map": lambda theirs: {
+        f"map-{theirs.unmatched.id}-project": str(theirs.my_project.id)
+    },
+    "dashboard:password_reset_confirm": lambda theirs: {
+        "new_password": "taken over 12345",
+        "new_password_again": "taken over 12345",
+    },
+    "customers:order": lambda theirs: {
+        "name": "Taken Over",
+        "company": "",
+        "address": "9 Ocean Ave",
+        "city": "Santa Monica",
+        "state": "California",
+        "postal_code": "90401",
+        "country": "United States",
+    },
+}
+
+
+@dataclass(frozen=True)
+class ObjectUrl:
+    name: str  # namespace:name
+    route: str
+    arguments: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _pattern_arguments(entry: URLPattern | URLResolver) -> list[str]:
+    pattern: Any = entry.pattern
+    if isinstance(pattern, RoutePattern):  # path()
+        return list(pattern.converters)
+    return list(pattern.regex.groupindex)  # re_path(): its named groups
+
+
+def object_urls() -> list[ObjectUrl]:
+    """Every URL of the dashboard and customer pages that takes an argument, found from the
+    URL configuration (nested includes too), so a URL added later is checked as well."""
+    found: list[ObjectUrl] = []
+
+    def walk(entries: list[Any], namespace: str | None, prefix: str, arguments: list[str]) -> None:
+        for entry in entries:
+            here = arguments + _pattern_arguments(entry)
+            route = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                inner = entry.namespace or namespace
+                if namespace and entry.namespace:
+                    inner = f"{namespace}:{entry.namespace}"
+                walk(entry.url_patterns, inner, route, here)
+            elif namespace and namespace.split(":")[0] in OBJECT_NAMESPACES and here:
+                assert entry.name, f"the URL {route!r} needs a name to be checked here"
+                found.append(ObjectUrl(f"{namespace}:{entry.name}", "/" + route, tuple(here)))
+
+    walk(get_resolver().url_patterns, None, "", [])
+    names = {url.name for url in found}
+    expected = {
+        "dashboard:password_reset_confirm",
+        "dashboard:unmatched_map",
+        "dashboard:project_edit",
+        "dashboard:order_detail",
+        "dashboard:order_modify",
+        "dashboard:order_delete",
+        "customers:order",
+    }
+    assert expected <= names, f"the URL walk missed {sorted(expected - names)}"
+    return found
+
+
+def everything() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every pressrun model, to prove a refused request wrote nothing."""
+    return {
+        model._meta.label: list(model.objects.order_by("pk").values())
+        for model in apps.get_models()
+        if model.__module__.startswith("pressrun.")
+    }
+
+
+@pytest.fixture
+def theirs(
+    publisher: Publisher,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    place_order: Callable[..., Any],
+) -> Theirs:
+    other = make_publisher(email="other@example.com", company="Other Label")
+    project = make_project(other, title="Their Album")
+    order = place_order(other, project, name="Their Customer", email="their@example.com")
+    assert order.status == OrderStatus.HOLD  # the one status a publisher may change
+    unmatched = UnmatchedProduct.objects.create(
+        publisher=other,
+        cart="shopify",
+        product_ref="THEIR-SKU",
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
+    return Theirs(
+        publisher=other,
+        project=project,
+        order=order,
+        line=OrderLine.objects.get(order=order),
+        unmatched=unmatched,
+        my_project=make_project(publisher, title="My Album"),
+        my_reset_token=password_reset_token(publisher),
+    )
+
+
+@pytest.mark.parametrize("url", object_urls(), ids=str)
+def test_every_object_url_refuses_another_publishers_objects(
+    url: ObjectUrl, publisher: Publisher, theirs: Theirs, client_for: Callable[..., Client]
+) -> None:
+    namespace = url.name.split(":")[0]
+    known = OTHER_PUBLISHERS_ARGUMENTS.get(namespace, {})
+    missing = [argument for argument in url.arguments if argument not in known]
+    if missing:
+        pytest.fail(
+            f"The URL {url.name} ({url.route}) takes {', '.join(map(repr, missing))}, which "
+            f"OTHER_PUBLISHERS_ARGUMENTS[{namespace!r}] does not know. Add the value naming "
+            "publisher B's object for it (and, if the view changes something, a POST body in "
+            "POST_DATA), so this test proves another publisher's object is refused."
+        )
+    path = reverse(
+        url.name, kwargs={argument: known[argument](theirs) for argument in url.arguments}
+    )
+    expected = REFUSAL_STATUS.get(url.name, 404)
+    data = POST_DATA.get(url.name, lambda theirs: {})(theirs)
+    client = client_for(publisher)
+    before = everything()
+    statuses = {}
+    for method in ("get", "post"):
+        response = getattr(client, method)(path, data) if method == "post" else client.get(path)
+        statuses[method] = response.status_code
+        # 405: the view does not take this method (it refuses before looking anything up).
+        assert response.status_code in (expected, 405), (url.name, method, response.status_code)
+        assert everything() == before, (url.name, method)
+    assert expected in statuses.values(), (url.name, statuses)
+    # Still signed in as A, and B can still sign in with B's own password.
+    assert client.get("/home").status_code == 200
+    assert (
+        Client()
+        .post("/sign-in", {"email": theirs.publisher.email, "password": PASSWORD})
+        .status_code
+        == 302
+    )
 
 
 def test_an_htmx_request_without_a_session_reloads_to_sign_in(client: Client) -> None:
