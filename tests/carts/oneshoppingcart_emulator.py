@@ -44,7 +44,8 @@ class Client:
 @dataclass
 class Order:
     client_id: str
-    lines: list[tuple[str, int, str]]  # (sku, quantity, product name)
+    # (sku, quantity, product name); a str quantity is sent exactly as written
+    lines: list[tuple[str, int | str, str]]
     shipping_method: str = "First Class Mail"
     status: str = "Accepted"
     ship_to: dict[str, str] | None = None  # OrderShippingProfileInfo fields; None: omitted
@@ -69,7 +70,7 @@ class Emulator:
         self,
         order_id: str,
         *,
-        lines: list[tuple[str, int, str]],
+        lines: list[tuple[str, int | str, str]],
         client_id: str = "",
         email: str = "pat.jones@example.com",
         shipping_method: str = "First Class Mail",

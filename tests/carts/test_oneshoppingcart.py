@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.carts.errors import CartTemporarilyUnavailable
@@ -21,6 +25,7 @@ from pressrun.core.sealed import seal
 from pressrun.notifications.models import OutgoingEmail
 from pressrun.orders.models import Mode, Order, OrderStatus
 from tests.carts import oneshoppingcart_emulator as emulator_module
+from tests.carts.lock_spy import record_delivery_locks
 from tests.carts.oneshoppingcart_emulator import API_KEY, MERCHANT_ID, Emulator, notification
 
 pytestmark = pytest.mark.django_db
@@ -532,3 +537,93 @@ def test_giving_up_after_the_retries_is_emailed(
     assert "Gave up after 1 attempt: 1ShoppingCart's API could not be reached" in (
         OutgoingEmail.objects.get().text
     )
+
+
+@pytest.mark.parametrize("quantity", ["1e999", "inf", "nan", "-1", "1.5"])
+def test_an_unreadable_quantity_fails_the_delivery_with_the_reason(
+    api: Emulator, publisher: Any, cd: Any, quantity: str
+) -> None:
+    api.add_order("730", lines=[("5000-A", quantity, "Hits")])
+    post(url(publisher), notification("730"))
+    delivery = InboundDelivery.objects.get()
+    assert process_delivery.call(delivery_id=delivery.id) == Outcome.FAILED
+    delivery.refresh_from_db()
+    assert delivery.reason == (
+        f"1ShoppingCart's reply for order 730 could not be read: Line 1 (SKU '5000-A') has "
+        f"quantity '{quantity}', which is not a whole number of copies of at least 1."
+    )
+    assert (delivery.retry_queued, delivery.attempts) == (False, 1)
+    assert not Order.objects.exists()
+    assert not UnmatchedProduct.objects.exists()
+
+
+BAD_MODE_REASON = "TSMode must be test or prod. The Notification URL has TSMode='live'."
+
+
+def bad_mode_url(publisher: Any) -> str:
+    return (
+        f"/carts/1shoppingcart?TSMode=live&TSPub={publisher.id}&token={publisher.cart_token}"
+        "&TSErrEM=errors@example.com"
+    )
+
+
+def test_a_refused_notification_is_emailed_once_a_day_however_often_it_is_repeated(
+    publisher: Any, make_publisher: Any
+) -> None:
+    for token in ("800", "800", "801", "802"):  # 1ShoppingCart's repeats, then later orders
+        assert post(bad_mode_url(publisher), notification(token)).status_code == 400
+    assert [(d.outcome, d.reason) for d in InboundDelivery.objects.order_by("id")] == [
+        (Outcome.FAILED, BAD_MODE_REASON)
+    ] * 4
+    assert emails() == [("errors@example.com", "1ShoppingCart order ? was not placed")]
+    first = InboundDelivery.objects.order_by("id").first()
+    assert first is not None
+    email = OutgoingEmail.objects.get()
+    assert f"Publisher ID: {publisher.id}\nDelivery: {first.id}," in email.text
+    assert "the repeats refused for the same reason today are kept but not emailed again" in (
+        email.text
+    )
+    day = timezone.now().date().isoformat()
+    digest = hashlib.sha256(BAD_MODE_REASON.encode()).hexdigest()[:32]
+    assert email.key == f"publisher-error:delivery-refused:{publisher.id}:{digest}:{day}"
+
+    # Another reason is another email; so is another publisher, and the next day.
+    assert post(url(publisher, extra="&TSErrEM=errors@example.com"), b"not xml").status_code == 400
+    other = make_publisher()
+    assert post(bad_mode_url(other), notification("800")).status_code == 400
+    tomorrow = timezone.now() + timedelta(days=1)
+    with mock.patch("django.utils.timezone.now", return_value=tomorrow):
+        assert post(bad_mode_url(publisher), notification("800")).status_code == 400
+        assert post(bad_mode_url(publisher), notification("800")).status_code == 400
+    assert len(emails()) == 4
+    assert InboundDelivery.objects.count() == 8
+    assert not Order.objects.exists()
+
+
+def test_a_refusal_whose_email_cannot_be_queued_still_gets_its_answer(
+    publisher: Any, caplog: Any
+) -> None:
+    with mock.patch(
+        "pressrun.notifications.services.notify_publisher_error",
+        side_effect=RuntimeError("mail table gone"),
+    ):
+        response = post(bad_mode_url(publisher), notification("800"))
+    assert (response.status_code, response.content) == (400, BAD_MODE_REASON.encode() + b"\n")
+    delivery = InboundDelivery.objects.get()
+    assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, BAD_MODE_REASON)
+    assert not OutgoingEmail.objects.exists()
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        f"1shoppingcart delivery {delivery.id}: error email not queued"
+    ]
+
+
+def test_processing_locks_the_delivery_row_but_not_the_publishers(
+    api: Emulator, publisher: Any, cd: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(connection.features, "has_select_for_update_of", True)
+    api.add_order("740", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher), notification("740"))
+    delivery = InboundDelivery.objects.get()
+    with record_delivery_locks() as locks:
+        assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+    assert locks == [("self",), ("self",)]  # the claim, then the placing

@@ -118,3 +118,38 @@ def test_an_error_reply_raises_api_refused_with_its_words() -> None:
 def test_a_reply_without_order_info_is_invalid() -> None:
     with pytest.raises(parse.PayloadInvalid, match="no <OrderInfo>"):
         parse.parse_order(parse.load_xml(b'<Response success="true"></Response>'))
+
+
+def _order_with_quantity(quantity: str) -> bytes:
+    emulator = Emulator()
+    emulator.add_order("9", lines=[("A-1", quantity, "Hits")])
+    _, _, text = emulator.reply("POST", "/API/407733/Orders/9", "key=" + emulator.api_key, b"")
+    return text.encode()
+
+
+@pytest.mark.parametrize(("quantity", "copies"), [("2", 2), ("2.00", 2), (" 3 ", 3), ("250", 250)])
+def test_a_whole_quantity_is_read(quantity: str, copies: int) -> None:
+    order = parse.parse_order(parse.load_xml(_order_with_quantity(quantity)))
+    assert [line.quantity for line in order.lines] == [copies]
+
+
+@pytest.mark.parametrize(
+    "quantity", ["1e999", "inf", "-inf", "nan", "-1", "0", "1.5", "", "two", "\u0661", "9" * 5000]
+)
+def test_a_quantity_that_is_not_a_whole_number_of_copies_is_refused(quantity: str) -> None:
+    with pytest.raises(parse.PayloadInvalid) as refused:
+        parse.parse_order(parse.load_xml(_order_with_quantity(quantity)))
+    assert str(refused.value) == (
+        f"Line 1 (SKU 'A-1') has quantity '{quantity.strip()[:40]}', which is not a whole "
+        "number of copies of at least 1."
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_any_quantity_text_is_read_or_refused_cleanly(quantity: str) -> None:
+    try:
+        order = parse.parse_order(parse.load_xml(_order_with_quantity(quantity)))
+    except parse.PayloadInvalid:
+        return
+    assert order.lines[0].quantity >= 1

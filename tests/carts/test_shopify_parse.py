@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pressrun.carts.payload import MAX_NESTING_DEPTH, NESTED_TOO_DEEPLY, json_nesting_depth
 from pressrun.carts.shopify.parse import (
+    ORDER_ID_MISSING,
     PayloadInvalid,
     external_key,
     load_order,
+    order_id,
     parse_order,
 )
 from tests.carts.shopify_payloads import BIG_ORDER_ID, BIGGER_ORDER_ID, SHOP, order_json
@@ -46,6 +52,59 @@ def test_large_order_ids_stay_exact(order_id: str) -> None:
 def test_malformed_bodies_are_refused(body: bytes) -> None:
     with pytest.raises(PayloadInvalid):
         load_order(body)
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"id": null}', b'{"id": ""}', b'{"id": {}}'])
+def test_an_order_without_id_is_refused_naming_the_field(body: bytes) -> None:
+    with pytest.raises(PayloadInvalid) as refused:
+        load_order(body)
+    assert str(refused.value) == ORDER_ID_MISSING
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_load_or_raise_payload_invalid(body: bytes) -> None:
+    try:
+        data = load_order(body)
+    except PayloadInvalid:
+        return
+    assert order_id(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='[]{}",:1a\\ ', max_size=3000))
+def test_any_bracket_soup_loads_or_raises_payload_invalid(text: str) -> None:
+    try:
+        load_order(text.encode())
+    except PayloadInvalid:
+        return
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=JSON_VALUES,
+    depth=st.one_of(st.integers(0, 80), st.integers(80, 60_000)),
+    opener=st.sampled_from(["[", '{"a": ']),
+)
+def test_any_nesting_loads_or_is_refused_as_too_deep(value: Any, depth: int, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    inner = json.dumps(value)
+    body = f'{{"id": 1, "x": {opener * depth}{inner}{closer * depth}}}'.encode()
+    nesting = 1 + depth + json_nesting_depth(inner)
+    if nesting > MAX_NESTING_DEPTH:
+        with pytest.raises(PayloadInvalid, match=f"^{re.escape(NESTED_TOO_DEEPLY)}$"):
+            load_order(body)
+    else:
+        assert load_order(body)["id"] == "1"
 
 
 def test_a_real_shaped_order_becomes_one_request(publisher: Any, cd: Any) -> None:

@@ -49,6 +49,7 @@ class InboundDeliveryAdmin(admin.ModelAdmin[InboundDelivery]):
         "outcome",
         "reason",
         "attempts",
+        "retry_queued",
         "processed_at",
         "headers",
         "body_text",
@@ -66,14 +67,14 @@ class InboundDeliveryAdmin(admin.ModelAdmin[InboundDelivery]):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description="Replay (failed or unmatched deliveries)")
+    @admin.action(description="Replay (failed, unmatched or stuck pending deliveries)")
     def replay(self, request: HttpRequest, queryset: QuerySet[InboundDelivery]) -> None:
         queued = [d.id for d in queryset if delivery_replay(delivery_id=d.id)]
         skipped = queryset.count() - len(queued)
         self.message_user(
             request,
             f"Queued {len(queued)} deliveries again; skipped {skipped} (only failed or "
-            "unmatched ones are replayed).",
+            "unmatched ones are replayed, and pending ones no task is left to process).",
             messages.SUCCESS,
         )
 

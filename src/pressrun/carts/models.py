@@ -46,6 +46,10 @@ class InboundDelivery(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING)
     reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    retry_queued = models.BooleanField(
+        default=False,
+        help_text="Failed by an unexpected error, with an automatic retry queued that re-opens it.",
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
     orders = models.ManyToManyField(Order, blank=True, related_name="inbound_deliveries")
     notify_email = models.EmailField(
@@ -62,15 +66,20 @@ class InboundDelivery(models.Model):
                 condition=~Q(delivery_id=""),
                 name="inbounddelivery_unique_delivery_id",
             ),
-            # One order per cart order, whatever topics or repeats bring it.
+            # One order per cart order, whatever topics or repeats bring it. A delivery
+            # without a key names no cart order, so it must not collide with another one.
             models.UniqueConstraint(
                 fields=["cart", "publisher", "external_key"],
-                condition=Q(outcome="order_created"),
+                condition=Q(outcome="order_created") & ~Q(external_key=""),
                 name="inbounddelivery_one_order_per_external_key",
             ),
         ]
         indexes = [
             models.Index(fields=["cart", "publisher", "external_key"], name="inbound_external_key"),
+            # The sweep for deliveries left pending reads only these few rows.
+            models.Index(
+                fields=["received_at"], condition=Q(outcome="pending"), name="inbound_pending"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,10 +1,47 @@
-"""Small helpers every cart parser shares: reading loose JSON values, and the shipping rule."""
+"""Small helpers every cart parser shares: decoding JSON safely, reading loose JSON values,
+and the shipping rule."""
 
 from __future__ import annotations
 
+import json
+import re
+from itertools import accumulate
 from typing import Any
 
 from pressrun.accounts.models import MailMethod
+
+# Real cart payloads nest a handful of levels; Python's JSON decoder recurses once per level
+# and raises RecursionError near 1,000, so anything deeper is refused before decoding.
+MAX_NESTING_DEPTH = 64
+NESTED_TOO_DEEPLY = f"The body is nested too deeply (more than {MAX_NESTING_DEPTH} levels)."
+# A string (its closing quote optional, so that an unterminated one is consumed once rather
+# than rescanned from every later quote) or a bracket: one linear pass over the text.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]+|\\.)*"?|[\[\]{}]', re.DOTALL)
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class JsonInvalid(ValueError):
+    """The text is not JSON a cart could have sent; the message says why."""
+
+
+def json_nesting_depth(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest, without recursing (brackets
+    inside strings do not count)."""
+    steps = (_DEPTH_STEP.get(token[0], 0) for token in _JSON_TOKEN.findall(text))
+    return max(accumulate(steps, initial=0))
+
+
+def load_json(text: str) -> Any:
+    """Decode a cart's JSON with every integer kept as its decimal text (ids exceed 2^53).
+
+    Raises JsonInvalid for text that is not JSON or nests deeper than MAX_NESTING_DEPTH.
+    """
+    if json_nesting_depth(text) > MAX_NESTING_DEPTH:
+        raise JsonInvalid(NESTED_TOO_DEEPLY)
+    try:
+        return json.loads(text, parse_int=str)
+    except ValueError as exc:
+        raise JsonInvalid(f"The body is not valid JSON: {exc}") from exc
 
 
 def text(value: Any) -> str:

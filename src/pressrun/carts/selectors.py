@@ -1,21 +1,31 @@
-"""Reads for the carts: the URLs a publisher pastes into each cart, the unmatched products
-waiting for a mapping, and a publisher's shipping rules."""
+"""Reads for the carts: the URLs a publisher pastes into each cart, the processing timings
+and the deliveries left pending past them, the unmatched products waiting for a mapping, and
+a publisher's shipping rules."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.models import Cart, Outcome, ShippingRule, UnmatchedProduct
+from pressrun.carts.models import Cart, InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
 from pressrun.catalog.models import Project
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
 
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_SAMCART_GRACE_SECONDS = 10
+# A delivery's task normally runs within seconds of its due time; one still pending this long
+# after it (and with no task queued or running for it) was lost and needs queuing again.
+DEFAULT_STALE_PENDING_SECONDS = 600
 
 
 def public_base_url() -> str:
@@ -24,6 +34,64 @@ def public_base_url() -> str:
         "PRESSRUN_PUBLIC_BASE_URL", ""
     )
     return str(configured or DEFAULT_PUBLIC_BASE_URL).rstrip("/")
+
+
+def samcart_grace_seconds() -> int:
+    """How long a SamCart notification waits for the other products of its order
+    (setting or env PRESSRUN_SAMCART_GRACE_SECONDS, default 10)."""
+    return _seconds_setting("PRESSRUN_SAMCART_GRACE_SECONDS", DEFAULT_SAMCART_GRACE_SECONDS)
+
+
+def stale_pending_seconds() -> int:
+    """How long past its due time a pending delivery without a task counts as lost (setting
+    or env PRESSRUN_CART_STALE_PENDING_SECONDS, default 600)."""
+    return _seconds_setting("PRESSRUN_CART_STALE_PENDING_SECONDS", DEFAULT_STALE_PENDING_SECONDS)
+
+
+def _seconds_setting(name: str, default: int) -> int:
+    configured = getattr(settings, name, None)
+    if configured is None:
+        configured = os.environ.get(name, "")
+    try:
+        return max(0, int(str(configured).strip() or default))
+    except ValueError:
+        return default
+
+
+def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> list[int]:
+    """Pending deliveries nothing will process: due (received, plus SamCart's grace window)
+    more than `stale_pending_seconds()` ago, with no processing task queued or running for
+    them. Oldest first; only among `delivery_ids` when given.
+
+    A delivery waiting for a scheduled retry, or queued behind a backlog or a stopped worker,
+    has its task queued and is not stale; one whose task was lost (it failed outside the
+    task's own error handling, or its row was removed) has none.
+    """
+    from pressrun.carts.tasks import process_delivery
+
+    overdue_before = timezone.now() - timedelta(seconds=stale_pending_seconds())
+    grace = timedelta(seconds=samcart_grace_seconds())
+    overdue = Q(cart=Cart.SAMCART, received_at__lt=overdue_before - grace) | (
+        ~Q(cart=Cart.SAMCART) & Q(received_at__lt=overdue_before)
+    )
+    pending = InboundDelivery.objects.filter(overdue, outcome=Outcome.PENDING)
+    if delivery_ids is not None:
+        pending = pending.filter(id__in=list(delivery_ids))
+    candidates = list(pending.order_by("received_at", "id").values_list("id", flat=True))
+    if not candidates:
+        return []
+    # Read in Python rather than through a JSON lookup, which compares differently on SQLite
+    # and PostgreSQL; only deliveries already overdue get here, which is rare.
+    queued = DBTaskResult.objects.filter(
+        task_path=process_delivery.module_path,
+        status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+    ).values_list("args_kwargs", flat=True)
+    with_task = {
+        args_kwargs.get("kwargs", {}).get("delivery_id")
+        for args_kwargs in queued
+        if isinstance(args_kwargs, dict)
+    }
+    return [delivery_id for delivery_id in candidates if delivery_id not in with_task]
 
 
 def shopify_webhook_url(publisher: Publisher, *, test: bool = False) -> str:

@@ -8,7 +8,6 @@ once the delivery has an outcome), so a task run twice or a replay never makes a
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
+from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import (
     Cart,
     InboundDelivery,
@@ -27,7 +27,11 @@ from pressrun.carts.models import (
     ShippingRule,
     UnmatchedProduct,
 )
-from pressrun.carts.selectors import unmatched_product_projects
+from pressrun.carts.selectors import (
+    samcart_grace_seconds,
+    stale_pending_delivery_ids,
+    unmatched_product_projects,
+)
 from pressrun.carts.shipping import normalize_description
 from pressrun.carts.shopify import parse as shopify_parse
 from pressrun.carts.unmatched import unmatched_record
@@ -35,12 +39,13 @@ from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, cart_id_key, par
 from pressrun.catalog.models import Project
 from pressrun.catalog.services import ProjectInvalid, project_update
 from pressrun.core.errors import DomainError
+from pressrun.core.tasks import enqueue_retry
 from pressrun.orders.services import OrderRefused, Refusal, order_place
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SAMCART_GRACE_SECONDS = 10
 SECRET_HEADER_WORDS = ("hmac", "signature", "token", "authorization", "cookie")
+# Also replayed: a pending delivery nothing will process (`stale_pending_delivery_ids`).
 REPLAYABLE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.UNMATCHED})
 # Refused at the door for authenticity: replaying would act on an unverified body.
 SIGNATURE_MISSING = "Signature missing."
@@ -116,23 +121,23 @@ def _enqueue(task: Any, delivery_id: int, delay_seconds: int) -> None:
         task.enqueue(delivery_id=delivery_id)
 
 
-def samcart_grace_seconds() -> int:
-    """How long a SamCart notification waits for the other products of its order
-    (setting or env PRESSRUN_SAMCART_GRACE_SECONDS, default 10)."""
-    configured = getattr(settings, "PRESSRUN_SAMCART_GRACE_SECONDS", None)
-    if configured is None:
-        configured = os.environ.get("PRESSRUN_SAMCART_GRACE_SECONDS", "")
-    try:
-        return max(0, int(str(configured).strip() or DEFAULT_SAMCART_GRACE_SECONDS))
-    except ValueError:
-        return DEFAULT_SAMCART_GRACE_SECONDS
-
-
 def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
     delivery.outcome = outcome
     delivery.reason = reason
     delivery.processed_at = timezone.now()
     delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
+
+
+MAX_ERROR_TEXT = 300
+
+
+def unexpected_error_text(error: BaseException) -> str:
+    """ "Unexpected error KeyError: 'x'." — what an operator reads on the delivery (the
+    traceback is in the worker's log)."""
+    message = " ".join(str(error).split())
+    if len(message) > MAX_ERROR_TEXT:
+        message = message[: MAX_ERROR_TEXT - 1] + "…"
+    return f"Unexpected error {type(error).__name__}" + (f": {message}" if message else "") + "."
 
 
 def delivery_note_retry(*, delivery_id: int, problem: str, attempt: int) -> None:
@@ -148,7 +153,7 @@ def delivery_give_up(*, delivery_id: int, problem: str, attempts: int) -> str:
     from pressrun.carts.oneshoppingcart.process import delivery_error_email
 
     with transaction.atomic():
-        delivery = InboundDelivery.objects.select_for_update().get(id=delivery_id)
+        delivery = deliveries_for_update().get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
             return str(delivery.outcome)
         _finish(
@@ -160,6 +165,90 @@ def delivery_give_up(*, delivery_id: int, problem: str, attempts: int) -> str:
         if delivery.notify_email:
             transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery_id))
     return str(Outcome.FAILED)
+
+
+def delivery_fail_unexpectedly(*, delivery_id: int, error: BaseException, attempt: int) -> str:
+    """Record that processing attempt `attempt` of a pending delivery raised `error`, a bug
+    or a failure nobody foresaw, and queue the next attempt with backoff; returns "retrying",
+    or the outcome when no attempt is left or the delivery was no longer pending.
+
+    While the retry waits the delivery is `failed`, saying so in plain words, so an operator
+    sees it and may replay it at once; `retry_queued` marks it for the retry to re-open
+    (`delivery_reopen_for_retry`). After the last attempt it is given up (`delivery_give_up`).
+    The failed attempt's own writes were rolled back with its transaction.
+    """
+    from pressrun.carts.tasks import process_delivery
+
+    problem = unexpected_error_text(error)
+    with transaction.atomic():
+        delivery = deliveries_for_update().filter(id=delivery_id).first()
+        if delivery is None:
+            return "missing"
+        if delivery.outcome != Outcome.PENDING:
+            # Processed after all: the error came later (an email after the commit, say).
+            return str(delivery.outcome)
+        if enqueue_retry(
+            process_delivery,
+            attempt=attempt,
+            max_attempts=settings.CART_RETRY_ATTEMPTS,
+            kwargs={"delivery_id": delivery_id},
+            base_seconds=settings.CART_RETRY_BASE_SECONDS,
+        ):
+            delivery.outcome = Outcome.FAILED
+            delivery.reason = (
+                f"Attempt {attempt} failed: {problem} It will be retried automatically; it "
+                "can also be replayed now."
+            )
+            delivery.processed_at = timezone.now()
+            delivery.retry_queued = True
+            delivery.save(update_fields=["outcome", "reason", "processed_at", "retry_queued"])
+            return "retrying"
+    return delivery_give_up(delivery_id=delivery_id, problem=problem, attempts=attempt)
+
+
+def delivery_reopen_for_retry(*, delivery_id: int) -> int:
+    """Make a delivery failed by an unexpected error pending again for its queued retry;
+    returns how many deliveries were re-opened. For SamCart the order's other notifications
+    waiting for a retry are re-opened with it, so that they are processed together and still
+    make one order (their own retries then find nothing to do). A delivery replayed meanwhile
+    is left alone: the replay cleared its mark."""
+    head = (
+        InboundDelivery.objects.filter(id=delivery_id)
+        .values("cart", "publisher_id", "external_key")
+        .first()
+    )
+    if head is None:
+        return 0
+    waiting = InboundDelivery.objects.filter(outcome=Outcome.FAILED, retry_queued=True)
+    if head["cart"] == Cart.SAMCART and head["external_key"]:
+        waiting = waiting.filter(
+            cart=Cart.SAMCART,
+            publisher_id=head["publisher_id"],
+            external_key=head["external_key"],
+        )
+    else:
+        waiting = waiting.filter(id=delivery_id)
+    return waiting.update(outcome=Outcome.PENDING, processed_at=None, retry_queued=False)
+
+
+def deliveries_requeue_stale() -> int:
+    """Queue processing again for every pending delivery nothing will process (see
+    `stale_pending_delivery_ids`); returns how many were queued. A delivery with a task
+    queued or running (a scheduled retry included) is left to it. Should a lost task turn up
+    after all, processing re-checks the delivery under its row lock, so it is done once."""
+    from pressrun.carts.tasks import process_delivery
+
+    requeued = 0
+    for delivery_id in stale_pending_delivery_ids():
+        with transaction.atomic():
+            still_pending = InboundDelivery.objects.filter(
+                id=delivery_id, outcome=Outcome.PENDING
+            ).update(reason="Its processing task was lost; queued again automatically.")
+            if still_pending:
+                process_delivery.enqueue(delivery_id=delivery_id)
+                requeued += 1
+                logger.warning("delivery %s: pending with no task; queued again", delivery_id)
+    return requeued
 
 
 def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
@@ -191,11 +280,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
 
         return oneshoppingcart_process(delivery_id=delivery_id)
     with transaction.atomic():
-        delivery = (
-            InboundDelivery.objects.select_for_update()
-            .select_related("publisher")
-            .get(id=delivery_id)
-        )
+        delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
             return delivery
         delivery.attempts += 1
@@ -255,22 +340,25 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
 
 
 def delivery_replay(*, delivery_id: int) -> bool:
-    """Queue a failed or unmatched delivery again (e.g. after fixing a SKU). Returns whether
-    it was queued; a delivery that created an order, or whose signature failed, never is."""
+    """Queue a failed or unmatched delivery again (e.g. after fixing a SKU), or a pending one
+    nothing will process (`stale_pending_delivery_ids`). Returns whether it was queued; a
+    delivery that created an order, or whose signature failed, never is, nor one still
+    waiting for its task."""
     from pressrun.carts.tasks import process_delivery
 
     with transaction.atomic():
-        delivery = InboundDelivery.objects.select_for_update().get(id=delivery_id)
-        if (
-            delivery.outcome not in REPLAYABLE_OUTCOMES
-            or not delivery.body
-            or delivery.reason in NEVER_REPLAYED_REASONS
-        ):
+        delivery = deliveries_for_update().get(id=delivery_id)
+        replayable = delivery.outcome in REPLAYABLE_OUTCOMES or (
+            delivery.outcome == Outcome.PENDING
+            and stale_pending_delivery_ids(delivery_ids=[delivery.id]) == [delivery.id]
+        )
+        if not replayable or not delivery.body or delivery.reason in NEVER_REPLAYED_REASONS:
             return False
         delivery.outcome = Outcome.PENDING
         delivery.reason = ""
         delivery.processed_at = None
-        delivery.save(update_fields=["outcome", "reason", "processed_at"])
+        delivery.retry_queued = False
+        delivery.save(update_fields=["outcome", "reason", "processed_at", "retry_queued"])
         delay = samcart_grace_seconds() if delivery.cart == Cart.SAMCART else 0
         _enqueue(process_delivery, delivery.id, delay)
     return True

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError
 from django_tasks import task
 
 from pressrun.carts.errors import CartTemporarilyUnavailable
-from pressrun.core.tasks import enqueue_retry
+from pressrun.core.tasks import enqueue_retry, schedule_periodic
 
 logger = logging.getLogger(__name__)
+
+STALE_DELIVERY_SWEEP_INTERVAL = timedelta(minutes=5)
 
 
 @task()
@@ -20,11 +23,22 @@ def process_delivery(delivery_id: int, attempt: int = 1) -> str:
 
     Transient failures (the database, or a cart's API being unreachable) are retried with
     backoff (settings CART_RETRY_ATTEMPTS, CART_RETRY_BASE_SECONDS); the delivery stays
-    pending until an attempt succeeds, and after the last one it is marked failed.
+    pending until an attempt succeeds, and after the last one it is marked failed. Any other
+    exception is logged with its traceback and retried the same way, the delivery marked
+    failed meanwhile with the error in its reason (`delivery_fail_unexpectedly`), so it never
+    stays pending with nothing left to process it.
     """
-    from pressrun.carts.services import delivery_give_up, delivery_note_retry, delivery_process
+    from pressrun.carts.services import (
+        delivery_fail_unexpectedly,
+        delivery_give_up,
+        delivery_note_retry,
+        delivery_process,
+        delivery_reopen_for_retry,
+    )
 
     try:
+        if attempt > 1:
+            delivery_reopen_for_retry(delivery_id=delivery_id)
         return str(delivery_process(delivery_id=delivery_id).outcome)
     except OperationalError as exc:
         logger.warning("delivery %s: database error (attempt %d)", delivery_id, attempt)
@@ -34,6 +48,9 @@ def process_delivery(delivery_id: int, attempt: int = 1) -> str:
         logger.warning("delivery %s: %s (attempt %d)", delivery_id, exc, attempt)
         problem = str(exc)
         transient = True
+    except Exception as exc:
+        logger.exception("delivery %s: unexpected error (attempt %d)", delivery_id, attempt)
+        return delivery_fail_unexpectedly(delivery_id=delivery_id, error=exc, attempt=attempt)
     if enqueue_retry(
         process_delivery,
         attempt=attempt,
@@ -45,3 +62,17 @@ def process_delivery(delivery_id: int, attempt: int = 1) -> str:
             delivery_note_retry(delivery_id=delivery_id, problem=problem, attempt=attempt)
         return "retrying"
     return str(delivery_give_up(delivery_id=delivery_id, problem=problem, attempts=attempt))
+
+
+@task()
+def requeue_stale_deliveries() -> int:
+    """Queue again the pending deliveries nothing will process (`deliveries_requeue_stale`),
+    then schedule the next run; returns how many were queued. Started by the worker with the
+    other periodic tasks (`pressrun.core.tasks.schedule_housekeeping`)."""
+    from pressrun.carts.services import deliveries_requeue_stale
+
+    try:
+        return deliveries_requeue_stale()
+    finally:
+        # Even after an error, so one bad run does not end the sweeps.
+        schedule_periodic(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)

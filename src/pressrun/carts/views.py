@@ -21,14 +21,10 @@ from django.views.decorators.http import require_POST
 from pressrun.accounts.models import Publisher
 from pressrun.carts.models import Cart
 from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
-from pressrun.carts.oneshoppingcart.process import delivery_error_email
+from pressrun.carts.oneshoppingcart.process import delivery_refused_email
 from pressrun.carts.samcart import parse as samcart_parse
-from pressrun.carts.services import (
-    SIGNATURE_MISMATCH,
-    SIGNATURE_MISSING,
-    delivery_receive,
-    samcart_grace_seconds,
-)
+from pressrun.carts.selectors import samcart_grace_seconds
+from pressrun.carts.services import SIGNATURE_MISMATCH, SIGNATURE_MISSING, delivery_receive
 from pressrun.carts.shopify.parse import PayloadInvalid, external_key, load_order
 from pressrun.carts.shopify.verify import signature_valid
 
@@ -121,7 +117,7 @@ def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
         data = load_order(body)
     except PayloadInvalid as exc:
         receive(body=body, failure=str(exc))
-        return _reply(400, "The body is not a JSON object.")
+        return _reply(400, str(exc))
     shop = request.headers.get("X-Shopify-Shop-Domain", "")
     delivery, created = receive(
         body=body,
@@ -154,7 +150,7 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
         data = samcart_parse.load_notification(body, request.content_type or "")
     except samcart_parse.PayloadInvalid as exc:
         receive(body=body, failure=str(exc))
-        return _reply(400, "The body is not a SamCart notification.")
+        return _reply(400, str(exc))
     delivery, _ = receive(
         body=body,
         topic=samcart_parse.event(data) or "Product Purchased",
@@ -216,7 +212,11 @@ def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpRespo
     if failure:
         delivery, _ = receive(body=body, failure=failure)
         if delivery.notify_email:
-            delivery_error_email(delivery_id=delivery.id)
+            # The refusal is stored: its answer stands even if the email cannot be queued.
+            try:
+                delivery_refused_email(delivery_id=delivery.id)
+            except Exception:
+                logger.exception("1shoppingcart delivery %s: error email not queued", delivery.id)
         return _reply(status, failure)
     delivery, _ = receive(body=body, topic=notification.event, external_key=notification.token)
     return _reply(200, f"ok {delivery.id}")

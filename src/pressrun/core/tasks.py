@@ -111,9 +111,20 @@ def housekeeping() -> dict[str, int]:
 
 
 def schedule_housekeeping() -> None:
-    """Make sure exactly one future housekeeping run is queued."""
+    """Make sure exactly one future run of each periodic task is queued: housekeeping, and
+    the carts' sweep for deliveries left pending with no task. The worker calls this at
+    start; each periodic task schedules its own next run."""
+    from pressrun.carts.tasks import STALE_DELIVERY_SWEEP_INTERVAL, requeue_stale_deliveries
+
+    schedule_periodic(housekeeping, interval=HOUSEKEEPING_INTERVAL)
+    schedule_periodic(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
+
+
+def schedule_periodic(task_to_schedule: Task[[], Any], *, interval: timedelta) -> None:
+    """Queue a run of the argument-less `task_to_schedule` `interval` from now, unless one is
+    already queued (so each periodic task keeps exactly one future run)."""
     pending = DBTaskResult.objects.filter(
-        task_path=housekeeping.module_path, status=TaskResultStatus.READY
+        task_path=task_to_schedule.module_path, status=TaskResultStatus.READY
     ).exists()
     if not pending:
-        housekeeping.using(run_after=timezone.now() + HOUSEKEEPING_INTERVAL).enqueue()
+        task_to_schedule.using(run_after=timezone.now() + interval).enqueue()

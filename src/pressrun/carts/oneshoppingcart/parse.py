@@ -30,6 +30,9 @@ MAX_TOKEN_LENGTH = 50
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_INVOICE_LENGTH = 50
 ACCEPTED_STATUS = "accepted"
+# Digits, optionally with a zero fraction; at most 9 digits, so int() can never be slow or
+# overflow whatever the reply holds.
+QUANTITY_PATTERN = re.compile(r"(\d{1,9})(?:\.0*)?", re.ASCII)
 
 
 class PayloadInvalid(ValueError):
@@ -138,11 +141,18 @@ class ApiOrder:
         return self.status.lower() == ACCEPTED_STATUS
 
 
-def _quantity(text: str) -> int:
-    try:
-        return int(float(text))
-    except ValueError:
-        return 0
+def _quantity(text: str, *, line: int, ref: str) -> int:
+    """A line's copies: a whole number of at least 1, as digits (the API may write "2.00").
+    Raises PayloadInvalid for anything else ("1.5", "-1", "0", "1e999", "inf", "nan", ""), so
+    a line is never guessed at; intake then applies its own limits."""
+    match = QUANTITY_PATTERN.fullmatch(text)
+    quantity = int(match.group(1)) if match else 0
+    if quantity < 1:
+        raise PayloadInvalid(
+            f"Line {line} (SKU '{ref}') has quantity '{text[:40]}', which is not a whole "
+            "number of copies of at least 1."
+        )
+    return quantity
 
 
 def parse_order(root: Element) -> ApiOrder:
@@ -155,10 +165,14 @@ def parse_order(root: Element) -> ApiOrder:
         OrderLineItem(
             sku=value(item, "Sku"),
             product_id=value(item, "ProductId"),
-            quantity=_quantity(value(item, "Quantity")),
+            quantity=_quantity(
+                value(item, "Quantity"),
+                line=number,
+                ref=value(item, "Sku") or value(item, "ProductId"),
+            ),
             name=value(item, "ProductName") or value(item, "Name"),
         )
-        for item in children(child(info, "LineItems"), "LineItemInfo")
+        for number, item in enumerate(children(child(info, "LineItems"), "LineItemInfo"), 1)
     )
     profile = child(response, "OrderShippingProfileInfo")
     ship_to = None

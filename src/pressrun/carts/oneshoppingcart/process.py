@@ -14,12 +14,14 @@ delivery names an error email (TSErrEM), a plain-words email saying how to fix i
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pressrun.carts.errors import CartTemporarilyUnavailable
+from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import Cart, InboundDelivery, Outcome
 from pressrun.carts.oneshoppingcart import parse
 from pressrun.carts.oneshoppingcart.client import ApiUnavailable, OneShoppingCartClient
@@ -56,11 +58,7 @@ class _Claim:
 
 def _claim(delivery_id: int) -> InboundDelivery | _Claim:
     with transaction.atomic():
-        delivery = (
-            InboundDelivery.objects.select_for_update()
-            .select_related("publisher")
-            .get(id=delivery_id)
-        )
+        delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
             return delivery
         delivery.attempts += 1
@@ -145,11 +143,7 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
         return claimed
     read = _read_order(claimed)
     with transaction.atomic():
-        delivery = (
-            InboundDelivery.objects.select_for_update()
-            .select_related("publisher")
-            .get(id=delivery_id)
-        )
+        delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
             return delivery
         if isinstance(read, str):
@@ -204,9 +198,34 @@ def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
 def delivery_error_email(*, delivery_id: int) -> None:
     """Email the delivery's error address (TSErrEM) what went wrong, at most once per
     delivery outcome. Does nothing when the delivery names no error address."""
+    delivery = InboundDelivery.objects.select_related("publisher").get(id=delivery_id)
+    _error_email(
+        delivery, key=f"delivery-error:{delivery.id}:{delivery.attempts}:{delivery.outcome}"
+    )
+
+
+def delivery_refused_email(*, delivery_id: int) -> None:
+    """Email the error address (TSErrEM) why a notification was refused at the door, at most
+    once per publisher and reason a day (UTC). 1ShoppingCart repeats a notification until it
+    gets a 200 and each repeat is stored as a delivery of its own, so a key per delivery would
+    flood the publisher while the Notification URL stays wrong. Does nothing when the delivery
+    names no error address."""
+    delivery = InboundDelivery.objects.select_related("publisher").get(id=delivery_id)
+    reason = hashlib.sha256(delivery.reason.encode()).hexdigest()[:32]
+    day = timezone.now().date().isoformat()
+    _error_email(
+        delivery,
+        key=f"delivery-refused:{delivery.publisher_id}:{reason}:{day}",
+        repeats_note=(
+            "1ShoppingCart sends a refused notification again until it is accepted; the "
+            "repeats refused for the same reason today are kept but not emailed again.\n\n"
+        ),
+    )
+
+
+def _error_email(delivery: InboundDelivery, *, key: str, repeats_note: str = "") -> None:
     from pressrun.notifications.services import notify_publisher_error
 
-    delivery = InboundDelivery.objects.select_related("publisher").get(id=delivery_id)
     if not delivery.notify_email:
         return
     token = delivery.external_key or "?"
@@ -219,14 +238,10 @@ def delivery_error_email(*, delivery_id: int) -> None:
     text = (
         f"{opening}\n\n{delivery.reason}\n\n"
         f"Publisher ID: {delivery.publisher_id}\nDelivery: {delivery.id}, received "
-        f"{delivery.received_at:%Y-%m-%d %H:%M} UTC\n\n"
+        f"{delivery.received_at:%Y-%m-%d %H:%M} UTC\n\n{repeats_note}"
         "You receive this because the Notification URL names this address (TSErrEM). Remove "
         "TSErrEM from the URL once the integration works to stop these emails.\n"
     )
     notify_publisher_error(
-        publisher=delivery.publisher,
-        to=delivery.notify_email,
-        subject=subject,
-        text=text,
-        key=f"delivery-error:{delivery.id}:{delivery.attempts}:{delivery.outcome}",
+        publisher=delivery.publisher, to=delivery.notify_email, subject=subject, text=text, key=key
     )

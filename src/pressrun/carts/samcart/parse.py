@@ -8,13 +8,13 @@ of the code reads one shape. Integers stay decimal text, never floats.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pressrun.carts.payload import MAX_NESTING_DEPTH, NESTED_TOO_DEEPLY, JsonInvalid, load_json
 from pressrun.carts.payload import text as _text
 from pressrun.carts.shipping import mail_method_for_descriptions
 from pressrun.carts.unmatched import CartProduct
@@ -34,11 +34,15 @@ class PayloadInvalid(ValueError):
 
 
 def _unfold(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The nested dict the form's keys describe. Raises PayloadInvalid for a key nested deeper
+    than MAX_NESTING_DEPTH, which also bounds `_listify`'s recursion."""
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = _KEY_PART.findall(key)
         if not parts:
             continue
+        if len(parts) > MAX_NESTING_DEPTH:
+            raise PayloadInvalid(NESTED_TOO_DEEPLY)
         node = root
         for part in parts[:-1]:
             child = node.get(part)
@@ -76,9 +80,9 @@ def load_notification(body: bytes, content_type: str = "") -> dict[str, Any]:
         data = _unfold(pairs)
     else:
         try:
-            data = json.loads(text, parse_int=str)
-        except ValueError as exc:
-            raise PayloadInvalid(f"The body is not valid JSON: {exc}") from exc
+            data = load_json(text)
+        except JsonInvalid as exc:
+            raise PayloadInvalid(str(exc)) from exc
         if not isinstance(data, dict):
             raise PayloadInvalid("The body is JSON but not an object.")
     if not order_id(data):

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import Cart, InboundDelivery, Outcome
 from pressrun.carts.samcart import parse
 from pressrun.carts.unmatched import unmatched_record
@@ -78,7 +79,7 @@ def samcart_process(*, delivery_id: int) -> InboundDelivery:
                 "outcome": Outcome.PENDING,
             }
         group = list(
-            InboundDelivery.objects.select_for_update()
+            deliveries_for_update()
             .select_related("publisher")
             .filter(**group_filter)
             .order_by("id")

@@ -6,10 +6,10 @@ as its decimal text (never a float).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from pressrun.carts.payload import JsonInvalid, load_json
 from pressrun.carts.payload import text as _text
 from pressrun.carts.shipping import mail_method_for_descriptions
 from pressrun.carts.unmatched import CartProduct
@@ -20,18 +20,30 @@ from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 MAX_INVOICE_LENGTH = 50
 
 
+ORDER_ID_MISSING = (
+    "The required field 'id' (the order id) is missing or empty; without it a repeat of the "
+    "order could not be recognised, so it was not imported."
+)
+
+
 class PayloadInvalid(ValueError):
     """The body is not a Shopify order (not JSON, or not an object with an id)."""
 
 
 def load_order(body: bytes) -> dict[str, Any]:
-    """Decode a webhook body; integers stay strings. Raises PayloadInvalid."""
+    """Decode a webhook body; integers stay strings. Raises PayloadInvalid for a body that is
+    not UTF-8 JSON, nests too deeply, is not an object, or has no order `id` (the key every
+    repeat and topic of one order is recognised by)."""
     try:
-        data = json.loads(body.decode("utf-8"), parse_int=str)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = load_json(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise PayloadInvalid(f"The body is not valid JSON: {exc}") from exc
+    except JsonInvalid as exc:
+        raise PayloadInvalid(str(exc)) from exc
     if not isinstance(data, dict):
         raise PayloadInvalid("The body is JSON but not an object.")
+    if not order_id(data):
+        raise PayloadInvalid(ORDER_ID_MISSING)
     return data
 
 
