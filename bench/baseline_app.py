@@ -316,6 +316,7 @@ DELIVERY_COLUMNS = (
     "outcome",
     "reason",
     "attempts",
+    "retry_queued",
     "notify_email",
 )
 INSERT_DELIVERY = (
@@ -376,6 +377,7 @@ def shopify_webhook(environ: dict[str, Any]) -> tuple[str, str]:
         "pending",
         "",
         0,
+        False,
         "",
     )
     connection = _connection()

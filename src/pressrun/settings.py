@@ -174,7 +174,8 @@ def _databases() -> dict[str, Any]:
         return {"default": config}
     return {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite backend with write transactions queued fairly (core/sqlite).
+            "ENGINE": "pressrun.core.sqlite",
             "NAME": DATA_DIR / "pressrun.sqlite3",
             # Keep connections: opening one (with its PRAGMAs and Django's SQL functions)
             # costs more than a whole order's queries.

@@ -1,0 +1,1 @@
+"""SQLite database backend with a fair write lock (ENGINE "pressrun.core.sqlite")."""

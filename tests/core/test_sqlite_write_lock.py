@@ -1,0 +1,121 @@
+"""The SQLite backend queues write transactions on a file lock (core/sqlite/base.py).
+
+Each connection is the real backend on a database file; the threads stand for the web
+server's threads, the worker and commands, which each open their own connections.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db.utils import ConnectionHandler
+
+from pressrun.core.sqlite.base import DatabaseWrapper
+
+
+@pytest.fixture(autouse=True)
+def _own_databases(django_db_blocker: Any) -> Iterator[None]:
+    # These connections are the tests' own, not the test database pytest-django guards.
+    with django_db_blocker.unblock():
+        yield
+
+
+@pytest.fixture
+def handler(tmp_path: Path) -> Iterator[ConnectionHandler]:
+    connections = ConnectionHandler(
+        {"default": {"ENGINE": "pressrun.core.sqlite", "NAME": str(tmp_path / "db.sqlite3")}}
+    )
+    first = connections["default"]
+    first.cursor().execute("CREATE TABLE t (n INTEGER)")
+    yield connections
+    connections.close_all()
+
+
+def begin(connection: DatabaseWrapper) -> None:
+    connection.ensure_connection()
+    connection._start_transaction_under_autocommit()
+
+
+def insert_in_another_thread(
+    handler: ConnectionHandler, n: int
+) -> tuple[threading.Thread, threading.Event]:
+    """Start a transaction in a new thread (its own connection); the event is set once
+    BEGIN returned, and the thread then inserts `n` and commits."""
+    began = threading.Event()
+
+    def run() -> None:
+        connection = handler["default"]
+        begin(connection)
+        began.set()
+        connection.cursor().execute("INSERT INTO t VALUES (%s)", [n])
+        connection.commit()
+        connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, began
+
+
+def lock_is_free(path: Path) -> bool:
+    """Whether another process could take the write lock right now."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def rows(handler: ConnectionHandler) -> list[int]:
+    with handler["default"].cursor() as cursor:
+        cursor.execute("SELECT n FROM t ORDER BY rowid")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("finish", ["commit", "rollback", "close"])
+def test_a_second_writer_waits_for_the_first_to_finish(
+    handler: ConnectionHandler, tmp_path: Path, finish: str
+) -> None:
+    first = handler["default"]
+    begin(first)
+    first.cursor().execute("INSERT INTO t VALUES (1)")
+    lock_file = tmp_path / "db.sqlite3.write-lock"
+    assert not lock_is_free(lock_file)
+
+    thread, began = insert_in_another_thread(handler, 2)
+    assert not began.wait(0.5), "the second transaction began while the first held the lock"
+    getattr(first, finish)()
+    assert began.wait(10), "the second transaction did not begin after the first ended"
+    thread.join(10)
+    assert lock_is_free(lock_file)
+    assert rows(handler) == ([1, 2] if finish == "commit" else [2])
+
+
+def test_many_writers_each_commit_once(handler: ConnectionHandler) -> None:
+    threads = [insert_in_another_thread(handler, n)[0] for n in range(20)]
+    for thread in threads:
+        thread.join(30)
+    assert sorted(rows(handler)) == list(range(20))
+
+
+def test_in_memory_databases_take_no_lock(tmp_path: Path) -> None:
+    connections = ConnectionHandler(
+        {"default": {"ENGINE": "pressrun.core.sqlite", "NAME": ":memory:"}}
+    )
+    connection = connections["default"]
+    begin(connection)
+    connection.cursor().execute("SELECT 1")
+    connection.commit()
+    assert connection._write_lock is None
+    assert list(tmp_path.iterdir()) == []
+    connections.close_all()
