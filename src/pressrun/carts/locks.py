@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import QuerySet
 
 from pressrun.carts.models import InboundDelivery
+from pressrun.core.locks import lock_own_rows
 
 
 def deliveries_for_update() -> QuerySet[InboundDelivery]:
@@ -17,9 +17,6 @@ def deliveries_for_update() -> QuerySet[InboundDelivery]:
     publisher: it only reads the publisher's settings, the balance changes solely through
     billing's conditional `UPDATE ... WHERE balance >= cost` (which takes the row lock itself,
     from the debit to the commit), and releasing HOLD orders takes its own publisher lock
-    (billing/services.py). Where the database cannot name the locked table (`of`), the plain
-    lock is the fallback; SQLite has no FOR UPDATE at all and serializes writers instead.
+    (billing/services.py).
     """
-    if connection.features.has_select_for_update_of:
-        return InboundDelivery.objects.select_for_update(of=("self",))
-    return InboundDelivery.objects.select_for_update()
+    return lock_own_rows(InboundDelivery.objects.all())

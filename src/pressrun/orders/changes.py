@@ -20,6 +20,7 @@ from django.utils import timezone
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.billing.pricing import PriceListIncomplete, quote
 from pressrun.core.errors import DomainError
+from pressrun.core.locks import lock_own_rows
 from pressrun.core.money import format_money
 from pressrun.orders.models import Order, OrderDeletion, OrderEvent, OrderLine, OrderStatus
 from pressrun.orders.requests import RecipientRequest
@@ -56,7 +57,9 @@ def customer_change_deadline(order: Order) -> datetime | None:
 
 
 def _locked(order_id: int, publisher: Publisher | None = None) -> Order:
-    orders = Order.objects.select_for_update().select_related("publisher")
+    # The order's row only: a payment locks the publisher's row first and the orders' rows
+    # second, so also locking the publisher here could deadlock with it.
+    orders = lock_own_rows(Order.objects.select_related("publisher"))
     if publisher is not None:
         orders = orders.filter(publisher=publisher)
     return orders.get(id=order_id)
