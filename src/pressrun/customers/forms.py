@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from pressrun.orders.forms import address_text_field, recipient_from
 from pressrun.orders.models import Order
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import FIELD_LIMITS, Refusal
@@ -23,27 +24,22 @@ REFUSAL_FIELDS: dict[Refusal, str] = {
 }
 
 
-def _text(label: str, limit: int, *, required: bool = False, autocomplete: str) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        max_length=limit,
-        required=required,
-        widget=forms.TextInput(attrs={"autocomplete": autocomplete}),
-    )
-
-
 class AddressForm(forms.Form):
-    name = _text("Full name", FIELD_LIMITS["name"], required=True, autocomplete="name")
-    company = _text("Company / attention", FIELD_LIMITS["company"], autocomplete="organization")
-    address = _text(
+    name = address_text_field("Full name", FIELD_LIMITS["name"], required=True, autocomplete="name")
+    company = address_text_field(
+        "Company / attention", FIELD_LIMITS["company"], autocomplete="organization"
+    )
+    address = address_text_field(
         "Street address", FIELD_LIMITS["address"], required=True, autocomplete="street-address"
     )
-    city = _text("City", FIELD_LIMITS["city"], required=True, autocomplete="address-level2")
-    state = _text("State / province", 60, autocomplete="address-level1")
-    postal_code = _text(
+    city = address_text_field(
+        "City", FIELD_LIMITS["city"], required=True, autocomplete="address-level2"
+    )
+    state = address_text_field("State / province", 60, autocomplete="address-level1")
+    postal_code = address_text_field(
         "ZIP / postal code", FIELD_LIMITS["postal_code"], autocomplete="postal-code"
     )
-    country = _text("Country", 60, autocomplete="country")
+    country = address_text_field("Country", 60, autocomplete="country")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -56,16 +52,7 @@ class AddressForm(forms.Form):
         return cls(initial={field: getattr(order, field) for field in cls.base_fields})
 
     def recipient(self) -> RecipientRequest:
-        data = self.cleaned_data
-        return RecipientRequest(
-            name=data["name"],
-            company=data["company"],
-            address=data["address"],
-            city=data["city"],
-            state=data["state"],
-            postal_code=data["postal_code"],
-            country=data["country"],
-        )
+        return recipient_from(self.cleaned_data)
 
     def add_refusal(self, reason: Refusal | None, message: str) -> None:
         """Show a refusal beside its field (or above the form when it concerns none)."""

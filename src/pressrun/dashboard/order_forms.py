@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from pressrun.accounts.models import MailMethod
 from pressrun.catalog.models import Project
 from pressrun.dashboard.forms import DashboardForm, ProjectChoiceField
+from pressrun.orders.forms import address_text_field, recipient_from
 from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus, Source
 from pressrun.orders.requests import LineRequest, RecipientRequest
 from pressrun.orders.selectors import OrderFilters
@@ -91,40 +92,21 @@ class OrderFilterForm(DashboardForm):
         )
 
 
-def _text(label: str, limit: int, *, required: bool = False, **attrs: Any) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        max_length=limit,
-        required=required,
-        widget=forms.TextInput(attrs=attrs),
-    )
-
-
 class RecipientForm(DashboardForm):
     """The customer's name and address, as intake takes them (it normalizes country and
     state and says what is wrong)."""
 
-    name = _text("Name", FIELD_LIMITS["name"], required=True)
-    company = _text("Company / attention", FIELD_LIMITS["company"])
-    address = _text("Street address", FIELD_LIMITS["address"], required=True)
-    city = _text("City", FIELD_LIMITS["city"], required=True)
-    state = _text("State / province", 60)
-    postal_code = _text("ZIP / postal code", FIELD_LIMITS["postal_code"])
-    country = _text("Country", 60)
+    name = address_text_field("Name", FIELD_LIMITS["name"], required=True)
+    company = address_text_field("Company / attention", FIELD_LIMITS["company"])
+    address = address_text_field("Street address", FIELD_LIMITS["address"], required=True)
+    city = address_text_field("City", FIELD_LIMITS["city"], required=True)
+    state = address_text_field("State / province", 60)
+    postal_code = address_text_field("ZIP / postal code", FIELD_LIMITS["postal_code"])
+    country = address_text_field("Country", 60)
     email = forms.EmailField(label="Customer email", required=False, max_length=254)
 
     def recipient(self) -> RecipientRequest:
-        data = self.cleaned_data
-        return RecipientRequest(
-            name=data["name"],
-            company=data["company"],
-            address=data["address"],
-            city=data["city"],
-            state=data["state"],
-            postal_code=data["postal_code"],
-            country=data["country"],
-            email=data["email"],
-        )
+        return recipient_from(self.cleaned_data, email=self.cleaned_data["email"])
 
 
 RecipientForm.base_fields["country"].help_text = "Blank: United States."
@@ -183,7 +165,7 @@ class ManualOrderForm(RecipientForm):
         widget=forms.RadioSelect,
         help_text="Test orders are never billed, made or shipped.",
     )
-    invoice = _text("Invoice", MAX_INVOICE_LENGTH)
+    invoice = address_text_field("Invoice", MAX_INVOICE_LENGTH)
     mail_method = forms.ChoiceField(label="Mail method", choices=MailMethod.choices)
     special_text = forms.CharField(
         label="Special text",

@@ -1,0 +1,28 @@
+"""Form pieces for a recipient's address, shared by the dashboard's order forms and the
+customer's address page. They check only the shape of what was typed (lengths, required
+fields); the rules and the normalization are intake's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from pressrun.orders.changes import ADDRESS_FIELDS
+from pressrun.orders.requests import RecipientRequest
+
+
+def address_text_field(
+    label: str, limit: int, *, required: bool = False, **attrs: Any
+) -> forms.CharField:
+    """A one-line text field of at most `limit` characters; `attrs` go on the input."""
+    return forms.CharField(
+        label=label, max_length=limit, required=required, widget=forms.TextInput(attrs=attrs)
+    )
+
+
+def recipient_from(cleaned_data: dict[str, Any], *, email: str = "") -> RecipientRequest:
+    """The recipient typed into a form with the address fields (and `email`, if given)."""
+    return RecipientRequest(
+        **{field: cleaned_data[field] for field in ADDRESS_FIELDS}, email=email
+    )
