@@ -23,6 +23,4 @@ def address_text_field(
 
 def recipient_from(cleaned_data: dict[str, Any], *, email: str = "") -> RecipientRequest:
     """The recipient typed into a form with the address fields (and `email`, if given)."""
-    return RecipientRequest(
-        **{field: cleaned_data[field] for field in ADDRESS_FIELDS}, email=email
-    )
+    return RecipientRequest(**{field: cleaned_data[field] for field in ADDRESS_FIELDS}, email=email)
