@@ -16,7 +16,8 @@ from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.models import UnmatchedProduct
+from pressrun.carts.models import ShippingRule, UnmatchedProduct
+from pressrun.carts.services import shipping_rule_create
 from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 from pressrun.orders.models import Order, OrderLine, OrderStatus
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 # Pages anyone may open: the sign-in and password-reset pages.
 PUBLIC = {"root", "sign_in", "sign_out", "password_reset", "password_reset_confirm"}
-SAMPLE_ARGUMENTS = {"unmatched_id": "1", "project_id": "1", "order_id": "1"}
+SAMPLE_ARGUMENTS = {"unmatched_id": "1", "project_id": "1", "order_id": "1", "rule_id": "1"}
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -81,6 +82,7 @@ class Theirs:
     order: Order
     line: OrderLine
     unmatched: UnmatchedProduct
+    shipping_rule: ShippingRule
     my_project: Project
     my_reset_token: str
 
@@ -93,6 +95,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "order_id": lambda theirs: str(theirs.order.id),
         "project_id": lambda theirs: str(theirs.project.id),
         "unmatched_id": lambda theirs: str(theirs.unmatched.id),
+        "rule_id": lambda theirs: str(theirs.shipping_rule.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -189,6 +192,7 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:order_detail",
         "dashboard:order_modify",
         "dashboard:order_delete",
+        "dashboard:shipping_rule_remove",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"
@@ -228,6 +232,9 @@ def theirs(
         order=order,
         line=OrderLine.objects.get(order=order),
         unmatched=unmatched,
+        shipping_rule=shipping_rule_create(
+            publisher=other, match="is", text="their shipping", mail_method="express"
+        ),
         my_project=make_project(publisher, title="My Album"),
         my_reset_token=password_reset_token(publisher),
     )

@@ -9,7 +9,9 @@ default mail method.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from pressrun.accounts.models import Publisher
 from pressrun.carts.models import ShippingMatch, ShippingRule
 from pressrun.carts.payload import mail_method_from_description
 
@@ -53,3 +55,27 @@ def mail_method_for_descriptions(*, publisher_id: int, descriptions: Sequence[st
         if any(rule_matches(match=rule.match, text=rule.text, description=t) for t in texts):
             return str(rule.mail_method)
     return mail_method_from_description(" ".join(texts))
+
+
+@dataclass(frozen=True)
+class ShippingReading:
+    """How a description is read: the mail method, and why (`rule`, or the keyword rule, or
+    the publisher's default when neither applies)."""
+
+    mail_method: str
+    rule: ShippingRule | None
+    by_keyword: bool
+
+
+def shipping_reading(*, publisher: Publisher, description: str) -> ShippingReading:
+    """What `mail_method_for` gives `description`, with the reason (the dashboard's "try a
+    description")."""
+    for rule in ShippingRule.objects.filter(publisher=publisher).order_by("position", "id"):
+        if rule_matches(match=rule.match, text=rule.text, description=description):
+            return ShippingReading(mail_method=str(rule.mail_method), rule=rule, by_keyword=False)
+    keyword = mail_method_from_description(description)
+    if keyword is not None:
+        return ShippingReading(mail_method=str(keyword), rule=None, by_keyword=True)
+    return ShippingReading(
+        mail_method=str(publisher.default_mail_method), rule=None, by_keyword=False
+    )

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from pressrun.accounts.models import MAX_POSTAGE_DELAY_HOURS, SHOPIFY_ORDER_TOPICS, MailMethod
+from pressrun.carts.models import ShippingMatch
 from pressrun.catalog.models import Project
 
 MIN_PASSWORD_LENGTH = 8
@@ -181,4 +182,22 @@ class PaymentPreviewForm(DashboardForm):
         max_value=Decimal("9999999.99"),
         decimal_places=2,
         max_digits=9,
+    )
+
+
+class ShippingRuleForm(DashboardForm):
+    match = forms.ChoiceField(
+        label="When the cart's shipping description", choices=ShippingMatch.choices
+    )
+    text = forms.CharField(
+        label="this text",
+        max_length=200,
+        help_text="Compared without regard to upper and lower case or extra spaces.",
+    )
+    mail_method = forms.ChoiceField(label="ship by", choices=MailMethod.choices)
+
+
+class ShippingTryForm(DashboardForm):
+    description = forms.CharField(
+        label="A shipping description as your cart sends it", max_length=200
     )

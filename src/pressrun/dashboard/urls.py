@@ -2,7 +2,16 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from pressrun.dashboard.views import account, account_settings, billing, home, integrations
+from pressrun.dashboard.views import (
+    account,
+    account_settings,
+    billing,
+    home,
+    integrations,
+    orders,
+    projects,
+    shipping_rules,
+)
 
 app_name = "dashboard"
 
@@ -24,17 +33,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("billing", billing.billing, name="billing"),
     path("integrations", integrations.integrations, name="integrations"),
     path("integrations/test-order", integrations.test_order, name="test_order"),
+    path("integrations/shipping-rules", shipping_rules.shipping_rules, name="shipping_rules"),
+    path(
+        "integrations/shipping-rules/<int:rule_id>/delete",
+        shipping_rules.shipping_rule_remove,
+        name="shipping_rule_remove",
+    ),
     path(
         "integrations/unmatched/<int:unmatched_id>/map",
         integrations.unmatched_map,
         name="unmatched_map",
     ),
-]
-
-# Projects and orders.
-from pressrun.dashboard.views import orders, projects  # noqa: E402
-
-urlpatterns += [
     path("projects", projects.project_list, name="projects"),
     path("projects/new", projects.project_new, name="project_new"),
     path("projects/ecommerce-ids", projects.ecommerce_ids_check, name="ecommerce_ids_check"),
