@@ -140,3 +140,34 @@ def test_concurrent_credits_release_each_hold_once(
     assert LedgerEntry.objects.filter(kind=LedgerKind.ORDER_CHARGE).count() == 6
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("0.00")
     assert_ledger_matches_balance(publisher)
+
+
+def test_cent_amounts_add_up_exactly_in_the_database(
+    make_publisher: Any, make_project: Any
+) -> None:
+    """On SQLite the balance column is binary floating point: without rounding, 2.01 - 0.01
+    is 1.9999999999999998 there and a $2.00 order stays on HOLD although it is paid for."""
+    publisher = make_publisher()
+    project = make_project(publisher)
+    small, large = place(publisher, project), place(publisher, project)
+    Order.objects.filter(id=small.id).update(total_cost=Decimal("0.01"))
+    Order.objects.filter(id=large.id).update(total_cost=Decimal("2.00"))
+    result = ledger_credit(
+        publisher_id=publisher.id, amount=Decimal("2.01"), description="", actor="t"
+    )
+    assert [order.id for order in result.released] == [small.id, large.id]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT balance FROM accounts_publisher WHERE id = %s", [publisher.id])
+        [(raw,)] = cursor.fetchall()
+    assert Decimal(str(raw)) == 0
+    # Many cent-sized steps never drift either (0.1 + 0.2 != 0.3 in floating point).
+    for _ in range(30):
+        ledger_credit(publisher_id=publisher.id, amount=Decimal("0.10"), description="", actor="t")
+    ledger_credit(publisher_id=publisher.id, amount=Decimal("0.20"), description="", actor="t")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM accounts_publisher WHERE id = %s AND balance = %s",
+            [publisher.id, Decimal("3.20")],
+        )
+        assert cursor.fetchone() == (1,)
+    assert_ledger_matches_balance(publisher)

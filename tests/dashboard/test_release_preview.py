@@ -28,7 +28,7 @@ cents = st.integers(min_value=1, max_value=5_000).map(lambda c: Decimal(c) / 100
 
 # The fixtures are factories; each example rolls its rows back itself.
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     totals=st.lists(cents, min_size=1, max_size=6),

@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
@@ -30,6 +32,18 @@ class CreditInvalid(DomainError):
     """A payment amount was refused."""
 
 
+def _balance_plus(amount: Decimal) -> Round:
+    """`balance + amount`, rounded to cents in the database.
+
+    PostgreSQL's numeric is exact, but SQLite computes on binary floating point: 2.01 - 0.01
+    there is 1.9999999999999998, which then fails `balance >= 2.00` and keeps a paid-for order
+    on HOLD. Rounding every stored result keeps the column at the nearest float of an exact
+    cent amount, and rounding is monotonic, so `balance >= cost` compares as the decimals do.
+    """
+    expression: CombinedExpression = F("balance") + amount
+    return Round(expression, 2)
+
+
 def balance_debit_if_covered(*, publisher_id: int, amount: Decimal) -> bool:
     """Take `amount` from the balance if it covers it; False (and no change) otherwise.
 
@@ -38,7 +52,7 @@ def balance_debit_if_covered(*, publisher_id: int, amount: Decimal) -> bool:
     """
     return bool(
         Publisher.objects.filter(id=publisher_id, balance__gte=amount).update(
-            balance=F("balance") - amount
+            balance=_balance_plus(-amount)
         )
     )
 
@@ -87,7 +101,7 @@ def ledger_credit(
         raise CreditInvalid("The amount must be a positive number of dollars, such as 100.00.")
     amount = to_money(amount)
     with transaction.atomic():
-        Publisher.objects.filter(id=publisher_id).update(balance=F("balance") + amount)
+        Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(amount))
         entry = LedgerEntry.objects.create(
             publisher_id=publisher_id,
             kind=LedgerKind.PAYMENT,
@@ -144,7 +158,7 @@ def status_call_record(*, publisher_id: int) -> bool:
         ).count()
         if in_window <= settings.STATUS_CALLS_FREE_PER_DAY:
             return False
-        Publisher.objects.filter(id=publisher_id).update(balance=F("balance") - STATUS_CALL_PRICE)
+        Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(-STATUS_CALL_PRICE))
         LedgerEntry.objects.create(
             publisher_id=publisher_id,
             kind=LedgerKind.STATUS_CALL,
