@@ -5,7 +5,6 @@ order through intake."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 from collections.abc import Callable
@@ -28,17 +27,9 @@ from pressrun.orders.models import (
     Source,
 )
 from pressrun.orders.services import order_transition
+from tests.dashboard.pages import ESCAPED, SCRIPT, text
 
 pytestmark = pytest.mark.django_db
-
-SCRIPT = "<script>alert(1)</script>"
-ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-def text(response: Any) -> str:
-    """The page's text with tags removed and whitespace collapsed (none before punctuation)."""
-    words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
-    return re.sub(r" ([,.:;])", r"\1", words)
 
 
 def listed_ids(response: Any) -> list[int]:

@@ -22,13 +22,9 @@ from pressrun.catalog.models import Project
 from pressrun.core.sealed import unseal
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.services import order_transition
+from tests.dashboard.pages import text
 
 pytestmark = pytest.mark.django_db
-
-
-def text(response: Any) -> str:
-    """The page's text with tags removed and whitespace collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def test_every_page_renders_for_a_new_account(signed_in: Client) -> None:

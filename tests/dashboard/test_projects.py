@@ -3,8 +3,6 @@ is the operators'), and the live check of the eCommerce ID String."""
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -14,17 +12,9 @@ from django.test import Client
 
 from pressrun.accounts.models import Publisher
 from pressrun.catalog.models import Project, ProjectCartId
+from tests.dashboard.pages import ESCAPED, SCRIPT, text
 
 pytestmark = pytest.mark.django_db
-
-SCRIPT = "<script>alert(1)</script>"
-ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-def text(response: Any) -> str:
-    """The page's text with tags removed and whitespace collapsed (none before punctuation)."""
-    words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
-    return re.sub(r" ([,.:;])", r"\1", words)
 
 
 def cart_ids(project: Project) -> list[str]:

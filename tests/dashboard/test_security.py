@@ -23,14 +23,13 @@ from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 from pressrun.orders.models import Order, OrderLine, OrderStatus
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
+from tests.dashboard.pages import ESCAPED, SCRIPT
 
 pytestmark = pytest.mark.django_db
 
 # Pages anyone may open: the sign-in and password-reset pages.
 PUBLIC = {"root", "sign_in", "sign_out", "password_reset", "password_reset_confirm"}
 SAMPLE_ARGUMENTS = {"unmatched_id": "1", "project_id": "1", "order_id": "1", "rule_id": "1"}
-SCRIPT = "<script>alert(1)</script>"
-ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def dashboard_paths() -> list[tuple[str, str]]:

@@ -14,14 +14,11 @@ from pressrun.accounts.models import Publisher
 from pressrun.carts.models import ShippingRule
 from pressrun.carts.services import shipping_rule_create
 from pressrun.carts.shipping import mail_method_for
+from tests.dashboard.pages import text
 
 pytestmark = pytest.mark.django_db
 
 URL = "/integrations/shipping-rules"
-
-
-def text(response: Any) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
 
 
 def rules(publisher: Publisher) -> list[tuple[str, str, str, int]]:
