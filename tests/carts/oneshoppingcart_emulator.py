@@ -58,7 +58,7 @@ class Emulator:
     orders: dict[str, Order] = field(default_factory=dict)
     clients: dict[str, Client] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
-    failures: list[str] = field(default_factory=list)  # "503" | "drop" | "html"
+    failures: list[str] = field(default_factory=list)  # "503" | "drop" | "html" | "garbled"
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -109,6 +109,8 @@ class Emulator:
             return 200, "text/html", "<html><body><h1>Down for maintenance</h1></body></html>"
         if failure == "drop":
             return 0, "", ""
+        if failure == "garbled":
+            return -1, "", ""
         match = PATH.match(path)
         if match is None:
             return 404, "text/plain", "Not found"
@@ -191,7 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
         status, content_type, text = self.server.emulator.reply(
             method, parts.path, parts.query, body
         )
-        if status == 0:  # an outage: close without answering
+        if status <= 0:  # an outage: close without answering, or after a broken status line
+            if status < 0:
+                self.wfile.write(b"HTTP/1.1 2OO Garbled\r\n\r\n")
+                self.wfile.flush()
             self.close_connection = True
             self.connection.close()
             return

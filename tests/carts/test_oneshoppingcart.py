@@ -375,7 +375,7 @@ def test_a_partly_matched_order_is_placed_and_the_rest_recorded(
     assert UnmatchedProduct.objects.get().product_ref == "NOPE"
 
 
-@pytest.mark.parametrize("kind", ["503", "drop", "html"])
+@pytest.mark.parametrize("kind", ["503", "drop", "html", "garbled"])
 def test_an_api_outage_is_transient_and_leaves_the_delivery_pending(
     api: Emulator, publisher: Any, cd: Any, kind: str
 ) -> None:

@@ -345,6 +345,50 @@ def test_an_email_claimed_by_a_worker_that_died_is_sent_once_the_claim_is_stale(
     assert len(mail.outbox) == 1
 
 
+def test_an_unexpected_send_error_is_retried_not_left_claimed(
+    make_account: Any, make_project: Any, place: Any, settings: Any
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    publisher = make_account(balance="100")
+    order = place(publisher, make_project(publisher))
+    order_placed_email.call(order_id=order.id)
+    row = OutgoingEmail.objects.get(order=order)
+    with mock.patch.object(EmailMultiAlternatives, "send", side_effect=ValueError("boom")):
+        assert email_send.call(email_id=row.id) is False
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (
+        EmailStatus.QUEUED,
+        1,
+        "ValueError: boom",
+    )
+    retry = DBTaskResult.objects.get(args_kwargs__kwargs__attempt=2)
+    assert retry.args_kwargs["kwargs"] == {"email_id": row.id, "attempt": 2}
+
+
+def test_an_email_queued_in_a_transaction_that_rolls_back_leaves_nothing(
+    publisher: Any, settings: Any
+) -> None:
+    from django.db import transaction
+
+    from pressrun.notifications.services import email_queue
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    with transaction.atomic():
+        email = email_queue(
+            key="k",
+            kind=EmailKind.PUBLISHER_ERROR,
+            to="a@example.com",
+            subject="s",
+            text="t",
+            publisher=publisher,
+        )
+        assert email is not None
+        assert DBTaskResult.objects.filter(args_kwargs__kwargs__email_id=email.id).count() == 1
+        transaction.set_rollback(True)
+    assert not OutgoingEmail.objects.exists()
+    assert not DBTaskResult.objects.exists()
+
+
 def test_a_deleted_order_is_skipped(publisher: Any) -> None:
     assert order_placed_email.call(order_id=999_999) == 0
     assert order_shipped_email.call(order_id=999_999) == 0

@@ -162,8 +162,7 @@ def delivery_give_up(*, delivery_id: int, problem: str, attempts: int) -> str:
             f"Gave up after {attempts} attempt{'' if attempts == 1 else 's'}: {problem} "
             "Replay it once the cause is fixed.",
         )
-        if delivery.notify_email:
-            transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery_id))
+        delivery_error_email(delivery)
     return str(Outcome.FAILED)
 
 

@@ -58,10 +58,11 @@ def email_queue(
     order: Order | None = None,
     is_test: bool = False,
 ) -> OutgoingEmail | None:
-    """Store an email under `key` and send it once the current transaction commits.
+    """Store an email under `key` and queue its sending, in the current transaction: the
+    row and its send task commit together or not at all (an outbox).
 
     Idempotent: if an email with this key exists, nothing is stored or sent and None is
-    returned. Works inside or outside a transaction (outside, the send is enqueued at once).
+    returned. Works inside or outside a transaction.
     """
     from pressrun.notifications.tasks import email_send
 
@@ -86,8 +87,7 @@ def email_queue(
         if OutgoingEmail.objects.filter(key=key).exists():
             return None
         raise
-    email_id = email.id
-    transaction.on_commit(lambda: email_send.enqueue(email_id=email_id))
+    email_send.enqueue(email_id=email.id)
     return email
 
 

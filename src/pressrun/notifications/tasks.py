@@ -105,8 +105,9 @@ def email_send(*, email_id: int, attempt: int = 1) -> bool:
     """Send a stored email once. Returns whether this run sent it.
 
     A row already sent, being sent by another worker, or failed for good is left alone. A
-    mail server that refuses or cannot be reached is retried with backoff
-    (EMAIL_SEND_ATTEMPTS); after the last attempt the row is marked FAILED.
+    mail server that refuses or cannot be reached, or any other error while sending, is
+    retried with backoff (EMAIL_SEND_ATTEMPTS); after the last attempt the row is marked
+    FAILED. The row never stays claimed by a run that has ended.
     """
     if not _claim(email_id):
         _check_again_when_claim_is_stale(email_id, attempt=attempt)
@@ -114,9 +115,16 @@ def email_send(*, email_id: int, attempt: int = 1) -> bool:
     email = OutgoingEmail.objects.get(id=email_id)
     try:
         _message(email).send()
-    except (OSError, smtplib.SMTPException) as exc:
+    except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
-        logger.warning("email %s to %s failed (attempt %d): %s", email_id, email.to, attempt, error)
+        if isinstance(exc, OSError | smtplib.SMTPException):
+            logger.warning(
+                "email %s to %s failed (attempt %d): %s", email_id, email.to, attempt, error
+            )
+        else:
+            logger.exception(
+                "email %s to %s: unexpected error (attempt %d)", email_id, email.to, attempt
+            )
         # Back to QUEUED before the retry is enqueued, so that the retry can claim it.
         OutgoingEmail.objects.filter(id=email_id).update(
             status=EmailStatus.QUEUED, last_error=error

@@ -9,6 +9,7 @@ ever sent to the configured base URL.
 
 from __future__ import annotations
 
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -58,16 +59,16 @@ class OneShoppingCartClient:
             headers={"Content-Type": "application/xml", "User-Agent": USER_AGENT},
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as reply:  # noqa: S310
-                raw = reply.read(MAX_REPLY_BYTES + 1)
+            raw = self._read(request)
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
                 raise ApiUnavailable(f"1ShoppingCart answered HTTP {exc.code}.") from exc
             # A 4xx usually still carries the XML <Response success="false"> explaining it.
-            raw = exc.read(MAX_REPLY_BYTES + 1)
+            raw = self._read_error_body(exc)
             if not raw.strip():
                 raise parse.ApiRefused(f"1ShoppingCart answered HTTP {exc.code}.") from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
+            # OSError: refused, reset, timed out; HTTPException: a broken or garbled reply.
             reason = getattr(exc, "reason", exc)
             raise ApiUnavailable(f"1ShoppingCart's API could not be reached ({reason}).") from exc
         if len(raw) > MAX_REPLY_BYTES:
@@ -80,6 +81,20 @@ class OneShoppingCartClient:
         if not parse.is_response(root):
             raise ApiUnavailable("1ShoppingCart answered with a web page, not the API's reply.")
         return root
+
+    @staticmethod
+    def _read(request: urllib.request.Request) -> bytes:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as reply:  # noqa: S310
+            body: bytes = reply.read(MAX_REPLY_BYTES + 1)
+        return body
+
+    @staticmethod
+    def _read_error_body(error: urllib.error.HTTPError) -> bytes:
+        """The body of a 4xx reply; a connection that breaks while it is read is an outage."""
+        try:
+            return error.read(MAX_REPLY_BYTES + 1)
+        except (OSError, http.client.HTTPException) as exc:
+            raise ApiUnavailable(f"1ShoppingCart's reply broke off ({exc}).") from exc
 
     def order(self, order_id: str) -> parse.ApiOrder:
         """Raises ApiUnavailable (retry), parse.ApiRefused or parse.PayloadInvalid (don't)."""

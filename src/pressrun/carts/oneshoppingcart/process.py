@@ -44,9 +44,10 @@ def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
 
 
 def _fail(delivery: InboundDelivery, outcome: str, reason: str) -> None:
-    """End the delivery and tell the publisher (once the outcome is committed)."""
+    """End the delivery and tell the publisher, in the same transaction (the email's row
+    and its send task commit with the outcome, or neither does)."""
     _finish(delivery, outcome, reason)
-    transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery.id))
+    delivery_error_email(delivery)
 
 
 @dataclass(frozen=True)
@@ -192,13 +193,13 @@ def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
         _finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
         return
     if skipped:
-        transaction.on_commit(lambda: delivery_error_email(delivery_id=delivery.id))
+        delivery_error_email(delivery)
 
 
-def delivery_error_email(*, delivery_id: int) -> None:
+def delivery_error_email(delivery: InboundDelivery) -> None:
     """Email the delivery's error address (TSErrEM) what went wrong, at most once per
-    delivery outcome. Does nothing when the delivery names no error address."""
-    delivery = InboundDelivery.objects.select_related("publisher").get(id=delivery_id)
+    delivery outcome. Call in the transaction that records the outcome. Does nothing when
+    the delivery names no error address."""
     _error_email(
         delivery, key=f"delivery-error:{delivery.id}:{delivery.attempts}:{delivery.outcome}"
     )
