@@ -104,6 +104,22 @@ def test_unknown_token_is_404(order: Order) -> None:
     assert client.get("/c/short").status_code == 404
 
 
+def test_an_order_deleted_while_the_page_was_open_is_404(order: Order) -> None:
+    """The page passed its checks, then the order was deleted."""
+    from unittest import mock
+
+    from pressrun.billing.models import LedgerEntry
+    from pressrun.customers import views
+
+    page_order = views.order_by_customer_token(order.customer_token)
+    LedgerEntry.objects.filter(order=order).delete()  # the fixture's order is paid
+    Order.objects.filter(id=order.id).delete()
+    with mock.patch.object(views, "order_by_customer_token", return_value=page_order):
+        response = Client().post(url(order), NEW_ADDRESS)
+    assert response.status_code == 404
+    assert not Order.objects.filter(id=order.id).exists()
+
+
 def test_a_valid_change_is_normalized_and_recorded(order: Order) -> None:
     client = Client(enforce_csrf_checks=True)
     page = client.get(url(order))

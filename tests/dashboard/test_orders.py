@@ -783,3 +783,13 @@ def test_dates_filter_by_utc_days(
     )
     assert listed_ids(signed_in.get("/orders", {"placed_to": "2026-05-01"})) == [late.id]
     assert listed_ids(signed_in.get("/orders", {"placed_from": "2026-05-02"})) == [early.id]
+
+
+def test_the_last_possible_day_is_a_valid_filter(
+    signed_in: Client, publisher: Publisher, cd: Any, place_order: Callable[..., Any]
+) -> None:
+    order = place_order(publisher, cd)
+    assert listed_ids(signed_in.get("/orders", {"placed_to": "9999-12-31"})) == [order.id]
+    export = signed_in.get("/orders/export.csv", {"placed_to": "9999-12-31"})
+    assert export.status_code == 200
+    assert len(b"".join(export.streaming_content).decode().splitlines()) == 2

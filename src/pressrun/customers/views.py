@@ -68,6 +68,8 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, order, form)
     try:
         order_correct_address(order_id=order.id, recipient=form.recipient(), actor="customer")
+    except Order.DoesNotExist as exc:  # the publisher deleted it since the page was shown
+        raise Http404("No order has this link.") from exc
     except OrderChangeRefused as exc:
         cause = exc.__cause__
         form.add_refusal(cause.reason if isinstance(cause, OrderRefused) else None, exc.message)

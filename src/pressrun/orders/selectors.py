@@ -86,7 +86,7 @@ def orders_filtered(*, publisher_id: int, filters: OrderFilters) -> QuerySet[Ord
         orders = orders.filter(source=filters.source)
     if filters.placed_from is not None:
         orders = orders.filter(created_at__gte=datetime.combine(filters.placed_from, time.min, UTC))
-    if filters.placed_to is not None:
+    if filters.placed_to is not None and filters.placed_to < date.max:
         end = datetime.combine(filters.placed_to + timedelta(days=1), time.min, UTC)
         orders = orders.filter(created_at__lt=end)
     search = filters.search.strip()
