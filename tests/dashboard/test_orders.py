@@ -323,7 +323,7 @@ def test_detail_shows_lines_address_cost_history_delivery_and_tracking(
     assert "PROCESSING → SHIPPED" in page
     assert f"Shopify delivery {delivery.id} (orders/fulfilled)" in page
     assert (
-        'href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400+1118"'
+        'href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201118"'
         in response.content.decode()
     )
     assert (

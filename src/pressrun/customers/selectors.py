@@ -1,13 +1,7 @@
-"""Reads for the customer's page: the order behind a link, and whether it may still change."""
+"""Reads for the customer's page: the order behind a link, its lines, its status in words."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from django.utils import timezone
-
-from pressrun.orders.changes import CUSTOMER_CORRECTABLE, customer_change_deadline
 from pressrun.orders.models import Order, OrderLine, OrderStatus
 
 
@@ -18,26 +12,6 @@ def order_by_customer_token(token: str) -> Order | None:
 
 def order_lines(order: Order) -> list[OrderLine]:
     return list(order.lines.select_related("project").order_by("position"))
-
-
-@dataclass(frozen=True)
-class AddressChangeWindow:
-    """Whether the customer may correct the address now, until when, and if not, why."""
-
-    is_open: bool
-    deadline: datetime | None
-    closed_because: str  # "" while open; "not_offered", "too_late" otherwise
-
-
-def address_change_window(order: Order) -> AddressChangeWindow:
-    """The same rules `order_correct_address` enforces, for showing the page; the service
-    checks them again under the order's row lock when the customer submits."""
-    deadline = customer_change_deadline(order)
-    if deadline is None:
-        return AddressChangeWindow(False, None, "not_offered")
-    if order.status not in CUSTOMER_CORRECTABLE or timezone.now() >= deadline:
-        return AddressChangeWindow(False, deadline, "too_late")
-    return AddressChangeWindow(True, deadline, "")
 
 
 CUSTOMER_STATUS_WORDS = {

@@ -11,14 +11,13 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from pressrun.customers.forms import AddressForm
-from pressrun.customers.selectors import (
-    address_change_window,
-    customer_status,
-    order_by_customer_token,
-    order_lines,
-)
+from pressrun.customers.selectors import customer_status, order_by_customer_token, order_lines
 from pressrun.notifications.services import tracking_url
-from pressrun.orders.changes import OrderChangeRefused, order_correct_address
+from pressrun.orders.changes import (
+    OrderChangeRefused,
+    customer_address_window,
+    order_correct_address,
+)
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.services import OrderRefused
 
@@ -26,7 +25,7 @@ from pressrun.orders.services import OrderRefused
 def _page(
     request: HttpRequest, order: Order, form: AddressForm | None, *, saved: bool = False
 ) -> HttpResponse:
-    window = address_change_window(order)
+    window = customer_address_window(order)
     publisher = order.publisher
     context = {
         "order": order,
@@ -61,7 +60,7 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No order has this link.")
     if request.method != "POST":
         return _page(request, order, None, saved=request.GET.get("saved") == "1")
-    if not address_change_window(order).is_open:
+    if not customer_address_window(order).is_open:
         return _page(request, order, None)
     form = AddressForm(request.POST)
     if not form.is_valid():

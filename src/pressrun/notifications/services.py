@@ -116,8 +116,9 @@ def notify_publisher_error(
 
 
 def tracking_url(tracking_id: str) -> str:
-    """The carrier's tracking page (our shipping methods are all USPS)."""
-    return USPS_TRACKING_URL.format(quote(tracking_id.strip(), safe=""))
+    """The carrier's tracking page (our shipping methods are all USPS); "" without an id."""
+    tracking_id = tracking_id.strip()
+    return USPS_TRACKING_URL.format(quote(tracking_id, safe="")) if tracking_id else ""
 
 
 def customer_page_url(order: Order) -> str:
@@ -204,18 +205,15 @@ def notify_order_placed(*, order: Order) -> list[OutgoingEmail]:
     """Queue the order notification (items, price when nprice is non-zero, and the
     address-change link while a change is possible) for each of the order's recipients.
     Safe to call twice: each recipient's email is keyed by order and recipient role."""
-    from pressrun.orders.changes import CUSTOMER_CORRECTABLE, customer_change_deadline
+    from pressrun.orders.changes import customer_address_window
 
     recipients = order_email_recipients(order)
     if not recipients:
         return []
-    deadline = customer_change_deadline(order)
-    can_change = (
-        deadline is not None and order.status in CUSTOMER_CORRECTABLE and timezone.now() < deadline
-    )
+    window = customer_address_window(order)
     context = _order_context(order)
-    context["change_url"] = customer_page_url(order) if can_change else ""
-    context["change_deadline"] = deadline if can_change else None
+    context["change_url"] = customer_page_url(order) if window.is_open else ""
+    context["change_deadline"] = window.deadline if window.is_open else None
     queued = []
     for recipient in recipients:
         email = _queue_order_email(

@@ -47,13 +47,28 @@ class OrderChangeRefused(DomainError):
     """The change is not allowed or not valid; the message says why in plain words."""
 
 
-def customer_change_deadline(order: Order) -> datetime | None:
-    """Until when the customer may correct the address: the end of the postage delay fixed
-    when the order was placed (the deadline its notification email states). None when the
-    publisher did not offer address changes then, or has stopped offering them since."""
-    if not order.publisher.customer_address_changes:
-        return None
-    return order.address_changes_until
+@dataclass(frozen=True)
+class AddressChangeWindow:
+    """Whether the customer may correct the address now, until when, and if not, why."""
+
+    is_open: bool
+    deadline: datetime | None
+    closed_because: str  # "" while open; "not_offered", "too_late" otherwise
+
+
+def customer_address_window(order: Order) -> AddressChangeWindow:
+    """The one rule for the customer's address change, used by the notification (whether to
+    carry the link), the customer's page and `order_correct_address` (under the row lock).
+
+    Open for a HOLD, PROCESSING or test order until the end of the postage delay fixed when
+    it was placed (the deadline its email states), while the publisher offers changes.
+    """
+    deadline = order.address_changes_until
+    if not order.publisher.customer_address_changes or deadline is None:
+        return AddressChangeWindow(False, None, "not_offered")
+    if order.status not in CUSTOMER_CORRECTABLE or timezone.now() >= deadline:
+        return AddressChangeWindow(False, deadline, "too_late")
+    return AddressChangeWindow(True, deadline, "")
 
 
 def _locked(order_id: int, publisher: Publisher | None = None) -> Order:
@@ -275,13 +290,18 @@ def order_correct_address(*, order_id: int, recipient: RecipientRequest, actor: 
     re-priced. Raises OrderChangeRefused (nothing written) with a reason for the customer."""
     with transaction.atomic():
         order = _locked(order_id)
-        deadline = customer_change_deadline(order)
-        contact = order.publisher.company or order.publisher.email
-        if deadline is None:
+        window = customer_address_window(order)
+        publisher = order.publisher
+        contact = (
+            f"{publisher.company} at {publisher.customer_contact}"
+            if publisher.company
+            else publisher.customer_contact
+        )
+        if window.closed_because == "not_offered":
             raise OrderChangeRefused(
                 f"Address changes are not offered for this order. Please contact {contact}."
             )
-        if order.status not in CUSTOMER_CORRECTABLE or timezone.now() >= deadline:
+        if not window.is_open:
             raise OrderChangeRefused(
                 "It is too late to change the address: the order is already being shipped. "
                 f"Please contact {contact}."
@@ -316,8 +336,9 @@ def order_correct_address(*, order_id: int, recipient: RecipientRequest, actor: 
 
 
 __all__ = [
+    "AddressChangeWindow",
     "OrderChangeRefused",
-    "customer_change_deadline",
+    "customer_address_window",
     "order_correct_address",
     "order_delete",
     "order_modify",

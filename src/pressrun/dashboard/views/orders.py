@@ -25,6 +25,7 @@ from pressrun.dashboard.order_forms import (
     OrderFilterForm,
     OrderModifyForm,
 )
+from pressrun.notifications.services import tracking_url
 from pressrun.orders import changes
 from pressrun.orders import selectors as order_selectors
 from pressrun.orders.models import Order, Source
@@ -32,7 +33,6 @@ from pressrun.orders.requests import OrderRequest
 from pressrun.orders.services import OrderRefused, order_place
 
 ORDERS_PAGE_SIZE = 25
-USPS_TRACKING_URL = "https://tools.usps.com/go/TrackConfirmAction"
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _ACTOR_MAX_LENGTH = 100  # OrderEvent.actor and OrderDeletion.actor
@@ -51,10 +51,6 @@ def _order_or_404(request: PublisherRequest, order_id: int) -> Order:
     if order is None:
         raise Http404("No such order.")
     return order
-
-
-def tracking_url(tracking_id: str) -> str:
-    return f"{USPS_TRACKING_URL}?{urlencode({'tLabels': tracking_id})}" if tracking_id else ""
 
 
 def _filter_query(form: OrderFilterForm) -> str:
