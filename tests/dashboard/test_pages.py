@@ -427,3 +427,34 @@ def test_billing_shows_status_call_charges(
         in response.content.decode()
     )
     assert "getOrderStatusByInvoice call 5 in 24 hours" in page
+
+
+def test_the_integrations_page_reads_the_projects_once_for_every_unmatched_product(
+    signed_in: Client,
+    publisher: Publisher,
+    make_project: Callable[..., Any],
+    django_assert_max_num_queries: Any,
+) -> None:
+    def add_products(count: int) -> None:
+        for _ in range(count):
+            n = UnmatchedProduct.objects.count()
+            UnmatchedProduct.objects.create(
+                publisher=publisher,
+                cart="shopify",
+                product_ref=f"SKU-{n}",
+                first_seen_at=timezone.now(),
+                last_seen_at=timezone.now(),
+            )
+
+    make_project(publisher, title="Bonus Disc")
+    add_products(1)
+    signed_in.get("/integrations")  # the session is warm
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        signed_in.get("/integrations")
+    add_products(9)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = signed_in.get("/integrations").content.decode()
+    assert page.count("Bonus Disc</option>") == 10

@@ -167,12 +167,25 @@ class MapUnmatchedForm(DashboardForm):
         error_messages={"invalid_choice": "Choose one of your projects."},
     )
 
-    def __init__(self, *args: Any, projects: QuerySet[Project], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        projects: QuerySet[Project],
+        shown_projects: list[Project] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`shown_projects`: the projects already read, for a page showing one form per
+        product (the list is then read once, not once per form)."""
         super().__init__(*args, **kwargs)
         field = self.fields["project"]
         assert isinstance(field, ProjectChoiceField)
         # Only the publisher's own projects: another's id is "not one of the choices".
         field.queryset = projects
+        if shown_projects is not None:
+            field.widget.choices = [
+                ("", field.empty_label),
+                *((project.id, field.label_from_instance(project)) for project in shown_projects),
+            ]
 
 
 class PaymentPreviewForm(DashboardForm):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry
-from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
+from pressrun.carts.models import InboundDelivery, Outcome
 from pressrun.catalog.models import Project
 from pressrun.core.money import ZERO, to_money
 from pressrun.orders.models import Mode, Order, OrderStatus
@@ -100,11 +100,6 @@ def orders_per_day(*, publisher: Publisher, days: int = CHART_DAYS) -> list[DayC
 
 def recent_orders(*, publisher: Publisher, limit: int = 10) -> list[Order]:
     return list(Order.objects.filter(publisher=publisher).order_by("-created_at", "-id")[:limit])
-
-
-def open_unmatched_products(*, publisher: Publisher) -> QuerySet[UnmatchedProduct]:
-    """Cart products that named no project and are not mapped yet, most recent first."""
-    return UnmatchedProduct.objects.filter(publisher=publisher, resolved_at__isnull=True)
 
 
 def failed_deliveries(*, publisher: Publisher) -> QuerySet[InboundDelivery]:

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from pressrun.carts import selectors as cart_selectors
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
 from pressrun.dashboard.charts import orders_chart
@@ -17,7 +18,7 @@ PROBLEMS_SHOWN = 5
 @require_GET
 def home(request: PublisherRequest) -> HttpResponse:
     publisher = request.publisher
-    unmatched = selectors.open_unmatched_products(publisher=publisher)
+    unmatched = cart_selectors.unmatched_products_open(publisher)
     failed = selectors.failed_deliveries(publisher=publisher)
     errors = selectors.error_orders(publisher=publisher)
     context = {

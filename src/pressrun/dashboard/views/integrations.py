@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from pressrun.carts import selectors as cart_urls
+from pressrun.carts import selectors as cart_selectors
 from pressrun.carts.models import UnmatchedProduct
 from pressrun.carts.services import unmatched_map_to_project
 from pressrun.core.errors import DomainError
@@ -40,28 +40,34 @@ TEST_RECIPIENT = RecipientRequest(
 def integrations(request: PublisherRequest) -> HttpResponse:
     publisher = request.publisher
     projects = selectors.active_projects(publisher=publisher)
-    unmatched = list(selectors.open_unmatched_products(publisher=publisher)[:50])
-    base = cart_urls.public_base_url()
+    project_list = list(projects)
+    unmatched = list(cart_selectors.unmatched_products_open(publisher)[:50])
+    base = cart_selectors.public_base_url()
     context = {
         "section": "integrations",
         "gateway_order_url": base + reverse("gateway:order"),
         "gateway_status_url": base + reverse("gateway:status"),
-        "shopify_url": cart_urls.shopify_webhook_url(publisher),
-        "shopify_test_url": cart_urls.shopify_webhook_url(publisher, test=True),
-        "samcart_url": cart_urls.samcart_notify_url(publisher),
-        "samcart_test_url": cart_urls.samcart_notify_url(publisher, test=True),
-        "oneshoppingcart_url": cart_urls.oneshoppingcart_notify_url(
+        "shopify_url": cart_selectors.shopify_webhook_url(publisher),
+        "shopify_test_url": cart_selectors.shopify_webhook_url(publisher, test=True),
+        "samcart_url": cart_selectors.samcart_notify_url(publisher),
+        "samcart_test_url": cart_selectors.samcart_notify_url(publisher, test=True),
+        "oneshoppingcart_url": cart_selectors.oneshoppingcart_notify_url(
             publisher, error_email=publisher.error_recipient
         ),
-        "oneshoppingcart_test_url": cart_urls.oneshoppingcart_notify_url(
+        "oneshoppingcart_test_url": cart_selectors.oneshoppingcart_notify_url(
             publisher, test=True, error_email=publisher.error_recipient
         ),
         "deliveries": selectors.recent_deliveries(publisher=publisher),
         "unmatched": [
-            (product, MapUnmatchedForm(projects=projects, prefix=f"map-{product.id}"))
+            (
+                product,
+                MapUnmatchedForm(
+                    projects=projects, shown_projects=project_list, prefix=f"map-{product.id}"
+                ),
+            )
             for product in unmatched
         ],
-        "has_projects": projects.exists(),
+        "has_projects": bool(project_list),
     }
     return render(request, "dashboard/integrations.html", context)
 
