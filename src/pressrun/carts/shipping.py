@@ -50,11 +50,19 @@ def mail_method_for_descriptions(*, publisher_id: int, descriptions: Sequence[st
     texts = [text for text in descriptions if normalize_description(text)]
     if not texts:
         return None
+    rule = _first_matching_rule(publisher_id=publisher_id, descriptions=texts)
+    if rule is not None:
+        return str(rule.mail_method)
+    return mail_method_from_description(" ".join(texts))
+
+
+def _first_matching_rule(*, publisher_id: int, descriptions: Sequence[str]) -> ShippingRule | None:
+    """The publisher's first rule (in their order) that reads any of `descriptions`."""
     rules = ShippingRule.objects.filter(publisher_id=publisher_id).order_by("position", "id")
     for rule in rules:
-        if any(rule_matches(match=rule.match, text=rule.text, description=t) for t in texts):
-            return str(rule.mail_method)
-    return mail_method_from_description(" ".join(texts))
+        if any(rule_matches(match=rule.match, text=rule.text, description=d) for d in descriptions):
+            return rule
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,9 +78,9 @@ class ShippingReading:
 def shipping_reading(*, publisher: Publisher, description: str) -> ShippingReading:
     """What `mail_method_for` gives `description`, with the reason (the dashboard's "try a
     description")."""
-    for rule in ShippingRule.objects.filter(publisher=publisher).order_by("position", "id"):
-        if rule_matches(match=rule.match, text=rule.text, description=description):
-            return ShippingReading(mail_method=str(rule.mail_method), rule=rule, by_keyword=False)
+    rule = _first_matching_rule(publisher_id=publisher.id, descriptions=[description])
+    if rule is not None:
+        return ShippingReading(mail_method=str(rule.mail_method), rule=rule, by_keyword=False)
     keyword = mail_method_from_description(description)
     if keyword is not None:
         return ShippingReading(mail_method=str(keyword), rule=None, by_keyword=True)
