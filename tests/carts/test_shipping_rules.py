@@ -12,12 +12,10 @@ from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule
 from pressrun.carts.selectors import shipping_rules_for
 from pressrun.carts.services import (
     ShippingRuleInvalid,
-    ShippingRuleSpec,
     delivery_process,
     shipping_rule_create,
     shipping_rule_delete,
     shipping_rule_update,
-    shipping_rules_replace,
 )
 from pressrun.carts.shipping import mail_method_for, mail_method_for_descriptions
 from pressrun.orders.models import Order
@@ -86,12 +84,22 @@ def test_rules_are_tried_in_position_order(publisher: Any) -> None:
     rule(publisher, "starts_with", "fast", "express")
     rule(publisher, "is", "fast priority", "standard")
     assert method(publisher, "Fast priority") == "express"
-    shipping_rules_replace(
+    first, second = shipping_rules_for(publisher)
+    shipping_rule_update(
         publisher=publisher,
-        rules=[
-            ShippingRuleSpec(match="is", text="fast priority", mail_method="standard"),
-            ShippingRuleSpec(match="starts_with", text="fast", mail_method="express"),
-        ],
+        rule_id=second.id,
+        match="is",
+        text="fast priority",
+        mail_method="standard",
+        position=0,
+    )
+    shipping_rule_update(
+        publisher=publisher,
+        rule_id=first.id,
+        match="starts_with",
+        text="fast",
+        mail_method="express",
+        position=1,
     )
     assert method(publisher, "Fast priority") == "standard"
     assert method(publisher, "Fast boat") == "express"
@@ -151,19 +159,6 @@ def test_a_duplicate_rule_is_refused_whatever_its_case_and_spaces(publisher: Any
     # The same text with another match is another rule.
     rule(publisher, "starts_with", "ship fast", "priority")
     assert ShippingRule.objects.count() == 2
-
-
-def test_replace_refuses_a_bad_list_and_keeps_the_old_one(publisher: Any) -> None:
-    rule(publisher, "is", "old", "express")
-    with pytest.raises(ShippingRuleInvalid, match=r"^Rule 2: "):
-        shipping_rules_replace(
-            publisher=publisher,
-            rules=[
-                ShippingRuleSpec(match="is", text="Fast", mail_method="express"),
-                ShippingRuleSpec(match="is", text="fast ", mail_method="priority"),
-            ],
-        )
-    assert list(ShippingRule.objects.values_list("text", flat=True)) == ["old"]
 
 
 def test_update_and_delete_only_touch_the_publishers_own_rules(

@@ -8,7 +8,7 @@ once the delivery has an outcome), so a task run twice or a replay never makes a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -600,36 +600,3 @@ def shipping_rule_delete(*, publisher: Publisher, rule_id: int) -> bool:
     """Delete one of the publisher's rules; returns whether there was one to delete."""
     deleted, _ = ShippingRule.objects.filter(id=rule_id, publisher=publisher).delete()
     return deleted > 0
-
-
-def shipping_rules_replace(
-    *, publisher: Publisher, rules: Sequence[ShippingRuleSpec]
-) -> list[ShippingRule]:
-    """Make `rules`, in this order, the publisher's whole list (the dashboard's form).
-    Raises ShippingRuleInvalid naming the first refused rule (1-based); nothing is written
-    then."""
-    cleaned: list[ShippingRuleSpec] = []
-    seen: set[tuple[str, str]] = set()
-    for number, rule in enumerate(rules, start=1):
-        try:
-            spec = shipping_rule_clean(
-                match=rule.match, text=rule.text, mail_method=rule.mail_method
-            )
-        except ShippingRuleInvalid as exc:
-            raise ShippingRuleInvalid(f"Rule {number}: {exc.message}", field=exc.field) from exc
-        if (spec.match, spec.text) in seen:
-            raise ShippingRuleInvalid(f"Rule {number}: {_duplicate(spec).message}", field="text")
-        seen.add((spec.match, spec.text))
-        cleaned.append(spec)
-    with transaction.atomic():
-        ShippingRule.objects.filter(publisher=publisher).delete()
-        return ShippingRule.objects.bulk_create(
-            ShippingRule(
-                publisher=publisher,
-                match=spec.match,
-                text=spec.text,
-                mail_method=spec.mail_method,
-                position=position,
-            )
-            for position, spec in enumerate(cleaned)
-        )

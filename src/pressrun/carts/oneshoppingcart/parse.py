@@ -239,14 +239,15 @@ def build_request(
     line without a SKU by its product id); others are returned in `unmatched`. Reads the
     publisher's projects; writes nothing."""
     # Lines are mapped by SKU; a line without a SKU by its 1ShoppingCart product id.
-    refs = sorted({ref for line in order.lines for ref in (line.sku, line.product_id) if ref})
+    # (Quantities are whole numbers of at least 1: `_quantity` refuses anything else.)
+    refs = sorted({line.sku or line.product_id for line in order.lines} - {""})
     by_ref = projects_for_cart_ids(publisher_id=publisher_id, cart_ids=refs)
     lines: list[LineRequest] = []
     unmatched: list[CartProduct] = []
     for item in order.lines:
         ref = item.sku or item.product_id
         projects = by_ref.get(ref, []) if ref else []
-        if not projects or item.quantity < 1:
+        if not projects:
             unmatched.append(CartProduct(ref=ref, title=item.name))
             continue
         lines.extend(LineRequest(project_id=p.id, quantity=item.quantity) for p in projects)
