@@ -61,7 +61,9 @@ ALLOWED_HOSTS = [
     if host.strip()
 ]
 # Where carts, customers and publishers reach this installation (cart URLs, email links).
-PRESSRUN_PUBLIC_BASE_URL = os.environ.get("PRESSRUN_PUBLIC_BASE_URL", "").strip()
+PRESSRUN_PUBLIC_BASE_URL = (
+    os.environ.get("PRESSRUN_PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:8000"
+)
 # Cookies are sent over HTTPS only as soon as the installation is published on https://
 # (outside development); PRESSRUN_SECURE_COOKIES says so explicitly either way.
 SESSION_COOKIE_SECURE = _env_bool(
@@ -212,11 +214,19 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
-# A RUNNING task whose worker has sent no heartbeat for this long is put back in the queue.
 # A cart delivery whose processing fails transiently (database, a cart's API) is retried
 # with exponential backoff: attempt n waits about base * 2^(n-1) seconds (capped at an hour).
 CART_RETRY_ATTEMPTS = _env_int("PRESSRUN_CART_RETRY_ATTEMPTS", 8)
 CART_RETRY_BASE_SECONDS = float(os.environ.get("PRESSRUN_CART_RETRY_BASE_SECONDS", "") or 30)
+# How long a SamCart notification waits for the other products of its order.
+PRESSRUN_SAMCART_GRACE_SECONDS = _env_int("PRESSRUN_SAMCART_GRACE_SECONDS", 10)
+# A delivery still pending this long past its due time, with no task queued or running for
+# it, was lost and is queued again by the sweep.
+PRESSRUN_CART_STALE_PENDING_SECONDS = _env_int("PRESSRUN_CART_STALE_PENDING_SECONDS", 600)
+PRESSRUN_ONESHOPPINGCART_API_URL = (
+    os.environ.get("PRESSRUN_ONESHOPPINGCART_API_URL", "").strip() or "https://www.mcssl.com/API"
+)
+# A RUNNING task whose worker has sent no heartbeat for this long is put back in the queue.
 WORKER_HEARTBEAT_SECONDS = _env_int("PRESSRUN_WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_DEAD_AFTER_SECONDS = _env_int("PRESSRUN_WORKER_DEAD_AFTER_SECONDS", 30)
 

@@ -4,7 +4,6 @@ a publisher's shipping rules."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -21,46 +20,20 @@ from pressrun.carts.models import Cart, InboundDelivery, Outcome, ShippingRule, 
 from pressrun.catalog.models import Project
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
 
-DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-DEFAULT_SAMCART_GRACE_SECONDS = 10
-# A delivery's task normally runs within seconds of its due time; one still pending this long
-# after it (and with no task queued or running for it) was lost and needs queuing again.
-DEFAULT_STALE_PENDING_SECONDS = 600
-
 
 def public_base_url() -> str:
-    """Where carts reach this installation (setting or env PRESSRUN_PUBLIC_BASE_URL)."""
-    configured = getattr(settings, "PRESSRUN_PUBLIC_BASE_URL", "") or os.environ.get(
-        "PRESSRUN_PUBLIC_BASE_URL", ""
-    )
-    return str(configured or DEFAULT_PUBLIC_BASE_URL).rstrip("/")
+    """Where carts and customers reach this installation (PRESSRUN_PUBLIC_BASE_URL)."""
+    return str(settings.PRESSRUN_PUBLIC_BASE_URL).rstrip("/")
 
 
 def samcart_grace_seconds() -> int:
-    """How long a SamCart notification waits for the other products of its order
-    (setting or env PRESSRUN_SAMCART_GRACE_SECONDS, default 10)."""
-    return _seconds_setting("PRESSRUN_SAMCART_GRACE_SECONDS", DEFAULT_SAMCART_GRACE_SECONDS)
-
-
-def stale_pending_seconds() -> int:
-    """How long past its due time a pending delivery without a task counts as lost (setting
-    or env PRESSRUN_CART_STALE_PENDING_SECONDS, default 600)."""
-    return _seconds_setting("PRESSRUN_CART_STALE_PENDING_SECONDS", DEFAULT_STALE_PENDING_SECONDS)
-
-
-def _seconds_setting(name: str, default: int) -> int:
-    configured = getattr(settings, name, None)
-    if configured is None:
-        configured = os.environ.get(name, "")
-    try:
-        return max(0, int(str(configured).strip() or default))
-    except ValueError:
-        return default
+    """How long a SamCart notification waits for the other products of its order."""
+    return max(0, int(settings.PRESSRUN_SAMCART_GRACE_SECONDS))
 
 
 def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> list[int]:
     """Pending deliveries nothing will process: due (received, plus SamCart's grace window)
-    more than `stale_pending_seconds()` ago, with no processing task queued or running for
+    more than PRESSRUN_CART_STALE_PENDING_SECONDS ago, with no processing task queued or running for
     them. Oldest first; only among `delivery_ids` when given.
 
     A delivery waiting for a scheduled retry, or queued behind a backlog or a stopped worker,
@@ -69,7 +42,9 @@ def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> 
     """
     from pressrun.carts.tasks import process_delivery
 
-    overdue_before = timezone.now() - timedelta(seconds=stale_pending_seconds())
+    overdue_before = timezone.now() - timedelta(
+        seconds=settings.PRESSRUN_CART_STALE_PENDING_SECONDS
+    )
     grace = timedelta(seconds=samcart_grace_seconds())
     overdue = Q(cart=Cart.SAMCART, received_at__lt=overdue_before - grace) | (
         ~Q(cart=Cart.SAMCART) & Q(received_at__lt=overdue_before)

@@ -10,7 +10,6 @@ ever sent to the configured base URL.
 from __future__ import annotations
 
 import http.client
-import os
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -22,7 +21,6 @@ from django.core.exceptions import ImproperlyConfigured
 
 from pressrun.carts.oneshoppingcart import parse
 
-DEFAULT_API_URL = "https://www.mcssl.com/API"
 TIMEOUT_SECONDS = 15.0
 MAX_REPLY_BYTES = 2_000_000
 USER_AGENT = "pressrun/1 (+order fulfillment)"
@@ -33,10 +31,7 @@ class ApiUnavailable(Exception):
 
 
 def api_base_url() -> str:
-    configured = getattr(settings, "PRESSRUN_ONESHOPPINGCART_API_URL", "") or os.environ.get(
-        "PRESSRUN_ONESHOPPINGCART_API_URL", ""
-    )
-    return str(configured or DEFAULT_API_URL).rstrip("/")
+    return str(settings.PRESSRUN_ONESHOPPINGCART_API_URL).rstrip("/")
 
 
 class OneShoppingCartClient:
