@@ -11,7 +11,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -73,7 +72,6 @@ def delivery_receive(
     external_key: str = "",
     test_requested: bool = False,
     failure: str = "",
-    delay_seconds: int = 0,
     notify_email: str = "",
 ) -> tuple[InboundDelivery, bool]:
     """Store one inbound request; queue its processing unless `failure` says it was refused.
@@ -81,7 +79,6 @@ def delivery_receive(
     Returns (delivery, created). A delivery id already stored for this cart and publisher is
     a repeat: nothing new is stored and the earlier delivery is returned with created False.
     """
-    from pressrun.carts.tasks import process_delivery
 
     delivery = InboundDelivery(
         cart=cart,
@@ -102,7 +99,7 @@ def delivery_receive(
         with transaction.atomic():
             delivery.save(force_insert=True)
             if not failure:
-                _enqueue(process_delivery, delivery.id, delay_seconds)
+                _enqueue_processing(delivery)
     except IntegrityError:
         earlier = InboundDelivery.objects.filter(
             cart=cart, publisher=publisher, delivery_id=delivery.delivery_id
@@ -113,12 +110,17 @@ def delivery_receive(
     return delivery, True
 
 
-def _enqueue(task: Any, delivery_id: int, delay_seconds: int) -> None:
-    if delay_seconds > 0:
-        run_after = timezone.now() + timedelta(seconds=delay_seconds)
-        task.using(run_after=run_after).enqueue(delivery_id=delivery_id)
+def _enqueue_processing(delivery: InboundDelivery) -> None:
+    """Queue the delivery's processing: a SamCart one after the grace window, in which the
+    other products' notifications of its order arrive; any other at once."""
+    from pressrun.carts.tasks import process_delivery
+
+    delay = samcart_grace_seconds() if delivery.cart == Cart.SAMCART else 0
+    if delay > 0:
+        run_after = timezone.now() + timedelta(seconds=delay)
+        process_delivery.using(run_after=run_after).enqueue(delivery_id=delivery.id)
     else:
-        task.enqueue(delivery_id=delivery_id)
+        process_delivery.enqueue(delivery_id=delivery.id)
 
 
 def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
@@ -343,7 +345,6 @@ def delivery_replay(*, delivery_id: int) -> bool:
     nothing will process (`stale_pending_delivery_ids`). Returns whether it was queued; a
     delivery that created an order, or whose signature failed, never is, nor one still
     waiting for its task."""
-    from pressrun.carts.tasks import process_delivery
 
     with transaction.atomic():
         delivery = deliveries_for_update().get(id=delivery_id)
@@ -358,8 +359,7 @@ def delivery_replay(*, delivery_id: int) -> bool:
         delivery.processed_at = None
         delivery.retry_queued = False
         delivery.save(update_fields=["outcome", "reason", "processed_at", "retry_queued"])
-        delay = samcart_grace_seconds() if delivery.cart == Cart.SAMCART else 0
-        _enqueue(process_delivery, delivery.id, delay)
+        _enqueue_processing(delivery)
     return True
 
 

@@ -23,7 +23,6 @@ from pressrun.carts.models import Cart
 from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
 from pressrun.carts.oneshoppingcart.process import delivery_refused_email
 from pressrun.carts.samcart import parse as samcart_parse
-from pressrun.carts.selectors import samcart_grace_seconds
 from pressrun.carts.services import SIGNATURE_MISMATCH, SIGNATURE_MISSING, delivery_receive
 from pressrun.carts.shopify.parse import PayloadInvalid, external_key, load_order
 from pressrun.carts.shopify.verify import signature_valid
@@ -31,6 +30,7 @@ from pressrun.carts.shopify.verify import signature_valid
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
+BODY_TOO_LARGE = "The body is larger than 1 MB."
 
 
 def _reply(status: int, text: str) -> HttpResponse:
@@ -101,8 +101,8 @@ def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
     )
     body = _read_body(request)
     if body is None:
-        receive(body=b"", failure="The body is larger than 1 MB.")
-        return _reply(413, "The body is larger than 1 MB.")
+        receive(body=b"", failure=BODY_TOO_LARGE)
+        return _reply(413, BODY_TOO_LARGE)
     if publisher.shopify_webhook_key:
         signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
         if not signature or not signature_valid(
@@ -144,8 +144,8 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
     )
     body = _read_body(request)
     if body is None:
-        receive(body=b"", failure="The body is larger than 1 MB.")
-        return _reply(413, "The body is larger than 1 MB.")
+        receive(body=b"", failure=BODY_TOO_LARGE)
+        return _reply(413, BODY_TOO_LARGE)
     try:
         data = samcart_parse.load_notification(body, request.content_type or "")
     except samcart_parse.PayloadInvalid as exc:
@@ -155,7 +155,6 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
         body=body,
         topic=samcart_parse.event(data) or "Product Purchased",
         external_key=samcart_parse.order_id(data),
-        delay_seconds=samcart_grace_seconds(),
     )
     return _reply(200, f"ok {delivery.id}")
 
@@ -201,7 +200,7 @@ def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpRespo
     body = _read_body(request)
     failure = ""
     if body is None:
-        body, failure, status = b"", "The body is larger than 1 MB.", 413
+        body, failure, status = b"", BODY_TOO_LARGE, 413
     elif mode not in ("test", "prod"):
         failure, status = f"{TSMODE_INVALID} The Notification URL has TSMode='{mode}'.", 400
     else:
