@@ -1,6 +1,6 @@
 """The billing page's "what a payment would release" preview agrees with what a payment does.
 
-`dashboard.selectors.holds_released_by` predicts the walk of `billing.services
+`billing.selectors.holds_released_by` predicts the walk of `billing.services
 .order_release_holds` (oldest first, an order the money cannot cover is skipped and a later,
 smaller one may still be paid) without writing anything; this keeps the two from drifting.
 """
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pressrun.accounts.models import Publisher
+from pressrun.billing.selectors import hold_summary, holds_released_by
 from pressrun.billing.services import ledger_credit
-from pressrun.dashboard.selectors import hold_summary, holds_released_by
 from pressrun.orders.models import Order, OrderStatus
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from email.utils import formataddr
 from typing import Any
 from urllib.parse import quote
@@ -259,32 +258,30 @@ def notify_hold_orders(*, publisher: Publisher, today: date | None = None) -> Ou
     """Queue the publisher's "orders awaiting payment" email listing its HOLD orders and the
     amount needed to release them all. At most one per publisher per day (UTC): returns None
     when today's was already queued or when nothing is on HOLD."""
+    from pressrun.billing.selectors import hold_summary
+
     day = today or timezone.now().date()
-    holds = list(
-        Order.objects.filter(publisher=publisher, status=OrderStatus.HOLD).order_by(
-            "created_at", "id"
-        )
-    )
-    if not holds:
+    key = f"hold-orders:{publisher.id}:{day.isoformat()}"
+    if OutgoingEmail.objects.filter(key=key).exists():  # every HOLD order asks; once a day
         return None
-    balance = Publisher.objects.values_list("balance", flat=True).get(id=publisher.id)
-    total = sum((order.total_cost for order in holds), Decimal("0.00"))
-    needed = max(total - balance, ZERO)
+    holds = hold_summary(publisher=publisher)
+    if not holds.count:
+        return None
     context = {
         "publisher": publisher,
-        "orders": [(order, format_money(order.total_cost)) for order in holds],
-        "total": format_money(total),
-        "balance": format_money(balance),
-        "needed": format_money(needed),
+        "orders": [(row.order, format_money(row.order.total_cost)) for row in holds.rows],
+        "total": format_money(holds.total),
+        "balance": format_money(holds.balance),
+        "needed": format_money(holds.shortfall),
         "dashboard_url": public_base_url() + "/",
     }
-    count = len(holds)
-    plural = "s" if count != 1 else ""
+    plural = "s" if holds.count != 1 else ""
     return email_queue(
-        key=f"hold-orders:{publisher.id}:{day.isoformat()}",
+        key=key,
         kind=EmailKind.HOLD_ORDERS,
         to=publisher.error_recipient,
-        subject=f"{count} order{plural} awaiting payment ({format_money(needed)} needed)",
+        subject=f"{holds.count} order{plural} awaiting payment "
+        f"({format_money(holds.shortfall)} needed)",
         text=render_to_string("notifications/hold_orders.txt", context),
         html=render_to_string("notifications/hold_orders.html", context),
         publisher=publisher,

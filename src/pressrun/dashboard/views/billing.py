@@ -7,6 +7,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from pressrun.billing import selectors as billing_selectors
+from pressrun.core.money import ZERO
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
 from pressrun.dashboard.forms import PaymentPreviewForm
@@ -18,11 +20,11 @@ LEDGER_PAGE_SIZE = 25
 @require_GET
 def billing(request: PublisherRequest) -> HttpResponse:
     publisher = request.publisher
-    holds = selectors.hold_summary(publisher=publisher)
+    holds = billing_selectors.hold_summary(publisher=publisher)
     preview_form = PaymentPreviewForm(request.GET if "payment" in request.GET else None)
     released = None
     if preview_form.is_bound and preview_form.is_valid():
-        released = selectors.holds_released_by(
+        released = billing_selectors.holds_released_by(
             summary=holds, payment=preview_form.cleaned_data["payment"]
         )
     context = {
@@ -31,7 +33,7 @@ def billing(request: PublisherRequest) -> HttpResponse:
         "preview_form": preview_form,
         "released": released,
         "released_total": sum(
-            (order.total_cost for order in released or []), start=holds.total * 0
+            (order.total_cost for order in released or []), start=ZERO
         ),
     }
     if getattr(request, "htmx", False) and "payment" in request.GET:

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from pressrun.billing import selectors as billing_selectors
 from pressrun.carts import selectors as cart_selectors
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
@@ -23,7 +24,7 @@ def home(request: PublisherRequest) -> HttpResponse:
     errors = selectors.error_orders(publisher=publisher)
     context = {
         "section": "home",
-        "holds": selectors.hold_summary(publisher=publisher),
+        "holds": billing_selectors.hold_summary(publisher=publisher),
         "recent_orders": selectors.recent_orders(publisher=publisher),
         "unmatched": list(unmatched[:PROBLEMS_SHOWN]),
         "unmatched_count": unmatched.count(),
