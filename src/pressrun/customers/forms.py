@@ -8,20 +8,15 @@ from typing import Any
 
 from django import forms
 
-from pressrun.orders.forms import address_text_field, recipient_from
+from pressrun.orders.forms import (
+    ADDRESS_REFUSAL_FIELDS,
+    PLACE_NAME_MAX_LENGTH,
+    address_text_field,
+    recipient_from,
+)
 from pressrun.orders.models import Order
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import FIELD_LIMITS, Refusal
-
-# Which field an intake refusal is about, so its message is shown beside that field.
-REFUSAL_FIELDS: dict[Refusal, str] = {
-    Refusal.NAME_BLANK: "name",
-    Refusal.ADDRESS_BLANK: "address",
-    Refusal.CITY_BLANK: "city",
-    Refusal.POSTAL_CODE_BLANK: "postal_code",
-    Refusal.COUNTRY_INVALID: "country",
-    Refusal.STATE_INVALID: "state",
-}
 
 
 class AddressForm(forms.Form):
@@ -35,11 +30,13 @@ class AddressForm(forms.Form):
     city = address_text_field(
         "City", FIELD_LIMITS["city"], required=True, autocomplete="address-level2"
     )
-    state = address_text_field("State / province", 60, autocomplete="address-level1")
+    state = address_text_field(
+        "State / province", PLACE_NAME_MAX_LENGTH, autocomplete="address-level1"
+    )
     postal_code = address_text_field(
         "ZIP / postal code", FIELD_LIMITS["postal_code"], autocomplete="postal-code"
     )
-    country = address_text_field("Country", 60, autocomplete="country")
+    country = address_text_field("Country", PLACE_NAME_MAX_LENGTH, autocomplete="country")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -56,5 +53,5 @@ class AddressForm(forms.Form):
 
     def add_refusal(self, reason: Refusal | None, message: str) -> None:
         """Show a refusal beside its field (or above the form when it concerns none)."""
-        field = REFUSAL_FIELDS.get(reason) if reason is not None else None
+        field = ADDRESS_REFUSAL_FIELDS.get(reason) if reason is not None else None
         self.add_error(field, message)

@@ -13,7 +13,12 @@ from django.db.models import QuerySet
 from pressrun.accounts.models import MailMethod
 from pressrun.catalog.models import Project
 from pressrun.dashboard.forms import DashboardForm, ProjectChoiceField
-from pressrun.orders.forms import address_text_field, recipient_from
+from pressrun.orders.forms import (
+    ADDRESS_REFUSAL_FIELDS,
+    PLACE_NAME_MAX_LENGTH,
+    address_text_field,
+    recipient_from,
+)
 from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus, Source
 from pressrun.orders.requests import LineRequest, RecipientRequest
 from pressrun.orders.selectors import OrderFilters
@@ -31,12 +36,7 @@ SEARCH_MAX_LENGTH = 100
 
 # Which field an intake refusal is about, so its message is shown beside that field.
 REFUSAL_FIELDS: dict[Refusal, str] = {
-    Refusal.NAME_BLANK: "name",
-    Refusal.ADDRESS_BLANK: "address",
-    Refusal.CITY_BLANK: "city",
-    Refusal.POSTAL_CODE_BLANK: "postal_code",
-    Refusal.COUNTRY_INVALID: "country",
-    Refusal.STATE_INVALID: "state",
+    **ADDRESS_REFUSAL_FIELDS,
     Refusal.EMAIL_INVALID: "email",
     Refusal.INVOICE_TOO_LONG: "invoice",
     Refusal.DUPLICATE: "invoice",
@@ -100,9 +100,9 @@ class RecipientForm(DashboardForm):
     company = address_text_field("Company / attention", FIELD_LIMITS["company"])
     address = address_text_field("Street address", FIELD_LIMITS["address"], required=True)
     city = address_text_field("City", FIELD_LIMITS["city"], required=True)
-    state = address_text_field("State / province", 60)
+    state = address_text_field("State / province", PLACE_NAME_MAX_LENGTH)
     postal_code = address_text_field("ZIP / postal code", FIELD_LIMITS["postal_code"])
-    country = address_text_field("Country", 60)
+    country = address_text_field("Country", PLACE_NAME_MAX_LENGTH)
     email = forms.EmailField(label="Customer email", required=False, max_length=254)
 
     def recipient(self) -> RecipientRequest:

@@ -10,6 +10,21 @@ from django import forms
 
 from pressrun.orders.changes import ADDRESS_FIELDS
 from pressrun.orders.requests import RecipientRequest
+from pressrun.orders.services import Refusal
+
+# State and country are typed as names or codes ("California", "United States") and stored
+# as codes after normalization, so the typed text may be longer than the stored field.
+PLACE_NAME_MAX_LENGTH = 60
+
+# Which address field an intake refusal is about, so its message is shown beside it.
+ADDRESS_REFUSAL_FIELDS: dict[Refusal, str] = {
+    Refusal.NAME_BLANK: "name",
+    Refusal.ADDRESS_BLANK: "address",
+    Refusal.CITY_BLANK: "city",
+    Refusal.POSTAL_CODE_BLANK: "postal_code",
+    Refusal.COUNTRY_INVALID: "country",
+    Refusal.STATE_INVALID: "state",
+}
 
 
 def address_text_field(

@@ -32,9 +32,7 @@ def billing(request: PublisherRequest) -> HttpResponse:
         "holds": holds,
         "preview_form": preview_form,
         "released": released,
-        "released_total": sum(
-            (order.total_cost for order in released or []), start=ZERO
-        ),
+        "released_total": sum((order.total_cost for order in released or []), start=ZERO),
     }
     if getattr(request, "htmx", False) and "payment" in request.GET:
         return render(request, "dashboard/includes/release_preview.html", context)
