@@ -2,8 +2,7 @@
 
 To add a page: give its URL a name in `dashboard/urls.py`, render it with
 `dashboard/page.html`-style templates extending `dashboard/base.html` with `section` set to
-the item's `section`, and list it here. An item whose URL name does not exist yet is left
-out of the bar, so a page can be listed before it is built.
+the item's `section`, and list it here.
 """
 
 from __future__ import annotations

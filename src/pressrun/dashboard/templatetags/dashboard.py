@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from pressrun.core.money import format_money
 from pressrun.dashboard.nav import NAV
@@ -25,13 +25,12 @@ def money(value: Decimal | int | str | None) -> str:
 @register.inclusion_tag("dashboard/includes/nav.html", takes_context=True)
 def dashboard_nav(context: template.Context) -> dict[str, Any]:
     """The navigation bar, with the current section marked for screen readers."""
-    items = []
-    for item in NAV:
-        try:
-            url = reverse(item.url_name)
-        except NoReverseMatch:
-            continue  # listed, not built yet
-        items.append(
-            {"label": item.label, "url": url, "current": item.section == context.get("section")}
-        )
+    items = [
+        {
+            "label": item.label,
+            "url": reverse(item.url_name),
+            "current": item.section == context.get("section"),
+        }
+        for item in NAV
+    ]
     return {"items": items, "csrf_token": context.get("csrf_token")}
