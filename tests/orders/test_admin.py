@@ -135,3 +135,21 @@ def test_anonymous_users_cannot_reach_the_admin(client: Client, make_publisher: 
     reply = client.get(f"/admin/accounts/publisher/{publisher.id}/credit/")
     assert reply.status_code == 302
     assert "/admin/login/" in reply["Location"]
+
+
+def test_operators_see_deleted_orders_read_only(
+    operator: Client, make_publisher: Any, make_project: Any
+) -> None:
+    from pressrun.orders.changes import order_delete
+
+    publisher = make_publisher()
+    order = place(publisher, make_project(publisher), invoice="GONE-1")
+    record = order_delete(publisher=publisher, order_id=order.id, actor="dashboard (x)")
+    listing = operator.get("/admin/orders/orderdeletion/")
+    assert listing.status_code == 200
+    assert "GONE-1" in listing.content.decode()
+    page = operator.get(f"/admin/orders/orderdeletion/{record.id}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert operator.get("/admin/orders/orderdeletion/add/").status_code == 403
+    assert operator.post(f"/admin/orders/orderdeletion/{record.id}/delete/").status_code == 403

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from pressrun.orders.models import Order, OrderEvent, OrderLine, OrderStatus
+from pressrun.orders.models import Order, OrderDeletion, OrderEvent, OrderLine, OrderStatus
 from pressrun.orders.services import TransitionRefused, order_transition
 from pressrun.orders.status import ALLOWED_TRANSITIONS
 
@@ -172,3 +172,22 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/pressrun/simple_form.html", context)
+
+
+@admin.register(OrderDeletion)
+class OrderDeletionAdmin(admin.ModelAdmin[OrderDeletion]):
+    """What publishers deleted (HOLD and test orders): read-only, the record of the act."""
+
+    list_display = ("order_number", "publisher", "invoice", "name", "status", "deleted_at")
+    list_filter = ("mode", "status")
+    search_fields = ("=order_number", "=publisher__id", "invoice", "name")
+    list_select_related = ("publisher",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: OrderDeletion | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: OrderDeletion | None = None) -> bool:
+        return False

@@ -199,19 +199,21 @@ def order_modify(request: PublisherRequest, order_id: int) -> HttpResponse:
 @publisher_required
 @require_POST
 def order_delete(request: PublisherRequest, order_id: int) -> HttpResponse:
-    """Delete a HOLD or test order (asked for on the detail page first)."""
-    order = _order_or_404(request, order_id)
+    """Delete a HOLD or test order (asked for on the detail page first). Another
+    publisher's order is a 404 like one that does not exist (the service looks it up among
+    this publisher's)."""
     try:
-        changes.order_delete(publisher=request.publisher, order_id=order.id, actor=_actor(request))
+        deleted = changes.order_delete(
+            publisher=request.publisher, order_id=order_id, actor=_actor(request)
+        )
     except Order.DoesNotExist as exc:
         raise Http404("No such order.") from exc
     except changes.OrderChangeRefused as exc:
         messages.error(request, exc.message)
-        return HttpResponseRedirect(reverse("dashboard:order_detail", args=[order.id]))
+        return HttpResponseRedirect(reverse("dashboard:order_detail", args=[order_id]))
+    invoice = f" (invoice {deleted.invoice})" if deleted.invoice else ""
     messages.success(
-        request,
-        f"Order {order.id}{f' (invoice {order.invoice})' if order.invoice else ''} for "
-        f"{order.name} is deleted.",
+        request, f"Order {deleted.order_number}{invoice} for {deleted.name} is deleted."
     )
     return HttpResponseRedirect(reverse("dashboard:orders"))
 
