@@ -793,3 +793,20 @@ def test_the_last_possible_day_is_a_valid_filter(
     export = signed_in.get("/orders/export.csv", {"placed_to": "9999-12-31"})
     assert export.status_code == 200
     assert len(b"".join(export.streaming_content).decode().splitlines()) == 2
+
+
+def test_the_order_page_lists_the_emails_sent_about_it(
+    signed_in: Client,
+    publisher: Publisher,
+    cd: Any,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    place_order: Callable[..., Any],
+) -> None:
+    order = place_order(publisher, cd, email="ada@example.com")
+    other = make_publisher(email="other@example.com")
+    place_order(other, make_project(other), email="theirs@example.com")
+    page = signed_in.get(f"/orders/{order.id}").content.decode()
+    table = page.split('data-testid="order-emails"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", table)
+    assert rows == [("Order notification", "ada@example.com", "Sent")]

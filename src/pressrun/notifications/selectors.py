@@ -1,4 +1,4 @@
-"""Reads of the email log, for the publisher's dashboard and for operators."""
+"""Reads of the email log, for the publisher's dashboard."""
 
 from __future__ import annotations
 
@@ -12,11 +12,4 @@ def emails_for_order(*, publisher: Publisher, order_id: int) -> QuerySet[Outgoin
     """The emails sent (or queued) about one of `publisher`'s orders, newest first."""
     return OutgoingEmail.objects.filter(publisher=publisher, order_id=order_id).order_by(
         "-created_at", "-id"
-    )
-
-
-def emails_for_publisher(*, publisher: Publisher, limit: int = 100) -> list[OutgoingEmail]:
-    """The latest emails about `publisher`'s account and orders, newest first."""
-    return list(
-        OutgoingEmail.objects.filter(publisher=publisher).order_by("-created_at", "-id")[:limit]
     )

@@ -25,6 +25,7 @@ from pressrun.dashboard.order_forms import (
     OrderFilterForm,
     OrderModifyForm,
 )
+from pressrun.notifications.selectors import emails_for_order
 from pressrun.notifications.services import tracking_url
 from pressrun.orders import changes
 from pressrun.orders import selectors as order_selectors
@@ -131,6 +132,9 @@ def _detail_context(request: PublisherRequest, order: Order) -> dict[str, Any]:
         ],
         "events": list(order.events.all()),
         "deliveries": list(order.inbound_deliveries.all()),
+        "emails": list(
+            emails_for_order(publisher=request.publisher, order_id=order.id).defer("text", "html")
+        ),
         "tracking_url": tracking_url(order.tracking_id),
         "modifiable": modifiable,
         "deletable": deletable,
