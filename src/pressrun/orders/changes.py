@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
-from pressrun.billing.pricing import PriceListIncomplete, quote
+from pressrun.billing.pricing import PriceListIncomplete
 from pressrun.core.errors import DomainError
 from pressrun.core.locks import lock_own_rows
 from pressrun.core.money import format_money
@@ -29,8 +28,8 @@ from pressrun.orders.services import (
     MAX_QUANTITY_PER_ORDER,
     NormalizedRecipient,
     OrderRefused,
+    order_price,
     recipient_normalize,
-    shipping_method_for,
 )
 
 # What a publisher may modify: HOLD orders only. Test orders may only be deleted ("Test orders
@@ -139,30 +138,18 @@ def _normalized(recipient: RecipientRequest, email: str) -> NormalizedRecipient:
         raise OrderChangeRefused(exc.message) from exc
 
 
-@dataclass(frozen=True)
-class _Pricing:
-    shipping_method: str
-    products: Decimal
-    shipping: Decimal
-    total: Decimal
-
-
-def _reprice(order: Order, lines: list[OrderLine], country: str, mail_method: str) -> _Pricing:
-    shipping_method = shipping_method_for(
-        mail_method=mail_method,
-        packagings=[line.project.packaging for line in lines],
-        total_quantity=sum(line.quantity for line in lines),
-        country=country,
-    )
+def _reprice(order: Order, lines: list[OrderLine]) -> None:
+    """Price `order` again (its own lines, country and mail method) as intake would."""
     try:
-        price = quote(
-            lines=[(line.unit_price, line.quantity) for line in lines],
-            shipping_method=shipping_method,
-            country=country,
+        order.shipping_method, price = order_price(
+            items=[(line.project.packaging, line.unit_price, line.quantity) for line in lines],
+            mail_method=order.mail_method,
+            country=order.country,
         )
     except PriceListIncomplete as exc:
         raise OrderChangeRefused(exc.message) from exc
-    return _Pricing(shipping_method, price.products, price.shipping, price.total)
+    order.products_cost, order.shipping_cost = price.products, price.shipping
+    order.total_cost = price.total
 
 
 def _apply_recipient(order: Order, clean: NormalizedRecipient) -> list[str]:
@@ -233,11 +220,7 @@ def order_modify(
         if not notes:
             return order
         old_total = order.total_cost
-        pricing = _reprice(order, lines, order.country, order.mail_method)
-        order.shipping_method = pricing.shipping_method
-        order.products_cost = pricing.products
-        order.shipping_cost = pricing.shipping
-        order.total_cost = pricing.total
+        _reprice(order, lines)
         if order.total_cost != old_total:
             notes.append(f"total {format_money(old_total)} → {format_money(order.total_cost)}")
         order.save()
@@ -318,11 +301,7 @@ def order_correct_address(*, order_id: int, recipient: RecipientRequest, actor: 
             return order
         if order.charged_at is None:
             lines = list(order.lines.select_related("project"))
-            pricing = _reprice(order, lines, order.country, order.mail_method)
-            order.shipping_method = pricing.shipping_method
-            order.products_cost = pricing.products
-            order.shipping_cost = pricing.shipping
-            order.total_cost = pricing.total
+            _reprice(order, lines)
         order.save()
         after = {field: str(getattr(order, field)) for field in ADDRESS_FIELDS}
         OrderEvent.objects.create(

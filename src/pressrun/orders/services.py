@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
-from pressrun.billing.pricing import PriceListIncomplete, quote
+from pressrun.billing.pricing import PriceListIncomplete, Quote, quote
 from pressrun.billing.services import (
     balance_debit_if_covered,
     ledger_record_order_charge,
@@ -246,6 +248,26 @@ def _check_options(request: OrderRequest) -> None:
         raise OrderRefused(Refusal.PRICE_INVALID, "nprice must be between 0.00 and 99999.99.")
 
 
+def order_price(
+    *, items: Sequence[tuple[str, Decimal, int]], mail_method: str, country: str
+) -> tuple[str, Quote]:
+    """The shipping method and the price of lines of (packaging, unit price, quantity)
+    sent by `mail_method` to `country`: intake's pricing, and a changed order's. Raises
+    PriceListIncomplete when the price list has no rate for it."""
+    shipping_method = shipping_method_for(
+        mail_method=mail_method,
+        packagings=[packaging for packaging, _, _ in items],
+        total_quantity=sum(quantity for _, _, quantity in items),
+        country=country,
+    )
+    price = quote(
+        lines=[(unit_price, quantity) for _, unit_price, quantity in items],
+        shipping_method=shipping_method,
+        country=country,
+    )
+    return shipping_method, price
+
+
 def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
     """Validate, price and store one order; charge it when the balance covers it.
 
@@ -262,17 +284,10 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
     invoice = request.invoice.strip()
     email_key = recipient.email.lower() if not invoice else ""
     mail_method = request.mail_method or publisher.default_mail_method
-    total_quantity = sum(quantity for _, quantity in merged)
-    shipping_method = shipping_method_for(
-        mail_method=mail_method,
-        packagings=[projects[pid].packaging for pid, _ in merged],
-        total_quantity=total_quantity,
-        country=recipient.country,
-    )
     try:
-        price = quote(
-            lines=[(projects[pid].price, quantity) for pid, quantity in merged],
-            shipping_method=shipping_method,
+        shipping_method, price = order_price(
+            items=[(projects[pid].packaging, projects[pid].price, qty) for pid, qty in merged],
+            mail_method=mail_method,
             country=recipient.country,
         )
     except PriceListIncomplete as exc:
