@@ -796,6 +796,7 @@ def test_the_last_possible_day_is_a_valid_filter(
 
 
 def test_the_order_page_lists_the_emails_sent_about_it(
+    *,
     signed_in: Client,
     publisher: Publisher,
     cd: Any,

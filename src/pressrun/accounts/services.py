@@ -206,31 +206,32 @@ def publisher_set_cart_credentials(
     The 1ShoppingCart API key is stored sealed (`core.sealed`) and is never shown back in
     full. Raises PublisherInvalid (nothing saved).
     """
-    fields: list[str] = []
+    # Every value is checked before any is set, so a refusal leaves the instance as it was.
+    changes: dict[str, str] = {}
     if oneshoppingcart_merchant_id is not None:
         merchant_id = oneshoppingcart_merchant_id.strip()
         if len(merchant_id) > 40 or not all(c.isalnum() or c in "-_" for c in merchant_id):
             raise PublisherInvalid(
                 "The 1ShoppingCart merchant ID is at most 40 letters, digits, - or _."
             )
-        publisher.oneshoppingcart_merchant_id = merchant_id
-        fields.append("oneshoppingcart_merchant_id")
+        changes["oneshoppingcart_merchant_id"] = merchant_id
     if oneshoppingcart_api_key is not None:
         api_key = oneshoppingcart_api_key.strip()
         if len(api_key) > 200 or any(c.isspace() for c in api_key):
             raise PublisherInvalid(
                 "The 1ShoppingCart API key is at most 200 characters, without spaces."
             )
-        publisher.oneshoppingcart_api_key_sealed = seal(api_key)
-        fields.append("oneshoppingcart_api_key_sealed")
+        changes["oneshoppingcart_api_key_sealed"] = seal(api_key)
     if shopify_webhook_key is not None:
         webhook_key = shopify_webhook_key.strip()
         if len(webhook_key) > 200 or any(c.isspace() for c in webhook_key):
             raise PublisherInvalid(
                 "The Shopify webhook key is at most 200 characters, without spaces."
             )
-        publisher.shopify_webhook_key = webhook_key
-        fields.append("shopify_webhook_key")
+        changes["shopify_webhook_key"] = webhook_key
+    for field, value in changes.items():
+        setattr(publisher, field, value)
+    fields = list(changes)
     if fields:
         publisher.save(update_fields=fields)
     return publisher

@@ -73,8 +73,6 @@ def account_settings(request: PublisherRequest) -> HttpResponse:
         else:
             messages.success(request, "Your settings are saved.")
             return HttpResponseRedirect(reverse("dashboard:settings"))
-    # Re-read: a refused save may have changed the instance's fields in memory.
-    request.publisher.refresh_from_db()
     return _render(request, settings_form=form, status=400)
 
 
@@ -95,7 +93,6 @@ def cart_credentials(request: PublisherRequest) -> HttpResponse:
         else:
             messages.success(request, "Your cart credentials are saved.")
             return HttpResponseRedirect(reverse("dashboard:settings") + "#carts")
-    request.publisher.refresh_from_db()
     return _render(request, credentials_form=form, status=400)
 
 
