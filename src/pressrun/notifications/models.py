@@ -1,9 +1,10 @@
 """The email log: one row per logical email, written before it is sent.
 
-The unique `key` ("order-placed:<order id>:customer", "hold-orders:<publisher id>:<date>",
+The unique `key` ("order_placed:<order id>:customer", "hold-orders:<publisher id>:<date>",
 ...) makes every email idempotent: queueing the same logical email twice stores nothing the
 second time, and the send task sends a row only while it is QUEUED, so a retried or repeated
-task never sends it again. Operators (admin) and publishers see what was sent, to whom, when.
+task never sends it again. Operators (admin) and publishers (each order's page) see what
+was sent, to whom, when.
 """
 
 from __future__ import annotations
