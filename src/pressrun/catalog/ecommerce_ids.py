@@ -30,6 +30,9 @@ _BRACKETS = frozenset("<>{}")
 _LINE_WHITESPACE = frozenset("\t\n\r\u2028\u2029")
 
 
+ECOMMERCE_IDS_MAX_LENGTH = 1000  # the whole string, as a project stores it
+
+
 class EcommerceIdsInvalid(DomainError):
     """The eCommerce ID String is malformed; `message` says what and where."""
 
@@ -92,8 +95,13 @@ def parse_ecommerce_ids(text: str) -> tuple[str, ...]:
     """The cart IDs listed in `text`, in order, trimmed, without case-insensitive repeats.
 
     Blank text gives (). Raises EcommerceIdsInvalid with a message naming the problem and its
-    position. Pure and linear in the length of `text`.
+    position, or when `text` is longer than ECOMMERCE_IDS_MAX_LENGTH. Pure and linear in the
+    length of `text`.
     """
+    if len(text) > ECOMMERCE_IDS_MAX_LENGTH:
+        raise EcommerceIdsInvalid(
+            f"The eCommerce ID String must have at most {ECOMMERCE_IDS_MAX_LENGTH} characters."
+        )
     collector = _Collector()
     bare: list[tuple[str, int]] = []
     bracketed = False

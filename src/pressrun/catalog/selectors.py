@@ -16,7 +16,6 @@ from pressrun.catalog.ecommerce_ids import (
     parse_ecommerce_ids,
 )
 from pressrun.catalog.models import Media, Project, ProjectCartId
-from pressrun.catalog.services import ECOMMERCE_IDS_MAX_LENGTH
 
 # Method 2 SKUs are the project ID exactly as pressrun shows it: digits, no leading zero,
 # within the database's BigInteger range.
@@ -62,10 +61,18 @@ def project_for_sku_method2(*, publisher_id: int, sku: str) -> Project | None:
     The SKU must be the project ID as written by pressrun (digits only, surrounding whitespace
     ignored); anything else is not a Method 2 SKU and gives None without a query.
     """
+    project_id = _method2_project_id(sku)
+    if project_id is None:
+        return None
+    return Project.objects.filter(id=project_id, publisher_id=publisher_id, is_active=True).first()
+
+
+def _method2_project_id(sku: str) -> int | None:
+    """The project ID a Method 2 SKU names (digits only, surrounding whitespace ignored)."""
     text = sku.strip()
     if not _PROJECT_ID_SKU.fullmatch(text) or int(text) > _MAX_PROJECT_ID:
         return None
-    return Project.objects.filter(id=int(text), publisher_id=publisher_id, is_active=True).first()
+    return int(text)
 
 
 # What a project created in the dashboard costs the publisher per unit, by media. Operators
@@ -136,12 +143,6 @@ def ecommerce_ids_check(
     """Parse `text` as project `project_id` (None: a new project) would save it, and find the
     publisher's other active projects that the same IDs order. Writes nothing; two queries
     at most. Only `publisher_id`'s projects are ever named."""
-    if len(text.strip()) > ECOMMERCE_IDS_MAX_LENGTH:
-        return EcommerceIdsCheck(
-            error=f"The eCommerce ID String must have at most {ECOMMERCE_IDS_MAX_LENGTH} "
-            "characters.",
-            ids=(),
-        )
     try:
         cart_ids = parse_ecommerce_ids(text.strip())
     except EcommerceIdsInvalid as exc:
@@ -160,11 +161,8 @@ def ecommerce_ids_check(
     by_key: dict[str, list[Project]] = {}
     for row in others.order_by("project_id"):
         by_key.setdefault(row.key, []).append(row.project)
-    numeric = {
-        int(cart_id.strip()): cart_id
-        for cart_id in cart_ids
-        if _PROJECT_ID_SKU.fullmatch(cart_id.strip()) and int(cart_id.strip()) <= _MAX_PROJECT_ID
-    }
+    method2_ids = {cart_id: _method2_project_id(cart_id) for cart_id in cart_ids}
+    numeric = {named: cart_id for cart_id, named in method2_ids.items() if named is not None}
     shadowed = {}
     if numeric:
         candidates = Project.objects.filter(

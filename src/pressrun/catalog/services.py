@@ -21,7 +21,6 @@ from pressrun.core.money import to_money
 
 TITLE_MAX_LENGTH = 200
 SPECIAL_TEXT_MAX_LENGTH = 500
-ECOMMERCE_IDS_MAX_LENGTH = 1000
 
 
 class ProjectInvalid(DomainError):
@@ -166,11 +165,6 @@ def _cleaned(changes: dict[str, Any]) -> dict[str, Any]:
             )
     if "ecommerce_ids" in values:
         values["ecommerce_ids"] = values["ecommerce_ids"].strip()
-        if len(values["ecommerce_ids"]) > ECOMMERCE_IDS_MAX_LENGTH:
-            raise ProjectInvalid(
-                f"The eCommerce ID String must have at most {ECOMMERCE_IDS_MAX_LENGTH} characters.",
-                field="ecommerce_ids",
-            )
     return values
 
 

@@ -8,12 +8,9 @@ from typing import Any
 from django import forms
 from django.urls import reverse
 
+from pressrun.catalog.ecommerce_ids import ECOMMERCE_IDS_MAX_LENGTH
 from pressrun.catalog.models import Media, Packaging
-from pressrun.catalog.services import (
-    ECOMMERCE_IDS_MAX_LENGTH,
-    SPECIAL_TEXT_MAX_LENGTH,
-    TITLE_MAX_LENGTH,
-)
+from pressrun.catalog.services import SPECIAL_TEXT_MAX_LENGTH, TITLE_MAX_LENGTH
 from pressrun.dashboard.forms import DashboardForm
 
 # The live check of the eCommerce ID String (an htmx request) waits this long after typing.
