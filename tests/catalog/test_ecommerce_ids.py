@@ -13,6 +13,7 @@ from pressrun.catalog.ecommerce_ids import (
     MAX_IDS,
     EcommerceIdsInvalid,
     cart_id_key,
+    ecommerce_ids_with,
     parse_ecommerce_ids,
 )
 
@@ -200,3 +201,24 @@ def test_bracketed_ids_come_back_in_order_without_repeats(
         if cart_id_key(cart_id) not in {cart_id_key(seen) for seen in expected}:
             expected.append(cart_id)
     assert parse_ecommerce_ids(text) == tuple(expected)
+
+
+@pytest.mark.parametrize(
+    ("current", "cart_id", "expected"),
+    [
+        ("", "NEW-1", "<NEW-1>"),
+        ("  ", "NEW-1", "<NEW-1>"),
+        ("5000-A", "NEW-1", "<5000-A> <NEW-1>"),  # a bare ID is bracketed first
+        ("<5000-A> <6000-B>", "NEW-1", "<5000-A> <6000-B> <NEW-1>"),
+        ("{294010}{298020}", "NEW-1", "{294010}{298020} <NEW-1>"),
+        ("<5000-A> <6000-B>", "6000-b", "<5000-A> <6000-B>"),  # already listed, any case
+    ],
+)
+def test_a_cart_id_is_added_to_a_string(current: str, cart_id: str, expected: str) -> None:
+    assert ecommerce_ids_with(current, cart_id) == expected
+    assert cart_id.upper() in {i.upper() for i in parse_ecommerce_ids(expected)}
+
+
+def test_adding_to_an_invalid_string_is_refused() -> None:
+    with pytest.raises(EcommerceIdsInvalid):
+        ecommerce_ids_with("<unclosed", "NEW-1")

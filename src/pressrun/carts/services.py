@@ -34,7 +34,7 @@ from pressrun.carts.selectors import (
 from pressrun.carts.shipping import normalize_description
 from pressrun.carts.shopify import parse as shopify_parse
 from pressrun.carts.unmatched import unmatched_record
-from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, cart_id_key, parse_ecommerce_ids
+from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, ecommerce_ids_with
 from pressrun.catalog.models import Project
 from pressrun.catalog.services import ProjectInvalid, project_update
 from pressrun.core.errors import DomainError
@@ -445,7 +445,12 @@ def unmatched_map_to_project(
             raise MappingRefused(f"You have no project {project_id}.")
         if not project.is_active:
             raise MappingRefused(f"Project {project_id} is inactive; activate it first.")
-        text = _ecommerce_ids_with(project.ecommerce_ids, ref)
+        try:
+            text = ecommerce_ids_with(project.ecommerce_ids, ref)
+        except EcommerceIdsInvalid as exc:
+            raise MappingRefused(
+                f"The project's eCommerce ID String is invalid ({exc.message}); fix it first."
+            ) from exc
         if text != project.ecommerce_ids:
             try:
                 project_update(project=project, ecommerce_ids=text)
@@ -461,26 +466,6 @@ def _unmatched_product(*, publisher: Publisher, unmatched_product_id: int) -> Un
     if product is None:
         raise UnmatchedProductNotFound(f"No unmatched product {unmatched_product_id}.")
     return product
-
-
-def _ecommerce_ids_with(current: str, ref: str) -> str:
-    """`current` with `<ref>` appended; unchanged when it already lists `ref`. A single bare
-    ID (no brackets) is put in brackets first, since bare and bracketed IDs cannot mix."""
-    try:
-        listed = parse_ecommerce_ids(current)
-    except EcommerceIdsInvalid as exc:
-        raise MappingRefused(
-            f"The project's eCommerce ID String is invalid ({exc.message}); fix it first."
-        ) from exc
-    if cart_id_key(ref) in {cart_id_key(cart_id) for cart_id in listed}:
-        return current
-    entry = f"<{ref}>"
-    text = current.strip()
-    if not listed:
-        return entry
-    if not any(char in text for char in "<>{}"):
-        text = f"<{listed[0]}>"
-    return f"{text} {entry}"
 
 
 # --- Shipping rules ---------------------------------------------------------------------

@@ -214,3 +214,19 @@ def _trimmed_span(text: str, begin: int, end: int) -> tuple[int, int]:
 
 def _shorten(word: str) -> str:
     return word if len(word) <= 40 else word[:37] + "..."
+
+
+def ecommerce_ids_with(current: str, cart_id: str) -> str:
+    """`current` with `<cart_id>` appended; unchanged when it already lists `cart_id`. A
+    single bare ID (no brackets) is put in brackets first, since bare and bracketed IDs cannot
+    mix. Raises EcommerceIdsInvalid when `current` does not parse."""
+    listed = parse_ecommerce_ids(current)
+    if cart_id_key(cart_id) in {cart_id_key(listed_id) for listed_id in listed}:
+        return current
+    entry = f"<{cart_id}>"
+    if not listed:
+        return entry
+    text = current.strip()
+    if not any(char in _BRACKETS for char in text):
+        text = f"<{listed[0]}>"
+    return f"{text} {entry}"
