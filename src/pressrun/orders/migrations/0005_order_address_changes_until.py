@@ -14,9 +14,11 @@ def fix_existing_deadlines(apps, schema_editor):
         "id", "postage_delay_hours"
     ):
         delay = timedelta(hours=publisher.postage_delay_hours)
-        orders = Order.objects.filter(publisher_id=publisher.id, address_changes_until=None)
-        for order in orders.only("id", "created_at").iterator():
-            Order.objects.filter(id=order.id).update(address_changes_until=order.created_at + delay)
+        Order.objects.filter(publisher_id=publisher.id, address_changes_until=None).update(
+            address_changes_until=models.ExpressionWrapper(
+                models.F("created_at") + delay, output_field=models.DateTimeField()
+            )
+        )
 
 
 class Migration(migrations.Migration):
