@@ -10,7 +10,7 @@ the order when it is not paid yet, and writes one OrderEvent saying what changed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db import transaction
@@ -122,18 +122,7 @@ def _address_text(values: dict[str, str]) -> str:
 
 def _normalized(recipient: RecipientRequest, email: str) -> NormalizedRecipient:
     try:
-        return recipient_normalize(
-            RecipientRequest(
-                name=recipient.name,
-                company=recipient.company,
-                address=recipient.address,
-                city=recipient.city,
-                state=recipient.state,
-                postal_code=recipient.postal_code,
-                country=recipient.country,
-                email=recipient.email if recipient.email else email,
-            )
-        )
+        return recipient_normalize(replace(recipient, email=recipient.email or email))
     except OrderRefused as exc:
         raise OrderChangeRefused(exc.message) from exc
 
