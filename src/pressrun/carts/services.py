@@ -26,6 +26,7 @@ from pressrun.carts.models import (
     ShippingRule,
     UnmatchedProduct,
 )
+from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
 from pressrun.carts.selectors import (
     samcart_grace_seconds,
     stale_pending_delivery_ids,
@@ -123,13 +124,6 @@ def _enqueue_processing(delivery: InboundDelivery) -> None:
         process_delivery.enqueue(delivery_id=delivery.id)
 
 
-def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
-    delivery.outcome = outcome
-    delivery.reason = reason
-    delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
-
-
 MAX_ERROR_TEXT = 300
 
 
@@ -158,7 +152,7 @@ def delivery_give_up(*, delivery_id: int, problem: str, attempts: int) -> str:
         delivery = deliveries_for_update().get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
             return str(delivery.outcome)
-        _finish(
+        delivery_finish(
             delivery,
             Outcome.FAILED,
             f"Gave up after {attempts} attempt{'' if attempts == 1 else 's'}: {problem} "
@@ -287,10 +281,10 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         delivery.attempts += 1
         publisher = delivery.publisher
         if delivery.cart != Cart.SHOPIFY:
-            _finish(delivery, Outcome.FAILED, f"No parser for cart {delivery.cart}.")
+            delivery_finish(delivery, Outcome.FAILED, f"No parser for cart {delivery.cart}.")
             return delivery
         if delivery.topic.lower() not in publisher.shopify_topic_set:
-            _finish(
+            delivery_finish(
                 delivery,
                 Outcome.IGNORED,
                 f"Topic '{delivery.topic}' does not create orders (selected: "
@@ -308,12 +302,12 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             .exclude(id=delivery.id)
             .exists()
         ):
-            _finish(delivery, Outcome.DUPLICATE, "This order was already imported.")
+            delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
             return delivery
         try:
             data = shopify_parse.load_order(bytes(delivery.body))
         except shopify_parse.PayloadInvalid as exc:
-            _finish(delivery, Outcome.FAILED, str(exc))
+            delivery_finish(delivery, Outcome.FAILED, str(exc))
             return delivery
         parsed = shopify_parse.parse_order(
             publisher_id=publisher.id, data=data, test_requested=delivery.test_requested
@@ -322,21 +316,23 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         # Recorded whether or not an order is made, so the publisher sees what to map.
         unmatched_record(delivery=delivery, products=parsed.unmatched)
         if parsed.request is None:
-            _finish(delivery, Outcome.UNMATCHED, f"No line matches a project. {skipped}".strip())
+            delivery_finish(
+                delivery, Outcome.UNMATCHED, f"No line matches a project. {skipped}".strip()
+            )
             return delivery
         try:
             with transaction.atomic():
                 order = order_place(request=parsed.request, publisher=publisher)
                 note = f"Order {order.id}." + (f" Skipped lines: {skipped}" if skipped else "")
-                _finish(delivery, Outcome.ORDER_CREATED, note)
+                delivery_finish(delivery, Outcome.ORDER_CREATED, note)
                 delivery.orders.add(order)
         except OrderRefused as exc:
             outcome = Outcome.DUPLICATE if exc.reason == Refusal.DUPLICATE else Outcome.FAILED
-            _finish(delivery, outcome, exc.message)
+            delivery_finish(delivery, outcome, exc.message)
         except IntegrityError:
             # Another delivery for the same cart order won the race (partial unique
             # constraint): its order stands, this one made none.
-            _finish(delivery, Outcome.DUPLICATE, "This order was already imported.")
+            delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
     return delivery
 
 

@@ -25,28 +25,21 @@ from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import Cart, InboundDelivery, Outcome
 from pressrun.carts.oneshoppingcart import parse
 from pressrun.carts.oneshoppingcart.client import ApiUnavailable, OneShoppingCartClient
+from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
 from pressrun.carts.unmatched import CartProduct, unmatched_record
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import OrderRefused, Refusal, order_place
 
-ALREADY_IMPORTED = "This order was already imported."
 CREDENTIALS_MISSING = (
     "The 1ShoppingCart Merchant ID or API key is not set. Copy both from 1ShoppingCart (My "
     "Account > API Settings) into pressrun's account settings, then replay this delivery."
 )
 
 
-def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
-    delivery.outcome = outcome
-    delivery.reason = reason
-    delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
-
-
 def _fail(delivery: InboundDelivery, outcome: str, reason: str) -> None:
     """End the delivery and tell the publisher, in the same transaction (the email's row
     and its send task commit with the outcome, or neither does)."""
-    _finish(delivery, outcome, reason)
+    delivery_finish(delivery, outcome, reason)
     delivery_error_email(delivery)
 
 
@@ -70,7 +63,7 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             _fail(delivery, Outcome.FAILED, str(exc))
             return delivery
         if not notification.is_new_order:
-            _finish(
+            delivery_finish(
                 delivery,
                 Outcome.IGNORED,
                 f"Event '{notification.event}' does not create orders (only NewOrder does); "
@@ -87,7 +80,7 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             .exclude(id=delivery.id)
             .exists()
         ):
-            _finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+            delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
             return delivery
         publisher = delivery.publisher
         api_key = publisher.oneshoppingcart_api_key
@@ -181,16 +174,16 @@ def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
         with transaction.atomic():
             order = order_place(request=parsed.request, publisher=delivery.publisher)
             note = f"Order {order.id}." + (f" Skipped lines: {skipped}" if skipped else "")
-            _finish(delivery, Outcome.ORDER_CREATED, note)
+            delivery_finish(delivery, Outcome.ORDER_CREATED, note)
             delivery.orders.add(order)
     except OrderRefused as exc:
         if exc.reason == Refusal.DUPLICATE:
-            _finish(delivery, Outcome.DUPLICATE, exc.message)
+            delivery_finish(delivery, Outcome.DUPLICATE, exc.message)
         else:
             _fail(delivery, Outcome.FAILED, exc.message)
         return
     except IntegrityError:
-        _finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+        delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
         return
     if skipped:
         delivery_error_email(delivery)

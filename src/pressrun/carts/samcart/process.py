@@ -13,22 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
 from pressrun.carts.samcart import parse
 from pressrun.carts.unmatched import unmatched_record
 from pressrun.orders.services import OrderRefused, Refusal, order_place
 
 REPEATED = "The same notification was already received."
-
-
-def _finish(delivery: InboundDelivery, outcome: str, reason: str) -> None:
-    delivery.outcome = outcome
-    delivery.reason = reason
-    delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["outcome", "reason", "processed_at", "attempts"])
 
 
 def skipped_text(parsed: parse.ParsedGroup) -> str:
@@ -106,10 +99,10 @@ def _process_group(group: list[InboundDelivery]) -> None:
         try:
             data = parse.load_notification(body, str(delivery.headers.get("Content-Type", "")))
         except parse.PayloadInvalid as exc:
-            _finish(delivery, Outcome.FAILED, str(exc))
+            delivery_finish(delivery, Outcome.FAILED, str(exc))
             continue
         if not parse.creates_order(data):
-            _finish(
+            delivery_finish(
                 delivery,
                 Outcome.IGNORED,
                 f"Event '{parse.event(data)}' does not create orders (only Product Purchased "
@@ -117,12 +110,12 @@ def _process_group(group: list[InboundDelivery]) -> None:
             )
             continue
         if body in seen_bodies:
-            _finish(delivery, Outcome.DUPLICATE, REPEATED)
+            delivery_finish(delivery, Outcome.DUPLICATE, REPEATED)
             continue
         seen_bodies.add(body)
         if placed is not None:
             number = placed_order.id if placed_order is not None else "?"
-            _finish(delivery, Outcome.FAILED, late_reason(number))
+            delivery_finish(delivery, Outcome.FAILED, late_reason(number))
             continue
         collected.append((delivery, data))
     if not collected:
@@ -137,22 +130,22 @@ def _process_group(group: list[InboundDelivery]) -> None:
     skipped = skipped_text(parsed)
     if parsed.request is None:
         for delivery in deliveries:
-            _finish(delivery, Outcome.UNMATCHED, f"No product matches a project. {skipped}")
+            delivery_finish(delivery, Outcome.UNMATCHED, f"No product matches a project. {skipped}")
         return
     first, others = deliveries[0], deliveries[1:]
     try:
         with transaction.atomic():
             order = order_place(request=parsed.request, publisher=publisher)
             note = f"Order {order.id}." + (f" Skipped products: {skipped}" if skipped else "")
-            _finish(first, Outcome.ORDER_CREATED, note)
+            delivery_finish(first, Outcome.ORDER_CREATED, note)
             for delivery in others:
-                _finish(delivery, Outcome.DUPLICATE, f"Merged into order {order.id}.")
+                delivery_finish(delivery, Outcome.DUPLICATE, f"Merged into order {order.id}.")
             for delivery in deliveries:
                 delivery.orders.add(order)
     except OrderRefused as exc:
         outcome = Outcome.DUPLICATE if exc.reason == Refusal.DUPLICATE else Outcome.FAILED
         for delivery in deliveries:
-            _finish(delivery, outcome, exc.message)
+            delivery_finish(delivery, outcome, exc.message)
     except IntegrityError:
         for delivery in deliveries:
-            _finish(delivery, Outcome.DUPLICATE, "This order was already imported.")
+            delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
