@@ -42,6 +42,7 @@ from tests.live import (
     _stop,
     _wait_for_health,
     _wait_for_worker,
+    scratch_database_name,
 )
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,7 @@ def fresh_database(work: Path) -> Iterator[dict[str, str]]:
     if not admin_url:
         yield {}
         return
-    database = _PostgresDatabase(admin_url, f"pressrun_docs_{uuid.uuid4().hex[:12]}")
+    database = _PostgresDatabase(admin_url, scratch_database_name("docs"))
     database.create()
     try:
         yield {"PRESSRUN_DATABASE_URL": database.url}

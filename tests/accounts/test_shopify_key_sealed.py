@@ -87,11 +87,11 @@ def test_the_migration_seals_existing_keys_and_its_reverse_unseals_them() -> Non
     executor = MigrationExecutor(connection)
     executor.migrate([BEFORE])
     old_apps = executor.loader.project_state([BEFORE]).apps
-    OldPublisher = old_apps.get_model("accounts", "Publisher")
-    keyed = OldPublisher.objects.create(
+    old_publisher_model = old_apps.get_model("accounts", "Publisher")
+    keyed = old_publisher_model.objects.create(
         email="a@example.com", password="x", shopify_webhook_key=KEY
     )
-    blank = OldPublisher.objects.create(email="b@example.com", password="x")
+    blank = old_publisher_model.objects.create(email="b@example.com", password="x")
 
     executor = MigrationExecutor(connection)
     executor.migrate([AFTER])
