@@ -148,7 +148,9 @@ def _admin_pages(client: Client) -> Iterator[str]:
             yield f"{changelist}?q=label"
         objects: list[Model] = list(model._default_manager.all()[:20])
         for obj in objects:
-            for view in ("change", "history", "delete"):
+            # The standard pages, and the admins' own (Record a payment, Set password,
+            # Change status).
+            for view in ("change", "history", "delete", "credit", "password", "transition"):
                 try:
                     yield reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[obj.pk])
                 except NoReverseMatch:
@@ -169,6 +171,9 @@ def test_no_admin_page_shows_a_full_secret(world: tuple[Client, Secrets]) -> Non
         rendered += response.status_code == 200
     assert leaks == {}
     assert rendered > 40
+    publisher = Publisher.objects.get(email="label@example.com")
+    for own in ("credit", "password"):
+        assert client.get(f"/admin/accounts/publisher/{publisher.id}/{own}/").status_code == 200
 
 
 def test_the_hints_are_shown_instead(world: tuple[Client, Secrets]) -> None:
