@@ -43,13 +43,16 @@ def test_the_key_is_stored_sealed_and_read_back_plain(make_publisher: Any) -> No
 
 
 @pytest.mark.django_db
-def test_an_unreadable_key_reads_blank_and_is_named(make_publisher: Any) -> None:
+def test_an_unreadable_key_reads_blank_and_the_admin_says_so(
+    make_publisher: Any, admin_client: Client
+) -> None:
     publisher = make_publisher()
     # Sealed under another field key: what changing PRESSRUN_FIELD_KEY leaves behind.
     Publisher.objects.filter(id=publisher.id).update(shopify_webhook_key_sealed="gAAAAAbogus")
     stored = Publisher.objects.get(id=publisher.id)
     assert stored.shopify_webhook_key == ""
-    assert stored.unreadable_secrets == ["Shopify webhook signing key"]
+    page = admin_client.get(f"/admin/accounts/publisher/{publisher.id}/change/").content.decode()
+    assert "saved but unreadable (the field key changed): enter it again" in page
 
 
 @pytest.mark.django_db

@@ -139,16 +139,6 @@ class Publisher(models.Model):
         ]
 
     @property
-    def unreadable_secrets(self) -> list[str]:
-        """Names of the saved secrets that no longer unseal (PRESSRUN_FIELD_KEY or the secret
-        key changed): they work as if blank until the publisher enters them again."""
-        sealed = {
-            "1ShoppingCart API key": self.oneshoppingcart_api_key_sealed,
-            "Shopify webhook signing key": self.shopify_webhook_key_sealed,
-        }
-        return [name for name, value in sealed.items() if value and not unseal(value)]
-
-    @property
     def error_recipient(self) -> str:
         return self.error_email or self.email
 
