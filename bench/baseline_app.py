@@ -17,7 +17,8 @@ The difference between this and pressrun is the cost of Django plus pressrun's o
 (credential check, validation, pricing, charging, history) on the same hardware.
 
 Environment: BENCH_DATABASE (`sqlite:///abs/path` or a `postgresql://` URL) and
-BENCH_PUBLISHER_ID.
+BENCH_PUBLISHER_ID; PRESSRUN_SECRET_KEY (or PRESSRUN_FIELD_KEY) as pressrun's, to unseal the
+Shopify signing key.
 """
 
 from __future__ import annotations
@@ -326,18 +327,33 @@ INSERT_DELIVERY = (
 _shopify_secrets: dict[str, str] = {}
 
 
+def unseal(sealed: str) -> str:
+    """The plain value of a sealed column, as pressrun.core.sealed reads it (the same key
+    derivation, from PRESSRUN_FIELD_KEY or the secret key), without Django."""
+    from cryptography.fernet import Fernet
+
+    if not sealed:
+        return ""
+    passphrase = os.environ.get("PRESSRUN_FIELD_KEY", "").strip() or os.environ.get(
+        "PRESSRUN_SECRET_KEY", ""
+    )
+    digest = hashlib.sha256(b"pressrun sealed field\0" + passphrase.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest)).decrypt(sealed.encode("ascii")).decode()
+
+
 def _publisher_secrets() -> dict[str, str]:
     """The publisher's cart token and Shopify signing key, read once per process."""
     if not _shopify_secrets:
         mark = "?" if IS_SQLITE else "%s"
         connection = _connection()
-        token, key = connection.execute(
-            f"SELECT cart_token, shopify_webhook_key FROM accounts_publisher WHERE id = {mark}",
+        token, sealed_key = connection.execute(
+            "SELECT cart_token, shopify_webhook_key_sealed FROM accounts_publisher "
+            f"WHERE id = {mark}",
             [PUBLISHER_ID],
         ).fetchone()
         if not IS_SQLITE:
             connection.commit()
-        _shopify_secrets.update(token=token, key=key)
+        _shopify_secrets.update(token=token, key=unseal(sealed_key))
     return _shopify_secrets
 
 

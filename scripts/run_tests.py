@@ -3,16 +3,31 @@
 PostgreSQL is used when it answers at PRESSRUN_TEST_POSTGRES_URL (default: the local server,
 user postgres). When it does not, the PostgreSQL run is skipped with a loud notice, unless
 PRESSRUN_REQUIRE_ALL=1 (CI), where that is a failure.
+
+Nothing is left behind: every file the run makes goes under one scratch directory (the
+checks' data dir, the reports, pytest's temporary directories, and the system temporary
+directory of every process the run starts, through TMPDIR), which is removed at the end, on
+failure and on Ctrl-C or SIGTERM alike. Before removing it the run checks that the suite
+cleaned up after itself: a file left in its temporary directory, or a PostgreSQL database
+created by the tests for this run (their names carry PRESSRUN_TEST_RUN_ID) still there, fails
+the run and is named (the databases are then dropped).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -20,6 +35,8 @@ POSTGRES_URL = os.environ.get(
     "PRESSRUN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_ALL = os.environ.get("PRESSRUN_REQUIRE_ALL") == "1"
+# Tests name the PostgreSQL databases they create with this tag (tests/live.py).
+RUN_ID_VARIABLE = "PRESSRUN_TEST_RUN_ID"
 
 
 def banner(text: str) -> None:
@@ -32,25 +49,48 @@ def run(title: str, command: list[str], env: dict[str, str] | None = None) -> bo
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode == 0
 
 
+def _psycopg_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+
+
 def postgres_available() -> str:
     """'' when PostgreSQL answers, else the reason it does not."""
     try:
         import psycopg
 
-        with psycopg.connect(
-            POSTGRES_URL.replace("postgres://", "postgresql://"), connect_timeout=3
-        ):
+        with psycopg.connect(_psycopg_url(POSTGRES_URL), connect_timeout=3):
             return ""
     except Exception as exc:
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def pytest_run(title: str, env: dict[str, str], report: Path) -> tuple[bool, dict[str, int]]:
-    ok = run(
-        title,
-        [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}"],
-        env,
-    )
+def run_databases(run_id: str) -> list[str]:
+    """The PostgreSQL databases that tests created for this run and that still exist."""
+    import psycopg
+
+    with psycopg.connect(_psycopg_url(POSTGRES_URL), connect_timeout=3) as connection:
+        rows = connection.execute(
+            "SELECT datname FROM pg_database WHERE strpos(datname, %s) > 0 ORDER BY datname",
+            [f"_{run_id}_"],
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def drop_databases(names: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(_psycopg_url(POSTGRES_URL), autocommit=True) as connection:
+        for name in names:
+            quoted = '"' + name.replace('"', '""') + '"'
+            connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+
+
+def pytest_run(
+    title: str, env: dict[str, str], report: Path, basetemp: Path
+) -> tuple[bool, dict[str, int]]:
+    command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider"]
+    command += [f"--junitxml={report}", f"--basetemp={basetemp}"]
+    ok = run(title, command, env)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     if report.exists():
         suite = ET.parse(report).getroot()
@@ -63,7 +103,41 @@ def pytest_run(title: str, env: dict[str, str], report: Path) -> tuple[bool, dic
     return ok, counts
 
 
+def left_behind(temp_dir: Path) -> list[str]:
+    """What is still in the run's temporary directory (relative names, a few levels deep)."""
+    if not temp_dir.is_dir():
+        return []
+    found = []
+    for path in sorted(temp_dir.rglob("*")):
+        relative = path.relative_to(temp_dir)
+        if len(relative.parts) <= 2:
+            found.append(str(relative) + ("/" if path.is_dir() else ""))
+    return found
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM ends the run like Ctrl-C does, so the scratch directory is still removed.
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def scratch_directory() -> Iterator[Path]:
+    """The run's one scratch directory, removed afterwards whatever happens."""
+    work = Path(tempfile.mkdtemp(prefix="pressrun-test-"))
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield work
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
+    with scratch_directory() as work:
+        return _run_all(work)
+
+
+def _run_all(work: Path) -> int:
     failures: list[str] = []
     checks = [
         ("ruff check", [str(BIN / "ruff"), "check", "src", "tests", "bench", "scripts"]),
@@ -81,15 +155,24 @@ def main() -> int:
             [str(BIN / "pressrun"), "gatewaydocs", "--check"],
         ),
     ]
-    work = Path(tempfile.mkdtemp(prefix="pressrun-test-"))
-    base_env = dict(os.environ, PRESSRUN_DATA_DIR=str(work / "data"))
+    temp_dir = work / "tmp"
+    temp_dir.mkdir()
+    run_id = uuid.uuid4().hex[:12]
+    base_env = dict(
+        os.environ,
+        PRESSRUN_DATA_DIR=str(work / "data"),
+        TMPDIR=str(temp_dir),
+        **{RUN_ID_VARIABLE: run_id},
+    )
     base_env.pop("PRESSRUN_DATABASE_URL", None)
     for title, command in checks:
         if not run(title, command, base_env):
             failures.append(title)
 
     totals = {"passed": 0, "failed": 0, "skipped": 0}
-    ok, counts = pytest_run("test suite on SQLite", base_env, work / "sqlite.xml")
+    ok, counts = pytest_run(
+        "test suite on SQLite", base_env, work / "sqlite.xml", work / "pytest-sqlite"
+    )
     if not ok:
         failures.append("tests on SQLite")
     for key in totals:
@@ -105,11 +188,32 @@ def main() -> int:
             banner(f"SKIPPED LOUDLY: the PostgreSQL run of the suite. {message}")
     else:
         pg_env = dict(base_env, PRESSRUN_DATABASE_URL=POSTGRES_URL)
-        ok, counts = pytest_run("test suite on PostgreSQL", pg_env, work / "postgres.xml")
+        try:
+            ok, counts = pytest_run(
+                "test suite on PostgreSQL", pg_env, work / "postgres.xml", work / "pytest-pg"
+            )
+        finally:
+            leftover_databases = run_databases(run_id)
+            if leftover_databases:
+                drop_databases(leftover_databases)
         if not ok:
             failures.append("tests on PostgreSQL")
         for key in totals:
             totals[key] += counts[key]
+        if leftover_databases:
+            banner(
+                "FAILURE: the tests left PostgreSQL databases behind (now dropped): "
+                + ", ".join(leftover_databases)
+            )
+            failures.append("databases left behind")
+
+    leftovers = left_behind(temp_dir)
+    if leftovers:
+        banner(
+            "FAILURE: the tests left files in the temporary directory:\n  "
+            + "\n  ".join(leftovers[:50])
+        )
+        failures.append("files left in the temporary directory")
 
     banner("summary: " + ("all green" if not failures else "FAILED: " + ", ".join(failures)))
     print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")

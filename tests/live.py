@@ -204,6 +204,14 @@ def _base_environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def scratch_database_name(kind: str) -> str:
+    """A new database name for a test's own PostgreSQL database. Under `make test` it carries
+    the run's id (PRESSRUN_TEST_RUN_ID), so the run can tell whether any was left behind."""
+    run_id = os.environ.get("PRESSRUN_TEST_RUN_ID", "").strip()
+    tag = f"{run_id}_" if run_id.isalnum() else ""
+    return f"pressrun_{kind}_{tag}{uuid.uuid4().hex[:12]}"
+
+
 @dataclass
 class _PostgresDatabase:
     admin_url: str
@@ -292,7 +300,7 @@ def live_service(
     database: _PostgresDatabase | None = None
     admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
     if admin_url:
-        database = _PostgresDatabase(admin_url, f"pressrun_e2e_{uuid.uuid4().hex[:12]}")
+        database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
         database.create()
         env["PRESSRUN_DATABASE_URL"] = database.url
 

@@ -19,7 +19,13 @@ from pressrun.accounts.services import (
 )
 from pressrun.billing.services import CreditInvalid, ledger_credit
 from pressrun.core.money import format_money
-from pressrun.core.sealed import hint
+from pressrun.core.sealed import hint, mask_secrets
+
+
+def _stored_secret_text(sealed: str, plain: str) -> str:
+    if not sealed:
+        return "(none)"
+    return hint(plain) or "saved but unreadable (the field key changed): enter it again"
 
 
 class CreditForm(forms.Form):
@@ -31,14 +37,29 @@ class PasswordForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
 
 
-class PublisherAdminForm(forms.ModelForm[Publisher]):
-    """The API key is write-only: blank keeps the stored one; it is sealed by the service."""
-
-    oneshoppingcart_api_key = forms.CharField(
-        label="1ShoppingCart merchant API key",
+def _secret_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
         required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Leave blank to keep the stored key.",
+        max_length=200,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: leave blank to keep the saved value.",
+    )
+
+
+class PublisherAdminForm(forms.ModelForm[Publisher]):
+    """The cart secrets are write-only, as on the dashboard: blank keeps the saved value, the
+    clear box removes it, and the service stores them sealed. Nothing of a saved secret is ever
+    put back into the form (see PublisherAdmin for what is shown)."""
+
+    shopify_webhook_key = _secret_field("Shopify webhook signing key")
+    clear_shopify_webhook_key = forms.BooleanField(
+        label="Remove the saved Shopify signing key", required=False
+    )
+    oneshoppingcart_api_key = _secret_field("1ShoppingCart merchant API key")
+    clear_oneshoppingcart_api_key = forms.BooleanField(
+        label="Remove the saved 1ShoppingCart API key", required=False
     )
 
     class Meta:
@@ -53,25 +74,52 @@ class PublisherAdminForm(forms.ModelForm[Publisher]):
             "error_email",
             "customer_contact_email",
             "is_active",
-            "shopify_webhook_key",
             "shopify_topics",
             "oneshoppingcart_merchant_id",
         )
 
+    def _clean_secret(self, name: str) -> str:
+        value: str = self.cleaned_data.get(name) or ""
+        if any(c.isspace() for c in value):
+            raise forms.ValidationError("A key has no spaces.", code="invalid")
+        return value
+
+    def clean_shopify_webhook_key(self) -> str:
+        return self._clean_secret("shopify_webhook_key")
+
+    def clean_oneshoppingcart_api_key(self) -> str:
+        return self._clean_secret("oneshoppingcart_api_key")
+
+    def secret_change(self, name: str) -> str | None:
+        """What to store for secret field `name`: None keeps it, "" removes it."""
+        if self.cleaned_data.get(f"clear_{name}"):
+            return ""
+        return self.cleaned_data.get(name) or None
+
+
+def masked_url(url: str, publisher: Publisher) -> str:
+    """A cart URL with the publisher's cart token shown only as its hint."""
+    return mask_secrets(url, [publisher.cart_token])
+
 
 @admin.register(Publisher)
 class PublisherAdmin(admin.ModelAdmin[Publisher]):
+    """Secrets (the password hash, the cart token, the cart credentials) are shown only as
+    hints (`core.sealed.hint`), like on the dashboard: an operator changes them, never reads
+    them. The publisher copies the full cart URLs from the dashboard's Integrations page."""
+
     form = PublisherAdminForm
     list_display = ("id", "email", "company", "balance", "default_mail_method", "is_active")
     search_fields = ("=id", "email", "company")
     readonly_fields = (
         "id",
         "balance",
-        "password",
+        "password_hint",
         "created_at",
         "shopify_url",
         "samcart_url",
         "oneshoppingcart_url",
+        "stored_webhook_key",
         "stored_api_key",
     )
     fields = (
@@ -86,53 +134,71 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         "customer_contact_email",
         "is_active",
         "balance",
-        "password",
+        "password_hint",
         "created_at",
         "shopify_url",
+        "stored_webhook_key",
         "shopify_webhook_key",
+        "clear_shopify_webhook_key",
         "shopify_topics",
         "samcart_url",
         "oneshoppingcart_url",
         "oneshoppingcart_merchant_id",
         "stored_api_key",
         "oneshoppingcart_api_key",
+        "clear_oneshoppingcart_api_key",
     )
     actions = ["rotate_cart_token"]
 
-    @admin.display(description="Shopify webhook URL (paste into Shopify)")
+    @admin.display(description="password")
+    def password_hint(self, obj: Publisher) -> str:
+        if not obj.password:
+            return "(none)"
+        algorithm = obj.password.split("$", 1)[0]
+        return f"{algorithm} hash {hint(obj.password)} (change it with Set password)"
+
+    @admin.display(description="Shopify webhook URL (the token masked)")
     def shopify_url(self, obj: Publisher) -> str:
         from pressrun.carts.selectors import shopify_webhook_url
 
-        return shopify_webhook_url(obj) if obj.pk else ""
+        return masked_url(shopify_webhook_url(obj), obj) if obj.pk else ""
 
-    @admin.display(description="SamCart Notify URL")
+    @admin.display(description="SamCart Notify URL (the token masked)")
     def samcart_url(self, obj: Publisher) -> str:
         from pressrun.carts.selectors import samcart_notify_url
 
-        return samcart_notify_url(obj) if obj.pk else ""
+        return masked_url(samcart_notify_url(obj), obj) if obj.pk else ""
 
-    @admin.display(description="1ShoppingCart Notification URL (test mode first)")
+    @admin.display(description="1ShoppingCart Notification URL (test mode, the token masked)")
     def oneshoppingcart_url(self, obj: Publisher) -> str:
         from pressrun.carts.selectors import oneshoppingcart_notify_url
 
         if not obj.pk:
             return ""
-        return oneshoppingcart_notify_url(obj, test=True, error_email=obj.error_recipient)
+        url = oneshoppingcart_notify_url(obj, test=True, error_email=obj.error_recipient)
+        return masked_url(url, obj)
 
-    @admin.display(description="stored 1ShoppingCart API key")
+    @admin.display(description="saved Shopify signing key")
+    def stored_webhook_key(self, obj: Publisher) -> str:
+        return _stored_secret_text(obj.shopify_webhook_key_sealed, obj.shopify_webhook_key)
+
+    @admin.display(description="saved 1ShoppingCart API key")
     def stored_api_key(self, obj: Publisher) -> str:
-        return hint(obj.oneshoppingcart_api_key) or "(none)"
+        return _stored_secret_text(obj.oneshoppingcart_api_key_sealed, obj.oneshoppingcart_api_key)
 
     def save_model(
         self, request: HttpRequest, obj: Publisher, form: forms.ModelForm[Publisher], change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
-        new_key = form.cleaned_data.get("oneshoppingcart_api_key") or ""
-        if new_key:
-            try:
-                publisher_set_cart_credentials(publisher=obj, oneshoppingcart_api_key=new_key)
-            except PublisherInvalid as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+        assert isinstance(form, PublisherAdminForm)
+        try:
+            publisher_set_cart_credentials(
+                publisher=obj,
+                shopify_webhook_key=form.secret_change("shopify_webhook_key"),
+                oneshoppingcart_api_key=form.secret_change("oneshoppingcart_api_key"),
+            )
+        except PublisherInvalid as exc:
+            self.message_user(request, str(exc), messages.ERROR)
 
     @admin.action(description="Rotate cart token (old webhook URLs stop working)")
     def rotate_cart_token(self, request: HttpRequest, queryset: QuerySet[Publisher]) -> None:

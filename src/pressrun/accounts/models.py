@@ -81,11 +81,12 @@ class Publisher(models.Model):
         default=new_cart_token,
         help_text="Secret in the publisher's cart webhook URLs; rotate it if it leaks.",
     )
-    shopify_webhook_key = models.CharField(
-        max_length=200,
+    shopify_webhook_key_sealed = models.TextField(
+        "Shopify webhook signing key (sealed)",
         blank=True,
-        help_text="Shopify's webhook signing key (Settings > Notifications > Webhooks). "
-        "Blank: signatures are not checked (the URL token still is).",
+        help_text="Shopify's webhook signing key (Settings > Notifications > Webhooks), stored "
+        "encrypted; set it with publisher_set_cart_credentials. Blank: signatures are not "
+        "checked (the URL token still is).",
     )
     shopify_topics = models.CharField(
         max_length=200,
@@ -116,7 +117,26 @@ class Publisher(models.Model):
 
     @property
     def oneshoppingcart_api_key(self) -> str:
+        """The plain 1ShoppingCart API key ("" when none is saved or it is unreadable)."""
         return unseal(self.oneshoppingcart_api_key_sealed)
+
+    @property
+    def shopify_webhook_key(self) -> str:
+        """The plain Shopify webhook signing key ("" when none is saved or it is unreadable).
+
+        Read-only: the key is stored sealed and changed only by publisher_set_cart_credentials.
+        """
+        return unseal(self.shopify_webhook_key_sealed)
+
+    def secret_values(self) -> list[str]:
+        """Every secret of this publisher in plain form (password hash, cart token, cart
+        credentials): what an operator screen must show only as hints (`core.sealed`)."""
+        return [
+            self.password,
+            self.cart_token,
+            self.shopify_webhook_key,
+            self.oneshoppingcart_api_key,
+        ]
 
     @property
     def error_recipient(self) -> str:

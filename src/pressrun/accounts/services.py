@@ -203,8 +203,8 @@ def publisher_set_cart_credentials(
 ) -> Publisher:
     """Save the carts' credentials; None leaves a value as it is, "" clears it.
 
-    The 1ShoppingCart API key is stored sealed (`core.sealed`) and is never shown back in
-    full. Raises PublisherInvalid (nothing saved).
+    The 1ShoppingCart API key and the Shopify webhook signing key are stored sealed
+    (`core.sealed`) and are never shown back in full. Raises PublisherInvalid (nothing saved).
     """
     # Every value is checked before any is set, so a refusal leaves the instance as it was.
     changes: dict[str, str] = {}
@@ -228,7 +228,7 @@ def publisher_set_cart_credentials(
             raise PublisherInvalid(
                 "The Shopify webhook key is at most 200 characters, without spaces."
             )
-        changes["shopify_webhook_key"] = webhook_key
+        changes["shopify_webhook_key_sealed"] = seal(webhook_key)
     for field, value in changes.items():
         setattr(publisher, field, value)
     fields = list(changes)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.utils.html import format_html_join
 from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
 from pressrun.carts.selectors import shipping_rule_taken, unmatched_product_projects
 from pressrun.carts.services import (
+    SECRET_HEADER_WORDS,
     ShippingRuleInvalid,
     delivery_replay,
     shipping_rule_clean,
@@ -19,6 +21,34 @@ from pressrun.carts.services import (
     shipping_rule_update,
     unmatched_reprocess,
 )
+from pressrun.core.sealed import hint, mask_secrets
+
+# Header names that carry credentials; their values are shown only as hints. Deliveries are
+# stored without the ones `headers_without_secrets` knows, but a cart (or an older version of
+# pressrun) may have sent others.
+SECRET_HEADER_NAME_WORDS = (
+    *SECRET_HEADER_WORDS,
+    "key",
+    "secret",
+    "password",
+    "session",
+    "auth",
+)
+
+
+def delivery_headers_masked(delivery: InboundDelivery) -> dict[str, str]:
+    """The delivery's stored headers as an operator may see them: credential-like headers and
+    any of the publisher's secrets reduced to their hints."""
+    secrets = delivery.publisher.secret_values()
+    stored = delivery.headers if isinstance(delivery.headers, dict) else {}
+    shown: dict[str, str] = {}
+    for name, value in stored.items():
+        text = str(value)
+        if any(word in str(name).lower() for word in SECRET_HEADER_NAME_WORDS):
+            shown[str(name)] = hint(text)
+        else:
+            shown[str(name)] = mask_secrets(text, secrets)
+    return shown
 
 
 @admin.register(InboundDelivery)
@@ -47,19 +77,28 @@ class InboundDeliveryAdmin(admin.ModelAdmin[InboundDelivery]):
         "external_key",
         "test_requested",
         "outcome",
-        "reason",
+        "reason_masked",
         "attempts",
         "retry_queued",
         "processed_at",
-        "headers",
+        "headers_masked",
         "body_text",
         "orders",
     )
-    exclude = ("body",)
+    exclude = ("body", "headers", "reason")
+
+    @admin.display(description="headers")
+    def headers_masked(self, obj: InboundDelivery) -> str:
+        return json.dumps(delivery_headers_masked(obj), indent=2, ensure_ascii=False)
 
     @admin.display(description="body")
     def body_text(self, obj: InboundDelivery) -> str:
-        return bytes(obj.body).decode("utf-8", "replace")
+        text = bytes(obj.body).decode("utf-8", "replace")
+        return mask_secrets(text, obj.publisher.secret_values())
+
+    @admin.display(description="reason")
+    def reason_masked(self, obj: InboundDelivery) -> str:
+        return mask_secrets(obj.reason, obj.publisher.secret_values())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

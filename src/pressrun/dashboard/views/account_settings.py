@@ -55,6 +55,9 @@ def _render(
             publisher.oneshoppingcart_api_key_sealed and not publisher.oneshoppingcart_api_key
         ),
         "webhook_key_hint": hint(publisher.shopify_webhook_key),
+        "webhook_key_unreadable": bool(
+            publisher.shopify_webhook_key_sealed and not publisher.shopify_webhook_key
+        ),
     }
     return render(request, "dashboard/settings.html", context, status=status)
 
