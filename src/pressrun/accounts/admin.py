@@ -18,12 +18,13 @@ from pressrun.accounts.services import (
     publisher_set_password,
 )
 from pressrun.billing.services import CreditInvalid, ledger_credit
+from pressrun.core.forms import MoneyField
 from pressrun.core.money import format_money
 from pressrun.core.sealed import hint
 
 
 class CreditForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=10, decimal_places=2)
+    amount = MoneyField(min_value=Decimal("0.01"), max_value=Decimal("9999999.99"))
     description = forms.CharField(max_length=300, initial="Payment")
 
 

@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from pressrun.accounts.models import MAX_POSTAGE_DELAY_HOURS, SHOPIFY_ORDER_TOPICS, MailMethod
 from pressrun.carts.models import ShippingMatch
 from pressrun.catalog.models import Project
+from pressrun.core.forms import MoneyField
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -189,12 +190,8 @@ class MapUnmatchedForm(DashboardForm):
 
 
 class PaymentPreviewForm(DashboardForm):
-    payment = forms.DecimalField(
-        label="If I pay ($)",
-        min_value=Decimal("0.01"),
-        max_value=Decimal("9999999.99"),
-        decimal_places=2,
-        max_digits=9,
+    payment = MoneyField(
+        label="If I pay ($)", min_value=Decimal("0.01"), max_value=Decimal("9999999.99")
     )
 
 

@@ -29,7 +29,7 @@ from pressrun.billing.services import (
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
-from pressrun.core.money import format_money
+from pressrun.core.money import format_money, is_whole_cents
 from pressrun.notifications.services import order_email_recipients
 from pressrun.notifications.tasks import order_placed_email, order_shipped_email
 from pressrun.orders.address import (
@@ -244,8 +244,10 @@ def _check_options(request: OrderRequest) -> None:
     if _HTML_TAG.search(request.special_text):
         raise OrderRefused(Refusal.SPECIAL_TEXT_HTML, "SpecialText must not contain HTML.")
     price = request.customer_price
-    if price is not None and (not price.is_finite() or price < 0 or price >= 100000):
-        raise OrderRefused(Refusal.PRICE_INVALID, "nprice must be between 0.00 and 99999.99.")
+    if price is not None and (not is_whole_cents(price) or price < 0 or price >= 100000):
+        raise OrderRefused(
+            Refusal.PRICE_INVALID, "nprice must be whole cents between 0.00 and 99999.99."
+        )
 
 
 def order_price(
