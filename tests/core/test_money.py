@@ -42,7 +42,7 @@ REFUSED = [
     "Infinity",
     "inf",
     "١٢",  # Arabic-Indic digits: Decimal("١٢") is 12
-    "１２",  # full-width digits
+    "\uff11\uff12",  # full-width digits
     "12.",
     ".5",
     "1.2.3",
@@ -66,14 +66,14 @@ def test_accepted_amounts(text: str, expected: Decimal) -> None:
 
 @pytest.mark.parametrize("text", REFUSED)
 def test_refused_amounts_say_what_is_accepted(text: str) -> None:
-    with pytest.raises(MoneyFormatError, match="at most two decimals, such as 19.95"):
+    with pytest.raises(MoneyFormatError, match=r"at most two decimals, such as 19\.95"):
         parse_money(text)
 
 
 ORACLE = re.compile(r"\$?[0-9]{1,15}(\.[0-9]{1,2})?")
 
 
-@given(st.text(alphabet=string.printable + "١٢３٫,.$eE-+ \u00a0", max_size=25))
+@given(st.text(alphabet=string.printable + "١٢\uff13\u066b,.$eE-+ \u00a0", max_size=25))
 @example("19,95")
 @example("1e3")
 @example("0.001")
