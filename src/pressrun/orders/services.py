@@ -26,6 +26,7 @@ from pressrun.billing.services import (
     balance_debit_if_covered,
     ledger_record_order_charge,
     order_charge,
+    publisher_lock_balance,
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
@@ -470,7 +471,13 @@ def order_transition(
     cover it. SHIPPED needs a ship date (the tracking ID may be blank for letters). ERROR
     needs a description of the address problem, which the status reply shows.
     """
+    publisher_id = Order.objects.filter(id=order_id).values_list("publisher_id", flat=True).first()
+    if publisher_id is None:
+        raise Order.DoesNotExist(f"No order {order_id}.")
     with transaction.atomic():
+        # The publisher's row before the order's, as releasing HOLD orders takes them: a
+        # PROCESSING move charges the balance, and the reverse order could deadlock.
+        publisher_lock_balance(publisher_id=publisher_id)
         order = Order.objects.select_for_update().get(id=order_id)
         if not can_transition(order.status, to_status):
             raise TransitionRefused(
