@@ -158,7 +158,7 @@ def test_billing_never_says_pay_nothing_after_a_hold_order_is_made_cheaper(
         "covers it, so it is paid and in production."
     ) in detail
     page = text(client.get("/billing"))
-    holds = page[page.index("Orders on HOLD") : page.index("Ledger")]
+    holds = page[page.index("Orders on HOLD") : page.index("Add credit")]
     assert holds == "Orders on HOLD No order is waiting for payment. "
     assert "Balance $921.25" in page
 
