@@ -311,6 +311,25 @@ class ReleaseRule(RuleBasedStateMachine):
             actor="operator",
         )
 
+    @rule(short_by=st.integers(1, 800))
+    def pay_just_short_of_the_cheapest_hold(self, short_by: int) -> None:
+        """A payment that leaves the balance just below the cheapest HOLD order: nothing is
+        released, and the next change that makes an order cheaper must release it."""
+        cheapest = (
+            Order.objects.filter(publisher=self.publisher, status=OrderStatus.HOLD)
+            .order_by("total_cost")
+            .values_list("total_cost", flat=True)
+            .first()
+        )
+        if cheapest is None:
+            return
+        amount = cheapest - balance(self.publisher) - Decimal(short_by) / 100
+        if amount >= Decimal("0.01"):
+            result = ledger_credit(
+                publisher_id=self.publisher.id, amount=amount, description="", actor="op"
+            )
+            assert result.released == []
+
     @rule(cents=st.integers(-3_000, 3_000).filter(bool))
     def adjust(self, cents: int) -> None:
         ledger_adjust(
