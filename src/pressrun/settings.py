@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from pressrun.core.money import parse_money
 
@@ -331,6 +333,11 @@ STRIPE_CHECKOUT_ORIGIN = _stripe_checkout_origin()
 # One online payment's limits, in dollars (Stripe's own minimum for USD is $0.50).
 PAYMENT_MINIMUM = parse_money(os.environ.get("PRESSRUN_PAYMENT_MINIMUM", "") or "5.00")
 PAYMENT_MAXIMUM = parse_money(os.environ.get("PRESSRUN_PAYMENT_MAXIMUM", "") or "10000.00")
+if not Decimal("0.50") <= PAYMENT_MINIMUM <= PAYMENT_MAXIMUM:
+    raise ImproperlyConfigured(
+        "PRESSRUN_PAYMENT_MINIMUM must be at least 0.50 (Stripe's minimum charge) and at most "
+        "PRESSRUN_PAYMENT_MAXIMUM."
+    )
 # Shown on the Billing page when online payment is not set up: how to pay the operator.
 PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip() or (
     "Online payment is not set up on this installation. To add credit, contact us with your "
