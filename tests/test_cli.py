@@ -98,7 +98,10 @@ def test_createproject(make_publisher: Any) -> None:
     [
         (["--publisher=999999", "--price=1.00"], "No publisher has ID 999999"),
         (["--price=abc"], "not an amount"),
-        (["--price=-1"], "between 0.00 and 99999.99"),
+        (["--price=-1"], "'-1' is not an amount"),
+        (["--price=100000"], "between 0.00 and 99999.99"),
+        (["--price=1e3"], "'1e3' is not an amount"),
+        (["--price=4,95"], "'4,95' is not an amount"),
         (["--title=  ", "--price=1.00"], "title must not be blank"),
     ],
 )
