@@ -83,3 +83,20 @@ def test_a_bad_adjustment_writes_nothing(
     assert response.status_code == 200
     assert response.context["form"].errors[field]
     assert not LedgerEntry.objects.exists()
+
+
+def test_shipping_rates_are_read_strictly(operator: Client, make_publisher: Any) -> None:
+    from pressrun.billing.models import ShippingRate
+
+    make_publisher()  # puts the default price list back
+    rate = ShippingRate.objects.get(shipping_method="standard", region="domestic")
+    url = f"/admin/billing/shippingrate/{rate.id}/change/"
+    data = {"shipping_method": "standard", "region": "domestic", "each_additional_unit": "0.50"}
+    response = operator.post(url, {**data, "first_unit": "1e3"})
+    assert response.status_code == 200
+    assert "is not an amount" in str(response.context["adminform"].form.errors["first_unit"])
+    rate.refresh_from_db()
+    assert rate.first_unit == Decimal("1.50")
+    assert operator.post(url, {**data, "first_unit": "$1.75"}).status_code == 302
+    rate.refresh_from_db()
+    assert rate.first_unit == Decimal("1.75")
