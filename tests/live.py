@@ -32,6 +32,8 @@ import pytest
 
 from tests.carts import oneshoppingcart_emulator
 from tests.carts.oneshoppingcart_emulator import Emulator
+from tests.payments import stripe_emulator
+from tests.payments.stripe_emulator import EmulatorProcess
 
 if TYPE_CHECKING:
     import psycopg
@@ -71,6 +73,8 @@ class LiveService:
     server_log: Path
     worker_log: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # Stripe, played by the emulator in its own process; the service's webhook is its target.
+    stripe: EmulatorProcess | None = None
     _counter: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
 
     # The main publisher, for tests that need nothing special.
@@ -316,6 +320,12 @@ def live_service(
         worker_log=data_dir / "worker.log",
     )
     try:
+        service.stripe = stripe_emulator.start_process(
+            webhook_url=f"http://127.0.0.1:{port}/payments/stripe/webhook"
+        )
+        env["PRESSRUN_STRIPE_SECRET_KEY"] = service.stripe.secret_key
+        env["PRESSRUN_STRIPE_WEBHOOK_SECRET"] = service.stripe.webhook_secret
+        env["PRESSRUN_STRIPE_API_BASE"] = service.stripe.base_url
         service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
         service.account = service.create_publisher(
             balance="1000.00", projects=MAIN_PROJECTS, password="correct horse battery"
@@ -354,5 +364,7 @@ def live_service(
     finally:
         for process in service.processes:
             _stop(process)
+        if service.stripe is not None:
+            service.stripe.stop()
         if database is not None:
             database.drop()

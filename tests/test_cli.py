@@ -98,7 +98,10 @@ def test_createproject(make_publisher: Any) -> None:
     [
         (["--publisher=999999", "--price=1.00"], "No publisher has ID 999999"),
         (["--price=abc"], "not an amount"),
-        (["--price=-1"], "between 0.00 and 99999.99"),
+        (["--price=-1"], "'-1' is not an amount"),
+        (["--price=100000"], "between 0.00 and 99999.99"),
+        (["--price=1e3"], "'1e3' is not an amount"),
+        (["--price=4,95"], "'4,95' is not an amount"),
         (["--title=  ", "--price=1.00"], "title must not be blank"),
     ],
 )
@@ -134,7 +137,17 @@ def test_addcredit_releases_holds_and_reports_them(make_publisher: Any, make_pro
 
 
 @pytest.mark.parametrize(
-    ("amount", "message"), [("abc", "not a number"), ("-5", "positive"), ("0", "positive")]
+    ("amount", "message"),
+    [
+        ("abc", "is not an amount"),
+        ("-5", "is not an amount"),
+        ("0", "positive"),
+        # 0.001 wrote a $0.00 payment and 1e3 credited $1,000.00:
+        ("0.001", "'0.001' is not an amount: use digits with an optional point and at most two"),
+        ("1e3", "'1e3' is not an amount"),
+        ("1,000", "'1,000' is not an amount"),
+        ("١٢", "is not an amount"),
+    ],
 )
 def test_addcredit_errors(make_publisher: Any, amount: str, message: str) -> None:
     publisher = make_publisher()

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from pressrun.core.money import parse_money
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -124,6 +128,7 @@ INSTALLED_APPS = [
     "pressrun.gateway",
     "pressrun.carts",
     "pressrun.notifications",
+    "pressrun.payments",
     "pressrun.customers",
     "pressrun.dashboard",
 ]
@@ -298,6 +303,46 @@ DEFAULT_FROM_EMAIL = os.environ.get("PRESSRUN_FROM_EMAIL", "orders@pressrun.loca
 # about base * 2^(n-1) seconds; after the last attempt the email is marked failed.
 EMAIL_SEND_ATTEMPTS = _env_int("PRESSRUN_EMAIL_SEND_ATTEMPTS", 8)
 EMAIL_RETRY_BASE_SECONDS = float(os.environ.get("PRESSRUN_EMAIL_RETRY_BASE_SECONDS", "") or 30)
+
+
+# --- payments (Stripe) ---------------------------------------------------------------------
+# Publishers add credit by card through Stripe Checkout when both keys are set (docs/payments.md);
+# without them the Billing page shows PRESSRUN_PAYMENT_INSTRUCTIONS instead.
+STRIPE_SECRET_KEY = os.environ.get("PRESSRUN_STRIPE_SECRET_KEY", "").strip()
+STRIPE_WEBHOOK_SECRET = os.environ.get("PRESSRUN_STRIPE_WEBHOOK_SECRET", "").strip()
+# Where Stripe's API answers: Stripe itself, or a local emulator in tests.
+STRIPE_API_BASE = (
+    os.environ.get("PRESSRUN_STRIPE_API_BASE", "").strip().rstrip("/") or "https://api.stripe.com"
+)
+
+
+def _stripe_checkout_origin() -> str:
+    """The origin of Stripe's hosted payment page, which the Billing page's Content Security
+    Policy must let its "Add credit" form redirect to. Stripe's API → checkout.stripe.com;
+    another API base (an emulator) serves its payment pages itself."""
+    from_env = os.environ.get("PRESSRUN_STRIPE_CHECKOUT_ORIGIN", "").strip().rstrip("/")
+    if from_env:
+        return from_env
+    if STRIPE_API_BASE == "https://api.stripe.com":
+        return "https://checkout.stripe.com"
+    scheme, _, rest = STRIPE_API_BASE.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+STRIPE_CHECKOUT_ORIGIN = _stripe_checkout_origin()
+# One online payment's limits, in dollars (Stripe's own minimum for USD is $0.50).
+PAYMENT_MINIMUM = parse_money(os.environ.get("PRESSRUN_PAYMENT_MINIMUM", "") or "5.00")
+PAYMENT_MAXIMUM = parse_money(os.environ.get("PRESSRUN_PAYMENT_MAXIMUM", "") or "10000.00")
+if not Decimal("0.50") <= PAYMENT_MINIMUM <= PAYMENT_MAXIMUM:
+    raise ImproperlyConfigured(
+        "PRESSRUN_PAYMENT_MINIMUM must be at least 0.50 (Stripe's minimum charge) and at most "
+        "PRESSRUN_PAYMENT_MAXIMUM."
+    )
+# Shown on the Billing page when online payment is not set up: how to pay the operator.
+PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip() or (
+    "Online payment is not set up on this installation. To add credit, contact us with your "
+    "publisher ID: we record your payment and your HOLD orders are released at once."
+)
 
 
 # --- logging -------------------------------------------------------------------------------

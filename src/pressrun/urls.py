@@ -13,6 +13,7 @@ admin.site.site_title = "pressrun"
 urlpatterns = [
     path("gateway/", include("pressrun.gateway.urls")),
     path("carts/", include("pressrun.carts.urls")),
+    path("payments/", include("pressrun.payments.urls")),
     path("admin/", admin.site.urls),
     path("health", health),
     path("c/", include("pressrun.customers.urls")),

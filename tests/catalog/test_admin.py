@@ -96,7 +96,7 @@ def test_service_rules_are_field_errors(operator: Client, make_publisher: Any) -
     reply = operator.post("/admin/catalog/project/add/", form_data(publisher.id, price="100000"))
     assert reply.status_code == 200
     assert reply.context["adminform"].form.errors["price"] == [
-        "Price '100000' must be between 0.00 and 99999.99."
+        "Price '100000.00' must be between 0.00 and 99999.99."
     ]
     assert not Project.objects.exists()
 
@@ -115,3 +115,13 @@ def test_cart_ids_are_listed_read_only(
     reply = operator.post(f"/admin/catalog/projectcartid/{row.id}/change/", {"cart_id": "X"})
     assert reply.status_code == 403
     assert cart_ids(project.id) == ["294010", "298020"]
+
+
+@pytest.mark.parametrize("price", ["1e3", "4,95", "0.001", "١٢"])
+def test_the_price_is_read_strictly(operator: Client, make_publisher: Any, price: str) -> None:
+    publisher = make_publisher()
+    reply = operator.post("/admin/catalog/project/add/", form_data(publisher.id, price=price))
+    assert reply.status_code == 200
+    [message] = reply.context["adminform"].form.errors["price"]
+    assert "at most two decimals, such as 19.95" in message
+    assert not Project.objects.exists()

@@ -55,3 +55,69 @@ def test_cookies_are_secure_when_published_on_https(
     tmp_path: Path, env: dict[str, str], expected: list[object]
 ) -> None:
     assert settings_with(tmp_path, **env) == expected
+
+
+PAYMENTS = (
+    "import json, pressrun.settings as s; print(json.dumps([s.STRIPE_API_BASE, "
+    "s.STRIPE_CHECKOUT_ORIGIN, str(s.PAYMENT_MINIMUM), str(s.PAYMENT_MAXIMUM)]))"
+)
+
+
+def payment_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRUN_")}
+    clean["PRESSRUN_DATA_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "-c", PAYMENTS],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ["https://api.stripe.com", "https://checkout.stripe.com", "5.00", "10000.00"]),
+        (
+            {
+                "PRESSRUN_STRIPE_API_BASE": "http://127.0.0.1:12111/",
+                "PRESSRUN_PAYMENT_MINIMUM": "1",
+            },
+            ["http://127.0.0.1:12111", "http://127.0.0.1:12111", "1.00", "10000.00"],
+        ),
+        (
+            {
+                "PRESSRUN_STRIPE_API_BASE": "https://stripe-proxy.example.com/api",
+                "PRESSRUN_STRIPE_CHECKOUT_ORIGIN": "https://pay.example.com",
+            },
+            [
+                "https://stripe-proxy.example.com/api",
+                "https://pay.example.com",
+                "5.00",
+                "10000.00",
+            ],
+        ),
+    ],
+)
+def test_payment_settings(tmp_path: Path, env: dict[str, str], expected: list[str]) -> None:
+    result = payment_settings(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PRESSRUN_PAYMENT_MINIMUM": "0.10"},
+        {"PRESSRUN_PAYMENT_MINIMUM": "50", "PRESSRUN_PAYMENT_MAXIMUM": "20"},
+        {"PRESSRUN_PAYMENT_MAXIMUM": "1e4"},
+    ],
+)
+def test_payment_limits_that_cannot_work_stop_the_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    result = payment_settings(tmp_path, **env)
+    assert result.returncode != 0
+    assert "PRESSRUN_PAYMENT_MINIMUM" in result.stderr or "'1e4' is not an amount" in result.stderr

@@ -684,6 +684,11 @@ def test_manual_order_refusals_are_shown_and_nothing_is_written(
         (manual(cd, special_text="<b>hi</b>"), "SpecialText must not contain HTML.", None),
         (manual(cd, quantity_1="251"), "less than or equal to 250", "id_quantity_1_error"),
         (manual(cd, quantity_2="3"), "Choose the project for this quantity.", None),
+        # Money is read strictly: Django's DecimalField took 1e3 as $1,000.00 and ١٢ as 12.
+        (manual(cd, customer_price="1e3"), "at most two decimals", "id_customer_price_error"),
+        (manual(cd, customer_price="١٢"), "at most two decimals", "id_customer_price_error"),
+        (manual(cd, customer_price="19,95"), "at most two decimals", "id_customer_price_error"),
+        (manual(cd, customer_price="0.001"), "at most two decimals", "id_customer_price_error"),
         (
             manual(cd, quantity_1="200", project_2=str(cd.id), quantity_2="51"),
             "The total quantity for this order exceeded the maximum 250.",

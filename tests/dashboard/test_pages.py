@@ -299,7 +299,9 @@ def test_billing_ledger_holds_and_payment_preview(
         partial
     )
     refused = text(signed_in.get("/billing?payment=-3"))
-    assert "Ensure this value is greater than or equal to 0.01." in refused
+    assert "'-3' is not an amount: use digits with an optional point" in refused
+    assert "Enter at least $0.01." in text(signed_in.get("/billing?payment=0"))
+    assert "'1e3' is not an amount" in text(signed_in.get("/billing?payment=1e3"))
     # The preview changes nothing.
     assert Order.objects.filter(status="HOLD").count() == 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from pressrun.carts.services import shipping_rule_create
 from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 from pressrun.orders.models import Order, OrderLine, OrderStatus
+from pressrun.payments.models import Checkout, CheckoutStatus
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
 from tests.dashboard.pages import ESCAPED, SCRIPT
@@ -29,7 +31,13 @@ pytestmark = pytest.mark.django_db
 
 # Pages anyone may open: the sign-in and password-reset pages.
 PUBLIC = {"root", "sign_in", "sign_out", "password_reset", "password_reset_confirm"}
-SAMPLE_ARGUMENTS = {"unmatched_id": "1", "project_id": "1", "order_id": "1", "rule_id": "1"}
+SAMPLE_ARGUMENTS = {
+    "unmatched_id": "1",
+    "project_id": "1",
+    "order_id": "1",
+    "rule_id": "1",
+    "checkout_id": "1",
+}
 
 
 def dashboard_paths() -> list[tuple[str, str]]:
@@ -84,6 +92,7 @@ class Theirs:
     shipping_rule: ShippingRule
     my_project: Project
     my_reset_token: str
+    checkout: Checkout
 
 
 # For every URL argument, per namespace: the value naming publisher B's object. A URL with an
@@ -95,6 +104,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "project_id": lambda theirs: str(theirs.project.id),
         "unmatched_id": lambda theirs: str(theirs.unmatched.id),
         "rule_id": lambda theirs: str(theirs.shipping_rule.id),
+        "checkout_id": lambda theirs: str(theirs.checkout.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -236,6 +246,13 @@ def theirs(
         ),
         my_project=make_project(publisher, title="My Album"),
         my_reset_token=password_reset_token(publisher),
+        checkout=Checkout.objects.create(
+            publisher=other,
+            amount=Decimal("25.00"),
+            status=CheckoutStatus.OPEN,
+            stripe_session_id="cs_test_theirs",
+            created_at=timezone.now(),
+        ),
     )
 
 

@@ -954,7 +954,8 @@ def test_special_text_keeps_line_breaks(client: Any, publisher: Any, project: An
         ("$9.99", Decimal("9.99")),
         ("0", Decimal("0.00")),
         ("19.95", Decimal("19.95")),
-        ("1,234.50", Decimal("1234.50")),
+        ("1234.50", Decimal("1234.50")),
+        ("099.90", Decimal("99.90")),
         ("99999.99", Decimal("99999.99")),
         (" 7 ", Decimal("7.00")),
     ],
@@ -968,10 +969,34 @@ def test_nprice(
 
 
 @pytest.mark.parametrize(
-    "nprice", ["abc", "-1", "$-1", "1e3", "NaN", "Infinity", "100000", "99999.999", "1.2.3", "."]
+    "nprice",
+    [
+        "abc",
+        "-1",
+        "$-1",
+        "1e3",
+        "NaN",
+        "Infinity",
+        "100000",
+        "99999.999",
+        "1.2.3",
+        ".",
+        # Read two ways, so refused rather than guessed (19,95 was stored as $1,995.00):
+        "19,95",
+        "1,234.50",
+        "0.001",
+        "١٢",  # Arabic-Indic digits, which Decimal() reads as 12
+        "12.",
+        ".5",
+        "$ 5",
+        "+5",
+        "5 00",
+    ],
 )
 def test_invalid_nprice(client: Any, publisher: Any, project: Any, nprice: str):
-    refuse(client, "000042", **order_fields(publisher, project, nprice=nprice))
+    message = refuse(client, "000042", **order_fields(publisher, project, nprice=nprice))
+    assert "at most two decimals, such as 19.95" in message
+    assert not Order.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,7 +17,8 @@ from pressrun.accounts.services import (
     publisher_set_cart_credentials,
     publisher_set_password,
 )
-from pressrun.billing.services import CreditInvalid, ledger_credit
+from pressrun.billing.services import CreditInvalid, ledger_adjust, ledger_credit
+from pressrun.core.forms import MoneyField
 from pressrun.core.money import format_money
 from pressrun.core.sealed import hint, mask_secrets
 
@@ -29,8 +30,26 @@ def _stored_secret_text(sealed: str, plain: str) -> str:
 
 
 class CreditForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=10, decimal_places=2)
+    amount = MoneyField(min_value=Decimal("0.01"), max_value=Decimal("9999999.99"))
     description = forms.CharField(max_length=300, initial="Payment")
+
+
+class AdjustmentForm(forms.Form):
+    direction = forms.ChoiceField(
+        choices=[
+            ("credit", "Add to the balance"),
+            ("debit", "Take from the balance (a refund paid back, a reversed payment)"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    amount = MoneyField(min_value=Decimal("0.01"), max_value=Decimal("9999999.99"))
+    reason = forms.CharField(
+        max_length=300, help_text="Shown to the publisher on the Billing page's ledger."
+    )
+
+    def signed_amount(self) -> Decimal:
+        amount: Decimal = self.cleaned_data["amount"]
+        return -amount if self.cleaned_data["direction"] == "debit" else amount
 
 
 class PasswordForm(forms.Form):
@@ -225,6 +244,11 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
                 name="accounts_publisher_credit",
             ),
             path(
+                "<int:publisher_id>/adjust/",
+                self.admin_site.admin_view(self.adjust_view),
+                name="accounts_publisher_adjust",
+            ),
+            path(
                 "<int:publisher_id>/password/",
                 self.admin_site.admin_view(self.password_view),
                 name="accounts_publisher_password",
@@ -246,7 +270,7 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
                     description=form.cleaned_data["description"],
                     actor=f"operator:{request.user}",
                 )
-            except (CreditInvalid, InvalidOperation) as exc:
+            except CreditInvalid as exc:
                 form.add_error("amount", str(exc))
             else:
                 released = ", ".join(str(o.id) for o in result.released) or "none"
@@ -262,6 +286,43 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         context = {
             **self.admin_site.each_context(request),
             "title": f"Record a payment for {publisher}",
+            "form": form,
+            "publisher": publisher,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/pressrun/simple_form.html", context)
+
+    def adjust_view(self, request: HttpRequest, publisher_id: int) -> HttpResponse:
+        """Adjust the balance either way with a reason, through the billing service, which
+        also releases the HOLD orders a higher balance covers."""
+        publisher = get_object_or_404(Publisher, id=publisher_id)
+        if not self.has_change_permission(request, publisher):
+            return HttpResponseRedirect(reverse("admin:index"))
+        form = AdjustmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = ledger_adjust(
+                    publisher_id=publisher.id,
+                    amount=form.signed_amount(),
+                    reason=form.cleaned_data["reason"],
+                    actor=f"operator:{request.user}",
+                )
+            except CreditInvalid as exc:
+                form.add_error(None, exc.message)
+            else:
+                released = ", ".join(str(o.id) for o in result.released) or "none"
+                self.message_user(
+                    request,
+                    f"Adjusted by {format_money(result.entry.amount)}; balance "
+                    f"{format_money(result.balance)}. Released HOLD orders: {released}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:accounts_publisher_change", args=[publisher.id])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Adjust the balance of {publisher} (now {format_money(publisher.balance)})",
             "form": form,
             "publisher": publisher,
             "opts": self.model._meta,

@@ -1,7 +1,13 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.db import models
+from django.db.models import Field
 from django.http import HttpRequest
 
 from pressrun.billing.models import LedgerEntry, ShippingRate, StatusCall
+from pressrun.core.forms import MoneyField
 
 
 @admin.register(ShippingRate)
@@ -9,6 +15,14 @@ class ShippingRateAdmin(admin.ModelAdmin[ShippingRate]):
     list_display = ("shipping_method", "region", "first_unit", "each_additional_unit")
     list_editable = ("first_unit", "each_additional_unit")
     list_filter = ("region",)
+
+    def formfield_for_dbfield(
+        self, db_field: Field[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.Field | None:
+        # Prices are read strictly (core.money): a DecimalField's form field takes 1e3.
+        if isinstance(db_field, models.DecimalField):
+            return MoneyField(label=str(db_field.verbose_name).capitalize())
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(LedgerEntry)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCall
 from pressrun.core.errors import DomainError
-from pressrun.core.money import format_money, to_money
+from pressrun.core.money import format_money, is_whole_cents, to_money
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.status import record_transition
 
@@ -93,20 +93,32 @@ class CreditResult:
     released: list[Order]
 
 
-def ledger_credit(
-    *, publisher_id: int, amount: Decimal, description: str, actor: str
+# The largest single payment or adjustment; anything larger is a typing mistake.
+MAX_LEDGER_AMOUNT = Decimal("9999999.99")
+
+
+def publisher_lock_balance(*, publisher_id: int) -> None:
+    """Lock the publisher's row until the end of the current transaction.
+
+    The first lock of every change to a balance or to the cost of a HOLD order, taken
+    before any order's row: releasing HOLD orders locks the publisher's row, then the
+    orders' rows oldest first, so a change that locked an order first and the publisher
+    second could deadlock with it. (SQLite has no row locks: it serializes writers.)
+    """
+    list(Publisher.objects.select_for_update().filter(id=publisher_id).values_list("id"))
+
+
+def _ledger_add(
+    *, publisher_id: int, kind: str, amount: Decimal, description: str, actor: str
 ) -> CreditResult:
-    """Record a payment and release the HOLD orders the new balance covers, oldest first."""
-    if not amount.is_finite() or amount <= 0 or amount >= Decimal("10000000"):
-        raise CreditInvalid("The amount must be a positive number of dollars, such as 100.00.")
-    amount = to_money(amount)
     with transaction.atomic():
+        publisher_lock_balance(publisher_id=publisher_id)
         Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(amount))
         entry = LedgerEntry.objects.create(
             publisher_id=publisher_id,
-            kind=LedgerKind.PAYMENT,
+            kind=kind,
             amount=amount,
-            description=description or "Payment",
+            description=description,
             created_at=timezone.now(),
         )
         released = order_release_holds(publisher_id=publisher_id, actor=actor)
@@ -114,16 +126,64 @@ def ledger_credit(
     return CreditResult(entry=entry, balance=balance, released=released)
 
 
+def ledger_credit(
+    *, publisher_id: int, amount: Decimal, description: str, actor: str
+) -> CreditResult:
+    """Record a payment and release the HOLD orders the new balance covers, oldest first,
+    in one transaction. `amount` must be whole cents from 0.01 to MAX_LEDGER_AMOUNT
+    (CreditInvalid otherwise, and nothing is written)."""
+    if not is_whole_cents(amount) or amount <= 0 or amount > MAX_LEDGER_AMOUNT:
+        raise CreditInvalid(
+            "The amount must be a positive number of dollars and cents, such as 100.00, "
+            f"up to {format_money(MAX_LEDGER_AMOUNT)}."
+        )
+    return _ledger_add(
+        publisher_id=publisher_id,
+        kind=LedgerKind.PAYMENT,
+        amount=to_money(amount),
+        description=description.strip()[:300] or "Payment",
+        actor=actor,
+    )
+
+
+def ledger_adjust(*, publisher_id: int, amount: Decimal, reason: str, actor: str) -> CreditResult:
+    """An operator's correction of the balance: positive (a goodwill credit, a charge
+    reversed) or negative (a refund of unused credit paid back to the publisher, a payment
+    reversed by the bank). Written as an ADJUSTMENT with the reason, and HOLD orders the new
+    balance covers are released, all in one transaction. A negative adjustment may take the
+    balance below zero (money the publisher owes). Raises CreditInvalid (nothing written) for
+    a zero or malformed amount or a blank reason."""
+    reason = " ".join(reason.split())
+    if not is_whole_cents(amount) or amount == 0 or abs(amount) > MAX_LEDGER_AMOUNT:
+        raise CreditInvalid(
+            "The adjustment must be a non-zero number of dollars and cents, such as 25.00 or "
+            f"-25.00, up to {format_money(MAX_LEDGER_AMOUNT)} either way."
+        )
+    if not reason:
+        raise CreditInvalid("Say why the balance is adjusted; the publisher sees the reason.")
+    return _ledger_add(
+        publisher_id=publisher_id,
+        kind=LedgerKind.ADJUSTMENT,
+        amount=to_money(amount),
+        description=reason[:300],
+        actor=actor,
+    )
+
+
 def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
     """Charge and start the publisher's HOLD orders that the balance covers, oldest first.
 
+    The one release function: every change to a balance (payments, adjustments) or to a
+    HOLD order's cost (the publisher's modify, the customer's address fix, a deletion) calls
+    it in its own transaction, so afterwards no HOLD order costs less than the balance.
     An order too large for the remaining balance is skipped, not allowed to block smaller
-    later ones. Safe to call concurrently: each order is charged under its row lock.
+    later ones. Locks the publisher's row, then the HOLD orders' rows oldest first; safe to
+    call concurrently and inside a transaction that already holds those locks.
     """
     released: list[Order] = []
     with transaction.atomic():
         # One releaser per publisher at a time (PostgreSQL; SQLite serializes writers anyway).
-        Publisher.objects.select_for_update().filter(id=publisher_id).first()
+        publisher_lock_balance(publisher_id=publisher_id)
         holds = (
             Order.objects.select_for_update()
             .filter(publisher_id=publisher_id, status=OrderStatus.HOLD)

@@ -15,6 +15,7 @@ from pressrun.catalog.services import (
     project_update,
     project_validate,
 )
+from pressrun.core.forms import MoneyField
 
 # The form fields that the catalog service sets; anything else on the form is read-only.
 EDITABLE_FIELDS = tuple(ProjectChanges.__annotations__)
@@ -22,6 +23,9 @@ EDITABLE_FIELDS = tuple(ProjectChanges.__annotations__)
 
 class ProjectAdminForm(forms.ModelForm[Project]):
     """Refuses what the catalog service would refuse, next to the field concerned."""
+
+    # Read strictly (core.money): a model DecimalField's form field takes 1e3 and ١٢.
+    price = MoneyField(help_text="Per unit, in dollars, such as 4.95.")
 
     class Meta:
         model = Project

@@ -7,7 +7,7 @@ Only this module writes either, and always both in one transaction, so they cann
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypedDict, Unpack
 
 from django.db import IntegrityError, transaction
@@ -17,7 +17,7 @@ from pressrun.accounts.services import sync_id_sequence
 from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, cart_id_key, parse_ecommerce_ids
 from pressrun.catalog.models import Media, Packaging, Project, ProjectCartId
 from pressrun.core.errors import DomainError
-from pressrun.core.money import to_money
+from pressrun.core.money import MoneyFormatError, is_whole_cents, parse_money, to_money
 
 TITLE_MAX_LENGTH = 200
 SPECIAL_TEXT_MAX_LENGTH = 500
@@ -169,14 +169,19 @@ def _cleaned(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def _price(price: Decimal | str) -> Decimal:
-    try:
-        amount = Decimal(str(price))
-    except InvalidOperation as exc:
-        raise ProjectInvalid(
-            f"Price '{price}' is not an amount such as 4.95.", field="price"
-        ) from exc
+    """A typed price (text) is read strictly (`core.money.parse_money`); a Decimal must be
+    whole cents."""
+    if isinstance(price, str):
+        try:
+            amount = parse_money(price)
+        except MoneyFormatError as exc:
+            raise ProjectInvalid(f"Price {exc}", field="price") from exc
+    else:
+        amount = price
     if not amount.is_finite() or amount < 0 or amount >= Decimal("100000"):
         raise ProjectInvalid(f"Price '{price}' must be between 0.00 and 99999.99.", field="price")
+    if not is_whole_cents(amount):
+        raise ProjectInvalid(f"Price '{price}' is not a whole number of cents.", field="price")
     return to_money(amount)
 
 

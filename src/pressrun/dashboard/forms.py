@@ -12,6 +12,9 @@ from django.db.models import QuerySet
 from pressrun.accounts.models import MAX_POSTAGE_DELAY_HOURS, SHOPIFY_ORDER_TOPICS, MailMethod
 from pressrun.carts.models import ShippingMatch
 from pressrun.catalog.models import Project
+from pressrun.core.forms import MoneyField
+from pressrun.core.money import format_money
+from pressrun.payments.selectors import AddCreditOffer
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -189,13 +192,24 @@ class MapUnmatchedForm(DashboardForm):
 
 
 class PaymentPreviewForm(DashboardForm):
-    payment = forms.DecimalField(
-        label="If I pay ($)",
-        min_value=Decimal("0.01"),
-        max_value=Decimal("9999999.99"),
-        decimal_places=2,
-        max_digits=9,
+    payment = MoneyField(
+        label="If I pay ($)", min_value=Decimal("0.01"), max_value=Decimal("9999999.99")
     )
+
+
+class AddCreditForm(DashboardForm):
+    """An online payment's amount, within the installation's limits."""
+
+    amount = MoneyField(label="Amount ($)")
+
+    def __init__(self, *args: Any, offer: AddCreditOffer, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["amount"]
+        assert isinstance(field, MoneyField)
+        field.min_value, field.max_value = offer.minimum, offer.maximum
+        field.help_text = (
+            f"From {format_money(offer.minimum)} to {format_money(offer.maximum)}, in US dollars."
+        )
 
 
 class ShippingRuleForm(DashboardForm):

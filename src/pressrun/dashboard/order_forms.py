@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 
 from pressrun.accounts.models import MailMethod
 from pressrun.catalog.models import Project
+from pressrun.core.forms import MoneyField
 from pressrun.dashboard.forms import DashboardForm, ProjectChoiceField
 from pressrun.orders.forms import (
     ADDRESS_REFUSAL_FIELDS,
@@ -175,13 +176,11 @@ class ManualOrderForm(RecipientForm):
         help_text="For this customer only (a serial number, an unlock code); replaces the "
         "project's. No HTML.",
     )
-    customer_price = forms.DecimalField(
+    customer_price = MoneyField(
         label="Price printed on the customer's invoice ($)",
         required=False,
         min_value=Decimal("0"),
         max_value=Decimal("99999.99"),
-        decimal_places=2,
-        max_digits=7,
         help_text="Optional; 0 or blank: no price is printed.",
     )
     use_price_on_customs_form = forms.BooleanField(

@@ -34,3 +34,14 @@ class ContentSecurityPolicyMiddleware:
         if self.policy and HEADER not in response and not self._is_admin(request.path):
             response[HEADER] = self.policy
         return response
+
+
+def policy_with_form_redirects_to(origin: str) -> str:
+    """The policy with `origin` added to form-action: for a page whose form is answered with
+    a redirect to another site (Billing's "Add credit" → Stripe's payment page)."""
+    directives = [part.strip() for part in settings.CONTENT_SECURITY_POLICY.split(";")]
+    return "; ".join(
+        f"{directive} {origin}" if directive.split(" ", 1)[0] == "form-action" else directive
+        for directive in directives
+        if directive
+    )

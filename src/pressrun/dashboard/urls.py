@@ -31,6 +31,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/cart-token", account_settings.cart_token_rotate, name="cart_token_rotate"),
     path("settings/password", account.password_change, name="password_change"),
     path("billing", billing.billing, name="billing"),
+    path("billing/add-credit", billing.add_credit, name="add_credit"),
+    path(
+        "billing/checkout/<int:checkout_id>/paid",
+        billing.checkout_return,
+        name="checkout_return",
+    ),
+    path(
+        "billing/checkout/<int:checkout_id>/canceled",
+        billing.checkout_cancel,
+        name="checkout_cancel",
+    ),
     path("integrations", integrations.integrations, name="integrations"),
     path("integrations/test-order", integrations.test_order, name="test_order"),
     path("integrations/shipping-rules", shipping_rules.shipping_rules, name="shipping_rules"),

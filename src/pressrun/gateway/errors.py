@@ -86,7 +86,11 @@ MAIL_METHOD_INVALID = _e(
     "`typeMailMethod` is not standard, rtrackstandard, priority or express.",
 )
 PRICE_INVALID = _e(
-    "000042", "nprice is not valid.", "`nprice` is not an amount from 0.00 to 99999.99."
+    "000042",
+    "nprice is not valid.",
+    "`nprice` is not an amount from 0.00 to 99999.99 written as digits with an optional point "
+    "and at most two decimals (`19.95`, `$19.95`); `19,95`, `1,000.00`, `1e3`, `0.001` and "
+    "negative amounts are refused.",
 )
 FLAG_INVALID = _e(
     "000043",

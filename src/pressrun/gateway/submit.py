@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from pressrun.core.money import format_money
+from pressrun.core.money import MONEY_FORMAT_HINT, MoneyFormatError, format_money, parse_money
 from pressrun.gateway import errors
 from pressrun.gateway.fields import GatewayFailure
 from pressrun.orders.models import Order, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 MAX_PROJECT_ID = 2**63 - 1
+MAX_CUSTOMER_PRICE = Decimal("100000")
 # ASCII digits only (int() would also read other scripts' digits); read_fields caps a field
 # at 2,000 characters.
 _DIGITS = re.compile(r"[0-9]+")
@@ -118,18 +119,21 @@ def _flag(fields: dict[str, str], name: str, label: str) -> bool | None:
 
 
 def _price(fields: dict[str, str]) -> Decimal | None:
-    text = fields.get("nprice", "").strip().lstrip("$").strip()
+    """nprice, read strictly (`core.money.parse_money`): `19,95` is refused, never stored as
+    $1,995.00; `$19.95` is accepted."""
+    text = fields.get("nprice", "").strip()
     if not text:
         return None
     try:
-        value = Decimal(text.replace(",", "")) if re.fullmatch(r"[\d,]*\.?\d*", text) else None
-    except InvalidOperation:
+        value = parse_money(text)
+    except MoneyFormatError:
         value = None
-    if value is None or not value.is_finite() or not 0 <= value < 100000:
+    if value is None or value >= MAX_CUSTOMER_PRICE:
         raise GatewayFailure(
-            errors.PRICE_INVALID, f"nprice is '{text[:20]}'; use an amount such as 19.95."
+            errors.PRICE_INVALID,
+            f"nprice is '{text[:20]}'; {MONEY_FORMAT_HINT}, from 0.00 to 99999.99.",
         )
-    return value.quantize(Decimal("0.01"))
+    return value
 
 
 def build_order_request(fields: dict[str, str], publisher_id: int) -> OrderRequest:

@@ -20,6 +20,7 @@ class EmailKind(models.TextChoices):
     ORDER_SHIPPED = "order_shipped", "Tracking"
     HOLD_ORDERS = "hold_orders", "Orders awaiting payment"
     PUBLISHER_ERROR = "publisher_error", "Error report"
+    PAYMENT_RECEIPT = "payment_receipt", "Payment receipt"
 
 
 class EmailStatus(models.TextChoices):

@@ -9,8 +9,10 @@ their own. See docs/emails.md for the list of emails and the rules below.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from email.utils import formataddr
 from typing import Any
 from urllib.parse import quote
@@ -273,7 +275,7 @@ def notify_hold_orders(*, publisher: Publisher, today: date | None = None) -> Ou
         "total": format_money(holds.total),
         "balance": format_money(holds.balance),
         "needed": format_money(holds.shortfall),
-        "dashboard_url": public_base_url() + "/",
+        "dashboard_url": public_base_url() + reverse("dashboard:billing"),
     }
     plural = "s" if holds.count != 1 else ""
     return email_queue(
@@ -284,5 +286,42 @@ def notify_hold_orders(*, publisher: Publisher, today: date | None = None) -> Ou
         f"({format_money(holds.shortfall)} needed)",
         text=render_to_string("notifications/hold_orders.txt", context),
         html=render_to_string("notifications/hold_orders.html", context),
+        publisher=publisher,
+    )
+
+
+# --- billing emails --------------------------------------------------------------------------
+
+
+def notify_payment_received(
+    *,
+    key: str,
+    publisher: Publisher,
+    amount: Decimal,
+    payment_reference: str,
+    paid_at: datetime,
+    balance: Decimal,
+    released: Sequence[Order],
+) -> OutgoingEmail | None:
+    """Queue the receipt of a payment the publisher made (by card, online) to the account's
+    login email: amount, the payment's reference, the balance after it and the HOLD orders
+    it released. Call in the transaction that records the payment. `key` names the payment
+    (one receipt per payment, however often this is called)."""
+    context = {
+        "publisher": publisher,
+        "amount": format_money(amount),
+        "reference": payment_reference,
+        "paid_at": paid_at,
+        "balance": format_money(balance),
+        "released": [(order, format_money(order.total_cost)) for order in released],
+        "billing_url": public_base_url() + reverse("dashboard:billing"),
+    }
+    return email_queue(
+        key=f"payment-receipt:{key}",
+        kind=EmailKind.PAYMENT_RECEIPT,
+        to=publisher.email,
+        subject=f"Receipt: {format_money(amount)} added to your balance",
+        text=render_to_string("notifications/payment_receipt.txt", context),
+        html=render_to_string("notifications/payment_receipt.html", context),
         publisher=publisher,
     )

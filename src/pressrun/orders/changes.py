@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.billing.pricing import PriceListIncomplete
+from pressrun.billing.services import order_release_holds, publisher_lock_balance
 from pressrun.core.errors import DomainError
 from pressrun.core.locks import lock_own_rows
 from pressrun.core.money import format_money
@@ -71,12 +72,24 @@ def customer_address_window(order: Order) -> AddressChangeWindow:
 
 
 def _locked(order_id: int, publisher: Publisher | None = None) -> Order:
-    # The order's row only: a payment locks the publisher's row first and the orders' rows
-    # second, so also locking the publisher here could deadlock with it.
+    """The order under its row lock, after its publisher's row lock.
+
+    A change may make a HOLD order cheaper, and then releases HOLD orders in the same
+    transaction; releasing (like a payment) locks the publisher's row first and the orders'
+    rows second, so this takes them in that order too. The order is read with its publisher
+    (`select_related`) but the order's own row lock only (`lock_own_rows`): the publisher's
+    row is locked explicitly, first. Raises Order.DoesNotExist (nothing locked that matters)
+    for an unknown order or another publisher's."""
+    publisher_id = (
+        publisher.id
+        if publisher is not None
+        else Order.objects.filter(id=order_id).values_list("publisher_id", flat=True).first()
+    )
+    if publisher_id is None:
+        raise Order.DoesNotExist(f"No order {order_id}.")
+    publisher_lock_balance(publisher_id=publisher_id)
     orders = lock_own_rows(Order.objects.select_related("publisher"))
-    if publisher is not None:
-        orders = orders.filter(publisher=publisher)
-    return orders.get(id=order_id)
+    return orders.filter(publisher_id=publisher_id).get(id=order_id)
 
 
 _UNCHANGEABLE_BECAUSE: dict[str, str] = {
@@ -139,6 +152,14 @@ def _reprice(order: Order, lines: list[OrderLine]) -> None:
         raise OrderChangeRefused(exc.message) from exc
     order.products_cost, order.shipping_cost = price.products, price.shipping
     order.total_cost = price.total
+
+
+def _release_holds(order: Order, actor: str) -> None:
+    """Release what the balance now covers (billing's one release function); `order` is
+    brought up to date when it is one of them."""
+    released = order_release_holds(publisher_id=order.publisher_id, actor=actor)
+    if any(paid.id == order.id for paid in released):
+        order.refresh_from_db()
 
 
 def _apply_recipient(order: Order, clean: NormalizedRecipient) -> list[str]:
@@ -224,6 +245,8 @@ def order_modify(
             message="Modified: " + "; ".join(notes) + ".",
             actor=actor,
         )
+        # A cheaper order (this one, or with it paid an older one) may now be covered.
+        _release_holds(order, actor)
     return order
 
 
@@ -252,6 +275,10 @@ def order_delete(*, publisher: Publisher, order_id: int, actor: str) -> OrderDel
             lines=lines,
         )
         order.delete()
+        # Nothing is paid by a deletion today (the balance is unchanged, and every HOLD order
+        # left was already too large for it); run the one release function anyway so the
+        # rule holds by construction, whatever the release order becomes.
+        order_release_holds(publisher_id=publisher.id, actor=actor)
     return record
 
 
@@ -300,6 +327,8 @@ def order_correct_address(*, order_id: int, recipient: RecipientRequest, actor: 
             message=f"Address corrected: {_address_text(before)} → {_address_text(after)}.",
             actor=actor,
         )
+        # An unpaid order re-priced for its new address may now be covered by the balance.
+        _release_holds(order, actor)
     return order
 
 

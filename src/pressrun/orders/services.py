@@ -26,10 +26,11 @@ from pressrun.billing.services import (
     balance_debit_if_covered,
     ledger_record_order_charge,
     order_charge,
+    publisher_lock_balance,
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
-from pressrun.core.money import format_money
+from pressrun.core.money import format_money, is_whole_cents
 from pressrun.notifications.services import order_email_recipients
 from pressrun.notifications.tasks import order_placed_email, order_shipped_email
 from pressrun.orders.address import (
@@ -244,8 +245,10 @@ def _check_options(request: OrderRequest) -> None:
     if _HTML_TAG.search(request.special_text):
         raise OrderRefused(Refusal.SPECIAL_TEXT_HTML, "SpecialText must not contain HTML.")
     price = request.customer_price
-    if price is not None and (not price.is_finite() or price < 0 or price >= 100000):
-        raise OrderRefused(Refusal.PRICE_INVALID, "nprice must be between 0.00 and 99999.99.")
+    if price is not None and (not is_whole_cents(price) or price < 0 or price >= 100000):
+        raise OrderRefused(
+            Refusal.PRICE_INVALID, "nprice must be whole cents between 0.00 and 99999.99."
+        )
 
 
 def order_price(
@@ -468,7 +471,13 @@ def order_transition(
     cover it. SHIPPED needs a ship date (the tracking ID may be blank for letters). ERROR
     needs a description of the address problem, which the status reply shows.
     """
+    publisher_id = Order.objects.filter(id=order_id).values_list("publisher_id", flat=True).first()
+    if publisher_id is None:
+        raise Order.DoesNotExist(f"No order {order_id}.")
     with transaction.atomic():
+        # The publisher's row before the order's, as releasing HOLD orders takes them: a
+        # PROCESSING move charges the balance, and the reverse order could deadlock.
+        publisher_lock_balance(publisher_id=publisher_id)
         order = Order.objects.select_for_update().get(id=order_id)
         if not can_transition(order.status, to_status):
             raise TransitionRefused(

@@ -29,7 +29,7 @@ from pressrun.notifications.selectors import emails_for_order
 from pressrun.notifications.services import tracking_url
 from pressrun.orders import changes
 from pressrun.orders import selectors as order_selectors
-from pressrun.orders.models import Order, Source
+from pressrun.orders.models import Order, OrderStatus, Source
 from pressrun.orders.requests import OrderRequest
 from pressrun.orders.services import OrderRefused, order_place
 
@@ -186,14 +186,20 @@ def order_modify(request: PublisherRequest, order_id: int) -> HttpResponse:
             except changes.OrderChangeRefused as exc:
                 form.add_error(None, exc.message)
             else:
+                paid = (
+                    " Your balance covers it, so it is paid and in production."
+                    if changed.status == OrderStatus.PROCESSING
+                    else ""
+                )
                 if changed.total_cost != old_total:
                     messages.success(
                         request,
                         f"Order {order.id} is changed. It now costs "
-                        f"{format_money(changed.total_cost)} (was {format_money(old_total)}).",
+                        f"{format_money(changed.total_cost)} (was {format_money(old_total)})."
+                        + paid,
                     )
                 else:
-                    messages.success(request, f"Order {order.id} is saved.")
+                    messages.success(request, f"Order {order.id} is saved.{paid}")
                 return HttpResponseRedirect(reverse("dashboard:order_detail", args=[order.id]))
     context = _detail_context(request, order)
     context["form"] = form

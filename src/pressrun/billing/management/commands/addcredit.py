@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pressrun.accounts.models import Publisher
 from pressrun.billing.services import CreditInvalid, ledger_credit
-from pressrun.core.money import format_money
+from pressrun.core.money import MoneyFormatError, format_money, parse_money
 
 
 class Command(BaseCommand):
@@ -22,9 +21,9 @@ class Command(BaseCommand):
         if not Publisher.objects.filter(id=options["publisher"]).exists():
             raise CommandError(f"No publisher has ID {options['publisher']}.")
         try:
-            amount = Decimal(options["amount"].strip().lstrip("$"))
-        except InvalidOperation as exc:
-            raise CommandError(f"Amount '{options['amount']}' is not a number.") from exc
+            amount = parse_money(options["amount"])
+        except MoneyFormatError as exc:
+            raise CommandError(f"--amount {exc}") from exc
         try:
             result = ledger_credit(
                 publisher_id=options["publisher"],

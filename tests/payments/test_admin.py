@@ -1,0 +1,52 @@
+"""Operators see checkouts and Stripe events in the admin, read-only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from pressrun.payments.models import Checkout, CheckoutStatus, EventOutcome, StripeEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_checkouts_and_events_are_listed_and_cannot_be_changed(
+    client: Client, make_publisher: Any
+) -> None:
+    client.force_login(get_user_model().objects.create_superuser("op", "", "operator-pass"))
+    publisher = make_publisher(email="payer@example.com")
+    checkout = Checkout.objects.create(
+        publisher=publisher,
+        amount=Decimal("25.00"),
+        status=CheckoutStatus.MISMATCH,
+        stripe_session_id="cs_test_abc",
+        note="Paid but not credited: amount_total 400, not 2500 ($25.00).",
+        created_at=timezone.now(),
+    )
+    event = StripeEvent.objects.create(
+        event_id="evt_123",
+        type="checkout.session.completed",
+        created=timezone.now(),
+        received_at=timezone.now(),
+        payload="{}",
+        checkout=checkout,
+        outcome=EventOutcome.MISMATCH,
+    )
+    listing = client.get("/admin/payments/checkout/").content.decode()
+    assert "payer@example.com" in listing
+    assert "Paid, but not as asked" in listing
+    detail = client.get(f"/admin/payments/checkout/{checkout.id}/change/").content.decode()
+    assert "amount_total 400, not 2500" in detail
+    assert "evt_123" in client.get("/admin/payments/stripeevent/").content.decode()
+    assert client.get(f"/admin/payments/stripeevent/{event.id}/change/").status_code == 200
+    assert client.get("/admin/payments/checkout/add/").status_code == 403
+    response = client.post(f"/admin/payments/checkout/{checkout.id}/change/", {"amount": "999"})
+    assert response.status_code == 403
+    assert client.post(f"/admin/payments/checkout/{checkout.id}/delete/").status_code == 403
+    checkout.refresh_from_db()
+    assert checkout.amount == Decimal("25.00")
