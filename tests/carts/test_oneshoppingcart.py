@@ -106,7 +106,10 @@ def test_a_notification_is_stored_then_read_from_the_api_into_one_order(
     )
     assert (order.state, order.postal_code, order.country) == ("CA", "94105", "US")
     assert order.email == "pat.jones@example.com"
-    assert order.mail_method == publisher.default_mail_method
+    # The emulator's order ships "First Class Mail": the spec's default, whatever the
+    # publisher's own default mail method ("standard" here).
+    assert publisher.default_mail_method == "standard"
+    assert order.mail_method == "rtrackstandard"
     assert [(line.project_id, line.quantity) for line in order.lines.all()] == [(cd.id, 2)]
 
 
@@ -165,13 +168,24 @@ def test_one_sku_in_two_projects_orders_both_in_one_box(
     [
         ("USPS Priority Mail", "priority"),
         ("Express 1-2 days", "express"),
+        ("USPS Priority Mail Express", "express"),
+        ("priority-express", "express"),
+        # "By default, we ship standard first class + tracking" (the spec), not the
+        # publisher's default mail method.
         ("First Class Mail", "rtrackstandard"),
+        ("", "rtrackstandard"),
     ],
 )
+@pytest.mark.parametrize("default_mail_method", ["standard", "priority"])
 def test_the_shipping_description_picks_the_mail_method(
-    api: Emulator, publisher: Any, cd: Any, description: str, expected: str
+    api: Emulator,
+    publisher: Any,
+    cd: Any,
+    description: str,
+    expected: str,
+    default_mail_method: str,
 ) -> None:
-    publisher.default_mail_method = "rtrackstandard"
+    publisher.default_mail_method = default_mail_method
     publisher.save()
     api.add_order("703", lines=[("5000-A", 1, "Hits")], shipping_method=description)
     post(url(publisher), notification("703"))

@@ -235,10 +235,15 @@ def test_test_mode_from_the_url_or_the_body(publisher: Any, cd: Any) -> None:
 def test_mail_method_express_or_default(publisher: Any, cd: Any) -> None:
     post(url(publisher), as_json(notification(order_id="1", shipping_method="EXPRESS 2-day")))
     post(url(publisher), as_json(notification(order_id="2")))
+    post(
+        url(publisher),
+        as_json(notification(order_id="3", shipping_method="USPS Priority Mail Express")),
+    )
     process_pending()
-    first, second = Order.objects.order_by("id")
+    first, second, third = Order.objects.order_by("id")
     assert first.mail_method == "express"
     assert second.mail_method == publisher.default_mail_method
+    assert third.mail_method == "express"
 
 
 def test_a_late_notification_fails_with_a_clear_reason(

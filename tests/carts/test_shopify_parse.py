@@ -149,6 +149,9 @@ def test_the_order_name_falls_back_to_the_order_number(publisher: Any, cd: Any) 
         ("USPS Priority Mail", "Priority", "priority"),
         ("Next day", "EXPRESS", "express"),
         ("Express Shipping", None, "express"),
+        # USPS's current name for Express (the spec: "now named priority-express").
+        ("USPS Priority Mail Express", "usps-priority-express", "express"),
+        ("Priority Mail Express", None, "express"),
         ("Standard Shipping", "Standard", None),
         (None, None, None),
     ],

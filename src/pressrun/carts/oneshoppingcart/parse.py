@@ -18,6 +18,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from pressrun.accounts.models import MailMethod
 from pressrun.carts.payload import text as _text
 from pressrun.carts.shipping import mail_method_for
 from pressrun.carts.unmatched import CartProduct
@@ -26,6 +27,10 @@ from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 NEW_ORDER_EVENT = "neworder"
+# The spec: "By default, we ship standard first class + tracking". Only a shipping method
+# that a publisher's rule or the keyword rule reads changes it; the publisher's own default
+# mail method does not apply to 1ShoppingCart orders.
+DEFAULT_MAIL_METHOD = MailMethod.RTRACKSTANDARD
 MAX_TOKEN_LENGTH = 50
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_INVOICE_LENGTH = 50
@@ -236,8 +241,10 @@ def build_request(
 ) -> ParsedOrder:
     """The `OrderRequest` for a 1ShoppingCart order and its client. Lines are matched by SKU
     through the eCommerce ID String (a SKU listed by several projects orders all of them; a
-    line without a SKU by its product id); others are returned in `unmatched`. Reads the
-    publisher's projects; writes nothing."""
+    line without a SKU by its product id); others are returned in `unmatched`. The mail
+    method follows the publisher's shipping rules, then the keyword rule, else
+    DEFAULT_MAIL_METHOD (standard + tracking, whatever the publisher's own default). Reads the
+    publisher's projects and rules; writes nothing."""
     # Lines are mapped by SKU; a line without a SKU by its 1ShoppingCart product id.
     # (Quantities are whole numbers of at least 1: `_quantity` refuses anything else.)
     refs = sorted({line.sku or line.product_id for line in order.lines} - {""})
@@ -271,7 +278,10 @@ def build_request(
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.ONESHOPPINGCART,
         invoice=order.order_id[:MAX_INVOICE_LENGTH],
-        mail_method=mail_method_for(publisher_id=publisher_id, description=order.shipping_method),
+        mail_method=(
+            mail_method_for(publisher_id=publisher_id, description=order.shipping_method)
+            or DEFAULT_MAIL_METHOD
+        ),
         external_ref=order.order_id,
         actor="1shoppingcart",
     )
