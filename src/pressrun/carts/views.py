@@ -153,7 +153,7 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
         return _reply(400, str(exc))
     delivery, _ = receive(
         body=body,
-        topic=samcart_parse.event(data) or "Product Purchased",
+        topic=samcart_parse.event(data),
         external_key=samcart_parse.order_id(data),
     )
     return _reply(200, f"ok {delivery.id}")
