@@ -177,13 +177,9 @@ def test_one_sku_in_two_projects_orders_both_in_one_box(
     ],
 )
 @pytest.mark.parametrize("default_mail_method", ["standard", "priority"])
+@pytest.mark.usefixtures("cd")
 def test_the_shipping_description_picks_the_mail_method(
-    api: Emulator,
-    publisher: Any,
-    cd: Any,
-    description: str,
-    expected: str,
-    default_mail_method: str,
+    api: Emulator, publisher: Any, description: str, expected: str, default_mail_method: str
 ) -> None:
     publisher.default_mail_method = default_mail_method
     publisher.save()
