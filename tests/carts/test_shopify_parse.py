@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pressrun.carts.payload import MAX_NESTING_DEPTH, NESTED_TOO_DEEPLY, json_nesting_depth
@@ -216,3 +216,91 @@ def test_an_order_with_no_matching_line_gives_no_request(publisher: Any, cd: Any
     parsed = parse(publisher, order_json(skus=((None, 1, "Gift card"),)))
     assert parsed.request is None
     assert len(parsed.unmatched) == 1
+
+
+def _with_raw_quantity(raw: bytes) -> bytes:
+    """An order whose one line carries `raw` as its quantity, written as it is in JSON."""
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"),))
+    assert body.count(b'"quantity": 7777') == 1
+    return body.replace(b'"quantity": 7777', b'"quantity": ' + raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"1e308", "1e+308"),
+        (b"1e3", "1000.0"),
+        (b"2.5", "2.5"),
+        (b"2.0", "2.0"),
+        (b"9" * 400, "9" * 39 + "…"),
+        (b"1234567890", "1234567890"),
+        (b'"two"', "two"),
+        (b"null", "null"),
+        (b"true", "True"),
+        (b'"1e3"', "1e3"),
+    ],
+)
+def test_a_quantity_that_is_not_a_whole_number_is_invalid_not_below_one(
+    publisher: Any, cd: Any, raw: bytes, shown: str
+) -> None:
+    parsed = parse(publisher, _with_raw_quantity(raw))
+    assert parsed.request is None
+    assert parsed.no_quantity == ()
+    assert [(line.ref, line.title, value) for line, value in parsed.invalid_quantity] == [
+        ("VTD234-100", "Greatest Hits CD", shown)
+    ]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(b"3", 3), (b"-0", None), (b'" 2 "', 2)])
+def test_whole_numbers_are_quantities(
+    publisher: Any, cd: Any, raw: bytes, expected: int | None
+) -> None:
+    parsed = parse(publisher, _with_raw_quantity(raw))
+    assert parsed.invalid_quantity == ()
+    if expected is None:
+        assert parsed.request is None
+        assert [line.ref for line in parsed.no_quantity] == ["VTD234-100"]
+    else:
+        assert [(line.project_id, line.quantity) for line in parsed.request.lines] == [
+            (cd.id, expected)
+        ]
+
+
+_JSON_SCALARS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["1e308", "1e3", "-1e999", "2.5", "0", "-3", "null", "true", '"9"', '""']),
+    st.text(alphabet="0123456789.eE+-", min_size=1, max_size=30).map(json.dumps),
+    st.text(alphabet="9", min_size=1, max_size=500),
+)
+
+
+# The fixtures only read: the same publisher and project serve every example.
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=_JSON_SCALARS)
+def test_any_quantity_is_ordered_skipped_or_invalid_never_guessed(
+    publisher: Any, cd: Any, raw: str
+) -> None:
+    try:
+        body = _with_raw_quantity(raw.encode())
+        data = load_order(body)
+    except PayloadInvalid:
+        return
+    parsed = parse_order(publisher_id=publisher.id, data=data, test_requested=False)
+    value = data["line_items"][0]["quantity"]
+    outcomes = [
+        parsed.request is not None,
+        bool(parsed.no_quantity),
+        bool(parsed.invalid_quantity),
+    ]
+    assert outcomes.count(True) == 1, (raw, parsed)
+    if parsed.request is not None:
+        (line,) = parsed.request.lines
+        assert isinstance(value, str)
+        assert str(line.quantity) == value.strip()
+        assert 1 <= line.quantity <= 999_999_999
+    elif parsed.no_quantity:
+        assert isinstance(value, str)
+        assert int(value) < 1

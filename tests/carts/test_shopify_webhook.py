@@ -427,3 +427,51 @@ def test_concurrent_deliveries_of_one_order_make_exactly_one(
     assert Order.objects.count() == 1, outcomes
     outcomes = sorted(InboundDelivery.objects.values_list("outcome", flat=True))
     assert outcomes == [Outcome.DUPLICATE] * 9 + [Outcome.ORDER_CREATED]
+
+
+def test_an_absurd_quantity_is_reported_as_invalid_and_the_other_lines_are_ordered(
+    publisher: Any, cd: Any, make_project: Any
+) -> None:
+    dvd = make_project(publisher, title="Live DVD", ecommerce_ids="{DVD-1}")
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"), ("DVD-1", 2, "Live DVD")))
+    body = body.replace(b'"quantity": 7777', b'"quantity": 1e308')
+    assert post(url(publisher), body).status_code == 200
+    (delivery,) = process_pending()
+    order = Order.objects.get()
+    assert [(line.project_id, line.quantity) for line in order.lines.all()] == [(dvd.id, 2)]
+    assert (delivery.outcome, delivery.reason) == (
+        Outcome.ORDER_CREATED,
+        f"Order {order.id}. Skipped lines: invalid quantity (not a whole number of copies): "
+        "SKU 'VTD234-100' (Greatest Hits CD) quantity '1e+308'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"), [(b"1e308", "1e+308"), (b"1e3", "1000.0"), (b"2.5", "2.5")]
+)
+def test_an_order_whose_only_line_has_an_invalid_quantity_fails_and_makes_nothing(
+    publisher: Any, cd: Any, raw: bytes, shown: str
+) -> None:
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"),))
+    body = body.replace(b'"quantity": 7777', b'"quantity": ' + raw)
+    assert post(url(publisher), body).status_code == 200
+    (delivery,) = process_pending()
+    assert (delivery.outcome, delivery.reason) == (
+        Outcome.FAILED,
+        "No line can be ordered: invalid quantity (not a whole number of copies): SKU "
+        f"'VTD234-100' (Greatest Hits CD) quantity '{shown}'",
+    )
+    assert not Order.objects.exists()
+    publisher.refresh_from_db()
+    assert publisher.balance == 100
+
+
+def test_a_quantity_of_400_nines_is_invalid_not_below_one(publisher: Any, cd: Any) -> None:
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"),))
+    body = body.replace(b'"quantity": 7777', b'"quantity": ' + b"9" * 400)
+    post(url(publisher), body)
+    (delivery,) = process_pending()
+    assert delivery.outcome == Outcome.FAILED
+    assert "invalid quantity" in delivery.reason
+    assert "below 1" not in delivery.reason
+    assert not Order.objects.exists()
