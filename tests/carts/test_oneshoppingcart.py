@@ -385,7 +385,7 @@ def test_a_partly_matched_order_is_placed_and_the_rest_recorded(
     assert UnmatchedProduct.objects.get().product_ref == "NOPE"
 
 
-@pytest.mark.parametrize("kind", ["503", "drop", "html", "garbled"])
+@pytest.mark.parametrize("kind", ["503", "drop", "html", "html-doctype", "garbled"])
 def test_an_api_outage_is_transient_and_leaves_the_delivery_pending(
     api: Emulator, publisher: Any, cd: Any, kind: str
 ) -> None:
@@ -399,6 +399,47 @@ def test_an_api_outage_is_transient_and_leaves_the_delivery_pending(
     assert delivery.outcome == Outcome.PENDING
     assert Order.objects.count() == 0
     assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+
+
+@pytest.mark.parametrize(
+    ("kind", "doctype"), [("bomb", "lolz"), ("xxe", "Response"), ("dtd", "Response")]
+)
+def test_a_hostile_api_reply_fails_the_delivery_once_without_retries(
+    api: Emulator, publisher: Any, cd: Any, kind: str, doctype: str
+) -> None:
+    api.add_order("720", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher, extra="&TSErrEM=ops@example.com"), notification("720"))
+    delivery = InboundDelivery.objects.get()
+    api.fail_next(1, kind)
+    assert process_delivery.call(delivery_id=delivery.id, attempt=1) == Outcome.FAILED
+    delivery.refresh_from_db()
+    assert (delivery.outcome, delivery.attempts, delivery.retry_queued) == (
+        Outcome.FAILED,
+        1,
+        False,
+    )
+    assert delivery.reason == (
+        f"1ShoppingCart's reply for order 720 was refused: The XML declares a DTD "
+        f"(<!DOCTYPE {doctype}>), which pressrun never reads: a DTD is how entity bombs and "
+        "external entities arrive. 1ShoppingCart's API never sends one, so the reply was not "
+        "its own or was tampered with on the way; asking again would bring the same, so it is "
+        "not retried. Tell pressrun's support, and replay this delivery once they have looked "
+        "into it."
+    )
+    # Asked once, never again: no retry is queued (the one task row is the first attempt's).
+    assert api.requests == [("POST", "/API/407733/Orders/720")]
+    assert DBTaskResult.objects.filter(task_path=process_delivery.module_path).count() == 1
+    assert Order.objects.count() == 0
+    # Reported once to the publisher's error address, like any other permanent failure.
+    (email,) = OutgoingEmail.objects.all()
+    assert (email.to, email.subject) == (
+        "ops@example.com",
+        "1ShoppingCart order 720 was not placed",
+    )
+    # A second run (a duplicate task) changes nothing and sends nothing more.
+    assert process_delivery.call(delivery_id=delivery.id, attempt=1) == Outcome.FAILED
+    assert OutgoingEmail.objects.count() == 1
+    assert len(api.requests) == 1
 
 
 def test_the_task_retries_an_outage_with_backoff_then_gives_up(

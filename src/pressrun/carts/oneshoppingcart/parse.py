@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, DTDForbidden
 from defusedxml.ElementTree import fromstring
 
 from pressrun.accounts.models import MailMethod
@@ -44,17 +44,33 @@ class PayloadInvalid(ValueError):
     """The XML cannot be read, or lacks what it must carry."""
 
 
+class DtdRefused(PayloadInvalid):
+    """The XML declares a DTD (<!DOCTYPE …>): never read, since a DTD is how entity bombs and
+    external entities arrive. `doctype` is the declared root name."""
+
+    def __init__(self, doctype: str) -> None:
+        self.doctype = doctype
+        super().__init__(
+            f"The XML declares a DTD (<!DOCTYPE {doctype[:40]}>), which pressrun never reads: "
+            "a DTD is how entity bombs and external entities arrive."
+        )
+
+
 def _local(tag: object) -> str:
     name = tag if isinstance(tag, str) else ""
     return name.rsplit("}", 1)[-1].lower()
 
 
 def load_xml(body: bytes) -> Element:
-    """Parse untrusted XML safely. Raises PayloadInvalid (bombs and DTDs included)."""
+    """Parse untrusted XML safely. Raises DtdRefused for any DTD (so no entity is ever
+    expanded or fetched: bombs and external entities included), PayloadInvalid for anything
+    else that is not well-formed XML."""
     if not body.strip():
         raise PayloadInvalid("The body is empty.")
     try:
         root = fromstring(body, forbid_dtd=True)
+    except DTDForbidden as exc:
+        raise DtdRefused(str(exc.name or "")) from exc
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise PayloadInvalid(f"The body is not well-formed XML: {exc}") from exc
     if not isinstance(root, Element):
@@ -107,6 +123,19 @@ def parse_notification(body: bytes) -> Notification:
 
 class ApiRefused(Exception):
     """1ShoppingCart answered success="false"; the message is its <Error> text."""
+
+
+def load_api_reply(body: bytes) -> Element:
+    """Parse a reply of 1ShoppingCart's API. Raises DtdRefused for XML declaring a DTD (an
+    entity bomb, an external entity: never an honest reply, so not worth asking again), and
+    PayloadInvalid for a body that is not XML at all, such as a proxy's or a maintenance web
+    page; an HTML page's own `<!DOCTYPE html>` counts as the latter."""
+    try:
+        return load_xml(body)
+    except DtdRefused as exc:
+        if exc.doctype.strip().lower() == "html":
+            raise PayloadInvalid("The reply is a web page (<!DOCTYPE html>).") from exc
+        raise
 
 
 def is_response(root: Element) -> bool:

@@ -109,6 +109,13 @@ def _read_order(
         )
     except ApiUnavailable as exc:
         raise CartTemporarilyUnavailable(str(exc)) from exc
+    except parse.DtdRefused as exc:
+        return (
+            f"1ShoppingCart's reply for order {claim.token} was refused: {exc} 1ShoppingCart's "
+            "API never sends one, so the reply was not its own or was tampered with on the "
+            "way; asking again would bring the same, so it is not retried. Tell pressrun's "
+            "support, and replay this delivery once they have looked into it."
+        )
     except parse.ApiRefused as exc:
         return (
             f"1ShoppingCart refused to give order {claim.token}: {exc}. Check that the "
