@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 
 from pressrun.carts.payload import MAX_NESTING_DEPTH, NESTED_TOO_DEEPLY, json_nesting_depth
 from pressrun.carts.shopify.parse import (
+    MAX_INVOICE_LENGTH,
     ORDER_ID_MISSING,
     PayloadInvalid,
     external_key,
     load_order,
     order_id,
     parse_order,
+    shop_domain_from_headers,
+    shopify_invoice,
 )
 from tests.carts.shopify_payloads import BIG_ORDER_ID, BIGGER_ORDER_ID, SHOP, order_json
 
@@ -299,8 +302,65 @@ def test_any_quantity_is_ordered_skipped_or_invalid_never_guessed(
     if parsed.request is not None:
         (line,) = parsed.request.lines
         assert isinstance(value, str)
-        assert str(line.quantity) == value.strip()
+        assert line.quantity == int(value)
         assert 1 <= line.quantity <= 999_999_999
     elif parsed.no_quantity:
         assert isinstance(value, str)
         assert int(value) < 1
+
+
+@pytest.mark.parametrize(
+    ("name", "shop", "invoice"),
+    [
+        ("#1040", "artist-a.myshopify.com", "#1040@artist-a"),
+        ("#1040", "", "#1040"),
+        ("1040", "custom-shop.example.com", "1040@custom-shop.example.com"),
+        ("#1040", ".myshopify.com", "#1040@.myshopify.com"),
+    ],
+)
+def test_the_invoice_names_the_order_and_its_shop(name: str, shop: str, invoice: str) -> None:
+    assert shopify_invoice(name=name, shop_domain=shop) == invoice
+
+
+def test_a_long_shop_keeps_the_invoice_within_the_limit_and_distinct() -> None:
+    stem = "a-very-long-shop-name-for-one-artist-of-the-label"
+    first = shopify_invoice(name="#1040", shop_domain=f"{stem}-one.myshopify.com")
+    second = shopify_invoice(name="#1040", shop_domain=f"{stem}-two.myshopify.com")
+    assert len(first) == len(second) == MAX_INVOICE_LENGTH
+    assert first.startswith("#1040@a-very-long-shop-name")
+    assert first != second
+    assert first == shopify_invoice(name="#1040", shop_domain=f"{stem}-one.myshopify.com")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=300))
+def test_any_name_and_shop_give_an_invoice_within_the_limit(name: str, shop: str) -> None:
+    invoice = shopify_invoice(name=name, shop_domain=shop)
+    assert len(invoice) <= MAX_INVOICE_LENGTH
+    if shop and len(name) + len(shop) + 1 <= MAX_INVOICE_LENGTH:
+        assert invoice.startswith(name + "@")
+
+
+def test_the_shop_comes_from_the_header_in_any_letter_case() -> None:
+    assert shop_domain_from_headers({"X-Shopify-Shop-Domain": " Artist-A.myshopify.com "}) == (
+        "artist-a.myshopify.com"
+    )
+    assert shop_domain_from_headers({"x-shopify-shop-domain": "b.myshopify.com"}) == (
+        "b.myshopify.com"
+    )
+    assert shop_domain_from_headers({"Content-Type": "application/json"}) == ""
+
+
+def test_the_request_carries_the_shop(publisher: Any, cd: Any) -> None:
+    parsed = parse_order(
+        publisher_id=publisher.id,
+        data=load_order(order_json(name="#1040")),
+        test_requested=False,
+        shop_domain="Artist-A.myshopify.com",
+    )
+    request = parsed.request
+    assert (request.invoice, request.store, request.external_ref) == (
+        "#1040@artist-a",
+        "artist-a.myshopify.com",
+        BIG_ORDER_ID,
+    )

@@ -79,7 +79,9 @@ def test_a_delivery_is_stored_queued_and_becomes_one_order(publisher: Any, cd: A
     assert delivery.attempts == 1
     assert delivery.processed_at is not None
     assert order.external_ref == BIG_ORDER_ID
-    assert order.invoice == "#1001"
+    # Shopify numbers orders per shop: the invoice names the shop too.
+    assert order.invoice == "#1001@press-demo"
+    assert order.store == SHOP
     assert order.source == "shopify"
     assert order.mode == "prod"
     assert (order.name, order.city, order.state, order.country) == (
@@ -475,3 +477,46 @@ def test_a_quantity_of_400_nines_is_invalid_not_below_one(publisher: Any, cd: An
     assert "invalid quantity" in delivery.reason
     assert "below 1" not in delivery.reason
     assert not Order.objects.exists()
+
+
+def test_two_stores_each_sending_their_own_1040_make_two_orders(publisher: Any, cd: Any) -> None:
+    # One publisher, one store per artist: each store numbers its orders from #1001.
+    stores = [
+        ("artist-a.myshopify.com", "5150000000001", "hook-a"),
+        ("artist-b.myshopify.com", "5150000000002", "hook-b"),
+    ]
+    for shop, order_id, webhook_id in stores:
+        body = order_json(order_id=order_id, name="#1040")
+        response = post(url(publisher), body, **shopify_headers(shop=shop, webhook_id=webhook_id))
+        assert response.status_code == 200
+    assert [d.outcome for d in process_pending()] == [Outcome.ORDER_CREATED] * 2
+    orders = Order.objects.order_by("id")
+    assert [(o.invoice, o.store, o.external_ref) for o in orders] == [
+        ("#1040@artist-a", "artist-a.myshopify.com", "5150000000001"),
+        ("#1040@artist-b", "artist-b.myshopify.com", "5150000000002"),
+    ]
+    publisher.refresh_from_db()
+    assert publisher.balance == 100 - sum(o.total_cost for o in orders)
+
+    # The same order from the same store again (a second subscription, a new webhook id)
+    # still makes one order; so does the same order id from the same store under a new name.
+    again = order_json(order_id="5150000000001", name="#1040")
+    post(url(publisher), again, **shopify_headers(shop="artist-a.myshopify.com", webhook_id="x1"))
+    renamed = order_json(order_id="5150000000001", name="#1040-renamed")
+    post(
+        url(publisher), renamed, **shopify_headers(shop="ARTIST-A.myshopify.com ", webhook_id="x2")
+    )
+    assert [d.outcome for d in process_pending()] == [Outcome.DUPLICATE] * 2
+    assert Order.objects.count() == 2
+
+
+def test_the_same_name_from_the_same_store_with_another_id_is_a_duplicate_invoice(
+    publisher: Any, cd: Any
+) -> None:
+    # Shopify never reuses a name within a shop; if an import did, intake's invoice rule
+    # would still keep one order per (shop, name).
+    post(url(publisher), order_json(order_id="1", name="#7"), **shopify_headers(webhook_id="a"))
+    post(url(publisher), order_json(order_id="2", name="#7"), **shopify_headers(webhook_id="b"))
+    first, second = process_pending()
+    assert (first.outcome, second.outcome) == (Outcome.ORDER_CREATED, Outcome.DUPLICATE)
+    assert Order.objects.get().invoice == "#7@press-demo"

@@ -58,6 +58,8 @@ pytestmark = pytest.mark.e2e
 SETTLE_SECONDS = 30.0
 HTTP_TIMEOUT = 30.0
 SHOP_DOMAIN = "e2e-rules.myshopify.com"
+# Shopify's invoices name the shop: "#2001@e2e-rules".
+AT_SHOP = "@e2e-rules"
 
 # The Shopify order builder's customer and address, as intake stores them.
 BOB = {
@@ -308,7 +310,7 @@ def test_shopify_refuses_wrong_missing_and_stale_signatures_and_accepts_the_sign
     assert without_ids(state["orders"]) == [
         {
             "source": "shopify",
-            "invoice": "#2001",
+            "invoice": "#2001" + AT_SHOP,
             "external_ref": ref,
             "mode": "prod",
             "status": "PROCESSING",
@@ -365,7 +367,7 @@ def test_a_shopify_sku_listed_by_two_projects_orders_both_in_one_order(
 
     state = settle(live_service, shop, deliveries=3)
     assert [(o["invoice"], o["external_ref"], o["lines"]) for o in state["orders"]] == [
-        (name, refs[name], sorted(lines)) for name, _, _, lines in cases
+        (name + AT_SHOP, refs[name], sorted(lines)) for name, _, _, lines in cases
     ]
     assert [(d["outcome"], d["orders"]) for d in state["deliveries"]] == [
         ("order_created", [order["id"]]) for order in state["orders"]
@@ -421,7 +423,7 @@ def test_unmatched_lines_are_skipped_recorded_and_mapped_from_the_dashboard(
 
     state = settle(live_service, shop, deliveries=2)
     (first,) = state["orders"]
-    assert (first["invoice"], first["lines"]) == ("#4001", [[project, 1]])
+    assert (first["invoice"], first["lines"]) == ("#4001" + AT_SHOP, [[project, 1]])
     kept_mixed, kept_poster = state["deliveries"]
     assert (kept_mixed["outcome"], kept_mixed["reason"], kept_mixed["orders"]) == (
         "order_created",
@@ -472,7 +474,7 @@ def test_unmatched_lines_are_skipped_recorded_and_mapped_from_the_dashboard(
         without_ids([first])[0],
         {
             "source": "shopify",
-            "invoice": "#4002",
+            "invoice": "#4002" + AT_SHOP,
             "external_ref": poster_ref,
             "mode": "prod",
             "status": "PROCESSING",
@@ -556,7 +558,7 @@ def test_shipping_rules_pick_the_mail_method_of_shopify_orders(live_service: Liv
     state = settle(live_service, shop, deliveries=len(cases))
     assert [d["outcome"] for d in state["deliveries"]] == ["order_created"] * len(cases)
     assert [(o["invoice"], o["mail_method"]) for o in state["orders"]] == [
-        (f"#50{number:02d}", method) for number, (_, _, method) in enumerate(cases)
+        (f"#50{number:02d}{AT_SHOP}", method) for number, (_, _, method) in enumerate(cases)
     ]
 
 

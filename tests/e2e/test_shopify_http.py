@@ -40,7 +40,7 @@ def _webhook_url(service: LiveService) -> str:
     return service.url(f"{parts.path}?{parts.query}")
 
 
-def _post(url: str, body: bytes, webhook_id: str) -> int:
+def _post(url: str, body: bytes, webhook_id: str, *, shop: str = "e2e-shop.myshopify.com") -> int:
     request = urllib.request.Request(
         url,
         data=body,
@@ -48,7 +48,7 @@ def _post(url: str, body: bytes, webhook_id: str) -> int:
         headers={
             "Content-Type": "application/json",
             "X-Shopify-Topic": "orders/fulfilled",
-            "X-Shopify-Shop-Domain": "e2e-shop.myshopify.com",
+            "X-Shopify-Shop-Domain": shop,
             "X-Shopify-Webhook-Id": webhook_id,
             "X-Shopify-API-Version": "2025-01",
         },
@@ -78,7 +78,7 @@ def test_a_shopify_webhook_becomes_one_order_over_http(live_service: LiveService
     while not state["orders"] and time.monotonic() < deadline:
         time.sleep(0.5)
         state = _state(live_service, ref)
-    assert state["orders"] == [[name, ref, [[66750, 2]]]], live_service.logs()
+    assert state["orders"] == [[f"{name}@e2e-shop", ref, [[66750, 2]]]], live_service.logs()
     assert state["deliveries"] == ["order_created"]
 
     # Shopify repeats the same delivery, and a second subscription sends it under a new id.
@@ -94,3 +94,46 @@ def test_a_shopify_webhook_becomes_one_order_over_http(live_service: LiveService
 
     wrong = url.replace("token=", "token=x")
     assert _post(wrong, body, f"e2e-{ref}-3") == 401
+
+
+STORE_ORDERS = """
+import json
+from pressrun.orders.models import Order
+orders = Order.objects.filter(source="shopify", external_ref__in={refs!r}).order_by("id")
+print(json.dumps([[o.invoice, o.store, o.external_ref] for o in orders]))
+"""
+
+
+def test_two_stores_of_one_publisher_each_sending_1040_make_two_orders_over_http(
+    live_service: LiveService,
+) -> None:
+    url = _webhook_url(live_service)
+    run = random.randrange(10**6)
+    stores = [
+        (f"artist-a-{run}.myshopify.com", str(2**59 + 2 * run)),
+        (f"artist-b-{run}.myshopify.com", str(2**59 + 2 * run + 1)),
+    ]
+    for shop, ref in stores:
+        body = order_json(order_id=ref, name="#1040", skus=(("66750", 1, "Greatest Hits"),))
+        assert _post(url, body, f"e2e-store-{ref}", shop=shop) == 200
+    refs = [ref for _, ref in stores]
+    expected = [[f"#1040@artist-a-{run}", stores[0][0], refs[0]]]
+    expected.append([f"#1040@artist-b-{run}", stores[1][0], refs[1]])
+
+    deadline = time.monotonic() + POLL_SECONDS
+    orders = json.loads(live_service.shell(STORE_ORDERS.format(refs=refs)))
+    while len(orders) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        orders = json.loads(live_service.shell(STORE_ORDERS.format(refs=refs)))
+    assert orders == expected, live_service.logs()
+
+    # The same order of the first store, delivered again by a second subscription: one order.
+    body = order_json(order_id=refs[0], name="#1040", skus=(("66750", 1, "Greatest Hits"),))
+    assert _post(url, body, f"e2e-store-{refs[0]}-again", shop=stores[0][0]) == 200
+    deadline = time.monotonic() + POLL_SECONDS
+    state = _state(live_service, refs[0])
+    while state["deliveries"] != ["duplicate", "order_created"]:
+        assert time.monotonic() < deadline, (state, live_service.logs())
+        time.sleep(0.5)
+        state = _state(live_service, refs[0])
+    assert json.loads(live_service.shell(STORE_ORDERS.format(refs=refs))) == expected

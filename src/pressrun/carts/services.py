@@ -316,7 +316,10 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             delivery_finish(delivery, Outcome.FAILED, str(exc))
             return delivery
         parsed = shopify_parse.parse_order(
-            publisher_id=publisher.id, data=data, test_requested=delivery.test_requested
+            publisher_id=publisher.id,
+            data=data,
+            test_requested=delivery.test_requested,
+            shop_domain=shopify_parse.shop_domain_from_headers(delivery.headers),
         )
         skipped = _skipped_text(parsed)
         # Recorded whether or not an order is made, so the publisher sees what to map.

@@ -6,7 +6,9 @@ as its decimal text (never a float).
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,9 @@ from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 MAX_INVOICE_LENGTH = 50
+SHOP_DOMAIN_HEADER = "x-shopify-shop-domain"
+MYSHOPIFY_SUFFIX = ".myshopify.com"
+MAX_SHOP_DOMAIN_LENGTH = 255
 # A quantity as Shopify writes it: a JSON integer (load_order keeps its digits as text). At
 # most 9 digits, so int() is always cheap; intake then applies its own limit.
 QUANTITY_PATTERN = re.compile(r"-?\d{1,9}", re.ASCII)
@@ -58,10 +63,44 @@ def order_id(data: dict[str, Any]) -> str:
     return str(value).strip()
 
 
+def clean_shop_domain(value: str) -> str:
+    """The shop domain as it is kept: trimmed, lower case (X-Shopify-Shop-Domain)."""
+    return value.strip().lower()[:MAX_SHOP_DOMAIN_LENGTH]
+
+
+def shop_domain_from_headers(headers: Mapping[str, Any]) -> str:
+    """The X-Shopify-Shop-Domain of stored headers (names in any letter case), cleaned."""
+    for name, value in headers.items():
+        if str(name).lower() == SHOP_DOMAIN_HEADER:
+            return clean_shop_domain(str(value))
+    return ""
+
+
 def external_key(*, shop_domain: str, data: dict[str, Any]) -> str:
     """ "shop-domain:order-id", or "" when the body has no order id."""
     identifier = order_id(data)
-    return f"{shop_domain.strip().lower()}:{identifier}" if identifier else ""
+    return f"{clean_shop_domain(shop_domain)}:{identifier}" if identifier else ""
+
+
+def shopify_invoice(*, name: str, shop_domain: str) -> str:
+    """The invoice of a Shopify order: its name and its shop, "#1040@artist-a" (the shop's
+    handle: its domain without ".myshopify.com").
+
+    Shopify numbers orders per shop, so a publisher with two stores gets a "#1040" from each:
+    Shopify identifies an order by (shop, order), and so must the invoice, or intake's
+    invoice rule would drop the second store's order as a duplicate. Without a shop (an old
+    delivery without the header) it is the name alone. At most MAX_INVOICE_LENGTH
+    characters: a longer one keeps its start and ends in "~" and 8 hex digits of a SHA-256
+    of the whole (name, shop), so it still names one order.
+    """
+    if not shop_domain:
+        return name[:MAX_INVOICE_LENGTH]
+    handle = shop_domain.removesuffix(MYSHOPIFY_SUFFIX) or shop_domain
+    invoice = f"{name}@{handle}"
+    if len(invoice) <= MAX_INVOICE_LENGTH:
+        return invoice
+    digest = hashlib.sha256(f"{name}@{shop_domain}".encode()).hexdigest()[:8]
+    return f"{invoice[: MAX_INVOICE_LENGTH - 9]}~{digest}"
 
 
 @dataclass(frozen=True)
@@ -194,8 +233,15 @@ def _lines(publisher_id: int, items: list[dict[str, Any]]) -> _Lines:
     return found
 
 
-def parse_order(*, publisher_id: int, data: dict[str, Any], test_requested: bool) -> ParsedOrder:
-    """The `OrderRequest` for a Shopify order resource (as decoded by `load_order`).
+def parse_order(
+    *, publisher_id: int, data: dict[str, Any], test_requested: bool, shop_domain: str = ""
+) -> ParsedOrder:
+    """The `OrderRequest` for a Shopify order resource (as decoded by `load_order`) from the
+    shop `shop_domain` (X-Shopify-Shop-Domain).
+
+    The order keeps Shopify's identity of it, (shop, order id): the invoice is
+    `shopify_invoice` of its name (else its number, else its id) and shop, the store is the
+    shop domain and the external reference the order id.
 
     Lines whose SKU matches no project (eCommerce ID String, or Method 2: the project ID) are
     left out and listed in `unmatched`; a line without SKU is matched by its variant id, then
@@ -211,16 +257,18 @@ def parse_order(*, publisher_id: int, data: dict[str, Any], test_requested: bool
     if not found.lines:
         return found.parsed(None)
     test = test_requested or data.get("test") is True
-    invoice = _text(data.get("name")) or _text(data.get("order_number"))
+    shop = clean_shop_domain(shop_domain)
+    name = _text(data.get("name")) or _text(data.get("order_number")) or order_id(data)
     request = OrderRequest(
         publisher_id=publisher_id,
         lines=tuple(found.lines),
         recipient=_recipient(data),
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.SHOPIFY,
-        invoice=invoice[:MAX_INVOICE_LENGTH],
+        invoice=shopify_invoice(name=name, shop_domain=shop),
         mail_method=_mail_method(publisher_id, data),
         external_ref=order_id(data),
+        store=shop,
         actor="shopify",
     )
     return found.parsed(request)
