@@ -230,7 +230,10 @@ def test_a_test_notification_is_acknowledged_and_ignored(api: Emulator, publishe
         ("/carts/1shoppingcart?TSMode=prod&TSPub={id}&token=wrong", 401),
         ("/carts/1shoppingcart?TSMode=prod&TSPub=999999&token={token}", 401),
         ("/carts/1shoppingcart?TSMode=prod&token={token}", 401),
-        ("/carts/1shoppingcart?TSMode=prod&TSPub={id}", 401),
+        ("/carts/1shoppingcart?TSMode=prod", 401),
+        ("/carts/1shoppingcart?TSMode=prod&TSPub=999999", 401),
+        ("/carts/1shoppingcart?TSMode=prod&TSPub=abc", 401),
+        ("/carts/1shoppingcart/wrong?TSMode=prod&TSPub={id}", 401),
     ],
 )
 def test_a_wrong_publisher_or_token_is_refused_and_nothing_stored(
@@ -678,3 +681,98 @@ def test_processing_locks_the_delivery_row_but_not_the_publishers(
     with record_delivery_locks() as locks:
         assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
     assert locks == [("self",), ("self",)]  # the claim, then the placing
+
+
+class TestTheSpecsUrlWithoutToken:
+    """`?TSMode=…&TSPub=…&TSErrEM=…` exactly as the spec prints it, without pressrun's token."""
+
+    @staticmethod
+    def spec_url(publisher: Any, mode: str = "prod", error_email: str = "") -> str:
+        target = f"/carts/1shoppingcart?TSMode={mode}&TSPub={publisher.id}"
+        return target + (f"&TSErrEM={error_email}" if error_email else "")
+
+    def test_is_accepted_and_the_order_is_read_from_the_api(
+        self, api: Emulator, publisher: Any, cd: Any
+    ) -> None:
+        api.add_order("730", lines=[("5000-A", 2, "Hits")])
+        response = post(self.spec_url(publisher), notification("730"))
+        delivery = InboundDelivery.objects.get()
+        assert (response.status_code, response.content) == (200, f"ok {delivery.id}\n".encode())
+        assert (delivery.outcome, delivery.external_key) == (Outcome.PENDING, "730")
+        assert process_delivery.call(delivery_id=delivery.id) == Outcome.ORDER_CREATED
+        order = Order.objects.get()
+        assert (order.invoice, order.mode, order.status) == ("730", Mode.PROD, "PROCESSING")
+
+    def test_an_inactive_publisher_is_refused(self, publisher: Any) -> None:
+        publisher.is_active = False
+        publisher.save()
+        assert post(self.spec_url(publisher), notification("1")).status_code == 401
+        assert InboundDelivery.objects.count() == 0
+
+    def test_a_forged_notification_only_makes_pressrun_read_a_real_order_again(
+        self, api: Emulator, publisher: Any, cd: Any
+    ) -> None:
+        api.add_order("731", lines=[("5000-A", 1, "Hits")])
+        for _ in range(3):  # the real one, then two forgeries naming the same order
+            assert post(self.spec_url(publisher), notification("731")).status_code == 200
+        outcomes = [d.outcome for d in process_pending()]
+        assert outcomes == [Outcome.ORDER_CREATED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+        assert Order.objects.count() == 1
+        # A made-up order id: 1ShoppingCart does not know it, nothing is made.
+        assert post(self.spec_url(publisher), notification("999001")).status_code == 200
+        (forged,) = process_pending()
+        assert forged.outcome == Outcome.FAILED
+        assert forged.reason.startswith(
+            "1ShoppingCart refused to give order 999001: Order 999001 not found."
+        )
+        assert Order.objects.count() == 1
+
+    def test_a_test_mode_notification_cannot_keep_the_real_order_from_being_made(
+        self, api: Emulator, publisher: Any, cd: Any
+    ) -> None:
+        # A forger (or a forgotten test URL) sends the order first with TSMode=test.
+        api.add_order("732", lines=[("5000-A", 1, "Hits")])
+        post(self.spec_url(publisher, mode="test"), notification("732"))
+        post(self.spec_url(publisher, mode="prod"), notification("732"))
+        test_delivery, prod_delivery = process_pending()
+        assert (test_delivery.external_key, prod_delivery.external_key) == ("test:732", "732")
+        assert [d.outcome for d in (test_delivery, prod_delivery)] == [
+            Outcome.ORDER_CREATED,
+            Outcome.ORDER_CREATED,
+        ]
+        assert sorted(Order.objects.values_list("invoice", "mode")) == [
+            ("732", "prod"),
+            ("732", "test"),
+        ]
+        # Each mode still makes one order only.
+        post(self.spec_url(publisher, mode="test"), notification("732"))
+        post(self.spec_url(publisher, mode="prod"), notification("732"))
+        assert [d.outcome for d in process_pending()] == [Outcome.DUPLICATE] * 2
+        assert Order.objects.count() == 2
+
+    @pytest.mark.parametrize(
+        ("address", "kept"),
+        [
+            ("stranger@example.com", False),
+            ("{login}", True),
+            ("{error}", True),
+            ("{login_upper}", True),
+        ],
+    )
+    def test_only_the_publishers_own_address_gets_errors_without_the_token(
+        self, api: Emulator, publisher: Any, address: str, kept: bool
+    ) -> None:
+        publisher.error_email = "errors@publisher.example"
+        publisher.save()
+        address = address.format(
+            login=publisher.email, error=publisher.error_email, login_upper=publisher.email.upper()
+        )
+        post(self.spec_url(publisher, error_email=address), notification("733"))
+        delivery = InboundDelivery.objects.get()
+        assert delivery.notify_email == (address if kept else "")
+        process_pending()  # 1ShoppingCart does not know order 733: a failure, emailed if kept
+        assert [e.to for e in OutgoingEmail.objects.all()] == ([address] if kept else [])
+
+    def test_with_the_token_any_error_address_is_used(self, api: Emulator, publisher: Any) -> None:
+        post(url(publisher, extra="&TSErrEM=developer@agency.example"), notification("734"))
+        assert InboundDelivery.objects.get().notify_email == "developer@agency.example"

@@ -212,9 +212,9 @@ def test_a_shopify_webhook_uses_the_publishers_rule(publisher: Any, make_project
     for delivery in InboundDelivery.objects.order_by("id"):
         assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
     assert list(Order.objects.order_by("id").values_list("invoice", "mail_method")) == [
-        ("#11", "rtrackstandard"),
-        ("#12", "express"),
-        ("#13", "priority"),
+        ("#11@press-demo", "rtrackstandard"),
+        ("#12@press-demo", "express"),
+        ("#13@press-demo", "priority"),
     ]
 
 

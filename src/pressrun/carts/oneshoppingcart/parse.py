@@ -121,6 +121,23 @@ def parse_notification(body: bytes) -> Notification:
     return Notification(event=event.rsplit("}", 1)[-1][:100], token=token)
 
 
+TEST_KEY_PREFIX = "test:"
+
+
+def delivery_key(*, token: str, test: bool) -> str:
+    """The delivery's key, which allows one order per key: the order id, and for a test-mode
+    notification "test:" + the order id. A test order never blocks the production order of
+    the same 1ShoppingCart order (as an invoice in test mode never blocks it in production),
+    so a test-mode notification, genuine or forged, cannot keep a real order from being made.
+    """
+    return f"{TEST_KEY_PREFIX}{token}" if test else token
+
+
+def order_token(key: str) -> str:
+    """The 1ShoppingCart order id a delivery key names (`delivery_key` undone)."""
+    return key.removeprefix(TEST_KEY_PREFIX)
+
+
 class ApiRefused(Exception):
     """1ShoppingCart answered success="false"; the message is its <Error> text."""
 

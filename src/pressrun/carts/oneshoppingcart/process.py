@@ -74,7 +74,7 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             InboundDelivery.objects.filter(
                 cart=Cart.ONESHOPPINGCART,
                 publisher=delivery.publisher,
-                external_key=notification.token,
+                external_key=delivery.external_key,
                 outcome=Outcome.ORDER_CREATED,
             )
             .exclude(id=delivery.id)
@@ -229,7 +229,7 @@ def _error_email(delivery: InboundDelivery, *, key: str, repeats_note: str = "")
 
     if not delivery.notify_email:
         return
-    token = delivery.external_key or "?"
+    token = parse.order_token(delivery.external_key) or "?"
     if delivery.outcome == Outcome.ORDER_CREATED:
         subject = f"1ShoppingCart order {token}: some products were not sent"
         opening = "The order was placed, but some of its lines match no pressrun project."

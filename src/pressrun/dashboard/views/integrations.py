@@ -49,6 +49,8 @@ def integrations(request: PublisherRequest) -> HttpResponse:
         "gateway_status_url": base + reverse("gateway:status"),
         "shopify_url": cart_selectors.shopify_webhook_url(publisher),
         "shopify_test_url": cart_selectors.shopify_webhook_url(publisher, test=True),
+        "shopify_needs_token": cart_selectors.shopify_url_needs_token(publisher),
+        "shopify_signed_url": cart_selectors.shopify_webhook_url(publisher, with_token=False),
         "samcart_url": cart_selectors.samcart_notify_url(publisher),
         "samcart_test_url": cart_selectors.samcart_notify_url(publisher, test=True),
         "oneshoppingcart_url": cart_selectors.oneshoppingcart_notify_url(
