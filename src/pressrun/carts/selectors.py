@@ -19,11 +19,7 @@ from pressrun.accounts.models import Publisher
 from pressrun.carts.models import Cart, InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
 from pressrun.catalog.models import Project
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
-
-
-def public_base_url() -> str:
-    """Where carts and customers reach this installation (PRESSRUN_PUBLIC_BASE_URL)."""
-    return str(settings.PRESSRUN_PUBLIC_BASE_URL).rstrip("/")
+from pressrun.core.selectors import public_base_url
 
 
 def samcart_grace_seconds() -> int:

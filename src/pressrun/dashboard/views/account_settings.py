@@ -17,6 +17,7 @@ from pressrun.accounts.services import (
     publisher_update_settings,
 )
 from pressrun.core.sealed import hint
+from pressrun.core.selectors import public_base_url_reading
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
 from pressrun.dashboard.forms import AccountSettingsForm, CartCredentialsForm
 
@@ -55,6 +56,7 @@ def _render(
             publisher.oneshoppingcart_api_key_sealed and not publisher.oneshoppingcart_api_key
         ),
         "webhook_key_hint": hint(publisher.shopify_webhook_key),
+        "public_base_url": public_base_url_reading(),
     }
     return render(request, "dashboard/settings.html", context, status=status)
 

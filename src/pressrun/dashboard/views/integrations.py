@@ -16,6 +16,7 @@ from pressrun.carts.models import UnmatchedProduct
 from pressrun.carts.services import unmatched_map_to_project
 from pressrun.core.errors import DomainError
 from pressrun.core.money import format_money
+from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
 from pressrun.dashboard.forms import MapUnmatchedForm
@@ -42,7 +43,7 @@ def integrations(request: PublisherRequest) -> HttpResponse:
     projects = selectors.active_projects(publisher=publisher)
     project_list = list(projects)
     unmatched = list(cart_selectors.unmatched_products_open(publisher)[:50])
-    base = cart_selectors.public_base_url()
+    base = public_base_url()
     context = {
         "section": "integrations",
         "gateway_order_url": base + reverse("gateway:order"),
