@@ -16,14 +16,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: install, migrate, demo data, then web server + task worker on $(HOST):$(PORT)
-run: export PRESSRUN_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+## make run: install, migrate, web server + task worker on $(HOST):$(PORT), then demo data.
+## The server records the address it serves on; the demo's banner (and every URL printed
+## later, e.g. by `pressrun carturls`) uses it unless an operator saved another.
 run: $(STAMP)
 	$(BIN)/pressrun migrate --no-input
-	$(BIN)/pressrun demo --base-url http://$(HOST):$(PORT)
-	@trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@trap 'kill $$worker $$server 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/pressrun worker & worker=$$!; \
-	$(BIN)/pressrun serve --host $(HOST) --port $(PORT)
+	$(BIN)/pressrun serve --host $(HOST) --port $(PORT) & server=$$!; \
+	$(BIN)/python scripts/wait_for_server.py http://$(HOST):$(PORT) && $(BIN)/pressrun demo; \
+	wait $$server
 
 ## make test: lint, types, migrations check, the suite on SQLite and on PostgreSQL
 test: $(STAMP)

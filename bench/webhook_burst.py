@@ -14,9 +14,9 @@ body), over `--webhook-connections` (32) keep-alive connections, to `pressrun se
   the last delivery was processed.
 
 The same requests (with their own ids) then go to the framework-free baseline
-(`baseline_app.py`), which checks the URL token and the signature, stores the delivery row
-(a repeat is dropped by the same unique constraint) and answers: the floor for the answering
-part. The baseline has no worker, so it creates no orders.
+(`baseline_app.py`), which checks the URL (and its token, when it has one) and the signature,
+stores the delivery row (a repeat is dropped by the same unique constraint) and answers: the
+floor for the answering part. The baseline has no worker, so it creates no orders.
 
 Bodies and headers are shaped like Shopify's REST Order webhooks: the order id is above 2^53
 and written as a bare JSON integer, the signature is base64 HMAC-SHA256 of the raw body.

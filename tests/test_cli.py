@@ -161,12 +161,44 @@ def test_addcredit_unknown_publisher() -> None:
         run("addcredit", "--publisher=42", "--amount=5")
 
 
-def test_demo_creates_data_once() -> None:
+def test_demo_creates_data_once(settings: Any) -> None:
+    settings.PRESSRUN_PUBLIC_BASE_URL = ""
     first = run("demo")
     assert "Created the demo publisher" in first
     assert "curl -s 'http://127.0.0.1:8000/gateway/order'" in first
     second = run("demo")
     assert "Created" not in second
     assert Publisher.objects.count() == 1
-    assert sorted(Project.objects.values_list("id", flat=True)) == [66750, 66760, 66770]
-    assert Publisher.objects.get().balance == Decimal("100.00")
+    assert sorted(Project.objects.values_list("id", "ecommerce_ids")) == [
+        (66750, "{279813}"),
+        (66760, ""),
+        (66770, ""),
+    ]
+    demo = Publisher.objects.get()
+    assert demo.balance == Decimal("100.00")
+    # The fixed, documented values the cart guides' samples use.
+    assert (demo.id, demo.cart_token, demo.shopify_webhook_key) == (
+        66870,
+        "demo-cart-token-66870",
+        "demo-shopify-signing-key",
+    )
+    assert "cart URL token demo-cart-token-66870, Shopify signing key" in first
+
+
+def test_demo_leaves_a_database_with_publishers_alone(settings: Any) -> None:
+    settings.PRESSRUN_PUBLIC_BASE_URL = ""
+    run("createpublisher", "--email", "label@example.com", "--password", "secret-pass")
+    output = run("demo")
+    assert output == "Operators: http://127.0.0.1:8000/admin/"
+    assert Publisher.objects.get().email == "label@example.com"
+    assert not Project.objects.exists()
+
+
+def test_demo_prints_the_address_the_server_last_started_on(settings: Any) -> None:
+    from pressrun.core.services import installation_record_served_address
+
+    settings.PRESSRUN_PUBLIC_BASE_URL = ""
+    installation_record_served_address(host="127.0.0.1", port=8101)
+    output = run("demo")
+    assert "Publisher dashboard: http://127.0.0.1:8101/" in output
+    assert "8000" not in output

@@ -64,12 +64,16 @@ ALLOWED_HOSTS = [
     for host in os.environ.get("PRESSRUN_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
     if host.strip()
 ]
-# Where carts, customers and publishers reach this installation (cart URLs, email links).
-PRESSRUN_PUBLIC_BASE_URL = (
-    os.environ.get("PRESSRUN_PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:8000"
-)
+# Where carts, customers and publishers reach this installation (cart URLs, email links)
+# belongs to the installation: an operator saves it (admin > Installation settings), else
+# the address `pressrun serve` last started on is used (core.selectors.public_base_url).
+# This variable, when set, overrides both (deployments and the test harness pin it).
+PRESSRUN_PUBLIC_BASE_URL = os.environ.get("PRESSRUN_PUBLIC_BASE_URL", "").strip()
 # Cookies are sent over HTTPS only as soon as the installation is published on https://
-# (outside development); PRESSRUN_SECURE_COOKIES says so explicitly either way.
+# (outside development); PRESSRUN_SECURE_COOKIES says so explicitly either way. When the
+# https:// address is saved rather than set here, core.middleware.SecureCookiesMiddleware
+# marks the cookies secure as they are set.
+PRESSRUN_SECURE_COOKIES_EXPLICIT = os.environ.get("PRESSRUN_SECURE_COOKIES", "").strip() != ""
 SESSION_COOKIE_SECURE = _env_bool(
     "PRESSRUN_SECURE_COOKIES", PRESSRUN_PUBLIC_BASE_URL.lower().startswith("https://")
 )
@@ -134,6 +138,8 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before the session and CSRF middleware, so it sees the cookies they set.
+    "pressrun.core.middleware.SecureCookiesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -5,7 +5,8 @@ API does: `<Response success="true">` with `OrderInfo` + `OrderShippingProfileIn
 `ClientInfo`; `<Response success="false"><Error>…</Error></Response>` for a wrong merchant ID or
 key or an unknown id. The key comes in a `<Request><Key>` body or a `key` query parameter;
 paths and parameter names are case-insensitive. `fail_next` makes the next requests fail the
-way an outage does (HTTP 503, a dropped connection, or an HTML error page).
+way an outage does (HTTP 503, a dropped connection, or an HTML error page), or answer with a
+hostile reply (an XML bomb, an external entity, a DTD) as a compromised or spoofed API would.
 
 Runs in a thread of the test process; the server under test reaches it over real HTTP at
 `base_url`, so it also serves a `pressrun worker` started as a separate process.
@@ -26,6 +27,24 @@ MERCHANT_ID = "407733"
 API_KEY = "3B2EA25FBE9B4E31915F3CEDD74E8E78"
 PATH = re.compile(r"^/api/(?P<merchant>[^/]+)/(?P<resource>orders|clients)/(?P<id>[^/]+)/?$", re.I)
 KEY_IN_BODY = re.compile(rb"<key>\s*([^<]*?)\s*</key>", re.I)
+# Replies no honest API sends: each declares a DTD, so a parser that expanded entities or
+# fetched external ones would blow up or leak. Answered with HTTP 200 as text/xml.
+HOSTILE_REPLIES = {
+    "bomb": (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+        '<Response success="true"><OrderInfo><Id>&lol3;</Id></OrderInfo></Response>'
+    ),
+    "xxe": (
+        '<?xml version="1.0"?><!DOCTYPE Response [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        '<Response success="true"><OrderInfo><Id>&xxe;</Id></OrderInfo></Response>'
+    ),
+    "dtd": (
+        '<?xml version="1.0"?><!DOCTYPE Response SYSTEM "http://127.0.0.1:9/evil.dtd">'
+        '<Response success="true"><OrderInfo><Id>1</Id></OrderInfo></Response>'
+    ),
+}
 
 
 @dataclass
@@ -58,7 +77,8 @@ class Emulator:
     orders: dict[str, Order] = field(default_factory=dict)
     clients: dict[str, Client] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
-    failures: list[str] = field(default_factory=list)  # "503" | "drop" | "html" | "garbled"
+    # "503" | "drop" | "html" | "html-doctype" | "garbled" | a key of HOSTILE_REPLIES
+    failures: list[str] = field(default_factory=list)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,6 +127,10 @@ class Emulator:
             return 503, "text/plain", "Service Unavailable"
         if failure == "html":
             return 200, "text/html", "<html><body><h1>Down for maintenance</h1></body></html>"
+        if failure == "html-doctype":
+            return 200, "text/html", "<!DOCTYPE html><html><body><p>Maintenance</p></body></html>"
+        if failure in HOSTILE_REPLIES:
+            return 200, "text/xml", HOSTILE_REPLIES[failure]
         if failure == "drop":
             return 0, "", ""
         if failure == "garbled":

@@ -106,7 +106,10 @@ def test_a_notification_is_stored_then_read_from_the_api_into_one_order(
     )
     assert (order.state, order.postal_code, order.country) == ("CA", "94105", "US")
     assert order.email == "pat.jones@example.com"
-    assert order.mail_method == publisher.default_mail_method
+    # The emulator's order ships "First Class Mail": the spec's default, whatever the
+    # publisher's own default mail method ("standard" here).
+    assert publisher.default_mail_method == "standard"
+    assert order.mail_method == "rtrackstandard"
     assert [(line.project_id, line.quantity) for line in order.lines.all()] == [(cd.id, 2)]
 
 
@@ -165,13 +168,20 @@ def test_one_sku_in_two_projects_orders_both_in_one_box(
     [
         ("USPS Priority Mail", "priority"),
         ("Express 1-2 days", "express"),
+        ("USPS Priority Mail Express", "express"),
+        ("priority-express", "express"),
+        # "By default, we ship standard first class + tracking" (the spec), not the
+        # publisher's default mail method.
         ("First Class Mail", "rtrackstandard"),
+        ("", "rtrackstandard"),
     ],
 )
+@pytest.mark.parametrize("default_mail_method", ["standard", "priority"])
+@pytest.mark.usefixtures("cd")
 def test_the_shipping_description_picks_the_mail_method(
-    api: Emulator, publisher: Any, cd: Any, description: str, expected: str
+    api: Emulator, publisher: Any, description: str, expected: str, default_mail_method: str
 ) -> None:
-    publisher.default_mail_method = "rtrackstandard"
+    publisher.default_mail_method = default_mail_method
     publisher.save()
     api.add_order("703", lines=[("5000-A", 1, "Hits")], shipping_method=description)
     post(url(publisher), notification("703"))
@@ -220,7 +230,10 @@ def test_a_test_notification_is_acknowledged_and_ignored(api: Emulator, publishe
         ("/carts/1shoppingcart?TSMode=prod&TSPub={id}&token=wrong", 401),
         ("/carts/1shoppingcart?TSMode=prod&TSPub=999999&token={token}", 401),
         ("/carts/1shoppingcart?TSMode=prod&token={token}", 401),
-        ("/carts/1shoppingcart?TSMode=prod&TSPub={id}", 401),
+        ("/carts/1shoppingcart?TSMode=prod", 401),
+        ("/carts/1shoppingcart?TSMode=prod&TSPub=999999", 401),
+        ("/carts/1shoppingcart?TSMode=prod&TSPub=abc", 401),
+        ("/carts/1shoppingcart/wrong?TSMode=prod&TSPub={id}", 401),
     ],
 )
 def test_a_wrong_publisher_or_token_is_refused_and_nothing_stored(
@@ -375,7 +388,7 @@ def test_a_partly_matched_order_is_placed_and_the_rest_recorded(
     assert UnmatchedProduct.objects.get().product_ref == "NOPE"
 
 
-@pytest.mark.parametrize("kind", ["503", "drop", "html", "garbled"])
+@pytest.mark.parametrize("kind", ["503", "drop", "html", "html-doctype", "garbled"])
 def test_an_api_outage_is_transient_and_leaves_the_delivery_pending(
     api: Emulator, publisher: Any, cd: Any, kind: str
 ) -> None:
@@ -389,6 +402,47 @@ def test_an_api_outage_is_transient_and_leaves_the_delivery_pending(
     assert delivery.outcome == Outcome.PENDING
     assert Order.objects.count() == 0
     assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+
+
+@pytest.mark.parametrize(
+    ("kind", "doctype"), [("bomb", "lolz"), ("xxe", "Response"), ("dtd", "Response")]
+)
+def test_a_hostile_api_reply_fails_the_delivery_once_without_retries(
+    api: Emulator, publisher: Any, cd: Any, kind: str, doctype: str
+) -> None:
+    api.add_order("720", lines=[("5000-A", 1, "Hits")])
+    post(url(publisher, extra="&TSErrEM=ops@example.com"), notification("720"))
+    delivery = InboundDelivery.objects.get()
+    api.fail_next(1, kind)
+    assert process_delivery.call(delivery_id=delivery.id, attempt=1) == Outcome.FAILED
+    delivery.refresh_from_db()
+    assert (delivery.outcome, delivery.attempts, delivery.retry_queued) == (
+        Outcome.FAILED,
+        1,
+        False,
+    )
+    assert delivery.reason == (
+        f"1ShoppingCart's reply for order 720 was refused: The XML declares a DTD "
+        f"(<!DOCTYPE {doctype}>), which pressrun never reads: a DTD is how entity bombs and "
+        "external entities arrive. 1ShoppingCart's API never sends one, so the reply was not "
+        "its own or was tampered with on the way; asking again would bring the same, so it is "
+        "not retried. Tell pressrun's support, and replay this delivery once they have looked "
+        "into it."
+    )
+    # Asked once, never again: no retry is queued (the one task row is the first attempt's).
+    assert api.requests == [("POST", "/API/407733/Orders/720")]
+    assert DBTaskResult.objects.filter(task_path=process_delivery.module_path).count() == 1
+    assert Order.objects.count() == 0
+    # Reported once to the publisher's error address, like any other permanent failure.
+    (email,) = OutgoingEmail.objects.all()
+    assert (email.to, email.subject) == (
+        "ops@example.com",
+        "1ShoppingCart order 720 was not placed",
+    )
+    # A second run (a duplicate task) changes nothing and sends nothing more.
+    assert process_delivery.call(delivery_id=delivery.id, attempt=1) == Outcome.FAILED
+    assert OutgoingEmail.objects.count() == 1
+    assert len(api.requests) == 1
 
 
 def test_the_task_retries_an_outage_with_backoff_then_gives_up(
@@ -627,3 +681,98 @@ def test_processing_locks_the_delivery_row_but_not_the_publishers(
     with record_delivery_locks() as locks:
         assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
     assert locks == [("self",), ("self",)]  # the claim, then the placing
+
+
+class TestTheSpecsUrlWithoutToken:
+    """`?TSMode=…&TSPub=…&TSErrEM=…` exactly as the spec prints it, without pressrun's token."""
+
+    @staticmethod
+    def spec_url(publisher: Any, mode: str = "prod", error_email: str = "") -> str:
+        target = f"/carts/1shoppingcart?TSMode={mode}&TSPub={publisher.id}"
+        return target + (f"&TSErrEM={error_email}" if error_email else "")
+
+    def test_is_accepted_and_the_order_is_read_from_the_api(
+        self, api: Emulator, publisher: Any, cd: Any
+    ) -> None:
+        api.add_order("730", lines=[("5000-A", 2, "Hits")])
+        response = post(self.spec_url(publisher), notification("730"))
+        delivery = InboundDelivery.objects.get()
+        assert (response.status_code, response.content) == (200, f"ok {delivery.id}\n".encode())
+        assert (delivery.outcome, delivery.external_key) == (Outcome.PENDING, "730")
+        assert process_delivery.call(delivery_id=delivery.id) == Outcome.ORDER_CREATED
+        order = Order.objects.get()
+        assert (order.invoice, order.mode, order.status) == ("730", Mode.PROD, "PROCESSING")
+
+    def test_an_inactive_publisher_is_refused(self, publisher: Any) -> None:
+        publisher.is_active = False
+        publisher.save()
+        assert post(self.spec_url(publisher), notification("1")).status_code == 401
+        assert InboundDelivery.objects.count() == 0
+
+    def test_a_forged_notification_only_makes_pressrun_read_a_real_order_again(
+        self, api: Emulator, publisher: Any, cd: Any
+    ) -> None:
+        api.add_order("731", lines=[("5000-A", 1, "Hits")])
+        for _ in range(3):  # the real one, then two forgeries naming the same order
+            assert post(self.spec_url(publisher), notification("731")).status_code == 200
+        outcomes = [d.outcome for d in process_pending()]
+        assert outcomes == [Outcome.ORDER_CREATED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+        assert Order.objects.count() == 1
+        # A made-up order id: 1ShoppingCart does not know it, nothing is made.
+        assert post(self.spec_url(publisher), notification("999001")).status_code == 200
+        (forged,) = process_pending()
+        assert forged.outcome == Outcome.FAILED
+        assert forged.reason.startswith(
+            "1ShoppingCart refused to give order 999001: Order 999001 not found."
+        )
+        assert Order.objects.count() == 1
+
+    def test_a_test_mode_notification_cannot_keep_the_real_order_from_being_made(
+        self, api: Emulator, publisher: Any, cd: Any
+    ) -> None:
+        # A forger (or a forgotten test URL) sends the order first with TSMode=test.
+        api.add_order("732", lines=[("5000-A", 1, "Hits")])
+        post(self.spec_url(publisher, mode="test"), notification("732"))
+        post(self.spec_url(publisher, mode="prod"), notification("732"))
+        test_delivery, prod_delivery = process_pending()
+        assert (test_delivery.external_key, prod_delivery.external_key) == ("test:732", "732")
+        assert [d.outcome for d in (test_delivery, prod_delivery)] == [
+            Outcome.ORDER_CREATED,
+            Outcome.ORDER_CREATED,
+        ]
+        assert sorted(Order.objects.values_list("invoice", "mode")) == [
+            ("732", "prod"),
+            ("732", "test"),
+        ]
+        # Each mode still makes one order only.
+        post(self.spec_url(publisher, mode="test"), notification("732"))
+        post(self.spec_url(publisher, mode="prod"), notification("732"))
+        assert [d.outcome for d in process_pending()] == [Outcome.DUPLICATE] * 2
+        assert Order.objects.count() == 2
+
+    @pytest.mark.parametrize(
+        ("address", "kept"),
+        [
+            ("stranger@example.com", False),
+            ("{login}", True),
+            ("{error}", True),
+            ("{login_upper}", True),
+        ],
+    )
+    def test_only_the_publishers_own_address_gets_errors_without_the_token(
+        self, api: Emulator, publisher: Any, address: str, kept: bool
+    ) -> None:
+        publisher.error_email = "errors@publisher.example"
+        publisher.save()
+        address = address.format(
+            login=publisher.email, error=publisher.error_email, login_upper=publisher.email.upper()
+        )
+        post(self.spec_url(publisher, error_email=address), notification("733"))
+        delivery = InboundDelivery.objects.get()
+        assert delivery.notify_email == (address if kept else "")
+        process_pending()  # 1ShoppingCart does not know order 733: a failure, emailed if kept
+        assert [e.to for e in OutgoingEmail.objects.all()] == ([address] if kept else [])
+
+    def test_with_the_token_any_error_address_is_used(self, api: Emulator, publisher: Any) -> None:
+        post(url(publisher, extra="&TSErrEM=developer@agency.example"), notification("734"))
+        assert InboundDelivery.objects.get().notify_email == "developer@agency.example"

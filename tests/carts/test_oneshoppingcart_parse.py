@@ -153,3 +153,63 @@ def test_any_quantity_text_is_read_or_refused_cleanly(quantity: str) -> None:
     except parse.PayloadInvalid:
         return
     assert order.lines[0].quantity >= 1
+
+
+_DOCTYPE_NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,12}", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_api_reply_loads_or_raises_payload_invalid(body: bytes) -> None:
+    try:
+        root = parse.load_api_reply(body)
+    except parse.PayloadInvalid:
+        return
+    assert root.tag
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _DOCTYPE_NAMES,
+    st.sampled_from(["", " [<!ENTITY a 'x'>]", ' SYSTEM "http://x/y.dtd"']),
+    st.text(max_size=80),
+)
+def test_an_api_reply_declaring_a_dtd_is_refused_for_good_unless_it_is_a_web_page(
+    doctype: str, internal: str, rest: str
+) -> None:
+    body = f"<?xml version='1.0'?><!DOCTYPE {doctype}{internal}>{rest}".encode()
+    with pytest.raises(parse.PayloadInvalid) as raised:
+        parse.load_api_reply(body)
+    # The DTD is refused as soon as it is declared, whatever follows; HTML's own is a page.
+    if doctype.lower() == "html":
+        assert not isinstance(raised.value, parse.DtdRefused)
+    else:
+        assert isinstance(raised.value, parse.DtdRefused)
+        assert raised.value.doctype == doctype
+
+
+@pytest.mark.parametrize(
+    ("body", "permanent"),
+    [
+        (b"<!DOCTYPE html><html><body>Maintenance</body></html>", False),
+        (b"<!doctype HTML><html></html>", False),
+        (b"<html><body>502 Bad Gateway</body></html>", False),
+        (b'<!DOCTYPE lolz [<!ENTITY a "1">]><Response success="true">&a;</Response>', True),
+        (b'<!DOCTYPE Response SYSTEM "file:///etc/passwd"><Response/>', True),
+        (b"<!DOCTYPE Response><Response/>", True),
+    ],
+)
+def test_web_pages_are_transient_and_dtds_permanent(body: bytes, permanent: bool) -> None:
+    if permanent:
+        with pytest.raises(parse.DtdRefused):
+            parse.load_api_reply(body)
+        return
+    # A web page: unreadable as XML, or readable but no <Response>; never a DtdRefused.
+    refusal: parse.PayloadInvalid | None = None
+    try:
+        root = parse.load_api_reply(body)
+    except parse.PayloadInvalid as exc:
+        refusal = exc
+    if refusal is None:
+        assert not parse.is_response(root)
+    assert not isinstance(refusal, parse.DtdRefused)

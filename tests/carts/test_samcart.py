@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
-from pressrun.carts.models import InboundDelivery, Outcome
+from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
 from pressrun.carts.samcart.parse import load_notification
 from pressrun.carts.services import delivery_process
 from pressrun.carts.tasks import process_delivery
@@ -131,12 +131,89 @@ def test_a_repeated_notification_is_a_duplicate(publisher: Any, cd: Any) -> None
     assert Order.objects.get().lines.get().quantity == 1
 
 
-@pytest.mark.parametrize("event", ["Refund", "Subscription Canceled", "Order Refunded"])
-def test_refunds_and_cancels_are_ignored(publisher: Any, cd: Any, event: str) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        "Refund",
+        "Cancel",
+        "Subscription Canceled",
+        "Order Refunded",
+        # Not a refund or a cancel, yet not an order either: only 'Order' creates orders.
+        "Lead",
+        "RecurringPaymentSucceeded",
+        "Abandoned Cart",
+        "Orders",
+        "Order Lead",
+        "Something SamCart adds next year",
+    ],
+)
+def test_only_order_notifications_create_orders(publisher: Any, cd: Any, event: str) -> None:
+    response = post(url(publisher), as_json(notification(event=event)))
+    assert (response.status_code, response.content.decode()) == (
+        200,
+        f"ok {InboundDelivery.objects.get().id}\n",
+    )
+    (delivery,) = process_pending()
+    delivery.refresh_from_db()
+    assert (delivery.outcome, delivery.topic) == (Outcome.IGNORED, event)
+    assert delivery.reason == (
+        f"Event '{event}' is not an order; only SamCart's 'Order' notifications (the Product "
+        "Purchased trigger) create orders."
+    )
+    assert list(delivery.orders.all()) == []
+    assert not Order.objects.exists()
+    assert not UnmatchedProduct.objects.exists()
+
+
+def test_a_notification_without_event_type_creates_nothing(publisher: Any, cd: Any) -> None:
+    # SamCart always names its event in `type`; a body without one is not a purchase it sent.
+    body = notification()
+    del body["type"]
+    assert post(url(publisher), as_json(body)).status_code == 200
+    (delivery,) = process_pending()
+    delivery.refresh_from_db()
+    assert (delivery.outcome, delivery.topic) == (Outcome.IGNORED, "")
+    assert delivery.reason == (
+        "The notification names no event type (SamCart sends type=Order for a purchase), so "
+        "it is not recognisably an order; nothing was created."
+    )
+    assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "event", ["Order", "order", " ORDER ", "Product Purchased", "product_purchased"]
+)
+def test_order_notifications_in_any_case_create_the_order(
+    publisher: Any, cd: Any, event: str
+) -> None:
     assert post(url(publisher), as_json(notification(event=event))).status_code == 200
     (delivery,) = process_pending()
-    assert delivery.outcome == Outcome.IGNORED
-    assert event in delivery.reason
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert Order.objects.get().lines.get().project_id == cd.id
+
+
+def test_a_lead_without_an_order_id_is_kept_and_ignored(publisher: Any, cd: Any) -> None:
+    # A lead names a customer but no order: nothing to refuse, nothing to create.
+    body = as_json({"type": "Lead", "customer": {"email": "lead@example.com"}})
+    assert post(url(publisher), body).status_code == 200
+    (delivery,) = process_pending()
+    assert (delivery.outcome, delivery.external_key) == (Outcome.IGNORED, "")
+    assert not Order.objects.exists()
+
+
+def test_an_order_notification_without_an_order_id_is_refused(publisher: Any, cd: Any) -> None:
+    body = notification()
+    del body["order"]
+    response = post(url(publisher), as_json(body))
+    assert (response.status_code, response.content.decode()) == (
+        400,
+        "The body names no order (order.id).\n",
+    )
+    delivery = InboundDelivery.objects.get()
+    assert (delivery.outcome, delivery.reason) == (
+        Outcome.FAILED,
+        "The body names no order (order.id).",
+    )
     assert not Order.objects.exists()
 
 
@@ -177,7 +254,7 @@ def test_token_failures_are_401(publisher: Any, case: str) -> None:
         (b"{not json", "application/json"),
         (b"[]", "application/json"),
         (b"\xff", "application/json"),
-        (b'{"customer": {"email": "a@example.com"}}', "application/json"),
+        (b'{"type": "Order", "customer": {"email": "a@example.com"}}', "application/json"),
         ("a=%%zz&&b", "application/x-www-form-urlencoded"),
     ],
 )
@@ -213,7 +290,7 @@ def test_a_form_encoded_body(publisher: Any, cd: Any) -> None:
 
 def test_form_items_list(publisher: Any, cd: Any) -> None:
     form = (
-        "order[id]=77&customer[first_name]=Ann&customer[last_name]=Lee&customer[email]=a@x.com"
+        "type=Order&order[id]=77&customer[first_name]=Ann&customer[last_name]=Lee&customer[email]=a@x.com"
         "&shipping_address[address_line_1]=1 Main St&shipping_address[city]=Louisville"
         "&shipping_address[region]=KY&shipping_address[postal_code]=40202"
         "&shipping_address[country]=USA&items[0][product_id]=294010&items[0][quantity]=2"
@@ -235,10 +312,15 @@ def test_test_mode_from_the_url_or_the_body(publisher: Any, cd: Any) -> None:
 def test_mail_method_express_or_default(publisher: Any, cd: Any) -> None:
     post(url(publisher), as_json(notification(order_id="1", shipping_method="EXPRESS 2-day")))
     post(url(publisher), as_json(notification(order_id="2")))
+    post(
+        url(publisher),
+        as_json(notification(order_id="3", shipping_method="USPS Priority Mail Express")),
+    )
     process_pending()
-    first, second = Order.objects.order_by("id")
+    first, second, third = Order.objects.order_by("id")
     assert first.mail_method == "express"
     assert second.mail_method == publisher.default_mail_method
+    assert third.mail_method == "express"
 
 
 def test_a_late_notification_fails_with_a_clear_reason(

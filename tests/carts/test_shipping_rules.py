@@ -45,7 +45,10 @@ def method(publisher: Any, description: str) -> str | None:
     [
         ("USPS Priority Mail", "priority"),
         ("PRIORITY", "priority"),
-        ("Priority-Express (1-2 days)", "priority"),  # "priority" is read first
+        # USPS's current name for Express: express, not priority.
+        ("Priority-Express (1-2 days)", "express"),
+        ("USPS Priority Mail Express", "express"),
+        ("priority express", "express"),
         ("express", "express"),
         ("Standard Shipping", None),
         ("", None),
@@ -78,6 +81,14 @@ def test_a_rule_overrides_the_keyword_rule(publisher: Any) -> None:
     assert method(publisher, "priority letter") == "rtrackstandard"
     # Descriptions no rule reads still get the keyword rule.
     assert method(publisher, "Priority Mail") == "priority"
+
+
+def test_a_rule_still_wins_over_the_express_keyword(publisher: Any) -> None:
+    # "Priority Mail Express" is express by the keyword rule, unless a rule reads it.
+    assert method(publisher, "Priority Mail Express") == "express"
+    rule(publisher, "starts_with", "priority mail express", "priority")
+    assert method(publisher, "Priority Mail Express 1-Day") == "priority"
+    assert method(publisher, "Overnight express") == "express"
 
 
 def test_rules_are_tried_in_position_order(publisher: Any) -> None:
@@ -201,9 +212,9 @@ def test_a_shopify_webhook_uses_the_publishers_rule(publisher: Any, make_project
     for delivery in InboundDelivery.objects.order_by("id"):
         assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
     assert list(Order.objects.order_by("id").values_list("invoice", "mail_method")) == [
-        ("#11", "rtrackstandard"),
-        ("#12", "express"),
-        ("#13", "priority"),
+        ("#11@press-demo", "rtrackstandard"),
+        ("#12@press-demo", "express"),
+        ("#13@press-demo", "priority"),
     ]
 
 

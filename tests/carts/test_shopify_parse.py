@@ -7,17 +7,20 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pressrun.carts.payload import MAX_NESTING_DEPTH, NESTED_TOO_DEEPLY, json_nesting_depth
 from pressrun.carts.shopify.parse import (
+    MAX_INVOICE_LENGTH,
     ORDER_ID_MISSING,
     PayloadInvalid,
     external_key,
     load_order,
     order_id,
     parse_order,
+    shop_domain_from_headers,
+    shopify_invoice,
 )
 from tests.carts.shopify_payloads import BIG_ORDER_ID, BIGGER_ORDER_ID, SHOP, order_json
 
@@ -149,6 +152,9 @@ def test_the_order_name_falls_back_to_the_order_number(publisher: Any, cd: Any) 
         ("USPS Priority Mail", "Priority", "priority"),
         ("Next day", "EXPRESS", "express"),
         ("Express Shipping", None, "express"),
+        # USPS's current name for Express (the spec: "now named priority-express").
+        ("USPS Priority Mail Express", "usps-priority-express", "express"),
+        ("Priority Mail Express", None, "express"),
         ("Standard Shipping", "Standard", None),
         (None, None, None),
     ],
@@ -213,3 +219,148 @@ def test_an_order_with_no_matching_line_gives_no_request(publisher: Any, cd: Any
     parsed = parse(publisher, order_json(skus=((None, 1, "Gift card"),)))
     assert parsed.request is None
     assert len(parsed.unmatched) == 1
+
+
+def _with_raw_quantity(raw: bytes) -> bytes:
+    """An order whose one line carries `raw` as its quantity, written as it is in JSON."""
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"),))
+    assert body.count(b'"quantity": 7777') == 1
+    return body.replace(b'"quantity": 7777', b'"quantity": ' + raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"1e308", "1e+308"),
+        (b"1e3", "1000.0"),
+        (b"2.5", "2.5"),
+        (b"2.0", "2.0"),
+        (b"9" * 400, "9" * 39 + "…"),
+        (b"1234567890", "1234567890"),
+        (b'"two"', "two"),
+        (b"null", "null"),
+        (b"true", "True"),
+        (b'"1e3"', "1e3"),
+    ],
+)
+def test_a_quantity_that_is_not_a_whole_number_is_invalid_not_below_one(
+    publisher: Any, cd: Any, raw: bytes, shown: str
+) -> None:
+    parsed = parse(publisher, _with_raw_quantity(raw))
+    assert parsed.request is None
+    assert parsed.no_quantity == ()
+    assert [(line.ref, line.title, value) for line, value in parsed.invalid_quantity] == [
+        ("VTD234-100", "Greatest Hits CD", shown)
+    ]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(b"3", 3), (b"-0", None), (b'" 2 "', 2)])
+def test_whole_numbers_are_quantities(
+    publisher: Any, cd: Any, raw: bytes, expected: int | None
+) -> None:
+    parsed = parse(publisher, _with_raw_quantity(raw))
+    assert parsed.invalid_quantity == ()
+    if expected is None:
+        assert parsed.request is None
+        assert [line.ref for line in parsed.no_quantity] == ["VTD234-100"]
+    else:
+        assert [(line.project_id, line.quantity) for line in parsed.request.lines] == [
+            (cd.id, expected)
+        ]
+
+
+_JSON_SCALARS = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["1e308", "1e3", "-1e999", "2.5", "0", "-3", "null", "true", '"9"', '""']),
+    st.text(alphabet="0123456789.eE+-", min_size=1, max_size=30).map(json.dumps),
+    st.text(alphabet="9", min_size=1, max_size=500),
+)
+
+
+# The fixtures only read: the same publisher and project serve every example.
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=_JSON_SCALARS)
+def test_any_quantity_is_ordered_skipped_or_invalid_never_guessed(
+    publisher: Any, cd: Any, raw: str
+) -> None:
+    try:
+        body = _with_raw_quantity(raw.encode())
+        data = load_order(body)
+    except PayloadInvalid:
+        return
+    parsed = parse_order(publisher_id=publisher.id, data=data, test_requested=False)
+    value = data["line_items"][0]["quantity"]
+    outcomes = [
+        parsed.request is not None,
+        bool(parsed.no_quantity),
+        bool(parsed.invalid_quantity),
+    ]
+    assert outcomes.count(True) == 1, (raw, parsed)
+    if parsed.request is not None:
+        (line,) = parsed.request.lines
+        assert isinstance(value, str)
+        assert line.quantity == int(value)
+        assert 1 <= line.quantity <= 999_999_999
+    elif parsed.no_quantity:
+        assert isinstance(value, str)
+        assert int(value) < 1
+
+
+@pytest.mark.parametrize(
+    ("name", "shop", "invoice"),
+    [
+        ("#1040", "artist-a.myshopify.com", "#1040@artist-a"),
+        ("#1040", "", "#1040"),
+        ("1040", "custom-shop.example.com", "1040@custom-shop.example.com"),
+        ("#1040", ".myshopify.com", "#1040@.myshopify.com"),
+    ],
+)
+def test_the_invoice_names_the_order_and_its_shop(name: str, shop: str, invoice: str) -> None:
+    assert shopify_invoice(name=name, shop_domain=shop) == invoice
+
+
+def test_a_long_shop_keeps_the_invoice_within_the_limit_and_distinct() -> None:
+    stem = "a-very-long-shop-name-for-one-artist-of-the-label"
+    first = shopify_invoice(name="#1040", shop_domain=f"{stem}-one.myshopify.com")
+    second = shopify_invoice(name="#1040", shop_domain=f"{stem}-two.myshopify.com")
+    assert len(first) == len(second) == MAX_INVOICE_LENGTH
+    assert first.startswith("#1040@a-very-long-shop-name")
+    assert first != second
+    assert first == shopify_invoice(name="#1040", shop_domain=f"{stem}-one.myshopify.com")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=300))
+def test_any_name_and_shop_give_an_invoice_within_the_limit(name: str, shop: str) -> None:
+    invoice = shopify_invoice(name=name, shop_domain=shop)
+    assert len(invoice) <= MAX_INVOICE_LENGTH
+    if shop and len(name) + len(shop) + 1 <= MAX_INVOICE_LENGTH:
+        assert invoice.startswith(name + "@")
+
+
+def test_the_shop_comes_from_the_header_in_any_letter_case() -> None:
+    assert shop_domain_from_headers({"X-Shopify-Shop-Domain": " Artist-A.myshopify.com "}) == (
+        "artist-a.myshopify.com"
+    )
+    assert shop_domain_from_headers({"x-shopify-shop-domain": "b.myshopify.com"}) == (
+        "b.myshopify.com"
+    )
+    assert shop_domain_from_headers({"Content-Type": "application/json"}) == ""
+
+
+def test_the_request_carries_the_shop(publisher: Any, cd: Any) -> None:
+    parsed = parse_order(
+        publisher_id=publisher.id,
+        data=load_order(order_json(name="#1040")),
+        test_requested=False,
+        shop_domain="Artist-A.myshopify.com",
+    )
+    request = parsed.request
+    assert (request.invoice, request.store, request.external_ref) == (
+        "#1040@artist-a",
+        "artist-a.myshopify.com",
+        BIG_ORDER_ID,
+    )

@@ -80,7 +80,9 @@ def test_a_delivery_is_stored_queued_and_becomes_one_order(publisher: Any, cd: A
     assert delivery.attempts == 1
     assert delivery.processed_at is not None
     assert order.external_ref == BIG_ORDER_ID
-    assert order.invoice == "#1001"
+    # Shopify numbers orders per shop: the invoice names the shop too.
+    assert order.invoice == "#1001@press-demo"
+    assert order.store == SHOP
     assert order.source == "shopify"
     assert order.mode == "prod"
     assert (order.name, order.city, order.state, order.country) == (
@@ -104,15 +106,17 @@ def test_the_token_may_be_a_path_segment(publisher: Any, cd: Any) -> None:
     assert InboundDelivery.objects.count() == 1
 
 
-@pytest.mark.parametrize("case", ["unknown publisher", "wrong token", "no token", "bad id"])
+@pytest.mark.parametrize(
+    "case", ["unknown publisher", "wrong token", "bad id", "no token, unknown publisher"]
+)
 def test_token_failures_are_401_and_reveal_nothing(publisher: Any, case: str) -> None:
     targets = {
         "unknown publisher": url(publisher, token=publisher.cart_token).replace(
             f"idpub={publisher.id}", f"idpub={publisher.id + 999}"
         ),
         "wrong token": url(publisher, token=publisher.cart_token + "x"),
-        "no token": f"/carts/shopify?idpub={publisher.id}",
         "bad id": f"/carts/shopify?idpub=abc&token={publisher.cart_token}",
+        "no token, unknown publisher": f"/carts/shopify?idpub={publisher.id + 999}",
     }
     response = post(targets[case])
     reference = post("/carts/shopify?idpub=999999&token=nothing")
@@ -358,9 +362,27 @@ def test_large_ids_are_exact_everywhere(publisher: Any, cd: Any) -> None:
 
 def test_carturls_prints_the_exact_urls(publisher: Any, capsys: Any) -> None:
     call_command("carturls", "--publisher", str(publisher.id))
-    out = capsys.readouterr().out
-    assert f"{url(publisher)}\n" in out.replace("http://127.0.0.1:8000", "")
-    assert "mode=test" in out
+    base = "http://127.0.0.1:8000"
+    token, pid = publisher.cart_token, publisher.id
+    assert capsys.readouterr().out.splitlines() == [
+        f"Shopify: {base}/carts/shopify?idpub={pid}&token={token}",
+        f"Shopify (test mode): {base}/carts/shopify?idpub={pid}&token={token}&mode=test",
+        f"SamCart: {base}/carts/samcart?idpub={pid}&token={token}",
+        f"SamCart (test mode): {base}/carts/samcart?idpub={pid}&token={token}&mode=test",
+        f"1ShoppingCart: {base}/carts/1shoppingcart?TSMode=prod&TSPub={pid}",
+        f"1ShoppingCart (test mode, errors emailed): {base}/carts/1shoppingcart?TSMode=test"
+        f"&TSPub={pid}&TSErrEM=" + publisher.email.replace("@", "%40"),
+        f"Shopify (once its signing key is saved): {base}/carts/shopify?idpub={pid}",
+    ]
+    # With the signing key saved, Shopify's URL is the spec's: no token.
+    publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+    call_command("carturls", "--publisher", str(publisher.id))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        f"Shopify: {base}/carts/shopify?idpub={pid}",
+        f"Shopify (test mode): {base}/carts/shopify?idpub={pid}&mode=test",
+    ]
+    assert len(lines) == 6
 
 
 def test_admin_lists_deliveries_shows_the_url_and_replays(
@@ -429,3 +451,194 @@ def test_concurrent_deliveries_of_one_order_make_exactly_one(
     assert Order.objects.count() == 1, outcomes
     outcomes = sorted(InboundDelivery.objects.values_list("outcome", flat=True))
     assert outcomes == [Outcome.DUPLICATE] * 9 + [Outcome.ORDER_CREATED]
+
+
+def test_an_absurd_quantity_is_reported_as_invalid_and_the_other_lines_are_ordered(
+    publisher: Any, cd: Any, make_project: Any
+) -> None:
+    dvd = make_project(publisher, title="Live DVD", ecommerce_ids="{DVD-1}")
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"), ("DVD-1", 2, "Live DVD")))
+    body = body.replace(b'"quantity": 7777', b'"quantity": 1e308')
+    assert post(url(publisher), body).status_code == 200
+    (delivery,) = process_pending()
+    order = Order.objects.get()
+    assert [(line.project_id, line.quantity) for line in order.lines.all()] == [(dvd.id, 2)]
+    assert (delivery.outcome, delivery.reason) == (
+        Outcome.ORDER_CREATED,
+        f"Order {order.id}. Skipped lines: invalid quantity (not a whole number of copies): "
+        "SKU 'VTD234-100' (Greatest Hits CD) quantity '1e+308'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"), [(b"1e308", "1e+308"), (b"1e3", "1000.0"), (b"2.5", "2.5")]
+)
+def test_an_order_whose_only_line_has_an_invalid_quantity_fails_and_makes_nothing(
+    publisher: Any, cd: Any, raw: bytes, shown: str
+) -> None:
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"),))
+    body = body.replace(b'"quantity": 7777', b'"quantity": ' + raw)
+    assert post(url(publisher), body).status_code == 200
+    (delivery,) = process_pending()
+    assert (delivery.outcome, delivery.reason) == (
+        Outcome.FAILED,
+        "No line can be ordered: invalid quantity (not a whole number of copies): SKU "
+        f"'VTD234-100' (Greatest Hits CD) quantity '{shown}'",
+    )
+    assert not Order.objects.exists()
+    publisher.refresh_from_db()
+    assert publisher.balance == 100
+
+
+def test_a_quantity_of_400_nines_is_invalid_not_below_one(publisher: Any, cd: Any) -> None:
+    body = order_json(skus=(("VTD234-100", 7777, "Greatest Hits CD"),))
+    body = body.replace(b'"quantity": 7777', b'"quantity": ' + b"9" * 400)
+    post(url(publisher), body)
+    (delivery,) = process_pending()
+    assert delivery.outcome == Outcome.FAILED
+    assert "invalid quantity" in delivery.reason
+    assert "below 1" not in delivery.reason
+    assert not Order.objects.exists()
+
+
+def test_two_stores_each_sending_their_own_1040_make_two_orders(publisher: Any, cd: Any) -> None:
+    # One publisher, one store per artist: each store numbers its orders from #1001.
+    stores = [
+        ("artist-a.myshopify.com", "5150000000001", "hook-a"),
+        ("artist-b.myshopify.com", "5150000000002", "hook-b"),
+    ]
+    for shop, order_id, webhook_id in stores:
+        body = order_json(order_id=order_id, name="#1040")
+        response = post(url(publisher), body, **shopify_headers(shop=shop, webhook_id=webhook_id))
+        assert response.status_code == 200
+    assert [d.outcome for d in process_pending()] == [Outcome.ORDER_CREATED] * 2
+    orders = Order.objects.order_by("id")
+    assert [(o.invoice, o.store, o.external_ref) for o in orders] == [
+        ("#1040@artist-a", "artist-a.myshopify.com", "5150000000001"),
+        ("#1040@artist-b", "artist-b.myshopify.com", "5150000000002"),
+    ]
+    publisher.refresh_from_db()
+    assert publisher.balance == 100 - sum(o.total_cost for o in orders)
+
+    # The same order from the same store again (a second subscription, a new webhook id)
+    # still makes one order; so does the same order id from the same store under a new name.
+    again = order_json(order_id="5150000000001", name="#1040")
+    post(url(publisher), again, **shopify_headers(shop="artist-a.myshopify.com", webhook_id="x1"))
+    renamed = order_json(order_id="5150000000001", name="#1040-renamed")
+    post(
+        url(publisher), renamed, **shopify_headers(shop="ARTIST-A.myshopify.com ", webhook_id="x2")
+    )
+    assert [d.outcome for d in process_pending()] == [Outcome.DUPLICATE] * 2
+    assert Order.objects.count() == 2
+
+
+def test_the_same_name_from_the_same_store_with_another_id_is_a_duplicate_invoice(
+    publisher: Any, cd: Any
+) -> None:
+    # Shopify never reuses a name within a shop; if an import did, intake's invoice rule
+    # would still keep one order per (shop, name).
+    post(url(publisher), order_json(order_id="1", name="#7"), **shopify_headers(webhook_id="a"))
+    post(url(publisher), order_json(order_id="2", name="#7"), **shopify_headers(webhook_id="b"))
+    first, second = process_pending()
+    assert (first.outcome, second.outcome) == (Outcome.ORDER_CREATED, Outcome.DUPLICATE)
+    assert Order.objects.get().invoice == "#7@press-demo"
+
+
+class TestTheSpecsUrlWithoutToken:
+    """`/carts/shopify?idpub=…` alone, as the spec prints it: the HMAC proves the sender."""
+
+    NO_KEY = (
+        b"This URL has no token and no Shopify webhook signing key is saved, so the sender "
+        b"cannot be checked. Save Shopify's signing key in Settings > Cart credentials, or use "
+        b"the URL with the token shown on the Integrations page.\n"
+    )
+
+    @staticmethod
+    def spec_url(publisher: Any, extra: str = "") -> str:
+        return f"/carts/shopify?idpub={publisher.id}{extra}"
+
+    def test_is_refused_clearly_when_no_signing_key_is_saved(self, publisher: Any, cd: Any) -> None:
+        body = order_json()
+        signed = shopify_headers(signature=shopify_signature(key=SIGNING_KEY, body=body))
+        response = post(self.spec_url(publisher), body, **signed)
+        assert (response.status_code, response.content) == (401, self.NO_KEY)
+        assert InboundDelivery.objects.count() == 0
+        assert DBTaskResult.objects.count() == 0
+
+    def test_is_accepted_with_the_saved_keys_signature_and_makes_the_order(
+        self, publisher: Any, cd: Any
+    ) -> None:
+        publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+        body = order_json()
+        signed = shopify_headers(signature=shopify_signature(key=SIGNING_KEY, body=body))
+        response = post(self.spec_url(publisher, "&mode=test"), body, **signed)
+        delivery = InboundDelivery.objects.get()
+        assert (response.status_code, response.content) == (200, f"ok {delivery.id}\n".encode())
+        assert (delivery.outcome, delivery.test_requested) == (Outcome.PENDING, True)
+        assert delivery.external_key == f"{SHOP}:{BIG_ORDER_ID}"
+        assert process_delivery.call(delivery_id=delivery.id) == Outcome.ORDER_CREATED
+        order = Order.objects.get()
+        assert (order.mode, order.invoice, order.store) == ("test", "#1001@press-demo", SHOP)
+
+    @pytest.mark.parametrize(
+        ("signature", "answer"),
+        [
+            (None, b"Signature missing.\n"),
+            ("", b"Signature missing.\n"),
+            ("AAAA" + "=" * 40, b"Signature does not match.\n"),
+            ("other-key", b"Signature does not match.\n"),
+        ],
+    )
+    def test_a_missing_or_wrong_signature_is_401_and_nothing_is_stored(
+        self, publisher: Any, cd: Any, signature: str | None, answer: bytes
+    ) -> None:
+        publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+        body = order_json()
+        if signature == "other-key":
+            signature = shopify_signature(key="shpss_someone_elses_key", body=body)
+        response = post(self.spec_url(publisher), body, **shopify_headers(signature=signature))
+        assert (response.status_code, response.content) == (401, answer)
+        # Nothing says who sent it: nothing is kept, nothing is queued.
+        assert InboundDelivery.objects.count() == 0
+        assert DBTaskResult.objects.count() == 0
+        assert Order.objects.count() == 0
+
+    def test_a_signature_over_other_bytes_is_refused(self, publisher: Any, cd: Any) -> None:
+        publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+        signature = shopify_signature(key=SIGNING_KEY, body=order_json(name="#9999"))
+        response = post(
+            self.spec_url(publisher), order_json(), **shopify_headers(signature=signature)
+        )
+        assert response.status_code == 401
+        assert InboundDelivery.objects.count() == 0
+
+    def test_a_body_over_1_mb_is_413_and_not_kept(self, publisher: Any) -> None:
+        publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+        body = b'{"id": 1, "note": "' + b"x" * 1_000_001 + b'"}'
+        signed = shopify_headers(signature=shopify_signature(key=SIGNING_KEY, body=body))
+        assert post(self.spec_url(publisher), body, **signed).status_code == 413
+        assert InboundDelivery.objects.count() == 0
+
+    def test_an_inactive_publisher_is_refused_even_with_a_good_signature(
+        self, publisher: Any, cd: Any
+    ) -> None:
+        publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+        publisher.is_active = False
+        publisher.save()
+        body = order_json()
+        signed = shopify_headers(signature=shopify_signature(key=SIGNING_KEY, body=body))
+        response = post(self.spec_url(publisher), body, **signed)
+        assert (response.status_code, response.content) == (
+            401,
+            b"Unknown publisher or wrong token.\n",
+        )
+        assert InboundDelivery.objects.count() == 0
+
+    def test_a_given_token_must_still_be_right(self, publisher: Any, cd: Any) -> None:
+        publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key=SIGNING_KEY)
+        body = order_json()
+        signed = shopify_headers(signature=shopify_signature(key=SIGNING_KEY, body=body))
+        wrong = url(publisher, token=publisher.cart_token + "x")
+        assert post(wrong, body, **signed).status_code == 401
+        assert post(url(publisher), body, **signed).status_code == 200
+        assert InboundDelivery.objects.count() == 1

@@ -203,6 +203,7 @@ def test_export_streams_the_filtered_orders_as_csv(
             "mode",
             "status",
             "source",
+            "store",
             "placed_utc",
             "name",
             "company",
@@ -229,6 +230,7 @@ def test_export_streams_the_filtered_orders_as_csv(
             "prod",
             "HOLD",
             "gateway",
+            "",
             "2026-03-01 09:30:15",
             "Ada Customer",
             "Acme",
@@ -816,3 +818,27 @@ def test_the_order_page_lists_the_emails_sent_about_it(
     table = page.split('data-testid="order-emails"')[1].split("</table>")[0]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", table)
     assert rows == [("Order notification", "ada@example.com", "Sent")]
+
+
+def test_the_store_of_a_shopify_order_shows_in_the_list_and_detail_and_is_searchable(
+    *, signed_in: Client, publisher: Publisher, cd: Any, place_order: Callable[..., Any]
+) -> None:
+    from_a = place_order(publisher, cd, name="Ann A")
+    from_b = place_order(publisher, cd, name="Bob B")
+    by_script = place_order(publisher, cd, name="Cy C")
+    Order.objects.filter(id=from_a.id).update(
+        source=Source.SHOPIFY, store="artist-a.myshopify.com", invoice="#1040@artist-a"
+    )
+    Order.objects.filter(id=from_b.id).update(
+        source=Source.SHOPIFY, store="artist-b.myshopify.com", invoice="#1040@artist-b"
+    )
+    listing = signed_in.get("/orders").content.decode()
+    assert re.findall(r'data-testid="order-store">([^<]*)<', listing) == [
+        "artist-b.myshopify.com",
+        "artist-a.myshopify.com",
+    ]
+    assert listed_ids(signed_in.get("/orders", {"q": "ARTIST-A"})) == [from_a.id]
+    assert listed_ids(signed_in.get("/orders", {"q": "#1040"})) == [from_b.id, from_a.id]
+    detail = signed_in.get(f"/orders/{from_b.id}").content.decode()
+    assert '<dt>Store</dt><dd data-testid="order-store">artist-b.myshopify.com</dd>' in detail
+    assert "<dt>Store</dt>" not in signed_in.get(f"/orders/{by_script.id}").content.decode()

@@ -15,6 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
+from pressrun.accounts.services import publisher_set_cart_credentials
 from pressrun.billing.models import LedgerEntry
 from pressrun.billing.services import ledger_credit
 from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
@@ -225,21 +226,49 @@ def test_cart_token_rotation_needs_a_post(signed_in: Client, publisher: Publishe
     assert old not in page
 
 
+def shown_urls(page: str) -> dict[str, str]:
+    """The URLs the Integrations page shows, by their data-testid."""
+    return {
+        name: html.unescape(url)
+        for name, url in re.findall(r'<code data-testid="([a-z-]+-url)">([^<]*)</code>', page)
+    }
+
+
 def test_integrations_show_this_publishers_urls(signed_in: Client, publisher: Publisher) -> None:
     page = signed_in.get("/integrations").content.decode()
     token = publisher.cart_token
     base = "http://127.0.0.1:8000"
+    assert shown_urls(page) == {
+        "gateway-order-url": f"{base}/gateway/order",
+        "gateway-status-url": f"{base}/gateway/status",
+        # No signing key saved yet: the Shopify URL carries the token.
+        "shopify-url": f"{base}/carts/shopify?idpub={publisher.id}&token={token}",
+        "samcart-url": f"{base}/carts/samcart?idpub={publisher.id}&token={token}",
+        # The spec's 1ShoppingCart URL: no token.
+        "oneshoppingcart-url": f"{base}/carts/1shoppingcart?TSMode=prod&TSPub={publisher.id}"
+        "&TSErrEM=owner%40example.com",
+    }
     for url in (
-        f"{base}/gateway/order",
-        f"{base}/gateway/status",
-        f"{base}/carts/shopify?idpub={publisher.id}&amp;token={token}",
         f"{base}/carts/shopify?idpub={publisher.id}&amp;token={token}&amp;mode=test",
-        f"{base}/carts/samcart?idpub={publisher.id}&amp;token={token}",
-        f"{base}/carts/1shoppingcart?TSMode=prod&amp;TSPub={publisher.id}&amp;token={token}"
+        f"{base}/carts/1shoppingcart?TSMode=test&amp;TSPub={publisher.id}"
         "&amp;TSErrEM=owner%40example.com",
-        f"{base}/carts/1shoppingcart?TSMode=test&amp;TSPub={publisher.id}&amp;token={token}",
+        # What works once the signing key is saved.
+        f"<code>{base}/carts/shopify?idpub={publisher.id}</code>",
     ):
         assert url in page, url
+    assert f"1shoppingcart?TSMode=test&amp;TSPub={publisher.id}&amp;token" not in page
+
+
+def test_with_a_signing_key_saved_the_shopify_url_is_the_specs(
+    signed_in: Client, publisher: Publisher
+) -> None:
+    publisher_set_cart_credentials(publisher=publisher, shopify_webhook_key="shpss_0123456789")
+    page = signed_in.get("/integrations").content.decode()
+    base = "http://127.0.0.1:8000"
+    assert shown_urls(page)["shopify-url"] == f"{base}/carts/shopify?idpub={publisher.id}"
+    assert f"{base}/carts/shopify?idpub={publisher.id}&amp;mode=test" in page
+    assert "No token needed: every request must carry Shopify's signature" in page
+    assert publisher.cart_token not in page.split('id="samcart"')[0]
 
 
 def test_a_test_order_goes_through_intake_and_costs_nothing(

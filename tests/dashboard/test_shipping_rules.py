@@ -105,7 +105,14 @@ def test_another_publishers_rule_cannot_be_deleted(
             "“Free shipping (3-5 days)” ships by Express (1-2 days): your rule description "
             "starts with 'free shipping' → Express (1-2 days).",
         ),
-        ("USPS Priority Mail", "“USPS Priority Mail” ships by Priority (2-3 days): it contains"),
+        (
+            "USPS Priority Mail",
+            "“USPS Priority Mail” ships by Priority (2-3 days): it contains “priority”.",
+        ),
+        (
+            "USPS Priority Mail Express",
+            "“USPS Priority Mail Express” ships by Express (1-2 days): it contains “express”.",
+        ),
         ("Ground", "“Ground” ships by Standard + tracking: no rule fits, so your default"),
     ],
 )

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -44,8 +44,9 @@ print(json.dumps({{
          [(l.project_id, l.quantity) for l in o.lines.all()]]
         for o in orders.order_by("id")
     ],
+    # Keyed by the 1ShoppingCart order id (a test-mode delivery's key is "test:<id>").
     "deliveries": [
-        [d.external_key, d.outcome, d.attempts]
+        [d.external_key.removeprefix("test:"), d.outcome, d.attempts]
         for d in InboundDelivery.objects.filter(publisher_id={publisher_id}).order_by("id")
     ],
 }}))
@@ -73,6 +74,8 @@ def _notification_url(service: LiveService, account: Account) -> str:
     line = next(x for x in output.splitlines() if x.startswith("1ShoppingCart (test mode"))
     parts = urlsplit(line.split(": ", 1)[1])
     assert parts.path == "/carts/1shoppingcart"
+    # The spec's URL: TSMode, TSPub, TSErrEM, and no token.
+    assert [name for name, _ in parse_qsl(parts.query)] == ["TSMode", "TSPub", "TSErrEM"]
     return service.url(f"{parts.path}?{parts.query}")
 
 
@@ -149,7 +152,9 @@ def test_a_wrong_token_or_mode_is_refused(
 ) -> None:
     account, _ = shop
     url = _notification_url(live_service, account)
-    assert _post(url.replace("token=", "token=x"), notification("1")) == 401
+    # The spec's URL has no token; one that is given must be right.
+    assert "token=" not in url
+    assert _post(url + "&token=wrong", notification("1")) == 401
     assert _post(url.replace("TSMode=test", "TSMode=live"), notification("1")) == 400
 
     # The URL names an error address (TSErrEM): the worker emails it what is wrong.

@@ -210,7 +210,7 @@ def test_a_manual_order_and_the_csv_export(page: Page, ui_service: LiveService) 
     download = download_info.value
     assert download.suggested_filename.startswith("orders-")
     lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("order,invoice,mode,status,source,placed_utc,name,")
+    assert lines[0].startswith("order,invoice,mode,status,source,store,placed_utc,name,")
     assert lines[1].startswith(f"{order_id},{invoice},test,TEST,dashboard,")
     assert ",'=Grace Hopper," in lines[1]
     assert len(lines) == 2

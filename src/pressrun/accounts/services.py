@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,6 +56,9 @@ class PublisherInvalid(DomainError):
     """Arguments for a new or changed publisher were refused."""
 
 
+_URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
@@ -66,8 +70,12 @@ def publisher_create(
     company: str = "",
     publisher_id: int | None = None,
     default_mail_method: str = MailMethod.STANDARD,
+    cart_token: str | None = None,
 ) -> Publisher:
-    """Create a publisher with a hashed password. Raises PublisherInvalid on bad input."""
+    """Create a publisher with a hashed password. Raises PublisherInvalid on bad input.
+
+    `cart_token` None gives a new random token; a given one (the demo data's fixed,
+    documented token) must be at least 16 URL-safe characters."""
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
@@ -82,6 +90,8 @@ def publisher_create(
         raise PublisherInvalid("The publisher ID must be a positive whole number.")
     if default_mail_method not in MailMethod.values:
         raise PublisherInvalid(f"Unknown mail method '{default_mail_method}'.")
+    if cart_token is not None and not _URL_SAFE_TOKEN.fullmatch(cart_token):
+        raise PublisherInvalid("A cart token is 16 to 64 letters, digits, - or _.")
     try:
         with transaction.atomic():
             publisher = Publisher.objects.create(
@@ -90,6 +100,7 @@ def publisher_create(
                 password=make_password(password),
                 company=company.strip(),
                 default_mail_method=default_mail_method,
+                cart_token=cart_token or new_cart_token(),
             )
             if publisher_id is not None:
                 sync_id_sequence(Publisher)

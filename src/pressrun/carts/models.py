@@ -24,7 +24,7 @@ class Outcome(models.TextChoices):
     PENDING = "pending", "Pending"
     ORDER_CREATED = "order_created", "Order created"
     DUPLICATE = "duplicate", "Duplicate (order already imported)"
-    IGNORED = "ignored", "Ignored (topic not selected)"
+    IGNORED = "ignored", "Ignored (creates no order)"
     UNMATCHED = "unmatched", "Unmatched (no line matches a project)"
     FAILED = "failed", "Failed"
 

@@ -55,11 +55,17 @@ def text(value: Any) -> str:
 
 
 def mail_method_from_description(description: str) -> str | None:
-    """The specs' rule: a shipping description containing "priority" or "express" (any case)
-    asks for that method; anything else leaves the publisher's default (None)."""
+    """The specs' keyword rule: a shipping description containing "express" (any case) asks
+    for express, else one containing "priority" for priority; anything else asks for nothing
+    (None: the cart's default applies).
+
+    "express" is read first because USPS now names its express service "Priority Mail
+    Express" ("priority-express", as the 1ShoppingCart spec notes): such a description asks
+    for express, not priority.
+    """
     lowered = description.lower()
-    if "priority" in lowered:
-        return MailMethod.PRIORITY
     if "express" in lowered:
         return MailMethod.EXPRESS
+    if "priority" in lowered:
+        return MailMethod.PRIORITY
     return None

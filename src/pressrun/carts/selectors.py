@@ -19,11 +19,7 @@ from pressrun.accounts.models import Publisher
 from pressrun.carts.models import Cart, InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
 from pressrun.catalog.models import Project
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
-
-
-def public_base_url() -> str:
-    """Where carts and customers reach this installation (PRESSRUN_PUBLIC_BASE_URL)."""
-    return str(settings.PRESSRUN_PUBLIC_BASE_URL).rstrip("/")
+from pressrun.core.selectors import public_base_url
 
 
 def samcart_grace_seconds() -> int:
@@ -69,16 +65,34 @@ def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> 
     return [delivery_id for delivery_id in candidates if delivery_id not in with_task]
 
 
-def shopify_webhook_url(publisher: Publisher, *, test: bool = False) -> str:
-    """The exact URL to paste into Shopify's webhook form for this publisher."""
-    query = {"idpub": str(publisher.id), "token": publisher.cart_token}
+def shopify_url_needs_token(publisher: Publisher) -> bool:
+    """Whether the publisher's Shopify URL must carry the cart token: until Shopify's webhook
+    signing key is saved, nothing else proves the sender."""
+    return not publisher.shopify_webhook_key
+
+
+def shopify_webhook_url(
+    publisher: Publisher, *, test: bool = False, with_token: bool | None = None
+) -> str:
+    """The exact URL to paste into Shopify's webhook form for this publisher.
+
+    Once the publisher has saved Shopify's signing key it is the spec's URL, `?idpub=` alone:
+    the signature proves the sender. Before, it carries the cart token (`with_token` forces
+    either form). The token URL keeps working after the key is saved.
+    """
+    if with_token is None:
+        with_token = shopify_url_needs_token(publisher)
+    query = {"idpub": str(publisher.id)}
+    if with_token:
+        query["token"] = publisher.cart_token
     if test:
         query["mode"] = "test"
     return f"{public_base_url()}{reverse('carts:shopify')}?{urlencode(query)}"
 
 
 def samcart_notify_url(publisher: Publisher, *, test: bool = False) -> str:
-    """The exact Notify URL to paste into SamCart for this publisher."""
+    """The exact Notify URL to paste into SamCart for this publisher. It always carries the
+    cart token: SamCart signs nothing, so the token is what proves the sender."""
     query = {"idpub": str(publisher.id), "token": publisher.cart_token}
     if test:
         query["mode"] = "test"
@@ -89,12 +103,10 @@ def oneshoppingcart_notify_url(
     publisher: Publisher, *, test: bool = False, error_email: str = ""
 ) -> str:
     """The exact Notification URL to paste into 1ShoppingCart (API Settings) for this
-    publisher: TSMode=test while trying it out, prod after; TSErrEM (optional) gets errors."""
-    query = {
-        "TSMode": "test" if test else "prod",
-        "TSPub": str(publisher.id),
-        "token": publisher.cart_token,
-    }
+    publisher, as the spec prints it: TSMode=test while trying it out, prod after; TSPub the
+    publisher ID; TSErrEM (optional) gets errors. No token: the notification only names an
+    order, which pressrun reads from 1ShoppingCart's API with the publisher's own key."""
+    query = {"TSMode": "test" if test else "prod", "TSPub": str(publisher.id)}
     if error_email:
         query["TSErrEM"] = error_email
     return f"{public_base_url()}{reverse('carts:oneshoppingcart')}?{urlencode(query)}"

@@ -252,6 +252,11 @@ def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
     if parsed.no_quantity:
         described = "; ".join(f"SKU {line.describe()}" for line in parsed.no_quantity)
         parts.append(f"quantity below 1: {described}")
+    if parsed.invalid_quantity:
+        described = "; ".join(
+            f"SKU {line.describe()} quantity '{value}'" for line, value in parsed.invalid_quantity
+        )
+        parts.append(f"invalid quantity (not a whole number of copies): {described}")
     return "; ".join(part for part in parts if part)
 
 
@@ -260,7 +265,8 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
 
     Outcomes: order_created, duplicate (this cart order was already imported, by another
     topic or a repeat), ignored (topic not selected by the publisher), unmatched (no line
-    names a project), failed (intake refused it; the reason says why).
+    names a project), failed (intake refused it, or every line that names a project has a
+    quantity below 1 or not a whole number; the reason says why).
     Database errors propagate (the task retries them) and leave the delivery pending.
     SamCart deliveries are processed together with the other products of their order
     (see `samcart_process`).
@@ -310,15 +316,23 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             delivery_finish(delivery, Outcome.FAILED, str(exc))
             return delivery
         parsed = shopify_parse.parse_order(
-            publisher_id=publisher.id, data=data, test_requested=delivery.test_requested
+            publisher_id=publisher.id,
+            data=data,
+            test_requested=delivery.test_requested,
+            shop_domain=shopify_parse.shop_domain_from_headers(delivery.headers),
         )
         skipped = _skipped_text(parsed)
         # Recorded whether or not an order is made, so the publisher sees what to map.
         unmatched_record(delivery=delivery, products=parsed.unmatched)
         if parsed.request is None:
-            delivery_finish(
-                delivery, Outcome.UNMATCHED, f"No line matches a project. {skipped}".strip()
-            )
+            if parsed.unmatched or not (parsed.no_quantity or parsed.invalid_quantity):
+                delivery_finish(
+                    delivery, Outcome.UNMATCHED, f"No line matches a project. {skipped}".strip()
+                )
+            else:
+                # Every line names a project, but none asks for a number of copies that can
+                # be made: no mapping would help, so it is a failure, not "unmatched".
+                delivery_finish(delivery, Outcome.FAILED, f"No line can be ordered: {skipped}")
             return delivery
         try:
             with transaction.atomic():

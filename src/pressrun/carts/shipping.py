@@ -2,8 +2,10 @@
 
 A publisher's own rules (ShippingRule: the description *is* or *starts with* a text, compared
 case-insensitively with spaces collapsed) are tried first, in their order; then the specs'
-default rule (the description contains "priority" or "express"). None means the publisher's
-default mail method.
+keyword rule (the description contains "express" — USPS's "Priority Mail Express" included —
+else "priority"). None means the cart's default: the publisher's default mail method for
+Shopify and SamCart, standard + tracking for 1ShoppingCart (its spec: "By default, we ship
+standard first class + tracking").
 """
 
 from __future__ import annotations

@@ -1,4 +1,13 @@
-"""Cart webhook entry points: check the URL token (and signature), store, queue, answer.
+"""Cart webhook entry points: check who sent it, store, queue, answer.
+
+Who may send what (docs/carts/*.md, "Which URL"):
+- Shopify: the URL token, or, without one, the HMAC signature under the publisher's saved
+  webhook signing key (checked in constant time before the body is parsed);
+- SamCart, which signs nothing: the URL token, always;
+- 1ShoppingCart: the publisher ID alone (the spec's URL). Its notification names only an
+  order id, which is then read from 1ShoppingCart's API with the publisher's own key, so a
+  forged one can at most make pressrun read a real order of that publisher again, which is
+  deduplicated. A token, when given, must still be right.
 
 Nothing is processed here: the request is kept as an InboundDelivery and a task turns it into
 an order, so the cart gets its answer well within its timeout (Shopify: 5 s).
@@ -38,14 +47,26 @@ def _reply(status: int, text: str) -> HttpResponse:
 
 
 UNAUTHORIZED_TEXT = "Unknown publisher or wrong token."
+SHOPIFY_SENDER_UNCHECKED = (
+    "This URL has no token and no Shopify webhook signing key is saved, so the sender cannot "
+    "be checked. Save Shopify's signing key in Settings > Cart credentials, or use the URL "
+    "with the token shown on the Integrations page."
+)
+
+
+def active_publisher(idpub: str) -> Publisher | None:
+    """The active publisher with this publisher ID (digits), or None."""
+    text = idpub.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return Publisher.objects.filter(id=int(text), is_active=True).first()
 
 
 def publisher_for_token(idpub: str, token: str) -> Publisher | None:
     """The active publisher with this ID whose cart token is `token` (constant-time check)."""
-    text = idpub.strip()
-    if not text.isdigit() or len(text) > 18 or not token:
+    if not token:
         return None
-    publisher = Publisher.objects.filter(id=int(text), is_active=True).first()
+    publisher = active_publisher(idpub)
     # Compare against something even for an unknown publisher, so timing reveals nothing.
     expected = publisher.cart_token if publisher is not None else "-" * 32
     if not hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace")):
@@ -86,10 +107,45 @@ def _answer_every_delivery(
 
 
 def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
-    """POST /carts/shopify?idpub=<publisher ID>&token=<cart token>[&mode=test]."""
+    """POST /carts/shopify?idpub=<publisher ID>[&token=<cart token>][&mode=test].
+
+    With the token, the signature is checked too when a signing key is saved (a failure is
+    stored). Without it, the publisher must have saved Shopify's signing key and the request
+    must carry its valid signature: the HMAC proves the sender. A request failing that is
+    answered 401 and not stored, since nothing says who sent it.
+    """
+    if not token:
+        return _shopify_webhook_signed(request)
     publisher = publisher_for_token(request.GET.get("idpub", ""), token)
     if publisher is None:
         return _reply(401, UNAUTHORIZED_TEXT)
+    return _shopify_receive(request, publisher)
+
+
+def _shopify_webhook_signed(request: HttpRequest) -> HttpResponse:
+    """The spec's URL, `?idpub=` alone: accepted only with a valid signature."""
+    publisher = active_publisher(request.GET.get("idpub", ""))
+    if publisher is None:
+        return _reply(401, UNAUTHORIZED_TEXT)
+    key = publisher.shopify_webhook_key
+    if not key:
+        return _reply(401, SHOPIFY_SENDER_UNCHECKED)
+    body = _read_body(request)
+    if body is None:
+        return _reply(413, BODY_TOO_LARGE)
+    signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
+    if not signature:
+        return _reply(401, SIGNATURE_MISSING)
+    if not signature_valid(key=key, body=body, signature=signature):
+        return _reply(401, SIGNATURE_MISMATCH)
+    return _shopify_receive(request, publisher, body=body)
+
+
+def _shopify_receive(
+    request: HttpRequest, publisher: Publisher, *, body: bytes | None = None
+) -> HttpResponse:
+    """Store a Shopify delivery of a known publisher (its body already read and its signature
+    verified when `body` is given) and queue it."""
     topic = request.headers.get("X-Shopify-Topic", "").strip()
     receive = partial(
         delivery_receive,
@@ -99,11 +155,12 @@ def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
         topic=topic,
         test_requested=request.GET.get("mode", "").strip().lower() == "test",
     )
-    body = _read_body(request)
+    verified = body is not None
+    body = body if body is not None else _read_body(request)
     if body is None:
         receive(body=b"", failure=BODY_TOO_LARGE)
         return _reply(413, BODY_TOO_LARGE)
-    if publisher.shopify_webhook_key:
+    if publisher.shopify_webhook_key and not verified:
         signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
         if not signature or not signature_valid(
             key=publisher.shopify_webhook_key, body=body, signature=signature
@@ -153,7 +210,7 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
         return _reply(400, str(exc))
     delivery, _ = receive(
         body=body,
-        topic=samcart_parse.event(data) or "Product Purchased",
+        topic=samcart_parse.event(data),
         external_key=samcart_parse.order_id(data),
     )
     return _reply(200, f"ok {delivery.id}")
@@ -165,27 +222,40 @@ def _query_any_case(request: HttpRequest) -> dict[str, str]:
     return {name.lower(): request.GET.get(name, "") for name in request.GET}
 
 
-def _error_address(value: str) -> str:
+def _error_address(value: str, *, publisher: Publisher, token_checked: bool) -> str:
+    """Where errors about the notification are emailed (TSErrEM), or "".
+
+    Behind the token any valid address is taken, as the spec has it. Without the token anyone
+    who knows the publisher ID could write the URL, so only one of the publisher's own
+    addresses (login or error email) is taken: pressrun never mails an address a stranger
+    chose.
+    """
+    address = value.strip()
     try:
-        validate_email(value.strip())
+        validate_email(address)
     except ValidationError:
         return ""
-    return value.strip()
+    if token_checked:
+        return address
+    own = {publisher.email.lower(), publisher.error_recipient.lower()}
+    return address if address.lower() in own else ""
 
 
 TSMODE_INVALID = "TSMode must be test or prod."
 
 
 def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpResponse:
-    """POST /carts/1shoppingcart?TSMode=<test|prod>&TSPub=<publisher ID>&token=<cart token>
-    [&TSErrEM=<error email>].
+    """POST /carts/1shoppingcart?TSMode=<test|prod>&TSPub=<publisher ID>[&TSErrEM=<error
+    email>][&token=<cart token>].
 
-    The XML body holds only the order's token; the order itself is read from 1ShoppingCart's
-    API by the processing task. 200 is answered only once the notification is stored, since
-    1ShoppingCart repeats it until it gets a 200.
+    The spec's URL has no token, and none is needed: the XML body holds only the order's id,
+    and the order itself is read from 1ShoppingCart's API with the publisher's own Merchant ID
+    and key by the processing task. A token, when given, must be right. 200 is answered only
+    once the notification is stored, since 1ShoppingCart repeats it until it gets a 200.
     """
     query = _query_any_case(request)
-    publisher = publisher_for_token(query.get("tspub") or query.get("idpub", ""), token)
+    idpub = query.get("tspub") or query.get("idpub", "")
+    publisher = publisher_for_token(idpub, token) if token else active_publisher(idpub)
     if publisher is None:
         return _reply(401, UNAUTHORIZED_TEXT)
     mode = query.get("tsmode", "").strip().lower()
@@ -195,7 +265,9 @@ def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpRespo
         publisher=publisher,
         headers=dict(request.headers),
         test_requested=mode == "test",
-        notify_email=_error_address(query.get("tserrem", "")),
+        notify_email=_error_address(
+            query.get("tserrem", ""), publisher=publisher, token_checked=bool(token)
+        ),
     )
     body = _read_body(request)
     failure = ""
@@ -217,7 +289,13 @@ def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpRespo
             except Exception:
                 logger.exception("1shoppingcart delivery %s: error email not queued", delivery.id)
         return _reply(status, failure)
-    delivery, _ = receive(body=body, topic=notification.event, external_key=notification.token)
+    delivery, _ = receive(
+        body=body,
+        topic=notification.event,
+        external_key=oneshoppingcart_parse.delivery_key(
+            token=notification.token, test=mode == "test"
+        ),
+    )
     return _reply(200, f"ok {delivery.id}")
 
 

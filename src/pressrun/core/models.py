@@ -18,3 +18,45 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker_id} ({self.hostname}:{self.pid})"
+
+
+INSTALLATION_ID = 1
+
+
+class Installation(models.Model):
+    """Settings that belong to this installation rather than to one shell's environment:
+    one row (id 1), written only through `core.services`.
+
+    `public_base_url` is the address carts, customers and publishers reach (saved by an
+    operator); `served_address` is where `pressrun serve` last started, used while nothing is
+    saved. `core.selectors.public_base_url` decides which applies.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=INSTALLATION_ID)
+    public_base_url = models.CharField(
+        "public base URL",
+        max_length=200,
+        blank=True,
+        help_text="Where carts, customers and publishers reach this installation, e.g. "
+        "https://orders.example.com. Blank: the address pressrun serve last started on.",
+    )
+    public_base_url_changed_at = models.DateTimeField(null=True, blank=True)
+    public_base_url_changed_by = models.CharField(max_length=150, blank=True)
+    served_address = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="http://host:port that pressrun serve last started on.",
+    )
+    served_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "installation settings"
+        verbose_name_plural = "installation settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=INSTALLATION_ID), name="installation_single_row"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return "Installation settings"

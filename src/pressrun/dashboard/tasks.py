@@ -12,7 +12,7 @@ from django.urls import reverse
 from django_tasks import task
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.selectors import public_base_url
+from pressrun.core.selectors import public_base_url
 from pressrun.core.tasks import enqueue_retry
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 

@@ -24,8 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.selectors import public_base_url
 from pressrun.core.money import ZERO, format_money
+from pressrun.core.selectors import public_base_url
 from pressrun.notifications.models import EmailKind, OutgoingEmail
 from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus
 

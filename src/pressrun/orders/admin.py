@@ -83,6 +83,7 @@ class OrderAdmin(admin.ModelAdmin[Order]):
         "invoice",
         "source",
         "external_ref",
+        "store",
         "email",
         "mail_method",
         "shipping_method",

@@ -67,6 +67,13 @@ class Order(models.Model):
     external_ref = models.CharField(
         max_length=200, blank=True, help_text="The sender's own id for this order, if any."
     )
+    store = models.CharField(
+        "cart store",
+        max_length=255,
+        blank=True,
+        help_text="The cart's store the order came from (Shopify: its shop domain, e.g. "
+        "artist-a.myshopify.com); with external_ref it identifies the cart's order.",
+    )
 
     # recipient
     email = models.CharField("customer email", max_length=254, blank=True)

@@ -44,4 +44,7 @@ class OrderRequest:
     use_price_on_customs_form: bool = False
     send_notification_email: bool | None = None
     external_ref: str = ""
+    # The cart's store (Shopify: the shop domain): a publisher may have several, each
+    # numbering its orders on its own.
+    store: str = ""
     actor: str = field(default="")

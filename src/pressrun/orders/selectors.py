@@ -74,8 +74,9 @@ _MAX_ORDER_ID = 2**63 - 1
 def orders_filtered(*, publisher_id: int, filters: OrderFilters) -> QuerySet[Order]:
     """The publisher's orders matching `filters`, newest first.
 
-    `search` matches part of the invoice, customer name, email or tracking ID, ignoring
-    case, or an order number exactly. Dates are UTC days, both ends included.
+    `search` matches part of the invoice, customer name, email, tracking ID or cart store
+    (Shopify's shop domain), ignoring case, or an order number exactly. Dates are UTC days,
+    both ends included.
     """
     orders = Order.objects.filter(publisher_id=publisher_id)
     if filters.mode:
@@ -96,6 +97,7 @@ def orders_filtered(*, publisher_id: int, filters: OrderFilters) -> QuerySet[Ord
             | Q(name__icontains=search)
             | Q(email__icontains=search)
             | Q(tracking_id__icontains=search)
+            | Q(store__icontains=search)
         )
         if search.isascii() and search.isdigit() and int(search) <= _MAX_ORDER_ID:
             matches |= Q(id=int(search))
@@ -124,6 +126,7 @@ ORDER_EXPORT_COLUMNS = (
     "mode",
     "status",
     "source",
+    "store",
     "placed_utc",
     "name",
     "company",
@@ -162,6 +165,7 @@ def order_export_rows(*, publisher_id: int, filters: OrderFilters) -> Iterator[t
             order.mode,
             order.status,
             order.source,
+            order.store,
             order.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             order.name,
             order.company,

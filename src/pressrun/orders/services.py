@@ -304,6 +304,7 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
         invoice=invoice,
         source=request.source,
         external_ref=request.external_ref,
+        store=request.store[:255],
         email=recipient.email,
         name=recipient.name,
         company=recipient.company,

@@ -69,8 +69,12 @@ class OneShoppingCartClient:
         if len(raw) > MAX_REPLY_BYTES:
             raise ApiUnavailable("1ShoppingCart's reply was too large.")
         # An HTML error page (a proxy, maintenance) instead of the API's <Response>: transient.
+        # A reply declaring a DTD (an entity bomb, an external entity) is no outage: asking
+        # again brings the same, so DtdRefused propagates and fails the delivery for good.
         try:
-            root = parse.load_xml(raw)
+            root = parse.load_api_reply(raw)
+        except parse.DtdRefused:
+            raise
         except parse.PayloadInvalid as exc:
             raise ApiUnavailable(f"1ShoppingCart's reply was not XML ({exc}).") from exc
         if not parse.is_response(root):
@@ -92,7 +96,8 @@ class OneShoppingCartClient:
             raise ApiUnavailable(f"1ShoppingCart's reply broke off ({exc}).") from exc
 
     def order(self, order_id: str) -> parse.ApiOrder:
-        """Raises ApiUnavailable (retry), parse.ApiRefused or parse.PayloadInvalid (don't)."""
+        """Raises ApiUnavailable (retry), parse.ApiRefused or parse.PayloadInvalid (don't;
+        parse.DtdRefused, a reply declaring a DTD, is one)."""
         return parse.parse_order(self._get("Orders", order_id))
 
     def client(self, client_id: str) -> parse.ApiClient:

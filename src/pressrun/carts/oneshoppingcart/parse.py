@@ -15,9 +15,10 @@ import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
 
-from defusedxml import DefusedXmlException
+from defusedxml import DefusedXmlException, DTDForbidden
 from defusedxml.ElementTree import fromstring
 
+from pressrun.accounts.models import MailMethod
 from pressrun.carts.payload import text as _text
 from pressrun.carts.shipping import mail_method_for
 from pressrun.carts.unmatched import CartProduct
@@ -26,6 +27,10 @@ from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 NEW_ORDER_EVENT = "neworder"
+# The spec: "By default, we ship standard first class + tracking". Only a shipping method
+# that a publisher's rule or the keyword rule reads changes it; the publisher's own default
+# mail method does not apply to 1ShoppingCart orders.
+DEFAULT_MAIL_METHOD = MailMethod.RTRACKSTANDARD
 MAX_TOKEN_LENGTH = 50
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_INVOICE_LENGTH = 50
@@ -39,17 +44,33 @@ class PayloadInvalid(ValueError):
     """The XML cannot be read, or lacks what it must carry."""
 
 
+class DtdRefused(PayloadInvalid):
+    """The XML declares a DTD (<!DOCTYPE …>): never read, since a DTD is how entity bombs and
+    external entities arrive. `doctype` is the declared root name."""
+
+    def __init__(self, doctype: str) -> None:
+        self.doctype = doctype
+        super().__init__(
+            f"The XML declares a DTD (<!DOCTYPE {doctype[:40]}>), which pressrun never reads: "
+            "a DTD is how entity bombs and external entities arrive."
+        )
+
+
 def _local(tag: object) -> str:
     name = tag if isinstance(tag, str) else ""
     return name.rsplit("}", 1)[-1].lower()
 
 
 def load_xml(body: bytes) -> Element:
-    """Parse untrusted XML safely. Raises PayloadInvalid (bombs and DTDs included)."""
+    """Parse untrusted XML safely. Raises DtdRefused for any DTD (so no entity is ever
+    expanded or fetched: bombs and external entities included), PayloadInvalid for anything
+    else that is not well-formed XML."""
     if not body.strip():
         raise PayloadInvalid("The body is empty.")
     try:
         root = fromstring(body, forbid_dtd=True)
+    except DTDForbidden as exc:
+        raise DtdRefused(str(exc.name or "")) from exc
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise PayloadInvalid(f"The body is not well-formed XML: {exc}") from exc
     if not isinstance(root, Element):
@@ -100,8 +121,38 @@ def parse_notification(body: bytes) -> Notification:
     return Notification(event=event.rsplit("}", 1)[-1][:100], token=token)
 
 
+TEST_KEY_PREFIX = "test:"
+
+
+def delivery_key(*, token: str, test: bool) -> str:
+    """The delivery's key, which allows one order per key: the order id, and for a test-mode
+    notification "test:" + the order id. A test order never blocks the production order of
+    the same 1ShoppingCart order (as an invoice in test mode never blocks it in production),
+    so a test-mode notification, genuine or forged, cannot keep a real order from being made.
+    """
+    return f"{TEST_KEY_PREFIX}{token}" if test else token
+
+
+def order_token(key: str) -> str:
+    """The 1ShoppingCart order id a delivery key names (`delivery_key` undone)."""
+    return key.removeprefix(TEST_KEY_PREFIX)
+
+
 class ApiRefused(Exception):
     """1ShoppingCart answered success="false"; the message is its <Error> text."""
+
+
+def load_api_reply(body: bytes) -> Element:
+    """Parse a reply of 1ShoppingCart's API. Raises DtdRefused for XML declaring a DTD (an
+    entity bomb, an external entity: never an honest reply, so not worth asking again), and
+    PayloadInvalid for a body that is not XML at all, such as a proxy's or a maintenance web
+    page; an HTML page's own `<!DOCTYPE html>` counts as the latter."""
+    try:
+        return load_xml(body)
+    except DtdRefused as exc:
+        if exc.doctype.strip().lower() == "html":
+            raise PayloadInvalid("The reply is a web page (<!DOCTYPE html>).") from exc
+        raise
 
 
 def is_response(root: Element) -> bool:
@@ -236,8 +287,10 @@ def build_request(
 ) -> ParsedOrder:
     """The `OrderRequest` for a 1ShoppingCart order and its client. Lines are matched by SKU
     through the eCommerce ID String (a SKU listed by several projects orders all of them; a
-    line without a SKU by its product id); others are returned in `unmatched`. Reads the
-    publisher's projects; writes nothing."""
+    line without a SKU by its product id); others are returned in `unmatched`. The mail
+    method follows the publisher's shipping rules, then the keyword rule, else
+    DEFAULT_MAIL_METHOD (standard + tracking, whatever the publisher's own default). Reads the
+    publisher's projects and rules; writes nothing."""
     # Lines are mapped by SKU; a line without a SKU by its 1ShoppingCart product id.
     # (Quantities are whole numbers of at least 1: `_quantity` refuses anything else.)
     refs = sorted({line.sku or line.product_id for line in order.lines} - {""})
@@ -271,7 +324,10 @@ def build_request(
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.ONESHOPPINGCART,
         invoice=order.order_id[:MAX_INVOICE_LENGTH],
-        mail_method=mail_method_for(publisher_id=publisher_id, description=order.shipping_method),
+        mail_method=(
+            mail_method_for(publisher_id=publisher_id, description=order.shipping_method)
+            or DEFAULT_MAIL_METHOD
+        ),
         external_ref=order.order_id,
         actor="1shoppingcart",
     )

@@ -74,7 +74,7 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             InboundDelivery.objects.filter(
                 cart=Cart.ONESHOPPINGCART,
                 publisher=delivery.publisher,
-                external_key=notification.token,
+                external_key=delivery.external_key,
                 outcome=Outcome.ORDER_CREATED,
             )
             .exclude(id=delivery.id)
@@ -109,6 +109,13 @@ def _read_order(
         )
     except ApiUnavailable as exc:
         raise CartTemporarilyUnavailable(str(exc)) from exc
+    except parse.DtdRefused as exc:
+        return (
+            f"1ShoppingCart's reply for order {claim.token} was refused: {exc} 1ShoppingCart's "
+            "API never sends one, so the reply was not its own or was tampered with on the "
+            "way; asking again would bring the same, so it is not retried. Tell pressrun's "
+            "support, and replay this delivery once they have looked into it."
+        )
     except parse.ApiRefused as exc:
         return (
             f"1ShoppingCart refused to give order {claim.token}: {exc}. Check that the "
@@ -222,7 +229,7 @@ def _error_email(delivery: InboundDelivery, *, key: str, repeats_note: str = "")
 
     if not delivery.notify_email:
         return
-    token = delivery.external_key or "?"
+    token = parse.order_token(delivery.external_key) or "?"
     if delivery.outcome == Outcome.ORDER_CREATED:
         subject = f"1ShoppingCart order {token}: some products were not sent"
         opening = "The order was placed, but some of its lines match no pressrun project."

@@ -23,14 +23,20 @@ from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 MAX_INVOICE_LENGTH = 50
+# SamCart's Notify URL names its event in `type` ("Order" for the Product Purchased trigger,
+# "Refund", "Cancel", ...); the other keys are read in case a newer format moves it.
 EVENT_KEYS = ("type", "event", "event_type", "eventType", "trigger", "notification_type", "topic")
-NOT_ORDER_WORDS = ("refund", "cancel", "chargeback", "dispute", "void", "fail")
+# The only events that create orders, as `_event_key` writes them: SamCart's "Order", and the
+# trigger's own name should a body carry that instead.
+ORDER_EVENTS = frozenset({"order", "product purchased"})
+_EVENT_SEPARATORS = re.compile(r"[\s_.-]+")
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _KEY_PART = re.compile(r"[^.\[\]]+")
 
 
 class PayloadInvalid(ValueError):
-    """The body is neither a JSON object nor a form, or it names no order."""
+    """The body is neither a JSON object nor a form, or it is an order notification that
+    names no order."""
 
 
 def _unfold(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -66,7 +72,9 @@ def _listify(value: Any) -> Any:
 
 
 def load_notification(body: bytes, content_type: str = "") -> dict[str, Any]:
-    """Decode a JSON or form body into a dict. Raises PayloadInvalid."""
+    """Decode a JSON or form body into a dict. Raises PayloadInvalid for a body that is
+    neither, and for an order notification (`creates_order`) without an order id; other
+    events (a lead, a refund) need none, since they create nothing."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -85,7 +93,7 @@ def load_notification(body: bytes, content_type: str = "") -> dict[str, Any]:
             raise PayloadInvalid(str(exc)) from exc
         if not isinstance(data, dict):
             raise PayloadInvalid("The body is JSON but not an object.")
-    if not order_id(data):
+    if creates_order(data) and not order_id(data):
         raise PayloadInvalid("The body names no order (order.id).")
     return data
 
@@ -107,10 +115,33 @@ def event(data: dict[str, Any]) -> str:
     return ""
 
 
+def _event_key(text: str) -> str:
+    """The event as compared: lower case, runs of spaces, _ . - as one space."""
+    return _EVENT_SEPARATORS.sub(" ", text).strip().lower()
+
+
 def creates_order(data: dict[str, Any]) -> bool:
-    """Product Purchased (or no event named) creates orders; refunds and cancels do not."""
-    text = event(data).lower()
-    return not any(word in text for word in NOT_ORDER_WORDS)
+    """Whether the notification is recognisably an order: its event is SamCart's "Order"
+    (or "Product Purchased"), in any case. The spec: "An order is created ... when the type
+    of notify is 'Order'." Anything else creates nothing: refunds, cancels, leads, events
+    pressrun does not know, and a body naming no event at all (SamCart always names one, so
+    such a body is not a purchase SamCart sent)."""
+    return _event_key(event(data)) in ORDER_EVENTS
+
+
+def not_an_order_reason(data: dict[str, Any]) -> str:
+    """Why a notification that `creates_order` refuses created nothing (the delivery's
+    reason)."""
+    name = event(data)
+    if not name:
+        return (
+            "The notification names no event type (SamCart sends type=Order for a purchase), "
+            "so it is not recognisably an order; nothing was created."
+        )
+    return (
+        f"Event '{name[:100]}' is not an order; only SamCart's 'Order' notifications (the "
+        "Product Purchased trigger) create orders."
+    )
 
 
 def _quantity(value: Any, default: int = 1) -> int:

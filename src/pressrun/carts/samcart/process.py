@@ -102,12 +102,7 @@ def _process_group(group: list[InboundDelivery]) -> None:
             delivery_finish(delivery, Outcome.FAILED, str(exc))
             continue
         if not parse.creates_order(data):
-            delivery_finish(
-                delivery,
-                Outcome.IGNORED,
-                f"Event '{parse.event(data)}' does not create orders (only Product Purchased "
-                "does).",
-            )
+            delivery_finish(delivery, Outcome.IGNORED, parse.not_an_order_reason(data))
             continue
         if body in seen_bodies:
             delivery_finish(delivery, Outcome.DUPLICATE, REPEATED)

@@ -6,6 +6,9 @@ as its decimal text (never a float).
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +21,12 @@ from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 
 MAX_INVOICE_LENGTH = 50
+SHOP_DOMAIN_HEADER = "x-shopify-shop-domain"
+MYSHOPIFY_SUFFIX = ".myshopify.com"
+MAX_SHOP_DOMAIN_LENGTH = 255
+# A quantity as Shopify writes it: a JSON integer (load_order keeps its digits as text). At
+# most 9 digits, so int() is always cheap; intake then applies its own limit.
+QUANTITY_PATTERN = re.compile(r"-?\d{1,9}", re.ASCII)
 
 
 ORDER_ID_MISSING = (
@@ -54,10 +63,44 @@ def order_id(data: dict[str, Any]) -> str:
     return str(value).strip()
 
 
+def clean_shop_domain(value: str) -> str:
+    """The shop domain as it is kept: trimmed, lower case (X-Shopify-Shop-Domain)."""
+    return value.strip().lower()[:MAX_SHOP_DOMAIN_LENGTH]
+
+
+def shop_domain_from_headers(headers: Mapping[str, Any]) -> str:
+    """The X-Shopify-Shop-Domain of stored headers (names in any letter case), cleaned."""
+    for name, value in headers.items():
+        if str(name).lower() == SHOP_DOMAIN_HEADER:
+            return clean_shop_domain(str(value))
+    return ""
+
+
 def external_key(*, shop_domain: str, data: dict[str, Any]) -> str:
     """ "shop-domain:order-id", or "" when the body has no order id."""
     identifier = order_id(data)
-    return f"{shop_domain.strip().lower()}:{identifier}" if identifier else ""
+    return f"{clean_shop_domain(shop_domain)}:{identifier}" if identifier else ""
+
+
+def shopify_invoice(*, name: str, shop_domain: str) -> str:
+    """The invoice of a Shopify order: its name and its shop, "#1040@artist-a" (the shop's
+    handle: its domain without ".myshopify.com").
+
+    Shopify numbers orders per shop, so a publisher with two stores gets a "#1040" from each:
+    Shopify identifies an order by (shop, order), and so must the invoice, or intake's
+    invoice rule would drop the second store's order as a duplicate. Without a shop (an old
+    delivery without the header) it is the name alone. At most MAX_INVOICE_LENGTH
+    characters: a longer one keeps its start and ends in "~" and 8 hex digits of a SHA-256
+    of the whole (name, shop), so it still names one order.
+    """
+    if not shop_domain:
+        return name[:MAX_INVOICE_LENGTH]
+    handle = shop_domain.removesuffix(MYSHOPIFY_SUFFIX) or shop_domain
+    invoice = f"{name}@{handle}"
+    if len(invoice) <= MAX_INVOICE_LENGTH:
+        return invoice
+    digest = hashlib.sha256(f"{name}@{shop_domain}".encode()).hexdigest()[:8]
+    return f"{invoice[: MAX_INVOICE_LENGTH - 9]}~{digest}"
 
 
 @dataclass(frozen=True)
@@ -68,13 +111,25 @@ class ParsedOrder:
     unmatched: tuple[CartProduct, ...]
     # Lines that name a project but ask for no copies (quantity below 1).
     no_quantity: tuple[CartProduct, ...] = ()
+    # Lines that name a project with a quantity that is not a whole number of copies
+    # ("1e308", 2.5, "9" * 400, null): (product, the value as received).
+    invalid_quantity: tuple[tuple[CartProduct, str], ...] = ()
 
 
-def _quantity(value: Any) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return 0
+def _quantity(value: Any) -> int | None:
+    """A line's quantity as a whole number (it may be below 1), or None when it is not one:
+    a fraction (2.5), an exponent (1e3, 1e308: decoded as floats), more than 9 digits,
+    text, true, null. Never guesses: 1e3 is not read as 1000, nor 2.5 as 2."""
+    if not isinstance(value, str):  # floats, booleans, null, objects: never a count
+        return None
+    text = value.strip()
+    return int(text) if QUANTITY_PATTERN.fullmatch(text) else None
+
+
+def describe_value(value: Any) -> str:
+    """A received value for a reason, at most 40 characters."""
+    text = "null" if value is None else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
@@ -127,16 +182,28 @@ def _refs(item: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _lines(
-    publisher_id: int, items: list[dict[str, Any]]
-) -> tuple[list[LineRequest], list[CartProduct], list[CartProduct]]:
+@dataclass
+class _Lines:
+    lines: list[LineRequest]
+    unmatched: list[CartProduct]
+    no_quantity: list[CartProduct]
+    invalid_quantity: list[tuple[CartProduct, str]]
+
+    def parsed(self, request: OrderRequest | None) -> ParsedOrder:
+        return ParsedOrder(
+            request=request,
+            unmatched=tuple(self.unmatched),
+            no_quantity=tuple(self.no_quantity),
+            invalid_quantity=tuple(self.invalid_quantity),
+        )
+
+
+def _lines(publisher_id: int, items: list[dict[str, Any]]) -> _Lines:
     refs = [_refs(item) for item in items]
     by_cart_id = projects_for_cart_ids(
         publisher_id=publisher_id, cart_ids=sorted({ref for line in refs for ref in line})
     )
-    lines: list[LineRequest] = []
-    unmatched: list[CartProduct] = []
-    no_quantity: list[CartProduct] = []
+    found = _Lines(lines=[], unmatched=[], no_quantity=[], invalid_quantity=[])
     for item, line_refs in zip(items, refs, strict=True):
         has_sku = bool(_text(item.get("sku")))
         title = _text(item.get("title"))
@@ -151,43 +218,57 @@ def _lines(
             if project is not None:
                 project_ids = [project.id]
         if not project_ids:
-            unmatched.append(CartProduct(ref=line_refs[0] if line_refs else "", title=title))
+            found.unmatched.append(CartProduct(ref=line_refs[0] if line_refs else "", title=title))
             continue
+        product = CartProduct(ref=line_refs[0], title=title)
         quantity = _quantity(item.get("quantity"))
+        if quantity is None:
+            found.invalid_quantity.append((product, describe_value(item.get("quantity"))))
+            continue
         if quantity < 1:
-            no_quantity.append(CartProduct(ref=line_refs[0], title=title))
+            found.no_quantity.append(product)
             continue
         # A cart ID listed by several projects (a bonus disc) orders all of them.
-        lines.extend(LineRequest(project_id=pid, quantity=quantity) for pid in project_ids)
-    return lines, unmatched, no_quantity
+        found.lines.extend(LineRequest(project_id=pid, quantity=quantity) for pid in project_ids)
+    return found
 
 
-def parse_order(*, publisher_id: int, data: dict[str, Any], test_requested: bool) -> ParsedOrder:
-    """The `OrderRequest` for a Shopify order resource (as decoded by `load_order`).
+def parse_order(
+    *, publisher_id: int, data: dict[str, Any], test_requested: bool, shop_domain: str = ""
+) -> ParsedOrder:
+    """The `OrderRequest` for a Shopify order resource (as decoded by `load_order`) from the
+    shop `shop_domain` (X-Shopify-Shop-Domain).
+
+    The order keeps Shopify's identity of it, (shop, order id): the invoice is
+    `shopify_invoice` of its name (else its number, else its id) and shop, the store is the
+    shop domain and the external reference the order id.
 
     Lines whose SKU matches no project (eCommerce ID String, or Method 2: the project ID) are
     left out and listed in `unmatched`; a line without SKU is matched by its variant id, then
     its product id, in the eCommerce ID String. Lines of a matched product with a quantity
-    below 1 are left out and listed in `no_quantity`. With no line left, `request` is None.
+    below 1 are left out and listed in `no_quantity`, those whose quantity is not a whole
+    number at all in `invalid_quantity`. With no line left, `request` is None.
     The mail method follows the publisher's shipping rules, then the keyword rule.
     Reads the publisher's projects and shipping rules; writes nothing.
     """
     raw_items = data.get("line_items")
     items = [i for i in raw_items if isinstance(i, dict)] if isinstance(raw_items, list) else []
-    lines, unmatched, no_quantity = _lines(publisher_id, items)
-    if not lines:
-        return ParsedOrder(request=None, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))
+    found = _lines(publisher_id, items)
+    if not found.lines:
+        return found.parsed(None)
     test = test_requested or data.get("test") is True
-    invoice = _text(data.get("name")) or _text(data.get("order_number"))
+    shop = clean_shop_domain(shop_domain)
+    name = _text(data.get("name")) or _text(data.get("order_number")) or order_id(data)
     request = OrderRequest(
         publisher_id=publisher_id,
-        lines=tuple(lines),
+        lines=tuple(found.lines),
         recipient=_recipient(data),
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.SHOPIFY,
-        invoice=invoice[:MAX_INVOICE_LENGTH],
+        invoice=shopify_invoice(name=name, shop_domain=shop),
         mail_method=_mail_method(publisher_id, data),
         external_ref=order_id(data),
+        store=shop,
         actor="shopify",
     )
-    return ParsedOrder(request=request, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))
+    return found.parsed(request)

@@ -17,6 +17,7 @@ from pressrun.accounts.services import (
     publisher_update_settings,
 )
 from pressrun.core.sealed import hint
+from pressrun.core.selectors import public_base_url_reading
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
 from pressrun.dashboard.forms import AccountSettingsForm, CartCredentialsForm
 
@@ -58,6 +59,7 @@ def _render(
         "webhook_key_unreadable": bool(
             publisher.shopify_webhook_key_sealed and not publisher.shopify_webhook_key
         ),
+        "public_base_url": public_base_url_reading(),
     }
     return render(request, "dashboard/settings.html", context, status=status)
 

@@ -16,6 +16,7 @@ from pressrun.carts.models import UnmatchedProduct
 from pressrun.carts.services import unmatched_map_to_project
 from pressrun.core.errors import DomainError
 from pressrun.core.money import format_money
+from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
 from pressrun.dashboard.forms import MapUnmatchedForm
@@ -42,13 +43,15 @@ def integrations(request: PublisherRequest) -> HttpResponse:
     projects = selectors.active_projects(publisher=publisher)
     project_list = list(projects)
     unmatched = list(cart_selectors.unmatched_products_open(publisher)[:50])
-    base = cart_selectors.public_base_url()
+    base = public_base_url()
     context = {
         "section": "integrations",
         "gateway_order_url": base + reverse("gateway:order"),
         "gateway_status_url": base + reverse("gateway:status"),
         "shopify_url": cart_selectors.shopify_webhook_url(publisher),
         "shopify_test_url": cart_selectors.shopify_webhook_url(publisher, test=True),
+        "shopify_needs_token": cart_selectors.shopify_url_needs_token(publisher),
+        "shopify_signed_url": cart_selectors.shopify_webhook_url(publisher, with_token=False),
         "samcart_url": cart_selectors.samcart_notify_url(publisher),
         "samcart_test_url": cart_selectors.samcart_notify_url(publisher, test=True),
         "oneshoppingcart_url": cart_selectors.oneshoppingcart_notify_url(

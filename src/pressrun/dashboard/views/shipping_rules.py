@@ -1,6 +1,7 @@
 """Shipping rules: how a cart's shipping description becomes a mail method. The publisher's
 own rules ("is" / "starts with") are tried first, in their order; then the keyword rule of the
-specs ("priority" or "express" anywhere); else the default mail method."""
+specs ("express" anywhere, else "priority"); else the cart's default (the publisher's default
+mail method; standard + tracking for 1ShoppingCart)."""
 
 from __future__ import annotations
 

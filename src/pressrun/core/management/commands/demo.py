@@ -1,4 +1,10 @@
-"""`pressrun demo`: demo data for a new installation, and how to try it."""
+"""`pressrun demo`: demo data for a new installation, and how to try it.
+
+The demo publisher has fixed, documented values (its publisher ID, cart URL token and
+Shopify webhook signing key, like its password), so the sample requests in the cart guides
+(docs/carts/*.md) work as written against a fresh `make run`. A database that already has a
+publisher is never changed: the command then only prints where to go.
+"""
 
 from __future__ import annotations
 
@@ -7,59 +13,82 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from pressrun.accounts.models import Publisher
-from pressrun.accounts.services import publisher_create
+from pressrun.accounts.services import publisher_create, publisher_set_cart_credentials
 from pressrun.billing.services import ledger_credit
 from pressrun.catalog.services import project_create
+from pressrun.core.selectors import public_base_url
 
 DEMO_EMAIL = "demo@pressrun.localhost"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a documented local demo account
+DEMO_PUBLISHER_ID = 66870
+# Documented demo values for the cart guides' sample requests, never for a real publisher.
+DEMO_CART_TOKEN = "demo-cart-token-66870"  # noqa: S105 - documented demo value
+DEMO_SHOPIFY_WEBHOOK_KEY = "demo-shopify-signing-key"
 OPERATOR_USERNAME = "operator"
 OPERATOR_PASSWORD = "operator-password"  # noqa: S105 - a documented local demo account
+# (project ID, title, media, packaging, price, eCommerce ID String). Project 66750 is
+# ordered by SamCart product 279813 (the SamCart guide's sample) and, by Method 2, by the
+# Shopify SKU 66750 (the Shopify guide's sample).
 DEMO_PROJECTS = (
-    (66750, "Greatest Hits (CD)", "cd", "sleeve", "4.50"),
-    (66760, "Live in Concert (DVD)", "dvd", "dvd-case", "6.25"),
-    (66770, "Complete Works (USB)", "usb", "usb-ecomailer", "9.00"),
+    (66750, "Greatest Hits (CD)", "cd", "sleeve", "4.50", "{279813}"),
+    (66760, "Live in Concert (DVD)", "dvd", "dvd-case", "6.25", ""),
+    (66770, "Complete Works (USB)", "usb", "usb-ecomailer", "9.00", ""),
 )
 
 
-class Command(BaseCommand):
-    help = "Create a demo publisher, projects and operator when the database has no publisher."
+def demo_create() -> Publisher:
+    """The demo publisher with its projects, $100 credit and cart values, and the operator
+    login, in one transaction. Call only on a database without publishers."""
+    with transaction.atomic():
+        publisher = publisher_create(
+            email=DEMO_EMAIL,
+            password=DEMO_PASSWORD,
+            company="Demo Records",
+            publisher_id=DEMO_PUBLISHER_ID,
+            cart_token=DEMO_CART_TOKEN,
+        )
+        publisher_set_cart_credentials(
+            publisher=publisher, shopify_webhook_key=DEMO_SHOPIFY_WEBHOOK_KEY
+        )
+        for project_id, title, media, packaging, price, ecommerce_ids in DEMO_PROJECTS:
+            project_create(
+                publisher=publisher,
+                project_id=project_id,
+                title=title,
+                media=media,
+                packaging=packaging,
+                price=Decimal(price),
+                ecommerce_ids=ecommerce_ids,
+            )
+        ledger_credit(
+            publisher_id=publisher.id,
+            amount=Decimal("100.00"),
+            description="Demo credit",
+            actor="demo",
+        )
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=OPERATOR_USERNAME).exists():
+            user_model.objects.create_superuser(
+                username=OPERATOR_USERNAME, email="", password=OPERATOR_PASSWORD
+            )
+    return publisher
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+class Command(BaseCommand):
+    help = (
+        "Create a demo publisher (ID 66870), projects and operator when the database has no "
+        "publisher, then print how to try pressrun at the installation's public base URL."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not Publisher.objects.exists():
-            with transaction.atomic():
-                publisher = publisher_create(
-                    email=DEMO_EMAIL, password=DEMO_PASSWORD, company="Demo Records"
-                )
-                for project_id, title, media, packaging, price in DEMO_PROJECTS:
-                    project_create(
-                        publisher=publisher,
-                        project_id=project_id,
-                        title=title,
-                        media=media,
-                        packaging=packaging,
-                        price=Decimal(price),
-                    )
-                ledger_credit(
-                    publisher_id=publisher.id,
-                    amount=Decimal("100.00"),
-                    description="Demo credit",
-                    actor="demo",
-                )
-                user_model = get_user_model()
-                if not user_model.objects.filter(username=OPERATOR_USERNAME).exists():
-                    user_model.objects.create_superuser(
-                        username=OPERATOR_USERNAME, email="", password=OPERATOR_PASSWORD
-                    )
+            demo_create()
             self.stdout.write("Created the demo publisher, its projects and an operator login.")
-        base = options["base_url"].rstrip("/")
+        base = public_base_url()
         demo = Publisher.objects.filter(email=DEMO_EMAIL).first()
         if demo is None:
             self.stdout.write(f"Operators: {base}/admin/")
@@ -72,6 +101,8 @@ pressrun is ready.
   Operator console:    {base}/admin/   (user {OPERATOR_USERNAME} / {OPERATOR_PASSWORD})
   Demo publisher:      ID {demo.id}, projects 66750 CD sleeve, 66760 DVD case,
                        66770 USB ecomailer, $100 credit
+  Demo cart values:    cart URL token {DEMO_CART_TOKEN}, Shopify signing key
+                       {DEMO_SHOPIFY_WEBHOOK_KEY} (the cart guides' samples use them)
   Emails sent:         written as files to {settings.EMAIL_FILE_PATH}/ (development)
 
 Place an order (paste into another terminal):
@@ -92,5 +123,7 @@ Ask for its status (use the invoice the order reply shows):
     --data-urlencode 'CoLoginEmail={DEMO_EMAIL}' \\
     --data-urlencode 'CoLoginPassword={DEMO_PASSWORD}' \\
     --data-urlencode 'Invoice=DEMO-...'
+
+Cart URLs of the demo publisher: pressrun carturls --publisher {demo.id}
 """
         )

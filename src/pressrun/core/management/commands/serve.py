@@ -1,4 +1,9 @@
-"""`pressrun serve`: the production web server (gunicorn), with pressrun's settings."""
+"""`pressrun serve`: the production web server (gunicorn), with pressrun's settings.
+
+At start it records the address it serves on (`Installation.served_address`): while no
+operator has saved a public base URL, every URL pressrun prints or sends uses it, so
+`pressrun carturls` in another shell prints the port this server really answers on.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connections
+
+from pressrun.core.selectors import public_base_url_reading
+from pressrun.core.services import installation_record_served_address
 
 
 class Command(BaseCommand):
@@ -39,6 +48,7 @@ class Command(BaseCommand):
 
         host = options["host"]
         bind = f"[{host}]:{options['port']}" if ":" in host else f"{host}:{options['port']}"
+        self._record_address(host, options["port"])
         config = {
             "bind": bind,
             "workers": options["processes"],
@@ -72,3 +82,19 @@ class Command(BaseCommand):
         self.stdout.write(f"pressrun serving on http://{bind}/ ({config['workers']} processes)")
         self.stdout.flush()
         PressrunServer().run()
+
+    def _record_address(self, host: str, port: int) -> None:
+        """Record where this server answers, and say which public base URL applies."""
+        try:
+            installation_record_served_address(host=host, port=port)
+            reading = public_base_url_reading()
+        except DatabaseError as exc:
+            self.stderr.write(
+                f"Could not record the address this server answers on ({exc}); run "
+                "`pressrun migrate` first. Printed URLs keep their previous address."
+            )
+        else:
+            self.stdout.write(f"Public base URL: {reading.url} ({reading.origin_label})")
+        finally:
+            # gunicorn forks its workers from this process: none may inherit its connection.
+            connections.close_all()

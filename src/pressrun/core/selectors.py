@@ -1,0 +1,77 @@
+"""Reads of the installation's own settings: above all, the one public base URL every URL
+pressrun prints or sends (cart URLs, email links, command output) starts with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from pressrun.core.models import INSTALLATION_ID, Installation
+
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+
+
+class BaseUrlOrigin:
+    """Where the public base URL in use comes from, in the order they are tried."""
+
+    ENVIRONMENT = "environment"
+    SAVED = "saved"
+    SERVED = "served"
+    DEFAULT = "default"
+
+
+ORIGIN_LABELS = {
+    BaseUrlOrigin.ENVIRONMENT: "the environment variable PRESSRUN_PUBLIC_BASE_URL",
+    BaseUrlOrigin.SAVED: "saved by an operator",
+    BaseUrlOrigin.SERVED: "the address pressrun serve last started on",
+    BaseUrlOrigin.DEFAULT: "the default (nothing saved, the server never started)",
+}
+
+
+@dataclass(frozen=True)
+class PublicBaseUrl:
+    url: str  # without a trailing slash
+    origin: str  # a BaseUrlOrigin value
+
+    @property
+    def origin_label(self) -> str:
+        return ORIGIN_LABELS[self.origin]
+
+
+def public_base_url_reading() -> PublicBaseUrl:
+    """The public base URL and where it comes from. The first that is set wins:
+
+    1. PRESSRUN_PUBLIC_BASE_URL in the environment (deployments and the test harness pin it);
+    2. the URL an operator saved (`Installation.public_base_url`);
+    3. the address `pressrun serve` last started on (`Installation.served_address`), so a
+       fresh `make run PORT=8101` prints 8101 everywhere;
+    4. http://127.0.0.1:8000.
+
+    One small read per call, never cached: a change applies at once in every process. A
+    database that cannot be read yet (before `pressrun migrate`) counts as nothing saved.
+    """
+    from_environment = str(settings.PRESSRUN_PUBLIC_BASE_URL).strip()
+    if from_environment:
+        return PublicBaseUrl(from_environment.rstrip("/"), BaseUrlOrigin.ENVIRONMENT)
+    try:
+        row = (
+            Installation.objects.filter(id=INSTALLATION_ID)
+            .values_list("public_base_url", "served_address")
+            .first()
+        )
+    except DatabaseError:
+        row = None
+    saved, served = row if row is not None else ("", "")
+    if saved:
+        return PublicBaseUrl(saved.rstrip("/"), BaseUrlOrigin.SAVED)
+    if served:
+        return PublicBaseUrl(served.rstrip("/"), BaseUrlOrigin.SERVED)
+    return PublicBaseUrl(DEFAULT_PUBLIC_BASE_URL, BaseUrlOrigin.DEFAULT)
+
+
+def public_base_url() -> str:
+    """Where carts, customers and publishers reach this installation, without a trailing
+    slash: the start of every URL pressrun prints or sends (see `public_base_url_reading`)."""
+    return public_base_url_reading().url
