@@ -116,7 +116,7 @@ def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
         )
         try:
             service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
-            service.pressrun("demo", "--base-url", base_url)
+            service.pressrun("demo")
             for name, command in (
                 ("server", ["serve", "--host", "127.0.0.1", "--port", str(port)]),
                 ("worker", ["worker"]),
