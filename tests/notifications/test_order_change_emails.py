@@ -110,8 +110,12 @@ def test_changing_the_address_tells_the_customer_old_and_new(
 ) -> None:
     order = hold_order(place, publisher, cd)
     new_address = RecipientRequest(
-        name="Ann Buyer", address="2 High Street", city="London", postal_code="SW1A 1AA",
-        country="GB", email="ann@example.com",
+        name="Ann Buyer",
+        address="2 High Street",
+        city="London",
+        postal_code="SW1A 1AA",
+        country="GB",
+        email="ann@example.com",
     )
     with django_capture_on_commit_callbacks(execute=True):
         order_modify(publisher=publisher, order_id=order.id, recipient=new_address, actor="d")
@@ -192,15 +196,17 @@ def test_intake_publishes_order_placed_once(publisher: Any, cd: Any, place: Any)
     assert seen == [order.id]
 
 
-def test_order_notification_names_the_country(
-    publisher: Any, cd: Any, place: Any
-) -> None:
+def test_order_notification_names_the_country(publisher: Any, cd: Any, place: Any) -> None:
     place(
         publisher,
         cd,
         recipient=RecipientRequest(
-            name="Ann Buyer", address="2 High Street", city="London", postal_code="SW1A 1AA",
-            country="GB", email="ann@example.com",
+            name="Ann Buyer",
+            address="2 High Street",
+            city="London",
+            postal_code="SW1A 1AA",
+            country="GB",
+            email="ann@example.com",
         ),
     )
     [message] = [m for m in mail.outbox if m.to == ["ann@example.com"]]

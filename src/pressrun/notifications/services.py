@@ -325,8 +325,15 @@ def notify_order_changed(*, change: OrderChanged) -> list[OutgoingEmail]:
             "new_address": _address_lines(
                 tuple(
                     str(getattr(order, field))
-                    for field in ("name", "company", "address", "city", "state", "postal_code",
-                                  "country")
+                    for field in (
+                        "name",
+                        "company",
+                        "address",
+                        "city",
+                        "state",
+                        "postal_code",
+                        "country",
+                    )
                 )
             ),
         }

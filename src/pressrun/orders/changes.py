@@ -232,8 +232,9 @@ def order_modify(
                 order=order,
                 history_event_id=history.id,
                 lines=tuple(
-                    LineChange(line.project.title, line.project_id, old_quantities[line.id],
-                               line.quantity)
+                    LineChange(
+                        line.project.title, line.project_id, old_quantities[line.id], line.quantity
+                    )
                     for line in lines
                 ),
                 items_changed=any(old_quantities[line.id] != line.quantity for line in lines),

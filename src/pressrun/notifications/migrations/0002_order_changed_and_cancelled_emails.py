@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0001_email_log'),
+        ("notifications", "0001_email_log"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='outgoingemail',
-            name='kind',
-            field=models.CharField(choices=[('order_placed', 'Order notification'), ('order_shipped', 'Tracking'), ('order_changed', 'Order changed'), ('order_cancelled', 'Order cancelled'), ('hold_orders', 'Orders awaiting payment'), ('publisher_error', 'Error report')], max_length=20),
+            model_name="outgoingemail",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("order_placed", "Order notification"),
+                    ("order_shipped", "Tracking"),
+                    ("order_changed", "Order changed"),
+                    ("order_cancelled", "Order cancelled"),
+                    ("hold_orders", "Orders awaiting payment"),
+                    ("publisher_error", "Error report"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0005_order_address_changes_until'),
+        ("orders", "0005_order_address_changes_until"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='orderdeletion',
-            name='customer_token',
-            field=models.CharField(blank=True, db_index=True, help_text="The deleted order's customer link, so it can say the order was cancelled.", max_length=64),
+            model_name="orderdeletion",
+            name="customer_token",
+            field=models.CharField(
+                blank=True,
+                db_index=True,
+                help_text="The deleted order's customer link, so it can say the order was cancelled.",
+                max_length=64,
+            ),
         ),
     ]
