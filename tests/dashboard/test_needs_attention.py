@@ -66,7 +66,8 @@ def test_a_failed_delivery_can_be_dismissed_and_stays_in_the_log(
     delivery.refresh_from_db()
     assert delivery.outcome == Outcome.FAILED
     assert delivery.dismissed_by == ACTOR
-    assert delivery.dismissed_at is not None and delivery.dismissed_at >= before
+    assert delivery.dismissed_at is not None
+    assert delivery.dismissed_at >= before
     assert problem_count(signed_in) == "0"
     assert "Failed cart deliveries" not in signed_in.get("/home").content.decode()
 

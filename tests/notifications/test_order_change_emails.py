@@ -64,7 +64,7 @@ def test_deleting_a_hold_order_tells_the_customer(
 
 
 @pytest.mark.parametrize(
-    ("setting", "override", "mode"),
+    "case",
     [(False, None, "prod"), (True, False, "prod"), (True, None, "test")],
     ids=["notifications-off", "order-said-no-email", "test-order"],
 )
@@ -72,11 +72,10 @@ def test_no_cancellation_email_when_the_order_gets_no_emails(
     make_account: Any,
     cd_for: Any,
     place: Any,
-    setting: bool,
-    override: bool | None,
-    mode: str,
+    case: tuple[bool, bool | None, str],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    setting, override, mode = case
     publisher = make_account(company="Acme Discs", customer_email_notifications=setting)
     order = place(publisher, cd_for(publisher), send_notification_email=override, mode=mode)
     mail.outbox.clear()
@@ -157,10 +156,19 @@ def test_two_changes_send_two_emails(
 
 def test_a_deletion_rolled_back_queues_no_email(publisher: Any, cd: Any, place: Any) -> None:
     order = hold_order(place, publisher, cd)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        order_delete(publisher=publisher, order_id=order.id, actor="d")
-        assert OutgoingEmail.objects.filter(kind=EmailKind.ORDER_CANCELLED).count() == 1
-        raise RuntimeError("the surrounding work failed")
+    queued_inside: list[int] = []
+
+    def delete_then_fail() -> None:
+        with transaction.atomic():
+            order_delete(publisher=publisher, order_id=order.id, actor="d")
+            queued_inside.append(
+                OutgoingEmail.objects.filter(kind=EmailKind.ORDER_CANCELLED).count()
+            )
+            raise RuntimeError("the surrounding work failed")
+
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
+    assert queued_inside == [1]
     assert Order.objects.filter(id=order.id).exists()
     assert not OutgoingEmail.objects.filter(kind=EmailKind.ORDER_CANCELLED).exists()
 
