@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +22,7 @@ from pressrun.carts.services import (
     unmatched_map_to_project,
     unmatched_unignore,
 )
-from pressrun.core.errors import DomainError
+from pressrun.core.errors import DomainError, PageNotFound
 from pressrun.core.money import format_money
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
@@ -177,7 +177,7 @@ def delivery_dismiss_view(request: PublisherRequest, delivery_id: int) -> HttpRe
             publisher=request.publisher, delivery_id=delivery_id, actor=_actor(request)
         )
     except DeliveryNotFound as exc:
-        raise Http404(exc.message) from exc
+        raise PageNotFound(exc.message) from exc
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -197,7 +197,7 @@ def delivery_replay_view(request: PublisherRequest, delivery_id: int) -> HttpRes
     try:
         delivery_replay_by_publisher(publisher=request.publisher, delivery_id=delivery_id)
     except DeliveryNotFound as exc:
-        raise Http404(exc.message) from exc
+        raise PageNotFound(exc.message) from exc
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -218,7 +218,7 @@ def unmatched_ignore_view(request: PublisherRequest, unmatched_id: int) -> HttpR
             publisher=request.publisher, unmatched_product_id=unmatched_id, actor=_actor(request)
         )
     except UnmatchedProductNotFound as exc:
-        raise Http404(exc.message) from exc
+        raise PageNotFound(exc.message) from exc
     messages.success(
         request,
         f"{product.get_cart_display()} product '{product.product_ref}' is ignored: it is not "
@@ -234,7 +234,7 @@ def unmatched_unignore_view(request: PublisherRequest, unmatched_id: int) -> Htt
     try:
         product = unmatched_unignore(publisher=request.publisher, unmatched_product_id=unmatched_id)
     except UnmatchedProductNotFound as exc:
-        raise Http404(exc.message) from exc
+        raise PageNotFound(exc.message) from exc
     messages.success(
         request,
         f"{product.get_cart_display()} product '{product.product_ref}' is listed again.",
