@@ -93,7 +93,8 @@ for number in range(25):
 UnmatchedProduct.objects.filter(publisher=publisher, product_ref__endswith="-3").update(
     ignored_at=now, ignored_by="dashboard (someone.with.a.long.email@example-long-domain.com)")
 shipping_rule_create(publisher=publisher, match="starts_with",
-    text="usps priority mail international flat rate envelope with tracking", mail_method="priority")
+    text="usps priority mail international flat rate envelope with tracking",
+    mail_method="priority")
 print(json.dumps(orders))
 """
 
@@ -118,8 +119,10 @@ OVERFLOWING = """
       const inside = [...element.children].some(
         (child) => child.getBoundingClientRect().right > limit + 0.5);
       if (!inside) {
-        found.push(element.tagName.toLowerCase() + (element.className ? "." + element.className : "")
-          + " (" + Math.round(box.right) + "px): " + (element.textContent || "").trim().slice(0, 40));
+        const name = element.tagName.toLowerCase()
+          + (element.className ? "." + element.className : "");
+        const words = (element.textContent || "").trim().slice(0, 40);
+        found.push(name + " (" + Math.round(box.right) + "px): " + words);
       }
     }
   }
