@@ -4,6 +4,7 @@ Replay: never a second order), an unmatched product ignored ("not a disc") and a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -200,3 +201,68 @@ def test_the_actions_need_a_post(signed_in: Client, publisher: Publisher) -> Non
         Outcome.FAILED,
         None,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_replays_and_a_dismissal_make_one_order(
+    make_publisher: Callable[..., Any], make_project: Callable[..., Any], settings: Any
+) -> None:
+    """Eight replays of one failed delivery at once (two browser tabs, a double click), with a
+    dismissal among them: exactly one is queued, the processing makes one order."""
+    from django.db import connection
+
+    from pressrun.carts.services import (
+        DeliveryActionRefused,
+        delivery_dismiss,
+        delivery_process,
+        delivery_replay_by_publisher,
+    )
+
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
+        "file:memorydb"
+    ):
+        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    publisher = make_publisher(email="owner@example.com")
+    make_project(publisher, title="Greatest Hits", ecommerce_ids="{VTD234-100}")
+    delivery = failed_delivery(publisher)
+    barrier = threading.Barrier(9)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def replay() -> None:
+        try:
+            barrier.wait(timeout=30)
+            delivery_replay_by_publisher(publisher=publisher, delivery_id=delivery.id)
+            outcomes.append("queued")
+        except DeliveryActionRefused:
+            outcomes.append("refused")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def dismiss() -> None:
+        try:
+            barrier.wait(timeout=30)
+            delivery_dismiss(publisher=publisher, delivery_id=delivery.id, actor=ACTOR)
+        except DeliveryActionRefused:
+            pass  # already pending again: nothing to dismiss
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=replay) for _ in range(8)]
+    threads.append(threading.Thread(target=dismiss))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(outcomes) == ["queued"] + ["refused"] * 7
+    delivery_process(delivery_id=delivery.id)
+    delivery_process(delivery_id=delivery.id)
+    delivery.refresh_from_db()
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert Order.objects.filter(publisher=publisher).count() == 1
