@@ -79,6 +79,11 @@ def make_project(db: None) -> Callable[..., Any]:
             "packaging": "sleeve",
             "price": Decimal("4.50"),
         }
+        if "packaging" in kwargs and "media" not in kwargs:
+            # A packaging given alone gets a media that fits it (catalog.PACKAGING_FOR_MEDIA).
+            values["media"] = {"dvd-case": "dvd", "usb-ecomailer": "usb"}.get(
+                kwargs["packaging"], "cd"
+            )
         values.update(kwargs)
         return project_create(publisher=publisher, **values)
 

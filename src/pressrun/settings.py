@@ -149,6 +149,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pressrun.dashboard.security.ContentSecurityPolicyMiddleware",
+    "pressrun.dashboard.security.NoStoreFormResponsesMiddleware",
 ]
 ROOT_URLCONF = "pressrun.urls"
 WSGI_APPLICATION = "pressrun.wsgi.application"

@@ -19,3 +19,9 @@ urlpatterns = [
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),
 ]
+
+# Styled error pages (the dashboard's look when signed in), never Django's bare ones.
+handler400 = "pressrun.dashboard.views.errors.bad_request"
+handler403 = "pressrun.dashboard.views.errors.permission_denied"
+handler404 = "pressrun.dashboard.views.errors.not_found"
+handler500 = "pressrun.dashboard.views.errors.server_error"

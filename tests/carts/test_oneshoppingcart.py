@@ -151,6 +151,7 @@ def test_one_sku_in_two_projects_orders_both_in_one_box(
         media="dvd",
         packaging="dvd-case",
         ecommerce_ids="<4000-C> <6000-B>",
+        confirm_shared_ids=True,
     )
     api.add_order("702", lines=[("6000-B", 3, "Bundle"), ("4000-C", 1, "Bonus alone")])
     post(url(publisher), notification("702"))

@@ -173,7 +173,9 @@ def test_test_mode_from_the_order_or_the_url(publisher: Any, cd: Any) -> None:
 
 def test_one_sku_for_two_projects_orders_both(publisher: Any, make_project: Any) -> None:
     disc = make_project(publisher, title="Album", ecommerce_ids="{ALBUM-1}")
-    bonus = make_project(publisher, title="Bonus", ecommerce_ids="{album-1}{BONUS}")
+    bonus = make_project(
+        publisher, title="Bonus", ecommerce_ids="{album-1}{BONUS}", confirm_shared_ids=True
+    )
     parsed = parse(publisher, order_json(skus=(("ALBUM-1", 3, "Album"),)))
     assert [(line.project_id, line.quantity) for line in parsed.request.lines] == [
         (disc.id, 3),

@@ -270,7 +270,9 @@ def test_topics_the_publisher_did_not_select_are_ignored(publisher: Any, cd: Any
 
 def test_bonus_disc_sku_makes_one_order_with_two_lines(publisher: Any, make_project: Any) -> None:
     album = make_project(publisher, title="Album", ecommerce_ids="{ALBUM-1}")
-    bonus = make_project(publisher, title="Bonus", ecommerce_ids="{ALBUM-1}")
+    bonus = make_project(
+        publisher, title="Bonus", ecommerce_ids="{ALBUM-1}", confirm_shared_ids=True
+    )
     post(url(publisher), order_json(skus=(("ALBUM-1", 2, "Album"),)))
     (delivery,) = process_pending()
     assert delivery.outcome == Outcome.ORDER_CREATED

@@ -36,7 +36,7 @@ def test_one_id_may_order_several_projects(
     # The 1ShoppingCart spec's bonus disc: 6000-B orders both projects.
     publisher = make_publisher()
     first = make_project(publisher, ecommerce_ids="<5000-A> <6000-B>")
-    second = make_project(publisher, ecommerce_ids="<4000-C> <6000-B>")
+    second = make_project(publisher, ecommerce_ids="<4000-C> <6000-B>", confirm_shared_ids=True)
     with django_assert_num_queries(1):
         found = projects_for_cart_ids(
             publisher_id=publisher.id, cart_ids=["5000-A", "4000-C", "6000-b"]
@@ -57,7 +57,7 @@ def test_other_publishers_projects_never_match(make_publisher: Any, make_project
 def test_inactive_projects_are_excluded(make_publisher: Any, make_project: Any) -> None:
     publisher = make_publisher()
     retired = make_project(publisher, ecommerce_ids="<A>")
-    current = make_project(publisher, ecommerce_ids="<A>")
+    current = make_project(publisher, ecommerce_ids="<A>", confirm_shared_ids=True)
     project_update(project=retired, is_active=False)
     assert projects_for_cart_ids(publisher_id=publisher.id, cart_ids=["A"]) == {"A": [current]}
 

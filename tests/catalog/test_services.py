@@ -52,7 +52,7 @@ def test_create_refuses_an_overlong_string(make_publisher: Any, make_project: An
 def test_update_rewrites_the_rows(make_publisher: Any, make_project: Any) -> None:
     publisher = make_publisher()
     project = make_project(publisher, ecommerce_ids="<5000-A> <6000-B>")
-    other = make_project(publisher, ecommerce_ids="<6000-B>")
+    other = make_project(publisher, ecommerce_ids="<6000-B>", confirm_shared_ids=True)
     returned = project_update(project=project, ecommerce_ids="{6000-B}{7150}", title=" New ")
     assert returned is project
     assert (project.ecommerce_ids, project.title) == ("{6000-B}{7150}", "New")

@@ -97,6 +97,29 @@ def test_get_shows_the_order_and_the_form(order: Order) -> None:
     assert "script-src 'self'" in response["Content-Security-Policy"]
 
 
+def test_the_country_is_shown_by_name_and_kept_on_a_resave(order: Order) -> None:
+    Order.objects.filter(id=order.id).update(
+        city="London", state="", postal_code="SW1A 1AA", country="GB"
+    )
+    page = Client().get(url(order)).content.decode()
+    assert "London SW1A 1AA<br>\n      United Kingdom\n    </address>" in page
+    assert 'value="United Kingdom"' in page
+    assert ">GB<" not in page
+    assert 'value="GB"' not in page
+    # The form sent back as shown keeps the country (the name is read back as the code).
+    form = {
+        "name": "Ann Buyer",
+        "company": "",
+        "address": "1 Main St",
+        "city": "London",
+        "state": "",
+        "postal_code": "SW1A 1AA",
+        "country": "United Kingdom",
+    }
+    assert Client().post(url(order), form).status_code == 302
+    assert Order.objects.get(id=order.id).country == "GB"
+
+
 def test_unknown_token_is_404(order: Order) -> None:
     client = Client()
     assert client.get("/c/" + "x" * 32).status_code == 404

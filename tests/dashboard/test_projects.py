@@ -209,7 +209,9 @@ def test_live_check_lists_ids_and_projects_sharing_them(
     make_project: Callable[..., Any],
 ) -> None:
     editing = make_project(publisher, title="Editing", ecommerce_ids="<6000-B>")
-    bonus = make_project(publisher, title="Bonus Disc", ecommerce_ids="<4000-C> <6000-b>")
+    bonus = make_project(
+        publisher, title="Bonus Disc", ecommerce_ids="<4000-C> <6000-b>", confirm_shared_ids=True
+    )
     make_project(publisher, title="Retired", ecommerce_ids="<5000-A>", is_active=False)
     make_project(make_publisher(), title="Other Publisher", ecommerce_ids="<5000-A> <6000-B>")
     response = signed_in.get(
@@ -225,7 +227,8 @@ def test_live_check_lists_ids_and_projects_sharing_them(
         f"6000-B also orders project {bonus.id} “Bonus Disc”: a cart order for it ships both "
         "in one box (fine for a bonus disc). "
         f"{bonus.id} is the project ID of project {bonus.id} “Bonus Disc”: a Shopify SKU "
-        f"{bonus.id} would order this project instead of that one."
+        f"{bonus.id} would order this project instead of that one. "
+        "Saving asks you to confirm IDs that your other projects do not use yet."
     )
     assert "Other Publisher" not in fragment
     assert "Retired" not in fragment
@@ -292,7 +295,7 @@ def test_html_in_project_text_is_shown_escaped(
     project = make_project(
         publisher, title=SCRIPT, special_text="a < b", ecommerce_ids="<x&lt;y> {\"'}"
     )
-    make_project(publisher, title=SCRIPT + " bonus", ecommerce_ids="{\"'}")
+    make_project(publisher, title=SCRIPT + " bonus", ecommerce_ids="{\"'}", confirm_shared_ids=True)
     for path in ("/projects", f"/projects/{project.id}"):
         page = signed_in.get(path).content.decode()
         assert SCRIPT not in page, path

@@ -17,7 +17,7 @@ from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.models import ShippingRule, UnmatchedProduct
+from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
 from pressrun.carts.services import shipping_rule_create
 from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
@@ -37,6 +37,7 @@ SAMPLE_ARGUMENTS = {
     "order_id": "1",
     "rule_id": "1",
     "checkout_id": "1",
+    "delivery_id": "1",
 }
 
 
@@ -89,6 +90,7 @@ class Theirs:
     order: Order
     line: OrderLine
     unmatched: UnmatchedProduct
+    delivery: InboundDelivery
     shipping_rule: ShippingRule
     my_project: Project
     my_reset_token: str
@@ -105,6 +107,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "unmatched_id": lambda theirs: str(theirs.unmatched.id),
         "rule_id": lambda theirs: str(theirs.shipping_rule.id),
         "checkout_id": lambda theirs: str(theirs.checkout.id),
+        "delivery_id": lambda theirs: str(theirs.delivery.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -197,6 +200,10 @@ def object_urls() -> list[ObjectUrl]:
     expected = {
         "dashboard:password_reset_confirm",
         "dashboard:unmatched_map",
+        "dashboard:unmatched_ignore",
+        "dashboard:unmatched_unignore",
+        "dashboard:delivery_dismiss",
+        "dashboard:delivery_replay",
         "dashboard:project_edit",
         "dashboard:order_detail",
         "dashboard:order_modify",
@@ -235,12 +242,23 @@ def theirs(
         first_seen_at=timezone.now(),
         last_seen_at=timezone.now(),
     )
+    delivery = InboundDelivery.objects.create(
+        cart="shopify",
+        publisher=other,
+        received_at=timezone.now(),
+        body=b'{"id": 1}',
+        topic="orders/fulfilled",
+        outcome=Outcome.FAILED,
+        reason="Gave up after 8 attempts.",
+    )
+    unmatched.deliveries.add(delivery)
     return Theirs(
         publisher=other,
         project=project,
         order=order,
         line=OrderLine.objects.get(order=order),
         unmatched=unmatched,
+        delivery=delivery,
         shipping_rule=shipping_rule_create(
             publisher=other, match="is", text="their shipping", mail_method="express"
         ),

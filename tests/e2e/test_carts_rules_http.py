@@ -172,7 +172,9 @@ def open_shop(service: LiveService, projects: dict[str, str], setup: str = "") -
     for title, ecommerce_ids in projects.items():
         args = ["createproject", "--publisher", str(account.id), "--title", title]
         args += ["--media", "cd", "--packaging", "sleeve", "--price", "4.50"]
-        ids[title] = int(service.pressrun(*args, "--ecommerce-ids", ecommerce_ids).strip())
+        # Some shops list one SKU on two projects on purpose (a bonus disc): confirmed.
+        args += ["--ecommerce-ids", ecommerce_ids, "--confirm-shared-ids"]
+        ids[title] = int(service.pressrun(*args).strip())
     if setup:
         code = SETUP_HEAD.format(publisher_id=account.id) + setup + '\nprint("ok")\n'
         assert service.shell(code) == "ok"

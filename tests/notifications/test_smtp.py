@@ -110,3 +110,59 @@ def test_order_notification_over_smtp(
 
     row = OutgoingEmail.objects.get()
     assert (row.status, row.attempts, row.last_error) == (EmailStatus.SENT, 1, "")
+
+
+def test_cancellation_email_over_smtp(
+    smtp_server: Inbox,
+    make_account: Any,
+    make_project: Any,
+    place: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from pressrun.orders.changes import order_delete
+
+    publisher = make_account(company="Zoë's Discs", email="label@example.com")
+    project = make_project(publisher, title="Live & Loud")
+    order = place(
+        publisher,
+        project,
+        quantity=2,
+        invoice="A-1",
+        recipient=RecipientRequest(
+            name="Ann <b>Buyer</b>",
+            address="2 High Street",
+            city="London",
+            postal_code="SW1A 1AA",
+            country="GB",
+            email="ann@example.com",
+        ),
+    )
+    assert order.status == OrderStatus.HOLD
+    placed = message_from_bytes(smtp_server.envelopes[0].content, policy=policy.default)
+    assert isinstance(placed, EmailMessage)
+    placed_text = placed.get_body(preferencelist=("plain",))
+    assert placed_text is not None
+    assert "  London SW1A 1AA\r\n  United Kingdom\r\n" in placed_text.get_content()
+    smtp_server.envelopes.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_delete(publisher=publisher, order_id=order.id, actor="dashboard")
+
+    [envelope] = smtp_server.envelopes
+    assert envelope.rcpt_tos == ["ann@example.com"]
+    message = message_from_bytes(envelope.content, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert str(message["Subject"]) == f"Your order {order.id} from Zoë's Discs was cancelled"
+    assert str(message["Reply-To"]) == "label@example.com"
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    assert text_part is not None
+    assert html_part is not None
+    text = text_part.get_content().replace("\r\n", "\n")
+    assert f"Zoë's Discs cancelled your order {order.id} (invoice A-1)" in text
+    assert "Nothing will be shipped and nothing will be charged for this order." in text
+    assert "  2 x Live & Loud\n" in text
+    assert "write to label@example.com." in text
+    assert "Hello Ann &lt;b&gt;Buyer&lt;/b&gt;," in html_part.get_content()
+    row = OutgoingEmail.objects.get(kind="order_cancelled")
+    assert (row.status, row.order_id) == (EmailStatus.SENT, None)

@@ -105,7 +105,7 @@ def test_the_emailed_link_corrects_the_address_and_the_publisher_sees_it(
     assert page.locator(".seller").inner_text() == COMPANY
     assert page.locator(".status").inner_text() == "Received, being prepared"
     assert " ".join(page.locator("address").inner_text().split()) == (
-        "John H. Smith 123 Some Street, Apt 12 Minneapolis, MN 55401 US"
+        "John H. Smith 123 Some Street, Apt 12 Minneapolis, MN 55401 United States"
     )
     hint = page.locator(".hint").inner_text()
     assert re.fullmatch(
@@ -125,10 +125,10 @@ def test_the_emailed_link_corrects_the_address_and_the_publisher_sees_it(
         "Thank you. Your address was updated."
     )
     assert " ".join(page.locator("address").inner_text().split()) == (
-        "Jo Smith 9 Ocean Ave Santa Monica, CA 90401 US"
+        "Jo Smith 9 Ocean Ave Santa Monica, CA 90401 United States"
     )
     assert page.get_by_label("State / province").input_value() == "CA"
-    assert page.get_by_label("Country").input_value() == "US"
+    assert page.get_by_label("Country").input_value() == "United States"
     screenshot(page, "customer-address")
 
     corrected = (
@@ -189,7 +189,7 @@ def _assert_too_late(page: Page, account: Account) -> None:
     assert page.locator("form").count() == 0
     assert page.get_by_role("status").count() == 0  # no "Your address was updated."
     assert " ".join(page.locator("address").inner_text().split()) == (
-        "John H. Smith 123 Some Street, Apt 12 Minneapolis, MN 55401 US"
+        "John H. Smith 123 Some Street, Apt 12 Minneapolis, MN 55401 United States"
     )
 
 

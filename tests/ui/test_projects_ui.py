@@ -76,6 +76,17 @@ def test_create_and_edit_projects_with_an_ecommerce_id_string(
         f"6000-b also orders project {single_id} “Single (CD)”: a cart order for it ships "
         "both in one box (fine for a bonus disc)."
     )
+    # Saving asks for a confirmation naming the other project; confirmed, it is created.
+    page.get_by_role("button", name="Create project").click()
+    expect(page.locator("#id_ecommerce_ids_error")).to_have_text(
+        "This eCommerce ID String uses IDs of your other projects: '6000-b' is also listed by "
+        f"project {single_id} “Single (CD)” (a cart order for it orders both, in one box). "
+        "Confirm to save it anyway (a bonus disc ordered by the same SKU is fine)."
+    )
+    assert stored_projects(ui_service, account)[-1]["id"] == single_id
+    page.get_by_label(
+        "Yes, save it: these IDs may also order the other projects named above"
+    ).check()
     page.get_by_role("button", name="Create project").click()
     page.wait_for_url(lambda url: "/projects/" in url and not url.endswith("/new"))
     new_id = int(text_of(page, "project-id"))

@@ -56,6 +56,10 @@ class InboundDelivery(models.Model):
         blank=True, help_text="Where errors about this delivery are emailed (TSErrEM)."
     )
     error_emailed_at = models.DateTimeField(null=True, blank=True)
+    # A failed delivery the publisher looked at and let go: out of "Needs attention", still
+    # in the log. A replay clears it (a new failure needs attention again).
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -132,6 +136,10 @@ class UnmatchedProduct(models.Model):
     last_seen_at = models.DateTimeField(db_index=True)
     times_seen = models.PositiveIntegerField(default=1)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # "Not a disc: never ask again": ignored products are not listed as needing a mapping,
+    # whatever later deliveries carry them, until the publisher asks again (clears it).
+    ignored_at = models.DateTimeField(null=True, blank=True)
+    ignored_by = models.CharField(max_length=100, blank=True)
     deliveries = models.ManyToManyField(
         InboundDelivery, blank=True, related_name="unmatched_products"
     )

@@ -65,6 +65,17 @@ def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> 
     return [delivery_id for delivery_id in candidates if delivery_id not in with_task]
 
 
+def delivery_replayable_by_publisher(delivery: InboundDelivery) -> bool:
+    """Whether the dashboard offers Replay for this delivery: failed or unmatched, and not
+    refused for its signature (see `carts.services.delivery_replay`)."""
+    from pressrun.carts.services import NEVER_REPLAYED_REASONS
+
+    return (
+        delivery.outcome in (Outcome.FAILED, Outcome.UNMATCHED)
+        and delivery.reason not in NEVER_REPLAYED_REASONS
+    )
+
+
 def shopify_url_needs_token(publisher: Publisher) -> bool:
     """Whether the publisher's Shopify URL must carry the cart token: until Shopify's webhook
     signing key is saved, nothing else proves the sender."""
@@ -112,14 +123,23 @@ def oneshoppingcart_notify_url(
     return f"{public_base_url()}{reverse('carts:oneshoppingcart')}?{urlencode(query)}"
 
 
+def unmatched_products_ignored(publisher: Publisher) -> QuerySet[UnmatchedProduct]:
+    """The publisher's products marked "not a disc: never ask again", last ignored first."""
+    return UnmatchedProduct.objects.filter(publisher=publisher, ignored_at__isnull=False).order_by(
+        "-ignored_at", "-id"
+    )
+
+
 def unmatched_products_open(publisher: Publisher) -> QuerySet[UnmatchedProduct]:
-    """The publisher's unmatched cart products not yet resolved, last seen first.
+    """The publisher's unmatched cart products not yet resolved nor ignored, last seen first.
 
     Each row carries `delivery_count` (kept deliveries that named it) and `waiting_count`
     (those still unmatched: what a mapping fix would re-process).
     """
     return (
-        UnmatchedProduct.objects.filter(publisher=publisher, resolved_at__isnull=True)
+        UnmatchedProduct.objects.filter(
+            publisher=publisher, resolved_at__isnull=True, ignored_at__isnull=True
+        )
         .annotate(
             delivery_count=Count("deliveries", distinct=True),
             waiting_count=Count(

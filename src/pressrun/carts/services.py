@@ -223,7 +223,13 @@ def delivery_reopen_for_retry(*, delivery_id: int) -> int:
         )
     else:
         waiting = waiting.filter(id=delivery_id)
-    return waiting.update(outcome=Outcome.PENDING, processed_at=None, retry_queued=False)
+    return waiting.update(
+        outcome=Outcome.PENDING,
+        processed_at=None,
+        retry_queued=False,
+        dismissed_at=None,
+        dismissed_by="",
+    )
 
 
 def deliveries_requeue_stale() -> int:
@@ -368,9 +374,81 @@ def delivery_replay(*, delivery_id: int) -> bool:
         delivery.reason = ""
         delivery.processed_at = None
         delivery.retry_queued = False
-        delivery.save(update_fields=["outcome", "reason", "processed_at", "retry_queued"])
+        # Processed again: should it fail again, that failure needs attention again.
+        delivery.dismissed_at, delivery.dismissed_by = None, ""
+        delivery.save(
+            update_fields=[
+                "outcome",
+                "reason",
+                "processed_at",
+                "retry_queued",
+                "dismissed_at",
+                "dismissed_by",
+            ]
+        )
         _enqueue_processing(delivery)
     return True
+
+
+# --- "Needs attention": the publisher's own way out -------------------------------------
+
+
+class DeliveryNotFound(DomainError):
+    """No such delivery for this publisher (views answer 404)."""
+
+
+class DeliveryActionRefused(DomainError):
+    """The delivery cannot be dismissed or replayed; `message` says why."""
+
+
+def _publisher_delivery(*, publisher: Publisher, delivery_id: int) -> InboundDelivery:
+    delivery = (
+        InboundDelivery.objects.filter(id=delivery_id, publisher=publisher)
+        .defer("body", "headers")
+        .first()
+    )
+    if delivery is None:
+        raise DeliveryNotFound(f"No delivery {delivery_id}.")
+    return delivery
+
+
+def delivery_dismiss(*, publisher: Publisher, delivery_id: int, actor: str) -> InboundDelivery:
+    """Take one of the publisher's failed deliveries out of "Needs attention", recording who
+    and when; it stays in the delivery log, marked dismissed. Raises DeliveryNotFound for
+    another publisher's delivery and DeliveryActionRefused for one that has not failed.
+    Safe to repeat: a second dismissal keeps the first one's who and when."""
+    with transaction.atomic():
+        delivery = _publisher_delivery(publisher=publisher, delivery_id=delivery_id)
+        delivery = deliveries_for_update().defer("body", "headers").get(id=delivery.id)
+        if delivery.outcome != Outcome.FAILED:
+            raise DeliveryActionRefused(
+                f"Delivery {delivery.id} is {delivery.get_outcome_display().lower()}, not "
+                "failed: only a failed delivery can be dismissed."
+            )
+        if delivery.dismissed_at is None:
+            delivery.dismissed_at = timezone.now()
+            delivery.dismissed_by = actor[:100]
+            delivery.save(update_fields=["dismissed_at", "dismissed_by"])
+    return delivery
+
+
+def delivery_replay_by_publisher(*, publisher: Publisher, delivery_id: int) -> None:
+    """The publisher's Replay: exactly the operators' `delivery_replay` (idempotent
+    processing under the delivery's row lock, never a second order), for the publisher's own
+    delivery only. Raises DeliveryNotFound for another publisher's delivery and
+    DeliveryActionRefused (nothing written) when it cannot be replayed."""
+    delivery = _publisher_delivery(publisher=publisher, delivery_id=delivery_id)
+    if delivery.reason in NEVER_REPLAYED_REASONS:
+        raise DeliveryActionRefused(
+            f"Delivery {delivery.id} was refused because its signature was missing or wrong, "
+            "so its content cannot be trusted: it is never replayed. Check the signing key "
+            "in Settings and send the order again from the cart."
+        )
+    if not delivery_replay(delivery_id=delivery.id):
+        raise DeliveryActionRefused(
+            f"Delivery {delivery.id} is {delivery.get_outcome_display().lower()}: only a "
+            "failed or unmatched delivery can be replayed."
+        )
 
 
 # --- Unmatched products: map them, re-process the deliveries that carried them ----------
@@ -469,6 +547,30 @@ def unmatched_map_to_project(
                     f"Project {project_id} cannot list '{ref}': {exc.message}"
                 ) from exc
     return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
+
+
+def unmatched_ignore(
+    *, publisher: Publisher, unmatched_product_id: int, actor: str
+) -> UnmatchedProduct:
+    """ "Not a disc: never ask again": the product leaves the list of products to map, and
+    later deliveries carrying it do not bring it back (they are still recorded, so the
+    publisher can ask again). Raises UnmatchedProductNotFound for another publisher's
+    product. Safe to repeat: the first who and when are kept."""
+    product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
+    UnmatchedProduct.objects.filter(id=product.id, ignored_at__isnull=True).update(
+        ignored_at=timezone.now(), ignored_by=actor[:100]
+    )
+    product.refresh_from_db()
+    return product
+
+
+def unmatched_unignore(*, publisher: Publisher, unmatched_product_id: int) -> UnmatchedProduct:
+    """Undo `unmatched_ignore`: the product is listed again (unless it has been mapped
+    meanwhile). Raises UnmatchedProductNotFound for another publisher's product."""
+    product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
+    UnmatchedProduct.objects.filter(id=product.id).update(ignored_at=None, ignored_by="")
+    product.refresh_from_db()
+    return product
 
 
 def _unmatched_product(*, publisher: Publisher, unmatched_product_id: int) -> UnmatchedProduct:

@@ -4,10 +4,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, parse_ecommerce_ids
-from pressrun.catalog.models import Project, ProjectCartId
+from pressrun.catalog.models import PACKAGING_FOR_MEDIA, Project, ProjectCartId
 from pressrun.catalog.services import (
     ProjectChanges,
     ProjectInvalid,
@@ -26,6 +27,12 @@ class ProjectAdminForm(forms.ModelForm[Project]):
 
     # Read strictly (core.money): a model DecimalField's form field takes 1e3 and ١٢.
     price = MoneyField(help_text="Per unit, in dollars, such as 4.95.")
+    confirm_shared_ids = forms.BooleanField(
+        label="Confirm shared IDs",
+        required=False,
+        help_text="Save the eCommerce ID String even though other projects of the publisher "
+        "answer to some of its IDs (listed there, or their project ID), e.g. a bonus disc.",
+    )
 
     class Meta:
         model = Project
@@ -45,18 +52,41 @@ class ProjectAdminForm(forms.ModelForm[Project]):
         # service's rules (e.g. its price range) so saving cannot be refused later.
         values = {name: cleaned[name] for name in EDITABLE_FIELDS if name in cleaned}
         try:
-            project_validate(**values)
+            project_validate(
+                project=self.instance if self.instance.pk else None,
+                confirm_shared_ids=bool(cleaned.get("confirm_shared_ids")),
+                **values,
+            )
         except ProjectInvalid as exc:
             field = exc.field if exc.field in self.fields else None
             self.add_error(field, exc.message)
         return cleaned
 
 
+class PackagingFitsFilter(admin.SimpleListFilter):
+    """Projects saved before media and packaging were checked may not fit (a DVD in a USB
+    ecomailer): operators find them here and settle them with the publisher."""
+
+    title = "packaging fits media"
+    parameter_name = "packaging_fits"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "No"), ("yes", "Yes")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Project]) -> QuerySet[Project]:
+        if self.value() not in ("yes", "no"):
+            return queryset
+        fitting = Q()
+        for media, packagings in PACKAGING_FOR_MEDIA.items():
+            fitting |= Q(media=media, packaging__in=packagings)
+        return queryset.filter(fitting) if self.value() == "yes" else queryset.exclude(fitting)
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin[Project]):
     form = ProjectAdminForm
     list_display = ("id", "title", "publisher", "media", "packaging", "price", "is_active")
-    list_filter = ("media", "packaging", "is_active")
+    list_filter = ("media", "packaging", PackagingFitsFilter, "is_active")
     search_fields = ("=id", "title", "publisher__email", "ecommerce_ids")
     raw_id_fields = ("publisher",)
     readonly_fields = ("parsed_cart_ids", "created_at")
@@ -71,10 +101,11 @@ class ProjectAdmin(admin.ModelAdmin[Project]):
     def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
         """Save through the catalog service so the cart ID rows follow the string."""
         values = {name: form.cleaned_data[name] for name in EDITABLE_FIELDS}
+        confirmed = bool(form.cleaned_data.get("confirm_shared_ids"))
         if change:
-            project_update(project=obj, **values)
+            project_update(project=obj, confirm_shared_ids=confirmed, **values)
             return
-        created = project_create(**values)
+        created = project_create(confirm_shared_ids=confirmed, **values)
         # The admin goes on with `obj` (log entry, redirect): make it the saved project.
         obj.pk = created.pk
         obj.created_at = created.created_at

@@ -23,6 +23,21 @@ class Packaging(models.TextChoices):
 # Packaging that may travel as a letter when it is the only item in the envelope.
 LETTER_PACKAGING = frozenset({Packaging.SLEEVE, Packaging.USB_ECOMAILER})
 
+# What each media can be packed in (the one table; the catalog service enforces it for the
+# dashboard, `pressrun createproject` and the admin). A sleeve holds any 12 cm disc, so CDs
+# and DVDs both ship in one (the spec's letter rate is for "a sleeve or usb ecomailer"); a
+# jewel case is for CDs, a DVD case for DVDs, and a USB drive ships only in its ecomailer.
+PACKAGING_FOR_MEDIA: dict[str, tuple[str, ...]] = {
+    Media.CD: (Packaging.SLEEVE, Packaging.JEWEL_CASE),
+    Media.DVD: (Packaging.SLEEVE, Packaging.DVD_CASE),
+    Media.USB: (Packaging.USB_ECOMAILER,),
+}
+
+
+def packaging_fits(*, media: str, packaging: str) -> bool:
+    """Whether `packaging` is one that `media` can ship in (PACKAGING_FOR_MEDIA)."""
+    return packaging in PACKAGING_FOR_MEDIA.get(media, ())
+
 
 class Project(models.Model):
     """A product a publisher sells. `id` is the project ID (the gateway's `productid`)."""

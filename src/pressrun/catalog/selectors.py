@@ -182,3 +182,45 @@ def ecommerce_ids_check(
             for cart_id in cart_ids
         ),
     )
+
+
+@dataclass(frozen=True)
+class SharedCartId:
+    """An ID of an eCommerce ID String that another of the publisher's active projects
+    already answers to: `listed` (its string lists the same ID: a cart order for it orders
+    both) or `project_id` (it is that project's project ID: a Shopify Method 2 SKU would
+    order the listing project instead)."""
+
+    cart_id: str
+    other: Project
+    kind: str  # "listed" or "project_id"
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (cart_id_key(self.cart_id), self.other.id, self.kind)
+
+    def describe(self) -> str:
+        if self.kind == "project_id":
+            return (
+                f"'{self.cart_id}' is the project ID of project {self.other.id} "
+                f"“{self.other.title}” (a Shopify SKU {self.cart_id} would order this project "
+                "instead of that one)"
+            )
+        return (
+            f"'{self.cart_id}' is also listed by project {self.other.id} “{self.other.title}” "
+            "(a cart order for it orders both, in one box)"
+        )
+
+
+def shared_cart_ids(
+    *, publisher_id: int, text: str, project_id: int | None
+) -> tuple[SharedCartId, ...]:
+    """The IDs of `text` (as project `project_id` would save it) that other active projects
+    of the publisher already answer to; () for a malformed or blank string. Writes nothing."""
+    check = ecommerce_ids_check(publisher_id=publisher_id, text=text, project_id=project_id)
+    shared: list[SharedCartId] = []
+    for use in check.ids:
+        if use.shadows is not None:
+            shared.append(SharedCartId(use.cart_id, use.shadows, "project_id"))
+        shared.extend(SharedCartId(use.cart_id, other, "listed") for other in use.also_orders)
+    return tuple(shared)

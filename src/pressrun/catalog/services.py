@@ -15,7 +15,15 @@ from django.db import IntegrityError, transaction
 from pressrun.accounts.models import Publisher
 from pressrun.accounts.services import sync_id_sequence
 from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, cart_id_key, parse_ecommerce_ids
-from pressrun.catalog.models import Media, Packaging, Project, ProjectCartId
+from pressrun.catalog.models import (
+    PACKAGING_FOR_MEDIA,
+    Media,
+    Packaging,
+    Project,
+    ProjectCartId,
+    packaging_fits,
+)
+from pressrun.catalog.selectors import SharedCartId, shared_cart_ids
 from pressrun.core.errors import DomainError
 from pressrun.core.money import MoneyFormatError, is_whole_cents, parse_money, to_money
 
@@ -33,6 +41,26 @@ class ProjectInvalid(DomainError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ProjectIdsShared(ProjectInvalid):
+    """The eCommerce ID String uses IDs that other projects of the publisher already answer
+    to, and the caller did not confirm it (`confirm_shared_ids`). `shared` names them; the
+    message names every other project. Nothing is written."""
+
+    def __init__(self, shared: tuple[SharedCartId, ...]) -> None:
+        # What is shared, for channels that say how to confirm in their own words.
+        self.summary = (
+            "This eCommerce ID String uses IDs of your other projects: "
+            + "; ".join(item.describe() for item in shared)
+            + "."
+        )
+        super().__init__(
+            self.summary + " Confirm to save it anyway (a bonus disc ordered by the same SKU "
+            "is fine).",
+            field="ecommerce_ids",
+        )
+        self.shared = shared
 
 
 class ProjectChanges(TypedDict, total=False):
@@ -59,11 +87,15 @@ def project_create(
     ecommerce_ids: str = "",
     special_text: str = "",
     is_active: bool = True,
+    confirm_shared_ids: bool = False,
 ) -> Project:
     """Create a project for `publisher`, with its parsed cart IDs.
 
     Raises ProjectInvalid with a clear message (for a malformed eCommerce ID String, the
-    parser's message); nothing is written then.
+    parser's message; for media and packaging that do not fit, which do); nothing is written
+    then. An eCommerce ID String using an ID that another of the publisher's active projects
+    answers to (listed there, or its project ID) raises ProjectIdsShared naming them unless
+    `confirm_shared_ids`.
     """
     values = _cleaned(
         {
@@ -78,6 +110,7 @@ def project_create(
     if project_id is not None and project_id < 1:
         raise ProjectInvalid("The project ID must be a positive whole number.", field="id")
     cart_ids = _parsed(values["ecommerce_ids"])
+    _check_rules(None, {**values, "publisher": publisher}, confirm_shared_ids, project_id)
     try:
         with transaction.atomic():
             project = Project.objects.create(
@@ -93,13 +126,17 @@ def project_create(
     return project
 
 
-def project_update(*, project: Project, **changes: Unpack[ProjectChanges]) -> Project:
+def project_update(
+    *, project: Project, confirm_shared_ids: bool = False, **changes: Unpack[ProjectChanges]
+) -> Project:
     """Change the given fields of `project` and return it.
 
     A new eCommerce ID String replaces the project's cart ID rows in the same transaction; a
     new publisher moves them with the project. Raises ProjectInvalid (for a malformed string,
-    with the parser's message) before anything is written, leaving both the database and
-    `project` unchanged. Safe to repeat.
+    with the parser's message; for a new media / packaging pair that does not fit) before
+    anything is written, leaving both the database and `project` unchanged, and
+    ProjectIdsShared when the string newly uses IDs other projects answer to, unless
+    `confirm_shared_ids` (IDs it shared already were confirmed before). Safe to repeat.
     """
     values = _cleaned(dict(changes))
     cart_ids = _parsed(values["ecommerce_ids"]) if "ecommerce_ids" in values else None
@@ -107,6 +144,7 @@ def project_update(*, project: Project, **changes: Unpack[ProjectChanges]) -> Pr
         # The row lock orders concurrent edits of one project, so the rows written last
         # always belong to the string saved last.
         locked = Project.objects.select_for_update().get(id=project.id)
+        _check_rules(locked, values, confirm_shared_ids, locked.id)
         for field, value in values.items():
             setattr(locked, field, value)
         if values:
@@ -120,14 +158,81 @@ def project_update(*, project: Project, **changes: Unpack[ProjectChanges]) -> Pr
     return project
 
 
-def project_validate(**changes: Unpack[ProjectChanges]) -> None:
-    """Raise ProjectInvalid (with `field` set) if project_create/update would refuse these.
+def project_validate(
+    *,
+    project: Project | None = None,
+    confirm_shared_ids: bool = False,
+    **changes: Unpack[ProjectChanges],
+) -> None:
+    """Raise ProjectInvalid (with `field` set; ProjectIdsShared for unconfirmed shared IDs)
+    if project_create (`project` None) or project_update of `project` would refuse these.
 
     For forms, which must show a refusal next to its field before anything is saved.
     """
     values = _cleaned(dict(changes))
     if "ecommerce_ids" in values:
         _parsed(values["ecommerce_ids"])
+    if project is None and "publisher" not in values:
+        return
+    _check_rules(project, values, confirm_shared_ids, project.id if project else None)
+
+
+def _in_text(packaging: str) -> str:
+    """A packaging's label inside a sentence: "sleeve", "jewel case", "DVD case"."""
+    label = str(Packaging(packaging).label)
+    return label if label[:2].isupper() else label[0].lower() + label[1:]
+
+
+def _check_rules(
+    current: Project | None,
+    values: dict[str, Any],
+    confirm_shared_ids: bool,
+    project_id: int | None,
+) -> None:
+    """The rules between fields: media and packaging fit (checked when either changes, so
+    an old project that does not fit can still be edited otherwise), and shared cart IDs
+    (only those the change adds need a confirmation)."""
+    media = values.get("media", current.media if current else None)
+    packaging = values.get("packaging", current.packaging if current else None)
+    changed_pair = current is None or (media, packaging) != (current.media, current.packaging)
+    if (
+        media is not None
+        and packaging is not None
+        and changed_pair
+        and not packaging_fits(media=media, packaging=packaging)
+    ):
+        fits = " or ".join(f"a {_in_text(p)}" for p in PACKAGING_FOR_MEDIA[media])
+        raise ProjectInvalid(
+            f"A {Media(media).label} cannot ship in a {_in_text(packaging)}: "
+            f"a {Media(media).label} ships in {fits}.",
+            field="packaging",
+        )
+    if confirm_shared_ids:
+        return
+    publisher = values.get("publisher") or (current.publisher if current else None)
+    if publisher is None:
+        return
+    same_owner = current is not None and publisher.id == current.publisher_id
+    if "ecommerce_ids" not in values and same_owner:
+        return
+    text = values.get("ecommerce_ids", current.ecommerce_ids if current else "")
+    confirmed_before = (
+        {
+            item.key
+            for item in shared_cart_ids(
+                publisher_id=publisher.id, text=current.ecommerce_ids, project_id=project_id
+            )
+        }
+        if current is not None and same_owner
+        else set()
+    )
+    added = tuple(
+        item
+        for item in shared_cart_ids(publisher_id=publisher.id, text=text, project_id=project_id)
+        if item.key not in confirmed_before
+    )
+    if added:
+        raise ProjectIdsShared(added)
 
 
 def _cleaned(changes: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 
+from pressrun.orders.address import country_name
 from pressrun.orders.forms import (
     ADDRESS_REFUSAL_FIELDS,
     PLACE_NAME_MAX_LENGTH,
@@ -46,7 +47,10 @@ class AddressForm(forms.Form):
 
     @classmethod
     def for_order(cls, order: Order) -> AddressForm:
-        return cls(initial={field: getattr(order, field) for field in cls.base_fields})
+        initial = {field: getattr(order, field) for field in cls.base_fields}
+        # The customer reads and keeps the country's name; intake reads it back as the code.
+        initial["country"] = country_name(order.country)
+        return cls(initial=initial)
 
     def recipient(self) -> RecipientRequest:
         return recipient_from(self.cleaned_data)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from pressrun.orders.models import Order, OrderLine, OrderStatus
+from pressrun.orders.models import Order, OrderDeletion, OrderLine, OrderStatus
 
 
 def order_by_customer_token(token: str) -> Order | None:
     """The order whose address-change link carries `token`, or None."""
     return Order.objects.select_related("publisher").filter(customer_token=token).first()
+
+
+def deleted_order_by_customer_token(token: str) -> OrderDeletion | None:
+    """What remains of the order whose link carries `token`, when its publisher deleted it."""
+    if not token:
+        return None
+    return OrderDeletion.objects.select_related("publisher").filter(customer_token=token).first()
 
 
 def order_lines(order: Order) -> list[OrderLine]:

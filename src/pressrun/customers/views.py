@@ -3,7 +3,7 @@ the address until postage is printed. No login: the link's token is the credenti
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -11,8 +11,14 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from pressrun.customers.forms import AddressForm
-from pressrun.customers.selectors import customer_status, order_by_customer_token, order_lines
+from pressrun.customers.selectors import (
+    customer_status,
+    deleted_order_by_customer_token,
+    order_by_customer_token,
+    order_lines,
+)
 from pressrun.notifications.services import tracking_url
+from pressrun.orders.address import country_name
 from pressrun.orders.changes import (
     OrderChangeRefused,
     customer_address_window,
@@ -35,6 +41,7 @@ def _page(
         "form": (form or AddressForm.for_order(order)) if window.is_open else None,
         "saved": saved,
         "company": publisher.company or "the seller",
+        "country": country_name(order.country),
         "contact_email": publisher.customer_contact,
         "tracking_url": (
             tracking_url(order.tracking_id)
@@ -51,13 +58,29 @@ def _page(
     return response
 
 
+def _link_not_working(request: HttpRequest, token: str) -> HttpResponse:
+    """The page for a link that names no order: 410 with who to contact when its order was
+    cancelled (deleted by the publisher), else 404 (mistyped or cut short)."""
+    deleted = deleted_order_by_customer_token(token)
+    context: dict[str, object] = {"deleted": deleted}
+    if deleted is not None:
+        context["company"] = deleted.publisher.company or "the seller"
+        context["contact_email"] = deleted.publisher.customer_contact
+    response = render(
+        request, "customers/link_not_working.html", context, status=404 if deleted is None else 410
+    )
+    response["Referrer-Policy"] = "same-origin"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
 @never_cache
 @csrf_protect
 @require_http_methods(["GET", "HEAD", "POST"])
 def order_page(request: HttpRequest, token: str) -> HttpResponse:
     order = order_by_customer_token(token)
     if order is None:
-        raise Http404("No order has this link.")
+        return _link_not_working(request, token)
     if request.method != "POST":
         return _page(request, order, None, saved=request.GET.get("saved") == "1")
     if not customer_address_window(order).is_open:
@@ -67,8 +90,8 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, order, form)
     try:
         order_correct_address(order_id=order.id, recipient=form.recipient(), actor="customer")
-    except Order.DoesNotExist as exc:  # the publisher deleted it since the page was shown
-        raise Http404("No order has this link.") from exc
+    except Order.DoesNotExist:  # the publisher deleted it since the page was shown
+        return _link_not_working(request, token)
     except OrderChangeRefused as exc:
         cause = exc.__cause__
         form.add_refusal(cause.reason if isinstance(cause, OrderRefused) else None, exc.message)

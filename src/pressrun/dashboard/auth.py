@@ -20,12 +20,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from pressrun.accounts.models import Publisher
+from pressrun.core.errors import PageNotFound
 
 SESSION_PUBLISHER_ID = "dashboard_publisher_id"
 SESSION_PASSWORD_DIGEST = "dashboard_password_digest"  # noqa: S105 - a session key name
@@ -131,5 +131,11 @@ def publisher_required(
 
 def owned_or_404(queryset: QuerySet[M], publisher: Publisher, **lookup: Any) -> M:
     """The object matching `lookup` among `publisher`'s, else 404 — another publisher's
-    object is indistinguishable from one that does not exist."""
-    return get_object_or_404(queryset.filter(publisher=publisher), **lookup)
+    object is indistinguishable from one that does not exist. The not-found page says
+    "There is no <kind> <id> in your account." either way."""
+    found = queryset.filter(publisher=publisher).filter(**lookup).first()
+    if found is None:
+        kind = queryset.model._meta.verbose_name
+        named = " ".join(str(value) for value in lookup.values())
+        raise PageNotFound(f"There is no {kind} {named} in your account.")
+    return found

@@ -42,6 +42,19 @@ class ProjectForm(DashboardForm):
         "Shopify). Blank: carts order it only by its project ID.",
     )
 
+    # Shown (as a checkbox) only once saving was refused because the string uses IDs other
+    # projects answer to: the publisher confirms, naming no project blindly.
+    confirm_shared_ids = forms.BooleanField(
+        label="Yes, save it: these IDs may also order the other projects named above",
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+    def ask_to_confirm_shared_ids(self, message: str) -> None:
+        """Show why saving was refused next to the string, and the confirmation box."""
+        self.add_error("ecommerce_ids", message)
+        self.fields["confirm_shared_ids"].widget = forms.CheckboxInput()
+
     def __init__(self, *args: Any, project_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # As the publisher types, the server parses the string and lists its IDs and the

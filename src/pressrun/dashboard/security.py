@@ -45,3 +45,23 @@ def policy_with_form_redirects_to(origin: str) -> str:
         for directive in directives
         if directive
     )
+
+
+class NoStoreFormResponsesMiddleware:
+    """A page sent in answer to a POST (a form shown again with its errors) is marked
+    `Cache-Control: no-store, private`: the browser keeps no copy of it, so Back never
+    offers an old copy of a refused form to resubmit. Successes redirect (POST/redirect/GET)
+    and are left alone; a response that set its own Cache-Control keeps it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if (
+            request.method == "POST"
+            and not 300 <= response.status_code < 400
+            and "Cache-Control" not in response
+        ):
+            response["Cache-Control"] = "no-store, private"
+        return response

@@ -48,7 +48,10 @@ def recent_orders(*, publisher: Publisher, limit: int = 10) -> list[Order]:
 
 
 def failed_deliveries(*, publisher: Publisher) -> QuerySet[InboundDelivery]:
-    return InboundDelivery.objects.filter(publisher=publisher, outcome=Outcome.FAILED)
+    """Failed deliveries that need attention: not dismissed by the publisher, newest first."""
+    return InboundDelivery.objects.filter(
+        publisher=publisher, outcome=Outcome.FAILED, dismissed_at__isnull=True
+    ).order_by("-received_at", "-id")
 
 
 def error_orders(*, publisher: Publisher) -> QuerySet[Order]:

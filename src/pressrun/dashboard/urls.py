@@ -55,6 +55,26 @@ urlpatterns: list[URLPattern | URLResolver] = [
         integrations.unmatched_map,
         name="unmatched_map",
     ),
+    path(
+        "integrations/unmatched/<int:unmatched_id>/ignore",
+        integrations.unmatched_ignore_view,
+        name="unmatched_ignore",
+    ),
+    path(
+        "integrations/unmatched/<int:unmatched_id>/ask-again",
+        integrations.unmatched_unignore_view,
+        name="unmatched_unignore",
+    ),
+    path(
+        "integrations/deliveries/<int:delivery_id>/dismiss",
+        integrations.delivery_dismiss_view,
+        name="delivery_dismiss",
+    ),
+    path(
+        "integrations/deliveries/<int:delivery_id>/replay",
+        integrations.delivery_replay_view,
+        name="delivery_replay",
+    ),
     path("projects", projects.project_list, name="projects"),
     path("projects/new", projects.project_new, name="project_new"),
     path("projects/ecommerce-ids", projects.ecommerce_ids_check, name="ecommerce_ids_check"),

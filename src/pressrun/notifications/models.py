@@ -18,6 +18,8 @@ from pressrun.orders.models import Order
 class EmailKind(models.TextChoices):
     ORDER_PLACED = "order_placed", "Order notification"
     ORDER_SHIPPED = "order_shipped", "Tracking"
+    ORDER_CHANGED = "order_changed", "Order changed"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
     HOLD_ORDERS = "hold_orders", "Orders awaiting payment"
     PUBLISHER_ERROR = "publisher_error", "Error report"
     PAYMENT_RECEIPT = "payment_receipt", "Payment receipt"

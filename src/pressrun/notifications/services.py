@@ -27,6 +27,8 @@ from pressrun.accounts.models import Publisher
 from pressrun.core.money import ZERO, format_money
 from pressrun.core.selectors import public_base_url
 from pressrun.notifications.models import EmailKind, OutgoingEmail
+from pressrun.orders.address import country_name
+from pressrun.orders.events import OrderChanged, OrderDeleted
 from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus
 
 USPS_TRACKING_URL = "https://tools.usps.com/go/TrackConfirmAction?tLabels={}"
@@ -135,7 +137,8 @@ class Recipient:
 
 
 def order_email_recipients(order: Order) -> list[Recipient]:
-    """Who gets an order's customer emails (the notification and the tracking email).
+    """Who gets an order's customer emails (the notification, the tracking email, and the
+    emails saying it was changed or cancelled).
 
     - `send_notification_email` (bSendOrderNotificationEmail) decides when given: False sends
       nothing at all; otherwise the publisher's Customer Email Notifications setting decides.
@@ -144,19 +147,29 @@ def order_email_recipients(order: Order) -> list[Recipient]:
       (bSendOrderNotificationEmail=1): it goes to the publisher's error address, marked as a
       test, so the publisher sees what the customer would get.
     """
-    publisher = order.publisher
-    wanted = order.send_notification_email
+    return _recipients(
+        publisher=order.publisher,
+        mode=order.mode,
+        email=order.email,
+        send_notification_email=order.send_notification_email,
+    )
+
+
+def _recipients(
+    *, publisher: Publisher, mode: str, email: str, send_notification_email: bool | None
+) -> list[Recipient]:
+    wanted = send_notification_email
     if wanted is None:
         wanted = publisher.customer_email_notifications
     if not wanted:
         return []
     recipients: list[Recipient] = []
-    if order.mode == Mode.TEST:
+    if mode == Mode.TEST:
         recipients.append(Recipient(publisher.error_recipient, "publisher"))
-        if order.send_notification_email and order.email:
-            recipients.append(Recipient(order.email, "customer"))
-    elif order.email:
-        recipients.append(Recipient(order.email, "customer"))
+        if send_notification_email and email:
+            recipients.append(Recipient(email, "customer"))
+    elif email:
+        recipients.append(Recipient(email, "customer"))
     return recipients
 
 
@@ -173,6 +186,7 @@ def _order_context(order: Order) -> dict[str, Any]:
         # nprice of zero: "the amount will not be mentioned in any customer receipt email".
         "price": format_money(price) if price is not None and price != ZERO else "",
         "is_test": order.mode == Mode.TEST,
+        "country": country_name(order.country),
     }
 
 
@@ -184,11 +198,12 @@ def _queue_order_email(
     subject: str,
     template: str,
     context: dict[str, Any],
+    key: str = "",
 ) -> OutgoingEmail | None:
     is_test = order.mode == Mode.TEST
     context = {**context, "for_publisher": recipient.role == "publisher"}
     return email_queue(
-        key=f"{kind}:{order.id}:{recipient.role}",
+        key=key or f"{kind}:{order.id}:{recipient.role}",
         kind=kind,
         to=recipient.to,
         subject=f"[TEST] {subject}" if is_test else subject,
@@ -325,3 +340,101 @@ def notify_payment_received(
         html=render_to_string("notifications/payment_receipt.html", context),
         publisher=publisher,
     )
+
+
+def notify_order_changed(*, change: OrderChanged) -> list[OutgoingEmail]:
+    """Queue "your order was changed" for a HOLD order whose items (quantities) or shipping
+    address the publisher changed, to the order's usual recipients: the items now (changed
+    ones marked with their old quantity), the address now (and before, when it changed), the
+    contact. A change of the mail method or of the email address alone sends nothing (the
+    box and its destination are the same). One email per history entry and recipient."""
+    if not (change.items_changed or change.address_changed):
+        return []
+    order = change.order
+    recipients = order_email_recipients(order)
+    if not recipients:
+        return []
+    context = _order_context(order)
+    context.update(
+        {
+            "changed_lines": change.lines,
+            "items_changed": change.items_changed,
+            "address_changed": change.address_changed,
+            "old_address": _address_lines(change.old_address),
+            "new_address": _address_lines(
+                tuple(
+                    str(getattr(order, field))
+                    for field in (
+                        "name",
+                        "company",
+                        "address",
+                        "city",
+                        "state",
+                        "postal_code",
+                        "country",
+                    )
+                )
+            ),
+        }
+    )
+    queued = []
+    for recipient in recipients:
+        email = _queue_order_email(
+            order=order,
+            kind=EmailKind.ORDER_CHANGED,
+            recipient=recipient,
+            subject=f"Your order {order.id} from {context['company']} was changed",
+            template="order_changed",
+            context=context,
+            key=f"{EmailKind.ORDER_CHANGED}:{order.id}:{change.history_event_id}:{recipient.role}",
+        )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def notify_order_cancelled(*, deleted: OrderDeleted) -> list[OutgoingEmail]:
+    """Queue "your order was cancelled" when the publisher deletes a HOLD order: its number,
+    its items, that nothing will be shipped or charged, and whom to contact. Rendered now,
+    from the event's snapshot, because the order row is gone once the deletion commits.
+    A deleted test order sends nothing (no customer was ever told of it as a real order);
+    the order's usual recipient rules apply otherwise."""
+    if deleted.mode == Mode.TEST or deleted.status != OrderStatus.HOLD:
+        return []
+    publisher = deleted.publisher
+    recipients = _recipients(
+        publisher=publisher,
+        mode=deleted.mode,
+        email=deleted.email,
+        send_notification_email=deleted.send_notification_email,
+    )
+    company = publisher.company or DEFAULT_SENDER_NAME
+    context = {
+        "deleted": deleted,
+        "company": company,
+        "contact_email": publisher.customer_contact,
+    }
+    queued = []
+    for recipient in recipients:
+        email = email_queue(
+            key=f"{EmailKind.ORDER_CANCELLED}:{deleted.order_number}:{recipient.role}",
+            kind=EmailKind.ORDER_CANCELLED,
+            to=recipient.to,
+            subject=f"Your order {deleted.order_number} from {company} was cancelled",
+            text=render_to_string("notifications/order_cancelled.txt", context),
+            html=render_to_string("notifications/order_cancelled.html", context),
+            from_name=company,
+            reply_to=publisher.customer_contact,
+            publisher=publisher,
+        )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def _address_lines(values: tuple[str, ...]) -> list[str]:
+    """An address (name, company, street, city, state, postal code, country code) as the
+    lines printed on an envelope, with the country's name."""
+    name, company, street, city, state, postal_code, country = values
+    place = city + (f", {state}" if state else "") + (f" {postal_code}" if postal_code else "")
+    return [line for line in (name, company, street, place, country_name(country)) if line]

@@ -20,8 +20,10 @@ from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.billing.pricing import PriceListIncomplete
 from pressrun.billing.services import order_release_holds, publisher_lock_balance
 from pressrun.core.errors import DomainError
+from pressrun.core.events import publish
 from pressrun.core.locks import lock_own_rows
 from pressrun.core.money import format_money
+from pressrun.orders.events import DeletedLine, LineChange, OrderChanged, OrderDeleted
 from pressrun.orders.models import Order, OrderDeletion, OrderEvent, OrderLine, OrderStatus
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import (
@@ -189,6 +191,7 @@ def order_modify(
         order = _locked(order_id, publisher)
         _refuse_unless_publisher_may(order, "modified")
         lines = list(order.lines.select_related("project").order_by("position"))
+        old_quantities = {line.id: line.quantity for line in lines}
         before = {field: str(getattr(order, field)) for field in (*ADDRESS_FIELDS, "email")}
         notes: list[str] = []
 
@@ -238,12 +241,27 @@ def order_modify(
         for line in lines:
             line.email_key = email_key
         OrderLine.objects.bulk_update(lines, ["quantity", "email_key"])
-        OrderEvent.objects.create(
+        history = OrderEvent.objects.create(
             order=order,
             at=timezone.now(),
             kind="modified",
             message="Modified: " + "; ".join(notes) + ".",
             actor=actor,
+        )
+        publish(
+            OrderChanged(
+                order=order,
+                history_event_id=history.id,
+                lines=tuple(
+                    LineChange(
+                        line.project.title, line.project_id, old_quantities[line.id], line.quantity
+                    )
+                    for line in lines
+                ),
+                items_changed=any(old_quantities[line.id] != line.quantity for line in lines),
+                address_changed=any(before[f] != str(getattr(order, f)) for f in ADDRESS_FIELDS),
+                old_address=tuple(before[field] for field in ADDRESS_FIELDS),
+            )
         )
         # A cheaper order (this one, or with it paid an older one) may now be covered.
         _release_holds(order, actor)
@@ -259,7 +277,8 @@ def order_delete(*, publisher: Publisher, order_id: int, actor: str) -> OrderDel
         _refuse_unless_publisher_may(order, "deleted")
         if order.charged_at is not None:  # a paid order never returns to HOLD; be sure
             raise OrderChangeRefused(f"Order {order.id} was charged and cannot be deleted.")
-        lines = [[line.project_id, line.quantity] for line in order.lines.order_by("position")]
+        order_lines = list(order.lines.select_related("project").order_by("position"))
+        lines = [[line.project_id, line.quantity] for line in order_lines]
         record = OrderDeletion.objects.create(
             publisher=publisher,
             order_number=order.id,
@@ -273,6 +292,24 @@ def order_delete(*, publisher: Publisher, order_id: int, actor: str) -> OrderDel
             deleted_at=timezone.now(),
             actor=actor,
             lines=lines,
+            customer_token=order.customer_token,
+        )
+        publish(
+            OrderDeleted(
+                publisher=publisher,
+                order_number=order.id,
+                mode=order.mode,
+                status=order.status,
+                invoice=order.invoice,
+                email=order.email,
+                name=order.name,
+                send_notification_email=order.send_notification_email,
+                placed_at=order.created_at,
+                lines=tuple(
+                    DeletedLine(line.project.title, line.project_id, line.quantity)
+                    for line in order_lines
+                ),
+            )
         )
         order.delete()
         # Nothing is paid by a deletion today (the balance is unchanged, and every HOLD order

@@ -226,6 +226,12 @@ class OrderDeletion(models.Model):
     placed_at = models.DateTimeField()
     deleted_at = models.DateTimeField(db_index=True)
     actor = models.CharField(max_length=100, blank=True)
+    customer_token = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The deleted order's customer link, so it can say the order was cancelled.",
+    )
 
     class Meta:
         ordering = ["-deleted_at", "-id"]

@@ -10,7 +10,7 @@ from typing import NamedTuple
 from django.db.models import Prefetch, Q, QuerySet
 
 from pressrun.carts.models import InboundDelivery
-from pressrun.orders.models import Mode, Order, OrderLine
+from pressrun.orders.models import Mode, Order, OrderDeletion, OrderLine
 
 
 class OrderStatusRow(NamedTuple):
@@ -103,6 +103,15 @@ def orders_filtered(*, publisher_id: int, filters: OrderFilters) -> QuerySet[Ord
             matches |= Q(id=int(search))
         orders = orders.filter(matches)
     return orders.order_by("-created_at", "-id")
+
+
+def order_deletion_for_publisher(*, publisher_id: int, order_number: int) -> OrderDeletion | None:
+    """What remains of the publisher's order `order_number` if the publisher deleted it."""
+    return (
+        OrderDeletion.objects.filter(publisher_id=publisher_id, order_number=order_number)
+        .order_by("-deleted_at")
+        .first()
+    )
 
 
 def order_for_publisher(*, publisher_id: int, order_id: int) -> Order | None:

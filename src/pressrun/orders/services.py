@@ -30,9 +30,8 @@ from pressrun.billing.services import (
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
+from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents
-from pressrun.notifications.services import order_email_recipients
-from pressrun.notifications.tasks import order_placed_email, order_shipped_email
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
     AddressError,
@@ -40,6 +39,7 @@ from pressrun.orders.address import (
     normalize_country,
     normalize_state,
 )
+from pressrun.orders.events import OrderPlaced, OrderShipped
 from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus, ShippingMethod
 from pressrun.orders.requests import OrderRequest, RecipientRequest
 from pressrun.orders.status import can_transition, record_transition
@@ -385,11 +385,9 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                     )
                 )
             OrderEvent.objects.bulk_create(events)
-            # The worker renders and sends the customer's notification and the publisher's
-            # HOLD reminder; queued in this transaction, the task exists exactly if the order
-            # does.
-            if order.status == OrderStatus.HOLD or order_email_recipients(order):
-                order_placed_email.enqueue(order_id=order.id)
+            # Told in this transaction: what the subscribers queue (the customer's
+            # notification, the HOLD reminder) exists exactly if the order does.
+            publish(OrderPlaced(order=order))
     except IntegrityError as exc:
         if invoice:
             raise _duplicate_invoice(
@@ -520,6 +518,6 @@ def order_transition(
             actor=actor,
             extra_fields=extra,
         )
-        if to_status == OrderStatus.SHIPPED and order.tracking_id:
-            order_shipped_email.enqueue(order_id=order.id)
+        if to_status == OrderStatus.SHIPPED:
+            publish(OrderShipped(order=order))
     return order

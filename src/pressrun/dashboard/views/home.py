@@ -28,7 +28,10 @@ def home(request: PublisherRequest) -> HttpResponse:
         "recent_orders": selectors.recent_orders(publisher=publisher),
         "unmatched": list(unmatched[:PROBLEMS_SHOWN]),
         "unmatched_count": unmatched.count(),
-        "failed": list(failed.defer("body", "headers")[:PROBLEMS_SHOWN]),
+        "failed": [
+            (delivery, cart_selectors.delivery_replayable_by_publisher(delivery))
+            for delivery in failed.defer("body", "headers")[:PROBLEMS_SHOWN]
+        ],
         "failed_count": failed.count(),
         "errors": list(errors[:PROBLEMS_SHOWN]),
         "error_count": errors.count(),

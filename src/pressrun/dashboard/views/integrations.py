@@ -13,8 +13,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from pressrun.carts import selectors as cart_selectors
 from pressrun.carts.models import UnmatchedProduct
-from pressrun.carts.services import unmatched_map_to_project
-from pressrun.core.errors import DomainError
+from pressrun.carts.services import (
+    DeliveryNotFound,
+    UnmatchedProductNotFound,
+    delivery_dismiss,
+    delivery_replay_by_publisher,
+    unmatched_ignore,
+    unmatched_map_to_project,
+    unmatched_unignore,
+)
+from pressrun.core.errors import DomainError, PageNotFound
 from pressrun.core.money import format_money
 from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
@@ -60,7 +68,11 @@ def integrations(request: PublisherRequest) -> HttpResponse:
         "oneshoppingcart_test_url": cart_selectors.oneshoppingcart_notify_url(
             publisher, test=True, error_email=publisher.error_recipient
         ),
-        "deliveries": selectors.recent_deliveries(publisher=publisher),
+        "deliveries": [
+            (delivery, cart_selectors.delivery_replayable_by_publisher(delivery))
+            for delivery in selectors.recent_deliveries(publisher=publisher)
+        ],
+        "ignored": list(cart_selectors.unmatched_products_ignored(publisher)[:50]),
         "unmatched": [
             (
                 product,
@@ -145,3 +157,89 @@ def unmatched_map(request: PublisherRequest, unmatched_id: int) -> HttpResponse:
         f"deliver{'y' if reprocessed == 1 else 'ies'} queued to be processed again.",
     )
     return HttpResponseRedirect(reverse("dashboard:integrations") + "#unmatched")
+
+
+def _actor(request: PublisherRequest) -> str:
+    return f"dashboard ({request.publisher.email})"[:100]
+
+
+def _back(request: PublisherRequest, default: str) -> HttpResponseRedirect:
+    """Back to the page the form was on (home or integrations), else `default`."""
+    target = request.POST.get("back", "")
+    if target == "home":
+        return HttpResponseRedirect(reverse("dashboard:home") + "#problems-detail")
+    return HttpResponseRedirect(reverse("dashboard:integrations") + default)
+
+
+@publisher_required
+@require_POST
+def delivery_dismiss_view(request: PublisherRequest, delivery_id: int) -> HttpResponse:
+    """Dismiss a failed delivery: out of "Needs attention", still in the log."""
+    try:
+        delivery = delivery_dismiss(
+            publisher=request.publisher, delivery_id=delivery_id, actor=_actor(request)
+        )
+    except DeliveryNotFound as exc:
+        raise PageNotFound(exc.message) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Delivery {delivery.id} is dismissed: it no longer needs attention and stays in "
+            "the delivery log.",
+        )
+    return _back(request, "#deliveries")
+
+
+@publisher_required
+@require_POST
+def delivery_replay_view(request: PublisherRequest, delivery_id: int) -> HttpResponse:
+    """Process a failed or unmatched delivery again (the same processing as the first time;
+    a delivery that already made an order never makes a second one)."""
+    try:
+        delivery_replay_by_publisher(publisher=request.publisher, delivery_id=delivery_id)
+    except DeliveryNotFound as exc:
+        raise PageNotFound(exc.message) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Delivery {delivery_id} is queued to be processed again; its outcome appears "
+            "in the delivery log in a moment.",
+        )
+    return _back(request, "#deliveries")
+
+
+@publisher_required
+@require_POST
+def unmatched_ignore_view(request: PublisherRequest, unmatched_id: int) -> HttpResponse:
+    """ "Not a disc: never ask again" for a cart product."""
+    try:
+        product = unmatched_ignore(
+            publisher=request.publisher, unmatched_product_id=unmatched_id, actor=_actor(request)
+        )
+    except UnmatchedProductNotFound as exc:
+        raise PageNotFound(exc.message) from exc
+    messages.success(
+        request,
+        f"{product.get_cart_display()} product '{product.product_ref}' is ignored: it is not "
+        "listed as needing a project any more. “Ask again” under Ignored cart products undoes it.",
+    )
+    return _back(request, "#unmatched")
+
+
+@publisher_required
+@require_POST
+def unmatched_unignore_view(request: PublisherRequest, unmatched_id: int) -> HttpResponse:
+    """Undo "never ask again": the product is listed again until it is mapped or ignored."""
+    try:
+        product = unmatched_unignore(publisher=request.publisher, unmatched_product_id=unmatched_id)
+    except UnmatchedProductNotFound as exc:
+        raise PageNotFound(exc.message) from exc
+    messages.success(
+        request,
+        f"{product.get_cart_display()} product '{product.product_ref}' is listed again.",
+    )
+    return _back(request, "#unmatched")

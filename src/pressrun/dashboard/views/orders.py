@@ -9,13 +9,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pressrun.core.errors import PageNotFound
 from pressrun.core.money import format_money, to_money
 from pressrun.dashboard import selectors as dashboard_selectors
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
@@ -50,8 +51,23 @@ def _order_or_404(request: PublisherRequest, order_id: int) -> Order:
         publisher_id=request.publisher.id, order_id=order_id
     )
     if order is None:
-        raise Http404("No such order.")
+        raise _order_not_found(request, order_id)
     return order
+
+
+def _order_not_found(request: PublisherRequest, order_id: int) -> PageNotFound:
+    """What the not-found page says of a missing order: deleted (when and by whom), or
+    none such in this account (another publisher's order included)."""
+    deleted = order_selectors.order_deletion_for_publisher(
+        publisher_id=request.publisher.id, order_number=order_id
+    )
+    if deleted is not None:
+        return PageNotFound(
+            f"Order {order_id} was deleted on {deleted.deleted_at:%Y-%m-%d %H:%M} UTC by "
+            f"{deleted.actor or 'its publisher'}: it will not be made or shipped, and its "
+            "invoice can be used again."
+        )
+    return PageNotFound(f"There is no order {order_id} in your account.")
 
 
 def _filter_query(form: OrderFilterForm) -> str:
@@ -182,7 +198,7 @@ def order_modify(request: PublisherRequest, order_id: int) -> HttpResponse:
                     actor=_actor(request),
                 )
             except Order.DoesNotExist as exc:  # deleted meanwhile
-                raise Http404("No such order.") from exc
+                raise _order_not_found(request, order.id) from exc
             except changes.OrderChangeRefused as exc:
                 form.add_error(None, exc.message)
             else:
@@ -217,7 +233,7 @@ def order_delete(request: PublisherRequest, order_id: int) -> HttpResponse:
             publisher=request.publisher, order_id=order_id, actor=_actor(request)
         )
     except Order.DoesNotExist as exc:
-        raise Http404("No such order.") from exc
+        raise _order_not_found(request, order_id) from exc
     except changes.OrderChangeRefused as exc:
         messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("dashboard:order_detail", args=[order_id]))

@@ -12,7 +12,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from pressrun.catalog import selectors as catalog
 from pressrun.catalog.models import Media, Project
-from pressrun.catalog.services import ProjectInvalid, project_create, project_update
+from pressrun.catalog.services import (
+    ProjectIdsShared,
+    ProjectInvalid,
+    project_create,
+    project_update,
+)
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
 from pressrun.dashboard.project_forms import ProjectForm
 
@@ -30,6 +35,9 @@ def project_list(request: PublisherRequest) -> HttpResponse:
 
 
 def _show_refusal(form: ProjectForm, exc: ProjectInvalid) -> None:
+    if isinstance(exc, ProjectIdsShared):
+        form.ask_to_confirm_shared_ids(exc.message)
+        return
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
@@ -70,6 +78,7 @@ def project_new(request: PublisherRequest) -> HttpResponse:
                 price=catalog.project_standard_price(media=data["media"]),
                 special_text=data["special_text"],
                 ecommerce_ids=data["ecommerce_ids"],
+                confirm_shared_ids=data["confirm_shared_ids"],
             )
         except ProjectInvalid as exc:
             _show_refusal(form, exc)
@@ -111,6 +120,7 @@ def project_edit(request: PublisherRequest, project_id: int) -> HttpResponse:
                 price=catalog.project_price_for_media(project=project, media=data["media"]),
                 special_text=data["special_text"],
                 ecommerce_ids=data["ecommerce_ids"],
+                confirm_shared_ids=data["confirm_shared_ids"],
             )
         except ProjectInvalid as exc:
             _show_refusal(form, exc)

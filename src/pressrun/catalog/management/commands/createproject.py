@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pressrun.accounts.models import Publisher
 from pressrun.catalog.models import Media, Packaging
-from pressrun.catalog.services import ProjectInvalid, project_create
+from pressrun.catalog.services import ProjectIdsShared, ProjectInvalid, project_create
 
 
 class Command(BaseCommand):
@@ -22,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ecommerce-ids", default="", help="eCommerce ID String, e.g. '<5000-A> <6000-B>'."
         )
+        parser.add_argument(
+            "--confirm-shared-ids",
+            action="store_true",
+            help="Save the eCommerce ID String even though it uses IDs that other projects "
+            "of the publisher answer to (listed there, or their project ID), e.g. a bonus disc.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         publisher = Publisher.objects.filter(id=options["publisher"]).first()
@@ -36,7 +42,13 @@ class Command(BaseCommand):
                 price=options["price"],
                 project_id=options["project_id"],
                 ecommerce_ids=options["ecommerce_ids"],
+                confirm_shared_ids=options["confirm_shared_ids"],
             )
+        except ProjectIdsShared as exc:
+            raise CommandError(
+                exc.summary + " Nothing was created. Run it again with --confirm-shared-ids "
+                "to save it anyway (a bonus disc ordered by the same SKU is fine)."
+            ) from exc
         except ProjectInvalid as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(str(project.id))

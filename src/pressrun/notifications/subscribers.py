@@ -1,0 +1,46 @@
+"""The emails that follow what happens to orders: `orders` publishes domain events
+(`pressrun.orders.events`) inside its transactions, and these handlers, registered in
+`NotificationsConfig.ready()`, queue the emails in the same transaction (an outbox: the
+change and its email commit together or not at all)."""
+
+from __future__ import annotations
+
+from pressrun.core.events import subscribe
+from pressrun.notifications.services import (
+    notify_order_cancelled,
+    notify_order_changed,
+    order_email_recipients,
+)
+from pressrun.notifications.tasks import order_placed_email, order_shipped_email
+from pressrun.orders.events import OrderChanged, OrderDeleted, OrderPlaced, OrderShipped
+from pressrun.orders.models import OrderStatus
+
+
+def on_order_placed(event: OrderPlaced) -> None:
+    """Queue the task that renders the notification and the HOLD reminder; intake's
+    transaction renders nothing. Nothing is queued when no email can result."""
+    order = event.order
+    if order.status == OrderStatus.HOLD or order_email_recipients(order):
+        order_placed_email.enqueue(order_id=order.id)
+
+
+def on_order_shipped(event: OrderShipped) -> None:
+    """Queue the tracking email; a shipment without a tracking ID (a letter) has none."""
+    if event.order.tracking_id:
+        order_shipped_email.enqueue(order_id=event.order.id)
+
+
+def on_order_changed(event: OrderChanged) -> None:
+    notify_order_changed(change=event)
+
+
+def on_order_deleted(event: OrderDeleted) -> None:
+    notify_order_cancelled(deleted=event)
+
+
+def register() -> None:
+    """Subscribe the handlers above (idempotent)."""
+    subscribe(OrderPlaced, on_order_placed)
+    subscribe(OrderShipped, on_order_shipped)
+    subscribe(OrderChanged, on_order_changed)
+    subscribe(OrderDeleted, on_order_deleted)

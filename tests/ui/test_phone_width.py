@@ -1,0 +1,201 @@
+"""Every dashboard page fits a 390 px wide phone: with data that fills its tables (orders,
+cart deliveries with long reasons, unmatched and ignored products, the ledger, shipping
+rules, a long eCommerce ID String), `document.documentElement.scrollWidth` is at most 390.
+
+The list of pages comes from the URL configuration: a dashboard URL is either a page checked
+here or named in NOT_PAGES with the reason, so a page added later cannot be missed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+from django.urls import URLPattern, get_resolver
+
+from tests.live import LiveService
+from tests.ui.conftest import PHONE, sign_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.e2e
+
+# Dashboard URLs that are not pages a person opens.
+NOT_PAGES = {
+    "root": "redirects to the home page or the sign-in page",
+    "sign_out": "POST only",
+    "password_reset_confirm": "needs a fresh emailed token (its form is the password form)",
+    "cart_credentials": "POST only (its form is on Settings)",
+    "cart_token_rotate": "POST only (its form is on Settings)",
+    "test_order": "POST only",
+    "shipping_rule_remove": "POST only",
+    "unmatched_map": "POST only",
+    "unmatched_ignore": "POST only",
+    "unmatched_unignore": "POST only",
+    "delivery_dismiss": "POST only",
+    "delivery_replay": "POST only",
+    "ecommerce_ids_check": "an HTML fragment inside the project page",
+    "orders_export": "CSV",
+    "order_delete": "POST only",
+}
+# Pages open without signing in (checked signed out).
+SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
+
+FILL = """
+import json
+from datetime import timedelta
+from decimal import Decimal
+from django.utils import timezone
+from pressrun.accounts.models import Publisher
+from pressrun.carts.models import InboundDelivery, UnmatchedProduct
+from pressrun.carts.services import shipping_rule_create
+from pressrun.carts.unmatched import CartProduct, unmatched_record
+from pressrun.catalog.services import project_update
+from pressrun.catalog.models import Project
+from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
+from pressrun.orders.services import order_place, order_transition
+publisher = Publisher.objects.get(id={publisher_id})
+Publisher.objects.filter(id=publisher.id).update(
+    company="Extraordinarily Long Company Name Records International Ltd")
+project = Project.objects.get(id={project_id})
+project_update(project=project, title="A Very Long Album Title That Goes On And On (Deluxe)",
+    ecommerce_ids=" ".join("<SKU-" + str(n) + "-SUPERLONGVARIANTNAME>" for n in range(12)))
+orders = []
+for number in range(30):
+    order = order_place(publisher=publisher, request=OrderRequest(
+        publisher_id=publisher.id, lines=(LineRequest(project_id=project.id, quantity=2),),
+        recipient=RecipientRequest(
+            name="Bartholomew Maximilian Featherstonehaugh-" + str(number),
+            company="Very Long Company Name Incorporated",
+            address="12345 Extraordinarily Long Street Name Boulevard Apartment 67",
+            city="Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch",
+            postal_code="SW1A 1AA", country="GB",
+            email="bartholomew.featherstonehaugh" + str(number) + "@example-long-domain.com"),
+        mode="prod", source="gateway", invoice="{prefix}-INVOICE-NUMBER-" + str(number),
+        special_text="Serial number ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789-ABCDEFGHIJ"))
+    orders.append(order.id)
+now = timezone.now()
+reason = ("Gave up after 8 attempts: 1ShoppingCart's API answered HTTP 503 "
+          "https://www.mcssl.com/API/123456789/Orders/987654321/ReallyLongPathSegment "
+          "Replay it once the cause is fixed.")
+for number in range(25):
+    delivery = InboundDelivery.objects.create(
+        cart="shopify", publisher=publisher, received_at=now - timedelta(minutes=number),
+        body=b"{{}}", topic="orders/fulfilled",
+        external_key="extraordinarily-long-shop-name.myshopify.com:82098291194615450" + str(number),
+        outcome="failed" if number % 3 else "unmatched", reason=reason,
+        dismissed_at=now if number % 5 == 0 else None, dismissed_by="dashboard (x@example.com)")
+    unmatched_record(delivery=delivery, products=[
+        CartProduct("TOUR-POSTER-EXTRA-LARGE-VARIANT-" + str(number % 4),
+                    "Tour poster, extra large, signed by the whole band")])
+UnmatchedProduct.objects.filter(publisher=publisher, product_ref__endswith="-3").update(
+    ignored_at=now, ignored_by="dashboard (someone.with.a.long.email@example-long-domain.com)")
+shipping_rule_create(publisher=publisher, match="starts_with",
+    text="usps priority mail international flat rate envelope with tracking",
+    mail_method="priority")
+print(json.dumps(orders))
+"""
+
+
+# The elements reaching past the screen's right edge (innermost first), to say what to fix.
+OVERFLOWING = """
+() => {
+  const limit = document.documentElement.clientWidth;
+  const found = [];
+  const clipped = (element) => {
+    for (let parent = element.parentElement; parent; parent = parent.parentElement) {
+      const overflow = getComputedStyle(parent).overflowX;
+      if (overflow !== "visible" && parent.getBoundingClientRect().right <= limit + 0.5) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (const element of document.querySelectorAll("body *")) {
+    const box = element.getBoundingClientRect();
+    if (box.right > limit + 0.5 && box.width > 0 && !clipped(element)) {
+      const inside = [...element.children].some(
+        (child) => child.getBoundingClientRect().right > limit + 0.5);
+      if (!inside) {
+        const name = element.tagName.toLowerCase()
+          + (element.className ? "." + element.className : "");
+        const words = (element.textContent || "").trim().slice(0, 40);
+        found.push(name + " (" + Math.round(box.right) + "px): " + words);
+      }
+    }
+  }
+  return found.slice(0, 4);
+}
+"""
+
+
+def measure(page: Page) -> tuple[int, list[str]]:
+    width = int(page.evaluate("document.documentElement.scrollWidth"))
+    return width, ([] if width <= PHONE["width"] else page.evaluate(OVERFLOWING))
+
+
+def dashboard_pages() -> list[str]:
+    """The names of the dashboard's pages, every URL classified (see NOT_PAGES)."""
+    names = []
+    for pattern in get_resolver().url_patterns:
+        if getattr(pattern, "namespace", None) == "dashboard":
+            names = [entry.name for entry in pattern.url_patterns if isinstance(entry, URLPattern)]
+    assert names, "the dashboard's URLs were not found"
+    return [name for name in names if name and name not in NOT_PAGES]
+
+
+def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveService) -> None:
+    account = ui_service.create_publisher(balance="7.00")
+    project_id = account.project_ids[0]
+    order_ids = json.loads(
+        ui_service.shell(
+            FILL.format(
+                publisher_id=account.id, project_id=project_id, prefix=ui_service.unique("W")
+            )
+        )
+    )
+    paths = {
+        "home": "/home",
+        "settings": "/settings",
+        "password_change": "/settings/password",
+        "billing": "/billing",
+        "integrations": "/integrations",
+        "shipping_rules": "/integrations/shipping-rules?description=USPS+Priority+Mail+"
+        "International+Flat+Rate+Envelope+with+tracking",
+        "projects": "/projects",
+        "project_new": "/projects/new",
+        "project_edit": f"/projects/{project_id}",
+        "orders": "/orders",
+        "order_new": "/orders/new",
+        "order_detail": f"/orders/{order_ids[-1]}",
+        "order_modify": f"/orders/{order_ids[-1]}/modify",
+        "sign_in": "/sign-in",
+        "password_reset": "/password-reset",
+    }
+    assert sorted(dashboard_pages()) == sorted(paths), "classify the new dashboard URL"
+
+    page.set_viewport_size(PHONE)
+    too_wide: dict[str, tuple[int, list[str]]] = {}
+    for name in sorted(SIGNED_OUT_PAGES):
+        page.goto(ui_service.url(paths[name]))
+        width, offenders = measure(page)
+        if width > PHONE["width"]:
+            too_wide[name] = (width, offenders)
+    sign_in(page, ui_service, account)
+    for name, path in paths.items():
+        if name in SIGNED_OUT_PAGES:
+            continue
+        response = page.goto(ui_service.url(path))
+        assert response is not None
+        assert response.status == 200, (name, response.status)
+        width, offenders = measure(page)
+        if width > PHONE["width"]:
+            too_wide[name] = (width, offenders)
+    # The error page too (an unknown address, signed in).
+    page.goto(ui_service.url("/no/such/page"))
+    width, offenders = measure(page)
+    if width > PHONE["width"]:
+        too_wide["not_found"] = (width, offenders)
+    assert too_wide == {}
