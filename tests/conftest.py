@@ -84,6 +84,11 @@ def make_project(db: None) -> Callable[..., Any]:
             values["media"] = {"dvd-case": "dvd", "usb-ecomailer": "usb"}.get(
                 kwargs["packaging"], "cd"
             )
+        if "media" in kwargs and "packaging" not in kwargs:
+            # And a media given alone its first packaging.
+            from pressrun.catalog.models import PACKAGING_FOR_MEDIA
+
+            values["packaging"] = PACKAGING_FOR_MEDIA[kwargs["media"]][0]
         values.update(kwargs)
         return project_create(publisher=publisher, **values)
 
