@@ -39,6 +39,9 @@ NOT_PAGES = {
     "ecommerce_ids_check": "an HTML fragment inside the project page",
     "orders_export": "CSV",
     "order_delete": "POST only",
+    "add_credit": "POST only (its form is on Billing; answers with Stripe's payment page)",
+    "checkout_return": "redirects to Billing with a message",
+    "checkout_cancel": "redirects to Billing with a message",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}

@@ -183,6 +183,8 @@ class OrderDeletionAdmin(admin.ModelAdmin[OrderDeletion]):
     list_filter = ("mode", "status")
     search_fields = ("=order_number", "=publisher__id", "invoice", "name")
     list_select_related = ("publisher",)
+    # The deleted order's customer link is the customer's key to its page: never shown.
+    exclude = ("customer_token",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
