@@ -319,7 +319,7 @@ def test_detail_shows_lines_address_cost_history_delivery_and_tracking(
     assert (
         f"{cd.id} Greatest Hits 2 $4.50 $9.00 Products $9.00 Shipping $5.25 Total $14.25"
     ) in page
-    assert "Ada Customer Acme 1 Main Street Springfield, IL 62701 US" in page
+    assert "Ada Customer Acme 1 Main Street Springfield, IL 62701 United States" in page
     assert "Customer email: ada@example.com" in page
     assert "HOLD → PROCESSING" in page
     assert "PROCESSING → SHIPPED" in page

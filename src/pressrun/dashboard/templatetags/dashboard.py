@@ -1,4 +1,4 @@
-"""Template helpers for the dashboard: the navigation bar and money formatting."""
+"""Template helpers for the dashboard: the navigation bar, money and country names."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from pressrun.core.money import format_money
 from pressrun.dashboard.nav import NAV
+from pressrun.orders.address import country_name
 
 register = template.Library()
 
@@ -20,6 +21,12 @@ def money(value: Decimal | int | str | None) -> str:
     if value is None or value == "":
         return ""
     return format_money(Decimal(value))
+
+
+@register.filter
+def country(code: str) -> str:
+    """'United States' for 'US': people read country names, not ISO codes."""
+    return country_name(code)
 
 
 @register.inclusion_tag("dashboard/includes/nav.html", takes_context=True)
