@@ -154,7 +154,10 @@ def test_the_emailed_link_corrects_the_address_and_the_publisher_sees_it(
     page.context.clear_cookies()
     sign_in(page, ui_service, account)
     page.goto(ui_service.url(f"/orders/{order_id}"))
-    assert text_of(page, "order-address") == "Jo Smith 9 Ocean Ave Santa Monica, CA 90401 United States"
+    assert (
+        text_of(page, "order-address")
+        == "Jo Smith 9 Ocean Ave Santa Monica, CA 90401 United States"
+    )
     history = page.get_by_test_id("order-history").locator("tbody tr")
     last = history.last.locator("td")
     assert last.nth(1).inner_text() == corrected

@@ -111,7 +111,10 @@ def test_find_modify_and_delete_a_hold_order(page: Page, ui_service: LiveService
         f"Order {second} is changed. It now costs $25.00 (was $6.00)."
     )
     assert text_of(page, "order-total") == "$25.00"
-    assert text_of(page, "order-address") == "Grace Hopper 9 Ocean Ave Santa Monica, CA 90401 United States"
+    assert (
+        text_of(page, "order-address")
+        == "Grace Hopper 9 Ocean Ave Santa Monica, CA 90401 United States"
+    )
     assert stored_order(ui_service, second) == {
         "status": "HOLD",
         "name": "Grace Hopper",
