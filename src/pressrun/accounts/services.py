@@ -41,6 +41,7 @@ from pressrun.accounts.throttle import (
     known_address_remember,
     sign_in_release,
     sign_in_reserve,
+    sign_in_rounds,
     sign_in_settle,
 )
 from pressrun.core.client_address import throttle_address
@@ -281,7 +282,7 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     key = _credential_cache_key(email, password)
     address = throttle_address(client_address)
     attempt = None
-    for round_number in range(1, _SIGN_IN_ROUNDS + 1):
+    for join_identical in sign_in_rounds():
         cached = _cached_publisher(key=key, email=email, address=address)
         if cached is not None:
             return cached
@@ -293,13 +294,13 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
                 client_address=client_address,
                 password=password,
                 password_hash=publisher.password if publisher is not None else "",
-                join_identical=round_number < _SIGN_IN_ROUNDS,
+                join_identical=join_identical,
             )
         except RepeatedWrongPassword as exc:
             raise CredentialsInvalid("The email and password do not match an account.") from exc
         if attempt is not None:
             break
-    assert attempt is not None  # the last round does not wait: it reserves or raises
+    assert attempt is not None  # the last round never waits: it reserves or raises
     try:
         # Hash even for an unknown email so timing does not reveal which accounts exist.
         encoded = publisher.password if publisher is not None else _dummy_hash()
@@ -322,11 +323,6 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
         timeout=timeout,
     )
     return publisher
-
-
-# Attempts with the same password from the same address while one is being checked wait for
-# it, then look in the cache again; after this many rounds one checks for itself.
-_SIGN_IN_ROUNDS = 3
 
 
 def _cached_publisher(*, key: str, email: str, address: str) -> Publisher | None:
@@ -375,7 +371,7 @@ def operator_authenticate(
     user_model = get_user_model()
     login = username.strip().lower()
     attempt = None
-    for round_number in range(1, _SIGN_IN_ROUNDS + 1):
+    for join_identical in sign_in_rounds():
         password_hash = (
             user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username})
             .values_list("password", flat=True)
@@ -388,13 +384,13 @@ def operator_authenticate(
                 client_address=client_address,
                 password=password,
                 password_hash=password_hash or "",
-                join_identical=round_number < _SIGN_IN_ROUNDS,
+                join_identical=join_identical,
             )
         except RepeatedWrongPassword:
             return None
         if attempt is not None:
             break
-    assert attempt is not None  # the last round does not wait: it reserves or raises
+    assert attempt is not None  # the last round never waits: it reserves or raises
     try:
         # Django's backend hashes the password for an unknown user name too (equal timing).
         user = authenticate(request, username=username, password=password)

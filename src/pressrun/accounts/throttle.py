@@ -44,6 +44,7 @@ import hashlib
 import hmac
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,6 +65,8 @@ _MAX_DOUBLINGS = 30
 # An identical attempt still pending after this long was abandoned (its process died):
 # nobody waits for it any more (it still counts as a failure until the window passes).
 PENDING_ABANDONED_AFTER = timedelta(seconds=15)
+# How long an attempt keeps waiting for identical attempts ahead of it, in all.
+SIGN_IN_WAIT_SECONDS = 30.0
 _FIRST_POLL_SECONDS = 0.01
 _MAX_POLL_SECONDS = 0.1
 
@@ -90,6 +93,16 @@ class SignInAttempt:
     address: str
     known_address: bool
     reservation_id: int
+
+
+def sign_in_rounds() -> Iterator[bool]:
+    """The `join_identical` value for each call of `sign_in_reserve` by a caller that loops
+    while identical attempts are being checked: True while there is time, then False once
+    (so the loop always ends with a reservation or a refusal)."""
+    deadline = time.monotonic() + SIGN_IN_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        yield True
+    yield False
 
 
 def password_digest(*, realm: str, login: str, password: str, password_hash: str) -> str:
