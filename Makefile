@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: install, migrate, demo data, then web server + task worker on $(HOST):$(PORT)
+## make run: install, migrate, demo data (on a new database only; prints the operator's
+## random password once), then web server + task worker on $(HOST):$(PORT)
 run: export PRESSRUN_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/pressrun migrate --no-input
