@@ -200,7 +200,8 @@ def sign_in_settle(*, attempt: SignInAttempt, succeeded: bool) -> None:
             )
         return
     now = timezone.now()
-    LoginFailure.objects.filter(id=attempt.reservation_id).update(checked=True)
+    # Dated when the check ended: the next delay counts from the failure, not the request.
+    LoginFailure.objects.filter(id=attempt.reservation_id).update(checked=True, at=now)
     # Keep the table small: failures older than the window no longer count.
     LoginFailure.objects.filter(at__lt=now - _window()).delete()
 
