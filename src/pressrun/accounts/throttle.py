@@ -152,14 +152,13 @@ def sign_in_reserve(
         now = timezone.now()
         recent = LoginFailure.objects.filter(at__gte=now - _window())
         pair = recent.filter(realm=realm, login=login, client_address=address)
-        same = pair.filter(password_digest=digest)
-        if same.filter(checked=True).exists():
+        # One statement, so an identical attempt settled meanwhile is seen either as pending
+        # or as failed, never as neither.
+        same = list(pair.filter(password_digest=digest).values_list("id", "checked", "at"))
+        if any(checked for _, checked, _ in same):
             raise RepeatedWrongPassword("This password was already found wrong.")
-        pending_id = (
-            same.filter(checked=False, at__gte=now - PENDING_ABANDONED_AFTER)
-            .values_list("id", flat=True)
-            .first()
-        )
+        abandoned_before = now - PENDING_ABANDONED_AFTER
+        pending_id = next((id_ for id_, _, at in same if at >= abandoned_before), None)
         if pending_id is None or not join_identical:
             _apply_rules(realm=realm, login=login, address=address, known=known, now=now)
             reservation = LoginFailure.objects.create(
