@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: install, migrate, web server + task worker on $(HOST):$(PORT), then demo data.
-## The server records the address it serves on; the demo's banner (and every URL printed
-## later, e.g. by `pressrun carturls`) uses it unless an operator saved another.
+## make run: install, migrate, web server + task worker on $(HOST):$(PORT), then demo data
+## (on a new database only; it prints the operator's random password once). The server
+## records the address it serves on; the demo's banner (and every URL printed later, e.g. by
+## `pressrun carturls`) uses it unless an operator saved another.
 run: $(STAMP)
 	$(BIN)/pressrun migrate --no-input
 	@trap 'kill $$worker $$server 2>/dev/null' EXIT INT TERM; \

@@ -116,7 +116,7 @@ def world(make_publisher: Any, make_project: Any, client: Client) -> tuple[Clien
         reason=f"Could not read {url}",
     )
     LoginFailure.objects.create(
-        email="label@example.com", client_address="10.0.0.1", at=timezone.now()
+        login="label@example.com", client_address="10.0.0.1", at=timezone.now()
     )
 
     publisher.refresh_from_db()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from io import StringIO
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from pressrun.accounts.models import Publisher
@@ -185,15 +187,6 @@ def test_demo_creates_data_once(settings: Any) -> None:
     assert "cart URL token demo-cart-token-66870, Shopify signing key" in first
 
 
-def test_demo_leaves_a_database_with_publishers_alone(settings: Any) -> None:
-    settings.PRESSRUN_PUBLIC_BASE_URL = ""
-    run("createpublisher", "--email", "label@example.com", "--password", "secret-pass")
-    output = run("demo")
-    assert output == "Operators: http://127.0.0.1:8000/admin/"
-    assert Publisher.objects.get().email == "label@example.com"
-    assert not Project.objects.exists()
-
-
 def test_demo_prints_the_address_the_server_last_started_on(settings: Any) -> None:
     from pressrun.core.services import installation_record_served_address
 
@@ -202,3 +195,47 @@ def test_demo_prints_the_address_the_server_last_started_on(settings: Any) -> No
     output = run("demo")
     assert "Publisher dashboard: http://127.0.0.1:8101/" in output
     assert "8000" not in output
+
+
+OPERATOR_LINE = re.compile(r"\(user operator / (\S+) - shown only this once\)")
+
+
+def test_demo_operator_gets_a_random_password_shown_once() -> None:
+    first = run("demo")
+    printed = OPERATOR_LINE.search(first)
+    assert printed, first
+    password = printed.group(1)
+    assert len(password) >= 16
+    operator = get_user_model().objects.get(username="operator")
+    assert operator.is_superuser
+    assert operator.check_password(password)
+    assert not operator.check_password("operator-password")
+    assert "operator-password" not in first
+    again = run("demo")
+    assert password not in again
+    assert OPERATOR_LINE.search(again) is None
+    assert "(user operator; its password was shown when it was made" in again
+    assert "`pressrun changepassword operator` sets a new one" in again
+
+
+def test_demo_replaces_the_password_earlier_versions_published() -> None:
+    get_user_model().objects.create_superuser("operator", "", "operator-password")
+    output = run("demo")
+    printed = OPERATOR_LINE.search(output)
+    assert printed, output
+    operator = get_user_model().objects.get(username="operator")
+    assert operator.check_password(printed.group(1))
+    assert not operator.check_password("operator-password")
+
+
+def test_demo_is_refused_on_a_database_with_real_publishers(make_publisher: Any) -> None:
+    make_publisher(email="label@example.com")
+    with pytest.raises(CommandError) as refused:
+        run("demo")
+    assert str(refused.value) == (
+        "Refused: this database already has 1 publisher(s) of its own; demo data is only "
+        "added to a new installation. To serve it, run `pressrun serve` and `pressrun worker`."
+    )
+    assert list(Publisher.objects.values_list("email", flat=True)) == ["label@example.com"]
+    assert not Project.objects.exists()
+    assert not get_user_model().objects.exists()

@@ -86,6 +86,10 @@ if _proxy_https_header := os.environ.get("PRESSRUN_PROXY_HTTPS_HEADER", "").stri
         "HTTP_" + _proxy_https_header.upper().replace("-", "_"),
         "https",
     )
+# Published on https:// behind that proxy: pages asked for over plain HTTP are redirected to
+# https, HTTPS answers tell browsers to use nothing else for this long (Strict-Transport-
+# Security), and the gateway refuses plain HTTP (core/https.py).
+PRESSRUN_HSTS_SECONDS = _env_int("PRESSRUN_HSTS_SECONDS", 31_536_000)
 # The dashboard sends the CSRF token from the page (a form field, or htmx's header taken from
 # an attribute), so no script needs to read the cookie.
 CSRF_COOKIE_HTTPONLY = True
@@ -115,7 +119,8 @@ if _env_bool("PRESSRUN_FAST_PASSWORD_HASHER", False):
 
 # --- application ---------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the operators' sign-in throttled (accounts/admin_site.py).
+    "pressrun.accounts.apps.OperatorAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -137,6 +142,7 @@ INSTALLED_APPS = [
     "pressrun.dashboard",
 ]
 MIDDLEWARE = [
+    "pressrun.core.https.HttpsOnlyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before the session and CSRF middleware, so it sees the cookies they set.
     "pressrun.core.middleware.SecureCookiesMiddleware",
@@ -266,17 +272,30 @@ if _REDIS_URL:
 # --- gateway -------------------------------------------------------------------------------
 # How long a verified email + password is accepted without a full password hash.
 CREDENTIAL_CACHE_SECONDS = _env_int("PRESSRUN_CREDENTIAL_CACHE_SECONDS", 300)
-# Failed sign-ins allowed per account and per client address in the window, then refusal.
-LOGIN_FAILURES_PER_ACCOUNT = _env_int("PRESSRUN_LOGIN_FAILURES_PER_ACCOUNT", 10)
+# Sign-in throttling (accounts/throttle.py, docs/operations.md "Security"). Failed sign-ins
+# are remembered for the window. One account from one client address gets this many free
+# failures, then waits 1 s, 2 s, 4 s… (capped at the window) before each further attempt.
+LOGIN_FAILURES_FREE_PER_ADDRESS = _env_int("PRESSRUN_LOGIN_FAILURES_FREE_PER_ADDRESS", 5)
+# Ceilings over the window: failures for one account from all addresses together, and from
+# one address for all accounts together. Neither holds back an address that has signed in to
+# the account successfully before (a known address).
+LOGIN_FAILURES_PER_ACCOUNT = _env_int("PRESSRUN_LOGIN_FAILURES_PER_ACCOUNT", 100)
 LOGIN_FAILURES_PER_ADDRESS = _env_int("PRESSRUN_LOGIN_FAILURES_PER_ADDRESS", 30)
 LOGIN_FAILURE_WINDOW_SECONDS = _env_int("PRESSRUN_LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# An address stays known this long after its last successful sign-in.
+KNOWN_ADDRESS_DAYS = _env_int("PRESSRUN_KNOWN_ADDRESS_DAYS", 90)
 # Status calls per publisher in a rolling 24 hours that are free; each further one costs this.
 STATUS_CALLS_FREE_PER_DAY = _env_int("PRESSRUN_STATUS_CALLS_FREE_PER_DAY", 1000)
 GATEWAY_MAX_BODY_BYTES = _env_int("PRESSRUN_GATEWAY_MAX_BODY_BYTES", 65_536)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
-# Header carrying the client address when behind a trusted proxy (e.g. "X-Forwarded-For").
-CLIENT_ADDRESS_HEADER = os.environ.get("PRESSRUN_CLIENT_ADDRESS_HEADER", "")
+# Header carrying the client address when behind proxies (e.g. "X-Forwarded-For"), and how
+# many proxies of ours append to it: only that many rightmost entries are trusted, and the
+# client is the leftmost of them (core/client_address.py).
+CLIENT_ADDRESS_HEADER = os.environ.get("PRESSRUN_CLIENT_ADDRESS_HEADER", "").strip()
+TRUSTED_PROXY_COUNT = _env_int("PRESSRUN_TRUSTED_PROXY_COUNT", 1)
+if TRUSTED_PROXY_COUNT < 1:
+    raise ImproperlyConfigured("PRESSRUN_TRUSTED_PROXY_COUNT must be at least 1.")
 
 
 # --- web server ----------------------------------------------------------------------------

@@ -7,9 +7,6 @@ def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
-admin.site.site_header = "pressrun operations"
-admin.site.site_title = "pressrun"
-
 urlpatterns = [
     path("gateway/", include("pressrun.gateway.urls")),
     path("carts/", include("pressrun.carts.urls")),

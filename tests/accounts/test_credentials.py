@@ -12,10 +12,10 @@ from pressrun.accounts.models import LoginFailure
 from pressrun.accounts.services import (
     CredentialsInvalid,
     CredentialsMissing,
-    SignInThrottled,
     publisher_authenticate,
     publisher_set_password,
 )
+from pressrun.accounts.throttle import SignInThrottled
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -72,9 +72,9 @@ def test_wrong_password_is_never_cached(make_publisher: Any) -> None:
     with mock.patch(
         "pressrun.accounts.services.check_password", wraps=hashers.check_password
     ) as check:
-        for _ in range(3):
+        for n in range(3):
             with pytest.raises(CredentialsInvalid):
-                authenticate(publisher, "wrong password")
+                authenticate(publisher, f"wrong password {n}")
     assert check.call_count == 3
     assert LoginFailure.objects.count() == 3
 

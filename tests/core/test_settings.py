@@ -121,3 +121,41 @@ def test_payment_limits_that_cannot_work_stop_the_start(
     result = payment_settings(tmp_path, **env)
     assert result.returncode != 0
     assert "PRESSRUN_PAYMENT_MINIMUM" in result.stderr or "'1e4' is not an amount" in result.stderr
+
+
+READ_SECURITY = (
+    "import json, pressrun.settings as s; print(json.dumps([s.CLIENT_ADDRESS_HEADER, "
+    "s.TRUSTED_PROXY_COUNT, s.PRESSRUN_HSTS_SECONDS, s.LOGIN_FAILURES_FREE_PER_ADDRESS, "
+    "s.LOGIN_FAILURES_PER_ACCOUNT, s.LOGIN_FAILURES_PER_ADDRESS, s.KNOWN_ADDRESS_DAYS]))"
+)
+
+
+def _read_security(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRUN_")}
+    clean["PRESSRUN_DATA_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "-c", READ_SECURITY],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_security_defaults(tmp_path: Path) -> None:
+    result = _read_security(tmp_path)
+    assert json.loads(result.stdout) == ["", 1, 31_536_000, 5, 100, 30, 90]
+    result = _read_security(
+        tmp_path,
+        PRESSRUN_CLIENT_ADDRESS_HEADER=" X-Forwarded-For ",
+        PRESSRUN_TRUSTED_PROXY_COUNT="2",
+    )
+    assert json.loads(result.stdout)[:2] == ["X-Forwarded-For", 2]
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_a_trusted_proxy_count_below_one_is_refused(tmp_path: Path, count: str) -> None:
+    result = _read_security(tmp_path, PRESSRUN_TRUSTED_PROXY_COUNT=count)
+    assert result.returncode != 0
+    assert "PRESSRUN_TRUSTED_PROXY_COUNT must be at least 1." in result.stderr

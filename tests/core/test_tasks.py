@@ -87,11 +87,11 @@ def test_task_of_a_silent_worker_is_requeued(settings: Any) -> None:
 
 def test_housekeeping_deletes_stale_rows_and_reschedules_itself() -> None:
     now = timezone.now()
-    LoginFailure.objects.create(email="a", client_address="x", at=now - timedelta(days=1))
-    LoginFailure.objects.create(email="b", client_address="x", at=now)
+    LoginFailure.objects.create(login="a", client_address="x", at=now - timedelta(days=1))
+    LoginFailure.objects.create(login="b", client_address="x", at=now)
     deleted = housekeeping.call()
     assert deleted["login_failures"] == 1
-    assert list(LoginFailure.objects.values_list("email", flat=True)) == ["b"]
+    assert list(LoginFailure.objects.values_list("login", flat=True)) == ["b"]
     queued = DBTaskResult.objects.get(task_path=housekeeping.module_path)
     assert queued.status == TaskResultStatus.READY
     assert queued.run_after > now + timedelta(minutes=59)

@@ -54,7 +54,7 @@ def test_a_wrong_password_is_refused_and_recorded(client: Client, publisher: Pub
     assert response.status_code == 200
     assert WRONG in response.content.decode()
     assert SESSION_PUBLISHER_ID not in client.session
-    assert list(LoginFailure.objects.values_list("email", flat=True)) == [publisher.email]
+    assert list(LoginFailure.objects.values_list("login", flat=True)) == [publisher.email]
 
 
 def test_an_unknown_email_gets_the_same_answer(client: Client, publisher: Publisher) -> None:
@@ -74,8 +74,8 @@ def test_sign_in_is_throttled_per_account(
     client: Client, publisher: Publisher, settings: Any
 ) -> None:
     settings.LOGIN_FAILURES_PER_ACCOUNT = 3
-    for _ in range(3):
-        client.post("/sign-in", {"email": publisher.email, "password": "wrong wrong"})
+    for n in range(3):
+        client.post("/sign-in", {"email": publisher.email, "password": f"wrong wrong {n}"})
     response = client.post("/sign-in", {"email": publisher.email, "password": PASSWORD})
     assert response.status_code == 429
     # The oldest counted failure was just now: it leaves the 900-second window in 900 s

@@ -21,11 +21,9 @@ def test_throttled_sign_in_is_000602_and_errornum_210(
     settings.LOGIN_FAILURES_PER_ACCOUNT = 2
     publisher = make_publisher()
     project = make_project(publisher)
-    for _ in range(2):
-        assert (
-            submit(client, **order_fields(publisher, project, CoLoginPassword="bad"))["ERRCODE"]
-            == "000601"
-        )
+    for n in range(2):
+        wrong = order_fields(publisher, project, CoLoginPassword=f"bad {n}")
+        assert submit(client, **wrong)["ERRCODE"] == "000601"
     reply = submit(client, **order_fields(publisher, project, Invoice="T-1"))
     assert reply["ERRCODE"] == "000602"
     assert "Too many failed sign-in attempts for this account" in reply["message"]

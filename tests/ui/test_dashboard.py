@@ -92,21 +92,40 @@ def test_sign_in_refuses_a_wrong_password_then_signs_in(
     page.wait_for_url(ui_service.url("/sign-in?next=%2Fbilling"))
 
 
-def test_sign_in_is_throttled_after_ten_failures(page: Page, ui_service: LiveService) -> None:
+def test_sign_in_is_throttled_with_growing_delays(page: Page, ui_service: LiveService) -> None:
     account = ui_service.create_publisher()
     page.goto(ui_service.url("/sign-in"))
-    for _ in range(10):
+
+    def attempt(password: str) -> str:
         page.get_by_label("Email").fill(account.email)
-        page.get_by_label("Password").fill("wrong password")
+        page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
-        assert "do not match an account" in page.get_by_role("alert").inner_text()
-    # Even the right password is refused while the account is throttled.
-    page.get_by_label("Email").fill(account.email)
-    page.get_by_label("Password").fill(account.password)
-    page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").inner_text().strip() == (
-        "Too many failed sign-in attempts for this account. Try again in 15 minutes."
-    )
+        return page.get_by_role("alert").inner_text().strip()
+
+    for n in range(5):
+        assert "do not match an account" in attempt(f"wrong password {n}")
+    # Then each further attempt from this browser's address waits 1 s, 2 s, 4 s… after the
+    # latest failure: wait as told until seven have been checked.
+    checked, n = 5, 5
+    while checked < 7:
+        answer = attempt(f"wrong password {n}")
+        if "do not match an account" in answer:
+            checked, n = checked + 1, n + 1
+            continue
+        waited = re.fullmatch(
+            r"Too many failed sign-in attempts for this account from your address\. "
+            r"Try again in (\d+) seconds?\.",
+            answer,
+        )
+        assert waited, answer
+        time.sleep(int(waited.group(1)) + 0.2)
+    # Even the right password is refused during the delay (4 s after the seventh failure).
+    answer = attempt(account.password)
+    assert re.fullmatch(
+        r"Too many failed sign-in attempts for this account from your address\. "
+        r"Try again in [1-4] seconds?\.",
+        answer,
+    ), answer
     assert page.url == ui_service.url("/sign-in")
 
 

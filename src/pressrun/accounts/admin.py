@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from pressrun.accounts.models import LoginFailure, Publisher
+from pressrun.accounts.models import KnownSignInAddress, LoginFailure, Publisher
 from pressrun.accounts.services import (
     PublisherInvalid,
     publisher_rotate_cart_token,
@@ -356,9 +356,32 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
 
 @admin.register(LoginFailure)
 class LoginFailureAdmin(admin.ModelAdmin[LoginFailure]):
-    list_display = ("at", "email", "client_address")
-    search_fields = ("email", "client_address")
-    readonly_fields = ("at", "email", "client_address")
+    """Read-only. The password digest is not shown: it identifies a tried password."""
+
+    list_display = ("at", "realm", "login", "client_address", "checked")
+    list_filter = ("realm",)
+    search_fields = ("login", "client_address")
+    fields = ("at", "realm", "login", "client_address", "checked")
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(KnownSignInAddress)
+class KnownSignInAddressAdmin(admin.ModelAdmin[KnownSignInAddress]):
+    """Where accounts signed in from; delete one to let the throttle treat it as unknown."""
+
+    list_display = ("login", "realm", "client_address", "first_seen", "last_seen")
+    list_filter = ("realm",)
+    search_fields = ("login", "client_address")
+    readonly_fields = ("realm", "login", "client_address", "first_seen", "last_seen")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

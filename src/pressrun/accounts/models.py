@@ -16,6 +16,8 @@ DEFAULT_SHOPIFY_TOPICS = "orders/fulfilled"
 DEFAULT_POSTAGE_DELAY_HOURS = 12
 MAX_POSTAGE_DELAY_HOURS = 168
 SHOPIFY_ORDER_TOPICS = ("orders/fulfilled", "orders/paid", "orders/create")
+# Known sign-in addresses kept per account (the least recently used are forgotten first).
+MAX_KNOWN_ADDRESSES = 20
 
 
 def new_cart_token() -> str:
@@ -147,8 +149,87 @@ class Publisher(models.Model):
         return frozenset(t.strip().lower() for t in self.shopify_topics.split(",") if t.strip())
 
 
+class SignInRealm(models.TextChoices):
+    """Whose sign-in an attempt was: the same login text may exist in both."""
+
+    PUBLISHER = "publisher", "Publisher (dashboard and gateway)"
+    OPERATOR = "operator", "Operator (admin console)"
+
+
 class LoginFailure(models.Model):
-    """One failed sign-in, kept for throttling by account and by client address."""
+    """One failed sign-in, kept for throttling (accounts/throttle.py).
+
+    The row is written *before* the password is checked, as the attempt's reservation
+    (`checked` false), and removed when the password was right or marked checked when it was
+    wrong: concurrent attempts each see the others, so no more than the limit are checked.
+    """
+
+    realm = models.CharField(
+        max_length=16, choices=SignInRealm.choices, default=SignInRealm.PUBLISHER
+    )
+    login = models.CharField(
+        max_length=254, help_text="The login email (publishers) or user name (operators)."
+    )
+    client_address = models.CharField(
+        max_length=64, help_text="An IPv4 address, or an IPv6 client's /64 network."
+    )
+    at = models.DateTimeField(db_index=True)
+    password_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Keyed digest of the password tried and the hash it was checked against "
+        "(the same wrong password again is not counted twice).",
+    )
+    checked = models.BooleanField(
+        default=True, help_text="False while the password is being checked."
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["realm", "login", "at"], name="loginfailure_login_at"),
+            models.Index(
+                fields=["realm", "login", "client_address", "at"],
+                name="loginfailure_pair_at",
+            ),
+            models.Index(fields=["client_address", "at"], name="loginfailure_address_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login} from {self.client_address} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class KnownSignInAddress(models.Model):
+    """A client address from which an account signed in successfully (the right password was
+    checked there, or recently verified credentials were used from there).
+
+    Failures from other addresses never hold a known address back (accounts/throttle.py). The
+    list is bounded: an address is forgotten `PRESSRUN_KNOWN_ADDRESS_DAYS` after its last
+    success, and an account keeps at most `MAX_KNOWN_ADDRESSES` (the least recently used go).
+    """
+
+    realm = models.CharField(max_length=16, choices=SignInRealm.choices)
+    login = models.CharField(max_length=254)
+    client_address = models.CharField(
+        max_length=64, help_text="An IPv4 address, or an IPv6 client's /64 network."
+    )
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "known sign-in address"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["realm", "login", "client_address"], name="known_address_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login} from {self.client_address}"
+
+
+class PasswordResetRequest(models.Model):
+    """One accepted request for a password-reset link, kept for the per-hour limits
+    (whether or not the email has an account: nothing may tell the two apart)."""
 
     email = models.CharField(max_length=254)
     client_address = models.CharField(max_length=64)
@@ -156,8 +237,8 @@ class LoginFailure(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["email", "at"], name="loginfailure_email_at"),
-            models.Index(fields=["client_address", "at"], name="loginfailure_address_at"),
+            models.Index(fields=["email", "at"], name="resetrequest_email_at"),
+            models.Index(fields=["client_address", "at"], name="resetrequest_address_at"),
         ]
 
     def __str__(self) -> str:

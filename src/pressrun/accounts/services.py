@@ -6,8 +6,8 @@ way to exhaust the CPU. So a verified (email, password) pair is remembered for a
 under a keyed digest of the pair, together with the password hash it was verified against.
 A cache hit still reads the publisher row and is honoured only while that row's hash is the
 same, so a password change (or a deactivated account) takes effect at once in every process
-without any cross-process invalidation. Failures are never cached and are throttled per
-account and per client address.
+without any cross-process invalidation. Failures are never cached; every attempt that is
+not a cache hit goes through the sign-in throttle (accounts/throttle.py).
 """
 
 from __future__ import annotations
@@ -15,24 +15,39 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.cache import caches
 from django.db import IntegrityError, connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from pressrun.accounts.models import (
     MAX_POSTAGE_DELAY_HOURS,
     SHOPIFY_ORDER_TOPICS,
-    LoginFailure,
     MailMethod,
+    PasswordResetRequest,
     Publisher,
+    SignInRealm,
     new_cart_token,
 )
+from pressrun.accounts.throttle import (
+    RepeatedWrongPassword,
+    known_address_remember,
+    sign_in_release,
+    sign_in_reserve,
+    sign_in_rounds,
+    sign_in_settle,
+)
+from pressrun.core.client_address import throttle_address
 from pressrun.core.errors import DomainError
+from pressrun.core.locks import lock_names
 from pressrun.core.sealed import seal
 
 
@@ -42,14 +57,6 @@ class CredentialsMissing(DomainError):
 
 class CredentialsInvalid(DomainError):
     """No active publisher has this email and password."""
-
-
-class SignInThrottled(DomainError):
-    """Too many failed attempts for this account or client address; try again later."""
-
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class PublisherInvalid(DomainError):
@@ -252,6 +259,11 @@ def publisher_set_cart_credentials(
 class _CachedCredential:
     publisher_id: int
     password_hash: str
+    # Throttle addresses already recorded as known for this login (accounts/throttle.py), so
+    # a hit from one of them writes nothing; and when the entry expires (to keep what is left
+    # of its lifetime when an address is added). Defaults: entries cached by older versions.
+    addresses: frozenset[str] = frozenset()
+    expires_at: float = 0.0
 
 
 def _credential_cache_key(email: str, password: str) -> str:
@@ -269,34 +281,82 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     """The active publisher with this email and password.
 
     Raises CredentialsMissing, SignInThrottled or CredentialsInvalid (the message never says
-    which of email and password was wrong). Successful checks are cached as described above.
+    which of email and password was wrong). Credentials verified recently are accepted from
+    the cache without hashing or throttling (see the module docstring); anything else is one
+    throttled attempt (accounts/throttle.py). Each success marks the client address as known
+    for the account, writing only the first time (and once a day after).
     """
     email = normalize_email(email)
     if not email or not password:
         raise CredentialsMissing("Email and password are required.")
     cache = caches["credentials"]
     key = _credential_cache_key(email, password)
-    cached = cache.get(key)
-    if isinstance(cached, _CachedCredential):
-        publisher = Publisher.objects.filter(id=cached.publisher_id, is_active=True).first()
-        if publisher is not None and hmac.compare_digest(
-            publisher.password.encode(), cached.password_hash.encode()
-        ):
-            return publisher
-        cache.delete(key)
-
-    _raise_if_throttled(email=email, client_address=client_address)
-    publisher = Publisher.objects.filter(email=email, is_active=True).first()
-    # Hash even for an unknown email so timing does not reveal which accounts exist.
-    encoded = publisher.password if publisher is not None else _dummy_hash()
-    if not check_password(password, encoded) or publisher is None:
-        _record_failure(email=email, client_address=client_address)
+    address = throttle_address(client_address)
+    attempt = None
+    for join_identical in sign_in_rounds():
+        cached = _cached_publisher(key=key, email=email, address=address)
+        if cached is not None:
+            return cached
+        publisher = Publisher.objects.filter(email=email, is_active=True).first()
+        try:
+            attempt = sign_in_reserve(
+                realm=SignInRealm.PUBLISHER,
+                login=email,
+                client_address=client_address,
+                password=password,
+                password_hash=publisher.password if publisher is not None else "",
+                join_identical=join_identical,
+            )
+        except RepeatedWrongPassword as exc:
+            raise CredentialsInvalid("The email and password do not match an account.") from exc
+        if attempt is not None:
+            break
+    assert attempt is not None  # the last round never waits: it reserves or raises
+    try:
+        # Hash even for an unknown email so timing does not reveal which accounts exist.
+        encoded = publisher.password if publisher is not None else _dummy_hash()
+        verified = check_password(password, encoded) and publisher is not None
+    except BaseException:
+        sign_in_release(attempt=attempt)
+        raise
+    sign_in_settle(attempt=attempt, succeeded=verified)
+    if publisher is None or not verified:
         raise CredentialsInvalid("The email and password do not match an account.")
+    timeout = settings.CREDENTIAL_CACHE_SECONDS
     cache.set(
         key,
-        _CachedCredential(publisher_id=publisher.id, password_hash=publisher.password),
-        timeout=settings.CREDENTIAL_CACHE_SECONDS,
+        _CachedCredential(
+            publisher_id=publisher.id,
+            password_hash=publisher.password,
+            addresses=frozenset({address}),
+            expires_at=time.time() + timeout,
+        ),
+        timeout=timeout,
     )
+    return publisher
+
+
+def _cached_publisher(*, key: str, email: str, address: str) -> Publisher | None:
+    """The publisher whose credentials under `key` were verified recently and still hold
+    (same password hash, still active), else None (and a stale entry is dropped). A hit from
+    an address not yet recorded for these credentials marks it known; from one already
+    recorded it writes nothing: one indexed read is the whole cost."""
+    cache = caches["credentials"]
+    cached = cache.get(key)
+    if not isinstance(cached, _CachedCredential):
+        return None
+    publisher = Publisher.objects.filter(id=cached.publisher_id, is_active=True).first()
+    if publisher is None or not hmac.compare_digest(
+        publisher.password.encode(), cached.password_hash.encode()
+    ):
+        cache.delete(key)
+        return None
+    if address not in cached.addresses:
+        known_address_remember(realm=SignInRealm.PUBLISHER, login=email, address=address)
+        remaining = cached.expires_at - time.time()
+        if remaining > 1:
+            addresses = cached.addresses | {address}
+            cache.set(key, replace(cached, addresses=addresses), timeout=remaining)
     return publisher
 
 
@@ -309,33 +369,72 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH[0]
 
 
-def _raise_if_throttled(*, email: str, client_address: str) -> None:
-    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-    since = timezone.now() - window
-    failures = LoginFailure.objects.filter(at__gte=since)
-    checks = (
-        (failures.filter(email=email), settings.LOGIN_FAILURES_PER_ACCOUNT, "this account"),
-        (
-            failures.filter(client_address=client_address),
-            settings.LOGIN_FAILURES_PER_ADDRESS,
-            "your address",
-        ),
-    )
-    for query, limit, whom in checks:
-        recent = list(query.order_by("-at").values_list("at", flat=True)[:limit])
-        if len(recent) >= limit:
-            retry_after = int((recent[-1] + window - timezone.now()).total_seconds()) + 1
-            minutes = max(1, (retry_after + 59) // 60)
-            raise SignInThrottled(
-                f"Too many failed sign-in attempts for {whom}. "
-                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-                retry_after_seconds=max(retry_after, 1),
+def operator_authenticate(
+    *, request: HttpRequest | None, username: str, password: str, client_address: str
+) -> AbstractBaseUser | None:
+    """The operator (Django user) with this user name and password, or None when they do not
+    match an active user.
+
+    The same throttle as the publishers' sign-in, in its own realm: raises SignInThrottled
+    before checking anything when a rule refuses the attempt. The user name is throttled in
+    lower case, so changing its case gains no fresh attempts.
+    """
+    user_model = get_user_model()
+    login = username.strip().lower()
+    attempt = None
+    for join_identical in sign_in_rounds():
+        password_hash = (
+            user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username})
+            .values_list("password", flat=True)
+            .first()
+        )
+        try:
+            attempt = sign_in_reserve(
+                realm=SignInRealm.OPERATOR,
+                login=login,
+                client_address=client_address,
+                password=password,
+                password_hash=password_hash or "",
+                join_identical=join_identical,
             )
+        except RepeatedWrongPassword:
+            return None
+        if attempt is not None:
+            break
+    assert attempt is not None  # the last round never waits: it reserves or raises
+    try:
+        # Django's backend hashes the password for an unknown user name too (equal timing).
+        user = authenticate(request, username=username, password=password)
+    except BaseException:
+        sign_in_release(attempt=attempt)
+        raise
+    sign_in_settle(attempt=attempt, succeeded=user is not None)
+    return user
 
 
-def _record_failure(*, email: str, client_address: str) -> None:
-    now = timezone.now()
-    LoginFailure.objects.create(email=email[:254], client_address=client_address[:64], at=now)
-    # Keep the table small: failures older than the window no longer matter.
-    cutoff = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-    LoginFailure.objects.filter(at__lt=cutoff).delete()
+# Reset links sent at most this often per email and per client address, over an hour.
+RESET_REQUESTS_PER_HOUR = 5
+RESET_REQUEST_WINDOW = timedelta(hours=1)
+
+
+def password_reset_request_create(*, email: str, client_address: str) -> bool:
+    """Record a request for a reset link to `email`; False (nothing recorded) when `email` or
+    `client_address` already had RESET_REQUESTS_PER_HOUR in the last hour.
+
+    Deliberately the same work whether or not `email` has an account — it is not even looked
+    up here (the email task does that), so neither the answer nor its timing can tell. The
+    count is in the database, shared by every web process and kept across restarts, and
+    checked and written under a lock on both names, so concurrent requests never exceed it.
+    """
+    email = normalize_email(email)[:254]
+    address = throttle_address(client_address)
+    with transaction.atomic():
+        lock_names(f"password-reset:{email}", f"password-reset-address:{address}")
+        now = timezone.now()
+        recent = PasswordResetRequest.objects.filter(at__gte=now - RESET_REQUEST_WINDOW)
+        for requests in (recent.filter(email=email), recent.filter(client_address=address)):
+            if requests.count() >= RESET_REQUESTS_PER_HOUR:
+                return False
+        PasswordResetRequest.objects.create(email=email, client_address=address, at=now)
+        PasswordResetRequest.objects.filter(at__lt=now - RESET_REQUEST_WINDOW).delete()
+    return True

@@ -92,13 +92,19 @@ def requeue_abandoned_tasks() -> int:
 @task()
 def housekeeping() -> dict[str, int]:
     """Delete records nothing needs any more, then schedule the next run."""
-    from pressrun.accounts.models import LoginFailure
+    from pressrun.accounts.models import KnownSignInAddress, LoginFailure, PasswordResetRequest
     from pressrun.billing.models import StatusCall
 
     now = timezone.now()
     deleted = {
         "login_failures": LoginFailure.objects.filter(
             at__lt=now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        ).delete()[0],
+        "known_sign_in_addresses": KnownSignInAddress.objects.filter(
+            last_seen__lt=now - timedelta(days=settings.KNOWN_ADDRESS_DAYS)
+        ).delete()[0],
+        "password_reset_requests": PasswordResetRequest.objects.filter(
+            at__lt=now - timedelta(hours=1)
         ).delete()[0],
         "status_calls": StatusCall.objects.filter(at__lt=now - timedelta(days=7)).delete()[0],
         "finished_tasks": DBTaskResult.objects.filter(

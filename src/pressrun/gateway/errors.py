@@ -146,7 +146,15 @@ CREDENTIALS_INVALID = _e(
 SIGN_IN_THROTTLED = _e(
     "000602",
     "Too many failed sign-in attempts.",
-    "Too many wrong passwords for this account or from this address recently; wait and retry.",
+    "Too many recent wrong passwords for this account from your address (a growing delay), "
+    "for this account from everywhere, or from your address; the reply says how long to "
+    "wait. An address the account signed in from before is held back only by its own.",
+)
+HTTPS_REQUIRED = _e(
+    "000603",
+    "This gateway takes requests over https only.",
+    "The installation is published on https and the request came over plain http (HTTP "
+    "status 403; nothing is checked or stored). Change the URL to `https://`.",
 )
 QUANTITY_TOTAL = _e(
     "003101",
@@ -212,6 +220,8 @@ STATUS_OK = 0
 STATUS_UNKNOWN_FUNCTION = 100
 STATUS_BAD_CREDENTIALS = 200
 STATUS_THROTTLED = 210
+STATUS_HTTPS_REQUIRED = 220
+STATUS_HTTPS_REQUIRED_TEXT = "This gateway takes requests over https only."
 STATUS_NOT_FOUND = 300
 STATUS_INVOICE_BLANK = 310
 STATUS_REQUEST_INVALID = 400
@@ -234,7 +244,15 @@ STATUS_ERRORS: tuple[tuple[int, str, str, bool], ...] = (
     (
         STATUS_THROTTLED,
         "Too many failed sign-in attempts.",
-        "Too many wrong passwords for this account or from this address recently.",
+        "As ERRCODE `000602`: too many recent wrong passwords; the description says how "
+        "long to wait.",
+        False,
+    ),
+    (
+        STATUS_HTTPS_REQUIRED,
+        STATUS_HTTPS_REQUIRED_TEXT,
+        "As ERRCODE `000603`: the request came over plain http to an installation published "
+        "on https (HTTP status 403, one section without an invoice).",
         False,
     ),
     (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import DatabaseError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,10 +13,12 @@ from pressrun.accounts.models import Publisher
 from pressrun.accounts.services import (
     CredentialsInvalid,
     CredentialsMissing,
-    SignInThrottled,
     publisher_authenticate,
 )
+from pressrun.accounts.throttle import SignInThrottled
 from pressrun.billing.services import status_call_record
+from pressrun.core.client_address import client_address
+from pressrun.core.https import plain_http_refused
 from pressrun.gateway import errors
 from pressrun.gateway.fields import GatewayFailure, read_fields
 from pressrun.gateway.status import StatusSection, render_status_xml, split_invoices
@@ -39,13 +40,7 @@ INTERNAL_ERROR = errors.GatewayError(
 )
 
 
-def client_address(request: HttpRequest) -> str:
-    header = settings.CLIENT_ADDRESS_HEADER
-    if header:
-        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
-        if forwarded:
-            return str(forwarded).split(",")[0].strip()[:64]
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+HTTPS_REQUIRED_DETAIL = "Send it to the same URL with https:// instead of http://."
 
 
 def _authenticate(fields: dict[str, str], request: HttpRequest) -> Publisher:
@@ -79,6 +74,13 @@ def _text(body: str) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def submit_product_order(request: HttpRequest) -> HttpResponse:
+    if plain_http_refused(request):
+        # Refused, not redirected: a redirected POST loses its body, and following a redirect
+        # would hide that the password went over the network in clear (core/https.py).
+        failure = GatewayFailure(errors.HTTPS_REQUIRED, HTTPS_REQUIRED_DETAIL)
+        return HttpResponse(
+            render_failure(failure), status=403, content_type="text/plain; charset=utf-8"
+        )
     try:
         fields = read_fields(request)
         check_source(fields)
@@ -102,12 +104,20 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def order_status_by_invoice(request: HttpRequest) -> HttpResponse:
-    try:
-        sections = _status_sections(request)
-    except OperationalError:
-        logger.warning("status not read: database unavailable", exc_info=True)
-        sections = [StatusSection(errors.STATUS_UNAVAILABLE, "Temporarily unavailable; retry.")]
-    return HttpResponse(render_status_xml(sections), content_type="application/xml; charset=utf-8")
+    status = 200
+    if plain_http_refused(request):
+        status = 403
+        description = f"{errors.STATUS_HTTPS_REQUIRED_TEXT} {HTTPS_REQUIRED_DETAIL}"
+        sections = [StatusSection(errors.STATUS_HTTPS_REQUIRED, description)]
+    else:
+        try:
+            sections = _status_sections(request)
+        except OperationalError:
+            logger.warning("status not read: database unavailable", exc_info=True)
+            sections = [StatusSection(errors.STATUS_UNAVAILABLE, "Temporarily unavailable; retry.")]
+    return HttpResponse(
+        render_status_xml(sections), status=status, content_type="application/xml; charset=utf-8"
+    )
 
 
 def _status_sections(request: HttpRequest) -> list[StatusSection]:

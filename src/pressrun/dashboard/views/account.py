@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import caches
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from pressrun.accounts.models import Publisher
 from pressrun.accounts.services import (
     CredentialsInvalid,
     CredentialsMissing,
     PublisherInvalid,
-    SignInThrottled,
     normalize_email,
+    password_reset_request_create,
     publisher_authenticate,
     publisher_set_password,
 )
+from pressrun.accounts.throttle import SignInThrottled
+from pressrun.core.client_address import client_address
 from pressrun.dashboard import auth
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
 from pressrun.dashboard.forms import (
@@ -31,10 +35,8 @@ from pressrun.dashboard.forms import (
 )
 from pressrun.dashboard.tasks import password_reset_email_send
 from pressrun.dashboard.tokens import password_reset_token_valid, publisher_for_reset
-from pressrun.gateway.views import client_address
 
 WRONG_CREDENTIALS = "The email and password do not match an account."
-RESET_REQUESTS_PER_HOUR = 5
 RESET_SENT = (
     "If an account uses that email, a link to choose a new password is on its way. "
     "It works once, for {minutes} minutes."
@@ -49,6 +51,20 @@ def root(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("dashboard:sign_in"))
 
 
+def no_store(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Never keep the page in a browser's or a proxy's cache: it holds a sign-in or reset
+    form (and the reset page's URL is the secret link itself)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store, private"
+        return response
+
+    return wrapper
+
+
+@no_store
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     next_path = request.POST.get("next") or request.GET.get("next") or ""
@@ -98,6 +114,7 @@ def password_change(request: PublisherRequest) -> HttpResponse:
     publisher = request.publisher
     form = PasswordChangeForm(request.POST if request.method == "POST" else None)
     status = 200
+    retry_after = 0
     if request.method == "POST" and form.is_valid():
         try:
             publisher_authenticate(
@@ -109,6 +126,7 @@ def password_change(request: PublisherRequest) -> HttpResponse:
         except SignInThrottled as exc:
             form.add_error("current_password", exc.message)
             status = 429
+            retry_after = exc.retry_after_seconds
         except (CredentialsInvalid, CredentialsMissing):
             form.add_error("current_password", "This is not your current password.")
         except PublisherInvalid as exc:
@@ -119,51 +137,36 @@ def password_change(request: PublisherRequest) -> HttpResponse:
                 request, "Your password is changed. Other browsers signed in to it are signed out."
             )
             return HttpResponseRedirect(reverse("dashboard:settings"))
-    return render(
+    response = render(
         request,
         "dashboard/password_change.html",
         {"form": form, "section": "settings"},
         status=status,
     )
+    if status == 429:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
-def _reset_allowed(request: HttpRequest, email: str) -> bool:
-    """At most a few reset emails per hour per account and per client address, so the form
-    cannot be used to flood an inbox."""
-    cache = caches["default"]
-    for key in (f"reset:email:{email}", f"reset:address:{client_address(request)}"):
-        cache.add(key, 0, timeout=3600)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=3600)
-            count = 1
-        if count > RESET_REQUESTS_PER_HOUR:
-            return False
-    return True
-
-
+@no_store
 @require_http_methods(["GET", "POST"])
 def password_reset_request(request: HttpRequest) -> HttpResponse:
-    """Ask for a reset link. The answer is the same whether or not the account exists."""
+    """Ask for a reset link. The answer, and the work done for it, is the same whether or
+    not the account exists: the request is counted against the per-hour limits, and a task
+    is queued that looks the email up and sends a link only if it has an account."""
     form = PasswordResetRequestForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         email = normalize_email(form.cleaned_data["email"])
-        if _reset_allowed(request, email):
-            publisher_id = (
-                Publisher.objects.filter(email=email, is_active=True)
-                .values_list("id", flat=True)
-                .first()
-            )
-            if publisher_id is not None:
-                transaction.on_commit(
-                    lambda: password_reset_email_send.enqueue(publisher_id=publisher_id)
-                )
+        # The request is counted and its task queued together, or neither.
+        with transaction.atomic():
+            if password_reset_request_create(email=email, client_address=client_address(request)):
+                password_reset_email_send.enqueue(email=email)
         messages.success(request, RESET_SENT.format(minutes=settings.PASSWORD_RESET_TIMEOUT // 60))
         return HttpResponseRedirect(reverse("dashboard:sign_in"))
     return render(request, "dashboard/password_reset_request.html", {"form": form})
 
 
+@no_store
 @require_http_methods(["GET", "POST"])
 def password_reset_confirm(request: HttpRequest, encoded_id: str, token: str) -> HttpResponse:
     """Choose a new password from an emailed link (valid once, for a limited time)."""

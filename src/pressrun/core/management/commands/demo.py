@@ -2,18 +2,20 @@
 
 The demo publisher has fixed, documented values (its publisher ID, cart URL token and
 Shopify webhook signing key, like its password), so the sample requests in the cart guides
-(docs/carts/*.md) work as written against a fresh `make run`. A database that already has a
-publisher is never changed: the command then only prints where to go.
+(docs/carts/*.md) work as written against a fresh `make run`. The operator login gets a
+random password, printed once. A database that already has the demo publisher is not
+changed (the command prints where to go); one with publishers of its own is refused.
 """
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from pressrun.accounts.models import Publisher
@@ -29,7 +31,8 @@ DEMO_PUBLISHER_ID = 66870
 DEMO_CART_TOKEN = "demo-cart-token-66870"  # noqa: S105 - documented demo value
 DEMO_SHOPIFY_WEBHOOK_KEY = "demo-shopify-signing-key"
 OPERATOR_USERNAME = "operator"
-OPERATOR_PASSWORD = "operator-password"  # noqa: S105 - a documented local demo account
+# What earlier versions gave the demo operator: replaced by a random password when found.
+PUBLISHED_OPERATOR_PASSWORD = "operator-password"  # noqa: S105 - to find and replace it
 # (project ID, title, media, packaging, price, eCommerce ID String). Project 66750 is
 # ordered by SamCart product 279813 (the SamCart guide's sample) and, by Method 2, by the
 # Shopify SKU 66750 (the Shopify guide's sample).
@@ -40,9 +43,11 @@ DEMO_PROJECTS = (
 )
 
 
-def demo_create() -> Publisher:
+def demo_create() -> str:
     """The demo publisher with its projects, $100 credit and cart values, and the operator
-    login, in one transaction. Call only on a database without publishers."""
+    login, in one transaction. Call only on a database without publishers. Returns the
+    operator's new random password ("" when an operator login already existed)."""
+    operator_password = ""
     with transaction.atomic():
         publisher = publisher_create(
             email=DEMO_EMAIL,
@@ -72,10 +77,11 @@ def demo_create() -> Publisher:
         )
         user_model = get_user_model()
         if not user_model.objects.filter(username=OPERATOR_USERNAME).exists():
+            operator_password = secrets.token_urlsafe(12)
             user_model.objects.create_superuser(
-                username=OPERATOR_USERNAME, email="", password=OPERATOR_PASSWORD
+                username=OPERATOR_USERNAME, email="", password=operator_password
             )
-    return publisher
+    return operator_password
 
 
 class Command(BaseCommand):
@@ -85,9 +91,18 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        real = Publisher.objects.exclude(email=DEMO_EMAIL).count()
+        if real:
+            raise CommandError(
+                f"Refused: this database already has {real} publisher(s) of its own; demo "
+                "data is only added to a new installation. To serve it, run `pressrun serve` "
+                "and `pressrun worker`."
+            )
+        operator_password = ""
         if not Publisher.objects.exists():
-            demo_create()
+            operator_password = demo_create()
             self.stdout.write("Created the demo publisher, its projects and an operator login.")
+        operator_password = operator_password or self._replace_published_password()
         base = public_base_url()
         demo = Publisher.objects.filter(email=DEMO_EMAIL).first()
         if demo is None:
@@ -98,7 +113,7 @@ class Command(BaseCommand):
 pressrun is ready.
 
   Publisher dashboard: {base}/   (sign in as {DEMO_EMAIL} / {DEMO_PASSWORD})
-  Operator console:    {base}/admin/   (user {OPERATOR_USERNAME} / {OPERATOR_PASSWORD})
+  Operator console:    {base}/admin/   {self._operator_login(operator_password)}
   Demo publisher:      ID {demo.id}, projects 66750 CD sleeve, 66760 DVD case,
                        66770 USB ecomailer, $100 credit
   Demo cart values:    cart URL token {DEMO_CART_TOKEN}, Shopify signing key
@@ -126,4 +141,27 @@ Ask for its status (use the invoice the order reply shows):
 
 Cart URLs of the demo publisher: pressrun carturls --publisher {demo.id}
 """
+        )
+
+    @staticmethod
+    def _replace_published_password() -> str:
+        """A new random password for a demo operator that still has the password earlier
+        versions printed for everyone to read; "" when there is none such."""
+        operator = get_user_model().objects.filter(username=OPERATOR_USERNAME).first()
+        if operator is None or not operator.check_password(PUBLISHED_OPERATOR_PASSWORD):
+            return ""
+        password = secrets.token_urlsafe(12)
+        operator.set_password(password)
+        operator.save(update_fields=["password"])
+        return password
+
+    @staticmethod
+    def _operator_login(password: str) -> str:
+        """The operator login line: the password only when it was just made (it is stored
+        nowhere else, only as a hash)."""
+        if password:
+            return f"(user {OPERATOR_USERNAME} / {password} - shown only this once)"
+        return (
+            f"(user {OPERATOR_USERNAME}; its password was shown when it was made - "
+            f"`pressrun changepassword {OPERATOR_USERNAME}` sets a new one)"
         )
