@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -339,3 +339,10 @@ def _record_failure(*, email: str, client_address: str) -> None:
     # Keep the table small: failures older than the window no longer matter.
     cutoff = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
     LoginFailure.objects.filter(at__lt=cutoff).delete()
+
+
+def login_failures_delete_expired(*, now: datetime) -> int:
+    """Delete the sign-in failures older than the throttling window (they no longer count);
+    returns how many. Run by the hourly housekeeping (registered in `AccountsConfig`)."""
+    cutoff = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    return LoginFailure.objects.filter(at__lt=cutoff).delete()[0]

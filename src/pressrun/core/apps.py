@@ -5,3 +5,10 @@ class CoreConfig(AppConfig):
     name = "pressrun.core"
     label = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        # Core's own periodic task; the apps register theirs (and their housekeeping) in
+        # their own `ready()` (core.tasks: core imports no app).
+        from pressrun.core.tasks import HOUSEKEEPING_INTERVAL, housekeeping, register_periodic_task
+
+        register_periodic_task(housekeeping, interval=HOUSEKEEPING_INTERVAL)
