@@ -159,3 +159,19 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
         assert run.run_after is not None
         assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
     assert DBTaskResult.objects.count() == 3
+
+
+def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:
+    """Without its row a living worker would be dead to the others, which would take over
+    its claims (an email it is sending)."""
+    from pressrun.core.management.commands.worker import Command
+
+    started_at = timezone.now() - timedelta(days=2)
+    Command._beat("w", started_at=started_at)
+    WorkerHeartbeat.objects.all().delete()
+    Command._beat("w", started_at=started_at)
+    beat = WorkerHeartbeat.objects.get()
+    assert (beat.worker_id, beat.started_at) == ("w", started_at)
+    assert beat.last_seen > timezone.now() - timedelta(seconds=5)
+    assert requeue_abandoned_tasks() == 0
+    assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["w"]

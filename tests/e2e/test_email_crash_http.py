@@ -117,7 +117,7 @@ def _wait_until_killed(worker: subprocess.Popen[bytes], log: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def crash_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashService]:
+def crash_installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashService]:
     data_dir = tmp_path_factory.mktemp("pressrun-email-crash")
     inbox = Inbox()
     with socket.socket() as probe:
@@ -175,6 +175,18 @@ def crash_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashSer
         controller.stop()
         if database is not None:
             database.drop()
+
+
+@pytest.fixture
+def crash_service(crash_installation: CrashService) -> Iterator[CrashService]:
+    """The module's installation; the workers a test starts are stopped when it ends, even
+    when it fails, so none of them runs the next test's tasks."""
+    try:
+        yield crash_installation
+    finally:
+        for worker in crash_installation.workers:
+            _stop(worker)
+        crash_installation.workers.clear()
 
 
 def _place_order(crash: CrashService) -> tuple[str, str]:
@@ -288,6 +300,7 @@ def test_a_worker_killed_after_the_server_took_the_email_sends_it_once_more_the_
     deadline = killed_at + DEAD_AFTER_SECONDS + PROMISED_SECONDS
     while len(crash.inbox.to(customer)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert len(crash.inbox.to(customer)) == 2
     assert _settled(crash, order_id) == "sent|2|0|[]"
     time.sleep(2)
     _stop(second)
