@@ -10,9 +10,9 @@ starts a process with
 
 The process then sends itself SIGKILL when it reaches a named point: no cleanup, no
 `finally`, no rollback of its own, exactly like a machine that loses power. Without the
-variable (every real installation) `fault_point` returns at once; the variable is read only
-when it is set and has no Django setting, so nothing in the admin or the docs' configuration
-tables offers it. See docs/operations.md ("Fault injection (tests only)").
+variable (every real installation) `fault_point` returns at once; the variable is read
+directly from the environment (no Django setting), and only acted on when set. See
+docs/operations.md ("Fault injection (tests only)").
 
 The points (grep for `fault_point(` to see them in place):
 
