@@ -9,6 +9,7 @@ tests/e2e/test_email_crash_http.py.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from pressrun.notifications.services import email_queue, emails_requeue_stranded
 from pressrun.notifications.tasks import (
     EMAIL_SWEEP_INTERVAL,
     email_send,
+    message_id,
     order_placed_email,
     requeue_stranded_emails,
 )
@@ -453,3 +455,23 @@ def test_concurrent_runs_send_an_email_once(make_publisher: Any, settings: Any) 
             assert sorted(results) == [False, False, False, True]
     assert sent.call_count == 5
     assert set(OutgoingEmail.objects.values_list("status", flat=True)) == {EmailStatus.SENT}
+
+
+@pytest.mark.parametrize(
+    ("sender", "domain"),
+    [
+        ("orders@press.example", "press.example"),
+        ("Orders <orders@mail.press.example>", "mail.press.example"),
+        ("orders@bücher.example", "pressrun.localhost"),
+        ("no-domain", "pressrun.localhost"),
+    ],
+)
+def test_the_message_id_is_a_valid_header_whatever_the_sender(
+    publisher: Any, settings: Any, sender: str, domain: str
+) -> None:
+    email = queue(publisher, "k")
+    assert email is not None
+    settings.DEFAULT_FROM_EMAIL = sender
+    identifier = message_id(email)
+    assert re.fullmatch(rf"<[0-9a-f]{{32}}@{re.escape(domain)}>", identifier)
+    assert message_id(OutgoingEmail.objects.get(id=email.id)) == identifier

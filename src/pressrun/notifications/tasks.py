@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import smtplib
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -99,7 +101,9 @@ def message_id(email: OutgoingEmail) -> str:
     clients and servers that deduplicate on it. Made from the key and the creation time,
     never reused by another email (another installation's included)."""
     digest = hashlib.sha256(f"{email.key}\n{email.created_at.isoformat()}".encode()).hexdigest()
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "pressrun.localhost"
+    _, at, domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")
+    if not at or not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
+        domain = "pressrun.localhost"
     return f"<{digest[:32]}@{domain}>"
 
 
