@@ -140,6 +140,7 @@ INSTALLED_APPS = [
     "pressrun.payments",
     "pressrun.customers",
     "pressrun.dashboard",
+    "pressrun.demo",
 ]
 MIDDLEWARE = [
     "pressrun.core.https.HttpsOnlyMiddleware",

@@ -28,7 +28,7 @@ from pressrun.carts.tasks import (
     process_delivery,
     requeue_stale_deliveries,
 )
-from pressrun.core.tasks import housekeeping, schedule_housekeeping
+from pressrun.core.tasks import housekeeping, schedule_periodic_tasks
 from pressrun.orders.models import Order
 from tests.carts.lock_spy import record_delivery_locks
 from tests.carts.samcart_payloads import as_json, notification
@@ -280,8 +280,8 @@ def test_the_sweep_leaves_deliveries_that_are_recent_or_have_a_task(
 
 
 def test_the_sweep_runs_every_few_minutes_and_the_worker_start_schedules_it() -> None:
-    schedule_housekeeping()
-    schedule_housekeeping()
+    schedule_periodic_tasks()
+    schedule_periodic_tasks()
     for periodic in (housekeeping, requeue_stale_deliveries):
         assert DBTaskResult.objects.filter(task_path=periodic.module_path).count() == 1
     DBTaskResult.objects.all().delete()

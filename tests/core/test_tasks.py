@@ -1,4 +1,5 @@
-"""Retry with backoff, recovery of tasks abandoned by a dead worker, housekeeping."""
+"""Retry with backoff, recovery of tasks abandoned by a dead worker, the registry of periodic
+tasks, housekeeping."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.accounts.models import LoginFailure
+from pressrun.billing.models import StatusCall
+from pressrun.carts.tasks import STALE_DELIVERY_SWEEP_INTERVAL, requeue_stale_deliveries
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.tasks import (
+    HOUSEKEEPING_INTERVAL,
+    PeriodicTask,
     backoff_seconds,
     enqueue_retry,
     housekeeping,
+    periodic_tasks,
     requeue_abandoned_tasks,
-    schedule_housekeeping,
+    schedule_periodic_tasks,
 )
+from pressrun.notifications.tasks import EMAIL_SWEEP_INTERVAL, requeue_stranded_emails
 
 pytestmark = pytest.mark.django_db
 
@@ -85,19 +92,86 @@ def test_task_of_a_silent_worker_is_requeued(settings: Any) -> None:
     assert requeue_abandoned_tasks() == 1
 
 
-def test_housekeeping_deletes_stale_rows_and_reschedules_itself() -> None:
+def test_housekeeping_deletes_stale_rows_and_reschedules_itself(make_publisher: Any) -> None:
     now = timezone.now()
     LoginFailure.objects.create(login="a", client_address="x", at=now - timedelta(days=1))
     LoginFailure.objects.create(login="b", client_address="x", at=now)
+    publisher = make_publisher()
+    StatusCall.objects.create(publisher=publisher, at=now - timedelta(days=8))
+    StatusCall.objects.create(publisher=publisher, at=now - timedelta(days=6))
     deleted = housekeeping.call()
-    assert deleted["login_failures"] == 1
+    assert (deleted["login_failures"], deleted["status_calls"]) == (1, 1)
     assert list(LoginFailure.objects.values_list("login", flat=True)) == ["b"]
+    assert StatusCall.objects.count() == 1
     queued = DBTaskResult.objects.get(task_path=housekeeping.module_path)
     assert queued.status == TaskResultStatus.READY
     assert queued.run_after > now + timedelta(minutes=59)
 
 
-def test_schedule_housekeeping_keeps_one_pending_run() -> None:
-    schedule_housekeeping()
-    schedule_housekeeping()
-    assert DBTaskResult.objects.filter(task_path=housekeeping.module_path).count() == 1
+def _finished_run(task_path: str, *, days_ago: float) -> DBTaskResult:
+    finished_at = timezone.now() - timedelta(days=days_ago)
+    return DBTaskResult.objects.create(
+        task_path=task_path,
+        status=TaskResultStatus.SUCCESSFUL,
+        args_kwargs={"args": [], "kwargs": {}},
+        enqueued_at=finished_at,
+        finished_at=finished_at,
+        backend_name="default",
+        queue_name="default",
+        priority=0,
+        worker_ids=["w"],
+    )
+
+
+def test_housekeeping_keeps_finished_sweep_runs_a_day_and_other_tasks_two_weeks() -> None:
+    """The email sweep runs every 30 s: its finished runs would be 40,000 rows after the two
+    weeks other task records are kept."""
+    sweep = requeue_stranded_emails.module_path
+    other = "pressrun.notifications.tasks.email_send"
+    old_sweep = _finished_run(sweep, days_ago=1.1)
+    recent_sweep = _finished_run(sweep, days_ago=0.9)
+    old_send = _finished_run(other, days_ago=13)
+    older_send = _finished_run(other, days_ago=15)
+    deleted = housekeeping.call()
+    assert (deleted["finished_periodic_runs"], deleted["finished_tasks"]) == (1, 1)
+    remaining = set(DBTaskResult.objects.values_list("id", flat=True))
+    assert old_sweep.id not in remaining
+    assert older_send.id not in remaining
+    assert {recent_sweep.id, old_send.id} <= remaining
+
+
+def test_apps_register_their_periodic_tasks_with_core() -> None:
+    """`core` imports no app: each app registers its sweep in its `AppConfig.ready()`."""
+    assert periodic_tasks() == (
+        PeriodicTask(housekeeping, HOUSEKEEPING_INTERVAL),
+        PeriodicTask(requeue_stale_deliveries, STALE_DELIVERY_SWEEP_INTERVAL),
+        PeriodicTask(requeue_stranded_emails, EMAIL_SWEEP_INTERVAL),
+    )
+
+
+def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
+    before = timezone.now()
+    schedule_periodic_tasks()
+    schedule_periodic_tasks()
+    for periodic in periodic_tasks():
+        [run] = DBTaskResult.objects.filter(task_path=periodic.task.module_path)
+        assert run.status == TaskResultStatus.READY
+        assert run.run_after is not None
+        assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
+    assert DBTaskResult.objects.count() == 3
+
+
+def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:
+    """Without its row a living worker would be dead to the others, which would take over
+    its claims (an email it is sending)."""
+    from pressrun.core.management.commands.worker import Command
+
+    started_at = timezone.now() - timedelta(days=2)
+    Command._beat("w", started_at=started_at)
+    WorkerHeartbeat.objects.all().delete()
+    Command._beat("w", started_at=started_at)
+    beat = WorkerHeartbeat.objects.get()
+    assert (beat.worker_id, beat.started_at) == ("w", started_at)
+    assert beat.last_seen > timezone.now() - timedelta(seconds=5)
+    assert requeue_abandoned_tasks() == 0
+    assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["w"]

@@ -12,7 +12,6 @@ from unittest import mock
 import pytest
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
-from django.utils.timezone import now as django_now
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.notifications.models import EmailKind, EmailStatus, OutgoingEmail
@@ -23,7 +22,6 @@ from pressrun.notifications.services import (
     tracking_url,
 )
 from pressrun.notifications.tasks import (
-    STALE_CLAIM,
     email_send,
     order_placed_email,
     order_shipped_email,
@@ -309,40 +307,6 @@ def test_running_the_tasks_again_sends_nothing_again(
     assert len(mail.outbox) == 1
     row.refresh_from_db()
     assert (row.status, row.attempts) == (EmailStatus.SENT, 1)
-
-
-def test_an_email_claimed_by_a_worker_that_died_is_sent_once_the_claim_is_stale(
-    make_account: Any, make_project: Any, place: Any, settings: Any
-) -> None:
-    """A worker died between claiming and sending: its requeued task finds the row SENDING
-    under a fresh claim, so it looks again once the claim is stale, and that run sends it."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    publisher = make_account(balance="100")
-    with mock.patch.object(EmailMultiAlternatives, "send"):
-        order = place(publisher, make_project(publisher))
-        order_placed_email.call(order_id=order.id)
-    row = OutgoingEmail.objects.get(order=order)
-    claimed_at = django_now() - timedelta(minutes=1)
-    OutgoingEmail.objects.filter(id=row.id).update(
-        status=EmailStatus.SENDING, claimed_at=claimed_at, attempts=1
-    )
-    DBTaskResult.objects.all().delete()
-
-    assert email_send.call(email_id=row.id) is False  # the requeued task of the dead worker
-    assert mail.outbox == []
-    [again] = DBTaskResult.objects.filter(args_kwargs__kwargs__email_id=row.id)
-    assert again.run_after == claimed_at + STALE_CLAIM + timedelta(seconds=1)
-
-    OutgoingEmail.objects.filter(id=row.id).update(claimed_at=claimed_at - STALE_CLAIM)
-    assert email_send.call(**again.args_kwargs["kwargs"]) is True
-    assert len(mail.outbox) == 1
-    row.refresh_from_db()
-    assert (row.status, row.attempts) == (EmailStatus.SENT, 2)
-    # A run that finds the row SENT neither sends nor schedules anything.
-    DBTaskResult.objects.all().delete()
-    assert email_send.call(email_id=row.id) is False
-    assert not DBTaskResult.objects.exists()
-    assert len(mail.outbox) == 1
 
 
 def test_an_unexpected_send_error_is_retried_not_left_claimed(

@@ -7,6 +7,18 @@ class AccountsConfig(AppConfig):
     label = "accounts"
     verbose_name = "Accounts"
 
+    def ready(self) -> None:
+        from pressrun.accounts.services import (
+            known_sign_in_addresses_delete_expired,
+            login_failures_delete_expired,
+            password_reset_requests_delete_expired,
+        )
+        from pressrun.core.tasks import register_housekeeping
+
+        register_housekeeping("login_failures", login_failures_delete_expired)
+        register_housekeeping("known_sign_in_addresses", known_sign_in_addresses_delete_expired)
+        register_housekeeping("password_reset_requests", password_reset_requests_delete_expired)
+
 
 class OperatorAdminConfig(admin_apps.AdminConfig):
     """Django's admin app with the operators' site (sign-in throttled, accounts/admin_site.py).

@@ -17,7 +17,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
@@ -31,6 +31,8 @@ from django.utils import timezone
 from pressrun.accounts.models import (
     MAX_POSTAGE_DELAY_HOURS,
     SHOPIFY_ORDER_TOPICS,
+    KnownSignInAddress,
+    LoginFailure,
     MailMethod,
     PasswordResetRequest,
     Publisher,
@@ -438,3 +440,23 @@ def password_reset_request_create(*, email: str, client_address: str) -> bool:
         PasswordResetRequest.objects.create(email=email, client_address=address, at=now)
         PasswordResetRequest.objects.filter(at__lt=now - RESET_REQUEST_WINDOW).delete()
     return True
+
+
+def login_failures_delete_expired(*, now: datetime) -> int:
+    """Delete the sign-in failures older than the throttling window (they no longer count);
+    returns how many. Run by the hourly housekeeping (registered in `AccountsConfig`)."""
+    cutoff = now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    return LoginFailure.objects.filter(at__lt=cutoff).delete()[0]
+
+
+def known_sign_in_addresses_delete_expired(*, now: datetime) -> int:
+    """Forget the sign-in addresses not used for PRESSRUN_KNOWN_ADDRESS_DAYS; returns how
+    many. Run by the hourly housekeeping (registered in `AccountsConfig`)."""
+    cutoff = now - timedelta(days=settings.KNOWN_ADDRESS_DAYS)
+    return KnownSignInAddress.objects.filter(last_seen__lt=cutoff).delete()[0]
+
+
+def password_reset_requests_delete_expired(*, now: datetime) -> int:
+    """Delete the reset requests older than the hour they are counted in; returns how many.
+    Run by the hourly housekeeping (registered in `AccountsConfig`)."""
+    return PasswordResetRequest.objects.filter(at__lt=now - RESET_REQUEST_WINDOW).delete()[0]

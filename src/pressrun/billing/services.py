@@ -8,7 +8,7 @@ concurrent charges can never both spend the same money.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -231,3 +231,13 @@ def status_call_record(*, publisher_id: int) -> bool:
         )
         StatusCall.objects.filter(id=call.id).update(charged=True)
     return True
+
+
+STATUS_CALL_RETENTION = timedelta(days=7)
+
+
+def status_calls_delete_old(*, now: datetime) -> int:
+    """Delete the status-call records older than a week (metering counts the last 24 hours;
+    the rest is kept for investigating charges); returns how many. Run by the hourly
+    housekeeping (registered in `BillingConfig`)."""
+    return StatusCall.objects.filter(at__lt=now - STATUS_CALL_RETENTION).delete()[0]

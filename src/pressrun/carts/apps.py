@@ -5,3 +5,11 @@ class CartsConfig(AppConfig):
     name = "pressrun.carts"
     label = "carts"
     verbose_name = "Carts"
+
+    def ready(self) -> None:
+        # The sweep for deliveries left pending with no task; `pressrun worker` starts every
+        # registered periodic task (core.tasks: core imports no app).
+        from pressrun.carts.tasks import STALE_DELIVERY_SWEEP_INTERVAL, requeue_stale_deliveries
+        from pressrun.core.tasks import register_periodic_task
+
+        register_periodic_task(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)

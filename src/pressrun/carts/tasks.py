@@ -68,7 +68,7 @@ def process_delivery(delivery_id: int, attempt: int = 1) -> str:
 def requeue_stale_deliveries() -> int:
     """Queue again the pending deliveries nothing will process (`deliveries_requeue_stale`),
     then schedule the next run; returns how many were queued. Started by the worker with the
-    other periodic tasks (`pressrun.core.tasks.schedule_housekeeping`)."""
+    other periodic tasks (registered in `CartsConfig.ready()`)."""
     from pressrun.carts.services import deliveries_requeue_stale
 
     try:

@@ -1,14 +1,18 @@
 """Reads of the installation's own settings: above all, the one public base URL every URL
-pressrun prints or sends (cart URLs, email links, command output) starts with."""
+pressrun prints or sends (cart URLs, email links, command output) starts with. And which
+workers are alive (their heartbeats)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from pressrun.core.models import INSTALLATION_ID, Installation
+from pressrun.core.models import INSTALLATION_ID, Installation, WorkerHeartbeat
 
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
@@ -75,3 +79,12 @@ def public_base_url() -> str:
     """Where carts, customers and publishers reach this installation, without a trailing
     slash: the start of every URL pressrun prints or sends (see `public_base_url_reading`)."""
     return public_base_url_reading().url
+
+
+def live_workers(*, now: datetime | None = None) -> QuerySet[WorkerHeartbeat]:
+    """The `pressrun worker` processes that are alive: those that wrote a heartbeat within
+    PRESSRUN_WORKER_DEAD_AFTER_SECONDS. A worker not in here (its heartbeat stale, or gone
+    because it stopped) holds nothing: its RUNNING tasks are queued again and its claims
+    (an email being sent) may be taken over."""
+    dead_before = (now or timezone.now()) - timedelta(seconds=settings.WORKER_DEAD_AFTER_SECONDS)
+    return WorkerHeartbeat.objects.filter(last_seen__gte=dead_before)

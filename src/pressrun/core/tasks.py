@@ -1,4 +1,5 @@
-"""Background work helpers: retry with backoff, recovery of abandoned tasks, housekeeping.
+"""Background work helpers: retry with backoff, recovery of abandoned tasks, the registry of
+periodic tasks (each app's sweeps) and housekeeping.
 
 The tasks framework (django-tasks, Django 6's `django.tasks`) runs a task once and records
 the outcome; it has no retries. Tasks here take ids, are safe to run twice, and call
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +22,7 @@ from django_tasks.base import Task
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.core.models import WorkerHeartbeat
+from pressrun.core.selectors import live_workers
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +64,8 @@ def requeue_abandoned_tasks() -> int:
 
     Returns how many were requeued. Safe to call from several workers at once.
     """
-    dead_before = timezone.now() - timedelta(seconds=settings.WORKER_DEAD_AFTER_SECONDS)
-    alive = set(
-        WorkerHeartbeat.objects.filter(last_seen__gte=dead_before).values_list(
-            "worker_id", flat=True
-        )
-    )
+    now = timezone.now()
+    alive = set(live_workers(now=now).values_list("worker_id", flat=True))
     requeued = 0
     with transaction.atomic():
         for result in DBTaskResult.objects.select_for_update().filter(
@@ -85,45 +84,106 @@ def requeue_abandoned_tasks() -> int:
                 result.task_path,
                 worker_ids[-1] if worker_ids else "?",
             )
+    dead_before = now - timedelta(seconds=settings.WORKER_DEAD_AFTER_SECONDS)
     WorkerHeartbeat.objects.filter(last_seen__lt=dead_before - timedelta(days=1)).delete()
     return requeued
 
 
+# --- which `pressrun worker` this process is -----------------------------------------------
+
+_current_worker_id = ""
+
+
+def worker_identify(worker_id: str) -> None:
+    """Record that this process is the `pressrun worker` with `worker_id` (its heartbeat's
+    key). Called once by the worker command before it runs any task."""
+    global _current_worker_id  # noqa: PLW0603 - one identity per process, set at start
+    _current_worker_id = worker_id
+
+
+def current_worker_id() -> str:
+    """The id of the `pressrun worker` this process is, or "" in any other process (the web
+    server, a shell, a test running tasks inline). Work that claims a row for as long as it
+    runs (an email being sent) records this id, so the claim lives exactly as long as the
+    worker's heartbeat (`core.selectors.live_workers`)."""
+    return _current_worker_id
+
+
+# --- periodic tasks and housekeeping: registered by the apps -------------------------------
+#
+# `core` imports no app (docs/architecture.md), yet the worker must start every app's
+# periodic sweep and housekeeping must delete every app's expired rows. So each app
+# registers its own in its `AppConfig.ready()`, the way `notifications` subscribes to the
+# domain events: core keeps the lists and runs them, and knows nothing of what is in them.
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """An argument-less task that keeps one future run of itself queued, `interval` apart."""
+
+    task: Task[[], Any]
+    interval: timedelta
+
+
+class DeleteExpired(Protocol):
+    """Deletes an app's rows that nothing needs any more as of `now`; returns how many."""
+
+    def __call__(self, *, now: datetime) -> int: ...
+
+
+_periodic_tasks: dict[str, PeriodicTask] = {}
+_housekeeping: dict[str, DeleteExpired] = {}
+
+
+def register_periodic_task(task_to_run: Task[[], Any], *, interval: timedelta) -> None:
+    """Have every worker start make sure one run of `task_to_run` is queued, `interval` from
+    then (`schedule_periodic_tasks`). The task itself must end by scheduling its next run
+    (`schedule_periodic` with the same interval, in a `finally`, so one failed run does not
+    end the series). Registering the same task again replaces its interval (an app's
+    `ready()` may run more than once in tests)."""
+    _periodic_tasks[task_to_run.module_path] = PeriodicTask(task_to_run, interval)
+
+
+def periodic_tasks() -> tuple[PeriodicTask, ...]:
+    """The registered periodic tasks, in registration order."""
+    return tuple(_periodic_tasks.values())
+
+
+def register_housekeeping(name: str, delete_expired: DeleteExpired) -> None:
+    """Have the hourly housekeeping call `delete_expired(now=...)`, which deletes the rows
+    nothing needs any more and returns how many; `name` labels the count in the task's
+    result. Registering a name again replaces its function."""
+    _housekeeping[name] = delete_expired
+
+
 @task()
 def housekeeping() -> dict[str, int]:
-    """Delete records nothing needs any more, then schedule the next run."""
-    from pressrun.accounts.models import KnownSignInAddress, LoginFailure, PasswordResetRequest
-    from pressrun.billing.models import StatusCall
-
+    """Delete records nothing needs any more, then schedule the next run: every app's
+    registered deletions, finished task records after 14 days, and finished runs of the
+    periodic tasks (one every few seconds for the email sweep) after a day."""
     now = timezone.now()
-    deleted = {
-        "login_failures": LoginFailure.objects.filter(
-            at__lt=now - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-        ).delete()[0],
-        "known_sign_in_addresses": KnownSignInAddress.objects.filter(
-            last_seen__lt=now - timedelta(days=settings.KNOWN_ADDRESS_DAYS)
-        ).delete()[0],
-        "password_reset_requests": PasswordResetRequest.objects.filter(
-            at__lt=now - timedelta(hours=1)
-        ).delete()[0],
-        "status_calls": StatusCall.objects.filter(at__lt=now - timedelta(days=7)).delete()[0],
-        "finished_tasks": DBTaskResult.objects.filter(
-            status__in=[TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED],
-            finished_at__lt=now - timedelta(days=14),
-        ).delete()[0],
-    }
-    schedule_housekeeping()
+    finished = [TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED]
+    try:
+        deleted = {name: delete_expired(now=now) for name, delete_expired in _housekeeping.items()}
+        deleted["finished_periodic_runs"] = DBTaskResult.objects.filter(
+            task_path__in=list(_periodic_tasks),
+            status__in=finished,
+            finished_at__lt=now - timedelta(days=1),
+        ).delete()[0]
+        deleted["finished_tasks"] = DBTaskResult.objects.filter(
+            status__in=finished, finished_at__lt=now - timedelta(days=14)
+        ).delete()[0]
+    finally:
+        schedule_periodic(housekeeping, interval=HOUSEKEEPING_INTERVAL)
     return deleted
 
 
-def schedule_housekeeping() -> None:
-    """Make sure exactly one future run of each periodic task is queued: housekeeping, and
-    the carts' sweep for deliveries left pending with no task. The worker calls this at
-    start; each periodic task schedules its own next run."""
-    from pressrun.carts.tasks import STALE_DELIVERY_SWEEP_INTERVAL, requeue_stale_deliveries
-
-    schedule_periodic(housekeeping, interval=HOUSEKEEPING_INTERVAL)
-    schedule_periodic(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
+def schedule_periodic_tasks() -> None:
+    """Make sure exactly one future run of each registered periodic task is queued
+    (housekeeping, the carts' and the emails' sweeps...). The worker calls this at start;
+    each periodic task schedules its own next run."""
+    for periodic in periodic_tasks():
+        schedule_periodic(periodic.task, interval=periodic.interval)
 
 
 def schedule_periodic(task_to_schedule: Task[[], Any], *, interval: timedelta) -> None:
@@ -134,3 +194,31 @@ def schedule_periodic(task_to_schedule: Task[[], Any], *, interval: timedelta) -
     ).exists()
     if not pending:
         task_to_schedule.using(run_after=timezone.now() + interval).enqueue()
+
+
+def has_pending_run(task_to_find: Task[Any, Any], **kwargs: Any) -> bool:
+    """Whether a run of `task_to_find` with these keyword arguments is queued (a scheduled
+    retry included) or running. Compares JSON values, so pass ints and strings as the task
+    was enqueued with them."""
+    runs = DBTaskResult.objects.filter(
+        task_path=task_to_find.module_path,
+        status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+    )
+    for name, value in kwargs.items():
+        runs = runs.filter(**{f"args_kwargs__kwargs__{name}": value})
+    return runs.exists()
+
+
+def pending_runs_kwarg(task_to_find: Task[Any, Any], name: str) -> set[Any]:
+    """The values of keyword argument `name` among the runs of `task_to_find` that are
+    queued (a scheduled retry included) or running: which ids have work coming. Read in
+    Python rather than through a JSON lookup per id; sweeps call it once per run."""
+    runs = DBTaskResult.objects.filter(
+        task_path=task_to_find.module_path,
+        status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+    ).values_list("args_kwargs", flat=True)
+    return {
+        args_kwargs.get("kwargs", {}).get(name)
+        for args_kwargs in runs
+        if isinstance(args_kwargs, dict)
+    }

@@ -2,9 +2,9 @@
 
 The unique `key` ("order_placed:<order id>:customer", "hold-orders:<publisher id>:<date>",
 ...) makes every email idempotent: queueing the same logical email twice stores nothing the
-second time, and the send task sends a row only while it is QUEUED, so a retried or repeated
-task never sends it again. Operators (admin) and publishers (each order's page) see what
-was sent, to whom, when.
+second time, and the send task sends a row only after claiming it (QUEUED → SENDING, owned
+by the claiming worker), so a retried or repeated task never sends it again. Operators
+(admin) and publishers (each order's page) see what was sent, to whom, when.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class OutgoingEmail(models.Model):
         max_length=10, choices=EmailStatus.choices, default=EmailStatus.QUEUED
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Who holds a SENDING row: the `pressrun worker` that claimed it (its heartbeat's id), or
+    # blank when claimed outside a worker. The claim lasts as long as that worker is alive.
+    claimed_by = models.CharField(max_length=64, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -66,6 +69,12 @@ class OutgoingEmail(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["publisher", "created_at"], name="email_publisher_created"),
+            # The sweep's read, every few seconds: the few rows not yet sent among all ever sent.
+            models.Index(
+                fields=["status"],
+                name="email_unsent",
+                condition=models.Q(status__in=["queued", "sending"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,15 @@
 """Emails: which ones pressrun sends, to whom, with what content.
 
 Every email is first stored as an `OutgoingEmail` row under a unique key naming the logical
-email, then sent by the `email_send` task after the row commits. Queueing the same key twice
-stores nothing the second time, so the callers (tasks that may run twice) need no checks of
-their own. See docs/emails.md for the list of emails and the rules below.
+email, in the same transaction as the `email_send` task that sends it (an outbox: both
+commit or neither). Queueing the same key twice stores nothing the second time, so the
+callers (tasks that may run twice) need no checks of their own. See docs/emails.md for the
+list of emails, the rules below and the delivery guarantees.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,12 +26,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
+from pressrun.core.faults import fault_point
 from pressrun.core.money import ZERO, format_money
 from pressrun.core.selectors import public_base_url
 from pressrun.notifications.models import EmailKind, OutgoingEmail
+from pressrun.notifications.selectors import emails_claimable, stranded_email_ids
 from pressrun.orders.address import country_name
 from pressrun.orders.events import OrderChanged, OrderDeleted
 from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus
+
+logger = logging.getLogger(__name__)
 
 USPS_TRACKING_URL = "https://tools.usps.com/go/TrackConfirmAction?tLabels={}"
 DEFAULT_SENDER_NAME = "pressrun"
@@ -61,37 +67,79 @@ def email_queue(
     order: Order | None = None,
     is_test: bool = False,
 ) -> OutgoingEmail | None:
-    """Store an email under `key` and queue its sending, in the current transaction: the
-    row and its send task commit together or not at all (an outbox).
+    """Store an email under `key` and queue its sending, in one transaction: the row and its
+    `email_send` task commit together or not at all (an outbox). Inside a caller's
+    transaction they commit or roll back with it; outside one they get their own.
 
-    Idempotent: if an email with this key exists, nothing is stored or sent and None is
-    returned. Works inside or outside a transaction.
+    Idempotent: if an email with this key exists, nothing is stored and None is returned.
+    Should that email be waiting with nothing left to send it (QUEUED, or claimed by a
+    worker that died, with no send task queued or running: `stranded_email_ids`), its send
+    task is queued again, in the same transaction; it is never sent twice for that, since a
+    send claims the row first.
     """
     from pressrun.notifications.tasks import email_send
 
     key = key[:200]
-    try:
-        with transaction.atomic():
-            email = OutgoingEmail.objects.create(
-                key=key,
-                kind=kind,
-                publisher=publisher,
-                order=order,
-                to=_header_text(to, 254),
-                from_name=_header_text(from_name, 200),
-                reply_to=_header_text(reply_to, 254),
-                subject=_header_text(subject, 300),
-                text=text,
-                html=html,
-                is_test=is_test,
-                created_at=timezone.now(),
-            )
-    except IntegrityError:
-        if OutgoingEmail.objects.filter(key=key).exists():
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # a savepoint: a taken key leaves the caller's intact
+                email = OutgoingEmail.objects.create(
+                    key=key,
+                    kind=kind,
+                    publisher=publisher,
+                    order=order,
+                    to=_header_text(to, 254),
+                    from_name=_header_text(from_name, 200),
+                    reply_to=_header_text(reply_to, 254),
+                    subject=_header_text(subject, 300),
+                    text=text,
+                    html=html,
+                    is_test=is_test,
+                    created_at=timezone.now(),
+                )
+        except IntegrityError:
+            existing = OutgoingEmail.objects.filter(key=key).values_list("id", flat=True).first()
+            if existing is None:
+                raise
+            _email_requeue_if_stranded(email_id=existing)
             return None
-        raise
-    email_send.enqueue(email_id=email.id)
+        fault_point("email_queued_before_task")
+        email_send.enqueue(email_id=email.id)
     return email
+
+
+def _email_requeue_if_stranded(*, email_id: int) -> bool:
+    """Queue `email_send` for this email if it waits with no send task (see
+    `stranded_email_ids`), in the current transaction. Returns whether it did."""
+    from pressrun.notifications.tasks import email_send
+
+    if not stranded_email_ids(email_ids=[email_id]):
+        return False
+    email_send.enqueue(email_id=email_id)
+    logger.warning("email %s: waiting with no send task; queued again", email_id)
+    return True
+
+
+def emails_requeue_stranded() -> int:
+    """The email sweep: queue `email_send` again for every email nothing would send (see
+    `stranded_email_ids`: QUEUED with no task, or claimed by a worker that is no longer
+    alive and with no task); returns how many were queued.
+
+    Each is re-checked in its own short transaction before its task is queued, so an email
+    sent meanwhile is left alone; should a second task exist after all, the send's claim
+    lets only one of them send.
+    """
+    from pressrun.notifications.tasks import email_send
+
+    requeued = 0
+    for email_id in stranded_email_ids():
+        with transaction.atomic():
+            still_claimable = emails_claimable().select_for_update().filter(id=email_id).exists()
+            if still_claimable:
+                email_send.enqueue(email_id=email_id)
+                requeued += 1
+                logger.warning("email %s: waiting with no send task; queued again", email_id)
+    return requeued
 
 
 def notify_publisher_error(
@@ -279,7 +327,10 @@ def notify_hold_orders(*, publisher: Publisher, today: date | None = None) -> Ou
 
     day = today or timezone.now().date()
     key = f"hold-orders:{publisher.id}:{day.isoformat()}"
-    if OutgoingEmail.objects.filter(key=key).exists():  # every HOLD order asks; once a day
+    existing = OutgoingEmail.objects.filter(key=key).values_list("id", flat=True).first()
+    if existing is not None:  # every HOLD order asks; once a day
+        with transaction.atomic():
+            _email_requeue_if_stranded(email_id=existing)
         return None
     holds = hold_summary(publisher=publisher)
     if not holds.count:

@@ -1,25 +1,34 @@
-"""Background work for emails: decide and render an order's emails, and send stored emails.
+"""Background work for emails: decide and render an order's emails, send stored emails, and
+the sweep that queues again the emails nothing would send.
 
 Every task takes ids and is safe to run twice: the order tasks queue emails under unique
-keys, and `email_send` sends a row only after claiming it (QUEUED → SENDING), so a repeated
-or retried run never sends the same email again.
+keys, and `email_send` sends a row only after claiming it (QUEUED → SENDING, owned by the
+claiming worker), so a repeated or retried run never sends the same email again. Delivery
+is at least once, never at most once: see docs/emails.md ("Delivery guarantees").
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_tasks import task
 
-from pressrun.core.tasks import enqueue_retry
+from pressrun.core.faults import fault_point
+from pressrun.core.tasks import current_worker_id, enqueue_retry, schedule_periodic
 from pressrun.notifications.models import EmailStatus, OutgoingEmail
+from pressrun.notifications.selectors import emails_claimable
 from pressrun.notifications.services import (
+    emails_requeue_stranded,
     notify_hold_orders,
     notify_order_placed,
     notify_order_shipped,
@@ -29,9 +38,11 @@ from pressrun.orders.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a worker that died while sending; the row may be sent
-# again (the one case of a possible second copy, preferred over never sending it).
-STALE_CLAIM = timedelta(minutes=15)
+# How often the sweep looks for emails nothing would send. With the default heartbeat
+# settings, an email claimed by a worker that died goes out at most about this long after
+# the worker's heartbeat goes stale (usually within a heartbeat: the task the dead worker
+# left RUNNING is queued again by the next heartbeat of any live worker).
+EMAIL_SWEEP_INTERVAL = timedelta(seconds=30)
 
 
 @task()
@@ -56,35 +67,44 @@ def order_shipped_email(*, order_id: int) -> int:
     return len(notify_order_shipped(order=order))
 
 
-def _claim(email_id: int) -> bool:
+def _claim(email_id: int) -> datetime | None:
+    """Claim the email for this run (→ SENDING, owned by this worker), if it is claimable
+    (`emails_claimable`); returns the claim's time, which with the owner identifies the
+    claim, or None when the row is sent, failed for good, or held by a live worker."""
     now = timezone.now()
-    claimable = Q(status=EmailStatus.QUEUED) | Q(
-        status=EmailStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
-    )
-    return (
-        OutgoingEmail.objects.filter(claimable, id=email_id).update(
-            status=EmailStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    claimed = (
+        emails_claimable(now=now)
+        .filter(id=email_id)
+        .update(
+            status=EmailStatus.SENDING,
+            claimed_by=current_worker_id(),
+            claimed_at=now,
+            attempts=F("attempts") + 1,
         )
-        == 1
     )
+    return now if claimed == 1 else None
 
 
-def _check_again_when_claim_is_stale(email_id: int, *, attempt: int) -> None:
-    """A row still SENDING under a recent claim is either being sent by another worker right
-    now or was claimed by a worker that died mid-send (its task is requeued by the worker
-    recovery and lands here). Look again once that claim is stale: the row is then SENT and
-    nothing happens, or it is still SENDING and this task claims and sends it. Without this
-    the email of a crashed worker would never go out."""
-    claimed_at = (
-        OutgoingEmail.objects.filter(id=email_id, status=EmailStatus.SENDING)
-        .values_list("claimed_at", flat=True)
-        .first()
-    )
-    if claimed_at is None:
-        return
-    email_send.using(run_after=claimed_at + STALE_CLAIM + timedelta(seconds=1)).enqueue(
-        email_id=email_id, attempt=attempt
-    )
+def _still_ours(email_id: int, claimed_at: datetime) -> dict[str, object]:
+    """Filter for the row while this run's claim is still on it."""
+    return {
+        "id": email_id,
+        "status": EmailStatus.SENDING,
+        "claimed_by": current_worker_id(),
+        "claimed_at": claimed_at,
+    }
+
+
+def message_id(email: OutgoingEmail) -> str:
+    """The email's Message-ID: the same for every send of the row, so that the copy sent
+    again after a crash (see docs/emails.md) is recognisably the same message to mail
+    clients and servers that deduplicate on it. Made from the key and the creation time,
+    never reused by another email (another installation's included)."""
+    digest = hashlib.sha256(f"{email.key}\n{email.created_at.isoformat()}".encode()).hexdigest()
+    _, at, domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")
+    if not at or not re.fullmatch(r"[A-Za-z0-9.-]+", domain):
+        domain = "pressrun.localhost"
+    return f"<{digest[:32]}@{domain}>"
 
 
 def _message(email: OutgoingEmail) -> EmailMultiAlternatives:
@@ -94,6 +114,7 @@ def _message(email: OutgoingEmail) -> EmailMultiAlternatives:
         from_email=sender_address(email.from_name),
         to=[email.to],
         reply_to=[email.reply_to] if email.reply_to else None,
+        headers={"Message-ID": message_id(email)},
     )
     if email.html:
         message.attach_alternative(email.html, "text/html")
@@ -104,14 +125,18 @@ def _message(email: OutgoingEmail) -> EmailMultiAlternatives:
 def email_send(*, email_id: int, attempt: int = 1) -> bool:
     """Send a stored email once. Returns whether this run sent it.
 
-    A row already sent, being sent by another worker, or failed for good is left alone. A
-    mail server that refuses or cannot be reached, or any other error while sending, is
-    retried with backoff (EMAIL_SEND_ATTEMPTS); after the last attempt the row is marked
-    FAILED. The row never stays claimed by a run that has ended.
+    The run first claims the row (`_claim`). A row already sent, failed for good, or held
+    by a live worker (being sent right now) is left alone: should that worker die, its task
+    is queued again by the worker recovery and the sweep, and a later run claims the row.
+    A mail server that refuses or cannot be reached, or any other error while sending, puts
+    the row back to QUEUED and queues the retry in one transaction, with backoff
+    (EMAIL_SEND_ATTEMPTS); after the last attempt the row is marked FAILED. A run that
+    lost its claim meanwhile (its worker was taken for dead) changes nothing but SENT.
     """
-    if not _claim(email_id):
-        _check_again_when_claim_is_stale(email_id, attempt=attempt)
+    claimed_at = _claim(email_id)
+    if claimed_at is None:
         return False
+    fault_point("email_claimed_before_send")
     email = OutgoingEmail.objects.get(id=email_id)
     try:
         _message(email).send()
@@ -125,21 +150,38 @@ def email_send(*, email_id: int, attempt: int = 1) -> bool:
             logger.exception(
                 "email %s to %s: unexpected error (attempt %d)", email_id, email.to, attempt
             )
-        # Back to QUEUED before the retry is enqueued, so that the retry can claim it.
-        OutgoingEmail.objects.filter(id=email_id).update(
-            status=EmailStatus.QUEUED, last_error=error
-        )
-        retried = enqueue_retry(
-            email_send,
-            attempt=attempt,
-            max_attempts=settings.EMAIL_SEND_ATTEMPTS,
-            kwargs={"email_id": email_id},
-            base_seconds=settings.EMAIL_RETRY_BASE_SECONDS,
-        )
-        if not retried:
-            OutgoingEmail.objects.filter(id=email_id).update(status=EmailStatus.FAILED)
+        with transaction.atomic():
+            # Back to QUEUED with the retry queued together, so the row is never left
+            # QUEUED with no task; and only while the claim is still this run's.
+            released = OutgoingEmail.objects.filter(**_still_ours(email_id, claimed_at)).update(
+                status=EmailStatus.QUEUED, last_error=error
+            )
+            if released and not enqueue_retry(
+                email_send,
+                attempt=attempt,
+                max_attempts=settings.EMAIL_SEND_ATTEMPTS,
+                kwargs={"email_id": email_id},
+                base_seconds=settings.EMAIL_RETRY_BASE_SECONDS,
+            ):
+                OutgoingEmail.objects.filter(id=email_id).update(status=EmailStatus.FAILED)
         return False
-    OutgoingEmail.objects.filter(id=email_id).update(
+    # The mail server has the message. Dying before the next line is the one way a second
+    # copy can go out (the row is still SENDING when the sweep takes it over).
+    fault_point("email_sent_before_marked")
+    OutgoingEmail.objects.filter(id=email_id).exclude(status=EmailStatus.SENT).update(
         status=EmailStatus.SENT, sent_at=timezone.now(), last_error=""
     )
     return True
+
+
+@task()
+def requeue_stranded_emails() -> int:
+    """The email sweep: queue `email_send` again for the emails nothing would send
+    (`emails_requeue_stranded`), then schedule the next run; returns how many were queued.
+    Started by the worker with the other periodic tasks (registered in
+    `NotificationsConfig.ready()`)."""
+    try:
+        return emails_requeue_stranded()
+    finally:
+        # Even after an error, so one bad run does not end the sweeps.
+        schedule_periodic(requeue_stranded_emails, interval=EMAIL_SWEEP_INTERVAL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,11 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from pressrun.core.models import WorkerHeartbeat
-from pressrun.core.tasks import requeue_abandoned_tasks, schedule_housekeeping
+from pressrun.core.tasks import (
+    requeue_abandoned_tasks,
+    schedule_periodic_tasks,
+    worker_identify,
+)
 
 
 class Command(BaseCommand):
@@ -32,23 +37,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(8)}"
-        now = timezone.now()
-        WorkerHeartbeat.objects.update_or_create(
-            worker_id=worker_id,
-            defaults={
-                "hostname": socket.gethostname()[:255],
-                "pid": os.getpid(),
-                "started_at": now,
-                "last_seen": now,
-            },
-        )
+        worker_identify(worker_id)
+        started_at = timezone.now()
+        self._beat(worker_id, started_at=started_at)
         requeued = requeue_abandoned_tasks()
-        schedule_housekeeping()
+        schedule_periodic_tasks()
         self.stdout.write(
             f"pressrun worker {worker_id} started; requeued {requeued} abandoned task(s)."
         )
         stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(worker_id, stop), daemon=True)
+        beat = threading.Thread(
+            target=self._heartbeat, args=(worker_id, started_at, stop), daemon=True
+        )
         beat.start()
         worker = Worker(
             queue_names=options["queue"].split(","),
@@ -67,14 +67,29 @@ class Command(BaseCommand):
             stop.set()
             WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()
 
-    def _heartbeat(self, worker_id: str, stop: threading.Event) -> None:
+    @staticmethod
+    def _beat(worker_id: str, *, started_at: datetime) -> None:
+        """Say this worker is alive now. The row is written again should it be gone (another
+        worker deletes heartbeats silent for a day): a worker without one is dead to the
+        others, which would take over its claims."""
+        now = timezone.now()
+        if not WorkerHeartbeat.objects.filter(worker_id=worker_id).update(last_seen=now):
+            WorkerHeartbeat.objects.update_or_create(
+                worker_id=worker_id,
+                defaults={
+                    "hostname": socket.gethostname()[:255],
+                    "pid": os.getpid(),
+                    "started_at": started_at,
+                    "last_seen": now,
+                },
+            )
+
+    def _heartbeat(self, worker_id: str, started_at: datetime, stop: threading.Event) -> None:
         """Every few seconds: say this worker is alive, and recover other workers' tasks."""
         try:
             while not stop.wait(settings.WORKER_HEARTBEAT_SECONDS):
                 try:
-                    WorkerHeartbeat.objects.filter(worker_id=worker_id).update(
-                        last_seen=timezone.now()
-                    )
+                    self._beat(worker_id, started_at=started_at)
                     requeue_abandoned_tasks()
                 except Exception:
                     self.stderr.write("heartbeat failed; retrying")
