@@ -56,9 +56,3 @@ def test_the_apps_are_found() -> None:
 
 def test_core_imports_no_app() -> None:
     assert app_imports_of_core() == {}
-
-
-def test_the_known_exception_still_exists() -> None:
-    """Once the demo command moves above the apps, this list must shrink with it."""
-    for name in KNOWN_EXCEPTIONS:
-        assert (SRC / "core" / name).exists(), name
