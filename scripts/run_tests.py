@@ -4,6 +4,11 @@ PostgreSQL is used when it answers at PRESSRUN_TEST_POSTGRES_URL (default: the l
 user postgres). When it does not, the PostgreSQL run is skipped with a loud notice, unless
 PRESSRUN_REQUIRE_ALL=1 (CI), where that is a failure.
 
+The two halves run at the same time, each in its own process with its own data dir (the
+suite spends much of its time waiting on servers, workers and browsers it starts, so two
+halves use two cores well); each half's output is printed, whole, when it ends.
+PRESSRUN_TEST_SERIAL=1 runs them one after the other with their output as it comes.
+
 Nothing is left behind: every file the run makes goes under one scratch directory (the
 checks' data dir, the reports, pytest's temporary directories, and the system temporary
 directory of every process the run starts, through TMPDIR), which is removed at the end, on
@@ -21,9 +26,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -35,6 +42,8 @@ POSTGRES_URL = os.environ.get(
     "PRESSRUN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_ALL = os.environ.get("PRESSRUN_REQUIRE_ALL") == "1"
+SERIAL = os.environ.get("PRESSRUN_TEST_SERIAL") == "1"
+_print_lock = threading.Lock()
 # Tests name the PostgreSQL databases they create with this tag (tests/live.py).
 RUN_ID_VARIABLE = "PRESSRUN_TEST_RUN_ID"
 
@@ -86,11 +95,28 @@ def drop_databases(names: list[str]) -> None:
 
 
 def pytest_run(
-    title: str, env: dict[str, str], report: Path, basetemp: Path
+    title: str, env: dict[str, str], report: Path, basetemp: Path, log: Path | None = None
 ) -> tuple[bool, dict[str, int]]:
+    """One half of the suite. With `log`, its output goes there and is printed whole when it
+    ends (so two halves running at once do not interleave); without, as it comes."""
     command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider"]
     command += [f"--junitxml={report}", f"--basetemp={basetemp}"]
-    ok = run(title, command, env)
+    if log is None:
+        ok = run(title, command, env)
+    else:
+        with _print_lock:
+            print(f"started: {title} (its output follows when it ends)", flush=True)
+        with log.open("wb") as output:
+            ok = (
+                subprocess.run(
+                    command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, check=False
+                ).returncode
+                == 0
+            )
+        with _print_lock:
+            banner(title)
+            sys.stdout.write(log.read_text(errors="replace"))
+            sys.stdout.flush()
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     if report.exists():
         suite = ET.parse(report).getroot()
@@ -170,14 +196,13 @@ def _run_all(work: Path) -> int:
             failures.append(title)
 
     totals = {"passed": 0, "failed": 0, "skipped": 0}
-    ok, counts = pytest_run(
-        "test suite on SQLite", base_env, work / "sqlite.xml", work / "pytest-sqlite"
-    )
-    if not ok:
-        failures.append("tests on SQLite")
-    for key in totals:
-        totals[key] += counts[key]
-
+    halves = [
+        (
+            "test suite on SQLite",
+            dict(base_env, PRESSRUN_DATA_DIR=str(work / "data-sqlite")),
+            "sqlite",
+        )
+    ]
     reason = postgres_available()
     if reason:
         message = f"PostgreSQL is not reachable at {POSTGRES_URL}: {reason}"
@@ -187,25 +212,41 @@ def _run_all(work: Path) -> int:
         else:
             banner(f"SKIPPED LOUDLY: the PostgreSQL run of the suite. {message}")
     else:
-        pg_env = dict(base_env, PRESSRUN_DATABASE_URL=POSTGRES_URL)
-        try:
-            ok, counts = pytest_run(
-                "test suite on PostgreSQL", pg_env, work / "postgres.xml", work / "pytest-pg"
+        halves.append(
+            (
+                "test suite on PostgreSQL",
+                dict(
+                    base_env,
+                    PRESSRUN_DATA_DIR=str(work / "data-pg"),
+                    PRESSRUN_DATABASE_URL=POSTGRES_URL,
+                ),
+                "pg",
             )
-        finally:
-            leftover_databases = run_databases(run_id)
-            if leftover_databases:
-                drop_databases(leftover_databases)
+        )
+
+    def run_half(title: str, env: dict[str, str], name: str) -> tuple[bool, dict[str, int]]:
+        log = None if SERIAL or len(halves) == 1 else work / f"{name}.log"
+        return pytest_run(title, env, work / f"{name}.xml", work / f"pytest-{name}", log)
+
+    try:
+        with ThreadPoolExecutor(max_workers=1 if SERIAL else len(halves)) as pool:
+            results = [pool.submit(run_half, *half) for half in halves]
+            outcomes = [result.result() for result in results]
+    finally:
+        leftover_databases = run_databases(run_id) if len(halves) > 1 else []
+        if leftover_databases:
+            drop_databases(leftover_databases)
+    for (title, _, _), (ok, counts) in zip(halves, outcomes, strict=True):
         if not ok:
-            failures.append("tests on PostgreSQL")
+            failures.append(title.replace("test suite", "tests"))
         for key in totals:
             totals[key] += counts[key]
-        if leftover_databases:
-            banner(
-                "FAILURE: the tests left PostgreSQL databases behind (now dropped): "
-                + ", ".join(leftover_databases)
-            )
-            failures.append("databases left behind")
+    if leftover_databases:
+        banner(
+            "FAILURE: the tests left PostgreSQL databases behind (now dropped): "
+            + ", ".join(leftover_databases)
+        )
+        failures.append("databases left behind")
 
     leftovers = left_behind(temp_dir)
     if leftovers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -40,9 +41,14 @@ class Suite:
         self.seen: list[dict[str, Any]] = []
 
     def __call__(
-        self, title: str, env: dict[str, str], report: Path, basetemp: Path
+        self,
+        title: str,
+        env: dict[str, str],
+        report: Path,
+        basetemp: Path,
+        log: Path | None = None,
     ) -> tuple[bool, dict[str, int]]:
-        self.seen.append({"env": env, "report": report, "basetemp": basetemp})
+        self.seen.append({"env": env, "report": report, "basetemp": basetemp, "log": log})
         temp = Path(env["TMPDIR"])
         assert temp.is_dir()
         basetemp.mkdir()
@@ -137,7 +143,7 @@ def test_postgresql_databases_left_by_the_tests_fail_the_run_and_are_dropped(
     left: list[str] = []
 
     def suite(
-        title: str, env: dict[str, str], report: Path, basetemp: Path
+        title: str, env: dict[str, str], report: Path, basetemp: Path, log: Path | None = None
     ) -> tuple[bool, dict[str, int]]:
         if "PRESSRUN_DATABASE_URL" in env:
             monkeypatch.setenv("PRESSRUN_TEST_RUN_ID", env["PRESSRUN_TEST_RUN_ID"])
@@ -158,3 +164,29 @@ def test_postgresql_databases_left_by_the_tests_fail_the_run_and_are_dropped(
         assert unrelated.name in names
     finally:
         unrelated.drop()
+
+
+def test_the_two_halves_run_at_once_each_with_its_own_data_dir_and_log(
+    run_tests: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_tests, "postgres_available", lambda: "")
+    monkeypatch.setattr(run_tests, "run_databases", lambda run_id: [])
+    monkeypatch.setattr(run_tests, "SERIAL", False)
+    both_started = threading.Barrier(2, timeout=10)
+    seen: list[dict[str, Any]] = []
+
+    def suite(
+        title: str, env: dict[str, str], report: Path, basetemp: Path, log: Path | None = None
+    ) -> tuple[bool, dict[str, int]]:
+        seen.append({"title": title, "data": env["PRESSRUN_DATA_DIR"], "log": log})
+        both_started.wait()  # raises BrokenBarrierError when run one after the other
+        return True, {"passed": 1, "failed": 0, "skipped": 0}
+
+    monkeypatch.setattr(run_tests, "pytest_run", suite)
+    assert run_tests.main() == 0
+    assert sorted(half["title"] for half in seen) == [
+        "test suite on PostgreSQL",
+        "test suite on SQLite",
+    ]
+    assert len({half["data"] for half in seen}) == 2
+    assert all(half["log"] is not None for half in seen)
