@@ -263,6 +263,21 @@ def test_the_environ_follows_wsgi_and_drops_header_names_with_underscores() -> N
     assert {key: environ[key] for key in expected} == expected
 
 
+def test_a_request_without_a_body_runs_at_once() -> None:
+    """No Content-Length and no chunked body: the front waits for nothing (a receive here
+    would wait for the client to leave)."""
+    app, client = App(), Client(parts=[])
+    front = CompleteRequests(app, threads=1, limits=LIMITS)
+
+    async def run() -> None:
+        await asyncio.wait_for(front(scope(method="GET"), client.receive, client.send), 5)
+
+    asyncio.run(run())
+    assert app.bodies == [b""]
+    assert client.received_parts == 0
+    assert (client.status, client.body) == (200, b"done\n")
+
+
 def test_a_small_response_is_sent_whole() -> None:
     app, client = App(chunks=(b"a", b"", b"b")), Client(parts=[b""])
     serve(app, scope(method="GET"), client)

@@ -23,6 +23,7 @@ Every request Django gets has its whole body behind `wsgi.input` and its true le
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import resource
@@ -146,10 +147,14 @@ class CompleteRequests:
 
     async def _serve(self, scope: Message, receive: Receive, send: Send) -> tuple[int, int]:
         """Answer one request; return its status and the size of the body sent."""
-        declared = _declared_length(scope)
+        declared, chunked = _framing(scope)
         try:
-            async with asyncio.timeout(self.limits.body_timeout_seconds):
-                body = await self._read_body(receive, declared)
+            if not chunked and not declared:
+                # No body (most GETs): nothing to wait for.
+                body = _Body(stream=io.BytesIO(), size=0, too_large=False)
+            else:
+                async with asyncio.timeout(self.limits.body_timeout_seconds):
+                    body = await self._read_body(receive, declared)
         except TimeoutError:
             if declared is not None and declared > self.limits.max_body_bytes:
                 return await _refuse(send, 413, _too_large_text(self.limits))
@@ -313,12 +318,16 @@ class _Response:
         return self.written.append
 
 
-def _declared_length(scope: Message) -> int | None:
+def _framing(scope: Message) -> tuple[int | None, bool]:
+    """The body's declared length (None if not declared), and whether it is chunked."""
+    declared, chunked = None, False
     for name, value in scope["headers"]:
         if name == b"content-length":
             # granian has already refused a malformed Content-Length with a 400.
-            return int(value)
-    return None
+            declared = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 def _too_large_text(limits: FrontLimits) -> str:
