@@ -168,13 +168,8 @@ class CompleteRequests:
             return await _refuse(send, 413, _too_large_text(self.limits))
         environ = _environ(scope, body)
         loop = asyncio.get_running_loop()
-        try:
-            channel = _Channel(loop, receive, send)
-            answer = await loop.run_in_executor(
-                self.executor, self._run_application, environ, channel
-            )
-        finally:
-            body.stream.close()
+        channel = _Channel(loop, receive, send)
+        answer = await loop.run_in_executor(self.executor, self._run, environ, channel)
         if isinstance(answer, _Whole):
             await send(
                 {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
@@ -209,6 +204,13 @@ class CompleteRequests:
             raise
         stream.seek(0)
         return _Body(stream=stream, size=size, too_large=too_large)
+
+    def _run(self, environ: dict[str, Any], channel: _Channel) -> _Whole | tuple[int, int]:
+        # The body is closed on the thread that reads it, whatever becomes of the request.
+        try:
+            return self._run_application(environ, channel)
+        finally:
+            environ["wsgi.input"].close()
 
     def _run_application(
         self, environ: dict[str, Any], channel: _Channel
