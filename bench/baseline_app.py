@@ -1,8 +1,8 @@
 """The baseline: the least a Python WSGI service does for the gateway's two calls.
 
-Served by gunicorn with the same worker class, processes and threads as `pressrun serve`,
-against the same database and schema. No framework, no authentication, no validation beyond
-"the fields are there", no balance, ledger or events:
+Served by the same server, processes and threads as `pressrun serve`
+(bench/baseline_server.py), against the same database and schema. No framework, no
+authentication, no validation beyond "the fields are there", no balance, ledger or events:
 
 - `POST /gateway/order`: parse the form body, then in one transaction insert the order row
   (PROCESSING, as pressrun writes a charged order) and its one line; reply `[SUCCESS]`.

@@ -12,8 +12,9 @@ local server and dropped afterwards, skipped with a notice when the server does 
 3. fill the database with --orders orders (and their lines) by bulk SQL, then time
    getOrderStatusByInvoice asking for 100 invoices: sequential calls on one connection, and
    16 concurrent connections;
-4. the same load against bench/baseline_app.py (plain WSGI + the database driver, same
-   gunicorn settings), so the numbers can be read against what the stack itself allows;
+4. the same load against bench/baseline_app.py (plain WSGI + the database driver, served by
+   the same server with the same settings: bench/baseline_server.py), so the numbers can be
+   read against what the stack itself allows;
    before all that, the Shopify webhook burst with `pressrun worker` running
    (bench/webhook_burst.py);
 5. print a table and write everything to bench/results/<timestamp>.json.
@@ -56,7 +57,6 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BIN = Path(sys.executable).parent
 PRESSRUN = BIN / "pressrun"
-GUNICORN = BIN / "gunicorn"
 RESULTS_DIR = BENCH / "results"
 SECRET_KEY = "bench-fixed-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
 EMAIL = "bench@example.com"
@@ -101,7 +101,7 @@ def machine_info() -> dict[str, Any]:
             if line.startswith("PRETTY_NAME="):
                 os_name = f"{line.split('=', 1)[1].strip(chr(34))} (kernel {platform.release()})"
     import django
-    import gunicorn
+    import granian
     import psycopg
 
     return {
@@ -112,7 +112,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "django": django.get_version(),
-        "gunicorn": gunicorn.__version__,
+        "granian": granian.__version__,
         "psycopg": psycopg.__version__,
     }
 
@@ -727,20 +727,16 @@ class Installation:
                 log=log,
                 health="/health",
             )
-        # The same gunicorn settings as `pressrun serve` (core/management/commands/serve.py).
-        command = [str(GUNICORN), "--workers", processes, "--threads", threads]
-        command += ["--worker-class", "gthread", "--keep-alive", "30", "--timeout", "60"]
-        command += ["--graceful-timeout", "20", "--backlog", "2048", "--error-logfile", "-"]
-        command += ["--no-control-socket", "--limit-request-line", "8190"]
-        command += ["--chdir", str(BENCH), "--bind", f"127.0.0.1:{port}"]
-        command += ["baseline_app:application"]
+        # The same server, processes and threads as `pressrun serve` (bench/baseline_server.py).
+        command = [sys.executable, str(BENCH / "baseline_server.py"), "--port", str(port)]
+        command += ["--processes", processes, "--threads", threads]
         env = dict(
             self.env,
             BENCH_DATABASE=self.database.baseline_url,
             BENCH_PUBLISHER_ID=str(self.publisher_id),
         )
         return start_server(
-            name="baseline gunicorn",
+            name="baseline server",
             command=command,
             port=port,
             env=env,

@@ -12,6 +12,7 @@ session on that server and dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,28 @@ class LiveService:
             id=publisher_id, email=email, password=password, project_ids=tuple(project_ids)
         )
 
+    @contextlib.contextmanager
+    def another_server(self, **env: str) -> Iterator[str]:
+        """A second `pressrun serve` on the same data, with `env` added to its environment
+        (e.g. shorter timeouts); yields its base URL and stops it afterwards."""
+        port = _free_port()
+        log = self.data_dir / f"server-{port}.log"
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env={**self.env, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            _wait_for_url(f"http://127.0.0.1:{port}/health", server, lambda: _read(log))
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            _stop(server)
+        output = _read(log)
+        assert "Traceback" not in output, output
+
     def logs(self) -> str:
         return (
             f"--- server output ---\n{_read(self.server_log)}\n"
@@ -250,28 +273,32 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         # The process group is the one started for this process (start_new_session), so
-        # this reaches its gunicorn workers too and nothing else.
+        # this reaches its server processes too and nothing else.
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
-def _wait_for_health(service: LiveService, server: subprocess.Popen[bytes]) -> None:
+def _wait_for_url(url: str, server: subprocess.Popen[bytes], logs: Callable[[], str]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     last_error: object = None
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"`pressrun serve` exited with {server.returncode}\n{service.logs()}")
+            pytest.fail(f"`pressrun serve` exited with {server.returncode}\n{logs()}")
         try:
-            with urllib.request.urlopen(service.url("/health"), timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError) as exc:
             last_error = exc
         time.sleep(0.1)
     pytest.fail(
-        f"GET /health did not answer within {STARTUP_TIMEOUT_SECONDS:.0f} s "
-        f"({last_error!r})\n{service.logs()}"
+        f"GET {url} did not answer within {STARTUP_TIMEOUT_SECONDS:.0f} s "
+        f"({last_error!r})\n{logs()}"
     )
+
+
+def _wait_for_health(service: LiveService, server: subprocess.Popen[bytes]) -> None:
+    _wait_for_url(service.url("/health"), server, service.logs)
 
 
 def _wait_for_worker(service: LiveService, worker: subprocess.Popen[bytes]) -> None:

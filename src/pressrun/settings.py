@@ -16,6 +16,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from pressrun.core import webfront
 from pressrun.core.money import parse_money
 
 
@@ -307,6 +308,20 @@ WEB_PROCESSES = _env_int("PRESSRUN_WEB_PROCESSES", 2)
 WEB_THREADS = _env_int(
     "PRESSRUN_WEB_THREADS", 4 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1
 )
+# `pressrun serve` gives a thread to a request only once it has arrived whole (see
+# docs/operations.md, "Serving model"). A request head must arrive within this many seconds
+# of the connection opening or of the previous answer on it (so idle connections close too);
+# granian accepts 1 to 60.
+WEB_HEADER_TIMEOUT_SECONDS = _env_int(
+    "PRESSRUN_WEB_HEADER_TIMEOUT_SECONDS", webfront.DEFAULT_HEADER_TIMEOUT_SECONDS
+)
+# ... and its body within this many seconds after the head, else 408 and the connection closes.
+WEB_BODY_TIMEOUT_SECONDS = _env_int(
+    "PRESSRUN_WEB_BODY_TIMEOUT_SECONDS", webfront.DEFAULT_BODY_TIMEOUT_SECONDS
+)
+# Largest request body the server accepts (413 beyond). Each channel's own, smaller limit
+# answers first in its own format: the gateway's 64 KiB, the carts' 1 MB.
+WEB_MAX_BODY_BYTES = _env_int("PRESSRUN_WEB_MAX_BODY_BYTES", webfront.DEFAULT_MAX_BODY_BYTES)
 
 
 # --- email ---------------------------------------------------------------------------------

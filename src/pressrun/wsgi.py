@@ -1,4 +1,5 @@
-"""WSGI entry point: `pressrun serve` runs this under gunicorn."""
+"""WSGI entry point: `pressrun serve` runs this behind its complete-request front
+(`pressrun.core.webfront`); any WSGI server can run it too."""
 
 import os
 

@@ -1,4 +1,8 @@
-"""`pressrun serve`: the production web server (gunicorn), with pressrun's settings.
+"""`pressrun serve`: the production web server, with pressrun's settings.
+
+granian (a Rust HTTP server) owns the sockets and the processes; in each process the
+`pressrun.core.webfront` front reads every request completely, under deadlines and size
+limits, before one of a few threads runs Django on it (docs/architecture.md, "Serving model").
 
 At start it records the address it serves on (`Installation.served_address`): while no
 operator has saved a public base URL, every URL pressrun prints or sends uses it, so
@@ -13,12 +17,22 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
+from pressrun.core import webfront
 from pressrun.core.selectors import public_base_url_reading
 from pressrun.core.services import installation_record_served_address
 
 
+def _load_application() -> webfront.WSGIApp:
+    from pressrun.wsgi import application
+
+    return application
+
+
 class Command(BaseCommand):
-    help = "Serve pressrun over HTTP with gunicorn (several processes, threads each)."
+    help = (
+        "Serve pressrun over HTTP (granian; several processes, a few threads each, which "
+        "only ever run complete requests)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -27,61 +41,53 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=settings.WEB_PROCESSES,
-            help="Worker processes (default: PRESSRUN_WEB_PROCESSES or 2).",
+            help="Server processes (default: PRESSRUN_WEB_PROCESSES or 2).",
         )
         parser.add_argument(
             "--threads",
             type=int,
             default=settings.WEB_THREADS,
-            help="Threads per process (default: PRESSRUN_WEB_THREADS or 4).",
+            help="Threads running Django in each process (default: PRESSRUN_WEB_THREADS, or "
+            "1 on SQLite and 4 on PostgreSQL).",
         )
         parser.add_argument("--access-log", action="store_true", help="Log every request.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not 1 <= options["port"] <= 65535:
+        host, port = options["host"], options["port"]
+        processes, threads = options["processes"], options["threads"]
+        if not 1 <= port <= 65535:
             raise CommandError("--port must be from 1 to 65535.")
-        if options["processes"] < 1 or options["threads"] < 1:
+        if processes < 1 or threads < 1:
             raise CommandError("--processes and --threads must be at least 1.")
-        from gunicorn.app.base import BaseApplication
+        if not 1 <= settings.WEB_HEADER_TIMEOUT_SECONDS <= 60:
+            raise CommandError("PRESSRUN_WEB_HEADER_TIMEOUT_SECONDS must be from 1 to 60.")
+        if settings.WEB_BODY_TIMEOUT_SECONDS < 1 or settings.WEB_MAX_BODY_BYTES < 1:
+            raise CommandError(
+                "PRESSRUN_WEB_BODY_TIMEOUT_SECONDS and PRESSRUN_WEB_MAX_BODY_BYTES must be at "
+                "least 1."
+            )
 
-        from pressrun.wsgi import application
-
-        host = options["host"]
-        bind = f"[{host}]:{options['port']}" if ":" in host else f"{host}:{options['port']}"
-        self._record_address(host, options["port"])
-        config = {
-            "bind": bind,
-            "workers": options["processes"],
-            "threads": options["threads"],
-            "worker_class": "gthread",
-            "keepalive": 30,
-            "timeout": 60,
-            "graceful_timeout": 20,
-            "backlog": 2048,
-            # Gateway scripts send whole orders as GET query strings: gunicorn's default
-            # 4094-byte request line refuses valid ones (accented names, a 500-character
-            # SpecialText fully percent-encoded) with an HTML 414. 8190 is its maximum.
-            "limit_request_line": 8190,
-            "accesslog": "-" if options["access_log"] else None,
-            "errorlog": "-",
-            "proc_name": "pressrun",
-            # gunicorn's runtime control socket sits at one fixed path per user: several
-            # servers on one machine (tests, benchmarks) would fight over it.
-            "control_socket_disable": True,
-        }
-
-        class PressrunServer(BaseApplication):  # type: ignore[misc]
-            def load_config(self) -> None:
-                for key, value in config.items():
-                    if value is not None and key in self.cfg.settings:
-                        self.cfg.set(key, value)
-
-            def load(self) -> Any:
-                return application
-
-        self.stdout.write(f"pressrun serving on http://{bind}/ ({config['workers']} processes)")
+        self._record_address(host, port)
+        url_host = f"[{host}]" if ":" in host else host
+        self.stdout.write(
+            f"pressrun serving on http://{url_host}:{port}/ ({processes} processes, "
+            f"{threads} threads each)"
+        )
         self.stdout.flush()
-        PressrunServer().run()
+        webfront.serve(
+            target="pressrun.wsgi:application",
+            load_application=_load_application,
+            host=host,
+            port=port,
+            processes=processes,
+            threads=threads,
+            header_timeout_seconds=settings.WEB_HEADER_TIMEOUT_SECONDS,
+            limits=webfront.FrontLimits(
+                body_timeout_seconds=settings.WEB_BODY_TIMEOUT_SECONDS,
+                max_body_bytes=settings.WEB_MAX_BODY_BYTES,
+            ),
+            access_log=options["access_log"],
+        )
 
     def _record_address(self, host: str, port: int) -> None:
         """Record where this server answers, and say which public base URL applies."""
@@ -96,5 +102,6 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Public base URL: {reading.url} ({reading.origin_label})")
         finally:
-            # gunicorn forks its workers from this process: none may inherit its connection.
+            # The server's processes are started from this one: none may inherit its
+            # database connection.
             connections.close_all()

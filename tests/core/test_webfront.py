@@ -1,0 +1,402 @@
+"""The web front (`pressrun.core.webfront`): a WSGI application runs only on complete
+requests, within the deadlines and limits, and its answers reach the client.
+
+The front is driven here as granian drives it, through the ASGI calls, with a small WSGI
+application that records what it was given; tests/e2e/test_serving_http.py checks the same
+over real sockets against `pressrun serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pressrun.core.webfront import (
+    WHOLE_RESPONSE_BYTES,
+    CompleteRequests,
+    FrontLimits,
+    Message,
+)
+
+LIMITS = FrontLimits(body_timeout_seconds=0.5, max_body_bytes=1000, write_timeout_seconds=0.5)
+
+
+def scope(
+    method: str = "POST",
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    raw_path: bytes = b"/gateway/order",
+    query: bytes = b"",
+) -> Message:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": raw_path.decode(),
+        "raw_path": raw_path,
+        "query_string": query,
+        "headers": list(headers),
+        "server": ("127.0.0.1", 8000),
+        "client": ("203.0.113.7", 50123),
+    }
+
+
+@dataclass
+class Client:
+    """The ASGI side of one connection: body parts to hand over, and what was sent back."""
+
+    parts: list[bytes] = field(default_factory=list)
+    # False: the body never ends (the client stops sending after the parts).
+    complete: bool = True
+    disconnect_after_parts: bool = False
+    sent: list[Message] = field(default_factory=list)
+    received_parts: int = 0
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def receive(self) -> Message:
+        if self.received_parts < len(self.parts):
+            index = self.received_parts
+            self.received_parts += 1
+            last = index == len(self.parts) - 1
+            more = not (last and self.complete)
+            return {"type": "http.request", "body": self.parts[index], "more_body": more}
+        if self.disconnect_after_parts:
+            return {"type": "http.disconnect"}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+    @property
+    def status(self) -> int:
+        [start] = [m for m in self.sent if m["type"] == "http.response.start"]
+        return int(start["status"])
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        [start] = [m for m in self.sent if m["type"] == "http.response.start"]
+        return dict(start["headers"])
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+@dataclass
+class App:
+    """A WSGI application that records each environ and the body it read."""
+
+    status: str = "200 OK"
+    chunks: tuple[bytes, ...] = (b"done\n",)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    threads: list[int] = field(default_factory=list)
+    closed: int = 0
+    produced: int = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        self.calls.append(environ)
+        self.bodies.append(environ["wsgi.input"].read())
+        self.threads.append(threading.get_ident())
+        start_response(self.status, [("Content-Type", "text/plain"), ("X-App", "yes")])
+        return self._body()
+
+    def _body(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.chunks:
+                self.threads.append(threading.get_ident())
+                self.produced += 1
+                yield chunk
+        finally:
+            self.closed += 1
+
+
+def serve(app: Any, request: Message, client: Client, *, threads: int = 1) -> None:
+    front = CompleteRequests(app, threads=threads, limits=LIMITS)
+    asyncio.run(front(request, client.receive, client.send))
+
+
+CHUNKED = (b"transfer-encoding", b"chunked")
+
+
+def test_a_body_in_parts_reaches_the_application_whole_with_its_true_length() -> None:
+    app, client = App(), Client(parts=[b"name=Ann", b"&city=", b"Austin"])
+    serve(
+        app,
+        scope(headers=[CHUNKED, (b"content-type", b"application/x-www-form-urlencoded")]),
+        client,
+    )
+    assert app.bodies == [b"name=Ann&city=Austin"]
+    [environ] = app.calls
+    assert environ["CONTENT_LENGTH"] == "20"
+    assert environ["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+    assert "HTTP_TRANSFER_ENCODING" not in environ
+    assert (client.status, client.body) == (200, b"done\n")
+
+
+def test_a_body_over_the_memory_threshold_is_read_back_intact() -> None:
+    app = App()
+    big = FrontLimits(body_timeout_seconds=5, max_body_bytes=2_000_000)
+    parts = [bytes([n % 251]) * 100_000 for n in range(12)]
+    client = Client(parts=parts)
+    front = CompleteRequests(app, threads=1, limits=big)
+    asyncio.run(front(scope(headers=[CHUNKED]), client.receive, client.send))
+    assert app.bodies == [b"".join(parts)]
+    assert app.calls[0]["CONTENT_LENGTH"] == "1200000"
+
+
+def test_the_application_is_not_called_while_the_body_is_arriving() -> None:
+    """One thread: a request whose body never completes does not hold it, and the next
+    complete request is answered at once; the stalled one gets 408 at its deadline."""
+    app = App()
+    front = CompleteRequests(app, threads=1, limits=LIMITS)
+    stalled = Client(parts=[b"hello"], complete=False)
+    normal = Client(parts=[b"a=1"])
+
+    async def both() -> float:
+        slow = asyncio.create_task(
+            front(scope(headers=[(b"content-length", b"100")]), stalled.receive, stalled.send)
+        )
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        await front(scope(headers=[(b"content-length", b"3")]), normal.receive, normal.send)
+        answered = asyncio.get_running_loop().time() - started
+        await slow
+        return answered
+
+    answered_in = asyncio.run(both())
+    assert answered_in < 0.2
+    assert app.bodies == [b"a=1"]
+    assert (normal.status, normal.body) == (200, b"done\n")
+    assert stalled.status == 408
+    assert stalled.body == b"The request did not arrive in time.\n"
+    assert stalled.headers[b"connection"] == b"close"
+
+
+@pytest.mark.parametrize(
+    ("headers", "parts"),
+    [
+        # Declared too large: read to its end (and dropped), so the client sees the answer.
+        ([(b"content-length", b"1500")], [b"x" * 500, b"x" * 500, b"x" * 500]),
+        # Chunked, found too large while counting.
+        ([CHUNKED], [b"x" * 600, b"x" * 600]),
+    ],
+)
+def test_a_body_over_the_limit_gets_413_and_never_reaches_the_application(
+    headers: list[tuple[bytes, bytes]], parts: list[bytes]
+) -> None:
+    app, client = App(), Client(parts=parts)
+    serve(app, scope(headers=headers), client)
+    assert app.calls == []
+    assert client.received_parts == len(parts)
+    assert client.status == 413
+    assert client.body == b"The request body is larger than 1000 bytes.\n"
+    assert client.headers[b"connection"] == b"close"
+
+
+def test_a_declared_oversize_body_that_stalls_gets_413_at_the_deadline() -> None:
+    app, client = App(), Client(parts=[b"x" * 10], complete=False)
+    serve(app, scope(headers=[(b"content-length", b"5000")]), client)
+    assert app.calls == []
+    assert client.status == 413
+
+
+def test_a_body_cut_off_by_the_client_gets_400_and_runs_nothing() -> None:
+    """The client closed its side before sending the whole body (it may still read)."""
+    app = App()
+    client = Client(parts=[b"half"], complete=False, disconnect_after_parts=True)
+    serve(app, scope(headers=[(b"content-length", b"100")]), client)
+    assert app.calls == []
+    assert client.status == 400
+    assert client.body == b"The request body ended before its length.\n"
+    assert client.headers[b"connection"] == b"close"
+
+
+def test_the_environ_follows_wsgi_and_drops_header_names_with_underscores() -> None:
+    app, client = App(), Client(parts=[b""])
+    headers = [
+        (b"host", b"orders.example.com"),
+        (b"x-forwarded-for", b"198.51.100.1"),
+        # Would also become HTTP_X_FORWARDED_FOR: a client must not pass for the proxy.
+        (b"x_forwarded_for", b"6.6.6.6"),
+        (b"accept", b"text/plain"),
+        (b"accept", b"text/html"),
+        (b"cookie", b"a=1"),
+        (b"cookie", b"b=2"),
+    ]
+    request = scope(
+        method="GET", headers=headers, raw_path=b"/caf%C3%A9/x%2Fy", query=b"q=%C3%A9&r=1"
+    )
+    serve(app, request, client)
+    [environ] = app.calls
+    assert environ["HTTP_X_FORWARDED_FOR"] == "198.51.100.1"
+    assert environ["HTTP_ACCEPT"] == "text/plain,text/html"
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
+    assert environ["HTTP_HOST"] == "orders.example.com"
+    # PEP 3333: the path's bytes, percent-decoded, as latin-1 text.
+    assert environ["PATH_INFO"] == "/café/x/y".encode().decode("latin-1")
+    assert environ["QUERY_STRING"] == "q=%C3%A9&r=1"
+    assert "CONTENT_LENGTH" not in environ
+    expected = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "REMOTE_ADDR": "203.0.113.7",
+        "REMOTE_PORT": "50123",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    assert {key: environ[key] for key in expected} == expected
+
+
+def test_a_request_without_a_body_runs_at_once() -> None:
+    """No Content-Length and no chunked body: the front waits for nothing (a receive here
+    would wait for the client to leave)."""
+    app, client = App(), Client(parts=[])
+    front = CompleteRequests(app, threads=1, limits=LIMITS)
+
+    async def run() -> None:
+        await asyncio.wait_for(front(scope(method="GET"), client.receive, client.send), 5)
+
+    asyncio.run(run())
+    assert app.bodies == [b""]
+    assert client.received_parts == 0
+    assert (client.status, client.body) == (200, b"done\n")
+
+
+def test_a_small_response_is_sent_whole() -> None:
+    app, client = App(chunks=(b"a", b"", b"b")), Client(parts=[b""])
+    serve(app, scope(method="GET"), client)
+    assert client.sent == [
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"x-app", b"yes")],
+        },
+        {"type": "http.response.body", "body": b"ab"},
+    ]
+    assert app.closed == 1
+
+
+def test_a_large_response_is_streamed_from_the_thread_that_runs_the_application() -> None:
+    chunk = b"z" * 65536
+    count = WHOLE_RESPONSE_BYTES // len(chunk) + 4
+    app, client = App(chunks=(chunk,) * count), Client(parts=[b""])
+    serve(app, scope(method="GET"), client)
+    bodies = [m for m in client.sent if m["type"] == "http.response.body"]
+    assert len(bodies) == count + 1
+    assert all(m["more_body"] for m in bodies[:-1])
+    assert bodies[-1] == {"type": "http.response.body", "body": b""}
+    assert client.body == chunk * count
+    # Django's database connections belong to a thread: a streamed queryset must be
+    # iterated on the thread that started it.
+    assert len(set(app.threads)) == 1
+    assert app.threads[0] != threading.get_ident()
+    assert app.closed == 1
+
+
+def test_a_streamed_response_stops_when_the_client_goes_away() -> None:
+    produced_before_leaving = 8
+    app = App(chunks=(b"z" * 65536,) * 1000)
+    client = Client(parts=[b""])
+    original_send = client.send
+
+    async def send(message: Message) -> None:
+        await original_send(message)
+        if len(client.sent) == produced_before_leaving:
+            client.gone.set()
+
+    front = CompleteRequests(app, threads=1, limits=LIMITS)
+    asyncio.run(front(scope(method="GET"), client.receive, send))
+    assert app.produced < produced_before_leaving + 3
+    assert app.closed == 1
+
+
+def test_a_streamed_response_stops_when_the_client_reads_nothing() -> None:
+    app = App(chunks=(b"z" * 65536,) * 100)
+    client = Client(parts=[b""])
+
+    async def send(message: Message) -> None:
+        client.sent.append(message)
+        if len(client.sent) > 6:
+            await asyncio.sleep(3600)  # the client's window is full and stays so
+
+    front = CompleteRequests(app, threads=1, limits=LIMITS)
+
+    async def run() -> None:
+        await asyncio.wait_for(front(scope(method="GET"), client.receive, send), timeout=10)
+
+    asyncio.run(run())
+    assert app.produced < 10
+    assert app.closed == 1
+
+
+def test_an_application_error_is_logged_and_answered_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        raise ValueError("broken")
+
+    client = Client(parts=[b""])
+    with caplog.at_level(logging.ERROR, logger="pressrun.web"):
+        serve(broken, scope(method="GET", raw_path=b"/x"), client)
+    assert (client.status, client.body) == (500, b"Internal server error.\n")
+    [record] = caplog.records
+    assert record.getMessage() == "The application failed on GET /x"
+    assert record.exc_info is not None
+
+
+def test_the_access_log_has_one_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    front = CompleteRequests(App(), threads=1, limits=LIMITS, access_log=True)
+    client = Client(parts=[b""])
+    with caplog.at_level(logging.INFO, logger="pressrun.web.access"):
+        asyncio.run(front(scope(method="GET", query=b"a=1"), client.receive, client.send))
+    [record] = caplog.records
+    assert record.getMessage().startswith('203.0.113.7 "GET /gateway/order?a=1 HTTP/1.1" 200 5 ')
+
+
+LIMIT_PROBE = """
+import resource, sys
+from pressrun.core.webfront import connections_per_process
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])))
+print(connections_per_process(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+"""
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard", "expected"),
+    [
+        # The soft limit is raised as far as needed: 4096 connections of up to 2 files each.
+        (600, 20_000, "4096 8320"),
+        # It cannot be: the connections are what the limit allows.
+        (600, 600, "236 600"),
+    ],
+)
+def test_connections_per_process_follow_the_open_file_limit(
+    soft: int, hard: int, expected: str
+) -> None:
+    hard_now = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard_now != resource.RLIM_INFINITY and hard_now < hard:
+        pytest.skip(f"the hard open-file limit here is {hard_now}")
+    output = subprocess.run(
+        [sys.executable, "-c", LIMIT_PROBE, str(soft), str(hard)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert output.split() == expected.split()
