@@ -29,6 +29,9 @@ def run_tests(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "run", lambda title, command, env=None: True)
     monkeypatch.setattr(module, "postgres_available", lambda: "no server in this test")
+    # As on a machine without PostgreSQL outside CI (CI's PRESSRUN_REQUIRE_ALL=1 would make
+    # the stand-in's missing server a failure of its own).
+    monkeypatch.setattr(module, "REQUIRE_ALL", False)
     return module
 
 
