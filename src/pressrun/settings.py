@@ -353,6 +353,9 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
 
 
 # --- logging -------------------------------------------------------------------------------
+# Every log record of every process is redacted as it is made (passwords, tokens, keys,
+# signatures, the customers' link tokens): core/log_redaction.py.
+LOGGING_CONFIG = "pressrun.core.log_redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
