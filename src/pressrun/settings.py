@@ -93,6 +93,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # A dashboard session ends after this many hours, signed in or not.
 SESSION_COOKIE_AGE = _env_int("PRESSRUN_SESSION_HOURS", 12) * 3600
+# The customer's page (/c/<token>) stops showing the shipping address and the items this
+# many days after the order's ship date (0: from the ship date on); the status stays.
+CUSTOMER_ADDRESS_VISIBLE_DAYS = _env_int("PRESSRUN_CUSTOMER_ADDRESS_VISIBLE_DAYS", 14)
 # How long a password-reset link keeps working (it also stops after one use).
 PASSWORD_RESET_TIMEOUT = _env_int("PRESSRUN_PASSWORD_RESET_SECONDS", 3600)
 SECURE_REFERRER_POLICY = "same-origin"
