@@ -140,6 +140,9 @@ INSTALLED_APPS = [
     "pressrun.dashboard",
 ]
 MIDDLEWARE = [
+    # First: nothing may read a request's data before its charset and body length are
+    # checked (core/request_hygiene.py); a refused request never reaches its view.
+    "pressrun.core.request_hygiene.RequestHygieneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before the session and CSRF middleware, so it sees the cookies they set.
     "pressrun.core.middleware.SecureCookiesMiddleware",
@@ -238,6 +241,15 @@ PRESSRUN_SAMCART_GRACE_SECONDS = _env_int("PRESSRUN_SAMCART_GRACE_SECONDS", 10)
 # A delivery still pending this long past its due time, with no task queued or running for
 # it, was lost and is queued again by the sweep.
 PRESSRUN_CART_STALE_PENDING_SECONDS = _env_int("PRESSRUN_CART_STALE_PENDING_SECONDS", 600)
+# Rate limits of the cart endpoints, per minute (carts/rate_limit.py): requests from a
+# verified sender per cart and publisher (a Shopify flash sale of a few hundred orders a
+# minute, each with its topics, stays far below), and requests whose sender does not check
+# out per client address. 0 turns a limit off.
+CART_DELIVERIES_PER_MINUTE = _env_int("PRESSRUN_CART_DELIVERIES_PER_MINUTE", 1200)
+CART_UNVERIFIED_PER_MINUTE = _env_int("PRESSRUN_CART_UNVERIFIED_PER_MINUTE", 60)
+# The raw body of a delivery that made no order (failed, unmatched, ignored, duplicate) is
+# removed this many days after it arrived; the record, its size and SHA-256 stay.
+CART_BODY_RETENTION_DAYS = _env_int("PRESSRUN_CART_BODY_RETENTION_DAYS", 30)
 PRESSRUN_ONESHOPPINGCART_API_URL = (
     os.environ.get("PRESSRUN_ONESHOPPINGCART_API_URL", "").strip() or "https://www.mcssl.com/API"
 )

@@ -94,6 +94,7 @@ def housekeeping() -> dict[str, int]:
     """Delete records nothing needs any more, then schedule the next run."""
     from pressrun.accounts.models import LoginFailure
     from pressrun.billing.models import StatusCall
+    from pressrun.carts.housekeeping import cart_housekeeping
 
     now = timezone.now()
     deleted = {
@@ -105,6 +106,7 @@ def housekeeping() -> dict[str, int]:
             status__in=[TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED],
             finished_at__lt=now - timedelta(days=14),
         ).delete()[0],
+        **cart_housekeeping(now=now),
     }
     schedule_housekeeping()
     return deleted
