@@ -98,6 +98,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # A dashboard session ends after this many hours, signed in or not.
 SESSION_COOKIE_AGE = _env_int("PRESSRUN_SESSION_HOURS", 12) * 3600
+# The customer's page (/c/<token>) stops showing the shipping address and the items this
+# many days after the order's ship date (0: from the ship date on); the status stays.
+CUSTOMER_ADDRESS_VISIBLE_DAYS = _env_int("PRESSRUN_CUSTOMER_ADDRESS_VISIBLE_DAYS", 14)
 # How long a password-reset link keeps working (it also stops after one use).
 PASSWORD_RESET_TIMEOUT = _env_int("PRESSRUN_PASSWORD_RESET_SECONDS", 3600)
 SECURE_REFERRER_POLICY = "same-origin"
@@ -144,6 +147,9 @@ INSTALLED_APPS = [
     "pressrun.demo",
 ]
 MIDDLEWARE = [
+    # First: nothing may read a request's data before its charset and body length are
+    # checked (core/request_hygiene.py); a refused request never reaches its view.
+    "pressrun.core.request_hygiene.RequestHygieneMiddleware",
     "pressrun.core.https.HttpsOnlyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before the session and CSRF middleware, so it sees the cookies they set.
@@ -243,6 +249,15 @@ PRESSRUN_SAMCART_GRACE_SECONDS = _env_int("PRESSRUN_SAMCART_GRACE_SECONDS", 10)
 # A delivery still pending this long past its due time, with no task queued or running for
 # it, was lost and is queued again by the sweep.
 PRESSRUN_CART_STALE_PENDING_SECONDS = _env_int("PRESSRUN_CART_STALE_PENDING_SECONDS", 600)
+# Rate limits of the cart endpoints, per minute (carts/rate_limit.py): requests from a
+# verified sender per cart and publisher (a Shopify flash sale of a few hundred orders a
+# minute, each with its topics, stays far below), and requests whose sender does not check
+# out per client address. 0 turns a limit off.
+CART_DELIVERIES_PER_MINUTE = _env_int("PRESSRUN_CART_DELIVERIES_PER_MINUTE", 1200)
+CART_UNVERIFIED_PER_MINUTE = _env_int("PRESSRUN_CART_UNVERIFIED_PER_MINUTE", 60)
+# The raw body of a delivery that made no order (failed, unmatched, ignored, duplicate) is
+# removed this many days after it arrived; the record, its size and SHA-256 stay.
+CART_BODY_RETENTION_DAYS = _env_int("PRESSRUN_CART_BODY_RETENTION_DAYS", 30)
 PRESSRUN_ONESHOPPINGCART_API_URL = (
     os.environ.get("PRESSRUN_ONESHOPPINGCART_API_URL", "").strip() or "https://www.mcssl.com/API"
 )
@@ -388,6 +403,9 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
 
 
 # --- logging -------------------------------------------------------------------------------
+# Every log record of every process is redacted as it is made (passwords, tokens, keys,
+# signatures, the customers' link tokens): core/log_redaction.py.
+LOGGING_CONFIG = "pressrun.core.log_redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -286,17 +286,19 @@ def test_the_page_names_the_contact_email(order: Order, publisher: Any) -> None:
 
 
 def test_a_shipped_order_is_too_late(order: Order) -> None:
+    # Shipped yesterday: the address and the tracking link are still shown.
+    shipped = timezone.now().date() - timedelta(days=1)
     order_transition(
         order_id=order.id,
         to_status=OrderStatus.SHIPPED,
         actor="operator",
-        ship_date=date(2026, 3, 4),
+        ship_date=shipped,
         tracking_id="9400 1",
     )
     before = snapshot(order)
     client = Client()
     page = client.get(url(order)).content.decode()
-    assert "Shipped on 2026-03-04" in page
+    assert f"Shipped on {shipped:%Y-%m-%d}" in page
     assert "the order has shipped" in page
     assert (
         '<a href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201" '
@@ -369,3 +371,67 @@ def test_the_stylesheet_is_served(order: Order) -> None:
     path = finders.find("customers/customer.css")
     assert isinstance(path, str)
     assert "max-width: 36rem" in Path(path).read_text(encoding="utf-8")
+
+
+# --- the address is no longer shown some days after shipping -------------------------------
+
+
+def ship(order: Order, *, days_ago: int) -> None:
+    order_transition(
+        order_id=order.id,
+        to_status=OrderStatus.SHIPPED,
+        actor="operator",
+        ship_date=timezone.now().date() - timedelta(days=days_ago),
+        tracking_id="9400 7",
+    )
+
+
+ADDRESS_PARTS = ("1 Main St", "Austin", "TX 78701", "United States", "&lt;script&gt;", "9400 7")
+
+
+@pytest.mark.parametrize("days_ago", [14, 15, 400])
+def test_the_address_is_hidden_from_14_days_after_shipping(order: Order, days_ago: int) -> None:
+    ship(order, days_ago=days_ago)
+    page = Client().get(url(order)).content.decode()
+    shipped = timezone.now().date() - timedelta(days=days_ago)
+    assert f"Shipped on {shipped:%Y-%m-%d}" in page
+    assert (
+        "To keep the shipping address private, this page shows it, and the items, only for 14 "
+        f"days after an order ships. This order shipped on {shipped:%Y-%m-%d}."
+    ) in page
+    for part in (*ADDRESS_PARTS, "Greatest Hits", "Shipping address", "<form"):
+        assert part not in page, part
+    assert 'href="mailto:label@example.com"' in page
+
+
+@pytest.mark.parametrize("days_ago", [0, 13])
+def test_the_address_is_shown_until_then(order: Order, days_ago: int) -> None:
+    ship(order, days_ago=days_ago)
+    page = Client().get(url(order)).content.decode()
+    for part in (*ADDRESS_PARTS, "Greatest Hits"):
+        assert part in page, part
+
+
+def test_the_number_of_days_is_a_setting(order: Order, settings: Any) -> None:
+    settings.CUSTOMER_ADDRESS_VISIBLE_DAYS = 0
+    ship(order, days_ago=0)
+    page = Client().get(url(order)).content.decode()
+    assert "1 Main St" not in page
+    assert "only for 0 days after an order ships" in page
+    settings.CUSTOMER_ADDRESS_VISIBLE_DAYS = 30
+    assert "1 Main St" in Client().get(url(order)).content.decode()
+
+
+def test_an_order_not_shipped_shows_its_address_however_old(order: Order) -> None:
+    Order.objects.filter(id=order.id).update(created_at=timezone.now() - timedelta(days=90))
+    assert "1 Main St" in Client().get(url(order)).content.decode()
+
+
+def test_a_post_on_a_hidden_page_changes_nothing_and_shows_nothing(order: Order) -> None:
+    ship(order, days_ago=20)
+    before = snapshot(order)
+    response = Client().post(url(order), NEW_ADDRESS)
+    page = response.content.decode()
+    assert "1 Main St" not in page
+    assert "Ocean Ave" not in page
+    assert snapshot(order) == before

@@ -93,6 +93,11 @@ class InboundDeliveryAdmin(admin.ModelAdmin[InboundDelivery]):
 
     @admin.display(description="body")
     def body_text(self, obj: InboundDelivery) -> str:
+        if obj.body_emptied_at is not None:
+            return (
+                f"(removed on {obj.body_emptied_at:%Y-%m-%d %H:%M} UTC after the retention "
+                f"period: {obj.body_size} bytes, SHA-256 {obj.body_sha256})"
+            )
         text = bytes(obj.body).decode("utf-8", "replace")
         return mask_secrets(text, obj.publisher.secret_values())
 

@@ -34,7 +34,19 @@ class InboundDelivery(models.Model):
     publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="deliveries")
     received_at = models.DateTimeField(db_index=True)
     headers = models.JSONField(default=dict, help_text="Request headers without secrets.")
-    body = models.BinaryField(help_text="The raw request body, exactly as received.")
+    body = models.BinaryField(
+        help_text="The raw request body, exactly as received (emptied after the retention "
+        "period when the delivery made no order: see body_emptied_at)."
+    )
+    # Kept when the body is emptied, so the record still says what arrived.
+    body_size = models.PositiveIntegerField(null=True, blank=True, help_text="Bytes received.")
+    body_sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the body.")
+    body_emptied_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the body was removed (PRESSRUN_CART_BODY_RETENTION_DAYS after it "
+        "arrived, for a delivery that made no order).",
+    )
     topic = models.CharField(max_length=100, blank=True)
     delivery_id = models.CharField(
         max_length=200, blank=True, help_text="The sender's delivery id (X-Shopify-Webhook-Id)."
@@ -88,6 +100,28 @@ class InboundDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cart} delivery {self.id} ({self.outcome})"
+
+
+class DeliveryRateWindow(models.Model):
+    """How many requests one sender made to the cart endpoints in one fixed window (a
+    minute): the rate limit's shared count, incremented atomically by every process."""
+
+    scope = models.CharField(
+        max_length=120, help_text='"<cart>:publisher:<id>", or "unverified:<client address>".'
+    )
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "window_start"], name="deliveryratewindow_unique_window"
+            ),
+        ]
+        indexes = [models.Index(fields=["window_start"], name="deliveryrate_window_start")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} from {self.window_start:%Y-%m-%d %H:%M}: {self.count}"
 
 
 class ShippingMatch(models.TextChoices):

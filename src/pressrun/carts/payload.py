@@ -9,6 +9,7 @@ from itertools import accumulate
 from typing import Any
 
 from pressrun.accounts.models import MailMethod
+from pressrun.core.text import one_line
 
 # Real cart payloads nest a handful of levels; Python's JSON decoder recurses once per level
 # and raises RecursionError near 1,000, so anything deeper is refused before decoding.
@@ -45,13 +46,15 @@ def load_json(text: str) -> Any:
 
 
 def text(value: Any) -> str:
-    """A scalar as single-spaced text; '' for null, objects and lists (carts send all three
-    where a string is expected)."""
+    """A scalar as one line of single-spaced text; '' for null, objects and lists (carts send
+    all three where a string is expected). Line breaks and control characters become spaces:
+    a cart cannot be asked to send its order again, so its one-line values are cleaned
+    rather than refused (`core.text.one_line`)."""
     if value is None or isinstance(value, (dict, list)):
         return ""
     if isinstance(value, bool):
         return "true" if value else ""
-    return " ".join(str(value).split())
+    return one_line(str(value))
 
 
 def mail_method_from_description(description: str) -> str | None:

@@ -66,13 +66,15 @@ def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> 
 
 
 def delivery_replayable_by_publisher(delivery: InboundDelivery) -> bool:
-    """Whether the dashboard offers Replay for this delivery: failed or unmatched, and not
-    refused for its signature (see `carts.services.delivery_replay`)."""
+    """Whether the dashboard offers Replay for this delivery: failed or unmatched, not
+    refused for its signature, and its body not removed after the retention period (see
+    `carts.services.delivery_replay`)."""
     from pressrun.carts.services import NEVER_REPLAYED_REASONS
 
     return (
         delivery.outcome in (Outcome.FAILED, Outcome.UNMATCHED)
         and delivery.reason not in NEVER_REPLAYED_REASONS
+        and delivery.body_emptied_at is None
     )
 
 

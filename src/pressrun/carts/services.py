@@ -7,10 +7,11 @@ once the delivery has an outcome), so a task run twice or a replay never makes a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -87,6 +88,8 @@ def delivery_receive(
         received_at=timezone.now(),
         headers=headers_without_secrets(headers),
         body=body,
+        body_size=len(body),
+        body_sha256=hashlib.sha256(body).hexdigest(),
         topic=topic[:100],
         delivery_id=delivery_id[:200],
         external_key=external_key[:300],
@@ -390,6 +393,64 @@ def delivery_replay(*, delivery_id: int) -> bool:
     return True
 
 
+# --- Retention of raw bodies ----------------------------------------------------------
+
+BODY_EXPIRY_BATCH = 200
+
+
+def delivery_bodies_expire(*, now: datetime | None = None) -> int:
+    """Empty the raw body of every delivery that made no order and arrived more than
+    `CART_BODY_RETENTION_DAYS` ago (housekeeping); returns how many were emptied.
+
+    The record stays, with its outcome, reason, headers, size and SHA-256 (computed here for
+    deliveries stored before those were kept), and `body_emptied_at` says when. A pending
+    delivery is never touched, nor one that made an order (its body is the order's source).
+    An emptied delivery can no longer be replayed (`delivery_replay` needs a body).
+    """
+    days = settings.CART_BODY_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = (
+        InboundDelivery.objects.filter(received_at__lt=cutoff, body_emptied_at__isnull=True)
+        .exclude(outcome__in=[Outcome.PENDING, Outcome.ORDER_CREATED])
+        .filter(orders__isnull=True)
+    )
+    emptied, last_id = 0, 0
+    while True:
+        batch = list(
+            expired.filter(id__gt=last_id)
+            .order_by("id")
+            .values_list("id", flat=True)[:BODY_EXPIRY_BATCH]
+        )
+        if not batch:
+            return emptied
+        for delivery_id in batch:
+            emptied += _delivery_body_empty(delivery_id)
+        last_id = batch[-1]
+
+
+def _delivery_body_empty(delivery_id: int) -> int:
+    with transaction.atomic():
+        delivery = (
+            deliveries_for_update()
+            .filter(id=delivery_id, body_emptied_at__isnull=True)
+            .exclude(outcome__in=[Outcome.PENDING, Outcome.ORDER_CREATED])
+            .first()
+        )
+        if delivery is None or delivery.orders.exists():
+            # Replayed since it was listed, or it made an order: it keeps its body.
+            return 0
+        body = bytes(delivery.body)
+        if not delivery.body_sha256:
+            delivery.body_size = len(body)
+            delivery.body_sha256 = hashlib.sha256(body).hexdigest()
+        delivery.body = b""
+        delivery.body_emptied_at = timezone.now()
+        delivery.save(update_fields=["body", "body_size", "body_sha256", "body_emptied_at"])
+    return 1
+
+
 # --- "Needs attention": the publisher's own way out -------------------------------------
 
 
@@ -443,6 +504,12 @@ def delivery_replay_by_publisher(*, publisher: Publisher, delivery_id: int) -> N
             f"Delivery {delivery.id} was refused because its signature was missing or wrong, "
             "so its content cannot be trusted: it is never replayed. Check the signing key "
             "in Settings and send the order again from the cart."
+        )
+    if delivery.body_emptied_at is not None:
+        raise DeliveryActionRefused(
+            f"Delivery {delivery.id} can no longer be replayed: its content was removed on "
+            f"{delivery.body_emptied_at:%Y-%m-%d}, {settings.CART_BODY_RETENTION_DAYS} days "
+            "after it arrived, since it made no order. Send the order again from the cart."
         )
     if not delivery_replay(delivery_id=delivery.id):
         raise DeliveryActionRefused(

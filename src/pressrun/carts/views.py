@@ -11,6 +11,11 @@ Who may send what (docs/carts/*.md, "Which URL"):
 
 Nothing is processed here: the request is kept as an InboundDelivery and a task turns it into
 an order, so the cart gets its answer well within its timeout (Shopify: 5 s).
+
+What is stored: every request whose sender checks out, refused ones included (too large,
+unreadable, a charset that is no text encoding, a body of unknown length), as a failed
+delivery the publisher sees in the log; nothing from a sender that does not check out (401),
+nor a request over the rate limit (429, carts/rate_limit.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from functools import partial
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -31,10 +36,19 @@ from pressrun.accounts.models import Publisher
 from pressrun.carts.models import Cart
 from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
 from pressrun.carts.oneshoppingcart.process import delivery_refused_email
+from pressrun.carts.rate_limit import (
+    cart_deliveries_per_minute,
+    cart_unverified_per_minute,
+    delivery_rate_take,
+    publisher_scope,
+    unverified_scope,
+)
 from pressrun.carts.samcart import parse as samcart_parse
 from pressrun.carts.services import SIGNATURE_MISMATCH, SIGNATURE_MISSING, delivery_receive
 from pressrun.carts.shopify.parse import PayloadInvalid, external_key, load_order
 from pressrun.carts.shopify.verify import signature_valid
+from pressrun.core.client_address import client_address, throttle_address
+from pressrun.core.request_hygiene import RequestRefusal, discard_body, refusals_answered_by
 
 logger = logging.getLogger(__name__)
 
@@ -75,38 +89,94 @@ def publisher_for_token(idpub: str, token: str) -> Publisher | None:
 
 
 def _read_body(request: HttpRequest) -> bytes | None:
-    """The raw body, or None when it is over MAX_BODY_BYTES."""
+    """The raw body, or None when it is over MAX_BODY_BYTES. An over-large body is read on
+    and thrown away (up to a limit) before the answer, so the cart gets the 413 rather than
+    a connection reset."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > MAX_BODY_BYTES:
+        discard_body(request)
         return None
     # Read the stream directly: request.body is capped at the gateway's smaller limit.
     body = request.read(MAX_BODY_BYTES + 1)
-    return None if len(body) > MAX_BODY_BYTES else body
+    if len(body) > MAX_BODY_BYTES:
+        discard_body(request)
+        return None
+    return body
 
 
-def _answer_every_delivery(
-    cart: str, handle: Callable[[HttpRequest, str], HttpResponse]
-) -> Callable[[HttpRequest, str], HttpResponse]:
-    """Never a 500 or a traceback to the cart: a delivery that could not be stored gets a
-    503, which makes the cart retry it later."""
+TOO_MANY_REQUESTS = "Too many requests; retry after {seconds} seconds."
 
-    def view(request: HttpRequest, token: str = "") -> HttpResponse:
+
+def _over_limit(scope: str, limit: int) -> HttpResponse | None:
+    """429 with Retry-After when this request is over `scope`'s rate limit, else None."""
+    limited = delivery_rate_take(scope=scope, limit=limit)
+    if limited is None:
+        return None
+    seconds = limited.retry_after_seconds
+    response = _reply(429, TOO_MANY_REQUESTS.format(seconds=seconds))
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def _publisher_over_limit(cart: str, publisher: Publisher) -> HttpResponse | None:
+    """The verified sender's budget: requests per cart and publisher."""
+    return _over_limit(publisher_scope(cart, publisher.id), cart_deliveries_per_minute())
+
+
+def _unverified(request: HttpRequest, text: str) -> HttpResponse:
+    """The answer to a sender that does not check out: 401, stored nowhere; 429 once its
+    client address is over the budget for such requests."""
+    limited = _over_limit(
+        unverified_scope(throttle_address(client_address(request))), cart_unverified_per_minute()
+    )
+    return limited or _reply(401, text)
+
+
+Handler = Callable[[HttpRequest, str, RequestRefusal | None], HttpResponse]
+
+
+def _answer_every_delivery(cart: str, handle: Handler) -> Callable[..., HttpResponse]:
+    """The endpoint's view. Never a 500 or a traceback to the cart: a delivery that could not
+    be stored gets a 503, which makes the cart retry it later. A request refused before it is
+    read (core.request_hygiene: its charset, its body's length) goes through the same
+    `handle`, which checks the sender and stores it as a failed delivery."""
+
+    def answer(request: HttpRequest, token: str, refusal: RequestRefusal | None) -> HttpResponse:
         try:
-            return handle(request, token or request.GET.get("token", ""))
+            return handle(request, token or request.GET.get("token", ""), refusal)
         except DatabaseError:
             logger.exception("%s delivery not stored: database error", cart)
         except Exception:
             logger.exception("%s delivery not stored: unexpected error", cart)
         return _reply(503, "Temporarily unavailable; please retry.")
 
+    def view(request: HttpRequest, token: str = "") -> HttpResponse:
+        return answer(request, token, None)
+
+    def refused(request: HttpRequest, refusal: RequestRefusal, token: str = "") -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return answer(request, token, refusal)
+
     view.__doc__ = handle.__doc__
-    return csrf_exempt(require_POST(view))
+    return refusals_answered_by(refused)(csrf_exempt(require_POST(view)))
 
 
-def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
+def _refused(
+    receive: Callable[..., tuple[object, bool]], body: bytes, refusal: RequestRefusal
+) -> HttpResponse:
+    """Store a verified sender's request that was refused before it was read, and answer it
+    with the refusal's status (415, 411 or 413)."""
+    receive(body=body, failure=refusal.message)
+    return _reply(refusal.status, refusal.message)
+
+
+def _shopify_webhook(
+    request: HttpRequest, token: str, refusal: RequestRefusal | None
+) -> HttpResponse:
     """POST /carts/shopify?idpub=<publisher ID>[&token=<cart token>][&mode=test].
 
     With the token, the signature is checked too when a signing key is saved (a failure is
@@ -115,37 +185,44 @@ def _shopify_webhook(request: HttpRequest, token: str) -> HttpResponse:
     answered 401 and not stored, since nothing says who sent it.
     """
     if not token:
-        return _shopify_webhook_signed(request)
+        return _shopify_webhook_signed(request, refusal)
     publisher = publisher_for_token(request.GET.get("idpub", ""), token)
     if publisher is None:
-        return _reply(401, UNAUTHORIZED_TEXT)
-    return _shopify_receive(request, publisher)
+        return _unverified(request, UNAUTHORIZED_TEXT)
+    return _shopify_receive(request, publisher, refusal=refusal)
 
 
-def _shopify_webhook_signed(request: HttpRequest) -> HttpResponse:
+def _shopify_webhook_signed(request: HttpRequest, refusal: RequestRefusal | None) -> HttpResponse:
     """The spec's URL, `?idpub=` alone: accepted only with a valid signature."""
     publisher = active_publisher(request.GET.get("idpub", ""))
     if publisher is None:
-        return _reply(401, UNAUTHORIZED_TEXT)
+        return _unverified(request, UNAUTHORIZED_TEXT)
     key = publisher.shopify_webhook_key
     if not key:
-        return _reply(401, SHOPIFY_SENDER_UNCHECKED)
+        return _unverified(request, SHOPIFY_SENDER_UNCHECKED)
     body = _read_body(request)
     if body is None:
         return _reply(413, BODY_TOO_LARGE)
     signature = request.headers.get("X-Shopify-Hmac-Sha256", "")
     if not signature:
-        return _reply(401, SIGNATURE_MISSING)
+        return _unverified(request, SIGNATURE_MISSING)
     if not signature_valid(key=key, body=body, signature=signature):
-        return _reply(401, SIGNATURE_MISMATCH)
-    return _shopify_receive(request, publisher, body=body)
+        return _unverified(request, SIGNATURE_MISMATCH)
+    return _shopify_receive(request, publisher, body=body, refusal=refusal)
 
 
 def _shopify_receive(
-    request: HttpRequest, publisher: Publisher, *, body: bytes | None = None
+    request: HttpRequest,
+    publisher: Publisher,
+    *,
+    body: bytes | None = None,
+    refusal: RequestRefusal | None = None,
 ) -> HttpResponse:
     """Store a Shopify delivery of a known publisher (its body already read and its signature
     verified when `body` is given) and queue it."""
+    limited = _publisher_over_limit(Cart.SHOPIFY, publisher)
+    if limited is not None:
+        return limited
     topic = request.headers.get("X-Shopify-Topic", "").strip()
     receive = partial(
         delivery_receive,
@@ -170,6 +247,8 @@ def _shopify_receive(
             # of a genuine delivery.
             receive(body=body, failure=reason)
             return _reply(401, reason)
+    if refusal is not None:
+        return _refused(receive, body, refusal)
     try:
         data = load_order(body)
     except PayloadInvalid as exc:
@@ -184,14 +263,19 @@ def _shopify_receive(
     return _reply(200, f"ok {delivery.id}" + ("" if created else " (repeat)"))
 
 
-def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
+def _samcart_webhook(
+    request: HttpRequest, token: str, refusal: RequestRefusal | None
+) -> HttpResponse:
     """POST /carts/samcart?idpub=<publisher ID>&token=<cart token>[&mode=test].
 
     SamCart's Notify URL POSTs one notification per product, JSON or form-encoded.
     """
     publisher = publisher_for_token(request.GET.get("idpub", ""), token)
     if publisher is None:
-        return _reply(401, UNAUTHORIZED_TEXT)
+        return _unverified(request, UNAUTHORIZED_TEXT)
+    limited = _publisher_over_limit(Cart.SAMCART, publisher)
+    if limited is not None:
+        return limited
     receive = partial(
         delivery_receive,
         cart=Cart.SAMCART,
@@ -203,6 +287,8 @@ def _samcart_webhook(request: HttpRequest, token: str) -> HttpResponse:
     if body is None:
         receive(body=b"", failure=BODY_TOO_LARGE)
         return _reply(413, BODY_TOO_LARGE)
+    if refusal is not None:
+        return _refused(receive, body, refusal)
     try:
         data = samcart_parse.load_notification(body, request.content_type or "")
     except samcart_parse.PayloadInvalid as exc:
@@ -244,7 +330,9 @@ def _error_address(value: str, *, publisher: Publisher, token_checked: bool) -> 
 TSMODE_INVALID = "TSMode must be test or prod."
 
 
-def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpResponse:
+def _oneshoppingcart_notification(
+    request: HttpRequest, token: str, refusal: RequestRefusal | None
+) -> HttpResponse:
     """POST /carts/1shoppingcart?TSMode=<test|prod>&TSPub=<publisher ID>[&TSErrEM=<error
     email>][&token=<cart token>].
 
@@ -257,7 +345,10 @@ def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpRespo
     idpub = query.get("tspub") or query.get("idpub", "")
     publisher = publisher_for_token(idpub, token) if token else active_publisher(idpub)
     if publisher is None:
-        return _reply(401, UNAUTHORIZED_TEXT)
+        return _unverified(request, UNAUTHORIZED_TEXT)
+    limited = _publisher_over_limit(Cart.ONESHOPPINGCART, publisher)
+    if limited is not None:
+        return limited
     mode = query.get("tsmode", "").strip().lower()
     receive = partial(
         delivery_receive,
@@ -273,6 +364,8 @@ def _oneshoppingcart_notification(request: HttpRequest, token: str) -> HttpRespo
     failure = ""
     if body is None:
         body, failure, status = b"", BODY_TOO_LARGE, 413
+    elif refusal is not None:
+        failure, status = refusal.message, refusal.status
     elif mode not in ("test", "prod"):
         failure, status = f"{TSMODE_INVALID} The Notification URL has TSMode='{mode}'.", 400
     else:

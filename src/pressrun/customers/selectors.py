@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
 from pressrun.orders.models import Order, OrderDeletion, OrderLine, OrderStatus
 
 
@@ -33,3 +38,14 @@ CUSTOMER_STATUS_WORDS = {
 def customer_status(order: Order) -> str:
     """The order's status in the customer's words (no billing states)."""
     return CUSTOMER_STATUS_WORDS.get(OrderStatus(order.status), str(order.status))
+
+
+def address_hidden_since(order: Order, *, today: date | None = None) -> date | None:
+    """The day from which the page no longer shows the order's address and items (its ship
+    date + `CUSTOMER_ADDRESS_VISIBLE_DAYS`), when that day has come; else None (not shipped,
+    or shipped recently). A link forwarded or found long after delivery shows the status
+    only, never where the customer lives."""
+    if order.status != OrderStatus.SHIPPED or order.ship_date is None:
+        return None
+    hidden_from = order.ship_date + timedelta(days=max(settings.CUSTOMER_ADDRESS_VISIBLE_DAYS, 0))
+    return hidden_from if (today or timezone.now().date()) >= hidden_from else None

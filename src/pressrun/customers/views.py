@@ -3,6 +3,7 @@ the address until postage is printed. No login: the link's token is the credenti
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from pressrun.customers.forms import AddressForm
 from pressrun.customers.selectors import (
+    address_hidden_since,
     customer_status,
     deleted_order_by_customer_token,
     order_by_customer_token,
@@ -33,22 +35,29 @@ def _page(
 ) -> HttpResponse:
     window = customer_address_window(order)
     publisher = order.publisher
-    context = {
+    hidden_since = address_hidden_since(order)
+    context: dict[str, object] = {
         "order": order,
-        "lines": order_lines(order),
         "status": customer_status(order),
         "window": window,
-        "form": (form or AddressForm.for_order(order)) if window.is_open else None,
         "saved": saved,
         "company": publisher.company or "the seller",
-        "country": country_name(order.country),
         "contact_email": publisher.customer_contact,
-        "tracking_url": (
-            tracking_url(order.tracking_id)
-            if order.status == OrderStatus.SHIPPED and order.tracking_id
-            else ""
-        ),
+        "details_hidden": hidden_since is not None,
+        "visible_days": settings.CUSTOMER_ADDRESS_VISIBLE_DAYS,
     }
+    if hidden_since is None:
+        # Only while the details are shown: nothing of them reaches the template after.
+        context |= {
+            "lines": order_lines(order),
+            "form": (form or AddressForm.for_order(order)) if window.is_open else None,
+            "country": country_name(order.country),
+            "tracking_url": (
+                tracking_url(order.tracking_id)
+                if order.status == OrderStatus.SHIPPED and order.tracking_id
+                else ""
+            ),
+        }
     response = render(request, "customers/order.html", context)
     # The token is in the address: keep it out of other sites' logs and search engines.
     # "same-origin", not "no-referrer": under no-referrer Chromium sends `Origin: null` with

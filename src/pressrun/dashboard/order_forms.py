@@ -40,6 +40,7 @@ REFUSAL_FIELDS: dict[Refusal, str] = {
     **ADDRESS_REFUSAL_FIELDS,
     Refusal.EMAIL_INVALID: "email",
     Refusal.INVOICE_TOO_LONG: "invoice",
+    Refusal.LINE_BREAK: "invoice",
     Refusal.DUPLICATE: "invoice",
     Refusal.SPECIAL_TEXT_TOO_LONG: "special_text",
     Refusal.SPECIAL_TEXT_HTML: "special_text",

@@ -97,14 +97,24 @@ FLAG_INVALID = _e(
     "A yes/no field is not valid.",
     "`bSendOrderNotificationEmail` or `bUsePriceOnCustomsForm` is not 1 or 0.",
 )
+LINE_BREAK = _e(
+    "000044",
+    "A one-line field contains a line break.",
+    "A field other than `SpecialText` (its name included) contains a carriage return, a line "
+    "feed, or Unicode's NEL, line or paragraph separator. `Invoice`, `name`, `addr` and the "
+    "others are one line each; only `SpecialText` may have several lines.",
+)
 CONTROL_CHARACTERS = _e(
     "000045",
     "A field contains control characters.",
-    "A field contains a NUL or other control character (tabs and line breaks are allowed in "
-    "`SpecialText`).",
+    "A field contains a NUL, DEL or other control character (C0 or C1). Tabs are allowed in "
+    "every field, line breaks (CR, LF) only in `SpecialText`.",
 )
 REQUEST_TOO_LARGE = _e(
-    "000046", "The request is too large.", "The request body or query string is over 64 KB."
+    "000046",
+    "The request is too large.",
+    "The request body or query string is over 64 KB (the body counted after de-chunking when "
+    "it is sent with `Transfer-Encoding: chunked`).",
 )
 FIELD_REPEATED = _e(
     "000047",
@@ -114,8 +124,16 @@ FIELD_REPEATED = _e(
 REQUEST_MALFORMED = _e(
     "000048",
     "The request could not be read.",
-    "The body is not form data we can decode, or it is shorter than its Content-Length "
-    "(the request was cut off).",
+    "The body is not form data we can decode, it is shorter than its Content-Length (the "
+    "request was cut off), or it has no Content-Length and the web server could not read it "
+    "to its end (send `Content-Length`).",
+)
+CHARSET_UNSUPPORTED = _e(
+    "000049",
+    "The request's charset is not a text encoding.",
+    "The `Content-Type` header names a charset that is no text encoding (`charset=rot13`, "
+    "base64, zlib, punycode, idna, UTF-7…) or that we do not know. Send UTF-8 (or leave the "
+    "charset out: text that is not UTF-8 is read as Windows-1252).",
 )
 NO_PRODUCT = _e(
     "000101",
@@ -213,6 +231,7 @@ BY_REFUSAL: dict[Refusal, GatewayError] = {
     Refusal.PRICE_INVALID: PRICE_INVALID,
     Refusal.DUPLICATE: DUPLICATE,
     Refusal.PRICE_LIST_INCOMPLETE: PRICE_LIST_INCOMPLETE,
+    Refusal.LINE_BREAK: LINE_BREAK,
 }
 
 # Status call (getOrderStatusByInvoice) ErrorNum values.
@@ -265,7 +284,10 @@ STATUS_ERRORS: tuple[tuple[int, str, str, bool], ...] = (
     (
         STATUS_REQUEST_INVALID,
         "The request could not be read.",
-        "Over-long body, repeated fields with different values, control characters.",
+        "Over-long body, repeated fields with different values, control characters, a line "
+        "break in `Invoice`, a charset that is no text encoding, a body that cannot be read; "
+        "the `ErrorDesc` is the SubmitProductOrder `[FAILURE]` text saying which (`000019`, "
+        "`000044` to `000049`).",
         False,
     ),
     (

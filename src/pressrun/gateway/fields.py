@@ -8,15 +8,16 @@ refuses the request with a gateway error; it never raises anything else.
 
 from __future__ import annotations
 
-import codecs
-import re
 from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
+from django.utils.http import parse_header_parameters
 
+from pressrun.core.request_hygiene import text_encoding
+from pressrun.core.text import CONTROL_CHARACTERS, LINE_BREAKS
 from pressrun.gateway import errors
 from pressrun.gateway.errors import GatewayError
 
@@ -24,8 +25,13 @@ MAX_FIELD_LENGTH = 2000
 MAX_FIELDS = 200
 # How much of an over-large body is read (and dropped) so the client gets its reply.
 _DISCARD_LIMIT = 16 * 1024 * 1024
-# C0 controls and DEL, except tab, line feed and carriage return.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Refused in every field: control characters (tabs excepted). Refused in every field but
+# SpecialText, whose lines are kept: line breaks. A line break in `Invoice` would otherwise
+# reach the `[SUCCESS]` reply, where a forged "Status: SHIPPED" line could precede the real
+# one (core/text.py).
+_CONTROL = CONTROL_CHARACTERS
+_LINE_BREAK = LINE_BREAKS
+MULTI_LINE_FIELDS = frozenset({"specialtext"})
 
 
 class GatewayFailure(Exception):
@@ -47,14 +53,18 @@ def _raw_query_string(request: HttpRequest) -> bytes:
 
 
 def _charset(request: HttpRequest) -> str | None:
-    content_type = request.META.get("CONTENT_TYPE", "")
-    match = re.search(r"charset\s*=\s*\"?([A-Za-z0-9_.:-]+)", content_type)
-    if not match:
+    """The body's declared charset, as Django reads the header; None when it declares none.
+
+    A charset that is no text encoding never gets here (core.request_hygiene refuses the
+    request first); should one, it is refused all the same.
+    """
+    _, params = parse_header_parameters(str(request.META.get("CONTENT_TYPE", "")))
+    if "charset" not in params:
         return None
-    try:
-        return codecs.lookup(match.group(1)).name
-    except LookupError:
-        return None
+    charset = text_encoding(params["charset"])
+    if charset is None:
+        raise GatewayFailure(errors.CHARSET_UNSUPPORTED)
+    return charset
 
 
 def _decode(value: str, charset: str | None) -> str:
@@ -130,8 +140,8 @@ def _discard_body(request: HttpRequest) -> None:
 def read_fields(request: HttpRequest) -> dict[str, str]:
     """All fields of the query string and body, keyed by lower-case name.
 
-    Refuses (GatewayFailure) an over-long request or field, control characters, and a field
-    given twice with different values.
+    Refuses (GatewayFailure) an over-long request or field, control characters, a line break
+    in any field but SpecialText, and a field given twice with different values.
     """
     pairs = _pairs(_raw_query_string(request), None) + _body_pairs(request)
     fields: dict[str, str] = {}
@@ -143,6 +153,11 @@ def read_fields(request: HttpRequest) -> dict[str, str]:
             raise GatewayFailure(
                 errors.FIELD_TOO_LONG, f"Field '{key[:40]}' is over {MAX_FIELD_LENGTH} characters."
             )
+        if _LINE_BREAK.search(key) or (key not in MULTI_LINE_FIELDS and _LINE_BREAK.search(value)):
+            raise GatewayFailure(
+                errors.LINE_BREAK,
+                f"Field '{_printable(key)}'. Only SpecialText may have several lines.",
+            )
         if _CONTROL.search(value) or _CONTROL.search(key):
             raise GatewayFailure(errors.CONTROL_CHARACTERS, f"Field '{_printable(key)}'.")
         earlier = fields.get(key)
@@ -153,4 +168,4 @@ def read_fields(request: HttpRequest) -> dict[str, str]:
 
 
 def _printable(text: str) -> str:
-    return _CONTROL.sub("?", text)[:40]
+    return _LINE_BREAK.sub("?", _CONTROL.sub("?", text))[:40]

@@ -19,6 +19,7 @@ from pressrun.accounts.throttle import SignInThrottled
 from pressrun.billing.services import status_call_record
 from pressrun.core.client_address import client_address
 from pressrun.core.https import plain_http_refused
+from pressrun.core.request_hygiene import RefusalKind, RequestRefusal, refusals_answered_by
 from pressrun.gateway import errors
 from pressrun.gateway.fields import GatewayFailure, read_fields
 from pressrun.gateway.status import StatusSection, render_status_xml, split_invoices
@@ -71,6 +72,35 @@ def _text(body: str) -> HttpResponse:
     return HttpResponse(body, content_type="text/plain; charset=utf-8")
 
 
+# How the gateway words a request refused before it is read (core.request_hygiene).
+_REFUSAL_ERRORS = {
+    RefusalKind.CHARSET: errors.CHARSET_UNSUPPORTED,
+    RefusalKind.LENGTH_REQUIRED: errors.REQUEST_MALFORMED,
+    RefusalKind.TOO_LARGE: errors.REQUEST_TOO_LARGE,
+}
+
+
+def refusal_failure(refusal: RequestRefusal) -> GatewayFailure:
+    """The gateway's own failure for a request refused before it was read."""
+    return GatewayFailure(_REFUSAL_ERRORS[refusal.kind], refusal.message)
+
+
+def _submit_refused(request: HttpRequest, refusal: RequestRefusal) -> HttpResponse:
+    return _text(render_failure(refusal_failure(refusal)))
+
+
+def _status_refused(request: HttpRequest, refusal: RequestRefusal) -> HttpResponse:
+    section = StatusSection(errors.STATUS_REQUEST_INVALID, render_failure(refusal_failure(refusal)))
+    return _xml([section])
+
+
+def _xml(sections: list[StatusSection], status: int = 200) -> HttpResponse:
+    return HttpResponse(
+        render_status_xml(sections), status=status, content_type="application/xml; charset=utf-8"
+    )
+
+
+@refusals_answered_by(_submit_refused)
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def submit_product_order(request: HttpRequest) -> HttpResponse:
@@ -101,23 +131,19 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
         return _text(render_failure(GatewayFailure(INTERNAL_ERROR)))
 
 
+@refusals_answered_by(_status_refused)
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def order_status_by_invoice(request: HttpRequest) -> HttpResponse:
-    status = 200
     if plain_http_refused(request):
-        status = 403
         description = f"{errors.STATUS_HTTPS_REQUIRED_TEXT} {HTTPS_REQUIRED_DETAIL}"
-        sections = [StatusSection(errors.STATUS_HTTPS_REQUIRED, description)]
-    else:
-        try:
-            sections = _status_sections(request)
-        except OperationalError:
-            logger.warning("status not read: database unavailable", exc_info=True)
-            sections = [StatusSection(errors.STATUS_UNAVAILABLE, "Temporarily unavailable; retry.")]
-    return HttpResponse(
-        render_status_xml(sections), status=status, content_type="application/xml; charset=utf-8"
-    )
+        return _xml([StatusSection(errors.STATUS_HTTPS_REQUIRED, description)], status=403)
+    try:
+        sections = _status_sections(request)
+    except OperationalError:
+        logger.warning("status not read: database unavailable", exc_info=True)
+        sections = [StatusSection(errors.STATUS_UNAVAILABLE, "Temporarily unavailable; retry.")]
+    return _xml(sections)
 
 
 def _status_sections(request: HttpRequest) -> list[StatusSection]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from pressrun.core.text import is_one_line
 from pressrun.orders.changes import ADDRESS_FIELDS
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import Refusal
@@ -27,12 +29,25 @@ ADDRESS_REFUSAL_FIELDS: dict[Refusal, str] = {
 }
 
 
+def one_line_validator(value: str) -> None:
+    """Refuse a line break or a control character: a browser's one-line input never sends
+    one, so it came from a crafted request (core/text.py says why it matters)."""
+    if not is_one_line(value):
+        raise ValidationError(
+            "Enter one line, without line breaks or control characters.", code="one_line"
+        )
+
+
 def address_text_field(
     label: str, limit: int, *, required: bool = False, **attrs: Any
 ) -> forms.CharField:
     """A one-line text field of at most `limit` characters; `attrs` go on the input."""
     return forms.CharField(
-        label=label, max_length=limit, required=required, widget=forms.TextInput(attrs=attrs)
+        label=label,
+        max_length=limit,
+        required=required,
+        widget=forms.TextInput(attrs=attrs),
+        validators=[one_line_validator],
     )
 
 

@@ -32,6 +32,7 @@ from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents
+from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
     AddressError,
@@ -79,6 +80,7 @@ class Refusal(enum.Enum):
     PRICE_INVALID = "price_invalid"
     DUPLICATE = "duplicate"
     PRICE_LIST_INCOMPLETE = "price_list_incomplete"
+    LINE_BREAK = "line_break"
 
 
 class OrderRefused(DomainError):
@@ -235,6 +237,11 @@ def _check_options(request: OrderRequest) -> None:
         raise OrderRefused(
             Refusal.INVOICE_TOO_LONG,
             f"Invoice is {len(request.invoice)} characters; the limit is {MAX_INVOICE_LENGTH}.",
+        )
+    if not is_one_line(request.invoice):
+        raise OrderRefused(
+            Refusal.LINE_BREAK,
+            "Invoice must be one line, without line breaks or control characters.",
         )
     if len(request.special_text) > MAX_SPECIAL_TEXT_LENGTH:
         raise OrderRefused(

@@ -15,6 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from pressrun.core.request_hygiene import RequestRefusal, refusals_answered_by
 from pressrun.payments import client
 from pressrun.payments.services import stripe_event_receive
 
@@ -25,6 +26,13 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": {"message": message}}, status=status)
 
 
+def _refused(request: HttpRequest, refusal: RequestRefusal) -> JsonResponse:
+    """A request refused before it was read (its charset or body length): Stripe's own error
+    shape, nothing written."""
+    return _error(refusal.status, refusal.message)
+
+
+@refusals_answered_by(_refused)
 @csrf_exempt  # Stripe cannot send our CSRF token; the signature authenticates the request
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
