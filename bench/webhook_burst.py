@@ -321,8 +321,12 @@ def configure_publisher(installation: Installation) -> str:
     `pressrun carturls` prints it."""
     code = (
         "from pressrun.accounts.models import Publisher\n"
-        f"Publisher.objects.filter(id={installation.publisher_id}).update("
-        f"shopify_webhook_key={WEBHOOK_KEY!r}, shopify_topics={TOPIC!r})"
+        "from pressrun.accounts.services import publisher_set_cart_credentials\n"
+        f"publisher = Publisher.objects.get(id={installation.publisher_id})\n"
+        "publisher_set_cart_credentials(\n"
+        f"    publisher=publisher, shopify_webhook_key={WEBHOOK_KEY!r}\n"
+        ")\n"
+        f"Publisher.objects.filter(id=publisher.id).update(shopify_topics={TOPIC!r})"
     )
     installation.pressrun("shell", "--no-imports", "-c", code)
     urls = installation.pressrun("carturls", "--publisher", str(installation.publisher_id))
