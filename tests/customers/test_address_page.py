@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from pressrun.orders.models import Order, OrderEvent, OrderStatus
+from pressrun.fulfillment.services import fulfillment_move
+from pressrun.orders.models import Order, OrderEvent
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place, order_transition
+from pressrun.orders.services import order_place
+from tests.fulfillment.support import ship, today
 
 pytestmark = pytest.mark.django_db
 
@@ -286,22 +288,28 @@ def test_the_page_names_the_contact_email(order: Order, publisher: Any) -> None:
 
 
 def test_a_shipped_order_is_too_late(order: Order) -> None:
-    order_transition(
-        order_id=order.id,
-        to_status=OrderStatus.SHIPPED,
-        actor="operator",
-        ship_date=date(2026, 3, 4),
-        tracking_id="9400 1",
-    )
+    ship(order, tracking_id="9400 1")
     before = snapshot(order)
     client = Client()
     page = client.get(url(order)).content.decode()
-    assert "Shipped on 2026-03-04" in page
+    assert f"Shipped on {today():%Y-%m-%d}" in page
     assert "the order has shipped" in page
     assert (
         '<a href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201" '
         'rel="noreferrer">9400 1</a>'
     ) in page
+    response = client.post(url(order), NEW_ADDRESS)
+    assert "Too late to change the address" in response.content.decode()
+    assert snapshot(order) == before
+
+
+def test_a_cancelled_order_is_too_late(order: Order) -> None:
+    fulfillment_move(order_id=order.id, to="cancelled", actor="operator", reason="Refund asked.")
+    before = snapshot(order)
+    client = Client()
+    page = client.get(url(order)).content.decode()
+    assert "Cancelled" in page
+    assert "the order was cancelled" in page
     response = client.post(url(order), NEW_ADDRESS)
     assert "Too late to change the address" in response.content.decode()
     assert snapshot(order) == before
