@@ -200,7 +200,7 @@ def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
 def _record_paid(order: Order, actor: str) -> None:
     """HOLD → PROCESSING for an order just charged: it enters fulfillment (waiting for its
     postage window, or ready when that has passed), with its history event."""
-    fields = order_enter_fulfillment(order, now=timezone.now())
+    fields = order_enter_fulfillment(order, now=order.charged_at or timezone.now())
     record_transition(
         order=order,
         to_status=OrderStatus.PROCESSING,

@@ -13,6 +13,7 @@ not at all.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -70,6 +71,7 @@ class Refusal(enum.Enum):
     DETAILS_MISSING = "details_missing"  # e.g. shipped without a ship date
     DETAILS_INVALID = "details_invalid"  # e.g. a ship date before the order was placed
     NOT_PAID = "not_paid"  # never charged, and the balance does not cover it
+    STATE_CHANGED = "state_changed"  # not in `from_states` any more (moved on meanwhile)
 
 
 class FulfillmentRefused(DomainError):
@@ -219,15 +221,16 @@ def _same_shipment(order: Order, details: _Details) -> bool:
 
 
 def _describe_shipment(order: Order) -> str:
+    """'Shipped 12/04/2026 by USPS (Priority Mail), tracking 9400….' The history is shown to
+    the publisher, so what the postage cost us is not in it (the operator's pages show it)."""
     assert order.ship_date is not None
-    parts = [f"Shipped {order.ship_date:%m/%d/%Y}"]
-    by = " ".join(part for part in (order.carrier, order.service) if part)
-    if by:
-        parts.append(f"by {by}")
-    parts.append(f"tracking {order.tracking_id}" if order.tracking_id else "no tracking")
-    if order.postage_cost is not None:
-        parts.append(f"postage {format_money(order.postage_cost)}")
-    return ", ".join(parts) + "."
+    text = f"Shipped {order.ship_date:%m/%d/%Y}"
+    if order.carrier:
+        text += f" by {order.carrier}"
+    if order.service:
+        text += f" ({order.service})"
+    tracking = f"tracking {order.tracking_id}" if order.tracking_id else "no tracking"
+    return f"{text}, {tracking}."
 
 
 def _check_ship_date(order: Order, ship_date: date, *, now: datetime) -> None:
@@ -255,6 +258,7 @@ def fulfillment_move(
     reason: str = "",
     note: str = "",
     correction: bool = False,
+    from_states: Collection[str] | None = None,
 ) -> MoveResult:
     """Move order `order_id` to the physical state `to` (a `FulfillmentState`), by `actor`
     ("operator:ann", "shipstation:3", "postage window", ...).
@@ -264,6 +268,12 @@ def fulfillment_move(
     takes `description` (required; the status reply's OrderStatusErrDesc); cancelled takes
     `reason` (required). `note` (any move) is added to the history entry. A detail given to a
     move that does not take it is refused (DETAILS_INVALID).
+
+    `from_states`, when given, is the caller's precondition: the move is made only from one
+    of those states, and refused with STATE_CHANGED if the order has moved on since the
+    caller looked (the window task passes {waiting}, so it never pulls an order that an
+    operator already put in production back to ready; a batch pulling its orders out passes
+    {in_production, packed}).
 
     Checks the table and its rules (fulfillment/states.py) under the order's row lock, then,
     in one transaction: saves the state, the status the table declares for it, the details
@@ -304,11 +314,19 @@ def fulfillment_move(
             # the publisher's row first, then the order's, as every balance change does.
             publisher_lock_balance(publisher_id=publisher_id)
         order = Order.objects.select_for_update().get(id=order_id)
-        return _move_locked(order, to, details, actor=actor, correction=correction)
+        return _move_locked(
+            order, to, details, actor=actor, correction=correction, from_states=from_states
+        )
 
 
 def _move_locked(
-    order: Order, to: str, details: _Details, *, actor: str, correction: bool
+    order: Order,
+    to: str,
+    details: _Details,
+    *,
+    actor: str,
+    correction: bool,
+    from_states: Collection[str] | None,
 ) -> MoveResult:
     now = timezone.now()
     current = order.fulfillment_state
@@ -324,6 +342,12 @@ def _move_locked(
         )
     if current == to:
         return _repeat(order, details, actor=actor, correction=correction)
+    if from_states is not None and current not in from_states:
+        raise FulfillmentRefused(
+            Refusal.STATE_CHANGED,
+            f"Order {order.id} is {state_label(current).lower()} now, no longer "
+            f"{' or '.join(state_label(state).lower() for state in sorted(from_states))}.",
+        )
     if correction:
         raise FulfillmentRefused(
             Refusal.NOT_ALLOWED, "Only a shipped order's shipment details can be corrected."
@@ -575,7 +599,9 @@ def fulfillment_close_postage_windows(*, now: datetime | None = None) -> int:
             return moved
         for order_id in due:
             try:
-                result = fulfillment_move(order_id=order_id, to=S.READY, actor=WINDOW_ACTOR)
+                result = fulfillment_move(
+                    order_id=order_id, to=S.READY, actor=WINDOW_ACTOR, from_states={S.WAITING}
+                )
             except (FulfillmentRefused, Order.DoesNotExist):
                 skipped.add(order_id)  # moved on (or charged nothing) meanwhile
                 continue
