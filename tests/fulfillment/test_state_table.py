@@ -660,3 +660,21 @@ def test_a_move_from_a_state_the_order_has_left_is_refused(paid: Callable[..., O
         order_id=order.id, to=S.IN_PRODUCTION, actor="t", from_states={S.READY}
     )
     assert result.changed is False
+
+
+def test_the_documented_table_is_the_table() -> None:
+    """docs/fulfillment.md's table lists every state, its status and its moves, as declared."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "fulfillment.md").read_text()
+    names = "|".join(STATES)
+    rows = {}
+    for line in doc.splitlines():
+        match = re.fullmatch(r"\| `([a-z_]+)` \| ([^|]+) \| [^|]+ \| ([^|]+) \|", line)
+        if match:
+            rows[match.group(1)] = (match.group(2), match.group(3))
+    assert set(rows) == set(STATES)
+    for state, (status, moves) in rows.items():
+        assert status.startswith(REPORTED_STATUS[state]), state
+        assert set(re.findall(rf"\b({names})\b", moves)) == FULFILLMENT_TABLE[state].next, state

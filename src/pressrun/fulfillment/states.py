@@ -1,18 +1,18 @@
 """The physical lifecycle of a paid order, declared once: the states, the moves between them,
 and what the publisher is told in each.
 
-    (paid) ──▶ waiting ──(postage window ends)──▶ ready ──▶ in_production ──▶ packed ──▶ shipped
-                  │                               │  ▲           │    ▲          │
-                  │                               │  └───────────┘    └──────────┤ (repack)
-                  │                               └──────────────▶ shipped ◀─────┘
-                  └──────┬──────── any state before shipped ──────────┐
-                         ▼                                            ▼
-                   address_error ──(address corrected)──▶ ready    cancelled (refunded)
+               window ends
+    (paid) ─▶ waiting ───────▶ ready ───▶ in_production ───▶ packed ───▶ shipped
+                                 ▲              │                │
+                                 └── taken out ─┴────────────────┘
+    also:  ready → packed,  ready → shipped,  in_production → shipped,  packed → in_production
+
+    waiting · ready · in_production · packed ──▶ address_error ──(corrected)──▶ ready
+    waiting · ready · in_production · packed · address_error ──▶ cancelled (refunded)
 
 `FULFILLMENT_TABLE` is the whole table (django-oscar's pipeline: each state with the states
 it may move to); `pressrun.fulfillment.services.fulfillment_move` is the one function that
-applies it. The rules that go with particular moves are listed in `MOVE_RULES` (and applied
-there):
+applies it, with the rules that go with particular moves:
 
 - nothing leaves **waiting** for production or shipping while the postage window
   (`Order.address_changes_until`) is open; once it has ended, a move from waiting to
@@ -97,16 +97,6 @@ FINAL_STATES = frozenset(state for state, rule in FULFILLMENT_TABLE.items() if n
 OPEN_STATES = frozenset(FULFILLMENT_TABLE) - FINAL_STATES
 # Moves from waiting that pass through ready once the postage window has ended.
 THROUGH_READY_FROM_WAITING = FULFILLMENT_TABLE[S.READY].next - FULFILLMENT_TABLE[S.WAITING].next
-
-MOVE_RULES: tuple[str, ...] = (
-    "waiting → in_production / packed / shipped: only after the postage window, through ready",
-    "→ ready: only after the postage window; from address_error while it is open: → waiting",
-    "→ shipped: a ship date (tracking ID, carrier, service, postage cost as known)",
-    "→ address_error: a description of the problem (the status reply's OrderStatusErrDesc)",
-    "→ cancelled: a reason; what the order was charged is credited back once",
-    "→ ready and beyond, for an order never charged: charged now, or refused",
-    "shipped → shipped with other details: only as an operator's correction",
-)
 
 
 def move_allowed(from_state: str, to_state: str) -> bool:

@@ -3,7 +3,7 @@ the status call's map of order states (from `gateway/status.py` and the fulfillm
 
 from __future__ import annotations
 
-from pressrun.fulfillment.states import FULFILLMENT_TABLE, state_label
+from pressrun.fulfillment.states import FULFILLMENT_TABLE
 from pressrun.gateway.errors import ALL_ERRORS, STATUS_ERRORS
 from pressrun.gateway.status import STATUS_REPLIES, ReportedStatus
 from pressrun.orders.models import OrderStatus
@@ -47,28 +47,27 @@ def error_tables() -> str:
     return "\n".join([BEGIN, "", *rows, "", END])
 
 
-def _reply_cells(reply: ReportedStatus, *, described: bool) -> str:
-    desc = reply.err_desc
-    if described:
-        desc = f"{desc} + the description" if desc else "the description"
-    return f"`{reply.order_status}` | `{reply.err_num}` | {_cell(desc) or '(blank)'}"
+def _reply_cells(reply: ReportedStatus) -> str:
+    desc = _cell(reply.err_desc) or "(blank)"
+    if reply.followed_by:
+        desc = f"{desc} + {reply.followed_by}"
+    return f"`{reply.order_status}` | `{reply.err_num}` | {desc}"
 
 
 def status_map() -> str:
     """The status call's answer for every state an order can be in."""
     rows = [
-        "| order | fulfillment state | OrderStatus | OrderStatusErrNum | OrderStatusErrDesc |",
+        "| the order | fulfillment state | OrderStatus | OrderStatusErrNum | OrderStatusErrDesc |",
         "|---|---|---|---|---|",
-        f"| production, not paid | — | {_reply_cells(STATUS_REPLIES[OrderStatus.HOLD], described=False)} |",  # noqa: E501
+        "| A production order not paid yet. | — | "
+        f"{_reply_cells(STATUS_REPLIES[OrderStatus.HOLD])} |",
     ]
     for state, rule in FULFILLMENT_TABLE.items():
         reply = STATUS_REPLIES[rule.status]
-        rows.append(
-            f"| paid: {_cell(rule.meaning)} | `{state}` ({state_label(state).lower()}) | "
-            f"{_reply_cells(reply, described=bool(reply.err_desc))} |"
-        )
-    test = STATUS_REPLIES[OrderStatus.TEST]
-    rows.append(f"| test (`mode=test`) | — | {_reply_cells(test, described=False)} |")
+        rows.append(f"| {_cell(rule.meaning)} | `{state}` | {_reply_cells(reply)} |")
+    rows.append(
+        f"| A test order (`mode=test`). | — | {_reply_cells(STATUS_REPLIES[OrderStatus.TEST])} |"
+    )
     return "\n".join([STATUS_BEGIN, "", *rows, "", STATUS_END])
 
 

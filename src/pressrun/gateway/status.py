@@ -40,6 +40,7 @@ class ReportedStatus:
     order_status: str
     err_num: int
     err_desc: str = ""
+    followed_by: str = ""  # what of the order's follows err_desc (docs/gateway.md)
 
 
 # The spec knows four values (HOLD, PROCESSING, SHIPPED, ERROR) and the ErrNums 0, 10 and 20;
@@ -50,8 +51,8 @@ STATUS_REPLIES: dict[str, ReportedStatus] = {
     OrderStatus.HOLD: ReportedStatus("HOLD", 0),
     OrderStatus.PROCESSING: ReportedStatus("PROCESSING", 0),
     OrderStatus.SHIPPED: ReportedStatus("SHIPPED", 0),
-    OrderStatus.ERROR: ReportedStatus("ERROR", 10, "Error with address."),
-    OrderStatus.CANCELLED: ReportedStatus("ERROR", 30, "Order cancelled."),
+    OrderStatus.ERROR: ReportedStatus("ERROR", 10, "Error with address.", "the problem"),
+    OrderStatus.CANCELLED: ReportedStatus("ERROR", 30, "Order cancelled.", "the reason"),
     OrderStatus.TEST: ReportedStatus("ERROR", 20, TEST_ORDER_DESCRIPTION),
 }
 
