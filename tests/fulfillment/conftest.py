@@ -75,6 +75,7 @@ def published() -> Iterator[list[DomainEvent]]:
     """Every order event published during the test, in order."""
     seen: list[DomainEvent] = []
     types = [
+        order_events.OrderPaid,
         order_events.FulfillmentMoved,
         order_events.OrderReady,
         order_events.OrderShipped,

@@ -622,7 +622,10 @@ def test_a_publisher_without_address_changes_has_orders_ready_at_once(
 
 
 def test_a_hold_order_paid_in_its_window_waits_and_one_paid_after_is_ready(
-    place: Callable[..., Order], make_publisher: Callable[..., Any], make_project: Any
+    place: Callable[..., Order],
+    make_publisher: Callable[..., Any],
+    make_project: Any,
+    published: list[Any],
 ) -> None:
     from pressrun.billing.services import ledger_credit
 
@@ -645,6 +648,9 @@ def test_a_hold_order_paid_in_its_window_waits_and_one_paid_after_is_ready(
         S.READY,
     )
     assert late.fulfillment_updated_at == late.charged_at
+    paid_events = [e for e in published if isinstance(e, order_events.OrderPaid)]
+    assert [(e.order.id, e.actor) for e in paid_events] == [(early.id, "t"), (late.id, "t")]
+    assert paid_events[1].history_event_id == event.id
 
 
 def test_a_move_from_a_state_the_order_has_left_is_refused(paid: Callable[..., Order]) -> None:
@@ -652,9 +658,7 @@ def test_a_move_from_a_state_the_order_has_left_is_refused(paid: Callable[..., O
     never one an operator put in production meanwhile back to ready."""
     order = bring_to(paid(), S.IN_PRODUCTION)
     message = refused(Refusal.STATE_CHANGED, order.id, S.READY, from_states={S.WAITING})
-    assert message == (
-        f"Order {order.id} is in production now, no longer waiting (address window open)."
-    )
+    assert message == (f"Order {order.id} is in production now, not waiting (address window open).")
     # Already where it was asked to go: still a no-op, whatever the precondition.
     result = fulfillment_move(
         order_id=order.id, to=S.IN_PRODUCTION, actor="t", from_states={S.READY}
@@ -678,3 +682,17 @@ def test_the_documented_table_is_the_table() -> None:
     for state, (status, moves) in rows.items():
         assert status.startswith(REPORTED_STATUS[state]), state
         assert set(re.findall(rf"\b({names})\b", moves)) == FULFILLMENT_TABLE[state].next, state
+
+
+def test_a_waiting_order_whose_window_is_over_meets_a_ready_precondition(
+    paid: Callable[..., Order],
+) -> None:
+    """A batch that read ready orders (`ready_orders`) asks for {ready}; an order still
+    stored as waiting, its window over, is one of them."""
+    order = paid()
+    refused(Refusal.STATE_CHANGED, order.id, S.IN_PRODUCTION, from_states={S.READY})
+    close_window(order)
+    result = fulfillment_move(
+        order_id=order.id, to=S.IN_PRODUCTION, actor="batch:1", from_states={S.READY}
+    )
+    assert (result.from_state, result.order.fulfillment_state) == (S.WAITING, S.IN_PRODUCTION)

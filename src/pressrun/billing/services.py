@@ -21,7 +21,9 @@ from django.utils import timezone
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCall
 from pressrun.core.errors import DomainError
+from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents, to_money
+from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.status import order_enter_fulfillment, record_transition
 
@@ -199,9 +201,10 @@ def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
 
 def _record_paid(order: Order, actor: str) -> None:
     """HOLD → PROCESSING for an order just charged: it enters fulfillment (waiting for its
-    postage window, or ready when that has passed), with its history event."""
+    postage window, or ready when that has passed), with its history event and `OrderPaid`
+    (in this transaction, like every domain event)."""
     fields = order_enter_fulfillment(order, now=order.charged_at or timezone.now())
-    record_transition(
+    history = record_transition(
         order=order,
         to_status=OrderStatus.PROCESSING,
         kind="charged",
@@ -210,6 +213,7 @@ def _record_paid(order: Order, actor: str) -> None:
         extra_fields=("charged_at", *fields),
         from_state="",
     )
+    publish(OrderPaid(order=order, actor=actor, history_event_id=history.id))
 
 
 class PaymentRefused(DomainError):

@@ -272,8 +272,8 @@ def fulfillment_move(
     `from_states`, when given, is the caller's precondition: the move is made only from one
     of those states, and refused with STATE_CHANGED if the order has moved on since the
     caller looked (the window task passes {waiting}, so it never pulls an order that an
-    operator already put in production back to ready; a batch pulling its orders out passes
-    {in_production, packed}).
+    operator already put in production back to ready; a batch taking ready orders passes
+    {ready}, which a waiting order whose window is over satisfies, as it does every reader).
 
     Checks the table and its rules (fulfillment/states.py) under the order's row lock, then,
     in one transaction: saves the state, the status the table declares for it, the details
@@ -342,17 +342,19 @@ def _move_locked(
         )
     if current == to:
         return _repeat(order, details, actor=actor, correction=correction)
-    if from_states is not None and current not in from_states:
+    window_open = not window_has_ended(order, now=now)
+    # A waiting order whose window is over is ready to every reader: so to a precondition.
+    effective = S.READY if current == S.WAITING and not window_open else current
+    if from_states is not None and current not in from_states and effective not in from_states:
         raise FulfillmentRefused(
             Refusal.STATE_CHANGED,
-            f"Order {order.id} is {state_label(current).lower()} now, no longer "
+            f"Order {order.id} is {state_label(current).lower()} now, not "
             f"{' or '.join(state_label(state).lower() for state in sorted(from_states))}.",
         )
     if correction:
         raise FulfillmentRefused(
             Refusal.NOT_ALLOWED, "Only a shipped order's shipment details can be corrected."
         )
-    window_open = not window_has_ended(order, now=now)
     if current == S.WAITING and to == S.READY and window_open:
         raise _window_open(order)
     if current == S.WAITING and to in THROUGH_READY_FROM_WAITING:

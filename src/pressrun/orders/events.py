@@ -27,6 +27,17 @@ class OrderPlaced(DomainEvent):
     order: Order
 
 
+@dataclass(frozen=True)
+class OrderPaid(DomainEvent):
+    """A HOLD order was paid from the balance later than it was placed (a payment released it,
+    or an operator paid it: billing) and entered fulfillment, waiting or ready. An order paid
+    at once is told by `OrderPlaced` (its status PROCESSING)."""
+
+    order: Order
+    actor: str
+    history_event_id: int
+
+
 # --- fulfillment: published by fulfillment_move, after the order is saved -----------------
 #
 # Every move publishes `FulfillmentMoved`; the moves a subscriber is likely to act on also
