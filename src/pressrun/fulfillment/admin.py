@@ -18,7 +18,7 @@ from django.urls import URLPattern, path, reverse
 
 from pressrun.billing.services import PaymentRefused, order_pay_from_balance
 from pressrun.core.forms import MoneyField
-from pressrun.fulfillment.selectors import effective_state, window_has_ended
+from pressrun.fulfillment.selectors import effective_state, state_q, window_has_ended
 from pressrun.fulfillment.services import MAX_POSTAGE_COST, FulfillmentRefused, fulfillment_move
 from pressrun.fulfillment.states import FULFILLMENT_TABLE, state_label
 from pressrun.orders.admin import OrderEventInline, OrderLineInline
@@ -91,6 +91,23 @@ class ChangeStatusForm(forms.Form):
         self.fields["to"].choices = choices  # type: ignore[attr-defined]
 
 
+class PhysicalStateFilter(admin.SimpleListFilter):
+    """The list narrowed to a physical state, with the postage-window rule applied (a
+    waiting order whose window is over is listed as ready)."""
+
+    title = "fulfillment"
+    parameter_name = "fulfillment"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(value), str(label)) for value, label in FulfillmentState.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
+        value = self.value()
+        if value not in FULFILLMENT_TABLE:
+            return queryset
+        return queryset.filter(state_q(value))
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin[Order]):
     list_display = (
@@ -105,7 +122,7 @@ class OrderAdmin(admin.ModelAdmin[Order]):
         "shipping_method",
         "total_cost",
     )
-    list_filter = ("status", "fulfillment_state", "mode", "source", "shipping_method")
+    list_filter = ("status", PhysicalStateFilter, "mode", "source", "shipping_method")
     search_fields = ("=id", "invoice", "name", "email", "tracking_id", "=publisher__id")
     list_select_related = ("publisher",)
     date_hierarchy = "created_at"
