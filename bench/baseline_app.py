@@ -77,6 +77,11 @@ ORDER_COLUMNS = (
     "created_at",
     "updated_at",
     "customer_token",
+    "store",
+    "fulfillment_state",
+    "fulfillment_updated_at",
+    "carrier",
+    "service",
 )
 LINE_COLUMNS = (
     "order_id",
@@ -210,6 +215,12 @@ def submit(fields: dict[str, str]) -> str:
         now,
         # Unique and NOT NULL (the customer's address-change link); Django fills it in Python.
         secrets.token_urlsafe(24),
+        "",
+        # Paid at once, with no address-change window: ready, like pressrun's intake then.
+        "ready",
+        now,
+        "",
+        "",
     )
     connection = _connection()
     try:

@@ -460,22 +460,24 @@ def _order_rows(
         _, price = projects[i % len(projects)]
         total = f"{float(price) + 1.25:.2f}"
         kind_of = i % 20
-        mode, status, charged, error, ship_date, tracking = (
+        mode, status, state, charged, error, ship_date, tracking = (
             "prod",
             "PROCESSING",
+            "ready",
             stamp,
             "",
             null,
             "",
         )
         if kind_of == 0:
-            status, charged = "HOLD", null
+            status, state, charged = "HOLD", "", null
         elif kind_of == 1:
-            status, error = "ERROR", "Street not found; please confirm the address."
+            status, state = "ERROR", "address_error"
+            error = "Street not found; please confirm the address."
         elif kind_of == 2:
-            mode, status, charged = "test", "TEST", null
+            mode, status, state, charged = "test", "TEST", "", null
         elif kind_of < 10:
-            status = "SHIPPED"
+            status, state = "SHIPPED", "shipped"
             ship_date = (created + timedelta(days=1)).strftime("%Y-%m-%d")
             tracking = f"9400{i:018d}"
         yield (
@@ -510,6 +512,11 @@ def _order_rows(
             stamp,
             stamp,
             f"bulk-{first_id + i}",  # customer_token: unique, never used by the benchmark
+            "",  # store
+            state,
+            stamp if state else null,  # fulfillment_updated_at
+            "USPS" if state == "shipped" else "",
+            "",
         )
 
 

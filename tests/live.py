@@ -228,6 +228,9 @@ def _base_environment(data_dir: Path) -> dict[str, str]:
             # A SamCart order's notifications wait this long for each other (default 10 s);
             # a test's POSTs all arrive well within 2 s, and the tests wait less.
             "PRESSRUN_SAMCART_GRACE_SECONDS": "2",
+            # The postage window's task runs every second instead of every minute, so a
+            # test sees an order become ready soon after its window ends.
+            "PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -48,12 +48,33 @@ def test_createpublisher_with_id_and_company() -> None:
     assert int(run("createpublisher", "--email=b@example.com", "--password=secret-pass")) > 4321
 
 
+@pytest.mark.parametrize(("hours", "stored"), [(None, 12), ("0", 0), ("1", 1), ("168", 168)])
+def test_createpublisher_postage_delay_hours(hours: str | None, stored: int) -> None:
+    args = ["--email=a@example.com", "--password=secret-pass"]
+    if hours is not None:
+        args.append(f"--postage-delay-hours={hours}")
+    run("createpublisher", *args)
+    assert Publisher.objects.get().postage_delay_hours == stored
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--email=not-an-email", "--password=secret-pass"], "not a valid email"),
         (["--email=a@example.com", "--password=short"], "at least 8 characters"),
         (["--email=a@example.com", "--password=secret-pass", "--publisher-id=0"], "positive"),
+        (
+            ["--email=a@example.com", "--password=secret-pass", "--postage-delay-hours=169"],
+            "The postage delay must be between 0 and 168 hours.",
+        ),
+        (
+            ["--email=a@example.com", "--password=secret-pass", "--postage-delay-hours=-1"],
+            "The postage delay must be between 0 and 168 hours.",
+        ),
+        (
+            ["--email=a@example.com", "--password=secret-pass", "--postage-delay-hours=two"],
+            "invalid int value: 'two'",
+        ),
     ],
 )
 def test_createpublisher_errors(args: list[str], message: str) -> None:

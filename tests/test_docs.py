@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pressrun.gateway.docs import error_tables
+from pressrun.gateway.docs import error_tables, status_map
 from pressrun.gateway.errors import ALL_ERRORS, BY_REFUSAL
+from pressrun.gateway.status import STATUS_REPLIES
+from pressrun.orders.models import OrderStatus
 from pressrun.orders.services import Refusal
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "gateway.md"
@@ -14,6 +16,11 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "gateway.md"
 
 def test_doc_tables_are_current() -> None:
     assert error_tables() in DOC.read_text(encoding="utf-8")
+    assert status_map() in DOC.read_text(encoding="utf-8")
+
+
+def test_every_status_has_a_status_reply() -> None:
+    assert set(STATUS_REPLIES) == set(OrderStatus.values)
 
 
 def test_codes_are_unique_and_six_digits() -> None:

@@ -136,12 +136,15 @@ INSTALLED_APPS = [
     "pressrun.core",
     "pressrun.accounts",
     "pressrun.catalog",
+    # The layers, lowest first: an app imports only those listed above it (the channels
+    # gateway and carts, the customer page and the dashboard sit on top).
     "pressrun.orders",
     "pressrun.billing",
-    "pressrun.gateway",
-    "pressrun.carts",
     "pressrun.notifications",
     "pressrun.payments",
+    "pressrun.fulfillment",
+    "pressrun.gateway",
+    "pressrun.carts",
     "pressrun.customers",
     "pressrun.dashboard",
     "pressrun.demo",
@@ -261,6 +264,9 @@ CART_BODY_RETENTION_DAYS = _env_int("PRESSRUN_CART_BODY_RETENTION_DAYS", 30)
 PRESSRUN_ONESHOPPINGCART_API_URL = (
     os.environ.get("PRESSRUN_ONESHOPPINGCART_API_URL", "").strip() or "https://www.mcssl.com/API"
 )
+# How often the worker moves paid orders whose postage window has ended from waiting to
+# ready (fulfillment/tasks.py). Readers treat such an order as ready at once anyway.
+POSTAGE_WINDOW_SWEEP_SECONDS = max(_env_int("PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS", 60), 1)
 # A RUNNING task whose worker has sent no heartbeat for this long is put back in the queue.
 WORKER_HEARTBEAT_SECONDS = _env_int("PRESSRUN_WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_DEAD_AFTER_SECONDS = _env_int("PRESSRUN_WORKER_DEAD_AFTER_SECONDS", 30)

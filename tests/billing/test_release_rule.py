@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +30,15 @@ from hypothesis.stateful import (
 from pressrun.accounts.models import Publisher
 from pressrun.accounts.services import publisher_create
 from pressrun.billing.models import LedgerEntry, LedgerKind
-from pressrun.billing.services import CreditInvalid, ledger_adjust, ledger_credit
+from pressrun.billing.services import (
+    CreditInvalid,
+    PaymentRefused,
+    ledger_adjust,
+    ledger_credit,
+    order_pay_from_balance,
+)
 from pressrun.catalog.services import project_create
+from pressrun.fulfillment.services import FulfillmentRefused, fulfillment_move
 from pressrun.orders.changes import (
     OrderChangeRefused,
     order_correct_address,
@@ -41,14 +47,10 @@ from pressrun.orders.changes import (
 )
 from pressrun.orders.models import Order, OrderLine, OrderStatus
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import (
-    OrderRefused,
-    TransitionRefused,
-    order_place,
-    order_transition,
-)
+from pressrun.orders.services import OrderRefused, order_place
 from tests.dashboard.conftest import sign_in
 from tests.dashboard.pages import text
+from tests.fulfillment.support import close_window, today
 
 pytestmark = pytest.mark.django_db
 
@@ -347,10 +349,15 @@ class ReleaseRule(RuleBasedStateMachine):
     @rule(order_id=orders)
     def operator_ships(self, order_id: int) -> None:
         """Paid orders move on; a HOLD one cannot be shipped (the table refuses it)."""
-        with contextlib.suppress(TransitionRefused, Order.DoesNotExist):
-            order_transition(
-                order_id=order_id, to_status="SHIPPED", actor="op", ship_date=date(2026, 1, 5)
-            )
+        with contextlib.suppress(FulfillmentRefused, Order.DoesNotExist):
+            close_window(order_id)
+            fulfillment_move(order_id=order_id, to="shipped", actor="op", ship_date=today())
+
+    @rule(order_id=orders)
+    def operator_cancels(self, order_id: int) -> None:
+        """A paid order not shipped yet is refunded (which may release HOLD orders)."""
+        with contextlib.suppress(FulfillmentRefused, Order.DoesNotExist):
+            fulfillment_move(order_id=order_id, to="cancelled", actor="op", reason="Refund.")
 
     @invariant()
     def no_hold_order_is_affordable(self) -> None:
@@ -366,6 +373,11 @@ class ReleaseRule(RuleBasedStateMachine):
             ):
                 charge = LedgerEntry.objects.get(order=order, kind=LedgerKind.ORDER_CHARGE)
                 assert charge.amount == -order.total_cost
+                refunds = LedgerEntry.objects.filter(order=order, kind=LedgerKind.ORDER_REFUND)
+                if order.status == OrderStatus.CANCELLED:
+                    assert [r.amount for r in refunds] == [order.total_cost]
+                else:
+                    assert not refunds.exists()
 
 
 def test_no_hold_order_is_ever_left_affordable(make_publisher: Any) -> None:
@@ -404,19 +416,29 @@ def test_modifies_payments_adjustments_and_operator_moves_race_without_deadlock(
         assert_ledger_matches_balance(publisher)
 
 
+REFUSALS = (OrderChangeRefused, OrderRefused, CreditInvalid, PaymentRefused, FulfillmentRefused)
+
+
 def _race_one_round(publisher: Publisher, cd: Any, round_number: int) -> list[BaseException]:
     """Six $19.50 HOLD orders; then at once: four modified down to $6.00, two payments, an
-    adjustment and an operator's PROCESSING move. Returns the unexpected errors."""
+    adjustment, an operator paying one order and cancelling another (a refund, if it was
+    paid by then). Returns the unexpected errors."""
     orders = [place(publisher, [(cd, 3)], invoice=f"R{round_number}-{n}") for n in range(6)]
     lines = {o.id: OrderLine.objects.get(order=o).id for o in orders}
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(9)
     errors: list[BaseException] = []
 
     def run(job: Callable[[], object]) -> None:
         barrier.wait()
         try:
             job()
-        except (OrderChangeRefused, OrderRefused, CreditInvalid, TransitionRefused):
+        except (
+            OrderChangeRefused,
+            OrderRefused,
+            CreditInvalid,
+            PaymentRefused,
+            FulfillmentRefused,
+        ):
             pass  # a refusal is an answer; a deadlock or any other error is not
         except BaseException as exc:
             errors.append(exc)
@@ -439,7 +461,8 @@ def _race_one_round(publisher: Publisher, cd: Any, round_number: int) -> list[Ba
         lambda: ledger_credit(
             publisher_id=publisher.id, amount=Decimal("9"), description="", actor="op"
         ),
-        lambda: order_transition(order_id=orders[5].id, to_status="PROCESSING", actor="op"),
+        lambda: order_pay_from_balance(order_id=orders[5].id, actor="op"),
+        lambda: fulfillment_move(order_id=orders[0].id, to="cancelled", actor="op", reason="r"),
     ]
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for thread in threads:

@@ -25,6 +25,7 @@ from pressrun.core.tasks import (
     requeue_abandoned_tasks,
     schedule_periodic_tasks,
 )
+from pressrun.fulfillment.tasks import close_postage_windows
 from pressrun.notifications.tasks import EMAIL_SWEEP_INTERVAL, requeue_stranded_emails
 
 pytestmark = pytest.mark.django_db
@@ -142,10 +143,12 @@ def test_housekeeping_keeps_finished_sweep_runs_a_day_and_other_tasks_two_weeks(
 
 def test_apps_register_their_periodic_tasks_with_core() -> None:
     """`core` imports no app: each app registers its sweep in its `AppConfig.ready()`."""
+    # In the order of INSTALLED_APPS (lowest layer first).
     assert periodic_tasks() == (
         PeriodicTask(housekeeping, HOUSEKEEPING_INTERVAL),
-        PeriodicTask(requeue_stale_deliveries, STALE_DELIVERY_SWEEP_INTERVAL),
         PeriodicTask(requeue_stranded_emails, EMAIL_SWEEP_INTERVAL),
+        PeriodicTask(close_postage_windows, timedelta(seconds=60)),
+        PeriodicTask(requeue_stale_deliveries, STALE_DELIVERY_SWEEP_INTERVAL),
     )
 
 
@@ -158,7 +161,7 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
         assert run.status == TaskResultStatus.READY
         assert run.run_after is not None
         assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
-    assert DBTaskResult.objects.count() == 3
+    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 4
 
 
 def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:

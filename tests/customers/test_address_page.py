@@ -11,9 +11,11 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from pressrun.orders.models import Order, OrderEvent, OrderStatus
+from pressrun.fulfillment.services import fulfillment_move
+from pressrun.orders.models import Order, OrderEvent
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place, order_transition
+from pressrun.orders.services import order_place
+from tests.fulfillment.support import ship, today
 
 pytestmark = pytest.mark.django_db
 
@@ -286,24 +288,28 @@ def test_the_page_names_the_contact_email(order: Order, publisher: Any) -> None:
 
 
 def test_a_shipped_order_is_too_late(order: Order) -> None:
-    # Shipped yesterday: the address and the tracking link are still shown.
-    shipped = timezone.now().date() - timedelta(days=1)
-    order_transition(
-        order_id=order.id,
-        to_status=OrderStatus.SHIPPED,
-        actor="operator",
-        ship_date=shipped,
-        tracking_id="9400 1",
-    )
+    ship(order, tracking_id="9400 1")
     before = snapshot(order)
     client = Client()
     page = client.get(url(order)).content.decode()
-    assert f"Shipped on {shipped:%Y-%m-%d}" in page
+    assert f"Shipped on {today():%Y-%m-%d}" in page
     assert "the order has shipped" in page
     assert (
         '<a href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201" '
         'rel="noreferrer">9400 1</a>'
     ) in page
+    response = client.post(url(order), NEW_ADDRESS)
+    assert "Too late to change the address" in response.content.decode()
+    assert snapshot(order) == before
+
+
+def test_a_cancelled_order_is_too_late(order: Order) -> None:
+    fulfillment_move(order_id=order.id, to="cancelled", actor="operator", reason="Refund asked.")
+    before = snapshot(order)
+    client = Client()
+    page = client.get(url(order)).content.decode()
+    assert "Cancelled" in page
+    assert "the order was cancelled" in page
     response = client.post(url(order), NEW_ADDRESS)
     assert "Too late to change the address" in response.content.decode()
     assert snapshot(order) == before
@@ -376,13 +382,13 @@ def test_the_stylesheet_is_served(order: Order) -> None:
 # --- the address is no longer shown some days after shipping -------------------------------
 
 
-def ship(order: Order, *, days_ago: int) -> None:
-    order_transition(
-        order_id=order.id,
-        to_status=OrderStatus.SHIPPED,
-        actor="operator",
-        ship_date=timezone.now().date() - timedelta(days=days_ago),
-        tracking_id="9400 7",
+def ship_days_ago(order: Order, *, days_ago: int) -> None:
+    """Ship the order, then date its shipment (and its placing) `days_ago` back, as an order
+    shipped that long ago would be."""
+    ship(order, tracking_id="9400 7")
+    back = timedelta(days=days_ago)
+    Order.objects.filter(id=order.id).update(
+        ship_date=today() - back, created_at=order.created_at - back
     )
 
 
@@ -391,7 +397,7 @@ ADDRESS_PARTS = ("1 Main St", "Austin", "TX 78701", "United States", "&lt;script
 
 @pytest.mark.parametrize("days_ago", [14, 15, 400])
 def test_the_address_is_hidden_from_14_days_after_shipping(order: Order, days_ago: int) -> None:
-    ship(order, days_ago=days_ago)
+    ship_days_ago(order, days_ago=days_ago)
     page = Client().get(url(order)).content.decode()
     shipped = timezone.now().date() - timedelta(days=days_ago)
     assert f"Shipped on {shipped:%Y-%m-%d}" in page
@@ -406,7 +412,7 @@ def test_the_address_is_hidden_from_14_days_after_shipping(order: Order, days_ag
 
 @pytest.mark.parametrize("days_ago", [0, 13])
 def test_the_address_is_shown_until_then(order: Order, days_ago: int) -> None:
-    ship(order, days_ago=days_ago)
+    ship_days_ago(order, days_ago=days_ago)
     page = Client().get(url(order)).content.decode()
     for part in (*ADDRESS_PARTS, "Greatest Hits"):
         assert part in page, part
@@ -414,7 +420,7 @@ def test_the_address_is_shown_until_then(order: Order, days_ago: int) -> None:
 
 def test_the_number_of_days_is_a_setting(order: Order, settings: Any) -> None:
     settings.CUSTOMER_ADDRESS_VISIBLE_DAYS = 0
-    ship(order, days_ago=0)
+    ship_days_ago(order, days_ago=0)
     page = Client().get(url(order)).content.decode()
     assert "1 Main St" not in page
     assert "only for 0 days after an order ships" in page
@@ -428,7 +434,7 @@ def test_an_order_not_shipped_shows_its_address_however_old(order: Order) -> Non
 
 
 def test_a_post_on_a_hidden_page_changes_nothing_and_shows_nothing(order: Order) -> None:
-    ship(order, days_ago=20)
+    ship_days_ago(order, days_ago=20)
     before = snapshot(order)
     response = Client().post(url(order), NEW_ADDRESS)
     page = response.content.decode()

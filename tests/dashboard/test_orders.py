@@ -8,7 +8,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,9 @@ from django.test import Client
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
+from pressrun.billing.services import order_pay_from_balance
 from pressrun.carts.models import InboundDelivery, Outcome
+from pressrun.fulfillment.services import fulfillment_move
 from pressrun.orders.models import (
     Order,
     OrderDeletion,
@@ -26,8 +28,8 @@ from pressrun.orders.models import (
     OrderStatus,
     Source,
 )
-from pressrun.orders.services import order_transition
 from tests.dashboard.pages import ESCAPED, SCRIPT, text
+from tests.fulfillment.support import flag_address, ship, today
 
 pytestmark = pytest.mark.django_db
 
@@ -87,14 +89,8 @@ def test_list_filters_and_searches_only_my_orders(
     test = place_order(publisher, cd, mode="test", name="Tess Tester")
     shipped = place_order(publisher, cd, name="Sam Shipped")
     Publisher.objects.filter(id=publisher.id).update(balance=Decimal("100"))
-    order_transition(order_id=shipped.id, to_status="PROCESSING", actor="op")
-    order_transition(
-        order_id=shipped.id,
-        to_status="SHIPPED",
-        actor="op",
-        ship_date=date(2026, 1, 5),
-        tracking_id="EZ9999US",
-    )
+    order_pay_from_balance(order_id=shipped.id, actor="op")
+    ship(shipped, tracking_id="EZ9999US")
     Order.objects.filter(id=test.id).update(source=Source.SHOPIFY)
     placed_at(hold, datetime(2026, 1, 2, 23, 59, tzinfo=UTC))
     placed_at(test, datetime(2026, 1, 3, 0, 0, tzinfo=UTC))
@@ -292,14 +288,8 @@ def test_detail_shows_lines_address_cost_history_delivery_and_tracking(
 ) -> None:
     order = place_order(publisher, cd, quantity=2, company="Acme", email="ada@example.com")
     Publisher.objects.filter(id=publisher.id).update(balance=Decimal("50"))
-    order_transition(order_id=order.id, to_status="PROCESSING", actor="operator")
-    order_transition(
-        order_id=order.id,
-        to_status="SHIPPED",
-        actor="operator",
-        ship_date=date(2026, 1, 5),
-        tracking_id="9400 1118",
-    )
+    order_pay_from_balance(order_id=order.id, actor="operator")
+    ship(order, tracking_id="9400 1118", carrier="USPS", service="USPS First Class Mail")
     delivery = InboundDelivery.objects.create(
         cart="shopify",
         publisher=publisher,
@@ -315,14 +305,16 @@ def test_detail_shows_lines_address_cost_history_delivery_and_tracking(
     assert f"Order {order.id} · invoice {order.invoice}" in page
     assert "Status SHIPPED Invoice" in page
     assert "Mail method Standard (letter rate where possible); ships standard + tracking" in page
-    assert "Ship date 2026-01-05" in page
+    assert "Fulfillment Shipped Ship date " + f"{today():%Y-%m-%d}" in page
+    assert "Carrier USPS · USPS First Class Mail" in page
     assert (
         f"{cd.id} Greatest Hits 2 $4.50 $9.00 Products $9.00 Shipping $5.25 Total $14.25"
     ) in page
     assert "Ada Customer Acme 1 Main Street Springfield, IL 62701 United States" in page
     assert "Customer email: ada@example.com" in page
-    assert "HOLD → PROCESSING" in page
-    assert "PROCESSING → SHIPPED" in page
+    assert "HOLD → PROCESSING Waiting (address window open)" in page
+    assert "PROCESSING → PROCESSING Waiting (address window open) → Ready to make" in page
+    assert "PROCESSING → SHIPPED Ready to make → Shipped" in page
     assert f"Shopify delivery {delivery.id} (orders/fulfilled)" in page
     assert (
         'href="https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201118"'
@@ -476,9 +468,10 @@ def test_a_processing_order_cannot_be_modified_or_deleted(
     [
         (OrderStatus.SHIPPED, "has shipped"),
         (OrderStatus.ERROR, "is held for an address problem that our staff is handling"),
+        (OrderStatus.CANCELLED, "was cancelled and refunded"),
     ],
 )
-def test_a_shipped_or_error_order_cannot_be_modified_or_deleted(
+def test_a_shipped_error_or_cancelled_order_cannot_be_modified_or_deleted(
     *,
     signed_in: Client,
     publisher: Publisher,
@@ -489,24 +482,14 @@ def test_a_shipped_or_error_order_cannot_be_modified_or_deleted(
 ) -> None:
     order = place_order(publisher, cd)
     assert order.status == OrderStatus.HOLD
+    Publisher.objects.filter(id=publisher.id).update(balance=Decimal("20"))
+    order_pay_from_balance(order_id=order.id, actor="operator")
     if status == OrderStatus.SHIPPED:
-        Publisher.objects.filter(id=publisher.id).update(balance=Decimal("20"))
-        order_transition(order_id=order.id, to_status="PROCESSING", actor="operator")
-        order_transition(
-            order_id=order.id,
-            to_status="SHIPPED",
-            actor="operator",
-            ship_date=date(2026, 1, 5),
-            tracking_id="9400 1118",
-        )
+        ship(order, tracking_id="9400 1118")
+    elif status == OrderStatus.CANCELLED:
+        fulfillment_move(order_id=order.id, to="cancelled", actor="operator", reason="Refund.")
     else:
-        # Straight from HOLD: never charged, so only the status stops the deletion.
-        order_transition(
-            order_id=order.id,
-            to_status="ERROR",
-            actor="operator",
-            error_description="No such street in Springfield.",
-        )
+        flag_address(order, "No such street in Springfield.")
     order.refresh_from_db()
     assert order.status == status
     line = OrderLine.objects.get(order=order)

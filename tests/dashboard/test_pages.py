@@ -22,8 +22,8 @@ from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
 from pressrun.catalog.models import Project
 from pressrun.core.sealed import unseal
 from pressrun.orders.models import Order, OrderStatus
-from pressrun.orders.services import order_transition
 from tests.dashboard.pages import text
+from tests.fulfillment.support import flag_address
 
 pytestmark = pytest.mark.django_db
 
@@ -42,15 +42,14 @@ def test_home_numbers_problems_and_chart(
     place_order: Callable[..., Any],
 ) -> None:
     project = make_project(publisher)
-    first, second = place_order(publisher, project), place_order(publisher, project)
-    assert [first.status, second.status] == ["HOLD", "HOLD"]
-    assert first.total_cost == Decimal("6.00")  # $4.50 + $1.50 letter postage
-    ledger_credit(publisher_id=publisher.id, amount=Decimal("5.00"), description="", actor="t")
-    place_order(publisher, project, mode="test")  # not in the production chart
+    # $6.00 pays the order that will stop for its address; $5.00 is left.
+    ledger_credit(publisher_id=publisher.id, amount=Decimal("11.00"), description="", actor="t")
     errored = place_order(publisher, project)
-    order_transition(
-        order_id=errored.id, to_status="ERROR", actor="op", error_description="No such street"
-    )
+    first, second = place_order(publisher, project), place_order(publisher, project)
+    assert [errored.status, first.status, second.status] == ["PROCESSING", "HOLD", "HOLD"]
+    assert first.total_cost == Decimal("6.00")  # $4.50 + $1.50 letter postage
+    place_order(publisher, project, mode="test")  # not in the production chart
+    flag_address(errored, "No such street")
     UnmatchedProduct.objects.create(
         publisher=publisher,
         cart="shopify",

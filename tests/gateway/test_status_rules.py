@@ -12,9 +12,11 @@ import pytest
 from django.utils import timezone
 
 from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCall
+from pressrun.fulfillment.services import fulfillment_move
+from pressrun.fulfillment.states import FULFILLMENT_TABLE
 from pressrun.orders.models import Order
-from pressrun.orders.services import order_transition
 from tests.conftest import PASSWORD
+from tests.fulfillment.support import bring_to, close_window, flag_address, ship, today
 from tests.gateway.helpers import (
     STATUS_FIELDS,
     STATUS_URL,
@@ -310,47 +312,38 @@ def test_test_order_reports_error_20(client: Any, publisher: Any, project: Any):
     ]
 
 
+def us_date(day: date) -> str:
+    return day.strftime("%m/%d/%Y")
+
+
 def test_shipped(client: Any, publisher: Any, project: Any):
     order = place(client, publisher, project, "S-1", typeMailMethod="express")
-    order_transition(
-        order_id=order.id,
-        to_status="SHIPPED",
-        ship_date=date(2026, 3, 4),
-        tracking_id="9400111899223344556677",
-        actor="test",
-    )
+    ship(order, ship_date=today(), tracking_id="9400111899223344556677", carrier="USPS")
     assert status(client, ["S-1"], publisher=publisher) == [
         found_section(
             "S-1",
             "SHIPPED",
-            ShipDate="03/04/2026",
+            ShipDate=us_date(today()),
             TrackingID="9400111899223344556677",
             ShippingMethod="express",
         )
     ]
 
 
-def test_shipped_without_tracking(client: Any, publisher: Any, project: Any):
+def test_shipped_without_tracking_and_a_ship_date_ahead(client: Any, publisher: Any, project: Any):
+    # The spec: "Once postage has printed a ShipDate is set, and sometimes this is in the
+    # future (tomorrow or next business day for example)".
     order = place(client, publisher, project, "S-2")
-    order_transition(
-        order_id=order.id, to_status="SHIPPED", ship_date=date(2026, 12, 31), actor="test"
-    )
+    tomorrow = today() + timedelta(days=1)
+    ship(order, ship_date=tomorrow)
     assert status(client, ["S-2"], publisher=publisher) == [
-        found_section("S-2", "SHIPPED", ShipDate="12/31/2026")
+        found_section("S-2", "SHIPPED", ShipDate=us_date(tomorrow))
     ]
 
 
-@pytest.mark.parametrize("credit", ["100", "0"])
-def test_address_error(client: Any, make_publisher: Any, make_project: Any, credit: str):
-    publisher = make_publisher(balance=credit)
-    project = make_project(publisher)
+def test_address_error(client: Any, publisher: Any, project: Any):
     order = place(client, publisher, project, "E-1")
-    order_transition(
-        order_id=order.id,
-        to_status="ERROR",
-        error_description="Street   number missing.",
-        actor="test",
-    )
+    flag_address(order, "Street   number missing.")
     assert status(client, ["E-1"], publisher=publisher) == [
         found_section(
             "E-1",
@@ -361,18 +354,63 @@ def test_address_error(client: Any, make_publisher: Any, make_project: Any, cred
     ]
 
 
-def test_address_error_then_shipped(client: Any, publisher: Any, project: Any):
+def test_address_error_corrected_then_shipped(client: Any, publisher: Any, project: Any):
     order = place(client, publisher, project, "E-2")
-    order_transition(order_id=order.id, to_status="ERROR", error_description="Bad zip", actor="t")
-    order_transition(
-        order_id=order.id,
-        to_status="SHIPPED",
-        ship_date=date(2026, 3, 4),
-        tracking_id="LX123",
-        actor="t",
-    )
+    close_window(order)
+    flag_address(order, "Bad zip")
+    fulfillment_move(order_id=order.id, to="ready", actor="operator:t")
+    assert status(client, ["E-2"], publisher=publisher) == [found_section("E-2", "PROCESSING")]
+    ship(order, tracking_id="LX123")
     [section] = status(client, ["E-2"], publisher=publisher)
-    assert section == found_section("E-2", "SHIPPED", ShipDate="03/04/2026", TrackingID="LX123")
+    assert section == found_section("E-2", "SHIPPED", ShipDate=us_date(today()), TrackingID="LX123")
+
+
+# The status call's answer in every physical state, generated from the fulfillment table so
+# that a new state cannot be left out: (OrderStatus, OrderStatusErrNum, OrderStatusErrDesc).
+EXPECTED_BY_STATE = {
+    "waiting": ("PROCESSING", "0", ""),
+    "ready": ("PROCESSING", "0", ""),
+    "in_production": ("PROCESSING", "0", ""),
+    "packed": ("PROCESSING", "0", ""),
+    "shipped": ("SHIPPED", "0", ""),
+    "address_error": ("ERROR", "10", "Error with address. No such street."),
+    "cancelled": ("ERROR", "30", "Order cancelled. The customer asked for a refund."),
+}
+
+
+def test_every_state_has_an_expected_reply() -> None:
+    assert set(EXPECTED_BY_STATE) == set(FULFILLMENT_TABLE)
+
+
+@pytest.mark.parametrize("state", list(FULFILLMENT_TABLE))
+def test_status_reply_in_every_physical_state(
+    client: Any, publisher: Any, project: Any, state: str
+):
+    order = place(client, publisher, project, f"P-{state}", typeMailMethod="priority")
+    order = bring_to(order, state)
+    assert order.fulfillment_state == state
+    order_status, err_num, err_desc = EXPECTED_BY_STATE[state]
+    shipped = state == "shipped"
+    assert status(client, [f"P-{state}"], publisher=publisher) == [
+        found_section(
+            f"P-{state}",
+            order_status,
+            OrderStatusErrNum=err_num,
+            OrderStatusErrDesc=err_desc,
+            ShippingMethod="priority",
+            ShipDate=us_date(today()) if shipped else "",
+            TrackingID="9400100000000000000001" if shipped else "",
+        )
+    ]
+
+
+def test_a_waiting_order_whose_window_ended_reports_processing(
+    client: Any, publisher: Any, project: Any
+):
+    order = place(client, publisher, project, "W-1")
+    assert order.fulfillment_state == "waiting"
+    close_window(order)  # the window task has not run: still PROCESSING, as every paid state
+    assert status(client, ["W-1"], publisher=publisher) == [found_section("W-1", "PROCESSING")]
 
 
 @pytest.mark.parametrize(
@@ -387,9 +425,7 @@ def test_user_text_is_escaped(client: Any, publisher: Any, project: Any, name: s
 
 def test_escaped_tracking_and_error_text(client: Any, publisher: Any, project: Any):
     order = place(client, publisher, project, "X-1")
-    order_transition(
-        order_id=order.id, to_status="ERROR", error_description='<Apt> & "unit"', actor="t"
-    )
+    flag_address(order, '<Apt> & "unit"')
     [section] = status(client, ["X-1"], publisher=publisher)
     assert section["OrderStatusErrDesc"] == 'Error with address. <Apt> & "unit"'
 
@@ -417,7 +453,7 @@ def test_invoice_of_two_products_reports_the_newest(
 ):
     place(client, publisher, project, "TWO", name="First")
     newer = place(client, publisher, make_project(publisher), "TWO", name="Second")
-    order_transition(order_id=newer.id, to_status="SHIPPED", ship_date=date(2026, 1, 2), actor="t")
+    ship(newer)
     [section] = status(client, ["TWO"], publisher=publisher)
     assert (section["CustName"], section["OrderStatus"]) == ("Second", "SHIPPED")
 

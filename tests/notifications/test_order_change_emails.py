@@ -227,7 +227,7 @@ def test_order_notification_names_the_country(publisher: Any, cd: Any, place: An
 
 # What the orders app (intake and changes) may never import: it tells the layers above
 # through domain events instead.
-UPPER_LAYERS = ("notifications", "carts", "gateway", "dashboard", "customers")
+UPPER_LAYERS = ("notifications", "fulfillment", "carts", "gateway", "dashboard", "customers")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -1,8 +1,8 @@
-"""Operators move orders through the admin, using the same services as everything else."""
+"""The operators' admin pages for orders, publishers, billing and catalog render and use the
+same services as everything else (the order's "Change status": tests/fulfillment/test_admin.py)."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -10,9 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from pressrun.billing.models import LedgerEntry
-from pressrun.orders.models import Order, OrderEvent, OrderStatus
-from pressrun.orders.services import TransitionRefused, order_transition
+from pressrun.orders.models import Order, OrderStatus
 from tests.billing.test_credit_and_holds import place
 
 pytestmark = pytest.mark.django_db
@@ -23,80 +21,6 @@ def operator(client: Client) -> Client:
     user = get_user_model().objects.create_superuser("op", "", "operator-pass")
     client.force_login(user)
     return client
-
-
-def test_operator_ships_an_order_with_date_and_tracking(
-    operator: Client, make_publisher: Any, make_project: Any
-) -> None:
-    publisher = make_publisher(balance="100")
-    order = place(publisher, make_project(publisher))
-    reply = operator.post(
-        f"/admin/orders/order/{order.id}/transition/",
-        {"to_status": "SHIPPED", "ship_date": "2026-11-23", "tracking_id": " 9400111 "},
-    )
-    assert reply.status_code == 302
-    order.refresh_from_db()
-    assert (order.status, order.ship_date, order.tracking_id) == (
-        OrderStatus.SHIPPED,
-        date(2026, 11, 23),
-        "9400111",
-    )
-    event = OrderEvent.objects.filter(order=order).order_by("-id").first()
-    assert event is not None
-    assert (event.from_status, event.to_status, event.actor) == (
-        "PROCESSING",
-        "SHIPPED",
-        "operator:op",
-    )
-
-
-def test_operator_reports_an_address_error(
-    operator: Client, make_publisher: Any, make_project: Any
-) -> None:
-    publisher = make_publisher(balance="100")
-    order = place(publisher, make_project(publisher))
-    operator.post(
-        f"/admin/orders/order/{order.id}/transition/",
-        {"to_status": "ERROR", "error_description": "No such street in Austin."},
-    )
-    order.refresh_from_db()
-    assert (order.status, order.error_description) == ("ERROR", "No such street in Austin.")
-
-
-def test_shipping_needs_a_date(operator: Client, make_publisher: Any, make_project: Any) -> None:
-    publisher = make_publisher(balance="100")
-    order = place(publisher, make_project(publisher))
-    reply = operator.post(f"/admin/orders/order/{order.id}/transition/", {"to_status": "SHIPPED"})
-    assert reply.status_code == 200
-    assert b"A ship date is required" in reply.content
-    order.refresh_from_db()
-    assert order.status == OrderStatus.PROCESSING
-
-
-def test_hold_to_processing_charges_or_is_refused(make_publisher: Any, make_project: Any) -> None:
-    publisher = make_publisher()
-    order = place(publisher, make_project(publisher, price=Decimal("4.50")))
-    with pytest.raises(TransitionRefused, match="balance does not cover"):
-        order_transition(order_id=order.id, to_status="PROCESSING", actor="t")
-    assert Order.objects.get(id=order.id).status == OrderStatus.HOLD
-    publisher.balance = Decimal("0")
-    publisher.save()
-    # a payment recorded some other way: transition charges it exactly once
-    from pressrun.billing.services import ledger_credit
-
-    order_transition(order_id=order.id, to_status="ERROR", actor="t", error_description="x")
-    ledger_credit(publisher_id=publisher.id, amount=Decimal("6"), description="", actor="t")
-    order_transition(order_id=order.id, to_status="PROCESSING", actor="t")
-    assert LedgerEntry.objects.filter(order=order).count() == 1
-    publisher.refresh_from_db()
-    assert publisher.balance == Decimal("0.00")
-
-
-def test_test_orders_cannot_move(make_publisher: Any, make_project: Any) -> None:
-    publisher = make_publisher(balance="100")
-    order = place(publisher, make_project(publisher), mode="test")
-    with pytest.raises(TransitionRefused, match="cannot go from TEST to PROCESSING"):
-        order_transition(order_id=order.id, to_status="PROCESSING", actor="t")
 
 
 def test_admin_pages_render(operator: Client, make_publisher: Any, make_project: Any) -> None:

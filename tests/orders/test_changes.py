@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from pressrun.billing.models import LedgerEntry
 from pressrun.billing.services import ledger_credit
+from pressrun.fulfillment.states import FULFILLMENT_TABLE
 from pressrun.orders.changes import (
     OrderChangeRefused,
     customer_address_window,
@@ -22,8 +23,8 @@ from pressrun.orders.changes import (
 )
 from pressrun.orders.models import Order, OrderDeletion, OrderEvent, OrderLine, OrderStatus
 from pressrun.orders.requests import RecipientRequest
-from pressrun.orders.services import order_transition
 from tests.billing.test_credit_and_holds import assert_ledger_matches_balance, place
+from tests.fulfillment.support import bring_to, ship
 
 pytestmark = pytest.mark.django_db
 
@@ -141,23 +142,14 @@ def test_invalid_changes_are_refused_and_nothing_written(
     assert snapshot(order) == before
 
 
-@pytest.mark.parametrize("status", ["PROCESSING", "SHIPPED", "ERROR"])
+@pytest.mark.parametrize("state", list(FULFILLMENT_TABLE))
 def test_orders_past_hold_cannot_be_modified_or_deleted(
-    make_publisher: Any, make_project: Any, status: str
+    make_publisher: Any, make_project: Any, state: str
 ) -> None:
     publisher = make_publisher(balance="100")
     order = place(publisher, make_project(publisher))
     assert order.status == "PROCESSING"
-    if status == "SHIPPED":
-        order_transition(
-            order_id=order.id,
-            to_status="SHIPPED",
-            actor="op",
-            tracking_id="94001",
-            ship_date=date(2026, 11, 23),
-        )
-    if status == "ERROR":
-        order_transition(order_id=order.id, to_status="ERROR", actor="op", error_description="x")
+    bring_to(order, state)
     before = snapshot(order)
     with pytest.raises(OrderChangeRefused, match=f"Order {order.id} .*can no longer be modified"):
         order_modify(publisher=publisher, order_id=order.id, mail_method="express", actor="x")
@@ -244,13 +236,7 @@ def test_too_late_or_not_offered_or_shipped_is_refused(
         address_changes_until=timezone.now() - timedelta(hours=1),
     )
     shipped = place(publisher, project, invoice="B")
-    order_transition(
-        order_id=shipped.id,
-        to_status="SHIPPED",
-        actor="op",
-        tracking_id="1",
-        ship_date=date(2026, 11, 23),
-    )
+    ship(shipped, tracking_id="1")
     for order in (late, shipped):
         before = snapshot(order)
         with pytest.raises(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -177,6 +178,16 @@ def _close_the_window(service: LiveService, order_id: str) -> None:
         "    address_changes_until=F('address_changes_until') - past))"
     )
     assert moved == "1"
+    # The worker's postage-window task now records the order ready (every second in the test
+    # service); wait for it, so that what follows is compared with the order as it stays.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        events = stored_order(service, order_id)["events"]
+        assert isinstance(events, list)
+        if ["fulfillment", "postage window"] in [event[:2] for event in events]:
+            return
+        time.sleep(0.2)
+    pytest.fail("the postage window task did not record the order ready")
 
 
 def _assert_too_late(page: Page, account: Account) -> None:
@@ -206,13 +217,13 @@ def test_after_the_postage_delay_the_link_says_whom_to_contact_and_changes_nothi
     page.goto(link)
     csrf_token = page.locator('input[name="csrfmiddlewaretoken"]').input_value()
     assert csrf_token
-    before = stored_order(ui_service, order_id)
-    events = before["events"]
+    events = stored_order(ui_service, order_id)["events"]
     assert isinstance(events, list)
     assert [event[0] for event in events] == ["placed", "charged"]
 
     # ...and comes back after the postage delay.
     _close_the_window(ui_service, order_id)
+    before = stored_order(ui_service, order_id)
     response = page.goto(link)
     assert response is not None
     assert response.status == 200
@@ -251,8 +262,8 @@ def test_a_form_submitted_after_the_postage_delay_is_refused_in_the_browser(
     # The customer types the new address in time but submits it too late.
     page.goto(link)
     fill_address(page)
-    before = stored_order(ui_service, order_id)
     _close_the_window(ui_service, order_id)
+    before = stored_order(ui_service, order_id)
     with page.expect_response(lambda r: r.url == link and r.request.method == "POST") as posted:
         page.get_by_role("button", name="Save the address").click()
     # The page again (not the redirect of a saved change), saying it is too late.

@@ -58,7 +58,7 @@ from pressrun.carts.unmatched import CartProduct, unmatched_record
 from pressrun.catalog.services import project_update
 from pressrun.catalog.models import Project
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place, order_transition
+from pressrun.orders.services import order_place
 publisher = Publisher.objects.get(id={publisher_id})
 Publisher.objects.filter(id=publisher.id).update(
     company="Extraordinarily Long Company Name Records International Ltd")

@@ -29,6 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from pressrun.accounts.models import (
+    DEFAULT_POSTAGE_DELAY_HOURS,
     MAX_POSTAGE_DELAY_HOURS,
     SHOPIFY_ORDER_TOPICS,
     KnownSignInAddress,
@@ -80,11 +81,14 @@ def publisher_create(
     publisher_id: int | None = None,
     default_mail_method: str = MailMethod.STANDARD,
     cart_token: str | None = None,
+    postage_delay_hours: int = DEFAULT_POSTAGE_DELAY_HOURS,
 ) -> Publisher:
     """Create a publisher with a hashed password. Raises PublisherInvalid on bad input.
 
     `cart_token` None gives a new random token; a given one (the demo data's fixed,
-    documented token) must be at least 16 URL-safe characters."""
+    documented token) must be at least 16 URL-safe characters. `postage_delay_hours` (0 to
+    MAX_POSTAGE_DELAY_HOURS) is how long after an order is placed its customer may still
+    correct the address; nothing is made or shipped before then."""
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
@@ -101,6 +105,7 @@ def publisher_create(
         raise PublisherInvalid(f"Unknown mail method '{default_mail_method}'.")
     if cart_token is not None and not _URL_SAFE_TOKEN.fullmatch(cart_token):
         raise PublisherInvalid("A cart token is 16 to 64 letters, digits, - or _.")
+    _check_postage_delay(postage_delay_hours)
     try:
         with transaction.atomic():
             publisher = Publisher.objects.create(
@@ -110,6 +115,7 @@ def publisher_create(
                 company=company.strip(),
                 default_mail_method=default_mail_method,
                 cart_token=cart_token or new_cart_token(),
+                postage_delay_hours=postage_delay_hours,
             )
             if publisher_id is not None:
                 sync_id_sequence(Publisher)
@@ -118,6 +124,13 @@ def publisher_create(
             raise PublisherInvalid(f"A publisher with email {email} already exists.") from exc
         raise PublisherInvalid(f"Publisher ID {publisher_id} is already taken.") from exc
     return publisher
+
+
+def _check_postage_delay(hours: int) -> None:
+    if isinstance(hours, bool) or not 0 <= hours <= MAX_POSTAGE_DELAY_HOURS:
+        raise PublisherInvalid(
+            f"The postage delay must be between 0 and {MAX_POSTAGE_DELAY_HOURS} hours."
+        )
 
 
 def sync_id_sequence(model: type) -> None:
@@ -174,10 +187,7 @@ def publisher_update_settings(
         raise PublisherInvalid("The company name must have at most 200 characters.")
     if default_mail_method not in MailMethod.values:
         raise PublisherInvalid(f"Unknown mail method '{default_mail_method[:30]}'.")
-    if not 0 <= postage_delay_hours <= MAX_POSTAGE_DELAY_HOURS:
-        raise PublisherInvalid(
-            f"The postage delay must be between 0 and {MAX_POSTAGE_DELAY_HOURS} hours."
-        )
+    _check_postage_delay(postage_delay_hours)
     for address in (error_email, customer_contact_email):
         if address:
             try:

@@ -36,6 +36,7 @@ class LedgerKind(models.TextChoices):
     ORDER_CHARGE = "order_charge", "Order charge"
     STATUS_CALL = "status_call", "Status call charge"
     ADJUSTMENT = "adjustment", "Adjustment"
+    ORDER_REFUND = "order_refund", "Order refund"
 
 
 class LedgerEntry(models.Model):
@@ -60,6 +61,12 @@ class LedgerEntry(models.Model):
                 fields=["order"],
                 condition=models.Q(kind="order_charge"),
                 name="ledger_one_charge_per_order",
+            ),
+            # And refunded at most once (an operator's cancellation).
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(kind="order_refund"),
+                name="ledger_one_refund_per_order",
             ),
         ]
 

@@ -21,9 +21,11 @@ from django.utils import timezone
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCall
 from pressrun.core.errors import DomainError
+from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents, to_money
+from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
-from pressrun.orders.status import record_transition
+from pressrun.orders.status import order_enter_fulfillment, record_transition
 
 STATUS_CALL_PRICE = Decimal("0.01")
 
@@ -192,16 +194,84 @@ def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
         for order in holds:
             if not order_charge(order=order):
                 continue
-            record_transition(
-                order=order,
-                to_status=OrderStatus.PROCESSING,
-                kind="charged",
-                message=f"Paid from balance: {format_money(order.total_cost)}.",
-                actor=actor,
-                extra_fields=("charged_at",),
-            )
+            _record_paid(order, actor)
             released.append(order)
     return released
+
+
+def _record_paid(order: Order, actor: str) -> None:
+    """HOLD → PROCESSING for an order just charged: it enters fulfillment (waiting for its
+    postage window, or ready when that has passed), with its history event and `OrderPaid`
+    (in this transaction, like every domain event)."""
+    fields = order_enter_fulfillment(order, now=order.charged_at or timezone.now())
+    history = record_transition(
+        order=order,
+        to_status=OrderStatus.PROCESSING,
+        kind="charged",
+        message=f"Paid from balance: {format_money(order.total_cost)}.",
+        actor=actor,
+        extra_fields=("charged_at", *fields),
+        from_state="",
+    )
+    publish(OrderPaid(order=order, actor=actor, history_event_id=history.id))
+
+
+class PaymentRefused(DomainError):
+    """An order cannot be paid from the balance; the message says why."""
+
+
+def order_pay_from_balance(*, order_id: int, actor: str) -> Order:
+    """Charge one HOLD order now (an operator's choice, ahead of older HOLD orders) and enter
+    it into fulfillment. Raises Order.DoesNotExist, or PaymentRefused (nothing written) when
+    the order is not on HOLD or the balance does not cover it. Paying a paid order again is
+    refused, never charged twice (and the ledger's constraint would stop it)."""
+    publisher_id = Order.objects.filter(id=order_id).values_list("publisher_id", flat=True).first()
+    if publisher_id is None:
+        raise Order.DoesNotExist(f"No order {order_id}.")
+    with transaction.atomic():
+        # The publisher's row before the order's, as releasing HOLD orders takes them.
+        publisher_lock_balance(publisher_id=publisher_id)
+        order = Order.objects.select_for_update().get(id=order_id)
+        if order.status != OrderStatus.HOLD:
+            raise PaymentRefused(
+                f"Order {order.id} is {order.status}: only HOLD orders wait for payment."
+            )
+        if not order_charge(order=order):
+            raise PaymentRefused(
+                f"Order {order.id} is not paid and the balance does not cover "
+                f"{format_money(order.total_cost)}."
+            )
+        _record_paid(order, actor)
+    return order
+
+
+def order_refund(*, order: Order, reason: str, actor: str) -> Decimal:
+    """Credit back to the publisher what `order` was charged, once, and release the HOLD
+    orders the new balance covers; returns the amount credited (0.00 when the order was
+    never charged, or was refunded already: a second refund is a no-op).
+
+    For an order being cancelled (`pressrun.fulfillment.services.fulfillment_move`): call it
+    inside that transaction, holding the publisher's row lock and then the order's. The
+    ledger allows one refund per order (a unique constraint), so no retry or race can pay
+    twice."""
+    if order.charged_at is None:
+        return Decimal("0.00")
+    if LedgerEntry.objects.filter(order=order, kind=LedgerKind.ORDER_REFUND).exists():
+        return Decimal("0.00")
+    amount = to_money(order.total_cost)
+    with transaction.atomic():
+        publisher_lock_balance(publisher_id=order.publisher_id)
+        Publisher.objects.filter(id=order.publisher_id).update(balance=_balance_plus(amount))
+        LedgerEntry.objects.create(
+            publisher_id=order.publisher_id,
+            kind=LedgerKind.ORDER_REFUND,
+            amount=amount,
+            order=order,
+            description=f"Refund of cancelled order {order.id}: {' '.join(reason.split())}"[:300],
+            created_at=timezone.now(),
+        )
+        order_release_holds(publisher_id=order.publisher_id, actor=actor)
+    return amount
 
 
 def status_call_record(*, publisher_id: int) -> bool:

@@ -31,6 +31,7 @@ CUSTOMER_STATUS_WORDS = {
     OrderStatus.PROCESSING: "Received, being prepared",
     OrderStatus.SHIPPED: "Shipped",
     OrderStatus.ERROR: "We are checking the address",
+    OrderStatus.CANCELLED: "Cancelled",
     OrderStatus.TEST: "Test order (it will not be made or shipped)",
 }
 

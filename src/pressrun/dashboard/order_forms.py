@@ -14,13 +14,14 @@ from pressrun.accounts.models import MailMethod
 from pressrun.catalog.models import Project
 from pressrun.core.forms import MoneyField
 from pressrun.dashboard.forms import DashboardForm, ProjectChoiceField
+from pressrun.fulfillment.selectors import state_q
 from pressrun.orders.forms import (
     ADDRESS_REFUSAL_FIELDS,
     PLACE_NAME_MAX_LENGTH,
     address_text_field,
     recipient_from,
 )
-from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus, Source
+from pressrun.orders.models import FulfillmentState, Mode, Order, OrderLine, OrderStatus, Source
 from pressrun.orders.requests import LineRequest, RecipientRequest
 from pressrun.orders.selectors import OrderFilters
 from pressrun.orders.services import (
@@ -70,6 +71,9 @@ class OrderFilterForm(DashboardForm):
     mode = forms.ChoiceField(required=False, choices=[ANY, *Mode.choices])
     status = forms.ChoiceField(required=False, choices=[ANY, *OrderStatus.choices])
     source = forms.ChoiceField(required=False, choices=[ANY, *Source.choices])
+    fulfillment = forms.ChoiceField(
+        label="Fulfillment", required=False, choices=[ANY, *FulfillmentState.choices]
+    )
     placed_from = forms.DateField(label="Placed from", required=False, widget=DateInput())
     placed_to = forms.DateField(label="Placed to", required=False, widget=DateInput())
 
@@ -84,7 +88,9 @@ class OrderFilterForm(DashboardForm):
         """The valid filters (an invalid one is left out, and shown with its message)."""
         self.is_valid()  # cleaned_data keeps the fields that are valid
         data = self.cleaned_data
+        physical = data.get("fulfillment", "")
         return OrderFilters(
+            where=state_q(physical) if physical else None,
             mode=data.get("mode", ""),
             status=data.get("status", ""),
             source=data.get("source", ""),

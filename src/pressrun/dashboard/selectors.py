@@ -84,6 +84,7 @@ class LedgerTotals:
     order_charges: Decimal
     status_calls: Decimal
     adjustments: Decimal
+    order_refunds: Decimal
 
 
 def ledger_totals(*, publisher: Publisher) -> LedgerTotals:
@@ -99,4 +100,5 @@ def ledger_totals(*, publisher: Publisher) -> LedgerTotals:
         order_charges=sums.get("order_charge") or ZERO,
         status_calls=sums.get("status_call") or ZERO,
         adjustments=sums.get("adjustment") or ZERO,
+        order_refunds=sums.get("order_refund") or ZERO,
     )

@@ -98,6 +98,7 @@ _UNCHANGEABLE_BECAUSE: dict[str, str] = {
     OrderStatus.PROCESSING: "is paid and in production",
     OrderStatus.SHIPPED: "has shipped",
     OrderStatus.ERROR: "is held for an address problem that our staff is handling",
+    OrderStatus.CANCELLED: "was cancelled and refunded",
 }
 _WHAT_MAY_CHANGE = "Only HOLD orders can be changed, and HOLD and test orders deleted."
 

@@ -1,14 +1,19 @@
 """What happens to orders, told to the layers above (see `pressrun.core.events`).
 
-`orders` publishes these inside the transaction of the change; `notifications` subscribes
-(emails), and any other upper layer may. An event carries what a subscriber needs even when
-the order row is gone (`OrderDeleted` is a snapshot taken before the delete).
+`orders` (intake and changes) and `fulfillment` (every physical move, through
+`pressrun.fulfillment.services.fulfillment_move`) publish these inside the transaction of the
+change; `notifications` subscribes (emails), and any other upper layer may. The fulfillment
+events are declared here rather than in `fulfillment/` so that every layer above orders may
+subscribe to them, `notifications` included, which sits below fulfillment. An event carries
+what a subscriber needs even when the order row is gone (`OrderDeleted` is a snapshot taken
+before the delete).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
 from pressrun.accounts.models import Publisher
 from pressrun.core.events import DomainEvent
@@ -23,10 +28,102 @@ class OrderPlaced(DomainEvent):
 
 
 @dataclass(frozen=True)
-class OrderShipped(DomainEvent):
-    """An order moved to SHIPPED (with or without a tracking ID)."""
+class OrderPaid(DomainEvent):
+    """A HOLD order was paid from the balance later than it was placed (a payment released it,
+    or an operator paid it: billing) and entered fulfillment, waiting or ready. An order paid
+    at once is told by `OrderPlaced` (its status PROCESSING)."""
 
     order: Order
+    actor: str
+    history_event_id: int
+
+
+# --- fulfillment: published by fulfillment_move, after the order is saved -----------------
+#
+# Every move publishes `FulfillmentMoved`; the moves a subscriber is likely to act on also
+# publish their own event, after it. `order` is the saved order (its new state, status,
+# shipment details and `fulfillment_updated_at`); `history_event_id` is the OrderEvent the
+# move wrote. A repeated identical move is a no-op and publishes nothing.
+
+
+@dataclass(frozen=True)
+class FulfillmentMoved(DomainEvent):
+    """Any move of the physical state (`from_state` → `order.fulfillment_state`)."""
+
+    order: Order
+    from_state: str
+    to_state: str
+    actor: str
+    history_event_id: int
+
+
+@dataclass(frozen=True)
+class OrderReady(DomainEvent):
+    """The order may be made: its postage window ended (from waiting), its address was
+    corrected (from address_error), or it was taken out of a batch (from in_production or
+    packed)."""
+
+    order: Order
+    from_state: str
+    actor: str
+    history_event_id: int
+
+
+@dataclass(frozen=True)
+class OrderShipped(DomainEvent):
+    """The order shipped: `order.ship_date`, `carrier`, `service`, `tracking_id` (blank for a
+    letter without tracking) and `postage_cost` are set. The customer's tracking email
+    follows it (notifications)."""
+
+    order: Order
+    from_state: str
+    actor: str
+    history_event_id: int
+
+
+@dataclass(frozen=True)
+class AddressErrorRaised(DomainEvent):
+    """The order stopped for an address problem (`description`, also in
+    `order.error_description`; the status reply's ERROR / 10)."""
+
+    order: Order
+    from_state: str
+    description: str
+    actor: str
+    history_event_id: int
+
+
+@dataclass(frozen=True)
+class OrderCancelled(DomainEvent):
+    """An operator cancelled the order; `refunded` (0.00 when it was never charged) went
+    back to the publisher's balance in the same transaction."""
+
+    order: Order
+    from_state: str
+    reason: str
+    refunded: Decimal
+    actor: str
+    history_event_id: int
+
+
+@dataclass(frozen=True)
+class ShipmentDetails:
+    ship_date: date | None
+    carrier: str
+    service: str
+    tracking_id: str
+    postage_cost: Decimal | None
+
+
+@dataclass(frozen=True)
+class ShipmentCorrected(DomainEvent):
+    """An operator corrected a shipped order's shipment details (`previous` → the order's
+    current ones); the order stays shipped."""
+
+    order: Order
+    previous: ShipmentDetails
+    actor: str
+    history_event_id: int
 
 
 @dataclass(frozen=True)

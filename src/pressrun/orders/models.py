@@ -1,7 +1,10 @@
 """Orders, their lines and their history.
 
-An order is one box to one address. Its status follows the table in `orders/status.py`; every
-change is one `OrderEvent`, so the history of an order is always complete.
+An order is one box to one address. It has two state columns: `status`, what the publisher
+is told (HOLD, PROCESSING, SHIPPED, ERROR, CANCELLED, TEST; `orders/status.py`), and, once it
+is paid, `fulfillment_state`, where the box physically is (`FulfillmentState`; the table of
+moves is `pressrun.fulfillment.states`). Every change is one `OrderEvent`, so the history of
+an order is always complete.
 """
 
 from __future__ import annotations
@@ -26,13 +29,40 @@ class Mode(models.TextChoices):
 
 
 class OrderStatus(models.TextChoices):
-    """Internal status. TEST orders are reported to publishers as ERROR / 20."""
+    """What the publisher is told. TEST orders are reported to publishers as ERROR / 20 and
+    CANCELLED ones as ERROR / 30 (docs/gateway.md). A paid order's status follows its
+    fulfillment state (`pressrun.fulfillment.states.REPORTED_STATUS`)."""
 
     HOLD = "HOLD", "Hold (awaiting payment)"
     PROCESSING = "PROCESSING", "Processing"
     SHIPPED = "SHIPPED", "Shipped"
     ERROR = "ERROR", "Error (address problem)"
+    CANCELLED = "CANCELLED", "Cancelled (refunded)"
     TEST = "TEST", "Test order"
+
+
+class FulfillmentState(models.TextChoices):
+    """Where a paid order physically is. HOLD and test orders have none (blank): an order
+    enters at payment, as WAITING or READY (`orders.status.fulfillment_state_on_payment`),
+    and every later move goes through `pressrun.fulfillment.services.fulfillment_move`."""
+
+    WAITING = "waiting", "Waiting (address window open)"
+    READY = "ready", "Ready to make"
+    IN_PRODUCTION = "in_production", "In production"
+    PACKED = "packed", "Packed"
+    SHIPPED = "shipped", "Shipped"
+    ADDRESS_ERROR = "address_error", "Address error"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# The physical states of orders that are still to be made or shipped (the partial index).
+OPEN_FULFILLMENT_STATES = (
+    FulfillmentState.WAITING,
+    FulfillmentState.READY,
+    FulfillmentState.IN_PRODUCTION,
+    FulfillmentState.PACKED,
+    FulfillmentState.ADDRESS_ERROR,
+)
 
 
 class ShippingMethod(models.TextChoices):
@@ -110,9 +140,40 @@ class Order(models.Model):
     charged_at = models.DateTimeField(null=True, blank=True)
 
     # fulfillment
-    error_description = models.CharField(max_length=500, blank=True)
+    fulfillment_state = models.CharField(
+        max_length=16,
+        choices=FulfillmentState.choices,
+        blank=True,
+        default="",
+        help_text="Where the paid order physically is; blank for HOLD and test orders. "
+        "Changed only by fulfillment_move (and set at payment).",
+    )
+    fulfillment_updated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the fulfillment state last changed (a waiting order that became ready "
+        "counts from the end of its postage window). Readers use "
+        "pressrun.fulfillment.selectors.fulfillment_last_modified.",
+    )
+    error_description = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="The status reply's OrderStatusErrDesc: the address problem (address "
+        "error) or why the order was cancelled.",
+    )
     ship_date = models.DateField(null=True, blank=True)
     tracking_id = models.CharField(max_length=100, blank=True)
+    carrier = models.CharField(max_length=50, blank=True, help_text="e.g. USPS, UPS, FedEx.")
+    service = models.CharField(
+        "carrier service", max_length=100, blank=True, help_text="e.g. USPS Priority Mail."
+    )
+    postage_cost = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="What the postage cost us (the label's price); the publisher paid shipping_cost.",
+    )
     customer_token = models.CharField(
         max_length=64,
         unique=True,
@@ -138,6 +199,14 @@ class Order(models.Model):
             models.Index(fields=["publisher", "invoice"], name="order_publisher_invoice"),
             models.Index(
                 fields=["publisher", "status", "created_at"], name="order_publisher_status"
+            ),
+            # The orders still to be made or shipped, by state and last change: the postage
+            # window task, the floor queue, the shipping export. Shipped and cancelled orders
+            # (nearly all of them, in time) leave it.
+            models.Index(
+                fields=["fulfillment_state", "fulfillment_updated_at"],
+                name="order_fulfillment_open",
+                condition=Q(fulfillment_state__in=OPEN_FULFILLMENT_STATES),
             ),
         ]
 
@@ -200,6 +269,12 @@ class OrderEvent(models.Model):
     kind = models.CharField(max_length=30)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
+    from_state = models.CharField(
+        "from fulfillment state", max_length=16, blank=True, choices=FulfillmentState.choices
+    )
+    to_state = models.CharField(
+        "to fulfillment state", max_length=16, blank=True, choices=FulfillmentState.choices
+    )
     message = models.TextField(blank=True)
     actor = models.CharField(max_length=100, blank=True, help_text="Who or what did it.")
 

@@ -66,6 +66,9 @@ class OrderFilters:
     placed_from: date | None = None  # first day, UTC
     placed_to: date | None = None  # last day, UTC, included
     search: str = ""
+    # A further condition from a layer above orders, e.g. the physical state with the
+    # postage-window rule applied (pressrun.fulfillment.selectors.state_q).
+    where: Q | None = None
 
 
 _MAX_ORDER_ID = 2**63 - 1
@@ -85,6 +88,8 @@ def orders_filtered(*, publisher_id: int, filters: OrderFilters) -> QuerySet[Ord
         orders = orders.filter(status=filters.status)
     if filters.source:
         orders = orders.filter(source=filters.source)
+    if filters.where is not None:
+        orders = orders.filter(filters.where)
     if filters.placed_from is not None:
         orders = orders.filter(created_at__gte=datetime.combine(filters.placed_from, time.min, UTC))
     if filters.placed_to is not None and filters.placed_to < date.max:

@@ -11,7 +11,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,8 +25,6 @@ from pressrun.billing.pricing import PriceListIncomplete, Quote, quote
 from pressrun.billing.services import (
     balance_debit_if_covered,
     ledger_record_order_charge,
-    order_charge,
-    publisher_lock_balance,
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
@@ -40,10 +38,10 @@ from pressrun.orders.address import (
     normalize_country,
     normalize_state,
 )
-from pressrun.orders.events import OrderPlaced, OrderShipped
+from pressrun.orders.events import OrderPlaced
 from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus, ShippingMethod
 from pressrun.orders.requests import OrderRequest, RecipientRequest
-from pressrun.orders.status import can_transition, record_transition
+from pressrun.orders.status import order_enter_fulfillment
 
 MAX_QUANTITY_PER_LINE = 250
 MAX_QUANTITY_PER_ORDER = 250
@@ -348,7 +346,10 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                 publisher_id=publisher.id, amount=order.total_cost
             )
             if charged:
+                # Paid at once: the order enters fulfillment in the same INSERT (waiting for
+                # its postage window, or ready), so intake writes no extra row for it.
                 order.status = OrderStatus.PROCESSING
+                order_enter_fulfillment(order, now=now)
                 order.charged_at = now
             order.save(force_insert=True)
             lines = OrderLine.objects.bulk_create(
@@ -387,6 +388,7 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                         kind="charged",
                         from_status=OrderStatus.HOLD,
                         to_status=OrderStatus.PROCESSING,
+                        to_state=order.fulfillment_state,
                         message=f"Paid from balance: {format_money(order.total_cost)}.",
                         actor=actor,
                     )
@@ -456,75 +458,3 @@ def _duplicate_invoice(*, invoice: str, mode: str, project_ids: list[int]) -> Or
         "to prevent this.",
         order_id=earlier.order_id if earlier else None,
     )
-
-
-class TransitionRefused(DomainError):
-    """An operator asked for a status change the status table or the balance does not allow."""
-
-
-def order_transition(
-    *,
-    order_id: int,
-    to_status: str,
-    actor: str,
-    ship_date: date | None = None,
-    tracking_id: str = "",
-    error_description: str = "",
-) -> Order:
-    """Move an order to PROCESSING, SHIPPED or ERROR (operators, and later fulfillment).
-
-    PROCESSING charges an order that was never charged and is refused if the balance does not
-    cover it. SHIPPED needs a ship date (the tracking ID may be blank for letters). ERROR
-    needs a description of the address problem, which the status reply shows.
-    """
-    publisher_id = Order.objects.filter(id=order_id).values_list("publisher_id", flat=True).first()
-    if publisher_id is None:
-        raise Order.DoesNotExist(f"No order {order_id}.")
-    with transaction.atomic():
-        # The publisher's row before the order's, as releasing HOLD orders takes them: a
-        # PROCESSING move charges the balance, and the reverse order could deadlock.
-        publisher_lock_balance(publisher_id=publisher_id)
-        order = Order.objects.select_for_update().get(id=order_id)
-        if not can_transition(order.status, to_status):
-            raise TransitionRefused(
-                f"Order {order.id} cannot go from {order.status} to {to_status}."
-            )
-        extra: tuple[str, ...] = ()
-        message = ""
-        if to_status == OrderStatus.PROCESSING:
-            if not order_charge(order=order):
-                raise TransitionRefused(
-                    f"Order {order.id} is not paid and the balance does not cover "
-                    f"{format_money(order.total_cost)}."
-                )
-            order.error_description = ""
-            extra = ("charged_at", "error_description")
-            message = "In production."
-        elif to_status == OrderStatus.SHIPPED:
-            if ship_date is None:
-                raise TransitionRefused("A ship date is required to mark an order shipped.")
-            order.ship_date = ship_date
-            order.tracking_id = tracking_id.strip()[:100]
-            order.error_description = ""
-            extra = ("ship_date", "tracking_id", "error_description")
-            message = f"Shipped {ship_date:%m/%d/%Y}" + (
-                f", tracking {order.tracking_id}." if order.tracking_id else "."
-            )
-        elif to_status == OrderStatus.ERROR:
-            description = " ".join(error_description.split())
-            if not description:
-                raise TransitionRefused("Describe the address problem for the publisher.")
-            order.error_description = description[:500]
-            extra = ("error_description",)
-            message = f"Address problem: {order.error_description}"
-        record_transition(
-            order=order,
-            to_status=to_status,
-            kind="status_changed",
-            message=message,
-            actor=actor,
-            extra_fields=extra,
-        )
-        if to_status == OrderStatus.SHIPPED:
-            publish(OrderShipped(order=order))
-    return order

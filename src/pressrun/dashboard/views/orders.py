@@ -26,11 +26,12 @@ from pressrun.dashboard.order_forms import (
     OrderFilterForm,
     OrderModifyForm,
 )
+from pressrun.fulfillment.selectors import effective_state
 from pressrun.notifications.selectors import emails_for_order
 from pressrun.notifications.services import tracking_url
 from pressrun.orders import changes
 from pressrun.orders import selectors as order_selectors
-from pressrun.orders.models import Order, OrderStatus, Source
+from pressrun.orders.models import FulfillmentState, Order, OrderStatus, Source
 from pressrun.orders.requests import OrderRequest
 from pressrun.orders.services import OrderRefused, order_place
 
@@ -143,6 +144,7 @@ def _detail_context(request: PublisherRequest, order: Order) -> dict[str, Any]:
     return {
         "section": "orders",
         "order": order,
+        "physical_waiting": effective_state(order) == FulfillmentState.WAITING,
         "line_rows": [
             (line, to_money(line.unit_price * line.quantity)) for line in order.lines.all()
         ],

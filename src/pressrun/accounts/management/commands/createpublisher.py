@@ -4,7 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pressrun.accounts.models import MailMethod
+from pressrun.accounts.models import (
+    DEFAULT_POSTAGE_DELAY_HOURS,
+    MAX_POSTAGE_DELAY_HOURS,
+    MailMethod,
+)
 from pressrun.accounts.services import PublisherInvalid, publisher_create
 
 
@@ -22,6 +26,15 @@ class Command(BaseCommand):
             choices=MailMethod.values,
             help="Default order mail method.",
         )
+        parser.add_argument(
+            "--postage-delay-hours",
+            type=int,
+            default=DEFAULT_POSTAGE_DELAY_HOURS,
+            metavar="N",
+            help=f"Hours after an order is placed before it is made and postage printed; its "
+            f"customer may correct the address until then. 0 to {MAX_POSTAGE_DELAY_HOURS}, "
+            f"default {DEFAULT_POSTAGE_DELAY_HOURS}.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -31,6 +44,7 @@ class Command(BaseCommand):
                 company=options["company"],
                 publisher_id=options["publisher_id"],
                 default_mail_method=options["mail_method"],
+                postage_delay_hours=options["postage_delay_hours"],
             )
         except PublisherInvalid as exc:
             raise CommandError(exc.message) from exc
