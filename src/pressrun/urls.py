@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from pressrun.core.operator_pages import operator_home
+
 
 def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
@@ -12,6 +14,8 @@ urlpatterns = [
     path("carts/", include("pressrun.carts.urls")),
     path("payments/", include("pressrun.payments.urls")),
     path("admin/", admin.site.urls),
+    # The operator pages (core/operator_pages.py); each app mounts its own below /operator/.
+    path("operator/", operator_home, name="operator_home"),
     path("health", health),
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),
