@@ -60,6 +60,12 @@ def group_of_kinds(kinds: Iterable[tuple[str, str]]) -> str:
     return MIXED
 
 
+def kind_label(media: str, packaging: str) -> str:
+    """'CD sleeve', 'USB ecomailer': a media/packaging pair as the floor names it."""
+    key = _KEY_OF_KIND.get((media, packaging))
+    return GROUPS_BY_KEY[key].label if key else f"{media} {packaging}"
+
+
 def floor_group_of(order: Order) -> str:
     """The group key of `order` (its lines and their projects, prefetched or not)."""
     return group_of_kinds(

@@ -40,10 +40,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from pressrun.catalog.models import Media, Packaging, Project
+from pressrun.catalog.models import Project
 from pressrun.core.money import format_money
 from pressrun.fulfillment.customs import customs_declaration
-from pressrun.fulfillment.floor import GROUPS_BY_KEY, queue_sort_key
+from pressrun.fulfillment.floor import GROUPS_BY_KEY, kind_label, queue_sort_key
 from pressrun.fulfillment.models import Batch
 from pressrun.orders.address import country_name
 from pressrun.orders.models import Order, ShippingMethod
@@ -101,8 +101,8 @@ def _styles() -> _Styles:
 
 
 def _kind(project: Project) -> str:
-    """'CD, sleeve'."""
-    return f"{Media(project.media).label}, {Packaging(project.packaging).label.lower()}"
+    """'CD sleeve'."""
+    return kind_label(project.media, project.packaging)
 
 
 def batch_orders(batch: Batch) -> list[Order]:
