@@ -150,4 +150,7 @@ def order_pull(request: HttpRequest, order_id: int) -> HttpResponse:
         return _back(order.id)
     where = f" of batch {result.batch.id}" if result.batch else ""
     messages.success(request, f"Order {order.id} is pulled out{where}: ready to be made again.")
+    if request.POST.get("back") == "batch" and result.batch is not None:
+        # Pulled out from the batch's page: back to it.
+        return HttpResponseRedirect(reverse("floor:batch", args=[result.batch.id]))
     return _back(order.id)
