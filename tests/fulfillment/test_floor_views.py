@@ -305,3 +305,17 @@ def test_actions_answer_only_post(staff: Client, kinds: dict[str, Any], publishe
     assert staff.get(f"/operator/floor/orders/{order.id}/packed").status_code == 405
     assert staff.get("/operator/floor/batches/new").status_code == 405
     assert staff.post(f"/operator/floor/orders/{order.id}").status_code == 405
+
+
+def test_a_long_group_lists_the_first_orders_and_counts_them_all(
+    staff: Client, kinds: dict[str, Any], publisher: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressrun.fulfillment import floor
+
+    monkeypatch.setattr(floor, "LISTED_PER_GROUP", 2)
+    orders = [place_order(publisher, (kinds["cd-sleeve"], 1), hours_ago=9 - n) for n in range(3)]
+    page = staff.get("/operator/floor/").text
+    listed = [int(n) for n in re.findall(r'<a href="/operator/floor/orders/(\d+)">', page)]
+    assert listed == [orders[0].id, orders[1].id]
+    assert "And 1 more, in the same order: a batch of the group takes them too." in page
+    assert 'data-testid="group-count-cd-sleeve">3 orders · 3 units</span>' in page

@@ -22,6 +22,8 @@ from pressrun.fulfillment.selectors import ready_orders
 from pressrun.orders.models import Order, ShippingMethod
 
 MIXED = "mixed"
+# The queue page lists this many orders of a group (the counts and batches cover them all).
+LISTED_PER_GROUP = 200
 # Shipping methods the floor makes first ("we try to get priority and express packages out
 # as fast as possible", the spec).
 RUSH_SHIPPING = frozenset({ShippingMethod.PRIORITY, ShippingMethod.EXPRESS})
@@ -86,6 +88,15 @@ def queue_sort_key(order: Order) -> tuple[int, datetime, int]:
 class QueueGroup:
     group: FloorGroup
     orders: list[Order] = field(default_factory=list)
+
+    @property
+    def shown(self) -> list[Order]:
+        """The first orders, as many as a page lists (every order is counted)."""
+        return self.orders[:LISTED_PER_GROUP]
+
+    @property
+    def not_shown(self) -> int:
+        return max(len(self.orders) - LISTED_PER_GROUP, 0)
 
     @property
     def count(self) -> int:
