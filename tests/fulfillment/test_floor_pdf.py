@@ -10,6 +10,8 @@ from typing import Any
 
 import pypdf
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pressrun.fulfillment.batches import batch_create, order_pull_out
 from pressrun.fulfillment.customs import (
@@ -196,3 +198,35 @@ def test_the_weight_table_and_the_customs_value() -> None:
     assert customs_value(order, 4) == Decimal("7.50")
     order.use_price_on_customs_form = False
     assert customs_value(order, 4) == Decimal("24.00")
+
+
+MARKUP = "<>&;/\"'=#abcé ÜΩЖ"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.text(alphabet=MARKUP, min_size=1, max_size=30),
+    company=st.text(alphabet=MARKUP, max_size=30),
+    special=st.text(alphabet=MARKUP + "\n", max_size=60),
+)
+def test_any_text_prints_as_written(
+    kinds: dict[str, Any], publisher: Any, name: str, company: str, special: str
+) -> None:
+    """Whatever a name, company or special text holds — markup, entities, quotes — the slip
+    prints it as written (and the PDF is always built)."""
+    name, company = " ".join(name.split()) or "x", " ".join(company.split())
+    order = Order.objects.filter(mode="prod").first() or place_order(
+        publisher, (kinds["cd-sleeve"], 1)
+    )
+    batch = Batch.objects.first() or make_batch("cd-sleeve", order)
+    Order.objects.filter(id=order.id).update(name=name, company=company, special_text=special)
+    slip = pages(batch_pdf(batch))[1]
+    ship_to = slip.index("Ship to")
+    assert slip[ship_to + 1] == name
+    assert slip[ship_to + 2] == (company or "1 Main St")
+    expected = [" ".join(line.split()) for line in special.strip().splitlines()]
+    if any(expected):
+        start = slip.index("Special text") + 1
+        assert slip[start : start + len([e for e in expected if e])] == [e for e in expected if e]

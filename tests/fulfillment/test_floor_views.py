@@ -213,6 +213,7 @@ def test_the_order_page_shows_history_and_moves_an_order_through_the_floor(
     assert '<option value="new">a new batch</option>' in page
     assert "Mark packed" not in page
     assert "Code 1234" in page
+    assert f'<a href="/admin/orders/order/{order.id}/change/">' in page
 
     # Ready → a new batch.
     put = staff.post(f"{url}/batch", {"batch": "new"}, follow=True)
@@ -319,3 +320,14 @@ def test_a_long_group_lists_the_first_orders_and_counts_them_all(
     assert listed == [orders[0].id, orders[1].id]
     assert "And 1 more, in the same order: a batch of the group takes them too." in page
     assert 'data-testid="group-count-cd-sleeve">3 orders · 3 units</span>' in page
+
+
+def test_who_may_not_see_the_floor_learns_nothing_from_the_method(
+    kinds: dict[str, Any], publisher: Any
+) -> None:
+    order = place_order(publisher, (kinds["cd-sleeve"], 1))
+    url = f"/operator/floor/orders/{order.id}/packed"
+    assert Client().get(url).status_code == 302
+    clerk = Client()
+    clerk.force_login(User.objects.create_user("clerk", password="a long enough password"))
+    assert clerk.get(url).status_code == 404

@@ -54,8 +54,8 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-@require_GET
 @operator_required
+@require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     groups = floor_queue()
     return render(
@@ -70,8 +70,8 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
 @operator_required
+@require_POST
 def create_batch(request: HttpRequest) -> HttpResponse:
     form = BatchCreateForm(request.POST)
     if not form.is_valid():
@@ -97,8 +97,8 @@ def create_batch(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("floor:batch", args=[result.batch.id]))
 
 
-@require_GET
 @operator_required
+@require_GET
 def batches(request: HttpRequest) -> HttpResponse:
     shown = Batch.objects.order_by("-id")
     state = request.GET.get("state", "")
@@ -119,8 +119,8 @@ def batches(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
 @operator_required
+@require_GET
 def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = found_or_404(Batch.objects.all(), batch_id, "batch")
     orders = batch_orders(batch)
@@ -144,8 +144,8 @@ def batch_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     )
 
 
-@require_POST
 @operator_required
+@require_POST
 def batch_packed(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = found_or_404(Batch.objects.all(), batch_id, "batch")
     back = HttpResponseRedirect(reverse("floor:batch", args=[batch.id]))
@@ -171,8 +171,8 @@ def batch_packed(request: HttpRequest, batch_id: int) -> HttpResponse:
     return back
 
 
-@require_GET
 @operator_required
+@require_GET
 def batch_document(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = found_or_404(Batch.objects.all(), batch_id, "batch")
     response = HttpResponse(batch_pdf(batch), content_type="application/pdf")

@@ -74,8 +74,8 @@ def floor_actions(request: HttpRequest, order: Order) -> dict[str, Any] | None:
     return context
 
 
-@require_GET
 @operator_required
+@require_GET
 def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(order_id)
     state = effective_state(order)
@@ -103,8 +103,8 @@ class ToBatchForm(forms.Form):
     batch = forms.CharField(max_length=20)
 
 
-@require_POST
 @operator_required
+@require_POST
 def order_to_batch(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(order_id)
     form = ToBatchForm(request.POST)
@@ -126,8 +126,8 @@ def order_to_batch(request: HttpRequest, order_id: int) -> HttpResponse:
     return _back(order.id)
 
 
-@require_POST
 @operator_required
+@require_POST
 def order_packed(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(order_id)
     try:
@@ -139,8 +139,8 @@ def order_packed(request: HttpRequest, order_id: int) -> HttpResponse:
     return _back(order.id)
 
 
-@require_POST
 @operator_required
+@require_POST
 def order_pull(request: HttpRequest, order_id: int) -> HttpResponse:
     order = _order(order_id)
     try:
