@@ -331,3 +331,31 @@ def test_who_may_not_see_the_floor_learns_nothing_from_the_method(
     clerk = Client()
     clerk.force_login(User.objects.create_user("clerk", password="a long enough password"))
     assert clerk.get(url).status_code == 404
+
+
+def test_batch_only_the_ticked_orders(staff: Client, kinds: dict[str, Any], publisher: Any) -> None:
+    sleeve = kinds["cd-sleeve"]
+    first, second, third = (place_order(publisher, (sleeve, 1), hours_ago=5 - n) for n in range(3))
+    page = staff.get("/operator/floor/").text
+    assert (
+        f'<input type="checkbox" name="order" value="{second.id}" form="batch-cd-sleeve" '
+        f'aria-label="Pick order {second.id}">'
+    ) in page
+    response = staff.post(
+        "/operator/floor/batches/new",
+        {"group": "cd-sleeve", "order": [str(second.id), str(third.id)]},
+        follow=True,
+    )
+    batch = Batch.objects.get()
+    assert messages_of(response) == [f"Batch {batch.id}: 2 orders in production."]
+    assert sorted(BatchOrder.objects.values_list("order_id", flat=True)) == [second.id, third.id]
+    assert Order.objects.get(id=first.id).fulfillment_state == S.WAITING  # window over: ready
+    before = snapshot()
+    for bad in (["x"], ["1" * 40], [str(first.id), "-3"]):
+        refused = staff.post(
+            "/operator/floor/batches/new", {"group": "cd-sleeve", "order": bad}, follow=True
+        )
+        assert messages_of(refused) == [
+            "No batch created: the ticked orders are not order numbers."
+        ]
+    assert snapshot() == before

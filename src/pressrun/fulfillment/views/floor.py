@@ -25,6 +25,7 @@ from pressrun.fulfillment.packing import batch_orders, batch_pdf, pick_list
 from pressrun.fulfillment.views.common import found_or_404
 
 BATCHES_PER_PAGE = 50
+MAX_ID_DIGITS = 18
 
 
 class BatchCreateForm(forms.Form):
@@ -81,9 +82,16 @@ def create_batch(request: HttpRequest) -> HttpResponse:
         )
         messages.error(request, f"No batch created: {errors}")
         return HttpResponseRedirect(reverse("floor:queue"))
+    picked = request.POST.getlist("order")
+    if not all(value.isdigit() and len(value) <= MAX_ID_DIGITS for value in picked):
+        messages.error(request, "No batch created: the ticked orders are not order numbers.")
+        return HttpResponseRedirect(reverse("floor:queue"))
     try:
         result = batch_create(
-            group=form.cleaned_data["group"], user=request.user, limit=form.cleaned_data["limit"]
+            group=form.cleaned_data["group"],
+            user=request.user,
+            limit=form.cleaned_data["limit"],
+            order_ids=[int(value) for value in picked] if picked else None,
         )
     except BatchRefused as exc:
         messages.error(request, f"No batch created: {exc}")
