@@ -140,7 +140,13 @@ def test_create_a_batch_from_a_group(staff: Client, kinds: dict[str, Any], publi
     assert pdf["Content-Disposition"] == f'inline; filename="batch-{batch.id}.pdf"'
     assert pdf.content.startswith(b"%PDF-")
     listing = staff.get("/operator/floor/batches/?state=in_production").text
-    assert f'<a href="/operator/floor/batches/{batch.id}">{batch.id}</a>' in listing
+    assert (
+        f'<tr><td><a href="/operator/floor/batches/{batch.id}">{batch.id}</a></td><td>CD sleeve'
+        '</td><td>In production</td><td class="num">2</td>'
+    ) in listing
+    assert (
+        "No batches in this state yet." in staff.get("/operator/floor/batches/?state=packed").text
+    )
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -108,7 +109,9 @@ def create_batch(request: HttpRequest) -> HttpResponse:
 @operator_required
 @require_GET
 def batches(request: HttpRequest) -> HttpResponse:
-    shown = Batch.objects.order_by("-id")
+    shown = Batch.objects.annotate(
+        orders=Count("memberships", filter=Q(memberships__removed_at__isnull=True))
+    ).order_by("-id")
     state = request.GET.get("state", "")
     if state in BatchState.values:
         shown = shown.filter(state=state)
