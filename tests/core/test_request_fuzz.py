@@ -133,6 +133,7 @@ def fuzz_setup(make_publisher: Any, make_project: Any, settings: Any) -> dict[st
             "<int:rule_id>": "1",
             "<int:unmatched_id>": "1",
             "<int:delivery_id>": "1",
+            "<int:batch_id>": "1",
             "^(?P<token>[A-Za-z0-9_-]{16,64})$": order.customer_token,
         }
     )
