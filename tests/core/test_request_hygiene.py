@@ -413,3 +413,24 @@ def test_the_refusal_never_logs_a_traceback_and_names_the_charset_safely(
     )
     (record,) = refusal_records(caplog)
     assert re.search(r"charset 'rot13\?<x>'", record.getMessage()), record.getMessage()
+
+
+@pytest.mark.parametrize("charset", ["shift_jis", "iso-2022-jp", "euc-jp"])
+def test_a_query_string_its_own_charset_cannot_read_is_a_styled_400(
+    charset: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`?%80` with `charset=shift_jis` was decoded to U+FFFD, which the admin's changelist
+    could not encode back into Shift_JIS when it wrote its filter links: a 500."""
+    from django.contrib.auth.models import User
+
+    operator = User.objects.create_superuser("root", password="a long operator password")
+    client = Client(raise_request_exception=False)
+    client.force_login(operator)
+    path = "/admin/carts/inbounddelivery/"
+    response = client.get(f"{path}?%80", CONTENT_TYPE=f"{FORM}; charset={charset}")
+    assert response.status_code == 400
+    assert "<h1>Bad request</h1>" in response.content.decode()
+    assert_one_log_line(caplog, 400, path)
+    # The same charset with a query string it can read is served.
+    response = client.get(f"{path}?q=abc", CONTENT_TYPE=f"{FORM}; charset={charset}")
+    assert response.status_code == 200

@@ -40,6 +40,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote_to_bytes
 
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -102,6 +103,7 @@ class RefusalKind(enum.Enum):
     CHARSET = "charset"
     LENGTH_REQUIRED = "length_required"
     TOO_LARGE = "too_large"
+    QUERY_ENCODING = "query_encoding"
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,30 @@ def charset_refusal(content_type: str) -> RequestRefusal | None:
         f"The Content-Type charset '{_printable(name)}' is not a text encoding this service "
         "reads; send UTF-8.",
     )
+
+
+def query_refusal(request: HttpRequest) -> RequestRefusal | None:
+    """A refusal when the query string is not valid text in the request's own charset.
+
+    Django decodes a query string leniently (an invalid byte becomes U+FFFD), and code that
+    writes it back — the admin keeps a changelist's filters in its links — encodes it again
+    with the same charset: with UTF-8 that works, but Shift_JIS or ISO-2022-JP cannot encode
+    U+FFFD, and `?%80` with `charset=shift_jis` raised from inside the admin. A request whose
+    query string its own charset cannot read is refused instead.
+    """
+    encoding = getattr(request, "encoding", None)
+    if not encoding or codecs.lookup(encoding).name == "utf-8":
+        return None
+    raw = str(request.META.get("QUERY_STRING", ""))
+    try:
+        unquote_to_bytes(raw.replace("+", " ")).decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return RequestRefusal(
+            RefusalKind.QUERY_ENCODING,
+            400,
+            f"The query string is not valid {_printable(encoding)} text; send UTF-8.",
+        )
+    return None
 
 
 def _is_chunked(request: HttpRequest) -> bool:
@@ -201,7 +227,11 @@ def request_refusal(request: HttpRequest) -> RequestRefusal | None:
     """Why `request` must be refused before any code reads its data, or None. Reads a
     chunked body into the request as a side effect (see `_read_chunked_body`)."""
     framing = _read_chunked_body(request)
-    return framing or charset_refusal(str(request.META.get("CONTENT_TYPE", "")))
+    return (
+        framing
+        or charset_refusal(str(request.META.get("CONTENT_TYPE", "")))
+        or query_refusal(request)
+    )
 
 
 class RefusalHandler(Protocol):
