@@ -1,0 +1,199 @@
+"""The only code that sends a webhook over the network: one POST, with timeouts, to an
+address checked against server-side request forgery.
+
+A publisher chooses the URL, so pressrun must not become a way to reach what only it can
+reach: its own machine, the private network around it, a cloud's metadata address. So:
+
+- the URL must be https (http only to a loopback address, and only with
+  PRESSRUN_WEBHOOKS_ALLOW_LOOPBACK, for tests and local development), with a host name or a
+  public IP address, no user name or password;
+- the host name is resolved here, every address it resolves to must be public (not private,
+  loopback, link-local, shared, reserved, multicast or unspecified; loopback is allowed
+  with the setting above), and the connection goes to the checked address, never to a
+  second resolution (DNS rebinding), while TLS still verifies the certificate for the name;
+- redirects are not followed (a 3xx is a failed attempt), so a public URL cannot bounce
+  the request inward;
+- connecting and each read give up after PRESSRUN_WEBHOOK_TIMEOUT_SECONDS, and at most a
+  few KiB of the answer are read, of which a short excerpt is kept.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
+
+from django.conf import settings
+
+from pressrun.core.errors import DomainError
+
+USER_AGENT = "pressrun-webhooks/1"
+RESPONSE_READ_LIMIT = 4096
+EXCERPT_LENGTH = 300
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UrlRefused(DomainError):
+    """The endpoint URL may not be used; the message says why, for the publisher."""
+
+
+class DeliveryFailed(DomainError):
+    """The request could not be made or got no HTTP answer (refused address, DNS, connection,
+    TLS, timeout); the message says which."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    excerpt: str
+
+
+def loopback_allowed() -> bool:
+    return bool(getattr(settings, "WEBHOOKS_ALLOW_LOOPBACK", False))
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def address_allowed(address: IPAddress, *, allow_loopback: bool) -> bool:
+    """Whether pressrun may connect to `address`: a public unicast address, or loopback when
+    allowed."""
+    if address.is_loopback:
+        return allow_loopback
+    return address.is_global and not address.is_multicast
+
+
+def _is_loopback_name(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def endpoint_url_check(url: str, *, allow_loopback: bool | None = None) -> SplitResult:
+    """The parsed `url` if it may be a webhook endpoint (see the module docstring; the host
+    name's addresses are checked when sending). Raises UrlRefused with the reason."""
+    allow = loopback_allowed() if allow_loopback is None else allow_loopback
+    url = url.strip()
+    if not url:
+        raise UrlRefused("Enter the URL pressrun should send webhooks to.")
+    if len(url) > 500:
+        raise UrlRefused("The URL is too long (500 characters at most).")
+    if any(ord(character) < 33 or ord(character) == 127 for character in url):
+        raise UrlRefused("The URL may not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UrlRefused(f"This is not a valid URL ({exc}).") from None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in ("https", "http") or not host:
+        raise UrlRefused("Enter a full URL starting with https://, e.g. https://example.com/hooks.")
+    if parts.username is not None or parts.password is not None:
+        raise UrlRefused(
+            "Leave the user name and password out of the URL: check the signature instead."
+        )
+    if port == 0:
+        raise UrlRefused("The URL's port must be between 1 and 65535.")
+    address = _ip(host)
+    loopback = _is_loopback_name(host) or (address is not None and address.is_loopback)
+    if loopback and not allow:
+        raise UrlRefused("pressrun does not send webhooks to its own machine (localhost).")
+    if address is not None and not address_allowed(address, allow_loopback=allow):
+        raise UrlRefused(
+            f"{host} is a private or reserved address: pressrun sends webhooks to public "
+            "addresses only."
+        )
+    if scheme != "https" and not loopback:
+        raise UrlRefused("The URL must start with https:// (webhooks are sent encrypted only).")
+    if address is None and not _is_loopback_name(host) and "." not in host:
+        raise UrlRefused(f"{host} is not a public host name (it has no domain).")
+    return parts
+
+
+def _resolve(host: str, port: int, *, allow_loopback: bool) -> str:
+    """One address to connect to for `host`, after checking all it resolves to."""
+    literal = _ip(host)
+    if literal is not None:
+        candidates = [literal]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise DeliveryFailed(f"Could not resolve {host}: {exc}") from None
+        candidates = [a for a in (_ip(str(info[4][0])) for info in infos) if a is not None]
+    if not candidates:
+        raise DeliveryFailed(f"Could not resolve {host}: no address.")
+    for address in candidates:
+        if not address_allowed(address, allow_loopback=allow_loopback):
+            raise DeliveryFailed(
+                f"{host} resolves to {address}, a private or reserved address: not sent."
+            )
+    return str(candidates[0])
+
+
+def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Response:
+    """POST `body` to `url` once; the HTTP answer (any status) or DeliveryFailed.
+    Raises UrlRefused when the URL itself may not be used."""
+    allow = loopback_allowed()
+    parts = endpoint_url_check(url, allow_loopback=allow)
+    host = parts.hostname or ""
+    secure = parts.scheme.lower() == "https"
+    port = parts.port or (443 if secure else 80)
+    address = _resolve(host, port, allow_loopback=allow)
+    connection: http.client.HTTPConnection
+    if secure:
+        connection = http.client.HTTPSConnection(
+            host, port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def connect_to_checked_address(
+        _address: tuple[str, int], connect_timeout: float | None, source: object = None
+    ) -> socket.socket:
+        return socket.create_connection((address, port), connect_timeout)
+
+    # http.client connects through this hook; TLS still checks the certificate for `host`.
+    connection._create_connection = connect_to_checked_address  # type: ignore[attr-defined]
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    request_headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Content-Length": str(len(body)),
+        **headers,
+    }
+    started = time.monotonic()
+    try:
+        connection.request("POST", path, body=body, headers=request_headers)
+        response = connection.getresponse()
+        data = b""
+        while len(data) < RESPONSE_READ_LIMIT and time.monotonic() - started < timeout:
+            chunk = response.read1(RESPONSE_READ_LIMIT - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return Response(status=response.status, excerpt=excerpt(data))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError | socket.timeout) else str(exc)
+        raise DeliveryFailed(f"{type(exc).__name__}: {reason}"[:400]) from None
+    finally:
+        connection.close()
+
+
+def excerpt(data: bytes) -> str:
+    """The start of a response body as printable text, at most EXCERPT_LENGTH characters."""
+    text = data.decode("utf-8", errors="replace")
+    printable = "".join(c if c.isprintable() or c in "\n\t" else " " for c in text)
+    return printable[:EXCERPT_LENGTH]
