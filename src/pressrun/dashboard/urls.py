@@ -80,12 +80,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("integrations/webhooks/secret", webhooks.webhook_secret_view, name="webhook_secret"),
     path("integrations/webhooks/test", webhooks.webhook_test, name="webhook_test"),
     path(
-        "integrations/webhooks/deliveries/<int:delivery_id>",
+        "integrations/webhooks/deliveries/<int:webhook_delivery_id>",
         webhooks.webhook_delivery,
         name="webhook_delivery",
     ),
     path(
-        "integrations/webhooks/deliveries/<int:delivery_id>/redeliver",
+        "integrations/webhooks/deliveries/<int:webhook_delivery_id>/redeliver",
         webhooks.webhook_redeliver_view,
         name="webhook_redeliver",
     ),

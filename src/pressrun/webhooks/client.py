@@ -34,6 +34,8 @@ from pressrun.core.errors import DomainError
 USER_AGENT = "pressrun-webhooks/1"
 RESPONSE_READ_LIMIT = 4096
 EXCERPT_LENGTH = 300
+# Characters RFC 3986 does not allow in a URL unencoded.
+_NOT_IN_URLS = '<>"{}|\\^`'
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -87,8 +89,10 @@ def endpoint_url_check(url: str, *, allow_loopback: bool | None = None) -> Split
         raise UrlRefused("Enter the URL pressrun should send webhooks to.")
     if len(url) > 500:
         raise UrlRefused("The URL is too long (500 characters at most).")
-    if any(ord(character) < 33 or ord(character) == 127 for character in url):
-        raise UrlRefused("The URL may not contain spaces or control characters.")
+    if any(ord(c) < 33 or ord(c) == 127 or c in _NOT_IN_URLS for c in url):
+        raise UrlRefused(
+            "The URL may not contain spaces, control characters or any of " + _NOT_IN_URLS
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

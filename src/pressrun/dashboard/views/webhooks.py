@@ -124,8 +124,10 @@ def webhook_test(request: PublisherRequest) -> HttpResponse:
 
 
 @publisher_required
-def webhook_delivery(request: PublisherRequest, delivery_id: int) -> HttpResponse:
-    delivery = owned_or_404(WebhookDelivery.objects.all(), request.publisher, id=delivery_id)
+def webhook_delivery(request: PublisherRequest, webhook_delivery_id: int) -> HttpResponse:
+    delivery = owned_or_404(
+        WebhookDelivery.objects.all(), request.publisher, id=webhook_delivery_id
+    )
     context = {
         "section": "integrations",
         "delivery": delivery,
@@ -137,8 +139,10 @@ def webhook_delivery(request: PublisherRequest, delivery_id: int) -> HttpRespons
 
 @publisher_required
 @require_POST
-def webhook_redeliver_view(request: PublisherRequest, delivery_id: int) -> HttpResponse:
-    delivery = owned_or_404(WebhookDelivery.objects.all(), request.publisher, id=delivery_id)
+def webhook_redeliver_view(request: PublisherRequest, webhook_delivery_id: int) -> HttpResponse:
+    delivery = owned_or_404(
+        WebhookDelivery.objects.all(), request.publisher, id=webhook_delivery_id
+    )
     try:
         webhook_redeliver(publisher=request.publisher, delivery_id=delivery.id)
     except WebhookRefused as exc:
