@@ -14,7 +14,14 @@ class WebhookSettingsForm(DashboardForm):
         label="Endpoint URL",
         max_length=500,
         required=False,
-        widget=forms.URLInput(attrs={"placeholder": "https://example.com/pressrun-webhooks"}),
+        # A text input (styled like the others) that phones still open with a URL keyboard.
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "url",
+                "spellcheck": "false",
+                "placeholder": "https://example.com/pressrun-webhooks",
+            }
+        ),
         help_text="An https:// address of your own system that answers a POST with a 2xx status.",
     )
     event_types = forms.MultipleChoiceField(
