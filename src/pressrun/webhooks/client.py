@@ -13,16 +13,19 @@ reach: its own machine, the private network around it, a cloud's metadata addres
   second resolution (DNS rebinding), while TLS still verifies the certificate for the name;
 - redirects are not followed (a 3xx is a failed attempt), so a public URL cannot bounce
   the request inward;
-- connecting and each read give up after PRESSRUN_WEBHOOK_TIMEOUT_SECONDS, and at most a
-  few KiB of the answer are read, of which a short excerpt is kept.
+- connecting and each read give up after PRESSRUN_WEBHOOK_TIMEOUT_SECONDS, the whole
+  attempt after three times that, and at most a few KiB of the answer are read, of which a
+  short excerpt is kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
@@ -34,6 +37,8 @@ from pressrun.core.errors import DomainError
 USER_AGENT = "pressrun-webhooks/1"
 RESPONSE_READ_LIMIT = 4096
 EXCERPT_LENGTH = 300
+# The whole attempt (connect, send, answer) gives up after this many times the timeout.
+WHOLE_ATTEMPT_TIMEOUTS = 3
 # Characters RFC 3986 does not allow in a URL unencoded.
 _NOT_IN_URLS = '<>"{}|\\^`'
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -124,8 +129,8 @@ def endpoint_url_check(url: str, *, allow_loopback: bool | None = None) -> Split
     return parts
 
 
-def _resolve(host: str, port: int, *, allow_loopback: bool) -> str:
-    """One address to connect to for `host`, after checking all it resolves to."""
+def _resolve(host: str, port: int, *, allow_loopback: bool) -> list[str]:
+    """The addresses to connect to for `host`, in order, after checking all of them."""
     literal = _ip(host)
     if literal is not None:
         candidates = [literal]
@@ -142,7 +147,7 @@ def _resolve(host: str, port: int, *, allow_loopback: bool) -> str:
             raise DeliveryFailed(
                 f"{host} resolves to {address}, a private or reserved address: not sent."
             )
-    return str(candidates[0])
+    return list(dict.fromkeys(str(address) for address in candidates))
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Response:
@@ -153,7 +158,7 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> R
     host = parts.hostname or ""
     secure = parts.scheme.lower() == "https"
     port = parts.port or (443 if secure else 80)
-    address = _resolve(host, port, allow_loopback=allow)
+    addresses = _resolve(host, port, allow_loopback=allow)
     connection: http.client.HTTPConnection
     if secure:
         connection = http.client.HTTPSConnection(
@@ -165,7 +170,14 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> R
     def connect_to_checked_address(
         _address: tuple[str, int], connect_timeout: float | None, source: object = None
     ) -> socket.socket:
-        return socket.create_connection((address, port), connect_timeout)
+        error: OSError | None = None
+        for address in addresses:  # each in turn, as socket.create_connection does
+            try:
+                return socket.create_connection((address, port), connect_timeout)
+            except OSError as exc:
+                error = exc
+        assert error is not None  # _resolve returns at least one address
+        raise error
 
     # http.client connects through this hook; TLS still checks the certificate for `host`.
     connection._create_connection = connect_to_checked_address  # type: ignore[attr-defined]
@@ -178,7 +190,23 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> R
         "Content-Length": str(len(body)),
         **headers,
     }
+    # Socket timeouts bound each step; this bounds the whole attempt, so an endpoint that
+    # drips its answer a byte at a time cannot hold a worker for long either.
+    total = timeout * WHOLE_ATTEMPT_TIMEOUTS
+    expired = threading.Event()
+
+    def abort() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown (not TLS's), safe while another thread reads.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(total, abort)
+    watchdog.daemon = True
     started = time.monotonic()
+    watchdog.start()
     try:
         connection.request("POST", path, body=body, headers=request_headers)
         response = connection.getresponse()
@@ -188,11 +216,16 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> R
             if not chunk:
                 break
             data += chunk
+        if expired.is_set():  # cut off: what was read ended only because the socket was shut
+            raise DeliveryFailed(f"No complete answer within {total:g} s: timed out.")
         return Response(status=response.status, excerpt=excerpt(data))
     except (OSError, http.client.HTTPException, ValueError) as exc:
+        if expired.is_set():
+            raise DeliveryFailed(f"No complete answer within {total:g} s: timed out.") from None
         reason = "timed out" if isinstance(exc, TimeoutError | socket.timeout) else str(exc)
         raise DeliveryFailed(f"{type(exc).__name__}: {reason}"[:400]) from None
     finally:
+        watchdog.cancel()
         connection.close()
 
 
