@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pressrun.core.sealed import unseal
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -206,3 +208,27 @@ def test_publishers_never_see_each_others_webhooks(
     assert "Save an endpoint URL first" in text(response)
     theirs.refresh_from_db()
     assert theirs.status == DeliveryStatus.PENDING
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    url=st.text(max_size=80),
+    events=st.lists(st.sampled_from([*ALL, "x", ""]), max_size=3),
+    enabled=st.booleans(),
+)
+def test_settings_form_fuzzed(browser: Client, url: str, events: list[str], enabled: bool) -> None:
+    data: dict[str, Any] = {"url": url, "event_types": events}
+    if enabled:
+        data["enabled"] = "on"
+    before = list(WebhookEndpoint.objects.values())
+    response = browser.post(PAGE, data)
+    assert response.status_code in (200, 302, 400)
+    endpoint = WebhookEndpoint.objects.filter().first()
+    if response.status_code == 400:
+        assert list(WebhookEndpoint.objects.values()) == before
+        return
+    assert endpoint is not None
+    assert endpoint.url == url.strip()
+    assert endpoint.enabled is enabled
