@@ -504,3 +504,23 @@ def test_housekeeping_deletes_old_finished_deliveries(
     later = timezone.now() + timedelta(days=31)
     assert webhook_deliveries_delete_old(now=later) == 1  # the pending one stays
     assert list(WebhookDelivery.objects.values_list("id", flat=True)) == [recent.id]
+
+
+def test_an_unexpected_error_is_a_failed_attempt_not_a_stuck_row(
+    publisher: Any,
+    cd: Any,
+    connect: Callable[..., str],
+    place: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pressrun.webhooks import client
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("surprise")
+
+    connect(publisher)
+    place(publisher, cd)
+    monkeypatch.setattr(client, "post", broken)
+    delivery = WebhookDelivery.objects.get()
+    assert webhook_delivery_attempt(delivery_id=delivery.id) == DeliveryStatus.PENDING
+    assert WebhookAttempt.objects.get().error == "KeyError: 'surprise'"

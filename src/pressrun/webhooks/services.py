@@ -305,6 +305,9 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
             )
         except (client.DeliveryFailed, client.UrlRefused) as exc:
             error = exc.message
+        except Exception as exc:  # a failed attempt all the same: never a row left SENDING
+            logger.exception("webhook %s: unexpected error while sending", delivery.event_id)
+            error = f"{type(exc).__name__}: {exc}"[:400]
         else:
             code, excerpt = response.status, response.excerpt
             if not 200 <= code < 300:
