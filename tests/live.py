@@ -231,6 +231,8 @@ def _base_environment(data_dir: Path) -> dict[str, str]:
             # The postage window's task runs every second instead of every minute, so a
             # test sees an order become ready soon after its window ends.
             "PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS": "1",
+            # Publisher webhooks go to receivers the tests run on 127.0.0.1.
+            "PRESSRUN_WEBHOOKS_ALLOW_LOOPBACK": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -31,6 +31,7 @@ from pressrun.notifications.services import customer_page_url, notify_order_plac
 from pressrun.orders.changes import order_delete
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import order_place
+from pressrun.webhooks.services import webhook_endpoint_save
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +119,13 @@ def world(make_publisher: Any, make_project: Any, client: Client) -> tuple[Clien
     LoginFailure.objects.create(
         login="label@example.com", client_address="10.0.0.1", at=timezone.now()
     )
+    _, webhook_secret = webhook_endpoint_save(
+        publisher=publisher,
+        url="https://hooks.example.com/in",
+        event_types=["order.placed"],
+        enabled=True,
+    )
+    _place(publisher, project.id, "INV-HOOKED")  # a webhook delivery for its pages
 
     publisher.refresh_from_db()
     values = {
@@ -129,6 +137,7 @@ def world(make_publisher: Any, make_project: Any, client: Client) -> tuple[Clien
         "reset token": password_reset_token(publisher),
         "session key": client.session.session_key or "",
         "shopify signature header": "c2lnbmF0dXJlIHRoYXQgbXVzdCBub3Qgc2hvdw==",
+        "webhook signing secret": webhook_secret,
     }
     for name, user in (("publisher", publisher), ("operator", operator), ("clerk", other)):
         full, digest = _hash_parts(user.password)

@@ -143,6 +143,8 @@ INSTALLED_APPS = [
     "pressrun.notifications",
     "pressrun.payments",
     "pressrun.fulfillment",
+    # Publisher webhooks follow orders, billing and fulfillment; the dashboard shows them.
+    "pressrun.webhooks",
     "pressrun.gateway",
     "pressrun.carts",
     "pressrun.customers",
@@ -366,6 +368,15 @@ DEFAULT_FROM_EMAIL = os.environ.get("PRESSRUN_FROM_EMAIL", "orders@pressrun.loca
 # about base * 2^(n-1) seconds; after the last attempt the email is marked failed.
 EMAIL_SEND_ATTEMPTS = _env_int("PRESSRUN_EMAIL_SEND_ATTEMPTS", 8)
 EMAIL_RETRY_BASE_SECONDS = float(os.environ.get("PRESSRUN_EMAIL_RETRY_BASE_SECONDS", "") or 30)
+
+
+# --- publisher webhooks --------------------------------------------------------------------
+# Signed webhooks to the publishers' own systems (docs/webhooks.md). Connecting and each read
+# of an attempt give up after this many seconds.
+WEBHOOK_TIMEOUT_SECONDS = max(_env_int("PRESSRUN_WEBHOOK_TIMEOUT_SECONDS", 10), 1)
+# Endpoints must be public https URLs; this also allows http:// and https:// to loopback
+# addresses (127.0.0.1, ::1, localhost), for tests and local development only.
+WEBHOOKS_ALLOW_LOOPBACK = _env_bool("PRESSRUN_WEBHOOKS_ALLOW_LOOPBACK", False)
 
 
 # --- payments (Stripe) ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 from pressrun.orders.models import Order, OrderLine, OrderStatus
 from pressrun.payments.models import Checkout, CheckoutStatus
+from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
 from tests.dashboard.pages import ESCAPED, SCRIPT
@@ -38,6 +39,7 @@ SAMPLE_ARGUMENTS = {
     "rule_id": "1",
     "checkout_id": "1",
     "delivery_id": "1",
+    "webhook_delivery_id": "1",
 }
 
 
@@ -95,6 +97,7 @@ class Theirs:
     my_project: Project
     my_reset_token: str
     checkout: Checkout
+    webhook_delivery: WebhookDelivery
 
 
 # For every URL argument, per namespace: the value naming publisher B's object. A URL with an
@@ -108,6 +111,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "rule_id": lambda theirs: str(theirs.shipping_rule.id),
         "checkout_id": lambda theirs: str(theirs.checkout.id),
         "delivery_id": lambda theirs: str(theirs.delivery.id),
+        "webhook_delivery_id": lambda theirs: str(theirs.webhook_delivery.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -270,6 +274,15 @@ def theirs(
             status=CheckoutStatus.OPEN,
             stripe_session_id="cs_test_theirs",
             created_at=timezone.now(),
+        ),
+        webhook_delivery=WebhookDelivery.objects.create(
+            event_id="evt_theirs",
+            publisher=other,
+            event_type="order.placed",
+            order=order,
+            body="{}",
+            created_at=timezone.now(),
+            status=DeliveryStatus.DELIVERED,
         ),
     )
 

@@ -19,6 +19,9 @@ The points (grep for `fault_point(` to see them in place):
 - `email_queued_before_task`: an email's row is written, its send task not yet.
 - `email_claimed_before_send`: a worker has claimed an email (SENDING), nothing is sent yet.
 - `email_sent_before_marked`: the mail server accepted an email, the row is not yet SENT.
+- `webhook_queued_before_task`: a webhook's delivery row is written, its task not yet.
+- `webhook_claimed_before_send`: a worker has claimed a webhook (SENDING), nothing is sent.
+- `webhook_sent_before_recorded`: the endpoint answered, the attempt is not yet recorded.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from pressrun.dashboard.views import (
     orders,
     projects,
     shipping_rules,
+    webhooks,
 )
 
 app_name = "dashboard"
@@ -74,6 +75,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/deliveries/<int:delivery_id>/replay",
         integrations.delivery_replay_view,
         name="delivery_replay",
+    ),
+    path("integrations/webhooks", webhooks.webhooks, name="webhooks"),
+    path("integrations/webhooks/secret", webhooks.webhook_secret_view, name="webhook_secret"),
+    path("integrations/webhooks/test", webhooks.webhook_test, name="webhook_test"),
+    path(
+        "integrations/webhooks/deliveries/<int:webhook_delivery_id>",
+        webhooks.webhook_delivery,
+        name="webhook_delivery",
+    ),
+    path(
+        "integrations/webhooks/deliveries/<int:webhook_delivery_id>/redeliver",
+        webhooks.webhook_redeliver_view,
+        name="webhook_redeliver",
     ),
     path("projects", projects.project_list, name="projects"),
     path("projects/new", projects.project_new, name="project_new"),

@@ -1,0 +1,79 @@
+"""Reads of the webhook settings and log: for the dashboard, and which deliveries a worker
+may claim or the sweep must queue again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from pressrun.accounts.models import Publisher
+from pressrun.core.selectors import live_workers
+from pressrun.core.tasks import has_pending_run, pending_runs_kwarg
+from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+# A claim made outside `pressrun worker` (tasks run inline) is judged by its age alone: far
+# longer than an attempt can take (each step gives up after PRESSRUN_WEBHOOK_TIMEOUT_SECONDS).
+UNOWNED_CLAIM_TIMEOUT = timedelta(minutes=15)
+LOG_LENGTH = 50
+
+
+def webhook_endpoint_of(publisher: Publisher) -> WebhookEndpoint | None:
+    return WebhookEndpoint.objects.filter(publisher=publisher).first()
+
+
+def webhook_log(*, publisher: Publisher, limit: int = LOG_LENGTH) -> list[WebhookDelivery]:
+    """The publisher's latest deliveries, newest first (the dashboard's log)."""
+    return list(
+        WebhookDelivery.objects.filter(publisher=publisher)
+        .select_related("order")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def deliveries_claimable(*, now: datetime | None = None) -> QuerySet[WebhookDelivery]:
+    """The deliveries a run of `webhook_deliver` may claim (and so send) now: PENDING and
+    due, or SENDING under a claim nobody holds any more (a worker that is not alive, or a
+    claim made outside any worker longer than UNOWNED_CLAIM_TIMEOUT ago). A SENDING row whose
+    worker is alive is never here."""
+    now = now or timezone.now()
+    holder_alive = Exists(live_workers(now=now).filter(worker_id=OuterRef("claimed_by")))
+    abandoned = Q(status=DeliveryStatus.SENDING) & (
+        (~Q(claimed_by="") & ~holder_alive)
+        | Q(claimed_by="", claimed_at__lt=now - UNOWNED_CLAIM_TIMEOUT)
+    )
+    due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    return WebhookDelivery.objects.filter(due | abandoned)
+
+
+def _waiting(*, now: datetime) -> QuerySet[WebhookDelivery]:
+    """PENDING (due or not) or abandoned SENDING: a run of `webhook_deliver` must exist."""
+    later = Q(status=DeliveryStatus.PENDING, next_attempt_at__gt=now)
+    return WebhookDelivery.objects.filter(
+        Q(id__in=deliveries_claimable(now=now).values("id")) | later
+    )
+
+
+def stranded_delivery_ids(
+    *, delivery_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> list[int]:
+    """Deliveries waiting to be sent (PENDING, or claimed by a worker that died) with no
+    `webhook_deliver` run queued (a scheduled retry included) or running: nothing would send
+    them unless they are queued again. Oldest first; only among `delivery_ids` when given.
+    Rows are read before tasks (a row and its task are written in one transaction)."""
+    from pressrun.webhooks.tasks import webhook_deliver
+
+    waiting = _waiting(now=now or timezone.now())
+    if delivery_ids is not None:
+        ids = list(delivery_ids)
+        candidates = list(
+            waiting.filter(id__in=ids).order_by("created_at", "id").values_list("id", flat=True)
+        )
+        return [i for i in candidates if not has_pending_run(webhook_deliver, delivery_id=i)]
+    candidates = list(waiting.order_by("created_at", "id").values_list("id", flat=True))
+    if not candidates:
+        return []
+    with_run = pending_runs_kwarg(webhook_deliver, "delivery_id")
+    return [i for i in candidates if i not in with_run]
