@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The operator pages (core/operator_pages.py); each app mounts its own below /operator/.
     path("operator/", operator_home, name="operator_home"),
+    path("operator/address-errors/", include("pressrun.fulfillment.address.urls")),
     path("health", health),
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),

@@ -13,3 +13,17 @@ class FulfillmentConfig(AppConfig):
         from pressrun.fulfillment.tasks import close_postage_windows, postage_window_sweep_interval
 
         register_periodic_task(close_postage_windows, interval=postage_window_sweep_interval())
+
+        # The address check: its event handlers, its sweep, and the operators' page.
+        from pressrun.core.operator_pages import register_operator_page
+        from pressrun.fulfillment.address import subscribers
+        from pressrun.fulfillment.address.tasks import address_sweep, address_sweep_interval
+
+        subscribers.register()
+        register_periodic_task(address_sweep, interval=address_sweep_interval())
+        register_operator_page(
+            label="Address errors",
+            url_name="address_errors:list",
+            section="address_errors",
+            order=30,
+        )
