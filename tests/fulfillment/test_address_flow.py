@@ -568,3 +568,65 @@ def test_createpublisher_takes_the_reminder_delay(db: None) -> None:
     )
     publisher = Publisher.objects.get(id=int(out.getvalue()))
     assert publisher.address_error_reminder_days == 3
+
+
+# --- the publisher's setting ----------------------------------------------------------------
+
+SETTINGS_FORM = {
+    "company": "Acme Discs",
+    "default_mail_method": "standard",
+    "customer_address_changes": "on",
+    "postage_delay_hours": "12",
+    "error_email": "",
+    "customer_contact_email": "",
+    "shopify_topics": ["orders/fulfilled"],
+}
+
+
+def test_the_reminder_delay_is_a_setting_on_the_settings_page(publisher: Any) -> None:
+    from pressrun.accounts.models import Publisher
+
+    dashboard = Client()
+    sign_in(dashboard, publisher)
+    page = dashboard.get("/settings").content.decode()
+    assert 'name="address_error_reminder_days" value="14"' in page
+    response = dashboard.post("/settings", {**SETTINGS_FORM, "address_error_reminder_days": "5"})
+    assert response.status_code == 302
+    assert Publisher.objects.get(id=publisher.id).address_error_reminder_days == 5
+    # Left out, it stays as it is; out of range, it is refused and nothing is saved.
+    dashboard.post("/settings", SETTINGS_FORM)
+    assert Publisher.objects.get(id=publisher.id).address_error_reminder_days == 5
+    for value, message in (
+        ("0", "Ensure this value is greater than or equal to 1."),
+        ("366", "Ensure this value is less than or equal to 365."),
+    ):
+        refused = dashboard.post(
+            "/settings", {**SETTINGS_FORM, "address_error_reminder_days": value}
+        )
+        assert refused.status_code == 400
+        assert message in refused.content.decode()
+        assert Publisher.objects.get(id=publisher.id).address_error_reminder_days == 5
+
+
+def test_createpublisher_refuses_a_reminder_delay_out_of_range(db: None) -> None:
+    from django.core.management import CommandError, call_command
+
+    from pressrun.accounts.models import Publisher
+
+    with pytest.raises(CommandError, match="after 1 to 365 days"):
+        call_command(
+            "createpublisher",
+            "--email=b@example.com",
+            f"--password={PASSWORD}",
+            "--address-error-reminder-days=0",
+        )
+    assert not Publisher.objects.filter(email="b@example.com").exists()
+
+
+def test_the_admin_shows_the_check_but_does_not_let_it_be_edited(publisher: Any, cd: Any) -> None:
+    from django.contrib import admin
+
+    order = place_order(publisher, cd)
+    model_admin = admin.site._registry[Order]
+    readonly = set(model_admin.get_readonly_fields(None, order))  # type: ignore[arg-type]
+    assert {"address_checked_at", "address_check_note", "address_error_reminded_at"} <= readonly
