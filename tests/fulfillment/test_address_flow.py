@@ -630,3 +630,32 @@ def test_the_admin_shows_the_check_but_does_not_let_it_be_edited(publisher: Any,
     model_admin = admin.site._registry[Order]
     readonly = set(model_admin.get_readonly_fields(None, order))  # type: ignore[arg-type]
     assert {"address_checked_at", "address_check_note", "address_error_reminded_at"} <= readonly
+
+
+def test_a_correction_inside_the_window_is_checked_again(publisher: Any, cd: Any) -> None:
+    order = place_order(publisher, cd)
+    run_queued()
+    order.refresh_from_db()
+    assert order.address_checked_at is not None
+    customer = Client()
+    page = customer.get(f"/c/{order.customer_token}").content.decode()
+    assert "We cannot ship this order" not in page  # the usual window, no problem shown
+    customer.post(f"/c/{order.customer_token}", {**FIXED, "address": "3 Main St"})
+    order.refresh_from_db()
+    assert (order.address, order.address_checked_at, order.fulfillment_state) == (
+        "3 Main St",
+        None,
+        "waiting",
+    )
+    assert queued_checks() == [order.id]
+    run_queued()
+    order.refresh_from_db()
+    assert order.address_checked_at is not None
+
+
+def test_the_customer_page_of_a_stopped_order_says_what_is_wrong(publisher: Any, cd: Any) -> None:
+    order = place_order(publisher, cd, state="MN")
+    run_queued()
+    page = Client().get(f"/c/{order.customer_token}").content.decode()
+    assert "On hold: the address needs correcting" in page
+    assert f"<strong>We cannot ship this order to this address yet.</strong> {MISMATCH}" in page
