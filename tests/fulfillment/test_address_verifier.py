@@ -216,3 +216,16 @@ def test_the_setting_picks_the_verifier(settings: Any) -> None:
     settings.ADDRESS_VERIFIER = "usps"
     with pytest.raises(ImproperlyConfigured, match="use one of offline, easypost"):
         configured_verifier()
+
+
+def test_pressrun_check_reports_a_verifier_setting_that_cannot_work(settings: Any) -> None:
+    from pressrun.fulfillment.address.checks import address_verifier_setting
+
+    settings.ADDRESS_VERIFIER = "offline"
+    assert address_verifier_setting() == []
+    settings.ADDRESS_VERIFIER = "usps"
+    [error] = address_verifier_setting()
+    assert (error.id, error.msg) == (
+        "pressrun.E201",
+        "PRESSRUN_ADDRESS_VERIFIER is 'usps'; use one of offline, easypost.",
+    )

@@ -16,7 +16,7 @@ class FulfillmentConfig(AppConfig):
 
         # The address check: its event handlers, its sweep, and the operators' page.
         from pressrun.core.operator_pages import register_operator_page
-        from pressrun.fulfillment.address import subscribers
+        from pressrun.fulfillment.address import checks, subscribers  # noqa: F401 - checks registers
         from pressrun.fulfillment.address.tasks import address_sweep, address_sweep_interval
 
         subscribers.register()
