@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from pressrun.billing.services import ledger_credit, order_pay_from_balance
+from pressrun.billing.services import ledger_credit
 from pressrun.fulfillment.address.selectors import address_verified_q
 from pressrun.fulfillment.address.services import (
     address_check_order,
@@ -163,10 +163,7 @@ def test_hold_and_test_orders_are_checked_only_once_paid(
     assert queued_checks() == []
     ledger_credit(publisher_id=poor.id, amount=hold.total_cost, description="t", actor="test")
     hold.refresh_from_db()
-    if hold.status == "HOLD":  # a credit releases what it covers; else the operator pays
-        order_pay_from_balance(order_id=hold.id, actor="operator")
-    hold.refresh_from_db()
-    assert hold.status == "PROCESSING"
+    assert hold.status == "PROCESSING"  # the credit released it (OrderPaid)
     assert queued_checks() == [hold.id]
 
 
@@ -659,3 +656,25 @@ def test_the_customer_page_of_a_stopped_order_says_what_is_wrong(publisher: Any,
     page = Client().get(f"/c/{order.customer_token}").content.decode()
     assert "On hold: the address needs correcting" in page
     assert f"<strong>We cannot ship this order to this address yet.</strong> {MISMATCH}" in page
+
+
+def test_the_problem_is_escaped_in_the_html_email_and_pages(
+    publisher: Any, cd: Any, operator: Client
+) -> None:
+    order = place_order(publisher, cd)
+    close_window(order)
+    run_queued()
+    mail.outbox.clear()
+    address_problem_report(
+        order_id=order.id, description='Box <b>"7"</b> & more', actor="operator:x"
+    )
+    run_queued()
+    [message] = mail.outbox
+    assert 'Box <b>"7"</b> & more' in message.body  # plain text as typed
+    html_part = message.alternatives[0][0]
+    assert "Box &lt;b&gt;&quot;7&quot;&lt;/b&gt; &amp; more" in html_part
+    assert '<b>"7"</b>' not in html_part
+    page = operator.get("/operator/address-errors/").content.decode()
+    assert "Box &lt;b&gt;&quot;7&quot;&lt;/b&gt; &amp; more" in page
+    customer = Client().get(f"/c/{order.customer_token}").content.decode()
+    assert "Box &lt;b&gt;&quot;7&quot;&lt;/b&gt; &amp; more" in customer
