@@ -678,3 +678,50 @@ def test_the_problem_is_escaped_in_the_html_email_and_pages(
     assert "Box &lt;b&gt;&quot;7&quot;&lt;/b&gt; &amp; more" in page
     customer = Client().get(f"/c/{order.customer_token}").content.decode()
     assert "Box &lt;b&gt;&quot;7&quot;&lt;/b&gt; &amp; more" in customer
+
+
+def test_fuzz_the_address_forms_never_answer_500(publisher: Any, cd: Any, operator: Client) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    order = place_order(publisher, cd)
+    close_window(order)
+    run_queued()
+    address_problem_report(order_id=order.id, description="No such street.", actor="t")
+    dashboard = Client()
+    sign_in(dashboard, publisher)
+    field = st.text(max_size=80)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        order_id=st.one_of(field, st.integers(min_value=-(2**70), max_value=2**70).map(str)),
+        description=field,
+        street=field,
+        state=field,
+        postal_code=field,
+        country=field,
+    )
+    def run(
+        *,
+        order_id: str,
+        description: str,
+        street: str,
+        state: str,
+        postal_code: str,
+        country: str,
+    ) -> None:
+        report = operator.post(
+            "/operator/address-errors/report", {"order_id": order_id, "description": description}
+        )
+        assert report.status_code in (302, 400)
+        form = {**FIXED, "address": street, "state": state, "postal_code": postal_code}
+        form["country"] = country
+        for client, url in (
+            (operator, f"/operator/address-errors/{order.id}/correct"),
+            (dashboard, f"/orders/{order.id}/address"),
+            (Client(), f"/c/{order.customer_token}"),
+        ):
+            response = client.post(url, form)
+            assert response.status_code in (200, 302, 400, 404, 409), (url, response.status_code)
+
+    run()
