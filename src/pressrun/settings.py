@@ -269,6 +269,25 @@ PRESSRUN_ONESHOPPINGCART_API_URL = (
 # How often the worker moves paid orders whose postage window has ended from waiting to
 # ready (fulfillment/tasks.py). Readers treat such an order as ready at once anyway.
 POSTAGE_WINDOW_SWEEP_SECONDS = max(_env_int("PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS", 60), 1)
+# The address check before shipping (fulfillment/address/, docs/fulfillment.md "Address
+# errors"): "offline" (the default; no network) or "easypost" (EasyPost's address
+# verification at PRESSRUN_EASYPOST_API_URL with PRESSRUN_EASYPOST_API_KEY; each request
+# times out after PRESSRUN_ADDRESS_API_TIMEOUT_SECONDS and is tried
+# PRESSRUN_ADDRESS_API_ATTEMPTS times in all, waiting PRESSRUN_ADDRESS_API_RETRY_SECONDS,
+# doubling, between tries; then the offline check decides). The address sweep (checks that
+# were missed, reminders of unfixed address errors) runs every
+# PRESSRUN_ADDRESS_SWEEP_SECONDS.
+ADDRESS_VERIFIER = os.environ.get("PRESSRUN_ADDRESS_VERIFIER", "").strip().lower() or "offline"
+EASYPOST_API_KEY = os.environ.get("PRESSRUN_EASYPOST_API_KEY", "").strip()
+EASYPOST_API_URL = (
+    os.environ.get("PRESSRUN_EASYPOST_API_URL", "").strip() or "https://api.easypost.com"
+)
+ADDRESS_API_TIMEOUT_SECONDS = float(
+    os.environ.get("PRESSRUN_ADDRESS_API_TIMEOUT_SECONDS", "") or 10
+)
+ADDRESS_API_ATTEMPTS = max(_env_int("PRESSRUN_ADDRESS_API_ATTEMPTS", 3), 1)
+ADDRESS_API_RETRY_SECONDS = float(os.environ.get("PRESSRUN_ADDRESS_API_RETRY_SECONDS", "") or 1)
+ADDRESS_SWEEP_SECONDS = max(_env_int("PRESSRUN_ADDRESS_SWEEP_SECONDS", 600), 1)
 # A RUNNING task whose worker has sent no heartbeat for this long is put back in the queue.
 WORKER_HEARTBEAT_SECONDS = _env_int("PRESSRUN_WORKER_HEARTBEAT_SECONDS", 5)
 WORKER_DEAD_AFTER_SECONDS = _env_int("PRESSRUN_WORKER_DEAD_AFTER_SECONDS", 30)

@@ -17,6 +17,7 @@ urlpatterns = [
     # The operator pages (core/operator_pages.py); each app mounts its own below /operator/.
     path("operator/", operator_home, name="operator_home"),
     path("operator/floor/", include("pressrun.fulfillment.urls")),
+    path("operator/address-errors/", include("pressrun.fulfillment.address.urls")),
     path("health", health),
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),

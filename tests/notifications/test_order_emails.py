@@ -190,11 +190,13 @@ def test_an_order_without_customer_email_sends_nothing(
 def test_nothing_is_queued_when_no_email_will_go_out(
     make_account: Any, make_project: Any, place: Any, settings: Any
 ) -> None:
-    # The intake transaction then writes no task row at all.
+    # The intake transaction then writes no email task row at all (only the address check).
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     paid_up = make_account(balance="100", customer_email_notifications=False)
     place(paid_up, make_project(paid_up))
-    assert DBTaskResult.objects.count() == 0
+    assert [row.task_path for row in DBTaskResult.objects.all()] == [
+        "pressrun.fulfillment.address.tasks.check_order_address"
+    ]
 
 
 def test_intake_queues_the_notification_task_with_the_order(
@@ -203,7 +205,7 @@ def test_intake_queues_the_notification_task_with_the_order(
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     paid_up = make_account(balance="100")
     order = place(paid_up, make_project(paid_up))
-    [queued] = DBTaskResult.objects.all()
+    [queued] = DBTaskResult.objects.filter(task_path__startswith="pressrun.notifications.")
     assert queued.task_path == "pressrun.notifications.tasks.order_placed_email"
     assert queued.args_kwargs == {"args": [], "kwargs": {"order_id": order.id}}
     assert mail.outbox == []
@@ -459,7 +461,10 @@ def test_other_transitions_send_no_tracking_email(
             fulfillment_move(order_id=order.id, to=state, actor="operator")
         flag_address(order, "No such street")
         fulfillment_move(order_id=order.id, to="cancelled", actor="operator", reason="Refund.")
-    assert mail.outbox == []
+    # The address error asks the customer to correct the address; nothing else is sent.
+    assert [message.subject for message in mail.outbox] == [
+        f"Please check the address of your order {order.id}"
+    ]
 
 
 def test_tracking_email_follows_the_notification_setting(

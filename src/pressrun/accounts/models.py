@@ -15,6 +15,8 @@ from pressrun.core.sealed import unseal
 DEFAULT_SHOPIFY_TOPICS = "orders/fulfilled"
 DEFAULT_POSTAGE_DELAY_HOURS = 12
 MAX_POSTAGE_DELAY_HOURS = 168
+DEFAULT_ADDRESS_ERROR_REMINDER_DAYS = 14
+MAX_ADDRESS_ERROR_REMINDER_DAYS = 365
 SHOPIFY_ORDER_TOPICS = ("orders/fulfilled", "orders/paid", "orders/create")
 # Known sign-in addresses kept per account (the least recently used are forgotten first).
 MAX_KNOWN_ADDRESSES = 20
@@ -59,6 +61,12 @@ class Publisher(models.Model):
         validators=[MaxValueValidator(MAX_POSTAGE_DELAY_HOURS)],
         help_text="Hours after an order is placed before postage is printed; customers may "
         "correct their address until then.",
+    )
+    address_error_reminder_days = models.PositiveSmallIntegerField(
+        default=DEFAULT_ADDRESS_ERROR_REMINDER_DAYS,
+        validators=[MaxValueValidator(MAX_ADDRESS_ERROR_REMINDER_DAYS)],
+        help_text="Days an order may stay stopped for an address problem before the publisher "
+        "is emailed about it (once per problem).",
     )
     error_email = models.EmailField(
         blank=True,

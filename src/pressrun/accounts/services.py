@@ -29,7 +29,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from pressrun.accounts.models import (
+    DEFAULT_ADDRESS_ERROR_REMINDER_DAYS,
     DEFAULT_POSTAGE_DELAY_HOURS,
+    MAX_ADDRESS_ERROR_REMINDER_DAYS,
     MAX_POSTAGE_DELAY_HOURS,
     SHOPIFY_ORDER_TOPICS,
     KnownSignInAddress,
@@ -82,13 +84,16 @@ def publisher_create(
     default_mail_method: str = MailMethod.STANDARD,
     cart_token: str | None = None,
     postage_delay_hours: int = DEFAULT_POSTAGE_DELAY_HOURS,
+    address_error_reminder_days: int = DEFAULT_ADDRESS_ERROR_REMINDER_DAYS,
 ) -> Publisher:
     """Create a publisher with a hashed password. Raises PublisherInvalid on bad input.
 
     `cart_token` None gives a new random token; a given one (the demo data's fixed,
     documented token) must be at least 16 URL-safe characters. `postage_delay_hours` (0 to
     MAX_POSTAGE_DELAY_HOURS) is how long after an order is placed its customer may still
-    correct the address; nothing is made or shipped before then."""
+    correct the address; nothing is made or shipped before then.
+    `address_error_reminder_days` (1 to MAX_ADDRESS_ERROR_REMINDER_DAYS) is how long an order
+    may stay stopped for an address problem before the publisher is reminded of it."""
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
@@ -106,6 +111,7 @@ def publisher_create(
     if cart_token is not None and not _URL_SAFE_TOKEN.fullmatch(cart_token):
         raise PublisherInvalid("A cart token is 16 to 64 letters, digits, - or _.")
     _check_postage_delay(postage_delay_hours)
+    _check_reminder_days(address_error_reminder_days)
     try:
         with transaction.atomic():
             publisher = Publisher.objects.create(
@@ -116,6 +122,7 @@ def publisher_create(
                 default_mail_method=default_mail_method,
                 cart_token=cart_token or new_cart_token(),
                 postage_delay_hours=postage_delay_hours,
+                address_error_reminder_days=address_error_reminder_days,
             )
             if publisher_id is not None:
                 sync_id_sequence(Publisher)
@@ -130,6 +137,14 @@ def _check_postage_delay(hours: int) -> None:
     if isinstance(hours, bool) or not 0 <= hours <= MAX_POSTAGE_DELAY_HOURS:
         raise PublisherInvalid(
             f"The postage delay must be between 0 and {MAX_POSTAGE_DELAY_HOURS} hours."
+        )
+
+
+def _check_reminder_days(days: int) -> None:
+    if isinstance(days, bool) or not 1 <= days <= MAX_ADDRESS_ERROR_REMINDER_DAYS:
+        raise PublisherInvalid(
+            "The address-error reminder must come after 1 to "
+            f"{MAX_ADDRESS_ERROR_REMINDER_DAYS} days."
         )
 
 
@@ -175,6 +190,7 @@ def publisher_update_settings(
     error_email: str,
     shopify_topics: list[str],
     customer_contact_email: str = "",
+    address_error_reminder_days: int | None = None,
 ) -> Publisher:
     """Save the publisher's own account settings. Raises PublisherInvalid (nothing saved)."""
     from django.core.exceptions import ValidationError
@@ -188,6 +204,9 @@ def publisher_update_settings(
     if default_mail_method not in MailMethod.values:
         raise PublisherInvalid(f"Unknown mail method '{default_mail_method[:30]}'.")
     _check_postage_delay(postage_delay_hours)
+    if address_error_reminder_days is None:
+        address_error_reminder_days = publisher.address_error_reminder_days
+    _check_reminder_days(address_error_reminder_days)
     for address in (error_email, customer_contact_email):
         if address:
             try:
@@ -205,6 +224,7 @@ def publisher_update_settings(
     publisher.customer_email_notifications = customer_email_notifications
     publisher.customer_address_changes = customer_address_changes
     publisher.postage_delay_hours = postage_delay_hours
+    publisher.address_error_reminder_days = address_error_reminder_days
     publisher.error_email = error_email
     publisher.customer_contact_email = customer_contact_email
     # Kept in the canonical order, so the stored value does not depend on the form's.
@@ -216,6 +236,7 @@ def publisher_update_settings(
             "customer_email_notifications",
             "customer_address_changes",
             "postage_delay_hours",
+            "address_error_reminder_days",
             "error_email",
             "customer_contact_email",
             "shopify_topics",

@@ -30,7 +30,7 @@ CUSTOMER_STATUS_WORDS = {
     OrderStatus.HOLD: "Received, being prepared",
     OrderStatus.PROCESSING: "Received, being prepared",
     OrderStatus.SHIPPED: "Shipped",
-    OrderStatus.ERROR: "We are checking the address",
+    OrderStatus.ERROR: "On hold: the address needs correcting",
     OrderStatus.CANCELLED: "Cancelled",
     OrderStatus.TEST: "Test order (it will not be made or shipped)",
 }

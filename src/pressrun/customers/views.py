@@ -19,13 +19,10 @@ from pressrun.customers.selectors import (
     order_by_customer_token,
     order_lines,
 )
+from pressrun.fulfillment.address.services import address_correct
 from pressrun.notifications.services import tracking_url
 from pressrun.orders.address import country_name
-from pressrun.orders.changes import (
-    OrderChangeRefused,
-    customer_address_window,
-    order_correct_address,
-)
+from pressrun.orders.changes import OrderChangeRefused, customer_address_window
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.services import OrderRefused
 
@@ -98,7 +95,7 @@ def order_page(request: HttpRequest, token: str) -> HttpResponse:
     if not form.is_valid():
         return _page(request, order, form)
     try:
-        order_correct_address(order_id=order.id, recipient=form.recipient(), actor="customer")
+        address_correct(order_id=order.id, recipient=form.recipient(), actor="customer")
     except Order.DoesNotExist:  # the publisher deleted it since the page was shown
         return _link_not_working(request, token)
     except OrderChangeRefused as exc:

@@ -9,7 +9,12 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from pressrun.accounts.models import MAX_POSTAGE_DELAY_HOURS, SHOPIFY_ORDER_TOPICS, MailMethod
+from pressrun.accounts.models import (
+    MAX_ADDRESS_ERROR_REMINDER_DAYS,
+    MAX_POSTAGE_DELAY_HOURS,
+    SHOPIFY_ORDER_TOPICS,
+    MailMethod,
+)
 from pressrun.carts.models import ShippingMatch
 from pressrun.catalog.models import Project
 from pressrun.core.forms import MoneyField
@@ -99,6 +104,14 @@ class AccountSettingsForm(DashboardForm):
         max_value=MAX_POSTAGE_DELAY_HOURS,
         help_text="Hours after an order is placed before postage is printed; customers may "
         "correct their address until then.",
+    )
+    address_error_reminder_days = forms.IntegerField(
+        label="Remind me of unfixed address problems after (days)",
+        required=False,
+        min_value=1,
+        max_value=MAX_ADDRESS_ERROR_REMINDER_DAYS,
+        help_text="An order stopped because its address cannot be shipped to waits for you or "
+        "the customer to correct it; if nobody has after this many days, we email you once.",
     )
     error_email = forms.EmailField(
         label="Error email",

@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, path
 from pressrun.dashboard.views import (
     account,
     account_settings,
+    address_errors,
     billing,
     home,
     integrations,
@@ -99,4 +100,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("orders/<int:order_id>", orders.order_detail, name="order_detail"),
     path("orders/<int:order_id>/modify", orders.order_modify, name="order_modify"),
     path("orders/<int:order_id>/delete", orders.order_delete, name="order_delete"),
+    path(
+        "orders/<int:order_id>/address",
+        address_errors.order_address_fix,
+        name="order_address_fix",
+    ),
 ]

@@ -37,3 +37,16 @@ class FulfillmentConfig(AppConfig):
             template="fulfillment/floor/floor_actions.html",
             context=floor_actions,
         )
+
+        # The address check: its event handlers, its sweep, and the operators' page.
+        from pressrun.fulfillment.address import checks, subscribers  # noqa: F401 - checks registers
+        from pressrun.fulfillment.address.tasks import address_sweep, address_sweep_interval
+
+        subscribers.register()
+        register_periodic_task(address_sweep, interval=address_sweep_interval())
+        register_operator_page(
+            label="Address errors",
+            url_name="address_errors:list",
+            section="address_errors",
+            order=30,
+        )

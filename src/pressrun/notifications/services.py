@@ -319,6 +319,81 @@ def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
     return queued
 
 
+def _order_address_lines(order: Order) -> list[str]:
+    return _address_lines(
+        tuple(
+            str(getattr(order, field))
+            for field in ("name", "company", "address", "city", "state", "postal_code", "country")
+        )
+    )
+
+
+def notify_address_error(*, order: Order, history_event_id: int) -> list[OutgoingEmail]:
+    """Queue the email asking the customer to correct the address of an order stopped for an
+    address problem: the problem (`order.error_description`), the address as it is, and the
+    address-change link, reopened for this order until it is corrected. Sent to the order's
+    usual recipients (`order_email_recipients`); nothing when the order is no longer in
+    address error (fixed before the worker got to it). One email per stop
+    (`history_event_id` is the stop's history entry), however often this is called."""
+    from pressrun.orders.changes import customer_address_window
+
+    window = customer_address_window(order)
+    if not window.reopened:
+        return []
+    recipients = order_email_recipients(order)
+    if not recipients:
+        return []
+    context = _order_context(order)
+    context |= {
+        "description": order.error_description,
+        "address_lines": _order_address_lines(order),
+        "change_url": customer_page_url(order),
+    }
+    queued = []
+    for recipient in recipients:
+        email = _queue_order_email(
+            order=order,
+            kind=EmailKind.ADDRESS_ERROR,
+            recipient=recipient,
+            subject=f"Please check the address of your order {order.id}",
+            template="address_error",
+            context=context,
+            key=f"{EmailKind.ADDRESS_ERROR}:{order.id}:{history_event_id}:{recipient.role}",
+        )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def notify_address_error_reminder(*, order: Order, stopped_at: datetime) -> OutgoingEmail | None:
+    """Queue the publisher's reminder (to its error address) that `order` has been stopped
+    for an address problem since `stopped_at` and nobody fixed it. At most one per stop:
+    the key names the order and `stopped_at` (returns None when already queued)."""
+    publisher = order.publisher
+    context = {
+        "order": order,
+        "publisher": publisher,
+        "stopped_at": stopped_at,
+        "days": publisher.address_error_reminder_days,
+        "address_lines": _order_address_lines(order),
+        "customer_emailed": OutgoingEmail.objects.filter(
+            order=order, kind=EmailKind.ADDRESS_ERROR
+        ).exists(),
+        "order_url": public_base_url()
+        + reverse("dashboard:order_detail", kwargs={"order_id": order.id}),
+    }
+    return email_queue(
+        key=f"{EmailKind.ADDRESS_ERROR_REMINDER}:{order.id}:{stopped_at.isoformat()}",
+        kind=EmailKind.ADDRESS_ERROR_REMINDER,
+        to=publisher.error_recipient,
+        subject=f"Order {order.id} is still stopped for an address problem",
+        text=render_to_string("notifications/address_error_reminder.txt", context),
+        html=render_to_string("notifications/address_error_reminder.html", context),
+        publisher=publisher,
+        order=order,
+    )
+
+
 def notify_hold_orders(*, publisher: Publisher, today: date | None = None) -> OutgoingEmail | None:
     """Queue the publisher's "orders awaiting payment" email listing its HOLD orders and the
     amount needed to release them all. At most one per publisher per day (UTC): returns None

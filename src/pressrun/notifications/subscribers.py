@@ -11,8 +11,18 @@ from pressrun.notifications.services import (
     notify_order_changed,
     order_email_recipients,
 )
-from pressrun.notifications.tasks import order_placed_email, order_shipped_email
-from pressrun.orders.events import OrderChanged, OrderDeleted, OrderPlaced, OrderShipped
+from pressrun.notifications.tasks import (
+    address_error_email,
+    order_placed_email,
+    order_shipped_email,
+)
+from pressrun.orders.events import (
+    AddressErrorRaised,
+    OrderChanged,
+    OrderDeleted,
+    OrderPlaced,
+    OrderShipped,
+)
 from pressrun.orders.models import OrderStatus
 
 
@@ -38,9 +48,19 @@ def on_order_deleted(event: OrderDeleted) -> None:
     notify_order_cancelled(deleted=event)
 
 
+def on_address_error(event: AddressErrorRaised) -> None:
+    """Queue the customer's email with the reopened address-change link (rendered by the
+    task, which sends nothing if the address was fixed meanwhile)."""
+    if order_email_recipients(event.order):
+        address_error_email.enqueue(
+            order_id=event.order.id, history_event_id=event.history_event_id
+        )
+
+
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
     subscribe(OrderPlaced, on_order_placed)
     subscribe(OrderShipped, on_order_shipped)
     subscribe(OrderChanged, on_order_changed)
     subscribe(OrderDeleted, on_order_deleted)
+    subscribe(AddressErrorRaised, on_address_error)

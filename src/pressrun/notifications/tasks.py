@@ -29,6 +29,7 @@ from pressrun.notifications.models import EmailStatus, OutgoingEmail
 from pressrun.notifications.selectors import emails_claimable
 from pressrun.notifications.services import (
     emails_requeue_stranded,
+    notify_address_error,
     notify_hold_orders,
     notify_order_placed,
     notify_order_shipped,
@@ -65,6 +66,17 @@ def order_shipped_email(*, order_id: int) -> int:
     if order is None:
         return 0
     return len(notify_order_shipped(order=order))
+
+
+@task()
+def address_error_email(*, order_id: int, history_event_id: int) -> int:
+    """Queue the customer's "please correct your address" email of an order stopped for an
+    address problem (the stop's history entry is `history_event_id`). Returns how many
+    emails were queued; none once the address is fixed."""
+    order = Order.objects.select_related("publisher").filter(id=order_id).first()
+    if order is None:
+        return 0
+    return len(notify_address_error(order=order, history_event_id=history_event_id))
 
 
 def _claim(email_id: int) -> datetime | None:

@@ -43,6 +43,7 @@ __all__ = [
     "country_name",
     "normalize_country",
     "normalize_state",
+    "state_name",
 ]
 
 DOMESTIC_COUNTRY = "US"
@@ -835,3 +836,11 @@ def country_name(code: str) -> str:
         return name
     name = _COUNTRIES.display.get(code.strip().upper())
     return name if name is not None else _echo(code)
+
+
+def state_name(country_code: str, code: str) -> str:
+    """The name of a US state or Canadian province code ('MN' → 'Minnesota'), for messages;
+    the code as given for other countries or an unknown code."""
+    table = _STATES.get(country_code)
+    name = table.display.get(code) if table is not None else None
+    return name or code

@@ -23,8 +23,21 @@ from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.locks import lock_own_rows
 from pressrun.core.money import format_money
-from pressrun.orders.events import DeletedLine, LineChange, OrderChanged, OrderDeleted
-from pressrun.orders.models import Order, OrderDeletion, OrderEvent, OrderLine, OrderStatus
+from pressrun.orders.events import (
+    DeletedLine,
+    LineChange,
+    OrderAddressCorrected,
+    OrderChanged,
+    OrderDeleted,
+)
+from pressrun.orders.models import (
+    FulfillmentState,
+    Order,
+    OrderDeletion,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+)
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import (
     MAX_QUANTITY_PER_LINE,
@@ -43,6 +56,9 @@ PUBLISHER_DELETABLE = frozenset({OrderStatus.HOLD, OrderStatus.TEST})
 # What a customer may correct the address of, within the postage delay.
 CUSTOMER_CORRECTABLE = frozenset({OrderStatus.HOLD, OrderStatus.PROCESSING, OrderStatus.TEST})
 ADDRESS_FIELDS = ("name", "company", "address", "city", "state", "postal_code", "country")
+ADDRESS_ERROR_STATE = FulfillmentState.ADDRESS_ERROR
+# Who may correct an address through `order_correct_address`.
+CORRECTORS = ("customer", "publisher", "operator")
 
 
 class OrderChangeRefused(DomainError):
@@ -51,11 +67,20 @@ class OrderChangeRefused(DomainError):
 
 @dataclass(frozen=True)
 class AddressChangeWindow:
-    """Whether the customer may correct the address now, until when, and if not, why."""
+    """Whether the customer may correct the address now, until when, and if not, why.
+    `reopened` is True while the order is stopped for an address problem: the link works
+    again for that order (and only that one) until the address is corrected."""
 
     is_open: bool
     deadline: datetime | None
     closed_because: str  # "" while open; "not_offered", "too_late" otherwise
+    reopened: bool = False
+
+
+def in_address_error(order: Order) -> bool:
+    """Whether the order is stopped for an address problem (ERROR / 10): its customer's link
+    is reopened and its publisher and the operators may correct the address."""
+    return order.status == OrderStatus.ERROR and order.fulfillment_state == ADDRESS_ERROR_STATE
 
 
 def customer_address_window(order: Order) -> AddressChangeWindow:
@@ -64,7 +89,12 @@ def customer_address_window(order: Order) -> AddressChangeWindow:
 
     Open for a HOLD, PROCESSING or test order until the end of the postage delay fixed when
     it was placed (the deadline its email states), while the publisher offers changes.
+    Reopened, without a deadline, while the order is stopped for an address problem (the
+    customer was emailed the link to fix it; the publisher's setting does not close it):
+    it closes again when the corrected order moves on.
     """
+    if in_address_error(order):
+        return AddressChangeWindow(True, None, "", reopened=True)
     deadline = order.address_changes_until
     if not order.publisher.customer_address_changes or deadline is None:
         return AddressChangeWindow(False, None, "not_offered")
@@ -320,50 +350,98 @@ def order_delete(*, publisher: Publisher, order_id: int, actor: str) -> OrderDel
     return record
 
 
-def order_correct_address(*, order_id: int, recipient: RecipientRequest, actor: str) -> Order:
-    """The customer's correction from the order notification link: allowed for a HOLD,
-    PROCESSING or test order until the postage delay ends, when the publisher offers it.
-    A paid order keeps its country (the postage was priced for it); an unpaid one is
-    re-priced. Raises OrderChangeRefused (nothing written) with a reason for the customer."""
+def order_correct_address(
+    *,
+    order_id: int,
+    recipient: RecipientRequest,
+    actor: str,
+    by: str = "customer",
+    publisher: Publisher | None = None,
+) -> Order:
+    """Correct a placed order's address.
+
+    `by="customer"` (the link in the order notification): allowed while
+    `customer_address_window` is open — a HOLD, PROCESSING or test order until the postage
+    delay ends, when the publisher offers it, and an order stopped for an address problem
+    (the link reopened for it). `by="publisher"` (the dashboard; `publisher` required, another
+    publisher's order is Order.DoesNotExist) and `by="operator"`: only an order stopped for
+    an address problem. A paid order keeps its country (the postage was priced for it); an
+    unpaid one is re-priced. The order's address check is cleared (the new address has not
+    been checked), one OrderEvent "address_corrected" names `actor`, and
+    `OrderAddressCorrected` is published in the transaction (fulfillment puts an order in
+    address error back to ready and queues the new address's check). The same address again
+    changes nothing. Raises OrderChangeRefused (nothing written) with a reason for whoever
+    asked.
+    """
+    if by not in CORRECTORS:
+        raise ValueError(f"unknown corrector {by!r}")
+    if by == "publisher" and publisher is None:
+        raise ValueError("a publisher's correction names the publisher")
     with transaction.atomic():
-        order = _locked(order_id)
-        window = customer_address_window(order)
-        publisher = order.publisher
+        order = _locked(order_id, publisher if by == "publisher" else None)
+        was_error = in_address_error(order)
+        publisher_of_order = order.publisher
         contact = (
-            f"{publisher.company} at {publisher.customer_contact}"
-            if publisher.company
-            else publisher.customer_contact
+            f"{publisher_of_order.company} at {publisher_of_order.customer_contact}"
+            if publisher_of_order.company
+            else publisher_of_order.customer_contact
         )
-        if window.closed_because == "not_offered":
+        if by == "customer":
+            window = customer_address_window(order)
+            if window.closed_because == "not_offered":
+                raise OrderChangeRefused(
+                    f"Address changes are not offered for this order. Please contact {contact}."
+                )
+            if not window.is_open:
+                raise OrderChangeRefused(
+                    "It is too late to change the address: the order is already being "
+                    f"shipped. Please contact {contact}."
+                )
+        elif not was_error:
             raise OrderChangeRefused(
-                f"Address changes are not offered for this order. Please contact {contact}."
-            )
-        if not window.is_open:
-            raise OrderChangeRefused(
-                "It is too late to change the address: the order is already being shipped. "
-                f"Please contact {contact}."
+                f"Order {order.id} is not stopped for an address problem, so its address "
+                "cannot be corrected here." + (" " + _WHAT_MAY_CHANGE if by == "publisher" else "")
             )
         clean = _normalized(recipient, order.email)
         if order.charged_at is not None and clean.country != order.country:
             raise OrderChangeRefused(
                 "The order is paid for delivery in its country; to ship it to another "
                 f"country, please contact {contact}."
+                if by == "customer"
+                else f"Order {order.id} is paid for delivery in {order.country}; it cannot be "
+                f"sent to another country ({clean.country}). Cancel it and place a new order."
             )
         before = {field: str(getattr(order, field)) for field in ADDRESS_FIELDS}
         changed = [f for f in _apply_recipient(order, clean) if f in ADDRESS_FIELDS]
-        if not changed:
+        if not changed and not was_error:
             return order
         if order.charged_at is None:
             lines = list(order.lines.select_related("project"))
             _reprice(order, lines)
+        # The new address has not been checked (pressrun.fulfillment.address).
+        order.address_checked_at = None
+        order.address_check_note = ""
         order.save()
         after = {field: str(getattr(order, field)) for field in ADDRESS_FIELDS}
-        OrderEvent.objects.create(
+        history = OrderEvent.objects.create(
             order=order,
             at=timezone.now(),
             kind="address_corrected",
-            message=f"Address corrected: {_address_text(before)} → {_address_text(after)}.",
+            message=(
+                f"Address corrected: {_address_text(before)} → {_address_text(after)}."
+                if changed
+                else f"Address confirmed unchanged: {_address_text(after)}."
+            ),
             actor=actor,
+        )
+        publish(
+            OrderAddressCorrected(
+                order=order,
+                actor=actor,
+                history_event_id=history.id,
+                old_address=tuple(before[field] for field in ADDRESS_FIELDS),
+                was_address_error=was_error,
+            )
         )
         # An unpaid order re-priced for its new address may now be covered by the balance.
         _release_holds(order, actor)
@@ -374,6 +452,7 @@ __all__ = [
     "AddressChangeWindow",
     "OrderChangeRefused",
     "customer_address_window",
+    "in_address_error",
     "order_correct_address",
     "order_delete",
     "order_modify",

@@ -150,6 +150,22 @@ class OrderChanged(DomainEvent):
 
 
 @dataclass(frozen=True)
+class OrderAddressCorrected(DomainEvent):
+    """The address of a placed order was corrected (`order_correct_address`): by its customer
+    through the link, or, for an order stopped for an address problem, by its publisher or
+    an operator. `order` is saved with the new address (its address check cleared);
+    `old_address` is the address before, in `ADDRESS_FIELDS` order; `was_address_error` says
+    the order was in address error when it was corrected (fulfillment then puts it back to
+    ready, in the same transaction)."""
+
+    order: Order
+    actor: str
+    history_event_id: int
+    old_address: tuple[str, ...]
+    was_address_error: bool
+
+
+@dataclass(frozen=True)
 class DeletedLine:
     title: str
     project_id: int

@@ -182,6 +182,26 @@ class Order(models.Model):
         help_text="Secret in the customer's address-change link.",
     )
 
+    # The address check (pressrun.fulfillment.address): when the order's current address
+    # last passed a check, and what the check said. Cleared whenever the address changes,
+    # so a set `address_checked_at` always speaks of the address the order has now.
+    address_checked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the current address passed the address check; empty while it has not "
+        "(not checked yet, changed since, or in address error).",
+    )
+    address_check_note = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="What the last address check said (which verifier, a fallback, a problem).",
+    )
+    address_error_reminded_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the publisher was last reminded of this order's unfixed address error.",
+    )
+
     address_changes_until = models.DateTimeField(
         null=True,
         blank=True,

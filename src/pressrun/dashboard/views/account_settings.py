@@ -30,6 +30,7 @@ def _settings_initial(request: PublisherRequest) -> dict[str, Any]:
         "customer_email_notifications": publisher.customer_email_notifications,
         "customer_address_changes": publisher.customer_address_changes,
         "postage_delay_hours": publisher.postage_delay_hours,
+        "address_error_reminder_days": publisher.address_error_reminder_days,
         "error_email": publisher.error_email,
         "customer_contact_email": publisher.customer_contact_email,
         "shopify_topics": sorted(publisher.shopify_topic_set),

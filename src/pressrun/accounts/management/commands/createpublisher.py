@@ -5,7 +5,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pressrun.accounts.models import (
+    DEFAULT_ADDRESS_ERROR_REMINDER_DAYS,
     DEFAULT_POSTAGE_DELAY_HOURS,
+    MAX_ADDRESS_ERROR_REMINDER_DAYS,
     MAX_POSTAGE_DELAY_HOURS,
     MailMethod,
 )
@@ -36,6 +38,16 @@ class Command(BaseCommand):
             f"default {DEFAULT_POSTAGE_DELAY_HOURS}.",
         )
 
+        parser.add_argument(
+            "--address-error-reminder-days",
+            type=int,
+            default=DEFAULT_ADDRESS_ERROR_REMINDER_DAYS,
+            metavar="N",
+            help="Days an order may stay stopped for an address problem before the publisher "
+            f"is emailed about it (once). 1 to {MAX_ADDRESS_ERROR_REMINDER_DAYS}, default "
+            f"{DEFAULT_ADDRESS_ERROR_REMINDER_DAYS}.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             publisher = publisher_create(
@@ -45,6 +57,7 @@ class Command(BaseCommand):
                 publisher_id=options["publisher_id"],
                 default_mail_method=options["mail_method"],
                 postage_delay_hours=options["postage_delay_hours"],
+                address_error_reminder_days=options["address_error_reminder_days"],
             )
         except PublisherInvalid as exc:
             raise CommandError(exc.message) from exc
