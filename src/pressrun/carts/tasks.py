@@ -76,3 +76,15 @@ def requeue_stale_deliveries() -> int:
     finally:
         # Even after an error, so one bad run does not end the sweeps.
         schedule_periodic(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
+
+
+@task()
+def postback_send(postback_id: int, attempt: int = 1) -> str:
+    """Send an order's shipment to its cart (carts/postback.py: `postback_attempt`); returns
+    the post-back's state. Retries are queued by the attempt itself, with backoff or the
+    cart's Retry-After, in the transaction that records them. Safe to run twice: a finished
+    post-back is left alone, and Shopify is asked what it already has before anything is
+    created."""
+    from pressrun.carts.postback import postback_attempt
+
+    return postback_attempt(postback_id=postback_id, attempt=attempt).state
