@@ -85,4 +85,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("orders/<int:order_id>", orders.order_detail, name="order_detail"),
     path("orders/<int:order_id>/modify", orders.order_modify, name="order_modify"),
     path("orders/<int:order_id>/delete", orders.order_delete, name="order_delete"),
+    path(
+        "orders/<int:order_id>/send-tracking-again",
+        orders.order_postback_retry,
+        name="order_postback_retry",
+    ),
 ]
