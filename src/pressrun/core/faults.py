@@ -19,6 +19,8 @@ The points (grep for `fault_point(` to see them in place):
 - `email_queued_before_task`: an email's row is written, its send task not yet.
 - `email_claimed_before_send`: a worker has claimed an email (SENDING), nothing is sent yet.
 - `email_sent_before_marked`: the mail server accepted an email, the row is not yet SENT.
+- `postback_sent_before_recorded`: Shopify created the fulfillment of a post-back, the
+  post-back is not yet recorded as sent.
 """
 
 from __future__ import annotations
