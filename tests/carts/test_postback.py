@@ -415,3 +415,40 @@ def test_retry_after_header_values(header: str, expected: float | None) -> None:
 def test_retry_after_as_an_http_date() -> None:
     now = datetime(2026, 12, 4, 18, 0, 0, tzinfo=UTC)
     assert retry_after_seconds("Fri, 04 Dec 2026 18:00:30 GMT", now=now) == 30.0
+
+
+def test_each_open_fulfillment_order_is_fulfilled_and_a_rerun_only_what_is_left(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two locations, two fulfillment orders: one fulfillmentCreate each. Had a worker died
+    after the first (closed now, carrying our tracking), the re-run fulfils only the second."""
+    from tests.carts.shopify_admin_emulator import EmulatedFulfillment
+
+    gid = emulator.add_order(SHOPIFY_ORDER_ID, statuses=("OPEN", "OPEN"))
+    first, second = emulator.orders[gid]
+    ship(place(), tracking_id="9400100000000000000021")
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    creates = [
+        r.variables["fulfillment"]["lineItemsByFulfillmentOrder"] for r in emulator.mutations
+    ]
+    assert creates == [[{"fulfillmentOrderId": first.id}], [{"fulfillmentOrderId": second.id}]]
+    assert CartPostback.objects.get().remote_id == (
+        f"{first.fulfillments[0].id} {second.fulfillments[0].id}"
+    )
+
+    gid = emulator.add_order("5550002", statuses=("CLOSED", "OPEN"))
+    done, left = emulator.orders[gid]
+    done.fulfillments.append(
+        EmulatedFulfillment(
+            id="gid://shopify/Fulfillment/1",
+            tracking=[{"number": "9400100000000000000022", "company": "USPS", "url": ""}],
+        )
+    )
+    emulator.requests.clear()
+    ship(place(external_ref="5550002"), tracking_id="9400100000000000000022")
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    (create,) = emulator.mutations
+    assert create.variables["fulfillment"]["lineItemsByFulfillmentOrder"] == [
+        {"fulfillmentOrderId": left.id}
+    ]
+    assert len(done.fulfillments) == 1

@@ -17,12 +17,13 @@ if it rolls back, neither exists. The row is the state the publisher sees:
   1ShoppingCart: docs/carts/*.md); nothing is sent.
 
 Shopify, idempotent by looking first: the task reads the order's fulfillment orders and their
-fulfillments; a fulfillment already carrying this tracking number means an earlier run (say a
-worker killed after Shopify answered but before the row was saved) did the work, and it is
-recorded as sent without creating a second one. Otherwise it fulfils the open fulfillment
-orders with `fulfillmentCreate` (trackingInfo {number, url, company}, notifyCustomer as the
-publisher chose), or — for an order already fulfilled in Shopify without tracking (the
-"orders/fulfilled" topic) — adds the tracking to that fulfillment.
+fulfillments. Each fulfillment order still open is fulfilled with `fulfillmentCreate`
+(trackingInfo {number, url, company}, notifyCustomer as the publisher chose), one call per
+fulfillment order; one that an earlier run fulfilled (say a worker killed after Shopify
+answered but before the row was saved) is closed by now and is not fulfilled again. With none
+left open, a fulfillment carrying this tracking number means the work is done: recorded as
+sent. An order already fulfilled in Shopify without tracking (the "orders/fulfilled" topic)
+gets the tracking added to that fulfillment.
 """
 
 from __future__ import annotations
@@ -246,29 +247,37 @@ def _send(postback: CartPostback) -> str:
     if fulfillment_orders is None:
         raise PostbackImpossible(f"Shopify has no order {order.external_ref} in {order.store}.")
     tracking = shopify_tracking(order)
+    notify = publisher.shopify_notify_customer
+    open_orders = [item.id for item in fulfillment_orders if item.can_create_fulfillment]
+    if open_orders:
+        # One fulfillment per fulfillment order (each belongs to one location, and Shopify
+        # fulfils only one location's at a time). A fulfillment order an earlier attempt
+        # fulfilled is closed by now, so a re-run fulfils only what is left.
+        created = []
+        for fulfillment_order_id in open_orders:
+            created.append(
+                client.fulfillment_create(
+                    fulfillment_order_ids=[fulfillment_order_id],
+                    tracking=tracking,
+                    notify_customer=notify,
+                )
+            )
+            # Shopify has it. Dying before the row says so is what looking first covers.
+            fault_point("postback_sent_before_recorded")
+        return " ".join(created)
     done = [
         fulfillment
         for fulfillment_order in fulfillment_orders
         for fulfillment in fulfillment_order.fulfillments
         if fulfillment.status == "SUCCESS"
     ]
-    if tracking is not None:
-        for fulfillment in done:
-            if tracking.number in fulfillment.numbers:
-                return fulfillment.id  # an earlier attempt got through
-    open_orders = [item.id for item in fulfillment_orders if item.can_create_fulfillment]
-    notify = publisher.shopify_notify_customer
-    if open_orders:
-        remote_id = client.fulfillment_create(
-            fulfillment_order_ids=open_orders, tracking=tracking, notify_customer=notify
-        )
-        # Shopify has it. Dying before the row says so is the case the look-first covers.
-        fault_point("postback_sent_before_recorded")
-        return remote_id
     if tracking is None:
         if done:
             return done[-1].id  # fulfilled in Shopify already; no tracking to add
         raise PostbackImpossible(_nothing_to_fulfil(order, fulfillment_orders))
+    ours = [fulfillment.id for fulfillment in done if tracking.number in fulfillment.numbers]
+    if ours:
+        return " ".join(ours)  # an earlier attempt got through
     untracked = [fulfillment for fulfillment in done if not fulfillment.numbers]
     if untracked:
         return client.tracking_update(

@@ -169,9 +169,77 @@ def _throttled_wait(body: dict[str, Any]) -> float:
         cost = body["extensions"]["cost"]
         status = cost["throttleStatus"]
         missing = float(cost["requestedQueryCost"]) - float(status["currentlyAvailable"])
-        return min(max(missing / max(float(status["restoreRate"]), 1.0), 1.0), 60.0)
-    except (KeyError, TypeError, ValueError):
+        wait = missing / max(float(status["restoreRate"]), 1.0)
+    except (KeyError, TypeError, ValueError, OverflowError):
         return 2.0
+    if not math.isfinite(wait):
+        return 2.0
+    return min(max(wait, 1.0), 60.0)
+
+
+def parse_answer(raw: bytes) -> dict[str, Any]:
+    """The `data` of a GraphQL answer (HTTP 200). Raises ShopifyUnavailable for what may pass
+    (too large, not JSON, THROTTLED, no data) and ShopifyRefused for GraphQL errors."""
+    if len(raw) > MAX_REPLY_BYTES:
+        raise ShopifyUnavailable("Shopify's reply was too large.")
+    try:
+        answer = json.loads(raw)
+    except ValueError as exc:
+        raise ShopifyUnavailable("Shopify's reply was not JSON.") from exc
+    if not isinstance(answer, dict):
+        raise ShopifyUnavailable("Shopify's reply was not a GraphQL answer.")
+    errors = answer.get("errors")
+    if errors:
+        codes = {
+            str((error.get("extensions") or {}).get("code", ""))
+            for error in (errors if isinstance(errors, list) else [])
+            if isinstance(error, dict) and isinstance(error.get("extensions") or {}, dict)
+        }
+        if "THROTTLED" in codes:
+            raise ShopifyUnavailable(
+                "Shopify throttled the request.", retry_after=_throttled_wait(answer)
+            )
+        raise ShopifyRefused(f"Shopify refused the request: {_messages(errors)}")
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise ShopifyUnavailable("Shopify's answer had no data.")
+    return data
+
+
+def fulfillment_orders_from(data: dict[str, Any]) -> list[FulfillmentOrder] | None:
+    """The fulfillment orders (with their fulfillments and tracking numbers) of the order
+    query's `data`; None when the shop has no such order. Anything malformed is skipped."""
+    order = data.get("order")
+    if not isinstance(order, dict):
+        return None
+    found = []
+    for node in _nodes(order.get("fulfillmentOrders")):
+        actions = {
+            str(action.get("action"))
+            for action in _list(node.get("supportedActions"))
+            if isinstance(action, dict)
+        }
+        fulfillments = tuple(
+            Fulfillment(
+                id=str(fulfillment.get("id", "")),
+                status=str(fulfillment.get("status", "")),
+                numbers=tuple(
+                    str(info.get("number"))
+                    for info in _list(fulfillment.get("trackingInfo"))
+                    if isinstance(info, dict) and info.get("number")
+                ),
+            )
+            for fulfillment in _nodes(node.get("fulfillments"))
+        )
+        found.append(
+            FulfillmentOrder(
+                id=str(node.get("id", "")),
+                status=str(node.get("status", "")),
+                can_create_fulfillment="CREATE_FULFILLMENT" in actions,
+                fulfillments=fulfillments,
+            )
+        )
+    return found
 
 
 class ShopifyAdminClient:
@@ -205,30 +273,7 @@ class ShopifyAdminClient:
         except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise ShopifyUnavailable(f"Shopify could not be reached ({reason}).") from exc
-        if len(raw) > MAX_REPLY_BYTES:
-            raise ShopifyUnavailable("Shopify's reply was too large.")
-        try:
-            answer = json.loads(raw)
-        except ValueError as exc:
-            raise ShopifyUnavailable("Shopify's reply was not JSON.") from exc
-        if not isinstance(answer, dict):
-            raise ShopifyUnavailable("Shopify's reply was not a GraphQL answer.")
-        errors = answer.get("errors")
-        if errors:
-            codes = {
-                str((error.get("extensions") or {}).get("code", ""))
-                for error in (errors if isinstance(errors, list) else [])
-                if isinstance(error, dict)
-            }
-            if "THROTTLED" in codes:
-                raise ShopifyUnavailable(
-                    "Shopify throttled the request.", retry_after=_throttled_wait(answer)
-                )
-            raise ShopifyRefused(f"Shopify refused the request: {_messages(errors)}")
-        data = answer.get("data")
-        if not isinstance(data, dict):
-            raise ShopifyUnavailable("Shopify's answer had no data.")
-        return data
+        return parse_answer(raw)
 
     def _http_error(self, exc: urllib.error.HTTPError) -> Exception:
         code = exc.code
@@ -252,37 +297,7 @@ class ShopifyAdminClient:
         """The fulfillment orders of Shopify order `order_id` (numeric), each with its
         fulfillments and their tracking numbers; None when the shop has no such order."""
         data = self.graphql(ORDER_FULFILLMENT_QUERY, {"id": order_gid(order_id)})
-        order = data.get("order")
-        if not isinstance(order, dict):
-            return None
-        found = []
-        for node in _nodes(order.get("fulfillmentOrders")):
-            actions = {
-                str(action.get("action"))
-                for action in node.get("supportedActions") or []
-                if isinstance(action, dict)
-            }
-            fulfillments = tuple(
-                Fulfillment(
-                    id=str(fulfillment.get("id", "")),
-                    status=str(fulfillment.get("status", "")),
-                    numbers=tuple(
-                        str(info.get("number"))
-                        for info in fulfillment.get("trackingInfo") or []
-                        if isinstance(info, dict) and info.get("number")
-                    ),
-                )
-                for fulfillment in _nodes(node.get("fulfillments"))
-            )
-            found.append(
-                FulfillmentOrder(
-                    id=str(node.get("id", "")),
-                    status=str(node.get("status", "")),
-                    can_create_fulfillment="CREATE_FULFILLMENT" in actions,
-                    fulfillments=fulfillments,
-                )
-            )
-        return found
+        return fulfillment_orders_from(data)
 
     def fulfillment_create(
         self,
@@ -319,10 +334,14 @@ class ShopifyAdminClient:
         return _mutation_result(data, "fulfillmentTrackingInfoUpdate")
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _nodes(connection: Any) -> list[dict[str, Any]]:
     if not isinstance(connection, dict):
         return []
-    return [node for node in connection.get("nodes") or [] if isinstance(node, dict)]
+    return [node for node in _list(connection.get("nodes")) if isinstance(node, dict)]
 
 
 def _messages(errors: Any) -> str:
