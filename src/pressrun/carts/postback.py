@@ -168,7 +168,13 @@ def _finish(postback: CartPostback, *, state: str, error: str = "", remote_id: s
         "updated_at": now,
     }
     if state == PostbackState.SENT:
-        values |= {"sent_at": now, "remote_id": remote_id[:200]}
+        # What was sent: the order's tracking as it is now (an operator's correction made
+        # before the post-back went out is what Shopify got).
+        values |= {
+            "sent_at": now,
+            "remote_id": remote_id[:200],
+            "tracking_id": postback.order.tracking_id,
+        }
     else:
         logger.warning("post-back %s of order %s: %s", postback.id, postback.order_id, error)
     CartPostback.objects.filter(id=postback.id).exclude(state__in=FINISHED_STATES).update(**values)
