@@ -452,3 +452,32 @@ def test_each_open_fulfillment_order_is_fulfilled_and_a_rerun_only_what_is_left(
         {"fulfillmentOrderId": left.id}
     ]
     assert len(done.fulfillments) == 1
+
+
+def test_the_sweep_queues_again_a_post_back_whose_task_was_lost(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressrun.carts.postback import postbacks_requeue_stranded
+    from pressrun.carts.tasks import requeue_stranded_postbacks
+
+    emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000031")
+    emulator.add_order("5550003")
+    waiting = place(external_ref="5550003")
+    ship(waiting, tracking_id="9400100000000000000032")
+    # The first one's task is lost; the second keeps its queued run.
+    lost = CartPostback.objects.get(order=order)
+    DBTaskResult.objects.filter(args_kwargs__kwargs__postback_id=lost.id).delete()
+    start = timezone.now()
+    monkeypatch.setattr(postback_module, "_now", lambda: start + timedelta(minutes=5))
+    assert postbacks_requeue_stranded() == 0  # not overdue yet
+    monkeypatch.setattr(postback_module, "_now", lambda: start + timedelta(minutes=11))
+    assert requeue_stranded_postbacks.call() == 1
+    assert postbacks_requeue_stranded() == 0  # queued now
+    runs = [run.args_kwargs["kwargs"] for run in queued_runs()]
+    assert {"postback_id": lost.id, "attempt": 1} in runs
+    while queued_runs():
+        run_next(monkeypatch)
+    assert set(CartPostback.objects.values_list("state", flat=True)) == {PostbackState.SENT}
+    assert [r.operation for r in emulator.mutations] == ["fulfillmentCreate", "fulfillmentCreate"]

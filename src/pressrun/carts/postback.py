@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pressrun.carts.models import Cart, CartPostback, PostbackState
@@ -304,6 +305,46 @@ def _nothing_to_fulfil(order: Order, fulfillment_orders: list[FulfillmentOrder])
         f"No fulfillment order of Shopify order {order.external_ref} can be fulfilled "
         f"(their statuses: {statuses})."
     )
+
+
+# A post-back still unfinished this long after it was due, with no task queued or running
+# for it, is queued again by the sweep.
+STRANDED_AFTER = timedelta(minutes=10)
+
+
+def postbacks_requeue_stranded() -> int:
+    """Queue `postback_send` again for every pending or retrying post-back that nothing will
+    send (due more than STRANDED_AFTER ago, no run queued or running: its task lost with a
+    database restored from a backup, say); returns how many. Each is re-checked in its own
+    transaction; should a lost task turn up after all, Shopify is asked what it has before
+    anything is created, so it is sent once."""
+    from pressrun.carts.tasks import postback_send
+    from pressrun.core.tasks import pending_runs_kwarg
+
+    due_before = _now() - STRANDED_AFTER
+    unfinished = CartPostback.objects.filter(
+        state__in=[PostbackState.PENDING, PostbackState.RETRYING]
+    ).filter(
+        Q(next_attempt_at__lt=due_before)
+        | Q(next_attempt_at__isnull=True, updated_at__lt=due_before)
+    )
+    candidates = list(unfinished.values_list("id", "attempts"))
+    if not candidates:
+        return 0
+    with_runs = pending_runs_kwarg(postback_send, "postback_id")
+    requeued = 0
+    for postback_id, attempts in candidates:
+        if postback_id in with_runs:
+            continue
+        with transaction.atomic():
+            still = CartPostback.objects.filter(
+                id=postback_id, state__in=[PostbackState.PENDING, PostbackState.RETRYING]
+            ).update(updated_at=_now())
+            if still:
+                postback_send.enqueue(postback_id=postback_id, attempt=max(attempts, 1))
+                requeued += 1
+                logger.warning("post-back %s: unfinished with no task; queued again", postback_id)
+    return requeued
 
 
 def postback_summary(postback: CartPostback) -> str:
