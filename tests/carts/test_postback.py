@@ -226,7 +226,7 @@ def test_429_retry_after_is_waited_out(
     assert postback.last_error == "Shopify asked to slow down (HTTP 429)."
     assert postback_summary(postback) == (
         "Failed: Shopify asked to slow down (HTTP 429). Retrying at "
-        f"{start + timedelta(seconds=7):%Y-%m-%d %H:%M:%S} UTC (attempt 1)."
+        f"{start + timedelta(seconds=7):%Y-%m-%d %H:%M:%S} UTC (attempt 2 of 12)."
     )
     emulator.fail_next = ["throttled"]  # a GraphQL THROTTLED answer waits for the bucket
     at, state = run_next(monkeypatch)
@@ -481,3 +481,26 @@ def test_the_sweep_queues_again_a_post_back_whose_task_was_lost(
         run_next(monkeypatch)
     assert set(CartPostback.objects.values_list("state", flat=True)) == {PostbackState.SENT}
     assert [r.operation for r in emulator.mutations] == ["fulfillmentCreate", "fulfillmentCreate"]
+
+
+def test_an_unexpected_error_is_retried_and_counted(
+    emulator: ShopifyAdminEmulator,
+    place: Callable[..., Order],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.CART_POSTBACK_ATTEMPTS = 2
+    emulator.add_order(SHOPIFY_ORDER_ID)
+    ship(place(), tracking_id="9400100000000000000041")
+
+    def broken(postback: Any) -> str:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(postback_module, "_send", broken)
+    assert run_next(monkeypatch)[1] == PostbackState.RETRYING
+    assert CartPostback.objects.get().last_error == "Unexpected error KeyError: 'boom'"
+    assert run_next(monkeypatch)[1] == PostbackState.GAVE_UP
+    assert CartPostback.objects.get().last_error == (
+        "Unexpected error KeyError: 'boom' Gave up after 2 attempts."
+    )
+    assert queued_runs() == []

@@ -138,7 +138,7 @@ def test_retrying_then_gave_up_with_send_again(
     page = text(signed_in.get(f"/orders/{order.id}"))
     assert (
         "To Shopify Failed: Shopify answered HTTP 503. Retrying at "
-        f"{postback.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC (attempt 1)."
+        f"{postback.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC (attempt 2 of 12)."
     ) in page
     # The token is removed; the next attempt gives up, and the page offers to send again.
     publisher_set_cart_credentials(publisher=publisher, shopify_admin_token="")

@@ -156,6 +156,12 @@ def postback_attempt(*, postback_id: int, attempt: int) -> AttemptResult:
     except (ShopifyRefused, PostbackImpossible) as exc:
         _finish(postback, state=PostbackState.GAVE_UP, error=str(exc))
         return AttemptResult(PostbackState.GAVE_UP)
+    except Exception as exc:
+        # A bug or the database: retried like an outage (counted, so it ends), never left
+        # pending with nothing to send it.
+        logger.exception("post-back %s: unexpected error (attempt %d)", postback_id, attempt)
+        error = f"Unexpected error {type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+        return _retry_or_give_up(postback, attempt=attempt, error=error, wait=None)
     _finish(postback, state=PostbackState.SENT, remote_id=remote_id)
     return AttemptResult(PostbackState.SENT)
 
@@ -360,7 +366,10 @@ def postback_summary(postback: CartPostback) -> str:
             if postback.next_attempt_at
             else "soon"
         )
-        return f"Failed: {postback.last_error} Retrying at {when} (attempt {postback.attempts})."
+        return (
+            f"Failed: {postback.last_error} Retrying at {when} "
+            f"(attempt {postback.attempts + 1} of {settings.CART_POSTBACK_ATTEMPTS})."
+        )
     if postback.state == PostbackState.GAVE_UP:
         return f"Not sent to {cart}: {postback.last_error}"
     if postback.state == PostbackState.NOT_SUPPORTED:
