@@ -504,3 +504,22 @@ def test_an_unexpected_error_is_retried_and_counted(
         "Unexpected error KeyError: 'boom' Gave up after 2 attempts."
     )
     assert queued_runs() == []
+
+
+def test_a_letter_without_tracking_is_fulfilled_without_tracking_info(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    ship(place())
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    (create,) = emulator.mutations
+    assert create.variables == {
+        "fulfillment": {
+            "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": emulator.orders[gid][0].id}],
+            "notifyCustomer": False,
+        }
+    }
+    postback = CartPostback.objects.get()
+    assert postback_summary(postback) == (
+        f"Shipment sent to Shopify at {postback.sent_at:%Y-%m-%d %H:%M} UTC."
+    )
