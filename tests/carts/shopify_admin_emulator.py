@@ -77,6 +77,9 @@ class ShopifyAdminEmulator:
     requests: list[Request] = field(default_factory=list)
     fail_next: list[str] = field(default_factory=list)
     down: bool = False
+    # The version named in X-Shopify-API-Version ("": the one asked for); Shopify answers a
+    # request for a version it no longer supports with the oldest one it does.
+    answered_version: str = ""
     base_url: str = ""
     _ids: Iterator[int] = field(default_factory=lambda: iter(range(5_000_000_001, 10**12)))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -269,7 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("X-Shopify-API-Version", self.emulator.version)
+        match = PATH.match(self.path)
+        asked = match.group("version") if match else self.emulator.version
+        self.send_header("X-Shopify-API-Version", self.emulator.answered_version or asked)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(raw)))
@@ -309,7 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {"errors": INVALID_TOKEN},
                 )
                 return
-            if match.group("version") != emulator.version:
+            if match.group("version") != emulator.version and not emulator.answered_version:
                 self._send(404, {"errors": "Not Found"})
                 return
             if not (self.headers.get("Content-Type") or "").startswith("application/json"):

@@ -523,3 +523,19 @@ def test_a_letter_without_tracking_is_fulfilled_without_tracking_info(
     assert postback_summary(postback) == (
         f"Shipment sent to Shopify at {postback.sent_at:%Y-%m-%d %H:%M} UTC."
     )
+
+
+def test_an_outdated_api_version_is_logged(
+    emulator: ShopifyAdminEmulator,
+    place: Callable[..., Order],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emulator.add_order(SHOPIFY_ORDER_ID)
+    emulator.answered_version = "2025-10"
+    ship(place(), tracking_id="9400100000000000000051")
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    assert (
+        "Shopify answered with API version 2025-10 instead of 2025-07: the requested version "
+        "is no longer supported; set PRESSRUN_SHOPIFY_ADMIN_API_VERSION to a current one."
+    ) in caplog.text

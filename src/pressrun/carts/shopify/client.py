@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import math
 import re
 import urllib.error
@@ -26,6 +27,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 15.0
 MAX_REPLY_BYTES = 2_000_000
@@ -268,11 +271,21 @@ class ShopifyAdminClient:
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as reply:  # noqa: S310
                 raw: bytes = reply.read(MAX_REPLY_BYTES + 1)
+                answered_version = reply.headers.get("X-Shopify-API-Version")
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc) from exc
         except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise ShopifyUnavailable(f"Shopify could not be reached ({reason}).") from exc
+        requested = settings.PRESSRUN_SHOPIFY_ADMIN_API_VERSION
+        if answered_version and answered_version != requested:
+            # Shopify answers an unsupported version with the oldest one it still supports.
+            logger.warning(
+                "Shopify answered with API version %s instead of %s: the requested version is "
+                "no longer supported; set PRESSRUN_SHOPIFY_ADMIN_API_VERSION to a current one.",
+                answered_version[:20],
+                requested,
+            )
         return parse_answer(raw)
 
     def _http_error(self, exc: urllib.error.HTTPError) -> Exception:
