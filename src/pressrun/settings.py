@@ -266,6 +266,21 @@ CART_BODY_RETENTION_DAYS = _env_int("PRESSRUN_CART_BODY_RETENTION_DAYS", 30)
 PRESSRUN_ONESHOPPINGCART_API_URL = (
     os.environ.get("PRESSRUN_ONESHOPPINGCART_API_URL", "").strip() or "https://www.mcssl.com/API"
 )
+# --- post-back of tracking to the carts (carts/postback.py) --------------------------------
+# The Shopify Admin API's address; "{shop}" is the shop's handle (its domain without
+# ".myshopify.com"). Tests point it at a local emulator. The API version is in the path.
+PRESSRUN_SHOPIFY_ADMIN_API_BASE = (
+    os.environ.get("PRESSRUN_SHOPIFY_ADMIN_API_BASE", "").strip() or "https://{shop}.myshopify.com"
+)
+PRESSRUN_SHOPIFY_ADMIN_API_VERSION = (
+    os.environ.get("PRESSRUN_SHOPIFY_ADMIN_API_VERSION", "").strip() or "2025-07"
+)
+# Attempts of one post-back, and the first retry's delay (doubling, capped at an hour, with
+# jitter: core.tasks.backoff_seconds); a 429's Retry-After is waited out instead.
+CART_POSTBACK_ATTEMPTS = _env_int("PRESSRUN_CART_POSTBACK_ATTEMPTS", 12)
+CART_POSTBACK_RETRY_BASE_SECONDS = float(
+    os.environ.get("PRESSRUN_CART_POSTBACK_RETRY_BASE_SECONDS", "") or 60
+)
 # How often the worker moves paid orders whose postage window has ended from waiting to
 # ready (fulfillment/tasks.py). Readers treat such an order as ready at once anyway.
 POSTAGE_WINDOW_SWEEP_SECONDS = max(_env_int("PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS", 60), 1)

@@ -13,7 +13,12 @@ from django_tasks_db.models import DBTaskResult
 
 from pressrun.accounts.models import LoginFailure
 from pressrun.billing.models import StatusCall
-from pressrun.carts.tasks import STALE_DELIVERY_SWEEP_INTERVAL, requeue_stale_deliveries
+from pressrun.carts.tasks import (
+    STALE_DELIVERY_SWEEP_INTERVAL,
+    STRANDED_POSTBACK_SWEEP_INTERVAL,
+    requeue_stale_deliveries,
+    requeue_stranded_postbacks,
+)
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.tasks import (
     HOUSEKEEPING_INTERVAL,
@@ -25,8 +30,10 @@ from pressrun.core.tasks import (
     requeue_abandoned_tasks,
     schedule_periodic_tasks,
 )
+from pressrun.fulfillment.address.tasks import address_sweep
 from pressrun.fulfillment.tasks import close_postage_windows
 from pressrun.notifications.tasks import EMAIL_SWEEP_INTERVAL, requeue_stranded_emails
+from pressrun.webhooks.tasks import WEBHOOK_SWEEP_INTERVAL, requeue_stranded_webhooks
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +155,10 @@ def test_apps_register_their_periodic_tasks_with_core() -> None:
         PeriodicTask(housekeeping, HOUSEKEEPING_INTERVAL),
         PeriodicTask(requeue_stranded_emails, EMAIL_SWEEP_INTERVAL),
         PeriodicTask(close_postage_windows, timedelta(seconds=60)),
+        PeriodicTask(address_sweep, timedelta(seconds=600)),
+        PeriodicTask(requeue_stranded_webhooks, WEBHOOK_SWEEP_INTERVAL),
         PeriodicTask(requeue_stale_deliveries, STALE_DELIVERY_SWEEP_INTERVAL),
+        PeriodicTask(requeue_stranded_postbacks, STRANDED_POSTBACK_SWEEP_INTERVAL),
     )
 
 
@@ -161,7 +171,7 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
         assert run.status == TaskResultStatus.READY
         assert run.run_after is not None
         assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
-    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 4
+    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 7
 
 
 def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:

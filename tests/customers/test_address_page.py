@@ -303,6 +303,22 @@ def test_a_shipped_order_is_too_late(order: Order) -> None:
     assert snapshot(order) == before
 
 
+@pytest.mark.parametrize(
+    ("carrier", "shown"),
+    [
+        (
+            "FedEx",
+            'Tracking number (FedEx): <a href="https://www.fedex.com/fedextrack/?trknbr=7712" '
+            'rel="noreferrer">7712</a>',
+        ),
+        ("Acme <Freight>", "Tracking number (Acme &lt;Freight&gt;): 7712</p>"),
+    ],
+)
+def test_a_shipped_order_names_its_carrier(order: Order, carrier: str, shown: str) -> None:
+    ship(order, tracking_id="7712", carrier=carrier)
+    assert shown in Client().get(url(order)).content.decode()
+
+
 def test_a_cancelled_order_is_too_late(order: Order) -> None:
     fulfillment_move(order_id=order.id, to="cancelled", actor="operator", reason="Refund asked.")
     before = snapshot(order)

@@ -306,7 +306,7 @@ def test_detail_shows_lines_address_cost_history_delivery_and_tracking(
     assert "Status SHIPPED Invoice" in page
     assert "Mail method Standard (letter rate where possible); ships standard + tracking" in page
     assert "Fulfillment Shipped Ship date " + f"{today():%Y-%m-%d}" in page
-    assert "Carrier USPS · USPS First Class Mail" in page
+    assert "Carrier USPS Service USPS First Class Mail Tracking 9400 1118 (USPS)" in page
     assert (
         f"{cd.id} Greatest Hits 2 $4.50 $9.00 Products $9.00 Shipping $5.25 Total $14.25"
     ) in page

@@ -76,6 +76,10 @@ class PublisherAdminForm(forms.ModelForm[Publisher]):
     clear_shopify_webhook_key = forms.BooleanField(
         label="Remove the saved Shopify signing key", required=False
     )
+    shopify_admin_token = _secret_field("Shopify Admin API access token")
+    clear_shopify_admin_token = forms.BooleanField(
+        label="Remove the saved Shopify access token", required=False
+    )
     oneshoppingcart_api_key = _secret_field("1ShoppingCart merchant API key")
     clear_oneshoppingcart_api_key = forms.BooleanField(
         label="Remove the saved 1ShoppingCart API key", required=False
@@ -94,6 +98,7 @@ class PublisherAdminForm(forms.ModelForm[Publisher]):
             "customer_contact_email",
             "is_active",
             "shopify_topics",
+            "shopify_notify_customer",
             "oneshoppingcart_merchant_id",
         )
 
@@ -105,6 +110,9 @@ class PublisherAdminForm(forms.ModelForm[Publisher]):
 
     def clean_shopify_webhook_key(self) -> str:
         return self._clean_secret("shopify_webhook_key")
+
+    def clean_shopify_admin_token(self) -> str:
+        return self._clean_secret("shopify_admin_token")
 
     def clean_oneshoppingcart_api_key(self) -> str:
         return self._clean_secret("oneshoppingcart_api_key")
@@ -139,6 +147,7 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         "samcart_url",
         "oneshoppingcart_url",
         "stored_webhook_key",
+        "stored_admin_token",
         "stored_api_key",
     )
     fields = (
@@ -160,6 +169,10 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
         "shopify_webhook_key",
         "clear_shopify_webhook_key",
         "shopify_topics",
+        "stored_admin_token",
+        "shopify_admin_token",
+        "clear_shopify_admin_token",
+        "shopify_notify_customer",
         "samcart_url",
         "oneshoppingcart_url",
         "oneshoppingcart_merchant_id",
@@ -201,6 +214,10 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
     def stored_webhook_key(self, obj: Publisher) -> str:
         return _stored_secret_text(obj.shopify_webhook_key_sealed, obj.shopify_webhook_key)
 
+    @admin.display(description="saved Shopify Admin API access token")
+    def stored_admin_token(self, obj: Publisher) -> str:
+        return _stored_secret_text(obj.shopify_admin_token_sealed, obj.shopify_admin_token)
+
     @admin.display(description="saved 1ShoppingCart API key")
     def stored_api_key(self, obj: Publisher) -> str:
         return _stored_secret_text(obj.oneshoppingcart_api_key_sealed, obj.oneshoppingcart_api_key)
@@ -214,6 +231,7 @@ class PublisherAdmin(admin.ModelAdmin[Publisher]):
             publisher_set_cart_credentials(
                 publisher=obj,
                 shopify_webhook_key=form.secret_change("shopify_webhook_key"),
+                shopify_admin_token=form.secret_change("shopify_admin_token"),
                 oneshoppingcart_api_key=form.secret_change("oneshoppingcart_api_key"),
             )
         except PublisherInvalid as exc:

@@ -104,6 +104,20 @@ class Publisher(models.Model):
         help_text="Comma-separated Shopify topics that create orders: orders/fulfilled, "
         "orders/paid, orders/create.",
     )
+    shopify_admin_token_sealed = models.TextField(
+        "Shopify Admin API access token (sealed)",
+        blank=True,
+        help_text="The shop's Admin API access token (a custom app's, with the fulfillment "
+        "scopes), stored encrypted; pressrun posts tracking back to Shopify with it. Set it "
+        "with publisher_set_cart_credentials. Blank: tracking is not posted back.",
+    )
+    shopify_notify_customer = models.BooleanField(
+        "Shopify notifies the customer",
+        default=False,
+        help_text="When pressrun posts tracking to Shopify, Shopify also sends its own "
+        "shipping confirmation to the customer (notifyCustomer). Off by default: pressrun's "
+        "own tracking email already goes out.",
+    )
     oneshoppingcart_merchant_id = models.CharField(
         "1ShoppingCart merchant ID", max_length=40, blank=True
     )
@@ -138,6 +152,12 @@ class Publisher(models.Model):
         """
         return unseal(self.shopify_webhook_key_sealed)
 
+    @property
+    def shopify_admin_token(self) -> str:
+        """The plain Shopify Admin API access token ("" when none is saved or it is
+        unreadable). Read-only: changed only by publisher_set_cart_credentials."""
+        return unseal(self.shopify_admin_token_sealed)
+
     def secret_values(self) -> list[str]:
         """Every secret of this publisher in plain form (password hash, cart token, cart
         credentials): what an operator screen must show only as hints (`core.sealed`)."""
@@ -145,6 +165,7 @@ class Publisher(models.Model):
             self.password,
             self.cart_token,
             self.shopify_webhook_key,
+            self.shopify_admin_token,
             self.oneshoppingcart_api_key,
         ]
 

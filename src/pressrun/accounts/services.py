@@ -251,10 +251,16 @@ def publisher_set_cart_credentials(
     oneshoppingcart_merchant_id: str | None = None,
     oneshoppingcart_api_key: str | None = None,
     shopify_webhook_key: str | None = None,
+    shopify_admin_token: str | None = None,
+    shopify_notify_customer: bool | None = None,
 ) -> Publisher:
     """Save the carts' credentials; None leaves a value as it is, "" clears it.
 
-    The 1ShoppingCart API key and the Shopify webhook signing key are stored sealed
+    `shopify_notify_customer` (a choice, not a secret) says whether Shopify should send its
+    own shipping confirmation when pressrun posts tracking back (None leaves it).
+
+    The 1ShoppingCart API key, the Shopify webhook signing key and the Shopify Admin API
+    access token are stored sealed
     (`core.sealed`) and are never shown back in full. Raises PublisherInvalid (nothing saved).
     """
     # Every value is checked before any is set, so a refusal leaves the instance as it was.
@@ -280,9 +286,19 @@ def publisher_set_cart_credentials(
                 "The Shopify webhook key is at most 200 characters, without spaces."
             )
         changes["shopify_webhook_key_sealed"] = seal(webhook_key)
+    if shopify_admin_token is not None:
+        admin_token = shopify_admin_token.strip()
+        if len(admin_token) > 200 or any(c.isspace() for c in admin_token):
+            raise PublisherInvalid(
+                "The Shopify Admin API access token is at most 200 characters, without spaces."
+            )
+        changes["shopify_admin_token_sealed"] = seal(admin_token)
     for field, value in changes.items():
         setattr(publisher, field, value)
     fields = list(changes)
+    if shopify_notify_customer is not None:
+        publisher.shopify_notify_customer = shopify_notify_customer
+        fields.append("shopify_notify_customer")
     if fields:
         publisher.save(update_fields=fields)
     return publisher

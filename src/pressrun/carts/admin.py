@@ -9,7 +9,14 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
-from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
+from pressrun.carts.models import (
+    CartPostback,
+    InboundDelivery,
+    Outcome,
+    ShippingRule,
+    UnmatchedProduct,
+)
+from pressrun.carts.postback import postback_retry, postback_summary
 from pressrun.carts.selectors import shipping_rule_taken, unmatched_product_projects
 from pressrun.carts.services import (
     SECRET_HEADER_WORDS,
@@ -288,3 +295,57 @@ class ShippingRuleAdmin(admin.ModelAdmin[ShippingRule]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ShippingRule]) -> None:
         for rule in queryset.select_related("publisher"):
             shipping_rule_delete(publisher=rule.publisher, rule_id=rule.id)
+
+
+@admin.register(CartPostback)
+class CartPostbackAdmin(admin.ModelAdmin[CartPostback]):
+    """Tracking posted back to the carts: what was sent where, what failed and when the next
+    attempt is. Read-only; "Send again" restarts the ones that gave up."""
+
+    list_display = (
+        "order",
+        "cart",
+        "state",
+        "summary",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+    )
+    list_filter = ("cart", "state")
+    search_fields = ("=order__id", "tracking_id", "remote_id", "=order__publisher__id")
+    list_select_related = ("order",)
+    readonly_fields = (
+        "order",
+        "cart",
+        "state",
+        "summary",
+        "tracking_id",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "remote_id",
+        "created_at",
+        "updated_at",
+        "sent_at",
+    )
+    fields = readonly_fields
+    actions = ["send_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="what the publisher reads")
+    def summary(self, obj: CartPostback) -> str:
+        return postback_summary(obj)
+
+    @admin.action(description="Send again (post-backs that gave up)")
+    def send_again(self, request: HttpRequest, queryset: QuerySet[CartPostback]) -> None:
+        restarted = sum(postback_retry(postback_id=postback.id) for postback in queryset)
+        self.message_user(
+            request,
+            f"{restarted} post-back(s) queued again; the others had not given up.",
+            messages.SUCCESS if restarted else messages.WARNING,
+        )

@@ -7,14 +7,28 @@ class CartsConfig(AppConfig):
     verbose_name = "Carts"
 
     def ready(self) -> None:
-        # The sweep for deliveries left pending with no task; `pressrun worker` starts every
-        # registered periodic task (core.tasks: core imports no app).
+        # The sweeps for deliveries left pending and post-backs left unfinished with no task;
+        # `pressrun worker` starts every registered periodic task (core.tasks: core imports
+        # no app). Tracking back to the cart an order came from is queued with the shipped
+        # move, by the OrderShipped subscriber.
+        from pressrun.carts.postback import on_order_shipped
         from pressrun.carts.rate_limit import delivery_rate_windows_prune
         from pressrun.carts.services import delivery_bodies_expire
-        from pressrun.carts.tasks import STALE_DELIVERY_SWEEP_INTERVAL, requeue_stale_deliveries
+        from pressrun.carts.tasks import (
+            STALE_DELIVERY_SWEEP_INTERVAL,
+            STRANDED_POSTBACK_SWEEP_INTERVAL,
+            requeue_stale_deliveries,
+            requeue_stranded_postbacks,
+        )
+        from pressrun.core.events import subscribe
         from pressrun.core.tasks import register_housekeeping, register_periodic_task
+        from pressrun.orders.events import OrderShipped
 
+        subscribe(OrderShipped, on_order_shipped)
         register_periodic_task(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
+        register_periodic_task(
+            requeue_stranded_postbacks, interval=STRANDED_POSTBACK_SWEEP_INTERVAL
+        )
         # Raw bodies past retention of deliveries that made no order; old rate-limit windows.
         register_housekeeping("cart_bodies_emptied", delivery_bodies_expire)
         register_housekeeping("cart_rate_windows", delivery_rate_windows_prune)

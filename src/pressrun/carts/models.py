@@ -188,3 +188,50 @@ class UnmatchedProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cart} product '{self.product_ref}'"
+
+
+class PostbackState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    RETRYING = "retrying", "Failed, retrying"
+    GAVE_UP = "gave_up", "Gave up"
+    NOT_SUPPORTED = "not_supported", "Not supported by the cart's API"
+
+
+class CartPostback(models.Model):
+    """Posting an order's shipment (tracking) back to the cart it came from: one row per
+    order, written in the transaction that marked the order shipped, with the task that sends
+    it (carts/postback.py). The publisher sees its state on the order's page."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="cart_postback")
+    cart = models.CharField(max_length=20, choices=Cart.choices)
+    state = models.CharField(
+        max_length=20, choices=PostbackState.choices, default=PostbackState.PENDING
+    )
+    tracking_id = models.CharField(
+        max_length=100, blank=True, help_text="The tracking number this post-back sends."
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    remote_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What the cart calls the result (a Shopify fulfillment's id).",
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["state", "next_attempt_at"],
+                name="postback_unfinished",
+                condition=Q(state__in=["pending", "retrying"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cart} post-back of order {self.order_id} ({self.state})"

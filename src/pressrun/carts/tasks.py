@@ -15,6 +15,7 @@ from pressrun.core.tasks import enqueue_retry, schedule_periodic
 logger = logging.getLogger(__name__)
 
 STALE_DELIVERY_SWEEP_INTERVAL = timedelta(minutes=5)
+STRANDED_POSTBACK_SWEEP_INTERVAL = timedelta(minutes=5)
 
 
 @task()
@@ -76,3 +77,28 @@ def requeue_stale_deliveries() -> int:
     finally:
         # Even after an error, so one bad run does not end the sweeps.
         schedule_periodic(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
+
+
+@task()
+def postback_send(postback_id: int, attempt: int = 1) -> str:
+    """Send an order's shipment to its cart (carts/postback.py: `postback_attempt`); returns
+    the post-back's state. Retries are queued by the attempt itself, with backoff or the
+    cart's Retry-After, in the transaction that records them. Safe to run twice: a finished
+    post-back is left alone, and Shopify is asked what it already has before anything is
+    created."""
+    from pressrun.carts.postback import postback_attempt
+
+    return postback_attempt(postback_id=postback_id, attempt=attempt).state
+
+
+@task()
+def requeue_stranded_postbacks() -> int:
+    """Queue again the post-backs nothing will send (`postbacks_requeue_stranded`), then
+    schedule the next run; returns how many were queued. Started by the worker with the other
+    periodic tasks (registered in `CartsConfig.ready()`)."""
+    from pressrun.carts.postback import postbacks_requeue_stranded
+
+    try:
+        return postbacks_requeue_stranded()
+    finally:
+        schedule_periodic(requeue_stranded_postbacks, interval=STRANDED_POSTBACK_SWEEP_INTERVAL)

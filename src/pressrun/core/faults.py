@@ -22,6 +22,8 @@ The points (grep for `fault_point(` to see them in place):
 - `webhook_queued_before_task`: a webhook's delivery row is written, its task not yet.
 - `webhook_claimed_before_send`: a worker has claimed a webhook (SENDING), nothing is sent.
 - `webhook_sent_before_recorded`: the endpoint answered, the attempt is not yet recorded.
+- `postback_sent_before_recorded`: Shopify created the fulfillment of a post-back, the
+  post-back is not yet recorded as sent.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from pressrun.customers.selectors import (
     order_lines,
 )
 from pressrun.fulfillment.address.services import address_correct
-from pressrun.notifications.services import tracking_url
 from pressrun.orders.address import country_name
 from pressrun.orders.changes import OrderChangeRefused, customer_address_window
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.services import OrderRefused
+from pressrun.orders.tracking import tracking_link
 
 
 def _page(
@@ -49,10 +49,10 @@ def _page(
             "lines": order_lines(order),
             "form": (form or AddressForm.for_order(order)) if window.is_open else None,
             "country": country_name(order.country),
-            "tracking_url": (
-                tracking_url(order.tracking_id)
-                if order.status == OrderStatus.SHIPPED and order.tracking_id
-                else ""
+            "tracking": (
+                tracking_link(tracking_id=order.tracking_id, carrier=order.carrier)
+                if order.status == OrderStatus.SHIPPED
+                else None
             ),
         }
     response = render(request, "customers/order.html", context)

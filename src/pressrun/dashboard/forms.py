@@ -162,6 +162,24 @@ class CartCredentialsForm(DashboardForm):
     clear_shopify_webhook_key = forms.BooleanField(
         label="Remove the saved signing key", required=False
     )
+    shopify_admin_token = forms.CharField(
+        label="Shopify Admin API access token",
+        max_length=200,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="Your custom app's Admin API access token (shpat_…), with the scopes "
+        "write_merchant_managed_fulfillment_orders and read_merchant_managed_fulfillment_orders: "
+        "pressrun sends each shipped order's tracking to Shopify with it. Leave blank to keep "
+        "the saved token.",
+    )
+    clear_shopify_admin_token = forms.BooleanField(
+        label="Remove the saved access token", required=False
+    )
+    shopify_notify_customer = forms.BooleanField(
+        label="Shopify also emails the customer when tracking is sent",
+        required=False,
+        help_text="Shopify's own shipping confirmation, besides pressrun's tracking email.",
+    )
 
     def secret_change(self, name: str) -> str | None:
         """What to store for secret field `name`: None keeps it, "" removes it."""

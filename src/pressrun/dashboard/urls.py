@@ -105,4 +105,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
         address_errors.order_address_fix,
         name="order_address_fix",
     ),
+    path(
+        "orders/<int:order_id>/send-tracking-again",
+        orders.order_postback_retry,
+        name="order_postback_retry",
+    ),
 ]

@@ -17,7 +17,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from email.utils import formataddr
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -34,10 +33,10 @@ from pressrun.notifications.selectors import emails_claimable, stranded_email_id
 from pressrun.orders.address import country_name
 from pressrun.orders.events import OrderChanged, OrderDeleted
 from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus
+from pressrun.orders.tracking import tracking_link
 
 logger = logging.getLogger(__name__)
 
-USPS_TRACKING_URL = "https://tools.usps.com/go/TrackConfirmAction?tLabels={}"
 DEFAULT_SENDER_NAME = "pressrun"
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -166,10 +165,11 @@ def notify_publisher_error(
 # --- order emails ----------------------------------------------------------------------------
 
 
-def tracking_url(tracking_id: str) -> str:
-    """The carrier's tracking page (our shipping methods are all USPS); "" without an id."""
-    tracking_id = tracking_id.strip()
-    return USPS_TRACKING_URL.format(quote(tracking_id, safe="")) if tracking_id else ""
+def tracking_url(tracking_id: str, carrier: str = "") -> str:
+    """The carrier's tracking page (`orders.tracking`: a blank carrier is USPS); "" without an
+    id or for a carrier the table does not know."""
+    link = tracking_link(tracking_id=tracking_id, carrier=carrier)
+    return link.url if link else ""
 
 
 def customer_page_url(order: Order) -> str:
@@ -302,8 +302,11 @@ def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
     if not recipients:
         return []
     context = _order_context(order)
-    context["tracking_id"] = order.tracking_id
-    context["tracking_url"] = tracking_url(order.tracking_id)
+    link = tracking_link(tracking_id=order.tracking_id, carrier=order.carrier)
+    assert link is not None
+    context["tracking_id"] = link.tracking_id
+    context["tracking_carrier"] = link.carrier
+    context["tracking_url"] = link.url
     queued = []
     for recipient in recipients:
         email = _queue_order_email(

@@ -1,1 +1,1 @@
-"""Shopify: order webhooks (verify + parse). Posting tracking back (client) is not built yet."""
+"""Shopify: order webhooks (verify + parse) and posting tracking back (client, the Admin API)."""

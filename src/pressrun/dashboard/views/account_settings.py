@@ -50,7 +50,10 @@ def _render(
         "settings_form": settings_form or AccountSettingsForm(initial=_settings_initial(request)),
         "credentials_form": credentials_form
         or CartCredentialsForm(
-            initial={"oneshoppingcart_merchant_id": publisher.oneshoppingcart_merchant_id}
+            initial={
+                "oneshoppingcart_merchant_id": publisher.oneshoppingcart_merchant_id,
+                "shopify_notify_customer": publisher.shopify_notify_customer,
+            }
         ),
         "api_key_hint": hint(publisher.oneshoppingcart_api_key),
         "api_key_unreadable": bool(
@@ -59,6 +62,10 @@ def _render(
         "webhook_key_hint": hint(publisher.shopify_webhook_key),
         "webhook_key_unreadable": bool(
             publisher.shopify_webhook_key_sealed and not publisher.shopify_webhook_key
+        ),
+        "admin_token_hint": hint(publisher.shopify_admin_token),
+        "admin_token_unreadable": bool(
+            publisher.shopify_admin_token_sealed and not publisher.shopify_admin_token
         ),
         "public_base_url": public_base_url_reading(),
     }
@@ -93,6 +100,8 @@ def cart_credentials(request: PublisherRequest) -> HttpResponse:
                 oneshoppingcart_merchant_id=form.cleaned_data["oneshoppingcart_merchant_id"],
                 oneshoppingcart_api_key=form.secret_change("oneshoppingcart_api_key"),
                 shopify_webhook_key=form.secret_change("shopify_webhook_key"),
+                shopify_admin_token=form.secret_change("shopify_admin_token"),
+                shopify_notify_customer=form.cleaned_data["shopify_notify_customer"],
             )
         except PublisherInvalid as exc:
             form.add_error(None, exc.message)

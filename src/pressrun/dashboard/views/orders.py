@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pressrun.carts.models import CartPostback
+from pressrun.carts.postback import postback_retry, postback_summary
 from pressrun.core.errors import PageNotFound
 from pressrun.core.money import format_money, to_money
 from pressrun.dashboard import selectors as dashboard_selectors
@@ -28,12 +30,12 @@ from pressrun.dashboard.order_forms import (
 )
 from pressrun.fulfillment.selectors import effective_state
 from pressrun.notifications.selectors import emails_for_order
-from pressrun.notifications.services import tracking_url
 from pressrun.orders import changes
 from pressrun.orders import selectors as order_selectors
 from pressrun.orders.models import FulfillmentState, Order, OrderStatus, Source
 from pressrun.orders.requests import OrderRequest
 from pressrun.orders.services import OrderRefused, order_place
+from pressrun.orders.tracking import tracking_link
 
 ORDERS_PAGE_SIZE = 25
 # A spreadsheet runs a cell that starts with one of these as a formula.
@@ -141,6 +143,7 @@ def order_export(request: PublisherRequest) -> HttpResponse | StreamingHttpRespo
 def _detail_context(request: PublisherRequest, order: Order) -> dict[str, Any]:
     modifiable = order.status in changes.PUBLISHER_MODIFIABLE
     deletable = order.status in changes.PUBLISHER_DELETABLE
+    postback = CartPostback.objects.filter(order=order).first()
     return {
         "section": "orders",
         "order": order,
@@ -153,7 +156,9 @@ def _detail_context(request: PublisherRequest, order: Order) -> dict[str, Any]:
         "emails": list(
             emails_for_order(publisher=request.publisher, order_id=order.id).defer("text", "html")
         ),
-        "tracking_url": tracking_url(order.tracking_id),
+        "tracking": tracking_link(tracking_id=order.tracking_id, carrier=order.carrier),
+        "postback": postback,
+        "postback_summary": postback_summary(postback) if postback else "",
         "modifiable": modifiable,
         "deletable": deletable,
         "refusal": changes.publisher_refusal(
@@ -222,6 +227,20 @@ def order_modify(request: PublisherRequest, order_id: int) -> HttpResponse:
     context = _detail_context(request, order)
     context["form"] = form
     return render(request, "dashboard/orders/modify.html", context, status=status)
+
+
+@publisher_required
+@require_POST
+def order_postback_retry(request: PublisherRequest, order_id: int) -> HttpResponse:
+    """Send the order's tracking to its cart again after the post-back gave up (a token
+    saved or fixed since). Another publisher's order is a 404."""
+    order = _order_or_404(request, order_id)
+    postback = CartPostback.objects.filter(order=order).first()
+    if postback is not None and postback_retry(postback_id=postback.id):
+        messages.success(request, f"Sending the tracking to {postback.get_cart_display()} again.")
+    else:
+        messages.error(request, "There is nothing to send again for this order.")
+    return HttpResponseRedirect(reverse("dashboard:order_detail", args=[order.id]))
 
 
 @publisher_required

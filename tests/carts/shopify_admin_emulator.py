@@ -1,0 +1,366 @@
+"""A local stand-in for Shopify's GraphQL Admin API, for the tracking post-back tests.
+
+It answers `POST /{shop}/admin/api/{version}/graphql.json` (point
+PRESSRUN_SHOPIFY_ADMIN_API_BASE at `{base_url}/{shop}`) the way Shopify does, and checks what
+a real shop would check before answering:
+
+- the `X-Shopify-Access-Token` header is the shop's token (else HTTP 401 with Shopify's
+  `{"errors": "[API] Invalid API key or access token ..."}`), the body is JSON with `query`
+  and `variables`, and the API version in the path is the one expected;
+- the operation is one it knows, read from the document: the `order(id:)` query asking for
+  `fulfillmentOrders`, the `fulfillmentCreate(fulfillment: FulfillmentInput!)` mutation or
+  `fulfillmentTrackingInfoUpdate`; their variables are checked against the input types'
+  fields (FulfillmentInput: lineItemsByFulfillmentOrder [{fulfillmentOrderId, ...}],
+  notifyCustomer, trackingInfo {number, url, company}; an unknown field is a GraphQL error,
+  as Shopify answers);
+- `fulfillmentCreate` on a fulfillment order that is not open answers `userErrors`; one that
+  succeeds closes the fulfillment order and adds a SUCCESS fulfillment with the tracking.
+
+Faults: `fail_next` (a list consumed one per request) of "503", "429:<seconds>" (with
+Retry-After), "throttled" (HTTP 200 with a THROTTLED GraphQL error) or "drop" (the
+connection closed without an answer); `down = True` answers 503 to everything.
+Every request is kept in `requests` (operation name, variables) and in `mutations`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+VERSION = "2025-07"
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+PATH = re.compile(r"^/(?P<shop>[a-z0-9-]+)/admin/api/(?P<version>[0-9]{4}-[0-9]{2})/graphql\.json$")
+OPERATION = re.compile(r"^\s*(query|mutation)\b[^{(]*(\([^)]*\))?\s*\{\s*(?P<root>\w+)\s*\(", re.S)
+FULFILLMENT_INPUT_FIELDS = {
+    "lineItemsByFulfillmentOrder",
+    "notifyCustomer",
+    "trackingInfo",
+    "originAddress",
+}
+TRACKING_INPUT_FIELDS = {"number", "url", "company", "numbers", "urls"}
+
+
+@dataclass
+class EmulatedFulfillment:
+    id: str
+    status: str = "SUCCESS"
+    tracking: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class EmulatedFulfillmentOrder:
+    id: str
+    status: str = "OPEN"
+    fulfillments: list[EmulatedFulfillment] = field(default_factory=list)
+
+
+@dataclass
+class Request:
+    shop: str
+    operation: str  # the root field: order, fulfillmentCreate, fulfillmentTrackingInfoUpdate
+    query: str
+    variables: dict[str, Any]
+
+
+@dataclass
+class ShopifyAdminEmulator:
+    tokens: dict[str, str] = field(default_factory=dict)  # shop handle → access token
+    # order gid → its fulfillment orders
+    orders: dict[str, list[EmulatedFulfillmentOrder]] = field(default_factory=dict)
+    version: str = VERSION
+    requests: list[Request] = field(default_factory=list)
+    fail_next: list[str] = field(default_factory=list)
+    down: bool = False
+    # The version named in X-Shopify-API-Version ("": the one asked for); Shopify answers a
+    # request for a version it no longer supports with the oldest one it does.
+    answered_version: str = ""
+    base_url: str = ""
+    _ids: Iterator[int] = field(default_factory=lambda: iter(range(5_000_000_001, 10**12)))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_order(self, order_id: str, *, statuses: tuple[str, ...] = ("OPEN",)) -> str:
+        gid = f"gid://shopify/Order/{order_id}"
+        self.orders[gid] = [
+            EmulatedFulfillmentOrder(
+                id=f"gid://shopify/FulfillmentOrder/{next(self._ids)}", status=s
+            )
+            for s in statuses
+        ]
+        return gid
+
+    @property
+    def mutations(self) -> list[Request]:
+        return [r for r in self.requests if r.operation != "order"]
+
+    # --- the API ----------------------------------------------------------------------------
+
+    def answer(self, shop: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        match = OPERATION.match(query)
+        if match is None:
+            return _errors("syntax error, unexpected end of file")
+        root = match.group("root")
+        self.requests.append(Request(shop, root, query, variables))
+        if root == "order":
+            return self._order(query, variables)
+        if root == "fulfillmentCreate":
+            return self._fulfillment_create(query, variables)
+        if root == "fulfillmentTrackingInfoUpdate":
+            return self._tracking_update(query, variables)
+        return _errors(f"Field '{root}' doesn't exist on type 'QueryRoot'")
+
+    def _order(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        if "$id: ID!" not in query or "fulfillmentOrders" not in query:
+            return _errors("query must select order(id: $id) { fulfillmentOrders }")
+        gid = variables.get("id")
+        if set(variables) != {"id"} or not isinstance(gid, str):
+            return _errors("Variable $id of type ID! was provided invalid value")
+        fulfillment_orders = self.orders.get(gid)
+        if fulfillment_orders is None:
+            return {"data": {"order": None}}
+        nodes = [
+            {
+                "id": fo.id,
+                "status": fo.status,
+                "supportedActions": (
+                    [{"action": "CREATE_FULFILLMENT"}, {"action": "HOLD"}]
+                    if fo.status in ("OPEN", "IN_PROGRESS")
+                    else []
+                ),
+                "fulfillments": {
+                    "nodes": [
+                        {"id": f.id, "status": f.status, "trackingInfo": list(f.tracking)}
+                        for f in fo.fulfillments
+                    ]
+                },
+            }
+            for fo in fulfillment_orders
+        ]
+        return {"data": {"order": {"id": gid, "fulfillmentOrders": {"nodes": nodes}}}}
+
+    def _find_fo(self, gid: str) -> EmulatedFulfillmentOrder | None:
+        for fulfillment_orders in self.orders.values():
+            for fo in fulfillment_orders:
+                if fo.id == gid:
+                    return fo
+        return None
+
+    def _fulfillment_create(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        if "$fulfillment: FulfillmentInput!" not in query:
+            return _errors("fulfillmentCreate takes fulfillment: FulfillmentInput!")
+        value = variables.get("fulfillment")
+        if set(variables) != {"fulfillment"} or not isinstance(value, dict):
+            return _errors(
+                "Variable $fulfillment of type FulfillmentInput! was provided invalid value"
+            )
+        unknown = set(value) - FULFILLMENT_INPUT_FIELDS
+        if unknown:
+            return _errors(f"Field is not defined on FulfillmentInput: {sorted(unknown)}")
+        pairs = value.get("lineItemsByFulfillmentOrder")
+        if not isinstance(pairs, list) or not pairs:
+            return _errors("Expected value to not be null (lineItemsByFulfillmentOrder)")
+        if "notifyCustomer" in value and not isinstance(value["notifyCustomer"], bool):
+            return _errors("notifyCustomer: Could not coerce value to Boolean")
+        tracking = value.get("trackingInfo")
+        if tracking is not None:
+            if not isinstance(tracking, dict) or set(tracking) - TRACKING_INPUT_FIELDS:
+                return _errors("Field is not defined on FulfillmentTrackingInput")
+            if not all(isinstance(v, str) for v in tracking.values()):
+                return _errors("FulfillmentTrackingInput: Could not coerce value to String")
+        fulfillment_orders = []
+        for pair in pairs:
+            if not isinstance(pair, dict) or set(pair) - {
+                "fulfillmentOrderId",
+                "fulfillmentOrderLineItems",
+            }:
+                return _errors("Field is not defined on FulfillmentOrderLineItemsInput")
+            fo = self._find_fo(str(pair.get("fulfillmentOrderId")))
+            if fo is None:
+                return _user_error("fulfillmentCreate", "Fulfillment order does not exist.")
+            if fo.status not in ("OPEN", "IN_PROGRESS"):
+                return _user_error(
+                    "fulfillmentCreate",
+                    f"Fulfillment order {fo.id} has an unfulfillable status= {fo.status.lower()}.",
+                )
+            fulfillment_orders.append(fo)
+        fulfillment = EmulatedFulfillment(
+            id=f"gid://shopify/Fulfillment/{next(self._ids)}",
+            tracking=(
+                [
+                    {
+                        "number": tracking.get("number", ""),
+                        "company": tracking.get("company", ""),
+                        "url": tracking.get("url", ""),
+                    }
+                ]
+                if tracking
+                else []
+            ),
+        )
+        for fo in fulfillment_orders:
+            fo.status = "CLOSED"
+            fo.fulfillments.append(fulfillment)
+        return {
+            "data": {
+                "fulfillmentCreate": {"fulfillment": _fulfillment(fulfillment), "userErrors": []}
+            }
+        }
+
+    def _tracking_update(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        if "$trackingInfoInput: FulfillmentTrackingInput!" not in query:
+            return _errors(
+                "fulfillmentTrackingInfoUpdate takes trackingInfoInput: FulfillmentTrackingInput!"
+            )
+        if set(variables) - {"fulfillmentId", "trackingInfoInput", "notifyCustomer"}:
+            return _errors("Variable is not defined")
+        tracking = variables.get("trackingInfoInput")
+        if not isinstance(tracking, dict) or set(tracking) - TRACKING_INPUT_FIELDS:
+            return _errors("Field is not defined on FulfillmentTrackingInput")
+        for fulfillment_orders in self.orders.values():
+            for fo in fulfillment_orders:
+                for fulfillment in fo.fulfillments:
+                    if fulfillment.id == variables.get("fulfillmentId"):
+                        fulfillment.tracking = [dict(tracking)]
+                        return {
+                            "data": {
+                                "fulfillmentTrackingInfoUpdate": {
+                                    "fulfillment": _fulfillment(fulfillment),
+                                    "userErrors": [],
+                                }
+                            }
+                        }
+        return _user_error("fulfillmentTrackingInfoUpdate", "Fulfillment does not exist.")
+
+
+def _fulfillment(fulfillment: EmulatedFulfillment) -> dict[str, Any]:
+    return {
+        "id": fulfillment.id,
+        "status": fulfillment.status,
+        "trackingInfo": list(fulfillment.tracking),
+    }
+
+
+def _errors(message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "locations": [{"line": 1, "column": 1}]}]}
+
+
+def _user_error(name: str, message: str) -> dict[str, Any]:
+    return {
+        "data": {
+            name: {
+                "fulfillment": None,
+                "userErrors": [{"field": ["fulfillment"], "message": message}],
+            }
+        }
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: ShopifyAdminEmulator
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _send(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        match = PATH.match(self.path)
+        asked = match.group("version") if match else self.emulator.version
+        self.send_header("X-Shopify-API-Version", self.emulator.answered_version or asked)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self) -> None:
+        emulator = self.emulator
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        with emulator.lock:
+            fault = emulator.fail_next.pop(0) if emulator.fail_next else ""
+            if emulator.down or fault == "503":
+                self._send(503, {"errors": "Service Unavailable"})
+                return
+            if fault == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return
+            if fault.startswith("429"):
+                wait = fault.partition(":")[2] or "2.0"
+                self._send(
+                    429,
+                    {"errors": "Exceeded 2 calls per second for api client."},
+                    {"Retry-After": wait},
+                )
+                return
+            match = PATH.match(self.path)
+            if match is None:
+                self._send(404, {"errors": "Not Found"})
+                return
+            shop = match.group("shop")
+            token = emulator.tokens.get(shop)
+            if token is None or self.headers.get("X-Shopify-Access-Token") != token:
+                self._send(
+                    401,
+                    {"errors": INVALID_TOKEN},
+                )
+                return
+            if match.group("version") != emulator.version and not emulator.answered_version:
+                self._send(404, {"errors": "Not Found"})
+                return
+            if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+                self._send(415, {"errors": "Unsupported Media Type"})
+                return
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._send(400, {"errors": {"query": "Required parameter missing or invalid"}})
+                return
+            if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+                self._send(400, {"errors": {"query": "Required parameter missing or invalid"}})
+                return
+            if fault == "throttled":
+                self._send(
+                    200,
+                    {
+                        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                        "extensions": {
+                            "cost": {
+                                "requestedQueryCost": 62,
+                                "actualQueryCost": None,
+                                "throttleStatus": {
+                                    "maximumAvailable": 2000.0,
+                                    "currentlyAvailable": 2,
+                                    "restoreRate": 100.0,
+                                },
+                            }
+                        },
+                    },
+                )
+                return
+            variables = body.get("variables") or {}
+            self._send(200, emulator.answer(shop, body["query"], variables))
+
+
+@contextmanager
+def shopify_admin_api(**kwargs: Any) -> Iterator[ShopifyAdminEmulator]:
+    emulator = ShopifyAdminEmulator(**kwargs)
+    handler = type("Handler", (_Handler,), {"emulator": emulator})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    emulator.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield emulator
+    finally:
+        server.shutdown()
+        server.server_close()
