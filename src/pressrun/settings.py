@@ -143,6 +143,7 @@ INSTALLED_APPS = [
     "pressrun.notifications",
     "pressrun.payments",
     "pressrun.fulfillment",
+    "pressrun.warehouses",
     "pressrun.gateway",
     "pressrun.carts",
     "pressrun.customers",
@@ -406,6 +407,11 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
     "Online payment is not set up on this installation. To add credit, contact us with your "
     "publisher ID: we record your payment and your HOLD orders are released at once."
 )
+
+
+# --- shipping stations (warehouses/) --------------------------------------------------------
+# Orders per page of the ShipStation Custom Store export (`<Orders pages="…">`).
+SHIPSTATION_PAGE_SIZE = min(max(_env_int("PRESSRUN_SHIPSTATION_PAGE_SIZE", 100), 1), 500)
 
 
 # --- logging -------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedi
 from pressrun.core.selectors import public_base_url
 
 # Paths (without the leading slash) answered over plain HTTP too; see the module docstring.
-MACHINE_PATH_PREFIXES = ("gateway/", "carts/", "health")
+MACHINE_PATH_PREFIXES = ("gateway/", "carts/", "warehouses/", "health")
 
 
 def published_on_https() -> bool:
