@@ -374,3 +374,23 @@ def test_wrong_methods_get_405(station: Station) -> None:
     assert response.status_code == 405
     response = station.client.put("/warehouses/shipstation", HTTP_AUTHORIZATION=station.auth)
     assert response.status_code == 405
+
+
+def test_nul_and_control_characters_in_the_query_are_no_500(
+    station: Station, paid: Callable[..., Order]
+) -> None:
+    order = ready_order(paid)
+    body = notice(order_id="", order_number="", carrier="", service="", tracking="")
+    response = station.notify(
+        body, {"order_number": "A\x00B", "carrier": "US\x00PS", "tracking_number": "9\x01"}
+    )
+    assert response.status_code == 404
+    kept = ShipNotice.objects.get()
+    assert "\x00" not in kept.order_number + kept.carrier + kept.tracking_number
+    shipped = station.notify(
+        notice(order, carrier="", service="", tracking=""),
+        {"carrier": "US\x00PS", "tracking_number": "94\x00001"},
+    )
+    assert shipped.status_code == 200
+    order.refresh_from_db()
+    assert (order.carrier, order.tracking_id) == ("US PS", "94 001")

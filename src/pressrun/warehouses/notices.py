@@ -95,7 +95,7 @@ def _keep(
                         if notice.shipping_cost is not None and abs(notice.shipping_cost) < 10**9
                         else None
                     ),
-                    body=body.decode("utf-8", "replace"),
+                    body=body.decode("utf-8", "replace").replace("\x00", ""),
                     **values,
                 )
         except IntegrityError:

@@ -50,6 +50,9 @@ UNIT_WEIGHT_OUNCES: dict[str, Decimal] = {
     Packaging.USB_ECOMAILER: Decimal("2"),
 }
 DEFAULT_UNIT_WEIGHT_OUNCES = Decimal("4")
+# Dates outside these years are no shipping dates (and would overflow date arithmetic).
+MIN_YEAR = 1970
+MAX_YEAR = 9000
 
 # Characters XML 1.0 cannot carry even escaped (C0 controls but tab, CR and LF; U+FFFE/F;
 # lone surrogates).
@@ -76,6 +79,8 @@ def parse_query_date(value: str, name: str) -> datetime:
             f"(e.g. 03/23/2012 21:09), not {value[:40]!r}."
         )
     month, day, year, hour, minute, second, half = match.groups()
+    if not MIN_YEAR <= int(year) <= MAX_YEAR:
+        raise ProtocolError(f"{name} must be a year from {MIN_YEAR} to {MAX_YEAR}.")
     hours = int(hour or 0)
     if half is not None:
         if not 1 <= hours <= 12:

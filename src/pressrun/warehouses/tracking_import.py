@@ -27,6 +27,7 @@ from django.db import transaction
 
 from pressrun.core.errors import DomainError
 from pressrun.core.money import MoneyFormatError, parse_money
+from pressrun.core.text import one_line
 from pressrun.fulfillment.services import FulfillmentRefused, fulfillment_move
 from pressrun.orders.models import FulfillmentState, Order, ShippingMethod
 from pressrun.warehouses.models import WarehouseConnection
@@ -99,7 +100,7 @@ def parse_rows(text: str) -> list[ImportRow]:
             continue
         if not rows and number == 1 and _is_header(cells):
             continue
-        cells = [" ".join(cell.split()) for cell in cells]
+        cells = [one_line(cell) for cell in cells]
         row = ImportRow(line=number, reference=cells[0] if cells else "")
         rows.append(row)
         if len(rows) > MAX_ROWS:

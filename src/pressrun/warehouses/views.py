@@ -27,6 +27,7 @@ from pressrun.accounts.throttle import SignInThrottled
 from pressrun.core.client_address import client_address
 from pressrun.core.https import plain_http_refused
 from pressrun.core.request_hygiene import RequestRefusal, refusals_answered_by
+from pressrun.core.text import one_line
 from pressrun.fulfillment.selectors import effective_state
 from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_receive
@@ -122,7 +123,8 @@ def shipstation(request: HttpRequest) -> HttpResponse:
     if isinstance(authenticated, HttpResponse):
         return authenticated
     connection = authenticated
-    params = {key.lower(): str(request.GET.get(key, "")) for key in request.GET}
+    # One line each, control characters out (a NUL could not even be stored or looked up).
+    params = {key.lower(): one_line(str(request.GET.get(key, ""))) for key in request.GET}
     action = params.get("action", "").strip().lower()
     if action == "export":
         if request.method == "POST":
