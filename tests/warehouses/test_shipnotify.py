@@ -394,3 +394,17 @@ def test_nul_and_control_characters_in_the_query_are_no_500(
     assert shipped.status_code == 200
     order.refresh_from_db()
     assert (order.carrier, order.tracking_id) == ("US PS", "94 001")
+
+
+def test_plain_http_is_refused_not_redirected_once_published_on_https(
+    station: Station, paid: Callable[..., Order], settings: Any
+) -> None:
+    settings.PRESSRUN_PUBLIC_BASE_URL = "https://orders.example.com"
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    order = ready_order(paid)
+    response = station.notify(notice(order), query(order))
+    assert response.status_code == 403
+    assert "Use https://" in response.content.decode()
+    assert ShipNotice.objects.count() == 0
+    secure = station.notify(notice(order), query(order), HTTP_X_FORWARDED_PROTO="https")
+    assert secure.status_code == 200
