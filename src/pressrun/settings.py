@@ -412,6 +412,8 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
 # --- shipping stations (warehouses/) --------------------------------------------------------
 # Orders per page of the ShipStation Custom Store export (`<Orders pages="…">`).
 SHIPSTATION_PAGE_SIZE = min(max(_env_int("PRESSRUN_SHIPSTATION_PAGE_SIZE", 100), 1), 500)
+# Applied ship notices (and those an operator dealt with) are kept this long for reference.
+SHIP_NOTICE_RETENTION_DAYS = max(_env_int("PRESSRUN_SHIP_NOTICE_RETENTION_DAYS", 90), 1)
 
 
 # --- logging -------------------------------------------------------------------------------

@@ -251,3 +251,18 @@ def test_a_request_outside_the_protocol_gets_a_clear_400(
     response = station.get(query)
     assert response.status_code == 400
     assert message in response.content.decode()
+
+
+def test_an_order_with_no_recorded_change_is_exported_from_its_windows_end(
+    station: Station, paid: Callable[..., Order]
+) -> None:
+    order = paid()
+    ended = datetime(2026, 11, 3, 7, 45, tzinfo=UTC)
+    Order.objects.filter(id=order.id).update(
+        fulfillment_updated_at=None, address_changes_until=ended
+    )
+    [element] = ET.fromstring(
+        station.export("11/03/2026 07:45", "11/03/2026 07:45").content
+    ).findall("Order")
+    assert element.findtext("LastModified") == "11/03/2026 07:45"
+    assert ids(station.export("11/03/2026 07:46", "11/03/2026 09:00")) == []

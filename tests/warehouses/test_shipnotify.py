@@ -408,3 +408,19 @@ def test_plain_http_is_refused_not_redirected_once_published_on_https(
     assert ShipNotice.objects.count() == 0
     secure = station.notify(notice(order), query(order), HTTP_X_FORWARDED_PROTO="https")
     assert secure.status_code == 200
+
+
+def test_housekeeping_deletes_old_applied_and_dealt_with_notices_only(
+    station: Station, paid: Callable[..., Order]
+) -> None:
+    from pressrun.warehouses.notices import ship_notice_resolve, ship_notices_delete_expired
+
+    order = ready_order(paid)
+    station.notify(notice(order), query(order))
+    station.notify(notice(order_id="999991", order_number="NOPE-A"), {"order_number": "NOPE-A"})
+    station.notify(notice(order_id="999992", order_number="NOPE-B"), {"order_number": "NOPE-B"})
+    ship_notice_resolve(notice_id=ShipNotice.objects.get(order_number="NOPE-B").id, actor="op")
+    later = timezone.now() + timedelta(days=91)
+    assert ship_notices_delete_expired(now=timezone.now()) == 0
+    assert ship_notices_delete_expired(now=later) == 2
+    assert list(ShipNotice.objects.values_list("order_number", flat=True)) == ["NOPE-A"]

@@ -69,7 +69,7 @@ class ShipOrderForm(forms.Form):
 class TrackingImportForm(forms.Form):
     file = forms.FileField(required=False, help_text="A .csv file; or paste the rows below.")
     text = forms.CharField(
-        label="Rows",
+        label="CSV rows",
         required=False,
         widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "spellcheck": "false"}),
         help_text="Columns: " + ", ".join(COLUMNS) + ".",

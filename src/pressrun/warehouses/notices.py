@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pressrun.fulfillment.services import FulfillmentRefused, Refusal, fulfillment_move
@@ -266,4 +268,23 @@ def ship_notice_resolve(*, notice_id: int, actor: str) -> ShipNotice:
     return notice
 
 
-__all__ = ["NoticeResult", "ProtocolError", "ship_notice_receive", "ship_notice_resolve"]
+def ship_notices_delete_expired(*, now: datetime) -> int:
+    """Delete kept notices nothing needs any more: applied (or repeated) ones, and ones an
+    operator marked dealt with, whose last copy came more than
+    `PRESSRUN_SHIP_NOTICE_RETENTION_DAYS` ago (the order's history keeps the shipment).
+    Notices still waiting for an operator are never deleted. Run by the hourly
+    housekeeping (registered in `WarehousesConfig`); returns how many."""
+    cutoff = now - timedelta(days=settings.SHIP_NOTICE_RETENTION_DAYS)
+    done = Q(outcome__in=(NoticeOutcome.APPLIED, NoticeOutcome.REPEATED)) | Q(
+        resolved_at__isnull=False
+    )
+    return ShipNotice.objects.filter(done, last_received_at__lt=cutoff).delete()[0]
+
+
+__all__ = [
+    "NoticeResult",
+    "ProtocolError",
+    "ship_notice_receive",
+    "ship_notice_resolve",
+    "ship_notices_delete_expired",
+]

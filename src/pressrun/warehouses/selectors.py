@@ -81,8 +81,18 @@ def station_export_page(
     pages of one window are stable while nothing changes). `pages` is at least 1; a page
     beyond it is empty."""
     # The annotation's lookups as (name, value) pairs: the type checker knows only fields.
+    # Before them, the same window on the stored column, which the open-orders index serves:
+    # LastModified equals `fulfillment_updated_at` for every order but a waiting one whose
+    # postage window has ended (the window task moves those within a minute).
     window = station_export_orders(connection, now=now).filter(
-        Q(("fulfillment_last_modified__gte", modified_from))
+        (
+            Q(fulfillment_state=S.WAITING)
+            | Q(
+                fulfillment_updated_at__gte=modified_from,
+                fulfillment_updated_at__lt=modified_before,
+            )
+        )
+        & Q(("fulfillment_last_modified__gte", modified_from))
         & Q(("fulfillment_last_modified__lt", modified_before))
     )
     total = window.count()
