@@ -424,3 +424,20 @@ def test_housekeeping_deletes_old_applied_and_dealt_with_notices_only(
     assert ship_notices_delete_expired(now=timezone.now()) == 0
     assert ship_notices_delete_expired(now=later) == 2
     assert list(ShipNotice.objects.values_list("order_number", flat=True)) == ["NOPE-A"]
+
+
+def test_a_notice_without_dates_ships_today_and_repeats_as_the_same_day(
+    station: Station, paid: Callable[..., Order]
+) -> None:
+    order = ready_order(paid)
+    body = notice(order).replace(
+        f"<LabelCreateDate>{timezone.now():%m/%d/%Y} 14:32</LabelCreateDate>", ""
+    )
+    body = body.replace(f"<ShipDate>{timezone.now():%m/%d/%Y}</ShipDate>", "")
+    assert "Date" not in body
+    assert station.notify(body, query(order)).status_code == 200
+    Order.objects.filter(id=order.id).update(ship_date=timezone.now().date() - timedelta(days=1))
+    again = station.notify(body, query(order))
+    assert again.status_code == 200
+    assert "nothing changed" in again.content.decode()
+    assert shipped_events(order) == 1

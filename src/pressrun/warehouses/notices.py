@@ -197,7 +197,8 @@ def ship_notice_receive(
                 now=now,
             )
         return NoticeResult(409, reason, NoticeOutcome.CANCELLED, kept, order)
-    ship_date = notice.ship_date or timezone.now().date()
+    # A notice without any date ships today; repeated on a later day, it means the same day.
+    ship_date = notice.ship_date or order.ship_date or timezone.now().date()
     try:
         with transaction.atomic():
             result = fulfillment_move(
