@@ -315,3 +315,35 @@ def test_the_margin_report_numbers(operator: Client, paid: Callable[..., Order])
     assert "<dt>Margin</dt><dd>$0.65</dd>" in page
     assert "<dt>Orders shipped</dt><dd>3 (1 without a postage cost)</dd>" in page
     assert '<td class="num negative">$-1.10</td>' in page
+
+
+def test_an_unmatched_notice_can_be_applied_to_the_right_order(
+    operator: Client, station: Station, paid: Callable[..., Order]
+) -> None:
+    from tests.warehouses.test_shipnotify import notice
+
+    order = paid(invoice="REAL-1")
+    close_window(order)
+    body = notice(order_id="", order_number="TYPO-1", tracking="9400555", cost="2.10")
+    assert station.notify(body, {"order_number": "TYPO-1"}).status_code == 404
+    kept = ShipNotice.objects.get()
+    refused = operator.post(
+        "/operator/shipping/notices", {"notice": str(kept.id), "action": "apply", "order": "x"}
+    )
+    assert refused.status_code == 302
+    assert ShipNotice.objects.get().resolved_at is None
+    operator.post(
+        "/operator/shipping/notices",
+        {"notice": str(kept.id), "action": "apply", "order": str(order.id)},
+    )
+    order.refresh_from_db()
+    assert (order.fulfillment_state, order.tracking_id, order.postage_cost) == (
+        "shipped",
+        "9400555",
+        Decimal("2.10"),
+    )
+    kept.refresh_from_db()
+    assert (kept.order_id, kept.resolved_by) == (order.id, "operator:ann")
+    event = OrderEvent.objects.get(order=order, to_state="shipped")
+    assert event.actor == "operator:ann"
+    assert f"From ship notice {kept.id} of Main station." in event.message

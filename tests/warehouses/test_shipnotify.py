@@ -441,3 +441,17 @@ def test_a_notice_without_dates_ships_today_and_repeats_as_the_same_day(
     assert again.status_code == 200
     assert "nothing changed" in again.content.decode()
     assert shipped_events(order) == 1
+
+
+def test_a_publishers_own_warehouse_cannot_ship_pressruns_orders(
+    make_station: Callable[..., Station], paid: Callable[..., Order], publisher: Any
+) -> None:
+    own = make_station(name="Their 3PL", publisher_id=publisher.id)
+    assert own.created.connection.enabled is False  # a publisher's warehouse starts disabled
+    order = ready_order(paid)
+    assert own.notify(notice(order), query(order)).status_code == 403
+    warehouse_set_enabled(connection_id=own.id, enabled=True)
+    response = own.notify(notice(order), query(order))
+    assert response.status_code == 404
+    assert Order.objects.get(id=order.id).fulfillment_state == S.WAITING
+    assert ShipNotice.objects.get().outcome == "unknown"

@@ -259,6 +259,35 @@ def ship_notice_receive(
         return NoticeResult(404, reason, NoticeOutcome.UNKNOWN, kept, None)
 
 
+def ship_notice_apply_to(*, notice_id: int, order_id: int, actor: str) -> ShipNotice:
+    """An operator's decision for a kept notice that could not be applied: ship order
+    `order_id` with the notice's details (ship date — today when it had none —, carrier,
+    service, tracking number, cost) and mark the notice dealt with, in one transaction.
+    Raises ShipNotice.DoesNotExist, Order.DoesNotExist or FulfillmentRefused (nothing
+    written)."""
+    with transaction.atomic():
+        notice = ShipNotice.objects.select_for_update().get(id=notice_id)
+        result = fulfillment_move(
+            order_id=order_id,
+            to=S.SHIPPED,
+            actor=actor,
+            ship_date=notice.ship_date or timezone.now().date(),
+            tracking_id=notice.tracking_number,
+            carrier=notice.carrier,
+            service=notice.service,
+            postage_cost=notice.shipping_cost,
+            note=f"From ship notice {notice.id} of {notice.connection.name}.",
+        )
+        notice.order = result.order
+        notice.resolved_at = timezone.now()
+        notice.resolved_by = actor[:100]
+        notice.detail = (f"Applied by {actor[:60]} to order {order_id}. Before: {notice.detail}")[
+            :500
+        ]
+        notice.save(update_fields=["order", "resolved_at", "resolved_by", "detail"])
+    return notice
+
+
 def ship_notice_resolve(*, notice_id: int, actor: str) -> ShipNotice:
     """Mark a kept notice as dealt with by an operator (it leaves the attention list)."""
     notice = ShipNotice.objects.get(id=notice_id)
@@ -285,6 +314,7 @@ def ship_notices_delete_expired(*, now: datetime) -> int:
 __all__ = [
     "NoticeResult",
     "ProtocolError",
+    "ship_notice_apply_to",
     "ship_notice_receive",
     "ship_notice_resolve",
     "ship_notices_delete_expired",

@@ -25,7 +25,7 @@ from pressrun.warehouses.forms import (
     TrackingImportForm,
 )
 from pressrun.warehouses.models import ATTENTION_OUTCOMES, ShipNotice, WarehouseConnection
-from pressrun.warehouses.notices import ship_notice_resolve
+from pressrun.warehouses.notices import ship_notice_apply_to, ship_notice_resolve
 from pressrun.warehouses.selectors import margin_report
 from pressrun.warehouses.services import (
     ConnectionInvalid,
@@ -219,6 +219,8 @@ def notices(request: HttpRequest) -> HttpResponse:
         except ValueError:
             notice_id = 0
         get_object_or_404(ShipNotice, id=notice_id)
+        if request.POST.get("action") == "apply":
+            return _apply_notice(request, notice_id)
         ship_notice_resolve(notice_id=notice_id, actor=_actor(request))
         messages.success(request, "Marked as dealt with.")
         return HttpResponseRedirect(reverse("warehouses:notices"))
@@ -228,6 +230,26 @@ def notices(request: HttpRequest) -> HttpResponse:
         found = found.filter(outcome__in=ATTENTION_OUTCOMES, resolved_at__isnull=True)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     return _page(request, "warehouses/notices.html", {"page": page, "show_all": show_all})
+
+
+def _apply_notice(request: HttpRequest, notice_id: int) -> HttpResponse:
+    """Ship the order the operator names with the notice's details."""
+    raw = request.POST.get("order", "").strip()
+    order = (
+        Order.objects.filter(id=int(raw), mode=Mode.PROD).first()
+        if raw.isascii() and raw.isdigit() and len(raw) <= 18
+        else None
+    )
+    if order is None:
+        messages.error(request, f"There is no production order {raw[:20]!r}.")
+        return HttpResponseRedirect(reverse("warehouses:notices"))
+    try:
+        ship_notice_apply_to(notice_id=notice_id, order_id=order.id, actor=_actor(request))
+    except FulfillmentRefused as exc:
+        messages.error(request, f"Not applied: {exc.message}")
+    else:
+        messages.success(request, f"Order {order.id} is shipped with the notice's details.")
+    return HttpResponseRedirect(reverse("warehouses:notices"))
 
 
 @operator_required
