@@ -3,6 +3,7 @@ is one of the protocol's (never a 500), and the parsers raise nothing but Protoc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -145,3 +146,20 @@ def test_the_endpoint_never_answers_500(
         HTTP_AUTHORIZATION=station.auth,
     )
     assert response.status_code in {200, 400, 404, 405, 409, 413}, response.content
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    header=st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=60),
+        st.binary(max_size=40).map(lambda raw: "Basic " + base64.b64encode(raw).decode()),
+    )
+)
+def test_any_authorization_header_is_answered_401_or_429(station: Station, header: str) -> None:
+    response = station.export("01/01/2026 00:00", "01/02/2026 00:00", HTTP_AUTHORIZATION=header)
+    assert response.status_code in {401, 429}, response.content

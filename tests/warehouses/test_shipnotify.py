@@ -455,3 +455,15 @@ def test_a_publishers_own_warehouse_cannot_ship_pressruns_orders(
     assert response.status_code == 404
     assert Order.objects.get(id=order.id).fulfillment_state == S.WAITING
     assert ShipNotice.objects.get().outcome == "unknown"
+
+
+def test_credentials_with_control_characters_are_wrong_credentials(station: Station) -> None:
+    for username, password in (("station-\x00x", "pw"), ("a\nb", "pw"), ("", ""), ("x", "p\x00w")):
+        response = station.export(
+            "01/01/2026 00:00", "01/02/2026 00:00", HTTP_AUTHORIZATION=basic(username, password)
+        )
+        assert response.status_code == 401
+    response = station.export(
+        "01/01/2026 00:00", "01/02/2026 00:00", HTTP_AUTHORIZATION="Basic w6k6w6k="
+    )
+    assert response.status_code == 401

@@ -27,7 +27,7 @@ from pressrun.accounts.throttle import SignInThrottled
 from pressrun.core.client_address import client_address
 from pressrun.core.https import plain_http_refused
 from pressrun.core.request_hygiene import RequestRefusal, refusals_answered_by
-from pressrun.core.text import one_line
+from pressrun.core.text import is_one_line, one_line
 from pressrun.fulfillment.selectors import effective_state
 from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_receive
@@ -79,7 +79,9 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     username, colon, password = text.partition(":")
-    if not colon:
+    # A username is generated (`station-…`): one with control characters (a NUL could not
+    # even be looked up on PostgreSQL) names no station.
+    if not colon or not is_one_line(username):
         return None
     return username, password
 
