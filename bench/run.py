@@ -16,7 +16,9 @@ local server and dropped afterwards, skipped with a notice when the server does 
    the same server with the same settings: bench/baseline_server.py), so the numbers can be
    read against what the stack itself allows;
    before all that, the Shopify webhook burst with `pressrun worker` running
-   (bench/webhook_burst.py);
+   (bench/webhook_burst.py), then the postage phase: a ShipStation-compatible station
+   exporting 10,000 ready orders page by page and posting 10,000 ShipNotices
+   (bench/postage.py);
 5. print a table and write everything to bench/results/<timestamp>.json.
 
 `--quick` is a smoke run (20,000 orders, 3 s phases, 200 webhooks). See docs/performance.md.
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import postage
 import webhook_burst
 from baseline_app import LINE_COLUMNS, ORDER_COLUMNS
 from loadgen import run_load
@@ -978,13 +981,28 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
         result["publisher_id"] = installation.publisher_id
         result["project_ids"] = list(installation.project_ids)
 
-        if not options.no_webhooks:
+        if not options.no_webhooks and not options.postage_only:
             say(
                 f"[{kind}] Shopify webhook burst: {options.webhook_deliveries} deliveries at "
                 f"{options.webhook_connections} connections, server + worker"
             )
             result["webhook_burst"] = webhook_burst.measure(installation, apps, options, say)
         if options.webhooks_only:
+            return result
+
+        if not options.no_postage:
+            say(
+                f"[{kind}] postage: {options.postage_orders:,} ready orders, Custom Store export "
+                f"and shipnotify at {options.postage_connections} connections"
+            )
+            unwarmed = argparse.Namespace(**{**vars(options), "warmup": 0.0})
+            result["postage"] = postage.measure(
+                installation,
+                options,
+                say,
+                lambda server: Measurement(server=server, database=database, options=unwarmed),
+            )
+        if options.postage_only:
             return result
 
         say(f"[{kind}] SubmitProductOrder, {options.warmup:g} s warm-up + {options.duration:g} s")
@@ -1251,6 +1269,8 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{census_data['status_test_client_ms']:.2f} ms per status call "
                 "(single thread, no HTTP)"
             )
+        for line in postage.report_lines(data):
+            say(line)
         for line in webhook_burst.report_lines(data):
             say(line)
     say("-" * 118)
@@ -1312,6 +1332,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--webhooks-only", action="store_true", help="only the webhook burst, no gateway phases"
     )
+    parser.add_argument(
+        "--postage-orders", type=int, help="ready orders exported and shipped (10,000)"
+    )
+    parser.add_argument("--postage-connections", type=int, default=16)
+    parser.add_argument("--no-postage", action="store_true", help="skip the postage phase")
+    parser.add_argument(
+        "--postage-only", action="store_true", help="only the postage phase (no gateway phases)"
+    )
     options = parser.parse_args()
     quick = options.quick
     defaults = {
@@ -1320,6 +1348,7 @@ def parse_args() -> argparse.Namespace:
         "warmup": 1.0 if quick else 3.0,
         "status_calls": 50 if quick else 200,
         "webhook_deliveries": 200 if quick else 1000,
+        "postage_orders": 1000 if quick else 10_000,
     }
     for key, value in defaults.items():
         if getattr(options, key) is None:

@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "pressrun.fulfillment",
     # Publisher webhooks follow orders, billing and fulfillment; the dashboard shows them.
     "pressrun.webhooks",
+    "pressrun.warehouses",
     "pressrun.gateway",
     "pressrun.carts",
     "pressrun.customers",
@@ -451,6 +452,13 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
     "Online payment is not set up on this installation. To add credit, contact us with your "
     "publisher ID: we record your payment and your HOLD orders are released at once."
 )
+
+
+# --- shipping stations (warehouses/) --------------------------------------------------------
+# Orders per page of the ShipStation Custom Store export (`<Orders pages="…">`).
+SHIPSTATION_PAGE_SIZE = min(max(_env_int("PRESSRUN_SHIPSTATION_PAGE_SIZE", 100), 1), 500)
+# Applied ship notices (and those an operator dealt with) are kept this long for reference.
+SHIP_NOTICE_RETENTION_DAYS = max(_env_int("PRESSRUN_SHIP_NOTICE_RETENTION_DAYS", 90), 1)
 
 
 # --- logging -------------------------------------------------------------------------------

@@ -13,11 +13,13 @@ urlpatterns = [
     path("gateway/", include("pressrun.gateway.urls")),
     path("carts/", include("pressrun.carts.urls")),
     path("payments/", include("pressrun.payments.urls")),
+    path("warehouses/", include("pressrun.warehouses.urls")),
     path("admin/", admin.site.urls),
     # The operator pages (core/operator_pages.py); each app mounts its own below /operator/.
     path("operator/", operator_home, name="operator_home"),
     path("operator/floor/", include("pressrun.fulfillment.urls")),
     path("operator/address-errors/", include("pressrun.fulfillment.address.urls")),
+    path("operator/shipping/", include("pressrun.warehouses.operator_urls")),
     path("health", health),
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),

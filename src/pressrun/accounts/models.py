@@ -183,6 +183,7 @@ class SignInRealm(models.TextChoices):
 
     PUBLISHER = "publisher", "Publisher (dashboard and gateway)"
     OPERATOR = "operator", "Operator (admin console)"
+    WAREHOUSE = "warehouse", "Shipping station or warehouse (Custom Store endpoint)"
 
 
 class LoginFailure(models.Model):

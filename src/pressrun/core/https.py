@@ -11,7 +11,8 @@ SECURE_PROXY_SSL_HEADER). So with an `https://` public base URL *and* that heade
 - the machine endpoints are never redirected: a redirected POST loses its body (or is
   re-sent as a GET) in most HTTP clients, and the credentials in it have crossed the network
   in clear by then anyway. The gateway refuses plain HTTP in its own reply format (its
-  caller is the publisher's own script, which sees why at once; see gateway/views.py); cart
+  caller is the publisher's own script, which sees why at once; see gateway/views.py), and
+  so does the shipping stations' endpoint (`warehouses/`, Basic auth; its 403 says why); cart
   notifications are answered as usual, because refusing a cart's notification loses the
   customer's order (the cart is a third party that cannot be told to switch; the dashboard
   shows https URLs to copy into it); `/health` stays reachable for load balancers.
@@ -35,7 +36,7 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedi
 from pressrun.core.selectors import public_base_url
 
 # Paths (without the leading slash) answered over plain HTTP too; see the module docstring.
-MACHINE_PATH_PREFIXES = ("gateway/", "carts/", "health")
+MACHINE_PATH_PREFIXES = ("gateway/", "carts/", "warehouses/", "health")
 
 
 def published_on_https() -> bool:

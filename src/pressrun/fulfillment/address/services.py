@@ -101,9 +101,22 @@ def address_check_order(
             return "already_checked"
         note = result.note[:MAX_NOTE_LENGTH]
         if result.ok:
-            locked.address_checked_at = now or timezone.now()
+            checked_at = now or timezone.now()
+            locked.address_checked_at = checked_at
             locked.address_check_note = note
-            locked.save(update_fields=["address_checked_at", "address_check_note", "updated_at"])
+            # The order may be handed to shipping from now on (the export is gated on the
+            # check): its last-modified time moves, or a shipping station that already polled
+            # past the time it became ready would never see it.
+            if locked.fulfillment_updated_at is None or locked.fulfillment_updated_at < checked_at:
+                locked.fulfillment_updated_at = checked_at
+            locked.save(
+                update_fields=[
+                    "address_checked_at",
+                    "address_check_note",
+                    "fulfillment_updated_at",
+                    "updated_at",
+                ]
+            )
             if result.fell_back:
                 OrderEvent.objects.create(
                     order=locked,

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class WarehousesConfig(AppConfig):
+    name = "pressrun.warehouses"
+    label = "warehouses"
+    verbose_name = "Shipping stations and warehouses"
+
+    def ready(self) -> None:
+        # The operators' shipping pages join the bar (core imports no app: apps register).
+        from pressrun.core.operator_pages import register_operator_page
+        from pressrun.core.tasks import register_housekeeping
+        from pressrun.warehouses.notices import ship_notices_delete_expired
+
+        register_housekeeping("ship_notices", ship_notices_delete_expired)
+
+        register_operator_page(
+            label="Shipping", url_name="warehouses:stations", section="shipping", order=30
+        )

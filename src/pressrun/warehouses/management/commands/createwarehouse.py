@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pressrun.warehouses.services import ConnectionInvalid, warehouse_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a shipping station's connection to the Custom Store endpoint "
+        "(/warehouses/shipstation) and print `id=<n> username=<u> password=<p>` on one line. "
+        "The password is shown only now."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--name", required=True, help="What the operators call it.")
+        parser.add_argument(
+            "--after-packing",
+            action="store_true",
+            help="Export orders only once they are packed (default: every ready order).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            created = warehouse_create(name=options["name"], after_packing=options["after_packing"])
+        except ConnectionInvalid as exc:
+            raise CommandError(exc.message) from exc
+        connection = created.connection
+        self.stdout.write(
+            f"id={connection.id} username={connection.username} password={created.password}"
+        )

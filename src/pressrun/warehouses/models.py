@@ -1,0 +1,119 @@
+"""Connections of shipping stations and warehouses, and the ship notices they send.
+
+A `WarehouseConnection` is one set of credentials for the ShipStation-compatible Custom
+Store endpoint (`/warehouses/shipstation`). With no publisher it is pressrun's own shipping
+station: it pulls the orders pressrun makes (every publisher's) and posts their tracking
+back. With a publisher it is that publisher's own warehouse (issue 11: orders routed to
+it); such a connection sees nothing of pressrun's own orders.
+
+A `ShipNotice` is every shipment notice a connection posted (kept once per distinct
+request, with how many times it came and what became of it), so that an operator can see
+the notices that could not be applied: an unknown or ambiguous order, a cancelled one.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from pressrun.accounts.models import Publisher
+from pressrun.orders.models import Order
+
+
+class WarehouseConnection(models.Model):
+    name = models.CharField(max_length=100, help_text="What the operator calls it.")
+    publisher = models.ForeignKey(
+        Publisher,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="warehouse_connections",
+        help_text="Empty: pressrun's own shipping station (ships every publisher's orders). "
+        "Set: that publisher's own warehouse.",
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled connection's credentials are refused (403)."
+    )
+    after_packing = models.BooleanField(
+        default=False,
+        help_text="Export orders only once they are packed (else every ready order).",
+    )
+    username = models.CharField(max_length=64, unique=True)
+    password = models.CharField(max_length=256, help_text="Django password hash.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "warehouse connection"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.username})"
+
+    @property
+    def is_own_station(self) -> bool:
+        return self.publisher_id is None
+
+
+class NoticeOutcome(models.TextChoices):
+    APPLIED = "applied", "Applied: the order is shipped"
+    REPEATED = "repeated", "Repeated: the order already had this shipment"
+    UNKNOWN = "unknown", "Unknown order"
+    AMBIGUOUS = "ambiguous", "Several orders match"
+    CANCELLED = "cancelled", "The order is cancelled"
+    REFUSED = "refused", "Refused by the order's state or details"
+
+
+# Outcomes an operator has to look at (until marked resolved).
+ATTENTION_OUTCOMES = (
+    NoticeOutcome.UNKNOWN,
+    NoticeOutcome.AMBIGUOUS,
+    NoticeOutcome.CANCELLED,
+    NoticeOutcome.REFUSED,
+)
+
+
+class ShipNotice(models.Model):
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="ship_notices"
+    )
+    digest = models.CharField(
+        max_length=64, help_text="SHA-256 of the query string and body: one row per request."
+    )
+    received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+    times_received = models.PositiveIntegerField(default=1)
+    order_number = models.CharField(max_length=100, blank=True, help_text="order_number=")
+    notice_order_id = models.CharField(
+        max_length=100, blank=True, help_text="The notice's <OrderID>."
+    )
+    carrier = models.CharField(max_length=100, blank=True)
+    service = models.CharField(max_length=100, blank=True)
+    tracking_number = models.CharField(max_length=200, blank=True)
+    ship_date = models.DateField(null=True, blank=True)
+    shipping_cost = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    body = models.TextField(blank=True, help_text="The notice as received.")
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(max_length=12, choices=NoticeOutcome.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-last_received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "digest"], name="ship_notice_once_per_request"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["last_received_at"],
+                name="ship_notice_attention",
+                condition=Q(outcome__in=ATTENTION_OUTCOMES, resolved_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Ship notice {self.order_number or self.notice_order_id} ({self.outcome})"

@@ -1,0 +1,290 @@
+"""The ShipStation Custom Store protocol: reading its requests and writing its XML.
+
+What ShipStation's Custom Store Development Guide says, and what follows from it here:
+
+- **Export** (`GET ?action=export&start_date=…&end_date=…&page=N`): dates are UTC,
+  `MM/dd/yyyy HH:mm` (24-hour). The answer is `<Orders pages="N">` with one `<Order>` per
+  order *modified* between the two dates; ShipStation asks for page 1, reads `pages`, then
+  asks for each further page. Minutes are the finest unit ShipStation sends, so the end
+  minute is included whole: an order modified at 21:09:40 is in a window ending `21:09`
+  (a boundary minute may appear in two polls, which ShipStation takes as an update of the
+  same OrderID). Dates are written back in the same format, UTC.
+- **Ship notify** (`POST ?action=shipnotify&order_number=…&carrier=…&service=…&
+  tracking_number=…`, body `<ShipNotice>`): the body carries OrderID, OrderNumber,
+  ShipDate (`MM/dd/yyyy`), Carrier, Service, TrackingNumber, ShippingCost (what the label
+  cost). Its values win over the query string's, which repeat some of them (ShipStation
+  often sends `service=` empty). A 2xx answer tells ShipStation the notice was taken.
+
+The XML is built with ElementTree (escaped as XML requires, so no value can break out of
+its element) after removing the characters XML 1.0 cannot carry at all; the notice is read
+with defusedxml with DTDs forbidden, so entity expansion (the "billion laughs") and
+external entities are refused before anything is expanded.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import defusedxml.ElementTree as DefusedET
+from defusedxml import DefusedXmlException
+
+from pressrun.core.errors import DomainError
+from pressrun.fulfillment.customs import unit_weight_oz
+from pressrun.orders.models import Order
+from pressrun.warehouses.selectors import order_number
+
+DATE_TIME_FORMAT = "%m/%d/%Y %H:%M"
+DATE_FORMAT = "%m/%d/%Y"
+# The largest ShipNotice body taken (a real one is a few kilobytes).
+MAX_NOTICE_BYTES = 256 * 1024
+# Dates outside these years are no shipping dates (and would overflow date arithmetic).
+MIN_YEAR = 1970
+MAX_YEAR = 9000
+
+# Characters XML 1.0 cannot carry even escaped (C0 controls but tab, CR and LF; U+FFFE/F;
+# lone surrogates).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_QUERY_DATE = re.compile(
+    r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?\s*$"
+)
+
+
+class ProtocolError(DomainError):
+    """A request that does not follow the protocol (answered 400 with the message)."""
+
+
+# --- the export ----------------------------------------------------------------------------
+
+
+def parse_query_date(value: str, name: str) -> datetime:
+    """A query date (`MM/dd/yyyy HH:mm`, UTC; a date alone is midnight; 12-hour times with
+    AM/PM are read too) as an aware UTC datetime. Raises ProtocolError."""
+    match = _QUERY_DATE.match(value)
+    if match is None:
+        raise ProtocolError(
+            f"{name} must be a UTC date and time written MM/dd/yyyy HH:mm "
+            f"(e.g. 03/23/2012 21:09), not {value[:40]!r}."
+        )
+    month, day, year, hour, minute, second, half = match.groups()
+    if not MIN_YEAR <= int(year) <= MAX_YEAR:
+        raise ProtocolError(f"{name} must be a year from {MIN_YEAR} to {MAX_YEAR}.")
+    hours = int(hour or 0)
+    if half is not None:
+        if not 1 <= hours <= 12:
+            raise ProtocolError(f"{name} has an hour {hours} that is not a 12-hour time.")
+        hours = hours % 12 + (12 if half.lower() == "pm" else 0)
+    try:
+        return datetime(
+            int(year), int(month), int(day), hours, int(minute or 0), int(second or 0), tzinfo=UTC
+        )
+    except ValueError as exc:
+        raise ProtocolError(f"{name} is not a real date and time: {value[:40]!r}.") from exc
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    modified_from: datetime
+    modified_before: datetime
+    page: int
+
+
+def parse_export_query(params: dict[str, str]) -> ExportQuery:
+    """The export's window and page from the query (`start_date`, `end_date`, `page`).
+    The end minute is included whole (see the module docstring). Raises ProtocolError."""
+    start = params.get("start_date", "")
+    end = params.get("end_date", "")
+    if not start or not end:
+        raise ProtocolError("start_date and end_date are required (MM/dd/yyyy HH:mm, UTC).")
+    modified_from = parse_query_date(start, "start_date")
+    end_minute = parse_query_date(end, "end_date").replace(second=0)
+    if end_minute < modified_from.replace(second=0):
+        raise ProtocolError("end_date is before start_date.")
+    raw_page = params.get("page", "1").strip() or "1"
+    if not raw_page.isascii() or not raw_page.isdigit() or len(raw_page) > 9:
+        raise ProtocolError(f"page must be a whole number from 1, not {raw_page[:20]!r}.")
+    page = int(raw_page)
+    if page < 1:
+        raise ProtocolError("page must be a whole number from 1.")
+    return ExportQuery(
+        modified_from=modified_from,
+        modified_before=end_minute + timedelta(minutes=1),
+        page=page,
+    )
+
+
+def xml_text(value: str) -> str:
+    """`value` without the characters XML 1.0 cannot carry."""
+    return _NOT_XML.sub("", value)
+
+
+def _add(parent: ET.Element, tag: str, value: str) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    element.text = xml_text(value)
+    return element
+
+
+def _money(value: Decimal | float | int) -> str:
+    return f"{Decimal(value).quantize(Decimal('0.01'))}"
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(UTC).strftime(DATE_TIME_FORMAT)
+
+
+def render_orders(
+    orders: list[Order], *, pages: int, shared: set[tuple[int, str]], states: dict[int, str]
+) -> bytes:
+    """The `<Orders pages="…">` document for one page. Each order needs its lines (with
+    their projects), its publisher and its `fulfillment_last_modified` annotation;
+    `shared` is `selectors.shared_invoices(orders)` and `states` each order's effective
+    fulfillment state (its OrderStatus)."""
+    root = ET.Element("Orders", pages=str(pages))
+    for order in orders:
+        last_modified: datetime = getattr(order, "fulfillment_last_modified", None) or (
+            order.fulfillment_updated_at or order.created_at
+        )
+        element = ET.SubElement(root, "Order")
+        _add(element, "OrderID", str(order.id))
+        _add(
+            element,
+            "OrderNumber",
+            order_number(order, shared=(order.publisher_id, order.invoice) in shared),
+        )
+        _add(element, "OrderDate", _when(order.created_at))
+        _add(element, "OrderStatus", states.get(order.id, order.fulfillment_state))
+        _add(element, "LastModified", _when(last_modified))
+        _add(element, "ShippingMethod", order.shipping_method)
+        _add(element, "OrderTotal", _money(order.total_cost))
+        _add(element, "TaxAmount", "0.00")
+        _add(element, "ShippingAmount", _money(order.shipping_cost))
+        publisher = order.publisher
+        notes = f"Publisher {publisher.id}" + (
+            f" ({publisher.company})" if publisher.company else ""
+        )
+        if order.invoice:
+            notes += f", invoice {order.invoice}"
+        _add(element, "InternalNotes", notes)
+        _add(element, "CustomField1", order.invoice)
+        _add(element, "CustomField2", str(publisher.id))
+        customer = ET.SubElement(element, "Customer")
+        _add(customer, "CustomerCode", (order.email or f"order-{order.id}")[:50])
+        bill_to = ET.SubElement(customer, "BillTo")
+        _add(bill_to, "Name", order.name)
+        _add(bill_to, "Company", order.company)
+        _add(bill_to, "Phone", "")
+        _add(bill_to, "Email", order.email)
+        ship_to = ET.SubElement(customer, "ShipTo")
+        _add(ship_to, "Name", order.name)
+        _add(ship_to, "Company", order.company)
+        _add(ship_to, "Address1", order.address)
+        _add(ship_to, "Address2", "")
+        _add(ship_to, "City", order.city)
+        _add(ship_to, "State", order.state)
+        _add(ship_to, "PostalCode", order.postal_code)
+        _add(ship_to, "Country", order.country)
+        _add(ship_to, "Phone", "")
+        items = ET.SubElement(element, "Items")
+        for line in order.lines.all():
+            project = line.project
+            item = ET.SubElement(items, "Item")
+            _add(item, "SKU", str(project.id))
+            _add(item, "Name", project.title)
+            _add(item, "Weight", str(unit_weight_oz(project.packaging)))
+            _add(item, "WeightUnits", "Ounces")
+            _add(item, "Quantity", str(line.quantity))
+            _add(item, "UnitPrice", _money(line.unit_price))
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
+# --- the ship notice -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A ShipNotice as read: the body's values, the query string's where the body is
+    silent."""
+
+    order_id: str
+    order_number: str
+    ship_date: date | None
+    carrier: str
+    service: str
+    tracking_number: str
+    shipping_cost: Decimal | None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
+def _child_text(root: ET.Element, name: str) -> str:
+    for child in root:
+        if isinstance(child.tag, str) and _local(child.tag) == name.lower():
+            return (child.text or "").strip()
+    return ""
+
+
+def parse_notice_date(value: str) -> date | None:
+    """A ShipNotice date (`MM/dd/yyyy`, optionally with a time; `yyyy-MM-dd` too), or None
+    when blank. Raises ProtocolError."""
+    value = value.strip()
+    if not value:
+        return None
+    iso = re.match(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$", value)
+    try:
+        if iso:
+            return date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+        return parse_query_date(value, "ShipDate").date()
+    except (ValueError, ProtocolError) as exc:
+        raise ProtocolError(
+            f"ShipDate must be a date written MM/dd/yyyy, not {value[:40]!r}."
+        ) from exc
+
+
+def parse_notice(body: bytes, params: dict[str, str]) -> Notice:
+    """Read a `<ShipNotice>` body. Raises ProtocolError for a missing, malformed or
+    forbidden (DTD, entities) document, or values that are not what they must be."""
+    if not body.strip():
+        raise ProtocolError("The body must be the <ShipNotice> XML document; it is empty.")
+    if len(body) > MAX_NOTICE_BYTES:
+        raise ProtocolError(f"The ShipNotice is larger than {MAX_NOTICE_BYTES} bytes.")
+    try:
+        root = DefusedET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise ProtocolError(
+            "The ShipNotice declares a DTD or entities, which are refused."
+        ) from exc
+    except ET.ParseError as exc:
+        raise ProtocolError(f"The ShipNotice is not well-formed XML ({exc}).") from exc
+    except (ValueError, UnicodeError) as exc:
+        raise ProtocolError("The ShipNotice could not be read as XML.") from exc
+    if not isinstance(root.tag, str) or _local(root.tag) != "shipnotice":
+        raise ProtocolError("The body's root element must be <ShipNotice>.")
+    cost_text = _child_text(root, "ShippingCost")
+    cost: Decimal | None = None
+    if cost_text:
+        try:
+            cost = Decimal(cost_text)
+        except InvalidOperation as exc:
+            raise ProtocolError(f"ShippingCost is not a number: {cost_text[:40]!r}.") from exc
+        if not cost.is_finite():
+            raise ProtocolError(f"ShippingCost is not a number: {cost_text[:40]!r}.")
+    ship_date = parse_notice_date(_child_text(root, "ShipDate"))
+    if ship_date is None:
+        label_date = _child_text(root, "LabelCreateDate")
+        ship_date = parse_notice_date(label_date) if label_date else None
+    return Notice(
+        order_id=_child_text(root, "OrderID"),
+        order_number=params.get("order_number", "").strip() or _child_text(root, "OrderNumber"),
+        ship_date=ship_date,
+        carrier=_child_text(root, "Carrier") or params.get("carrier", "").strip(),
+        service=_child_text(root, "Service") or params.get("service", "").strip(),
+        tracking_number=(
+            _child_text(root, "TrackingNumber") or params.get("tracking_number", "").strip()
+        ),
+        shipping_cost=cost,
+    )
