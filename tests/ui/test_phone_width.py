@@ -42,6 +42,10 @@ NOT_PAGES = {
     "add_credit": "POST only (its form is on Billing; answers with Stripe's payment page)",
     "checkout_return": "redirects to Billing with a message",
     "checkout_cancel": "redirects to Billing with a message",
+    "order_postback_retry": "POST only (its button is on the order's page)",
+    "webhook_secret": "POST only (its form is on the Webhooks page)",
+    "webhook_test": "POST only (its button is on the Webhooks page)",
+    "webhook_redeliver": "POST only (its button is on the delivery's page)",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
@@ -98,7 +102,25 @@ UnmatchedProduct.objects.filter(publisher=publisher, product_ref__endswith="-3")
 shipping_rule_create(publisher=publisher, match="starts_with",
     text="usps priority mail international flat rate envelope with tracking",
     mail_method="priority")
-print(json.dumps(orders))
+# The first order paid (a credit of exactly its cost releases it, oldest first) and stopped
+# for its address (the address-fix page), with a long description; a webhook endpoint with a
+# long URL and one delivery (the delivery page).
+from pressrun.billing.services import ledger_adjust
+from pressrun.fulfillment.address.services import address_problem_report
+from pressrun.orders.models import Order
+from pressrun.webhooks.services import webhook_endpoint_save, webhook_test_send
+first = Order.objects.get(id=orders[0])
+if first.status == "HOLD":
+    ledger_adjust(publisher_id=publisher.id, amount=first.total_cost, reason="Width test",
+                  actor="test")
+address_problem_report(order_id=orders[0], actor="operator:test",
+    description="The postcode SW1A 1AA does not belong to Llanfairpwllgwyngyllgogerychwyrndrobwll"
+                "llantysiliogogogoch; please check the street, the town and the postcode.")
+webhook_endpoint_save(publisher=publisher, enabled=True,
+    url="http://127.0.0.1:9/an/extraordinarily/long/webhook/receiver/path/that/goes/on",
+    event_types=["order.placed", "order.held", "order.released", "order.shipped"])
+delivery = webhook_test_send(publisher=publisher)
+print(json.dumps(orders + [delivery.id]))
 """
 
 
@@ -152,7 +174,7 @@ def dashboard_pages() -> list[str]:
 def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveService) -> None:
     account = ui_service.create_publisher(balance="7.00")
     project_id = account.project_ids[0]
-    order_ids = json.loads(
+    *order_ids, webhook_delivery_id = json.loads(
         ui_service.shell(
             FILL.format(
                 publisher_id=account.id, project_id=project_id, prefix=ui_service.unique("W")
@@ -174,6 +196,9 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "order_new": "/orders/new",
         "order_detail": f"/orders/{order_ids[-1]}",
         "order_modify": f"/orders/{order_ids[-1]}/modify",
+        "order_address_fix": f"/orders/{order_ids[0]}/address",
+        "webhooks": "/integrations/webhooks",
+        "webhook_delivery": f"/integrations/webhooks/deliveries/{webhook_delivery_id}",
         "sign_in": "/sign-in",
         "password_reset": "/password-reset",
     }
