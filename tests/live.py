@@ -403,3 +403,61 @@ def live_service(
             service.stripe.stop()
         if database is not None:
             database.drop()
+
+
+@contextlib.contextmanager
+def running_service(data_dir: Path, **extra_env: str) -> Iterator[LiveService]:
+    """A fresh installation of its own, for tests that need the service started with more
+    settings than the session's (e.g. a cart's API address pointing at an emulator):
+    migrated, with no publisher yet (`account` is a blank placeholder), `pressrun serve` and
+    `pressrun worker` started with `extra_env` added to their environment. On a PostgreSQL
+    database of its own when PRESSRUN_DATABASE_URL is set (dropped afterwards). On leaving,
+    both processes are stopped and their output must hold no traceback."""
+    env = {**_base_environment(data_dir), **extra_env}
+    database: _PostgresDatabase | None = None
+    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
+    if admin_url:
+        database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
+        database.create()
+        env["PRESSRUN_DATABASE_URL"] = database.url
+    port = _free_port()
+    env["PRESSRUN_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    service = LiveService(
+        base_url=f"http://127.0.0.1:{port}",
+        env=env,
+        data_dir=data_dir,
+        account=Account(id=0, email="", password="", project_ids=()),
+        server_log=data_dir / "server.log",
+        worker_log=data_dir / "worker.log",
+    )
+    try:
+        service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
+        with service.server_log.open("wb") as server_out:
+            server = subprocess.Popen(
+                [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=server_out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service.processes.append(server)
+        _wait_for_health(service, server)
+        with service.worker_log.open("wb") as worker_out:
+            worker = subprocess.Popen(
+                [str(PRESSRUN), "worker"],
+                env=env,
+                stdout=worker_out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service.processes.append(worker)
+        _wait_for_worker(service, worker)
+        yield service
+        for process in service.processes:
+            _stop(process)
+        assert "Traceback" not in service.logs(), service.logs()
+    finally:
+        for process in service.processes:
+            _stop(process)
+        if database is not None:
+            database.drop()
