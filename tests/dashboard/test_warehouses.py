@@ -226,3 +226,30 @@ def test_another_publishers_upload_cannot_be_confirmed_through_my_connection(
     )
     assert "Nothing was imported" in text(refused)
     assert not Listing.objects.exists()
+
+
+def test_too_large_a_file_is_refused(signed_in: Client, publisher: Publisher) -> None:
+    connection = warehouse_create(name="Acme 3PL", publisher_id=publisher.id).connection
+    data = HEAD + b"SKU,WH,1\n" * (1024 * 1024 // 9 + 10)
+    refused = upload(signed_in, connection.id, data)
+    assert refused.status_code == 400
+    assert "The file is larger than 1,048,576 bytes (1 MB): split it in parts." in text(refused)
+    assert not Listing.objects.exists()
+    assert not ListingUpload.objects.exists()
+
+
+def test_confirm_without_a_valid_upload_imports_nothing(
+    signed_in: Client, publisher: Publisher
+) -> None:
+    connection = warehouse_create(name="Acme 3PL", publisher_id=publisher.id).connection
+    for value in ("", "x", "99999999999999999999999", "-1"):
+        refused = signed_in.post(
+            f"/integrations/warehouses/{connection.id}/listings",
+            {"action": "confirm", "upload": value},
+            follow=True,
+        )
+        assert refused.status_code == 200
+        assert "Nothing was imported: This file was imported already, or is not this " in text(
+            refused
+        )
+    assert not Listing.objects.exists()

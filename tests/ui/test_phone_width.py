@@ -42,6 +42,9 @@ NOT_PAGES = {
     "add_credit": "POST only (its form is on Billing; answers with Stripe's payment page)",
     "checkout_return": "redirects to Billing with a message",
     "checkout_cancel": "redirects to Billing with a message",
+    "warehouse_enabled": "POST only (its button is on Warehouses)",
+    "warehouse_password": "POST only (its button is on Warehouses)",
+    "warehouse_listings_csv": "CSV",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
@@ -98,7 +101,15 @@ UnmatchedProduct.objects.filter(publisher=publisher, product_ref__endswith="-3")
 shipping_rule_create(publisher=publisher, match="starts_with",
     text="usps priority mail international flat rate envelope with tracking",
     mail_method="priority")
-print(json.dumps(orders))
+from pressrun.warehouses.listings import listings_import
+from pressrun.warehouses.services import warehouse_create
+warehouse = warehouse_create(name="Extraordinarily Long Warehouse Name Fulfillment Center West",
+    publisher_id=publisher.id).connection
+listings_import(connection_id=warehouse.id,
+    data=b"channel_sku,warehouse_sku,quantity\\n" + b"".join(
+    b"GIFTSET-EXTRAORDINARILY-LONG-CHANNEL-SKU-%d,WAREHOUSE-SKU-THAT-IS-VERY-LONG-%d,2\\n"
+    % (number % 5, number) for number in range(20)))
+print(json.dumps({{"orders": orders, "warehouse": warehouse.id}}))
 """
 
 
@@ -152,13 +163,14 @@ def dashboard_pages() -> list[str]:
 def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveService) -> None:
     account = ui_service.create_publisher(balance="7.00")
     project_id = account.project_ids[0]
-    order_ids = json.loads(
+    filled = json.loads(
         ui_service.shell(
             FILL.format(
                 publisher_id=account.id, project_id=project_id, prefix=ui_service.unique("W")
             )
         )
     )
+    order_ids = filled["orders"]
     paths = {
         "home": "/home",
         "settings": "/settings",
@@ -167,6 +179,8 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "integrations": "/integrations",
         "shipping_rules": "/integrations/shipping-rules?description=USPS+Priority+Mail+"
         "International+Flat+Rate+Envelope+with+tracking",
+        "warehouses": "/integrations/warehouses",
+        "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
         "projects": "/projects",
         "project_new": "/projects/new",
         "project_edit": f"/projects/{project_id}",
