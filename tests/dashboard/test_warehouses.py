@@ -12,6 +12,8 @@ import pytest
 from django.contrib.auth.hashers import check_password
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pressrun.accounts.models import Publisher
 from pressrun.warehouses.listings import listings_import
@@ -253,3 +255,44 @@ def test_confirm_without_a_valid_upload_imports_nothing(
             refused
         )
     assert not Listing.objects.exists()
+
+
+csv_cells = st.sampled_from(
+    ["", "SET", "A", " B ", "0", "1", "2", "x", "10001", "=1", '"', '""', "é", "\x00", "\r", "\n"]
+) | st.text(max_size=12)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(st.lists(csv_cells, min_size=0, max_size=4), max_size=6),
+    header=st.booleans(),
+    action=st.sampled_from(["preview", "confirm", "", "PREVIEW"]),
+    replace_all=st.sampled_from(["", "on", "x"]),
+)
+def test_the_listings_page_never_answers_500(
+    *,
+    signed_in: Client,
+    publisher: Publisher,
+    rows: list[list[str]],
+    header: bool,
+    action: str,
+    replace_all: str,
+) -> None:
+    connection = WarehouseConnection.objects.filter(publisher=publisher).first()
+    if connection is None:
+        connection = warehouse_create(name="Acme 3PL", publisher_id=publisher.id).connection
+    lines = [",".join(row) for row in rows]
+    data = ((HEAD.decode() if header else "") + "\n".join(lines)).encode("utf-8", "surrogatepass")
+    response = signed_in.post(
+        f"/integrations/warehouses/{connection.id}/listings",
+        {
+            "action": action,
+            "file": SimpleUploadedFile("l.csv", data, "text/csv"),
+            "replace_all": replace_all,
+        },
+    )
+    assert response.status_code in (200, 302, 400), response.status_code
