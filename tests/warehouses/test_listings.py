@@ -133,6 +133,13 @@ def test_a_file_parses_into_products_and_bundles() -> None:
             ],
         ),
         (
+            b'"sku\nLine 9: forged",warehouse,qty\n',
+            [
+                "Line 1: the header must be channel_sku,warehouse_sku,quantity "
+                "(found: sku Line 9: forged,warehouse,qty)."
+            ],
+        ),
+        (
             b"channel_sku,warehouse_sku,quantity\n ,B,1\nA, ,1\n",
             ["Line 2: channel_sku is blank.", "Line 3: warehouse_sku is blank."],
         ),

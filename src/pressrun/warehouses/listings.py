@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pressrun.core.errors import DomainError
-from pressrun.core.text import is_one_line
+from pressrun.core.text import is_one_line, one_line
 from pressrun.warehouses.models import (
     MAX_COMPONENT_QUANTITY,
     MAX_SKU_LENGTH,
@@ -237,7 +237,7 @@ def listings_parse(data: bytes) -> ParsedListings:
                     error(
                         line,
                         f"the header must be {HEADER} (found: "
-                        f"{','.join(cell.strip() for cell in row)[:200]}).",
+                        f"{one_line(','.join(cell.strip() for cell in row))[:200]}).",
                     )
                     return parsed
                 continue
