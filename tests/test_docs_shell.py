@@ -93,6 +93,30 @@ def test_operations_examples_run_as_written() -> None:
         assert sorted(p.name for p in (work / "tmp").iterdir()) == []
 
 
+WAREHOUSES = ROOT / "docs" / "warehouses.md"
+
+
+def test_warehouses_examples_run_as_written() -> None:
+    blocks = sh_blocks(WAREHOUSES)
+    assert blocks, "docs/warehouses.md has no ```sh block to run"
+    with scratch_dir("pressrun-docs-") as work, fresh_database(work) as database:
+        (work / "data").mkdir()
+        (work / "tmp").mkdir()
+        env = block_environment(work / "data", work / "tmp", database)
+        run = run_blocks(blocks, env=env, work_dir=work, timeout=DOC_TIMEOUT_SECONDS)
+        assert run.ok, run.failure()
+        # The output the page shows after the example.
+        imported = (
+            "add     SHIRT-M -> 1 x ACME-TEE-M\n"
+            "add     GIFTSET -> 1 x ACME-BOOK + 2 x ACME-MUG\n"
+            "2 added, 0 changed, 0 removed, 0 unchanged\n"
+        )
+        assert imported + "Dry run: nothing was changed.\n" + imported in run.output, run.output
+        assert "Line 3: warehouse_sku is blank." in run.output, run.output
+        assert "imported?!" not in run.output
+        assert sorted(p.name for p in (work / "tmp").iterdir()) == []
+
+
 @contextmanager
 def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
     """A live pressrun on a database prepared as a fresh `make run` prepares it."""

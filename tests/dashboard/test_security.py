@@ -23,6 +23,9 @@ from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 from pressrun.orders.models import Order, OrderLine, OrderStatus
 from pressrun.payments.models import Checkout, CheckoutStatus
+from pressrun.warehouses.listings import listings_import, listings_upload
+from pressrun.warehouses.models import ListingUpload, WarehouseConnection
+from pressrun.warehouses.services import warehouse_create
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
@@ -40,6 +43,7 @@ SAMPLE_ARGUMENTS = {
     "checkout_id": "1",
     "delivery_id": "1",
     "webhook_delivery_id": "1",
+    "connection_id": "1",
 }
 
 
@@ -98,6 +102,8 @@ class Theirs:
     my_reset_token: str
     checkout: Checkout
     webhook_delivery: WebhookDelivery
+    warehouse: WarehouseConnection
+    listing_upload: ListingUpload
 
 
 # For every URL argument, per namespace: the value naming publisher B's object. A URL with an
@@ -112,6 +118,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "checkout_id": lambda theirs: str(theirs.checkout.id),
         "delivery_id": lambda theirs: str(theirs.delivery.id),
         "webhook_delivery_id": lambda theirs: str(theirs.webhook_delivery.id),
+        "connection_id": lambda theirs: str(theirs.warehouse.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -147,6 +154,12 @@ POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
     },
     "dashboard:unmatched_map": lambda theirs: {
         f"map-{theirs.unmatched.id}-project": str(theirs.my_project.id)
+    },
+    "dashboard:warehouse_enabled": lambda theirs: {"enabled": "1"},
+    # B's own pending upload, confirmed through B's connection's URL.
+    "dashboard:warehouse_listings": lambda theirs: {
+        "action": "confirm",
+        "upload": str(theirs.listing_upload.id),
     },
     "dashboard:password_reset_confirm": lambda theirs: {
         "new_password": "taken over 12345",
@@ -213,6 +226,10 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:order_modify",
         "dashboard:order_delete",
         "dashboard:shipping_rule_remove",
+        "dashboard:warehouse_enabled",
+        "dashboard:warehouse_password",
+        "dashboard:warehouse_listings",
+        "dashboard:warehouse_listings_csv",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"
@@ -256,6 +273,11 @@ def theirs(
         reason="Gave up after 8 attempts.",
     )
     unmatched.deliveries.add(delivery)
+    warehouse = warehouse_create(name="Their 3PL", publisher_id=other.id).connection
+    header = b"channel_sku,warehouse_sku,quantity\n"
+    listings_import(connection_id=warehouse.id, data=header + b"SET,A,1\nSET,B,2\n")
+    pending = listings_upload(connection_id=warehouse.id, data=header + b"SET,HACKED,1\n")
+    assert pending.upload is not None
     return Theirs(
         publisher=other,
         project=project,
@@ -284,6 +306,8 @@ def theirs(
             created_at=timezone.now(),
             status=DeliveryStatus.DELIVERED,
         ),
+        warehouse=warehouse,
+        listing_upload=pending.upload,
     )
 
 

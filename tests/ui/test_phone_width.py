@@ -46,6 +46,9 @@ NOT_PAGES = {
     "webhook_secret": "POST only (its form is on the Webhooks page)",
     "webhook_test": "POST only (its button is on the Webhooks page)",
     "webhook_redeliver": "POST only (its button is on the delivery's page)",
+    "warehouse_enabled": "POST only (its button is on Warehouses)",
+    "warehouse_password": "POST only (its button is on Warehouses)",
+    "warehouse_listings_csv": "CSV",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
@@ -120,7 +123,15 @@ webhook_endpoint_save(publisher=publisher, enabled=True,
     url="http://127.0.0.1:9/an/extraordinarily/long/webhook/receiver/path/that/goes/on",
     event_types=["order.placed", "order.held", "order.released", "order.shipped"])
 delivery = webhook_test_send(publisher=publisher)
-print(json.dumps(orders + [delivery.id]))
+from pressrun.warehouses.listings import listings_import
+from pressrun.warehouses.services import warehouse_create
+warehouse = warehouse_create(name="Extraordinarily Long Warehouse Name Fulfillment Center West",
+    publisher_id=publisher.id).connection
+listings_import(connection_id=warehouse.id,
+    data=b"channel_sku,warehouse_sku,quantity\\n" + b"".join(
+    b"GIFTSET-EXTRAORDINARILY-LONG-CHANNEL-SKU-%d,WAREHOUSE-SKU-THAT-IS-VERY-LONG-%d,2\\n"
+    % (number % 5, number) for number in range(20)))
+print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id}}))
 """
 
 
@@ -174,13 +185,14 @@ def dashboard_pages() -> list[str]:
 def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveService) -> None:
     account = ui_service.create_publisher(balance="7.00")
     project_id = account.project_ids[0]
-    *order_ids, webhook_delivery_id = json.loads(
+    filled = json.loads(
         ui_service.shell(
             FILL.format(
                 publisher_id=account.id, project_id=project_id, prefix=ui_service.unique("W")
             )
         )
     )
+    order_ids = filled["orders"]
     paths = {
         "home": "/home",
         "settings": "/settings",
@@ -189,6 +201,8 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "integrations": "/integrations",
         "shipping_rules": "/integrations/shipping-rules?description=USPS+Priority+Mail+"
         "International+Flat+Rate+Envelope+with+tracking",
+        "warehouses": "/integrations/warehouses",
+        "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
         "projects": "/projects",
         "project_new": "/projects/new",
         "project_edit": f"/projects/{project_id}",
@@ -198,7 +212,7 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "order_modify": f"/orders/{order_ids[-1]}/modify",
         "order_address_fix": f"/orders/{order_ids[0]}/address",
         "webhooks": "/integrations/webhooks",
-        "webhook_delivery": f"/integrations/webhooks/deliveries/{webhook_delivery_id}",
+        "webhook_delivery": f"/integrations/webhooks/deliveries/{filled['webhook_delivery']}",
         "sign_in": "/sign-in",
         "password_reset": "/password-reset",
     }

@@ -259,3 +259,24 @@ class ShippingTryForm(DashboardForm):
     description = forms.CharField(
         label="A shipping description as your cart sends it", max_length=200
     )
+
+
+class WarehouseForm(DashboardForm):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What you call this warehouse, e.g. “Acme 3PL, Reno”.",
+    )
+
+
+class ListingsUploadForm(DashboardForm):
+    file = forms.FileField(
+        label="Listings file (CSV)",
+        help_text="Columns channel_sku,warehouse_sku,quantity; several rows with one "
+        "channel SKU make a bundle. UTF-8, at most 1 MB.",
+    )
+    replace_all = forms.BooleanField(
+        label="Remove the listings this file does not name",
+        required=False,
+        help_text="Otherwise only the channel SKUs in the file are replaced; the others stay.",
+    )

@@ -12,6 +12,7 @@ from pressrun.dashboard.views import (
     orders,
     projects,
     shipping_rules,
+    warehouses,
     webhooks,
 )
 
@@ -76,6 +77,27 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/deliveries/<int:delivery_id>/replay",
         integrations.delivery_replay_view,
         name="delivery_replay",
+    ),
+    path("integrations/warehouses", warehouses.warehouses, name="warehouses"),
+    path(
+        "integrations/warehouses/<int:connection_id>/enabled",
+        warehouses.warehouse_enabled,
+        name="warehouse_enabled",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/password",
+        warehouses.warehouse_password,
+        name="warehouse_password",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/listings",
+        warehouses.warehouse_listings,
+        name="warehouse_listings",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/listings.csv",
+        warehouses.warehouse_listings_csv,
+        name="warehouse_listings_csv",
     ),
     path("integrations/webhooks", webhooks.webhooks, name="webhooks"),
     path("integrations/webhooks/secret", webhooks.webhook_secret_view, name="webhook_secret"),

@@ -117,3 +117,68 @@ class ShipNotice(models.Model):
 
     def __str__(self) -> str:
         return f"Ship notice {self.order_number or self.notice_order_id} ({self.outcome})"
+
+
+# The longest SKU a listing takes (Shopify's SKU is at most 255, ShipStation's 100).
+MAX_SKU_LENGTH = 100
+# The most of one warehouse SKU one channel SKU stands for.
+MAX_COMPONENT_QUANTITY = 10_000
+
+
+class Listing(models.Model):
+    """One row of a warehouse connection's listings: the cart's `channel_sku` is sent to the
+    warehouse as `quantity` x `warehouse_sku`. Several rows with one channel SKU are a
+    bundle (its components, in the order of their ids); one row with quantity 1 is a
+    product listing. A channel SKU without rows is sent unchanged (warehouses/listings.py).
+    """
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="listings"
+    )
+    channel_sku = models.CharField(max_length=MAX_SKU_LENGTH, help_text="The cart's SKU.")
+    warehouse_sku = models.CharField(
+        max_length=MAX_SKU_LENGTH, help_text="The warehouse's SKU it stands for."
+    )
+    quantity = models.PositiveIntegerField(
+        default=1, help_text="How many of the warehouse SKU one of the channel SKU is."
+    )
+
+    class Meta:
+        ordering = ["channel_sku", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "channel_sku", "warehouse_sku"],
+                name="listing_component_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1) & Q(quantity__lte=MAX_COMPONENT_QUANTITY),
+                name="listing_quantity_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_sku} → {self.quantity} x {self.warehouse_sku}"
+
+
+class ListingUpload(models.Model):
+    """A listings file uploaded on the dashboard and previewed, waiting for the publisher's
+    confirmation (the file is kept here rather than sent back and forth through the
+    browser). Confirming imports it unless the listings changed since the preview."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="listing_uploads"
+    )
+    data = models.BinaryField(help_text="The file as uploaded.")
+    replace_all = models.BooleanField(default=False)
+    state = models.CharField(
+        max_length=64, help_text="Digest of the listings the preview was made against."
+    )
+    created_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "listing upload"
+
+    def __str__(self) -> str:
+        return f"Listing upload {self.id} for connection {self.connection_id}"

@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = (
         "Create a shipping station's connection to the Custom Store endpoint "
         "(/warehouses/shipstation) and print `id=<n> username=<u> password=<p>` on one line. "
-        "The password is shown only now."
+        "The password is shown only now. With --publisher: that publisher's own warehouse, "
+        "which starts disabled until it is set up (the dashboard's Integrations → Warehouses "
+        "enables it)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,10 +23,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Export orders only once they are packed (default: every ready order).",
         )
+        parser.add_argument(
+            "--publisher",
+            type=int,
+            default=None,
+            help="The publisher whose own warehouse this is (default: pressrun's own station).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            created = warehouse_create(name=options["name"], after_packing=options["after_packing"])
+            created = warehouse_create(
+                name=options["name"],
+                after_packing=options["after_packing"],
+                publisher_id=options["publisher"],
+            )
         except ConnectionInvalid as exc:
             raise CommandError(exc.message) from exc
         connection = created.connection

@@ -1,0 +1,210 @@
+"""Integrations → Warehouses: the publisher's own warehouse connections (a 3PL that pulls
+its orders over ShipStation's Custom Store protocol with the connection's username and
+password), and each one's listings — what a cart SKU is called at that warehouse — with a
+CSV upload that is previewed before it is imported, and a CSV download.
+
+Every connection is looked up among the signed-in publisher's own (`owned_or_404`): another
+publisher's connection, its listings and its uploads are a 404 whatever the method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from pressrun.core.selectors import public_base_url
+from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
+from pressrun.dashboard.forms import ListingsUploadForm, WarehouseForm
+from pressrun.warehouses.listings import (
+    MAX_FILE_BYTES,
+    Component,
+    ListingsChanged,
+    ListingsInvalid,
+    Upload,
+    listings_confirm,
+    listings_csv,
+    listings_for,
+    listings_upload,
+)
+from pressrun.warehouses.models import WarehouseConnection
+from pressrun.warehouses.services import (
+    ConnectionInvalid,
+    NewConnection,
+    warehouse_create,
+    warehouse_reset_password,
+    warehouse_set_enabled,
+)
+
+LISTINGS_PAGE_SIZE = 100
+
+
+def _endpoint_url() -> str:
+    return public_base_url().rstrip("/") + reverse("shipstation")
+
+
+def _connection_or_404(request: PublisherRequest, connection_id: int) -> WarehouseConnection:
+    return owned_or_404(WarehouseConnection.objects.all(), request.publisher, id=connection_id)
+
+
+def _list_page(
+    request: PublisherRequest,
+    *,
+    form: WarehouseForm | None = None,
+    created: NewConnection | None = None,
+    reset: bool = False,
+    status: int = 200,
+) -> HttpResponse:
+    connections = WarehouseConnection.objects.filter(publisher=request.publisher).order_by("id")
+    context = {
+        "section": "integrations",
+        "connections": connections,
+        "form": form or WarehouseForm(),
+        "created": created,
+        "reset": reset,
+        "endpoint_url": _endpoint_url(),
+    }
+    return render(request, "dashboard/warehouses.html", context, status=status)
+
+
+@publisher_required
+@require_http_methods(["GET", "POST"])
+def warehouses(request: PublisherRequest) -> HttpResponse:
+    """GET: the publisher's connections. POST: add one; the answer shows its username and
+    password this once (a POST's answer is never stored by the browser)."""
+    if request.method != "POST":
+        return _list_page(request)
+    form = WarehouseForm(request.POST)
+    if form.is_valid():
+        try:
+            created = warehouse_create(
+                name=form.cleaned_data["name"], publisher_id=request.publisher.id
+            )
+        except ConnectionInvalid as exc:
+            form.add_error("name", exc.message)
+        else:
+            return _list_page(request, created=created)
+    return _list_page(request, form=form, status=400)
+
+
+@publisher_required
+@require_POST
+def warehouse_enabled(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    enabled = request.POST.get("enabled") == "1"
+    warehouse_set_enabled(connection_id=connection.id, enabled=enabled)
+    state = "enabled: its credentials work" if enabled else "disabled: its credentials are refused"
+    messages.success(request, f"{connection.name} is {state}.")
+    return HttpResponseRedirect(reverse("dashboard:warehouses"))
+
+
+@publisher_required
+@require_POST
+def warehouse_password(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    created = warehouse_reset_password(connection_id=connection.id)
+    return _list_page(request, created=created, reset=True)
+
+
+def _components(components: tuple[Component, ...]) -> str:
+    return " + ".join(f"{c.quantity} x {c.warehouse_sku}" for c in components)
+
+
+def _listings_page(
+    request: PublisherRequest,
+    connection: WarehouseConnection,
+    *,
+    form: ListingsUploadForm | None = None,
+    upload: Upload | None = None,
+    errors: ListingsInvalid | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    listings = listings_for(connection)
+    rows = [
+        (sku, _components(components), len(components) > 1 or components[0].quantity > 1)
+        for sku, components in listings.items()
+    ]
+    page = Paginator(rows, LISTINGS_PAGE_SIZE).get_page(request.GET.get("page"))
+    preview = upload.preview if upload else None
+    context: dict[str, Any] = {
+        "section": "integrations",
+        "connection": connection,
+        "page": page,
+        "count": len(rows),
+        "form": form or ListingsUploadForm(),
+        "upload": upload.upload if upload else None,
+        "preview": preview,
+        "preview_rows": (
+            [("added", c.channel_sku, "", _components(c.after)) for c in preview.added]
+            + [
+                ("changed", c.channel_sku, _components(c.before), _components(c.after))
+                for c in preview.changed
+            ]
+            + [("removed", c.channel_sku, _components(c.before), "") for c in preview.removed]
+            if preview
+            else []
+        ),
+        "errors": errors,
+    }
+    return render(request, "dashboard/warehouse_listings.html", context, status=status)
+
+
+@publisher_required
+@require_http_methods(["GET", "POST"])
+def warehouse_listings(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    """GET: the connection's listings. POST `action=preview` with a file: its errors, or
+    what importing it would change; POST `action=confirm` with `upload`: import it."""
+    connection = _connection_or_404(request, connection_id)
+    if request.method != "POST":
+        return _listings_page(request, connection)
+    if request.POST.get("action") == "confirm":
+        try:
+            upload_id = int(request.POST.get("upload", ""))
+        except ValueError:
+            upload_id = 0
+        try:
+            preview = listings_confirm(connection_id=connection.id, upload_id=upload_id)
+        except (ListingsChanged, ListingsInvalid) as exc:
+            messages.error(request, f"Nothing was imported: {exc.message}")
+            return HttpResponseRedirect(
+                reverse("dashboard:warehouse_listings", args=[connection.id])
+            )
+        messages.success(
+            request,
+            f"Listings imported: {len(preview.added)} added, {len(preview.changed)} changed, "
+            f"{len(preview.removed)} removed, {preview.unchanged} unchanged.",
+        )
+        return HttpResponseRedirect(reverse("dashboard:warehouse_listings", args=[connection.id]))
+    form = ListingsUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _listings_page(request, connection, form=form, status=400)
+    data = form.cleaned_data["file"].read(MAX_FILE_BYTES + 1)
+    upload = listings_upload(
+        connection_id=connection.id, data=data, replace_all=form.cleaned_data["replace_all"]
+    )
+    if not upload.parsed.ok:
+        errors = ListingsInvalid(
+            f"The file has {len(upload.parsed.errors) + upload.parsed.more_errors} error(s): "
+            "nothing was imported. Fix them and upload it again.",
+            upload.parsed.errors,
+            upload.parsed.more_errors,
+        )
+        return _listings_page(request, connection, form=form, errors=errors, status=400)
+    return _listings_page(request, connection, form=form, upload=upload)
+
+
+@publisher_required
+@require_GET
+def warehouse_listings_csv(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    response = HttpResponse(listings_csv(connection), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="listings-warehouse-{connection.id}.csv"'
+    )
+    response["Cache-Control"] = "no-store, private"
+    return response
