@@ -26,6 +26,7 @@ from pressrun.warehouses.forms import (
 )
 from pressrun.warehouses.models import ATTENTION_OUTCOMES, ShipNotice, WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_apply_to, ship_notice_resolve
+from pressrun.warehouses.order_page import SHIPPABLE_STATES
 from pressrun.warehouses.selectors import margin_report
 from pressrun.warehouses.services import (
     ConnectionInvalid,
@@ -171,7 +172,7 @@ def order_ship(request: HttpRequest, order_id: int) -> HttpResponse:
             "letter_rate": letter_rate,
             "state": state,
             "state_label": state_label(state),
-            "shippable": state in (S.READY, S.IN_PRODUCTION, S.PACKED, S.SHIPPED),
+            "shippable": state in SHIPPABLE_STATES or state == S.SHIPPED,
         },
     )
 
