@@ -119,7 +119,7 @@ def test_a_ready_order_shows_the_floor_the_address_check_and_shipping(
         "until its check has passed.<" in page
     )
     assert f'action="/operator/address-errors/{order.id}/report"' in page
-    assert "Report an address problem (stops the order)" in page
+    assert ">Stop the order for its address</button>" in page
     assert (
         f'<a href="/operator/shipping/orders/{order.id}/ship" class="button" '
         'data-testid="ship-link">Enter tracking / mark shipped</a>' in page
@@ -171,9 +171,12 @@ def test_reporting_from_the_order_page_stops_the_order_and_links_the_correction(
     page = response.text
     assert f'data-testid="address-status">Stopped for its address: {PROBLEM}<' in page
     assert f'href="/operator/address-errors/{order.id}/correct?back=order"' in page
-    assert "Report an address problem" not in page
+    assert "Stop the order for its address" not in page
     assert "It cannot be shipped now (address error)." in page
     assert 'data-testid="ship-link"' not in page
+
+    listing = staff.get("/operator/address-errors/").text
+    assert f'<a href="{url}">{order.id}</a>' in listing
 
     # The same report again changes nothing.
     before = snapshot()
@@ -282,7 +285,7 @@ def test_a_shipped_order_shows_its_shipment_notices_and_post_back(
         "<dt>Postage cost</dt><dd>$4.37 (the publisher paid $1.50)",
     ]
     assert "Correct the shipment</a>" in page
-    assert "Report an address problem" not in page
+    assert "Stop the order for its address" not in page
     notices = page.split('data-testid="order-ship-notices">')[1].split("</ul>")[0]
     assert "from Desk &lt;station&gt; (2\u00d7)" in notices
     assert "Refused by the order&#x27;s state or details: A different shipment" in notices
