@@ -19,6 +19,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from pressrun.core.money import amount_text
 from pressrun.orders.models import FulfillmentState, Mode, Order, OrderLine, OrderStatus
 from pressrun.orders.tracking import tracking_link
 
@@ -45,7 +46,7 @@ def order_data(order: Order) -> dict[str, Any]:
         "status": order.status,
         "fulfillment_state": order.fulfillment_state or None,
         "placed_at": utc_timestamp(order.created_at),
-        "total_cost": f"{order.total_cost:.2f}",
+        "total_cost": amount_text(order.total_cost),
         "items": [{"project_id": line.project_id, "quantity": line.quantity} for line in lines],
         "shipment": {
             "ship_date": order.ship_date.isoformat() if order.ship_date else None,
