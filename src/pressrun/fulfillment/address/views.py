@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pressrun.core.errors import PageNotFound
-from pressrun.core.operator_pages import operator_required
+from pressrun.core.operator_pages import operator_actor, operator_required
 from pressrun.fulfillment.address.forms import AddressCorrectionForm, ReportProblemForm
 from pressrun.fulfillment.address.selectors import address_error_orders
 from pressrun.fulfillment.address.services import address_correct, address_problem_report
@@ -25,10 +25,6 @@ from pressrun.orders.models import Order
 
 SECTION = "address_errors"
 LISTED = 200
-
-
-def _actor(request: HttpRequest) -> str:
-    return f"operator:{request.user.get_username()}"
 
 
 def _list(request: HttpRequest, form: ReportProblemForm | None, status: int = 200) -> HttpResponse:
@@ -59,7 +55,7 @@ def report(request: HttpRequest) -> HttpResponse:
         result = address_problem_report(
             order_id=order_id,
             description=form.cleaned_data["description"],
-            actor=_actor(request),
+            actor=operator_actor(request.user),
         )
     except Order.DoesNotExist:
         form.add_error("order_id", f"There is no order {order_id}.")
@@ -92,7 +88,9 @@ def order_report(request: HttpRequest, order_id: int) -> HttpResponse:
         return back
     try:
         result = address_problem_report(
-            order_id=order.id, description=form.cleaned_data["description"], actor=_actor(request)
+            order_id=order.id,
+            description=form.cleaned_data["description"],
+            actor=operator_actor(request.user),
         )
     except Order.DoesNotExist as exc:
         raise PageNotFound(f"Order {order_id} is gone.") from exc
@@ -127,7 +125,10 @@ def correct(request: HttpRequest, order_id: int) -> HttpResponse:
     if form is not None and form.is_valid():
         try:
             address_correct(
-                order_id=order.id, recipient=form.recipient(), actor=_actor(request), by="operator"
+                order_id=order.id,
+                recipient=form.recipient(),
+                actor=operator_actor(request.user),
+                by="operator",
             )
         except Order.DoesNotExist as exc:
             raise PageNotFound(f"Order {order_id} is gone.") from exc
