@@ -124,7 +124,11 @@ def test_a_ready_order_shows_the_floor_the_address_check_and_shipping(
         f'<a href="/operator/shipping/orders/{order.id}/ship" class="button" '
         'data-testid="ship-link">Enter tracking / mark shipped</a>' in page
     )
-    assert "a letter-rate order may be marked shipped without tracking" in page
+    assert (
+        'data-testid="shipping-status">Not shipped yet. It is not in the shipping stations\' '
+        "export until its address check has passed; a letter-rate order may be marked shipped "
+        "without tracking.<" in page
+    )
 
     Order.objects.filter(id=order.id).update(
         address_checked_at=timezone.now(), address_check_note="offline: complete"
@@ -132,6 +136,10 @@ def test_a_ready_order_shows_the_floor_the_address_check_and_shipping(
     page = staff.get(f"/operator/floor/orders/{order.id}").text
     assert 'data-testid="address-status">Checked ' in page
     assert 'data-testid="address-note">The last check said: offline: complete<' in page
+    assert (
+        'data-testid="shipping-status">Not shipped yet. Shipping stations find it in their '
+        "export; a letter-rate order may be marked shipped without tracking.<" in page
+    )
 
 
 def test_a_hold_order_has_no_address_or_shipping_section(

@@ -38,6 +38,8 @@ def shipping_section(request: HttpRequest, order: Order) -> dict[str, Any] | Non
         "state_label": state_label(state),
         "shipped": state == S.SHIPPED,
         "shippable": state in SHIPPABLE_STATES,
+        # The export hands a shippable order to the stations once its address passed.
+        "checked": order.address_checked_at is not None,
         "letter_rate": order.shipping_method == ShippingMethod.STANDARD,
         "notices": [
             (notice, notice.outcome in ATTENTION_OUTCOMES and notice.resolved_at is None)
