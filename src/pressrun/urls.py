@@ -20,6 +20,7 @@ urlpatterns = [
     path("operator/floor/", include("pressrun.fulfillment.urls")),
     path("operator/address-errors/", include("pressrun.fulfillment.address.urls")),
     path("operator/shipping/", include("pressrun.warehouses.operator_urls")),
+    path("operator/carts/", include("pressrun.carts.operator_urls")),
     path("health", health),
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),

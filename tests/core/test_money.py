@@ -128,3 +128,24 @@ def test_the_form_field_uses_the_parser_and_the_limits() -> None:
         with pytest.raises(Exception, match=re.escape(message)):
             field.clean(bad)
     assert MoneyField(required=False).clean("") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("12.5"), "12.50"),
+        (Decimal("0"), "0.00"),
+        (Decimal("-1.1"), "-1.10"),
+        (Decimal("1234567.891"), "1234567.89"),
+        (Decimal("0.005"), "0.01"),  # half up, like invoices
+        (Decimal("1E+3"), "1000.00"),
+        (2.675, "2.68"),  # a float from SQLite, read as it prints
+        (1.1, "1.10"),
+        (7, "7.00"),
+        ("4.5", "4.50"),
+    ],
+)
+def test_amount_text_is_plain_cents(value: Decimal | float | int | str, expected: str) -> None:
+    from pressrun.core.money import amount_text
+
+    assert amount_text(value) == expected

@@ -188,3 +188,23 @@ def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:
     assert beat.last_seen > timezone.now() - timedelta(seconds=5)
     assert requeue_abandoned_tasks() == 0
     assert list(WorkerHeartbeat.objects.values_list("worker_id", flat=True)) == ["w"]
+
+
+@pytest.mark.parametrize("few", [True, False])
+def test_ids_without_pending_run_are_those_no_run_will_work_on(few: bool) -> None:
+    from pressrun.core.tasks import ids_without_pending_run
+    from pressrun.notifications.tasks import email_send
+
+    email_send.enqueue(email_id=1)
+    email_send.enqueue(email_id=3)
+    email_send.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(email_id=5)
+    email_send.enqueue(email_id=4)
+    DBTaskResult.objects.filter(args_kwargs__kwargs__email_id=4).update(
+        status=TaskResultStatus.SUCCESSFUL
+    )
+    housekeeping.enqueue()  # another task's run says nothing of these ids
+    DBTaskResult.objects.filter(args_kwargs__kwargs__email_id=3).update(
+        status=TaskResultStatus.RUNNING
+    )
+    assert ids_without_pending_run(email_send, "email_id", [6, 5, 4, 3, 2, 1], few=few) == [6, 4, 2]
+    assert ids_without_pending_run(email_send, "email_id", [], few=few) == []

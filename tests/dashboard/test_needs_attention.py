@@ -222,7 +222,6 @@ def test_concurrent_replays_and_a_dismissal_make_one_order(
         "file:memorydb"
     ):
         pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     publisher = make_publisher(email="owner@example.com")
     make_project(publisher, title="Greatest Hits", ecommerce_ids="{VTD234-100}")
     delivery = failed_delivery(publisher)
@@ -266,3 +265,146 @@ def test_concurrent_replays_and_a_dismissal_make_one_order(
     delivery.refresh_from_db()
     assert delivery.outcome == Outcome.ORDER_CREATED
     assert Order.objects.filter(publisher=publisher).count() == 1
+
+
+# --- webhooks and cart post-backs that gave up ------------------------------------------------
+
+
+def webhook_endpoint(publisher: Publisher, *, enabled: bool = True) -> Any:
+    from pressrun.core.sealed import seal
+    from pressrun.webhooks.models import WebhookEndpoint
+
+    now = timezone.now()
+    return WebhookEndpoint.objects.create(
+        publisher=publisher,
+        url="https://hooks.example.com/pressrun",
+        secret_sealed=seal("whsec_test"),
+        event_types=["order.shipped"],
+        enabled=enabled,
+        created_at=now,
+        updated_at=now,
+        secret_created_at=now,
+    )
+
+
+def webhook(publisher: Publisher, *, status: str = "failed", **fields: Any) -> Any:
+    from pressrun.webhooks.models import WebhookDelivery
+
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "event_id": f"evt_{WebhookDelivery.objects.count():032d}",
+        "publisher": publisher,
+        "event_type": "order.shipped",
+        "body": "{}",
+        "created_at": now,
+        "status": status,
+        "gave_up_at": now if status == "failed" else None,
+        "last_error": "HTTP 500",
+        "last_response_code": 500,
+    }
+    values.update(fields)
+    return WebhookDelivery.objects.create(**values)
+
+
+def postback(order: Order, *, state: str = "gave_up", days_ago: float = 0) -> Any:
+    from datetime import timedelta
+
+    from pressrun.carts.models import CartPostback
+
+    when = timezone.now() - timedelta(days=days_ago)
+    return CartPostback.objects.create(
+        order=order,
+        cart="shopify",
+        state=state,
+        attempts=12,
+        last_error="No Shopify Admin API access token is saved: add it under Settings → Cart "
+        "credentials, then send again.",
+        created_at=when,
+        updated_at=when,
+    )
+
+
+@pytest.fixture
+def tasks_not_run(settings: Any) -> None:
+    """Tasks are queued, never run: what a "Send again" leaves is the state before its task."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+
+def problems(client: Client) -> str:
+    return text(client.get("/home"))
+
+
+@pytest.mark.usefixtures("tasks_not_run")
+def test_a_webhook_that_gave_up_needs_attention_until_sent_again_or_turned_off(
+    signed_in: Client,
+    publisher: Publisher,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    place_order: Callable[..., Any],
+) -> None:
+    order = place_order(publisher, make_project(publisher))
+    webhook_endpoint(publisher)
+    failed = webhook(publisher, order=order)
+    webhook(publisher, status="delivered", gave_up_at=None)
+    webhook(publisher, event_type="webhook.test")  # a failed test event: shown where sent
+    other = make_publisher(email="other@example.com")
+    webhook_endpoint(other)
+    webhook(other)
+
+    assert problem_count(signed_in) == "1"
+    home = signed_in.get("/home").content.decode()
+    assert (
+        f'<a href="/integrations/webhooks/deliveries/{failed.id}">order.shipped</a> about order '
+        f"{order.id}, given up {failed.gave_up_at:%Y-%m-%d %H:%M} UTC: HTTP 500</li>" in home
+    )
+    assert "Webhooks that could not be delivered (1)" in problems(signed_in)
+    assert 'href="/integrations/webhooks#log"' in home
+
+    # Sent again: pending (its task queued, not run here), no longer a problem.
+    response = signed_in.post(f"/integrations/webhooks/deliveries/{failed.id}/redeliver")
+    assert response.status_code == 302
+    assert problem_count(signed_in) == "0"
+    assert "Webhooks that could not be delivered" not in problems(signed_in)
+
+    # Given up again, then webhooks turned off: off the list, still in the log.
+    from pressrun.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+    WebhookDelivery.objects.filter(id=failed.id).update(status="failed", gave_up_at=timezone.now())
+    assert problem_count(signed_in) == "1"
+    WebhookEndpoint.objects.filter(publisher=publisher).update(enabled=False)
+    assert problem_count(signed_in) == "0"
+    assert WebhookDelivery.objects.get(id=failed.id).status == "failed"
+
+
+@pytest.mark.usefixtures("tasks_not_run")
+def test_a_post_back_that_gave_up_needs_attention_until_sent_again(
+    signed_in: Client,
+    publisher: Publisher,
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+    place_order: Callable[..., Any],
+) -> None:
+    project = make_project(publisher)
+    gave_up = postback(place_order(publisher, project))
+    postback(place_order(publisher, project), state="sent")
+    postback(place_order(publisher, project), days_ago=31)  # older: on the order page only
+    other = make_publisher(email="other@example.com")
+    postback(place_order(other, make_project(other)))
+
+    assert problem_count(signed_in) == "1"
+    home = signed_in.get("/home").content.decode()
+    order = gave_up.order
+    assert (
+        f'<a href="/orders/{order.id}">Order {order.id}</a> (invoice {order.invoice}): Not sent '
+        "to Shopify: No Shopify Admin API access token is saved: add it under Settings → Cart "
+        "credentials, then send again.</li>" in home
+    )
+    assert "Tracking not sent to the cart (1)" in problems(signed_in)
+
+    # Sent again: pending (its task queued, not run here), no longer a problem.
+    response = signed_in.post(f"/orders/{order.id}/send-tracking-again")
+    assert response.status_code == 302
+    gave_up.refresh_from_db()
+    assert gave_up.state == "pending"
+    assert problem_count(signed_in) == "0"
+    assert "Nothing to fix." in problems(signed_in)

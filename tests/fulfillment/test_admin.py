@@ -215,3 +215,54 @@ def test_the_list_shows_and_filters_the_physical_state(
     detail = operator.get(f"/admin/orders/order/{packed.id}/change/").content.decode()
     assert "Packed" in detail
     assert "Change status" in detail
+
+
+def test_the_order_page_links_the_operator_page(
+    operator: Client, paid: Callable[..., Order]
+) -> None:
+    order = paid()
+    page = operator.get(f"/admin/orders/order/{order.id}/change/").content.decode()
+    assert (
+        f'<a href="/operator/floor/orders/{order.id}" data-testid="operator-page-link">'
+        "Operator page</a>" in page
+    )
+    assert operator.get(f"/operator/floor/orders/{order.id}").status_code == 200
+
+
+def test_batches_are_listed_read_only(
+    operator: Client, make_publisher: Any, make_project: Any
+) -> None:
+    from django.contrib.auth.models import User
+
+    from pressrun.fulfillment.batches import batch_create, order_pull_out
+    from pressrun.fulfillment.models import Batch
+    from tests.fulfillment.floor_support import place_order
+
+    publisher = make_publisher(balance="100")
+    cd = make_project(publisher, media="cd", packaging="sleeve")
+    orders = [place_order(publisher, (cd, 1)) for _ in range(3)]
+    ann = User.objects.create_user("ann", is_staff=True)
+    batch = batch_create(group="cd-sleeve", user=ann).batch
+    assert batch is not None
+    order_pull_out(order_id=orders[0].id, user=ann)
+
+    listing = operator.get("/admin/fulfillment/batch/").content.decode()
+    row = listing.split(f'href="/admin/fulfillment/batch/{batch.id}/change/"')[1].split("</tr>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert cells[:4] == ["CD sleeve", "In production", "2", "ann"]
+    assert "Add batch" not in listing
+
+    page = operator.get(f"/admin/fulfillment/batch/{batch.id}/change/").content.decode()
+    assert f'<a href="/operator/floor/batches/{batch.id}">Batch {batch.id} on the floor</a>' in page
+    assert 'type="submit"' not in page.split('id="batch_form"')[-1].split("</form>")[0]
+    before = list(Batch.objects.values_list("id", "state", "group", "created_by_name"))
+    response = operator.post(
+        f"/admin/fulfillment/batch/{batch.id}/change/", {"state": "shipped", "group": "usb"}
+    )
+    assert response.status_code == 403
+    assert (
+        operator.post(f"/admin/fulfillment/batch/{batch.id}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert operator.get("/admin/fulfillment/batch/add/").status_code == 403
+    assert list(Batch.objects.values_list("id", "state", "group", "created_by_name")) == before

@@ -696,3 +696,58 @@ def test_a_waiting_order_whose_window_is_over_meets_a_ready_precondition(
         order_id=order.id, to=S.IN_PRODUCTION, actor="batch:1", from_states={S.READY}
     )
     assert (result.from_state, result.order.fulfillment_state) == (S.WAITING, S.IN_PRODUCTION)
+
+
+def _diagram_edges(diagram: str) -> set[tuple[str, str]]:
+    """The moves the ASCII state diagram draws: the main line (each state to the next), the
+    "taken out" arrows (a │ under a state goes back to the state above the ▲), the "also:"
+    pairs, and the rows "a · b ──▶ c" (every state on the left to the one on the right)."""
+    import itertools
+    import re
+
+    lines = [line for line in diagram.splitlines() if line.strip()]
+    edges: set[tuple[str, str]] = set()
+    [main_index] = [i for i, line in enumerate(lines) if "(paid)" in line]
+    main = lines[main_index]
+    spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\b[a-z_]{4,}\b", main)]
+    chain = [word for _, _, word in spans if word in STATES]
+    edges |= set(itertools.pairwise(chain))
+
+    def state_at(column: int) -> str:
+        [word] = [word for start, end, word in spans if start <= column < end]
+        return word
+
+    marks = lines[main_index + 1]
+    [target] = [state_at(i) for i, char in enumerate(marks) if char == "▲"]
+    edges |= {(state_at(i), target) for i, char in enumerate(marks) if char == "│"}
+    for line in lines[main_index + 2 :]:
+        if line.strip().startswith("also:"):
+            edges |= set(re.findall(r"([a-z_]+) → ([a-z_]+)", line))
+        elif "──▶" in line:
+            # "a · b ──▶ c ──(why)──▶ d": every state of a part to the first of the next.
+            parts = [
+                [word for word in re.findall(r"\b([a-z_]+)\b", part) if word in STATES]
+                for part in re.split(r"──(?:\([^)]*\)──)?▶", line)
+            ]
+            for sources, targets in itertools.pairwise(parts):
+                edges |= {(source, targets[0]) for source in sources}
+    return edges
+
+
+def test_the_documented_diagram_is_the_table() -> None:
+    """The diagram in docs/fulfillment.md is the one in states.py, and it draws exactly the
+    moves the table allows."""
+    from pathlib import Path
+
+    import pressrun.fulfillment.states as states_module
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "fulfillment.md").read_text()
+    documented = doc.split("## The states\n\n```\n")[1].split("```")[0]
+    declared = (states_module.__doc__ or "").split("\n\n", 1)[1].split("\n\n`FULFILLMENT")[0]
+
+    def lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    assert lines(documented) == lines(declared)
+    table = {(state, to) for state in STATES for to in FULFILLMENT_TABLE[state].next}
+    assert _diagram_edges(documented) == table

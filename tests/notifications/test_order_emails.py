@@ -20,7 +20,6 @@ from pressrun.notifications.services import (
     notify_hold_orders,
     notify_order_placed,
     notify_publisher_error,
-    tracking_url,
 )
 from pressrun.notifications.tasks import (
     email_send,
@@ -29,6 +28,7 @@ from pressrun.notifications.tasks import (
 )
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.requests import RecipientRequest
+from pressrun.orders.tracking import tracking_link
 from tests.fulfillment.support import close_window, flag_address, today
 from tests.fulfillment.support import ship as ship_order
 from tests.notifications.conftest import BASE_URL
@@ -425,7 +425,9 @@ def test_shipping_with_a_tracking_id_sends_the_tracking_email(
     assert message.subject == f"Your order {order.id} has shipped"
     assert message.message()["From"] == "Acme Discs <orders@press.example>"
     url = "https://tools.usps.com/go/TrackConfirmAction?tLabels=9400%201000%2FABC"
-    assert tracking_url("9400 1000/ABC") == url
+    link = tracking_link(tracking_id="9400 1000/ABC", carrier="")
+    assert link is not None
+    assert link.url == url
     assert "Tracking number (USPS): 9400 1000/ABC" in message.body
     assert f"Track your package: {url}\n" in message.body
     assert f"has shipped on {SHIP_DATE:%Y-%m-%d}." in message.body

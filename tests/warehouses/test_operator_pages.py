@@ -314,7 +314,7 @@ def test_the_margin_report_numbers(operator: Client, paid: Callable[..., Order])
     ).content.decode()
     assert "<dt>Margin</dt><dd>$0.65</dd>" in page
     assert "<dt>Orders shipped</dt><dd>3 (1 without a postage cost)</dd>" in page
-    assert '<td class="num negative">$-1.10</td>' in page
+    assert '<td class="num negative">-$1.10</td>' in page
 
 
 def test_an_unmatched_notice_can_be_applied_to_the_right_order(

@@ -163,6 +163,36 @@ def test_only_chosen_events_of_enabled_endpoints(
     assert WebhookDelivery.objects.count() == 1
 
 
+def test_the_tracking_url_is_the_carriers(
+    publisher: Any, cd: Any, connect: Callable[..., str], place: Any
+) -> None:
+    """The shipment's tracking page comes from the one carrier table (orders/tracking.py),
+    read with the order's carrier, as in the customer's email."""
+    connect(publisher, event_types=[E.ORDER_SHIPPED])
+    shipments = [
+        (
+            "1Z999AA10123456784",
+            "ups_ground",
+            "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+        ),
+        ("7712 3456", "FedEx", "https://www.fedex.com/fedextrack/?trknbr=7712%203456"),
+        (
+            "9400100000000000000001",
+            "",
+            "https://tools.usps.com/go/TrackConfirmAction?tLabels=9400100000000000000001",
+        ),
+        ("AF-1", "Acme Freight", ""),
+        ("", "USPS", ""),
+    ]
+    for tracking_id, carrier, _ in shipments:
+        ship(place(publisher, cd), tracking_id=tracking_id, carrier=carrier)
+    bodies = [
+        json.loads(body)["order"]["shipment"]
+        for body in WebhookDelivery.objects.order_by("id").values_list("body", flat=True)
+    ]
+    assert [(b["tracking_id"], b["carrier"], b["tracking_url"]) for b in bodies] == shipments
+
+
 def _project_copy(project: Any, publisher: Any) -> dict[str, Any]:
     return {
         "publisher": publisher,

@@ -32,3 +32,14 @@ class CartsConfig(AppConfig):
         # Raw bodies past retention of deliveries that made no order; old rate-limit windows.
         register_housekeeping("cart_bodies_emptied", delivery_bodies_expire)
         register_housekeeping("cart_rate_windows", delivery_rate_windows_prune)
+
+        # The post-back's section of the operator's order page (fulfillment.order_page).
+        from pressrun.carts.order_page import postback_section
+        from pressrun.fulfillment.order_page import register_order_page_section
+
+        register_order_page_section(
+            key="cart_postback",
+            order=40,
+            template="carts/order_section.html",
+            context=postback_section,
+        )

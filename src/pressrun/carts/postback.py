@@ -325,7 +325,7 @@ def postbacks_requeue_stranded() -> int:
     transaction; should a lost task turn up after all, Shopify is asked what it has before
     anything is created, so it is sent once."""
     from pressrun.carts.tasks import postback_send
-    from pressrun.core.tasks import pending_runs_kwarg
+    from pressrun.core.tasks import ids_without_pending_run
 
     due_before = _now() - STRANDED_AFTER
     unfinished = CartPostback.objects.filter(
@@ -334,14 +334,12 @@ def postbacks_requeue_stranded() -> int:
         Q(next_attempt_at__lt=due_before)
         | Q(next_attempt_at__isnull=True, updated_at__lt=due_before)
     )
-    candidates = list(unfinished.values_list("id", "attempts"))
-    if not candidates:
-        return 0
-    with_runs = pending_runs_kwarg(postback_send, "postback_id")
+    attempts_of = dict(unfinished.order_by("id").values_list("id", "attempts"))
     requeued = 0
-    for postback_id, attempts in candidates:
-        if postback_id in with_runs:
-            continue
+    for postback_id in ids_without_pending_run(
+        postback_send, "postback_id", list(attempts_of), few=False
+    ):
+        attempts = attempts_of[postback_id]
         with transaction.atomic():
             still = CartPostback.objects.filter(
                 id=postback_id, state__in=[PostbackState.PENDING, PostbackState.RETRYING]

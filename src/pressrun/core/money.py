@@ -57,3 +57,10 @@ def format_money(value: Decimal) -> str:
     """'$1,234.50' for display; negative amounts as '-$3.00'."""
     sign = "-" if value < 0 else ""
     return f"{sign}${abs(to_money(value)):,.2f}"
+
+
+def amount_text(value: Decimal | float | int | str) -> str:
+    """'1234.50': an amount in cents for machines (XML, JSON, CSV): no sign of currency, no
+    grouping, two decimals, rounded half up. A float (a money column read from SQLite) is
+    read as the decimal it prints as."""
+    return f"{to_money(repr(value) if isinstance(value, float) else value):f}"

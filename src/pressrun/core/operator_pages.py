@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -65,6 +66,12 @@ def operator_required(
 
     functools.update_wrapper(wrapped, view)
     return wrapped
+
+
+def operator_actor(user: AbstractBaseUser | AnonymousUser) -> str:
+    """How an order's history names an operator acting in these pages: "operator:<username>"
+    (the `actor` every service called from an operator page is given)."""
+    return f"operator:{user.get_username()}"
 
 
 def operator_nav_items(section: str | None) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Reads of the installation's own settings: above all, the one public base URL every URL
 pressrun prints or sends (cart URLs, email links, command output) starts with. And which
-workers are alive (their heartbeats)."""
+workers are alive (their heartbeats), and which claims of rows dead workers left behind."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from pressrun.core.models import INSTALLATION_ID, Installation, WorkerHeartbeat
@@ -88,3 +88,14 @@ def live_workers(*, now: datetime | None = None) -> QuerySet[WorkerHeartbeat]:
     (an email being sent) may be taken over."""
     dead_before = (now or timezone.now()) - timedelta(seconds=settings.WORKER_DEAD_AFTER_SECONDS)
     return WorkerHeartbeat.objects.filter(last_seen__gte=dead_before)
+
+
+def claim_abandoned_q(*, now: datetime, unowned_timeout: timedelta) -> Q:
+    """Rows (with `claimed_by` and `claimed_at`) whose claim nobody holds any more: claimed by
+    a `pressrun worker` that is not alive (`live_workers`), or claimed outside any worker
+    (`claimed_by` blank: tasks run inline) longer than `unowned_timeout` ago. Combine it with
+    the row's own "being worked on" status; a claim of a living worker is never in it."""
+    holder_alive = Exists(live_workers(now=now).filter(worker_id=OuterRef("claimed_by")))
+    return (~Q(claimed_by="") & ~holder_alive) | Q(
+        claimed_by="", claimed_at__lt=now - unowned_timeout
+    )

@@ -222,3 +222,20 @@ def pending_runs_kwarg(task_to_find: Task[Any, Any], name: str) -> set[Any]:
         for args_kwargs in runs
         if isinstance(args_kwargs, dict)
     }
+
+
+def ids_without_pending_run(
+    task_to_find: Task[Any, Any], name: str, candidates: list[Any], *, few: bool
+) -> list[Any]:
+    """The `candidates` (values of keyword argument `name`, in their order) with no run of
+    `task_to_find` queued (a scheduled retry included) or running: the rows nothing will
+    work on unless they are queued again. `few`: the candidates are a handful of ids named
+    by the caller (a task run again), looked up one by one rather than by reading every
+    queued run. Read the candidate rows before calling: a row and its task are written in
+    one transaction, so a row whose task is not seen afterwards has really lost it."""
+    if not candidates:
+        return []
+    if few:
+        return [value for value in candidates if not has_pending_run(task_to_find, **{name: value})]
+    with_run = pending_runs_kwarg(task_to_find, name)
+    return [value for value in candidates if value not in with_run]

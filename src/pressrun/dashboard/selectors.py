@@ -12,12 +12,16 @@ from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry
-from pressrun.carts.models import InboundDelivery, Outcome
+from pressrun.carts.models import CartPostback, InboundDelivery, Outcome, PostbackState
 from pressrun.catalog.models import Project
 from pressrun.core.money import ZERO
 from pressrun.orders.models import Mode, Order, OrderStatus
+from pressrun.webhooks.models import TEST_EVENT_TYPE, DeliveryStatus, WebhookDelivery
 
 CHART_DAYS = 30
+# How long a cart post-back that gave up stays under "Needs attention" (as long as a webhook
+# that gave up is kept); the order's page shows it for good.
+POSTBACK_ATTENTION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,35 @@ def error_orders(*, publisher: Publisher) -> QuerySet[Order]:
     """Orders stopped by an address problem, waiting for a correction."""
     return Order.objects.filter(publisher=publisher, status=OrderStatus.ERROR).order_by(
         "-created_at", "-id"
+    )
+
+
+def failed_webhooks(*, publisher: Publisher) -> QuerySet[WebhookDelivery]:
+    """Webhooks given up while the publisher's webhooks are on, newest first: Send again
+    (once the endpoint answers) or turning webhooks off takes them off the list; they are
+    deleted with the log after 30 days. Test events are not counted (their answer is shown
+    where they are sent)."""
+    return (
+        WebhookDelivery.objects.filter(
+            publisher=publisher,
+            status=DeliveryStatus.FAILED,
+            publisher__webhook_endpoint__enabled=True,
+        )
+        .exclude(event_type=TEST_EVENT_TYPE)
+        .order_by("-gave_up_at", "-id")
+    )
+
+
+def postbacks_given_up(*, publisher: Publisher) -> QuerySet[CartPostback]:
+    """Shipments whose tracking could not be sent to the cart (the post-back gave up) in the
+    last POSTBACK_ATTENTION_DAYS, newest first. Send again on the order's page starts over."""
+    since = timezone.now() - timedelta(days=POSTBACK_ATTENTION_DAYS)
+    return (
+        CartPostback.objects.filter(
+            order__publisher=publisher, state=PostbackState.GAVE_UP, updated_at__gte=since
+        )
+        .select_related("order")
+        .order_by("-updated_at", "-id")
     )
 
 

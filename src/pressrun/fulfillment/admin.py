@@ -1,6 +1,8 @@
-"""The operators' order pages: the list, an order's page, and its "Change status" page, where
-an operator pays a HOLD order or makes a fulfillment move. The page only offers and forwards;
+"""The operators' order pages: the list, an order's page (linking the operator pages' order
+page, `/operator/floor/orders/<id>`), and its "Change status" page, where an operator pays a
+HOLD order or makes a fulfillment move. The page only offers and forwards;
 `billing.services.order_pay_from_balance` and `fulfillment.services.fulfillment_move` decide.
+The floor's batches are listed read-only (they change on the floor's pages only).
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from pressrun.billing.services import PaymentRefused, order_pay_from_balance
 from pressrun.core.forms import MoneyField
+from pressrun.fulfillment.floor import GROUPS_BY_KEY
+from pressrun.fulfillment.models import Batch
 from pressrun.fulfillment.selectors import effective_state, state_q, window_has_ended
 from pressrun.fulfillment.services import MAX_POSTAGE_COST, FulfillmentRefused, fulfillment_move
 from pressrun.fulfillment.states import FULFILLMENT_TABLE, state_label
@@ -280,3 +285,62 @@ class OrderAdmin(admin.ModelAdmin[Order]):
             " with these details: nothing changed.",
         )
         return None
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin[Batch]):
+    """The floor's batches, read-only: number, group, state, how many orders are in it, who
+    made it. Batches are made, packed and emptied on the floor's pages (`/operator/floor/`),
+    through the moves of their orders."""
+
+    list_display = ("id", "group_label", "state", "order_count", "created_by_name", "created_at")
+    list_filter = ("state", "group")
+    search_fields = ("=id", "created_by_name", "=memberships__order__id")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "group_label",
+        "state",
+        "order_count",
+        "created_by_name",
+        "created_at",
+        "state_changed_at",
+        "floor_page",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Batch]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                current_orders=Count("memberships", filter=Q(memberships__removed_at__isnull=True))
+            )
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="group", ordering="group")
+    def group_label(self, batch: Batch) -> str:
+        group = GROUPS_BY_KEY.get(batch.group)
+        return group.label if group else batch.group
+
+    @admin.display(description="orders", ordering="current_orders")
+    def order_count(self, batch: Batch) -> int:
+        """Orders in the batch now (those pulled out are not counted)."""
+        return int(getattr(batch, "current_orders", 0))
+
+    @admin.display(description="on the floor")
+    def floor_page(self, batch: Batch) -> str:
+        return format_html(
+            '<a href="{}">Batch {} on the floor</a>',
+            reverse("floor:batch", args=[batch.id]),
+            batch.id,
+        )

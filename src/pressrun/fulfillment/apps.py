@@ -50,3 +50,11 @@ class FulfillmentConfig(AppConfig):
             section="address_errors",
             order=30,
         )
+        from pressrun.fulfillment.address.order_page import address_section
+
+        register_order_page_section(
+            key="address",
+            order=20,
+            template="fulfillment/address/order_section.html",
+            context=address_section,
+        )

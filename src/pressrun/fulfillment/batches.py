@@ -24,6 +24,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from pressrun.core.errors import DomainError
+from pressrun.core.operator_pages import operator_actor
 from pressrun.fulfillment.floor import GROUPS_BY_KEY, floor_group_of, ready_in_group
 from pressrun.fulfillment.models import Batch, BatchOrder, BatchState
 from pressrun.fulfillment.services import FulfillmentRefused, fulfillment_move
@@ -61,11 +62,6 @@ class BatchResult:
     moved: tuple[int, ...]
     skipped: tuple[Skipped, ...]
     unchanged: tuple[int, ...] = ()  # already where they were asked to go
-
-
-def operator_actor(user: User) -> str:
-    """How the history names an operator: "operator:<username>"."""
-    return f"operator:{user.get_username()}"
 
 
 class _NothingMoved(Exception):

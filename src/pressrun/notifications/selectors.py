@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.core.selectors import live_workers
-from pressrun.core.tasks import has_pending_run, pending_runs_kwarg
+from pressrun.core.selectors import claim_abandoned_q
+from pressrun.core.tasks import ids_without_pending_run
 from pressrun.notifications.models import EmailStatus, OutgoingEmail
 
 # A claim made outside `pressrun worker` (a process with no heartbeat: tasks run inline) can
@@ -40,10 +40,8 @@ def emails_claimable(*, now: datetime | None = None) -> QuerySet[OutgoingEmail]:
     but living worker keeps its claim. SENT and FAILED rows are final.
     """
     now = now or timezone.now()
-    holder_alive = Exists(live_workers(now=now).filter(worker_id=OuterRef("claimed_by")))
-    abandoned = Q(status=EmailStatus.SENDING) & (
-        (~Q(claimed_by="") & ~holder_alive)
-        | Q(claimed_by="", claimed_at__lt=now - UNOWNED_CLAIM_TIMEOUT)
+    abandoned = Q(status=EmailStatus.SENDING) & claim_abandoned_q(
+        now=now, unowned_timeout=UNOWNED_CLAIM_TIMEOUT
     )
     return OutgoingEmail.objects.filter(Q(status=EmailStatus.QUEUED) | abandoned)
 
@@ -62,18 +60,6 @@ def stranded_email_ids(*, email_ids: Iterable[int] | None = None) -> list[int]:
 
     claimable = emails_claimable()
     if email_ids is not None:
-        ids = list(email_ids)
-        candidates = list(
-            claimable.filter(id__in=ids).order_by("created_at", "id").values_list("id", flat=True)
-        )
-        # A few ids (a task run again): one lookup each rather than reading every queued run.
-        return [
-            email_id
-            for email_id in candidates
-            if not has_pending_run(email_send, email_id=email_id)
-        ]
+        claimable = claimable.filter(id__in=list(email_ids))
     candidates = list(claimable.order_by("created_at", "id").values_list("id", flat=True))
-    if not candidates:
-        return []
-    with_run = pending_runs_kwarg(email_send, "email_id")
-    return [email_id for email_id in candidates if email_id not in with_run]
+    return ids_without_pending_run(email_send, "email_id", candidates, few=email_ids is not None)

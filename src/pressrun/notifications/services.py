@@ -165,13 +165,6 @@ def notify_publisher_error(
 # --- order emails ----------------------------------------------------------------------------
 
 
-def tracking_url(tracking_id: str, carrier: str = "") -> str:
-    """The carrier's tracking page (`orders.tracking`: a blank carrier is USPS); "" without an
-    id or for a carrier the table does not know."""
-    link = tracking_link(tracking_id=tracking_id, carrier=carrier)
-    return link.url if link else ""
-
-
 def customer_page_url(order: Order) -> str:
     """The customer's address-change page of `order` on the public address."""
     path = reverse("customers:order", kwargs={"token": order.customer_token})

@@ -17,3 +17,15 @@ class WarehousesConfig(AppConfig):
         register_operator_page(
             label="Shipping", url_name="warehouses:stations", section="shipping", order=30
         )
+
+        # The shipping section of the operator's order page (fulfillment.order_page: the
+        # floor's page takes sections from the apps above it).
+        from pressrun.fulfillment.order_page import register_order_page_section
+        from pressrun.warehouses.order_page import shipping_section
+
+        register_order_page_section(
+            key="shipping",
+            order=30,
+            template="warehouses/order_section.html",
+            context=shipping_section,
+        )

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from pressrun.core.operator_pages import operator_required
+from pressrun.core.operator_pages import operator_actor, operator_required
 from pressrun.core.selectors import public_base_url
 from pressrun.fulfillment.selectors import effective_state
 from pressrun.fulfillment.services import FulfillmentRefused, fulfillment_move
@@ -26,6 +26,7 @@ from pressrun.warehouses.forms import (
 )
 from pressrun.warehouses.models import ATTENTION_OUTCOMES, ShipNotice, WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_apply_to, ship_notice_resolve
+from pressrun.warehouses.order_page import SHIPPABLE_STATES
 from pressrun.warehouses.selectors import margin_report
 from pressrun.warehouses.services import (
     ConnectionInvalid,
@@ -42,10 +43,6 @@ from pressrun.warehouses.tracking_import import (
 
 S = FulfillmentState
 SECTION = "shipping"
-
-
-def _actor(request: HttpRequest) -> str:
-    return f"operator:{request.user.get_username()}"
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, object]) -> HttpResponse:
@@ -144,7 +141,7 @@ def order_ship(request: HttpRequest, order_id: int) -> HttpResponse:
             result = fulfillment_move(
                 order_id=order.id,
                 to=S.SHIPPED,
-                actor=_actor(request),
+                actor=operator_actor(request.user),
                 ship_date=data["ship_date"],
                 carrier=data["carrier"],
                 service=data["service"],
@@ -171,7 +168,7 @@ def order_ship(request: HttpRequest, order_id: int) -> HttpResponse:
             "letter_rate": letter_rate,
             "state": state,
             "state_label": state_label(state),
-            "shippable": state in (S.READY, S.IN_PRODUCTION, S.PACKED, S.SHIPPED),
+            "shippable": state in SHIPPABLE_STATES or state == S.SHIPPED,
         },
     )
 
@@ -191,13 +188,13 @@ def tracking_import(request: HttpRequest) -> HttpResponse:
         )
         try:
             if request.POST.get("apply"):
-                result = tracking_import_apply(text=text, actor=_actor(request))
+                result = tracking_import_apply(text=text, actor=operator_actor(request.user))
                 if result.applied:
                     messages.success(request, f"Imported: {result.changes} order(s) changed.")
                     return HttpResponseRedirect(reverse("warehouses:tracking_import"))
                 form.add_error(None, "Nothing was imported: fix the rows marked below.")
             else:
-                result = tracking_import_preview(text=text, actor=_actor(request))
+                result = tracking_import_preview(text=text, actor=operator_actor(request.user))
         except ImportInvalid as exc:
             form.add_error(None, exc.message)
             result = None
@@ -221,7 +218,7 @@ def notices(request: HttpRequest) -> HttpResponse:
         get_object_or_404(ShipNotice, id=notice_id)
         if request.POST.get("action") == "apply":
             return _apply_notice(request, notice_id)
-        ship_notice_resolve(notice_id=notice_id, actor=_actor(request))
+        ship_notice_resolve(notice_id=notice_id, actor=operator_actor(request.user))
         messages.success(request, "Marked as dealt with.")
         return HttpResponseRedirect(reverse("warehouses:notices"))
     show_all = request.GET.get("show") == "all"
@@ -244,7 +241,9 @@ def _apply_notice(request: HttpRequest, notice_id: int) -> HttpResponse:
         messages.error(request, f"There is no production order {raw[:20]!r}.")
         return HttpResponseRedirect(reverse("warehouses:notices"))
     try:
-        ship_notice_apply_to(notice_id=notice_id, order_id=order.id, actor=_actor(request))
+        ship_notice_apply_to(
+            notice_id=notice_id, order_id=order.id, actor=operator_actor(request.user)
+        )
     except FulfillmentRefused as exc:
         messages.error(request, f"Not applied: {exc.message}")
     else:

@@ -33,6 +33,7 @@ import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 
 from pressrun.core.errors import DomainError
+from pressrun.core.money import amount_text
 from pressrun.fulfillment.customs import unit_weight_oz
 from pressrun.orders.models import Order
 from pressrun.warehouses.selectors import order_number
@@ -127,10 +128,6 @@ def _add(parent: ET.Element, tag: str, value: str) -> ET.Element:
     return element
 
 
-def _money(value: Decimal | float | int) -> str:
-    return f"{Decimal(value).quantize(Decimal('0.01'))}"
-
-
 def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime(DATE_TIME_FORMAT)
 
@@ -158,9 +155,9 @@ def render_orders(
         _add(element, "OrderStatus", states.get(order.id, order.fulfillment_state))
         _add(element, "LastModified", _when(last_modified))
         _add(element, "ShippingMethod", order.shipping_method)
-        _add(element, "OrderTotal", _money(order.total_cost))
+        _add(element, "OrderTotal", amount_text(order.total_cost))
         _add(element, "TaxAmount", "0.00")
-        _add(element, "ShippingAmount", _money(order.shipping_cost))
+        _add(element, "ShippingAmount", amount_text(order.shipping_cost))
         publisher = order.publisher
         notes = f"Publisher {publisher.id}" + (
             f" ({publisher.company})" if publisher.company else ""
@@ -196,7 +193,7 @@ def render_orders(
             _add(item, "Weight", str(unit_weight_oz(project.packaging)))
             _add(item, "WeightUnits", "Ounces")
             _add(item, "Quantity", str(line.quantity))
-            _add(item, "UnitPrice", _money(line.unit_price))
+            _add(item, "UnitPrice", amount_text(line.unit_price))
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 

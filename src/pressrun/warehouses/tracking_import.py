@@ -26,7 +26,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from pressrun.core.errors import DomainError
-from pressrun.core.money import MoneyFormatError, parse_money
+from pressrun.core.money import MoneyFormatError, format_money, parse_money
 from pressrun.core.text import one_line
 from pressrun.fulfillment.services import FulfillmentRefused, fulfillment_move
 from pressrun.orders.models import FulfillmentState, Order, ShippingMethod
@@ -196,7 +196,7 @@ def _apply_rows(rows: list[ImportRow], *, actor: str) -> None:
             row.change = (
                 f"Order {row.order_id} ({before.fulfillment_state.replace('_', ' ')}) → shipped "
                 f"{row.ship_date:%m/%d/%Y}, {row.carrier or '—'} {row.service} {tracking}"
-                + (f", postage ${row.cost}" if row.cost is not None else "")
+                + (f", postage {format_money(row.cost)}" if row.cost is not None else "")
                 + "."
             )
 

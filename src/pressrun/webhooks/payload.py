@@ -19,7 +19,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from pressrun.core.money import amount_text
 from pressrun.orders.models import FulfillmentState, Mode, Order, OrderLine, OrderStatus
+from pressrun.orders.tracking import tracking_link
 
 API_VERSION = 1
 ADDRESS_ERROR_CODE = 10  # the gateway's OrderStatusErrNum for an address error
@@ -32,8 +34,6 @@ def utc_timestamp(moment: datetime) -> str:
 
 def order_data(order: Order) -> dict[str, Any]:
     """The `order` object of the body, as the order is now."""
-    from pressrun.notifications.services import tracking_url
-
     shipped = order.fulfillment_state == FulfillmentState.SHIPPED
     address_error = order.fulfillment_state == FulfillmentState.ADDRESS_ERROR
     lines = OrderLine.objects.filter(order=order).order_by("position")
@@ -46,14 +46,14 @@ def order_data(order: Order) -> dict[str, Any]:
         "status": order.status,
         "fulfillment_state": order.fulfillment_state or None,
         "placed_at": utc_timestamp(order.created_at),
-        "total_cost": f"{order.total_cost:.2f}",
+        "total_cost": amount_text(order.total_cost),
         "items": [{"project_id": line.project_id, "quantity": line.quantity} for line in lines],
         "shipment": {
             "ship_date": order.ship_date.isoformat() if order.ship_date else None,
             "carrier": order.carrier,
             "service": order.service,
             "tracking_id": order.tracking_id,
-            "tracking_url": tracking_url(order.tracking_id),
+            "tracking_url": _tracking_url(order),
         }
         if shipped
         else None,
@@ -61,6 +61,14 @@ def order_data(order: Order) -> dict[str, Any]:
         if address_error or order.status == OrderStatus.ERROR
         else None,
     }
+
+
+def _tracking_url(order: Order) -> str:
+    """The tracking page of the order's carrier (orders/tracking.py, the table the email,
+    the dashboard and the cart post-back read); "" without a tracking id or for a carrier
+    the table does not know."""
+    link = tracking_link(tracking_id=order.tracking_id, carrier=order.carrier)
+    return link.url if link else ""
 
 
 def event_body(

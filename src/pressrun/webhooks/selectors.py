@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.core.selectors import live_workers
-from pressrun.core.tasks import has_pending_run, pending_runs_kwarg
+from pressrun.core.selectors import claim_abandoned_q
+from pressrun.core.tasks import ids_without_pending_run
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 # A claim made outside `pressrun worker` (tasks run inline) is judged by its age alone: far
@@ -39,10 +39,8 @@ def deliveries_claimable(*, now: datetime | None = None) -> QuerySet[WebhookDeli
     claim made outside any worker longer than UNOWNED_CLAIM_TIMEOUT ago). A SENDING row whose
     worker is alive is never here."""
     now = now or timezone.now()
-    holder_alive = Exists(live_workers(now=now).filter(worker_id=OuterRef("claimed_by")))
-    abandoned = Q(status=DeliveryStatus.SENDING) & (
-        (~Q(claimed_by="") & ~holder_alive)
-        | Q(claimed_by="", claimed_at__lt=now - UNOWNED_CLAIM_TIMEOUT)
+    abandoned = Q(status=DeliveryStatus.SENDING) & claim_abandoned_q(
+        now=now, unowned_timeout=UNOWNED_CLAIM_TIMEOUT
     )
     due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
     return WebhookDelivery.objects.filter(due | abandoned)
@@ -67,13 +65,8 @@ def stranded_delivery_ids(
 
     waiting = _waiting(now=now or timezone.now())
     if delivery_ids is not None:
-        ids = list(delivery_ids)
-        candidates = list(
-            waiting.filter(id__in=ids).order_by("created_at", "id").values_list("id", flat=True)
-        )
-        return [i for i in candidates if not has_pending_run(webhook_deliver, delivery_id=i)]
+        waiting = waiting.filter(id__in=list(delivery_ids))
     candidates = list(waiting.order_by("created_at", "id").values_list("id", flat=True))
-    if not candidates:
-        return []
-    with_run = pending_runs_kwarg(webhook_deliver, "delivery_id")
-    return [i for i in candidates if i not in with_run]
+    return ids_without_pending_run(
+        webhook_deliver, "delivery_id", candidates, few=delivery_ids is not None
+    )

@@ -1,4 +1,6 @@
-"""Home: balance, HOLD orders and what paying releases, recent orders, problems, a chart."""
+"""Home: balance, HOLD orders and what paying releases, recent orders, problems (cart
+products and deliveries, address errors, webhooks and cart post-backs that gave up), a
+chart."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from pressrun.billing import selectors as billing_selectors
 from pressrun.carts import selectors as cart_selectors
+from pressrun.carts.postback import postback_summary
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, publisher_required
 from pressrun.dashboard.charts import orders_chart
@@ -22,19 +25,31 @@ def home(request: PublisherRequest) -> HttpResponse:
     unmatched = cart_selectors.unmatched_products_open(publisher)
     failed = selectors.failed_deliveries(publisher=publisher)
     errors = selectors.error_orders(publisher=publisher)
+    webhooks = selectors.failed_webhooks(publisher=publisher)
+    postbacks = selectors.postbacks_given_up(publisher=publisher)
+    counts = {
+        "unmatched_count": unmatched.count(),
+        "failed_count": failed.count(),
+        "error_count": errors.count(),
+        "webhook_count": webhooks.count(),
+        "postback_count": postbacks.count(),
+    }
     context = {
         "section": "home",
         "holds": billing_selectors.hold_summary(publisher=publisher),
         "recent_orders": selectors.recent_orders(publisher=publisher),
         "unmatched": list(unmatched[:PROBLEMS_SHOWN]),
-        "unmatched_count": unmatched.count(),
         "failed": [
             (delivery, cart_selectors.delivery_replayable_by_publisher(delivery))
             for delivery in failed.defer("body", "headers")[:PROBLEMS_SHOWN]
         ],
-        "failed_count": failed.count(),
         "errors": list(errors[:PROBLEMS_SHOWN]),
-        "error_count": errors.count(),
+        "webhooks": list(webhooks.defer("body")[:PROBLEMS_SHOWN]),
+        "postbacks": [
+            (postback, postback_summary(postback)) for postback in postbacks[:PROBLEMS_SHOWN]
+        ],
+        **counts,
+        "problem_count": sum(counts.values()),
         "chart": orders_chart(selectors.orders_per_day(publisher=publisher)),
     }
     return render(request, "dashboard/home.html", context)

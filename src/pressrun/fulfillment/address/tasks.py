@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django_tasks import task
 
-from pressrun.core.tasks import pending_runs_kwarg, schedule_periodic
+from pressrun.core.tasks import ids_without_pending_run, schedule_periodic
 from pressrun.fulfillment.address.selectors import orders_awaiting_check
 from pressrun.fulfillment.address.services import (
     address_check_order,
@@ -37,13 +37,12 @@ def check_order_address(*, order_id: int) -> str:
 def queue_missed_checks() -> int:
     """Queue the check of every order that awaits one and has none queued or running (a
     lost task, an order paid before checks existed); returns how many were queued."""
-    pending = pending_runs_kwarg(check_order_address, "order_id")
-    queued = 0
-    for order_id in orders_awaiting_check().values_list("id", flat=True)[:SWEEP_CHECKS]:
-        if order_id not in pending:
-            check_order_address.enqueue(order_id=order_id)
-            queued += 1
-    return queued
+    # The orders first, then the queue (a paid order and its check task commit together).
+    awaiting = list(orders_awaiting_check().values_list("id", flat=True)[:SWEEP_CHECKS])
+    missed = ids_without_pending_run(check_order_address, "order_id", awaiting, few=False)
+    for order_id in missed:
+        check_order_address.enqueue(order_id=order_id)
+    return len(missed)
 
 
 @task()

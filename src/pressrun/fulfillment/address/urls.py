@@ -10,4 +10,5 @@ urlpatterns: list[URLPattern] = [
     path("", views.error_list, name="list"),
     path("report", views.report, name="report"),
     path("<int:order_id>/correct", views.correct, name="correct"),
+    path("<int:order_id>/report", views.order_report, name="order_report"),
 ]
