@@ -133,9 +133,9 @@ listings_import(connection_id=warehouse.id,
     b"GIFTSET-EXTRAORDINARILY-LONG-CHANNEL-SKU-%d,WAREHOUSE-SKU-THAT-IS-VERY-LONG-%d,2\\n"
     % (number % 5, number) for number in range(20)))
 from pressrun.warehouses.carrier_codes import carrier_codes_import, description_rule_create
-carrier_codes_import(connection_id=warehouse.id, data=b"Carrier,Code,Description\n" + b"".join(
+carrier_codes_import(connection_id=warehouse.id, data=b"Carrier,Code,Description\\n" + b"".join(
     b"USPS,USPS_PRIORITY_MAIL_INTERNATIONAL_FLAT_RATE_%d,USPS Priority Mail International "
-    b"Flat Rate Padded Envelope with tracking %d\n" % (number, number) for number in range(8)))
+    b"Flat Rate Padded Envelope with tracking %d\\n" % (number, number) for number in range(8)))
 description_rule_create(connection_id=warehouse.id, match="starts_with",
     text="Free Shipping on every order over fifty dollars (arrives in 5-8 business days)",
     carrier_code="USPS_PRIORITY_MAIL_INTERNATIONAL_FLAT_RATE_3")
