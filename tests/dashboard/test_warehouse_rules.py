@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pressrun.accounts.models import Publisher
 from pressrun.warehouses.carrier_codes import carrier_codes_import, description_rule_create
@@ -233,3 +235,24 @@ def test_forms_need_a_csrf_token(signed_in: Client, connection: WarehouseConnect
     assert upload(client, connection.id, HEAD + b"UPS,NEW,\n").status_code == 403
     assert DescriptionRule.objects.count() == 1
     assert not CarrierCodeUpload.objects.exists()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    description=st.text(max_size=220),
+    rule_text=st.text(max_size=220),
+    match=st.sampled_from(["is", "starts_with", "contains", ""]),
+)
+def test_any_input_is_answered_without_a_server_error(
+    signed_in: Client, connection: WarehouseConnection, description: str, rule_text: str, match: str
+) -> None:
+    if not CarrierCode.objects.exists():
+        carrier_codes_import(connection_id=connection.id, data=TABLE)
+    url = f"/integrations/warehouses/{connection.id}/shipping-rules"
+    assert signed_in.get(url, {"description": description}).status_code == 200
+    before = DescriptionRule.objects.count()
+    added = signed_in.post(url, {"match": match, "text": rule_text, "carrier_code": "UPS_GROUND"})
+    assert added.status_code in (302, 400)
+    assert DescriptionRule.objects.count() == before + (added.status_code == 302)
