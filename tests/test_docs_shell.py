@@ -113,6 +113,13 @@ def test_warehouses_examples_run_as_written() -> None:
         )
         assert imported + "Dry run: nothing was changed.\n" + imported in run.output, run.output
         assert "Line 3: warehouse_sku is blank." in run.output, run.output
+        codes = (
+            "add     USPS_PRIORITY (USPS) USPS Priority Mail\n"
+            "add     UPS_GROUND (UPS) UPS Ground, residential\n"
+            "2 added, 0 changed, 0 unchanged\n"
+        )
+        assert codes + "Dry run: nothing was changed.\n" + codes in run.output, run.output
+        assert "Line 3: Code is blank." in run.output, run.output
         assert "imported?!" not in run.output
         assert sorted(p.name for p in (work / "tmp").iterdir()) == []
 

@@ -23,8 +23,18 @@ from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
 from pressrun.orders.models import Order, OrderLine, OrderStatus
 from pressrun.payments.models import Checkout, CheckoutStatus
+from pressrun.warehouses.carrier_codes import (
+    carrier_codes_import,
+    carrier_codes_upload,
+    description_rule_create,
+)
 from pressrun.warehouses.listings import listings_import, listings_upload
-from pressrun.warehouses.models import ListingUpload, WarehouseConnection
+from pressrun.warehouses.models import (
+    CarrierCodeUpload,
+    DescriptionRule,
+    ListingUpload,
+    WarehouseConnection,
+)
 from pressrun.warehouses.services import warehouse_create
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import PASSWORD
@@ -44,6 +54,7 @@ SAMPLE_ARGUMENTS = {
     "delivery_id": "1",
     "webhook_delivery_id": "1",
     "connection_id": "1",
+    "description_rule_id": "1",
 }
 
 
@@ -104,6 +115,8 @@ class Theirs:
     webhook_delivery: WebhookDelivery
     warehouse: WarehouseConnection
     listing_upload: ListingUpload
+    description_rule: DescriptionRule
+    carrier_code_upload: CarrierCodeUpload
 
 
 # For every URL argument, per namespace: the value naming publisher B's object. A URL with an
@@ -119,6 +132,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "delivery_id": lambda theirs: str(theirs.delivery.id),
         "webhook_delivery_id": lambda theirs: str(theirs.webhook_delivery.id),
         "connection_id": lambda theirs: str(theirs.warehouse.id),
+        "description_rule_id": lambda theirs: str(theirs.description_rule.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -160,6 +174,15 @@ POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
     "dashboard:warehouse_listings": lambda theirs: {
         "action": "confirm",
         "upload": str(theirs.listing_upload.id),
+    },
+    "dashboard:warehouse_carrier_codes": lambda theirs: {
+        "action": "confirm",
+        "upload": str(theirs.carrier_code_upload.id),
+    },
+    "dashboard:warehouse_rules": lambda theirs: {
+        "match": "is",
+        "text": "hacked",
+        "carrier_code": "THEIR_CODE",
     },
     "dashboard:password_reset_confirm": lambda theirs: {
         "new_password": "taken over 12345",
@@ -230,6 +253,9 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:warehouse_password",
         "dashboard:warehouse_listings",
         "dashboard:warehouse_listings_csv",
+        "dashboard:warehouse_carrier_codes",
+        "dashboard:warehouse_rules",
+        "dashboard:warehouse_rule_remove",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"
@@ -278,6 +304,13 @@ def theirs(
     listings_import(connection_id=warehouse.id, data=header + b"SET,A,1\nSET,B,2\n")
     pending = listings_upload(connection_id=warehouse.id, data=header + b"SET,HACKED,1\n")
     assert pending.upload is not None
+    carrier_codes_import(
+        connection_id=warehouse.id, data=b"Carrier,Code,Description\nUSPS,THEIR_CODE,x\n"
+    )
+    codes_pending = carrier_codes_upload(
+        connection_id=warehouse.id, data=b"Carrier,Code,Description\nUSPS,HACKED,x\n"
+    )
+    assert codes_pending.upload is not None
     return Theirs(
         publisher=other,
         project=project,
@@ -308,6 +341,10 @@ def theirs(
         ),
         warehouse=warehouse,
         listing_upload=pending.upload,
+        description_rule=description_rule_create(
+            connection_id=warehouse.id, match="is", text="Their shipping", carrier_code="THEIR_CODE"
+        ),
+        carrier_code_upload=codes_pending.upload,
     )
 
 

@@ -49,6 +49,7 @@ NOT_PAGES = {
     "warehouse_enabled": "POST only (its button is on Warehouses)",
     "warehouse_password": "POST only (its button is on Warehouses)",
     "warehouse_listings_csv": "CSV",
+    "warehouse_rule_remove": "POST only (its button is on the warehouse's shipping rules)",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
@@ -131,6 +132,13 @@ listings_import(connection_id=warehouse.id,
     data=b"channel_sku,warehouse_sku,quantity\\n" + b"".join(
     b"GIFTSET-EXTRAORDINARILY-LONG-CHANNEL-SKU-%d,WAREHOUSE-SKU-THAT-IS-VERY-LONG-%d,2\\n"
     % (number % 5, number) for number in range(20)))
+from pressrun.warehouses.carrier_codes import carrier_codes_import, description_rule_create
+carrier_codes_import(connection_id=warehouse.id, data=b"Carrier,Code,Description\\n" + b"".join(
+    b"USPS,USPS_PRIORITY_MAIL_INTERNATIONAL_FLAT_RATE_%d,USPS Priority Mail International "
+    b"Flat Rate Padded Envelope with tracking %d\\n" % (number, number) for number in range(8)))
+description_rule_create(connection_id=warehouse.id, match="starts_with",
+    text="Free Shipping on every order over fifty dollars (arrives in 5-8 business days)",
+    carrier_code="USPS_PRIORITY_MAIL_INTERNATIONAL_FLAT_RATE_3")
 print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id}}))
 """
 
@@ -203,6 +211,10 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "International+Flat+Rate+Envelope+with+tracking",
         "warehouses": "/integrations/warehouses",
         "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
+        "warehouse_carrier_codes": f"/integrations/warehouses/{filled['warehouse']}/carrier-codes",
+        "warehouse_rules": f"/integrations/warehouses/{filled['warehouse']}/shipping-rules"
+        "?description=Free+Shipping+on+every+order+over+fifty+dollars+%28arrives+in+5-8+"
+        "business+days%29",
         "projects": "/projects",
         "project_new": "/projects/new",
         "project_edit": f"/projects/{project_id}",

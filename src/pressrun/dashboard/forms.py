@@ -280,3 +280,36 @@ class ListingsUploadForm(DashboardForm):
         required=False,
         help_text="Otherwise only the channel SKUs in the file are replaced; the others stay.",
     )
+
+
+class CarrierCodesUploadForm(DashboardForm):
+    file = forms.FileField(
+        label="Carrier codes file (CSV)",
+        help_text="Columns Carrier,Code,Description, one row per code. UTF-8, at most 1 MB.",
+    )
+
+
+class DescriptionRuleForm(DashboardForm):
+    match = forms.ChoiceField(label="When the cart's shipping description", choices=())
+    text = forms.CharField(
+        label="this text",
+        max_length=200,
+        help_text="Compared character for character: upper and lower case and inner spaces "
+        "count (spaces at either end of what you type here are removed).",
+    )
+    carrier_code = forms.ChoiceField(label="send the warehouse the carrier code", choices=())
+
+    def __init__(self, *args: Any, codes: list[tuple[str, str]], **kwargs: Any) -> None:
+        from pressrun.warehouses.models import DescriptionMatch
+
+        super().__init__(*args, **kwargs)
+        match: Any = self.fields["match"]
+        match.choices = DescriptionMatch.choices
+        carrier_code: Any = self.fields["carrier_code"]
+        carrier_code.choices = codes
+
+
+class DescriptionTryForm(DashboardForm):
+    description = forms.CharField(
+        label="A shipping description as your cart sends it", max_length=200, strip=False
+    )

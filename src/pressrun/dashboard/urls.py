@@ -12,6 +12,7 @@ from pressrun.dashboard.views import (
     orders,
     projects,
     shipping_rules,
+    warehouse_rules,
     warehouses,
     webhooks,
 )
@@ -98,6 +99,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/warehouses/<int:connection_id>/listings.csv",
         warehouses.warehouse_listings_csv,
         name="warehouse_listings_csv",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/carrier-codes",
+        warehouse_rules.warehouse_carrier_codes,
+        name="warehouse_carrier_codes",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/shipping-rules",
+        warehouse_rules.warehouse_rules,
+        name="warehouse_rules",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/shipping-rules/<int:description_rule_id>"
+        "/delete",
+        warehouse_rules.warehouse_rule_remove,
+        name="warehouse_rule_remove",
     ),
     path("integrations/webhooks", webhooks.webhooks, name="webhooks"),
     path("integrations/webhooks/secret", webhooks.webhook_secret_view, name="webhook_secret"),

@@ -182,3 +182,86 @@ class ListingUpload(models.Model):
 
     def __str__(self) -> str:
         return f"Listing upload {self.id} for connection {self.connection_id}"
+
+
+# Lengths of a carrier code table's columns and of a rule's text.
+MAX_CARRIER_LENGTH = 100
+MAX_CODE_LENGTH = 100
+MAX_CODE_DESCRIPTION_LENGTH = 200
+MAX_RULE_TEXT_LENGTH = 200
+
+
+class CarrierCode(models.Model):
+    """One row of a warehouse connection's carrier-code table (DropStream's CSV
+    `Carrier,Code,Description`): a shipping method the warehouse understands, by its code
+    (unique per connection). Shipping Description Transformer rules point at these rows
+    (warehouses/carrier_codes.py)."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="carrier_codes"
+    )
+    carrier = models.CharField(max_length=MAX_CARRIER_LENGTH, help_text="e.g. USPS.")
+    code = models.CharField(
+        max_length=MAX_CODE_LENGTH, help_text="What the warehouse is sent, e.g. USPS_PRIORITY."
+    )
+    description = models.CharField(max_length=MAX_CODE_DESCRIPTION_LENGTH, blank=True)
+
+    class Meta:
+        ordering = ["carrier", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "code"], name="carrier_code_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.carrier})"
+
+
+class DescriptionMatch(models.TextChoices):
+    IS = "is", "is"
+    STARTS_WITH = "starts_with", "starts with"
+
+
+class DescriptionRule(models.Model):
+    """A Shipping Description Transformer rule: a cart's shipping description that `is` (or
+    `starts with`) `text`, character for character, is sent to the warehouse as
+    `carrier_code`. Which rule decides: warehouses/carrier_codes.py `transform_description`."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="description_rules"
+    )
+    match = models.CharField(max_length=12, choices=DescriptionMatch.choices)
+    text = models.CharField(max_length=MAX_RULE_TEXT_LENGTH)
+    carrier_code = models.ForeignKey(CarrierCode, on_delete=models.PROTECT, related_name="rules")
+
+    class Meta:
+        ordering = ["match", "text"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "match", "text"], name="description_rule_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"description {self.get_match_display()} {self.text!r} → {self.carrier_code_id}"
+
+
+class CarrierCodeUpload(models.Model):
+    """A carrier-code file uploaded on the dashboard and previewed, waiting for the
+    publisher's confirmation (as `ListingUpload`)."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="carrier_code_uploads"
+    )
+    data = models.BinaryField(help_text="The file as uploaded.")
+    state = models.CharField(
+        max_length=64, help_text="Digest of the table the preview was made against."
+    )
+    created_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "carrier code upload"
+
+    def __str__(self) -> str:
+        return f"Carrier code upload {self.id} for connection {self.connection_id}"

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pressrun.warehouses.carrier_codes import (
+    CarrierCodesInvalid,
+    CodesPreview,
+    carrier_codes_import,
+    carrier_codes_parse,
+    carrier_codes_preview,
+    invalid,
+)
+from pressrun.warehouses.listings import MAX_FILE_BYTES
+from pressrun.warehouses.models import WarehouseConnection
+
+
+def preview_lines(preview: CodesPreview) -> list[str]:
+    """The preview as the command prints it: one line per change, then the totals."""
+    lines = []
+    for change in preview.added:
+        lines.append(
+            f"add     {change.code} ({change.after.carrier}) {change.after.description}".rstrip()
+        )
+    for change in preview.changed:
+        assert change.before is not None
+        lines.append(
+            f"change  {change.code}: ({change.before.carrier}) {change.before.description} -> "
+            f"({change.after.carrier}) {change.after.description}".rstrip()
+        )
+    lines.append(
+        f"{len(preview.added)} added, {len(preview.changed)} changed, {preview.unchanged} unchanged"
+    )
+    return lines
+
+
+class Command(BaseCommand):
+    help = (
+        "Import a warehouse connection's carrier codes from a CSV file with the header "
+        "Carrier,Code,Description (DropStream's format; one row per code). New codes are "
+        "added, the codes the file names are updated, the others stay. Prints what changes; "
+        "on any error prints every error with its line number, imports nothing and exits "
+        "with status 1."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--warehouse", type=int, required=True, help="The connection's id.")
+        parser.add_argument("file", help="The CSV file (- reads standard input).")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print what would change; change nothing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        connection = WarehouseConnection.objects.filter(id=options["warehouse"]).first()
+        if connection is None:
+            raise CommandError(f"There is no warehouse connection {options['warehouse']}.")
+        if connection.publisher_id is None:
+            raise CommandError(
+                f"Connection {connection.id} is pressrun's own shipping station: carrier "
+                "codes belong to a publisher's warehouse."
+            )
+        data = self._read(options["file"])
+        if options["dry_run"]:
+            parsed = carrier_codes_parse(data)
+            if not parsed.ok:
+                self._fail(invalid(parsed))
+            preview = carrier_codes_preview(connection_id=connection.id, codes=parsed.codes)
+            for line in preview_lines(preview):
+                self.stdout.write(line)
+            self.stdout.write("Dry run: nothing was changed.")
+            return
+        try:
+            preview = carrier_codes_import(connection_id=connection.id, data=data)
+        except CarrierCodesInvalid as exc:
+            self._fail(exc)
+        for line in preview_lines(preview):
+            self.stdout.write(line)
+
+    def _read(self, name: str) -> bytes:
+        try:
+            if name == "-":
+                return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+            with Path(name).open("rb") as handle:
+                return handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {name}: {exc.strerror}.") from exc
+
+    def _fail(self, exc: CarrierCodesInvalid) -> NoReturn:
+        for error in exc.errors:
+            self.stderr.write(str(error))
+        if exc.more_errors:
+            self.stderr.write(f"… and {exc.more_errors} more error(s).")
+        raise CommandError(f"{len(exc.errors) + exc.more_errors} error(s): nothing was imported.")
