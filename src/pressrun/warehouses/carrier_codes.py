@@ -35,9 +35,9 @@ from pressrun.core.text import is_one_line, one_line
 from pressrun.warehouses.listings import (
     FORMULA_STARTS,
     MAX_ERRORS,
-    MAX_FILE_BYTES,
     UPLOAD_VALID_FOR,
     RowError,
+    csv_file_text,
 )
 from pressrun.warehouses.models import (
     MAX_CARRIER_LENGTH,
@@ -280,21 +280,8 @@ def carrier_codes_parse(data: bytes) -> ParsedCodes:
         else:
             parsed.more_errors += 1
 
-    if len(data) > MAX_FILE_BYTES:
-        error(0, f"The file is larger than {MAX_FILE_BYTES:,} bytes (1 MB): split it in parts.")
-        return parsed
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        error(
-            line,
-            f"the file is not UTF-8 text (byte {exc.start + 1} of the file): save it as CSV UTF-8.",
-        )
-        return parsed
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        error(line, "the file contains a NUL character: it is not a CSV file.")
+    text = csv_file_text(data, error)
+    if text is None:
         return parsed
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     codes: dict[str, Code] = {}

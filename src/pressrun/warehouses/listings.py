@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -189,6 +189,29 @@ def _quantity(text: str) -> int | None:
     return value if 1 <= value <= MAX_COMPONENT_QUANTITY else None
 
 
+def csv_file_text(data: bytes, error: Callable[[int, str], None]) -> str | None:
+    """The text of an uploaded CSV file (UTF-8, an optional byte-order mark, at most
+    MAX_FILE_BYTES, no NUL), or None after reporting to `error(line, message)` why it cannot
+    be read. Shared by every CSV this app imports (listings, carrier codes)."""
+    if len(data) > MAX_FILE_BYTES:
+        error(0, f"The file is larger than {MAX_FILE_BYTES:,} bytes (1 MB): split it in parts.")
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        error(
+            line,
+            f"the file is not UTF-8 text (byte {exc.start + 1} of the file): save it as CSV UTF-8.",
+        )
+        return None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        error(line, "the file contains a NUL character: it is not a CSV file.")
+        return None
+    return text
+
+
 def listings_parse(data: bytes) -> ParsedListings:
     """Read a listings CSV (UTF-8, an optional byte-order mark, header
     `channel_sku,warehouse_sku,quantity`). Every row is checked; an error names its line
@@ -201,21 +224,8 @@ def listings_parse(data: bytes) -> ParsedListings:
         else:
             parsed.more_errors += 1
 
-    if len(data) > MAX_FILE_BYTES:
-        error(0, f"The file is larger than {MAX_FILE_BYTES:,} bytes (1 MB): split it in parts.")
-        return parsed
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        error(
-            line,
-            f"the file is not UTF-8 text (byte {exc.start + 1} of the file): save it as CSV UTF-8.",
-        )
-        return parsed
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        error(line, "the file contains a NUL character: it is not a CSV file.")
+    text = csv_file_text(data, error)
+    if text is None:
         return parsed
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     components: dict[str, list[Component]] = {}
