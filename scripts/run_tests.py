@@ -43,6 +43,9 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_ALL = os.environ.get("PRESSRUN_REQUIRE_ALL") == "1"
 SERIAL = os.environ.get("PRESSRUN_TEST_SERIAL") == "1"
+# pytest-xdist workers per half. Most of the suite's time is spent waiting on the servers,
+# workers and browsers it starts, so two workers per half keep two cores busy.
+WORKERS = int(os.environ.get("PRESSRUN_TEST_WORKERS") or "2")
 _print_lock = threading.Lock()
 # Tests name the PostgreSQL databases they create with this tag (tests/live.py).
 RUN_ID_VARIABLE = "PRESSRUN_TEST_RUN_ID"
@@ -101,6 +104,10 @@ def pytest_run(
     ends (so two halves running at once do not interleave); without, as it comes."""
     command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider"]
     command += [f"--junitxml={report}", f"--basetemp={basetemp}"]
+    if WORKERS > 1:
+        # Whole files per worker: the tests of one file share its fixtures (and the
+        # end-to-end tests one started service per worker), as they do in a serial run.
+        command += ["-n", str(WORKERS), "--dist", "loadfile"]
     if log is None:
         ok = run(title, command, env)
     else:

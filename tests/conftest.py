@@ -16,6 +16,12 @@ from tests.support import require
 os.environ.setdefault(
     "PRESSRUN_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test")
 )
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Parallel workers (`make test` runs each half with pytest-xdist) each get their own data
+    # dir: nothing a test writes there (mail files, keys) is seen by a test in another worker.
+    os.environ["PRESSRUN_DATA_DIR"] = os.path.join(
+        os.environ["PRESSRUN_DATA_DIR"], os.environ["PYTEST_XDIST_WORKER"]
+    )
 
 
 @pytest.fixture(autouse=True)
