@@ -2,9 +2,10 @@
 
 Counting rows at scrape time rather than counting events in each process makes every number
 exact however many server processes, workers and machines there are, and it survives
-restarts. Each read is one aggregate query: the orders' and the cart deliveries' ones read
-their whole table (a few groups come back), the task queue's reads only the queued rows
-(django-tasks-db's partial index), the workers' a handful of heartbeat rows.
+restarts. Each read is one aggregate query: the orders', the cart deliveries' and the emails'
+read their whole table (a few groups come back: about a second for a million orders on SQLite,
+so scrape every 30 to 60 s), the task queue's only the queued rows (django-tasks-db's partial
+index), the workers' a handful of heartbeat rows. Nothing here costs intake a statement.
 """
 
 from __future__ import annotations
@@ -36,22 +37,27 @@ class OrderCounts:
 
 def order_counts() -> OrderCounts:
     """Orders placed by channel (`Order.source`) and mode, and the HOLD orders' count and
-    total cost, in one pass over the orders (grouped by channel, mode and status)."""
+    total cost, in one pass over the orders (about a second for a million on SQLite; grouping
+    by status as well, with a sum per group, took twice as long)."""
     # Every channel and mode, those with no order yet at 0: a series exists from the start.
     placed: Counter[tuple[str, str]] = Counter(
         {(source, mode): 0 for source in Source.values for mode in Mode.values}
     )
     hold_count, hold_value = 0, Decimal("0.00")
+    on_hold = Q(status=OrderStatus.HOLD)
     groups = (
         Order.objects.order_by()
-        .values_list("source", "mode", "status")
-        .annotate(orders=Count("id"), value=Sum("total_cost"))
+        .values_list("source", "mode")
+        .annotate(
+            orders=Count("id"),
+            held=Count("id", filter=on_hold),
+            held_value=Sum("total_cost", filter=on_hold),
+        )
     )
-    for source, mode, status, orders, value in groups:
+    for source, mode, orders, held, held_value in groups:
         placed[(source, mode)] += orders
-        if status == OrderStatus.HOLD:
-            hold_count += orders
-            hold_value += value or Decimal("0.00")
+        hold_count += held
+        hold_value += held_value or Decimal("0.00")
     deleted = OrderDeletion.objects.order_by().values_list("source", "mode").annotate(Count("id"))
     for source, mode, orders in deleted:
         placed[(source, mode)] += orders
