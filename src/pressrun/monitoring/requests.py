@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 from django.http import HttpRequest
 from django.urls import Resolver404, resolve
 
+from pressrun.core.metrics_dir import MULTIPROCESS_DIR_VARIABLE
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram
-
-MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds; from a static page to a slow report or a status call for 100 invoices.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
