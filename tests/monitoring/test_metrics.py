@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.mail.backends import locmem
+from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 from django_tasks import TaskResultStatus
@@ -18,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from pressrun.carts.tasks import process_delivery
-from pressrun.monitoring import collector
+from pressrun.monitoring import collector, selectors
 from pressrun.notifications.models import OutgoingEmail
 from pressrun.notifications.tasks import email_send, order_placed_email
 from pressrun.orders.changes import order_delete
@@ -294,3 +295,28 @@ def test_requests_are_counted_by_route_method_and_status(metrics_on: Any) -> Non
             (("endpoint", endpoint), ("le", "+Inf")),
         )
         assert after[key] == count
+
+
+def test_without_a_database_the_scrape_still_answers_with_the_request_metrics(
+    metrics_on: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable() -> None:
+        raise OperationalError("connection to server at 10.0.0.9 failed")
+
+    client = Client()
+    assert client.get("/healthz").status_code == 200
+    monkeypatch.setattr(selectors, "order_counts", unreachable)
+    samples = scrape(client)
+    assert samples[("pressrun_database_up", ())] == 0
+    assert {name for name, _ in samples if not name.startswith("pressrun_http_")} == {
+        "pressrun_database_up"
+    }
+    assert (
+        samples[
+            (
+                "pressrun_http_requests_total",
+                (("endpoint", "/healthz"), ("method", "GET"), ("status", "200")),
+            )
+        ]
+        >= 1
+    )

@@ -79,7 +79,7 @@ def _request_metrics() -> _RequestMetrics:
 
 
 def endpoint_of(request: HttpRequest) -> str:
-    """The URL pattern that answered `request` (e.g. `/c/<str:token>`), never the path
+    """The URL pattern that answered `request` (e.g. `/orders/<int:order_id>`), never the path
     itself, so the number of series stays that of the URL patterns. A request refused before
     its URL was resolved (request hygiene) is matched here."""
     match = getattr(request, "resolver_match", None)
