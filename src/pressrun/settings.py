@@ -151,12 +151,20 @@ INSTALLED_APPS = [
     "pressrun.customers",
     "pressrun.dashboard",
     "pressrun.demo",
+    # /healthz, /readyz and /metrics read every app's rows, so they stand above them all.
+    "pressrun.monitoring",
 ]
 MIDDLEWARE = [
-    # First: nothing may read a request's data before its charset and body length are
+    # Counts every request by route and status and times it, refused ones included; it reads
+    # only the path and the resolved route, never the request's data (monitoring/).
+    "pressrun.monitoring.middleware.RequestMetricsMiddleware",
+    # Then: nothing may read a request's data before its charset and body length are
     # checked (core/request_hygiene.py); a refused request never reaches its view.
     "pressrun.core.request_hygiene.RequestHygieneMiddleware",
     "pressrun.core.https.HttpsOnlyMiddleware",
+    # /healthz, /readyz, /metrics: answered here, whatever the Host header (probes and
+    # scrapers ask by the server's own address), before the session and page middleware.
+    "pressrun.monitoring.middleware.MonitoringEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before the session and CSRF middleware, so it sees the cookies they set.
     "pressrun.core.middleware.SecureCookiesMiddleware",
@@ -459,6 +467,15 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
 SHIPSTATION_PAGE_SIZE = min(max(_env_int("PRESSRUN_SHIPSTATION_PAGE_SIZE", 100), 1), 500)
 # Applied ship notices (and those an operator dealt with) are kept this long for reference.
 SHIP_NOTICE_RETENTION_DAYS = max(_env_int("PRESSRUN_SHIP_NOTICE_RETENTION_DAYS", 90), 1)
+
+
+# --- monitoring (monitoring/, docs/operations.md "Monitoring") -----------------------------
+# /metrics answers only a request carrying "Authorization: Bearer <this token>"; without a
+# token set, /metrics is off (404). /healthz and /readyz need no token.
+METRICS_TOKEN = os.environ.get("PRESSRUN_METRICS_TOKEN", "").strip()
+# /readyz fails when a task due to run has waited longer than this for a worker. Whether a
+# worker is alive is PRESSRUN_WORKER_DEAD_AFTER_SECONDS, as for the recovery of its tasks.
+READY_MAX_TASK_WAIT_SECONDS = max(_env_int("PRESSRUN_READY_MAX_TASK_WAIT_SECONDS", 300), 1)
 
 
 # --- logging -------------------------------------------------------------------------------

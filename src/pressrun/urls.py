@@ -1,13 +1,7 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from pressrun.core.operator_pages import operator_home
-
-
-def health(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok\n", content_type="text/plain")
-
 
 urlpatterns = [
     path("gateway/", include("pressrun.gateway.urls")),
@@ -21,7 +15,8 @@ urlpatterns = [
     path("operator/address-errors/", include("pressrun.fulfillment.address.urls")),
     path("operator/shipping/", include("pressrun.warehouses.operator_urls")),
     path("operator/carts/", include("pressrun.carts.operator_urls")),
-    path("health", health),
+    # /healthz, /health, /readyz, /metrics (docs/operations.md, "Monitoring").
+    path("", include("pressrun.monitoring.urls")),
     path("c/", include("pressrun.customers.urls")),
     path("", include("pressrun.dashboard.urls")),
 ]

@@ -15,7 +15,9 @@ SECURE_PROXY_SSL_HEADER). So with an `https://` public base URL *and* that heade
   so does the shipping stations' endpoint (`warehouses/`, Basic auth; its 403 says why); cart
   notifications are answered as usual, because refusing a cart's notification loses the
   customer's order (the cart is a third party that cannot be told to switch; the dashboard
-  shows https URLs to copy into it); `/health` stays reachable for load balancers.
+  shows https URLs to copy into it); the probes `/health`, `/healthz` and `/readyz` stay
+  reachable for load balancers, and `/metrics` for a Prometheus that scrapes the server
+  directly (it needs its token, so a redirect would only lose the header).
 
 Without the proxy header every request looks like plain HTTP, and redirecting would loop
 forever: nothing is redirected or refused then, and `pressrun check` (run by `pressrun
@@ -36,7 +38,7 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponsePermanentRedi
 from pressrun.core.selectors import public_base_url
 
 # Paths (without the leading slash) answered over plain HTTP too; see the module docstring.
-MACHINE_PATH_PREFIXES = ("gateway/", "carts/", "warehouses/", "health")
+MACHINE_PATH_PREFIXES = ("gateway/", "carts/", "warehouses/", "health", "readyz", "metrics")
 
 
 def published_on_https() -> bool:

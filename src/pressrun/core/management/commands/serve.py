@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
 from pressrun.core import webfront
+from pressrun.core.metrics_dir import metrics_dir_prepare, metrics_dir_remove
 from pressrun.core.selectors import public_base_url_reading
 from pressrun.core.services import installation_record_served_address
 
@@ -68,26 +69,31 @@ class Command(BaseCommand):
             )
 
         self._record_address(host, port)
+        # The request metrics of all the processes below (monitoring, docs/operations.md).
+        metrics_dir = metrics_dir_prepare(settings.DATA_DIR)
         url_host = f"[{host}]" if ":" in host else host
         self.stdout.write(
             f"pressrun serving on http://{url_host}:{port}/ ({processes} processes, "
             f"{threads} threads each)"
         )
         self.stdout.flush()
-        webfront.serve(
-            target="pressrun.wsgi:application",
-            load_application=_load_application,
-            host=host,
-            port=port,
-            processes=processes,
-            threads=threads,
-            header_timeout_seconds=settings.WEB_HEADER_TIMEOUT_SECONDS,
-            limits=webfront.FrontLimits(
-                body_timeout_seconds=settings.WEB_BODY_TIMEOUT_SECONDS,
-                max_body_bytes=settings.WEB_MAX_BODY_BYTES,
-            ),
-            access_log=options["access_log"],
-        )
+        try:
+            webfront.serve(
+                target="pressrun.wsgi:application",
+                load_application=_load_application,
+                host=host,
+                port=port,
+                processes=processes,
+                threads=threads,
+                header_timeout_seconds=settings.WEB_HEADER_TIMEOUT_SECONDS,
+                limits=webfront.FrontLimits(
+                    body_timeout_seconds=settings.WEB_BODY_TIMEOUT_SECONDS,
+                    max_body_bytes=settings.WEB_MAX_BODY_BYTES,
+                ),
+                access_log=options["access_log"],
+            )
+        finally:
+            metrics_dir_remove(metrics_dir)
 
     def _record_address(self, host: str, port: int) -> None:
         """Record where this server answers, and say which public base URL applies."""
