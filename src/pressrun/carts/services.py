@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.utils import timezone
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import (
+    MADE_ORDERS,
     Cart,
     InboundDelivery,
     Outcome,
@@ -28,6 +29,7 @@ from pressrun.carts.models import (
     UnmatchedProduct,
 )
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
+from pressrun.carts.routing import cart_order_route, delivery_finish_routed
 from pressrun.carts.selectors import (
     samcart_grace_seconds,
     stale_pending_delivery_ids,
@@ -312,7 +314,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
                 cart=delivery.cart,
                 publisher=publisher,
                 external_key=delivery.external_key,
-                outcome=Outcome.ORDER_CREATED,
+                outcome__in=MADE_ORDERS,
             )
             .exclude(id=delivery.id)
             .exists()
@@ -330,6 +332,31 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             test_requested=delivery.test_requested,
             shop_domain=shopify_parse.shop_domain_from_headers(delivery.headers),
         )
+        if delivery.external_key and parsed.snapshot is not None:
+            # Each line to where it is made: pressrun's order, a warehouse order, or not
+            # routed (carts/routing.py); a refusal or a lost race rolls the routing back.
+            try:
+                with transaction.atomic():
+                    routed = cart_order_route(
+                        delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+                    )
+                    finished = delivery_finish_routed(
+                        delivery,
+                        routed,
+                        skipped=_skipped_text(replace(parsed, unmatched=tuple(routed.missing))),
+                        skipped_label="Skipped lines",
+                    )
+            except OrderRefused as exc:
+                unmatched_record(delivery=delivery, products=parsed.unmatched)
+                outcome = Outcome.DUPLICATE if exc.reason == Refusal.DUPLICATE else Outcome.FAILED
+                delivery_finish(delivery, outcome, exc.message)
+                return delivery
+            except IntegrityError:
+                delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+                return delivery
+            if finished:
+                unmatched_record(delivery=delivery, products=routed.missing)
+                return delivery
         skipped = _skipped_text(parsed)
         # Recorded whether or not an order is made, so the publisher sees what to map.
         unmatched_record(delivery=delivery, products=parsed.unmatched)
