@@ -29,10 +29,17 @@ from pressrun.carts.models import (
     UnmatchedProduct,
 )
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
-from pressrun.carts.routing import cart_order_route, delivery_finish_routed
+from pressrun.carts.routing import (
+    cart_order_reroute,
+    cart_order_route,
+    cart_orders_waiting_on,
+    delivery_cart_order,
+    delivery_finish_routed,
+)
 from pressrun.carts.selectors import (
     samcart_grace_seconds,
     stale_pending_delivery_ids,
+    unmatched_product_connections,
     unmatched_product_projects,
 )
 from pressrun.carts.shipping import normalize_description
@@ -44,6 +51,8 @@ from pressrun.catalog.services import ProjectInvalid, project_update
 from pressrun.core.errors import DomainError
 from pressrun.core.tasks import enqueue_retry
 from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.warehouses.listings import ListingRefused, listing_add
+from pressrun.warehouses.models import WarehouseConnection
 
 logger = logging.getLogger(__name__)
 
@@ -440,8 +449,8 @@ def delivery_bodies_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=days)
     expired = (
         InboundDelivery.objects.filter(received_at__lt=cutoff, body_emptied_at__isnull=True)
-        .exclude(outcome__in=[Outcome.PENDING, Outcome.ORDER_CREATED])
-        .filter(orders__isnull=True)
+        .exclude(outcome__in=[Outcome.PENDING, *MADE_ORDERS])
+        .filter(orders__isnull=True, warehouse_orders__isnull=True)
     )
     emptied, last_id = 0, 0
     while True:
@@ -462,10 +471,10 @@ def _delivery_body_empty(delivery_id: int) -> int:
         delivery = (
             deliveries_for_update()
             .filter(id=delivery_id, body_emptied_at__isnull=True)
-            .exclude(outcome__in=[Outcome.PENDING, Outcome.ORDER_CREATED])
+            .exclude(outcome__in=[Outcome.PENDING, *MADE_ORDERS])
             .first()
         )
-        if delivery is None or delivery.orders.exists():
+        if delivery is None or delivery.orders.exists() or delivery.warehouse_orders.exists():
             # Replayed since it was listed, or it made an order: it keeps its body.
             return 0
         body = bytes(delivery.body)
@@ -523,9 +532,25 @@ def delivery_dismiss(*, publisher: Publisher, delivery_id: int, actor: str) -> I
 def delivery_replay_by_publisher(*, publisher: Publisher, delivery_id: int) -> None:
     """The publisher's Replay: exactly the operators' `delivery_replay` (idempotent
     processing under the delivery's row lock, never a second order), for the publisher's own
-    delivery only. Raises DeliveryNotFound for another publisher's delivery and
-    DeliveryActionRefused (nothing written) when it cannot be replayed."""
+    delivery only. A delivery that made orders but left lines not routed routes those lines
+    now (`routing.cart_order_reroute`: only the lines left, never a second order). Raises
+    DeliveryNotFound for another publisher's delivery and DeliveryActionRefused (nothing
+    written) when it cannot be replayed."""
     delivery = _publisher_delivery(publisher=publisher, delivery_id=delivery_id)
+    if delivery.outcome in MADE_ORDERS:
+        cart_order = delivery_cart_order(delivery)
+        rerouted = (
+            cart_order_reroute(cart_order_id=cart_order.id) if cart_order is not None else None
+        )
+        if rerouted is None or (rerouted.routed is None and not rerouted.refused):
+            raise DeliveryActionRefused(
+                f"Delivery {delivery.id} has no line left to route: every line went to an order."
+            )
+        if rerouted.refused:
+            raise DeliveryActionRefused(
+                f"The lines of delivery {delivery.id} could not be routed: {rerouted.refused}"
+            )
+        return
     if delivery.reason in NEVER_REPLAYED_REASONS:
         raise DeliveryActionRefused(
             f"Delivery {delivery.id} was refused because its signature was missing or wrong, "
@@ -561,15 +586,18 @@ def unmatched_reprocess(*, publisher: Publisher, unmatched_product_id: int) -> i
     returns how many were queued. For SamCart the other unmatched notifications of the same
     order are queued too, so they become one order again.
 
-    Only `unmatched` deliveries are re-processed: a delivery that made an order never is (the
-    missing product must be added by hand), and a `failed` one failed for a reason no
-    mapping changes (intake refusal, bad payload, signature, cart unreachable); those are
-    replayed one by one from the deliveries admin. The product is marked resolved when it now
-    names a project of the publisher. Raises UnmatchedProductNotFound for another publisher's
-    product. Safe to repeat: a second call finds nothing left to queue.
+    `unmatched` deliveries are processed again. A cart order that made orders and left this
+    product's lines not routed has only those lines routed (`routing.cart_order_reroute`:
+    into a warehouse order; into pressrun's order only while that is not placed yet, else
+    the line must be added by hand). A `failed` delivery failed for a reason no mapping
+    changes (intake refusal, bad payload, signature, cart unreachable); those are replayed
+    one by one. Returns how many deliveries were queued or routed. The product is marked
+    resolved when it now names a project or a listing of the publisher. Raises
+    UnmatchedProductNotFound for another publisher's product. Safe to repeat: a second call
+    finds nothing left to queue.
     """
     product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
-    if unmatched_product_projects(product):
+    if unmatched_product_projects(product) or unmatched_product_connections(product):
         # Before the replays: a delivery processed meanwhile that still finds no project
         # re-opens the product (unmatched_record clears resolved_at).
         UnmatchedProduct.objects.filter(id=product.id, resolved_at__isnull=True).update(
@@ -595,9 +623,18 @@ def unmatched_reprocess(*, publisher: Publisher, unmatched_product_id: int) -> i
         )
     # One short transaction per delivery (delivery_replay's own): no lock on the product
     # is held meanwhile, so this never waits in a cycle with a delivery being processed.
-    return sum(
+    queued = sum(
         1 for delivery_id in sorted(delivery_ids) if delivery_replay(delivery_id=delivery_id)
     )
+    # Cart orders that made orders but left this product's lines not routed: only those
+    # lines are routed now, from what was kept of the order (never a second order).
+    for cart_order_id in cart_orders_waiting_on(
+        publisher_id=publisher.id, cart=product.cart, ref=product.product_ref
+    ):
+        rerouted = cart_order_reroute(cart_order_id=cart_order_id)
+        if rerouted is not None and rerouted.routed is not None and rerouted.routed.routed_now:
+            queued += 1
+    return queued
 
 
 def unmatched_map_to_project(
@@ -640,6 +677,35 @@ def unmatched_map_to_project(
                 raise MappingRefused(
                     f"Project {project_id} cannot list '{ref}': {exc.message}"
                 ) from exc
+    return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
+
+
+class WarehouseNotFound(DomainError):
+    """No such warehouse connection for this publisher (views answer 404)."""
+
+
+def unmatched_add_listing(
+    *, publisher: Publisher, unmatched_product_id: int, connection_id: int, warehouse_sku: str = ""
+) -> int:
+    """ "Add a listing": list the product's SKU at one of the publisher's warehouses (as the
+    same SKU, or as `warehouse_sku`, quantity 1), then `unmatched_reprocess`, which routes
+    the lines waiting on it; returns how many deliveries were queued or routed.
+
+    Raises UnmatchedProductNotFound / WarehouseNotFound for another publisher's product or
+    connection, and MappingRefused (nothing written) for a SKU a listing cannot hold. A SKU
+    already listed there keeps its listing. Safe to repeat."""
+    product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
+    connection = WarehouseConnection.objects.filter(id=connection_id, publisher=publisher).first()
+    if connection is None:
+        raise WarehouseNotFound(f"You have no warehouse {connection_id}.")
+    try:
+        listing_add(
+            connection_id=connection.id,
+            channel_sku=product.product_ref,
+            warehouse_sku=warehouse_sku,
+        )
+    except ListingRefused as exc:
+        raise MappingRefused(exc.message) from exc
     return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
 
 

@@ -5,101 +5,208 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0009_sign_in_realm_warehouse'),
-        ('warehouses', '0003_carrier_codes_and_description_rules'),
+        ("accounts", "0009_sign_in_realm_warehouse"),
+        ("warehouses", "0003_carrier_codes_and_description_rules"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WarehouseOrder',
+            name="WarehouseOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cart', models.CharField(help_text='The cart it came from (shopify, …).', max_length=20)),
-                ('external_key', models.CharField(help_text='The cart\'s own key of the order, e.g. "shop-domain:order-id".', max_length=300)),
-                ('cart_order_name', models.CharField(blank=True, help_text='What the cart calls the order, e.g. #1040.', max_length=100)),
-                ('test', models.BooleanField(default=False, help_text='A test order of the cart: never handed to the warehouse.')),
-                ('ship_name', models.CharField(blank=True, max_length=200)),
-                ('ship_company', models.CharField(blank=True, max_length=200)),
-                ('ship_address', models.CharField(blank=True, max_length=500)),
-                ('ship_city', models.CharField(blank=True, max_length=200)),
-                ('ship_state', models.CharField(blank=True, max_length=100)),
-                ('ship_postal_code', models.CharField(blank=True, max_length=50)),
-                ('ship_country', models.CharField(blank=True, max_length=100)),
-                ('ship_email', models.CharField(blank=True, max_length=254)),
-                ('shipping_description', models.CharField(blank=True, help_text='The shipping the customer chose, as the cart said.', max_length=500)),
-                ('carrier_code', models.CharField(blank=True, help_text='What the description became (Shipping Description Transformer rules).', max_length=100)),
-                ('state', models.CharField(choices=[('new', 'New'), ('open', 'Open'), ('routed', 'Routed'), ('partially_shipped', 'Partially shipped'), ('closed', 'Closed'), ('error', 'Error')], default='new', max_length=20)),
-                ('error', models.TextField(blank=True, help_text='Why the order is in error.')),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "cart",
+                    models.CharField(
+                        help_text="The cart it came from (shopify, …).", max_length=20
+                    ),
+                ),
+                (
+                    "external_key",
+                    models.CharField(
+                        help_text='The cart\'s own key of the order, e.g. "shop-domain:order-id".',
+                        max_length=300,
+                    ),
+                ),
+                (
+                    "cart_order_name",
+                    models.CharField(
+                        blank=True,
+                        help_text="What the cart calls the order, e.g. #1040.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "test",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A test order of the cart: never handed to the warehouse.",
+                    ),
+                ),
+                ("ship_name", models.CharField(blank=True, max_length=200)),
+                ("ship_company", models.CharField(blank=True, max_length=200)),
+                ("ship_address", models.CharField(blank=True, max_length=500)),
+                ("ship_city", models.CharField(blank=True, max_length=200)),
+                ("ship_state", models.CharField(blank=True, max_length=100)),
+                ("ship_postal_code", models.CharField(blank=True, max_length=50)),
+                ("ship_country", models.CharField(blank=True, max_length=100)),
+                ("ship_email", models.CharField(blank=True, max_length=254)),
+                (
+                    "shipping_description",
+                    models.CharField(
+                        blank=True,
+                        help_text="The shipping the customer chose, as the cart said.",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "carrier_code",
+                    models.CharField(
+                        blank=True,
+                        help_text="What the description became (Shipping Description Transformer rules).",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("open", "Open"),
+                            ("routed", "Routed"),
+                            ("partially_shipped", "Partially shipped"),
+                            ("closed", "Closed"),
+                            ("error", "Error"),
+                        ],
+                        default="new",
+                        max_length=20,
+                    ),
+                ),
+                ("error", models.TextField(blank=True, help_text="Why the order is in error.")),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='WarehouseOrderLine',
+            name="WarehouseOrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line_key', models.CharField(help_text="The cart's line (a Shopify line item id, …).", max_length=300)),
-                ('channel_sku', models.CharField(max_length=255)),
-                ('warehouse_sku', models.CharField(max_length=255)),
-                ('quantity', models.PositiveIntegerField()),
-                ('quantity_shipped', models.PositiveIntegerField(default=0)),
-                ('title', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "line_key",
+                    models.CharField(
+                        help_text="The cart's line (a Shopify line item id, …).", max_length=300
+                    ),
+                ),
+                ("channel_sku", models.CharField(max_length=255)),
+                ("warehouse_sku", models.CharField(max_length=255)),
+                ("quantity", models.PositiveIntegerField()),
+                ("quantity_shipped", models.PositiveIntegerField(default=0)),
+                ("title", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddField(
-            model_name='warehouseconnection',
-            name='receives_unknown_skus',
-            field=models.BooleanField(default=False, help_text="A publisher's warehouse only: cart lines whose SKU names no project and no listing of any of the publisher's warehouses are sent here unchanged (at most one connection per publisher)."),
+            model_name="warehouseconnection",
+            name="receives_unknown_skus",
+            field=models.BooleanField(
+                default=False,
+                help_text="A publisher's warehouse only: cart lines whose SKU names no project and no listing of any of the publisher's warehouses are sent here unchanged (at most one connection per publisher).",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='warehouseconnection',
-            constraint=models.UniqueConstraint(condition=models.Q(('receives_unknown_skus', True)), fields=('publisher',), name='warehouse_one_unknown_sku_connection'),
+            model_name="warehouseconnection",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("receives_unknown_skus", True)),
+                fields=("publisher",),
+                name="warehouse_one_unknown_sku_connection",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='warehouseconnection',
-            constraint=models.CheckConstraint(condition=models.Q(('receives_unknown_skus', False), ('publisher__isnull', False), _connector='OR'), name='warehouse_unknown_skus_publisher_only'),
+            model_name="warehouseconnection",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("receives_unknown_skus", False), ("publisher__isnull", False), _connector="OR"
+                ),
+                name="warehouse_unknown_skus_publisher_only",
+            ),
         ),
         migrations.AddField(
-            model_name='warehouseorder',
-            name='connection',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='warehouses.warehouseconnection'),
+            model_name="warehouseorder",
+            name="connection",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="orders",
+                to="warehouses.warehouseconnection",
+            ),
         ),
         migrations.AddField(
-            model_name='warehouseorder',
-            name='publisher',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='warehouse_orders', to='accounts.publisher'),
+            model_name="warehouseorder",
+            name="publisher",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="warehouse_orders",
+                to="accounts.publisher",
+            ),
         ),
         migrations.AddField(
-            model_name='warehouseorderline',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='warehouses.warehouseorder'),
+            model_name="warehouseorderline",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="lines",
+                to="warehouses.warehouseorder",
+            ),
         ),
         migrations.AddIndex(
-            model_name='warehouseorder',
-            index=models.Index(fields=['connection', 'state'], name='warehouse_order_state'),
+            model_name="warehouseorder",
+            index=models.Index(fields=["connection", "state"], name="warehouse_order_state"),
         ),
         migrations.AddConstraint(
-            model_name='warehouseorder',
-            constraint=models.UniqueConstraint(fields=('connection', 'cart', 'external_key'), name='warehouse_order_once_per_cart_order'),
+            model_name="warehouseorder",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "cart", "external_key"),
+                name="warehouse_order_once_per_cart_order",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='warehouseorder',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'error'), _negated=True), models.Q(('error', ''), _negated=True), _connector='OR'), name='warehouse_order_error_has_reason'),
+            model_name="warehouseorder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "error"), _negated=True),
+                    models.Q(("error", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="warehouse_order_error_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='warehouseorderline',
-            constraint=models.UniqueConstraint(fields=('order', 'line_key', 'warehouse_sku'), name='warehouse_order_line_once'),
+            model_name="warehouseorderline",
+            constraint=models.UniqueConstraint(
+                fields=("order", "line_key", "warehouse_sku"), name="warehouse_order_line_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='warehouseorderline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1), ('quantity_shipped__lte', models.F('quantity'))), name='warehouse_order_line_quantities'),
+            model_name="warehouseorderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("quantity__gte", 1), ("quantity_shipped__lte", models.F("quantity"))
+                ),
+                name="warehouse_order_line_quantities",
+            ),
         ),
     ]
