@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from django.db import connection as db_connection
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from pressrun.carts.models import (
     CartOrder,
@@ -32,8 +35,8 @@ from pressrun.carts.services import (
 from pressrun.core.sealed import seal
 from pressrun.orders.models import Order
 from pressrun.warehouses.carrier_codes import carrier_codes_import, description_rule_create
-from pressrun.warehouses.listings import listings_import
-from pressrun.warehouses.models import WarehouseOrder, WarehouseOrderLine
+from pressrun.warehouses.listings import ListingRefused, listing_add, listings_import
+from pressrun.warehouses.models import Listing, WarehouseOrder, WarehouseOrderLine
 from pressrun.warehouses.orders import (
     warehouse_orders_recheck,
     warehouse_orders_recheck_for_publisher,
@@ -667,3 +670,128 @@ def test_concurrent_fixes_route_each_line_once(make_publisher: Any, make_project
         ("GIFTSET", "ACME-MUG", 6),
         ("POSTER-9", "P", 1),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_proof_order_route_each_line_once(
+    make_publisher: Any, make_project: Any
+) -> None:
+    if db_connection.vendor == "sqlite" and db_connection.settings_dict["NAME"].startswith(
+        "file:memorydb"
+    ):
+        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    publisher = make_publisher(balance="100")
+    publisher.shopify_topics = "orders/paid,orders/fulfilled,orders/create"
+    publisher.save()
+    make_project(publisher, title="CD", ecommerce_ids="{VTD234-100}")
+    make_warehouse(publisher)
+    deliveries = [
+        post_shopify(publisher, order_json(skus=PROOF_LINES), f"c-{index}") for index in range(8)
+    ]
+    barrier = threading.Barrier(len(deliveries))
+    errors: list[BaseException] = []
+
+    def process(delivery_id: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            delivery_process(delivery_id=delivery_id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=process, args=(d.id,)) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    outcomes = sorted(InboundDelivery.objects.values_list("outcome", flat=True))
+    assert outcomes == [Outcome.DUPLICATE] * 7 + [Outcome.ORDER_CREATED]
+    assert (Order.objects.count(), WarehouseOrder.objects.count()) == (1, 1)
+    assert WarehouseOrderLine.objects.count() == 3
+    assert CartOrder.objects.count() == 1
+    assert CartOrderLine.objects.count() == 4
+
+
+def test_a_line_without_sku_is_never_sent_to_a_warehouse(publisher: Any, warehouse: Any) -> None:
+    warehouse_set_receives_unknown_skus(connection_id=warehouse.id, on=True)
+    post_shopify(publisher, order_json(skus=((None, 1, "Gift wrap"), ("MUG", 1, "Mug"))), "w-1")
+    (delivery,) = process_pending()
+    assert delivery.outcome == Outcome.ROUTED
+    assert warehouse_lines(WarehouseOrder.objects.get()) == [("MUG", "MUG", 1)]
+    wrap = CartOrderLine.objects.get(title="Gift wrap")
+    assert (wrap.ref, wrap.has_sku, wrap.destination) == ("39072856", False, "unrouted")
+    assert wrap.reason == (
+        "It has no SKU, so no warehouse can be sent it: give the product a SKU in the cart, or "
+        "map it to a project."
+    )
+    assert list(UnmatchedProduct.objects.values_list("product_ref", flat=True)) == ["39072856"]
+
+
+def test_a_test_order_makes_a_test_warehouse_order(publisher: Any, warehouse: Any) -> None:
+    post_shopify(publisher, order_json(skus=(("SHIRT-M", 1, "Shirt"),), test=True), "w-1")
+    process_pending()
+    assert WarehouseOrder.objects.get().test is True
+
+
+class TestRetention:
+    def test_a_routed_delivery_keeps_its_body_and_an_unrouted_order_is_forgotten(
+        self, publisher: Any, warehouse: Any, settings: Any
+    ) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from pressrun.carts.services import delivery_bodies_expire
+
+        settings.CART_BODY_RETENTION_DAYS = 30
+        post_shopify(publisher, order_json(skus=(("SHIRT-M", 1, "Shirt"),)), "w-1")
+        post_shopify(
+            publisher, order_json(order_id="2", name="#2", skus=(("NOPE", 1, "Nope"),)), "w-2"
+        )
+        routed, unmatched = process_pending()
+        assert (routed.outcome, unmatched.outcome) == (Outcome.ROUTED, Outcome.UNMATCHED)
+        InboundDelivery.objects.update(received_at=timezone.now() - timedelta(days=31))
+        assert delivery_bodies_expire() == 1
+        routed.refresh_from_db()
+        unmatched.refresh_from_db()
+        assert bytes(routed.body) != b""
+        assert unmatched.body_emptied_at is not None
+        # The routed cart order stays (the record of its warehouse order); the other one,
+        # which nothing can route any more, is forgotten with its recipient.
+        assert list(CartOrder.objects.values_list("external_key", flat=True)) == [
+            routed.external_key
+        ]
+
+
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(warehouse_sku=st.text(max_size=120))
+def test_add_a_listing_takes_any_text_or_says_why_not(publisher: Any, warehouse_sku: str) -> None:
+    connection = warehouse_create(name="Fuzz", publisher_id=publisher.id).connection
+    refused: ListingRefused | None = None
+    try:
+        created = listing_add(
+            connection_id=connection.id, channel_sku="CHANNEL-1", warehouse_sku=warehouse_sku
+        )
+    except ListingRefused as exc:
+        refused = exc
+    if refused is not None:
+        assert refused.field == "warehouse_sku"
+        assert refused.message.startswith("The warehouse SKU ")
+        assert not Listing.objects.filter(connection=connection).exists()
+    else:
+        assert created is True
+        stored = Listing.objects.get(connection=connection)
+        assert (stored.channel_sku, stored.warehouse_sku, stored.quantity) == (
+            "CHANNEL-1",
+            warehouse_sku.strip() or "CHANNEL-1",
+            1,
+        )
+        again = listing_add(connection_id=connection.id, channel_sku="CHANNEL-1", warehouse_sku="X")
+        assert again is False
+    connection.delete()

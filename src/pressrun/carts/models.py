@@ -249,6 +249,9 @@ class CartOrderLine(models.Model):
     cart_order = models.ForeignKey(CartOrder, on_delete=models.CASCADE, related_name="lines")
     key = models.CharField(max_length=300, help_text="The cart's line (line item id, …).")
     ref = models.CharField(max_length=255, blank=True, help_text="Its SKU (or product id).")
+    has_sku = models.BooleanField(
+        default=True, help_text="False: ref is the cart's id of a product without SKU."
+    )
     title = models.CharField(max_length=300, blank=True)
     quantity = models.IntegerField(
         null=True, blank=True, help_text="Empty: the cart's quantity was not a whole number."

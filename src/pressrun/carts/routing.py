@@ -68,6 +68,9 @@ class CartLine:
     title: str
     quantity: int | None  # None: not a whole number
     project_ids: tuple[int, ...] = ()  # the projects it names
+    # False: `ref` is not a SKU but an id (a Shopify line without SKU is named by its
+    # variant id): a mapping may name it, but no warehouse is sent it.
+    has_sku: bool = True
 
     def product(self) -> CartProduct:
         return CartProduct(ref=self.ref, title=self.title)
@@ -216,6 +219,7 @@ def _route(
             cart_order=cart_order,
             key=line.key,
             ref=line.ref[:255],
+            has_sku=line.has_sku,
             title=line.title[:300],
             quantity=line.quantity,
         )
@@ -249,7 +253,8 @@ def _route(
         }
         if connections:
             listed = connections_listing(
-                publisher_id=delivery.publisher_id, channel_skus=[line.ref for line in others]
+                publisher_id=delivery.publisher_id,
+                channel_skus=[line.ref for line in others if line.has_sku],
             )
             unknown_to = next((c for c in connections.values() if c.receives_unknown_skus), None)
     for line in waiting:
@@ -265,8 +270,13 @@ def _route(
                 to_project.append(line)
             continue
         at = listed.get(line.ref, [])
-        if not line.ref:
-            unrouted[line.key] = "It has no SKU: give the product a SKU in the cart."
+        if not line.ref or not line.has_sku:
+            unrouted[line.key] = (
+                "It has no SKU, so no warehouse can be sent it: give the product a SKU in the "
+                "cart, or map it to a project."
+                if connections
+                else f"'{line.ref}' names no project: map it to a project."
+            )
             missing.append(line)
         elif len(at) > 1:
             names = " and ".join(connections[c].name for c in at)
@@ -463,6 +473,7 @@ def cart_order_reroute(*, cart_order_id: int) -> Rerouted | None:
                 title=row.title,
                 quantity=row.quantity,
                 project_ids=tuple(project.id for project in projects.get(row.ref, [])),
+                has_sku=row.has_sku,
             )
             for row in waiting
         ]

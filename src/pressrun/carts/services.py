@@ -23,6 +23,7 @@ from pressrun.carts.models import (
     MADE_ORDERS,
     Cart,
     InboundDelivery,
+    LineDestination,
     Outcome,
     ShippingMatch,
     ShippingRule,
@@ -484,7 +485,28 @@ def _delivery_body_empty(delivery_id: int) -> int:
         delivery.body = b""
         delivery.body_emptied_at = timezone.now()
         delivery.save(update_fields=["body", "body_size", "body_sha256", "body_emptied_at"])
+        _cart_order_forget(delivery)
     return 1
+
+
+def _cart_order_forget(delivery: InboundDelivery) -> None:
+    """Remove what routing kept of the delivery's cart order (its recipient among it) once
+    no line of it was routed and no delivery of it keeps a body: nothing can route it any
+    more. A cart order with a routed line is the record of its orders and stays."""
+    cart_order = delivery_cart_order(delivery)
+    if (
+        cart_order is None
+        or cart_order.lines.exclude(destination=LineDestination.UNROUTED).exists()
+    ):
+        return
+    if InboundDelivery.objects.filter(
+        cart=delivery.cart,
+        publisher_id=delivery.publisher_id,
+        external_key=delivery.external_key,
+        body_emptied_at__isnull=True,
+    ).exists():
+        return
+    cart_order.delete()
 
 
 # --- "Needs attention": the publisher's own way out -------------------------------------

@@ -314,6 +314,7 @@ def build_request(
                 title=item.name,
                 quantity=item.quantity,
                 project_ids=tuple(p.id for p in projects),
+                has_sku=bool(item.sku),
             )
         )
         if not projects:

@@ -243,6 +243,7 @@ def _lines(publisher_id: int, items: list[dict[str, Any]]) -> _Lines:
                 title=title,
                 quantity=quantity,
                 project_ids=tuple(project_ids),
+                has_sku=has_sku,
             )
         )
         if not project_ids:
