@@ -224,3 +224,29 @@ def test_the_unknown_sku_setting_is_one_warehouse(
     assert WarehouseOrder.objects.get().connection_id == second.id
     signed_in.post(f"/integrations/warehouses/{second.id}/unknown-skus", {"on": "0"})
     assert not WarehouseConnection.objects.filter(receives_unknown_skus=True).exists()
+
+
+def test_route_the_lines_left_from_the_delivery(
+    signed_in: Client, publisher: Publisher, connection: WarehouseConnection
+) -> None:
+    delivery = deliver(publisher, (("SHIRT-M", 1, "Shirt"), ("POSTER", 1, "Poster")))
+    url = f"/integrations/deliveries/{delivery.id}/replay"
+    response = signed_in.post(url, follow=True)
+    assert (
+        f"No line left of delivery {delivery.id} can be routed yet: its page says why for each"
+        in text(response)
+    )
+    assert WarehouseOrder.objects.get().lines.count() == 1
+    listings_import(
+        connection_id=connection.id, data=b"channel_sku,warehouse_sku,quantity\nPOSTER,P-1,1\n"
+    )
+    response = signed_in.post(url, follow=True)
+    assert f"The lines left of delivery {delivery.id} were routed" in text(response)
+    assert WarehouseOrder.objects.get().lines.count() == 2
+    # Nothing left: the Replay button is gone, and a replay says why as it always has.
+    assert url not in text(signed_in.get(f"/integrations/deliveries/{delivery.id}"))
+    response = signed_in.post(url, follow=True)
+    assert (
+        f"Delivery {delivery.id} is routed (to warehouses only): only a failed or unmatched "
+        "delivery can be replayed." in text(response)
+    )

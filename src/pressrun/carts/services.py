@@ -38,6 +38,7 @@ from pressrun.carts.routing import (
     delivery_finish_routed,
 )
 from pressrun.carts.selectors import (
+    delivery_lines_left,
     samcart_grace_seconds,
     stale_pending_delivery_ids,
     unmatched_product_connections,
@@ -559,11 +560,9 @@ def delivery_replay_by_publisher(*, publisher: Publisher, delivery_id: int) -> N
     DeliveryNotFound for another publisher's delivery and DeliveryActionRefused (nothing
     written) when it cannot be replayed."""
     delivery = _publisher_delivery(publisher=publisher, delivery_id=delivery_id)
-    if delivery.outcome in MADE_ORDERS:
-        cart_order = delivery_cart_order(delivery)
-        rerouted = (
-            cart_order_reroute(cart_order_id=cart_order.id) if cart_order is not None else None
-        )
+    cart_order = delivery_cart_order(delivery) if delivery_lines_left(delivery) else None
+    if cart_order is not None:
+        rerouted = cart_order_reroute(cart_order_id=cart_order.id)
         if rerouted is None or (rerouted.routed is None and not rerouted.refused):
             raise DeliveryActionRefused(
                 f"Delivery {delivery.id} has no line left to route: every line went to an order."
@@ -571,6 +570,11 @@ def delivery_replay_by_publisher(*, publisher: Publisher, delivery_id: int) -> N
         if rerouted.refused:
             raise DeliveryActionRefused(
                 f"The lines of delivery {delivery.id} could not be routed: {rerouted.refused}"
+            )
+        if rerouted.routed is not None and not rerouted.routed.routed_now:
+            raise DeliveryActionRefused(
+                f"No line left of delivery {delivery.id} can be routed yet: its page says why "
+                "for each (map it to a project or add a listing first)."
             )
         return
     if delivery.reason in NEVER_REPLAYED_REASONS:

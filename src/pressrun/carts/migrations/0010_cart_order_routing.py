@@ -5,101 +5,228 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0009_sign_in_realm_warehouse'),
-        ('carts', '0009_cart_postback'),
-        ('orders', '0010_order_address_check'),
-        ('warehouses', '0004_warehouse_orders_and_unknown_skus'),
+        ("accounts", "0009_sign_in_realm_warehouse"),
+        ("carts", "0009_cart_postback"),
+        ("orders", "0010_order_address_check"),
+        ("warehouses", "0004_warehouse_orders_and_unknown_skus"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CartOrder',
+            name="CartOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cart', models.CharField(choices=[('shopify', 'Shopify'), ('samcart', 'SamCart'), ('1shoppingcart', '1ShoppingCart')], max_length=20)),
-                ('external_key', models.CharField(max_length=300)),
-                ('name', models.CharField(blank=True, help_text="The cart's name, e.g. #1040.", max_length=100)),
-                ('test', models.BooleanField(default=False)),
-                ('recipient', models.JSONField(default=dict, help_text='The recipient as the cart sent it.')),
-                ('shipping_description', models.CharField(blank=True, max_length=500)),
-                ('request', models.JSONField(blank=True, default=dict, help_text="The order request for pressrun's half without its lines, to place it when a line is mapped to a project later.")),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "cart",
+                    models.CharField(
+                        choices=[
+                            ("shopify", "Shopify"),
+                            ("samcart", "SamCart"),
+                            ("1shoppingcart", "1ShoppingCart"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("external_key", models.CharField(max_length=300)),
+                (
+                    "name",
+                    models.CharField(
+                        blank=True, help_text="The cart's name, e.g. #1040.", max_length=100
+                    ),
+                ),
+                ("test", models.BooleanField(default=False)),
+                (
+                    "recipient",
+                    models.JSONField(default=dict, help_text="The recipient as the cart sent it."),
+                ),
+                ("shipping_description", models.CharField(blank=True, max_length=500)),
+                (
+                    "request",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="The order request for pressrun's half without its lines, to place it when a line is mapped to a project later.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CartOrderLine',
+            name="CartOrderLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(help_text="The cart's line (line item id, …).", max_length=300)),
-                ('ref', models.CharField(blank=True, help_text='Its SKU (or product id).', max_length=255)),
-                ('has_sku', models.BooleanField(default=True, help_text="False: ref is the cart's id of a product without SKU.")),
-                ('title', models.CharField(blank=True, max_length=300)),
-                ('quantity', models.IntegerField(blank=True, help_text="Empty: the cart's quantity was not a whole number.", null=True)),
-                ('destination', models.CharField(choices=[('project', "pressrun's order"), ('warehouse', 'Warehouse order'), ('unrouted', 'Not routed')], default='unrouted', max_length=20)),
-                ('reason', models.TextField(blank=True, help_text='Why it is not routed.')),
-                ('routed_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="The cart's line (line item id, …).", max_length=300
+                    ),
+                ),
+                (
+                    "ref",
+                    models.CharField(
+                        blank=True, help_text="Its SKU (or product id).", max_length=255
+                    ),
+                ),
+                (
+                    "has_sku",
+                    models.BooleanField(
+                        default=True,
+                        help_text="False: ref is the cart's id of a product without SKU.",
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=300)),
+                (
+                    "quantity",
+                    models.IntegerField(
+                        blank=True,
+                        help_text="Empty: the cart's quantity was not a whole number.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "destination",
+                    models.CharField(
+                        choices=[
+                            ("project", "pressrun's order"),
+                            ("warehouse", "Warehouse order"),
+                            ("unrouted", "Not routed"),
+                        ],
+                        default="unrouted",
+                        max_length=20,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True, help_text="Why it is not routed.")),
+                ("routed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='inbounddelivery',
-            name='inbounddelivery_one_order_per_external_key',
+            model_name="inbounddelivery",
+            name="inbounddelivery_one_order_per_external_key",
         ),
         migrations.AddField(
-            model_name='inbounddelivery',
-            name='warehouse_orders',
-            field=models.ManyToManyField(blank=True, related_name='inbound_deliveries', to='warehouses.warehouseorder'),
+            model_name="inbounddelivery",
+            name="warehouse_orders",
+            field=models.ManyToManyField(
+                blank=True, related_name="inbound_deliveries", to="warehouses.warehouseorder"
+            ),
         ),
         migrations.AlterField(
-            model_name='inbounddelivery',
-            name='outcome',
-            field=models.CharField(choices=[('pending', 'Pending'), ('order_created', 'Order created'), ('routed', 'Routed (to warehouses only)'), ('duplicate', 'Duplicate (order already imported)'), ('ignored', 'Ignored (creates no order)'), ('unmatched', 'Unmatched (no line matches a project)'), ('failed', 'Failed')], default='pending', max_length=20),
+            model_name="inbounddelivery",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("order_created", "Order created"),
+                    ("routed", "Routed (to warehouses only)"),
+                    ("duplicate", "Duplicate (order already imported)"),
+                    ("ignored", "Ignored (creates no order)"),
+                    ("unmatched", "Unmatched (no line matches a project)"),
+                    ("failed", "Failed"),
+                ],
+                default="pending",
+                max_length=20,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='inbounddelivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('outcome__in', ('order_created', 'routed')), models.Q(('external_key', ''), _negated=True)), fields=('cart', 'publisher', 'external_key'), name='inbounddelivery_one_order_per_external_key'),
+            model_name="inbounddelivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("outcome__in", ("order_created", "routed")),
+                    models.Q(("external_key", ""), _negated=True),
+                ),
+                fields=("cart", "publisher", "external_key"),
+                name="inbounddelivery_one_order_per_external_key",
+            ),
         ),
         migrations.AddField(
-            model_name='cartorder',
-            name='publisher',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cart_orders', to='accounts.publisher'),
+            model_name="cartorder",
+            name="publisher",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="cart_orders",
+                to="accounts.publisher",
+            ),
         ),
         migrations.AddField(
-            model_name='cartorderline',
-            name='cart_order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='carts.cartorder'),
+            model_name="cartorderline",
+            name="cart_order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="lines",
+                to="carts.cartorder",
+            ),
         ),
         migrations.AddField(
-            model_name='cartorderline',
-            name='order',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='orders.order'),
+            model_name="cartorderline",
+            name="order",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="orders.order",
+            ),
         ),
         migrations.AddField(
-            model_name='cartorderline',
-            name='warehouse_order',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='warehouses.warehouseorder'),
+            model_name="cartorderline",
+            name="warehouse_order",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="warehouses.warehouseorder",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cartorder',
-            constraint=models.UniqueConstraint(fields=('publisher', 'cart', 'external_key'), name='cartorder_once'),
+            model_name="cartorder",
+            constraint=models.UniqueConstraint(
+                fields=("publisher", "cart", "external_key"), name="cartorder_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='cartorderline',
-            index=models.Index(condition=models.Q(('destination', 'unrouted')), fields=['ref'], name='cartorderline_unrouted'),
+            model_name="cartorderline",
+            index=models.Index(
+                condition=models.Q(("destination", "unrouted")),
+                fields=["ref"],
+                name="cartorderline_unrouted",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cartorderline',
-            constraint=models.UniqueConstraint(fields=('cart_order', 'key'), name='cartorderline_once'),
+            model_name="cartorderline",
+            constraint=models.UniqueConstraint(
+                fields=("cart_order", "key"), name="cartorderline_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cartorderline',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('destination', 'warehouse'), ('warehouse_order__isnull', False)), models.Q(models.Q(('destination', 'warehouse'), _negated=True), ('warehouse_order__isnull', True)), _connector='OR'), name='cartorderline_warehouse_has_order'),
+            model_name="cartorderline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("destination", "warehouse"), ("warehouse_order__isnull", False)),
+                    models.Q(
+                        models.Q(("destination", "warehouse"), _negated=True),
+                        ("warehouse_order__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="cartorderline_warehouse_has_order",
+            ),
         ),
     ]

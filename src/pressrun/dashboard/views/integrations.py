@@ -262,6 +262,8 @@ def delivery_dismiss_view(request: PublisherRequest, delivery_id: int) -> HttpRe
 def delivery_replay_view(request: PublisherRequest, delivery_id: int) -> HttpResponse:
     """Process a failed or unmatched delivery again (the same processing as the first time;
     a delivery that already made an order never makes a second one)."""
+    mine = InboundDelivery.objects.filter(id=delivery_id, publisher=request.publisher).first()
+    lines_left = mine is not None and cart_selectors.delivery_lines_left(mine)
     try:
         delivery_replay_by_publisher(publisher=request.publisher, delivery_id=delivery_id)
     except DeliveryNotFound as exc:
@@ -271,7 +273,10 @@ def delivery_replay_view(request: PublisherRequest, delivery_id: int) -> HttpRes
     else:
         messages.success(
             request,
-            f"Delivery {delivery_id} is queued to be processed again; its outcome appears "
+            f"The lines left of delivery {delivery_id} were routed: its page shows where each "
+            "line went."
+            if lines_left
+            else f"Delivery {delivery_id} is queued to be processed again; its outcome appears "
             "in the delivery log in a moment.",
         )
     return _back(request, "#deliveries")
