@@ -228,7 +228,7 @@ def _route(
     ]
     if new_rows:
         CartOrderLine.objects.bulk_create(new_rows)
-        rows = {row.key: row for row in CartOrderLine.objects.filter(cart_order=cart_order)}
+        rows.update((row.key, row) for row in new_rows)
     routed = Routed(cart_order=cart_order)
     routed.routed_before = any(row.destination != D.UNROUTED for row in rows.values())
     waiting = [line for line in lines if rows[line.key].destination == D.UNROUTED]

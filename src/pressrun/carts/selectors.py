@@ -196,9 +196,18 @@ def unmatched_product_connections(product: UnmatchedProduct) -> list[int]:
 
 
 def delivery_lines_left(delivery: InboundDelivery) -> bool:
-    """Whether a delivery that made orders left lines not routed (the dashboard offers to
-    route them)."""
+    """Whether a delivery that made orders left lines not routed that routing again could
+    still send somewhere (the dashboard offers to route them)."""
     if delivery.outcome not in MADE_ORDERS or not delivery.external_key:
+        return False
+    if (
+        delivery.outcome == Outcome.ORDER_CREATED
+        and not WarehouseConnection.objects.filter(
+            publisher_id=delivery.publisher_id, enabled=True
+        ).exists()
+    ):
+        # pressrun's order is placed and there is no warehouse: a line left can only be
+        # added to the order by hand (as before warehouses existed).
         return False
     return CartOrderLine.objects.filter(
         cart_order__publisher_id=delivery.publisher_id,
