@@ -34,6 +34,7 @@ from pressrun.carts.services import (
 )
 from pressrun.core.sealed import seal
 from pressrun.orders.models import Order
+from pressrun.orders.services import MAX_QUANTITY_PER_LINE
 from pressrun.warehouses.carrier_codes import carrier_codes_import, description_rule_create
 from pressrun.warehouses.listings import ListingRefused, listing_add, listings_import
 from pressrun.warehouses.models import Listing, WarehouseOrder, WarehouseOrderLine
@@ -795,3 +796,37 @@ def test_add_a_listing_takes_any_text_or_says_why_not(publisher: Any, warehouse_
         again = listing_add(connection_id=connection.id, channel_sku="CHANNEL-1", warehouse_sku="X")
         assert again is False
     connection.delete()
+
+
+def test_huge_quantities_are_refused_with_their_reason_not_an_error(
+    publisher: Any, cd: Any, warehouse: Any, make_project: Any
+) -> None:
+    post_shopify(
+        publisher,
+        order_json(skus=(("GIFTSET", 999_999_999, "Set"), ("SHIRT-M", 1, "Shirt"))),
+        "w-1",
+    )
+    (delivery,) = process_pending()
+    assert delivery.outcome == Outcome.ROUTED
+    assert warehouse_lines(WarehouseOrder.objects.get()) == [("SHIRT-M", "ACME-TEE-M", 1)]
+    assert CartOrderLine.objects.get(ref="GIFTSET").reason == (
+        "Its quantity 999,999,999 is more than a warehouse order takes of one line (100,000)."
+    )
+    # SamCart's quantity is any number of digits: kept as "not a whole number", and intake
+    # refuses the order as it always has.
+    five = make_project(publisher, title="Five", ecommerce_ids="{5}")
+    body = as_json(notification(product_id="5", quantity=1))
+    body = body.replace(b'"quantity": 1', b'"quantity": "' + b"9" * 30 + b'"')
+    response = Client().post(
+        f"/carts/samcart?idpub={publisher.id}&token={publisher.cart_token}",
+        data=body,
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    (samcart,) = process_pending()
+    assert samcart.outcome == Outcome.FAILED
+    assert samcart.reason == (
+        f"Quantity {'9' * 30} for product {five.id} is outside 1 to {MAX_QUANTITY_PER_LINE}."
+    )
+    assert Order.objects.count() == 0
+    assert not CartOrderLine.objects.filter(ref="5").exists()  # rolled back with the refusal

@@ -57,6 +57,11 @@ from pressrun.warehouses.orders import (
 
 D = LineDestination
 MAX_KEY_LENGTH = 300
+# The most of one cart line a warehouse order takes (a bundle's component at most 10,000 per
+# item: the product still fits the warehouse line's integer column).
+MAX_ROUTED_QUANTITY = 100_000
+# A cart's quantity beyond this is kept as "not a whole number" (the column's integer range).
+_STORABLE_QUANTITY = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,11 @@ def _route(
             ref=line.ref[:255],
             has_sku=line.has_sku,
             title=line.title[:300],
-            quantity=line.quantity,
+            quantity=(
+                line.quantity
+                if line.quantity is None or abs(line.quantity) <= _STORABLE_QUANTITY
+                else None
+            ),
         )
         for line in lines
         if line.key not in rows
@@ -287,6 +296,11 @@ def _route(
         elif at or unknown_to is not None:
             if line.quantity is None or line.quantity < 1:
                 unrouted[line.key] = _quantity_reason(line)
+            elif line.quantity > MAX_ROUTED_QUANTITY:
+                unrouted[line.key] = (
+                    f"Its quantity {line.quantity:,} is more than a warehouse order takes of "
+                    f"one line ({MAX_ROUTED_QUANTITY:,})."
+                )
             else:
                 target = at[0] if at else unknown_to.id  # type: ignore[union-attr]
                 to_warehouse.setdefault(target, []).append(line)
