@@ -830,3 +830,16 @@ def test_huge_quantities_are_refused_with_their_reason_not_an_error(
     )
     assert Order.objects.count() == 0
     assert not CartOrderLine.objects.filter(ref="5").exists()  # rolled back with the refusal
+
+
+def test_the_operators_delivery_page_shows_its_warehouse_orders_read_only(
+    publisher: Any, warehouse: Any, admin_client: Client
+) -> None:
+    post_shopify(publisher, order_json(skus=(("SHIRT-M", 1, "Shirt"),)), "w-1")
+    (delivery,) = process_pending()
+    placed = WarehouseOrder.objects.get()
+    page = admin_client.get(f"/admin/carts/inbounddelivery/{delivery.id}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert f"Warehouse order {placed.id} (open)" in body
+    assert 'name="warehouse_orders"' not in body
