@@ -250,3 +250,30 @@ def test_route_the_lines_left_from_the_delivery(
         f"Delivery {delivery.id} is routed (to warehouses only): only a failed or unmatched "
         "delivery can be replayed." in text(response)
     )
+
+
+def test_enabling_a_warehouse_routes_the_lines_waiting_for_it(
+    signed_in: Client, publisher: Publisher, django_capture_on_commit_callbacks: Any
+) -> None:
+    connection = make_warehouse(publisher)
+    warehouse_set_enabled(connection_id=connection.id, enabled=False)
+    delivery = deliver(publisher, (("SHIRT-M", 2, "Shirt"),))
+    assert delivery.outcome == Outcome.UNMATCHED
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(
+            f"/integrations/warehouses/{connection.id}/enabled", {"enabled": "1"}, follow=True
+        )
+    assert (
+        "Acme 3PL is enabled: its credentials work. 1 kept delivery waiting for it was routed "
+        "or queued to be processed again." in text(response)
+    )
+    delivery.refresh_from_db()
+    assert delivery.outcome == Outcome.ROUTED
+    assert list(
+        WarehouseOrder.objects.get().lines.values_list("channel_sku", "warehouse_sku", "quantity")
+    ) == [("SHIRT-M", "ACME-TEE-M", 2)]
+    # Disabling routes nothing and says nothing more.
+    response = signed_in.post(
+        f"/integrations/warehouses/{connection.id}/enabled", {"enabled": "0"}, follow=True
+    )
+    assert "Acme 3PL is disabled: its credentials are refused.</" in text(response)

@@ -706,6 +706,28 @@ def unmatched_map_to_project(
     return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
 
 
+def unmatched_reprocess_for_warehouse(*, publisher: Publisher, connection_id: int) -> int:
+    """After a warehouse of the publisher was enabled, made the unknown-SKU warehouse or
+    given listings: `unmatched_reprocess` every open (not resolved, not ignored) unmatched
+    product it would now take; returns how many deliveries were queued or routed. Does
+    nothing for a disabled connection or another publisher's."""
+    connection = WarehouseConnection.objects.filter(
+        id=connection_id, publisher=publisher, enabled=True
+    ).first()
+    if connection is None:
+        return 0
+    products = list(
+        UnmatchedProduct.objects.filter(
+            publisher=publisher, resolved_at__isnull=True, ignored_at__isnull=True
+        ).order_by("id")
+    )
+    return sum(
+        unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
+        for product in products
+        if connection.id in unmatched_product_connections(product)
+    )
+
+
 class WarehouseNotFound(DomainError):
     """No such warehouse connection for this publisher (views answer 404)."""
 

@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pressrun.carts.services import unmatched_reprocess_for_warehouse
 from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
@@ -103,8 +104,22 @@ def warehouse_enabled(request: PublisherRequest, connection_id: int) -> HttpResp
     enabled = request.POST.get("enabled") == "1"
     warehouse_set_enabled(connection_id=connection.id, enabled=enabled)
     state = "enabled: its credentials work" if enabled else "disabled: its credentials are refused"
-    messages.success(request, f"{connection.name} is {state}.")
+    messages.success(request, f"{connection.name} is {state}.{_routed_text(request, connection)}")
     return HttpResponseRedirect(reverse("dashboard:warehouses"))
+
+
+def _routed_text(request: PublisherRequest, connection: WarehouseConnection) -> str:
+    """Route the kept cart lines the warehouse now takes (their unmatched products), and say
+    how many deliveries that was; "" when none."""
+    routed = unmatched_reprocess_for_warehouse(
+        publisher=request.publisher, connection_id=connection.id
+    )
+    if not routed:
+        return ""
+    return (
+        f" {routed} kept deliver{'y' if routed == 1 else 'ies'} waiting for it "
+        f"{'was' if routed == 1 else 'were'} routed or queued to be processed again."
+    )
 
 
 @publisher_required
@@ -119,7 +134,7 @@ def warehouse_unknown_skus(request: PublisherRequest, connection_id: int) -> Htt
         text = (
             f"Cart lines whose SKU names no project and no listing now go to {connection.name}, "
             "unchanged" + ("." if connection.enabled else " (once it is enabled).")
-        )
+        ) + _routed_text(request, connection)
     else:
         text = f"{connection.name} no longer receives unknown SKUs: they wait for a mapping."
     messages.success(request, text)
@@ -242,7 +257,8 @@ def warehouse_listings(request: PublisherRequest, connection_id: int) -> HttpRes
         messages.success(
             request,
             f"Listings imported: {len(preview.added)} added, {len(preview.changed)} changed, "
-            f"{len(preview.removed)} removed, {preview.unchanged} unchanged.",
+            f"{len(preview.removed)} removed, {preview.unchanged} unchanged."
+            + _routed_text(request, connection),
         )
         return HttpResponseRedirect(reverse("dashboard:warehouse_listings", args=[connection.id]))
     form = ListingsUploadForm(request.POST, request.FILES)
