@@ -843,3 +843,19 @@ def test_the_operators_delivery_page_shows_its_warehouse_orders_read_only(
     body = page.content.decode()
     assert f"Warehouse order {placed.id} (open)" in body
     assert 'name="warehouse_orders"' not in body
+
+
+def test_warehouses_imports_no_cart() -> None:
+    """The arrow between the two points down: carts route into warehouses, and the link
+    between a delivery and its warehouse orders lives in carts (migrations included)."""
+    from tests.core.test_import_graph import SRC, imported_modules
+
+    offending = {
+        str(path.relative_to(SRC)): sorted(
+            module
+            for module in imported_modules(path)
+            if module == "pressrun.carts" or module.startswith("pressrun.carts.")
+        )
+        for path in sorted((SRC / "warehouses").rglob("*.py"))
+    }
+    assert {name: found for name, found in offending.items() if found} == {}

@@ -1,4 +1,5 @@
-"""Cart deliveries: store every request, then turn it into at most one order.
+"""Cart deliveries: store every request, then turn it into at most one order per place its
+lines are made (pressrun's order, a warehouse order per warehouse: carts/routing.py).
 
 `delivery_receive` keeps the request and queues its processing in one transaction;
 `delivery_process` is idempotent (it re-reads the delivery under a row lock and does nothing
@@ -285,10 +286,13 @@ def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
     """Turn a pending delivery into an order, or record why not. Safe to run twice.
 
-    Outcomes: order_created, duplicate (this cart order was already imported, by another
-    topic or a repeat), ignored (topic not selected by the publisher), unmatched (no line
-    names a project), failed (intake refused it, or every line that names a project has a
-    quantity below 1 or not a whole number; the reason says why).
+    Each line is routed (carts/routing.py): to pressrun's order, to a warehouse order of the
+    publisher, or not routed (a missing SKU). Outcomes: order_created (pressrun's order was
+    placed, with or without warehouse orders), routed (warehouse orders only), duplicate
+    (this cart order was already imported, by another topic or a repeat), ignored (topic
+    not selected by the publisher), unmatched (no line names a project or a warehouse),
+    failed (intake refused it, or every line that names a project has a quantity below 1 or
+    not a whole number; the reason says why).
     Database errors propagate (the task retries them) and leave the delivery pending.
     SamCart deliveries are processed together with the other products of their order
     (see `samcart_process`).
