@@ -302,7 +302,7 @@ def _route(
                     f"one line ({MAX_ROUTED_QUANTITY:,})."
                 )
             else:
-                target = at[0] if at else unknown_to.id  # type: ignore[union-attr]
+                target = at[0] if at else (unknown_to.id if unknown_to is not None else 0)
                 to_warehouse.setdefault(target, []).append(line)
         else:
             unrouted[line.key] = (
@@ -352,7 +352,9 @@ def _route(
                     )
                     for line in connection_lines
                 ],
-                listings=listings_for(connection.id),
+                listings=listings_for(
+                    connection.id, channel_skus=[line.ref for line in connection_lines]
+                ),
             )
         except OrderNotJoinable as exc:
             for line in connection_lines:

@@ -99,14 +99,18 @@ def resolve_lines(lines: Iterable[tuple[str, int]], *, listings: Listings) -> li
 # --- reading -----------------------------------------------------------------------------
 
 
-def listings_for(connection: WarehouseConnection | int) -> dict[str, tuple[Component, ...]]:
-    """A connection's listings by channel SKU, components in order."""
+def listings_for(
+    connection: WarehouseConnection | int, *, channel_skus: Iterable[str] | None = None
+) -> dict[str, tuple[Component, ...]]:
+    """A connection's listings by channel SKU, components in order (only those of
+    `channel_skus` when given: what one order needs)."""
     connection_id = connection if isinstance(connection, int) else connection.id
     found: dict[str, list[Component]] = {}
-    rows = (
-        Listing.objects.filter(connection_id=connection_id)
-        .order_by("channel_sku", "id")
-        .values_list("channel_sku", "warehouse_sku", "quantity")
+    listed = Listing.objects.filter(connection_id=connection_id)
+    if channel_skus is not None:
+        listed = listed.filter(channel_sku__in=sorted(set(channel_skus)))
+    rows = listed.order_by("channel_sku", "id").values_list(
+        "channel_sku", "warehouse_sku", "quantity"
     )
     for channel_sku, warehouse_sku, quantity in rows:
         found.setdefault(channel_sku, []).append(Component(warehouse_sku, quantity))
