@@ -540,6 +540,51 @@ class TestSamCart:
         assert WarehouseOrderLine.objects.count() == 3
 
 
+def post_samcart(publisher: Any, product_id: str, name: str, quantity: int = 1) -> None:
+    response = Client().post(
+        f"/carts/samcart?idpub={publisher.id}&token={publisher.cart_token}",
+        data=as_json(notification(product_id=product_id, product_name=name, quantity=quantity)),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+
+
+class TestSamCartLate:
+    def test_a_late_product_joins_the_warehouse_order(
+        self, publisher: Any, make_project: Any, warehouse: Any
+    ) -> None:
+        make_project(publisher, title="CD", ecommerce_ids="{294010}")
+        post_samcart(publisher, "294010", "CD")
+        post_samcart(publisher, "SHIRT-M", "Shirt")
+        first, merged = process_pending()
+        placed = WarehouseOrder.objects.get()
+        assert (first.outcome, merged.outcome) == (Outcome.ORDER_CREATED, Outcome.DUPLICATE)
+        # After the grace window: a listed product joins the warehouse order ...
+        post_samcart(publisher, "GIFTSET", "Gift set", quantity=2)
+        (late,) = process_pending()
+        assert (late.outcome, late.reason) == (
+            Outcome.DUPLICATE,
+            "Arrived after its order was placed; its products were routed. "
+            f"Warehouse order {placed.id} (Acme 3PL): 3 lines, open.",
+        )
+        assert warehouse_lines(placed) == [
+            ("SHIRT-M", "ACME-TEE-M", 1),
+            ("GIFTSET", "ACME-BOOK", 2),
+            ("GIFTSET", "ACME-MUG", 4),
+        ]
+        assert list(late.warehouse_orders.all()) == [placed]
+        # ... while a late disc cannot join pressrun's placed order: added by hand, as ever.
+        make_project(publisher, title="Other CD", ecommerce_ids="{300111}")
+        post_samcart(publisher, "300111", "Other CD")
+        (disc,) = process_pending()
+        order = Order.objects.get()
+        assert (disc.outcome, disc.reason) == (
+            Outcome.FAILED,
+            f"Arrived after order {order.id} was placed; add the product by hand.",
+        )
+        assert CartOrderLine.objects.count() == 3  # the disc wrote no line
+
+
 @pytest.fixture
 def api(settings: Any) -> Iterator[Emulator]:
     with emulator_module.running() as emulator:

@@ -118,7 +118,8 @@ def _process_group(group: list[InboundDelivery]) -> None:
         seen_bodies.add(body)
         if placed is not None:
             number = placed_order.id if placed_order is not None else "?"
-            delivery_finish(delivery, Outcome.FAILED, late_reason(number))
+            if not _route_late(delivery, data):
+                delivery_finish(delivery, Outcome.FAILED, late_reason(number))
             continue
         collected.append((delivery, data))
     if not collected:
@@ -209,4 +210,41 @@ def _route_group(
             delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
         return True
     _record_unmatched(collected, replace(parsed, unmatched=tuple(missing)))
+    return True
+
+
+def _route_late(delivery: InboundDelivery, data: dict[str, Any]) -> bool:
+    """A notification that arrived after its order was placed: its products that are no
+    project go to the publisher's warehouses like any cart line (joining the order's
+    warehouse order while it has not gone to the warehouse), and the delivery is a duplicate
+    saying so; True then. False (nothing written) when it carries a project's product (it
+    cannot join pressrun's placed order), when nothing could be routed, or for a publisher
+    without an enabled warehouse: the caller fails it, to be added by hand, as ever."""
+    publisher = delivery.publisher
+    has_warehouse = publisher.warehouse_connections.filter(enabled=True).exists()
+    if not delivery.external_key or not has_warehouse:
+        return False
+    parsed = parse.parse_group(
+        publisher_id=publisher.id, notifications=[data], test_requested=delivery.test_requested
+    )
+    if parsed.snapshot is None or any(line.project_ids for line in parsed.cart_lines):
+        return False
+    try:
+        with transaction.atomic():
+            routed = cart_order_route(
+                delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+            )
+            if not routed.warehouse_orders:
+                transaction.set_rollback(True)
+                return False
+            delivery_finish(
+                delivery,
+                Outcome.DUPLICATE,
+                "Arrived after its order was placed; its products were routed. "
+                + routed.warehouse_text(),
+            )
+    except (OrderRefused, IntegrityError):
+        return False
+    if routed.missing:
+        unmatched_record(delivery=delivery, products=routed.missing)
     return True
