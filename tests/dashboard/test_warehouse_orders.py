@@ -277,3 +277,18 @@ def test_enabling_a_warehouse_routes_the_lines_waiting_for_it(
         f"/integrations/warehouses/{connection.id}/enabled", {"enabled": "0"}, follow=True
     )
     assert "Acme 3PL is disabled: its credentials are refused.</" in text(response)
+
+
+def test_home_lists_warehouse_orders_in_error(
+    signed_in: Client, publisher: Publisher, connection: WarehouseConnection
+) -> None:
+    deliver(publisher, (("SHIRT-M", 1, "Shirt"),), shipping_title="Express Overnight")
+    order = WarehouseOrder.objects.get()
+    body = text(signed_in.get("/home"))
+    assert "Warehouse orders in error (1)" in body
+    assert (
+        f'<a href="/integrations/warehouses/{connection.id}/orders?state=error">Warehouse order '
+        f"{order.id}</a> at Acme 3PL (shopify #1001): The shipping description “Express "
+        "Overnight” matches no Shipping Description Transformer rule" in body
+    )
+    assert '<p class="figure" data-testid="problem-count">1</p>' in body

@@ -22,7 +22,7 @@ from pressrun.carts.models import (
 from pressrun.catalog.models import Project
 from pressrun.core.money import ZERO
 from pressrun.orders.models import Mode, Order, OrderStatus
-from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder
+from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder, WarehouseOrderState
 from pressrun.webhooks.models import TEST_EVENT_TYPE, DeliveryStatus, WebhookDelivery
 
 CHART_DAYS = 30
@@ -151,6 +151,15 @@ def warehouse_orders(
     if state:
         found = found.filter(state=state)
     return found.prefetch_related("lines", "inbound_deliveries").order_by("-created_at", "-id")
+
+
+def warehouse_orders_in_error(*, publisher: Publisher) -> QuerySet[WarehouseOrder]:
+    """The publisher's warehouse orders stopped in error, last changed first."""
+    return (
+        WarehouseOrder.objects.filter(publisher=publisher, state=WarehouseOrderState.ERROR)
+        .select_related("connection")
+        .order_by("-updated_at", "-id")
+    )
 
 
 def warehouse_order_counts(*, connection: WarehouseConnection) -> dict[str, int]:
