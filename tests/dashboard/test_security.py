@@ -169,7 +169,11 @@ POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
     "dashboard:unmatched_map": lambda theirs: {
         f"map-{theirs.unmatched.id}-project": str(theirs.my_project.id)
     },
+    "dashboard:unmatched_listing": lambda theirs: {
+        f"listing-{theirs.unmatched.id}-connection": str(theirs.warehouse.id)
+    },
     "dashboard:warehouse_enabled": lambda theirs: {"enabled": "1"},
+    "dashboard:warehouse_unknown_skus": lambda theirs: {"on": "1"},
     # B's own pending upload, confirmed through B's connection's URL.
     "dashboard:warehouse_listings": lambda theirs: {
         "action": "confirm",
@@ -256,6 +260,11 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:warehouse_carrier_codes",
         "dashboard:warehouse_rules",
         "dashboard:warehouse_rule_remove",
+        "dashboard:unmatched_listing",
+        "dashboard:delivery_detail",
+        "dashboard:warehouse_unknown_skus",
+        "dashboard:warehouse_orders",
+        "dashboard:warehouse_orders_recheck",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"

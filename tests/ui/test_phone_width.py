@@ -50,6 +50,9 @@ NOT_PAGES = {
     "warehouse_password": "POST only (its button is on Warehouses)",
     "warehouse_listings_csv": "CSV",
     "warehouse_rule_remove": "POST only (its button is on the warehouse's shipping rules)",
+    "warehouse_unknown_skus": "POST only (its button is on Warehouses)",
+    "warehouse_orders_recheck": "POST only (its button is on the warehouse's orders)",
+    "unmatched_listing": "POST only (its form is on Integrations)",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
@@ -139,7 +142,29 @@ carrier_codes_import(connection_id=warehouse.id, data=b"Carrier,Code,Description
 description_rule_create(connection_id=warehouse.id, match="starts_with",
     text="Free Shipping on every order over fifty dollars (arrives in 5-8 business days)",
     carrier_code="USPS_PRIORITY_MAIL_INTERNATIONAL_FLAT_RATE_3")
-print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id}}))
+from pressrun.warehouses.services import warehouse_set_enabled
+from pressrun.carts.models import CartOrder, CartOrderLine
+from pressrun.carts.routing import cart_order_reroute
+warehouse_set_enabled(connection_id=warehouse.id, enabled=True)
+routed = InboundDelivery.objects.filter(publisher=publisher).order_by("id").first()
+InboundDelivery.objects.filter(id=routed.id).update(outcome="routed")
+cart_order = CartOrder.objects.create(publisher=publisher, cart="shopify",
+    external_key=routed.external_key, name="#1001-EXTRAORDINARILY-LONG-ORDER-NAME",
+    recipient={{"name": "Bartholomew Maximilian Featherstonehaugh", "address": "12345 Long Street",
+               "city": "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch",
+               "country": "GB", "company": "", "state": "", "postal_code": "", "email": ""}},
+    shipping_description="Free Shipping on every order over fifty dollars (arrives in 5-8 "
+                         "business days) and then some more words",
+    request={{}}, created_at=now)
+for number in range(3):
+    CartOrderLine.objects.create(cart_order=cart_order, key="id:" + str(number),
+        ref="GIFTSET-EXTRAORDINARILY-LONG-CHANNEL-SKU-" + str(number),
+        title="A gift set with an extraordinarily long title", quantity=2)
+CartOrderLine.objects.create(cart_order=cart_order, key="id:9",
+    ref="TOUR-POSTER-EXTRA-LARGE-VARIANT-WITHOUT-ANY-LISTING", title="Poster", quantity=1)
+cart_order_reroute(cart_order_id=cart_order.id)
+print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id,
+                  "delivery": routed.id}}))
 """
 
 
@@ -211,6 +236,8 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "International+Flat+Rate+Envelope+with+tracking",
         "warehouses": "/integrations/warehouses",
         "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
+        "warehouse_orders": f"/integrations/warehouses/{filled['warehouse']}/orders",
+        "delivery_detail": f"/integrations/deliveries/{filled['delivery']}",
         "warehouse_carrier_codes": f"/integrations/warehouses/{filled['warehouse']}/carrier-codes",
         "warehouse_rules": f"/integrations/warehouses/{filled['warehouse']}/shipping-rules"
         "?description=Free+Shipping+on+every+order+over+fifty+dollars+%28arrives+in+5-8+"

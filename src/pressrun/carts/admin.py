@@ -91,6 +91,7 @@ class InboundDeliveryAdmin(admin.ModelAdmin[InboundDelivery]):
         "headers_masked",
         "body_text",
         "orders",
+        "warehouse_orders",
     )
     exclude = ("body", "headers", "reason")
 

@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.orders.models import Order
+from pressrun.warehouses.models import WarehouseOrder
 
 
 class Cart(models.TextChoices):
@@ -23,10 +24,16 @@ class Cart(models.TextChoices):
 class Outcome(models.TextChoices):
     PENDING = "pending", "Pending"
     ORDER_CREATED = "order_created", "Order created"
+    ROUTED = "routed", "Routed (to warehouses only)"
     DUPLICATE = "duplicate", "Duplicate (order already imported)"
     IGNORED = "ignored", "Ignored (creates no order)"
     UNMATCHED = "unmatched", "Unmatched (no line matches a project)"
     FAILED = "failed", "Failed"
+
+
+# Outcomes of the one delivery of a cart order that made orders: pressrun's (with or
+# without warehouse orders), or warehouse orders only.
+MADE_ORDERS = ("order_created", "routed")
 
 
 class InboundDelivery(models.Model):
@@ -64,6 +71,10 @@ class InboundDelivery(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     orders = models.ManyToManyField(Order, blank=True, related_name="inbound_deliveries")
+    # The warehouse orders this delivery's lines were routed to (carts/routing.py).
+    warehouse_orders = models.ManyToManyField(
+        WarehouseOrder, blank=True, related_name="inbound_deliveries"
+    )
     notify_email = models.EmailField(
         blank=True, help_text="Where errors about this delivery are emailed (TSErrEM)."
     )
@@ -82,11 +93,12 @@ class InboundDelivery(models.Model):
                 condition=~Q(delivery_id=""),
                 name="inbounddelivery_unique_delivery_id",
             ),
-            # One order per cart order, whatever topics or repeats bring it. A delivery
-            # without a key names no cart order, so it must not collide with another one.
+            # One order per cart order, whatever topics or repeats bring it: one delivery
+            # per cart order made it (pressrun's order, warehouse orders, or both). A
+            # delivery without a key names no cart order, so it must not collide with another.
             models.UniqueConstraint(
                 fields=["cart", "publisher", "external_key"],
-                condition=Q(outcome="order_created") & ~Q(external_key=""),
+                condition=Q(outcome__in=MADE_ORDERS) & ~Q(external_key=""),
                 name="inbounddelivery_one_order_per_external_key",
             ),
         ]
@@ -188,6 +200,94 @@ class UnmatchedProduct(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cart} product '{self.product_ref}'"
+
+
+class LineDestination(models.TextChoices):
+    PROJECT = "project", "pressrun's order"
+    WAREHOUSE = "warehouse", "Warehouse order"
+    UNROUTED = "unrouted", "Not routed"
+
+
+class CartOrder(models.Model):
+    """One order as the cart knows it (publisher, cart, the cart's key), with where each of
+    its lines went (`lines`). Kept by routing (carts/routing.py): its row is the lock under
+    which the lines of one cart order are routed, and what it keeps of the order (the
+    recipient, the shipping, the request intake would be given) lets lines left unrouted be
+    routed later without asking the cart again."""
+
+    publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="cart_orders")
+    cart = models.CharField(max_length=20, choices=Cart.choices)
+    external_key = models.CharField(max_length=300)
+    name = models.CharField(max_length=100, blank=True, help_text="The cart's name, e.g. #1040.")
+    test = models.BooleanField(default=False)
+    recipient = models.JSONField(default=dict, help_text="The recipient as the cart sent it.")
+    shipping_description = models.CharField(max_length=500, blank=True)
+    request = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The order request for pressrun's half without its lines, to place it "
+        "when a line is mapped to a project later.",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publisher", "cart", "external_key"], name="cartorder_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cart} order {self.name or self.external_key}"
+
+
+class CartOrderLine(models.Model):
+    """One line of a cart order and where it went: pressrun's order, a warehouse order, or
+    nowhere yet (`reason` says why). Unique per cart order and line: a line is routed once."""
+
+    cart_order = models.ForeignKey(CartOrder, on_delete=models.CASCADE, related_name="lines")
+    key = models.CharField(max_length=300, help_text="The cart's line (line item id, …).")
+    ref = models.CharField(max_length=255, blank=True, help_text="Its SKU (or product id).")
+    has_sku = models.BooleanField(
+        default=True, help_text="False: ref is the cart's id of a product without SKU."
+    )
+    title = models.CharField(max_length=300, blank=True)
+    quantity = models.IntegerField(
+        null=True, blank=True, help_text="Empty: the cart's quantity was not a whole number."
+    )
+    destination = models.CharField(
+        max_length=20, choices=LineDestination.choices, default=LineDestination.UNROUTED
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    warehouse_order = models.ForeignKey(
+        WarehouseOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True, help_text="Why it is not routed.")
+    routed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cart_order", "key"], name="cartorderline_once"),
+            models.CheckConstraint(
+                condition=(
+                    Q(destination="warehouse", warehouse_order__isnull=False)
+                    | (~Q(destination="warehouse") & Q(warehouse_order__isnull=True))
+                ),
+                name="cartorderline_warehouse_has_order",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["ref"], condition=Q(destination="unrouted"), name="cartorderline_unrouted"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.key} ({self.destination})"
 
 
 class PostbackState(models.TextChoices):

@@ -16,10 +16,21 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.models import Cart, InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
+from pressrun.carts.models import (
+    MADE_ORDERS,
+    Cart,
+    CartOrderLine,
+    InboundDelivery,
+    LineDestination,
+    Outcome,
+    ShippingRule,
+    UnmatchedProduct,
+)
 from pressrun.catalog.models import Project
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
 from pressrun.core.selectors import public_base_url
+from pressrun.warehouses.listings import connections_listing
+from pressrun.warehouses.models import WarehouseConnection
 
 
 def samcart_grace_seconds() -> int:
@@ -68,9 +79,12 @@ def stale_pending_delivery_ids(*, delivery_ids: Iterable[int] | None = None) -> 
 def delivery_replayable_by_publisher(delivery: InboundDelivery) -> bool:
     """Whether the dashboard offers Replay for this delivery: failed or unmatched, not
     refused for its signature, and its body not removed after the retention period (see
-    `carts.services.delivery_replay`)."""
+    `carts.services.delivery_replay`); or it made orders and left lines not routed (Replay
+    routes those lines only)."""
     from pressrun.carts.services import NEVER_REPLAYED_REASONS
 
+    if delivery.outcome in MADE_ORDERS:
+        return delivery_lines_left(delivery)
     return (
         delivery.outcome in (Outcome.FAILED, Outcome.UNMATCHED)
         and delivery.reason not in NEVER_REPLAYED_REASONS
@@ -164,6 +178,43 @@ def unmatched_product_projects(product: UnmatchedProduct) -> list[Project]:
         )
         found = [project] if project is not None else []
     return found
+
+
+def unmatched_product_connections(product: UnmatchedProduct) -> list[int]:
+    """The publisher's enabled warehouse connections the product's lines would go to now:
+    those listing its SKU, else the one receiving unknown SKUs. [] while there is none."""
+    listed = connections_listing(
+        publisher_id=product.publisher_id, channel_skus=[product.product_ref]
+    )[product.product_ref]
+    if listed:
+        return listed
+    return list(
+        WarehouseConnection.objects.filter(
+            publisher_id=product.publisher_id, enabled=True, receives_unknown_skus=True
+        ).values_list("id", flat=True)
+    )
+
+
+def delivery_lines_left(delivery: InboundDelivery) -> bool:
+    """Whether a delivery that made orders left lines not routed that routing again could
+    still send somewhere (the dashboard offers to route them)."""
+    if delivery.outcome not in MADE_ORDERS or not delivery.external_key:
+        return False
+    if (
+        delivery.outcome == Outcome.ORDER_CREATED
+        and not WarehouseConnection.objects.filter(
+            publisher_id=delivery.publisher_id, enabled=True
+        ).exists()
+    ):
+        # pressrun's order is placed and there is no warehouse: a line left can only be
+        # added to the order by hand (as before warehouses existed).
+        return False
+    return CartOrderLine.objects.filter(
+        cart_order__publisher_id=delivery.publisher_id,
+        cart_order__cart=delivery.cart,
+        cart_order__external_key=delivery.external_key,
+        destination=LineDestination.UNROUTED,
+    ).exists()
 
 
 def shipping_rules_for(publisher: Publisher) -> QuerySet[ShippingRule]:

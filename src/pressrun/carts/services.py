@@ -1,4 +1,5 @@
-"""Cart deliveries: store every request, then turn it into at most one order.
+"""Cart deliveries: store every request, then turn it into at most one order per place its
+lines are made (pressrun's order, a warehouse order per warehouse: carts/routing.py).
 
 `delivery_receive` keeps the request and queues its processing in one transaction;
 `delivery_process` is idempotent (it re-reads the delivery under a row lock and does nothing
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,17 +21,28 @@ from django.utils import timezone
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import (
+    MADE_ORDERS,
     Cart,
     InboundDelivery,
+    LineDestination,
     Outcome,
     ShippingMatch,
     ShippingRule,
     UnmatchedProduct,
 )
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
+from pressrun.carts.routing import (
+    cart_order_reroute,
+    cart_order_route,
+    cart_orders_waiting_on,
+    delivery_cart_order,
+    delivery_finish_routed,
+)
 from pressrun.carts.selectors import (
+    delivery_lines_left,
     samcart_grace_seconds,
     stale_pending_delivery_ids,
+    unmatched_product_connections,
     unmatched_product_projects,
 )
 from pressrun.carts.shipping import normalize_description
@@ -42,6 +54,8 @@ from pressrun.catalog.services import ProjectInvalid, project_update
 from pressrun.core.errors import DomainError
 from pressrun.core.tasks import enqueue_retry
 from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.warehouses.listings import ListingRefused, listing_add
+from pressrun.warehouses.models import WarehouseConnection
 
 logger = logging.getLogger(__name__)
 
@@ -272,10 +286,13 @@ def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
     """Turn a pending delivery into an order, or record why not. Safe to run twice.
 
-    Outcomes: order_created, duplicate (this cart order was already imported, by another
-    topic or a repeat), ignored (topic not selected by the publisher), unmatched (no line
-    names a project), failed (intake refused it, or every line that names a project has a
-    quantity below 1 or not a whole number; the reason says why).
+    Each line is routed (carts/routing.py): to pressrun's order, to a warehouse order of the
+    publisher, or not routed (a missing SKU). Outcomes: order_created (pressrun's order was
+    placed, with or without warehouse orders), routed (warehouse orders only), duplicate
+    (this cart order was already imported, by another topic or a repeat), ignored (topic
+    not selected by the publisher), unmatched (no line names a project or a warehouse),
+    failed (intake refused it, or every line that names a project has a quantity below 1 or
+    not a whole number; the reason says why).
     Database errors propagate (the task retries them) and leave the delivery pending.
     SamCart deliveries are processed together with the other products of their order
     (see `samcart_process`).
@@ -312,7 +329,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
                 cart=delivery.cart,
                 publisher=publisher,
                 external_key=delivery.external_key,
-                outcome=Outcome.ORDER_CREATED,
+                outcome__in=MADE_ORDERS,
             )
             .exclude(id=delivery.id)
             .exists()
@@ -330,6 +347,31 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             test_requested=delivery.test_requested,
             shop_domain=shopify_parse.shop_domain_from_headers(delivery.headers),
         )
+        if delivery.external_key and parsed.snapshot is not None:
+            # Each line to where it is made: pressrun's order, a warehouse order, or not
+            # routed (carts/routing.py); a refusal or a lost race rolls the routing back.
+            try:
+                with transaction.atomic():
+                    routed = cart_order_route(
+                        delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+                    )
+                    finished = delivery_finish_routed(
+                        delivery,
+                        routed,
+                        skipped=_skipped_text(replace(parsed, unmatched=tuple(routed.missing))),
+                        skipped_label="Skipped lines",
+                    )
+            except OrderRefused as exc:
+                unmatched_record(delivery=delivery, products=parsed.unmatched)
+                outcome = Outcome.DUPLICATE if exc.reason == Refusal.DUPLICATE else Outcome.FAILED
+                delivery_finish(delivery, outcome, exc.message)
+                return delivery
+            except IntegrityError:
+                delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+                return delivery
+            if finished:
+                unmatched_record(delivery=delivery, products=routed.missing)
+                return delivery
         skipped = _skipped_text(parsed)
         # Recorded whether or not an order is made, so the publisher sees what to map.
         unmatched_record(delivery=delivery, products=parsed.unmatched)
@@ -413,8 +455,8 @@ def delivery_bodies_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=days)
     expired = (
         InboundDelivery.objects.filter(received_at__lt=cutoff, body_emptied_at__isnull=True)
-        .exclude(outcome__in=[Outcome.PENDING, Outcome.ORDER_CREATED])
-        .filter(orders__isnull=True)
+        .exclude(outcome__in=[Outcome.PENDING, *MADE_ORDERS])
+        .filter(orders__isnull=True, warehouse_orders__isnull=True)
     )
     emptied, last_id = 0, 0
     while True:
@@ -435,10 +477,10 @@ def _delivery_body_empty(delivery_id: int) -> int:
         delivery = (
             deliveries_for_update()
             .filter(id=delivery_id, body_emptied_at__isnull=True)
-            .exclude(outcome__in=[Outcome.PENDING, Outcome.ORDER_CREATED])
+            .exclude(outcome__in=[Outcome.PENDING, *MADE_ORDERS])
             .first()
         )
-        if delivery is None or delivery.orders.exists():
+        if delivery is None or delivery.orders.exists() or delivery.warehouse_orders.exists():
             # Replayed since it was listed, or it made an order: it keeps its body.
             return 0
         body = bytes(delivery.body)
@@ -448,7 +490,28 @@ def _delivery_body_empty(delivery_id: int) -> int:
         delivery.body = b""
         delivery.body_emptied_at = timezone.now()
         delivery.save(update_fields=["body", "body_size", "body_sha256", "body_emptied_at"])
+        _cart_order_forget(delivery)
     return 1
+
+
+def _cart_order_forget(delivery: InboundDelivery) -> None:
+    """Remove what routing kept of the delivery's cart order (its recipient among it) once
+    no line of it was routed and no delivery of it keeps a body: nothing can route it any
+    more. A cart order with a routed line is the record of its orders and stays."""
+    cart_order = delivery_cart_order(delivery)
+    if (
+        cart_order is None
+        or cart_order.lines.exclude(destination=LineDestination.UNROUTED).exists()
+    ):
+        return
+    if InboundDelivery.objects.filter(
+        cart=delivery.cart,
+        publisher_id=delivery.publisher_id,
+        external_key=delivery.external_key,
+        body_emptied_at__isnull=True,
+    ).exists():
+        return
+    cart_order.delete()
 
 
 # --- "Needs attention": the publisher's own way out -------------------------------------
@@ -496,9 +559,28 @@ def delivery_dismiss(*, publisher: Publisher, delivery_id: int, actor: str) -> I
 def delivery_replay_by_publisher(*, publisher: Publisher, delivery_id: int) -> None:
     """The publisher's Replay: exactly the operators' `delivery_replay` (idempotent
     processing under the delivery's row lock, never a second order), for the publisher's own
-    delivery only. Raises DeliveryNotFound for another publisher's delivery and
-    DeliveryActionRefused (nothing written) when it cannot be replayed."""
+    delivery only. A delivery that made orders but left lines not routed routes those lines
+    now (`routing.cart_order_reroute`: only the lines left, never a second order). Raises
+    DeliveryNotFound for another publisher's delivery and DeliveryActionRefused (nothing
+    written) when it cannot be replayed."""
     delivery = _publisher_delivery(publisher=publisher, delivery_id=delivery_id)
+    cart_order = delivery_cart_order(delivery) if delivery_lines_left(delivery) else None
+    if cart_order is not None:
+        rerouted = cart_order_reroute(cart_order_id=cart_order.id)
+        if rerouted is None or (rerouted.routed is None and not rerouted.refused):
+            raise DeliveryActionRefused(
+                f"Delivery {delivery.id} has no line left to route: every line went to an order."
+            )
+        if rerouted.refused:
+            raise DeliveryActionRefused(
+                f"The lines of delivery {delivery.id} could not be routed: {rerouted.refused}"
+            )
+        if rerouted.routed is not None and not rerouted.routed.routed_now:
+            raise DeliveryActionRefused(
+                f"No line left of delivery {delivery.id} can be routed yet: its page says why "
+                "for each (map it to a project or add a listing first)."
+            )
+        return
     if delivery.reason in NEVER_REPLAYED_REASONS:
         raise DeliveryActionRefused(
             f"Delivery {delivery.id} was refused because its signature was missing or wrong, "
@@ -534,15 +616,18 @@ def unmatched_reprocess(*, publisher: Publisher, unmatched_product_id: int) -> i
     returns how many were queued. For SamCart the other unmatched notifications of the same
     order are queued too, so they become one order again.
 
-    Only `unmatched` deliveries are re-processed: a delivery that made an order never is (the
-    missing product must be added by hand), and a `failed` one failed for a reason no
-    mapping changes (intake refusal, bad payload, signature, cart unreachable); those are
-    replayed one by one from the deliveries admin. The product is marked resolved when it now
-    names a project of the publisher. Raises UnmatchedProductNotFound for another publisher's
-    product. Safe to repeat: a second call finds nothing left to queue.
+    `unmatched` deliveries are processed again. A cart order that made orders and left this
+    product's lines not routed has only those lines routed (`routing.cart_order_reroute`:
+    into a warehouse order; into pressrun's order only while that is not placed yet, else
+    the line must be added by hand). A `failed` delivery failed for a reason no mapping
+    changes (intake refusal, bad payload, signature, cart unreachable); those are replayed
+    one by one. Returns how many deliveries were queued or routed. The product is marked
+    resolved when it now names a project or a listing of the publisher. Raises
+    UnmatchedProductNotFound for another publisher's product. Safe to repeat: a second call
+    finds nothing left to queue.
     """
     product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
-    if unmatched_product_projects(product):
+    if unmatched_product_projects(product) or unmatched_product_connections(product):
         # Before the replays: a delivery processed meanwhile that still finds no project
         # re-opens the product (unmatched_record clears resolved_at).
         UnmatchedProduct.objects.filter(id=product.id, resolved_at__isnull=True).update(
@@ -568,9 +653,18 @@ def unmatched_reprocess(*, publisher: Publisher, unmatched_product_id: int) -> i
         )
     # One short transaction per delivery (delivery_replay's own): no lock on the product
     # is held meanwhile, so this never waits in a cycle with a delivery being processed.
-    return sum(
+    queued = sum(
         1 for delivery_id in sorted(delivery_ids) if delivery_replay(delivery_id=delivery_id)
     )
+    # Cart orders that made orders but left this product's lines not routed: only those
+    # lines are routed now, from what was kept of the order (never a second order).
+    for cart_order_id in cart_orders_waiting_on(
+        publisher_id=publisher.id, cart=product.cart, ref=product.product_ref
+    ):
+        rerouted = cart_order_reroute(cart_order_id=cart_order_id)
+        if rerouted is not None and rerouted.routed is not None and rerouted.routed.routed_now:
+            queued += 1
+    return queued
 
 
 def unmatched_map_to_project(
@@ -613,6 +707,57 @@ def unmatched_map_to_project(
                 raise MappingRefused(
                     f"Project {project_id} cannot list '{ref}': {exc.message}"
                 ) from exc
+    return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
+
+
+def unmatched_reprocess_for_warehouse(*, publisher: Publisher, connection_id: int) -> int:
+    """After a warehouse of the publisher was enabled, made the unknown-SKU warehouse or
+    given listings: `unmatched_reprocess` every open (not resolved, not ignored) unmatched
+    product it would now take; returns how many deliveries were queued or routed. Does
+    nothing for a disabled connection or another publisher's."""
+    connection = WarehouseConnection.objects.filter(
+        id=connection_id, publisher=publisher, enabled=True
+    ).first()
+    if connection is None:
+        return 0
+    products = list(
+        UnmatchedProduct.objects.filter(
+            publisher=publisher, resolved_at__isnull=True, ignored_at__isnull=True
+        ).order_by("id")
+    )
+    return sum(
+        unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
+        for product in products
+        if connection.id in unmatched_product_connections(product)
+    )
+
+
+class WarehouseNotFound(DomainError):
+    """No such warehouse connection for this publisher (views answer 404)."""
+
+
+def unmatched_add_listing(
+    *, publisher: Publisher, unmatched_product_id: int, connection_id: int, warehouse_sku: str = ""
+) -> int:
+    """ "Add a listing": list the product's SKU at one of the publisher's warehouses (as the
+    same SKU, or as `warehouse_sku`, quantity 1), then `unmatched_reprocess`, which routes
+    the lines waiting on it; returns how many deliveries were queued or routed.
+
+    Raises UnmatchedProductNotFound / WarehouseNotFound for another publisher's product or
+    connection, and MappingRefused (nothing written) for a SKU a listing cannot hold. A SKU
+    already listed there keeps its listing. Safe to repeat."""
+    product = _unmatched_product(publisher=publisher, unmatched_product_id=unmatched_product_id)
+    connection = WarehouseConnection.objects.filter(id=connection_id, publisher=publisher).first()
+    if connection is None:
+        raise WarehouseNotFound(f"You have no warehouse {connection_id}.")
+    try:
+        listing_add(
+            connection_id=connection.id,
+            channel_sku=product.product_ref,
+            warehouse_sku=warehouse_sku,
+        )
+    except ListingRefused as exc:
+        raise MappingRefused(exc.message) from exc
     return unmatched_reprocess(publisher=publisher, unmatched_product_id=product.id)
 
 

@@ -20,6 +20,7 @@ from pressrun.catalog.models import Project
 from pressrun.core.forms import MoneyField
 from pressrun.core.money import format_money
 from pressrun.payments.selectors import AddCreditOffer
+from pressrun.warehouses.models import WarehouseConnection
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -220,6 +221,33 @@ class MapUnmatchedForm(DashboardForm):
                 ("", field.empty_label),
                 *((project.id, field.label_from_instance(project)) for project in shown_projects),
             ]
+
+
+class AddListingForm(DashboardForm):
+    """ "Add a listing" for an unmatched cart product: one of the publisher's warehouses,
+    and the SKU it stocks the product under (blank: the cart's SKU). The connection is
+    checked by the service (another publisher's is a 404), so the field takes any id."""
+
+    connection = forms.IntegerField(
+        label="Warehouse", min_value=1, error_messages={"invalid": "Choose one of your warehouses."}
+    )
+    warehouse_sku = forms.CharField(
+        label="Its warehouse SKU",
+        required=False,
+        max_length=100,
+        help_text="Blank: the same SKU as the cart's.",
+    )
+
+    def __init__(
+        self, *args: Any, connections: list[WarehouseConnection] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["connection"].widget = forms.Select(
+            choices=[
+                (connection.id, connection.name + ("" if connection.enabled else " (disabled)"))
+                for connection in connections or []
+            ]
+        )
 
 
 class PaymentPreviewForm(DashboardForm):

@@ -12,10 +12,17 @@ from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry
-from pressrun.carts.models import CartPostback, InboundDelivery, Outcome, PostbackState
+from pressrun.carts.models import (
+    CartOrderLine,
+    CartPostback,
+    InboundDelivery,
+    Outcome,
+    PostbackState,
+)
 from pressrun.catalog.models import Project
 from pressrun.core.money import ZERO
 from pressrun.orders.models import Mode, Order, OrderStatus
+from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder, WarehouseOrderState
 from pressrun.webhooks.models import TEST_EVENT_TYPE, DeliveryStatus, WebhookDelivery
 
 CHART_DAYS = 30
@@ -98,9 +105,72 @@ def recent_deliveries(*, publisher: Publisher, limit: int = 20) -> list[InboundD
     return list(
         InboundDelivery.objects.filter(publisher=publisher)
         .defer("body", "headers")
-        .prefetch_related("orders")
+        .prefetch_related("orders", "warehouse_orders")
         .order_by("-received_at", "-id")[:limit]
     )
+
+
+def warehouse_connections(*, publisher: Publisher) -> list[WarehouseConnection]:
+    """The publisher's own warehouse connections, in the order they were added."""
+    return list(WarehouseConnection.objects.filter(publisher=publisher).order_by("id"))
+
+
+def delivery_warehouse_orders(*, delivery: InboundDelivery) -> list[WarehouseOrder]:
+    """The warehouse orders a delivery's lines went to, with their connection and lines."""
+    return list(
+        delivery.warehouse_orders.select_related("connection")
+        .prefetch_related("lines")
+        .order_by("id")
+    )
+
+
+def delivery_lines(*, delivery: InboundDelivery) -> list[CartOrderLine]:
+    """Each line of the delivery's cart order and where it went (none before routing)."""
+    if not delivery.external_key:
+        return []
+    return list(
+        CartOrderLine.objects.filter(
+            cart_order__publisher_id=delivery.publisher_id,
+            cart_order__cart=delivery.cart,
+            cart_order__external_key=delivery.external_key,
+        )
+        .select_related("warehouse_order__connection")
+        .order_by("id")
+    )
+
+
+WAREHOUSE_ORDERS_PAGE_SIZE = 50
+
+
+def warehouse_orders(
+    *, connection: WarehouseConnection, state: str = ""
+) -> QuerySet[WarehouseOrder]:
+    """A connection's warehouse orders (optionally in one state), newest first, with their
+    lines and the deliveries they came from."""
+    found = WarehouseOrder.objects.filter(connection=connection)
+    if state:
+        found = found.filter(state=state)
+    return found.prefetch_related("lines", "inbound_deliveries").order_by("-created_at", "-id")
+
+
+def warehouse_orders_in_error(*, publisher: Publisher) -> QuerySet[WarehouseOrder]:
+    """The publisher's warehouse orders stopped in error, last changed first."""
+    return (
+        WarehouseOrder.objects.filter(publisher=publisher, state=WarehouseOrderState.ERROR)
+        .select_related("connection")
+        .order_by("-updated_at", "-id")
+    )
+
+
+def warehouse_order_counts(*, connection: WarehouseConnection) -> dict[str, int]:
+    """How many of the connection's orders are in each state."""
+    rows = (
+        WarehouseOrder.objects.filter(connection=connection)
+        .values_list("state")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return dict(rows)
 
 
 def active_projects(*, publisher: Publisher) -> QuerySet[Project]:

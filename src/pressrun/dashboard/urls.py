@@ -60,6 +60,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="unmatched_map",
     ),
     path(
+        "integrations/unmatched/<int:unmatched_id>/listing",
+        integrations.unmatched_listing,
+        name="unmatched_listing",
+    ),
+    path(
         "integrations/unmatched/<int:unmatched_id>/ignore",
         integrations.unmatched_ignore_view,
         name="unmatched_ignore",
@@ -68,6 +73,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/unmatched/<int:unmatched_id>/ask-again",
         integrations.unmatched_unignore_view,
         name="unmatched_unignore",
+    ),
+    path(
+        "integrations/deliveries/<int:delivery_id>",
+        integrations.delivery_detail,
+        name="delivery_detail",
     ),
     path(
         "integrations/deliveries/<int:delivery_id>/dismiss",
@@ -84,6 +94,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/warehouses/<int:connection_id>/enabled",
         warehouses.warehouse_enabled,
         name="warehouse_enabled",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/unknown-skus",
+        warehouses.warehouse_unknown_skus,
+        name="warehouse_unknown_skus",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/orders",
+        warehouses.warehouse_orders,
+        name="warehouse_orders",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/orders/recheck",
+        warehouses.warehouse_orders_recheck,
+        name="warehouse_orders_recheck",
     ),
     path(
         "integrations/warehouses/<int:connection_id>/password",

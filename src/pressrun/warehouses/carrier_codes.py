@@ -219,7 +219,7 @@ def description_rule_create(
         )
     try:
         with transaction.atomic():
-            return DescriptionRule.objects.create(
+            rule = DescriptionRule.objects.create(
                 connection_id=connection_id, match=match, text=text, carrier_code=code
             )
     except IntegrityError:
@@ -228,6 +228,11 @@ def description_rule_create(
             f"“{text}”. Delete it first to change its code.",
             "text",
         ) from None
+    # Every order stopped for a description this rule now fits goes on (to open).
+    from pressrun.warehouses.orders import warehouse_orders_recheck
+
+    warehouse_orders_recheck(connection_id=connection_id)
+    return rule
 
 
 def description_rule_delete(*, connection_id: int, rule_id: int) -> bool:

@@ -99,18 +99,45 @@ def resolve_lines(lines: Iterable[tuple[str, int]], *, listings: Listings) -> li
 # --- reading -----------------------------------------------------------------------------
 
 
-def listings_for(connection: WarehouseConnection | int) -> dict[str, tuple[Component, ...]]:
-    """A connection's listings by channel SKU, components in order."""
+def listings_for(
+    connection: WarehouseConnection | int, *, channel_skus: Iterable[str] | None = None
+) -> dict[str, tuple[Component, ...]]:
+    """A connection's listings by channel SKU, components in order (only those of
+    `channel_skus` when given: what one order needs)."""
     connection_id = connection if isinstance(connection, int) else connection.id
     found: dict[str, list[Component]] = {}
-    rows = (
-        Listing.objects.filter(connection_id=connection_id)
-        .order_by("channel_sku", "id")
-        .values_list("channel_sku", "warehouse_sku", "quantity")
+    listed = Listing.objects.filter(connection_id=connection_id)
+    if channel_skus is not None:
+        listed = listed.filter(channel_sku__in=sorted(set(channel_skus)))
+    rows = listed.order_by("channel_sku", "id").values_list(
+        "channel_sku", "warehouse_sku", "quantity"
     )
     for channel_sku, warehouse_sku, quantity in rows:
         found.setdefault(channel_sku, []).append(Component(warehouse_sku, quantity))
     return {sku: tuple(components) for sku, components in found.items()}
+
+
+def connections_listing(*, publisher_id: int, channel_skus: Iterable[str]) -> dict[str, list[int]]:
+    """For each given channel SKU, the publisher's enabled connections that list it (ids in
+    order; [] when none does). One query."""
+    wanted = sorted({sku for sku in channel_skus if sku and len(sku) <= MAX_SKU_LENGTH})
+    found: dict[str, list[int]] = {sku: [] for sku in channel_skus}
+    if not wanted:
+        return found
+    rows = (
+        Listing.objects.filter(
+            connection__publisher_id=publisher_id,
+            connection__enabled=True,
+            channel_sku__in=wanted,
+        )
+        .order_by("connection_id")
+        .values_list("channel_sku", "connection_id")
+        .distinct()
+    )
+    for sku, connection_id in rows:
+        if connection_id not in found[sku]:
+            found[sku].append(connection_id)
+    return found
 
 
 def listings_csv(connection: WarehouseConnection | int) -> str:
@@ -417,6 +444,43 @@ def listings_import(
     return preview
 
 
+# --- one listing at a time (the unmatched-products page's "add a listing") ---------------
+
+
+class ListingRefused(DomainError):
+    """The listing cannot be added (`field` names the SKU at fault); nothing was written."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def listing_add(*, connection_id: int, channel_sku: str, warehouse_sku: str) -> bool:
+    """List `channel_sku` at the connection as one `warehouse_sku` (a product listing; a
+    blank warehouse SKU means the same SKU). Returns False, writing nothing, when the channel
+    SKU already has a listing there (it routes there already). Raises ListingRefused for a
+    SKU an import would refuse. Serialised with imports on the connection's row."""
+    warehouse_sku = warehouse_sku.strip() or channel_sku
+    for column, label, value in (
+        ("channel_sku", "The cart's SKU", channel_sku),
+        ("warehouse_sku", "The warehouse SKU", warehouse_sku),
+    ):
+        problem = _sku_error(label, value)
+        if problem:
+            raise ListingRefused(problem, column)
+    with transaction.atomic():
+        WarehouseConnection.objects.select_for_update().get(id=connection_id)
+        if Listing.objects.filter(connection_id=connection_id, channel_sku=channel_sku).exists():
+            return False
+        Listing.objects.create(
+            connection_id=connection_id,
+            channel_sku=channel_sku,
+            warehouse_sku=warehouse_sku,
+            quantity=1,
+        )
+    return True
+
+
 # --- the dashboard's upload → preview → confirm ------------------------------------------
 
 # An upload not confirmed within this time is refused (and removed at the next upload).
@@ -487,6 +551,7 @@ __all__ = [
     "COLUMNS",
     "Change",
     "Component",
+    "ListingRefused",
     "ListingsChanged",
     "ListingsInvalid",
     "ParsedListings",
@@ -494,6 +559,8 @@ __all__ = [
     "RowError",
     "Upload",
     "WarehouseLine",
+    "connections_listing",
+    "listing_add",
     "listings_confirm",
     "listings_csv",
     "listings_for",

@@ -38,6 +38,12 @@ class WarehouseConnection(models.Model):
         default=False,
         help_text="Export orders only once they are packed (else every ready order).",
     )
+    receives_unknown_skus = models.BooleanField(
+        default=False,
+        help_text="A publisher's warehouse only: cart lines whose SKU names no project and no "
+        "listing of any of the publisher's warehouses are sent here unchanged (at most one "
+        "connection per publisher).",
+    )
     username = models.CharField(max_length=64, unique=True)
     password = models.CharField(max_length=256, help_text="Django password hash.")
     created_at = models.DateTimeField()
@@ -45,6 +51,17 @@ class WarehouseConnection(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name = "warehouse connection"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publisher"],
+                condition=Q(receives_unknown_skus=True),
+                name="warehouse_one_unknown_sku_connection",
+            ),
+            models.CheckConstraint(
+                condition=Q(receives_unknown_skus=False) | Q(publisher__isnull=False),
+                name="warehouse_unknown_skus_publisher_only",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.username})"
@@ -265,3 +282,120 @@ class CarrierCodeUpload(models.Model):
 
     def __str__(self) -> str:
         return f"Carrier code upload {self.id} for connection {self.connection_id}"
+
+
+class WarehouseOrderState(models.TextChoices):
+    """DropStream's visible order states (warehouses/states.py declares the moves)."""
+
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    ROUTED = "routed", "Routed"
+    PARTIALLY_SHIPPED = "partially_shipped", "Partially shipped"
+    CLOSED = "closed", "Closed"
+    ERROR = "error", "Error"
+
+
+MAX_EXTERNAL_KEY_LENGTH = 300
+MAX_LINE_KEY_LENGTH = 300
+
+
+class WarehouseOrder(models.Model):
+    """The lines of one cart order that go to one of the publisher's warehouses (the other
+    half of the cart order, if any, is pressrun's own order). One per (connection, cart,
+    cart order): lines routed later join it while it has not gone to the warehouse.
+
+    The cart side (which deliveries and cart lines it came from) is kept by `carts`, which
+    sits above this app; this row keeps what the warehouse needs: the recipient and the
+    shipping description as the cart sent them, and the carrier code the description became.
+    """
+
+    publisher = models.ForeignKey(
+        Publisher, on_delete=models.PROTECT, related_name="warehouse_orders"
+    )
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.PROTECT, related_name="orders"
+    )
+    cart = models.CharField(max_length=20, help_text="The cart it came from (shopify, …).")
+    external_key = models.CharField(
+        max_length=MAX_EXTERNAL_KEY_LENGTH,
+        help_text='The cart\'s own key of the order, e.g. "shop-domain:order-id".',
+    )
+    cart_order_name = models.CharField(
+        max_length=100, blank=True, help_text="What the cart calls the order, e.g. #1040."
+    )
+    test = models.BooleanField(
+        default=False, help_text="A test order of the cart: never handed to the warehouse."
+    )
+    ship_name = models.CharField(max_length=200, blank=True)
+    ship_company = models.CharField(max_length=200, blank=True)
+    ship_address = models.CharField(max_length=500, blank=True)
+    ship_city = models.CharField(max_length=200, blank=True)
+    ship_state = models.CharField(max_length=100, blank=True)
+    ship_postal_code = models.CharField(max_length=50, blank=True)
+    ship_country = models.CharField(max_length=100, blank=True)
+    ship_email = models.CharField(max_length=254, blank=True)
+    shipping_description = models.CharField(
+        max_length=500, blank=True, help_text="The shipping the customer chose, as the cart said."
+    )
+    carrier_code = models.CharField(
+        max_length=MAX_CODE_LENGTH,
+        blank=True,
+        help_text="What the description became (Shipping Description Transformer rules).",
+    )
+    state = models.CharField(
+        max_length=20, choices=WarehouseOrderState.choices, default=WarehouseOrderState.NEW
+    )
+    error = models.TextField(blank=True, help_text="Why the order is in error.")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "cart", "external_key"],
+                name="warehouse_order_once_per_cart_order",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=WarehouseOrderState.ERROR) | ~Q(error=""),
+                name="warehouse_order_error_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["connection", "state"], name="warehouse_order_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Warehouse order {self.id} ({self.state})"
+
+
+class WarehouseOrderLine(models.Model):
+    """One line as the warehouse is sent it: `quantity` x `warehouse_sku`, from the cart line
+    `line_key` (its `channel_sku`). A bundle's cart line gives one row per component."""
+
+    order = models.ForeignKey(WarehouseOrder, on_delete=models.CASCADE, related_name="lines")
+    line_key = models.CharField(
+        max_length=MAX_LINE_KEY_LENGTH, help_text="The cart's line (a Shopify line item id, …)."
+    )
+    # A cart's SKU may be longer than a listing's (Shopify: 255); sent unchanged it stays so.
+    channel_sku = models.CharField(max_length=255)
+    warehouse_sku = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField()
+    quantity_shipped = models.PositiveIntegerField(default=0)
+    title = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "line_key", "warehouse_sku"],
+                name="warehouse_order_line_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1) & Q(quantity_shipped__lte=models.F("quantity")),
+                name="warehouse_order_line_quantities",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.warehouse_sku}"

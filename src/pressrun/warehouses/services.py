@@ -101,6 +101,31 @@ def warehouse_set_enabled(*, connection_id: int, enabled: bool) -> WarehouseConn
     return connection
 
 
+def warehouse_set_receives_unknown_skus(*, connection_id: int, on: bool) -> WarehouseConnection:
+    """Make a publisher's connection the one that receives the cart lines whose SKU is
+    unknown to pressrun (no project, no listing at any of the publisher's warehouses), or
+    stop it; switching one on switches the publisher's other one off, in one transaction
+    under the publisher's connections' row locks (a constraint allows one per publisher).
+    Raises ConnectionInvalid for pressrun's own station."""
+    with transaction.atomic():
+        connection = WarehouseConnection.objects.select_for_update().get(id=connection_id)
+        if connection.publisher_id is None:
+            raise ConnectionInvalid("pressrun's own shipping station receives no cart lines.")
+        if on:
+            list(
+                WarehouseConnection.objects.select_for_update()
+                .filter(publisher_id=connection.publisher_id)
+                .values_list("id", flat=True)
+            )
+            WarehouseConnection.objects.filter(
+                publisher_id=connection.publisher_id, receives_unknown_skus=True
+            ).exclude(id=connection.id).update(receives_unknown_skus=False)
+        if connection.receives_unknown_skus != on:
+            connection.receives_unknown_skus = on
+            connection.save(update_fields=["receives_unknown_skus"])
+    return connection
+
+
 def warehouse_reset_password(*, connection_id: int) -> NewConnection:
     """Give a connection a new password (the old one stops working at once, in every
     process: cached credentials are honoured only while the stored hash is unchanged)."""

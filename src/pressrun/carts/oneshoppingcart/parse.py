@@ -12,7 +12,7 @@ Element names are matched without regard to letter case or namespace.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException, DTDForbidden
@@ -20,6 +20,7 @@ from defusedxml.ElementTree import fromstring
 
 from pressrun.accounts.models import MailMethod
 from pressrun.carts.payload import text as _text
+from pressrun.carts.routing import CartLine, CartOrderSnapshot, line_keys
 from pressrun.carts.shipping import mail_method_for
 from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import projects_for_cart_ids
@@ -280,6 +281,9 @@ def parse_client(root: Element) -> ApiClient:
 class ParsedOrder:
     request: OrderRequest | None  # None: no line matches a project
     unmatched: tuple[CartProduct, ...]
+    # Every line, for routing (carts/routing.py), and the order as routing keeps it.
+    cart_lines: tuple[CartLine, ...] = ()
+    snapshot: CartOrderSnapshot | None = None
 
 
 def build_request(
@@ -297,14 +301,27 @@ def build_request(
     by_ref = projects_for_cart_ids(publisher_id=publisher_id, cart_ids=refs)
     lines: list[LineRequest] = []
     unmatched: list[CartProduct] = []
-    for item in order.lines:
+    cart_lines: list[CartLine] = []
+    refs_in_order = [line.sku or line.product_id for line in order.lines]
+    keys = line_keys(["" for _ in order.lines], refs_in_order)
+    for item, key in zip(order.lines, keys, strict=True):
         ref = item.sku or item.product_id
         projects = by_ref.get(ref, []) if ref else []
+        cart_lines.append(
+            CartLine(
+                key=key,
+                ref=ref,
+                title=item.name,
+                quantity=item.quantity,
+                project_ids=tuple(p.id for p in projects),
+                has_sku=bool(item.sku),
+            )
+        )
         if not projects:
             unmatched.append(CartProduct(ref=ref, title=item.name))
             continue
         lines.extend(LineRequest(project_id=p.id, quantity=item.quantity) for p in projects)
-    if not lines:
+    if not cart_lines:
         return ParsedOrder(request=None, unmatched=tuple(unmatched))
     ship_to = order.ship_to or client.address
     recipient = RecipientRequest(
@@ -319,7 +336,7 @@ def build_request(
     )
     request = OrderRequest(
         publisher_id=publisher_id,
-        lines=tuple(lines),
+        lines=(),
         recipient=recipient,
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.ONESHOPPINGCART,
@@ -331,4 +348,11 @@ def build_request(
         external_ref=order.order_id,
         actor="1shoppingcart",
     )
-    return ParsedOrder(request=request, unmatched=tuple(unmatched))
+    return ParsedOrder(
+        request=replace(request, lines=tuple(lines)) if lines else None,
+        unmatched=tuple(unmatched),
+        cart_lines=tuple(cart_lines),
+        snapshot=CartOrderSnapshot(
+            name=order.order_id, shipping_description=order.shipping_method, request=request
+        ),
+    )

@@ -22,10 +22,11 @@ from django.utils import timezone
 
 from pressrun.carts.errors import CartTemporarilyUnavailable
 from pressrun.carts.locks import deliveries_for_update
-from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.carts.models import MADE_ORDERS, Cart, InboundDelivery, Outcome
 from pressrun.carts.oneshoppingcart import parse
 from pressrun.carts.oneshoppingcart.client import ApiUnavailable, OneShoppingCartClient
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
+from pressrun.carts.routing import cart_order_route, delivery_finish_routed
 from pressrun.carts.unmatched import CartProduct, unmatched_record
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.services import OrderRefused, Refusal, order_place
@@ -75,7 +76,7 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
                 cart=Cart.ONESHOPPINGCART,
                 publisher=delivery.publisher,
                 external_key=delivery.external_key,
-                outcome=Outcome.ORDER_CREATED,
+                outcome__in=MADE_ORDERS,
             )
             .exclude(id=delivery.id)
             .exists()
@@ -165,7 +166,44 @@ def _skipped_text(products: tuple[CartProduct, ...]) -> str:
     return "; ".join(f"SKU {product.describe()}" for product in products)
 
 
+def _route(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> bool:
+    """Route the order's lines (carts/routing.py). True when the outcome is recorded; False
+    when nothing was routed at all (`_place` records unmatched as it always has)."""
+    assert parsed.snapshot is not None
+    try:
+        with transaction.atomic():
+            routed = cart_order_route(
+                delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+            )
+            finished = delivery_finish_routed(
+                delivery,
+                routed,
+                skipped=_skipped_text(tuple(routed.missing)),
+                skipped_label="Skipped lines",
+            )
+    except OrderRefused as exc:
+        if parsed.unmatched:
+            unmatched_record(delivery=delivery, products=parsed.unmatched)
+        if exc.reason == Refusal.DUPLICATE:
+            delivery_finish(delivery, Outcome.DUPLICATE, exc.message)
+        else:
+            _fail(delivery, Outcome.FAILED, exc.message)
+        return True
+    except IntegrityError:
+        delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+        return True
+    if not finished:
+        return False
+    if routed.missing:
+        unmatched_record(delivery=delivery, products=routed.missing)
+        if delivery.outcome != Outcome.DUPLICATE:
+            delivery_error_email(delivery)
+    return True
+
+
 def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
+    if delivery.external_key and parsed.snapshot is not None and _route(delivery, parsed):
+        return
     skipped = _skipped_text(parsed.unmatched)
     if parsed.unmatched:
         unmatched_record(delivery=delivery, products=parsed.unmatched)
@@ -230,7 +268,7 @@ def _error_email(delivery: InboundDelivery, *, key: str, repeats_note: str = "")
     if not delivery.notify_email:
         return
     token = parse.order_token(delivery.external_key) or "?"
-    if delivery.outcome == Outcome.ORDER_CREATED:
+    if delivery.outcome in MADE_ORDERS:
         subject = f"1ShoppingCart order {token}: some products were not sent"
         opening = "The order was placed, but some of its lines match no pressrun project."
     else:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 from pressrun.carts.payload import MAX_NESTING_DEPTH, NESTED_TOO_DEEPLY, JsonInvalid, load_json
 from pressrun.carts.payload import text as _text
+from pressrun.carts.routing import CartLine, CartOrderSnapshot
 from pressrun.carts.shipping import mail_method_for_descriptions
 from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import projects_for_cart_ids
@@ -175,9 +176,15 @@ def items(data: dict[str, Any]) -> list[tuple[str, int, str]]:
 
 
 def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
+    return mail_method_for_descriptions(
+        publisher_id=publisher_id, descriptions=_shipping_descriptions(data)
+    )
+
+
+def _shipping_descriptions(data: dict[str, Any]) -> list[str]:
     order = _dict(data.get("order"))
     shipping = _dict(data.get("shipping")) or _dict(order.get("shipping"))
-    descriptions = [
+    return [
         _text(value)
         for value in (
             data.get("shipping_method"),
@@ -189,7 +196,6 @@ def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
             shipping.get("method"),
         )
     ]
-    return mail_method_for_descriptions(publisher_id=publisher_id, descriptions=descriptions)
 
 
 def _recipient(data: dict[str, Any]) -> RecipientRequest:
@@ -245,6 +251,10 @@ class ParsedGroup:
     unmatched: tuple[CartProduct, ...]
     # Products that name a project but ask for no copies (quantity below 1).
     no_quantity: tuple[CartProduct, ...] = ()
+    # Every product (one line per product id), for routing (carts/routing.py), and the
+    # order as routing keeps it.
+    cart_lines: tuple[CartLine, ...] = ()
+    snapshot: CartOrderSnapshot | None = None
 
 
 def describe(products: Iterable[CartProduct]) -> str:
@@ -275,9 +285,19 @@ def parse_group(
     by_cart_id = projects_for_cart_ids(publisher_id=publisher_id, cart_ids=sorted(quantities))
     lines: list[LineRequest] = []
     no_quantity: list[CartProduct] = []
+    cart_lines: list[CartLine] = []
     for product_id, quantity in quantities.items():
         projects = by_cart_id.get(product_id, [])
         product = CartProduct(ref=product_id, title=names[product_id])
+        cart_lines.append(
+            CartLine(
+                key=f"product:{product_id}"[:300],
+                ref=product_id,
+                title=names[product_id],
+                quantity=quantity,
+                project_ids=tuple(p.id for p in projects),
+            )
+        )
         if not projects:
             unmatched.append(product)
         elif quantity < 1:
@@ -285,14 +305,14 @@ def parse_group(
         else:
             # A product ID listed by several projects (a bonus disc) orders all of them.
             lines.extend(LineRequest(project_id=p.id, quantity=quantity) for p in projects)
-    if not lines or not notifications:
+    if not cart_lines or not notifications:
         return ParsedGroup(request=None, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))
     first = notifications[0]
     identifier = order_id(first)
     test = test_requested or any(is_test(data) for data in notifications)
     request = OrderRequest(
         publisher_id=publisher_id,
-        lines=tuple(lines),
+        lines=(),
         recipient=_recipient(first),
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.SAMCART,
@@ -301,4 +321,14 @@ def parse_group(
         external_ref=identifier,
         actor="samcart",
     )
-    return ParsedGroup(request=request, unmatched=tuple(unmatched), no_quantity=tuple(no_quantity))
+    return ParsedGroup(
+        request=replace(request, lines=tuple(lines)) if lines else None,
+        unmatched=tuple(unmatched),
+        no_quantity=tuple(no_quantity),
+        cart_lines=tuple(cart_lines),
+        snapshot=CartOrderSnapshot(
+            name=identifier,
+            shipping_description=next((d for d in _shipping_descriptions(first) if d), ""),
+            request=request,
+        ),
+    )

@@ -10,16 +10,20 @@ must be added by hand.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from pressrun.carts.locks import deliveries_for_update
-from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.carts.models import MADE_ORDERS, Cart, InboundDelivery, Outcome
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
+from pressrun.carts.routing import cart_order_route
 from pressrun.carts.samcart import parse
 from pressrun.carts.unmatched import unmatched_record
+from pressrun.orders.models import Order
 from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.warehouses.models import WarehouseOrder
 
 REPEATED = "The same notification was already received."
 
@@ -90,8 +94,12 @@ def _process_group(group: list[InboundDelivery]) -> None:
         cart=Cart.SAMCART, publisher=publisher, external_key=key
     ).exclude(outcome=Outcome.PENDING)
     seen_bodies = {bytes(body) for body in earlier.values_list("body", flat=True)}
-    placed = earlier.filter(outcome=Outcome.ORDER_CREATED).first()
-    placed_order = placed.orders.first() if placed is not None else None
+    placed = earlier.filter(outcome__in=MADE_ORDERS).order_by("id").first()
+    placed_order: Order | WarehouseOrder | None = (
+        placed.orders.first() if placed is not None else None
+    )
+    if placed is not None and placed_order is None:
+        placed_order = placed.warehouse_orders.first()
     collected: list[tuple[InboundDelivery, dict[str, Any]]] = []
     for delivery in group:
         delivery.attempts += 1
@@ -110,7 +118,8 @@ def _process_group(group: list[InboundDelivery]) -> None:
         seen_bodies.add(body)
         if placed is not None:
             number = placed_order.id if placed_order is not None else "?"
-            delivery_finish(delivery, Outcome.FAILED, late_reason(number))
+            if not _route_late(delivery, data):
+                delivery_finish(delivery, Outcome.FAILED, late_reason(number))
             continue
         collected.append((delivery, data))
     if not collected:
@@ -121,6 +130,8 @@ def _process_group(group: list[InboundDelivery]) -> None:
         notifications=[data for _, data in collected],
         test_requested=any(d.test_requested for d in deliveries),
     )
+    if key and parsed.snapshot is not None and _route_group(collected, parsed):
+        return
     _record_unmatched(collected, parsed)
     skipped = skipped_text(parsed)
     if parsed.request is None:
@@ -144,3 +155,96 @@ def _process_group(group: list[InboundDelivery]) -> None:
     except IntegrityError:
         for delivery in deliveries:
             delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+
+
+def _route_group(
+    collected: list[tuple[InboundDelivery, dict[str, Any]]], parsed: parse.ParsedGroup
+) -> bool:
+    """Route the order's products (carts/routing.py): pressrun's order, warehouse orders,
+    or not routed. True when the deliveries' outcomes are recorded; False when nothing was
+    routed at all (the caller records unmatched or failed as it always has)."""
+    assert parsed.snapshot is not None
+    deliveries = [delivery for delivery, _ in collected]
+    first, others = deliveries[0], deliveries[1:]
+    try:
+        with transaction.atomic():
+            routed = cart_order_route(
+                delivery=first, snapshot=parsed.snapshot, lines=parsed.cart_lines
+            )
+            if not routed.routed_now:
+                if not routed.routed_before:
+                    return False
+                for delivery in deliveries:
+                    delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+                return True
+            missing = [*routed.missing, *(p for p in parsed.unmatched if not p.ref)]
+            skipped = skipped_text(replace(parsed, unmatched=tuple(missing)))
+            parts = [f"Order {routed.order.id}."] if routed.order is not None else []
+            if routed.warehouse_text():
+                parts.append(routed.warehouse_text())
+            if skipped:
+                parts.append(f"Skipped products: {skipped}")
+            outcome = Outcome.ORDER_CREATED if routed.order is not None else Outcome.ROUTED
+            delivery_finish(first, outcome, " ".join(parts))
+            merged = (
+                f"Merged into order {routed.order.id}."
+                if routed.order is not None
+                else "Merged into warehouse order "
+                + ", ".join(str(order.id) for order in routed.warehouse_orders)
+                + "."
+            )
+            for delivery in others:
+                delivery_finish(delivery, Outcome.DUPLICATE, merged)
+                if routed.order is not None:
+                    delivery.orders.add(routed.order)
+                if routed.warehouse_orders:
+                    delivery.warehouse_orders.add(*routed.warehouse_orders)
+    except OrderRefused as exc:
+        _record_unmatched(collected, parsed)
+        outcome = Outcome.DUPLICATE if exc.reason == Refusal.DUPLICATE else Outcome.FAILED
+        for delivery in deliveries:
+            delivery_finish(delivery, outcome, exc.message)
+        return True
+    except IntegrityError:
+        for delivery in deliveries:
+            delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
+        return True
+    _record_unmatched(collected, replace(parsed, unmatched=tuple(missing)))
+    return True
+
+
+def _route_late(delivery: InboundDelivery, data: dict[str, Any]) -> bool:
+    """A notification that arrived after its order was placed: its products that are no
+    project go to the publisher's warehouses like any cart line (joining the order's
+    warehouse order while it has not gone to the warehouse), and the delivery is a duplicate
+    saying so; True then. False (nothing written) when it carries a project's product (it
+    cannot join pressrun's placed order), when nothing could be routed, or for a publisher
+    without an enabled warehouse: the caller fails it, to be added by hand, as ever."""
+    publisher = delivery.publisher
+    has_warehouse = publisher.warehouse_connections.filter(enabled=True).exists()
+    if not delivery.external_key or not has_warehouse:
+        return False
+    parsed = parse.parse_group(
+        publisher_id=publisher.id, notifications=[data], test_requested=delivery.test_requested
+    )
+    if parsed.snapshot is None or any(line.project_ids for line in parsed.cart_lines):
+        return False
+    try:
+        with transaction.atomic():
+            routed = cart_order_route(
+                delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+            )
+            if not routed.warehouse_orders:
+                transaction.set_rollback(True)
+                return False
+            delivery_finish(
+                delivery,
+                Outcome.DUPLICATE,
+                "Arrived after its order was placed; its products were routed. "
+                + routed.warehouse_text(),
+            )
+    except (OrderRefused, IntegrityError):
+        return False
+    if routed.missing:
+        unmatched_record(delivery=delivery, products=routed.missing)
+    return True

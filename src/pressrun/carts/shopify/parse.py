@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pressrun.carts.payload import JsonInvalid, load_json
 from pressrun.carts.payload import text as _text
+from pressrun.carts.routing import CartLine, CartOrderSnapshot, line_keys
 from pressrun.carts.shipping import mail_method_for_descriptions
 from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import project_for_sku_method2, projects_for_cart_ids
@@ -114,6 +115,9 @@ class ParsedOrder:
     # Lines that name a project with a quantity that is not a whole number of copies
     # ("1e308", 2.5, "9" * 400, null): (product, the value as received).
     invalid_quantity: tuple[tuple[CartProduct, str], ...] = ()
+    # Every line, for routing (carts/routing.py), and the order as routing keeps it.
+    cart_lines: tuple[CartLine, ...] = ()
+    snapshot: CartOrderSnapshot | None = None
 
 
 def _quantity(value: Any) -> int | None:
@@ -132,13 +136,19 @@ def describe_value(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
+def _shipping_descriptions(data: dict[str, Any]) -> list[str]:
     lines = data.get("shipping_lines")
     descriptions: list[str] = []
     for line in lines if isinstance(lines, list) else []:
         if isinstance(line, dict):
             descriptions.extend((_text(line.get("title")), _text(line.get("code"))))
-    return mail_method_for_descriptions(publisher_id=publisher_id, descriptions=descriptions)
+    return descriptions
+
+
+def _mail_method(publisher_id: int, data: dict[str, Any]) -> str | None:
+    return mail_method_for_descriptions(
+        publisher_id=publisher_id, descriptions=_shipping_descriptions(data)
+    )
 
 
 def _recipient(data: dict[str, Any]) -> RecipientRequest:
@@ -188,13 +198,18 @@ class _Lines:
     unmatched: list[CartProduct]
     no_quantity: list[CartProduct]
     invalid_quantity: list[tuple[CartProduct, str]]
+    cart_lines: list[CartLine]
 
-    def parsed(self, request: OrderRequest | None) -> ParsedOrder:
+    def parsed(
+        self, request: OrderRequest | None, snapshot: CartOrderSnapshot | None = None
+    ) -> ParsedOrder:
         return ParsedOrder(
             request=request,
             unmatched=tuple(self.unmatched),
             no_quantity=tuple(self.no_quantity),
             invalid_quantity=tuple(self.invalid_quantity),
+            cart_lines=tuple(self.cart_lines),
+            snapshot=snapshot,
         )
 
 
@@ -203,8 +218,11 @@ def _lines(publisher_id: int, items: list[dict[str, Any]]) -> _Lines:
     by_cart_id = projects_for_cart_ids(
         publisher_id=publisher_id, cart_ids=sorted({ref for line in refs for ref in line})
     )
-    found = _Lines(lines=[], unmatched=[], no_quantity=[], invalid_quantity=[])
-    for item, line_refs in zip(items, refs, strict=True):
+    found = _Lines(lines=[], unmatched=[], no_quantity=[], invalid_quantity=[], cart_lines=[])
+    keys = line_keys(
+        [_text(item.get("id")) for item in items], [line[0] if line else "" for line in refs]
+    )
+    for item, line_refs, key in zip(items, refs, keys, strict=True):
         has_sku = bool(_text(item.get("sku")))
         title = _text(item.get("title"))
         project_ids: list[int] = []
@@ -217,11 +235,21 @@ def _lines(publisher_id: int, items: list[dict[str, Any]]) -> _Lines:
             project = project_for_sku_method2(publisher_id=publisher_id, sku=line_refs[0])
             if project is not None:
                 project_ids = [project.id]
+        quantity = _quantity(item.get("quantity"))
+        found.cart_lines.append(
+            CartLine(
+                key=key,
+                ref=line_refs[0] if line_refs else "",
+                title=title,
+                quantity=quantity,
+                project_ids=tuple(project_ids),
+                has_sku=has_sku,
+            )
+        )
         if not project_ids:
             found.unmatched.append(CartProduct(ref=line_refs[0] if line_refs else "", title=title))
             continue
         product = CartProduct(ref=line_refs[0], title=title)
-        quantity = _quantity(item.get("quantity"))
         if quantity is None:
             found.invalid_quantity.append((product, describe_value(item.get("quantity"))))
             continue
@@ -249,19 +277,21 @@ def parse_order(
     below 1 are left out and listed in `no_quantity`, those whose quantity is not a whole
     number at all in `invalid_quantity`. With no line left, `request` is None.
     The mail method follows the publisher's shipping rules, then the keyword rule.
+    `cart_lines` are every line (its key, SKU, quantity and projects) and `snapshot` the
+    order as routing keeps it (carts/routing.py).
     Reads the publisher's projects and shipping rules; writes nothing.
     """
     raw_items = data.get("line_items")
     items = [i for i in raw_items if isinstance(i, dict)] if isinstance(raw_items, list) else []
     found = _lines(publisher_id, items)
-    if not found.lines:
+    if not found.cart_lines:
         return found.parsed(None)
     test = test_requested or data.get("test") is True
     shop = clean_shop_domain(shop_domain)
     name = _text(data.get("name")) or _text(data.get("order_number")) or order_id(data)
     request = OrderRequest(
         publisher_id=publisher_id,
-        lines=tuple(found.lines),
+        lines=(),
         recipient=_recipient(data),
         mode=Mode.TEST if test else Mode.PROD,
         source=Source.SHOPIFY,
@@ -271,4 +301,11 @@ def parse_order(
         store=shop,
         actor="shopify",
     )
-    return found.parsed(request)
+    snapshot = CartOrderSnapshot(
+        name=name,
+        shipping_description=next((d for d in _shipping_descriptions(data) if d), ""),
+        request=request,
+    )
+    return found.parsed(
+        replace(request, lines=tuple(found.lines)) if found.lines else None, snapshot
+    )

@@ -1,6 +1,6 @@
 """Home: balance, HOLD orders and what paying releases, recent orders, problems (cart
-products and deliveries, address errors, webhooks and cart post-backs that gave up), a
-chart."""
+products and deliveries, address errors, webhooks and cart post-backs that gave up,
+warehouse orders in error), a chart."""
 
 from __future__ import annotations
 
@@ -27,12 +27,14 @@ def home(request: PublisherRequest) -> HttpResponse:
     errors = selectors.error_orders(publisher=publisher)
     webhooks = selectors.failed_webhooks(publisher=publisher)
     postbacks = selectors.postbacks_given_up(publisher=publisher)
+    warehouse_errors = selectors.warehouse_orders_in_error(publisher=publisher)
     counts = {
         "unmatched_count": unmatched.count(),
         "failed_count": failed.count(),
         "error_count": errors.count(),
         "webhook_count": webhooks.count(),
         "postback_count": postbacks.count(),
+        "warehouse_error_count": warehouse_errors.count(),
     }
     context = {
         "section": "home",
@@ -48,6 +50,7 @@ def home(request: PublisherRequest) -> HttpResponse:
         "postbacks": [
             (postback, postback_summary(postback)) for postback in postbacks[:PROBLEMS_SHOWN]
         ],
+        "warehouse_errors": list(warehouse_errors[:PROBLEMS_SHOWN]),
         **counts,
         "problem_count": sum(counts.values()),
         "chart": orders_chart(selectors.orders_per_day(publisher=publisher)),

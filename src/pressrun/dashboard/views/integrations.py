@@ -12,12 +12,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from pressrun.carts import selectors as cart_selectors
-from pressrun.carts.models import UnmatchedProduct
+from pressrun.carts.models import InboundDelivery, UnmatchedProduct
 from pressrun.carts.services import (
     DeliveryNotFound,
     UnmatchedProductNotFound,
+    WarehouseNotFound,
     delivery_dismiss,
     delivery_replay_by_publisher,
+    unmatched_add_listing,
     unmatched_ignore,
     unmatched_map_to_project,
     unmatched_unignore,
@@ -27,7 +29,7 @@ from pressrun.core.money import format_money
 from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
-from pressrun.dashboard.forms import MapUnmatchedForm
+from pressrun.dashboard.forms import AddListingForm, MapUnmatchedForm
 from pressrun.orders.models import Mode, Source
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import OrderRefused, order_place
@@ -51,6 +53,7 @@ def integrations(request: PublisherRequest) -> HttpResponse:
     projects = selectors.active_projects(publisher=publisher)
     project_list = list(projects)
     unmatched = list(cart_selectors.unmatched_products_open(publisher)[:50])
+    warehouses = selectors.warehouse_connections(publisher=publisher)
     base = public_base_url()
     context = {
         "section": "integrations",
@@ -79,10 +82,14 @@ def integrations(request: PublisherRequest) -> HttpResponse:
                 MapUnmatchedForm(
                     projects=projects, shown_projects=project_list, prefix=f"map-{product.id}"
                 ),
+                AddListingForm(connections=warehouses, prefix=f"listing-{product.id}")
+                if warehouses
+                else None,
             )
             for product in unmatched
         ],
         "has_projects": bool(project_list),
+        "warehouses": warehouses,
     }
     return render(request, "dashboard/integrations.html", context)
 
@@ -159,6 +166,64 @@ def unmatched_map(request: PublisherRequest, unmatched_id: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("dashboard:integrations") + "#unmatched")
 
 
+@publisher_required
+@require_POST
+def unmatched_listing(request: PublisherRequest, unmatched_id: int) -> HttpResponse:
+    """ "Add a listing": list the cart product at one of the publisher's warehouses and route
+    the lines waiting on it (only those: never a second order)."""
+    publisher = request.publisher
+    product = owned_or_404(
+        UnmatchedProduct.objects.filter(resolved_at__isnull=True), publisher, id=unmatched_id
+    )
+    form = AddListingForm(request.POST, prefix=f"listing-{product.id}")
+    back = HttpResponseRedirect(reverse("dashboard:integrations") + "#unmatched")
+    if not form.is_valid():
+        messages.error(
+            request,
+            "Choose one of your warehouses, and a warehouse SKU of at most 100 characters, for "
+            f"{product.get_cart_display()} product '{product.product_ref}'.",
+        )
+        return back
+    try:
+        routed = unmatched_add_listing(
+            publisher=publisher,
+            unmatched_product_id=product.id,
+            connection_id=form.cleaned_data["connection"],
+            warehouse_sku=form.cleaned_data["warehouse_sku"],
+        )
+    except WarehouseNotFound as exc:
+        raise PageNotFound(exc.message) from exc
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return back
+    messages.success(
+        request,
+        f"{product.get_cart_display()} product '{product.product_ref}' is listed at your "
+        f"warehouse. {routed} kept deliver{'y' if routed == 1 else 'ies'} routed or queued to "
+        "be processed again.",
+    )
+    return back
+
+
+@publisher_required
+@require_GET
+def delivery_detail(request: PublisherRequest, delivery_id: int) -> HttpResponse:
+    """One delivery: its outcome, the orders it made (pressrun's and the warehouses'), and
+    each line of its cart order with where it went, the lines not routed with their reason."""
+    delivery = owned_or_404(
+        InboundDelivery.objects.defer("body", "headers"), request.publisher, id=delivery_id
+    )
+    context = {
+        "section": "integrations",
+        "delivery": delivery,
+        "orders": list(delivery.orders.order_by("id")),
+        "warehouse_orders": selectors.delivery_warehouse_orders(delivery=delivery),
+        "lines": selectors.delivery_lines(delivery=delivery),
+        "replayable": cart_selectors.delivery_replayable_by_publisher(delivery),
+    }
+    return render(request, "dashboard/delivery.html", context)
+
+
 def _actor(request: PublisherRequest) -> str:
     return f"dashboard ({request.publisher.email})"[:100]
 
@@ -197,6 +262,8 @@ def delivery_dismiss_view(request: PublisherRequest, delivery_id: int) -> HttpRe
 def delivery_replay_view(request: PublisherRequest, delivery_id: int) -> HttpResponse:
     """Process a failed or unmatched delivery again (the same processing as the first time;
     a delivery that already made an order never makes a second one)."""
+    mine = InboundDelivery.objects.filter(id=delivery_id, publisher=request.publisher).first()
+    lines_left = mine is not None and cart_selectors.delivery_lines_left(mine)
     try:
         delivery_replay_by_publisher(publisher=request.publisher, delivery_id=delivery_id)
     except DeliveryNotFound as exc:
@@ -206,7 +273,10 @@ def delivery_replay_view(request: PublisherRequest, delivery_id: int) -> HttpRes
     else:
         messages.success(
             request,
-            f"Delivery {delivery_id} is queued to be processed again; its outcome appears "
+            f"The lines left of delivery {delivery_id} were routed: its page shows where each "
+            "line went."
+            if lines_left
+            else f"Delivery {delivery_id} is queued to be processed again; its outcome appears "
             "in the delivery log in a moment.",
         )
     return _back(request, "#deliveries")

@@ -18,7 +18,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pressrun.carts.services import unmatched_reprocess_for_warehouse
 from pressrun.core.selectors import public_base_url
+from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
 from pressrun.dashboard.forms import ListingsUploadForm, WarehouseForm
 from pressrun.warehouses.listings import (
@@ -32,14 +34,17 @@ from pressrun.warehouses.listings import (
     listings_for,
     listings_upload,
 )
-from pressrun.warehouses.models import WarehouseConnection
+from pressrun.warehouses.models import WarehouseConnection, WarehouseOrderState
+from pressrun.warehouses.orders import warehouse_orders_recheck_for_publisher
 from pressrun.warehouses.services import (
     ConnectionInvalid,
     NewConnection,
     warehouse_create,
     warehouse_reset_password,
     warehouse_set_enabled,
+    warehouse_set_receives_unknown_skus,
 )
+from pressrun.warehouses.states import WAREHOUSE_ORDER_TABLE
 
 LISTINGS_PAGE_SIZE = 100
 
@@ -99,8 +104,83 @@ def warehouse_enabled(request: PublisherRequest, connection_id: int) -> HttpResp
     enabled = request.POST.get("enabled") == "1"
     warehouse_set_enabled(connection_id=connection.id, enabled=enabled)
     state = "enabled: its credentials work" if enabled else "disabled: its credentials are refused"
-    messages.success(request, f"{connection.name} is {state}.")
+    messages.success(request, f"{connection.name} is {state}.{_routed_text(request, connection)}")
     return HttpResponseRedirect(reverse("dashboard:warehouses"))
+
+
+def _routed_text(request: PublisherRequest, connection: WarehouseConnection) -> str:
+    """Route the kept cart lines the warehouse now takes (their unmatched products), and say
+    how many deliveries that was; "" when none."""
+    routed = unmatched_reprocess_for_warehouse(
+        publisher=request.publisher, connection_id=connection.id
+    )
+    if not routed:
+        return ""
+    return (
+        f" {routed} kept deliver{'y' if routed == 1 else 'ies'} waiting for it "
+        f"{'was' if routed == 1 else 'were'} routed or queued to be processed again."
+    )
+
+
+@publisher_required
+@require_POST
+def warehouse_unknown_skus(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    """Send the cart lines whose SKU pressrun does not know (no project, no listing) to this
+    warehouse, or stop; one warehouse of the publisher at most."""
+    connection = _connection_or_404(request, connection_id)
+    on = request.POST.get("on") == "1"
+    warehouse_set_receives_unknown_skus(connection_id=connection.id, on=on)
+    if on:
+        text = (
+            f"Cart lines whose SKU names no project and no listing now go to {connection.name}, "
+            "unchanged" + ("." if connection.enabled else " (once it is enabled).")
+        ) + _routed_text(request, connection)
+    else:
+        text = f"{connection.name} no longer receives unknown SKUs: they wait for a mapping."
+    messages.success(request, text)
+    return HttpResponseRedirect(reverse("dashboard:warehouses"))
+
+
+@publisher_required
+@require_GET
+def warehouse_orders(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    """A warehouse's orders: their state (with the reason of an error), lines and cart
+    order, newest first, optionally in one state."""
+    connection = _connection_or_404(request, connection_id)
+    state = request.GET.get("state", "")
+    if state not in WarehouseOrderState.values:
+        state = ""
+    found = selectors.warehouse_orders(connection=connection, state=state)
+    page = Paginator(found, selectors.WAREHOUSE_ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.warehouse_order_counts(connection=connection)
+    context = {
+        "section": "integrations",
+        "connection": connection,
+        "page": page,
+        "state": state,
+        "states": [
+            (value, label, counts.get(value, 0), WAREHOUSE_ORDER_TABLE[value].meaning)
+            for value, label in WarehouseOrderState.choices
+        ],
+        "errors": counts.get(WarehouseOrderState.ERROR, 0),
+    }
+    return render(request, "dashboard/warehouse_orders.html", context)
+
+
+@publisher_required
+@require_POST
+def warehouse_orders_recheck(request: PublisherRequest, connection_id: int) -> HttpResponse:
+    """Transform again the descriptions of the orders stopped in error for theirs."""
+    connection = _connection_or_404(request, connection_id)
+    moved = warehouse_orders_recheck_for_publisher(
+        publisher_id=request.publisher.id, connection_id=connection.id
+    )
+    messages.success(
+        request,
+        f"{moved} order{'' if moved == 1 else 's'} in error now "
+        f"{'has a carrier code and is' if moved == 1 else 'have a carrier code and are'} open.",
+    )
+    return HttpResponseRedirect(reverse("dashboard:warehouse_orders", args=[connection.id]))
 
 
 @publisher_required
@@ -177,7 +257,8 @@ def warehouse_listings(request: PublisherRequest, connection_id: int) -> HttpRes
         messages.success(
             request,
             f"Listings imported: {len(preview.added)} added, {len(preview.changed)} changed, "
-            f"{len(preview.removed)} removed, {preview.unchanged} unchanged.",
+            f"{len(preview.removed)} removed, {preview.unchanged} unchanged."
+            + _routed_text(request, connection),
         )
         return HttpResponseRedirect(reverse("dashboard:warehouse_listings", args=[connection.id]))
     form = ListingsUploadForm(request.POST, request.FILES)

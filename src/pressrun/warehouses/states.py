@@ -1,0 +1,113 @@
+"""The life of a warehouse order, declared once: DropStream's visible states and the moves
+between them. `warehouse_order_move` is the one function that changes a state.
+
+    new ──▶ open ──▶ routed ──▶ partially_shipped ──▶ closed
+     │       ▲ │       │   └───────────────────────────▲
+     └──▶ error ◀──────┘
+
+- **new**: made from a cart order's lines; its shipping description not yet transformed.
+- **open**: its carrier code is known; ready to go to the warehouse.
+- **routed**: handed to the warehouse (pulled by its shipping software, or pushed).
+- **partially_shipped**: the warehouse shipped some of its lines.
+- **closed**: everything shipped and the tracking uploaded to the cart. Final.
+- **error**: stopped, with its reason (`WarehouseOrder.error`): no Shipping Description
+  Transformer rule fits its description, or later the warehouse refused it. An order in
+  error whose description a rule now fits is re-checked back to open
+  (`warehouses.orders.warehouse_orders_recheck`).
+
+Routing (this app's `orders.py`, called from the carts) makes orders new and moves them to
+open or error; the later moves belong to the pull and push protocols and to the shipment
+confirmations, which only call `warehouse_order_move`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from pressrun.core.errors import DomainError
+from pressrun.warehouses.models import WarehouseOrder, WarehouseOrderState
+
+S = WarehouseOrderState
+
+
+@dataclass(frozen=True)
+class StateRule:
+    next: frozenset[str]
+    meaning: str
+
+
+WAREHOUSE_ORDER_TABLE: dict[str, StateRule] = {
+    S.NEW: StateRule(
+        frozenset({S.OPEN, S.ERROR}),
+        "Made from the cart order's lines; its shipping description is being transformed.",
+    ),
+    S.OPEN: StateRule(
+        frozenset({S.ROUTED, S.ERROR}),
+        "Ready for the warehouse: every line and the carrier code are known.",
+    ),
+    S.ROUTED: StateRule(
+        frozenset({S.PARTIALLY_SHIPPED, S.CLOSED, S.ERROR}),
+        "Handed to the warehouse.",
+    ),
+    S.PARTIALLY_SHIPPED: StateRule(
+        frozenset({S.CLOSED, S.ERROR}),
+        "The warehouse shipped some of its lines.",
+    ),
+    S.CLOSED: StateRule(
+        frozenset(),
+        "Shipped, and the tracking uploaded to the cart.",
+    ),
+    S.ERROR: StateRule(
+        frozenset({S.OPEN, S.ROUTED}),
+        "Stopped: the error says why and what fixes it.",
+    ),
+}
+
+# States in which lines routed later may still join the order: it has not gone to the
+# warehouse yet.
+JOINABLE_STATES = frozenset({S.NEW, S.OPEN, S.ERROR})
+
+
+class MoveRefused(DomainError):
+    """The table has no such move (nothing was written)."""
+
+
+def warehouse_order_move(
+    *, order_id: int, to: str, error: str = "", carrier_code: str | None = None
+) -> WarehouseOrder:
+    """Move the warehouse order to `to` under its row lock, as the table allows. `error` is
+    required for (and only kept in) the error state; `carrier_code`, when given, is saved with
+    the move. Moving to the state the order is in is a no-op, except that an order in error
+    takes the new reason. Raises MoveRefused for a move the table does not declare."""
+    if to not in WAREHOUSE_ORDER_TABLE:
+        raise MoveRefused(f"There is no warehouse order state {to!r}.")
+    if to == S.ERROR and not error:
+        raise MoveRefused("An order in error needs its reason.")
+    with transaction.atomic():
+        order = WarehouseOrder.objects.select_for_update().get(id=order_id)
+        if order.state != to and to not in WAREHOUSE_ORDER_TABLE[order.state].next:
+            raise MoveRefused(
+                f"Warehouse order {order.id} is {order.get_state_display().lower()}: it cannot "
+                f"become {S(to).label.lower()}."
+            )
+        fields = ["state", "error", "updated_at"]
+        order.state = to
+        order.error = error if to == S.ERROR else ""
+        if carrier_code is not None:
+            order.carrier_code = carrier_code
+            fields.append("carrier_code")
+        order.updated_at = timezone.now()
+        order.save(update_fields=fields)
+    return order
+
+
+__all__ = [
+    "JOINABLE_STATES",
+    "WAREHOUSE_ORDER_TABLE",
+    "MoveRefused",
+    "StateRule",
+    "warehouse_order_move",
+]
