@@ -7,7 +7,9 @@ PRESSRUN_REQUIRE_ALL=1 (CI), where that is a failure.
 The two halves run at the same time, each in its own process with its own data dir (the
 suite spends much of its time waiting on servers, workers and browsers it starts, so two
 halves use two cores well); each half's output is printed, whole, when it ends.
-PRESSRUN_TEST_SERIAL=1 runs them one after the other with their output as it comes.
+PRESSRUN_TEST_SERIAL=1 runs them one after the other with their output as it comes. Within a
+half, pytest-xdist spreads the test files over PRESSRUN_TEST_WORKERS processes (default 2),
+each with its own data dir (tests/conftest.py) and, on PostgreSQL, its own test database.
 
 Nothing is left behind: every file the run makes goes under one scratch directory (the
 checks' data dir, the reports, pytest's temporary directories, and the system temporary
