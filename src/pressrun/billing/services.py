@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Case, F, Sum, Value, When
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -283,9 +283,11 @@ def _hour_start(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _status_call_count_in_hour(*, publisher_id: int, hour_start: datetime) -> None:
-    """Add one call to the publisher's counter of `hour_start`, creating it on the hour's
-    first call. Call inside the metering transaction.
+def _status_call_count_in_hour(*, publisher_id: int, hour_start: datetime, earlier: int) -> int:
+    """Add one call to the publisher's counter of `hour_start` (creating it on the hour's
+    first call), also as a charged call when it is beyond the free calls, given the `earlier`
+    calls of the 24 hours; returns the hour's calls, this one included. Call inside the
+    metering transaction: the counter's row stays locked until its commit.
 
     The UPDATE is conditional on the row existing; when it does not, the INSERT races only
     with the other first calls of the same hour, and the unique constraint lets one win. A
@@ -293,14 +295,34 @@ def _status_call_count_in_hour(*, publisher_id: int, hour_start: datetime) -> No
     to commit) and its call is added to the winner's row by the same UPDATE. On SQLite the
     metering transaction holds the write lock from its start, so there is no race at all.
     """
+    free = settings.STATUS_CALLS_FREE_PER_DAY
     counter = StatusCallHour.objects.filter(publisher_id=publisher_id, hour_start=hour_start)
-    if counter.update(calls=F("calls") + 1):
-        return
+
+    def add_to_counter() -> int | None:
+        # `calls` on the right-hand side is the count before this call.
+        added = counter.update(
+            calls=F("calls") + 1,
+            charged=F("charged")
+            + Case(When(calls__gte=free - earlier, then=Value(1)), default=Value(0)),
+        )
+        return counter.values_list("calls", flat=True).get() if added else None
+
+    calls = add_to_counter()
+    if calls is not None:
+        return calls
     try:
         with transaction.atomic():
-            StatusCallHour.objects.create(publisher_id=publisher_id, hour_start=hour_start, calls=1)
+            StatusCallHour.objects.create(
+                publisher_id=publisher_id,
+                hour_start=hour_start,
+                calls=1,
+                charged=int(earlier + 1 > free),
+            )
+        return 1
     except IntegrityError:
-        counter.update(calls=F("calls") + 1)
+        calls = add_to_counter()
+        assert calls is not None  # the row that made the INSERT fail is committed
+        return calls
 
 
 def status_call_record(*, publisher_id: int) -> bool:
@@ -317,21 +339,26 @@ def status_call_record(*, publisher_id: int) -> bool:
     can be charged for fewer calls than a per-call rolling count would charge, never for
     more.
 
-    The call's own hour is counted first: its counter's row stays locked until the commit,
-    so concurrent calls of one publisher each see a distinct count (on SQLite the write lock
-    serializes them anyway).
+    The earlier hours no longer change, so they are summed before the transaction (at most
+    23 rows, no lock held). Inside it, only the call's own hour is counted: its counter's row
+    stays locked until the commit, so concurrent calls of one publisher each see a distinct
+    count (on SQLite the write lock serializes them anyway). A call of the previous hour that
+    commits just after this one summed the earlier hours is missed by this call's count only:
+    the count can be low by such a straggler, never high.
     """
     now = timezone.now()
     hour_start = _hour_start(now)
+    earlier = (
+        StatusCallHour.objects.filter(
+            publisher_id=publisher_id,
+            hour_start__gte=hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1),
+            hour_start__lt=hour_start,
+        ).aggregate(calls=Sum("calls"))["calls"]
+        or 0
+    )
     with transaction.atomic():
-        _status_call_count_in_hour(publisher_id=publisher_id, hour_start=hour_start)
-        in_window = (
-            StatusCallHour.objects.filter(
-                publisher_id=publisher_id,
-                hour_start__gt=hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED),
-                hour_start__lte=hour_start,
-            ).aggregate(calls=Sum("calls"))["calls"]
-            or 0
+        in_window = earlier + _status_call_count_in_hour(
+            publisher_id=publisher_id, hour_start=hour_start, earlier=earlier
         )
         if in_window <= settings.STATUS_CALLS_FREE_PER_DAY:
             return False
@@ -345,9 +372,6 @@ def status_call_record(*, publisher_id: int) -> bool:
                 f"(over {settings.STATUS_CALLS_FREE_PER_DAY} free)"
             ),
             created_at=now,
-        )
-        StatusCallHour.objects.filter(publisher_id=publisher_id, hour_start=hour_start).update(
-            charged=F("charged") + 1
         )
     return True
 
