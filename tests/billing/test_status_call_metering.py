@@ -16,6 +16,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
+from pressrun.billing import services as billing_services
 from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCallHour
 from pressrun.billing.services import status_call_record, status_calls_delete_old
 
@@ -198,3 +199,26 @@ def test_the_migration_turns_call_records_into_hourly_counters_and_back(make_pub
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
     assert counters(publisher) == [(THIS_HOUR, 3, 1), (THIS_HOUR + timedelta(hours=1), 1, 0)]
+
+
+@pytest.mark.django_db
+def test_without_returning_the_count_is_read_back(
+    make_publisher: Any, clock: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+):
+    # SQLite before 3.35 has no UPDATE … RETURNING: the count is read with a SELECT instead.
+    monkeypatch.setattr(billing_services, "_update_can_return", lambda: False)
+    settings.STATUS_CALLS_FREE_PER_DAY = 2
+    publisher = make_publisher(balance="1")
+    StatusCallHour.objects.create(
+        publisher=publisher, hour_start=THIS_HOUR - timedelta(hours=3), calls=1
+    )
+    assert [status_call_record(publisher_id=publisher.id) for _ in range(3)] == [
+        False,
+        True,
+        True,
+    ]
+    assert counters(publisher)[-1] == (THIS_HOUR, 3, 2)
+    assert charges(publisher) == [
+        "getOrderStatusByInvoice call 3 in 24 hours (over 2 free)",
+        "getOrderStatusByInvoice call 4 in 24 hours (over 2 free)",
+    ]
