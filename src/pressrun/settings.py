@@ -211,9 +211,23 @@ USE_I18N = False
 # --- database ------------------------------------------------------------------------------
 def _databases() -> dict[str, Any]:
     url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
+    pooler = os.environ.get("PRESSRUN_DATABASE_POOLER", "").strip().lower()
+    if pooler not in ("", "session", "transaction"):
+        raise ImproperlyConfigured(
+            "PRESSRUN_DATABASE_POOLER must be 'transaction', 'session' or unset."
+        )
     if url:
         config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+        if pooler == "transaction":
+            # A pooler in transaction mode (PgBouncer's pool_mode=transaction) may hand the
+            # next transaction to another server connection, where a server-side cursor
+            # opened by `.iterator()` outside a transaction does not exist. Prepared
+            # statements, the other casualty, are already off: Django's psycopg 3 backend
+            # sets prepare_threshold=None unless told otherwise.
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
         return {"default": config}
+    if pooler:
+        raise ImproperlyConfigured("PRESSRUN_DATABASE_POOLER needs PRESSRUN_DATABASE_URL.")
     return {
         "default": {
             # Django's SQLite backend with write transactions queued fairly (core/sqlite).

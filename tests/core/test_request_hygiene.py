@@ -19,7 +19,7 @@ import pytest
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
-from pressrun.billing.models import StatusCall
+from pressrun.billing.models import StatusCallHour
 from pressrun.carts.models import InboundDelivery, Outcome
 from pressrun.core.request_hygiene import CHUNKED_BODY_LIMIT_BYTES, text_encoding
 from pressrun.orders.models import Order
@@ -139,7 +139,7 @@ def test_the_status_call_answers_a_bad_charset_with_its_xml(
         "[ERRORMSGBEGIN]ERRCODE#000049 [FAILURE] The request's charset is not a text encoding. "
         f"{charset_message(charset)}[ERRORMSGEND]"
     )
-    assert not StatusCall.objects.exists()  # nothing charged, nothing counted
+    assert not StatusCallHour.objects.exists()  # nothing charged, nothing counted
     assert_one_log_line(caplog, 415, STATUS_URL)
 
 

@@ -159,3 +159,66 @@ def test_a_trusted_proxy_count_below_one_is_refused(tmp_path: Path, count: str) 
     result = _read_security(tmp_path, PRESSRUN_TRUSTED_PROXY_COUNT=count)
     assert result.returncode != 0
     assert "PRESSRUN_TRUSTED_PROXY_COUNT must be at least 1." in result.stderr
+
+
+READ_DATABASE = (
+    "import json, pressrun.settings as s; d = s.DATABASES['default']; "
+    "print(json.dumps([d['ENGINE'], d.get('DISABLE_SERVER_SIDE_CURSORS', False), "
+    "d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('prepare_threshold', 'unset')]))"
+)
+POSTGRES_URL = "postgres://pressrun@db.internal:6432/pressrun"
+
+
+def _read_database(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRUN_")}
+    clean["PRESSRUN_DATA_DIR"] = str(tmp_path)
+    return subprocess.run(
+        [sys.executable, "-c", READ_DATABASE],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("pooler", "server_side_cursors_disabled"),
+    [("", False), ("session", False), ("transaction", True), (" Transaction ", True)],
+)
+def test_a_pooler_in_transaction_mode_turns_server_side_cursors_off(
+    tmp_path: Path, pooler: str, server_side_cursors_disabled: bool
+) -> None:
+    result = _read_database(
+        tmp_path, PRESSRUN_DATABASE_URL=POSTGRES_URL, PRESSRUN_DATABASE_POOLER=pooler
+    )
+    assert result.returncode == 0, result.stderr
+    # Connections to the pooler are kept as before; prepared statements stay off (Django's
+    # default for psycopg 3, not overridden).
+    assert json.loads(result.stdout) == [
+        "django.db.backends.postgresql",
+        server_side_cursors_disabled,
+        600,
+        "unset",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"PRESSRUN_DATABASE_URL": POSTGRES_URL, "PRESSRUN_DATABASE_POOLER": "statement"},
+            "PRESSRUN_DATABASE_POOLER must be 'transaction', 'session' or unset.",
+        ),
+        (
+            {"PRESSRUN_DATABASE_POOLER": "transaction"},
+            "PRESSRUN_DATABASE_POOLER needs PRESSRUN_DATABASE_URL.",
+        ),
+    ],
+)
+def test_a_pooler_setting_that_cannot_work_stops_the_start(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    result = _read_database(tmp_path, **env)
+    assert result.returncode != 0
+    assert message in result.stderr

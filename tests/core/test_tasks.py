@@ -12,7 +12,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.accounts.models import LoginFailure
-from pressrun.billing.models import StatusCall
+from pressrun.billing.models import StatusCallHour
 from pressrun.carts.tasks import (
     STALE_DELIVERY_SWEEP_INTERVAL,
     STRANDED_POSTBACK_SWEEP_INTERVAL,
@@ -105,12 +105,17 @@ def test_housekeeping_deletes_stale_rows_and_reschedules_itself(make_publisher: 
     LoginFailure.objects.create(login="a", client_address="x", at=now - timedelta(days=1))
     LoginFailure.objects.create(login="b", client_address="x", at=now)
     publisher = make_publisher()
-    StatusCall.objects.create(publisher=publisher, at=now - timedelta(days=8))
-    StatusCall.objects.create(publisher=publisher, at=now - timedelta(days=6))
+    this_hour = now.replace(minute=0, second=0, microsecond=0)
+    for days in (8, 6):
+        StatusCallHour.objects.create(
+            publisher=publisher, hour_start=this_hour - timedelta(days=days), calls=3
+        )
     deleted = housekeeping.call()
     assert (deleted["login_failures"], deleted["status_calls"]) == (1, 1)
     assert list(LoginFailure.objects.values_list("login", flat=True)) == ["b"]
-    assert StatusCall.objects.count() == 1
+    assert list(StatusCallHour.objects.values_list("hour_start", flat=True)) == [
+        this_hour - timedelta(days=6)
+    ]
     queued = DBTaskResult.objects.get(task_path=housekeeping.module_path)
     assert queued.status == TaskResultStatus.READY
     assert queued.run_after > now + timedelta(minutes=59)

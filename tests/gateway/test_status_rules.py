@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.utils import timezone
+from django.db.models import F, Sum
 
-from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCall
+from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCallHour
 from pressrun.fulfillment.services import fulfillment_move
 from pressrun.fulfillment.states import FULFILLMENT_TABLE
 from pressrun.orders.models import Order
@@ -179,7 +179,7 @@ def test_unknown_function(client: Any, publisher: Any, project: Any, function: s
         blank_section(100, UNKNOWN_FUNCTION, "F-1"),
         blank_section(100, UNKNOWN_FUNCTION, "F-2"),
     ]
-    assert StatusCall.objects.count() == 0
+    assert not StatusCallHour.objects.exists()
 
 
 @pytest.mark.parametrize("function", ["getOrderStatusByInvoice", "GETORDERSTATUSBYINVOICE"])
@@ -215,7 +215,7 @@ def test_bad_credentials(
         blank_section(200, BAD_CREDENTIALS, "C-2"),
         blank_section(200, BAD_CREDENTIALS, "C-3"),
     ]
-    assert StatusCall.objects.count() == 0
+    assert not StatusCallHour.objects.exists()
     assert balance(publisher) == before
 
 
@@ -474,7 +474,7 @@ def test_status_request_with_control_characters(client: Any, publisher: Any):
     assert response.status_code == 200
     [section] = ET.fromstring(response.content)
     assert section.findtext("ErrorNum") == "400"
-    assert StatusCall.objects.count() == 0
+    assert not StatusCallHour.objects.exists()
 
 
 # --- metering ----------------------------------------------------------------------------------
@@ -496,20 +496,18 @@ def test_calls_over_the_free_allowance_cost_one_cent(
     status(client, ["M-1", "M-2", "M-3"], publisher=publisher)
     assert charges(publisher) == [Decimal("-0.01"), Decimal("-0.01")]
     assert balance(publisher) == start - Decimal("0.02")
-    assert list(StatusCall.objects.order_by("id").values_list("charged", flat=True)) == [
-        False,
-        False,
-        False,
-        True,
-        True,
-    ]
+    assert StatusCallHour.objects.aggregate(calls=Sum("calls"), charged=Sum("charged")) == {
+        "calls": 5,
+        "charged": 2,
+    }
 
 
 def test_calls_older_than_24_hours_do_not_count(client: Any, publisher: Any, settings: Any):
     settings.STATUS_CALLS_FREE_PER_DAY = 3
     for _ in range(3):
         status(client, ["X"], publisher=publisher)
-    StatusCall.objects.update(at=timezone.now() - timedelta(hours=24, minutes=1))
+    # As if made in an hour that ended over 24 hours ago.
+    StatusCallHour.objects.update(hour_start=F("hour_start") - timedelta(hours=25))
     start = balance(publisher)
     for _ in range(3):
         status(client, ["X"], publisher=publisher)

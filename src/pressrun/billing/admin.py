@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Field
 from django.http import HttpRequest
 
-from pressrun.billing.models import LedgerEntry, ShippingRate, StatusCall
+from pressrun.billing.models import LedgerEntry, ShippingRate, StatusCallHour
 from pressrun.core.forms import MoneyField
 
 
@@ -46,14 +46,21 @@ class LedgerEntryAdmin(admin.ModelAdmin[LedgerEntry]):
         return False
 
 
-@admin.register(StatusCall)
-class StatusCallAdmin(admin.ModelAdmin[StatusCall]):
-    list_display = ("at", "publisher", "charged")
-    list_filter = ("charged",)
-    search_fields = ("=publisher__id",)
+@admin.register(StatusCallHour)
+class StatusCallHourAdmin(admin.ModelAdmin[StatusCallHour]):
+    """Read-only: the counters are what metering charges by, so only metering changes them
+    (and housekeeping deletes them after a week)."""
+
+    list_display = ("hour_start", "publisher", "calls", "charged")
+    search_fields = ("=publisher__id", "publisher__email")
+    list_select_related = ("publisher",)
+    date_hierarchy = "hour_start"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -74,15 +74,27 @@ class LedgerEntry(models.Model):
         return f"{self.created_at:%Y-%m-%d} {self.kind} {self.amount}"
 
 
-class StatusCall(models.Model):
-    """One getOrderStatusByInvoice call, for the rolling 24-hour usage count."""
+class StatusCallHour(models.Model):
+    """A publisher's getOrderStatusByInvoice calls in one clock hour (UTC), counted in place.
+
+    Metering reads at most 24 of these rows per call instead of one row per call; how the
+    hours make up the spec's 24-hour period is explained in `billing.services`.
+    """
 
     publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="+")
-    at = models.DateTimeField()
-    charged = models.BooleanField(default=False)
+    hour_start = models.DateTimeField()
+    calls = models.PositiveIntegerField(default=0)
+    charged = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["publisher", "at"], name="statuscall_publisher_at")]
+        constraints = [
+            # One counter per publisher and hour: concurrent first calls of an hour cannot
+            # both insert one (the loser adds to the winner's row instead).
+            models.UniqueConstraint(
+                fields=["publisher", "hour_start"], name="statuscallhour_one_per_hour"
+            )
+        ]
+        indexes = [models.Index(fields=["hour_start"], name="statuscallhour_hour_start")]
 
     def __str__(self) -> str:
-        return f"{self.publisher_id} at {self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.publisher_id} {self.hour_start:%Y-%m-%d %H}:00 {self.calls} calls"
