@@ -434,3 +434,46 @@ def test_a_query_string_its_own_charset_cannot_read_is_a_styled_400(
     # The same charset with a query string it can read is served.
     response = client.get(f"{path}?q=abc", CONTENT_TYPE=f"{FORM}; charset={charset}")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("charset", ["shift_jis", "iso-2022-jp"])
+def test_the_gateway_answers_a_query_string_its_charset_cannot_read_with_000048(
+    publisher: Any, project: Any, charset: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This refusal reached the gateway's own wording without an entry in it: a 500."""
+    fields = urlencode(order_fields(publisher, project, Invoice="QS-1"))
+    response = Client(raise_request_exception=False).get(
+        f"{ORDER_URL}?{fields}&x=%80", CONTENT_TYPE=f"{FORM}; charset={charset}"
+    )
+    assert parse_submit_reply(response) == {
+        "SUCCESS": False,
+        "ERRCODE": "000048",
+        "message": "The request could not be read. The query string is not valid "
+        f"{charset} text; send UTF-8.",
+    }
+    assert not Order.objects.exists()
+    assert_one_log_line(caplog, 400, ORDER_URL)
+
+
+def test_the_status_call_answers_a_query_string_its_charset_cannot_read_with_its_xml(
+    publisher: Any,
+) -> None:
+    query = urlencode({"function": "getOrderStatusByInvoice", "Invoice": "A-1"})
+    response = Client(raise_request_exception=False).get(
+        f"{STATUS_URL}?{query}&x=%80", CONTENT_TYPE=f"{FORM}; charset=shift_jis"
+    )
+    assert response.status_code == 200
+    section = ET.fromstring(response.content).find("Status1")
+    assert section is not None
+    assert section.findtext("ErrorNum") == "400"
+    assert section.findtext("ErrorDesc") == (
+        "[ERRORMSGBEGIN]ERRCODE#000048 [FAILURE] The request could not be read. The query "
+        "string is not valid shift_jis text; send UTF-8.[ERRORMSGEND]"
+    )
+
+
+def test_the_gateway_words_every_kind_of_refusal() -> None:
+    from pressrun.core.request_hygiene import RefusalKind
+    from pressrun.gateway.views import _REFUSAL_ERRORS
+
+    assert set(_REFUSAL_ERRORS) == set(RefusalKind)

@@ -126,7 +126,8 @@ REQUEST_MALFORMED = _e(
     "The request could not be read.",
     "The body is not form data we can decode, it is shorter than its Content-Length (the "
     "request was cut off), or it has no Content-Length and the web server could not read it "
-    "to its end (send `Content-Length`).",
+    "to its end (send `Content-Length`), or its query string is not valid text in the charset "
+    "its `Content-Type` names (send UTF-8).",
 )
 CHARSET_UNSUPPORTED = _e(
     "000049",

@@ -77,6 +77,7 @@ _REFUSAL_ERRORS = {
     RefusalKind.CHARSET: errors.CHARSET_UNSUPPORTED,
     RefusalKind.LENGTH_REQUIRED: errors.REQUEST_MALFORMED,
     RefusalKind.TOO_LARGE: errors.REQUEST_TOO_LARGE,
+    RefusalKind.QUERY_ENCODING: errors.REQUEST_MALFORMED,
 }
 
 
