@@ -251,9 +251,12 @@ def _databases() -> dict[str, Any]:
                     "PRAGMA mmap_size=268435456;"
                 ),
             },
+            # Tests: an in-memory database, named as such so that pytest-django's parallel
+            # workers, which suffix any other test database's name per worker, leave it be
+            # (it takes this engine for a server database and would build a path from NAME).
             "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")}
             if _env_bool("PRESSRUN_TEST_SQLITE_FILE", False)
-            else {},
+            else {"NAME": ":memory:"},
         }
     }
 

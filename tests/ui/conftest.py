@@ -50,8 +50,12 @@ def ui_service(request: pytest.FixtureRequest) -> LiveService:
     return service
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(ui_service: LiveService) -> Iterator[Browser]:
+    # Package scope, not session: while Playwright's synchronous API is open its event loop
+    # counts as running in this thread, and Django refuses database access from a thread
+    # with a running loop (SynchronousOnlyOperation). Closed when the browser tests end, the
+    # in-process tests that a parallel worker runs after them use the database as usual.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
