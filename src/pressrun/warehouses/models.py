@@ -346,8 +346,16 @@ class WarehouseOrder(models.Model):
         max_length=20, choices=WarehouseOrderState.choices, default=WarehouseOrderState.NEW
     )
     error = models.TextField(blank=True, help_text="Why the order is in error.")
+    shipped_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the warehouse had shipped every line (the order then waits, partially "
+        "shipped, for the tracking to reach the cart, which closes it).",
+    )
     created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
+    updated_at = models.DateTimeField(
+        help_text="Its last change: ShipStation's LastModified for a pulling warehouse."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -399,3 +407,36 @@ class WarehouseOrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.warehouse_sku}"
+
+
+class WarehouseShipment(models.Model):
+    """One package a warehouse reported shipped for one of its orders (a ShipStation
+    ShipNotice, warehouses/shipments.py): its tracking and the order lines it covers. One per
+    (order, tracking number): the same notice again is a repeat, not a second package."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="shipments"
+    )
+    order = models.ForeignKey(WarehouseOrder, on_delete=models.CASCADE, related_name="shipments")
+    tracking_number = models.CharField(max_length=200)
+    carrier = models.CharField(max_length=100, blank=True)
+    service = models.CharField(max_length=100, blank=True)
+    ship_date = models.DateField()
+    lines = models.JSONField(
+        default=list,
+        help_text='The lines it covers: [{"line": WarehouseOrderLine id, "sku": …, '
+        '"quantity": n}, …].',
+    )
+    body = models.TextField(blank=True, help_text="The notice as received.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "tracking_number"], name="warehouse_shipment_once_per_tracking"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipment {self.tracking_number} of warehouse order {self.order_id}"
