@@ -369,3 +369,20 @@ def test_isolation_over_every_warehouse_call(
     assert WarehouseOrder.objects.get(id=east.id).state == "open"
     assert Order.objects.get(id=pressrun_order.id).fulfillment_state != "shipped"
     assert set(ShipNotice.objects.values_list("outcome", flat=True)) == {"unknown"}
+
+
+def test_an_operator_cannot_apply_a_warehouses_notice_to_a_pressrun_order(
+    acme: Station, paid: Callable[..., Order]
+) -> None:
+    from pressrun.fulfillment.services import FulfillmentRefused
+    from pressrun.warehouses.notices import ship_notice_apply_to
+
+    pressrun_order = paid()
+    close_window(pressrun_order)
+    assert acme.notify(ship_notice("WH-999999")).status_code == 404
+    kept = ShipNotice.objects.get()
+    with pytest.raises(FulfillmentRefused, match="a publisher's warehouse"):
+        ship_notice_apply_to(notice_id=kept.id, order_id=pressrun_order.id, actor="operator")
+    assert Order.objects.get(id=pressrun_order.id).fulfillment_state != "shipped"
+    kept.refresh_from_db()
+    assert (kept.resolved_at, kept.outcome) == (None, "unknown")

@@ -266,7 +266,16 @@ def ship_notice_apply_to(*, notice_id: int, order_id: int, actor: str) -> ShipNo
     Raises ShipNotice.DoesNotExist, Order.DoesNotExist or FulfillmentRefused (nothing
     written)."""
     with transaction.atomic():
-        notice = ShipNotice.objects.select_for_update().get(id=notice_id)
+        notice = (
+            ShipNotice.objects.select_for_update().select_related("connection").get(id=notice_id)
+        )
+        if not notice.connection.is_own_station:
+            # A publisher's warehouse ships its warehouse orders, never pressrun's.
+            raise FulfillmentRefused(
+                Refusal.NOT_ALLOWED,
+                f"This notice came from {notice.connection.name}, a publisher's warehouse: it "
+                "is about one of its warehouse orders, never a pressrun order.",
+            )
         result = fulfillment_move(
             order_id=order_id,
             to=S.SHIPPED,
