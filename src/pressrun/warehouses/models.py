@@ -3,8 +3,9 @@
 A `WarehouseConnection` is one set of credentials for the ShipStation-compatible Custom
 Store endpoint (`/warehouses/shipstation`). With no publisher it is pressrun's own shipping
 station: it pulls the orders pressrun makes (every publisher's) and posts their tracking
-back. With a publisher it is that publisher's own warehouse (issue 11: orders routed to
-it); such a connection sees nothing of pressrun's own orders.
+back. With a publisher it is that publisher's own warehouse (issue 11): it pulls the
+warehouse orders routed to it and reports their packages (`WarehouseShipment`), and sees
+nothing of pressrun's own orders.
 
 A `ShipNotice` is every shipment notice a connection posted (kept once per distinct
 request, with how many times it came and what became of it), so that an operator can see

@@ -1,7 +1,9 @@
 """The ShipStation-compatible Custom Store endpoint: `/warehouses/shipstation`.
 
 Parse → authenticate → one selector or service → render; the protocol's details are in
-`shipstation.py`, the rules in `selectors.py` and `notices.py`.
+`shipstation.py`, the rules in `selectors.py` and `notices.py` for pressrun's own station,
+in `pull.py` and `shipments.py` for a publisher's warehouse (the connection decides which:
+each sees only its own orders).
 
 Answers: 200 with the `<Orders>` XML (export) or `OK …` (a notice taken); 400 for a
 request that does not follow the protocol; 401 with `WWW-Authenticate: Basic` for missing
