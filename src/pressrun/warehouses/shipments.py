@@ -38,7 +38,7 @@ from pressrun.warehouses.models import (
     WarehouseOrderState,
     WarehouseShipment,
 )
-from pressrun.warehouses.notices import NoticeResult, _digest, _keep
+from pressrun.warehouses.notices import NoticeResult, notice_digest, notice_keep
 from pressrun.warehouses.selectors import (
     warehouse_order_id,
     warehouse_order_number,
@@ -167,12 +167,12 @@ def warehouse_notice_receive(
     notice = parse_notice(body, params)
     if not notice.tracking_number:
         raise ProtocolError("A warehouse's ShipNotice needs its TrackingNumber.")
-    digest = _digest(query_string, body)
+    digest = notice_digest(query_string, body)
     now = timezone.now()
     order = _find(connection, notice)
 
     def keep(outcome: str, detail: str) -> ShipNotice:
-        return _keep(
+        return notice_keep(
             connection=connection,
             digest=digest,
             notice=notice,
