@@ -103,8 +103,18 @@ def test_warehouses_examples_run_as_written() -> None:
         (work / "data").mkdir()
         (work / "tmp").mkdir()
         env = block_environment(work / "data", work / "tmp", database)
-        run = run_blocks(blocks, env=env, work_dir=work, timeout=DOC_TIMEOUT_SECONDS)
+        port = _free_port()
+        run = run_blocks(
+            blocks,
+            env=env,
+            work_dir=work,
+            timeout=DOC_TIMEOUT_SECONDS,
+            substitute=lambda code: OPERATIONS_PORT.sub(rf"\g<1>{port}", code),
+        )
         assert run.ok, run.failure()
+        # The pull: an enabled warehouse with no orders yet, and a notice for none of them.
+        assert '<Orders pages="1" />' in run.output, run.output
+        assert "No warehouse order 'WH-1' is shipped from here.\n(HTTP 404)" in run.output
         # The output the page shows after the example.
         imported = (
             "add     SHIRT-M -> 1 x ACME-TEE-M\n"

@@ -292,3 +292,31 @@ def test_home_lists_warehouse_orders_in_error(
         "Overnight” matches no Shipping Description Transformer rule" in body
     )
     assert '<p class="figure" data-testid="problem-count">1</p>' in body
+
+
+def test_a_warehouses_orders_show_their_shipments(
+    signed_in: Client, publisher: Publisher, make_publisher: Callable[..., Any]
+) -> None:
+    from tests.warehouses.test_pull import WIDE, item, route, ship_notice
+    from tests.warehouses.test_pull import make_warehouse as make_pulling_warehouse
+
+    station = make_pulling_warehouse(publisher)
+    order = route(station, "1040")
+    station.export(*WIDE)
+    notice = ship_notice(f"WH-{order.id}", tracking="1Z&lt;9&gt;", items=item("ACME-MUG", 4))
+    assert station.notify(notice).status_code == 200
+    url = f"/integrations/warehouses/{station.id}/orders"
+    body = text(signed_in.get(url))
+    assert (
+        "<p>2026-11-04 UPS Ground: <code>1Z&lt;9&gt;</code></p>"
+        '<ul class="plain"><li>4 x <code>ACME-MUG</code></li></ul>'
+    ) in body
+    assert f'<code title="What the warehouse calls it">WH-{order.id}</code>' in body
+    assert "waiting for the tracking to reach the cart</span>" not in body
+    assert station.notify(ship_notice(f"WH-{order.id}", tracking="1Z-2")).status_code == 200
+    body = text(signed_in.get(url))
+    assert "<p>2026-11-04 UPS Ground: <code>1Z-2</code></p>" in body
+    assert "; waiting for the tracking to reach the cart</span>" in body
+    # Another publisher's warehouse orders page stays theirs.
+    other = make_pulling_warehouse(make_publisher(email="other@example.com"), "Their 3PL")
+    assert signed_in.get(f"/integrations/warehouses/{other.id}/orders").status_code == 404

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pressrun.orders.models import Order
+from pressrun.warehouses.models import WarehouseOrder
 from pressrun.warehouses.shipstation import (
     ProtocolError,
     parse_export_query,
@@ -163,3 +165,68 @@ def test_the_endpoint_never_answers_500(
 def test_any_authorization_header_is_answered_401_or_429(station: Station, header: str) -> None:
     response = station.export("01/01/2026 00:00", "01/02/2026 00:00", HTTP_AUTHORIZATION=header)
     assert response.status_code in {401, 429}, response.content
+
+
+@st.composite
+def warehouse_notices(draw: st.DrawFn, order_id: int) -> bytes:
+    """A ShipNotice for a publisher's warehouse: its order's `WH-` number (or an odd one),
+    a tracking number (or none) and Items with odd SKUs, quantities and LineItemIDs."""
+    root = ET.Element("ShipNotice")
+    reference = draw(
+        st.sampled_from([f"WH-{order_id}", f"wh-{order_id}", "WH-0", "WH-"]) | odd_text
+    )
+    ET.SubElement(root, draw(st.sampled_from(["OrderID", "OrderNumber"]))).text = _xml_safe(
+        reference
+    )
+    ET.SubElement(root, "TrackingNumber").text = _xml_safe(
+        draw(st.sampled_from(["T-1", "T-2", ""]) | odd_text)
+    )
+    if draw(st.booleans()):
+        items = ET.SubElement(root, "Items")
+        for _ in range(draw(st.integers(min_value=0, max_value=4))):
+            element = ET.SubElement(items, "Item")
+            for tag, values in (
+                ("SKU", st.sampled_from(["ACME-BOOK", "TEE", ""]) | odd_text),
+                ("Quantity", st.sampled_from(["1", "2", "0", "-1", "99999999999"]) | odd_text),
+                ("LineItemID", st.sampled_from(["", "1", "2"]) | odd_text),
+            ):
+                if draw(st.booleans()):
+                    ET.SubElement(element, tag).text = _xml_safe(draw(values))
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _xml_safe(text: str) -> str:
+    return "".join(c for c in text if c in "\t\n\r" or (c >= " " and c not in "\ufffe\uffff"))
+
+
+@pytest.fixture
+def pulled(publisher: Any) -> tuple[Station, WarehouseOrder]:
+    """A publisher's warehouse with one order (created once for all the examples)."""
+    from tests.warehouses.test_pull import make_warehouse, route
+
+    warehouse = make_warehouse(publisher)
+    return warehouse, route(warehouse, "1")
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), params=st.dictionaries(st.sampled_from(PARAMS), odd_text, max_size=4))
+def test_a_publishers_warehouse_is_never_answered_500(
+    pulled: tuple[Station, WarehouseOrder], data: st.DataObject, params: dict[str, str]
+) -> None:
+    warehouse, order = pulled
+    body = data.draw(warehouse_notices(order.id) | notices())
+    query = urlencode({"action": "shipnotify", **params})
+    response = warehouse.client.generic(
+        "POST",
+        f"{URL}?{query}",
+        body,
+        content_type="application/xml",
+        HTTP_AUTHORIZATION=warehouse.auth,
+    )
+    assert response.status_code in {200, 400, 404, 409, 413}, response.content
+    assert warehouse.export("01/01/2026 00:00", "12/31/2099 23:59").status_code == 200

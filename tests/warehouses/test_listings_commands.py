@@ -32,6 +32,16 @@ def test_createwarehouse_for_a_publisher_starts_disabled(publisher: Any, capsys:
     assert check_password(match.group(3), connection.password)
 
 
+def test_createwarehouse_enabled_is_enabled_at_once(publisher: Any, capsys: Any) -> None:
+    call_command(
+        "createwarehouse", "--name", "Set up", "--publisher", str(publisher.id), "--enabled"
+    )
+    out = capsys.readouterr().out
+    match = re.fullmatch(r"id=(\d+) username=(station-[0-9a-f]{12}) password=(\S+)\n", out)
+    assert match, out
+    assert WarehouseConnection.objects.get(id=int(match.group(1))).enabled is True
+
+
 def test_createwarehouse_for_an_unknown_publisher_writes_nothing(publisher: Any) -> None:
     with pytest.raises(CommandError, match=r"^There is no publisher 999999\.$"):
         call_command("createwarehouse", "--name", "X", "--publisher", "999999")

@@ -146,11 +146,13 @@ def warehouse_orders(
     *, connection: WarehouseConnection, state: str = ""
 ) -> QuerySet[WarehouseOrder]:
     """A connection's warehouse orders (optionally in one state), newest first, with their
-    lines and the deliveries they came from."""
+    lines, the shipments the warehouse reported and the deliveries they came from."""
     found = WarehouseOrder.objects.filter(connection=connection)
     if state:
         found = found.filter(state=state)
-    return found.prefetch_related("lines", "inbound_deliveries").order_by("-created_at", "-id")
+    return found.prefetch_related("lines", "shipments", "inbound_deliveries").order_by(
+        "-created_at", "-id"
+    )
 
 
 def warehouse_orders_in_error(*, publisher: Publisher) -> QuerySet[WarehouseOrder]:

@@ -3,8 +3,9 @@
 A `WarehouseConnection` is one set of credentials for the ShipStation-compatible Custom
 Store endpoint (`/warehouses/shipstation`). With no publisher it is pressrun's own shipping
 station: it pulls the orders pressrun makes (every publisher's) and posts their tracking
-back. With a publisher it is that publisher's own warehouse (issue 11: orders routed to
-it); such a connection sees nothing of pressrun's own orders.
+back. With a publisher it is that publisher's own warehouse (issue 11): it pulls the
+warehouse orders routed to it and reports their packages (`WarehouseShipment`), and sees
+nothing of pressrun's own orders.
 
 A `ShipNotice` is every shipment notice a connection posted (kept once per distinct
 request, with how many times it came and what became of it), so that an operator can see
@@ -346,8 +347,16 @@ class WarehouseOrder(models.Model):
         max_length=20, choices=WarehouseOrderState.choices, default=WarehouseOrderState.NEW
     )
     error = models.TextField(blank=True, help_text="Why the order is in error.")
+    shipped_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the warehouse had shipped every line (the order then waits, partially "
+        "shipped, for the tracking to reach the cart, which closes it).",
+    )
     created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
+    updated_at = models.DateTimeField(
+        help_text="Its last change: ShipStation's LastModified for a pulling warehouse."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -399,3 +408,36 @@ class WarehouseOrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.warehouse_sku}"
+
+
+class WarehouseShipment(models.Model):
+    """One package a warehouse reported shipped for one of its orders (a ShipStation
+    ShipNotice, warehouses/shipments.py): its tracking and the order lines it covers. One per
+    (order, tracking number): the same notice again is a repeat, not a second package."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="shipments"
+    )
+    order = models.ForeignKey(WarehouseOrder, on_delete=models.CASCADE, related_name="shipments")
+    tracking_number = models.CharField(max_length=200)
+    carrier = models.CharField(max_length=100, blank=True)
+    service = models.CharField(max_length=100, blank=True)
+    ship_date = models.DateField()
+    lines = models.JSONField(
+        default=list,
+        help_text='The lines it covers: [{"line": WarehouseOrderLine id, "sku": …, '
+        '"quantity": n}, …].',
+    )
+    body = models.TextField(blank=True, help_text="The notice as received.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "tracking_number"], name="warehouse_shipment_once_per_tracking"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Shipment {self.tracking_number} of warehouse order {self.order_id}"

@@ -53,13 +53,14 @@ def station_actor(connection: WarehouseConnection) -> str:
     return f"shipstation:{connection.id} {connection.name}"[:100]
 
 
-def _digest(query_string: str, body: bytes) -> str:
+def notice_digest(query_string: str, body: bytes) -> str:
+    """What makes two notices the same request: the query string and the body."""
     return hashlib.sha256(
         query_string.encode("utf-8", "surrogatepass") + b"\x00" + body
     ).hexdigest()
 
 
-def _keep(
+def notice_keep(
     *,
     connection: WarehouseConnection,
     digest: str,
@@ -166,12 +167,12 @@ def ship_notice_receive(
     """Apply one ShipNotice from `connection` (see the module docstring). Raises
     ProtocolError (nothing written) for a notice that cannot be read."""
     notice = parse_notice(body, params)
-    digest = _digest(query_string, body)
+    digest = notice_digest(query_string, body)
     now = timezone.now()
     order, outcome, reason = _find(connection, notice)
     if order is None:
         with transaction.atomic():
-            kept = _keep(
+            kept = notice_keep(
                 connection=connection,
                 digest=digest,
                 notice=notice,
@@ -186,7 +187,7 @@ def ship_notice_receive(
     if order.fulfillment_state == S.CANCELLED:
         reason = f"Order {order.id} is cancelled; it must not be shipped."
         with transaction.atomic():
-            kept = _keep(
+            kept = notice_keep(
                 connection=connection,
                 digest=digest,
                 notice=notice,
@@ -217,7 +218,7 @@ def ship_notice_receive(
                 if result.changed
                 else f"Order {order.id} already had this shipment; nothing changed."
             )
-            kept = _keep(
+            kept = notice_keep(
                 connection=connection,
                 digest=digest,
                 notice=notice,
@@ -230,7 +231,7 @@ def ship_notice_receive(
         return NoticeResult(200, message, outcome, kept, result.order)
     except FulfillmentRefused as exc:
         with transaction.atomic():
-            kept = _keep(
+            kept = notice_keep(
                 connection=connection,
                 digest=digest,
                 notice=notice,
@@ -246,7 +247,7 @@ def ship_notice_receive(
     except Order.DoesNotExist:
         reason = f"Order {order.id} no longer exists."
         with transaction.atomic():
-            kept = _keep(
+            kept = notice_keep(
                 connection=connection,
                 digest=digest,
                 notice=notice,
@@ -266,7 +267,16 @@ def ship_notice_apply_to(*, notice_id: int, order_id: int, actor: str) -> ShipNo
     Raises ShipNotice.DoesNotExist, Order.DoesNotExist or FulfillmentRefused (nothing
     written)."""
     with transaction.atomic():
-        notice = ShipNotice.objects.select_for_update().get(id=notice_id)
+        notice = (
+            ShipNotice.objects.select_for_update().select_related("connection").get(id=notice_id)
+        )
+        if not notice.connection.is_own_station:
+            # A publisher's warehouse ships its warehouse orders, never pressrun's.
+            raise FulfillmentRefused(
+                Refusal.NOT_ALLOWED,
+                f"This notice came from {notice.connection.name}, a publisher's warehouse: it "
+                "is about one of its warehouse orders, never a pressrun order.",
+            )
         result = fulfillment_move(
             order_id=order_id,
             to=S.SHIPPED,
@@ -314,6 +324,8 @@ def ship_notices_delete_expired(*, now: datetime) -> int:
 __all__ = [
     "NoticeResult",
     "ProtocolError",
+    "notice_digest",
+    "notice_keep",
     "ship_notice_apply_to",
     "ship_notice_receive",
     "ship_notice_resolve",

@@ -19,7 +19,7 @@ from django.utils import timezone
 from pressrun.fulfillment.address.selectors import address_verified_q
 from pressrun.fulfillment.selectors import ready_q, with_fulfillment_last_modified
 from pressrun.orders.models import FulfillmentState, Mode, Order
-from pressrun.warehouses.models import WarehouseConnection
+from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder, WarehouseOrderState
 
 S = FulfillmentState
 
@@ -111,6 +111,86 @@ def station_export_page(
             .order_by("fulfillment_last_modified", "id")[start : start + page_size]
         )
     return ExportPage(orders=orders, pages=pages, page=page)
+
+
+# --- a publisher's warehouse (the pull half of issue 11) ----------------------------------
+
+# What a warehouse order is called at its warehouse: `WH-<id>`. pressrun's own order numbers
+# are invoices, `invoice-id` or bare ids; a warehouse's notices are looked up among its own
+# orders only, so the prefix is for people (and the notice log) to tell them apart.
+WAREHOUSE_ORDER_PREFIX = "WH-"
+_WAREHOUSE_ORDER_NUMBER = re.compile(r"^WH-(\d{1,19})$", re.IGNORECASE)
+# The states in which a warehouse pulls an order: handed to it (an open one is moved to
+# routed by the export that hands it over) or partly shipped.
+WAREHOUSE_EXPORT_STATES = (
+    WarehouseOrderState.OPEN,
+    WarehouseOrderState.ROUTED,
+    WarehouseOrderState.PARTIALLY_SHIPPED,
+)
+
+
+def warehouse_order_number(order_id: int) -> str:
+    """The OrderID and OrderNumber a warehouse is shown for warehouse order `order_id`."""
+    return f"{WAREHOUSE_ORDER_PREFIX}{order_id}"
+
+
+def warehouse_order_id(reference: str) -> int | None:
+    """The warehouse order id a `WH-<id>` reference names (None for anything else)."""
+    match = _WAREHOUSE_ORDER_NUMBER.match(reference.strip())
+    if match is None:
+        return None
+    return _order_id(match.group(1))
+
+
+def warehouse_orders_pulled(connection: WarehouseConnection) -> QuerySet[WarehouseOrder]:
+    """Every order `connection` may know about: its own, never a test order (a cart's test
+    order is never handed to a warehouse), none for pressrun's own station."""
+    if connection.is_own_station:
+        return WarehouseOrder.objects.none()
+    return WarehouseOrder.objects.filter(connection=connection, test=False)
+
+
+def warehouse_export_window(
+    connection: WarehouseConnection, *, modified_from: datetime, modified_before: datetime
+) -> QuerySet[WarehouseOrder]:
+    """The orders a pulling warehouse is sent for one export window: its own in an export
+    state whose LastModified (`updated_at`) is in [`modified_from`, `modified_before`)."""
+    return warehouse_orders_pulled(connection).filter(
+        state__in=WAREHOUSE_EXPORT_STATES,
+        updated_at__gte=modified_from,
+        updated_at__lt=modified_before,
+    )
+
+
+@dataclass(frozen=True)
+class WarehouseExportPage:
+    orders: list[WarehouseOrder]
+    pages: int
+    page: int
+
+
+def warehouse_export_page(
+    connection: WarehouseConnection,
+    *,
+    modified_from: datetime,
+    modified_before: datetime,
+    page: int,
+    page_size: int,
+) -> WarehouseExportPage:
+    """One page of `warehouse_export_window`, oldest change first then by id (the own
+    station's paging: `pages` at least 1, a page beyond it empty), with the lines."""
+    window = warehouse_export_window(
+        connection, modified_from=modified_from, modified_before=modified_before
+    )
+    total = window.count()
+    pages = max(1, -(-total // page_size))
+    start = (page - 1) * page_size
+    orders: list[WarehouseOrder] = []
+    if start < total:
+        orders = list(
+            window.prefetch_related("lines").order_by("updated_at", "id")[start : start + page_size]
+        )
+    return WarehouseExportPage(orders=orders, pages=pages, page=page)
 
 
 def shared_invoices(orders: Iterable[Order]) -> set[tuple[int, str]]:

@@ -36,7 +36,8 @@ from pressrun.core.errors import DomainError
 from pressrun.core.money import amount_text
 from pressrun.fulfillment.customs import unit_weight_oz
 from pressrun.orders.models import Order
-from pressrun.warehouses.selectors import order_number
+from pressrun.warehouses.models import WarehouseOrder
+from pressrun.warehouses.selectors import order_number, warehouse_order_number
 
 DATE_TIME_FORMAT = "%m/%d/%Y %H:%M"
 DATE_FORMAT = "%m/%d/%Y"
@@ -197,7 +198,78 @@ def render_orders(
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
+def warehouse_order_status(order: WarehouseOrder) -> str:
+    """The OrderStatus a pulling warehouse is shown (mapped to ShipStation's statuses when
+    the store is connected): `shipped` once every line has shipped, else
+    `awaiting_shipment` (also while some lines remain after a partial shipment)."""
+    return "shipped" if order.shipped_at is not None else "awaiting_shipment"
+
+
+def render_warehouse_orders(orders: list[WarehouseOrder], *, pages: int) -> bytes:
+    """The `<Orders pages="…">` document of one page of a publisher warehouse's export:
+    each order with its warehouse lines (SKU = the warehouse SKU, LineItemID = the line's
+    id, which a ShipNotice may name) and its carrier code as ShippingMethod. Each order
+    needs its lines prefetched. The warehouse is not sent prices: it ships, the cart
+    charged."""
+    root = ET.Element("Orders", pages=str(pages))
+    for order in orders:
+        number = warehouse_order_number(order.id)
+        element = ET.SubElement(root, "Order")
+        _add(element, "OrderID", number)
+        _add(element, "OrderNumber", number)
+        _add(element, "OrderDate", _when(order.created_at))
+        _add(element, "OrderStatus", warehouse_order_status(order))
+        _add(element, "LastModified", _when(order.updated_at))
+        _add(element, "ShippingMethod", order.carrier_code)
+        _add(element, "OrderTotal", "0.00")
+        _add(element, "TaxAmount", "0.00")
+        _add(element, "ShippingAmount", "0.00")
+        _add(element, "InternalNotes", f"{order.cart} order {order.cart_order_name}".strip())
+        _add(element, "CustomField1", order.cart_order_name)
+        customer = ET.SubElement(element, "Customer")
+        _add(customer, "CustomerCode", (order.ship_email or number)[:50])
+        bill_to = ET.SubElement(customer, "BillTo")
+        _add(bill_to, "Name", order.ship_name)
+        _add(bill_to, "Company", order.ship_company)
+        _add(bill_to, "Phone", "")
+        _add(bill_to, "Email", order.ship_email)
+        ship_to = ET.SubElement(customer, "ShipTo")
+        _add(ship_to, "Name", order.ship_name)
+        _add(ship_to, "Company", order.ship_company)
+        _add(ship_to, "Address1", order.ship_address)
+        _add(ship_to, "Address2", "")
+        _add(ship_to, "City", order.ship_city)
+        _add(ship_to, "State", order.ship_state)
+        _add(ship_to, "PostalCode", order.ship_postal_code)
+        _add(ship_to, "Country", order.ship_country)
+        _add(ship_to, "Phone", "")
+        items = ET.SubElement(element, "Items")
+        for line in order.lines.all():
+            item = ET.SubElement(items, "Item")
+            _add(item, "LineItemID", str(line.id))
+            _add(item, "SKU", line.warehouse_sku)
+            _add(item, "Name", line.title)
+            _add(item, "Quantity", str(line.quantity))
+            _add(item, "UnitPrice", "0.00")
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+
+
 # --- the ship notice -----------------------------------------------------------------------
+
+
+# The most items one ShipNotice is read with, and the largest quantity of one.
+MAX_NOTICE_ITEMS = 500
+MAX_ITEM_QUANTITY = 1_000_000
+
+
+@dataclass(frozen=True)
+class NoticeItem:
+    """One `<Item>` of a ShipNotice's `<Items>`: what the package holds. `quantity` is None
+    when the item does not say; `line_item_id` is the LineItemID we exported, when sent."""
+
+    sku: str
+    quantity: int | None
+    line_item_id: str
 
 
 @dataclass(frozen=True)
@@ -212,6 +284,8 @@ class Notice:
     service: str
     tracking_number: str
     shipping_cost: Decimal | None
+    # Empty when the notice lists no items (the package holds whatever is left to ship).
+    items: tuple[NoticeItem, ...] = ()
 
 
 def _local(tag: str) -> str:
@@ -223,6 +297,49 @@ def _child_text(root: ET.Element, name: str) -> str:
         if isinstance(child.tag, str) and _local(child.tag) == name.lower():
             return (child.text or "").strip()
     return ""
+
+
+def _child(root: ET.Element, name: str) -> ET.Element | None:
+    for child in root:
+        if isinstance(child.tag, str) and _local(child.tag) == name.lower():
+            return child
+    return None
+
+
+def parse_notice_items(root: ET.Element) -> tuple[NoticeItem, ...]:
+    """The `<Items><Item>…</Item></Items>` of a ShipNotice (SKU, Quantity, LineItemID).
+    Raises ProtocolError for a quantity that is not a whole number from 1, or too many
+    items."""
+    container = _child(root, "Items")
+    if container is None:
+        return ()
+    items: list[NoticeItem] = []
+    for element in container:
+        if not isinstance(element.tag, str) or _local(element.tag) != "item":
+            continue
+        if len(items) == MAX_NOTICE_ITEMS:
+            raise ProtocolError(f"The ShipNotice lists more than {MAX_NOTICE_ITEMS} items.")
+        raw = _child_text(element, "Quantity")
+        quantity: int | None = None
+        if raw:
+            if (
+                not raw.isascii()
+                or not raw.isdigit()
+                or len(raw) > 9
+                or not 1 <= int(raw) <= MAX_ITEM_QUANTITY
+            ):
+                raise ProtocolError(
+                    f"An item's Quantity must be a whole number from 1, not {raw[:20]!r}."
+                )
+            quantity = int(raw)
+        items.append(
+            NoticeItem(
+                sku=_child_text(element, "SKU")[:255],
+                quantity=quantity,
+                line_item_id=_child_text(element, "LineItemID")[:50],
+            )
+        )
+    return tuple(items)
 
 
 def parse_notice_date(value: str) -> date | None:
@@ -284,4 +401,5 @@ def parse_notice(body: bytes, params: dict[str, str]) -> Notice:
             _child_text(root, "TrackingNumber") or params.get("tracking_number", "").strip()
         ),
         shipping_cost=cost,
+        items=parse_notice_items(root),
     )

@@ -8,7 +8,10 @@ between them. `warehouse_order_move` is the one function that changes a state.
 - **new**: made from a cart order's lines; its shipping description not yet transformed.
 - **open**: its carrier code is known; ready to go to the warehouse.
 - **routed**: handed to the warehouse (pulled by its shipping software, or pushed).
-- **partially_shipped**: the warehouse shipped some of its lines.
+- **partially_shipped**: the warehouse has shipped: some of its lines, or every line, which
+  `WarehouseOrder.shipped_at` marks. An order shipped in full stays here until its tracking
+  has reached the cart (the post-back closes it), since DropStream's "closed" means exactly
+  that; `shipped_at` is what tells "all shipped, waiting for the cart" from "some shipped".
 - **closed**: everything shipped and the tracking uploaded to the cart. Final.
 - **error**: stopped, with its reason (`WarehouseOrder.error`): no Shipping Description
   Transformer rule fits its description, or later the warehouse refused it. An order in
@@ -17,12 +20,14 @@ between them. `warehouse_order_move` is the one function that changes a state.
 
 Routing (this app's `orders.py`, called from the carts) makes orders new and moves them to
 open or error; the later moves belong to the pull and push protocols and to the shipment
-confirmations, which only call `warehouse_order_move`.
+confirmations, which only call `warehouse_order_move`: a pulling warehouse's export moves
+open → routed (`pull.py`), its ship notices routed → partially_shipped (`shipments.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -54,7 +59,8 @@ WAREHOUSE_ORDER_TABLE: dict[str, StateRule] = {
     ),
     S.PARTIALLY_SHIPPED: StateRule(
         frozenset({S.CLOSED, S.ERROR}),
-        "The warehouse shipped some of its lines.",
+        "The warehouse shipped some of its lines, or all of them (then it waits for the "
+        "tracking to reach the cart).",
     ),
     S.CLOSED: StateRule(
         frozenset(),
@@ -76,12 +82,20 @@ class MoveRefused(DomainError):
 
 
 def warehouse_order_move(
-    *, order_id: int, to: str, error: str = "", carrier_code: str | None = None
+    *,
+    order_id: int,
+    to: str,
+    error: str = "",
+    carrier_code: str | None = None,
+    at: datetime | None = None,
 ) -> WarehouseOrder:
-    """Move the warehouse order to `to` under its row lock, as the table allows. `error` is
-    required for (and only kept in) the error state; `carrier_code`, when given, is saved with
-    the move. Moving to the state the order is in is a no-op, except that an order in error
-    takes the new reason. Raises MoveRefused for a move the table does not declare."""
+    """Move the warehouse order to `to` under its row lock, as the table allows, and stamp
+    `updated_at` (its LastModified) with `at` (default now). `error` is required for (and
+    only kept in) the error state; `carrier_code`, when given, is saved with the move.
+    Moving to the state the order is in writes nothing (so a repeated or concurrent move
+    never moves LastModified again), except that an order in error takes the new reason and
+    a given carrier code is saved. Raises MoveRefused for a move the table does not
+    declare."""
     if to not in WAREHOUSE_ORDER_TABLE:
         raise MoveRefused(f"There is no warehouse order state {to!r}.")
     if to == S.ERROR and not error:
@@ -93,13 +107,19 @@ def warehouse_order_move(
                 f"Warehouse order {order.id} is {order.get_state_display().lower()}: it cannot "
                 f"become {S(to).label.lower()}."
             )
+        if (
+            order.state == to
+            and to != S.ERROR
+            and (carrier_code is None or carrier_code == order.carrier_code)
+        ):
+            return order
         fields = ["state", "error", "updated_at"]
         order.state = to
         order.error = error if to == S.ERROR else ""
         if carrier_code is not None:
             order.carrier_code = carrier_code
             fields.append("carrier_code")
-        order.updated_at = timezone.now()
+        order.updated_at = at or timezone.now()
         order.save(update_fields=fields)
     return order
 

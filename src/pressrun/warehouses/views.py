@@ -1,7 +1,9 @@
 """The ShipStation-compatible Custom Store endpoint: `/warehouses/shipstation`.
 
 Parse → authenticate → one selector or service → render; the protocol's details are in
-`shipstation.py`, the rules in `selectors.py` and `notices.py`.
+`shipstation.py`, the rules in `selectors.py` and `notices.py` for pressrun's own station,
+in `pull.py` and `shipments.py` for a publisher's warehouse (the connection decides which:
+each sees only its own orders).
 
 Answers: 200 with the `<Orders>` XML (export) or `OK …` (a notice taken); 400 for a
 request that does not follow the protocol; 401 with `WWW-Authenticate: Basic` for missing
@@ -31,17 +33,20 @@ from pressrun.core.text import is_one_line, one_line
 from pressrun.fulfillment.selectors import effective_state
 from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_receive
+from pressrun.warehouses.pull import warehouse_export
 from pressrun.warehouses.selectors import shared_invoices, station_export_page
 from pressrun.warehouses.services import (
     StationCredentialsInvalid,
     StationDisabled,
     warehouse_authenticate,
 )
+from pressrun.warehouses.shipments import warehouse_notice_receive
 from pressrun.warehouses.shipstation import (
     MAX_NOTICE_BYTES,
     ProtocolError,
     parse_export_query,
     render_orders,
+    render_warehouse_orders,
 )
 
 logger = logging.getLogger(__name__)
@@ -149,6 +154,20 @@ def _export(connection: WarehouseConnection, params: dict[str, str]) -> HttpResp
     except ProtocolError as exc:
         return _text(400, exc.message)
     now = timezone.now()
+    if not connection.is_own_station:
+        # A publisher's warehouse: the orders routed to it, never pressrun's own.
+        pulled = warehouse_export(
+            connection,
+            modified_from=query.modified_from,
+            modified_before=query.modified_before,
+            page=query.page,
+            page_size=settings.SHIPSTATION_PAGE_SIZE,
+            now=now,
+        )
+        return HttpResponse(
+            render_warehouse_orders(pulled.orders, pages=pulled.pages),
+            content_type="application/xml; charset=utf-8",
+        )
     page = station_export_page(
         connection,
         modified_from=query.modified_from,
@@ -176,7 +195,8 @@ def _shipnotify(
     if length > MAX_NOTICE_BYTES:
         return _text(413, f"The ShipNotice is larger than {MAX_NOTICE_BYTES} bytes.")
     try:
-        result = ship_notice_receive(
+        receive = ship_notice_receive if connection.is_own_station else warehouse_notice_receive
+        result = receive(
             connection=connection,
             query_string=str(request.META.get("QUERY_STRING", "")),
             params=params,

@@ -4,7 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pressrun.warehouses.services import ConnectionInvalid, warehouse_create
+from pressrun.warehouses.services import (
+    ConnectionInvalid,
+    warehouse_create,
+    warehouse_set_enabled,
+)
 
 
 class Command(BaseCommand):
@@ -13,7 +17,7 @@ class Command(BaseCommand):
         "(/warehouses/shipstation) and print `id=<n> username=<u> password=<p>` on one line. "
         "The password is shown only now. With --publisher: that publisher's own warehouse, "
         "which starts disabled until it is set up (the dashboard's Integrations → Warehouses "
-        "enables it)."
+        "enables it, or --enabled here, for a warehouse that is set up already)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,6 +33,11 @@ class Command(BaseCommand):
             default=None,
             help="The publisher whose own warehouse this is (default: pressrun's own station).",
         )
+        parser.add_argument(
+            "--enabled",
+            action="store_true",
+            help="With --publisher: enable the warehouse at once (it starts disabled).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -40,6 +49,8 @@ class Command(BaseCommand):
         except ConnectionInvalid as exc:
             raise CommandError(exc.message) from exc
         connection = created.connection
+        if options["enabled"] and not connection.enabled:
+            connection = warehouse_set_enabled(connection_id=connection.id, enabled=True)
         self.stdout.write(
             f"id={connection.id} username={connection.username} password={created.password}"
         )
