@@ -7,7 +7,8 @@ PRESSRUN_REQUIRE_ALL=1 (CI), where that is a failure.
 The two halves run at the same time, each in its own process with its own data dir (the
 suite spends much of its time waiting on servers, workers and browsers it starts, so two
 halves use two cores well); each half's output is printed, whole, when it ends.
-PRESSRUN_TEST_SERIAL=1 runs them one after the other with their output as it comes. Within a
+PRESSRUN_TEST_SERIAL=1 runs them one after the other with their output as it comes. The
+browser tests (tests/ui) run in the SQLite half only (POSTGRES_HALF_ARGS says why). Within a
 half, pytest-xdist spreads the test files over PRESSRUN_TEST_WORKERS processes (default 2),
 each with its own data dir (tests/conftest.py) and, on PostgreSQL, its own test database.
 
@@ -45,6 +46,12 @@ POSTGRES_URL = os.environ.get(
 )
 REQUIRE_ALL = os.environ.get("PRESSRUN_REQUIRE_ALL") == "1"
 SERIAL = os.environ.get("PRESSRUN_TEST_SERIAL") == "1"
+# The browser tests run in the SQLite half only: what they prove (what a browser shows and
+# does: layout, scripts, forms, the Content Security Policy) does not depend on the
+# database, SQLite is what `make run` serves, and every view and rule behind them is tested
+# on PostgreSQL too by the in-process and end-to-end tests. Chromium is the suite's
+# heaviest user of the two cores; running it twice bought nothing.
+POSTGRES_HALF_ARGS = ("--ignore=tests/ui",)
 # pytest-xdist workers per half. Most of the suite's time is spent waiting on the servers,
 # workers and browsers it starts, so two workers per half keep two cores busy.
 WORKERS = int(os.environ.get("PRESSRUN_TEST_WORKERS") or "2")
@@ -100,11 +107,18 @@ def drop_databases(names: list[str]) -> None:
 
 
 def pytest_run(
-    title: str, env: dict[str, str], report: Path, basetemp: Path, log: Path | None = None
+    title: str,
+    env: dict[str, str],
+    report: Path,
+    basetemp: Path,
+    log: Path | None = None,
+    *,
+    args: tuple[str, ...] = (),
 ) -> tuple[bool, dict[str, int]]:
-    """One half of the suite. With `log`, its output goes there and is printed whole when it
-    ends (so two halves running at once do not interleave); without, as it comes."""
-    command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider"]
+    """One half of the suite (`args`: more pytest arguments). With `log`, its output goes
+    there and is printed whole when it ends (so two halves running at once do not
+    interleave); without, as it comes."""
+    command = [str(BIN / "python"), "-m", "pytest", "-p", "no:cacheprovider", *args]
     command += [f"--junitxml={report}", f"--basetemp={basetemp}"]
     if WORKERS > 1:
         # Whole files per worker: the tests of one file share its fixtures (and the
@@ -235,7 +249,8 @@ def _run_all(work: Path) -> int:
 
     def run_half(title: str, env: dict[str, str], name: str) -> tuple[bool, dict[str, int]]:
         log = None if SERIAL or len(halves) == 1 else work / f"{name}.log"
-        return pytest_run(title, env, work / f"{name}.xml", work / f"pytest-{name}", log)
+        args = POSTGRES_HALF_ARGS if name == "pg" else ()
+        return pytest_run(title, env, work / f"{name}.xml", work / f"pytest-{name}", log, args=args)
 
     try:
         with ThreadPoolExecutor(max_workers=1 if SERIAL else len(halves)) as pool:

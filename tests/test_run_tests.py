@@ -50,6 +50,8 @@ class Suite:
         report: Path,
         basetemp: Path,
         log: Path | None = None,
+        *,
+        args: tuple[str, ...] = (),
     ) -> tuple[bool, dict[str, int]]:
         self.seen.append({"env": env, "report": report, "basetemp": basetemp, "log": log})
         temp = Path(env["TMPDIR"])
@@ -146,7 +148,13 @@ def test_postgresql_databases_left_by_the_tests_fail_the_run_and_are_dropped(
     left: list[str] = []
 
     def suite(
-        title: str, env: dict[str, str], report: Path, basetemp: Path, log: Path | None = None
+        title: str,
+        env: dict[str, str],
+        report: Path,
+        basetemp: Path,
+        log: Path | None = None,
+        *,
+        args: tuple[str, ...] = (),
     ) -> tuple[bool, dict[str, int]]:
         if "PRESSRUN_DATABASE_URL" in env:
             monkeypatch.setenv("PRESSRUN_TEST_RUN_ID", env["PRESSRUN_TEST_RUN_ID"])
@@ -179,9 +187,15 @@ def test_the_two_halves_run_at_once_each_with_its_own_data_dir_and_log(
     seen: list[dict[str, Any]] = []
 
     def suite(
-        title: str, env: dict[str, str], report: Path, basetemp: Path, log: Path | None = None
+        title: str,
+        env: dict[str, str],
+        report: Path,
+        basetemp: Path,
+        log: Path | None = None,
+        *,
+        args: tuple[str, ...] = (),
     ) -> tuple[bool, dict[str, int]]:
-        seen.append({"title": title, "data": env["PRESSRUN_DATA_DIR"], "log": log})
+        seen.append({"title": title, "data": env["PRESSRUN_DATA_DIR"], "log": log, "args": args})
         both_started.wait()  # raises BrokenBarrierError when run one after the other
         return True, {"passed": 1, "failed": 0, "skipped": 0}
 
@@ -193,3 +207,9 @@ def test_the_two_halves_run_at_once_each_with_its_own_data_dir_and_log(
     ]
     assert len({half["data"] for half in seen}) == 2
     assert all(half["log"] is not None for half in seen)
+    # The browser tests run in the SQLite half only.
+    args = {half["title"]: half["args"] for half in seen}
+    assert args == {
+        "test suite on SQLite": (),
+        "test suite on PostgreSQL": ("--ignore=tests/ui",),
+    }
