@@ -904,3 +904,34 @@ def test_warehouses_imports_no_cart() -> None:
         for path in sorted((SRC / "warehouses").rglob("*.py"))
     }
     assert {name: found for name, found in offending.items() if found} == {}
+
+
+def test_importlistings_routes_the_lines_its_listings_take(
+    publisher: Any, cd: Any, warehouse: Any, tmp_path: Any, capsys: Any
+) -> None:
+    """The command does what the dashboard's import does: the kept line waiting for a listing
+    is routed into the cart order's warehouse order, and nothing is routed twice."""
+    from django.core.management import call_command
+
+    post_shopify(publisher, order_json(skus=PROOF_LINES), "w-cli")
+    process_pending()
+    placed = WarehouseOrder.objects.get()
+    path = tmp_path / "listings.csv"
+    path.write_bytes(b"channel_sku,warehouse_sku,quantity\nPOSTER-9,ACME-POSTER,1\n")
+
+    call_command("importlistings", "--warehouse", str(warehouse.id), str(path))
+    assert capsys.readouterr().out == (
+        "add     POSTER-9 -> 1 x ACME-POSTER\n"
+        "1 added, 0 changed, 0 removed, 0 unchanged\n"
+        "1 kept delivery waiting for these listings was routed or queued to be processed "
+        "again.\n"
+    )
+    assert Order.objects.count() == 1
+    assert WarehouseOrder.objects.get() == placed
+    assert warehouse_lines(placed)[-1] == ("POSTER-9", "ACME-POSTER", 1)
+    assert ("POSTER-9", "warehouse") in routes()
+
+    # The same file again changes nothing and routes nothing.
+    call_command("importlistings", "--warehouse", str(warehouse.id), str(path))
+    assert capsys.readouterr().out == "0 added, 0 changed, 0 removed, 1 unchanged\n"
+    assert WarehouseOrderLine.objects.filter(order=placed).count() == 4

@@ -1,3 +1,8 @@
+"""`pressrun importlistings`: import a publisher warehouse's listings, then route the kept cart
+lines that were waiting for them, as the dashboard's import does. It lives in `carts`
+because routing does: `warehouses` (where the listings are) imports no cart code.
+"""
+
 from __future__ import annotations
 
 import sys
@@ -6,6 +11,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pressrun.carts.services import unmatched_reprocess_for_warehouse
 from pressrun.warehouses.listings import (
     MAX_FILE_BYTES,
     ListingsInvalid,
@@ -62,7 +68,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        connection = WarehouseConnection.objects.filter(id=options["warehouse"]).first()
+        connection = (
+            WarehouseConnection.objects.select_related("publisher")
+            .filter(id=options["warehouse"])
+            .first()
+        )
         if connection is None:
             raise CommandError(f"There is no warehouse connection {options['warehouse']}.")
         if connection.publisher_id is None:
@@ -92,6 +102,17 @@ class Command(BaseCommand):
             self._fail(exc)
         for line in preview_lines(preview):
             self.stdout.write(line)
+        # The listings are committed: the lines they name that no route took can go now.
+        assert connection.publisher is not None
+        routed = unmatched_reprocess_for_warehouse(
+            publisher=connection.publisher, connection_id=connection.id
+        )
+        if routed:
+            self.stdout.write(
+                f"{routed} kept deliver{'y' if routed == 1 else 'ies'} waiting for these "
+                f"listings {'was' if routed == 1 else 'were'} routed or queued to be processed "
+                "again."
+            )
 
     def _read(self, name: str) -> bytes:
         try:
