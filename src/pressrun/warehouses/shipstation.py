@@ -133,6 +133,40 @@ def _when(value: datetime) -> str:
     return value.astimezone(UTC).strftime(DATE_TIME_FORMAT)
 
 
+def _add_customer(
+    element: ET.Element,
+    *,
+    code: str,
+    name: str,
+    company: str,
+    email: str,
+    address: str,
+    city: str,
+    state: str,
+    postal_code: str,
+    country: str,
+) -> None:
+    """An export Order's `<Customer>`: its code, BillTo (who) and ShipTo (where). Both
+    exports, pressrun's own orders and a publisher warehouse's, write the same shape."""
+    customer = ET.SubElement(element, "Customer")
+    _add(customer, "CustomerCode", code)
+    bill_to = ET.SubElement(customer, "BillTo")
+    _add(bill_to, "Name", name)
+    _add(bill_to, "Company", company)
+    _add(bill_to, "Phone", "")
+    _add(bill_to, "Email", email)
+    ship_to = ET.SubElement(customer, "ShipTo")
+    _add(ship_to, "Name", name)
+    _add(ship_to, "Company", company)
+    _add(ship_to, "Address1", address)
+    _add(ship_to, "Address2", "")
+    _add(ship_to, "City", city)
+    _add(ship_to, "State", state)
+    _add(ship_to, "PostalCode", postal_code)
+    _add(ship_to, "Country", country)
+    _add(ship_to, "Phone", "")
+
+
 def render_orders(
     orders: list[Order], *, pages: int, shared: set[tuple[int, str]], states: dict[int, str]
 ) -> bytes:
@@ -168,23 +202,18 @@ def render_orders(
         _add(element, "InternalNotes", notes)
         _add(element, "CustomField1", order.invoice)
         _add(element, "CustomField2", str(publisher.id))
-        customer = ET.SubElement(element, "Customer")
-        _add(customer, "CustomerCode", (order.email or f"order-{order.id}")[:50])
-        bill_to = ET.SubElement(customer, "BillTo")
-        _add(bill_to, "Name", order.name)
-        _add(bill_to, "Company", order.company)
-        _add(bill_to, "Phone", "")
-        _add(bill_to, "Email", order.email)
-        ship_to = ET.SubElement(customer, "ShipTo")
-        _add(ship_to, "Name", order.name)
-        _add(ship_to, "Company", order.company)
-        _add(ship_to, "Address1", order.address)
-        _add(ship_to, "Address2", "")
-        _add(ship_to, "City", order.city)
-        _add(ship_to, "State", order.state)
-        _add(ship_to, "PostalCode", order.postal_code)
-        _add(ship_to, "Country", order.country)
-        _add(ship_to, "Phone", "")
+        _add_customer(
+            element,
+            code=(order.email or f"order-{order.id}")[:50],
+            name=order.name,
+            company=order.company,
+            email=order.email,
+            address=order.address,
+            city=order.city,
+            state=order.state,
+            postal_code=order.postal_code,
+            country=order.country,
+        )
         items = ET.SubElement(element, "Items")
         for line in order.lines.all():
             project = line.project
@@ -226,23 +255,18 @@ def render_warehouse_orders(orders: list[WarehouseOrder], *, pages: int) -> byte
         _add(element, "ShippingAmount", "0.00")
         _add(element, "InternalNotes", f"{order.cart} order {order.cart_order_name}".strip())
         _add(element, "CustomField1", order.cart_order_name)
-        customer = ET.SubElement(element, "Customer")
-        _add(customer, "CustomerCode", (order.ship_email or number)[:50])
-        bill_to = ET.SubElement(customer, "BillTo")
-        _add(bill_to, "Name", order.ship_name)
-        _add(bill_to, "Company", order.ship_company)
-        _add(bill_to, "Phone", "")
-        _add(bill_to, "Email", order.ship_email)
-        ship_to = ET.SubElement(customer, "ShipTo")
-        _add(ship_to, "Name", order.ship_name)
-        _add(ship_to, "Company", order.ship_company)
-        _add(ship_to, "Address1", order.ship_address)
-        _add(ship_to, "Address2", "")
-        _add(ship_to, "City", order.ship_city)
-        _add(ship_to, "State", order.ship_state)
-        _add(ship_to, "PostalCode", order.ship_postal_code)
-        _add(ship_to, "Country", order.ship_country)
-        _add(ship_to, "Phone", "")
+        _add_customer(
+            element,
+            code=(order.ship_email or number)[:50],
+            name=order.ship_name,
+            company=order.ship_company,
+            email=order.ship_email,
+            address=order.ship_address,
+            city=order.ship_city,
+            state=order.ship_state,
+            postal_code=order.ship_postal_code,
+            country=order.ship_country,
+        )
         items = ET.SubElement(element, "Items")
         for line in order.lines.all():
             item = ET.SubElement(items, "Item")
