@@ -5,21 +5,19 @@ because routing does: `warehouses` (where the listings are) imports no cart code
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pressrun.carts.services import unmatched_reprocess_for_warehouse
 from pressrun.warehouses.listings import (
-    MAX_FILE_BYTES,
     ListingsInvalid,
     Preview,
     listings_import,
     listings_parse,
     listings_preview,
 )
+from pressrun.warehouses.management.csv_commands import fail_with_row_errors, read_csv_file
 from pressrun.warehouses.models import WarehouseConnection
 
 
@@ -80,11 +78,11 @@ class Command(BaseCommand):
                 f"Connection {connection.id} is pressrun's own shipping station: listings "
                 "belong to a publisher's warehouse."
             )
-        data = self._read(options["file"])
+        data = read_csv_file(options["file"])
         if options["dry_run"]:
             parsed = listings_parse(data)
             if not parsed.ok:
-                self._fail(ListingsInvalid("", parsed.errors, parsed.more_errors))
+                fail_with_row_errors(self, ListingsInvalid("", parsed.errors, parsed.more_errors))
             preview = listings_preview(
                 connection_id=connection.id,
                 listings=parsed.listings,
@@ -99,7 +97,7 @@ class Command(BaseCommand):
                 connection_id=connection.id, data=data, replace_all=options["replace_all"]
             )
         except ListingsInvalid as exc:
-            self._fail(exc)
+            fail_with_row_errors(self, exc)
         for line in preview_lines(preview):
             self.stdout.write(line)
         # The listings are committed: the lines they name that no route took can go now.
@@ -113,19 +111,3 @@ class Command(BaseCommand):
                 f"listings {'was' if routed == 1 else 'were'} routed or queued to be processed "
                 "again."
             )
-
-    def _read(self, name: str) -> bytes:
-        try:
-            if name == "-":
-                return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-            with Path(name).open("rb") as handle:
-                return handle.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise CommandError(f"Cannot read {name}: {exc.strerror}.") from exc
-
-    def _fail(self, exc: ListingsInvalid) -> NoReturn:
-        for error in exc.errors:
-            self.stderr.write(str(error))
-        if exc.more_errors:
-            self.stderr.write(f"… and {exc.more_errors} more error(s).")
-        raise CommandError(f"{len(exc.errors) + exc.more_errors} error(s): nothing was imported.")

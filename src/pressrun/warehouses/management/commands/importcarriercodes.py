@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -14,7 +12,7 @@ from pressrun.warehouses.carrier_codes import (
     carrier_codes_preview,
     invalid,
 )
-from pressrun.warehouses.listings import MAX_FILE_BYTES
+from pressrun.warehouses.management.csv_commands import fail_with_row_errors, read_csv_file
 from pressrun.warehouses.models import WarehouseConnection
 
 
@@ -62,11 +60,11 @@ class Command(BaseCommand):
                 f"Connection {connection.id} is pressrun's own shipping station: carrier "
                 "codes belong to a publisher's warehouse."
             )
-        data = self._read(options["file"])
+        data = read_csv_file(options["file"])
         if options["dry_run"]:
             parsed = carrier_codes_parse(data)
             if not parsed.ok:
-                self._fail(invalid(parsed))
+                fail_with_row_errors(self, invalid(parsed))
             preview = carrier_codes_preview(connection_id=connection.id, codes=parsed.codes)
             for line in preview_lines(preview):
                 self.stdout.write(line)
@@ -75,22 +73,6 @@ class Command(BaseCommand):
         try:
             preview = carrier_codes_import(connection_id=connection.id, data=data)
         except CarrierCodesInvalid as exc:
-            self._fail(exc)
+            fail_with_row_errors(self, exc)
         for line in preview_lines(preview):
             self.stdout.write(line)
-
-    def _read(self, name: str) -> bytes:
-        try:
-            if name == "-":
-                return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-            with Path(name).open("rb") as handle:
-                return handle.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise CommandError(f"Cannot read {name}: {exc.strerror}.") from exc
-
-    def _fail(self, exc: CarrierCodesInvalid) -> NoReturn:
-        for error in exc.errors:
-            self.stderr.write(str(error))
-        if exc.more_errors:
-            self.stderr.write(f"… and {exc.more_errors} more error(s).")
-        raise CommandError(f"{len(exc.errors) + exc.more_errors} error(s): nothing was imported.")
