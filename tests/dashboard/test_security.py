@@ -34,6 +34,8 @@ from pressrun.warehouses.models import (
     DescriptionRule,
     ListingUpload,
     WarehouseConnection,
+    WarehouseOrder,
+    WarehousePush,
 )
 from pressrun.warehouses.services import warehouse_create
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -55,6 +57,7 @@ SAMPLE_ARGUMENTS = {
     "webhook_delivery_id": "1",
     "connection_id": "1",
     "description_rule_id": "1",
+    "push_id": "1",
 }
 
 
@@ -117,6 +120,7 @@ class Theirs:
     listing_upload: ListingUpload
     description_rule: DescriptionRule
     carrier_code_upload: CarrierCodeUpload
+    warehouse_push: WarehousePush
 
 
 # For every URL argument, per namespace: the value naming publisher B's object. A URL with an
@@ -133,6 +137,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "webhook_delivery_id": lambda theirs: str(theirs.webhook_delivery.id),
         "connection_id": lambda theirs: str(theirs.warehouse.id),
         "description_rule_id": lambda theirs: str(theirs.description_rule.id),
+        "push_id": lambda theirs: str(theirs.warehouse_push.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -183,6 +188,7 @@ POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
         "action": "confirm",
         "upload": str(theirs.carrier_code_upload.id),
     },
+    "dashboard:warehouse_push": lambda theirs: {"url": "https://taken-over.example.com/"},
     "dashboard:warehouse_rules": lambda theirs: {
         "match": "is",
         "text": "hacked",
@@ -265,6 +271,9 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:warehouse_unknown_skus",
         "dashboard:warehouse_orders",
         "dashboard:warehouse_orders_recheck",
+        "dashboard:warehouse_push",
+        "dashboard:warehouse_push_secret",
+        "dashboard:warehouse_push_again",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"
@@ -354,6 +363,31 @@ def theirs(
             connection_id=warehouse.id, match="is", text="Their shipping", carrier_code="THEIR_CODE"
         ),
         carrier_code_upload=codes_pending.upload,
+        warehouse_push=_their_refused_push(warehouse),
+    )
+
+
+def _their_refused_push(warehouse: WarehouseConnection) -> WarehousePush:
+    """A push of B's warehouse that "Send again" would send, were it A's."""
+    now = timezone.now()
+    order = WarehouseOrder.objects.create(
+        publisher_id=warehouse.publisher_id,
+        connection=warehouse,
+        cart="shopify",
+        external_key="their-shop:1",
+        state="error",
+        error="The warehouse refused the order (HTTP 422).",
+        carrier_code="THEIR_CODE",
+        created_at=now,
+        updated_at=now,
+    )
+    return WarehousePush.objects.create(
+        order=order,
+        connection=warehouse,
+        idempotency_key="whpush_theirs",
+        body="{}",
+        status="refused",
+        created_at=now,
     )
 
 

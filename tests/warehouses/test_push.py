@@ -479,3 +479,35 @@ def test_a_shipment_confirmed_before_the_answer_leaves_the_order_shipped(
     assert warehouse_push_attempt(push_id=push.id) == PushStatus.DELIVERED
     assert state(order) == ("partially_shipped", "")
     assert json.loads(wms.requests[0].body)["id"] == f"WH-{order.id}"
+
+
+def test_the_warehousepush_command_sets_the_url_and_prints_the_secret_once(
+    publisher: Any,
+) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    station = make_warehouse(publisher)
+
+    def run(*args: str) -> str:
+        out = StringIO()
+        call_command("warehousepush", "--warehouse", str(station.id), *args, stdout=out)
+        return out.getvalue()
+
+    first = run("--url", "https://wms.example.com/orders")
+    secret = warehouse_push_secret(WarehouseConnection.objects.get(id=station.id))
+    assert first == f"id={station.id} url=https://wms.example.com/orders secret={secret}\n"
+    assert run("--url", "https://wms.example.com/v2") == (
+        f"id={station.id} url=https://wms.example.com/v2\n"
+    )
+    rotated = run("--new-secret")
+    new_secret = warehouse_push_secret(WarehouseConnection.objects.get(id=station.id))
+    assert rotated == f"id={station.id} url=https://wms.example.com/v2 secret={new_secret}\n"
+    assert new_secret != secret
+    with pytest.raises(CommandError, match="The URL must start with https://"):
+        run("--url", "http://wms.example.com/")
+    with pytest.raises(CommandError, match=r"There is no warehouse 99999\."):
+        call_command("warehousepush", "--warehouse", "99999", "--url", "")
+    with pytest.raises(CommandError, match=r"Give --url, --new-secret or both\."):
+        run()
