@@ -511,3 +511,31 @@ def test_the_warehousepush_command_sets_the_url_and_prints_the_secret_once(
         call_command("warehousepush", "--warehouse", "99999", "--url", "")
     with pytest.raises(CommandError, match=r"Give --url, --new-secret or both\."):
         run()
+
+
+def test_a_refusal_after_a_confirmed_package_leaves_the_order_shipped(
+    acme: Station, wms: Warehouse
+) -> None:
+    from pressrun.warehouses.shipments import warehouse_shipment_record
+    from pressrun.warehouses.shipstation import Notice, NoticeItem
+
+    wms.script = [409]
+    order = route(acme, "1040")
+    push = WarehousePush.objects.get(order=order)
+    warehouse_shipment_record(
+        connection=acme.created.connection,
+        notice=Notice(
+            order_id=f"WH-{order.id}",
+            order_number="",
+            ship_date=None,
+            carrier="UPS",
+            service="Ground",
+            tracking_number="1Z1",
+            shipping_cost=None,
+            items=(NoticeItem(sku="TEE", quantity=1, line_item_id=""),),
+        ),
+        body=b"{}",
+        digest="d",
+    )
+    assert warehouse_push_attempt(push_id=push.id) == PushStatus.REFUSED
+    assert state(order) == ("partially_shipped", "")

@@ -296,10 +296,18 @@ def _freeze_body(push_id: int) -> WarehousePush:
 def _finish(*, push: WarehousePush, status: str, reason: str, now: datetime) -> None:
     """Move the order as the push's outcome says (inside the recording transaction)."""
     number = warehouse_order_number(push.order_id)
+    current = (
+        WarehouseOrder.objects.select_for_update()
+        .filter(id=push.order_id)
+        .values_list("state", flat=True)
+        .first()
+    )
     try:
         if status == PushStatus.DELIVERED:
             warehouse_order_move(order_id=push.order_id, to=S.ROUTED, at=now)
-        elif status in (PushStatus.REFUSED, PushStatus.FAILED):
+        elif status in (PushStatus.REFUSED, PushStatus.FAILED) and current in (S.OPEN, S.ERROR):
+            # Only an order the warehouse has not shipped from stops: one it confirmed a
+            # package of is the warehouse's, whatever its answer to the push.
             warehouse_order_move(order_id=push.order_id, to=S.ERROR, error=reason, at=now)
     except MoveRefused:
         # The order moved on meanwhile (a shipment confirmed before the push's answer came):
