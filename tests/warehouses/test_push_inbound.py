@@ -507,3 +507,16 @@ def test_a_large_stock_report_is_taken_and_a_too_large_one_is_a_413(acme: Wms) -
         "ok": False,
         "error": "The body is larger than 2,000,000 bytes: split it.",
     }
+
+
+def test_every_warehouse_url_is_one_whose_isolation_is_tested() -> None:
+    # The ShipStation endpoint's isolation is tested in test_pull.py (every call with another
+    # connection's credentials), the push endpoints' above: a new /warehouses/ URL must join
+    # one of them.
+    from pressrun.warehouses.urls import urlpatterns
+
+    assert sorted(str(pattern.pattern) for pattern in urlpatterns) == [
+        "<str:connection>/inventory",
+        "<str:connection>/shipments",
+        "shipstation",
+    ]
