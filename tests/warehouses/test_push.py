@@ -539,3 +539,11 @@ def test_a_refusal_after_a_confirmed_package_leaves_the_order_shipped(
     )
     assert warehouse_push_attempt(push_id=push.id) == PushStatus.REFUSED
     assert state(order) == ("partially_shipped", "")
+
+
+def test_the_sweep_is_started_by_every_worker() -> None:
+    from pressrun.core.tasks import periodic_tasks
+    from pressrun.warehouses.tasks import WAREHOUSE_PUSH_SWEEP_INTERVAL, sweep_warehouse_pushes
+
+    [sweep] = [p for p in periodic_tasks() if p.task == sweep_warehouse_pushes]
+    assert sweep.interval == WAREHOUSE_PUSH_SWEEP_INTERVAL == timedelta(seconds=30)

@@ -432,11 +432,17 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
 
 
 def _open_without_push(connection_id: int | None = None) -> list[int]:
-    orders = WarehouseOrder.objects.filter(
-        state=S.OPEN, test=False, push__isnull=True, connection__enabled=True
-    ).exclude(connection__push_url="")
+    """The open orders of enabled push connections that have no push (by connection first,
+    so the (connection, state) index serves the sweep's read)."""
+    connections = WarehouseConnection.objects.filter(enabled=True).exclude(push_url="")
     if connection_id is not None:
-        orders = orders.filter(connection_id=connection_id)
+        connections = connections.filter(id=connection_id)
+    orders = WarehouseOrder.objects.filter(
+        connection_id__in=list(connections.values_list("id", flat=True)),
+        state=S.OPEN,
+        test=False,
+        push__isnull=True,
+    )
     return list(orders.order_by("id").values_list("id", flat=True))
 
 
