@@ -547,3 +547,23 @@ def test_the_sweep_is_started_by_every_worker() -> None:
 
     [sweep] = [p for p in periodic_tasks() if p.task == sweep_warehouse_pushes]
     assert sweep.interval == WAREHOUSE_PUSH_SWEEP_INTERVAL == timedelta(seconds=30)
+
+
+def test_a_disabled_connections_pushes_wait_until_it_is_enabled(
+    acme: Station, wms: Warehouse
+) -> None:
+    from pressrun.warehouses.services import warehouse_set_enabled
+
+    order = route(acme, "1040")
+    push = WarehousePush.objects.get(order=order)
+    warehouse_set_enabled(connection_id=acme.id, enabled=False)
+    assert warehouse_push_attempt(push_id=push.id) == PushStatus.PENDING
+    assert wms.requests == []
+    assert attempts(push) == []
+    DBTaskResult.objects.filter(task_path=SEND_TASK).delete()  # that run is over
+    assert warehouse_pushes_sweep() == 0  # nothing queued while it is off
+    warehouse_set_enabled(connection_id=acme.id, enabled=True)
+    assert warehouse_pushes_sweep() == 1
+    assert warehouse_push_attempt(push_id=push.id) == PushStatus.DELIVERED
+    assert attempts(push) == [(1, 200, "")]
+    assert state(order) == ("routed", "")

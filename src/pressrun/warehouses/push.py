@@ -21,7 +21,8 @@ attempt logged (docs/warehouses.md, "A WMS with an API, step by step").
   up and the order goes to error (about 40 hours: a warehouse down for an hour, or a night,
   still gets its orders).
 - A connection that no longer pushes (its URL removed) cancels its pending pushes: the
-  warehouse pulls those orders instead.
+  warehouse pulls those orders instead. A disabled connection's pushes wait, unsent, until
+  it is enabled again (the sweep then queues them).
 """
 
 from __future__ import annotations
@@ -326,8 +327,15 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
     if not _claim(push_id, now):
         return ""
     fault_point("warehouse_push_claimed_before_send")
+    connection = WarehouseConnection.objects.get(pushes__id=push_id)
+    if not connection.enabled:
+        # Switched off: nothing goes to the warehouse. The push waits, due, with no task;
+        # once the connection is enabled the sweep queues it again.
+        WarehousePush.objects.filter(**_still_ours(push_id, now)).update(
+            status=PushStatus.PENDING, claimed_by="", claimed_at=None
+        )
+        return PushStatus.PENDING
     push = _freeze_body(push_id)
-    connection = push.connection
     url = connection.push_url
     if not url:
         WarehousePush.objects.filter(**_still_ours(push_id, now)).update(
@@ -452,7 +460,9 @@ def stranded_push_ids(*, now: datetime) -> list[int]:
     task are written in one transaction)."""
     from pressrun.warehouses.tasks import warehouse_push_send
 
-    waiting = WarehousePush.objects.filter(status__in=[PushStatus.PENDING, PushStatus.SENDING])
+    waiting = WarehousePush.objects.filter(
+        status__in=[PushStatus.PENDING, PushStatus.SENDING], connection__enabled=True
+    )
     candidates = list(
         waiting.filter(
             Q(status=PushStatus.PENDING)
