@@ -520,3 +520,21 @@ def test_every_warehouse_url_is_one_whose_isolation_is_tested() -> None:
         "<str:connection>/shipments",
         "shipstation",
     ]
+
+
+def test_a_body_in_an_unknown_charset_is_refused_in_json(acme: Wms) -> None:
+    body = b'{"items": []}'
+    timestamp = int(time.time())
+    response = acme.client.generic(
+        "POST",
+        f"/warehouses/{acme.id}/inventory",
+        body,
+        content_type="application/json; charset=x-no-such-charset",
+        HTTP_X_PRESSRUN_TIMESTAMP=str(timestamp),
+        HTTP_X_PRESSRUN_SIGNATURE=signature(secret=acme.secret, timestamp=timestamp, body=body),
+    )
+    assert response.status_code == 415
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["ok"] is False
+    assert "x-no-such-charset" in response.json()["error"]
+    assert nothing_written() == (0, 0, 0)
