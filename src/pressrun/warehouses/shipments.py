@@ -29,6 +29,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pressrun.core.errors import DomainError
+from pressrun.core.events import publish
+from pressrun.warehouses.events import WarehouseShipmentRecorded
 from pressrun.warehouses.models import (
     NoticeOutcome,
     ShipNotice,
@@ -122,7 +124,7 @@ def _apply(
         )
     try:
         with transaction.atomic():
-            WarehouseShipment.objects.create(
+            shipment = WarehouseShipment.objects.create(
                 connection=connection,
                 order=order,
                 tracking_number=notice.tracking_number[:200],
@@ -151,6 +153,8 @@ def _apply(
     # A second package changes what the warehouse is shown even when the state stays.
     order.updated_at = now
     order.save(update_fields=["shipped_at", "updated_at"])
+    # The layers above (the cart's post-back) act on the package in this transaction.
+    publish(WarehouseShipmentRecorded(order=order, shipment=shipment))
     return order, True
 
 
@@ -212,4 +216,19 @@ def warehouse_notice_receive(
         return NoticeResult(409, exc.message, NoticeOutcome.REFUSED, kept, None)
 
 
-__all__ = ["ShipmentRefused", "warehouse_notice_receive"]
+def warehouse_order_close(*, order_id: int) -> bool:
+    """Close a warehouse order whose every package has reached the cart (DropStream's
+    "closed": tracking uploaded). The caller (the cart's post-back, which sits above this
+    app) decides that the cart has them all; this checks, under the order's row lock, that
+    the warehouse shipped every line (`shipped_at`) and that the order is still partially
+    shipped. Returns True when it closed the order now; False, changing nothing, otherwise
+    (not all shipped yet, closed already). Safe to call twice."""
+    with transaction.atomic():
+        order = WarehouseOrder.objects.select_for_update().get(id=order_id)
+        if order.state != S.PARTIALLY_SHIPPED or order.shipped_at is None:
+            return False
+        warehouse_order_move(order_id=order.id, to=S.CLOSED)
+    return True
+
+
+__all__ = ["ShipmentRefused", "warehouse_notice_receive", "warehouse_order_close"]
