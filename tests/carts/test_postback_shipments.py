@@ -431,3 +431,50 @@ def test_two_packages_posted_at_once_close_the_order_once(
     warehouse_order.refresh_from_db()
     assert warehouse_order.state == "closed"
     assert CartPostback.objects.filter(state=PostbackState.SENT).count() == 2
+
+
+def test_the_publisher_sees_each_packages_post_back_and_can_send_it_again(
+    publisher: Any,
+    cd: Any,
+    station: Station,
+    emulator: ShopifyAdminEmulator,
+    make_publisher: Callable[..., Any],
+) -> None:
+    from tests.dashboard.conftest import sign_in
+
+    _, gid = place_proof_order(publisher, emulator)
+    warehouse_order = WarehouseOrder.objects.get()
+    notify(station, warehouse_order, "T-0", item("ACME-BOOK", 1))  # part of a gift set
+    emulator.tokens[SHOP] = "shpat_revoked"
+    notify(station, warehouse_order, "T-1", item("ACME-TEE-M", 2))
+    assert run_postbacks() == ["gave_up"]
+    shipment = WarehouseShipment.objects.get(tracking_number="T-1")
+    browser = Client()
+    sign_in(browser, publisher)
+
+    home = browser.get("/home").content.decode()
+    assert (
+        f'<a href="/integrations/warehouses/{station.id}/orders">Warehouse order '
+        f"{warehouse_order.id}</a> (Acme 3PL, package T-1): Not sent to Shopify:"
+    ) in home
+    page = browser.get(f"/integrations/warehouses/{station.id}/orders").content.decode()
+    assert page.count('data-testid="shipment-postback"') == 2
+    assert 'data-state="none">Completes no cart line yet (part of a bundle)' in page
+    assert 'data-state="gave_up">Not sent to Shopify: Shopify refused the access token' in page
+    assert "waiting for the tracking to reach the cart" not in page  # not shipped in full
+
+    # Another publisher's browser gets a 404 and queues nothing; its own publisher's works.
+    url = f"/integrations/warehouses/{station.id}/shipments/{shipment.id}/send-again"
+    stranger = Client()
+    sign_in(stranger, make_publisher())
+    assert stranger.post(url).status_code == 404
+    assert queued() == []
+    assert CartPostback.objects.get(warehouse_shipment=shipment).state == "gave_up"
+    emulator.tokens[SHOP] = TOKEN
+    response = browser.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"/integrations/warehouses/{station.id}/orders"
+    assert run_postbacks() == ["sent"]
+    page = browser.get(f"/integrations/warehouses/{station.id}/orders").content.decode()
+    assert 'data-state="sent">Tracking sent to Shopify at' in page
+    assert emulator.fulfilled(gid) == [(("T-1",), [(SHIRT, 2)])]
