@@ -8,7 +8,9 @@ tracking number), adds the quantities it covers to the lines' `quantity_shipped`
 the order to partially_shipped through `warehouse_order_move` (from open first when the
 notice overtook the export: a warehouse may ship what it got another way, and the order is
 the connection's). Once every line has shipped, `shipped_at` is set: the order waits there
-for its tracking to reach the cart, which closes it (states.py).
+for its tracking to reach the cart, which closes it (states.py). Each package recorded
+publishes `WarehouseShipmentRecorded` (events.py) in its transaction: the cart's post-back
+subscribes, and calls `warehouse_order_close` once the cart has every package.
 
 Which lines a notice covers: its Items, each by LineItemID (the line id we exported) or
 else by SKU (the first line of that warehouse SKU with something left), the item's
