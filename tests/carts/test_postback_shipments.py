@@ -478,3 +478,64 @@ def test_the_publisher_sees_each_packages_post_back_and_can_send_it_again(
     page = browser.get(f"/integrations/warehouses/{station.id}/orders").content.decode()
     assert 'data-state="sent">Tracking sent to Shopify at' in page
     assert emulator.fulfilled(gid) == [(("T-1",), [(SHIRT, 2)])]
+
+
+def test_lines_fulfilled_in_shopify_by_hand_get_the_tracking_or_are_left_alone(
+    publisher: Any, cd: Any, station: Station, emulator: ShopifyAdminEmulator
+) -> None:
+    from tests.carts.shopify_admin_emulator import EmulatedFulfillment
+
+    _, gid = place_proof_order(publisher, emulator)
+    (fulfillment_order,) = emulator.orders[gid]
+    shirt = fulfillment_order.line_items[1]
+    # The merchant marked the shirts fulfilled in Shopify, without tracking, before the
+    # warehouse's notice came.
+    by_hand = EmulatedFulfillment(id="gid://shopify/Fulfillment/1", line_items=[(SHIRT, 2)])
+    shirt.remaining = 0
+    fulfillment_order.status = "IN_PROGRESS"
+    fulfillment_order.fulfillments.append(by_hand)
+    warehouse_order = WarehouseOrder.objects.get()
+    notify(station, warehouse_order, "T-1", item("ACME-TEE-M", 2))
+    assert run_postbacks() == ["sent"]
+    assert [r.operation for r in emulator.mutations] == ["fulfillmentTrackingInfoUpdate"]
+    assert by_hand.tracking == [
+        {"number": "T-1", "company": "UPS", "url": "https://www.ups.com/track?tracknum=T-1"}
+    ]
+    assert CartPostback.objects.get().remote_id == by_hand.id
+
+    # Gift sets fulfilled by hand with other tracking: left as they are, and said so.
+    giftset = fulfillment_order.line_items[2]
+    giftset.remaining = 0
+    fulfillment_order.fulfillments.append(
+        EmulatedFulfillment(
+            id="gid://shopify/Fulfillment/2",
+            tracking=[{"number": "MINE-1", "company": "UPS", "url": ""}],
+            line_items=[(GIFTSET, 3)],
+        )
+    )
+    notify(station, warehouse_order, "T-2", None)
+    assert run_postbacks() == ["gave_up"]
+    postback = CartPostback.objects.get(tracking_id="T-2")
+    assert postback.last_error == (
+        f"The lines of this shipment are already fulfilled in Shopify order {BIG_ORDER_ID} "
+        "(or cannot be fulfilled there); nothing was sent."
+    )
+    assert len(emulator.mutations) == 1
+    warehouse_order.refresh_from_db()
+    assert warehouse_order.state == "partially_shipped"
+
+
+def test_a_line_shopify_does_not_list_gives_up_and_sends_nothing(
+    publisher: Any, cd: Any, station: Station, emulator: ShopifyAdminEmulator
+) -> None:
+    place_proof_order(publisher, emulator)
+    # The shop's order lost its shirt line (edited in Shopify after it was placed).
+    (fulfillment_order,) = next(iter(emulator.orders.values()))
+    del fulfillment_order.line_items[1]
+    notify(station, WarehouseOrder.objects.get(), "T-1", item("ACME-TEE-M", 1))
+    assert run_postbacks() == ["gave_up"]
+    assert CartPostback.objects.get().last_error == (
+        f"Shopify order {BIG_ORDER_ID} has no line item for the cart line 'id:466157050': "
+        "nothing was sent."
+    )
+    assert emulator.mutations == []
