@@ -92,7 +92,7 @@ from pressrun.orders.events import OrderShipped
 from pressrun.orders.models import Mode, Order, Source
 from pressrun.orders.tracking import carrier_for
 from pressrun.warehouses.events import WarehouseShipmentRecorded
-from pressrun.warehouses.models import WarehouseOrder, WarehouseShipment
+from pressrun.warehouses.models import WarehouseOrder, WarehouseOrderLine, WarehouseShipment
 from pressrun.warehouses.shipments import warehouse_order_close
 
 logger = logging.getLogger(__name__)
@@ -157,34 +157,40 @@ def _order_lines(order: Order) -> tuple[CartOrder | None, list[dict[str, object]
 
 def shipment_cart_lines(shipment: WarehouseShipment) -> list[dict[str, object]]:
     """The cart lines a warehouse's package covers, with quantities (the module docstring
-    has the rule): what every cart line of its order had shipped before the package and
-    after it, in whole cart units (whole bundles for a bundle), the difference being the
-    package's share. Reads the order's lines as they are once the package is recorded
-    (call in the transaction that recorded it, under the order's row lock)."""
+    has the rule): what every cart line of its order had shipped, in whole cart units (whole
+    bundles for a bundle), with the packages recorded before it and with it too, the
+    difference being the package's share. Reads only recorded packages, so it gives the same
+    answer whenever it is asked."""
     order_lines = list(shipment.order.lines.order_by("id"))
-    in_package = {int(item["line"]): int(item["quantity"]) for item in shipment.lines}
+    before: dict[int, int] = {}
+    through: dict[int, int] = {}
+    packages = WarehouseShipment.objects.filter(order_id=shipment.order_id, id__lte=shipment.id)
+    for package in packages:
+        for item in package.lines:
+            line_id, quantity = int(item["line"]), int(item["quantity"])
+            through[line_id] = through.get(line_id, 0) + quantity
+            if package.id != shipment.id:
+                before[line_id] = before.get(line_id, 0) + quantity
     ordered = dict(
         CartOrderLine.objects.filter(
             warehouse_order_id=shipment.order_id,
             key__in={line.line_key for line in order_lines},
         ).values_list("key", "quantity")
     )
-    by_key: dict[str, list[tuple[int, int, int]]] = {}
+    by_key: dict[str, list[WarehouseOrderLine]] = {}
     for line in order_lines:
-        by_key.setdefault(line.line_key, []).append(
-            (line.quantity, line.quantity_shipped, in_package.get(line.id, 0))
-        )
+        by_key.setdefault(line.line_key, []).append(line)
     covered: list[dict[str, object]] = []
     for key, components in by_key.items():
         units = ordered.get(key) or 0
-        if units < 1 or not any(package for _, _, package in components):
+        if units < 1:
             continue
         # Every component's quantity is the cart line's units times its count per unit.
-        per_unit = [max(quantity // units, 1) for quantity, _, _ in components]
-        after = _whole_units([shipped for _, shipped, _ in components], per_unit)
-        before = _whole_units([shipped - package for _, shipped, package in components], per_unit)
-        if after > before:
-            covered.append({"key": key, "quantity": min(after, units) - before})
+        per_unit = [max(line.quantity // units, 1) for line in components]
+        after_units = _whole_units([through.get(line.id, 0) for line in components], per_unit)
+        before_units = _whole_units([before.get(line.id, 0) for line in components], per_unit)
+        if after_units > before_units:
+            covered.append({"key": key, "quantity": min(after_units, units) - before_units})
     return covered
 
 
