@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -48,6 +47,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests import redis_server as redis
 from tests.e2e.test_email_crash_http import Inbox
 from tests.e2e.test_gateway_http import (
     FAILURE,
@@ -76,7 +76,6 @@ from tests.support import require
 
 pytestmark = pytest.mark.e2e
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 # A worker silent this long is dead; short, so the killed worker's task is taken over soon.
 DEAD_AFTER_SECONDS = 5
 # How long the test waits for the queue to drain after the load (never a timing assertion:
@@ -160,59 +159,6 @@ def worker_id(worker: Machine) -> str:
     return match.group(1)
 
 
-@contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[int]:
-    """A throwaway redis-server on a free port: memory only (no RDB, no AOF), loopback
-    only. Yields its port; stopped afterwards."""
-    port = _free_port()
-    log = directory / "redis.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                REDIS_SERVER,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(directory),
-                "--daemonize",
-                "no",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"redis-server exited with {process.returncode}:\n{_read(log)}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start:\n{_read(log)}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        _stop(process)
-
-
-def redis_keys(port: int) -> list[str]:
-    """The keys in the Redis at `port`, read with the same client library Django uses."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        return sorted(key.decode() for key in client.scan_iter(count=1000))
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
@@ -221,7 +167,7 @@ def cluster() -> Iterator[Cluster]:
             "PostgreSQL only: several machines share one PostgreSQL database, which SQLite "
             "(a file on one machine) cannot be; runs in the PostgreSQL half of `make test`"
         )
-    require(os.access(REDIS_SERVER, os.X_OK), "redis-server (Debian package redis-server)")
+    require(redis.available(), "redis-server (the Debian package redis-server)")
     root = Path(tempfile.mkdtemp(prefix="pressrun-multi-"))
     database = _PostgresDatabase(admin_url, scratch_database_name("multi"))
     inbox = Inbox()
@@ -231,7 +177,7 @@ def cluster() -> Iterator[Cluster]:
     try:
         controller.start()
         database.create()
-        with redis_server(root) as redis_port:
+        with redis.redis_server(root) as redis_port:
             env = _base_environment(root / "admin")
             env.update(
                 {
@@ -712,7 +658,7 @@ def test_a_password_changed_on_one_machine_stops_the_old_one_on_the_other_at_onc
         }
         if cache == "redis":
             # The verified login is one entry in Redis, shared by every process.
-            cached = [key for key in redis_keys(cluster.redis_port) if ":cred:" in key]
+            cached = [key for key in redis.redis_keys(cluster.redis_port) if ":cred:" in key]
             assert len(cached) == 1, cached
 
         # The password is changed in the first machine's dashboard.
@@ -745,7 +691,7 @@ def test_a_password_changed_on_one_machine_stops_the_old_one_on_the_other_at_onc
         }
         if cache == "redis":
             # ...and its stale entry was dropped from the shared cache by the first refusal.
-            assert [key for key in redis_keys(cluster.redis_port) if ":cred:" in key] == []
+            assert [key for key in redis.redis_keys(cluster.redis_port) if ":cred:" in key] == []
         # ...and the new one works.
         accepted = Counter(_gateway_calls([second, first], account, new_password, admin))
         assert accepted == {
