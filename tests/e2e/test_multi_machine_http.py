@@ -1,7 +1,7 @@
 """Several machines against one PostgreSQL, played on this one: two `pressrun serve` and two
 `pressrun worker` processes, each with its own data dir (nothing on disk is shared), the same
-PostgreSQL database and the same Redis (the shared credential cache), as docs/deploy.md
-describes ("Several machines").
+PostgreSQL database behind PgBouncer in transaction mode, and the same Redis (the shared
+credential cache), as docs/deploy.md describes ("Several machines").
 
 1. Under load from a small round-robin client (threads; each request to the next server in
    turn), with concurrent copies of the same invoice sent to both servers at once, and one
@@ -15,8 +15,9 @@ describes ("Several machines").
    machine at once, with the credential cache in Redis and with one cache per process.
 
 PostgreSQL only: the test is about one database shared by several machines, which SQLite (a
-file in one machine's data dir) cannot be. Redis is the Debian `redis-server`, started here
-on a free port without persistence; `.ci/run` installs it.
+file in one machine's data dir) cannot be. Redis and PgBouncer are Debian's `redis-server`
+and `pgbouncer`, started here on free ports (tests/redis_server.py, tests/pgbouncer.py);
+`.ci/run` installs them.
 """
 
 from __future__ import annotations
@@ -114,12 +115,13 @@ class Cluster:
     servers: list[Machine] = field(default_factory=list)
     workers: list[Machine] = field(default_factory=list)
 
-    def start(self, kind: str, name: str, **extra_env: str) -> Machine:
+    def start(self, kind: str, name: str, *, without: tuple[str, ...] = ()) -> Machine:
         """`pressrun serve` (kind "serve") or `pressrun worker` on a machine of its own: its
-        own data dir, the shared database, and `extra_env` added."""
+        own data dir, the shared settings but the variables named in `without`."""
         data_dir = self.root / name
         data_dir.mkdir()
-        env = {**self.env, "PRESSRUN_DATA_DIR": str(data_dir), **extra_env}
+        env = {key: value for key, value in self.env.items() if key not in without}
+        env["PRESSRUN_DATA_DIR"] = str(data_dir)
         log = data_dir / f"{kind}.log"
         command = [str(PRESSRUN), kind]
         port = 0
@@ -261,11 +263,13 @@ class RoundRobin:
         self._next = 0
         self._lock = threading.Lock()
 
-    def next_target(self) -> LiveService:
+    def next_targets(self, count: int) -> list[Any]:  # for send(), which needs only .url()
+        """The next `count` servers in turn (taken together: copies of one request sent at
+        once are spread evenly)."""
         with self._lock:
-            target = self._targets[self._next % len(self._targets)]
-            self._next += 1
-        return target  # type: ignore[return-value]  # send() needs only .url()
+            first = self._next
+            self._next += count
+        return [self._targets[(first + n) % len(self._targets)] for n in range(count)]
 
 
 @dataclass(frozen=True)
@@ -276,12 +280,12 @@ class _Target:
         return self.base_url + path
 
 
-def _on(server: Machine) -> LiveService:
-    return _Target(server.base_url)  # type: ignore[return-value]  # send() needs only .url()
+def _on(server: Machine) -> Any:  # for send(), which needs only .url()
+    return _Target(server.base_url)
 
 
 def _code(reply: Reply) -> str:
-    """ "SUCCESS", or the ERRCODE of a [FAILURE] reply."""
+    """A gateway order's outcome: SUCCESS, or the ERRCODE of its [FAILURE] line."""
     assert reply.status == 200, (reply.status, reply.text)
     if reply.text.startswith("[SUCCESS]\n"):
         return "SUCCESS"
@@ -338,13 +342,6 @@ print(json.dumps([
 ]))
 """
 
-# Whether worker `worker_id` is running one of the orders' tasks right now.
-RUNNING = """
-from django_tasks_db.models import DBTaskResult
-print(sum(1 for ids in DBTaskResult.objects.filter(status='RUNNING', task_path__in={tasks!r})
-          .values_list('worker_ids', flat=True) if ids and ids[-1] == {worker_id!r}))
-"""
-
 
 @dataclass
 class Job:
@@ -360,7 +357,7 @@ class Job:
 
 def _run_job(job: Job, client: RoundRobin) -> None:
     fields = order_fields(job.publisher, job.invoice, **job.extra)
-    targets = [client.next_target() for _ in range(job.copies)]
+    targets = client.next_targets(job.copies)
     barrier = threading.Barrier(job.copies)
     replies: list[Reply | BaseException | None] = [None] * job.copies
 
@@ -735,12 +732,9 @@ def test_a_password_changed_on_one_machine_stops_the_old_one_on_the_other_at_onc
 
 
 def _started(stack: contextlib.ExitStack, cluster: Cluster, name: str) -> Machine:
-    env = {key: value for key, value in cluster.env.items() if key != "PRESSRUN_REDIS_URL"}
-    saved, cluster.env = cluster.env, env
-    try:
-        server = cluster.start("serve", name)
-    finally:
-        cluster.env = saved
+    """A further app machine without Redis (each of its processes caches on its own),
+    stopped when `stack` closes."""
+    server = cluster.start("serve", name, without=("PRESSRUN_REDIS_URL",))
     stack.callback(_stop_checked, server)
     return server
 
