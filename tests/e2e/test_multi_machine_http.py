@@ -13,6 +13,8 @@ credential cache), as docs/deploy.md describes ("Several machines").
    own send, after the server accepted it and before it was marked sent).
 2. A password changed through one machine's dashboard stops the old password on the other
    machine at once, with the credential cache in Redis and with one cache per process.
+3. Wrong passwords sent to both machines in turn are counted together by the sign-in
+   throttle.
 
 PostgreSQL only: the test is about one database shared by several machines, which SQLite (a
 file in one machine's data dir) cannot be. Redis and PgBouncer are Debian's `redis-server`
@@ -742,3 +744,28 @@ def _started(stack: contextlib.ExitStack, cluster: Cluster, name: str) -> Machin
 def _stop_checked(server: Machine) -> None:
     _stop(server.process)
     assert "Traceback" not in _read(server.log), _read(server.log)
+
+
+# --- 3. sign-in throttling across machines -----------------------------------------------------
+def test_wrong_passwords_are_counted_across_machines(cluster: Cluster) -> None:
+    """The throttle's count is the database's: five free failures for one account from one
+    address in all, not five per machine."""
+    admin = cluster.admin
+    account = admin.create_publisher(projects=())
+    first, second = cluster.servers
+    codes = []
+    for attempt in range(6):
+        server = (first, second)[attempt % 2]
+        fields = order_fields(account, admin.unique("GUESS"), CoLoginPassword=f"guess-{attempt}")
+        codes.append((server.name, _code(send(_on(server), ORDER, fields=fields))))
+    assert codes == [
+        (first.name, "000601"),
+        (second.name, "000601"),
+        (first.name, "000601"),
+        (second.name, "000601"),
+        (first.name, "000601"),
+        (second.name, "000602"),
+    ]
+    status = status_fields(account, "ANY", password="guess-6")
+    [section] = sections(send(_on(first), STATUS, fields=status))
+    assert section["ErrorNum"] == "210"
