@@ -335,8 +335,12 @@ WORKER_DEAD_AFTER_SECONDS = _env_int("PRESSRUN_WORKER_DEAD_AFTER_SECONDS", 30)
 
 
 # --- cache ---------------------------------------------------------------------------------
-# The credential cache is per process by default: its entries are checked against the
-# publisher's current password hash on every use, so it needs no cross-process invalidation.
+# The only thing pressrun caches is verified credentials, per process by default: an entry is
+# checked against the current password hash on every use, so it needs no cross-process
+# invalidation, and a cache that is lost costs password hashes, never correctness. With
+# PRESSRUN_REDIS_URL every process and machine shares one (fewer hashes); a Redis that fails
+# is then treated as an empty cache (core/cache.py). Everything else that must be shared
+# between processes (sign-in throttling, rate limits, sessions, counters) is in the database.
 _REDIS_URL = os.environ.get("PRESSRUN_REDIS_URL", "").strip()
 CACHES: dict[str, Any] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -348,7 +352,7 @@ CACHES: dict[str, Any] = {
 }
 if _REDIS_URL:
     CACHES["default"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "pressrun.core.cache.FailSoftRedisCache",
         "LOCATION": _REDIS_URL,
     }
     CACHES["credentials"] = dict(CACHES["default"], KEY_PREFIX="credentials")

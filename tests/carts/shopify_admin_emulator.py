@@ -14,7 +14,16 @@ a real shop would check before answering:
   notifyCustomer, trackingInfo {number, url, company}; an unknown field is a GraphQL error,
   as Shopify answers);
 - `fulfillmentCreate` on a fulfillment order that is not open answers `userErrors`; one that
-  succeeds closes the fulfillment order and adds a SUCCESS fulfillment with the tracking.
+  succeeds adds a SUCCESS fulfillment with the tracking and the line items it fulfilled.
+  Fulfillment orders hold line items (`add_order(..., lines=...)`: each a fulfillment order
+  line item with the order line item it stands for, its SKU, its total and remaining
+  quantity). A pair naming `fulfillmentOrderLineItems` ([{id, quantity}],
+  FulfillmentOrderLineItemInput) fulfils only those quantities: an id not of that
+  fulfillment order, or a quantity above what is left, is a userError, as Shopify answers;
+  what is left keeps the fulfillment order IN_PROGRESS. A pair without them fulfils all that
+  is left. A fulfillment order with nothing left is CLOSED. The order query answers
+  `lineItems` {id totalQuantity remainingQuantity lineItem {id sku}} and each fulfillment's
+  `fulfillmentLineItems` {quantity lineItem {id}}.
 
 Faults: `fail_next` (a list consumed one per request) of "503", "429:<seconds>" (with
 Retry-After), "throttled" (HTTP 200 with a THROTTLED GraphQL error) or "drop" (the
@@ -51,6 +60,17 @@ class EmulatedFulfillment:
     id: str
     status: str = "SUCCESS"
     tracking: list[dict[str, str]] = field(default_factory=list)
+    # (order line item gid, quantity) it fulfilled
+    line_items: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class EmulatedLineItem:
+    id: str  # gid://shopify/FulfillmentOrderLineItem/<n>
+    line_item_id: str  # gid://shopify/LineItem/<n>: the order's line item
+    sku: str
+    total: int
+    remaining: int
 
 
 @dataclass
@@ -58,6 +78,7 @@ class EmulatedFulfillmentOrder:
     id: str
     status: str = "OPEN"
     fulfillments: list[EmulatedFulfillment] = field(default_factory=list)
+    line_items: list[EmulatedLineItem] = field(default_factory=list)
 
 
 @dataclass
@@ -84,15 +105,48 @@ class ShopifyAdminEmulator:
     _ids: Iterator[int] = field(default_factory=lambda: iter(range(5_000_000_001, 10**12)))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_order(self, order_id: str, *, statuses: tuple[str, ...] = ("OPEN",)) -> str:
+    def add_order(
+        self,
+        order_id: str,
+        *,
+        statuses: tuple[str, ...] = ("OPEN",),
+        lines: tuple[tuple[tuple[int | str, str, int], ...], ...] = (),
+    ) -> str:
+        """An order with a fulfillment order per status; `lines[i]` are the line items of
+        the i-th, each (order line item id, SKU, quantity)."""
         gid = f"gid://shopify/Order/{order_id}"
-        self.orders[gid] = [
-            EmulatedFulfillmentOrder(
-                id=f"gid://shopify/FulfillmentOrder/{next(self._ids)}", status=s
+        self.orders[gid] = []
+        for index, status in enumerate(statuses):
+            items = lines[index] if index < len(lines) else ()
+            self.orders[gid].append(
+                EmulatedFulfillmentOrder(
+                    id=f"gid://shopify/FulfillmentOrder/{next(self._ids)}",
+                    status=status,
+                    line_items=[
+                        EmulatedLineItem(
+                            id=f"gid://shopify/FulfillmentOrderLineItem/{next(self._ids)}",
+                            line_item_id=f"gid://shopify/LineItem/{line_id}",
+                            sku=sku,
+                            total=quantity,
+                            remaining=quantity if status in ("OPEN", "IN_PROGRESS") else 0,
+                        )
+                        for line_id, sku, quantity in items
+                    ],
+                )
             )
-            for s in statuses
-        ]
         return gid
+
+    def fulfilled(self, order_gid: str) -> list[tuple[tuple[str, ...], list[tuple[str, int]]]]:
+        """Each fulfillment of the order once: (its tracking numbers, its line items as
+        (order line item gid, quantity)), in the order they were made."""
+        seen: dict[str, EmulatedFulfillment] = {}
+        for fo in self.orders[order_gid]:
+            for fulfillment in fo.fulfillments:
+                seen.setdefault(fulfillment.id, fulfillment)
+        ordered = sorted(seen.values(), key=lambda f: int(f.id.rsplit("/", 1)[1]))
+        return [
+            (tuple(t.get("number", "") for t in f.tracking), sorted(f.line_items)) for f in ordered
+        ]
 
     @property
     def mutations(self) -> list[Request]:
@@ -132,9 +186,30 @@ class ShopifyAdminEmulator:
                     if fo.status in ("OPEN", "IN_PROGRESS")
                     else []
                 ),
+                "lineItems": {
+                    "nodes": [
+                        {
+                            "id": item.id,
+                            "totalQuantity": item.total,
+                            "remainingQuantity": item.remaining,
+                            "lineItem": {"id": item.line_item_id, "sku": item.sku or None},
+                        }
+                        for item in fo.line_items
+                    ]
+                },
                 "fulfillments": {
                     "nodes": [
-                        {"id": f.id, "status": f.status, "trackingInfo": list(f.tracking)}
+                        {
+                            "id": f.id,
+                            "status": f.status,
+                            "trackingInfo": list(f.tracking),
+                            "fulfillmentLineItems": {
+                                "nodes": [
+                                    {"quantity": quantity, "lineItem": {"id": line_item}}
+                                    for line_item, quantity in f.line_items
+                                ]
+                            },
+                        }
                         for f in fo.fulfillments
                     ]
                 },
@@ -172,7 +247,7 @@ class ShopifyAdminEmulator:
                 return _errors("Field is not defined on FulfillmentTrackingInput")
             if not all(isinstance(v, str) for v in tracking.values()):
                 return _errors("FulfillmentTrackingInput: Could not coerce value to String")
-        fulfillment_orders = []
+        chosen: list[tuple[EmulatedFulfillmentOrder, dict[str, int] | None]] = []
         for pair in pairs:
             if not isinstance(pair, dict) or set(pair) - {
                 "fulfillmentOrderId",
@@ -187,7 +262,33 @@ class ShopifyAdminEmulator:
                     "fulfillmentCreate",
                     f"Fulfillment order {fo.id} has an unfulfillable status= {fo.status.lower()}.",
                 )
-            fulfillment_orders.append(fo)
+            items = pair.get("fulfillmentOrderLineItems")
+            if items is None:
+                chosen.append((fo, None))
+                continue
+            if not isinstance(items, list):
+                return _errors("fulfillmentOrderLineItems: expected a list")
+            wanted: dict[str, int] = {}
+            own = {item.id: item for item in fo.line_items}
+            for item in items:
+                if not isinstance(item, dict) or set(item) != {"id", "quantity"}:
+                    return _errors("FulfillmentOrderLineItemInput takes id: ID!, quantity: Int!")
+                quantity = item["quantity"]
+                if not isinstance(quantity, int) or isinstance(quantity, bool):
+                    return _errors("FulfillmentOrderLineItemInput: Could not coerce quantity")
+                line = own.get(str(item["id"]))
+                if line is None:
+                    return _user_error(
+                        "fulfillmentCreate",
+                        "Fulfillment order line item does not belong to the fulfillment order.",
+                    )
+                wanted[line.id] = wanted.get(line.id, 0) + quantity
+                if quantity < 1 or wanted[line.id] > line.remaining:
+                    return _user_error(
+                        "fulfillmentCreate",
+                        "Invalid fulfillment order line item quantity requested.",
+                    )
+            chosen.append((fo, wanted))
         fulfillment = EmulatedFulfillment(
             id=f"gid://shopify/Fulfillment/{next(self._ids)}",
             tracking=(
@@ -202,8 +303,14 @@ class ShopifyAdminEmulator:
                 else []
             ),
         )
-        for fo in fulfillment_orders:
-            fo.status = "CLOSED"
+        for fo, wanted in chosen:
+            for line in fo.line_items:
+                quantity = line.remaining if wanted is None else wanted.get(line.id, 0)
+                if quantity:
+                    line.remaining -= quantity
+                    fulfillment.line_items.append((line.line_item_id, quantity))
+            left = any(line.remaining for line in fo.line_items)
+            fo.status = "IN_PROGRESS" if left else "CLOSED"
             fo.fulfillments.append(fulfillment)
         return {
             "data": {

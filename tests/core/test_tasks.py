@@ -3,10 +3,13 @@ tasks, housekeeping."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -177,6 +180,36 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
         assert run.run_after is not None
         assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
     assert DBTaskResult.objects.count() == len(periodic_tasks()) == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_starting_at_once_queue_one_run_of_each_periodic_task() -> None:
+    """Every worker schedules the periodic tasks when it starts, and a deploy starts them
+    all at once, on every machine: still one future run each, not one per worker."""
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
+        "file:memorydb"
+    ):
+        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def start_worker() -> None:
+        try:
+            barrier.wait(timeout=30)
+            schedule_periodic_tasks()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start_worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    queued = Counter(DBTaskResult.objects.values_list("task_path", flat=True))
+    assert queued == {periodic.task.module_path: 1 for periodic in periodic_tasks()}
 
 
 def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:

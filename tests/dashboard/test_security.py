@@ -17,7 +17,13 @@ from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.models import InboundDelivery, Outcome, ShippingRule, UnmatchedProduct
+from pressrun.carts.models import (
+    CartPostback,
+    InboundDelivery,
+    Outcome,
+    ShippingRule,
+    UnmatchedProduct,
+)
 from pressrun.carts.services import shipping_rule_create
 from pressrun.catalog.models import Project
 from pressrun.dashboard.tokens import encode_publisher_id, password_reset_token
@@ -36,6 +42,7 @@ from pressrun.warehouses.models import (
     WarehouseConnection,
     WarehouseOrder,
     WarehousePush,
+    WarehouseShipment,
 )
 from pressrun.warehouses.services import warehouse_create
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -58,6 +65,7 @@ SAMPLE_ARGUMENTS = {
     "connection_id": "1",
     "description_rule_id": "1",
     "push_id": "1",
+    "shipment_id": "1",
 }
 
 
@@ -121,6 +129,7 @@ class Theirs:
     description_rule: DescriptionRule
     carrier_code_upload: CarrierCodeUpload
     warehouse_push: WarehousePush
+    shipment: WarehouseShipment  # a package whose post-back to the cart gave up
 
 
 # For every URL argument, per namespace: the value naming publisher B's object. A URL with an
@@ -138,6 +147,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "connection_id": lambda theirs: str(theirs.warehouse.id),
         "description_rule_id": lambda theirs: str(theirs.description_rule.id),
         "push_id": lambda theirs: str(theirs.warehouse_push.id),
+        "shipment_id": lambda theirs: str(theirs.shipment.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
         "token": lambda theirs: theirs.my_reset_token,
@@ -329,6 +339,31 @@ def theirs(
         connection_id=warehouse.id, data=b"Carrier,Code,Description\nUSPS,HACKED,x\n"
     )
     assert codes_pending.upload is not None
+    now = timezone.now()
+    their_order = WarehouseOrder.objects.create(
+        publisher=other,
+        connection=warehouse,
+        cart="shopify",
+        external_key="their-shop.myshopify.com:1",
+        state="partially_shipped",
+        created_at=now,
+        updated_at=now,
+    )
+    shipment = WarehouseShipment.objects.create(
+        connection=warehouse,
+        order=their_order,
+        tracking_number="THEIRS-1",
+        ship_date=now.date(),
+        received_at=now,
+    )
+    CartPostback.objects.create(
+        warehouse_shipment=shipment,
+        cart="shopify",
+        state="gave_up",
+        last_error="Shopify refused the access token (HTTP 401).",
+        created_at=now,
+        updated_at=now,
+    )
     return Theirs(
         publisher=other,
         project=project,
@@ -363,6 +398,7 @@ def theirs(
             connection_id=warehouse.id, match="is", text="Their shipping", carrier_code="THEIR_CODE"
         ),
         carrier_code_upload=codes_pending.upload,
+        shipment=shipment,
         warehouse_push=_their_refused_push(warehouse),
     )
 

@@ -300,11 +300,14 @@ class ShippingRuleAdmin(admin.ModelAdmin[ShippingRule]):
 
 @admin.register(CartPostback)
 class CartPostbackAdmin(admin.ModelAdmin[CartPostback]):
-    """Tracking posted back to the carts: what was sent where, what failed and when the next
-    attempt is. Read-only; "Send again" restarts the ones that gave up."""
+    """Tracking posted back to the carts, one row per shipment (pressrun's order shipping, or
+    a package of a publisher's warehouse): what was sent where, for which cart lines, what
+    failed and when the next attempt is. Read-only; "Send again" restarts the ones that gave
+    up."""
 
     list_display = (
         "order",
+        "warehouse_shipment",
         "cart",
         "state",
         "summary",
@@ -313,14 +316,25 @@ class CartPostbackAdmin(admin.ModelAdmin[CartPostback]):
         "sent_at",
     )
     list_filter = ("cart", "state")
-    search_fields = ("=order__id", "tracking_id", "remote_id", "=order__publisher__id")
-    list_select_related = ("order",)
+    search_fields = (
+        "=order__id",
+        "=warehouse_shipment__order__id",
+        "tracking_id",
+        "remote_id",
+        "=order__publisher__id",
+        "=warehouse_shipment__order__publisher__id",
+    )
+    list_select_related = ("order", "warehouse_shipment")
     readonly_fields = (
         "order",
+        "warehouse_shipment",
+        "cart_order",
+        "lines",
         "cart",
         "state",
         "summary",
         "tracking_id",
+        "carrier",
         "attempts",
         "last_error",
         "next_attempt_at",

@@ -12,7 +12,7 @@ from django.db.models import Q
 
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.orders.models import Order
-from pressrun.warehouses.models import WarehouseOrder
+from pressrun.warehouses.models import WarehouseOrder, WarehouseShipment
 
 
 class Cart(models.TextChoices):
@@ -299,17 +299,46 @@ class PostbackState(models.TextChoices):
 
 
 class CartPostback(models.Model):
-    """Posting an order's shipment (tracking) back to the cart it came from: one row per
-    order, written in the transaction that marked the order shipped, with the task that sends
-    it (carts/postback.py). The publisher sees its state on the order's page."""
+    """Posting one shipment (its tracking, and the cart lines it covers) back to the cart the
+    order came from, with the task that sends it (carts/postback.py). A shipment is either
+    pressrun's own order shipping (`order`: one row per order, written in the transaction
+    that marked it shipped) or one package a publisher's warehouse reported
+    (`warehouse_shipment`, written with it). The publisher sees its state on the order's page
+    and on the warehouse order's."""
 
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="cart_postback")
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, null=True, blank=True, related_name="cart_postback"
+    )
+    warehouse_shipment = models.OneToOneField(
+        WarehouseShipment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="cart_postback",
+    )
+    cart_order = models.ForeignKey(
+        "CartOrder",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="postbacks",
+        help_text="The cart order whose lines it covers (none for an order from before routing).",
+    )
+    lines = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The cart lines it covers: [{"key": cart line, "quantity": n}, …]. Empty: '
+        "every line of the cart order (pressrun's order was all of it).",
+    )
     cart = models.CharField(max_length=20, choices=Cart.choices)
     state = models.CharField(
         max_length=20, choices=PostbackState.choices, default=PostbackState.PENDING
     )
     tracking_id = models.CharField(
-        max_length=100, blank=True, help_text="The tracking number this post-back sends."
+        max_length=200, blank=True, help_text="The tracking number this post-back sends."
+    )
+    carrier = models.CharField(
+        max_length=100, blank=True, help_text="A warehouse's package: the carrier it named."
     )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
@@ -332,6 +361,20 @@ class CartPostback(models.Model):
                 condition=Q(state__in=["pending", "retrying"]),
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(order__isnull=False, warehouse_shipment__isnull=True)
+                    | Q(order__isnull=True, warehouse_shipment__isnull=False)
+                ),
+                name="postback_one_shipment",
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.order_id is None:
+            return (
+                f"{self.cart} post-back of warehouse shipment {self.warehouse_shipment_id} "
+                f"({self.state})"
+            )
         return f"{self.cart} post-back of order {self.order_id} ({self.state})"

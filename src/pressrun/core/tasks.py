@@ -21,6 +21,7 @@ from django_tasks import TaskResultStatus, task
 from django_tasks.base import Task
 from django_tasks_db.models import DBTaskResult
 
+from pressrun.core.locks import lock_names
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.selectors import live_workers
 
@@ -188,12 +189,18 @@ def schedule_periodic_tasks() -> None:
 
 def schedule_periodic(task_to_schedule: Task[[], Any], *, interval: timedelta) -> None:
     """Queue a run of the argument-less `task_to_schedule` `interval` from now, unless one is
-    already queued (so each periodic task keeps exactly one future run)."""
-    pending = DBTaskResult.objects.filter(
-        task_path=task_to_schedule.module_path, status=TaskResultStatus.READY
-    ).exists()
-    if not pending:
-        task_to_schedule.using(run_after=timezone.now() + interval).enqueue()
+    already queued (so each periodic task keeps exactly one future run).
+
+    The check and the insert happen under a lock on the task's name: several workers start at
+    once (a deploy restarts them all, on every machine) and each schedules every periodic
+    task, and a run finishing on one worker schedules its successor while another starts."""
+    with transaction.atomic():
+        lock_names(f"periodic-task:{task_to_schedule.module_path}")
+        pending = DBTaskResult.objects.filter(
+            task_path=task_to_schedule.module_path, status=TaskResultStatus.READY
+        ).exists()
+        if not pending:
+            task_to_schedule.using(run_after=timezone.now() + interval).enqueue()
 
 
 def has_pending_run(task_to_find: Task[Any, Any], **kwargs: Any) -> bool:

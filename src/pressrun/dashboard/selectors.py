@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -90,13 +90,17 @@ def failed_webhooks(*, publisher: Publisher) -> QuerySet[WebhookDelivery]:
 
 def postbacks_given_up(*, publisher: Publisher) -> QuerySet[CartPostback]:
     """Shipments whose tracking could not be sent to the cart (the post-back gave up) in the
-    last POSTBACK_ATTENTION_DAYS, newest first. Send again on the order's page starts over."""
+    last POSTBACK_ATTENTION_DAYS, newest first: pressrun's orders and the packages of the
+    publisher's warehouses. Send again (the order's page, the warehouse's orders page)
+    starts over."""
     since = timezone.now() - timedelta(days=POSTBACK_ATTENTION_DAYS)
     return (
         CartPostback.objects.filter(
-            order__publisher=publisher, state=PostbackState.GAVE_UP, updated_at__gte=since
+            Q(order__publisher=publisher) | Q(warehouse_shipment__order__publisher=publisher),
+            state=PostbackState.GAVE_UP,
+            updated_at__gte=since,
         )
-        .select_related("order")
+        .select_related("order", "warehouse_shipment__order__connection")
         .order_by("-updated_at", "-id")
     )
 

@@ -107,6 +107,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="warehouse_orders",
     ),
     path(
+        "integrations/warehouses/<int:connection_id>/shipments/<int:shipment_id>/send-again",
+        warehouses.warehouse_shipment_postback_retry,
+        name="warehouse_shipment_postback_retry",
+    ),
+    path(
         "integrations/warehouses/<int:connection_id>/orders/recheck",
         warehouses.warehouse_orders_recheck,
         name="warehouse_orders_recheck",

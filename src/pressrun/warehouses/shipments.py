@@ -8,7 +8,9 @@ tracking number), adds the quantities it covers to the lines' `quantity_shipped`
 the order to partially_shipped through `warehouse_order_move` (from open first when the
 notice overtook the export: a warehouse may ship what it got another way, and the order is
 the connection's). Once every line has shipped, `shipped_at` is set: the order waits there
-for its tracking to reach the cart, which closes it (states.py).
+for its tracking to reach the cart, which closes it (states.py). Each package recorded
+publishes `WarehouseShipmentRecorded` (events.py) in its transaction: the cart's post-back
+subscribes, and calls `warehouse_order_close` once the cart has every package.
 
 Which lines a notice covers: its Items, each by LineItemID (the line id we exported) or
 else by SKU (the first line of that warehouse SKU with something left), the item's
@@ -29,6 +31,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pressrun.core.errors import DomainError
+from pressrun.core.events import publish
+from pressrun.warehouses.events import WarehouseShipmentRecorded
 from pressrun.warehouses.models import (
     NoticeOutcome,
     ShipNotice,
@@ -122,7 +126,7 @@ def _apply(
         )
     try:
         with transaction.atomic():
-            WarehouseShipment.objects.create(
+            shipment = WarehouseShipment.objects.create(
                 connection=connection,
                 order=order,
                 tracking_number=notice.tracking_number[:200],
@@ -151,6 +155,8 @@ def _apply(
     # A second package changes what the warehouse is shown even when the state stays.
     order.updated_at = now
     order.save(update_fields=["shipped_at", "updated_at"])
+    # The layers above (the cart's post-back) act on the package in this transaction.
+    publish(WarehouseShipmentRecorded(order=order, shipment=shipment))
     return order, True
 
 
@@ -223,4 +229,24 @@ def warehouse_shipment_record(
         return NoticeResult(409, exc.message, NoticeOutcome.REFUSED, kept, None)
 
 
-__all__ = ["ShipmentRefused", "warehouse_notice_receive", "warehouse_shipment_record"]
+def warehouse_order_close(*, order_id: int) -> bool:
+    """Close a warehouse order whose every package has reached the cart (DropStream's
+    "closed": tracking uploaded). The caller (the cart's post-back, which sits above this
+    app) decides that the cart has them all; this checks, under the order's row lock, that
+    the warehouse shipped every line (`shipped_at`) and that the order is still partially
+    shipped. Returns True when it closed the order now; False, changing nothing, otherwise
+    (not all shipped yet, closed already). Safe to call twice."""
+    with transaction.atomic():
+        order = WarehouseOrder.objects.select_for_update().get(id=order_id)
+        if order.state != S.PARTIALLY_SHIPPED or order.shipped_at is None:
+            return False
+        warehouse_order_move(order_id=order.id, to=S.CLOSED)
+    return True
+
+
+__all__ = [
+    "ShipmentRefused",
+    "warehouse_notice_receive",
+    "warehouse_order_close",
+    "warehouse_shipment_record",
+]

@@ -21,7 +21,9 @@ between them. `warehouse_order_move` is the one function that changes a state.
 Routing (this app's `orders.py`, called from the carts) makes orders new and moves them to
 open or error; the later moves belong to the pull and push protocols and to the shipment
 confirmations, which only call `warehouse_order_move`: a pulling warehouse's export moves
-open → routed (`pull.py`), its ship notices routed → partially_shipped (`shipments.py`).
+open → routed (`pull.py`), its ship notices routed → partially_shipped (`shipments.py`), and
+the cart's post-back, once every package has reached the cart, partially_shipped → closed
+(through `shipments.warehouse_order_close`, called by `carts`, which sits above this app).
 """
 
 from __future__ import annotations

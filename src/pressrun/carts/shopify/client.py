@@ -47,8 +47,16 @@ query PressrunOrderFulfillment($id: ID!) {
         id
         status
         supportedActions { action }
+        lineItems(first: 250) {
+          nodes { id totalQuantity remainingQuantity lineItem { id sku } }
+        }
         fulfillments(first: 50) {
-          nodes { id status trackingInfo(first: 10) { number company url } }
+          nodes {
+            id
+            status
+            trackingInfo(first: 10) { number company url }
+            fulfillmentLineItems(first: 250) { nodes { quantity lineItem { id } } }
+          }
         }
       }
     }
@@ -106,6 +114,20 @@ class Fulfillment:
     id: str
     status: str  # SUCCESS, CANCELLED, ERROR, FAILURE, OPEN, PENDING
     numbers: tuple[str, ...]  # the tracking numbers it carries
+    # (order line item gid, quantity) of each of its fulfillment line items
+    line_items: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class FulfillmentOrderLine:
+    """A fulfillment order's line item: its own id (what fulfillmentCreate names), the order
+    line item it stands for, and how many of it are left to fulfil."""
+
+    id: str
+    line_item_id: str  # gid://shopify/LineItem/<id>
+    sku: str
+    total_quantity: int
+    remaining_quantity: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +136,7 @@ class FulfillmentOrder:
     status: str  # OPEN, IN_PROGRESS, CLOSED, CANCELLED, INCOMPLETE, ON_HOLD, SCHEDULED
     can_create_fulfillment: bool
     fulfillments: tuple[Fulfillment, ...]
+    line_items: tuple[FulfillmentOrderLine, ...] = ()
 
 
 def shop_handle(shop_domain: str) -> str:
@@ -135,6 +158,11 @@ def admin_api_url(shop_domain: str) -> str:
         raise ShopifyRefused("PRESSRUN_SHOPIFY_ADMIN_API_BASE must start with https://.")
     version = settings.PRESSRUN_SHOPIFY_ADMIN_API_VERSION
     return f"{base.rstrip('/')}/admin/api/{version}/graphql.json"
+
+
+def line_item_gid(line_item_id: str) -> str:
+    """The gid of an order's line item from the numeric id its webhook carries."""
+    return f"gid://shopify/LineItem/{line_item_id}"
 
 
 def order_gid(order_id: str) -> str:
@@ -231,8 +259,23 @@ def fulfillment_orders_from(data: dict[str, Any]) -> list[FulfillmentOrder] | No
                     for info in _list(fulfillment.get("trackingInfo"))
                     if isinstance(info, dict) and info.get("number")
                 ),
+                line_items=tuple(
+                    (str(_dict(item.get("lineItem")).get("id", "")), _int(item.get("quantity")))
+                    for item in _nodes(fulfillment.get("fulfillmentLineItems"))
+                ),
             )
             for fulfillment in _nodes(node.get("fulfillments"))
+        )
+        line_items = tuple(
+            FulfillmentOrderLine(
+                id=str(item.get("id", "")),
+                line_item_id=str(_dict(item.get("lineItem")).get("id", "")),
+                sku=str(_dict(item.get("lineItem")).get("sku") or ""),
+                total_quantity=_int(item.get("totalQuantity")),
+                remaining_quantity=_int(item.get("remainingQuantity")),
+            )
+            for item in _nodes(node.get("lineItems"))
+            if item.get("id")
         )
         found.append(
             FulfillmentOrder(
@@ -240,6 +283,7 @@ def fulfillment_orders_from(data: dict[str, Any]) -> list[FulfillmentOrder] | No
                 status=str(node.get("status", "")),
                 can_create_fulfillment="CREATE_FULFILLMENT" in actions,
                 fulfillments=fulfillments,
+                line_items=line_items,
             )
         )
     return found
@@ -318,15 +362,25 @@ class ShopifyAdminClient:
         fulfillment_order_ids: list[str],
         tracking: TrackingInfo | None,
         notify_customer: bool,
+        line_items: dict[str, int] | None = None,
     ) -> str:
-        """Fulfil every line of the fulfillment orders, with `tracking`; the new
-        fulfillment's id."""
+        """Fulfil every line of the fulfillment orders, with `tracking`; or, given
+        `line_items` ({fulfillment order line item id: quantity}, of the one fulfillment
+        order named), only those quantities: the rest stays open (a partial fulfillment).
+        Returns the new fulfillment's id."""
         fulfillment: dict[str, Any] = {
             "lineItemsByFulfillmentOrder": [
                 {"fulfillmentOrderId": identifier} for identifier in fulfillment_order_ids
             ],
             "notifyCustomer": notify_customer,
         }
+        if line_items is not None:
+            if len(fulfillment_order_ids) != 1:
+                raise ValueError("Line items belong to one fulfillment order.")
+            fulfillment["lineItemsByFulfillmentOrder"][0]["fulfillmentOrderLineItems"] = [
+                {"id": identifier, "quantity": quantity}
+                for identifier, quantity in line_items.items()
+            ]
         if tracking is not None:
             fulfillment["trackingInfo"] = tracking.as_input()
         data = self.graphql(FULFILLMENT_CREATE_MUTATION, {"fulfillment": fulfillment})
@@ -349,6 +403,14 @@ class ShopifyAdminClient:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _nodes(connection: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pressrun.carts.models import CartPostback, PostbackState
+from pressrun.carts.postback import postback_retry, postback_summary
 from pressrun.carts.services import unmatched_reprocess_for_warehouse
 from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
@@ -152,6 +154,23 @@ def warehouse_orders(request: PublisherRequest, connection_id: int) -> HttpRespo
         state = ""
     found = selectors.warehouse_orders(connection=connection, state=state)
     page = Paginator(found, selectors.WAREHOUSE_ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Each package with where its post-back to the cart stands (none: a package that
+    # completes no cart line, such as part of a bundle).
+    postbacks = {
+        postback.warehouse_shipment_id: postback
+        for postback in CartPostback.objects.filter(
+            warehouse_shipment__order__in=list(page.object_list)
+        )
+    }
+    for order in page.object_list:
+        order.shipment_rows = [
+            (
+                shipment,
+                postbacks.get(shipment.id),
+                postback_summary(postbacks[shipment.id]) if shipment.id in postbacks else "",
+            )
+            for shipment in order.shipments.all()
+        ]
     counts = selectors.warehouse_order_counts(connection=connection)
     context = {
         "section": "integrations",
@@ -291,3 +310,25 @@ def warehouse_listings_csv(request: PublisherRequest, connection_id: int) -> Htt
     )
     response["Cache-Control"] = "no-store, private"
     return response
+
+
+@publisher_required
+@require_POST
+def warehouse_shipment_postback_retry(
+    request: PublisherRequest, connection_id: int, shipment_id: int
+) -> HttpResponse:
+    """Send a warehouse package's tracking to the cart again after its post-back gave up.
+    Another publisher's warehouse or package is a 404."""
+    connection = _connection_or_404(request, connection_id)
+    postback = CartPostback.objects.filter(
+        warehouse_shipment_id=shipment_id,
+        warehouse_shipment__order__connection=connection,
+        state=PostbackState.GAVE_UP,
+    ).first()
+    if postback is not None and postback_retry(postback_id=postback.id):
+        messages.success(
+            request, f"Sending the package's tracking to {postback.get_cart_display()} again."
+        )
+    else:
+        messages.error(request, "There is nothing to send again for this package.")
+    return HttpResponseRedirect(reverse("dashboard:warehouse_orders", args=[connection.id]))

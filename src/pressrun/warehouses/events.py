@@ -1,0 +1,30 @@
+"""What happens to warehouse orders, told to the layers above (see `pressrun.core.events`).
+
+`warehouses` sits below `carts` and must not import it, yet every package a warehouse
+ships has to reach the cart the order came from. So the shipment confirmations publish
+`WarehouseShipmentRecorded` inside the transaction that recorded the package, and `carts`
+subscribes (its post-back row and task commit or roll back with the shipment). Closing the
+warehouse order once the cart has every package is `carts` calling back down
+(`warehouses.shipments.warehouse_order_close`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pressrun.core.events import DomainEvent
+from pressrun.warehouses.models import WarehouseOrder, WarehouseShipment
+
+
+@dataclass(frozen=True)
+class WarehouseShipmentRecorded(DomainEvent):
+    """A warehouse reported a package of one of its orders: `shipment` (tracking, carrier,
+    the order lines it covers with quantities) is saved, the lines' `quantity_shipped`
+    include it, and `order` is the order after the move (`shipped_at` set once every line
+    has shipped)."""
+
+    order: WarehouseOrder
+    shipment: WarehouseShipment
+
+
+__all__ = ["WarehouseShipmentRecorded"]
