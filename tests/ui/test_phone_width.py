@@ -55,6 +55,7 @@ NOT_PAGES = {
     "unmatched_listing": "POST only (its form is on Integrations)",
     "warehouse_push_secret": "POST only (its button is on the warehouse's Push page)",
     "warehouse_push_again": "POST only (its button is on the warehouse's orders)",
+    "warehouse_shipment_postback_retry": "POST only (its button is on the warehouse's orders)",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
