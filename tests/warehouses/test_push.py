@@ -191,6 +191,7 @@ def test_the_order_is_pushed_signed_as_documented_and_routed(acme: Station, wms:
     )
     assert request.headers["idempotency-key"] == push.idempotency_key
     assert request.headers["x-pressrun-attempt"] == "1"
+    assert request.headers["user-agent"] == "pressrun-warehouse-push/1"
     assert request.headers["content-type"] == "application/json"
     assert request.json() == {
         "type": "order",
@@ -451,6 +452,13 @@ def test_a_connection_that_pulls_again_cancels_its_pending_pushes(
     assert warehouse_push_attempt(push_id=push.id) == PushStatus.CANCELLED
     assert wms.requests == []
     assert state(order) == ("open", "")  # the warehouse pulls it
+    # Pushing again before it was pulled: the order goes out after all.
+    warehouse_push_configure(connection_id=acme.id, url=wms.url)
+    push.refresh_from_db()
+    assert (push.status, push.series_attempts) == (PushStatus.PENDING, 0)
+    assert warehouse_push_attempt(push_id=push.id) == PushStatus.DELIVERED
+    assert len(wms.requests) == 1
+    assert state(order) == ("routed", "")
 
 
 def test_a_shipment_confirmed_before_the_answer_leaves_the_order_shipped(

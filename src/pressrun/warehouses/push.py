@@ -77,6 +77,7 @@ UNOWNED_CLAIM_TIMEOUT = timedelta(minutes=15)
 RETRIED_CLIENT_ERRORS = frozenset({408, 425, 429})
 IDEMPOTENCY_PREFIX = "whpush_"
 MESSAGE_TYPE = "order"
+USER_AGENT = "pressrun-warehouse-push/1"
 PROTOCOL_VERSION = 1
 
 
@@ -192,7 +193,8 @@ def warehouse_push_queue(*, order_id: int) -> WarehousePush | None:
     """Queue the push of an open order of a push connection: its row and its task, in the
     caller's transaction (an outbox). Returns the push, or None when there is nothing to
     push (not a push connection, a test order, not open) or it has its push already (once
-    per order, whatever happened to it: "Send again" sends a refused one anew)."""
+    per order: "Send again" sends a refused one anew; one cancelled while the warehouse
+    pulled is queued again here)."""
     from pressrun.warehouses.tasks import warehouse_push_send
 
     with transaction.atomic():
@@ -202,15 +204,22 @@ def warehouse_push_queue(*, order_id: int) -> WarehousePush | None:
             .filter(id=order_id)
             .first()
         )
-        if (
-            order is None
-            or order.test
-            or order.state != S.OPEN
-            or not order.connection.push_url
-            or WarehousePush.objects.filter(order_id=order_id).exists()
-        ):
+        if order is None or order.test or order.state != S.OPEN or not order.connection.push_url:
             return None
         now = timezone.now()
+        existing = WarehousePush.objects.select_for_update().filter(order_id=order_id).first()
+        if existing is not None:
+            if existing.status != PushStatus.CANCELLED:
+                return None
+            # Cancelled when the warehouse went back to pulling, and not pulled meanwhile: it
+            # pushes again, so the order goes out (same body and key if it was ever sent).
+            existing.status = PushStatus.PENDING
+            existing.series_attempts = 0
+            existing.next_attempt_at = now
+            existing.last_error = ""
+            existing.save()
+            warehouse_push_send.enqueue(push_id=existing.id)
+            return existing
         push = WarehousePush.objects.create(
             order=order,
             connection_id=order.connection_id,
@@ -362,6 +371,7 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
             SIGNATURE_HEADER: signature(secret=secret, timestamp=int(now.timestamp()), body=body),
             IDEMPOTENCY_HEADER: push.idempotency_key,
             ATTEMPT_HEADER: str(number),
+            "User-Agent": USER_AGENT,
         }
         try:
             response = client.post(
@@ -440,16 +450,16 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
 
 
 def _open_without_push(connection_id: int | None = None) -> list[int]:
-    """The open orders of enabled push connections that have no push (by connection first,
-    so the (connection, state) index serves the sweep's read)."""
+    """The open orders of enabled push connections that have no push, or one cancelled (by
+    connection first, so the (connection, state) index serves the sweep's read)."""
     connections = WarehouseConnection.objects.filter(enabled=True).exclude(push_url="")
     if connection_id is not None:
         connections = connections.filter(id=connection_id)
     orders = WarehouseOrder.objects.filter(
+        Q(push__isnull=True) | Q(push__status=PushStatus.CANCELLED),
         connection_id__in=list(connections.values_list("id", flat=True)),
         state=S.OPEN,
         test=False,
-        push__isnull=True,
     )
     return list(orders.order_by("id").values_list("id", flat=True))
 
