@@ -15,14 +15,15 @@ attempt logged (docs/warehouses.md, "A WMS with an API, step by step").
 - **An attempt** claims the row first (PENDING → SENDING, owned by the claiming worker, as
   webhooks do); a claim whose worker died (killed mid-push) is taken over by the next run
   of the task, which the worker recovery queues again. A 2xx is accepted: the order becomes
-  routed. A 4xx other than 408 and 429 is refused: the order goes to error with the
-  warehouse's answer; "Send again" tries anew. Anything else (5xx, 408, 429, a timeout, no
-  connection) is retried after `RETRY_SCHEDULE`; after the last attempt the push is given
-  up and the order goes to error (about 40 hours: a warehouse down for an hour, or a night,
-  still gets its orders).
+  routed. A 4xx other than 408, 425 and 429 is refused: the order goes to error with the
+  warehouse's answer; "Send again" tries anew. Anything else (5xx, those three, a 3xx, a
+  timeout, no connection) is retried after `RETRY_SCHEDULE`; after the last attempt the
+  push is given up and the order goes to error (about 40 hours: a warehouse down for an
+  hour, or a night, still gets its orders).
 - A connection that no longer pushes (its URL removed) cancels its pending pushes: the
-  warehouse pulls those orders instead. A disabled connection's pushes wait, unsent, until
-  it is enabled again (the sweep then queues them).
+  warehouse pulls those orders instead (those still open go out if it pushes again). A
+  disabled connection's pushes wait, unsent, until it is enabled again (the sweep then
+  queues them).
 """
 
 from __future__ import annotations
