@@ -31,6 +31,14 @@ from pressrun.notifications.services import customer_page_url, notify_order_plac
 from pressrun.orders.changes import order_delete
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import order_place
+from pressrun.warehouses.models import (
+    WarehouseOrder,
+    WarehousePush,
+    WarehousePushAttempt,
+    WarehouseStockLevel,
+)
+from pressrun.warehouses.push import warehouse_push_configure
+from pressrun.warehouses.services import warehouse_create
 from pressrun.webhooks.services import webhook_endpoint_save
 
 pytestmark = pytest.mark.django_db
@@ -126,6 +134,40 @@ def world(make_publisher: Any, make_project: Any, client: Client) -> tuple[Clien
         enabled=True,
     )
     _place(publisher, project.id, "INV-HOOKED")  # a webhook delivery for its pages
+    # A publisher's warehouse that takes its orders by push, one pushed order and its stock.
+    warehouse = warehouse_create(name="Label 3PL", publisher_id=publisher.id).connection
+    _, push_secret = warehouse_push_configure(
+        connection_id=warehouse.id, url="https://wms.example.com/orders"
+    )
+    warehouse_order = WarehouseOrder.objects.create(
+        publisher=publisher,
+        connection=warehouse,
+        cart="shopify",
+        external_key="shop:1",
+        state="open",
+        carrier_code="USPS",
+        created_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    push = WarehousePush.objects.create(
+        order=warehouse_order,
+        connection=warehouse,
+        idempotency_key="whpush_admin",
+        body='{"id": "WH-1"}',
+        status="pending",
+        created_at=timezone.now(),
+    )
+    WarehousePushAttempt.objects.create(
+        push=push, number=1, started_at=timezone.now(), url=warehouse.push_url, error="HTTP 500"
+    )
+    WarehouseStockLevel.objects.create(
+        connection=warehouse,
+        sku="MUG",
+        quantity=4,
+        reported_at=timezone.now(),
+        received_at=timezone.now(),
+        changed_at=timezone.now(),
+    )
 
     publisher.refresh_from_db()
     values = {
@@ -138,6 +180,7 @@ def world(make_publisher: Any, make_project: Any, client: Client) -> tuple[Clien
         "session key": client.session.session_key or "",
         "shopify signature header": "c2lnbmF0dXJlIHRoYXQgbXVzdCBub3Qgc2hvdw==",
         "webhook signing secret": webhook_secret,
+        "warehouse push secret": push_secret,
     }
     for name, user in (("publisher", publisher), ("operator", operator), ("clerk", other)):
         full, digest = _hash_parts(user.password)

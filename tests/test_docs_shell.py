@@ -131,6 +131,24 @@ def test_warehouses_examples_run_as_written() -> None:
         assert codes + "Dry run: nothing was changed.\n" + codes in run.output, run.output
         assert "Line 3: Code is blank." in run.output, run.output
         assert "imported?!" not in run.output
+        # The push: the secret printed once, a signed stock report taken, a signed
+        # confirmation for no order of the warehouse, and a forged one refused.
+        assert re.search(
+            r"^id=\d+ url=https://wms\.example\.com/pressrun/orders secret=wmssec_[\w-]{43}$",
+            run.output,
+            re.MULTILINE,
+        ), run.output
+        assert (
+            '{"ok": true, "received": 1, "changed": 1, "unchanged": 0, "older": 0} (HTTP 200)'
+            in run.output
+        ), run.output
+        assert (
+            '{"ok": false, "error": "No warehouse order \'WH-1\' is shipped from here.", '
+            '"order_id": "WH-1", "confirmation_id": "", "tracking_number": "1Z999AA10123456784"}'
+            " (HTTP 404)" in run.output
+        ), run.output
+        assert '"error": "X-Pressrun-Signature does not match: ' in run.output
+        assert "(HTTP 401)" in run.output
         assert sorted(p.name for p in (work / "tmp").iterdir()) == []
 
 

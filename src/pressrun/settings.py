@@ -488,6 +488,11 @@ PAYMENT_INSTRUCTIONS = os.environ.get("PRESSRUN_PAYMENT_INSTRUCTIONS", "").strip
 SHIPSTATION_PAGE_SIZE = min(max(_env_int("PRESSRUN_SHIPSTATION_PAGE_SIZE", 100), 1), 500)
 # Applied ship notices (and those an operator dealt with) are kept this long for reference.
 SHIP_NOTICE_RETENTION_DAYS = max(_env_int("PRESSRUN_SHIP_NOTICE_RETENTION_DAYS", 90), 1)
+# A publisher's warehouse that takes its orders by push (docs/warehouses.md): connecting and
+# each read of a push give up after this many seconds (the whole attempt after three times
+# that); the attempt is then a failure, retried on the push schedule. The push goes through
+# the webhooks' outbound client, so PRESSRUN_WEBHOOKS_ALLOW_LOOPBACK applies to it too.
+WAREHOUSE_PUSH_TIMEOUT_SECONDS = max(_env_int("PRESSRUN_WAREHOUSE_PUSH_TIMEOUT_SECONDS", 15), 1)
 
 
 # --- monitoring (monitoring/, docs/operations.md "Monitoring") -----------------------------

@@ -41,6 +41,7 @@ from pressrun.warehouses.models import (
     ListingUpload,
     WarehouseConnection,
     WarehouseOrder,
+    WarehousePush,
     WarehouseShipment,
 )
 from pressrun.warehouses.services import warehouse_create
@@ -63,6 +64,7 @@ SAMPLE_ARGUMENTS = {
     "webhook_delivery_id": "1",
     "connection_id": "1",
     "description_rule_id": "1",
+    "push_id": "1",
     "shipment_id": "1",
 }
 
@@ -126,6 +128,7 @@ class Theirs:
     listing_upload: ListingUpload
     description_rule: DescriptionRule
     carrier_code_upload: CarrierCodeUpload
+    warehouse_push: WarehousePush
     shipment: WarehouseShipment  # a package whose post-back to the cart gave up
 
 
@@ -143,6 +146,7 @@ OTHER_PUBLISHERS_ARGUMENTS: dict[str, dict[str, Callable[[Theirs], str]]] = {
         "webhook_delivery_id": lambda theirs: str(theirs.webhook_delivery.id),
         "connection_id": lambda theirs: str(theirs.warehouse.id),
         "description_rule_id": lambda theirs: str(theirs.description_rule.id),
+        "push_id": lambda theirs: str(theirs.warehouse_push.id),
         "shipment_id": lambda theirs: str(theirs.shipment.id),
         # B's id in a reset link with a token that is genuinely valid, but made for A.
         "encoded_id": lambda theirs: encode_publisher_id(theirs.publisher),
@@ -194,6 +198,7 @@ POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
         "action": "confirm",
         "upload": str(theirs.carrier_code_upload.id),
     },
+    "dashboard:warehouse_push": lambda theirs: {"url": "https://taken-over.example.com/"},
     "dashboard:warehouse_rules": lambda theirs: {
         "match": "is",
         "text": "hacked",
@@ -276,6 +281,9 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:warehouse_unknown_skus",
         "dashboard:warehouse_orders",
         "dashboard:warehouse_orders_recheck",
+        "dashboard:warehouse_push",
+        "dashboard:warehouse_push_secret",
+        "dashboard:warehouse_push_again",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"
@@ -391,6 +399,31 @@ def theirs(
         ),
         carrier_code_upload=codes_pending.upload,
         shipment=shipment,
+        warehouse_push=_their_refused_push(warehouse),
+    )
+
+
+def _their_refused_push(warehouse: WarehouseConnection) -> WarehousePush:
+    """A push of B's warehouse that "Send again" would send, were it A's."""
+    now = timezone.now()
+    order = WarehouseOrder.objects.create(
+        publisher_id=warehouse.publisher_id,
+        connection=warehouse,
+        cart="shopify",
+        external_key="their-shop:1",
+        state="error",
+        error="The warehouse refused the order (HTTP 422).",
+        carrier_code="THEIR_CODE",
+        created_at=now,
+        updated_at=now,
+    )
+    return WarehousePush.objects.create(
+        order=order,
+        connection=warehouse,
+        idempotency_key="whpush_theirs",
+        body="{}",
+        status="refused",
+        created_at=now,
     )
 
 

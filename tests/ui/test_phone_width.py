@@ -53,6 +53,9 @@ NOT_PAGES = {
     "warehouse_unknown_skus": "POST only (its button is on Warehouses)",
     "warehouse_orders_recheck": "POST only (its button is on the warehouse's orders)",
     "unmatched_listing": "POST only (its form is on Integrations)",
+    "warehouse_push_secret": "POST only (its button is on the warehouse's Push page)",
+    "warehouse_push_again": "POST only (its button is on the warehouse's orders)",
+    "warehouse_shipment_postback_retry": "POST only (its button is on the warehouse's orders)",
 }
 # Pages open without signing in (checked signed out).
 SIGNED_OUT_PAGES = {"sign_in", "password_reset"}
@@ -163,6 +166,10 @@ for number in range(3):
 CartOrderLine.objects.create(cart_order=cart_order, key="id:9",
     ref="TOUR-POSTER-EXTRA-LARGE-VARIANT-WITHOUT-ANY-LISTING", title="Poster", quantity=1)
 cart_order_reroute(cart_order_id=cart_order.id)
+# The warehouse takes its orders by push, to a long URL (the orders page's push column).
+from pressrun.warehouses.push import warehouse_push_configure
+warehouse_push_configure(connection_id=warehouse.id,
+    url="https://wms.extraordinarily-long-warehouse-domain-name.example.com/api/v2/orders")
 print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id,
                   "delivery": routed.id}}))
 """
@@ -237,6 +244,7 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "warehouses": "/integrations/warehouses",
         "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
         "warehouse_orders": f"/integrations/warehouses/{filled['warehouse']}/orders",
+        "warehouse_push": f"/integrations/warehouses/{filled['warehouse']}/push",
         "delivery_detail": f"/integrations/deliveries/{filled['delivery']}",
         "warehouse_carrier_codes": f"/integrations/warehouses/{filled['warehouse']}/carrier-codes",
         "warehouse_rules": f"/integrations/warehouses/{filled['warehouse']}/shipping-rules"

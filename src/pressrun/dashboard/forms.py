@@ -297,6 +297,16 @@ class WarehouseForm(DashboardForm):
     )
 
 
+class WarehousePushForm(DashboardForm):
+    url = forms.CharField(
+        label="Push URL",
+        max_length=500,
+        required=False,
+        help_text="Where pressrun POSTs each order (https). Leave empty for a warehouse that "
+        "pulls its orders (ShipStation's Custom Store).",
+    )
+
+
 class ListingsUploadForm(DashboardForm):
     file = forms.FileField(
         label="Listings file (CSV)",

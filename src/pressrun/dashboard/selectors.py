@@ -150,13 +150,14 @@ def warehouse_orders(
     *, connection: WarehouseConnection, state: str = ""
 ) -> QuerySet[WarehouseOrder]:
     """A connection's warehouse orders (optionally in one state), newest first, with their
-    lines, the shipments the warehouse reported and the deliveries they came from."""
+    lines, the shipments the warehouse reported, the deliveries they came from and their
+    push with its attempts (a pushing warehouse's)."""
     found = WarehouseOrder.objects.filter(connection=connection)
     if state:
         found = found.filter(state=state)
-    return found.prefetch_related("lines", "shipments", "inbound_deliveries").order_by(
-        "-created_at", "-id"
-    )
+    return found.prefetch_related(
+        "lines", "shipments", "inbound_deliveries", "push", "push__attempts"
+    ).order_by("-created_at", "-id")
 
 
 def warehouse_orders_in_error(*, publisher: Publisher) -> QuerySet[WarehouseOrder]:

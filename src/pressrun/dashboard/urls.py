@@ -12,6 +12,7 @@ from pressrun.dashboard.views import (
     orders,
     projects,
     shipping_rules,
+    warehouse_push,
     warehouse_rules,
     warehouses,
     webhooks,
@@ -114,6 +115,21 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/warehouses/<int:connection_id>/orders/recheck",
         warehouses.warehouse_orders_recheck,
         name="warehouse_orders_recheck",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/push",
+        warehouse_push.warehouse_push,
+        name="warehouse_push",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/push/secret",
+        warehouse_push.warehouse_push_secret_new,
+        name="warehouse_push_secret",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/push/<int:push_id>/again",
+        warehouse_push.warehouse_push_send_again,
+        name="warehouse_push_again",
     ),
     path(
         "integrations/warehouses/<int:connection_id>/password",

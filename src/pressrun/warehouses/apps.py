@@ -14,6 +14,12 @@ class WarehousesConfig(AppConfig):
 
         register_housekeeping("ship_notices", ship_notices_delete_expired)
 
+        # The push protocol's sweep (orders nothing would push), started by `pressrun worker`.
+        from pressrun.core.tasks import register_periodic_task
+        from pressrun.warehouses.tasks import WAREHOUSE_PUSH_SWEEP_INTERVAL, sweep_warehouse_pushes
+
+        register_periodic_task(sweep_warehouse_pushes, interval=WAREHOUSE_PUSH_SWEEP_INTERVAL)
+
         register_operator_page(
             label="Shipping", url_name="warehouses:stations", section="shipping", order=30
         )

@@ -48,6 +48,19 @@ class WarehouseConnection(models.Model):
     username = models.CharField(max_length=64, unique=True)
     password = models.CharField(max_length=256, help_text="Django password hash.")
     created_at = models.DateTimeField()
+    # The push protocol (warehouses/push.py, docs/warehouses.md "A WMS with an API"): orders
+    # are POSTed to `push_url`, signed with the secret, which also signs what the warehouse
+    # sends back. Sealed (core/sealed.py): pressrun must read it to sign.
+    push_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A publisher's warehouse only. Set: each order is POSTed here (push). "
+        "Empty: the warehouse pulls its orders.",
+    )
+    push_secret_sealed = models.TextField(
+        blank=True, help_text="The push protocol's signing secret, sealed."
+    )
+    push_secret_created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -441,3 +454,116 @@ class WarehouseShipment(models.Model):
 
     def __str__(self) -> str:
         return f"Shipment {self.tracking_number} of warehouse order {self.order_id}"
+
+
+class PushStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENDING = "sending", "Being sent"
+    DELIVERED = "delivered", "Accepted by the warehouse"
+    REFUSED = "refused", "Refused by the warehouse"
+    FAILED = "failed", "Given up"
+    CANCELLED = "cancelled", "Not sent (the warehouse pulls its orders now)"
+
+
+class WarehousePush(models.Model):
+    """The push of one warehouse order to its warehouse's URL (warehouses/push.py): an outbox
+    row, written with its task in the transaction that opens the order. The JSON body is
+    fixed at the first attempt (from then on no line joins the order) and sent again, under
+    the same idempotency key, by every attempt, so a warehouse that saw an attempt whose
+    answer was lost takes the retry as the same order."""
+
+    order = models.OneToOneField(WarehouseOrder, on_delete=models.CASCADE, related_name="push")
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="pushes"
+    )
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    body = models.TextField(blank=True, help_text="The JSON body, exactly as sent.")
+    status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
+    # Attempts of the current series (the first push, or a "Send again"), for the schedule.
+    series_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Who holds a SENDING row: the `pressrun worker` that claimed it, or blank outside one.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "warehouse push"
+        indexes = [
+            # The sweep's read: the few pushes not yet finished among all ever made.
+            models.Index(
+                fields=["status"],
+                name="warehouse_push_unfinished",
+                condition=Q(status__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Push of warehouse order {self.order_id} ({self.status})"
+
+
+class WarehousePushAttempt(models.Model):
+    """One POST of a push, and what came of it (the warehouse order page's log)."""
+
+    push = models.ForeignKey(WarehousePush, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField(help_text="1, 2, ... over the push's life.")
+    started_at = models.DateTimeField()
+    url = models.CharField(max_length=500)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["push", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["push", "number"], name="warehouse_push_attempt_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of push {self.push_id}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_code is not None and 200 <= self.response_code < 300
+
+
+class WarehouseStockLevel(models.Model):
+    """The stock of one warehouse SKU as the warehouse last reported it (warehouses/stock.py).
+    A report older than the stored one changes nothing. `sync_pending` marks a level that
+    changed and has not yet been passed on (the carts' stock sync reads and clears it)."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="stock_levels"
+    )
+    sku = models.CharField(max_length=255, help_text="The warehouse's SKU.")
+    quantity = models.PositiveIntegerField(help_text="Units available to sell.")
+    reported_at = models.DateTimeField(help_text="As of when the warehouse counted them.")
+    received_at = models.DateTimeField()
+    changed_at = models.DateTimeField(help_text="When the quantity last changed.")
+    sync_pending = models.BooleanField(
+        default=True, help_text="Changed since the carts' stock sync last read it."
+    )
+
+    class Meta:
+        ordering = ["connection", "sku"]
+        verbose_name = "warehouse stock level"
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "sku"], name="warehouse_stock_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["connection"],
+                name="warehouse_stock_sync_pending",
+                condition=Q(sync_pending=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.quantity}"

@@ -27,7 +27,9 @@ from pressrun.warehouses.models import (
     WarehouseOrder,
     WarehouseOrderLine,
     WarehouseOrderState,
+    WarehousePush,
 )
+from pressrun.warehouses.push import warehouse_push_queue
 from pressrun.warehouses.states import JOINABLE_STATES, warehouse_order_move
 
 S = WarehouseOrderState
@@ -62,6 +64,12 @@ class OrderNotJoinable(DomainError):
     def __init__(self, message: str, order: WarehouseOrder) -> None:
         super().__init__(message)
         self.order = order
+
+
+def _push_started(order: WarehouseOrder) -> bool:
+    """Whether the order's push has fixed what the warehouse is sent (its first attempt
+    began): lines can no longer join it, though it is still open until accepted."""
+    return WarehousePush.objects.filter(order_id=order.id).exclude(body="").exists()
 
 
 def _clip(value: str, length: int) -> str:
@@ -120,10 +128,11 @@ def warehouse_order_add(
         if order is None:
             order = _new_order(connection, header)
             order.save(force_insert=True)
-        elif order.state not in JOINABLE_STATES:
+        elif order.state not in JOINABLE_STATES or _push_started(order):
+            state = "sent" if order.state in JOINABLE_STATES else order.get_state_display()
             raise OrderNotJoinable(
                 f"Warehouse order {order.id} at {connection.name} is already "
-                f"{order.get_state_display().lower()}: add this line there by hand.",
+                f"{state.lower()}: add this line there by hand.",
                 order,
             )
         present = set(order.lines.values_list("line_key", flat=True))
@@ -149,6 +158,8 @@ def warehouse_order_add(
                 order = warehouse_order_move(
                     order_id=order.id, to=S.OPEN, carrier_code=transformed.code
                 )
+                # A push connection's order goes out now (an outbox row and its task).
+                warehouse_push_queue(order_id=order.id)
             else:
                 order = warehouse_order_move(order_id=order.id, to=S.ERROR, error=transformed.error)
         elif rows:
@@ -179,6 +190,7 @@ def warehouse_orders_recheck(*, connection_id: int) -> int:
             )
             if still:
                 warehouse_order_move(order_id=order_id, to=S.OPEN, carrier_code=transformed.code)
+                warehouse_push_queue(order_id=order_id)
                 moved += 1
     return moved
 

@@ -173,7 +173,18 @@ def warehouse_notice_receive(
     notice = parse_notice(body, params)
     if not notice.tracking_number:
         raise ProtocolError("A warehouse's ShipNotice needs its TrackingNumber.")
-    digest = notice_digest(query_string, body)
+    return warehouse_shipment_record(
+        connection=connection, notice=notice, body=body, digest=notice_digest(query_string, body)
+    )
+
+
+def warehouse_shipment_record(
+    *, connection: WarehouseConnection, notice: Notice, body: bytes, digest: str
+) -> NoticeResult:
+    """Apply a shipment confirmation already read (a ShipNotice, or the push protocol's
+    JSON confirmation, `inbound.py`) and keep it as a `ShipNotice` under `digest`: 200
+    recorded or repeated, 404 not an order of the connection, 409 refused (see the module
+    docstring). `notice.tracking_number` must not be empty."""
     now = timezone.now()
     order = _find(connection, notice)
 
@@ -233,4 +244,9 @@ def warehouse_order_close(*, order_id: int) -> bool:
     return True
 
 
-__all__ = ["ShipmentRefused", "warehouse_notice_receive", "warehouse_order_close"]
+__all__ = [
+    "ShipmentRefused",
+    "warehouse_notice_receive",
+    "warehouse_order_close",
+    "warehouse_shipment_record",
+]

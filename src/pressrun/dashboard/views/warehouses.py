@@ -182,6 +182,8 @@ def warehouse_orders(request: PublisherRequest, connection_id: int) -> HttpRespo
             for value, label in WarehouseOrderState.choices
         ],
         "errors": counts.get(WarehouseOrderState.ERROR, 0),
+        # The push column: a pushing warehouse's, or one that pushed before.
+        "pushes": bool(connection.push_url) or connection.pushes.exists(),
     }
     return render(request, "dashboard/warehouse_orders.html", context)
 
