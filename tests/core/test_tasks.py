@@ -18,6 +18,7 @@ from pressrun.carts.tasks import (
     STRANDED_POSTBACK_SWEEP_INTERVAL,
     requeue_stale_deliveries,
     requeue_stranded_postbacks,
+    stock_sync_sweep,
 )
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.tasks import (
@@ -33,6 +34,7 @@ from pressrun.core.tasks import (
 from pressrun.fulfillment.address.tasks import address_sweep
 from pressrun.fulfillment.tasks import close_postage_windows
 from pressrun.notifications.tasks import EMAIL_SWEEP_INTERVAL, requeue_stranded_emails
+from pressrun.warehouses.tasks import WAREHOUSE_PUSH_SWEEP_INTERVAL, sweep_warehouse_pushes
 from pressrun.webhooks.tasks import WEBHOOK_SWEEP_INTERVAL, requeue_stranded_webhooks
 
 pytestmark = pytest.mark.django_db
@@ -162,8 +164,10 @@ def test_apps_register_their_periodic_tasks_with_core() -> None:
         PeriodicTask(close_postage_windows, timedelta(seconds=60)),
         PeriodicTask(address_sweep, timedelta(seconds=600)),
         PeriodicTask(requeue_stranded_webhooks, WEBHOOK_SWEEP_INTERVAL),
+        PeriodicTask(sweep_warehouse_pushes, WAREHOUSE_PUSH_SWEEP_INTERVAL),
         PeriodicTask(requeue_stale_deliveries, STALE_DELIVERY_SWEEP_INTERVAL),
         PeriodicTask(requeue_stranded_postbacks, STRANDED_POSTBACK_SWEEP_INTERVAL),
+        PeriodicTask(stock_sync_sweep, timedelta(seconds=900)),
     )
 
 
@@ -176,7 +180,7 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
         assert run.status == TaskResultStatus.READY
         assert run.run_after is not None
         assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
-    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 7
+    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 9
 
 
 def test_a_workers_heartbeat_is_written_again_when_its_row_is_gone() -> None:

@@ -25,6 +25,10 @@ class CartsConfig(AppConfig):
         from pressrun.orders.events import OrderShipped
 
         subscribe(OrderShipped, on_order_shipped)
+        register_periodic_task(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
+        register_periodic_task(
+            requeue_stranded_postbacks, interval=STRANDED_POSTBACK_SWEEP_INTERVAL
+        )
         # Stock sync to Shopify: on every change a warehouse reports, and on a schedule.
         from pressrun.carts.stock_sync import on_stock_levels_changed
         from pressrun.carts.tasks import stock_sync_interval, stock_sync_sweep
@@ -32,10 +36,6 @@ class CartsConfig(AppConfig):
 
         subscribe(StockLevelsChanged, on_stock_levels_changed)
         register_periodic_task(stock_sync_sweep, interval=stock_sync_interval())
-        register_periodic_task(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
-        register_periodic_task(
-            requeue_stranded_postbacks, interval=STRANDED_POSTBACK_SWEEP_INTERVAL
-        )
         # Raw bodies past retention of deliveries that made no order; old rate-limit windows.
         register_housekeeping("cart_bodies_emptied", delivery_bodies_expire)
         register_housekeeping("cart_rate_windows", delivery_rate_windows_prune)
