@@ -52,6 +52,8 @@ NOT_PAGES = {
     "warehouse_rule_remove": "POST only (its button is on the warehouse's shipping rules)",
     "warehouse_unknown_skus": "POST only (its button is on Warehouses)",
     "warehouse_orders_recheck": "POST only (its button is on the warehouse's orders)",
+    "warehouse_push_secret": "POST only (its button is on the warehouse's push page)",
+    "warehouse_push_again": "POST only (its button is on the warehouse's orders)",
     "unmatched_listing": "POST only (its form is on Integrations)",
 }
 # Pages open without signing in (checked signed out).
@@ -163,6 +165,17 @@ for number in range(3):
 CartOrderLine.objects.create(cart_order=cart_order, key="id:9",
     ref="TOUR-POSTER-EXTRA-LARGE-VARIANT-WITHOUT-ANY-LISTING", title="Poster", quantity=1)
 cart_order_reroute(cart_order_id=cart_order.id)
+from pressrun.carts.stock_sync import stock_sync_run
+from pressrun.warehouses.inbound import StockItem, StockReport
+from pressrun.warehouses.stock import warehouse_stock_report
+warehouse_stock_report(connection=warehouse, report=StockReport(as_of=None, items=tuple(
+    StockItem("WAREHOUSE-SKU-THAT-IS-VERY-LONG-" + str(number), number) for number in range(15))))
+# On, with no Admin API token saved: the run records each SKU and stops before any request.
+from pressrun.carts.models import StockSync
+StockSync.objects.create(publisher=publisher,
+    shop_domain="an-extraordinarily-long-shop-name.myshopify.com",
+    location_id="gid://shopify/Location/1", location_name="Extraordinarily Long Location West")
+stock_sync_run(publisher_id=publisher.id)
 print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id,
                   "delivery": routed.id}}))
 """
@@ -237,6 +250,8 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "warehouses": "/integrations/warehouses",
         "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
         "warehouse_orders": f"/integrations/warehouses/{filled['warehouse']}/orders",
+        "warehouse_stock": f"/integrations/warehouses/{filled['warehouse']}/stock",
+        "warehouse_push": f"/integrations/warehouses/{filled['warehouse']}/push",
         "delivery_detail": f"/integrations/deliveries/{filled['delivery']}",
         "warehouse_carrier_codes": f"/integrations/warehouses/{filled['warehouse']}/carrier-codes",
         "warehouse_rules": f"/integrations/warehouses/{filled['warehouse']}/shipping-rules"
