@@ -438,6 +438,10 @@ def test_a_run_finding_the_publisher_claimed_leaves_it(
     StockSync.objects.filter(publisher=publisher).update(claimed_until=now + timedelta(minutes=5))
     assert stock_sync_run(publisher_id=publisher.id).state == "busy"
     assert [r.operation for r in emulator.requests] == ["locations"]  # the configure's
+    # A run is queued for when the claim lapses (its holder may have been killed).
+    [queued] = DBTaskResult.objects.filter(task_path=stock_sync.module_path)
+    assert queued.run_after == now + timedelta(minutes=5)
+    assert queued.args_kwargs["kwargs"] == {"publisher_id": publisher.id, "changed_only": False}
     # A claim whose run died (past claimed_until) is taken over.
     monkeypatch.setattr(stock_sync_module, "_now", lambda: now + timedelta(minutes=6))
     assert stock_sync_run(publisher_id=publisher.id).state == "synced"

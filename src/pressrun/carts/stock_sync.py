@@ -19,7 +19,8 @@ level publishes `StockLevelsChanged`, whose subscriber queues a run of only the 
 that changed, picked up by the worker at once (its next poll, about a second). One run per
 publisher at a time: a run claims the publisher's `StockSync` row (`claimed_until`) before it
 reads anything, and a second one that finds it claimed leaves the work to it (the claimer
-looks again for levels that changed while it ran). Quantities are absolute, so a run repeated
+looks again for levels that changed while it ran, and a run is queued for when the claim
+lapses, should its worker have been killed). Quantities are absolute, so a run repeated
 after a crash sets the same numbers again.
 
 Shopify's answers (carts/shopify/client.py): an outage, a 5xx, a 429 or a throttled query
@@ -494,8 +495,22 @@ def stock_sync_run(*, publisher_id: int, changed_only: bool = False, attempt: in
     now = _now()
     sync = _claim(publisher_id, now)
     if sync is None:
-        on = StockSync.objects.filter(publisher_id=publisher_id).exclude(location_id="").exists()
-        return RunResult("busy" if on else "off")
+        claimed = (
+            StockSync.objects.filter(publisher_id=publisher_id)
+            .exclude(location_id="")
+            .values_list("claimed_until", flat=True)
+            .first()
+        )
+        if claimed is None:
+            return RunResult("off")
+        # The run holding the claim takes what changed before it ends. Should it never end
+        # (its worker killed), a run queued for when its claim lapses does the work.
+        with transaction.atomic():
+            if not _queued(publisher_id, changed_only):
+                stock_sync.using(run_after=claimed).enqueue(
+                    publisher_id=publisher_id, changed_only=changed_only
+                )
+        return RunResult("busy")
     try:
         read = _read(publisher_id)
         wanted = _changed_skus(read) if changed_only else None
