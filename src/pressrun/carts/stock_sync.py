@@ -472,14 +472,17 @@ def _send(
                         publisher_id=sync.publisher_id, shop_domain=sync.shop_domain, sku=sku
                     ).delete()
             batch = [sku for index, sku in enumerate(batch) if index not in named]
+        # One UPDATE per distinct quantity rather than per SKU.
+        by_quantity: dict[int, list[str]] = {}
         for sku in batch:
             sent[sku] = totals[sku]
-        for sku in batch:
+            by_quantity.setdefault(totals[sku], []).append(sku)
+        for quantity, skus_sent in by_quantity.items():
             _note(
                 sync.publisher_id,
-                [sku],
+                skus_sent,
                 now,
-                quantity_sent=totals[sku],
+                quantity_sent=quantity,
                 synced_at=now,
                 last_error="",
             )
