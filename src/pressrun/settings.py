@@ -307,6 +307,10 @@ CART_POSTBACK_ATTEMPTS = _env_int("PRESSRUN_CART_POSTBACK_ATTEMPTS", 12)
 CART_POSTBACK_RETRY_BASE_SECONDS = float(
     os.environ.get("PRESSRUN_CART_POSTBACK_RETRY_BASE_SECONDS", "") or 60
 )
+# The stock sync to Shopify (carts/stock_sync.py, docs/warehouses.md "Stock sync"): every
+# publisher with a location picked has all its warehouses' stock set in Shopify this often;
+# a stock report that changes a level queues a sync of the changed SKUs at once.
+STOCK_SYNC_SECONDS = max(_env_int("PRESSRUN_STOCK_SYNC_SECONDS", 900), 1)
 # How often the worker moves paid orders whose postage window has ended from waiting to
 # ready (fulfillment/tasks.py). Readers treat such an order as ready at once anyway.
 POSTAGE_WINDOW_SWEEP_SECONDS = max(_env_int("PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS", 60), 1)

@@ -24,6 +24,13 @@ a real shop would check before answering:
   is left. A fulfillment order with nothing left is CLOSED. The order query answers
   `lineItems` {id totalQuantity remainingQuantity lineItem {id sku}} and each fulfillment's
   `fulfillmentLineItems` {quantity lineItem {id}}.
+- stock: `locations(first:)` lists `locations`; `productVariants(first:, query:)` searches
+  `variants` (SKU → inventory item id) with Shopify's `sku:"A" OR sku:"B"` syntax;
+  `inventorySetQuantities(input: InventorySetQuantitiesInput!)` checks its input (name
+  "available", a reason, ignoreCompareQuantity or a compareQuantity per quantity, at most 250
+  quantities) and applies all or nothing: an unknown inventory item or location is a userError
+  whose field names the quantity's index. What was set is in `quantities`
+  ((inventory item, location) → quantity) and each call's input in `set_calls`.
 
 Faults: `fail_next` (a list consumed one per request) of "503", "429:<seconds>" (with
 Retry-After), "throttled" (HTTP 200 with a THROTTLED GraphQL error) or "drop" (the
@@ -53,6 +60,10 @@ FULFILLMENT_INPUT_FIELDS = {
     "originAddress",
 }
 TRACKING_INPUT_FIELDS = {"number", "url", "company", "numbers", "urls"}
+SET_INPUT_FIELDS = {"name", "reason", "referenceDocumentUri", "ignoreCompareQuantity", "quantities"}
+SET_QUANTITY_FIELDS = {"inventoryItemId", "locationId", "quantity", "compareQuantity"}
+REASONS = {"correction", "cycle_count_available", "damaged", "movement_created", "received"}
+SKU_TERM = re.compile(r'sku:(?:"((?:[^"\\]|\\.)*)"|(\S+))')
 
 
 @dataclass
@@ -102,6 +113,11 @@ class ShopifyAdminEmulator:
     # request for a version it no longer supports with the oldest one it does.
     answered_version: str = ""
     base_url: str = ""
+    # Stock: location gid → (name, active); SKU → inventory item gid; what was set.
+    locations: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
+    quantities: dict[tuple[str, str], int] = field(default_factory=dict)
+    set_calls: list[dict[str, Any]] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: iter(range(5_000_000_001, 10**12)))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -148,9 +164,30 @@ class ShopifyAdminEmulator:
             (tuple(t.get("number", "") for t in f.tracking), sorted(f.line_items)) for f in ordered
         ]
 
+    def add_location(self, name: str, *, active: bool = True) -> str:
+        gid = f"gid://shopify/Location/{next(self._ids)}"
+        self.locations[gid] = (name, active)
+        return gid
+
+    def add_variant(self, sku: str) -> str:
+        gid = f"gid://shopify/InventoryItem/{next(self._ids)}"
+        self.variants[sku] = gid
+        return gid
+
+    def available(self, location_id: str) -> dict[str, int]:
+        """SKU → the quantity set at the location."""
+        sku_of = {item: sku for sku, item in self.variants.items()}
+        return {
+            sku_of.get(item, item): quantity
+            for (item, location), quantity in self.quantities.items()
+            if location == location_id
+        }
+
     @property
     def mutations(self) -> list[Request]:
-        return [r for r in self.requests if r.operation != "order"]
+        return [
+            r for r in self.requests if r.operation not in ("order", "locations", "productVariants")
+        ]
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -166,6 +203,12 @@ class ShopifyAdminEmulator:
             return self._fulfillment_create(query, variables)
         if root == "fulfillmentTrackingInfoUpdate":
             return self._tracking_update(query, variables)
+        if root == "locations":
+            return self._locations(query, variables)
+        if root == "productVariants":
+            return self._variants(query, variables)
+        if root == "inventorySetQuantities":
+            return self._set_quantities(query, variables)
         return _errors(f"Field '{root}' doesn't exist on type 'QueryRoot'")
 
     def _order(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -342,6 +385,118 @@ class ShopifyAdminEmulator:
                             }
                         }
         return _user_error("fulfillmentTrackingInfoUpdate", "Fulfillment does not exist.")
+
+    def _locations(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        first = variables.get("first")
+        if "$first: Int!" not in query or not isinstance(first, int) or not 0 < first <= 250:
+            return _errors("locations: first must be between 1 and 250")
+        nodes = [
+            {"id": gid, "name": name, "isActive": active}
+            for gid, (name, active) in list(self.locations.items())[:first]
+        ]
+        return {"data": {"locations": {"nodes": nodes}}}
+
+    def _variants(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        first = variables.get("first")
+        search = variables.get("query")
+        if not isinstance(first, int) or not 0 < first <= 250 or not isinstance(search, str):
+            return _errors("productVariants takes first: Int (1..250) and query: String")
+        wanted = []
+        for quoted, bare in SKU_TERM.findall(search):
+            wanted.append(re.sub(r"\\(.)", r"\1", quoted) if quoted or not bare else bare)
+        nodes = [
+            {
+                "id": f"gid://shopify/ProductVariant/{item.rsplit('/', 1)[-1]}",
+                "sku": sku,
+                "inventoryItem": {"id": item},
+            }
+            for sku, item in self.variants.items()
+            if sku in wanted
+        ][:first]
+        return {"data": {"productVariants": {"nodes": nodes}}}
+
+    def _set_quantities(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        if "$input: InventorySetQuantitiesInput!" not in query:
+            return _errors("inventorySetQuantities takes input: InventorySetQuantitiesInput!")
+        value = variables.get("input")
+        if set(variables) != {"input"} or not isinstance(value, dict):
+            return _errors("Variable $input of type InventorySetQuantitiesInput! was invalid")
+        if set(value) - SET_INPUT_FIELDS:
+            return _errors(
+                f"Field is not defined on InventorySetQuantitiesInput: "
+                f"{sorted(set(value) - SET_INPUT_FIELDS)}"
+            )
+        quantities = value.get("quantities")
+        if value.get("name") != "available" and value.get("name") != "on_hand":
+            return _set_error(["input", "name"], "The quantity name must be available or on_hand.")
+        if value.get("reason") not in REASONS:
+            return _set_error(["input", "reason"], "The specified reason is invalid.")
+        if not isinstance(quantities, list) or not quantities:
+            return _errors("Expected value to not be null (quantities)")
+        if len(quantities) > 250:
+            return _set_error(["input", "quantities"], "At most 250 quantities at once.")
+        ignore = value.get("ignoreCompareQuantity") is True
+        errors = []
+        for index, entry in enumerate(quantities):
+            if not isinstance(entry, dict) or set(entry) - SET_QUANTITY_FIELDS:
+                return _errors("Field is not defined on InventoryQuantityInput")
+            if not isinstance(entry.get("quantity"), int):
+                return _errors("InventoryQuantityInput.quantity: Could not coerce value to Int")
+            where = ["input", "quantities", str(index)]
+            if entry.get("inventoryItemId") not in self.variants.values():
+                errors.append(
+                    {
+                        "field": [*where, "inventoryItemId"],
+                        "message": "The specified inventory item could not be found.",
+                        "code": "INVALID_INVENTORY_ITEM",
+                    }
+                )
+            elif entry.get("locationId") not in self.locations:
+                errors.append(
+                    {
+                        "field": [*where, "locationId"],
+                        "message": "The specified location could not be found.",
+                        "code": "INVALID_LOCATION",
+                    }
+                )
+            elif not ignore and "compareQuantity" not in entry:
+                errors.append(
+                    {
+                        "field": [*where, "compareQuantity"],
+                        "message": "The compareQuantity argument must be given to each quantity "
+                        "or ignored using ignoreCompareQuantity.",
+                        "code": "COMPARE_QUANTITY_REQUIRED",
+                    }
+                )
+        self.set_calls.append(value)
+        if errors:
+            return {
+                "data": {
+                    "inventorySetQuantities": {
+                        "inventoryAdjustmentGroup": None,
+                        "userErrors": errors,
+                    }
+                }
+            }
+        for entry in quantities:
+            self.quantities[(entry["inventoryItemId"], entry["locationId"])] = entry["quantity"]
+        group = {"id": f"gid://shopify/InventoryAdjustmentGroup/{next(self._ids)}"}
+        return {
+            "data": {
+                "inventorySetQuantities": {"inventoryAdjustmentGroup": group, "userErrors": []}
+            }
+        }
+
+
+def _set_error(path: list[str], message: str) -> dict[str, Any]:
+    return {
+        "data": {
+            "inventorySetQuantities": {
+                "inventoryAdjustmentGroup": None,
+                "userErrors": [{"field": path, "message": message, "code": "INVALID"}],
+            }
+        }
+    }
 
 
 def _fulfillment(fulfillment: EmulatedFulfillment) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pressrun.carts.tasks import (
     STRANDED_POSTBACK_SWEEP_INTERVAL,
     requeue_stale_deliveries,
     requeue_stranded_postbacks,
+    stock_sync_sweep,
 )
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.tasks import (
@@ -169,6 +170,7 @@ def test_apps_register_their_periodic_tasks_with_core() -> None:
         PeriodicTask(sweep_warehouse_pushes, WAREHOUSE_PUSH_SWEEP_INTERVAL),
         PeriodicTask(requeue_stale_deliveries, STALE_DELIVERY_SWEEP_INTERVAL),
         PeriodicTask(requeue_stranded_postbacks, STRANDED_POSTBACK_SWEEP_INTERVAL),
+        PeriodicTask(stock_sync_sweep, timedelta(seconds=900)),
     )
 
 
@@ -181,7 +183,7 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
         assert run.status == TaskResultStatus.READY
         assert run.run_after is not None
         assert before + periodic.interval <= run.run_after <= timezone.now() + periodic.interval
-    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 8
+    assert DBTaskResult.objects.count() == len(periodic_tasks()) == 9
 
 
 @pytest.mark.django_db(transaction=True)

@@ -199,6 +199,7 @@ POST_DATA: dict[str, Callable[[Theirs], dict[str, str]]] = {
         "upload": str(theirs.carrier_code_upload.id),
     },
     "dashboard:warehouse_push": lambda theirs: {"url": "https://taken-over.example.com/"},
+    "dashboard:warehouse_stock": lambda theirs: {"action": "sync"},
     "dashboard:warehouse_rules": lambda theirs: {
         "match": "is",
         "text": "hacked",
@@ -284,6 +285,7 @@ def object_urls() -> list[ObjectUrl]:
         "dashboard:warehouse_push",
         "dashboard:warehouse_push_secret",
         "dashboard:warehouse_push_again",
+        "dashboard:warehouse_stock",
         "customers:order",
     }
     assert expected <= names, f"the URL walk missed {sorted(expected - names)}"

@@ -170,6 +170,17 @@ cart_order_reroute(cart_order_id=cart_order.id)
 from pressrun.warehouses.push import warehouse_push_configure
 warehouse_push_configure(connection_id=warehouse.id,
     url="https://wms.extraordinarily-long-warehouse-domain-name.example.com/api/v2/orders")
+from pressrun.carts.stock_sync import stock_sync_run
+from pressrun.warehouses.inbound import StockItem, StockReport
+from pressrun.warehouses.stock import warehouse_stock_report
+warehouse_stock_report(connection=warehouse, report=StockReport(as_of=None, items=tuple(
+    StockItem("WAREHOUSE-SKU-THAT-IS-VERY-LONG-" + str(number), number) for number in range(15))))
+# On, with no Admin API token saved: the run records each SKU and stops before any request.
+from pressrun.carts.models import StockSync
+StockSync.objects.create(publisher=publisher,
+    shop_domain="an-extraordinarily-long-shop-name.myshopify.com",
+    location_id="gid://shopify/Location/1", location_name="Extraordinarily Long Location West")
+stock_sync_run(publisher_id=publisher.id)
 print(json.dumps({{"orders": orders, "warehouse": warehouse.id, "webhook_delivery": delivery.id,
                   "delivery": routed.id}}))
 """
@@ -244,6 +255,7 @@ def test_every_dashboard_page_fits_a_390_px_phone(page: Page, ui_service: LiveSe
         "warehouses": "/integrations/warehouses",
         "warehouse_listings": f"/integrations/warehouses/{filled['warehouse']}/listings",
         "warehouse_orders": f"/integrations/warehouses/{filled['warehouse']}/orders",
+        "warehouse_stock": f"/integrations/warehouses/{filled['warehouse']}/stock",
         "warehouse_push": f"/integrations/warehouses/{filled['warehouse']}/push",
         "delivery_detail": f"/integrations/deliveries/{filled['delivery']}",
         "warehouse_carrier_codes": f"/integrations/warehouses/{filled['warehouse']}/carrier-codes",

@@ -14,6 +14,8 @@ from pressrun.carts.models import (
     InboundDelivery,
     Outcome,
     ShippingRule,
+    StockSync,
+    StockSyncItem,
     UnmatchedProduct,
 )
 from pressrun.carts.postback import postback_retry, postback_summary
@@ -364,3 +366,66 @@ class CartPostbackAdmin(admin.ModelAdmin[CartPostback]):
             f"{restarted} post-back(s) queued again; the others had not given up.",
             messages.SUCCESS if restarted else messages.WARNING,
         )
+
+
+@admin.register(StockSync)
+class StockSyncAdmin(admin.ModelAdmin[StockSync]):
+    """Each publisher's stock sync to Shopify (carts/stock_sync.py): the shop and location,
+    the last run and its error. Read-only: the publisher picks the location on the
+    dashboard's Stock page."""
+
+    list_display = ("publisher", "shop_domain", "location_name", "last_run_at", "last_error")
+    search_fields = ("=publisher__id", "shop_domain")
+    readonly_fields = (
+        "publisher",
+        "shop_domain",
+        "location_id",
+        "location_name",
+        "claimed_until",
+        "last_run_at",
+        "last_error",
+        "next_attempt_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(StockSyncItem)
+class StockSyncItemAdmin(admin.ModelAdmin[StockSyncItem]):
+    """Each channel SKU's stock per warehouse connection and what was last sent to Shopify.
+    Read-only."""
+
+    list_display = (
+        "channel_sku",
+        "connection",
+        "components",
+        "quantity_available",
+        "quantity_sent",
+        "synced_at",
+        "last_error",
+    )
+    list_filter = ("connection__publisher",)
+    search_fields = ("channel_sku", "=connection__id", "=connection__publisher__id")
+    list_select_related = ("connection",)
+    readonly_fields = (
+        "connection",
+        "channel_sku",
+        "components",
+        "quantity_available",
+        "quantity_sent",
+        "synced_at",
+        "last_error",
+        "updated_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

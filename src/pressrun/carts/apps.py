@@ -32,6 +32,13 @@ class CartsConfig(AppConfig):
         register_periodic_task(
             requeue_stranded_postbacks, interval=STRANDED_POSTBACK_SWEEP_INTERVAL
         )
+        # Stock sync to Shopify: on every change a warehouse reports, and on a schedule.
+        from pressrun.carts.stock_sync import on_stock_levels_changed
+        from pressrun.carts.tasks import stock_sync_interval, stock_sync_sweep
+        from pressrun.warehouses.events import StockLevelsChanged
+
+        subscribe(StockLevelsChanged, on_stock_levels_changed)
+        register_periodic_task(stock_sync_sweep, interval=stock_sync_interval())
         # Raw bodies past retention of deliveries that made no order; old rate-limit windows.
         register_housekeeping("cart_bodies_emptied", delivery_bodies_expire)
         register_housekeeping("cart_rate_windows", delivery_rate_windows_prune)

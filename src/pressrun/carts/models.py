@@ -12,7 +12,7 @@ from django.db.models import Q
 
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.orders.models import Order
-from pressrun.warehouses.models import WarehouseOrder, WarehouseShipment
+from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder, WarehouseShipment
 
 
 class Cart(models.TextChoices):
@@ -378,3 +378,91 @@ class CartPostback(models.Model):
                 f"({self.state})"
             )
         return f"{self.cart} post-back of order {self.order_id} ({self.state})"
+
+
+class StockSync(models.Model):
+    """A publisher's stock sync to Shopify (carts/stock_sync.py): which shop, and the location
+    whose "available" quantities are set. No location: the sync is off. The row is also the
+    claim under which one sync of the publisher runs at a time (`claimed_until`)."""
+
+    publisher = models.OneToOneField(Publisher, on_delete=models.CASCADE, related_name="stock_sync")
+    shop_domain = models.CharField(
+        max_length=255, blank=True, help_text="The shop's myshopify.com domain."
+    )
+    location_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The Shopify location stock is set at (gid://shopify/Location/…). Empty: off.",
+    )
+    location_name = models.CharField(max_length=255, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A sync is running until then at the latest."
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="Why the last run failed, if it did.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a failed run is tried again."
+    )
+
+    class Meta:
+        verbose_name = "Shopify stock sync"
+
+    def __str__(self) -> str:
+        where = self.location_name or self.location_id or "off"
+        return f"stock sync of publisher {self.publisher_id} to {self.shop_domain} ({where})"
+
+    @property
+    def is_on(self) -> bool:
+        return bool(self.location_id and self.shop_domain)
+
+
+class StockSyncItem(models.Model):
+    """One channel SKU's stock at one warehouse connection, and what the sync last did with
+    it: the quantity the warehouse's levels allow (None: a component has no reported level,
+    named in `last_error`), the quantity last sent to Shopify for the channel SKU (all the
+    publisher's warehouses together) and when."""
+
+    connection = models.ForeignKey(
+        WarehouseConnection, on_delete=models.CASCADE, related_name="stock_sync_items"
+    )
+    channel_sku = models.CharField(max_length=255)
+    components = models.CharField(
+        max_length=1000, help_text='The warehouse SKUs it is made of, e.g. "A x 1 + B x 2".'
+    )
+    quantity_available = models.PositiveIntegerField(null=True, blank=True)
+    quantity_sent = models.PositiveIntegerField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["connection", "channel_sku"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "channel_sku"], name="stocksyncitem_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_sku}: {self.quantity_available}"
+
+
+class ShopifyInventoryItem(models.Model):
+    """Which Shopify inventory item a SKU is in a publisher's shop (looked up once with the
+    productVariants search; forgotten when Shopify says the item is unknown)."""
+
+    publisher = models.ForeignKey(
+        Publisher, on_delete=models.CASCADE, related_name="shopify_inventory_items"
+    )
+    shop_domain = models.CharField(max_length=255)
+    sku = models.CharField(max_length=255)
+    inventory_item_id = models.CharField(max_length=100)
+    found_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["publisher", "shop_domain", "sku"], name="shopifyinventoryitem_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sku} → {self.inventory_item_id}"

@@ -102,3 +102,31 @@ def requeue_stranded_postbacks() -> int:
         return postbacks_requeue_stranded()
     finally:
         schedule_periodic(requeue_stranded_postbacks, interval=STRANDED_POSTBACK_SWEEP_INTERVAL)
+
+
+@task()
+def stock_sync(publisher_id: int, changed_only: bool = False, attempt: int = 1) -> str:
+    """Set the publisher's warehouse stock in Shopify (carts/stock_sync.py:
+    `stock_sync_run`); returns the run's state. Retries are queued by the run itself."""
+    from pressrun.carts.stock_sync import stock_sync_run
+
+    return stock_sync_run(
+        publisher_id=publisher_id, changed_only=changed_only, attempt=attempt
+    ).state
+
+
+def stock_sync_interval() -> timedelta:
+    """How often every publisher's stock is synced in full (PRESSRUN_STOCK_SYNC_SECONDS)."""
+    return timedelta(seconds=settings.STOCK_SYNC_SECONDS)
+
+
+@task()
+def stock_sync_sweep() -> int:
+    """Queue a full stock sync of every publisher whose sync is on, then schedule the next
+    run; returns how many were queued (registered in `CartsConfig.ready()`)."""
+    from pressrun.carts.stock_sync import stock_sync_sweep as sweep
+
+    try:
+        return sweep()
+    finally:
+        schedule_periodic(stock_sync_sweep, interval=stock_sync_interval())

@@ -14,6 +14,7 @@ from pressrun.dashboard.views import (
     shipping_rules,
     warehouse_push,
     warehouse_rules,
+    warehouse_stock,
     warehouses,
     webhooks,
 )
@@ -130,6 +131,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "integrations/warehouses/<int:connection_id>/push/<int:push_id>/again",
         warehouse_push.warehouse_push_send_again,
         name="warehouse_push_again",
+    ),
+    path(
+        "integrations/warehouses/<int:connection_id>/stock",
+        warehouse_stock.warehouse_stock,
+        name="warehouse_stock",
     ),
     path(
         "integrations/warehouses/<int:connection_id>/password",

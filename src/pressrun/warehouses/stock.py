@@ -4,8 +4,9 @@ the push protocol): one `WarehouseStockLevel` per (connection, warehouse SKU).
 Reports may arrive out of order (a retry overtaken by a later count): each level keeps the
 time it was counted (`reported_at`: the report's `as_of`, else when it was received), and a
 report older than that leaves it as it is. A level whose quantity changes is marked
-`sync_pending`: the carts' stock sync (which sits above this app) reads those with
-`stock_levels_changed` and clears the mark with `warehouse_stock_synced`.
+`sync_pending` and `StockLevelsChanged` is published (warehouses/events.py): the carts' stock
+sync (which sits above this app) subscribes, reads those levels with `stock_levels_changed`
+and clears the mark with `warehouse_stock_synced`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from pressrun.core.events import publish
+from pressrun.warehouses.events import StockLevelsChanged
 from pressrun.warehouses.inbound import StockReport
 from pressrun.warehouses.models import WarehouseConnection, WarehouseStockLevel
 
@@ -79,6 +82,12 @@ def warehouse_stock_report(
                 unchanged += 1
             level.save(update_fields=fields)
         WarehouseStockLevel.objects.bulk_create(created)
+        if changed and connection.publisher_id is not None:
+            publish(
+                StockLevelsChanged(
+                    connection_id=connection.id, publisher_id=connection.publisher_id
+                )
+            )
     return StockResult(changed=changed, unchanged=unchanged, older=older)
 
 

@@ -1,4 +1,5 @@
-"""The only code that calls Shopify's Admin API: the GraphQL queries of tracking post-back.
+"""The only code that calls Shopify's Admin API: the GraphQL queries of tracking post-back
+and of the stock sync (locations, variants by SKU, inventorySetQuantities).
 
 `POST {base}/admin/api/{version}/graphql.json` with the shop's Admin API access token in
 `X-Shopify-Access-Token` and a JSON body `{"query": ..., "variables": ...}`. The base is the
@@ -83,6 +84,37 @@ mutation PressrunTrackingUpdate($fulfillmentId: ID!, $trackingInfoInput: Fulfill
 """.strip()  # noqa: E501 - one GraphQL operation, as sent
 
 
+LOCATIONS_QUERY = """
+query PressrunLocations($first: Int!) {
+  locations(first: $first) {
+    nodes { id name isActive }
+  }
+}
+""".strip()
+
+VARIANTS_BY_SKU_QUERY = """
+query PressrunVariantsBySku($first: Int!, $query: String!) {
+  productVariants(first: $first, query: $query) {
+    nodes { id sku inventoryItem { id } }
+  }
+}
+""".strip()
+
+INVENTORY_SET_QUANTITIES_MUTATION = """
+mutation PressrunInventorySet($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) {
+    inventoryAdjustmentGroup { id }
+    userErrors { field message code }
+  }
+}
+""".strip()
+
+# At most this many quantities in one inventorySetQuantities (Shopify's limit), and this many
+# SKUs in one productVariants search (its query string stays short).
+MAX_SET_QUANTITIES = 250
+MAX_SKUS_PER_SEARCH = 50
+
+
 class ShopifyUnavailable(Exception):
     """Shopify could not answer now; `retry_after` (seconds) when it said how long to wait."""
 
@@ -137,6 +169,29 @@ class FulfillmentOrder:
     can_create_fulfillment: bool
     fulfillments: tuple[Fulfillment, ...]
     line_items: tuple[FulfillmentOrderLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class Location:
+    id: str  # gid://shopify/Location/…
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class QuantityError:
+    """A userError of inventorySetQuantities: `index` is the quantity it names (None: the
+    whole input)."""
+
+    index: int | None
+    message: str
+
+
+def sku_search(skus: list[str]) -> str:
+    """The productVariants search for exactly these SKUs: `sku:"A" OR sku:"B"` (quoted, with
+    backslashes and quotes escaped, so a SKU with spaces or a colon is searched whole)."""
+    quoted = ('"' + sku.replace("\\", "\\\\").replace('"', '\\"') + '"' for sku in skus)
+    return " OR ".join(f"sku:{value}" for value in quoted)
 
 
 def shop_handle(shop_domain: str) -> str:
@@ -400,6 +455,69 @@ class ShopifyAdminClient:
         )
         return _mutation_result(data, "fulfillmentTrackingInfoUpdate")
 
+    def locations(self) -> list[Location]:
+        """The shop's locations (the first 250), in Shopify's order."""
+        data = self.graphql(LOCATIONS_QUERY, {"first": 250})
+        found = []
+        for node in _nodes(data.get("locations")):
+            if node.get("id"):
+                found.append(
+                    Location(
+                        id=str(node["id"]),
+                        name=str(node.get("name") or ""),
+                        active=bool(node.get("isActive", True)),
+                    )
+                )
+        return found
+
+    def inventory_items_by_sku(self, skus: list[str]) -> dict[str, str]:
+        """The inventory item id of each SKU the shop has a variant for (SKUs it has not
+        are absent), searched `MAX_SKUS_PER_SEARCH` at a time. Shopify's search may match
+        more loosely than the SKU: only an exact match counts; a SKU on several variants
+        takes the first."""
+        found: dict[str, str] = {}
+        wanted = list(dict.fromkeys(skus))
+        for start in range(0, len(wanted), MAX_SKUS_PER_SEARCH):
+            chunk = wanted[start : start + MAX_SKUS_PER_SEARCH]
+            data = self.graphql(VARIANTS_BY_SKU_QUERY, {"first": 250, "query": sku_search(chunk)})
+            chunk_set = set(chunk)
+            for node in _nodes(data.get("productVariants")):
+                sku = node.get("sku")
+                item = node.get("inventoryItem")
+                if sku in chunk_set and isinstance(item, dict) and item.get("id"):
+                    found.setdefault(str(sku), str(item["id"]))
+        return found
+
+    def inventory_set_quantities(
+        self, *, location_id: str, quantities: list[tuple[str, int]]
+    ) -> list[QuantityError]:
+        """Set the "available" quantity of each (inventory item id, quantity) at the location
+        (at most MAX_SET_QUANTITIES). Shopify applies all or none: a non-empty answer (the
+        userErrors, each with the index of the quantity it names when it names one) means
+        nothing was set. The quantities are absolute, so sending them again is harmless."""
+        if len(quantities) > MAX_SET_QUANTITIES:
+            raise ValueError(f"at most {MAX_SET_QUANTITIES} quantities at once")
+        data = self.graphql(
+            INVENTORY_SET_QUANTITIES_MUTATION,
+            {
+                "input": {
+                    "name": "available",
+                    "reason": "correction",
+                    # pressrun passes on the warehouse's count, the source of truth: no
+                    # compare-and-set against what the shop had.
+                    "ignoreCompareQuantity": True,
+                    "quantities": [
+                        {"inventoryItemId": item, "locationId": location_id, "quantity": quantity}
+                        for item, quantity in quantities
+                    ],
+                }
+            },
+        )
+        payload = data.get("inventorySetQuantities")
+        if not isinstance(payload, dict):
+            raise ShopifyUnavailable("Shopify's answer had no inventorySetQuantities.")
+        return [_quantity_error(error) for error in _list(payload.get("userErrors"))]
+
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
@@ -426,6 +544,19 @@ def _messages(errors: Any) -> str:
         str(error.get("message", "")) if isinstance(error, dict) else str(error) for error in errors
     ]
     return "; ".join(text for text in texts if text)[:300] or "an error"
+
+
+def _quantity_error(error: Any) -> QuantityError:
+    """A userError's quantity index: its field is like ["input", "quantities", "3", …]."""
+    if not isinstance(error, dict):
+        return QuantityError(None, str(error)[:300])
+    path = [str(part) for part in _list(error.get("field"))]
+    index = None
+    if "quantities" in path:
+        position = path.index("quantities") + 1
+        if position < len(path) and path[position].isdigit():
+            index = int(path[position])
+    return QuantityError(index, str(error.get("message") or "refused")[:300])
 
 
 def _mutation_result(data: dict[str, Any], name: str) -> str:
