@@ -179,7 +179,7 @@ def open_shop(service: LiveService, projects: dict[str, str], setup: str = "") -
         code = SETUP_HEAD.format(publisher_id=account.id) + setup + '\nprint("ok")\n'
         assert service.shell(code) == "ok"
     urls = {}
-    for line in service.pressrun("carturls", "--publisher", str(account.id)).splitlines():
+    for line in service.setup("carturls", "--publisher", str(account.id)).splitlines():
         label, printed = line.split(": ", 1)
         parts = urlsplit(printed)
         urls[label] = service.url(f"{parts.path}?{parts.query}")

@@ -143,7 +143,7 @@ def test_a_shopify_order_ships_and_its_tracking_goes_back_to_shopify(
     )
 
     # Shopify's webhook, over HTTP, to the URL the dashboard shows.
-    printed = service.pressrun("carturls", "--publisher", str(account.id)).splitlines()[0]
+    printed = service.setup("carturls", "--publisher", str(account.id)).splitlines()[0]
     url = urlsplit(printed.split(": ", 1)[1])
     body = order_json(
         order_id=SHOPIFY_ORDER_ID,

@@ -105,7 +105,7 @@ def shop(live_service: LiveService) -> Shop:
         project_for[product_id] = int(output.strip())
     printed = dict(
         line.split(": ", 1)
-        for line in live_service.pressrun("carturls", "--publisher", str(account.id)).splitlines()
+        for line in live_service.setup("carturls", "--publisher", str(account.id)).splitlines()
     )
     return Shop(
         account=account,
