@@ -27,6 +27,11 @@ a small machine; each `pressrun` process spends about 0.6 s of CPU starting Djan
   in-process tests do: PBKDF2 at Django's default cost is about 0.5 s of CPU per login or
   account created. Hashing itself is tested in tests/accounts; the production hashers run
   end to end in test_served_address_http.py (make run's path).
+
+A test that needs an installation of its own uses `running_service`, or, for more control,
+does what it does: `env = _base_environment(data_dir)` plus its settings, `database =
+migrated_database(env, data_dir)`, a `LiveService`, the processes it needs; and, whatever
+happens, `service.close()`, `_stop` for each process and `database.drop()` when it is not None.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ class LiveService:
     stripe: EmulatorProcess | None = None
     _counter: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
     # The long-lived Python that runs the setup commands (tests/cli_host.py), once needed.
-    _host: _CliHost | None = field(default=None, repr=False)
+    _host: _CliHost | None = field(default=None, repr=False, compare=False)
     _host_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # The main publisher, for tests that need nothing special.
