@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.live import live_service, oneshoppingcart_api
+from tests.live import (
+    live_service,
+    oneshoppingcart_api,
+    remove_migrated_templates,
+    stop_command_hosts,
+)
 from tests.support import require
 
 os.environ.setdefault(
@@ -22,6 +27,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["PRESSRUN_DATA_DIR"] = os.path.join(
         os.environ["PRESSRUN_DATA_DIR"], os.environ["PYTEST_XDIST_WORKER"]
     )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # The migrated templates and command hosts of the end-to-end installations (tests/live.py)
+    # live as long as the test process; nothing of them outlives the session.
+    stop_command_hosts()
+    remove_migrated_templates()
 
 
 @pytest.fixture(autouse=True)

@@ -2,23 +2,54 @@
 as processes, started once per test session (the fixtures are registered in tests/conftest.py,
 so tests/e2e and tests/ui share one service).
 
-The `live_service` fixture builds a fresh installation the way an operator does (migrate,
-createpublisher, createproject, addcredit, all through the `pressrun` command), starts the
-web server and the worker, and hands the tests an object to talk HTTP to it and to run more
-`pressrun` commands against the same data dir and database. It runs on SQLite in a fresh data
-dir, or, when PRESSRUN_DATABASE_URL is set, in a fresh PostgreSQL database created for the
-session on that server and dropped afterwards.
+The `live_service` fixture builds a fresh installation the way an operator does (a migrated
+database, then createpublisher, createproject, addcredit), starts the web server and the
+worker, and hands the tests an object to talk HTTP to it and to run more `pressrun` commands
+against the same data dir and database. It runs on SQLite in a fresh data dir, or, when
+PRESSRUN_DATABASE_URL is set, in a fresh PostgreSQL database created for the session on that
+server and dropped afterwards.
+
+What the suite's CPU goes to, and how this module keeps it down (the suite is CPU-bound on
+a small machine; each `pressrun` process spends about 0.6 s of CPU starting Django):
+
+- A fresh installation's database is a copy of a migrated template (`migrated_database`):
+  each test process runs the real `pressrun migrate` once, on an empty database, and copies
+  the result for every installation it builds (SQLite: the database file; PostgreSQL:
+  CREATE DATABASE ... TEMPLATE). `pressrun migrate` costs about 3 s of CPU; a copy almost
+  nothing. What migrate does on an empty database is still proven: the template is made by
+  it, and tests/e2e/test_served_address_http.py runs `make run`'s own sequence (the real
+  `pressrun migrate` on an empty database, then serve and demo) on both databases.
+- Commands that only set data up (`LiveService.setup`, `shell`, `create_publisher`) run in
+  one long-lived Python per installation (tests/cli_host.py), which started Django once.
+  Tests that prove what a command does run the real `pressrun` (`LiveService.pressrun` and
+  `run`), as an operator would.
+- Installations hash passwords with a fast hasher (PRESSRUN_FAST_PASSWORD_HASHER), as the
+  in-process tests do: PBKDF2 at Django's default cost is about 0.5 s of CPU per login or
+  account created. Hashing itself is tested in tests/accounts; the production hashers run
+  end to end in test_served_address_http.py (make run's path).
+
+A test that needs an installation of its own uses `running_service`, or, for more control,
+does what it does: `env = _base_environment(data_dir)` plus its settings, `database =
+migrated_database(env, data_dir)`, a `LiveService`, the processes it needs; and, whatever
+happens, `service.close()`, `_stop` for each process and `database.drop()` when it is not None.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 import re
+import select
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +71,9 @@ if TYPE_CHECKING:
     import psycopg
 
 PRESSRUN = Path(sys.executable).parent / "pressrun"
+CLI_HOST = Path(__file__).resolve().parent / "cli_host.py"
+# The SQLite database in a data dir (pressrun/settings.py).
+SQLITE_FILE = "pressrun.sqlite3"
 SECRET_KEY = "e2e-fixed-secret-key-not-for-production-0123456789"
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -77,6 +111,9 @@ class LiveService:
     # Stripe, played by the emulator in its own process; the service's webhook is its target.
     stripe: EmulatorProcess | None = None
     _counter: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
+    # The long-lived Python that runs the setup commands (tests/cli_host.py), once needed.
+    _host: _CliHost | None = field(default=None, repr=False, compare=False)
+    _host_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # The main publisher, for tests that need nothing special.
     @property
@@ -99,7 +136,8 @@ class LiveService:
         return self.base_url + path
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run `pressrun *args` in the service's environment (no check)."""
+        """Run `pressrun *args` in the service's environment (no check): a real `pressrun`
+        process, for tests that prove what a command does (its output, its exit code)."""
         return subprocess.run(
             [str(PRESSRUN), *args],
             env=self.env,
@@ -110,7 +148,8 @@ class LiveService:
         )
 
     def pressrun(self, *args: str, timeout: float = 120) -> str:
-        """Run `pressrun *args`; fail the test unless it succeeds. Returns its stdout."""
+        """Run `pressrun *args` as a real process; fail the test unless it succeeds. Returns
+        its stdout. For data a test only needs in place, `setup` is cheaper."""
         result = self.run(*args, timeout=timeout)
         if result.returncode != 0:
             pytest.fail(
@@ -119,9 +158,39 @@ class LiveService:
             )
         return result.stdout
 
+    def setup(self, *args: str, timeout: float = 120) -> str:
+        """Run the management command `pressrun *args` to put data in place; fail the test
+        unless it succeeds. Returns its stdout.
+
+        It runs in the installation's long-lived Python (tests/cli_host.py: the same
+        command, settings, environment and database as `pressrun *args`, without starting
+        Django again, which costs about 0.6 s of CPU per process). Between two commands
+        that Python holds no database connection. Use `pressrun` instead where the test
+        proves what the command itself does."""
+        with self._host_lock:
+            if self._host is None or not self._host.serves(self.env):
+                if self._host is not None:
+                    self._host.stop()
+                self._host = _CliHost(self.env, self.data_dir)
+            result = self._host.call(args, timeout)
+        if result.returncode != 0:
+            pytest.fail(
+                f"`pressrun {' '.join(args)}` exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        return result.stdout
+
     def shell(self, code: str, timeout: float = 120) -> str:
-        """Run Python code with `pressrun shell -c`; returns its stdout, stripped."""
-        return self.pressrun("shell", "--no-imports", "-c", code, timeout=timeout).strip()
+        """Run Python code as `pressrun shell --no-imports -c` does (through `setup`); returns
+        its stdout, stripped. Each call gets a fresh namespace."""
+        return self.setup("shell", "--no-imports", "-c", code, timeout=timeout).strip()
+
+    def close(self) -> None:
+        """Stop the Python that runs `setup` commands (a later `setup` starts another)."""
+        with self._host_lock:
+            if self._host is not None:
+                self._host.stop()
+                self._host = None
 
     def unique(self, prefix: str = "INV") -> str:
         return f"{prefix}-{uuid.uuid4().hex[:8]}-{next(self._counter)}"
@@ -133,10 +202,11 @@ class LiveService:
         projects: Sequence[tuple[str, str, str, str, int | None]] = CD_SLEEVE,
         password: str | None = None,
     ) -> Account:
-        """A new publisher (and projects, and a payment) made with the real CLI commands."""
+        """A new publisher (and projects, and a payment) made with the CLI's commands
+        (createpublisher, createproject, addcredit) through `setup`."""
         email = f"{self.unique('publisher').lower()}@example.com"
         password = password or f"pw-{uuid.uuid4().hex}"
-        output = self.pressrun("createpublisher", "--email", email, "--password", password)
+        output = self.setup("createpublisher", "--email", email, "--password", password)
         publisher_id = _printed_id(output, "createpublisher")
         project_ids = []
         for title, media, packaging, price, project_id in projects:
@@ -144,14 +214,12 @@ class LiveService:
             args += ["--media", media, "--packaging", packaging, "--price", price]
             if project_id is not None:
                 args += ["--project-id", str(project_id)]
-            printed = _printed_id(self.pressrun(*args), "createproject")
+            printed = _printed_id(self.setup(*args), "createproject")
             if project_id is not None:
                 assert printed == project_id, output
             project_ids.append(printed)
         if balance is not None:
-            output = self.pressrun(
-                "addcredit", "--publisher", str(publisher_id), "--amount", balance
-            )
+            output = self.setup("addcredit", "--publisher", str(publisher_id), "--amount", balance)
             assert output.startswith("Credited $"), output
             assert "Released HOLD orders: none." in output, output
         return Account(
@@ -206,6 +274,79 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _CliHost:
+    """tests/cli_host.py running in an installation's environment: `call` runs one
+    management command there and returns what `subprocess.run` would have."""
+
+    # A host nobody calls for this long ends by itself (a later call starts another), so a
+    # test's own installation that is never closed does not keep one for the whole session.
+    IDLE_SECONDS = 60
+
+    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
+        self.env = dict(env)
+        self.log = data_dir / "cli-host.log"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(CLI_HOST)],
+                env={**self.env, "PRESSRUN_CLI_HOST_IDLE_SECONDS": str(self.IDLE_SECONDS)},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
+        _HOSTS.add(self)
+        self.last_used = time.monotonic()
+        self._answer(STARTUP_TIMEOUT_SECONDS, what="the command host to start")
+
+    def serves(self, env: dict[str, str]) -> bool:
+        """Whether this host can run commands for `env` (same environment, still alive, not
+        about to end for idleness)."""
+        return (
+            env == self.env
+            and self.process.poll() is None
+            and time.monotonic() - self.last_used < self.IDLE_SECONDS - 10
+        )
+
+    def call(self, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(list(args)).encode() + b"\n")
+        self.process.stdin.flush()
+        answer = self._answer(timeout, what=f"`pressrun {' '.join(args)}`", args=args)
+        self.last_used = time.monotonic()
+        return subprocess.CompletedProcess(
+            ["pressrun", *args], answer["returncode"], answer["stdout"], answer["stderr"]
+        )
+
+    def _answer(self, timeout: float, *, what: str, args: Sequence[str] = ()) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        readable, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if readable else b""
+        if not line:
+            timed_out = not readable
+            self.stop()
+            if timed_out:
+                raise subprocess.TimeoutExpired(["pressrun", *args], timeout, _read(self.log))
+            pytest.fail(f"the command host ended while waiting for {what}\n{_read(self.log)}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def stop(self) -> None:
+        _HOSTS.discard(self)
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+_HOSTS: set[_CliHost] = set()
+
+
 def _base_environment(data_dir: Path) -> dict[str, str]:
     # Nothing from the test runner's own pressrun settings leaks into the service.
     env = {
@@ -233,6 +374,11 @@ def _base_environment(data_dir: Path) -> dict[str, str]:
             "PRESSRUN_POSTAGE_WINDOW_SWEEP_SECONDS": "1",
             # Publisher webhooks go to receivers the tests run on 127.0.0.1.
             "PRESSRUN_WEBHOOKS_ALLOW_LOOPBACK": "1",
+            # A fast hasher, as in the in-process tests: PBKDF2 at its production cost is
+            # about 0.5 s of CPU per login and per account created, for nothing these tests
+            # prove. Hashing is tested in tests/accounts; the production hashers run end to
+            # end in tests/e2e/test_served_address_http.py, which removes this setting.
+            "PRESSRUN_FAST_PASSWORD_HASHER": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -264,13 +410,111 @@ class _PostgresDatabase:
         # psycopg understands postgresql:// and postgres://; dj-database-url more aliases.
         return psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True)
 
-    def create(self) -> None:
+    def create(self, template: str | None = None) -> None:
+        """Create it empty, or as a copy of the database named `template` (which nobody may
+        be connected to)."""
+        copy = f' TEMPLATE "{template}"' if template else ""
         with self._connect() as connection:
-            connection.execute(f'CREATE DATABASE "{self.name}"')
+            connection.execute(f'CREATE DATABASE "{self.name}"{copy}')
 
     def drop(self) -> None:
         with self._connect() as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@dataclass
+class _MigratedTemplate:
+    """A database as the real `pressrun migrate` leaves an empty one, made once per test
+    process: on SQLite the file `directory/pressrun.sqlite3`, on PostgreSQL `database`."""
+
+    directory: Path
+    database: _PostgresDatabase | None
+
+    def remove(self) -> None:
+        if self.database is not None:
+            self.database.drop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+_TEMPLATES: dict[str, _MigratedTemplate] = {}
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def _migrated_template(admin_url: str) -> _MigratedTemplate:
+    """This process's template for the PostgreSQL server at `admin_url` ('' for SQLite),
+    made on first use with `pressrun migrate` on an empty database."""
+    with _TEMPLATES_LOCK:
+        template = _TEMPLATES.get(admin_url)
+        if template is not None:
+            return template
+        template = _MigratedTemplate(
+            directory=Path(tempfile.mkdtemp(prefix="pressrun-template-")), database=None
+        )
+        env = _base_environment(template.directory)
+        if admin_url:
+            template.database = _PostgresDatabase(admin_url, scratch_database_name("template"))
+            template.database.create()
+            env["PRESSRUN_DATABASE_URL"] = template.database.url
+        result = subprocess.run(
+            [str(PRESSRUN), "migrate", "--no-input", "-v", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            template.remove()
+            pytest.fail(
+                f"`pressrun migrate` on an empty database exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
+        if not admin_url:
+            # Everything in the one file: no write-ahead log left beside it to copy.
+            with contextlib.closing(sqlite3.connect(template.directory / SQLITE_FILE)) as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATES[admin_url] = template
+        return template
+
+
+def remove_migrated_templates() -> None:
+    """Remove this process's templates (tests/conftest.py calls it when the session ends)."""
+    with _TEMPLATES_LOCK:
+        while _TEMPLATES:
+            _TEMPLATES.popitem()[1].remove()
+
+
+def stop_command_hosts() -> None:
+    """Stop every command host still running (tests/conftest.py, at the session's end)."""
+    for host in list(_HOSTS):
+        host.stop()
+
+
+atexit.register(remove_migrated_templates)
+atexit.register(stop_command_hosts)
+
+
+def migrated_database(
+    env: dict[str, str], data_dir: Path, kind: str = "e2e"
+) -> _PostgresDatabase | None:
+    """Give a fresh installation (its environment `env`, its empty data dir `data_dir`) the
+    database `pressrun migrate` would leave it, by copying this process's migrated template.
+
+    When PRESSRUN_DATABASE_URL is set (a PostgreSQL server), a new database is made on it
+    from the template, `env` gets its PRESSRUN_DATABASE_URL, and it is returned: the caller
+    drops it (`.drop()`). On SQLite the database file is copied into `data_dir` and None is
+    returned. Tests that prove what `pressrun migrate` does run it instead."""
+    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
+    template = _migrated_template(admin_url)
+    if template.database is None:
+        target = data_dir / SQLITE_FILE
+        assert not target.exists(), f"{target} exists: the data dir is not a fresh one"
+        shutil.copyfile(template.directory / SQLITE_FILE, target)
+        return None
+    database = _PostgresDatabase(admin_url, scratch_database_name(kind))
+    database.create(template=template.database.name)
+    env["PRESSRUN_DATABASE_URL"] = database.url
+    return database
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -336,12 +580,7 @@ def live_service(
     env["PRESSRUN_ONESHOPPINGCART_API_URL"] = oneshoppingcart_api.base_url
     # Cart API retries start at about 0.5 s instead of 30 s, so a test sees them through.
     env["PRESSRUN_CART_RETRY_BASE_SECONDS"] = "0.5"
-    database: _PostgresDatabase | None = None
-    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
-    if admin_url:
-        database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
-        database.create()
-        env["PRESSRUN_DATABASE_URL"] = database.url
+    database = migrated_database(env, data_dir)
 
     port = _free_port()
     # Links in emails (address changes, password resets) point at this service.
@@ -361,7 +600,6 @@ def live_service(
         env["PRESSRUN_STRIPE_SECRET_KEY"] = service.stripe.secret_key
         env["PRESSRUN_STRIPE_WEBHOOK_SECRET"] = service.stripe.webhook_secret
         env["PRESSRUN_STRIPE_API_BASE"] = service.stripe.base_url
-        service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
         service.account = service.create_publisher(
             balance="1000.00", projects=MAIN_PROJECTS, password="correct horse battery"
         )
@@ -397,6 +635,7 @@ def live_service(
         worker_output = _read(service.worker_log)
         assert "Traceback" not in worker_output, worker_output
     finally:
+        service.close()
         for process in service.processes:
             _stop(process)
         if service.stripe is not None:
@@ -409,17 +648,13 @@ def live_service(
 def running_service(data_dir: Path, **extra_env: str) -> Iterator[LiveService]:
     """A fresh installation of its own, for tests that need the service started with more
     settings than the session's (e.g. a cart's API address pointing at an emulator):
-    migrated, with no publisher yet (`account` is a blank placeholder), `pressrun serve` and
-    `pressrun worker` started with `extra_env` added to their environment. On a PostgreSQL
-    database of its own when PRESSRUN_DATABASE_URL is set (dropped afterwards). On leaving,
-    both processes are stopped and their output must hold no traceback."""
+    migrated (`migrated_database`), with no publisher yet (`account` is a blank placeholder),
+    `pressrun serve` and `pressrun worker` started with `extra_env` added to their
+    environment. On a PostgreSQL database of its own when PRESSRUN_DATABASE_URL is set
+    (dropped afterwards). On leaving, both processes are stopped and their output must hold
+    no traceback."""
     env = {**_base_environment(data_dir), **extra_env}
-    database: _PostgresDatabase | None = None
-    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
-    if admin_url:
-        database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
-        database.create()
-        env["PRESSRUN_DATABASE_URL"] = database.url
+    database = migrated_database(env, data_dir)
     port = _free_port()
     env["PRESSRUN_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     service = LiveService(
@@ -431,7 +666,6 @@ def running_service(data_dir: Path, **extra_env: str) -> Iterator[LiveService]:
         worker_log=data_dir / "worker.log",
     )
     try:
-        service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
         with service.server_log.open("wb") as server_out:
             server = subprocess.Popen(
                 [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -457,6 +691,7 @@ def running_service(data_dir: Path, **extra_env: str) -> Iterator[LiveService]:
             _stop(process)
         assert "Traceback" not in service.logs(), service.logs()
     finally:
+        service.close()
         for process in service.processes:
             _stop(process)
         if database is not None:

@@ -3,7 +3,7 @@
 The contract is in tests/docs_shell.py. docs/operations.md runs in a fresh data dir, its
 `--port 8000` / `localhost:8000` / `127.0.0.1:8000` moved to a free port. A cart guide runs
 against a live pressrun (server and worker) prepared as `make run` prepares a fresh one
-(`pressrun migrate` + `pressrun demo`), with `http://127.0.0.1:8000` replaced by its address;
+(migrated + `pressrun demo`), with `http://127.0.0.1:8000` replaced by its address;
 its sample requests must work against the demo publisher's documented values.
 """
 
@@ -42,6 +42,7 @@ from tests.live import (
     _stop,
     _wait_for_health,
     _wait_for_worker,
+    migrated_database,
     scratch_database_name,
 )
 
@@ -154,7 +155,9 @@ def test_warehouses_examples_run_as_written() -> None:
 
 @contextmanager
 def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
-    """A live pressrun on a database prepared as a fresh `make run` prepares it."""
+    """A live pressrun on a database prepared as a fresh `make run` prepares it: migrated
+    (a copy of the test process's template, which `pressrun migrate` made on an empty
+    database: tests/live.py), then the real `pressrun demo`."""
     data_dir = work / "data"
     data_dir.mkdir()
     port = _free_port()
@@ -163,39 +166,39 @@ def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
     env["PRESSRUN_PUBLIC_BASE_URL"] = base_url
     # The carts' outside APIs are emulated locally (no request leaves the machine).
     env["PRESSRUN_ONESHOPPINGCART_API_URL"] = emulator.base_url
-    with fresh_database(work) as database:
-        env.update(database)
-        service = LiveService(
-            base_url=base_url,
-            env=env,
-            data_dir=data_dir,
-            account=Account(id=0, email="", password="", project_ids=()),
-            server_log=work / "server.log",
-            worker_log=work / "worker.log",
-        )
-        try:
-            service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
-            service.pressrun("demo")
-            for name, command in (
-                ("server", ["serve", "--host", "127.0.0.1", "--port", str(port)]),
-                ("worker", ["worker"]),
-            ):
-                with (work / f"{name}.log").open("wb") as log:
-                    service.processes.append(
-                        subprocess.Popen(
-                            [str(PRESSRUN), *command],
-                            env=env,
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                            start_new_session=True,
-                        )
+    database = migrated_database(env, data_dir, "docs")
+    service = LiveService(
+        base_url=base_url,
+        env=env,
+        data_dir=data_dir,
+        account=Account(id=0, email="", password="", project_ids=()),
+        server_log=work / "server.log",
+        worker_log=work / "worker.log",
+    )
+    try:
+        service.pressrun("demo")
+        for name, command in (
+            ("server", ["serve", "--host", "127.0.0.1", "--port", str(port)]),
+            ("worker", ["worker"]),
+        ):
+            with (work / f"{name}.log").open("wb") as log:
+                service.processes.append(
+                    subprocess.Popen(
+                        [str(PRESSRUN), *command],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
                     )
-            _wait_for_health(service, service.processes[0])
-            _wait_for_worker(service, service.processes[1])
-            yield service
-        finally:
-            for process in service.processes:
-                _stop(process)
+                )
+        _wait_for_health(service, service.processes[0])
+        _wait_for_worker(service, service.processes[1])
+        yield service
+    finally:
+        for process in service.processes:
+            _stop(process)
+        if database is not None:
+            database.drop()
 
 
 def run_cart_guide(guide: Path, emulator: Emulator) -> None:

@@ -174,12 +174,12 @@ def open_shop(service: LiveService, projects: dict[str, str], setup: str = "") -
         args += ["--media", "cd", "--packaging", "sleeve", "--price", "4.50"]
         # Some shops list one SKU on two projects on purpose (a bonus disc): confirmed.
         args += ["--ecommerce-ids", ecommerce_ids, "--confirm-shared-ids"]
-        ids[title] = int(service.pressrun(*args).strip())
+        ids[title] = int(service.setup(*args).strip())
     if setup:
         code = SETUP_HEAD.format(publisher_id=account.id) + setup + '\nprint("ok")\n'
         assert service.shell(code) == "ok"
     urls = {}
-    for line in service.pressrun("carturls", "--publisher", str(account.id)).splitlines():
+    for line in service.setup("carturls", "--publisher", str(account.id)).splitlines():
         label, printed = line.split(": ", 1)
         parts = urlsplit(printed)
         urls[label] = service.url(f"{parts.path}?{parts.query}")

@@ -17,7 +17,6 @@ own), so that the test decides which worker runs, and when.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -38,11 +37,10 @@ from tests.live import (
     LiveService,
     _base_environment,
     _free_port,
-    _PostgresDatabase,
     _read,
     _stop,
     _wait_for_health,
-    scratch_database_name,
+    migrated_database,
 )
 
 pytestmark = pytest.mark.e2e
@@ -136,12 +134,7 @@ def crash_installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cra
             "PRESSRUN_WORKER_DEAD_AFTER_SECONDS": str(DEAD_AFTER_SECONDS),
         }
     )
-    database: _PostgresDatabase | None = None
-    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
-    if admin_url:
-        database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
-        database.create()
-        env["PRESSRUN_DATABASE_URL"] = database.url
+    database = migrated_database(env, data_dir)
     port = _free_port()
     env["PRESSRUN_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     service = LiveService(
@@ -154,7 +147,6 @@ def crash_installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cra
     )
     crash = CrashService(service=service, inbox=inbox)
     try:
-        service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
         service.account = service.create_publisher(balance="1000.00")
         with service.server_log.open("wb") as server_out:
             server = subprocess.Popen(
@@ -170,6 +162,7 @@ def crash_installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cra
         _stop(server)
         assert "Traceback" not in _read(service.server_log), _read(service.server_log)
     finally:
+        service.close()
         for process in [*service.processes, *crash.workers]:
             _stop(process)
         controller.stop()

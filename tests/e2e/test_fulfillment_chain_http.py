@@ -324,18 +324,18 @@ def new_publisher(service: LiveService) -> Account:
     email = f"{service.unique('chain').lower()}@example.com"
     password = "chain publisher pw 77"
     publisher_id = int(
-        service.pressrun(
+        service.setup(
             *("createpublisher", "--email", email, "--password", password),
             *("--company", COMPANY, "--postage-delay-hours", "0"),
         ).strip()
     )
     project_id = int(
-        service.pressrun(
+        service.setup(
             *("createproject", "--publisher", str(publisher_id), "--title", "Road Songs"),
             *("--media", "cd", "--packaging", "sleeve", "--price", "4.50"),
         ).strip()
     )
-    output = service.pressrun("addcredit", "--publisher", str(publisher_id), "--amount", "100.00")
+    output = service.setup("addcredit", "--publisher", str(publisher_id), "--amount", "100.00")
     assert output.startswith("Credited $100.00"), output
     return Account(publisher_id, email, password, (project_id,))
 

@@ -33,14 +33,14 @@ def create_publisher(service: LiveService, *delay: str) -> Account:
     email = f"{service.unique('fulfil').lower()}@example.com"
     password = "correct horse battery"
     args = ["createpublisher", "--email", email, "--password", password, *delay]
-    publisher_id = int(service.pressrun(*args).strip())
+    publisher_id = int(service.setup(*args).strip())
     [(title, media, packaging, price, _)] = CD_SLEEVE
-    project = service.pressrun(
+    project = service.setup(
         "createproject",
         *("--publisher", str(publisher_id), "--title", title, "--media", media),
         *("--packaging", packaging, "--price", price),
     )
-    service.pressrun("addcredit", "--publisher", str(publisher_id), "--amount", "50.00")
+    service.setup("addcredit", "--publisher", str(publisher_id), "--amount", "50.00")
     return Account(publisher_id, email, password, (int(project.strip()),))
 
 

@@ -70,7 +70,7 @@ def shop(live_service: LiveService) -> tuple[Account, str]:
 
 
 def _notification_url(service: LiveService, account: Account) -> str:
-    output = service.pressrun("carturls", "--publisher", str(account.id))
+    output = service.setup("carturls", "--publisher", str(account.id))
     line = next(x for x in output.splitlines() if x.startswith("1ShoppingCart (test mode"))
     parts = urlsplit(line.split(": ", 1)[1])
     assert parts.path == "/carts/1shoppingcart"

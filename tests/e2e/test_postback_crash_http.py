@@ -13,7 +13,6 @@ path does.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -30,10 +29,9 @@ from tests.live import (
     LiveService,
     _base_environment,
     _free_port,
-    _PostgresDatabase,
     _read,
     _stop,
-    scratch_database_name,
+    migrated_database,
 )
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +68,6 @@ class Installation:
 @pytest.fixture
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installation]:
     data_dir = tmp_path_factory.mktemp("pressrun-postback-crash")
-    database: _PostgresDatabase | None = None
     with shopify_admin_api(tokens={SHOP: TOKEN}) as emulator:
         env = _base_environment(data_dir)
         env.update(
@@ -80,11 +77,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
                 "PRESSRUN_WORKER_DEAD_AFTER_SECONDS": str(DEAD_AFTER_SECONDS),
             }
         )
-        admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
-        if admin_url:
-            database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
-            database.create()
-            env["PRESSRUN_DATABASE_URL"] = database.url
+        database = migrated_database(env, data_dir)
         port = _free_port()
         service = LiveService(
             base_url=f"http://127.0.0.1:{port}",
@@ -96,10 +89,10 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
         )
         installed = Installation(service=service, emulator=emulator)
         try:
-            service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
             service.account = service.create_publisher(balance="100.00")
             yield installed
         finally:
+            service.close()
             for worker in installed.workers:
                 _stop(worker)
             if database is not None:

@@ -8,7 +8,6 @@ SQLite, and on PostgreSQL when PRESSRUN_DATABASE_URL is set."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -29,12 +28,11 @@ from tests.live import (
     LiveService,
     _base_environment,
     _free_port,
-    _PostgresDatabase,
     _read,
     _stop,
     _wait_for_health,
     _wait_for_worker,
-    scratch_database_name,
+    migrated_database,
 )
 
 pytestmark = pytest.mark.e2e
@@ -49,15 +47,10 @@ def served(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[LiveService, ShopifyAdminEmulator]]:
     data_dir = tmp_path_factory.mktemp("pressrun-postback")
-    database: _PostgresDatabase | None = None
     with shopify_admin_api(tokens={SHOP: TOKEN}) as emulator:
         env = _base_environment(data_dir)
         env["PRESSRUN_SHOPIFY_ADMIN_API_BASE"] = emulator.base_url + "/{shop}"
-        admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
-        if admin_url:
-            database = _PostgresDatabase(admin_url, scratch_database_name("e2e"))
-            database.create()
-            env["PRESSRUN_DATABASE_URL"] = database.url
+        database = migrated_database(env, data_dir)
         port = _free_port()
         env["PRESSRUN_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
         service = LiveService(
@@ -69,7 +62,6 @@ def served(
             worker_log=data_dir / "worker.log",
         )
         try:
-            service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
             service.account = service.create_publisher(balance="100.00")
             with service.server_log.open("wb") as out:
                 server = subprocess.Popen(
@@ -94,6 +86,7 @@ def served(
             yield service, emulator
             assert "Traceback" not in service.logs(), service.logs()
         finally:
+            service.close()
             for process in service.processes:
                 _stop(process)
             if database is not None:
@@ -150,7 +143,7 @@ def test_a_shopify_order_ships_and_its_tracking_goes_back_to_shopify(
     )
 
     # Shopify's webhook, over HTTP, to the URL the dashboard shows.
-    printed = service.pressrun("carturls", "--publisher", str(account.id)).splitlines()[0]
+    printed = service.setup("carturls", "--publisher", str(account.id)).splitlines()[0]
     url = urlsplit(printed.split(": ", 1)[1])
     body = order_json(
         order_id=SHOPIFY_ORDER_ID,

@@ -101,11 +101,11 @@ def shop(live_service: LiveService) -> Shop:
     for product_id, (title, media, packaging, price, ids) in SAMCART_PRODUCTS.items():
         args = ["createproject", "--publisher", str(account.id), "--title", title]
         args += ["--media", media, "--packaging", packaging, "--price", price]
-        output = live_service.pressrun(*args, "--ecommerce-ids", ids)
+        output = live_service.setup(*args, "--ecommerce-ids", ids)
         project_for[product_id] = int(output.strip())
     printed = dict(
         line.split(": ", 1)
-        for line in live_service.pressrun("carturls", "--publisher", str(account.id)).splitlines()
+        for line in live_service.setup("carturls", "--publisher", str(account.id)).splitlines()
     )
     return Shop(
         account=account,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import http.client
-import os
 import re
 import subprocess
 import threading
@@ -37,12 +36,11 @@ from tests.live import (
     LiveService,
     _base_environment,
     _free_port,
-    _PostgresDatabase,
     _read,
     _stop,
     _wait_for_health,
     _wait_for_worker,
-    scratch_database_name,
+    migrated_database,
 )
 
 pytestmark = pytest.mark.e2e
@@ -73,12 +71,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
             "PRESSRUN_FAST_PASSWORD_HASHER": "1",
         }
     )
-    database: _PostgresDatabase | None = None
-    admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
-    if admin_url:
-        database = _PostgresDatabase(admin_url, scratch_database_name("e2esec"))
-        database.create()
-        env["PRESSRUN_DATABASE_URL"] = database.url
+    database = migrated_database(env, data_dir, "e2esec")
     service = LiveService(
         base_url=f"http://127.0.0.1:{port}",
         env=env,
@@ -88,7 +81,6 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         worker_log=data_dir / "worker.log",
     )
     try:
-        service.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
         with service.server_log.open("wb") as server_out:
             server = subprocess.Popen(
                 [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -115,6 +107,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         for log in (service.server_log, service.worker_log):
             assert "Traceback" not in _read(log), _read(log)
     finally:
+        service.close()
         for process in service.processes:
             _stop(process)
         if database is not None:

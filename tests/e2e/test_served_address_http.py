@@ -1,7 +1,11 @@
 """`make run PORT=8101` prints 8101 everywhere: a fresh installation prepared as `make run`
 does (migrate, `pressrun serve` on the port, `pressrun demo`), with no
 PRESSRUN_PUBLIC_BASE_URL in any environment, then `pressrun carturls` from another "shell"
-prints the port the server really answers on, and so does the demo's banner."""
+prints the port the server really answers on, and so does the demo's banner.
+
+It is also the suite's end-to-end run of `make run`'s own path on both databases: the real
+`pressrun migrate` on an empty database (the other installations copy a migrated template,
+tests/live.py) and the production password hashers."""
 
 from __future__ import annotations
 
@@ -38,6 +42,9 @@ def _run(env: dict[str, str], *args: str) -> str:
 def fresh_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env = _base_environment(tmp_path)
     assert "PRESSRUN_PUBLIC_BASE_URL" not in env
+    # `make run`'s installation hashes passwords as in production (the demo's accounts, the
+    # gateway's sign-in): the one end-to-end run of the production hashers.
+    del env["PRESSRUN_FAST_PASSWORD_HASHER"]
     database = None
     admin_url = os.environ.get("PRESSRUN_DATABASE_URL", "").strip()
     if admin_url:

@@ -345,7 +345,7 @@ def test_normal_requests_are_unaffected_by_the_short_deadlines(short_deadlines: 
 
 # --- sizes and framing ----------------------------------------------------------------------
 def _shopify_url(service: LiveService) -> str:
-    output = service.pressrun("carturls", "--publisher", str(service.publisher_id))
+    output = service.setup("carturls", "--publisher", str(service.publisher_id))
     printed = output.splitlines()[0].split(": ", 1)[1]
     parts = urlsplit(printed)
     assert parts.path == "/carts/shopify"

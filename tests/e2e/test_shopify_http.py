@@ -36,7 +36,7 @@ print(json.dumps({{
 
 
 def _webhook_url(service: LiveService) -> str:
-    output = service.pressrun("carturls", "--publisher", str(service.publisher_id))
+    output = service.setup("carturls", "--publisher", str(service.publisher_id))
     printed = output.splitlines()[0].split(": ", 1)[1]
     parts = urlsplit(printed)
     assert parts.path == "/carts/shopify"
@@ -169,7 +169,7 @@ print("ok")
 
 
 def _printed_urls(service: LiveService, publisher_id: int) -> dict[str, str]:
-    output = service.pressrun("carturls", "--publisher", str(publisher_id))
+    output = service.setup("carturls", "--publisher", str(publisher_id))
     return dict(line.split(": ", 1) for line in output.splitlines())
 
 

@@ -46,7 +46,7 @@ print(order.state, order.shipped_at is not None, order.shipments.count(), shippe
 
 
 def warehouse(service: LiveService) -> tuple[str, str, str]:
-    publisher = service.pressrun(
+    publisher = service.setup(
         "createpublisher",
         "--email",
         f"{service.unique('wh').lower()}@example.com",

@@ -831,14 +831,14 @@ def test_every_alpha_2_code_has_a_name() -> None:
 
 
 def test_fast_path_agrees_with_slow_path() -> None:
-    for table_name, table in address._TABLES.items():
+    for table_name, table in address._tables().by_name.items():
         for raw, code in table.fast.items():
             key = address._key(raw)
             assert address._resolve(table_name, key) == address._Outcome("ok", (code,)), raw
 
 
 def test_short_values_are_never_fuzzy_matched() -> None:
-    table = address._COUNTRIES
+    table = address._tables().countries
     for a in string.ascii_lowercase:
         for b in string.ascii_lowercase:
             for raw in (a + b, a + b + a, a + b + b + a):

@@ -10,7 +10,9 @@ to the publisher verbatim.
 
 Design notes:
 
-* All lookup tables are built once at import.  The common case (a code or a
+* All lookup tables are built once, on first use (`_tables`): not at import,
+  because every `pressrun` process imports this module and most never read an
+  address (building them costs about 0.15 s of CPU).  The common case (a code or a
   name spelled the usual way) is a single dict lookup on the raw value; the
   next most common case (odd case, punctuation, accents, extra spaces) is one
   key normalization plus a dict lookup.
@@ -31,7 +33,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, Final, NamedTuple
 
 import pycountry
@@ -417,9 +419,6 @@ def _build_countries() -> _Table:
     return _build_table(entries, code_words, display, raw)
 
 
-_COUNTRIES: Final = _build_countries()
-
-
 # --- US states and Canadian provinces ----------------------------------------
 
 # USPS codes that are not ISO 3166-2:US subdivisions: armed forces and the
@@ -551,29 +550,41 @@ def _build_subdivisions(
     return _build_table(entries, code_words, display, raw)
 
 
-_STATES: Final[dict[str, _Table]] = {
-    "US": _build_subdivisions(
-        "US",
-        extra_codes=_US_EXTRA,
-        old_codes={},
-        aliases=_US_ALIASES,
-        display_overrides=_US_DISPLAY,
-        excluded=_US_EXCLUDED,
-    ),
-    "CA": _build_subdivisions(
-        "CA",
-        extra_codes={},
-        old_codes=_CA_OLD_CODES,
-        aliases=_CA_ALIASES,
-        display_overrides={},
-    ),
-}
 # What the field is called, and an example, for each country with a table.
 _STATE_NOUN: Final[dict[str, str]] = {"US": "State", "CA": "Province"}
 _STATE_EXAMPLE: Final[dict[str, str]] = {"US": "MN", "CA": "ON"}
 _OTHER_STATE_NOUN: Final = "State/province"
 
-_TABLES: Final[dict[str, _Table]] = {"country": _COUNTRIES, **_STATES}
+
+class _Tables(NamedTuple):
+    countries: _Table
+    states: dict[str, _Table]  # by country code: US, CA
+    by_name: dict[str, _Table]  # 'country' and the country codes of `states`
+
+
+@cache
+def _tables() -> _Tables:
+    """Every lookup table, built on the first call (two threads calling first at once both
+    build them, harmlessly: the result is the same)."""
+    countries = _build_countries()
+    states = {
+        "US": _build_subdivisions(
+            "US",
+            extra_codes=_US_EXTRA,
+            old_codes={},
+            aliases=_US_ALIASES,
+            display_overrides=_US_DISPLAY,
+            excluded=_US_EXCLUDED,
+        ),
+        "CA": _build_subdivisions(
+            "CA",
+            extra_codes={},
+            old_codes=_CA_OLD_CODES,
+            aliases=_CA_ALIASES,
+            display_overrides={},
+        ),
+    }
+    return _Tables(countries, states, {"country": countries, **states})
 
 
 # ---------------------------------------------------------------------------
@@ -658,7 +669,7 @@ def _combined(table: _Table, key: str) -> tuple[str, str] | None:
 
 @lru_cache(maxsize=4096)
 def _resolve(table_name: str, key: str) -> _Outcome:
-    table = _TABLES[table_name]
+    table = _tables().by_name[table_name]
     code = table.by_key.get(key)
     if code is not None:
         return _Outcome("ok", (code,))
@@ -693,7 +704,7 @@ def normalize_country(raw: str) -> str:
     """ISO 3166-1 alpha-2 code for `raw` ('' → 'US'), or AddressError('country', ...)."""
     if not isinstance(raw, str):
         raise AddressError("country", "Country must be text. " + _COUNTRY_HINT)
-    code = _COUNTRIES.fast.get(raw)
+    code = _tables().countries.fast.get(raw)
     if code is not None:
         return code
     return _normalize_country_slow(raw)
@@ -731,7 +742,8 @@ def _normalize_country_slow(raw: str) -> str:
         raise AddressError(
             "country",
             f"Country {_quote(raw)} was not recognized: it could be "
-            f"{_describe(_COUNTRIES, outcome.codes)}. Use the 2-letter code or the full name.",
+            f"{_describe(_tables().countries, outcome.codes)}. "
+            "Use the 2-letter code or the full name.",
         )
     raise AddressError("country", f"Country {_quote(raw)} was not recognized. {_COUNTRY_HINT}")
 
@@ -740,7 +752,7 @@ def normalize_state(country_code: str, raw: str) -> str:
     """For US/CA: the 2-letter code, AddressError('st', ...) if blank or unknown or combined.
     Otherwise: `raw` with whitespace collapsed (may be '')."""
     country = country_code.strip().upper() if isinstance(country_code, str) else ""
-    table = _STATES.get(country)
+    table = _tables().states.get(country)
     if not isinstance(raw, str):
         noun = _STATE_NOUN.get(country, _OTHER_STATE_NOUN)
         raise AddressError("st", f"{noun} must be text.")
@@ -810,7 +822,7 @@ def _normalize_subdivision(country: str, table: _Table, raw: str) -> str:
             "Use the 2-letter code or the full name.",
         )
     # A valid subdivision of the other country (US state given for Canada...)?
-    for other, other_table in _STATES.items():
+    for other, other_table in _tables().states.items():
         if other == country or not key:
             continue
         code = other_table.by_key.get(key)
@@ -831,16 +843,17 @@ def country_name(code: str) -> str:
     (shortened and made printable)."""
     if not isinstance(code, str):
         return ""
-    name = _COUNTRIES.display.get(code)
+    display = _tables().countries.display
+    name = display.get(code)
     if name is not None:
         return name
-    name = _COUNTRIES.display.get(code.strip().upper())
+    name = display.get(code.strip().upper())
     return name if name is not None else _echo(code)
 
 
 def state_name(country_code: str, code: str) -> str:
     """The name of a US state or Canadian province code ('MN' → 'Minnesota'), for messages;
     the code as given for other countries or an unknown code."""
-    table = _STATES.get(country_code)
+    table = _tables().states.get(country_code)
     name = table.display.get(code) if table is not None else None
     return name or code
