@@ -520,6 +520,7 @@ def _order_rows(
             stamp if state else null,  # fulfillment_updated_at
             "USPS" if state == "shipped" else "",
             "",
+            "",  # address_check_note
         )
 
 
@@ -725,24 +726,29 @@ class Installation:
         self.project_ids = tuple(ids)
         self.pressrun("addcredit", "--publisher", str(self.publisher_id), "--amount", CREDIT)
 
-    def start(self, app: str) -> Server:
+    def start(
+        self, app: str, *, processes: int | None = None, env: dict[str, str] | None = None
+    ) -> Server:
+        """Start `app` ("pressrun" or "baseline") with the benchmark's processes and threads
+        (or `processes`), pressrun with `env` added to its environment."""
         port = free_port()
-        processes, threads = str(self.options.processes), str(self.options.threads)
+        processes_text = str(processes or self.options.processes)
+        threads = str(self.options.threads)
         log = self.database.data_dir / f"{app}.log"
         if app == "pressrun":
             command = [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)]
-            command += ["--processes", processes, "--threads", threads]
+            command += ["--processes", processes_text, "--threads", threads]
             return start_server(
                 name="pressrun serve",
                 command=command,
                 port=port,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 log=log,
                 health="/health",
             )
         # The same server, processes and threads as `pressrun serve` (bench/baseline_server.py).
         command = [sys.executable, str(BENCH / "baseline_server.py"), "--port", str(port)]
-        command += ["--processes", processes, "--threads", threads]
+        command += ["--processes", processes_text, "--threads", threads]
         env = dict(
             self.env,
             BENCH_DATABASE=self.database.baseline_url,
@@ -930,6 +936,46 @@ def status_phases(
     }
 
 
+# The what-if variants of the scaling phase: pressrun's environment for each.
+WRITE_PATH_VARIANTS = {
+    "pressrun": {"PRESSRUN_INTAKE_PREPARED_WRITES": "1"},
+    "pressrun-orm-write": {"PRESSRUN_INTAKE_PREPARED_WRITES": "0"},
+}
+
+
+def scaling_phases(
+    installation: Installation, apps: list[str], options: argparse.Namespace
+) -> dict[str, Any]:
+    """SubmitProductOrder at one load with 1, 2, 4... web processes: whether throughput grows
+    with processes, or one lock (SQLite's write lock) holds it where it is. pressrun runs with
+    its intake write as configured and with the ORM inside the transaction (the what-if
+    switch), the baseline beside them; the order of the variants alternates per step, so a
+    machine that gets busier weighs on all alike."""
+    variants = [name for name in WRITE_PATH_VARIANTS if "pressrun" in apps]
+    variants += [app for app in apps if app != "pressrun"]
+    runs: dict[str, Any] = {name: {} for name in variants}
+    for step, processes in enumerate(options.scaling):
+        for name in variants if step % 2 == 0 else list(reversed(variants)):
+            app = "pressrun" if name in WRITE_PATH_VARIANTS else name
+            server = installation.start(app, processes=processes, env=WRITE_PATH_VARIANTS.get(name))
+            try:
+                measure = Measurement(
+                    server=server, database=installation.database, options=options
+                )
+                phase = measure.run(
+                    build=submit_builder(server.port, installation.project_ids),
+                    classify=classify_submit,
+                    connections=options.scaling_connections,
+                    duration_s=options.duration,
+                )
+            finally:
+                server.stop()
+            phase["server_tracebacks"] = server.tracebacks()
+            runs[name][str(processes)] = phase
+            say(phase_line(name, f"{processes} proc", phase))
+    return runs
+
+
 def short_plan(plan: str) -> str:
     """The plan on one line, each step cut short (PostgreSQL repeats the 100 invoices)."""
     return " | ".join(
@@ -1025,6 +1071,14 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
                 server.stop()
             runs["server_tracebacks"] = server.tracebacks()
             result["submit"][app] = runs
+
+        if options.scaling:
+            say(
+                f"[{kind}] scaling: SubmitProductOrder at {options.scaling_connections} "
+                f"connections with {', '.join(map(str, options.scaling))} web processes "
+                f"({options.threads} threads each); intake's write both ways, interleaved"
+            )
+            result["scaling"] = scaling_phases(installation, apps, options)
 
         say(f"[{kind}] filling {options.orders:,} orders (bulk SQL)")
         result["fill"] = fill(database, installation.publisher_id, options.orders)
@@ -1269,6 +1323,31 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{census_data['status_test_client_ms']:.2f} ms per status call "
                 "(single thread, no HTTP)"
             )
+        write_path = census_data.get("write_path", {})
+        for variant in ("prepared statements", "ORM in the transaction"):
+            numbers = write_path.get(variant)
+            if numbers and "write_lock_ms_per_order" in numbers:
+                say(
+                    f"  census write lock ({variant}): {numbers['write_lock_ms_per_order']:.3f} "
+                    f"ms per order held (BEGIN IMMEDIATE to COMMIT), a ceiling of "
+                    f"{numbers['lock_ceiling_orders_per_second']:,} orders/s; order_place "
+                    f"{numbers['order_place_ms']:.3f} ms"
+                )
+        if "smallest_write_transaction_ms" in write_path:
+            say(
+                "  census: a write transaction of one row costs "
+                f"{write_path['smallest_write_transaction_ms']:.3f} ms (what a group commit "
+                "could save per order at most)"
+            )
+        for app, runs in data.get("scaling", {}).items():
+            say(
+                f"  scaling {app:<19} "
+                + "  ".join(
+                    f"{processes} proc {phase['ok_per_s']:.0f}/s p99 "
+                    f"{phase['latency']['p99_ms']:.0f} ms"
+                    for processes, phase in runs.items()
+                )
+            )
         for line in postage.report_lines(data):
             say(line)
         for line in webhook_burst.report_lines(data):
@@ -1338,6 +1417,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--postage-connections", type=int, default=16)
     parser.add_argument("--no-postage", action="store_true", help="skip the postage phase")
     parser.add_argument(
+        "--scaling",
+        default="1,2,4",
+        help="web process counts of the scaling phase (1,2,4; empty to skip it)",
+    )
+    parser.add_argument("--scaling-connections", type=int, default=16)
+    parser.add_argument(
         "--postage-only", action="store_true", help="only the postage phase (no gateway phases)"
     )
     options = parser.parse_args()
@@ -1358,6 +1443,7 @@ def parse_args() -> argparse.Namespace:
     # The sequential status run stops after --status-calls calls or this many seconds.
     options.sequential_cap = 20.0 if quick else 60.0
     options.connections = [int(c) for c in options.connections.split(",") if c.strip()]
+    options.scaling = [int(c) for c in options.scaling.split(",") if c.strip()]
     options.databases = [d.strip() for d in options.databases.split(",") if d.strip()]
     if options.orders < 100:
         parser.error("--orders must be at least 100 (each status call asks for 100 invoices)")
