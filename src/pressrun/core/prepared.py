@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import CharField, Model, QuerySet, TextField
 from django.db.models.sql import UpdateQuery
 from django.db.models.sql.subqueries import InsertQuery
 
@@ -122,47 +122,72 @@ def prepare_update(queryset: QuerySet[Any], **values: Any) -> PreparedUpdate:
 
 
 class PreparedRowRead:
-    """One row of `model` by primary key (and fixed `filters`), compiled once per database
-    and process: reading it then costs the statement, the column converters and the
-    instance, not the building and compiling of a queryset (most of a one-row read's cost).
-    For reads on every request, such as the publisher row a cached credential is checked
-    against."""
+    """The first row of `model` (by `order_by`) matching `keys` given per call and fixed
+    `filters`, compiled once per database and process: reading it then costs the statement,
+    the column converters and the instance, not the building and compiling of a queryset
+    (most of a one-row read's cost). For reads on every request: the publisher row a cached
+    credential is checked against, the shipping rate of an order.
 
-    def __init__(self, model: type[Model], **filters: Any) -> None:
+    `keys` are field names (`"pk"` for the primary key) whose values `get` takes, in that
+    order; each must be a plain equality on a text or integer column.
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        *,
+        keys: tuple[str, ...] = ("pk",),
+        order_by: tuple[str, ...] = (),
+        **filters: Any,
+    ) -> None:
         self.model = model
+        self.keys = keys
+        self.order_by = order_by
         self.filters = filters
-        self._compiled: dict[str, tuple[str, tuple[Any, ...], int, list[str], Any]] = {}
+        self._compiled: dict[str, tuple[str, tuple[Any, ...], list[int], list[str], Any]] = {}
 
-    def _compile(self, using: str) -> tuple[str, tuple[Any, ...], int, list[str], Any]:
+    def _marker(self, position: int, key: str) -> Any:
+        field = self.model._meta.pk if key == "pk" else self.model._meta.get_field(key)
+        if isinstance(field, CharField | TextField):
+            return f"{_PENDING_TEXT}:{position}"
+        return PENDING_ID - position
+
+    def _compile(self, using: str) -> tuple[str, tuple[Any, ...], list[int], list[str], Any]:
         compiled = self._compiled.get(using)
         if compiled is None:
+            markers = [self._marker(i, key) for i, key in enumerate(self.keys)]
             queryset = (
                 self.model._default_manager.using(using)
-                .filter(pk=PENDING_ID, **self.filters)
-                .order_by()
+                .filter(**dict(zip(self.keys, markers, strict=True)), **self.filters)
+                .order_by(*self.order_by)[:1]
             )
             compiler = queryset.query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            [index] = [i for i, value in enumerate(params) if value == PENDING_ID]
+            positions = []
+            for marker in markers:
+                [index] = [i for i, value in enumerate(params) if value == marker]
+                positions.append(index)
             columns = [column for column, _, _ in compiler.select]
             names = [column.target.attname for column in columns]
             converters = compiler.get_converters(columns)
-            compiled = self._compiled[using] = (sql, tuple(params), index, names, converters)
+            compiled = (sql, tuple(params), positions, names, converters)
+            self._compiled[using] = compiled
         return compiled
 
-    def get(self, pk: int, *, using: str = "default") -> Any:
-        """The instance, or None when no row matches."""
-        sql, params, index, names, converters = self._compile(using)
+    def get(self, *values: Any, using: str = "default") -> Any:
+        """The instance whose `keys` equal `values`, or None when no row matches."""
+        sql, params, positions, names, converters = self._compile(using)
         bound = list(params)
-        bound[index] = pk
+        for index, value in zip(positions, values, strict=True):
+            bound[index] = value
         connection = connections[using]
         with connection.cursor() as cursor:
             cursor.execute(sql, bound)
             row = cursor.fetchone()
         if row is None:
             return None
-        values = list(row)
+        values_read = list(row)
         for position, (functions, expression) in converters.items():
             for function in functions:
-                values[position] = function(values[position], expression, connection)
-        return self.model.from_db(using, names, values)
+                values_read[position] = function(values_read[position], expression, connection)
+        return self.model.from_db(using, names, values_read)
