@@ -37,6 +37,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,9 +79,14 @@ FILL_CHUNK = 50_000
 STATUS_POOL = 500
 TICKS = os.sysconf("SC_CLK_TCK")
 
-# Targets stated by the issue (2-core machine).
-TARGET_ORDERS_PER_S = 2000
+# Targets stated by the issues (2-core machine). The first order-throughput target was
+# 2,000/s; the write-path issue set 1,000/s on SQLite and 700/s on PostgreSQL, with the CPU
+# per order and the write-lock time that allow it.
+TARGET_ORDERS_PER_S = 1000
+TARGET_POSTGRES_ORDERS_PER_S = 700
 TARGET_SUBMIT_P99_MS = 50
+TARGET_SUBMIT_CPU_MS = 1.5
+TARGET_WRITE_LOCK_MS = 0.25
 TARGET_STATUS_P50_MS = 10
 TARGET_STATUS_ORDERS = 1_000_000
 
@@ -949,31 +955,57 @@ def scaling_phases(
     """SubmitProductOrder at one load with 1, 2, 4... web processes: whether throughput grows
     with processes, or one lock (SQLite's write lock) holds it where it is. pressrun runs with
     its intake write as configured and with the ORM inside the transaction (the what-if
-    switch), the baseline beside them; the order of the variants alternates per step, so a
-    machine that gets busier weighs on all alike."""
+    switch), the baseline beside them. The order of the variants alternates at every step and
+    the whole sweep repeats `--scaling-rounds` times, so a machine that gets busier weighs on
+    all alike; each cell reports the medians of its rounds."""
     variants = [name for name in WRITE_PATH_VARIANTS if "pressrun" in apps]
     variants += [app for app in apps if app != "pressrun"]
-    runs: dict[str, Any] = {name: {} for name in variants}
-    for step, processes in enumerate(options.scaling):
-        for name in variants if step % 2 == 0 else list(reversed(variants)):
-            app = "pressrun" if name in WRITE_PATH_VARIANTS else name
-            server = installation.start(app, processes=processes, env=WRITE_PATH_VARIANTS.get(name))
-            try:
-                measure = Measurement(
-                    server=server, database=installation.database, options=options
+    rounds: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {str(p): [] for p in options.scaling} for name in variants
+    }
+    step = 0
+    for round_number in range(1, options.scaling_rounds + 1):
+        for processes in options.scaling:
+            order = variants if step % 2 == 0 else list(reversed(variants))
+            step += 1
+            for name in order:
+                app = "pressrun" if name in WRITE_PATH_VARIANTS else name
+                server = installation.start(
+                    app, processes=processes, env=WRITE_PATH_VARIANTS.get(name)
                 )
-                phase = measure.run(
-                    build=submit_builder(server.port, installation.project_ids),
-                    classify=classify_submit,
-                    connections=options.scaling_connections,
-                    duration_s=options.duration,
-                )
-            finally:
-                server.stop()
-            phase["server_tracebacks"] = server.tracebacks()
-            runs[name][str(processes)] = phase
-            say(phase_line(name, f"{processes} proc", phase))
-    return runs
+                try:
+                    measure = Measurement(
+                        server=server, database=installation.database, options=options
+                    )
+                    phase = measure.run(
+                        build=submit_builder(server.port, installation.project_ids),
+                        classify=classify_submit,
+                        connections=options.scaling_connections,
+                        duration_s=options.duration,
+                    )
+                finally:
+                    server.stop()
+                phase["server_tracebacks"] = server.tracebacks()
+                rounds[name][str(processes)].append(phase)
+                say(phase_line(name, f"{processes} proc r{round_number}", phase))
+    return {
+        name: {
+            processes: {
+                "ok_per_s": statistics.median(p["ok_per_s"] for p in phases),
+                "latency": {
+                    "p50_ms": statistics.median(p["latency"]["p50_ms"] for p in phases),
+                    "p99_ms": statistics.median(p["latency"]["p99_ms"] for p in phases),
+                },
+                "server_cpu_ms_per_request": statistics.median(
+                    p["server_cpu_ms_per_request"] for p in phases
+                ),
+                "errors": sum(p["errors"] for p in phases),
+                "rounds": phases,
+            }
+            for processes, phases in by_processes.items()
+        }
+        for name, by_processes in rounds.items()
+    }
 
 
 def short_plan(plan: str) -> str:
@@ -1217,6 +1249,41 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "gap": f"{p99 / TARGET_SUBMIT_P99_MS:.1f}x the limit",
             }
         )
+        cpu = submit["server_cpu_ms_per_request"]
+        rows.append(
+            {
+                "target": f"SQLite: server CPU per order <= {TARGET_SUBMIT_CPU_MS} ms "
+                "at 16 connections",
+                "measured": f"{cpu:.2f} ms",
+                "met": cpu <= TARGET_SUBMIT_CPU_MS,
+                "gap": f"{cpu / TARGET_SUBMIT_CPU_MS:.1f}x the limit",
+            }
+        )
+    lock = sqlite.get("census", {}).get("write_path", {}).get("prepared statements", {})
+    if "write_lock_ms_per_order" in lock:
+        held = lock["write_lock_ms_per_order"]
+        rows.append(
+            {
+                "target": f"SQLite: write lock held <= {TARGET_WRITE_LOCK_MS} ms per order "
+                "(census)",
+                "measured": f"{held:.3f} ms",
+                "met": held <= TARGET_WRITE_LOCK_MS,
+                "gap": f"{held / TARGET_WRITE_LOCK_MS:.1f}x the limit",
+            }
+        )
+    postgres = results["databases"].get("postgresql", {})
+    submit = postgres.get("submit", {}).get("pressrun", {}).get("16")
+    if submit:
+        rate = submit["ok_per_s"]
+        rows.append(
+            {
+                "target": f"PostgreSQL: >= {TARGET_POSTGRES_ORDERS_PER_S} accepted orders/s at "
+                "16 connections",
+                "measured": f"{rate:.0f}/s",
+                "met": rate >= TARGET_POSTGRES_ORDERS_PER_S,
+                "gap": f"{rate / TARGET_POSTGRES_ORDERS_PER_S:.0%} of target",
+            }
+        )
     for kind, data in results["databases"].items():
         status = data.get("status", {}).get("pressrun", {}).get("sequential")
         if not status:
@@ -1422,6 +1489,9 @@ def parse_args() -> argparse.Namespace:
         help="web process counts of the scaling phase (1,2,4; empty to skip it)",
     )
     parser.add_argument("--scaling-connections", type=int, default=16)
+    parser.add_argument(
+        "--scaling-rounds", type=int, default=1, help="sweeps of the scaling phase (1)"
+    )
     parser.add_argument(
         "--postage-only", action="store_true", help="only the postage phase (no gateway phases)"
     )
