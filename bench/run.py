@@ -1122,14 +1122,14 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
         say(f"    status select plan: {short_plan(result['status_plan'])}")
 
         say(f"[{kind}] getOrderStatusByInvoice with 100 invoices")
-        calls_before = database.scalar("SELECT COUNT(*) FROM billing_statuscall")
+        # Metering keeps one counter row per publisher and hour (billing.StatusCallHour).
+        calls_before = database.scalar("SELECT COALESCE(SUM(calls), 0) FROM billing_statuscallhour")
         result["status"] = {app: status_phases(installation, app, options) for app in apps}
         result["status_calls_metered"] = {
             "before": calls_before,
-            "after": database.scalar("SELECT COUNT(*) FROM billing_statuscall"),
+            "after": database.scalar("SELECT COALESCE(SUM(calls), 0) FROM billing_statuscallhour"),
             "charged": database.scalar(
-                "SELECT COUNT(*) FROM billing_statuscall WHERE charged = "
-                + ("1" if kind == "sqlite" else "true")
+                "SELECT COALESCE(SUM(charged), 0) FROM billing_statuscallhour"
             ),
         }
 
