@@ -127,3 +127,33 @@ def test_a_duplicate_invoice_writes_nothing(
         LedgerEntry.objects.count(),
     ) == counts
     assert Publisher.objects.get(id=publisher.id).balance == balance
+
+
+@pytest.mark.parametrize(
+    ("seen", "stored", "status"), [("999.00", "1.00", "HOLD"), ("0.00", "20.00", "PROCESSING")]
+)
+def test_the_balance_in_the_database_decides_not_the_one_read_before(
+    make_publisher: Any, make_project: Any, seen: str, stored: str, status: str
+) -> None:
+    """Intake compiles the rows of the outcome the publisher's balance (as read with the
+    publisher) suggests; a payment or an order in between can make the debit decide the
+    other way, and then the other outcome's rows are written, exactly as always."""
+    publisher = make_publisher(balance=stored)
+    project = make_project(publisher)
+    publisher.balance = Decimal(seen)  # as read before a concurrent change
+    order = place(publisher, project, invoice="INV-1")
+    total = Decimal("6.00")
+    paid = status == "PROCESSING"
+    assert rows(order) == {
+        "order": (status, "prod", "waiting" if paid else "", True if paid else None, total),
+        "lines": [(True, 1, 1, Decimal("4.50"), "prod")],
+        "events": [("placed", "", "HOLD", "", f"prod order from gateway, ${total}.")]
+        + (
+            [("charged", "HOLD", "PROCESSING", "waiting", f"Paid from balance: ${total}.")]
+            if paid
+            else []
+        ),
+        "ledger": [("order_charge", -total, f"Order {order.id}")] if paid else [],
+    }
+    expected = Decimal(stored) - total if paid else Decimal(stored)
+    assert Publisher.objects.get(id=publisher.id).balance == expected

@@ -33,7 +33,7 @@ from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents
-from pressrun.core.prepared import PENDING_ID, PreparedInsert, PreparedUpdate, prepare_insert
+from pressrun.core.prepared import PENDING_ID, PreparedInsert, prepare_insert
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -427,23 +427,20 @@ def _write_prepared(
     email_key: str,
     now: datetime,
 ) -> tuple[Order, list[OrderLine]]:
-    """Intake's write with its statements compiled first (`core.prepared`): the rows of both
-    outcomes of the debit (paid at once, or HOLD) are built and compiled before the
-    transaction, which then only runs the duplicate check, the debit, the INSERTs of the
-    outcome the debit chose and the subscribers. On SQLite every writer of every process
-    waits while a transaction is open, so what it holds the lock for is kept to the
-    statements (docs/performance.md, "write path")."""
-    held = Order(**fields)
-    paid: Order | None = None
-    debit: PreparedUpdate | None = None
-    if held.mode == Mode.PROD:
-        paid = Order(**fields)
-        _enter_paid(paid, now=now)
-        debit = balance_debit_prepare(publisher_id=held.publisher_id, amount=held.total_cost)
+    """Intake's write with its statements compiled first (`core.prepared`): the rows of the
+    debit's likely outcome (paid at once when the balance read with the publisher covers the
+    order, else HOLD) are built and compiled before the transaction, which then only runs the
+    duplicate check, the debit, the INSERTs of the outcome the debit chose and the
+    subscribers. When a concurrent payment or order proved the guess wrong, the other
+    outcome's rows are compiled inside the transaction: slower, as correct. On SQLite every
+    writer of every process waits while a transaction is open, so what it holds the lock for
+    is kept to the statements (docs/performance.md, "the write path")."""
+    total = fields["total_cost"]
+    prod = fields["mode"] == Mode.PROD
+    publisher: Publisher = fields["publisher"]
     # Rows naming the order carry PENDING_ID until the order's INSERT has given it its id.
-    pending_order = Order(id=PENDING_ID, mode=held.mode, total_cost=held.total_cost)
     lines = _new_lines(
-        order=pending_order,
+        order=Order(id=PENDING_ID),
         request=request,
         projects=projects,
         merged=merged,
@@ -452,31 +449,33 @@ def _write_prepared(
         now=now,
     )
     line_inserts = [prepare_insert(line) for line in lines]
-    held_inserts = [
-        prepare_insert(held),
-        prepare_insert(_placed_event(order=pending_order, request=request, now=now)),
-    ]
-    paid_inserts: list[PreparedInsert] = []
-    if paid is not None:
-        paid_pending = Order(
-            id=PENDING_ID,
-            mode=paid.mode,
-            total_cost=paid.total_cost,
-            fulfillment_state=paid.fulfillment_state,
-        )
-        paid_inserts = [
-            prepare_insert(paid),
-            prepare_insert(
-                ledger_order_charge_entry(
-                    publisher_id=paid.publisher_id,
-                    order_id=PENDING_ID,
-                    amount=paid.total_cost,
-                    at=now,
-                )
-            ),
-            prepare_insert(_placed_event(order=paid_pending, request=request, now=now)),
-            prepare_insert(_charged_event(order=paid_pending, request=request, now=now)),
+
+    def held_inserts() -> list[PreparedInsert]:
+        held = Order(**fields)
+        pending = Order(id=PENDING_ID, mode=held.mode, total_cost=total)
+        return [
+            prepare_insert(held),
+            prepare_insert(_placed_event(order=pending, request=request, now=now)),
         ]
+
+    def paid_inserts() -> list[PreparedInsert]:
+        paid = Order(**fields)
+        _enter_paid(paid, now=now)
+        pending = Order(id=PENDING_ID, mode=paid.mode, total_cost=total)
+        pending.fulfillment_state = paid.fulfillment_state
+        entry = ledger_order_charge_entry(
+            publisher_id=publisher.id, order_id=PENDING_ID, amount=total, at=now
+        )
+        return [
+            prepare_insert(paid),
+            prepare_insert(entry),
+            prepare_insert(_placed_event(order=pending, request=request, now=now)),
+            prepare_insert(_charged_event(order=pending, request=request, now=now)),
+        ]
+
+    debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
+    expect_paid = prod and publisher.balance >= total
+    expected = paid_inserts() if expect_paid else held_inserts()
     with transaction.atomic():
         if email_key:
             _lock_projects_and_check_email(
@@ -484,7 +483,10 @@ def _write_prepared(
             )
         # Debit first, so the order is written once with its final status.
         charged = debit is not None and debit.execute() == 1
-        order_insert, *rest = paid_inserts if charged else held_inserts
+        if charged == expect_paid:
+            order_insert, *rest = expected
+        else:
+            order_insert, *rest = paid_inserts() if charged else held_inserts()
         order_id = order_insert.execute()
         for statement in (*line_inserts, *rest):
             statement.execute(order_id)
