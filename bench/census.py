@@ -8,7 +8,10 @@ and database). Prints one JSON object:
   server, no other load), single-threaded;
 - the same work split into its steps by calling pressrun's functions directly, so the
   per-request cost can be attributed (parsing, credential check, intake, rendering...);
-- for SQLite, how long an order's transaction holds the database write lock;
+- for SQLite, how long an order's transaction holds the database write lock, per order, for
+  intake's write compiled before the transaction and with the ORM inside it (alternating);
+- the smallest write transaction (what a group commit could save) and the credential
+  check's row read, compiled once and built per call;
 - the plan the database chooses for the status select.
 
 Usage: python bench/census.py EMAIL PASSWORD PROJECT_ID INVOICE_PREFIX FILLED_COUNT
