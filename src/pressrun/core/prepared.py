@@ -1,4 +1,4 @@
-"""Write statements compiled before a transaction, executed inside it.
+"""Statements compiled before they run: writes before their transaction, reads once per process.
 
 On SQLite the database write lock is held from `BEGIN IMMEDIATE` to `COMMIT`, and every
 writer of every process waits for it; on PostgreSQL the row locks an order takes are held
@@ -11,6 +11,9 @@ A prepared INSERT may leave an id to be filled in at execution time (the id of a
 inserted just before in the same transaction): the instance is built with `PENDING_ID` in
 that foreign key (and, where a text names the row, `PENDING_ID` written in the text), and
 `execute` puts the real id in its place, in the statement and on the instance.
+
+A read done on every request (`PreparedRowRead`) is compiled once per process for the same
+reason: building and compiling the queryset costs more than running it.
 """
 
 from __future__ import annotations
