@@ -339,6 +339,7 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     email = normalize_email(email)
     if not email or not password:
         raise CredentialsMissing("Email and password are required.")
+    cache = caches["credentials"]
     key = _credential_cache_key(email, password)
     address = throttle_address(client_address)
     attempt = None
@@ -372,7 +373,7 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     if publisher is None or not verified:
         raise CredentialsInvalid("The email and password do not match an account.")
     timeout = settings.CREDENTIAL_CACHE_SECONDS
-    _credential_remember(
+    cache.set(
         key,
         _CachedCredential(
             publisher_id=publisher.id,
@@ -390,39 +391,27 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
 _active_publisher = PreparedRowRead(Publisher, is_active=True)
 
 
-def _credential_remember(key: str, entry: _CachedCredential, *, timeout: float) -> None:
-    caches["credentials"].set(key, entry, timeout=timeout)
-
-
-def _credential_lookup(key: str) -> _CachedCredential | None:
-    cached = caches["credentials"].get(key)
-    return cached if isinstance(cached, _CachedCredential) else None
-
-
-def _credential_forget(key: str) -> None:
-    caches["credentials"].delete(key)
-
-
 def _cached_publisher(*, key: str, email: str, address: str) -> Publisher | None:
     """The publisher whose credentials under `key` were verified recently and still hold
     (same password hash, still active), else None (and a stale entry is dropped). A hit from
     an address not yet recorded for these credentials marks it known; from one already
     recorded it writes nothing: one indexed read is the whole cost."""
-    cached = _credential_lookup(key)
-    if cached is None:
+    cache = caches["credentials"]
+    cached = cache.get(key)
+    if not isinstance(cached, _CachedCredential):
         return None
     publisher: Publisher | None = _active_publisher.get(cached.publisher_id)
     if publisher is None or not hmac.compare_digest(
         publisher.password.encode(), cached.password_hash.encode()
     ):
-        _credential_forget(key)
+        cache.delete(key)
         return None
     if address not in cached.addresses:
         known_address_remember(realm=SignInRealm.PUBLISHER, login=email, address=address)
         remaining = cached.expires_at - time.time()
         if remaining > 1:
             addresses = cached.addresses | {address}
-            _credential_remember(key, replace(cached, addresses=addresses), timeout=remaining)
+            cache.set(key, replace(cached, addresses=addresses), timeout=remaining)
     return publisher
 
 
