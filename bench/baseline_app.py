@@ -82,6 +82,7 @@ ORDER_COLUMNS = (
     "fulfillment_updated_at",
     "carrier",
     "service",
+    "address_check_note",
 )
 LINE_COLUMNS = (
     "order_id",
@@ -221,6 +222,7 @@ def submit(fields: dict[str, str]) -> str:
         now,
         "",
         "",
+        "",  # address_check_note
     )
     connection = _connection()
     try:

@@ -8,7 +8,10 @@ and database). Prints one JSON object:
   server, no other load), single-threaded;
 - the same work split into its steps by calling pressrun's functions directly, so the
   per-request cost can be attributed (parsing, credential check, intake, rendering...);
-- for SQLite, how long an order's transaction holds the database write lock;
+- for SQLite, how long an order's transaction holds the database write lock, per order, for
+  intake's write compiled before the transaction and with the ORM inside it (alternating);
+- the smallest write transaction (what a group commit could save) and the credential
+  check's row read, compiled once and built per call;
 - the plan the database chooses for the status select.
 
 Usage: python bench/census.py EMAIL PASSWORD PROJECT_ID INVOICE_PREFIX FILLED_COUNT
@@ -218,6 +221,81 @@ def main() -> None:
         "note": "from the start of the first write (the debit) to the return of order_place, "
         "i.e. including COMMIT; on SQLite the write lock is held from BEGIN IMMEDIATE, a "
         "little earlier",
+    }
+
+    # The write lock itself (SQLite): from the moment this connection has it (just before
+    # BEGIN IMMEDIATE) to COMMIT, summed by the backend and divided by the orders placed. One
+    # writer, no waiting: this is the least each order holds the lock, which bounds the
+    # throughput of every process together at 1000 / ms_per_order orders per second.
+    # Intake's write is measured both ways (settings.INTAKE_PREPARED_WRITES), in alternating
+    # batches, so a busy machine weighs on both alike.
+    from django.conf import settings as live_settings
+
+    lock = getattr(connection, "_write_lock", None)
+    configured = live_settings.INTAKE_PREPARED_WRITES
+    variants = {"prepared statements": True, "ORM in the transaction": False}
+    totals = {name: [0.0, 0.0, 0, 0] for name in variants}  # lock s, wall s, orders, holds
+    batch = max(ROUNDS // 6, 10)
+    for _ in range(6):
+        for name, prepared in variants.items():
+            live_settings.INTAKE_PREPARED_WRITES = prepared
+            held, holds = (lock.held_seconds, lock.holds) if lock is not None else (0.0, 0)
+            started = time.perf_counter()
+            for _ in range(batch):
+                place()
+            totals[name][1] += time.perf_counter() - started
+            if lock is not None:
+                totals[name][0] += lock.held_seconds - held
+                totals[name][3] += lock.holds - holds
+            totals[name][2] += batch
+    live_settings.INTAKE_PREPARED_WRITES = configured
+    result["write_path"] = {
+        name: {
+            "order_place_ms": round(wall / orders * 1000, 4),
+            **(
+                {
+                    "write_lock_ms_per_order": round(held / orders * 1000, 4),
+                    "transactions_per_order": round(holds / orders, 3),
+                    "lock_ceiling_orders_per_second": round(orders / held) if held else None,
+                }
+                if lock is not None
+                else {}
+            ),
+            "orders": orders,
+        }
+        for name, (held, wall, orders, holds) in totals.items()
+    }
+    result["write_path"]["configured"] = "prepared statements" if configured else "ORM"
+    if lock is not None:
+        result["write_path"]["note"] = (
+            "write lock: flock held, BEGIN IMMEDIATE .. COMMIT, per order placed by "
+            "order_place; one thread, no contention"
+        )
+
+    # What a group commit could save at most per order: the cost of a write transaction that
+    # changes one row and nothing else (the lock hand-off, BEGIN, COMMIT and its WAL write;
+    # on PostgreSQL the WAL flush at commit).
+    from django.db import transaction
+
+    def smallest_write() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE django_migrations SET applied = applied "
+                "WHERE id = (SELECT MIN(id) FROM django_migrations)"
+            )
+
+    result["write_path"]["smallest_write_transaction_ms"] = _timed(smallest_write, ROUNDS)
+
+    # The read behind every credential cache hit: the publisher row, through a queryset
+    # built per call (as before) and through the statement compiled once (as now).
+    from pressrun.accounts.models import Publisher
+    from pressrun.accounts.services import _active_publisher
+
+    result["credential_row_read_ms"] = {
+        "queryset per call": _timed(
+            lambda: Publisher.objects.filter(id=publisher.id, is_active=True).first(), ROUNDS
+        ),
+        "compiled once": _timed(lambda: _active_publisher.get(publisher.id), ROUNDS),
     }
 
     # The status call, step by step.

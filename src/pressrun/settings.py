@@ -365,6 +365,10 @@ if _REDIS_URL:
 # --- gateway -------------------------------------------------------------------------------
 # How long a verified email + password is accepted without a full password hash.
 CREDENTIAL_CACHE_SECONDS = _env_int("PRESSRUN_CREDENTIAL_CACHE_SECONDS", 300)
+# Intake compiles its INSERTs and the debit before the transaction and only executes them
+# inside it (orders/services.py, docs/performance.md "write path"). 0 puts the ORM back
+# inside the transaction, the way to repeat the comparison with bench/census.py.
+INTAKE_PREPARED_WRITES = _env_bool("PRESSRUN_INTAKE_PREPARED_WRITES", True)
 # Sign-in throttling (accounts/throttle.py, docs/operations.md "Security"). Failed sign-ins
 # are remembered for the window. One account from one client address gets this many free
 # failures, then waits 1 s, 2 s, 4 s… (capped at the window) before each further attempt.

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pressrun.billing.models import Region, ShippingRate
 from pressrun.core.errors import DomainError
 from pressrun.core.money import to_money
+from pressrun.core.prepared import PreparedRowRead
 from pressrun.orders.address import DOMESTIC_COUNTRY
 
 
@@ -25,6 +26,11 @@ class Quote:
         return self.products + self.shipping
 
 
+# Read on every order: compiled once per process (core/prepared.py), the same query as
+# ShippingRate.objects.filter(shipping_method=..., region=...).first().
+_shipping_rate = PreparedRowRead(ShippingRate, keys=("shipping_method", "region"), order_by=("pk",))
+
+
 def region_for(country: str) -> str:
     return Region.DOMESTIC if country == DOMESTIC_COUNTRY else Region.INTERNATIONAL
 
@@ -34,7 +40,7 @@ def quote(*, lines: list[tuple[Decimal, int]], shipping_method: str, country: st
     products = to_money(sum((price * quantity for price, quantity in lines), Decimal(0)))
     units = sum(quantity for _, quantity in lines)
     region = region_for(country)
-    rate = ShippingRate.objects.filter(shipping_method=shipping_method, region=region).first()
+    rate = _shipping_rate.get(shipping_method, region)
     if rate is None:
         raise PriceListIncomplete(
             f"The shipping price list has no {shipping_method} rate for {region} orders."

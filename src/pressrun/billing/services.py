@@ -23,6 +23,7 @@ from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCallHour
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents, to_money
+from pressrun.core.prepared import PreparedUpdate, prepare_update
 from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.status import order_enter_fulfillment, record_transition
@@ -56,6 +57,32 @@ def balance_debit_if_covered(*, publisher_id: int, amount: Decimal) -> bool:
         Publisher.objects.filter(id=publisher_id, balance__gte=amount).update(
             balance=_balance_plus(-amount)
         )
+    )
+
+
+def balance_debit_prepare(*, publisher_id: int, amount: Decimal) -> PreparedUpdate:
+    """`balance_debit_if_covered`, compiled now to run later inside the transaction (intake
+    compiles before it begins): its `execute()` returns 1 when the balance covered `amount`
+    and was debited, 0 (and no change) otherwise."""
+    return prepare_update(
+        Publisher.objects.filter(id=publisher_id, balance__gte=amount),
+        balance=_balance_plus(-amount),
+    )
+
+
+def ledger_order_charge_entry(
+    *, publisher_id: int, order_id: int, amount: Decimal, at: datetime
+) -> LedgerEntry:
+    """The ledger entry of a debit of `amount` made for an order at `at`, unsaved: the same
+    row `ledger_record_order_charge` saves, for a caller that inserts it itself in the
+    debit's transaction (intake, which may pass `core.prepared.PENDING_ID` as the id)."""
+    return LedgerEntry(
+        publisher_id=publisher_id,
+        kind=LedgerKind.ORDER_CHARGE,
+        amount=-amount,
+        order_id=order_id,
+        description=f"Order {order_id}",
+        created_at=at,
     )
 
 

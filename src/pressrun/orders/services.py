@@ -11,10 +11,11 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
@@ -24,12 +25,15 @@ from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.billing.pricing import PriceListIncomplete, Quote, quote
 from pressrun.billing.services import (
     balance_debit_if_covered,
+    balance_debit_prepare,
+    ledger_order_charge_entry,
     ledger_record_order_charge,
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents
+from pressrun.core.prepared import PENDING_ID, PreparedInsert, prepare_insert
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -302,101 +306,49 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
         raise OrderRefused(Refusal.PRICE_LIST_INCOMPLETE, exc.message) from exc
 
     now = timezone.now()
-    order = Order(
-        publisher=publisher,
-        mode=request.mode,
-        status=OrderStatus.TEST if request.mode == Mode.TEST else OrderStatus.HOLD,
-        invoice=invoice,
-        source=request.source,
-        external_ref=request.external_ref,
-        store=request.store[:255],
-        email=recipient.email,
-        name=recipient.name,
-        company=recipient.company,
-        address=recipient.address,
-        city=recipient.city,
-        state=recipient.state,
-        postal_code=recipient.postal_code,
-        country=recipient.country,
-        mail_method=mail_method,
-        shipping_method=shipping_method,
-        special_text=request.special_text.strip(),
-        customer_price=request.customer_price,
-        use_price_on_customs_form=request.use_price_on_customs_form,
-        send_notification_email=request.send_notification_email,
-        products_cost=price.products,
-        shipping_cost=price.shipping,
-        total_cost=price.total,
-        address_changes_until=(
+    fields: dict[str, Any] = {
+        "publisher": publisher,
+        "mode": request.mode,
+        "status": OrderStatus.TEST if request.mode == Mode.TEST else OrderStatus.HOLD,
+        "invoice": invoice,
+        "source": request.source,
+        "external_ref": request.external_ref,
+        "store": request.store[:255],
+        "email": recipient.email,
+        "name": recipient.name,
+        "company": recipient.company,
+        "address": recipient.address,
+        "city": recipient.city,
+        "state": recipient.state,
+        "postal_code": recipient.postal_code,
+        "country": recipient.country,
+        "mail_method": mail_method,
+        "shipping_method": shipping_method,
+        "special_text": request.special_text.strip(),
+        "customer_price": request.customer_price,
+        "use_price_on_customs_form": request.use_price_on_customs_form,
+        "send_notification_email": request.send_notification_email,
+        "products_cost": price.products,
+        "shipping_cost": price.shipping,
+        "total_cost": price.total,
+        "address_changes_until": (
             now + timedelta(hours=publisher.postage_delay_hours)
             if publisher.customer_address_changes
             else None
         ),
-        created_at=now,
-    )
-    actor = request.actor or request.source
+        "created_at": now,
+    }
+    write = _write_prepared if settings.INTAKE_PREPARED_WRITES else _write_with_orm
     try:
-        with transaction.atomic():
-            if email_key:
-                _lock_projects_and_check_email(
-                    project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
-                )
-            # Debit first, so the order is written once with its final status.
-            charged = order.mode == Mode.PROD and balance_debit_if_covered(
-                publisher_id=publisher.id, amount=order.total_cost
-            )
-            if charged:
-                # Paid at once: the order enters fulfillment in the same INSERT (waiting for
-                # its postage window, or ready), so intake writes no extra row for it.
-                order.status = OrderStatus.PROCESSING
-                order_enter_fulfillment(order, now=now)
-                order.charged_at = now
-            order.save(force_insert=True)
-            lines = OrderLine.objects.bulk_create(
-                [
-                    OrderLine(
-                        order=order,
-                        project=projects[pid],
-                        position=position,
-                        quantity=quantity,
-                        unit_price=projects[pid].price,
-                        mode=request.mode,
-                        invoice=invoice,
-                        email_key=email_key,
-                        created_at=now,
-                    )
-                    for position, (pid, quantity) in enumerate(merged, start=1)
-                ]
-            )
-            events = [
-                OrderEvent(
-                    order=order,
-                    at=now,
-                    kind="placed",
-                    to_status=OrderStatus.TEST if order.mode == Mode.TEST else OrderStatus.HOLD,
-                    message=f"{request.mode} order from {request.source}, "
-                    f"{format_money(order.total_cost)}.",
-                    actor=actor,
-                )
-            ]
-            if charged:
-                ledger_record_order_charge(order=order)
-                events.append(
-                    OrderEvent(
-                        order=order,
-                        at=now,
-                        kind="charged",
-                        from_status=OrderStatus.HOLD,
-                        to_status=OrderStatus.PROCESSING,
-                        to_state=order.fulfillment_state,
-                        message=f"Paid from balance: {format_money(order.total_cost)}.",
-                        actor=actor,
-                    )
-                )
-            OrderEvent.objects.bulk_create(events)
-            # Told in this transaction: what the subscribers queue (the customer's
-            # notification, the HOLD reminder) exists exactly if the order does.
-            publish(OrderPlaced(order=order))
+        order, lines = write(
+            fields=fields,
+            request=request,
+            projects=projects,
+            merged=merged,
+            invoice=invoice,
+            email_key=email_key,
+            now=now,
+        )
     except IntegrityError as exc:
         if invoice:
             raise _duplicate_invoice(
@@ -405,6 +357,192 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
         raise
     order._prefetched_objects_cache = {"lines": lines}  # type: ignore[attr-defined]
     return order
+
+
+def _placed_event(*, order: Order, request: OrderRequest, now: datetime) -> OrderEvent:
+    return OrderEvent(
+        order=order,
+        at=now,
+        kind="placed",
+        to_status=OrderStatus.TEST if order.mode == Mode.TEST else OrderStatus.HOLD,
+        message=f"{request.mode} order from {request.source}, {format_money(order.total_cost)}.",
+        actor=request.actor or request.source,
+    )
+
+
+def _charged_event(*, order: Order, request: OrderRequest, now: datetime) -> OrderEvent:
+    return OrderEvent(
+        order=order,
+        at=now,
+        kind="charged",
+        from_status=OrderStatus.HOLD,
+        to_status=OrderStatus.PROCESSING,
+        to_state=order.fulfillment_state,
+        message=f"Paid from balance: {format_money(order.total_cost)}.",
+        actor=request.actor or request.source,
+    )
+
+
+def _new_lines(
+    *,
+    order: Order | None,
+    request: OrderRequest,
+    projects: dict[int, Project],
+    merged: list[tuple[int, int]],
+    invoice: str,
+    email_key: str,
+    now: datetime,
+) -> list[OrderLine]:
+    return [
+        OrderLine(
+            order=order,
+            project=projects[pid],
+            position=position,
+            quantity=quantity,
+            unit_price=projects[pid].price,
+            mode=request.mode,
+            invoice=invoice,
+            email_key=email_key,
+            created_at=now,
+        )
+        for position, (pid, quantity) in enumerate(merged, start=1)
+    ]
+
+
+def _enter_paid(order: Order, *, now: datetime) -> None:
+    # Paid at once: the order enters fulfillment in the same INSERT (waiting for its postage
+    # window, or ready), so intake writes no extra row for it.
+    order.status = OrderStatus.PROCESSING
+    order_enter_fulfillment(order, now=now)
+    order.charged_at = now
+
+
+def _write_prepared(
+    *,
+    fields: dict[str, Any],
+    request: OrderRequest,
+    projects: dict[int, Project],
+    merged: list[tuple[int, int]],
+    invoice: str,
+    email_key: str,
+    now: datetime,
+) -> tuple[Order, list[OrderLine]]:
+    """Intake's write with its statements compiled first (`core.prepared`): the rows of the
+    debit's likely outcome (paid at once when the balance read with the publisher covers the
+    order, else HOLD) are built and compiled before the transaction, which then only runs the
+    duplicate check, the debit, the INSERTs of the outcome the debit chose and the
+    subscribers. When a concurrent payment or order proved the guess wrong, the other
+    outcome's rows are compiled inside the transaction: slower, as correct. On SQLite every
+    writer of every process waits while a transaction is open, so what it holds the lock for
+    is kept to the statements (docs/performance.md, "the write path")."""
+    total = fields["total_cost"]
+    prod = fields["mode"] == Mode.PROD
+    publisher: Publisher = fields["publisher"]
+    # Rows naming the order carry PENDING_ID until the order's INSERT has given it its id.
+    lines = _new_lines(
+        order=Order(id=PENDING_ID),
+        request=request,
+        projects=projects,
+        merged=merged,
+        invoice=invoice,
+        email_key=email_key,
+        now=now,
+    )
+    line_inserts = [prepare_insert(line) for line in lines]
+
+    def held_inserts() -> list[PreparedInsert]:
+        held = Order(**fields)
+        pending = Order(id=PENDING_ID, mode=held.mode, total_cost=total)
+        return [
+            prepare_insert(held),
+            prepare_insert(_placed_event(order=pending, request=request, now=now)),
+        ]
+
+    def paid_inserts() -> list[PreparedInsert]:
+        paid = Order(**fields)
+        _enter_paid(paid, now=now)
+        pending = Order(id=PENDING_ID, mode=paid.mode, total_cost=total)
+        pending.fulfillment_state = paid.fulfillment_state
+        entry = ledger_order_charge_entry(
+            publisher_id=publisher.id, order_id=PENDING_ID, amount=total, at=now
+        )
+        return [
+            prepare_insert(paid),
+            prepare_insert(entry),
+            prepare_insert(_placed_event(order=pending, request=request, now=now)),
+            prepare_insert(_charged_event(order=pending, request=request, now=now)),
+        ]
+
+    debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
+    expect_paid = prod and publisher.balance >= total
+    expected = paid_inserts() if expect_paid else held_inserts()
+    with transaction.atomic():
+        if email_key:
+            _lock_projects_and_check_email(
+                project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
+            )
+        # Debit first, so the order is written once with its final status.
+        charged = debit is not None and debit.execute() == 1
+        if charged == expect_paid:
+            order_insert, *rest = expected
+        else:
+            order_insert, *rest = paid_inserts() if charged else held_inserts()
+        order_id = order_insert.execute()
+        for statement in (*line_inserts, *rest):
+            statement.execute(order_id)
+        order = order_insert.instance
+        assert isinstance(order, Order)
+        # Told in this transaction: what the subscribers queue (the customer's
+        # notification, the HOLD reminder) exists exactly if the order does.
+        publish(OrderPlaced(order=order))
+    for line in lines:
+        line.order = order
+    return order, lines
+
+
+def _write_with_orm(
+    *,
+    fields: dict[str, Any],
+    request: OrderRequest,
+    projects: dict[int, Project],
+    merged: list[tuple[int, int]],
+    invoice: str,
+    email_key: str,
+    now: datetime,
+) -> tuple[Order, list[OrderLine]]:
+    """Intake's write through the ORM inside the transaction (PRESSRUN_INTAKE_PREPARED_WRITES
+    =0): the same rows as `_write_prepared`, kept so the two can be compared."""
+    order = Order(**fields)
+    with transaction.atomic():
+        if email_key:
+            _lock_projects_and_check_email(
+                project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
+            )
+        # Debit first, so the order is written once with its final status.
+        charged = order.mode == Mode.PROD and balance_debit_if_covered(
+            publisher_id=order.publisher_id, amount=order.total_cost
+        )
+        if charged:
+            _enter_paid(order, now=now)
+        order.save(force_insert=True)
+        lines = OrderLine.objects.bulk_create(
+            _new_lines(
+                order=order,
+                request=request,
+                projects=projects,
+                merged=merged,
+                invoice=invoice,
+                email_key=email_key,
+                now=now,
+            )
+        )
+        events = [_placed_event(order=order, request=request, now=now)]
+        if charged:
+            ledger_record_order_charge(order=order)
+            events.append(_charged_event(order=order, request=request, now=now))
+        OrderEvent.objects.bulk_create(events)
+        publish(OrderPlaced(order=order))
+    return order, lines
 
 
 def _lock_projects_and_check_email(

@@ -29,6 +29,7 @@ from django.utils import timezone
 from pressrun.accounts.models import Publisher
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
+from pressrun.core.prepared import PreparedRowRead
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import public_base_url
 from pressrun.core.tasks import current_worker_id
@@ -171,6 +172,14 @@ def _delivery_create(
     return delivery
 
 
+# Read for every order placed, inside intake's transaction (SQLite's write lock is held):
+# compiled once per process (core/prepared.py), the same query as
+# WebhookEndpoint.objects.filter(publisher_id=..., enabled=True).first().
+_enabled_endpoint = PreparedRowRead(
+    WebhookEndpoint, keys=("publisher_id",), order_by=("pk",), enabled=True
+)
+
+
 def webhook_event_queue(
     *, publisher_id: int, event_type: str, order: Order
 ) -> WebhookDelivery | None:
@@ -178,11 +187,7 @@ def webhook_event_queue(
     that type: the delivery row (its body a snapshot of the order now) and its send task, in
     the caller's transaction (an outbox). Returns the delivery, or None when nothing is sent.
     """
-    endpoint = (
-        WebhookEndpoint.objects.filter(publisher_id=publisher_id, enabled=True)
-        .only("event_types")
-        .first()
-    )
+    endpoint = _enabled_endpoint.get(publisher_id)
     if endpoint is None or event_type not in endpoint.event_types:
         return None
     return _delivery_create(
