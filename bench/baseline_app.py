@@ -332,6 +332,9 @@ DELIVERY_COLUMNS = (
     "attempts",
     "retry_queued",
     "notify_email",
+    "dismissed_by",
+    "body_size",
+    "body_sha256",
 )
 INSERT_DELIVERY = (
     f"INSERT INTO carts_inbounddelivery ({', '.join(DELIVERY_COLUMNS)}) "
@@ -411,6 +414,9 @@ def shopify_webhook(environ: dict[str, Any]) -> tuple[str, str]:
         0,
         False,
         "",
+        "",
+        len(body),
+        hashlib.sha256(body).hexdigest(),
     )
     connection = _connection()
     try:

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import mixed_carts
 import postage
 import webhook_burst
 from baseline_app import LINE_COLUMNS, ORDER_COLUMNS
@@ -1065,6 +1066,11 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
                 f"{options.webhook_connections} connections, server + worker"
             )
             result["webhook_burst"] = webhook_burst.measure(installation, apps, options, say)
+        if mixed_carts.wanted(options):
+            say(f"[{kind}] mixed cart orders: Shopify orders for projects and a pushing warehouse")
+            result["mixed_carts"] = mixed_carts.measure(installation, apps, options, say)
+            if options.mixed_carts_only:
+                return result
         if options.webhooks_only:
             return result
 
@@ -1305,6 +1311,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     rows.extend(webhook_burst.targets(results))
+    rows.extend(mixed_carts.targets(results))
     return rows
 
 
@@ -1419,6 +1426,8 @@ def print_report(results: dict[str, Any]) -> None:
             say(line)
         for line in webhook_burst.report_lines(data):
             say(line)
+        for line in mixed_carts.report_lines(data):
+            say(line)
     say("-" * 118)
     say(
         "ok/s: accepted orders ([SUCCESS]) or complete status replies per second; srv/db ms/req: "
@@ -1495,6 +1504,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--postage-only", action="store_true", help="only the postage phase (no gateway phases)"
     )
+    mixed_carts.add_arguments(parser)
     options = parser.parse_args()
     quick = options.quick
     defaults = {
