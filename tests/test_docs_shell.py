@@ -157,7 +157,9 @@ def test_warehouses_examples_run_as_written() -> None:
 def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
     """A live pressrun on a database prepared as a fresh `make run` prepares it: migrated
     (a copy of the test process's template, which `pressrun migrate` made on an empty
-    database: tests/live.py), then the real `pressrun demo`."""
+    database: tests/live.py), then `pressrun demo`, run through `setup` (the command in the
+    installation's long-lived Python: only its data is needed here; make run's own sequence,
+    with the real `pressrun demo` process, is tests/e2e/test_served_address_http.py)."""
     data_dir = work / "data"
     data_dir.mkdir()
     port = _free_port()
@@ -176,7 +178,7 @@ def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
         worker_log=work / "worker.log",
     )
     try:
-        service.pressrun("demo")
+        service.setup("demo")
         for name, command in (
             ("server", ["serve", "--host", "127.0.0.1", "--port", str(port)]),
             ("worker", ["worker"]),
@@ -195,6 +197,7 @@ def demo_installation(work: Path, emulator: Emulator) -> Iterator[LiveService]:
         _wait_for_worker(service, service.processes[1])
         yield service
     finally:
+        service.close()
         for process in service.processes:
             _stop(process)
         if database is not None:

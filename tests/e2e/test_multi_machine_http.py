@@ -74,7 +74,7 @@ from tests.live import (
     _read,
     _stop,
     _wait_for_url,
-    scratch_database_name,
+    migrated_database,
 )
 from tests.support import require
 
@@ -175,19 +175,22 @@ def cluster() -> Iterator[Cluster]:
     require(redis.available(), "redis-server (the Debian package redis-server)")
     require(pooler.available(), "pgbouncer (the Debian package pgbouncer)")
     root = Path(tempfile.mkdtemp(prefix="pressrun-multi-"))
-    database = _PostgresDatabase(admin_url, scratch_database_name("multi"))
+    database: _PostgresDatabase | None = None
+    admin: LiveService | None = None
     inbox = Inbox()
     smtp_port = _free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     cluster: Cluster | None = None
     try:
         controller.start()
-        database.create()
         (root / "admin").mkdir()
-        # The operator's commands (migrate, createpublisher, shell) go straight to
-        # PostgreSQL, as docs/deploy.md says migrations should.
+        # The database `pressrun migrate` leaves (a copy of the migrated template: what
+        # migrate does is not what this test is about). The operator's commands
+        # (createpublisher, shell) go straight to PostgreSQL, as docs/deploy.md says
+        # migrations should.
         admin_env = _base_environment(root / "admin")
-        admin_env["PRESSRUN_DATABASE_URL"] = database.url
+        database = migrated_database(admin_env, root / "admin", "multi")
+        assert database is not None  # PRESSRUN_DATABASE_URL is set
         admin = LiveService(
             base_url="",
             env=admin_env,
@@ -196,7 +199,6 @@ def cluster() -> Iterator[Cluster]:
             server_log=root / "admin" / "unused.log",
             worker_log=root / "admin" / "unused.log",
         )
-        admin.pressrun("migrate", "--no-input", "-v", "0", timeout=300)
         with (
             redis.redis_server(root) as redis_port,
             # Fewer server connections than the machines' 20 or so clients (2 servers x
@@ -248,11 +250,14 @@ def cluster() -> Iterator[Cluster]:
                 output = _read(machine.log)
                 assert "Traceback" not in output, f"{machine.name}:\n{output}"
     finally:
+        if admin is not None:
+            admin.close()
         if cluster is not None:
             for machine in [*cluster.servers, *cluster.workers]:
                 _stop(machine.process)
         controller.stop()
-        database.drop()
+        if database is not None:
+            database.drop()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -53,18 +53,20 @@ def test_a_signed_stock_report_reaches_shopify_under_the_channel_skus(
     for sku in ("TEE-M", "BOX-SET", "W-MUG"):
         emulator.add_variant(sku)
 
-    # A warehouse that pushes, its listings (a bundle among them), the shop's token.
-    created = service.pressrun(
+    # A warehouse that pushes, its listings (a bundle among them), the shop's token: data put
+    # in place with the commands through `setup` (what they print is tested in tests/warehouses
+    # and, run as written, by docs/warehouses.md's examples).
+    created = service.setup(
         "createwarehouse", "--name", "Acme WMS", "--publisher", str(account.id), "--enabled"
     )
     connection_id = int(created.split()[0].removeprefix("id="))
-    pushed = service.pressrun(
+    pushed = service.setup(
         "warehousepush", "--warehouse", str(connection_id), "--url", "https://wms.example.com/in"
     )
     secret = pushed.rsplit(" secret=", 1)[1].strip()
     listings = service.data_dir / "listings.csv"
     listings.write_text(LISTINGS)
-    service.pressrun("importlistings", "--warehouse", str(connection_id), str(listings))
+    service.setup("importlistings", "--warehouse", str(connection_id), str(listings))
     # The publisher picks the location on the Stock page (the same service).
     service.shell(
         "from pressrun.accounts.models import Publisher\n"

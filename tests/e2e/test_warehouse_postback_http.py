@@ -99,7 +99,10 @@ def test_a_mixed_cart_order_ships_twice_and_shopify_gets_each_shipments_lines(
             ),
         ),
     )
-    output = service.pressrun(
+    # The commands that only put data in place run through `setup` (their output is tested in
+    # tests/warehouses and, as real processes, in test_warehouse_pull_http.py and
+    # test_fulfillment_chain_http.py); `importlistings` below is the fix this test proves.
+    output = service.setup(
         "createwarehouse", "--name", "E2E 3PL", "--publisher", str(account.id), "--enabled"
     ).strip()
     match = re.fullmatch(r"id=(\d+) username=(\S+) password=(\S+)", output)
@@ -108,7 +111,7 @@ def test_a_mixed_cart_order_ships_twice_and_shopify_gets_each_shipments_lines(
     service.shell(SETUP.format(publisher_id=account.id, token=TOKEN, connection_id=connection_id))
 
     # Shopify's webhook, over HTTP, to the URL the dashboard shows.
-    printed = service.pressrun("carturls", "--publisher", str(account.id)).splitlines()[0]
+    printed = service.setup("carturls", "--publisher", str(account.id)).splitlines()[0]
     url = urlsplit(printed.split(": ", 1)[1])
     body = order_json(
         order_id=SHOPIFY_ORDER_ID,

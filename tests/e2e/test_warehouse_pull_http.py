@@ -45,7 +45,10 @@ print(order.state, order.shipped_at is not None, order.shipments.count(), shippe
 """
 
 
-def warehouse(service: LiveService) -> tuple[str, str, str]:
+def warehouse(service: LiveService, *, real: bool = False) -> tuple[str, str, str]:
+    """A new publisher's enabled warehouse: (connection id, username, password). With `real`,
+    made by a real `pressrun createwarehouse` process, whose output this file proves; else
+    through `setup` (the same command, in the installation's long-lived Python)."""
     publisher = service.setup(
         "createpublisher",
         "--email",
@@ -53,7 +56,8 @@ def warehouse(service: LiveService) -> tuple[str, str, str]:
         "--password",
         "a long secret",
     ).strip()
-    output = service.pressrun(
+    command = service.pressrun if real else service.setup
+    output = command(
         "createwarehouse", "--name", "E2E 3PL", "--publisher", publisher, "--enabled"
     ).strip()
     match = re.fullmatch(r"id=(\d+) username=(\S+) password=(\S+)", output)
@@ -72,7 +76,7 @@ def notice(order_id: int, tracking: str, items: str = "") -> bytes:
 
 def test_a_warehouse_pulls_its_order_and_posts_its_packages(live_service: LiveService) -> None:
     service = live_service
-    connection_id, username, password = warehouse(service)
+    connection_id, username, password = warehouse(service, real=True)
     key = service.unique("C")
     order_id_text, state = service.shell(SETUP.format(connection_id=connection_id, key=key)).split()
     assert state == "open"
