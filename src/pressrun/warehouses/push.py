@@ -43,7 +43,7 @@ from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import claim_abandoned_q
-from pressrun.core.tasks import current_worker_id, ids_without_pending_run
+from pressrun.core.tasks import current_worker_id, ids_without_pending_run, stranded_rows_requeue
 from pressrun.warehouses.models import (
     PushStatus,
     WarehouseConnection,
@@ -495,22 +495,14 @@ def warehouse_pushes_sweep(*, now: datetime | None = None) -> int:
 
     now = now or timezone.now()
     queued = sum(1 for order_id in _open_without_push() if warehouse_push_queue(order_id=order_id))
-    for push_id in stranded_push_ids(now=now):
-        with transaction.atomic():
-            row = (
-                WarehousePush.objects.select_for_update()
-                .filter(id=push_id, status__in=[PushStatus.PENDING, PushStatus.SENDING])
-                .first()
-            )
-            if row is None:
-                continue
-            due = row.next_attempt_at
-            if row.status == PushStatus.PENDING and due is not None and due > now:
-                warehouse_push_send.using(run_after=due).enqueue(push_id=push_id)
-            else:
-                warehouse_push_send.enqueue(push_id=push_id)
-            queued += 1
-            logger.warning("warehouse push %s: waiting with no task; queued again", push_id)
+    queued += stranded_rows_requeue(
+        model=WarehousePush,
+        ids=stranded_push_ids(now=now),
+        task_to_queue=warehouse_push_send,
+        argument="push_id",
+        now=now,
+        label="warehouse push",
+    )
     return queued
 
 

@@ -32,7 +32,7 @@ from pressrun.core.faults import fault_point
 from pressrun.core.prepared import PreparedRowRead
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import public_base_url
-from pressrun.core.tasks import current_worker_id
+from pressrun.core.tasks import current_worker_id, stranded_rows_requeue
 from pressrun.orders.models import Order
 from pressrun.webhooks import client
 from pressrun.webhooks.models import (
@@ -412,25 +412,15 @@ def webhooks_requeue_stranded() -> int:
     only one of them send."""
     from pressrun.webhooks.tasks import webhook_deliver
 
-    requeued = 0
     now = timezone.now()
-    for delivery_id in stranded_delivery_ids(now=now):
-        with transaction.atomic():
-            row = (
-                WebhookDelivery.objects.select_for_update()
-                .filter(id=delivery_id, status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING])
-                .first()
-            )
-            if row is None:
-                continue
-            due = row.next_attempt_at
-            if row.status == DeliveryStatus.PENDING and due is not None and due > now:
-                webhook_deliver.using(run_after=due).enqueue(delivery_id=delivery_id)
-            else:
-                webhook_deliver.enqueue(delivery_id=delivery_id)
-            requeued += 1
-            logger.warning("webhook delivery %s: waiting with no task; queued again", delivery_id)
-    return requeued
+    return stranded_rows_requeue(
+        model=WebhookDelivery,
+        ids=stranded_delivery_ids(now=now),
+        task_to_queue=webhook_deliver,
+        argument="delivery_id",
+        now=now,
+        label="webhook delivery",
+    )
 
 
 def webhook_deliveries_delete_old(*, now: datetime) -> int:
