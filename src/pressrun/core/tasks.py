@@ -231,6 +231,19 @@ def pending_runs_kwarg(task_to_find: Task[Any, Any], name: str) -> set[Any]:
     }
 
 
+def outbound_row_restart(row: models.Model, *, now: datetime) -> None:
+    """Start an outbound row (a webhook delivery, a warehouse push) over, for its "Send
+    again": pending, due now, a new series of attempts, no claim and no give-up. Call it
+    under the row's lock and queue its task in the same transaction."""
+    row.status = "pending"  # type: ignore[attr-defined]
+    row.series_attempts = 0  # type: ignore[attr-defined]
+    row.next_attempt_at = now  # type: ignore[attr-defined]
+    row.gave_up_at = None  # type: ignore[attr-defined]
+    row.claimed_by = ""  # type: ignore[attr-defined]
+    row.claimed_at = None  # type: ignore[attr-defined]
+    row.save()
+
+
 def stranded_rows_requeue(
     *,
     model: type[models.Model],

@@ -43,7 +43,12 @@ from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import claim_abandoned_q
-from pressrun.core.tasks import current_worker_id, ids_without_pending_run, stranded_rows_requeue
+from pressrun.core.tasks import (
+    current_worker_id,
+    ids_without_pending_run,
+    outbound_row_restart,
+    stranded_rows_requeue,
+)
 from pressrun.warehouses.models import (
     PushStatus,
     WarehouseConnection,
@@ -248,14 +253,7 @@ def warehouse_push_again(*, publisher_id: int, push_id: int) -> WarehousePush:
             raise PushRefused("It is being sent: its next attempt is scheduled.")
         if push.status == PushStatus.DELIVERED:
             raise PushRefused("The warehouse has accepted it already.")
-        now = timezone.now()
-        push.status = PushStatus.PENDING
-        push.series_attempts = 0
-        push.next_attempt_at = now
-        push.gave_up_at = None
-        push.claimed_by = ""
-        push.claimed_at = None
-        push.save()
+        outbound_row_restart(push, now=timezone.now())
         warehouse_push_send.enqueue(push_id=push.id)
     return push
 

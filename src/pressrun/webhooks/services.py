@@ -32,7 +32,7 @@ from pressrun.core.faults import fault_point
 from pressrun.core.prepared import PreparedRowRead
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import public_base_url
-from pressrun.core.tasks import current_worker_id, stranded_rows_requeue
+from pressrun.core.tasks import current_worker_id, outbound_row_restart, stranded_rows_requeue
 from pressrun.orders.models import Order
 from pressrun.webhooks import client
 from pressrun.webhooks.models import (
@@ -222,14 +222,7 @@ def webhook_redeliver(*, publisher: Publisher, delivery_id: int) -> WebhookDeliv
             raise WebhookRefused(
                 f"Event {delivery.event_id} is still being sent; its next attempt is scheduled."
             )
-        now = timezone.now()
-        delivery.status = DeliveryStatus.PENDING
-        delivery.series_attempts = 0
-        delivery.next_attempt_at = now
-        delivery.gave_up_at = None
-        delivery.claimed_by = ""
-        delivery.claimed_at = None
-        delivery.save()
+        outbound_row_restart(delivery, now=timezone.now())
         webhook_deliver.enqueue(delivery_id=delivery.id)
     return delivery
 
