@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
 import threading
 from datetime import datetime
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +24,28 @@ from pressrun.core.tasks import (
     schedule_periodic_tasks,
     worker_identify,
 )
+
+logger = logging.getLogger(__name__)
+
+
+class StoppingWorker(Worker):
+    """django-tasks' database worker, stopping only between polls.
+
+    On SIGTERM/SIGINT the library's worker exits at once (`sys.exit`) unless a task is
+    running, and that can land inside its polling transaction's COMMIT: the worker then dies
+    with a traceback instead of stopping. Here the first signal only ends the loop, which
+    finishes its poll (or current task) and returns within one interval; a second signal
+    still stops at once."""
+
+    def shutdown(self, signum: int, frame: FrameType | None) -> None:
+        if not self.running:
+            super().shutdown(signum, frame)
+            return
+        logger.warning(
+            "Received %s - stopping after the current poll or task (again to force)",
+            signal.strsignal(signum),
+        )
+        self.running = False
 
 
 class Command(BaseCommand):
@@ -50,7 +75,7 @@ class Command(BaseCommand):
             target=self._heartbeat, args=(worker_id, started_at, stop), daemon=True
         )
         beat.start()
-        worker = Worker(
+        worker = StoppingWorker(
             queue_names=options["queue"].split(","),
             interval=options["interval"],
             batch=options["batch"],
