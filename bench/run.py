@@ -377,6 +377,14 @@ class Database:
     def sqlite_path(self) -> Path:
         return self.data_dir / "pressrun.sqlite3"
 
+    def web_threads(self, requested: int | None) -> int:
+        """Threads per web process: as asked, else what `pressrun serve` itself defaults to on
+        this database (PRESSRUN_WEB_THREADS: 1 on SQLite, where one process's threads only
+        queue for the write lock and the interpreter lock, and 4 on PostgreSQL)."""
+        if requested is not None:
+            return requested
+        return 1 if self.kind == "sqlite" else 4
+
     @property
     def url(self) -> str:
         parts = urlsplit(self.admin_url)
@@ -740,7 +748,7 @@ class Installation:
         (or `processes`), pressrun with `env` added to its environment."""
         port = free_port()
         processes_text = str(processes or self.options.processes)
-        threads = str(self.options.threads)
+        threads = str(self.database.web_threads(self.options.threads))
         log = self.database.data_dir / f"{app}.log"
         if app == "pressrun":
             command = [str(PRESSRUN), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -1114,7 +1122,8 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
             say(
                 f"[{kind}] scaling: SubmitProductOrder at {options.scaling_connections} "
                 f"connections with {', '.join(map(str, options.scaling))} web processes "
-                f"({options.threads} threads each); intake's write both ways, interleaved"
+                f"({database.web_threads(options.threads)} threads each); intake's write both "
+                "ways, interleaved"
             )
             result["scaling"] = scaling_phases(installation, apps, options)
 
@@ -1466,7 +1475,12 @@ def parse_args() -> argparse.Namespace:
         help="server to create the benchmark database on (PRESSRUN_BENCH_POSTGRES_URL)",
     )
     parser.add_argument("--processes", type=int, default=2, help="web processes (2)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per process (4)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per process (default: pressrun serve's own, 1 on SQLite, 4 on PostgreSQL)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="measure pressrun only")
     parser.add_argument(
         "--settings",
@@ -1546,7 +1560,8 @@ def main() -> int:
         "pressrun_source": source_fingerprint(),
         "databases": {},
     }
-    say(f"pressrun benchmark: {options.processes} processes x {options.threads} threads")
+    threads = options.threads or "1 (SQLite) / 4 (PostgreSQL)"
+    say(f"pressrun benchmark: {options.processes} processes x {threads} threads")
     if options.settings:
         say(f"WHAT-IF RUN: pressrun uses the settings module {options.settings}, not its own")
     say("calibrating the client against an instant server")
