@@ -23,7 +23,7 @@ from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCallHour
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents, to_money
-from pressrun.core.prepared import PreparedUpdate, prepare_update
+from pressrun.core.prepared import CompiledUpdate, PreparedUpdate
 from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.status import order_enter_fulfillment, record_transition
@@ -64,10 +64,20 @@ def balance_debit_prepare(*, publisher_id: int, amount: Decimal) -> PreparedUpda
     """`balance_debit_if_covered`, compiled now to run later inside the transaction (intake
     compiles before it begins): its `execute()` returns 1 when the balance covered `amount`
     and was debited, 0 (and no change) otherwise."""
-    return prepare_update(
+    return _balance_debit.prepare(publisher_id=publisher_id, amount=amount, minus_amount=-amount)
+
+
+# `balance_debit_if_covered`'s UPDATE, compiled once per process (core.prepared): building and
+# compiling it costs ten times running it, on every order.
+_balance_debit = CompiledUpdate(
+    lambda publisher_id, amount, minus_amount: (
         Publisher.objects.filter(id=publisher_id, balance__gte=amount),
-        balance=_balance_plus(-amount),
-    )
+        {"balance": _balance_plus(minus_amount)},
+    ),
+    publisher_id=int,
+    amount=Decimal,
+    minus_amount=Decimal,
+)
 
 
 def ledger_order_charge_entry(

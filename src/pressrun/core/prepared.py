@@ -18,12 +18,16 @@ reason: building and compiling the queryset costs more than running it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any, cast
 
-from django.db import connections
-from django.db.models import CharField, Model, QuerySet, TextField
+from django.db import connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import CharField, Field, Model, QuerySet, TextField
 from django.db.models.sql import UpdateQuery
 from django.db.models.sql.subqueries import InsertQuery
 
@@ -43,8 +47,10 @@ class PreparedInsert:
     pending: tuple[tuple[int, str, bool], ...]
     returns_id: bool
     using: str
+    # False when the row carries its own primary key (a UUID), which execute() keeps.
+    generated_pk: bool = True
 
-    def execute(self, pending_id: int | None = None) -> int:
+    def execute(self, pending_id: int | None = None) -> Any:
         """Insert the row (`PENDING_ID` replaced by `pending_id`); returns its id."""
         params: Sequence[Any] = self.params
         if self.pending:
@@ -60,7 +66,9 @@ class PreparedInsert:
         connection = connections[self.using]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
-            if self.returns_id:
+            if not self.generated_pk:
+                new_id = self.instance.pk
+            elif self.returns_id:
                 new_id = int(cursor.fetchone()[0])
             else:
                 new_id = int(connection.ops.last_insert_id(cursor, "", ""))
@@ -70,33 +78,180 @@ class PreparedInsert:
         return new_id
 
 
-def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert:
-    """The INSERT of `instance` (all its concrete fields but the auto primary key), compiled
-    now. Where a value is `PENDING_ID` (or a text containing it), the id given to `execute`
-    takes its place. Field defaults and `auto_now` are applied now."""
-    model = type(instance)
-    meta = model._meta
-    fields = [field for field in meta.local_concrete_fields if field is not meta.pk]
+# Field classes whose value, when it is already of the Python type the field stores, goes to
+# the database driver as it is (`Field.get_db_prep_save` would return it unchanged): texts,
+# and booleans. Exact classes only: a subclass may prepare its values in its own way.
+_TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField)
+_AUTO_FIELDS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+_INTEGER_FIELDS = (
+    models.IntegerField,
+    models.BigIntegerField,
+    models.SmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveBigIntegerField,
+)
+
+
+def _orm_param(field: Field[Any, Any], connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    def param(value: Any) -> Any:
+        if hasattr(value, "resolve_expression"):
+            raise _NotPlain
+        return field.get_db_prep_save(value, connection)
+
+    return param
+
+
+def _param_function(
+    field: Field[Any, Any], connection: BaseDatabaseWrapper
+) -> Callable[[Any], Any]:
+    """How a value of `field` becomes a statement parameter: the field's own preparation
+    (`get_db_prep_save`), short-cut where it is known to be the identity or a single call
+    of the backend's adapter for a value of the field's own type. Anything else, including
+    an expression, goes through the field."""
+    orm = _orm_param(field, connection)
+    kind = type(field)
+    if kind in _TEXT_FIELDS:
+        # A text (a choice's enum member included) is its own parameter; a lazy text is not
+        # a str, and goes through the field.
+        return lambda value: value if isinstance(value, str) or value is None else orm(value)
+    if kind is models.ForeignKey and type(field.target_field) in _AUTO_FIELDS:  # type: ignore[attr-defined]
+        validate_key = connection.ops.validate_autopk_value
+        return lambda value: (
+            validate_key(value) if value.__class__ is int else None if value is None else orm(value)
+        )
+    if kind is models.DecimalField:
+        adapt_decimal = connection.ops.adapt_decimalfield_value
+        to_python = field.to_python
+        digits, places = field.max_digits, field.decimal_places  # type: ignore[attr-defined]
+        return lambda value: (
+            adapt_decimal(to_python(value), digits, places)
+            if value.__class__ is Decimal
+            else orm(value)
+        )
+    if kind is models.BooleanField:
+        return lambda value: value if value.__class__ is bool or value is None else orm(value)
+    if kind in _INTEGER_FIELDS:
+        adapt_integer = connection.ops.adapt_integerfield_value
+        internal_type = field.get_internal_type()
+        return lambda value: (
+            adapt_integer(value, internal_type) if value.__class__ is int else orm(value)
+        )
+    if kind is models.DateTimeField:
+        adapt_datetime = connection.ops.adapt_datetimefield_value
+        # A naive datetime goes through the field, which warns about it.
+        return lambda value: (
+            adapt_datetime(value)
+            if value.__class__ is datetime and value.tzinfo is not None
+            else orm(value)
+        )
+    return orm
+
+
+class _NotPlain(Exception):
+    """A value is an expression: the row is compiled by the ORM, not from a cached plan."""
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    """The INSERT of one model's rows on one database, compiled once: its SQL (the same for
+    every row of plain values), and per column how to read the value off the instance
+    (`pre_save`: defaults of `auto_now` fields) and turn it into a parameter."""
+
+    sql: str
+    fields: tuple[Field[Any, Any], ...]
+    values: tuple[Callable[[Model], Any], ...]
+    params: tuple[Callable[[Any], Any], ...]
+    returns_id: bool
+    generated_pk: bool
+
+
+_insert_plans: dict[tuple[type[Model], str], _InsertPlan] = {}
+
+
+def _insert_fields(meta: Any) -> list[Field[Any, Any]]:
+    # An auto-incremented primary key is the database's to give; any other (a UUID) is ours.
+    return [
+        field
+        for field in meta.local_concrete_fields
+        if not (field is meta.pk and getattr(field, "db_returning", False))
+    ]
+
+
+def _value_function(field: Field[Any, Any]) -> Callable[[Model], Any]:
+    if type(field).pre_save is Field.pre_save:
+        return attrgetter(field.attname)
+    return lambda instance: field.pre_save(instance, True)
+
+
+def _compiled_insert(
+    model: type[Model], fields: list[Field[Any, Any]], instance: Model, using: str
+) -> tuple[str, list[Any], bool]:
     query = InsertQuery(model)
     query.insert_values(fields, [instance])
     compiler = query.get_compiler(using=using)
-    connection = connections[using]
-    returns_id = connection.features.can_return_columns_from_insert
-    if returns_id:
+    returns_id = bool(connections[using].features.can_return_columns_from_insert)
+    meta = model._meta
+    generated_pk = meta.pk not in fields
+    if returns_id and generated_pk:
         compiler.returning_fields = [meta.pk]
     [(sql, params)] = compiler.as_sql()
+    return sql, list(params), returns_id and generated_pk
+
+
+def _insert_plan(model: type[Model], instance: Model, using: str) -> _InsertPlan:
+    plan = _insert_plans.get((model, using))
+    if plan is None:
+        fields = _insert_fields(model._meta)
+        sql, _, returns_id = _compiled_insert(model, fields, instance, using)
+        connection = connections[using]
+        plan = _InsertPlan(
+            sql=sql,
+            fields=tuple(fields),
+            values=tuple(_value_function(field) for field in fields),
+            params=tuple(_param_function(field, connection) for field in fields),
+            returns_id=returns_id,
+            generated_pk=model._meta.pk not in fields,
+        )
+        _insert_plans[(model, using)] = plan
+    return plan
+
+
+def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert:
+    """The INSERT of `instance` (all its concrete fields but an auto primary key), compiled
+    now. Where a value is `PENDING_ID` (or a text containing it), the id given to `execute`
+    takes its place. Field defaults and `auto_now` are applied now.
+
+    The statement's SQL is compiled by the ORM once per model and database; each call only
+    prepares the parameters, as the fields would (`get_db_prep_save`), with the common
+    cases short-cut (`_param_function`). A row holding an expression is compiled whole."""
+    model = type(instance)
+    plan = _insert_plan(model, instance, using)
+    sql = plan.sql
+    try:
+        params = [
+            param(value(instance)) for value, param in zip(plan.values, plan.params, strict=True)
+        ]
+        whole = False
+    except _NotPlain:
+        sql, params, _ = _compiled_insert(model, list(plan.fields), instance, using)
+        whole = True
     pending = tuple(
         (index, field.attname, isinstance(value, str))
-        for index, (field, value) in enumerate(zip(fields, params, strict=False))
+        for index, (field, value) in enumerate(zip(plan.fields, params, strict=False))
         if (isinstance(value, int) and value == PENDING_ID)
         or (isinstance(value, str) and _PENDING_TEXT in value)
     )
+    if pending and whole:
+        # An expression's parameters shift the others: no column can be told by its place.
+        raise ValueError("A row holding an expression cannot wait for an id (PENDING_ID).")
     return PreparedInsert(
         instance=instance,
         sql=sql,
         params=tuple(params),
         pending=pending,
-        returns_id=returns_id,
+        returns_id=plan.returns_id,
+        generated_pk=plan.generated_pk,
         using=using,
     )
 
@@ -115,13 +270,61 @@ class PreparedUpdate:
             return int(cursor.rowcount)
 
 
-def prepare_update(queryset: QuerySet[Any], **values: Any) -> PreparedUpdate:
-    """`queryset.update(**values)` compiled now (one table, no related updates)."""
-    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
-    query.add_update_values(values)
-    using = queryset.db
-    sql, params = query.get_compiler(using=using).as_sql()
-    return PreparedUpdate(sql=sql, params=tuple(params), using=using)
+class CompiledUpdate:
+    """An UPDATE compiled once per database and process: `build(**markers)` returns the
+    queryset and the values of its `.update()`, and is called once with a marker standing
+    for each argument; `prepare(**arguments)` then puts the real values in the markers'
+    places. For an update run on every request (intake's debit), whose building and
+    compiling costs many times the statement.
+
+    `arguments` names each argument and its type (int, Decimal or str). The ORM must pass a
+    marker to the statement as it is (checked when compiled), so that a value put in its
+    place is what the ORM would have passed for it."""
+
+    def __init__(
+        self,
+        build: Callable[..., tuple[QuerySet[Any], dict[str, Any]]],
+        **arguments: type,
+    ) -> None:
+        self.build = build
+        self.arguments = arguments
+        self._compiled: dict[str, tuple[str, tuple[Any, ...], tuple[tuple[int, str], ...]]] = {}
+
+    def _markers(self) -> dict[str, Any]:
+        markers: dict[str, Any] = {}
+        for position, (name, kind) in enumerate(self.arguments.items(), start=1):
+            if kind is str:
+                markers[name] = f"{_PENDING_TEXT}:{position}"
+            elif kind is int or kind is Decimal:
+                markers[name] = kind(PENDING_ID - position)
+            else:
+                raise TypeError(f"{name}: a marker stands for an int, a Decimal or a str")
+        return markers
+
+    def _compile(self, using: str) -> tuple[str, tuple[Any, ...], tuple[tuple[int, str], ...]]:
+        compiled = self._compiled.get(using)
+        if compiled is None:
+            markers = self._markers()
+            queryset, values = self.build(**markers)
+            query = cast(UpdateQuery, queryset.using(using).query.chain(UpdateQuery))
+            query.add_update_values(values)
+            sql, params = query.get_compiler(using=using).as_sql()
+            places = []
+            for name, marker in markers.items():
+                found = [i for i, value in enumerate(params) if value == marker]
+                if not found or any(type(params[i]) is not type(marker) for i in found):
+                    raise TypeError(f"{name}: the statement does not take it as it is")
+                places += [(i, name) for i in found]
+            compiled = (sql, tuple(params), tuple(places))
+            self._compiled[using] = compiled
+        return compiled
+
+    def prepare(self, *, using: str = "default", **arguments: Any) -> PreparedUpdate:
+        sql, params, places = self._compile(using)
+        bound = list(params)
+        for index, name in places:
+            bound[index] = arguments[name]
+        return PreparedUpdate(sql=sql, params=tuple(bound), using=using)
 
 
 class PreparedRowRead:

@@ -1,0 +1,257 @@
+"""core.prepared: an INSERT compiled once per model and database gives each row exactly the
+statement and parameters the ORM would compile for it, whatever the values; a row holding an
+expression is compiled whole; a row with its own primary key (a task's UUID) keeps it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection, models
+from django.db.models.functions import Now
+from django.db.models.sql import UpdateQuery
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pressrun.accounts.models import Publisher
+from pressrun.billing.models import LedgerEntry
+from pressrun.billing.services import (
+    _balance_plus,
+    balance_debit_prepare,
+    ledger_order_charge_entry,
+)
+from pressrun.core.prepared import (
+    PENDING_ID,
+    CompiledUpdate,
+    _compiled_insert,
+    _insert_fields,
+    _param_function,
+    prepare_insert,
+)
+from pressrun.orders.models import Order, OrderEvent, OrderLine, OrderStatus
+
+FIELDS: list[models.Field[Any, Any]] = [
+    models.CharField(max_length=20),
+    models.CharField(max_length=20, null=True),
+    models.TextField(),
+    models.EmailField(),
+    models.SlugField(),
+    models.BooleanField(),
+    models.BooleanField(null=True),
+    models.IntegerField(),
+    models.BigIntegerField(null=True),
+    models.SmallIntegerField(),
+    models.PositiveIntegerField(),
+    models.PositiveSmallIntegerField(),
+    models.PositiveBigIntegerField(),
+    models.DateTimeField(null=True),
+    models.DecimalField(max_digits=12, decimal_places=2, null=True),
+    models.DecimalField(max_digits=5, decimal_places=3),
+    # Foreign keys as they are on the models (a key's target is known once it belongs to one).
+    OrderLine._meta.get_field("order"),
+    LedgerEntry._meta.get_field("order"),
+    Order._meta.get_field("status"),
+]
+
+values = st.one_of(
+    st.none(),
+    st.sampled_from(list(OrderStatus)),
+    st.text(max_size=30),
+    st.booleans(),
+    st.integers(min_value=-(2**62), max_value=2**62),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-9999, max_value=9999),
+    st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+    ),
+)
+
+
+def _orm(field: models.Field[Any, Any], value: Any) -> Any:
+    try:
+        return ("ok", field.get_db_prep_save(value, connection))
+    except Exception as exc:  # compared with what the other way raises
+        return ("raises", type(exc))
+
+
+def _short_cut(field: models.Field[Any, Any], value: Any) -> Any:
+    try:
+        return ("ok", _param_function(field, connection)(value))
+    except Exception as exc:  # compared with what the other way raises
+        return ("raises", type(exc))
+
+
+@pytest.mark.django_db
+@settings(max_examples=300, deadline=None)
+@given(index=st.integers(min_value=0, max_value=len(FIELDS) - 1), value=values)
+def test_a_parameter_is_what_the_field_itself_prepares(index: int, value: Any) -> None:
+    field = FIELDS[index]
+    if not field.name:
+        field.set_attributes_from_name(f"column_{index}")
+    orm = _orm(field, value)
+    short_cut = _short_cut(field, value)
+    assert short_cut == orm
+    if orm[0] == "ok":
+        assert type(short_cut[1]) is type(orm[1])
+
+
+def _without_now(model: type[models.Model], params: list[Any]) -> list[Any]:
+    # An `auto_now` or `auto_now_add` column takes the time of each preparation.
+    fields = _insert_fields(model._meta)
+    # psycopg's JSON wrapper compares by identity: compare what it wraps.
+    params = [value.obj if type(value).__name__ == "Jsonb" else value for value in params]
+    return [
+        "now"
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        else value
+        for field, value in zip(fields, params, strict=True)
+    ]
+
+
+def _as_the_orm_compiles(instance: models.Model) -> tuple[str, list[Any]]:
+    model = type(instance)
+    sql, params, _ = _compiled_insert(model, _insert_fields(model._meta), instance, "default")
+    return sql, _without_now(model, params)
+
+
+@pytest.mark.django_db
+def test_the_write_path_rows_compile_as_the_orm_compiles_them(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="20.00")
+    project = make_project(publisher)
+    now = timezone.now()
+    order = Order(
+        publisher=publisher,
+        mode="prod",
+        status="PROCESSING",
+        invoice="INV-1",
+        source="gateway",
+        email="ann@example.com",
+        name="Ann Example",
+        address="1 Main St",
+        city="Austin",
+        state="TX",
+        postal_code="78701",
+        country="US",
+        mail_method="standard",
+        shipping_method="standard",
+        customer_price=Decimal("12.34"),
+        send_notification_email=True,
+        products_cost=Decimal("4.50"),
+        shipping_cost=Decimal("1.50"),
+        total_cost=Decimal("6.00"),
+        charged_at=now,
+        address_changes_until=now + timedelta(hours=12),
+        created_at=now,
+    )
+    pending = Order(id=PENDING_ID)
+    rows: list[models.Model] = [
+        order,
+        OrderLine(
+            order=pending,
+            project=project,
+            position=1,
+            quantity=2,
+            unit_price=Decimal("4.50"),
+            mode="prod",
+            invoice="INV-1",
+            created_at=now,
+        ),
+        OrderEvent(order=pending, at=now, kind="placed", to_status="HOLD", message="m"),
+        ledger_order_charge_entry(
+            publisher_id=publisher.id, order_id=PENDING_ID, amount=Decimal("6.00"), at=now
+        ),
+        DBTaskResult(
+            args_kwargs={"args": [], "kwargs": {"order_id": 7}},
+            priority=0,
+            task_path="pressrun.notifications.tasks.order_placed_email",
+            queue_name="default",
+            run_after=now,
+            backend_name="default",
+        ),
+    ]
+    for row in rows:
+        for _ in range(2):  # the first call compiles the plan, the second uses it
+            prepared = prepare_insert(row)
+            compiled = (prepared.sql, _without_now(type(row), list(prepared.params)))
+            assert compiled == _as_the_orm_compiles(row)
+
+    order_id = prepare_insert(order).execute()
+    assert Order.objects.filter(id=order_id, total_cost=Decimal("6.00")).count() == 1
+    entry = ledger_order_charge_entry(
+        publisher_id=publisher.id, order_id=PENDING_ID, amount=Decimal("6.00"), at=now
+    )
+    prepare_insert(entry).execute(order_id)
+    stored = LedgerEntry.objects.get(order_id=order_id)
+    assert (stored.amount, stored.description) == (Decimal("-6.00"), f"Order {order_id}")
+
+
+@pytest.mark.django_db
+def test_a_row_with_its_own_primary_key_keeps_it() -> None:
+    task = DBTaskResult(
+        args_kwargs={"args": [], "kwargs": {}},
+        task_path="pressrun.notifications.tasks.order_placed_email",
+        run_after=timezone.now(),
+        backend_name="default",
+    )
+    own_id = task.pk
+    assert prepare_insert(task).execute() == own_id
+    stored = DBTaskResult.objects.get(pk=own_id)
+    assert stored.enqueued_at is not None  # auto_now_add, applied when prepared
+    assert stored.args_kwargs == {"args": [], "kwargs": {}}
+
+
+@pytest.mark.django_db
+def test_a_row_holding_an_expression_is_compiled_whole(make_publisher: Any) -> None:
+    publisher = make_publisher(balance="0.00")
+    entry = LedgerEntry(
+        publisher=publisher,
+        kind="payment",
+        amount=Decimal("5.00"),
+        description="expression",
+        created_at=timezone.now(),
+    )
+    prepare_insert(entry)  # the plan exists
+    entry.created_at = Now()
+    prepared = prepare_insert(entry)
+    assert "%s" in prepared.sql
+    assert (
+        prepared.sql
+        != prepare_insert(
+            LedgerEntry(publisher=publisher, kind="payment", amount=1, created_at=timezone.now())
+        ).sql
+    )
+    entry_id = prepared.execute()
+    assert LedgerEntry.objects.get(id=entry_id).created_at is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("amount", ["6.00", "0.01", "123456.78"])
+def test_a_compiled_update_is_what_the_orm_compiles(make_publisher: Any, amount: str) -> None:
+    publisher = make_publisher(balance="10.00")
+    cost = Decimal(amount)
+    query = Publisher.objects.filter(id=publisher.id, balance__gte=cost).query.chain(UpdateQuery)
+    query.add_update_values({"balance": _balance_plus(-cost)})
+    sql, params = query.get_compiler(using="default").as_sql()
+    for _ in range(2):  # compiled, then from the cache
+        debit = balance_debit_prepare(publisher_id=publisher.id, amount=cost)
+        assert (debit.sql, debit.params) == (sql, tuple(params))
+    covered = cost <= Decimal("10.00")
+    assert debit.execute() == (1 if covered else 0)
+    expected = Decimal("10.00") - cost if covered else Decimal("10.00")
+    assert Publisher.objects.get(id=publisher.id).balance == expected
+
+
+def test_a_marker_the_orm_would_change_is_refused() -> None:
+    # A text compared with a number column: the ORM turns it into an int, so a value put in
+    # the marker's place would not be what the ORM passes.
+    update = CompiledUpdate(
+        lambda publisher_id: (Publisher.objects.filter(id=publisher_id), {"is_active": False}),
+        publisher_id=str,
+    )
+    with pytest.raises((TypeError, ValueError)):
+        update.prepare(publisher_id="1")
