@@ -267,7 +267,10 @@ DATABASES = _databases()
 # --- background tasks ----------------------------------------------------------------------
 TASKS = {
     "default": {
-        "BACKEND": os.environ.get("PRESSRUN_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+        # django-tasks-db's backend, its rows written by a compiled INSERT (core/task_backend.py).
+        "BACKEND": os.environ.get(
+            "PRESSRUN_TASK_BACKEND", "pressrun.core.task_backend.DatabaseBackend"
+        ),
         "QUEUES": ["default"],
     }
 }

@@ -60,7 +60,7 @@ class Killed(BaseException):
 
 @pytest.fixture
 def emulator(settings: Any) -> Iterator[ShopifyAdminEmulator]:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     with shopify_admin_api(tokens={SHOP: TOKEN}) as emulator:
         settings.PRESSRUN_SHOPIFY_ADMIN_API_BASE = emulator.base_url + "/{shop}"
         yield emulator

@@ -107,7 +107,7 @@ def test_sku_search_quotes_each_sku() -> None:
 
 @pytest.fixture
 def emulator(settings: Any) -> Iterator[ShopifyAdminEmulator]:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     settings.CART_POSTBACK_ATTEMPTS = 3
     with shopify_admin_api(tokens={SHOP: TOKEN, "artist-b": OTHER_TOKEN}) as emulator:
         settings.PRESSRUN_SHOPIFY_ADMIN_API_BASE = emulator.base_url + "/{shop}"

@@ -36,7 +36,7 @@ def request_reset(email: str, address: str = "198.51.100.30") -> Any:
 def test_known_and_unknown_emails_do_the_same_work(publisher: Publisher, settings: Any) -> None:
     """The probe timed 4.8 ms for an existing email and 3.7 ms for an unknown one: only the
     first looked the account up and queued an email. Now both run the same statements."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     shapes = {}
     for email in (publisher.email, "nobody@example.com"):
         with CaptureQueriesContext(connection) as queries:

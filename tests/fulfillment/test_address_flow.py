@@ -58,7 +58,7 @@ FIXED = {
 
 @pytest.fixture(autouse=True)
 def _tasks_in_the_database(settings: Any) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.DEFAULT_FROM_EMAIL = "orders@press.example"
     settings.PRESSRUN_PUBLIC_BASE_URL = BASE_URL

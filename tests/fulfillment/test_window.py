@@ -102,7 +102,7 @@ def test_readers_treat_a_passed_window_as_ready_before_the_task_runs(
 def test_the_window_task_moves_waiting_orders_once(
     paid: Callable[..., Order], published: list[Any], settings: Any
 ) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     waiting, passed = paid(), paid()
     deadline = end_window(passed)
     before = selectors.fulfillment_last_modified(passed)

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _tasks_in_the_database(settings: Any) -> Iterator[None]:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     yield
     worker_identify("")
 
@@ -121,7 +121,7 @@ def test_the_row_and_its_send_task_are_one_transaction(publisher: Any) -> None:
     now a failure there leaves neither."""
     with (
         mock.patch(
-            "django_tasks_db.backend.DatabaseBackend.enqueue", side_effect=DatabaseError("gone")
+            "pressrun.core.task_backend.DatabaseBackend.enqueue", side_effect=DatabaseError("gone")
         ),
         pytest.raises(DatabaseError),
     ):

@@ -191,7 +191,7 @@ def test_nothing_is_queued_when_no_email_will_go_out(
     make_account: Any, make_project: Any, place: Any, settings: Any
 ) -> None:
     # The intake transaction then writes no email task row at all (only the address check).
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     paid_up = make_account(balance="100", customer_email_notifications=False)
     place(paid_up, make_project(paid_up))
     assert [row.task_path for row in DBTaskResult.objects.all()] == [
@@ -202,7 +202,7 @@ def test_nothing_is_queued_when_no_email_will_go_out(
 def test_intake_queues_the_notification_task_with_the_order(
     make_account: Any, make_project: Any, place: Any, settings: Any
 ) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     paid_up = make_account(balance="100")
     order = place(paid_up, make_project(paid_up))
     [queued] = DBTaskResult.objects.filter(task_path__startswith="pressrun.notifications.")
@@ -318,7 +318,7 @@ def test_running_the_tasks_again_sends_nothing_again(
 def test_an_unexpected_send_error_is_retried_not_left_claimed(
     make_account: Any, make_project: Any, place: Any, settings: Any
 ) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     publisher = make_account(balance="100")
     order = place(publisher, make_project(publisher))
     order_placed_email.call(order_id=order.id)
@@ -342,7 +342,7 @@ def test_an_email_queued_in_a_transaction_that_rolls_back_leaves_nothing(
 
     from pressrun.notifications.services import email_queue
 
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     with transaction.atomic():
         email = email_queue(
             key="k",
@@ -373,7 +373,7 @@ def test_a_refused_send_is_retried_then_marked_failed(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     publisher = make_account(balance="100")
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     settings.EMAIL_SEND_ATTEMPTS = 2
     with mock.patch.object(
         EmailMultiAlternatives, "send", side_effect=smtplib.SMTPServerDisconnected("gone")

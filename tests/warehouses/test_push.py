@@ -59,7 +59,7 @@ SEND_TASK = "pressrun.warehouses.tasks.warehouse_push_send"
 def _push_settings(_quiet_tasks: None, settings: Any) -> None:
     # Tasks stay in the database queue: the tests look at what was queued, and run each
     # attempt themselves at the (simulated) time they choose.
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     settings.WEBHOOKS_ALLOW_LOOPBACK = True
     settings.WAREHOUSE_PUSH_TIMEOUT_SECONDS = 1
 

@@ -39,7 +39,7 @@ THREADS = 4
 
 @pytest.fixture(autouse=True)
 def _push_settings(_quiet_tasks: None, settings: Any) -> None:
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     settings.WEBHOOKS_ALLOW_LOOPBACK = True
 
 
