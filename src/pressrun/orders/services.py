@@ -33,7 +33,7 @@ from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents
-from pressrun.core.prepared import PENDING_ID, PreparedInsert, prepare_insert
+from pressrun.core.prepared import PENDING_ID, PreparedInsert, PreparedRowRead, prepare_insert
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -186,8 +186,16 @@ def _merge_lines(request: OrderRequest) -> list[tuple[int, int]]:
     return list(merged.items())
 
 
+# An order of one product (most of them) reads it with a statement compiled once per process.
+_active_project = PreparedRowRead(Project, is_active=True)
+
+
 def _load_projects(publisher: Publisher, ids: list[int]) -> dict[int, Project]:
-    projects = {p.id: p for p in Project.objects.filter(id__in=ids, is_active=True)}
+    if len(ids) == 1:
+        found = _active_project.get(ids[0])
+        projects = {found.id: found} if found is not None else {}
+    else:
+        projects = {p.id: p for p in Project.objects.filter(id__in=ids, is_active=True)}
     for project_id in ids:
         project = projects.get(project_id)
         if project is None:
