@@ -119,3 +119,39 @@ def test_in_memory_databases_take_no_lock(tmp_path: Path) -> None:
     assert connection._write_lock is None
     assert list(tmp_path.iterdir()) == []
     connections.close_all()
+
+
+def test_checkpoints_run_after_the_lock_is_released(
+    handler: ConnectionHandler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own checkpoint would run inside a COMMIT, with the file lock held; the backend
+    checkpoints after every CHECKPOINT_EVERY_COMMITS-th commit, once the lock is free."""
+    from pressrun.core.sqlite import base as sqlite_base
+
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_EVERY_COMMITS", 3)
+    connection = handler["default"]
+    connection.cursor().execute("PRAGMA journal_mode=WAL")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone() == (sqlite_base.AUTOCHECKPOINT_PAGES,)
+    lock_path = tmp_path / "db.sqlite3.write-lock"
+    seen: list[tuple[str, bool]] = []
+    run_checkpoint = sqlite_base.DatabaseWrapper._checkpoint
+
+    def checkpoint(self: DatabaseWrapper) -> None:
+        seen.append(("checkpoint", lock_is_free(lock_path)))
+        run_checkpoint(self)
+
+    monkeypatch.setattr(sqlite_base.DatabaseWrapper, "_checkpoint", checkpoint)
+    for n in range(7):
+        begin(connection)
+        connection.cursor().execute("INSERT INTO t VALUES (%s)", [n])
+        connection.commit()
+    assert seen == [("checkpoint", True), ("checkpoint", True)]
+    # Every frame of the log can be copied into the database: no checkpoint left it stuck.
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        busy, frames, copied = cursor.fetchone()
+    assert busy == 0
+    assert frames == copied
+    assert rows(handler) == list(range(7))

@@ -14,16 +14,36 @@ worker, commands). SQLite's own lock and busy timeout stay as they are, for writ
 outside a transaction and for other programs that open the database. A process that dies
 releases its lock with its file descriptors. In-memory databases (the unit tests) have no
 other writers and take no lock.
+
+Checkpoints are run outside the lock. In WAL mode SQLite copies the log back into the
+database (a checkpoint: page copies and two fsyncs, tens of milliseconds) whenever a commit
+finds the log past 1,000 pages, inside that COMMIT, so the connection that happens to commit
+then would hold the file lock, and every other writer would wait, for the whole checkpoint.
+These connections instead run a PASSIVE checkpoint themselves after every
+`CHECKPOINT_EVERY_COMMITS`-th transaction they commit, once the lock is released: it takes no
+write lock, so writers go on meanwhile (docs/performance.md, "the write path"). SQLite's own
+checkpoint stays as a backstop for writes made outside transactions, at a log ten times its
+default size (`wal_autocheckpoint`). Another program that opens the database keeps SQLite's
+own defaults.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import time
 from typing import Any
 
 from django.db.backends.sqlite3 import base
+
+logger = logging.getLogger(__name__)
+
+# About 3,000 pages of log per connection between checkpoints at intake's ~30 pages an order;
+# SQLite's own default is 1,000 pages.
+CHECKPOINT_EVERY_COMMITS = 100
+AUTOCHECKPOINT_PAGES = 10_000
 
 
 class WriteLock:
@@ -67,6 +87,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._write_lock: WriteLock | None = None
+        self._commits_since_checkpoint = 0
+
+    def get_new_connection(self, conn_params: Any) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if not self.is_in_memory_db():
+            connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        return connection
 
     def _lock(self) -> WriteLock | None:
         if self._write_lock is None and not self.is_in_memory_db():
@@ -93,6 +120,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
             super()._commit()  # type: ignore[misc]  # not in the stubs
         finally:
             self._release_write_lock()
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the log into the database as far as readers allow, without the write lock."""
+        self._commits_since_checkpoint = 0
+        if self.connection is None or self._write_lock is None:
+            return
+        try:
+            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            # Another checkpoint running, or the database busy: the next one catches up.
+            logger.debug("checkpoint skipped", exc_info=True)
 
     def _rollback(self) -> None:
         try:
