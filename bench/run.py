@@ -90,6 +90,8 @@ TARGET_SUBMIT_CPU_MS = 1.5
 TARGET_WRITE_LOCK_MS = 0.25
 TARGET_STATUS_P50_MS = 10
 TARGET_STATUS_ORDERS = 1_000_000
+# "Cost flat with volume": submit at a full table within this much of submit at an empty one.
+TARGET_VOLUME_SPREAD = 0.20
 
 
 def say(text: str) -> None:
@@ -1148,6 +1150,31 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
             ),
         }
 
+        if not options.no_submit_filled:
+            connections = 16 if 16 in options.connections else options.connections[-1]
+            say(
+                f"[{kind}] SubmitProductOrder again, {connections} connections, with "
+                f"{result['fill']['orders_in_table']:,} orders in the table"
+            )
+            result["submit_filled"] = {}
+            for app in apps:
+                server = installation.start(app)
+                try:
+                    measure = Measurement(server=server, database=database, options=options)
+                    phase = measure.run(
+                        build=submit_builder(server.port, installation.project_ids),
+                        classify=classify_submit,
+                        connections=connections,
+                        duration_s=options.duration,
+                    )
+                    say(phase_line(app, f"{connections} conn", phase))
+                finally:
+                    server.stop()
+                result["submit_filled"][app] = {
+                    str(connections): phase,
+                    "server_tracebacks": server.tracebacks(),
+                }
+
         say(f"[{kind}] census: queries per call and in-process step timings")
         result["census"] = census(installation, options)
 
@@ -1319,6 +1346,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "gap": gap,
             }
         )
+    for kind, data in results["databases"].items():
+        before = data.get("submit", {}).get("pressrun", {}).get("16")
+        after = data.get("submit_filled", {}).get("pressrun", {}).get("16")
+        if not (before and after):
+            continue
+        filled = data["fill"]["orders_in_table"]
+        note = "" if filled >= TARGET_STATUS_ORDERS else f" (only {filled:,} orders: smoke run)"
+        spread = abs(after["ok_per_s"] - before["ok_per_s"]) / max(before["ok_per_s"], 1e-9)
+        rows.append(
+            {
+                "target": f"{kind}: submit at 16 connections with {filled:,} orders in the table "
+                f"within {TARGET_VOLUME_SPREAD:.0%} of an almost empty table{note}",
+                "measured": f"{after['ok_per_s']:.0f}/s against {before['ok_per_s']:.0f}/s",
+                "met": spread <= TARGET_VOLUME_SPREAD,
+                "gap": f"{spread:.0%} apart",
+            }
+        )
     rows.extend(webhook_burst.targets(results))
     rows.extend(mixed_carts.targets(results))
     return rows
@@ -1328,6 +1372,7 @@ def _rows(data: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, Any]]
     """(call, app, load, phase) for every measured phase of one database."""
     for call, key in (
         ("submit", "submit"),
+        ("submit@filled", "submit_filled"),
         ("status", "status"),
         ("status+ANALYZE", "status_after_analyze"),
     ):
@@ -1492,6 +1537,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
     parser.add_argument(
         "--no-analyze", action="store_true", help="skip the SQLite after-ANALYZE status what-if"
+    )
+    parser.add_argument(
+        "--no-submit-filled",
+        action="store_true",
+        help="skip SubmitProductOrder with the filled table (cost flat with volume)",
     )
     parser.add_argument(
         "--webhook-deliveries", type=int, help="Shopify deliveries in the burst (1000)"
