@@ -24,6 +24,7 @@ from pressrun.billing.services import (
     balance_debit_prepare,
     ledger_order_charge_entry,
 )
+from pressrun.core import prepared as prepared_module
 from pressrun.core.prepared import (
     PENDING_ID,
     CompiledUpdate,
@@ -206,7 +207,10 @@ def test_a_row_with_its_own_primary_key_keeps_it() -> None:
 
 
 @pytest.mark.django_db
-def test_a_row_holding_an_expression_is_compiled_whole(make_publisher: Any) -> None:
+def test_a_row_holding_an_expression_is_compiled_whole(
+    make_publisher: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prepared_module, "_insert_plans", {})
     publisher = make_publisher(balance="0.00")
     entry = LedgerEntry(
         publisher=publisher,
@@ -215,6 +219,11 @@ def test_a_row_holding_an_expression_is_compiled_whole(make_publisher: Any) -> N
         description="expression",
         created_at=timezone.now(),
     )
+    entry.created_at = Now()
+    whole_first = prepare_insert(entry)  # the first row of the model: no plan is made of it
+    assert whole_first.execute() > 0
+    assert prepared_module._insert_plans == {}
+    entry.created_at = timezone.now()
     prepare_insert(entry)  # the plan exists
     entry.created_at = Now()
     prepared = prepare_insert(entry)

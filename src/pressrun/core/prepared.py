@@ -200,15 +200,20 @@ def _compiled_insert(
 
 
 def _insert_plan(model: type[Model], instance: Model, using: str) -> _InsertPlan:
+    """The model's plan, compiled from `instance` the first time (_NotPlain when `instance`
+    holds an expression: its SQL would not be every row's)."""
     plan = _insert_plans.get((model, using))
     if plan is None:
         fields = _insert_fields(model._meta)
+        values = tuple(_value_function(field) for field in fields)
+        if any(hasattr(value(instance), "resolve_expression") for value in values):
+            raise _NotPlain
         sql, _, returns_id = _compiled_insert(model, fields, instance, using)
         connection = connections[using]
         plan = _InsertPlan(
             sql=sql,
             fields=tuple(fields),
-            values=tuple(_value_function(field) for field in fields),
+            values=values,
             params=tuple(_param_function(field, connection) for field in fields),
             returns_id=returns_id,
             generated_pk=model._meta.pk not in fields,
@@ -226,19 +231,21 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
     prepares the parameters, as the fields would (`get_db_prep_save`), with the common
     cases short-cut (`_param_function`). A row holding an expression is compiled whole."""
     model = type(instance)
-    plan = _insert_plan(model, instance, using)
-    sql = plan.sql
+    fields: Sequence[Field[Any, Any]]
     try:
+        plan = _insert_plan(model, instance, using)
+        fields, sql, returns_id = plan.fields, plan.sql, plan.returns_id
         params = [
             param(value(instance)) for value, param in zip(plan.values, plan.params, strict=True)
         ]
         whole = False
     except _NotPlain:
-        sql, params, _ = _compiled_insert(model, list(plan.fields), instance, using)
+        fields = _insert_fields(model._meta)
+        sql, params, returns_id = _compiled_insert(model, list(fields), instance, using)
         whole = True
     pending = tuple(
         (index, field.attname, isinstance(value, str))
-        for index, (field, value) in enumerate(zip(plan.fields, params, strict=False))
+        for index, (field, value) in enumerate(zip(fields, params, strict=False))
         if (isinstance(value, int) and value == PENDING_ID)
         or (isinstance(value, str) and _PENDING_TEXT in value)
     )
@@ -250,8 +257,8 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
         sql=sql,
         params=tuple(params),
         pending=pending,
-        returns_id=plan.returns_id,
-        generated_pk=plan.generated_pk,
+        returns_id=returns_id,
+        generated_pk=model._meta.pk not in fields,
         using=using,
     )
 
