@@ -46,7 +46,9 @@ def test_make_bench_is_described_as_it_runs(bench_defaults: Any) -> None:
     assert f"`{run.DEFAULT_POSTGRES_URL}`" in text
     assert "`pressrun_bench_<random>`" in text
     assert "removed afterwards" in text
-    assert f"{options.processes} processes \u00d7 {options.threads} threads" in text
+    assert options.threads is None  # pressrun serve's own default for each database
+    assert f"{options.processes} processes \u00d7 1 thread on SQLite" in text
+    assert f"{options.processes} processes \u00d7 4 threads on PostgreSQL" in text
     assert f"{options.webhook_deliveries:,} signed Shopify webhooks" in text
     levels = [str(c) for c in options.connections]
     assert f"{', '.join(levels[:-1])} and {levels[-1]} connections" in text

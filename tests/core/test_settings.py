@@ -164,7 +164,8 @@ def test_a_trusted_proxy_count_below_one_is_refused(tmp_path: Path, count: str) 
 READ_DATABASE = (
     "import json, pressrun.settings as s; d = s.DATABASES['default']; "
     "print(json.dumps([d['ENGINE'], d.get('DISABLE_SERVER_SIDE_CURSORS', False), "
-    "d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('prepare_threshold', 'unset')]))"
+    "d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('prepare_threshold', 'unset'), "
+    "d.get('OPTIONS', {}).get('server_side_binding', 'unset')]))"
 )
 POSTGRES_URL = "postgres://pressrun@db.internal:6432/pressrun"
 
@@ -193,14 +194,26 @@ def test_a_pooler_in_transaction_mode_turns_server_side_cursors_off(
         tmp_path, PRESSRUN_DATABASE_URL=POSTGRES_URL, PRESSRUN_DATABASE_POOLER=pooler
     )
     assert result.returncode == 0, result.stderr
-    # Connections to the pooler are kept as before; prepared statements stay off (Django's
-    # default for psycopg 3, not overridden).
+    # Connections are kept as before. Behind a pooler in transaction mode prepared statements
+    # stay off (Django's default for psycopg 3, not overridden); otherwise the server binds
+    # the parameters and prepares a statement run five times.
+    prepared = [5, True] if not server_side_cursors_disabled else ["unset", "unset"]
     assert json.loads(result.stdout) == [
         "django.db.backends.postgresql",
         server_side_cursors_disabled,
         600,
-        "unset",
+        *prepared,
     ]
+
+
+def test_prepared_statements_can_be_turned_off(tmp_path: Path) -> None:
+    result = _read_database(
+        tmp_path,
+        PRESSRUN_DATABASE_URL=POSTGRES_URL,
+        PRESSRUN_DATABASE_PREPARED_STATEMENTS="0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[3:] == ["unset", "unset"]
 
 
 @pytest.mark.parametrize(
