@@ -222,3 +222,30 @@ def test_without_returning_the_count_is_read_back(
         "getOrderStatusByInvoice call 3 in 24 hours (over 2 free)",
         "getOrderStatusByInvoice call 4 in 24 hours (over 2 free)",
     ]
+
+
+@pytest.mark.django_db
+def test_a_charge_writes_the_rows_the_orm_would(make_publisher: Any, clock: None, settings: Any):
+    # The debit and the ledger entry are compiled once per process, the publisher, the
+    # description and the time put in per call: each call's values land where they belong.
+    settings.STATUS_CALLS_FREE_PER_DAY = 0
+    publisher, other = make_publisher(balance="1"), make_publisher(balance="2")
+    assert status_call_record(publisher_id=publisher.id) is True
+    assert status_call_record(publisher_id=other.id) is True
+    assert status_call_record(publisher_id=other.id) is True
+    entries = LedgerEntry.objects.filter(kind=LedgerKind.STATUS_CALL).order_by("id")
+    assert [
+        (entry.publisher_id, entry.amount, entry.order_id, entry.description, entry.created_at)
+        for entry in entries
+    ] == [
+        (
+            who.id,
+            Decimal("-0.01"),
+            None,
+            f"getOrderStatusByInvoice call {number} in 24 hours (over 0 free)",
+            NOW,
+        )
+        for who, number in [(publisher, 1), (other, 1), (other, 2)]
+    ]
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("0.99")
+    assert Publisher.objects.get(id=other.id).balance == Decimal("1.98")

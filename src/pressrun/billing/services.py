@@ -7,9 +7,11 @@ concurrent charges can never both spend the same money.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -23,7 +25,7 @@ from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCallHour
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents, to_money
-from pressrun.core.prepared import CompiledUpdate, PreparedUpdate
+from pressrun.core.prepared import CompiledUpdate, PreparedUpdate, prepare_insert
 from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.status import order_enter_fulfillment, record_transition
@@ -326,82 +328,122 @@ def _update_can_return() -> bool:
     return bool(connection.features.can_return_columns_from_insert)
 
 
-def _status_call_count_in_hour(*, publisher_id: int, hour_start: datetime, earlier: int) -> int:
-    """Add one call to the publisher's counter of `hour_start` (creating it on the hour's
-    first call), also as a charged call when it is beyond the free calls, given the `earlier`
-    calls of the 24 hours; returns the hour's calls, this one included. Call inside the
-    metering transaction: the counter's row stays locked until its commit.
+# The publisher's calls in the 23 full hours before the call's hour (at most 23 rows of the
+# unique index). Parameters: the publisher, the first of those hours, the call's hour.
+_EARLIER_CALLS = (
+    "(SELECT COALESCE(SUM(earlier.calls), 0) FROM billing_statuscallhour AS earlier "
+    "WHERE earlier.publisher_id = %s AND earlier.hour_start >= %s "
+    "AND earlier.hour_start < %s)"
+)
+# Adds the call to its hour's counter, also as a charged call when the calls of the 24 hours
+# before it reach the free calls (`calls` on the right-hand side is the count before this
+# call). Parameters: _EARLIER_CALLS's, the free calls, the publisher, the call's hour.
+_COUNTER_ADD = (
+    "UPDATE billing_statuscallhour SET calls = calls + 1, "  # noqa: S608 (constant parts only)
+    f"charged = charged + CASE WHEN calls + {_EARLIER_CALLS} >= %s THEN 1 ELSE 0 END "
+    "WHERE publisher_id = %s AND hour_start = %s"
+)
+# The calls of the 24 hours, this one included (`calls` is the count after this call).
+# Parameters: _COUNTER_ADD's, then _EARLIER_CALLS's.
+_COUNTER_ADD_RETURNING = f"{_COUNTER_ADD} RETURNING calls + {_EARLIER_CALLS}"
+# The same read after the UPDATE where it cannot return it. Parameters: _EARLIER_CALLS's,
+# the publisher, the call's hour.
+_COUNTER_READ = (
+    f"SELECT calls + {_EARLIER_CALLS} FROM billing_statuscallhour "  # noqa: S608 (constant parts only)
+    "WHERE publisher_id = %s AND hour_start = %s"
+)
 
-    The UPDATE is conditional on the row existing; when it does not, the INSERT races only
-    with the other first calls of the same hour, and the unique constraint lets one win. A
-    loser's INSERT fails inside its own savepoint (PostgreSQL: after waiting for the winner
-    to commit) and its call is added to the winner's row by the same UPDATE. On SQLite the
-    metering transaction holds the write lock from its start, so there is no race at all.
+
+def _status_call_counter(
+    *, publisher_id: int, hour_start: datetime, free: int
+) -> Callable[[], int]:
+    """The addition of one call to the publisher's counter of `hour_start`, its parameters
+    prepared now (before the metering transaction, so as not to hold the write lock for
+    that): calling the result inside the transaction adds the call (creating the counter on
+    the hour's first call), also as a charged call when it is beyond the `free` calls, and
+    returns the calls of the 24 hours (`STATUS_CALL_HOURS_COUNTED`), this one included. The
+    counter's row then stays locked until the commit.
+
+    One statement adds the call and sums the 23 earlier hours (they no longer change but
+    for a straggler, see `status_call_record`). The UPDATE is conditional on the row
+    existing; when it does not, the INSERT races only with the other first calls of the same
+    hour, and the unique constraint lets one win. A loser's INSERT fails inside its own
+    savepoint (PostgreSQL: after waiting for the winner to commit) and its call is added to
+    the winner's row by the same UPDATE. On SQLite the metering transaction holds the write
+    lock from its start, so there is no race at all.
 
     Raw SQL because this runs on every status call, on SQLite under the write lock: one
     `UPDATE … RETURNING` costs a third of the ORM's UPDATE with a CASE plus a SELECT (see
     docs/performance.md, "Status-call metering").
     """
-    free = settings.STATUS_CALLS_FREE_PER_DAY
-    hour = connection.ops.adapt_datetimefield_value(hour_start)
-    returning = _update_can_return()
-    # `calls` on the right-hand side is the count before this call.
-    update = (
-        "UPDATE billing_statuscallhour SET calls = calls + 1, "
-        "charged = charged + CASE WHEN calls >= %s THEN 1 ELSE 0 END "
-        "WHERE publisher_id = %s AND hour_start = %s"
+    adapt = connection.ops.adapt_datetimefield_value
+    hour = adapt(hour_start)
+    earlier = (
+        publisher_id,
+        adapt(hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1)),
+        hour,
     )
+    statements: tuple[tuple[str, tuple[Any, ...]], ...]
+    if _update_can_return():
+        statements = ((_COUNTER_ADD_RETURNING, (*earlier, free, publisher_id, hour, *earlier)),)
+    else:
+        statements = (
+            (_COUNTER_ADD, (*earlier, free, publisher_id, hour)),
+            (_COUNTER_READ, (*earlier, publisher_id, hour)),
+        )
 
     def add_to_counter() -> int | None:
         with connection.cursor() as cursor:
-            if returning:
-                cursor.execute(update + " RETURNING calls", [free - earlier, publisher_id, hour])
-                row = cursor.fetchone()
-                return None if row is None else int(row[0])
-            cursor.execute(update, [free - earlier, publisher_id, hour])
-            if not cursor.rowcount:
-                return None
-            cursor.execute(
-                "SELECT calls FROM billing_statuscallhour "
-                "WHERE publisher_id = %s AND hour_start = %s",
-                [publisher_id, hour],
-            )
-            return int(cursor.fetchone()[0])
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                if cursor.description is None and not cursor.rowcount:
+                    return None  # the UPDATE found no counter
+            row = cursor.fetchone()
+            return None if row is None else int(row[0])
 
-    calls = add_to_counter()
-    if calls is not None:
-        return calls
-    try:
-        with transaction.atomic():
-            StatusCallHour.objects.create(
-                publisher_id=publisher_id,
-                hour_start=hour_start,
-                calls=1,
-                charged=int(earlier + 1 > free),
-            )
-        return 1
-    except IntegrityError:
-        calls = add_to_counter()
-        if calls is None:  # cannot happen: the row that made the INSERT fail is committed
-            raise
-        return calls
+    def count() -> int:
+        in_window = add_to_counter()
+        if in_window is not None:
+            return in_window
+        before = _status_calls_earlier(publisher_id=publisher_id, hour_start=hour_start)
+        try:
+            with transaction.atomic():
+                StatusCallHour.objects.create(
+                    publisher_id=publisher_id,
+                    hour_start=hour_start,
+                    calls=1,
+                    charged=int(before + 1 > free),
+                )
+            return before + 1
+        except IntegrityError:
+            in_window = add_to_counter()
+            if in_window is None:  # cannot happen: the row that made the INSERT fail is committed
+                raise
+            return in_window
+
+    return count
 
 
 def _status_calls_earlier(*, publisher_id: int, hour_start: datetime) -> int:
-    """The publisher's calls in the 23 full hours before `hour_start` (at most 23 rows of
-    the unique index). Raw SQL for the same reason as `_status_call_count_in_hour`."""
+    """The publisher's calls in the 23 full hours before `hour_start`, for the hour's first
+    call (later calls sum them in the UPDATE). Raw SQL as in `_status_call_counter`."""
     first = hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1)
+    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COALESCE(SUM(calls), 0) FROM billing_statuscallhour "
-            "WHERE publisher_id = %s AND hour_start >= %s AND hour_start < %s",
-            [
-                publisher_id,
-                connection.ops.adapt_datetimefield_value(first),
-                connection.ops.adapt_datetimefield_value(hour_start),
-            ],
-        )
+        cursor.execute(f"SELECT {_EARLIER_CALLS}", [publisher_id, adapt(first), adapt(hour_start)])
         return int(cursor.fetchone()[0])
+
+
+# A charged status call's debit, compiled once per process (core.prepared): it runs on every
+# charged call, under SQLite's write lock, and building and compiling it cost more than
+# running it.
+_status_charge_debit = CompiledUpdate(
+    lambda publisher_id: (
+        Publisher.objects.filter(id=publisher_id),
+        {"balance": _balance_plus(-STATUS_CALL_PRICE)},
+    ),
+    publisher_id=int,
+)
 
 
 def status_call_record(*, publisher_id: int) -> bool:
@@ -418,33 +460,34 @@ def status_call_record(*, publisher_id: int) -> bool:
     can be charged for fewer calls than a per-call rolling count would charge, never for
     more.
 
-    The earlier hours no longer change, so they are summed before the transaction (at most
-    23 rows, no lock held). Inside it, only the call's own hour is counted: its counter's row
-    stays locked until the commit, so concurrent calls of one publisher each see a distinct
-    count (on SQLite the write lock serializes them anyway). A call of the previous hour that
-    commits just after this one summed the earlier hours is missed by this call's count only:
-    the count can be low by such a straggler, never high.
+    Inside the transaction, one statement adds the call to its hour's counter and sums the
+    earlier hours with it (at most 23 rows of the unique index). The counter's row stays
+    locked until the commit, so concurrent calls of one publisher each see a distinct count
+    (on SQLite the write lock serializes them anyway). On PostgreSQL, a call of the previous
+    hour that commits after that statement began is missed by this call's count only: the
+    count can be low by such a straggler, never high.
     """
     now = timezone.now()
-    hour_start = _hour_start(now)
-    earlier = _status_calls_earlier(publisher_id=publisher_id, hour_start=hour_start)
+    free = settings.STATUS_CALLS_FREE_PER_DAY
+    count = _status_call_counter(publisher_id=publisher_id, hour_start=_hour_start(now), free=free)
+    debit = _status_charge_debit.prepare(publisher_id=publisher_id)
     with transaction.atomic():
-        in_window = earlier + _status_call_count_in_hour(
-            publisher_id=publisher_id, hour_start=hour_start, earlier=earlier
-        )
-        if in_window <= settings.STATUS_CALLS_FREE_PER_DAY:
+        in_window = count()
+        if in_window <= free:
             return False
-        Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(-STATUS_CALL_PRICE))
-        LedgerEntry.objects.create(
-            publisher_id=publisher_id,
-            kind=LedgerKind.STATUS_CALL,
-            amount=-STATUS_CALL_PRICE,
-            description=(
-                f"getOrderStatusByInvoice call {in_window} in 24 hours "
-                f"(over {settings.STATUS_CALLS_FREE_PER_DAY} free)"
-            ),
-            created_at=now,
-        )
+        debit.execute()
+        # The INSERT's SQL is compiled once per process; only its values are prepared here.
+        prepare_insert(
+            LedgerEntry(
+                publisher_id=publisher_id,
+                kind=LedgerKind.STATUS_CALL,
+                amount=-STATUS_CALL_PRICE,
+                description=(
+                    f"getOrderStatusByInvoice call {in_window} in 24 hours (over {free} free)"
+                ),
+                created_at=now,
+            )
+        ).execute()
     return True
 
 

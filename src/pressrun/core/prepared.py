@@ -404,3 +404,106 @@ class PreparedRowRead:
             for function in functions:
                 values_read[position] = function(values_read[position], expression, connection)
         return self.model.from_db(using, names, values_read)
+
+
+class PreparedRowsRead:
+    """The rows of `model` whose field `among` is one of the values given per call (and whose
+    `keys` equal values given per call, and fixed `filters`), as tuples of `columns` with the
+    columns' converters applied as the ORM applies them: `values_list(*columns)` without
+    its queryset. Compiled once per database, process and number of values (an `IN` list
+    has one placeholder per value). For reads of many rows on every request: the orders of a
+    status call.
+
+    The rows come in no particular order (no ORDER BY, not even the model's `ordering`): a
+    caller that needs one ranks them itself. `keys` and `among` each must be a plain equality
+    on a text or integer column (`"pk"` for the primary key).
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        *,
+        columns: tuple[str, ...],
+        among: str,
+        keys: tuple[str, ...] = (),
+        **filters: Any,
+    ) -> None:
+        self.model = model
+        self.columns = columns
+        self.among = among
+        self.keys = keys
+        self.filters = filters
+        # (database, number of values) -> (sql, params, positions of keys then values,
+        # converters as (position, functions, expression))
+        self._compiled: dict[
+            tuple[str, int],
+            tuple[str, tuple[Any, ...], list[int], list[tuple[int, list[Any], Any]]],
+        ] = {}
+
+    def _marker(self, position: int, key: str) -> Any:
+        field = self.model._meta.pk if key == "pk" else self.model._meta.get_field(key)
+        if isinstance(field, CharField | TextField):
+            return f"{_PENDING_TEXT}:{position}"
+        return PENDING_ID - position
+
+    def _compile(
+        self, using: str, count: int
+    ) -> tuple[str, tuple[Any, ...], list[int], list[tuple[int, list[Any], Any]]]:
+        compiled = self._compiled.get((using, count))
+        if compiled is None:
+            markers = [self._marker(i, key) for i, key in enumerate(self.keys)]
+            values = [self._marker(len(markers) + i, self.among) for i in range(count)]
+            queryset = (
+                self.model._default_manager.using(using)
+                .filter(
+                    **dict(zip(self.keys, markers, strict=True)),
+                    **{f"{self.among}__in": values},
+                    **self.filters,
+                )
+                .order_by()
+                .values_list(*self.columns)
+            )
+            compiler = queryset.query.get_compiler(using=using)
+            sql, params = compiler.as_sql()
+            positions = []
+            for marker in (*markers, *values):
+                [index] = [i for i, value in enumerate(params) if value == marker]
+                positions.append(index)
+            columns = [column for column, _, _ in compiler.select]
+            meta = self.model._meta
+            wanted = [meta.pk if name == "pk" else meta.get_field(name) for name in self.columns]
+            assert [column.target for column in columns] == wanted, "columns out of order"
+            converters = [
+                (position, functions, expression)
+                for position, (functions, expression) in compiler.get_converters(columns).items()
+            ]
+            compiled = (sql, tuple(params), positions, converters)
+            self._compiled[using, count] = compiled
+        return compiled
+
+    def rows(
+        self, *values: Any, among: Sequence[Any], using: str = "default"
+    ) -> list[tuple[Any, ...]]:
+        """The matching rows for `keys` equal to `values` and `among` in `among`."""
+        if not among:
+            return []
+        sql, params, positions, converters = self._compile(using, len(among))
+        bound = list(params)
+        for index, value in zip(positions, (*values, *among), strict=True):
+            bound[index] = value
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            read = cursor.fetchall()
+        if not converters:
+            return cast(list[tuple[Any, ...]], read)
+        converted = []
+        for row in read:
+            listed = list(row)
+            for position, functions, expression in converters:
+                value = listed[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                listed[position] = value
+            converted.append(tuple(listed))
+        return converted
