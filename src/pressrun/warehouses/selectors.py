@@ -19,7 +19,12 @@ from django.utils import timezone
 from pressrun.fulfillment.address.selectors import address_verified_q
 from pressrun.fulfillment.selectors import ready_q, with_fulfillment_last_modified
 from pressrun.orders.models import FulfillmentState, Mode, Order
-from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder, WarehouseOrderState
+from pressrun.warehouses.models import (
+    WarehouseConnection,
+    WarehouseOrder,
+    WarehouseOrderState,
+    WarehouseStockLevel,
+)
 
 S = FulfillmentState
 
@@ -373,3 +378,8 @@ def margin_report(*, date_from: date, date_to: date) -> MarginReport:
         postage_cost=cost,
         margin=paid - cost,
     )
+
+
+def warehouse_stock_levels(connection: WarehouseConnection) -> QuerySet[WarehouseStockLevel]:
+    """The stock levels `connection`'s warehouse reported, one per SKU, by SKU."""
+    return WarehouseStockLevel.objects.filter(connection=connection).order_by("sku")

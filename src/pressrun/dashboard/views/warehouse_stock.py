@@ -27,7 +27,8 @@ from pressrun.carts.stock_sync import (
     stock_sync_shop_guess,
 )
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
-from pressrun.warehouses.models import WarehouseConnection, WarehouseStockLevel
+from pressrun.warehouses.models import WarehouseConnection
+from pressrun.warehouses.selectors import warehouse_stock_levels
 
 
 def _page(
@@ -51,7 +52,7 @@ def _page(
         "error": error,
         "interval_minutes": max(settings.STOCK_SYNC_SECONDS // 60, 1),
         "items": stock_items(connection_id=connection.id),
-        "levels": WarehouseStockLevel.objects.filter(connection=connection).order_by("sku"),
+        "levels": warehouse_stock_levels(connection),
     }
     return render(request, "dashboard/warehouse_stock.html", context, status=status)
 
