@@ -168,6 +168,7 @@ def test_the_short_list_keeps_the_full_lists_order_and_leaves_out_only_page_midd
 ) -> None:
     kept = gateway_middleware()
     assert kept == [m for m in settings.MIDDLEWARE if m in kept]
+    # Every skipped name is in MIDDLEWARE: a middleware renamed there is renamed here too.
     assert set(settings.MIDDLEWARE) - set(kept) == set(settings.GATEWAY_MIDDLEWARE_SKIPPED)
     assert kept[:3] == [
         "pressrun.monitoring.middleware.RequestMetricsMiddleware",
