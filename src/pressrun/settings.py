@@ -179,6 +179,26 @@ MIDDLEWARE = [
     "pressrun.dashboard.security.ContentSecurityPolicyMiddleware",
     "pressrun.dashboard.security.NoStoreFormResponsesMiddleware",
 ]
+# The gateway's two endpoints (/gateway/order and /gateway/status, called by publishers'
+# scripts at high rates) run MIDDLEWARE without these (pressrun.wsgi, core/handlers.py): they
+# read no cookie, session, signed-in user, message or htmx header, set no cookie, serve no
+# static file and are no probe, so these would only cost their calls. Everything else (the
+# request metrics, request hygiene, HTTPS only, the security headers, the host check and
+# Content-Length, X-Frame-Options, the CSP and no-store headers) runs for them as for every
+# path; tests/gateway/test_middleware_chain.py compares their answers with the full list's.
+# (The one answer that would differ: a styled 400/403/404 page raised from inside a gateway
+# view would come without the CSRF cookie and `Vary: Cookie`; the views raise none. The bad
+# Host header's 400 is raised in CommonMiddleware, outside those, and is the same.)
+GATEWAY_MIDDLEWARE_SKIPPED = [
+    "pressrun.monitoring.middleware.MonitoringEndpointsMiddleware",
+    "pressrun.core.middleware.SecureCookiesMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
 ROOT_URLCONF = "pressrun.urls"
 WSGI_APPLICATION = "pressrun.wsgi.application"
 TEMPLATES = [

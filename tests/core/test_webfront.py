@@ -278,6 +278,63 @@ def test_a_request_without_a_body_runs_at_once() -> None:
     assert (client.status, client.body) == (200, b"done\n")
 
 
+def test_a_request_cancelled_while_it_waits_for_a_thread_never_runs() -> None:
+    """granian cancels a connection's task when the connection goes away; a request still
+    waiting for the (only) thread then never reaches the application, and the one running
+    is answered as usual."""
+    release = threading.Event()
+    calls: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        calls.append(environ["PATH_INFO"])
+        release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done\n"]
+
+    first, second = Client(parts=[]), Client(parts=[])
+    front = CompleteRequests(app, threads=1, limits=LIMITS)
+
+    async def run() -> None:
+        running = asyncio.create_task(
+            front(scope(method="GET", raw_path=b"/first"), first.receive, first.send)
+        )
+        while not calls:
+            await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(
+            front(scope(method="GET", raw_path=b"/second"), second.receive, second.send)
+        )
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        # The cancelled task ends (its job withdrawn from the queue) before the thread is
+        # free: the thread must then find nothing to run.
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        release.set()
+        await asyncio.wait_for(running, 5)
+
+    asyncio.run(run())
+    front.executor.shutdown(wait=True)
+    assert calls == ["/first"]
+    assert (first.status, first.body) == (200, b"done\n")
+    assert second.sent == []
+
+
+def test_an_application_that_raises_past_the_front_reaches_the_loop() -> None:
+    """What the front does not answer itself (an exception that is no Exception) is raised
+    where the request is awaited, as before."""
+
+    class Stop(BaseException):
+        pass
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        raise Stop
+
+    client = Client(parts=[])
+    with pytest.raises(Stop):
+        serve(app, scope(method="GET"), client)
+    assert client.sent == []
+
+
 def test_a_small_response_is_sent_whole() -> None:
     app, client = App(chunks=(b"a", b"", b"b")), Client(parts=[b""])
     serve(app, scope(method="GET"), client)
