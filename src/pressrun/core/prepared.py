@@ -334,6 +334,15 @@ class CompiledUpdate:
         return PreparedUpdate(sql=sql, params=tuple(bound), using=using)
 
 
+def _key_marker(model: type[Model], position: int, key: str) -> Any:
+    """What stands for the value of `key` (a text or integer field, "pk" for the primary key)
+    at `position` while a read is compiled: never a real value."""
+    field = model._meta.pk if key == "pk" else model._meta.get_field(key)
+    if isinstance(field, CharField | TextField):
+        return f"{_PENDING_TEXT}:{position}"
+    return PENDING_ID - position
+
+
 class PreparedRowRead:
     """The first row of `model` (by `order_by`) matching `keys` given per call and fixed
     `filters`, compiled once per database and process: reading it then costs the statement,
@@ -359,16 +368,10 @@ class PreparedRowRead:
         self.filters = filters
         self._compiled: dict[str, tuple[str, tuple[Any, ...], list[int], list[str], Any]] = {}
 
-    def _marker(self, position: int, key: str) -> Any:
-        field = self.model._meta.pk if key == "pk" else self.model._meta.get_field(key)
-        if isinstance(field, CharField | TextField):
-            return f"{_PENDING_TEXT}:{position}"
-        return PENDING_ID - position
-
     def _compile(self, using: str) -> tuple[str, tuple[Any, ...], list[int], list[str], Any]:
         compiled = self._compiled.get(using)
         if compiled is None:
-            markers = [self._marker(i, key) for i, key in enumerate(self.keys)]
+            markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
             queryset = (
                 self.model._default_manager.using(using)
                 .filter(**dict(zip(self.keys, markers, strict=True)), **self.filters)
@@ -440,19 +443,13 @@ class PreparedRowsRead:
             tuple[str, tuple[Any, ...], list[int], list[tuple[int, list[Any], Any]]],
         ] = {}
 
-    def _marker(self, position: int, key: str) -> Any:
-        field = self.model._meta.pk if key == "pk" else self.model._meta.get_field(key)
-        if isinstance(field, CharField | TextField):
-            return f"{_PENDING_TEXT}:{position}"
-        return PENDING_ID - position
-
     def _compile(
         self, using: str, count: int
     ) -> tuple[str, tuple[Any, ...], list[int], list[tuple[int, list[Any], Any]]]:
         compiled = self._compiled.get((using, count))
         if compiled is None:
-            markers = [self._marker(i, key) for i, key in enumerate(self.keys)]
-            values = [self._marker(len(markers) + i, self.among) for i in range(count)]
+            markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
+            values = [_key_marker(self.model, len(markers) + i, self.among) for i in range(count)]
             queryset = (
                 self.model._default_manager.using(using)
                 .filter(
