@@ -272,6 +272,59 @@ def main() -> None:
             "order_place; one thread, no contention"
         )
 
+    # Group commit (core/group_commit.py, SQLite's default): threads of this process place
+    # orders at once, as a serving process's threads do under load; the orders that arrive
+    # while a group holds the lock share the next transaction. Per order: the write lock
+    # held (summed over the threads' connections), the orders per transaction, the wall time.
+    if lock is not None and live_settings.INTAKE_GROUP_COMMIT:
+        import threading
+
+        from pressrun.orders import services as intake
+
+        group_commit = intake._intake_group
+        grouped: dict[str, Any] = {}
+        for threads in (1, 4, 8):
+            per_thread = max(ROUNDS // threads, 10)
+            held_by: list[tuple[float, int]] = []
+            start_line = threading.Barrier(threads)
+
+            def placer(
+                per_thread: int = per_thread,
+                start_line: Any = start_line,
+                held_by: list[tuple[float, int]] = held_by,
+            ) -> None:
+                own = connection._lock()  # type: ignore[attr-defined]
+                before = (own.held_seconds, own.holds)
+                start_line.wait()
+                for _ in range(per_thread):
+                    place()
+                held_by.append((own.held_seconds - before[0], own.holds - before[1]))
+                connection.close()
+
+            groups, works = group_commit.groups, group_commit.grouped_works
+            workers = [threading.Thread(target=placer) for _ in range(threads)]
+            started = time.perf_counter()
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            wall = time.perf_counter() - started
+            orders = per_thread * threads
+            transactions = group_commit.groups - groups
+            grouped[f"{threads} threads"] = {
+                "write_lock_ms_per_order": round(sum(h for h, _ in held_by) / orders * 1000, 4),
+                "orders_per_transaction": round(
+                    (group_commit.grouped_works - works) / max(transactions, 1), 2
+                ),
+                "wall_ms_per_order": round(wall / orders * 1000, 4),
+                "orders": orders,
+            }
+        grouped["note"] = (
+            "threads of one process placing orders at once (group commit); the write lock "
+            "summed over their connections, per order"
+        )
+        result["write_path"]["group_commit"] = grouped
+
     # What a group commit could save at most per order: the cost of a write transaction that
     # changes one row and nothing else (the lock hand-off, BEGIN, COMMIT and its WAL write;
     # on PostgreSQL the WAL flush at commit).

@@ -402,6 +402,13 @@ CREDENTIAL_CACHE_SECONDS = _env_int("PRESSRUN_CREDENTIAL_CACHE_SECONDS", 300)
 # inside it (orders/services.py, docs/performance.md "write path"). 0 puts the ORM back
 # inside the transaction, the way to repeat the comparison with bench/census.py.
 INTAKE_PREPARED_WRITES = _env_bool("PRESSRUN_INTAKE_PREPARED_WRITES", True)
+# Orders that threads of one process have ready at the same moment are written in one
+# transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.
+# SQLite only by default: there every transaction waits for the one database write lock,
+# while PostgreSQL's writers lock rows and are better left apart.
+INTAKE_GROUP_COMMIT = _env_bool(
+    "PRESSRUN_INTAKE_GROUP_COMMIT", not DATABASES["default"]["ENGINE"].endswith("postgresql")
+)
 # Sign-in throttling (accounts/throttle.py, docs/operations.md "Security"). Failed sign-ins
 # are remembered for the window. One account from one client address gets this many free
 # failures, then waits 1 s, 2 s, 4 s… (capped at the window) before each further attempt.

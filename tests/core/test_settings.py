@@ -235,3 +235,34 @@ def test_a_pooler_setting_that_cannot_work_stops_the_start(
     result = _read_database(tmp_path, **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+READ_GROUP_COMMIT = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'pressrun.settings'; "
+    "django.setup(); from django.conf import settings; print(settings.INTAKE_GROUP_COMMIT)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "True"),  # SQLite: one write lock for everybody, so orders share transactions
+        ({"PRESSRUN_DATABASE_URL": POSTGRES_URL}, "False"),  # row locks: left apart
+        ({"PRESSRUN_INTAKE_GROUP_COMMIT": "0"}, "False"),
+        ({"PRESSRUN_DATABASE_URL": POSTGRES_URL, "PRESSRUN_INTAKE_GROUP_COMMIT": "1"}, "True"),
+    ],
+)
+def test_group_commit_is_on_for_sqlite_and_off_for_postgresql_unless_set(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRUN_")}
+    result = subprocess.run(
+        [sys.executable, "-c", READ_GROUP_COMMIT],
+        env={**clean, "PRESSRUN_DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

@@ -32,6 +32,7 @@ from pressrun.billing.services import (
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
+from pressrun.core.group_commit import GroupCommit
 from pressrun.core.money import format_money, is_whole_cents
 from pressrun.core.prepared import PENDING_ID, PreparedInsert, PreparedRowRead, prepare_insert
 from pressrun.core.text import is_one_line
@@ -185,6 +186,9 @@ def _merge_lines(request: OrderRequest) -> list[tuple[int, int]]:
         )
     return list(merged.items())
 
+
+# Intake's writes of this process's threads, grouped into shared transactions when enabled.
+_intake_group = GroupCommit()
 
 # An order of one product (most of them) reads it with a statement compiled once per process.
 _active_project = PreparedRowRead(Project, is_active=True)
@@ -484,7 +488,8 @@ def _write_prepared(
     debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
     expect_paid = prod and publisher.balance >= total
     expected = paid_inserts() if expect_paid else held_inserts()
-    with transaction.atomic():
+
+    def write() -> Order:
         if email_key:
             _lock_projects_and_check_email(
                 project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
@@ -503,6 +508,15 @@ def _write_prepared(
         # Told in this transaction: what the subscribers queue (the customer's
         # notification, the HOLD reminder) exists exactly if the order does.
         publish(OrderPlaced(order=order))
+        return order
+
+    if settings.INTAKE_GROUP_COMMIT:
+        # Orders of this process's threads that arrive together share one transaction
+        # (core/group_commit.py); this returns once the one holding this order committed.
+        order = _intake_group.run(write)
+    else:
+        with transaction.atomic():
+            order = write()
     for line in lines:
         line.order = order
     return order, lines
