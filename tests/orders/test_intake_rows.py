@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry
@@ -44,6 +45,15 @@ def rows(order: Order) -> dict[str, Any]:
             for entry in LedgerEntry.objects.filter(order=order)
         ],
     }
+
+
+def queued_tasks(order: Order) -> list[str]:
+    """The tasks queued for `order`, by name."""
+    return sorted(
+        task.task_path
+        for task in DBTaskResult.objects.all()
+        if task.args_kwargs.get("kwargs", {}).get("order_id") == order.id
+    )
 
 
 @pytest.mark.parametrize("prepared", WRITE_PATHS)
@@ -157,3 +167,10 @@ def test_the_balance_in_the_database_decides_not_the_one_read_before(
     }
     expected = Decimal(stored) - total if paid else Decimal(stored)
     assert Publisher.objects.get(id=publisher.id).balance == expected
+    # What the subscribers queued is the outcome's, once: an attempt rolled back for the
+    # wrong guess leaves no task behind. The same as for an order guessed right.
+    other = make_publisher(balance=stored)
+    guessed_right = place(other, make_project(other), invoice="INV-1")
+    assert guessed_right.status == status
+    assert queued_tasks(order) == queued_tasks(guessed_right)
+    assert queued_tasks(order)  # the customer's email at least

@@ -429,6 +429,10 @@ def _enter_paid(order: Order, *, now: datetime) -> None:
     order.charged_at = now
 
 
+class _OutcomeGuessedWrong(Exception):
+    """The debit, run last, decided against the outcome whose rows were written."""
+
+
 def _write_prepared(
     *,
     fields: dict[str, Any],
@@ -446,7 +450,8 @@ def _write_prepared(
     subscribers. When a concurrent payment or order proved the guess wrong, the other
     outcome's rows are compiled inside the transaction: slower, as correct. On SQLite every
     writer of every process waits while a transaction is open, so what it holds the lock for
-    is kept to the statements (docs/performance.md, "the write path")."""
+    is kept to the statements (docs/performance.md, "the write path"). On PostgreSQL the
+    debit runs last, so the publisher's row is locked for the shortest time."""
     total = fields["total_cost"]
     prod = fields["mode"] == Mode.PROD
     publisher: Publisher = fields["publisher"]
@@ -489,17 +494,28 @@ def _write_prepared(
     expect_paid = prod and publisher.balance >= total
     expected = paid_inserts() if expect_paid else held_inserts()
 
-    def write() -> Order:
+    def write(*, debit_last: bool) -> Order:
         if email_key:
             _lock_projects_and_check_email(
                 project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
             )
+        if debit_last:
+            # The rows of the guessed outcome first, the debit last: on PostgreSQL the debit
+            # locks the publisher's row until COMMIT, and every other order of this
+            # publisher waits for that lock; taken last, it is held for one statement and
+            # the COMMIT instead of the whole transaction. A debit that decides against the
+            # guess rolls this attempt back (`_OutcomeGuessedWrong`) for one debit-first.
+            order = write_rows(expect_paid, expected)
+            charged = debit is not None and debit.execute() == 1
+            if charged != expect_paid:
+                raise _OutcomeGuessedWrong
+            return order
         # Debit first, so the order is written once with its final status.
         charged = debit is not None and debit.execute() == 1
-        if charged == expect_paid:
-            order_insert, *rest = expected
-        else:
-            order_insert, *rest = paid_inserts() if charged else held_inserts()
+        return write_rows(charged, expected if charged == expect_paid else None)
+
+    def write_rows(paid: bool, inserts: list[PreparedInsert] | None) -> Order:
+        order_insert, *rest = inserts or (paid_inserts() if paid else held_inserts())
         order_id = order_insert.execute()
         for statement in (*line_inserts, *rest):
             statement.execute(order_id)
@@ -513,10 +529,15 @@ def _write_prepared(
     if settings.INTAKE_GROUP_COMMIT:
         # Orders of this process's threads that arrive together share one transaction
         # (core/group_commit.py); this returns once the one holding this order committed.
-        order = _intake_group.run(write)
+        # SQLite's one write lock is held for the whole transaction whatever its order.
+        order = _intake_group.run(lambda: write(debit_last=False))
     else:
-        with transaction.atomic():
-            order = write()
+        try:
+            with transaction.atomic():
+                order = write(debit_last=connection.features.has_select_for_update)
+        except _OutcomeGuessedWrong:
+            with transaction.atomic():
+                order = write(debit_last=False)
     for line in lines:
         line.order = order
     return order, lines
