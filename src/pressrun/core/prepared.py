@@ -18,6 +18,7 @@ reason: building and compiling the queryset costs more than running it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,8 +44,9 @@ class PreparedInsert:
     instance: Model
     sql: str
     params: tuple[Any, ...]
-    # (position in params, attribute name, whether the value is a text naming the id)
-    pending: tuple[tuple[int, str, bool], ...]
+    # (position in params, attribute name, how the id goes in: "id", "text" or "json", and
+    # for "json" the value as prepared, since `execute` replaces the instance's)
+    pending: tuple[tuple[int, str, str, Any], ...]
     returns_id: bool
     using: str
     # False when the row carries its own primary key (a UUID), which execute() keeps.
@@ -53,17 +55,25 @@ class PreparedInsert:
     def execute(self, pending_id: int | None = None) -> Any:
         """Insert the row (`PENDING_ID` replaced by `pending_id`); returns its id."""
         params: Sequence[Any] = self.params
+        connection = connections[self.using]
         if self.pending:
             assert pending_id is not None, "this statement waits for an id"
             listed = list(params)
-            for index, attname, is_text in self.pending:
-                value = (
-                    listed[index].replace(_PENDING_TEXT, str(pending_id)) if is_text else pending_id
-                )
-                listed[index] = value
+            for index, attname, kind, prepared in self.pending:
+                if kind == "json":
+                    # The id within a JSON value: the value rebuilt, prepared by its field.
+                    field = cast("Field[Any, Any]", self.instance._meta.get_field(attname))
+                    value = _json_with_id(prepared, field, pending_id)
+                    listed[index] = field.get_db_prep_save(value, connection)
+                else:
+                    value = (
+                        listed[index].replace(_PENDING_TEXT, str(pending_id))
+                        if kind == "text"
+                        else pending_id
+                    )
+                    listed[index] = value
                 setattr(self.instance, attname, value)
             params = listed
-        connection = connections[self.using]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             if not self.generated_pk:
@@ -222,6 +232,24 @@ def _insert_plan(model: type[Model], instance: Model, using: str) -> _InsertPlan
     return plan
 
 
+def _pending_kind(field: Field[Any, Any], param: Any, instance: Model) -> str:
+    """How `PENDING_ID` is in a column's value: "id" (the value), "text" (in a text), "json"
+    (somewhere in a JSON value, whatever the driver's form of it), or "" (not at all)."""
+    if isinstance(field, models.JSONField):
+        value = getattr(instance, field.attname)
+        return "json" if _PENDING_TEXT in json.dumps(value, cls=field.encoder) else ""
+    if isinstance(param, int) and param == PENDING_ID:
+        return "id"
+    if isinstance(param, str) and _PENDING_TEXT in param:
+        return "text"
+    return ""
+
+
+def _json_with_id(value: Any, field: Any, pending_id: int) -> Any:
+    text = json.dumps(value, cls=field.encoder).replace(_PENDING_TEXT, str(pending_id))
+    return json.loads(text, cls=field.decoder)
+
+
 def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert:
     """The INSERT of `instance` (all its concrete fields but an auto primary key), compiled
     now. Where a value is `PENDING_ID` (or a text containing it), the id given to `execute`
@@ -244,10 +272,9 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
         sql, params, returns_id = _compiled_insert(model, list(fields), instance, using)
         whole = True
     pending = tuple(
-        (index, field.attname, isinstance(value, str))
+        (index, field.attname, kind, getattr(instance, field.attname) if kind == "json" else None)
         for index, (field, value) in enumerate(zip(fields, params, strict=False))
-        if (isinstance(value, int) and value == PENDING_ID)
-        or (isinstance(value, str) and _PENDING_TEXT in value)
+        if (kind := _pending_kind(field, value, instance))
     )
     if pending and whole:
         # An expression's parameters shift the others: no column can be told by its place.

@@ -7,13 +7,19 @@ of it while SQLite's write lock is held. The row written is the one django-tasks
 same columns, same values; its one `pre_save` handler (a task without `run_after` waits for
 no date: the greatest date) is applied here, since a prepared INSERT sends no model signals.
 `tests/core/test_task_backend.py` compares the two rows column by column.
+
+`task_enqueue_prepare` goes one step further for a write path that knows its tasks before its
+transaction begins (intake): the row is built and its INSERT prepared before, and only
+executed inside; an id the task's arguments name may still be `PENDING_ID` then
+(`core.prepared`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from django.db import router
+from django.db import router, transaction
 from django_tasks.base import Task
 from django_tasks.signals import task_enqueued
 from django_tasks.utils import normalize_json
@@ -21,7 +27,7 @@ from django_tasks_db.backend import DatabaseBackend as StockDatabaseBackend
 from django_tasks_db.backend import TaskResult
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from pressrun.core.prepared import prepare_insert
+from pressrun.core.prepared import PreparedInsert, prepare_insert
 
 
 class DatabaseBackend(StockDatabaseBackend):
@@ -35,6 +41,11 @@ class DatabaseBackend(StockDatabaseBackend):
     def _task_to_db_task(
         self, task: Task[Any, Any], args: Any, kwargs: Any
     ) -> DBTaskResult[Any, Any]:
+        insert = self._prepare_row(task, args, kwargs)
+        insert.execute()
+        return cast("DBTaskResult[Any, Any]", insert.instance)
+
+    def _prepare_row(self, task: Task[Any, Any], args: Any, kwargs: Any) -> PreparedInsert:
         result: DBTaskResult[Any, Any] = DBTaskResult(
             id=self._get_id(),
             args_kwargs=normalize_json({"args": args, "kwargs": kwargs}),
@@ -44,5 +55,34 @@ class DatabaseBackend(StockDatabaseBackend):
             run_after=task.run_after if task.run_after is not None else get_date_max(),
             backend_name=self.alias,
         )
-        prepare_insert(result, using=router.db_for_write(DBTaskResult)).execute()
-        return result
+        return prepare_insert(result, using=router.db_for_write(DBTaskResult))
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    """A task's row, ready to be queued by `execute` in the caller's transaction; run again
+    only after that transaction rolled back (the row keeps the id it was given when
+    prepared)."""
+
+    insert: PreparedInsert
+    backend: DatabaseBackend
+
+    def execute(self, pending_id: int | None = None) -> None:
+        self.insert.execute(pending_id)
+        row = cast("DBTaskResult[Any, Any]", self.insert.instance)
+        # django-tasks' signal (a debug log line) is sent once the row is committed, after the
+        # write lock is released; a task rolled back with its transaction is not announced.
+        transaction.on_commit(
+            lambda: task_enqueued.send(type(self.backend), task_result=row.task_result),
+            using=self.insert.using,
+        )
+
+
+def task_enqueue_prepare(task: Task[Any, Any], *args: Any, **kwargs: Any) -> PreparedTask | None:
+    """`task.enqueue(*args, **kwargs)` prepared now and run by `.execute()` later, inside
+    the transaction; None when the task's backend is not this one (then enqueue it there)."""
+    backend = task.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return None
+    backend.validate_task(task)
+    return PreparedTask(insert=backend._prepare_row(task, args, kwargs), backend=backend)

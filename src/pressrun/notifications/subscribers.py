@@ -5,7 +5,8 @@ change and its email commit together or not at all)."""
 
 from __future__ import annotations
 
-from pressrun.core.events import subscribe
+from pressrun.core.events import PreparedWrite, subscribe
+from pressrun.core.task_backend import task_enqueue_prepare
 from pressrun.notifications.services import (
     notify_order_cancelled,
     notify_order_changed,
@@ -23,15 +24,26 @@ from pressrun.orders.events import (
     OrderPlaced,
     OrderShipped,
 )
-from pressrun.orders.models import OrderStatus
+from pressrun.orders.models import Order, OrderStatus
 
 
 def on_order_placed(event: OrderPlaced) -> None:
     """Queue the task that renders the notification and the HOLD reminder; intake's
     transaction renders nothing. Nothing is queued when no email can result."""
-    order = event.order
-    if order.status == OrderStatus.HOLD or order_email_recipients(order):
-        order_placed_email.enqueue(order_id=order.id)
+    if _placed_email_wanted(event.order):
+        order_placed_email.enqueue(order_id=event.order.id)
+
+
+def prepare_order_placed(event: OrderPlaced) -> list[PreparedWrite] | None:
+    """`on_order_placed`'s task row, prepared before intake's transaction."""
+    if not _placed_email_wanted(event.order):
+        return []
+    prepared = task_enqueue_prepare(order_placed_email, order_id=event.order.id)
+    return None if prepared is None else [prepared]
+
+
+def _placed_email_wanted(order: Order) -> bool:
+    return order.status == OrderStatus.HOLD or bool(order_email_recipients(order))
 
 
 def on_order_shipped(event: OrderShipped) -> None:
@@ -59,7 +71,7 @@ def on_address_error(event: AddressErrorRaised) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(OrderPlaced, on_order_placed)
+    subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
     subscribe(OrderShipped, on_order_shipped)
     subscribe(OrderChanged, on_order_changed)
     subscribe(OrderDeleted, on_order_deleted)

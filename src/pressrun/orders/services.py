@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,7 +31,7 @@ from pressrun.billing.services import (
 )
 from pressrun.catalog.models import LETTER_PACKAGING, Project
 from pressrun.core.errors import DomainError
-from pressrun.core.events import publish
+from pressrun.core.events import Publication, publication_prepare, publish
 from pressrun.core.group_commit import GroupCommit
 from pressrun.core.money import format_money, is_whole_cents
 from pressrun.core.prepared import PENDING_ID, PreparedInsert, PreparedRowRead, prepare_insert
@@ -429,6 +429,20 @@ def _enter_paid(order: Order, *, now: datetime) -> None:
     order.charged_at = now
 
 
+class _OutcomeRows(NamedTuple):
+    """An outcome's INSERTs (the order's first) and its `OrderPlaced` subscribers' writes."""
+
+    inserts: list[PreparedInsert]
+    publication: Publication
+
+
+def _placed_publication(order: Order) -> Publication:
+    # The subscribers prepare their writes for the order as it will be inserted, its id
+    # standing in as PENDING_ID until the INSERT gives it the real one (core/events.py).
+    order.id = PENDING_ID
+    return publication_prepare(OrderPlaced(order=order))
+
+
 class _OutcomeGuessedWrong(Exception):
     """The debit, run last, decided against the outcome whose rows were written."""
 
@@ -467,15 +481,18 @@ def _write_prepared(
     )
     line_inserts = [prepare_insert(line) for line in lines]
 
-    def held_inserts() -> list[PreparedInsert]:
+    def held_rows() -> _OutcomeRows:
         held = Order(**fields)
         pending = Order(id=PENDING_ID, mode=held.mode, total_cost=total)
-        return [
-            prepare_insert(held),
-            prepare_insert(_placed_event(order=pending, request=request, now=now)),
-        ]
+        return _OutcomeRows(
+            [
+                prepare_insert(held),
+                prepare_insert(_placed_event(order=pending, request=request, now=now)),
+            ],
+            _placed_publication(held),
+        )
 
-    def paid_inserts() -> list[PreparedInsert]:
+    def paid_rows() -> _OutcomeRows:
         paid = Order(**fields)
         _enter_paid(paid, now=now)
         pending = Order(id=PENDING_ID, mode=paid.mode, total_cost=total)
@@ -483,16 +500,19 @@ def _write_prepared(
         entry = ledger_order_charge_entry(
             publisher_id=publisher.id, order_id=PENDING_ID, amount=total, at=now
         )
-        return [
-            prepare_insert(paid),
-            prepare_insert(entry),
-            prepare_insert(_placed_event(order=pending, request=request, now=now)),
-            prepare_insert(_charged_event(order=pending, request=request, now=now)),
-        ]
+        return _OutcomeRows(
+            [
+                prepare_insert(paid),
+                prepare_insert(entry),
+                prepare_insert(_placed_event(order=pending, request=request, now=now)),
+                prepare_insert(_charged_event(order=pending, request=request, now=now)),
+            ],
+            _placed_publication(paid),
+        )
 
     debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
     expect_paid = prod and publisher.balance >= total
-    expected = paid_inserts() if expect_paid else held_inserts()
+    expected = paid_rows() if expect_paid else held_rows()
 
     def write(*, debit_last: bool) -> Order:
         if email_key:
@@ -514,8 +534,9 @@ def _write_prepared(
         charged = debit is not None and debit.execute() == 1
         return write_rows(charged, expected if charged == expect_paid else None)
 
-    def write_rows(paid: bool, inserts: list[PreparedInsert] | None) -> Order:
-        order_insert, *rest = inserts or (paid_inserts() if paid else held_inserts())
+    def write_rows(paid: bool, rows: _OutcomeRows | None) -> Order:
+        inserts, publication = rows or (paid_rows() if paid else held_rows())
+        order_insert, *rest = inserts
         order_id = order_insert.execute()
         for statement in (*line_inserts, *rest):
             statement.execute(order_id)
@@ -523,7 +544,7 @@ def _write_prepared(
         assert isinstance(order, Order)
         # Told in this transaction: what the subscribers queue (the customer's
         # notification, the HOLD reminder) exists exactly if the order does.
-        publish(OrderPlaced(order=order))
+        publication.publish(order_id)
         return order
 
     if settings.INTAKE_GROUP_COMMIT:

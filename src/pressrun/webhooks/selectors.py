@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
+from pressrun.core.prepared import PreparedRowRead
 from pressrun.core.selectors import claim_abandoned_q
 from pressrun.core.tasks import ids_without_pending_run
 from pressrun.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -70,3 +71,22 @@ def stranded_delivery_ids(
     return ids_without_pending_run(
         webhook_deliver, "delivery_id", candidates, few=delivery_ids is not None
     )
+
+
+# Read for every order placed (before intake's transaction, and in it when the endpoint takes
+# the order's events): compiled once per process (core/prepared.py), the same query as
+# WebhookEndpoint.objects.filter(publisher_id=..., enabled=True).first().
+_enabled_endpoint = PreparedRowRead(
+    WebhookEndpoint, keys=("publisher_id",), order_by=("pk",), enabled=True
+)
+
+
+def enabled_endpoint(publisher_id: int) -> WebhookEndpoint | None:
+    """The publisher's endpoint when webhooks are on, else None."""
+    return _enabled_endpoint.get(publisher_id)
+
+
+def webhook_endpoint_takes_any(*, publisher_id: int, event_types: set[str]) -> bool:
+    """Whether the publisher's endpoint is on and takes one of `event_types` now."""
+    endpoint = enabled_endpoint(publisher_id)
+    return endpoint is not None and not event_types.isdisjoint(endpoint.event_types)

@@ -29,7 +29,6 @@ from django.utils import timezone
 from pressrun.accounts.models import Publisher
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
-from pressrun.core.prepared import PreparedRowRead
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import public_base_url
 from pressrun.core.tasks import current_worker_id, outbound_row_restart, stranded_rows_requeue
@@ -44,7 +43,11 @@ from pressrun.webhooks.models import (
     WebhookEventType,
 )
 from pressrun.webhooks.payload import event_body
-from pressrun.webhooks.selectors import deliveries_claimable, stranded_delivery_ids
+from pressrun.webhooks.selectors import (
+    deliveries_claimable,
+    enabled_endpoint,
+    stranded_delivery_ids,
+)
 from pressrun.webhooks.signing import (
     ATTEMPT_HEADER,
     EVENT_ID_HEADER,
@@ -172,14 +175,6 @@ def _delivery_create(
     return delivery
 
 
-# Read for every order placed, inside intake's transaction (SQLite's write lock is held):
-# compiled once per process (core/prepared.py), the same query as
-# WebhookEndpoint.objects.filter(publisher_id=..., enabled=True).first().
-_enabled_endpoint = PreparedRowRead(
-    WebhookEndpoint, keys=("publisher_id",), order_by=("pk",), enabled=True
-)
-
-
 def webhook_event_queue(
     *, publisher_id: int, event_type: str, order: Order
 ) -> WebhookDelivery | None:
@@ -187,7 +182,7 @@ def webhook_event_queue(
     that type: the delivery row (its body a snapshot of the order now) and its send task, in
     the caller's transaction (an outbox). Returns the delivery, or None when nothing is sent.
     """
-    endpoint = _enabled_endpoint.get(publisher_id)
+    endpoint = enabled_endpoint(publisher_id)
     if endpoint is None or event_type not in endpoint.event_types:
         return None
     return _delivery_create(

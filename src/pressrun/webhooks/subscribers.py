@@ -5,10 +5,11 @@ transaction when the publisher's endpoint takes that event (an outbox)."""
 
 from __future__ import annotations
 
-from pressrun.core.events import subscribe
+from pressrun.core.events import PreparedWrite, subscribe
 from pressrun.orders.events import AddressErrorRaised, OrderPaid, OrderPlaced, OrderShipped
 from pressrun.orders.models import OrderStatus
 from pressrun.webhooks.models import WebhookEventType
+from pressrun.webhooks.selectors import webhook_endpoint_takes_any
 from pressrun.webhooks.services import webhook_event_queue
 
 
@@ -22,6 +23,21 @@ def on_order_placed(event: OrderPlaced) -> None:
         webhook_event_queue(
             publisher_id=order.publisher_id, event_type=WebhookEventType.ORDER_HELD, order=order
         )
+
+
+def prepare_order_placed(event: OrderPlaced) -> list[PreparedWrite] | None:
+    """Before intake's transaction: nothing to write when the publisher's endpoint takes
+    neither event (most publishers have none); otherwise `on_order_placed` writes the
+    deliveries in the transaction."""
+    order = event.order
+    wanted: set[str] = {WebhookEventType.ORDER_PLACED}
+    if order.status == OrderStatus.HOLD:
+        wanted.add(WebhookEventType.ORDER_HELD)
+    return (
+        None
+        if webhook_endpoint_takes_any(publisher_id=order.publisher_id, event_types=wanted)
+        else []
+    )
 
 
 def on_order_paid(event: OrderPaid) -> None:
@@ -51,7 +67,7 @@ def on_address_error(event: AddressErrorRaised) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(OrderPlaced, on_order_placed)
+    subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
     subscribe(OrderPaid, on_order_paid)
     subscribe(OrderShipped, on_order_shipped)
     subscribe(AddressErrorRaised, on_address_error)

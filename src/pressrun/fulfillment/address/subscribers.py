@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from pressrun.core.events import subscribe
+from pressrun.core.events import PreparedWrite, subscribe
+from pressrun.core.task_backend import task_enqueue_prepare
 from pressrun.fulfillment.address.selectors import CHECKABLE_STATES
 from pressrun.fulfillment.services import fulfillment_move
 from pressrun.orders.events import (
@@ -35,14 +36,28 @@ MAX_NOTE_LENGTH = 500
 def _queue_check(order: Order) -> None:
     from pressrun.fulfillment.address.tasks import check_order_address
 
-    if order.mode == Mode.PROD and order.fulfillment_state in CHECKABLE_STATES:
+    if _checkable(order):
         check_order_address.enqueue(order_id=order.id)
+
+
+def _checkable(order: Order) -> bool:
+    return order.mode == Mode.PROD and order.fulfillment_state in CHECKABLE_STATES
 
 
 def on_order_placed(event: OrderPlaced) -> None:
     """Paid at once (PROCESSING): check the address. HOLD and test orders are not checked."""
     if event.order.fulfillment_state:
         _queue_check(event.order)
+
+
+def prepare_order_placed(event: OrderPlaced) -> list[PreparedWrite] | None:
+    """`on_order_placed`'s task row, prepared before intake's transaction."""
+    from pressrun.fulfillment.address.tasks import check_order_address
+
+    if not (event.order.fulfillment_state and _checkable(event.order)):
+        return []
+    prepared = task_enqueue_prepare(check_order_address, order_id=event.order.id)
+    return None if prepared is None else [prepared]
 
 
 def on_order_paid(event: OrderPaid) -> None:
@@ -91,7 +106,7 @@ def on_order_ready(event: OrderReady) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(OrderPlaced, on_order_placed)
+    subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
     subscribe(OrderPaid, on_order_paid)
     subscribe(OrderAddressCorrected, on_address_corrected)
     subscribe(AddressErrorRaised, on_address_error)
