@@ -18,7 +18,7 @@ reason: building and compiling the queryset costs more than running it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -317,8 +317,9 @@ class CompiledUpdate:
             query.add_update_values(values)
             sql, params = query.get_compiler(using=using).as_sql()
             places = []
-            for name, marker in markers.items():
-                found = [i for i, value in enumerate(params) if value == marker]
+            for (name, marker), found in zip(
+                markers.items(), _marker_places(params, markers.values()), strict=True
+            ):
                 if not found or any(type(params[i]) is not type(marker) for i in found):
                     raise TypeError(f"{name}: the statement does not take it as it is")
                 places += [(i, name) for i in found]
@@ -332,6 +333,29 @@ class CompiledUpdate:
         for index, name in places:
             bound[index] = arguments[name]
         return PreparedUpdate(sql=sql, params=tuple(bound), using=using)
+
+
+def _marker_places(params: Sequence[Any], markers: Iterable[Any]) -> list[list[int]]:
+    """Per marker, the positions among a compiled statement's `params` that hold it."""
+    return [[i for i, value in enumerate(params) if value == marker] for marker in markers]
+
+
+# A statement's column converters, as the compiler gives them: (position in the row,
+# (the functions in the order they apply, the column's expression)).
+_Converters = tuple[tuple[int, tuple[list[Any], Any]], ...]
+
+
+def _converted(
+    row: Sequence[Any], converters: _Converters, connection: BaseDatabaseWrapper
+) -> list[Any]:
+    """`row` with its columns' converters applied, as the ORM applies them."""
+    listed = list(row)
+    for position, (functions, expression) in converters:
+        value = listed[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        listed[position] = value
+    return listed
 
 
 def _key_marker(model: type[Model], position: int, key: str) -> Any:
@@ -366,9 +390,13 @@ class PreparedRowRead:
         self.keys = keys
         self.order_by = order_by
         self.filters = filters
-        self._compiled: dict[str, tuple[str, tuple[Any, ...], list[int], list[str], Any]] = {}
+        self._compiled: dict[
+            str, tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
+        ] = {}
 
-    def _compile(self, using: str) -> tuple[str, tuple[Any, ...], list[int], list[str], Any]:
+    def _compile(
+        self, using: str
+    ) -> tuple[str, tuple[Any, ...], list[int], list[str], _Converters]:
         compiled = self._compiled.get(using)
         if compiled is None:
             markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
@@ -379,13 +407,10 @@ class PreparedRowRead:
             )
             compiler = queryset.query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            positions = []
-            for marker in markers:
-                [index] = [i for i, value in enumerate(params) if value == marker]
-                positions.append(index)
+            positions = [index for [index] in _marker_places(params, markers)]
             columns = [column for column, _, _ in compiler.select]
             names = [column.target.attname for column in columns]
-            converters = compiler.get_converters(columns)
+            converters = tuple(compiler.get_converters(columns).items())
             compiled = (sql, tuple(params), positions, names, converters)
             self._compiled[using] = compiled
         return compiled
@@ -402,11 +427,7 @@ class PreparedRowRead:
             row = cursor.fetchone()
         if row is None:
             return None
-        values_read = list(row)
-        for position, (functions, expression) in converters.items():
-            for function in functions:
-                values_read[position] = function(values_read[position], expression, connection)
-        return self.model.from_db(using, names, values_read)
+        return self.model.from_db(using, names, _converted(row, converters, connection))
 
 
 class PreparedRowsRead:
@@ -437,15 +458,14 @@ class PreparedRowsRead:
         self.keys = keys
         self.filters = filters
         # (database, number of values) -> (sql, params, positions of keys then values,
-        # converters as (position, functions, expression))
+        # converters)
         self._compiled: dict[
-            tuple[str, int],
-            tuple[str, tuple[Any, ...], list[int], list[tuple[int, list[Any], Any]]],
+            tuple[str, int], tuple[str, tuple[Any, ...], list[int], _Converters]
         ] = {}
 
     def _compile(
         self, using: str, count: int
-    ) -> tuple[str, tuple[Any, ...], list[int], list[tuple[int, list[Any], Any]]]:
+    ) -> tuple[str, tuple[Any, ...], list[int], _Converters]:
         compiled = self._compiled.get((using, count))
         if compiled is None:
             markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
@@ -462,18 +482,12 @@ class PreparedRowsRead:
             )
             compiler = queryset.query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            positions = []
-            for marker in (*markers, *values):
-                [index] = [i for i, value in enumerate(params) if value == marker]
-                positions.append(index)
+            positions = [index for [index] in _marker_places(params, (*markers, *values))]
             columns = [column for column, _, _ in compiler.select]
             meta = self.model._meta
             wanted = [meta.pk if name == "pk" else meta.get_field(name) for name in self.columns]
             assert [column.target for column in columns] == wanted, "columns out of order"
-            converters = [
-                (position, functions, expression)
-                for position, (functions, expression) in compiler.get_converters(columns).items()
-            ]
+            converters = tuple(compiler.get_converters(columns).items())
             compiled = (sql, tuple(params), positions, converters)
             self._compiled[using, count] = compiled
         return compiled
@@ -494,13 +508,4 @@ class PreparedRowsRead:
             read = cursor.fetchall()
         if not converters:
             return cast(list[tuple[Any, ...]], read)
-        converted = []
-        for row in read:
-            listed = list(row)
-            for position, functions, expression in converters:
-                value = listed[position]
-                for function in functions:
-                    value = function(value, expression, connection)
-                listed[position] = value
-            converted.append(tuple(listed))
-        return converted
+        return [tuple(_converted(row, converters, connection)) for row in read]
