@@ -493,16 +493,16 @@ class PreparedRowsRead:
             values: list[Any]
             if count is None:
                 values = [[_key_marker(self.model, len(markers), self.among)]]
-                array: tuple[Any, ...] = (_AnyOf(F(self.among), values[0]),)
+                lookups: tuple[Any, ...] = (_AnyOf(F(self.among), values[0]),)
             else:
                 values = [
                     _key_marker(self.model, len(markers) + i, self.among) for i in range(count)
                 ]
                 conditions[f"{self.among}__in"] = values
-                array = ()
+                lookups = ()
             queryset = (
                 self.model._default_manager.using(using)
-                .filter(*array, **conditions, **self.filters)
+                .filter(*lookups, **conditions, **self.filters)
                 .order_by()
                 .values_list(*self.columns)
             )
