@@ -95,7 +95,7 @@ bodies = st.one_of(
 charsets = st.sampled_from([None, "utf-8", "ascii", "cp1252", "iso-8859-1", "utf-16"])
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(bodies, charsets)
 @example(b"function=getOrderStatusByInvoice&Invoice=A%5B%2A%7C%2A%5DB", None)
 @example(b"a=%&b=%4&c=%4g&d=%%41&e=\\%41&f=\\x41&g=\\\\%5c", None)
@@ -106,7 +106,7 @@ def test_same_pairs_as_parse_qsl(raw: bytes, charset: str | None) -> None:
     assert outcome(_pairs, raw, charset) == outcome(reference_pairs, raw, charset)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(bodies)
 def test_unquoted_is_unquote_plus(raw: bytes) -> None:
     expected = unquote_plus(raw.decode("latin-1"), encoding="latin-1").encode("latin-1")
