@@ -146,7 +146,7 @@ def test_one_statement_per_call(publishers: list[Any]):
 
 def test_the_statement_takes_the_invoices_as_the_database_wants_them(publishers: list[Any]):
     """PostgreSQL: one array parameter, the same statement for any number of invoices
-    (psycopg caches and prepares a statement of up to 50 parameters only). SQLite: one
+    (psycopg caches its parsing of a statement of up to 50 parameters only). SQLite: one
     parameter per invoice, after the publisher's."""
     sent: list[tuple[str, list[Any]]] = []
 

@@ -453,10 +453,10 @@ class PreparedRowsRead:
     columns' converters applied as the ORM applies them: `values_list(*columns)` without
     its queryset. Compiled once per database, process and number of values (an `IN` list
     has one placeholder per value); on PostgreSQL once per database and process, the values
-    being one array parameter (`= ANY(%s)`): psycopg neither caches its conversion of a
-    statement of over 50 parameters nor prepares it, so an `IN` list of 100 cost more in
-    psycopg than the rest of the read. For reads of many rows on every request: the orders
-    of a status call.
+    being one array parameter (`= ANY(%s)`): psycopg does not cache its parsing of a
+    statement of over 50 parameters, and parsed the `IN` list's 100 placeholders and
+    adapted its 100 values one by one on every call, which cost more than the rest of the
+    read. For reads of many rows on every request: the orders of a status call.
 
     The rows come in no particular order (no ORDER BY, not even the model's `ordering`): a
     caller that needs one ranks them itself. `keys` and `among` each must be a plain equality
