@@ -9,13 +9,17 @@ JSON object: per step, the median over the rounds of the mean milliseconds per c
 and this process's CPU; on SQLite all of the work is in-process), and on SQLite how long
 each step holds the database write lock per call. The metering step runs twice: as the
 publisher's calls are (charged, once the benchmark made over 1,000 calls), and with the free
-allowance raised for the step.
+allowance raised for the step. The whole call runs three ways: the view alone, through
+Django's test client (the full middleware list), and through `pressrun.wsgi.application`,
+what `pressrun serve` hands each request to (the gateway's shorter middleware list), without
+the server around it.
 
 Usage: python bench/status_steps.py EMAIL PASSWORD FILLED_COUNT [ROUNDS]
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -116,6 +120,39 @@ def main() -> None:
         response = client.post("/gateway/status", body(), content_type=form)
         assert response.content.count(b"<ErrorNum>0</ErrorNum>") == 100
 
+    from pressrun.wsgi import application
+
+    def through_wsgi() -> None:
+        # What `pressrun serve` hands each request to: the gateway's own middleware list.
+        raw = body().encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/gateway/status",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "CONTENT_TYPE": form,
+            "CONTENT_LENGTH": str(len(raw)),
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.input": io.BytesIO(raw),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        result = application(environ, lambda status, headers, exc_info=None: None)
+        try:
+            assert b"".join(result).count(b"<ErrorNum>0</ErrorNum>") == 100
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
     steps: dict[str, Callable[[], Any]] = {
         "split_invoices": lambda: split_invoices(text),
         "publisher_authenticate (cache hit)": lambda: publisher_authenticate(
@@ -129,6 +166,7 @@ def main() -> None:
         "render_status_xml (100 found)": lambda: render_status_xml(sections),
         "view, no middleware": view,
         "test client, full stack": through_client,
+        "WSGI application, gateway middleware": through_wsgi,
     }
     # SQLite: the write lock (BEGIN IMMEDIATE to COMMIT) each step holds, per call.
     from django.db import connection

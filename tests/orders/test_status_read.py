@@ -142,3 +142,31 @@ def test_one_statement_per_call(publishers: list[Any]):
         order_by_invoices(publisher_id=publishers[0].id, invoices=["A-1", "%s", "NOPE"])
     [query] = captured.captured_queries
     assert "ORDER BY" not in query["sql"]
+
+
+def test_the_statement_takes_the_invoices_as_the_database_wants_them(publishers: list[Any]):
+    """PostgreSQL: one array parameter, the same statement for any number of invoices
+    (psycopg caches its parsing of a statement of up to 50 parameters only). SQLite: one
+    parameter per invoice, after the publisher's."""
+    sent: list[tuple[str, list[Any]]] = []
+
+    def record(execute: Callable[..., Any], sql: str, params: Any, *args: Any) -> Any:
+        sent.append((sql, list(params)))
+        return execute(sql, params, *args)
+
+    many = [f"INV-{number}" for number in range(100)]
+    publisher_id = publishers[0].id
+    with connection.execute_wrapper(record):
+        order_by_invoices(publisher_id=publisher_id, invoices=["A-1"])
+        order_by_invoices(publisher_id=publisher_id, invoices=many)
+    [(one_sql, one_params), (many_sql, many_params)] = sent
+    if connection.vendor == "postgresql":
+        assert one_sql == many_sql
+        assert "= ANY(" in one_sql
+        assert one_params == [["A-1"], publisher_id]
+        assert sorted(many_params[0]) == sorted(many)
+        assert many_params[1:] == [publisher_id]
+    else:
+        assert one_params == ["A-1", publisher_id]
+        assert sorted(many_params[:-1]) == sorted(many)
+        assert many_params[-1:] == [publisher_id]
