@@ -553,6 +553,42 @@ def test_an_application_error_is_logged_and_answered_500(
     assert record.exc_info is not None
 
 
+def test_an_application_error_in_a_streamed_response_cuts_it_short(
+    on_loop: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the head there is no 500 to give: the error is logged, the body closed, and the
+    error raised where the request is awaited (granian then drops the connection)."""
+    chunk = b"z" * 65536
+    produced = WHOLE_RESPONSE_BYTES // len(chunk) + 2
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            for _ in range(produced):
+                yield chunk
+            raise ValueError("broken")
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body()
+
+    client = Client(parts=[])
+    with (
+        caplog.at_level(logging.ERROR, logger="pressrun.web"),
+        pytest.raises(ValueError, match="broken"),
+    ):
+        serve(app, scope(method="GET", raw_path=b"/x"), client, on_loop=on_loop)
+    assert [record.getMessage() for record in caplog.records] == [
+        "The application failed on GET /x"
+    ]
+    assert closed == [True]
+    assert client.status == 200
+    assert client.body == chunk * produced
+
+
 def test_the_access_log_has_one_line_per_request(
     caplog: pytest.LogCaptureFixture, on_loop: bool
 ) -> None:

@@ -114,6 +114,17 @@ class _Channel:
 
 
 @dataclass
+class _Unfinished:
+    """A large response the thread began: the loop's thread goes on producing and sending
+    it (with `on_loop`)."""
+
+    response: _Response
+    chunks: list[bytes]
+    iterator: Iterator[bytes]
+    iterable: Iterable[bytes]
+
+
+@dataclass
 class _Whole:
     """A response the thread finished: the loop sends it in one go."""
 
@@ -277,43 +288,30 @@ class CompleteRequests:
     async def _run_on_loop(
         self, environ: dict[str, Any], channel: _Channel
     ) -> _Whole | tuple[int, int]:
-        """`_run_application` on the loop's thread: Django's code runs outside the loop (see
-        `_outside_loop`); a large response is sent as it is produced, chunk by chunk."""
-        response = _Response()
+        """`_run_application` on the loop's thread, with Django's code outside the loop (see
+        `_OutsideLoop`); a large response is then sent as it is produced, chunk by chunk."""
+        with _OutsideLoop():
+            answer = self._run_application(environ, None)
+        if not isinstance(answer, _Unfinished):
+            return answer
         try:
-            with _outside_loop():
-                iterable = self.wsgi_app(environ, response.start)
-        except Exception:
-            logger.exception("The application failed on %s %s", *_request_line(environ))
-            return _server_error()
-        try:
-            with _outside_loop():
-                collected = _collect(response, iter(iterable))
-            if isinstance(collected, _Whole):
-                return collected
-            return await self._stream_on_loop(response, *collected, channel)
+            return await self._stream_on_loop(answer, channel)
         except ClientGone:
             return 499, 0
         except Exception:
             logger.exception("The application failed on %s %s", *_request_line(environ))
-            if response.streaming:
-                raise
-            return _server_error()
+            # The head is out: all that is left is to cut the response short.
+            raise
         finally:
-            close = getattr(iterable, "close", None)
+            close = getattr(answer.iterable, "close", None)
             if close is not None:
-                with _outside_loop():
+                with _OutsideLoop():
                     close()
 
-    async def _stream_on_loop(
-        self,
-        response: _Response,
-        chunks: list[bytes],
-        iterator: Iterator[bytes],
-        channel: _Channel,
-    ) -> tuple[int, int]:
+    async def _stream_on_loop(self, unfinished: _Unfinished, channel: _Channel) -> tuple[int, int]:
         """`_stream` on the loop's thread: the production stops when the client goes away or
         reads nothing for the write timeout."""
+        response = unfinished.response
 
         async def watch() -> None:
             # With the body read, the next message is the client's disconnection.
@@ -343,10 +341,10 @@ class CompleteRequests:
                 }
             )
             sent = 0
-            produced = itertools.chain(chunks, iterator)
+            produced = itertools.chain(unfinished.chunks, unfinished.iterator)
             while True:
                 # Django produces the next chunk (a streamed queryset reads on).
-                with _outside_loop():
+                with _OutsideLoop():
                     chunk = next(produced, None)
                 if chunk is None:
                     break
@@ -361,26 +359,33 @@ class CompleteRequests:
     def _run(self, environ: dict[str, Any], channel: _Channel) -> _Whole | tuple[int, int]:
         # The body is closed on the thread that reads it, whatever becomes of the request.
         try:
-            return self._run_application(environ, channel)
+            answer = self._run_application(environ, channel)
         finally:
             environ["wsgi.input"].close()
+        assert not isinstance(answer, _Unfinished)
+        return answer
 
     def _run_application(
-        self, environ: dict[str, Any], channel: _Channel
-    ) -> _Whole | tuple[int, int]:
+        self, environ: dict[str, Any], channel: _Channel | None
+    ) -> _Whole | tuple[int, int] | _Unfinished:
         """Run Django on this thread. A small response comes back whole; a large one is
         sent from here as it is produced (Django's database connections belong to this
-        thread, so a streamed queryset must be iterated here too)."""
+        thread, so a streamed queryset must be iterated here too). Without a channel (on
+        the loop's thread) a large one comes back unfinished, for the loop to send."""
         response = _Response()
         try:
             iterable = self.wsgi_app(environ, response.start)
         except Exception:
             logger.exception("The application failed on %s %s", *_request_line(environ))
             return _server_error()
+        finished = True
         try:
             collected = _collect(response, iter(iterable))
             if isinstance(collected, _Whole):
                 return collected
+            if channel is None:
+                finished = False
+                return _Unfinished(response, *collected, iterable)
             return self._stream(response, *collected, channel)
         except ClientGone:
             return 499, 0
@@ -392,7 +397,7 @@ class CompleteRequests:
             return _server_error()
         finally:
             close = getattr(iterable, "close", None)
-            if close is not None:
+            if finished and close is not None:
                 close()
 
     def _stream(
@@ -461,20 +466,22 @@ def _collect(
     return _Whole(response.status, response.headers, b"".join(chunks))
 
 
-@contextlib.contextmanager
-def _outside_loop() -> Iterator[None]:
+class _OutsideLoop:
     """Run Django's synchronous code on the loop's thread as on a thread without a loop.
 
     Django refuses database calls where an event loop is running (they would block it), and
     asgiref's `async_to_sync` refuses to run there; here blocking the loop is the intent, so
     the thread shows no running loop while Django runs.
     """
-    loop = asyncio.events._get_running_loop()
-    asyncio.events._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio.events._set_running_loop(loop)
+
+    __slots__ = ("loop",)
+
+    def __enter__(self) -> None:
+        self.loop = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(None)
+
+    def __exit__(self, *exc_info: object) -> None:
+        asyncio.events._set_running_loop(self.loop)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, exception: BaseException | None) -> None:
