@@ -10,7 +10,7 @@ connection and a little memory or disk, never one of the threads that serve ever
 
 A process with one Django thread (`on_loop`, the SQLite default) has no separate thread: the
 loop's own thread runs Django on each complete request, one at a time, which saves the two
-hand-overs between threads (about a fifth of the server's CPU for a small request).
+hand-overs between threads (about a sixth of the server's CPU for a small request).
 
 The answers the front gives itself, always closing the connection:
 
@@ -158,6 +158,7 @@ class CompleteRequests:
         # With `on_loop`, the loop's thread is the one thread: a request waits for its turn
         # here (while another streams its response to a slow client).
         self._turn = asyncio.Lock()
+        # Unused with `on_loop` (its thread would only start with a first job).
         self.executor = ThreadPoolExecutor(
             max_workers=1 if on_loop else threads, thread_name_prefix="pressrun-web"
         )
