@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pressrun.core import webfront
 from pressrun.core.webfront import (
     WHOLE_RESPONSE_BYTES,
     CompleteRequests,
@@ -121,15 +122,22 @@ class App:
             self.closed += 1
 
 
-def serve(app: Any, request: Message, client: Client, *, threads: int = 1) -> None:
-    front = CompleteRequests(app, threads=threads, limits=LIMITS)
+@pytest.fixture(params=[False, True], ids=["on-a-thread", "on-the-loop"])
+def on_loop(request: pytest.FixtureRequest) -> bool:
+    """Both ways of running the application: on a thread of its own, and (a process with
+    one thread) on the loop's thread."""
+    return bool(request.param)
+
+
+def serve(app: Any, request: Message, client: Client, *, on_loop: bool = False) -> None:
+    front = CompleteRequests(app, threads=1, limits=LIMITS, on_loop=on_loop)
     asyncio.run(front(request, client.receive, client.send))
 
 
 CHUNKED = (b"transfer-encoding", b"chunked")
 
 
-def test_a_body_in_parts_reaches_the_application_whole_with_its_true_length() -> None:
+def test_a_body_in_parts_reaches_the_application_whole_with_its_true_length(on_loop: bool) -> None:
     app, client = App(), Client(parts=[b"name=Ann", b"&city=", b"Austin"])
     serve(
         app,
@@ -144,22 +152,22 @@ def test_a_body_in_parts_reaches_the_application_whole_with_its_true_length() ->
     assert (client.status, client.body) == (200, b"done\n")
 
 
-def test_a_body_over_the_memory_threshold_is_read_back_intact() -> None:
+def test_a_body_over_the_memory_threshold_is_read_back_intact(on_loop: bool) -> None:
     app = App()
     big = FrontLimits(body_timeout_seconds=5, max_body_bytes=2_000_000)
     parts = [bytes([n % 251]) * 100_000 for n in range(12)]
     client = Client(parts=parts)
-    front = CompleteRequests(app, threads=1, limits=big)
+    front = CompleteRequests(app, threads=1, limits=big, on_loop=on_loop)
     asyncio.run(front(scope(headers=[CHUNKED]), client.receive, client.send))
     assert app.bodies == [b"".join(parts)]
     assert app.calls[0]["CONTENT_LENGTH"] == "1200000"
 
 
-def test_the_application_is_not_called_while_the_body_is_arriving() -> None:
+def test_the_application_is_not_called_while_the_body_is_arriving(on_loop: bool) -> None:
     """One thread: a request whose body never completes does not hold it, and the next
     complete request is answered at once; the stalled one gets 408 at its deadline."""
     app = App()
-    front = CompleteRequests(app, threads=1, limits=LIMITS)
+    front = CompleteRequests(app, threads=1, limits=LIMITS, on_loop=on_loop)
     stalled = Client(parts=[b"hello"], complete=False)
     normal = Client(parts=[b"a=1"])
 
@@ -193,10 +201,10 @@ def test_the_application_is_not_called_while_the_body_is_arriving() -> None:
     ],
 )
 def test_a_body_over_the_limit_gets_413_and_never_reaches_the_application(
-    headers: list[tuple[bytes, bytes]], parts: list[bytes]
+    on_loop: bool, headers: list[tuple[bytes, bytes]], parts: list[bytes]
 ) -> None:
     app, client = App(), Client(parts=parts)
-    serve(app, scope(headers=headers), client)
+    serve(app, scope(headers=headers), client, on_loop=on_loop)
     assert app.calls == []
     assert client.received_parts == len(parts)
     assert client.status == 413
@@ -204,25 +212,25 @@ def test_a_body_over_the_limit_gets_413_and_never_reaches_the_application(
     assert client.headers[b"connection"] == b"close"
 
 
-def test_a_declared_oversize_body_that_stalls_gets_413_at_the_deadline() -> None:
+def test_a_declared_oversize_body_that_stalls_gets_413_at_the_deadline(on_loop: bool) -> None:
     app, client = App(), Client(parts=[b"x" * 10], complete=False)
-    serve(app, scope(headers=[(b"content-length", b"5000")]), client)
+    serve(app, scope(headers=[(b"content-length", b"5000")]), client, on_loop=on_loop)
     assert app.calls == []
     assert client.status == 413
 
 
-def test_a_body_cut_off_by_the_client_gets_400_and_runs_nothing() -> None:
+def test_a_body_cut_off_by_the_client_gets_400_and_runs_nothing(on_loop: bool) -> None:
     """The client closed its side before sending the whole body (it may still read)."""
     app = App()
     client = Client(parts=[b"half"], complete=False, disconnect_after_parts=True)
-    serve(app, scope(headers=[(b"content-length", b"100")]), client)
+    serve(app, scope(headers=[(b"content-length", b"100")]), client, on_loop=on_loop)
     assert app.calls == []
     assert client.status == 400
     assert client.body == b"The request body ended before its length.\n"
     assert client.headers[b"connection"] == b"close"
 
 
-def test_the_environ_follows_wsgi_and_drops_header_names_with_underscores() -> None:
+def test_the_environ_follows_wsgi_and_drops_header_names_with_underscores(on_loop: bool) -> None:
     app, client = App(), Client(parts=[b""])
     headers = [
         (b"host", b"orders.example.com"),
@@ -237,7 +245,7 @@ def test_the_environ_follows_wsgi_and_drops_header_names_with_underscores() -> N
     request = scope(
         method="GET", headers=headers, raw_path=b"/caf%C3%A9/x%2Fy", query=b"q=%C3%A9&r=1"
     )
-    serve(app, request, client)
+    serve(app, request, client, on_loop=on_loop)
     [environ] = app.calls
     assert environ["HTTP_X_FORWARDED_FOR"] == "198.51.100.1"
     assert environ["HTTP_ACCEPT"] == "text/plain,text/html"
@@ -263,11 +271,11 @@ def test_the_environ_follows_wsgi_and_drops_header_names_with_underscores() -> N
     assert {key: environ[key] for key in expected} == expected
 
 
-def test_a_request_without_a_body_runs_at_once() -> None:
+def test_a_request_without_a_body_runs_at_once(on_loop: bool) -> None:
     """No Content-Length and no chunked body: the front waits for nothing (a receive here
     would wait for the client to leave)."""
     app, client = App(), Client(parts=[])
-    front = CompleteRequests(app, threads=1, limits=LIMITS)
+    front = CompleteRequests(app, threads=1, limits=LIMITS, on_loop=on_loop)
 
     async def run() -> None:
         await asyncio.wait_for(front(scope(method="GET"), client.receive, client.send), 5)
@@ -319,7 +327,107 @@ def test_a_request_cancelled_while_it_waits_for_a_thread_never_runs() -> None:
     assert second.sent == []
 
 
-def test_an_application_that_raises_past_the_front_reaches_the_loop() -> None:
+def test_on_the_loop_a_request_cancelled_while_it_waits_for_its_turn_never_runs() -> None:
+    """On the loop's thread, one request runs at a time: while one streams its response to
+    a client that reads slowly, the next waits, and if its connection goes away meanwhile
+    it never reaches the application."""
+    calls: list[str] = []
+    reading = asyncio.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"z" * (WHOLE_RESPONSE_BYTES + 1)]
+
+    first, second = Client(parts=[]), Client(parts=[])
+
+    async def slow_send(message: Message) -> None:
+        await reading.wait()
+        first.sent.append(message)
+
+    front = CompleteRequests(app, threads=1, limits=FrontLimits(), on_loop=True)
+
+    async def run() -> None:
+        running = asyncio.create_task(
+            front(scope(method="GET", raw_path=b"/first"), first.receive, slow_send)
+        )
+        while not calls:
+            await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(
+            front(scope(method="GET", raw_path=b"/second"), second.receive, second.send)
+        )
+        await asyncio.sleep(0.05)
+        assert calls == ["/first"]
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        reading.set()
+        await asyncio.wait_for(running, 5)
+
+    asyncio.run(run())
+    assert calls == ["/first"]
+    assert (first.status, first.body) == (200, b"z" * (WHOLE_RESPONSE_BYTES + 1))
+    assert second.sent == []
+
+
+def test_on_the_loop_requests_take_turns_while_one_streams() -> None:
+    """The second request runs once the first has sent its last chunk, not between two."""
+    events: list[str] = []
+    chunk = b"z" * 65536
+    count = WHOLE_RESPONSE_BYTES // len(chunk) + 2
+
+    def body(name: str) -> Iterator[bytes]:
+        for index in range(count):
+            events.append(f"{name} {index}")
+            yield chunk
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body(environ["PATH_INFO"])
+
+    first, second = Client(parts=[]), Client(parts=[])
+    front = CompleteRequests(app, threads=1, limits=LIMITS, on_loop=True)
+
+    async def run() -> None:
+        await asyncio.gather(
+            front(scope(method="GET", raw_path=b"/a"), first.receive, first.send),
+            front(scope(method="GET", raw_path=b"/b"), second.receive, second.send),
+        )
+
+    asyncio.run(run())
+    assert events == [f"/a {i}" for i in range(count)] + [f"/b {i}" for i in range(count)]
+    assert first.body == second.body == chunk * count
+
+
+def test_serve_runs_a_single_thread_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pressrun serve --threads 1` (the SQLite default) runs Django on the loop's thread;
+    more threads, on threads of their own."""
+    import granian.server
+
+    built: list[CompleteRequests] = []
+
+    class FakeServer:
+        def __init__(self, target: str, **options: Any) -> None:
+            pass
+
+        def serve(self, target_loader: Any) -> None:
+            built.append(target_loader("pressrun.wsgi:application"))
+
+    monkeypatch.setattr(granian.server, "Server", FakeServer)
+    for threads in (1, 4):
+        webfront.serve(
+            target="pressrun.wsgi:application",
+            load_application=App,
+            host="127.0.0.1",
+            port=8000,
+            processes=1,
+            threads=threads,
+        )
+    assert [front.on_loop for front in built] == [True, False]
+    assert [front.executor._max_workers for front in built] == [1, 4]
+
+
+def test_an_application_that_raises_past_the_front_reaches_the_loop(on_loop: bool) -> None:
     """What the front does not answer itself (an exception that is no Exception) is raised
     where the request is awaited, as before."""
 
@@ -331,13 +439,13 @@ def test_an_application_that_raises_past_the_front_reaches_the_loop() -> None:
 
     client = Client(parts=[])
     with pytest.raises(Stop):
-        serve(app, scope(method="GET"), client)
+        serve(app, scope(method="GET"), client, on_loop=on_loop)
     assert client.sent == []
 
 
-def test_a_small_response_is_sent_whole() -> None:
+def test_a_small_response_is_sent_whole(on_loop: bool) -> None:
     app, client = App(chunks=(b"a", b"", b"b")), Client(parts=[b""])
-    serve(app, scope(method="GET"), client)
+    serve(app, scope(method="GET"), client, on_loop=on_loop)
     assert client.sent == [
         {
             "type": "http.response.start",
@@ -349,11 +457,13 @@ def test_a_small_response_is_sent_whole() -> None:
     assert app.closed == 1
 
 
-def test_a_large_response_is_streamed_from_the_thread_that_runs_the_application() -> None:
+def test_a_large_response_is_streamed_from_the_thread_that_runs_the_application(
+    on_loop: bool,
+) -> None:
     chunk = b"z" * 65536
     count = WHOLE_RESPONSE_BYTES // len(chunk) + 4
     app, client = App(chunks=(chunk,) * count), Client(parts=[b""])
-    serve(app, scope(method="GET"), client)
+    serve(app, scope(method="GET"), client, on_loop=on_loop)
     bodies = [m for m in client.sent if m["type"] == "http.response.body"]
     assert len(bodies) == count + 1
     assert all(m["more_body"] for m in bodies[:-1])
@@ -362,11 +472,36 @@ def test_a_large_response_is_streamed_from_the_thread_that_runs_the_application(
     # Django's database connections belong to a thread: a streamed queryset must be
     # iterated on the thread that started it.
     assert len(set(app.threads)) == 1
-    assert app.threads[0] != threading.get_ident()
+    # On the loop: the thread that runs the loop (here, this one).
+    assert (app.threads[0] == threading.get_ident()) is on_loop
     assert app.closed == 1
 
 
-def test_a_streamed_response_stops_when_the_client_goes_away() -> None:
+def test_the_application_runs_where_no_event_loop_runs(on_loop: bool) -> None:
+    """Django refuses database calls, and asgiref's async_to_sync refuses to run, where an
+    event loop is running: on the loop's thread, none shows while the application runs or
+    produces its response (the streamed part included)."""
+    seen: list[object] = []
+    chunk = b"z" * 65536
+    count = WHOLE_RESPONSE_BYTES // len(chunk) + 2
+
+    def body() -> Iterator[bytes]:
+        for _ in range(count):
+            seen.append(asyncio.events._get_running_loop())
+            yield chunk
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen.append(asyncio.events._get_running_loop())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return body()
+
+    client = Client(parts=[])
+    serve(app, scope(method="GET"), client, on_loop=on_loop)
+    assert seen == [None] * (count + 1)
+    assert client.body == chunk * count
+
+
+def test_a_streamed_response_stops_when_the_client_goes_away(on_loop: bool) -> None:
     produced_before_leaving = 8
     app = App(chunks=(b"z" * 65536,) * 1000)
     client = Client(parts=[b""])
@@ -377,13 +512,13 @@ def test_a_streamed_response_stops_when_the_client_goes_away() -> None:
         if len(client.sent) == produced_before_leaving:
             client.gone.set()
 
-    front = CompleteRequests(app, threads=1, limits=LIMITS)
+    front = CompleteRequests(app, threads=1, limits=LIMITS, on_loop=on_loop)
     asyncio.run(front(scope(method="GET"), client.receive, send))
     assert app.produced < produced_before_leaving + 3
     assert app.closed == 1
 
 
-def test_a_streamed_response_stops_when_the_client_reads_nothing() -> None:
+def test_a_streamed_response_stops_when_the_client_reads_nothing(on_loop: bool) -> None:
     app = App(chunks=(b"z" * 65536,) * 100)
     client = Client(parts=[b""])
 
@@ -392,7 +527,7 @@ def test_a_streamed_response_stops_when_the_client_reads_nothing() -> None:
         if len(client.sent) > 6:
             await asyncio.sleep(3600)  # the client's window is full and stays so
 
-    front = CompleteRequests(app, threads=1, limits=LIMITS)
+    front = CompleteRequests(app, threads=1, limits=LIMITS, on_loop=on_loop)
 
     async def run() -> None:
         await asyncio.wait_for(front(scope(method="GET"), client.receive, send), timeout=10)
@@ -403,6 +538,7 @@ def test_a_streamed_response_stops_when_the_client_reads_nothing() -> None:
 
 
 def test_an_application_error_is_logged_and_answered_500(
+    on_loop: bool,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -410,15 +546,53 @@ def test_an_application_error_is_logged_and_answered_500(
 
     client = Client(parts=[b""])
     with caplog.at_level(logging.ERROR, logger="pressrun.web"):
-        serve(broken, scope(method="GET", raw_path=b"/x"), client)
+        serve(broken, scope(method="GET", raw_path=b"/x"), client, on_loop=on_loop)
     assert (client.status, client.body) == (500, b"Internal server error.\n")
     [record] = caplog.records
     assert record.getMessage() == "The application failed on GET /x"
     assert record.exc_info is not None
 
 
-def test_the_access_log_has_one_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
-    front = CompleteRequests(App(), threads=1, limits=LIMITS, access_log=True)
+def test_an_application_error_in_a_streamed_response_cuts_it_short(
+    on_loop: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the head there is no 500 to give: the error is logged, the body closed, and the
+    error raised where the request is awaited (granian then drops the connection)."""
+    chunk = b"z" * 65536
+    produced = WHOLE_RESPONSE_BYTES // len(chunk) + 2
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            for _ in range(produced):
+                yield chunk
+            raise ValueError("broken")
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body()
+
+    client = Client(parts=[])
+    with (
+        caplog.at_level(logging.ERROR, logger="pressrun.web"),
+        pytest.raises(ValueError, match="broken"),
+    ):
+        serve(app, scope(method="GET", raw_path=b"/x"), client, on_loop=on_loop)
+    assert [record.getMessage() for record in caplog.records] == [
+        "The application failed on GET /x"
+    ]
+    assert closed == [True]
+    assert client.status == 200
+    assert client.body == chunk * produced
+
+
+def test_the_access_log_has_one_line_per_request(
+    caplog: pytest.LogCaptureFixture, on_loop: bool
+) -> None:
+    front = CompleteRequests(App(), threads=1, limits=LIMITS, access_log=True, on_loop=on_loop)
     client = Client(parts=[b""])
     with caplog.at_level(logging.INFO, logger="pressrun.web.access"):
         asyncio.run(front(scope(method="GET", query=b"a=1"), client.receive, client.send))
