@@ -55,3 +55,20 @@ def test_bad_web_settings_are_refused(
     setattr(settings, setting, value)
     with pytest.raises(CommandError, match=f"^{message}"):
         call_command("serve")
+
+
+def test_each_process_freezes_what_the_loaded_application_holds() -> None:
+    """After loading the application a serving process moves the objects alive then out of
+    the collector's generations (gc.freeze), so full collections no longer walk them."""
+    import gc
+
+    from pressrun.core.management.commands.serve import _load_application
+
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        application = _load_application()
+        assert callable(application)
+        assert gc.get_freeze_count() > 10_000  # Django and pressrun's modules at least
+    finally:
+        gc.unfreeze()
