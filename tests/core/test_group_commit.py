@@ -82,11 +82,9 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
-@pytest.fixture
-def held_group() -> Iterator[tuple[GroupCommit, Outcomes, threading.Event]]:
-    """A group commit whose first work ('leader') holds its transaction open until the test
-    sets the event; works started meanwhile queue for the next group."""
-    group = GroupCommit()
+def hold(group: GroupCommit) -> tuple[Outcomes, threading.Event]:
+    """Start a first work ('leader') that holds its transaction open until the returned
+    event is set; works started meanwhile queue for the next group."""
     outcomes = Outcomes()
     release = threading.Event()
 
@@ -97,6 +95,14 @@ def held_group() -> Iterator[tuple[GroupCommit, Outcomes, threading.Event]]:
 
     outcomes.start(group, "leader", leader)
     wait_until(lambda: group.groups == 1)
+    return outcomes, release
+
+
+@pytest.fixture
+def held_group() -> Iterator[tuple[GroupCommit, Outcomes, threading.Event]]:
+    """A group commit held by its first work (`hold`), released at the end in any case."""
+    group = GroupCommit()
+    outcomes, release = hold(group)
     yield group, outcomes, release
     release.set()
     outcomes.join()
@@ -265,16 +271,7 @@ def test_when_the_groups_commit_fails_each_work_runs_again_on_its_own(
 
 def test_a_group_holds_at_most_max_group_works() -> None:
     group = GroupCommit(max_group=2)
-    outcomes = Outcomes()
-    release = threading.Event()
-
-    def leader() -> str:
-        beat("leader")
-        assert release.wait(STUCK_SECONDS)
-        return "leader"
-
-    outcomes.start(group, "leader", leader)
-    wait_until(lambda: group.groups == 1)
+    outcomes, release = hold(group)
     queue(group, outcomes, {name: (lambda name=name: beat(name)) for name in "abc"})
     release.set()
     outcomes.join()
@@ -287,3 +284,22 @@ def test_a_group_holds_at_most_max_group_works() -> None:
 def test_max_group_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         GroupCommit(max_group=0)
+
+
+def test_should_writing_a_group_fail_itself_every_caller_gets_the_error(
+    held_group: tuple[GroupCommit, Outcomes, threading.Event],
+) -> None:
+    group, outcomes, release = held_group
+
+    def broken(works: list[Any]) -> None:
+        raise RuntimeError("the group's writer broke")
+
+    group._write = broken  # type: ignore[method-assign]  # the next group's
+    queue(group, outcomes, {"a": lambda: beat("a"), "b": lambda: beat("b")})
+    release.set()
+    outcomes.join()
+    assert outcomes.results == {"leader": "leader"}
+    assert {name: str(error) for name, error in outcomes.errors.items()} == {
+        "a": "the group's writer broke",
+        "b": "the group's writer broke",
+    }

@@ -98,6 +98,14 @@ class GroupCommit:
             del self._queued[: self.max_group - 1]
         try:
             self._write(group)
+        except BaseException as exc:
+            # `_write` hands every failure to its works; should it fail itself, no caller
+            # may take the silence for success.
+            for queued in group:
+                if queued.error is None:
+                    queued.result = None
+                    queued.error = exc
+            raise
         finally:
             with self._changed:
                 for queued in group:
