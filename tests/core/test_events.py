@@ -98,3 +98,15 @@ def test_a_subscriber_with_nothing_to_write_writes_nothing(recorder: Recorder) -
     subject["id"] = 12
     publication.publish(12)
     assert recorder.calls == [f"prepare sees {PENDING_ID}", "plain sees 12"]
+
+
+def test_a_subscriber_subscribed_again_without_prepare_is_no_longer_prepared(
+    recorder: Recorder,
+) -> None:
+    unsubscribe(Happened, recorder.prepared)
+    subscribe(Happened, recorder.prepared)
+    subject = {"id": PENDING_ID}
+    publication = publication_prepare(Happened(subject))
+    subject["id"] = 12
+    publication.publish(12)
+    assert recorder.calls == ["plain sees 12", "prepared in the transaction sees 12"]

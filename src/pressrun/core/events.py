@@ -45,7 +45,11 @@ class PreparedWrite(Protocol):
 
 
 _subscribers: dict[type[DomainEvent], list[Callable[[Any], None]]] = {}
-_preparers: dict[Callable[[Any], None], Callable[[Any], Sequence[PreparedWrite] | None]] = {}
+# A subscriber's `prepare`, by event type and subscriber (one handler may serve several types).
+_preparers: dict[
+    tuple[type[DomainEvent], Callable[[Any], None]],
+    Callable[[Any], Sequence[PreparedWrite] | None],
+] = {}
 
 
 def subscribe(
@@ -67,7 +71,7 @@ def subscribe(
     if handler not in handlers:
         handlers.append(handler)
     if prepare is not None:
-        _preparers[handler] = prepare
+        _preparers[(event_type, handler)] = prepare
 
 
 def unsubscribe(event_type: type[E], handler: Callable[[E], None]) -> None:
@@ -75,6 +79,7 @@ def unsubscribe(event_type: type[E], handler: Callable[[E], None]) -> None:
     handlers = _subscribers.get(event_type, [])
     if handler in handlers:
         handlers.remove(handler)
+    _preparers.pop((event_type, handler), None)
 
 
 def subscribers(event_type: type[DomainEvent]) -> tuple[Callable[[Any], None], ...]:
@@ -113,7 +118,7 @@ def publication_prepare(event: DomainEvent) -> Publication:
     where it can be (see `subscribe`)."""
     publication = Publication(event)
     for handler in subscribers(type(event)):
-        prepare = _preparers.get(handler)
+        prepare = _preparers.get((type(event), handler))
         writes = prepare(event) if prepare is not None else None
         if writes is None:
             publication.handlers.append(handler)
