@@ -60,7 +60,7 @@ def main() -> None:
     write_started: list[float] = []
 
     def recorder(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if not write_started and sql.split(" ", 1)[0] in ("BEGIN", "UPDATE", "INSERT"):
+        if not write_started and sql.split(" ", 1)[0] in ("BEGIN", "UPDATE", "INSERT", "WITH"):
             write_started.append(time.perf_counter())
         return execute(sql, params, many, context)
 

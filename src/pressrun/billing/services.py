@@ -354,6 +354,14 @@ _COUNTER_READ = (
 )
 
 
+def _counter_params(*, publisher_id: int, hour_start: datetime) -> tuple[Any, tuple[Any, ...]]:
+    """The counter's hour as the database takes it, and `_EARLIER_CALLS`'s parameters."""
+    adapt = connection.ops.adapt_datetimefield_value
+    hour = adapt(hour_start)
+    first = adapt(hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1))
+    return hour, (publisher_id, first, hour)
+
+
 def _status_call_counter(
     *, publisher_id: int, hour_start: datetime, free: int
 ) -> Callable[[], int]:
@@ -376,13 +384,7 @@ def _status_call_counter(
     `UPDATE … RETURNING` costs a third of the ORM's UPDATE with a CASE plus a SELECT (see
     docs/performance.md, "Status-call metering").
     """
-    adapt = connection.ops.adapt_datetimefield_value
-    hour = adapt(hour_start)
-    earlier = (
-        publisher_id,
-        adapt(hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1)),
-        hour,
-    )
+    hour, earlier = _counter_params(publisher_id=publisher_id, hour_start=hour_start)
     statements: tuple[tuple[str, tuple[Any, ...]], ...]
     if _update_can_return():
         statements = ((_COUNTER_ADD_RETURNING, (*earlier, free, publisher_id, hour, *earlier)),)
@@ -446,6 +448,56 @@ _status_charge_debit = CompiledUpdate(
 )
 
 
+# On PostgreSQL the whole metering of a call that finds its hour's counter is one statement
+# in autocommit: the counter's UPDATE, the debit and the ledger INSERT as data-modifying CTEs,
+# which PostgreSQL runs to completion and commits together. BEGIN, three statements and
+# COMMIT were five round trips of a status call's seven (docs/performance.md, "Runs of
+# 2026-12-05, fourth round"). The debit and the ledger entry only happen when the count is
+# beyond the free calls, as in `status_call_record`'s transaction. The row locks are taken in
+# the same order as there: the counter's row, then the publisher's. Parameters:
+# _COUNTER_ADD_RETURNING's; then the price, the publisher, the free calls (the debit); then
+# the publisher, the kind, the amount, the description's two parts, the time and the free
+# calls (the ledger entry).
+_PG_METER_IN_ONE = (
+    f"WITH counter AS ({_COUNTER_ADD_RETURNING} AS in_window), "  # noqa: S608 (constant parts only)
+    f"debit AS (UPDATE {Publisher._meta.db_table} SET balance = ROUND(balance - %s, 2) "
+    "WHERE id = %s AND EXISTS (SELECT 1 FROM counter WHERE in_window > %s)), "
+    f"charge AS (INSERT INTO {LedgerEntry._meta.db_table} "
+    "(publisher_id, kind, amount, description, created_at) "
+    "SELECT %s, %s, %s, %s || in_window::text || %s, %s FROM counter WHERE in_window > %s) "
+    "SELECT in_window FROM counter"
+)
+
+
+def _charge_description_parts(free: int) -> tuple[str, str]:
+    """A charged call's ledger text before and after its place in the 24 hours' count."""
+    return "getOrderStatusByInvoice call ", f" in 24 hours (over {free} free)"
+
+
+def _charge_description(in_window: int, free: int) -> str:
+    before, after = _charge_description_parts(free)
+    return f"{before}{in_window}{after}"
+
+
+def _status_call_record_in_one(*, publisher_id: int, now: datetime, free: int) -> bool | None:
+    """`status_call_record` on PostgreSQL as one statement (`_PG_METER_IN_ONE`): whether the
+    call was charged, or None when its hour has no counter yet (the hour's first call, which
+    `status_call_record`'s transaction inserts) and nothing was written."""
+    adapt = connection.ops.adapt_datetimefield_value
+    hour, earlier = _counter_params(publisher_id=publisher_id, hour_start=_hour_start(now))
+    before, after = _charge_description_parts(free)
+    params = (
+        *(*earlier, free, publisher_id, hour, *earlier),
+        *(STATUS_CALL_PRICE, publisher_id, free),
+        *(publisher_id, LedgerKind.STATUS_CALL.value, -STATUS_CALL_PRICE, before, after),
+        *(adapt(now), free),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_METER_IN_ONE, params)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0]) > free
+
+
 def status_call_record(*, publisher_id: int) -> bool:
     """Count one status call; charge it when it is beyond the free calls of the last 24 hours.
 
@@ -469,6 +521,10 @@ def status_call_record(*, publisher_id: int) -> bool:
     """
     now = timezone.now()
     free = settings.STATUS_CALLS_FREE_PER_DAY
+    if connection.vendor == "postgresql":
+        charged = _status_call_record_in_one(publisher_id=publisher_id, now=now, free=free)
+        if charged is not None:
+            return charged
     count = _status_call_counter(publisher_id=publisher_id, hour_start=_hour_start(now), free=free)
     debit = _status_charge_debit.prepare(publisher_id=publisher_id)
     with transaction.atomic():
@@ -482,9 +538,7 @@ def status_call_record(*, publisher_id: int) -> bool:
                 publisher_id=publisher_id,
                 kind=LedgerKind.STATUS_CALL,
                 amount=-STATUS_CALL_PRICE,
-                description=(
-                    f"getOrderStatusByInvoice call {in_window} in 24 hours (over {free} free)"
-                ),
+                description=_charge_description(in_window, free),
                 created_at=now,
             )
         ).execute()
