@@ -9,9 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection, models
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    connection,
+    models,
+    transaction,
+)
 from django.db.models.functions import Now
 from django.db.models.sql import UpdateQuery
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from hypothesis import given, settings
@@ -32,6 +40,7 @@ from pressrun.core.prepared import (
     _insert_fields,
     _param_function,
     prepare_insert,
+    statement_cursor,
 )
 from pressrun.orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
@@ -264,3 +273,71 @@ def test_a_marker_the_orm_would_change_is_refused() -> None:
     )
     with pytest.raises((TypeError, ValueError)):
         update.prepare(publisher_id="1")
+
+
+def _direct(cursor: Any) -> bool:
+    return isinstance(cursor, prepared_module._DirectCursor)
+
+
+@pytest.mark.django_db
+def test_the_statement_cursor_is_the_drivers_unless_statements_are_watched(
+    make_publisher: Any,
+) -> None:
+    publisher = make_publisher(balance="3.00")
+    sql = "SELECT balance FROM accounts_publisher WHERE id = %s AND email LIKE '%%@%%'"
+    with statement_cursor(connection) as cursor:
+        assert _direct(cursor)
+        cursor.execute(sql, [publisher.id])
+        assert Decimal(str(cursor.fetchone()[0])) == Decimal("3.00")
+    # Watched (the tests' query capture, DEBUG, the census' execute wrapper): Django's
+    # cursor, which records the statement as it was written.
+    with CaptureQueriesContext(connection) as captured, statement_cursor(connection) as cursor:
+        assert not _direct(cursor)
+        cursor.execute(sql, [publisher.id])
+        assert Decimal(str(cursor.fetchone()[0])) == Decimal("3.00")
+    assert [query["sql"].split(" WHERE ")[0] for query in captured.captured_queries] == [
+        "SELECT balance FROM accounts_publisher"
+    ]
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper), statement_cursor(connection) as cursor:
+        assert not _direct(cursor)
+        cursor.execute(sql, [publisher.id])
+    assert seen == [sql]
+
+
+@pytest.mark.django_db
+def test_the_statement_cursor_raises_djangos_errors_and_refuses_a_broken_transaction(
+    make_publisher: Any,
+) -> None:
+    # Intake tells a duplicate by Django's IntegrityError; after an error in a transaction,
+    # no statement may run until it is rolled back, as with Django's cursor.
+    publisher = make_publisher()
+    insert = (
+        "INSERT INTO accounts_publisher (id, email, password, company, balance) "
+        "SELECT id, email, password, company, balance FROM accounts_publisher WHERE id = %s"
+    )
+    with transaction.atomic():
+        with (
+            pytest.raises(IntegrityError),
+            transaction.atomic(savepoint=False),
+            statement_cursor(connection) as cursor,
+        ):
+            cursor.execute(insert, [publisher.id])
+        with pytest.raises(TransactionManagementError), statement_cursor(connection) as cursor:
+            cursor.execute("SELECT 1", [])
+        transaction.set_rollback(True)
+    with pytest.raises(DatabaseError), statement_cursor(connection) as cursor:
+        cursor.execute("SELECT no_such_column FROM accounts_publisher", [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_cursor_opens_a_closed_connection() -> None:
+    connection.close()  # (an in-memory SQLite database stays open)
+    with statement_cursor(connection) as cursor:
+        cursor.execute("SELECT %s + 1", [41])
+        assert cursor.fetchone()[0] == 42

@@ -25,7 +25,12 @@ from pressrun.billing.models import LedgerEntry, LedgerKind, StatusCallHour
 from pressrun.core.errors import DomainError
 from pressrun.core.events import publish
 from pressrun.core.money import format_money, is_whole_cents, to_money
-from pressrun.core.prepared import CompiledUpdate, PreparedUpdate, prepare_insert
+from pressrun.core.prepared import (
+    CompiledUpdate,
+    PreparedUpdate,
+    prepare_insert,
+    statement_cursor,
+)
 from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
 from pressrun.orders.status import order_enter_fulfillment, record_transition
@@ -395,7 +400,7 @@ def _status_call_counter(
         )
 
     def add_to_counter() -> int | None:
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             for sql, params in statements:
                 cursor.execute(sql, params)
                 if cursor.description is None and not cursor.rowcount:
@@ -431,7 +436,7 @@ def _status_calls_earlier(*, publisher_id: int, hour_start: datetime) -> int:
     call (later calls sum them in the UPDATE). Raw SQL as in `_status_call_counter`."""
     first = hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1)
     adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(f"SELECT {_EARLIER_CALLS}", [publisher_id, adapt(first), adapt(hour_start)])
         return int(cursor.fetchone()[0])
 
@@ -492,7 +497,7 @@ def _status_call_record_in_one(*, publisher_id: int, now: datetime, free: int) -
         *(publisher_id, LedgerKind.STATUS_CALL.value, -STATUS_CALL_PRICE, before, after),
         *(adapt(now), free),
     )
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(_PG_METER_IN_ONE, params)
         row = cursor.fetchone()
     return None if row is None else int(row[0]) > free

@@ -14,12 +14,18 @@ that foreign key (and, where a text names the row, `PENDING_ID` written in the t
 
 A read done on every request (`PreparedRowRead`) is compiled once per process for the same
 reason: building and compiling the queryset costs more than running it.
+
+The compiled statements run on `statement_cursor`: the driver's own cursor, with Django's
+checks and error translation but without its wrapper's cost, unless something watches the
+statements.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,9 +34,92 @@ from typing import Any, cast
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import CharField, F, Field, Lookup, Model, QuerySet, TextField
 from django.db.models.sql import UpdateQuery
 from django.db.models.sql.subqueries import InsertQuery
+
+
+class _DirectCursor:
+    """The database driver's own cursor, with what Django's cursor wrapper does for each
+    statement kept: no statement in a transaction that has failed, the driver's errors
+    raised as Django's (an `IntegrityError` decides intake's duplicates), and on SQLite the
+    statement's `%s` placeholders turned into `?`, here once per statement text instead of
+    by a regular expression on every execution."""
+
+    __slots__ = ("_cursor", "_database", "_qmark")
+
+    def __init__(self, database: BaseDatabaseWrapper, cursor: Any, qmark: bool) -> None:
+        self._database = database
+        self._cursor = cursor
+        self._qmark = qmark
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        self._database.validate_no_broken_transaction()
+        if self._qmark:
+            sql = _qmark_statement(sql)
+        with self._database.wrap_database_errors:
+            self._cursor.execute(sql, params)
+
+    def fetchone(self) -> Any:
+        with self._database.wrap_database_errors:
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self._database.wrap_database_errors:
+            return list(self._cursor.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cursor.rowcount)
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._cursor.lastrowid
+
+
+@functools.lru_cache(maxsize=512)
+def _qmark_statement(sql: str) -> str:
+    """A statement in Django's `%s` style as SQLite's driver takes it, as Django's SQLite
+    cursor converts it; compiled statements are few, so each is converted once."""
+    return str(FORMAT_QMARK_REGEX.sub("?", sql)).replace("%%", "%")
+
+
+@contextlib.contextmanager
+def statement_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
+    """A cursor for the compiled statements of this module and of the few raw statements on
+    the hot paths (status-call metering): Django's cursor wrapper costs about 20 µs a
+    statement on top of the driver's (docs/performance.md, "fourth round"), and an order
+    runs about a dozen statements.
+
+    Whenever something watches the statements — an execute wrapper (the benchmark's census,
+    Django's own query capture) or the debug cursor (`DEBUG`, the tests'
+    `CaptureQueriesContext`) — this is Django's cursor, so they see every statement as
+    before. Otherwise it is the driver's, checked as Django's cursor checks it: the
+    connection's health check of the request, an open connection, the thread it belongs to.
+    """
+    if database.execute_wrappers or database.queries_logged:
+        with database.cursor() as cursor:
+            yield cursor
+        return
+    database.close_if_health_check_failed()
+    database.ensure_connection()
+    database.validate_thread_sharing()
+    with database.wrap_database_errors:
+        if database.vendor == "sqlite":
+            raw = database.connection.cursor()
+        else:
+            raw = database.create_cursor()
+    try:
+        yield _DirectCursor(database, raw, database.vendor == "sqlite")
+    finally:
+        with contextlib.suppress(cast(Any, database).Database.Error):
+            raw.close()
+
 
 # Stands for the id `execute` is given; never a real primary key (they are positive).
 PENDING_ID = -7_000_000_000_000_000_001
@@ -74,7 +163,7 @@ class PreparedInsert:
                     listed[index] = value
                 setattr(self.instance, attname, value)
             params = listed
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             if not self.generated_pk:
                 new_id = self.instance.pk
@@ -299,7 +388,7 @@ class PreparedUpdate:
     using: str
 
     def execute(self) -> int:
-        with connections[self.using].cursor() as cursor:
+        with statement_cursor(connections[self.using]) as cursor:
             cursor.execute(self.sql, self.params)
             return int(cursor.rowcount)
 
@@ -450,7 +539,7 @@ class PreparedRowRead:
         for index, value in zip(positions, values, strict=True):
             bound[index] = value
         connection = connections[using]
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             cursor.execute(sql, bound)
             row = cursor.fetchone()
         if row is None:
@@ -561,7 +650,7 @@ class PreparedRowsRead:
         bound = list(params)
         for index, value in zip(positions, values, strict=True):
             bound[index] = value
-        with connection.cursor() as cursor:
+        with statement_cursor(connection) as cursor:
             cursor.execute(sql, bound)
             read = cursor.fetchall()
         if not converters or not read:
