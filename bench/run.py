@@ -696,6 +696,9 @@ def base_environment(data_dir: Path, settings_module: str = "") -> dict[str, str
             # The webhook burst is one publisher's, as many deliveries as asked for: the
             # service is measured with its rate-limit count taken, never with its refusals.
             "PRESSRUN_CART_DELIVERIES_PER_MINUTE": "1000000",
+            # Likewise the postage phase: one station posts its ShipNotices as fast as the
+            # service answers them (some 50 to 80 a second, over the default 1,200 a minute).
+            "PRESSRUN_WAREHOUSE_REQUESTS_PER_MINUTE": "1000000",
         }
     )
     if settings_module:

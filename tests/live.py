@@ -361,9 +361,10 @@ def _base_environment(data_dir: Path) -> dict[str, str]:
             # Every test request comes from 127.0.0.1: the per-address limit would let one
             # test's wrong passwords lock out the next test. Per account stays at its default.
             "PRESSRUN_LOGIN_FAILURES_PER_ADDRESS": "100000",
-            # Likewise the cart endpoints' budget for requests whose sender does not check
-            # out (wrong tokens), which counts per client address.
+            # Likewise the cart and warehouse endpoints' budgets for requests whose sender
+            # does not check out (wrong tokens, signatures, passwords), counted per address.
             "PRESSRUN_CART_UNVERIFIED_PER_MINUTE": "100000",
+            "PRESSRUN_WAREHOUSE_UNVERIFIED_PER_MINUTE": "100000",
             # The worker notices abandoned tasks at every heartbeat; keep the test short.
             "PRESSRUN_WORKER_HEARTBEAT_SECONDS": "1",
             # A SamCart order's notifications wait this long for each other (default 10 s);

@@ -541,6 +541,14 @@ SHIP_NOTICE_RETENTION_DAYS = max(_env_int("PRESSRUN_SHIP_NOTICE_RETENTION_DAYS",
 # that); the attempt is then a failure, retried on the push schedule. The push goes through
 # the webhooks' outbound client, so PRESSRUN_WEBHOOKS_ALLOW_LOOPBACK applies to it too.
 WAREHOUSE_PUSH_TIMEOUT_SECONDS = max(_env_int("PRESSRUN_WAREHOUSE_PUSH_TIMEOUT_SECONDS", 15), 1)
+# Rate limits of the warehouse endpoints, per minute (warehouses/rate_limit.py): requests
+# from a verified sender per connection, the ShipStation endpoint's exports and ShipNotices and
+# the push protocol's confirmations and stock reports together (a backlog of 10,000 orders is
+# 100 export pages; a batch of 500 labels, 500 ShipNotices), and requests whose sender does not
+# check out (unknown connection, bad signature, wrong credentials) per client address. 0 turns
+# a limit off.
+WAREHOUSE_REQUESTS_PER_MINUTE = _env_int("PRESSRUN_WAREHOUSE_REQUESTS_PER_MINUTE", 1200)
+WAREHOUSE_UNVERIFIED_PER_MINUTE = _env_int("PRESSRUN_WAREHOUSE_UNVERIFIED_PER_MINUTE", 60)
 
 
 # --- monitoring (monitoring/, docs/operations.md "Monitoring") -----------------------------

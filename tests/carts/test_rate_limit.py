@@ -1,6 +1,6 @@
-"""Rate limits of the cart endpoints (carts/rate_limit.py): per cart and publisher for
-verified senders, per client address for senders that do not check out; 429 with
-Retry-After, nothing stored.
+"""Rate limits of the cart endpoints (carts/rate_limit.py, counted by core/rate_limit.py):
+per cart and publisher for verified senders, per client address for senders that do not
+check out; 429 with Retry-After, nothing stored.
 
 Before: every request was stored, however many (28,564 fuzzed deliveries → 610 MB)."""
 
@@ -16,8 +16,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from pressrun.carts import rate_limit
-from pressrun.carts.models import DeliveryRateWindow, InboundDelivery
+from pressrun.carts.models import InboundDelivery
+from pressrun.core import rate_limit
+from pressrun.core.models import RateWindow
 from tests.carts.samcart_payloads import as_json, notification
 from tests.carts.shopify_payloads import order_json, shopify_headers
 
@@ -106,17 +107,15 @@ def test_unverified_requests_are_limited_per_address_and_never_use_the_publisher
 def test_zero_turns_the_limit_off(publisher: Any, settings: Any) -> None:
     settings.CART_DELIVERIES_PER_MINUTE = 0
     assert [samcart(publisher, f"Z-{n}").status_code for n in range(3)] == [200] * 3
-    assert not DeliveryRateWindow.objects.exists()
+    assert not RateWindow.objects.exists()
 
 
 def test_old_windows_are_pruned(publisher: Any) -> None:
     now = timezone.now()
-    DeliveryRateWindow.objects.create(scope="a", window_start=now - timedelta(hours=2), count=5)
-    recent = DeliveryRateWindow.objects.create(
-        scope="a", window_start=now - timedelta(minutes=5), count=5
-    )
-    assert rate_limit.delivery_rate_windows_prune(now=now) == 1
-    assert list(DeliveryRateWindow.objects.all()) == [recent]
+    RateWindow.objects.create(scope="a", window_start=now - timedelta(hours=2), count=5)
+    recent = RateWindow.objects.create(scope="a", window_start=now - timedelta(minutes=5), count=5)
+    assert rate_limit.rate_windows_prune(now=now) == 1
+    assert list(RateWindow.objects.all()) == [recent]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -155,4 +154,4 @@ def test_concurrent_deliveries_pass_exactly_up_to_the_limit(
     assert not errors, errors
     assert sorted(statuses) == [200] * 7 + [429] * 13
     assert InboundDelivery.objects.filter(publisher=publisher).count() == 7
-    assert DeliveryRateWindow.objects.get().count == 20
+    assert RateWindow.objects.get().count == 20

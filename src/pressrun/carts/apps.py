@@ -13,7 +13,6 @@ class CartsConfig(AppConfig):
         # move, by the OrderShipped subscriber, and with each package a publisher's warehouse
         # reports, by the WarehouseShipmentRecorded subscriber (warehouses imports no cart).
         from pressrun.carts.postback import on_order_shipped, on_warehouse_shipment_recorded
-        from pressrun.carts.rate_limit import delivery_rate_windows_prune
         from pressrun.carts.services import delivery_bodies_expire
         from pressrun.carts.tasks import (
             STALE_DELIVERY_SWEEP_INTERVAL,
@@ -39,9 +38,9 @@ class CartsConfig(AppConfig):
 
         subscribe(StockLevelsChanged, on_stock_levels_changed)
         register_periodic_task(stock_sync_sweep, interval=stock_sync_interval())
-        # Raw bodies past retention of deliveries that made no order; old rate-limit windows.
+        # Raw bodies past retention of deliveries that made no order (the rate limit's old
+        # windows are core's: core/apps.py).
         register_housekeeping("cart_bodies_emptied", delivery_bodies_expire)
-        register_housekeeping("cart_rate_windows", delivery_rate_windows_prune)
 
         # The post-back's section of the operator's order page (fulfillment.order_page).
         from pressrun.carts.order_page import postback_section

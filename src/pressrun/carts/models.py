@@ -114,28 +114,6 @@ class InboundDelivery(models.Model):
         return f"{self.cart} delivery {self.id} ({self.outcome})"
 
 
-class DeliveryRateWindow(models.Model):
-    """How many requests one sender made to the cart endpoints in one fixed window (a
-    minute): the rate limit's shared count, incremented atomically by every process."""
-
-    scope = models.CharField(
-        max_length=120, help_text='"<cart>:publisher:<id>", or "unverified:<client address>".'
-    )
-    window_start = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["scope", "window_start"], name="deliveryratewindow_unique_window"
-            ),
-        ]
-        indexes = [models.Index(fields=["window_start"], name="deliveryrate_window_start")]
-
-    def __str__(self) -> str:
-        return f"{self.scope} from {self.window_start:%Y-%m-%d %H:%M}: {self.count}"
-
-
 class ShippingMatch(models.TextChoices):
     IS = "is", "is"
     STARTS_WITH = "starts_with", "starts with"

@@ -38,8 +38,8 @@ from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
 from pressrun.carts.oneshoppingcart.process import delivery_refused_email
 from pressrun.carts.rate_limit import (
     cart_deliveries_per_minute,
+    cart_rate_take,
     cart_unverified_per_minute,
-    delivery_rate_take,
     publisher_scope,
     unverified_scope,
 )
@@ -112,7 +112,7 @@ TOO_MANY_REQUESTS = "Too many requests; retry after {seconds} seconds."
 
 def _over_limit(scope: str, limit: int) -> HttpResponse | None:
     """429 with Retry-After when this request is over `scope`'s rate limit, else None."""
-    limited = delivery_rate_take(scope=scope, limit=limit)
+    limited = cart_rate_take(scope=scope, limit=limit)
     if limited is None:
         return None
     seconds = limited.retry_after_seconds

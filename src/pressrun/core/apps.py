@@ -18,6 +18,14 @@ class CoreConfig(AppConfig):
 
         # Core's own periodic task; the apps register theirs (and their housekeeping) in
         # their own `ready()` (core.tasks: core imports no app).
-        from pressrun.core.tasks import HOUSEKEEPING_INTERVAL, housekeeping, register_periodic_task
+        from pressrun.core.rate_limit import rate_windows_prune
+        from pressrun.core.tasks import (
+            HOUSEKEEPING_INTERVAL,
+            housekeeping,
+            register_housekeeping,
+            register_periodic_task,
+        )
 
         register_periodic_task(housekeeping, interval=HOUSEKEEPING_INTERVAL)
+        # The rate limit's old windows, whichever endpoint counted them (core/rate_limit.py).
+        register_housekeeping("rate_windows", rate_windows_prune)

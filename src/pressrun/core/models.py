@@ -60,3 +60,30 @@ class Installation(models.Model):
 
     def __str__(self) -> str:
         return "Installation settings"
+
+
+class RateWindow(models.Model):
+    """How many requests one sender made to a rate-limited endpoint in one fixed window (a
+    minute): the shared count of `core.rate_limit`, incremented atomically by every process.
+
+    It was the carts' `DeliveryRateWindow`: the index and the constraint keep the names they
+    had there, so moving the model renamed only its table (no rebuild, no copy)."""
+
+    scope = models.CharField(
+        max_length=120,
+        help_text='Who is counted, as the endpoint names it: "<cart>:publisher:<id>", '
+        '"warehouse:connection:<id>", "unverified:<client address>"…',
+    )
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "window_start"], name="deliveryratewindow_unique_window"
+            ),
+        ]
+        indexes = [models.Index(fields=["window_start"], name="deliveryrate_window_start")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} from {self.window_start:%Y-%m-%d %H:%M}: {self.count}"

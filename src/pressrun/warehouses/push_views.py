@@ -6,9 +6,11 @@ Answers (always JSON): 200 `{"ok": true, …}`; 400 a body that is not the messa
 request not signed by this connection's secret (or unsigned, or signed more than five
 minutes ago; an unknown connection is answered the same); 403 a disabled connection or plain
 HTTP where HTTPS is required; 404 / 409 a confirmation for an order that is not the
-connection's, or that cannot be applied; 405 another method; 413 a body too large. Nothing
-is written on any refusal before the service (a confirmation that names its order is kept as
-a ship notice whatever became of it, as ShipStation's are).
+connection's, or that cannot be applied; 405 another method; 413 a body too large; 429 with
+Retry-After over a rate limit (rate_limit.py: the connection's budget once the signature is
+verified, the client address's while requests fail it). Nothing is written on any refusal
+before the service (a confirmation that names its order is kept as a ship notice whatever
+became of it, as ShipStation's are).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from pressrun.core.https import plain_http_refused
+from pressrun.core.rate_limit import RateLimited
 from pressrun.core.request_hygiene import RequestRefusal, refusals_answered_by
 from pressrun.warehouses.inbound import (
     MAX_INVENTORY_BYTES,
@@ -34,6 +37,11 @@ from pressrun.warehouses.inbound import (
 from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import notice_digest
 from pressrun.warehouses.push import warehouse_push_secret
+from pressrun.warehouses.rate_limit import (
+    TOO_MANY_REQUESTS,
+    connection_rate_take,
+    unverified_rate_take,
+)
 from pressrun.warehouses.shipments import warehouse_shipment_record
 from pressrun.warehouses.signing import (
     SIGNATURE_HEADER,
@@ -56,6 +64,16 @@ def _error(status: int, message: str, **extra: Any) -> JsonResponse:
 
 def _refused(request: HttpRequest, refusal: RequestRefusal, *args: Any, **kwargs: Any) -> Any:
     return _error(refusal.status, refusal.message)
+
+
+def _throttled(limited: RateLimited | None) -> JsonResponse | None:
+    """The 429 for a request over a rate limit, else None."""
+    if limited is None:
+        return None
+    seconds = limited.retry_after_seconds
+    response = _error(429, TOO_MANY_REQUESTS.format(seconds=seconds))
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 def _connection(connection: str) -> WarehouseConnection | None:
@@ -114,8 +132,12 @@ def _signed(
             now=time.time(),
         )
     except SignatureInvalid as exc:
-        return _error(401, exc.message)
+        # Not this connection's: counted against the client address, never the connection.
+        return _throttled(unverified_rate_take(request)) or _error(401, exc.message)
     assert found is not None  # an empty secret never verifies
+    throttled = _throttled(connection_rate_take(found.id))
+    if throttled is not None:
+        return throttled
     if not found.enabled:
         return _error(
             403, f"The connection {found.name!r} is disabled; the publisher can enable it."

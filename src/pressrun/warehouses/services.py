@@ -52,6 +52,10 @@ class StationCredentialsInvalid(DomainError):
 class StationDisabled(DomainError):
     """The credentials are right but the connection is switched off."""
 
+    def __init__(self, message: str, *, connection_id: int) -> None:
+        super().__init__(message)
+        self.connection_id = connection_id
+
 
 @dataclass(frozen=True)
 class NewConnection:
@@ -241,7 +245,8 @@ def warehouse_authenticate(
 def _check_enabled(connection: WarehouseConnection) -> WarehouseConnection:
     if not connection.enabled:
         raise StationDisabled(
-            f"The connection {connection.name!r} is disabled; an operator can enable it."
+            f"The connection {connection.name!r} is disabled; an operator can enable it.",
+            connection_id=connection.id,
         )
     return connection
 

@@ -10,8 +10,10 @@ request that does not follow the protocol; 401 with `WWW-Authenticate: Basic` fo
 or wrong credentials; 403 for a disabled connection or plain HTTP where HTTPS is required;
 404 / 409 for a notice about an unknown, ambiguous or cancelled order (kept for the
 operator); 405 for the wrong method; 413 for a body that is too large; 429 with
-Retry-After while sign-ins from the client are throttled. Every answer but the export is
-one line of plain text saying why.
+Retry-After while sign-ins from the client are throttled, or over a rate limit
+(rate_limit.py: the connection's budget once the credentials are right, the client
+address's while they are not). Every answer but the export is one line of plain text
+saying why.
 """
 
 from __future__ import annotations
@@ -28,12 +30,18 @@ from django.views.decorators.csrf import csrf_exempt
 from pressrun.accounts.throttle import SignInThrottled
 from pressrun.core.client_address import client_address
 from pressrun.core.https import plain_http_refused
+from pressrun.core.rate_limit import RateLimited
 from pressrun.core.request_hygiene import RequestRefusal, refusals_answered_by
 from pressrun.core.text import is_one_line, one_line
 from pressrun.fulfillment.selectors import effective_state
 from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_receive
 from pressrun.warehouses.pull import warehouse_export
+from pressrun.warehouses.rate_limit import (
+    TOO_MANY_REQUESTS,
+    connection_rate_take,
+    unverified_rate_take,
+)
 from pressrun.warehouses.selectors import shared_invoices, station_export_page
 from pressrun.warehouses.services import (
     StationCredentialsInvalid,
@@ -60,7 +68,26 @@ def _text(status: int, message: str) -> HttpResponse:
     )
 
 
-def _unauthorized(message: str) -> HttpResponse:
+def _retry_later(message: str, seconds: int) -> HttpResponse:
+    response = _text(429, message)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def _throttled(limited: RateLimited | None) -> HttpResponse | None:
+    """The 429 for a request over a rate limit, else None."""
+    if limited is None:
+        return None
+    seconds = limited.retry_after_seconds
+    return _retry_later(TOO_MANY_REQUESTS.format(seconds=seconds), seconds)
+
+
+def _unauthorized(request: HttpRequest, message: str) -> HttpResponse:
+    """401, or 429 once the client address is over the budget for requests whose
+    credentials do not check out (counted against the address, never a connection)."""
+    throttled = _throttled(unverified_rate_take(request))
+    if throttled is not None:
+        return throttled
     response = _text(401, message)
     response["WWW-Authenticate"] = REALM
     return response
@@ -92,24 +119,29 @@ def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
 
 
 def _authenticate(request: HttpRequest) -> WarehouseConnection | HttpResponse:
+    """The connection whose credentials the request carries (counted against its rate
+    limit), or the answer: 401, 403 or 429."""
     credentials = _basic_credentials(request)
     if credentials is None:
         return _unauthorized(
-            "HTTP Basic authentication with the station's username and password is required."
+            request,
+            "HTTP Basic authentication with the station's username and password is required.",
         )
     username, password = credentials
     try:
-        return warehouse_authenticate(
+        connection = warehouse_authenticate(
             username=username, password=password, client_address=client_address(request)
         )
     except StationCredentialsInvalid:
-        return _unauthorized("The username and password do not match a shipping station.")
+        return _unauthorized(request, "The username and password do not match a shipping station.")
     except SignInThrottled as exc:
-        response = _text(429, exc.message)
-        response["Retry-After"] = str(exc.retry_after_seconds)
-        return response
+        # Unchecked credentials count against the address too.
+        throttled = _throttled(unverified_rate_take(request))
+        return throttled or _retry_later(exc.message, exc.retry_after_seconds)
     except StationDisabled as exc:
-        return _text(403, exc.message)
+        # The right credentials: the connection's own budget.
+        return _throttled(connection_rate_take(exc.connection_id)) or _text(403, exc.message)
+    return _throttled(connection_rate_take(connection.id)) or connection
 
 
 @refusals_answered_by(_refused)
