@@ -405,10 +405,13 @@ class Database:
             with psycopg.connect(self.admin_url, autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{self.name}"')
 
-    def drop(self) -> None:
+    def close_stats(self) -> None:
         if self._stats_connection is not None:
             self._stats_connection.close()
             self._stats_connection = None
+
+    def drop(self) -> None:
+        self.close_stats()
         if self.kind == "postgresql":
             import psycopg
 
@@ -1200,10 +1203,14 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
                 app: status_phases(installation, app, options) for app in apps
             }
     finally:
-        database.drop()
         if options.keep:
-            say(f"[{kind}] kept {data_dir}")
+            # The database too, so the in-process scripts (census, status_steps) can be run
+            # against it again: drop it by hand when done.
+            database.close_stats()
+            kept = f" and the database {database.url}" if kind == "postgresql" else ""
+            say(f"[{kind}] kept {data_dir}{kept}")
         else:
+            database.drop()
             shutil.rmtree(data_dir, ignore_errors=True)
     return result
 
@@ -1574,7 +1581,11 @@ def parse_args() -> argparse.Namespace:
         help="what-if: run pressrun with this settings module, looked up in bench/ first "
         "(e.g. one that does `from pressrun.settings import *` and changes one value)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary data dirs (and the PostgreSQL database)",
+    )
     parser.add_argument(
         "--no-analyze", action="store_true", help="skip the SQLite after-ANALYZE status what-if"
     )
