@@ -43,7 +43,24 @@ def reference(publisher_id: int, invoices: list[str]) -> dict[str, OrderStatusRo
     return found
 
 
-ODD_INVOICES = ["%s", "100%", "%%", "a'b", 'q"q', "?", "ünï 🎵", "<x>&", " pad", "A-1"]
+# Placeholders, quotes, and what PostgreSQL's array text form gives a meaning to (the
+# invoices go there as one array literal): backslashes, braces, commas, NULL.
+ODD_INVOICES = [
+    "%s",
+    "100%",
+    "%%",
+    "a'b",
+    'q"q',
+    "?",
+    "ünï 🎵",
+    "<x>&",
+    " pad",
+    "A-1",
+    "b\\s\\",
+    "{c,d}",
+    "NULL",
+    "e, f",
+]
 
 
 @pytest.fixture
@@ -145,9 +162,9 @@ def test_one_statement_per_call(publishers: list[Any]):
 
 
 def test_the_statement_takes_the_invoices_as_the_database_wants_them(publishers: list[Any]):
-    """PostgreSQL: one array parameter, the same statement for any number of invoices
-    (psycopg caches its parsing of a statement of up to 50 parameters only). SQLite: one
-    parameter per invoice, after the publisher's."""
+    """PostgreSQL: one array literal, the same statement for any number of invoices
+    (psycopg caches its parsing of a statement of up to 50 parameters only, and adapts a list
+    element by element). SQLite: one parameter per invoice, after the publisher's."""
     sent: list[tuple[str, list[Any]]] = []
 
     def record(execute: Callable[..., Any], sql: str, params: Any, *args: Any) -> Any:
@@ -162,10 +179,12 @@ def test_the_statement_takes_the_invoices_as_the_database_wants_them(publishers:
     [(one_sql, one_params), (many_sql, many_params)] = sent
     if connection.vendor == "postgresql":
         assert one_sql == many_sql
-        assert "= ANY(" in one_sql
-        assert one_params == [["A-1"], publisher_id]
-        assert sorted(many_params[0]) == sorted(many)
-        assert many_params[1:] == [publisher_id]
+        assert "= ANY(%s::varchar(" in one_sql
+        assert one_params == ['{"A-1"}', publisher_id]
+        literal, *rest = many_params
+        assert literal[0] + literal[-1] == "{}"
+        assert sorted(literal[1:-1].split(",")) == sorted(f'"{invoice}"' for invoice in many)
+        assert rest == [publisher_id]
     else:
         assert one_params == ["A-1", publisher_id]
         assert sorted(many_params[:-1]) == sorted(many)

@@ -550,9 +550,9 @@ class PreparedRowRead:
 
 
 class _AnyOf(Lookup[Any]):
-    """`column = ANY(%s)`: the column equals one of the values of one array parameter
-    (PostgreSQL). The values go to the database as they are given (no field preparation),
-    as `PreparedRowsRead`'s keys do."""
+    """`column = ANY(%s::type[])`: the column equals one of the values of one parameter, an
+    array literal of the column's type (PostgreSQL; see `_array_literal`). The values go to
+    the database as they are given (no field preparation), as `PreparedRowsRead`'s keys do."""
 
     lookup_name = "any_of"  # never registered on a field: used as an expression
     prepare_rhs = False
@@ -560,7 +560,27 @@ class _AnyOf(Lookup[Any]):
     def as_sql(self, compiler: Any, connection: BaseDatabaseWrapper) -> tuple[str, list[Any]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+        element = self.lhs.output_field.db_type(connection)
+        return f"{lhs} = ANY({rhs}::{element}[])", [*lhs_params, *rhs_params]
+
+
+def _array_literal(values: Sequence[Any]) -> str:
+    """`values` (texts or integers) as PostgreSQL's text form of an array, which the
+    statement casts to the column's array type. psycopg adapts a list parameter element by
+    element in Python (about 80 µs of CPU for a status call's 100 invoices, half of the
+    statement's client cost); this is one join. Every text is quoted, its backslashes and
+    double quotes escaped, so any text (commas, braces, `NULL`, blanks) is the element it
+    was."""
+    return (
+        "{"
+        + ",".join(
+            str(int(value))
+            if isinstance(value, int)
+            else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+        + "}"
+    )
 
 
 class PreparedRowsRead:
@@ -643,7 +663,7 @@ class PreparedRowsRead:
         connection = connections[using]
         if connection.vendor == "postgresql":
             sql, params, positions, converters = self._compile(using, None)
-            values = (*values, list(among))
+            values = (*values, _array_literal(among))
         else:
             sql, params, positions, converters = self._compile(using, len(among))
             values = (*values, *among)
