@@ -238,6 +238,10 @@ def _databases() -> dict[str, Any]:
         )
     if url:
         config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            # Django's backend, its kept connections checked without a round trip while
+            # they are quiet (core/postgresql).
+            config["ENGINE"] = "pressrun.core.postgresql"
         if pooler == "transaction":
             # A pooler in transaction mode (PgBouncer's pool_mode=transaction) may hand the
             # next transaction to another server connection, where a server-side cursor

@@ -199,7 +199,7 @@ def test_a_pooler_in_transaction_mode_turns_server_side_cursors_off(
     # the parameters and prepares a statement run five times.
     prepared = [5, True] if not server_side_cursors_disabled else ["unset", "unset"]
     assert json.loads(result.stdout) == [
-        "django.db.backends.postgresql",
+        "pressrun.core.postgresql",
         server_side_cursors_disabled,
         600,
         *prepared,
