@@ -341,3 +341,24 @@ def test_the_statement_cursor_opens_a_closed_connection() -> None:
     with statement_cursor(connection) as cursor:
         cursor.execute("SELECT %s + 1", [41])
         assert cursor.fetchone()[0] == 42
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's array text form; SQLite has none"
+)
+@pytest.mark.django_db
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=12),
+            st.sampled_from(["NULL", "", " ", '"', "\\", ",", "{}", '\\"']),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_an_array_literal_reads_back_as_the_texts_it_was_made_of(values: list[str]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unnest(%s::text[])", [prepared_module._array_literal(values)])
+        assert [text for (text,) in cursor.fetchall()] == values
