@@ -650,6 +650,20 @@ class EmulatorProcess:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
+    def refund(self, payment_intent: str, amount: int | None = None) -> Any:
+        """`POST /v1/refunds` with the secret key, as Stripe's dashboard or API would."""
+        form = {"payment_intent": payment_intent}
+        if amount is not None:
+            form["amount"] = str(amount)
+        request = urllib.request.Request(
+            self.base_url + "/v1/refunds",
+            data=urlencode(form).encode(),
+            headers={"Authorization": f"Bearer {self.secret_key}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
