@@ -314,7 +314,8 @@ def _settle(*, checkout: Checkout, dispute: StripeDispute | None, actor: str) ->
     `taken_back`, the dispute's share and the publisher's notice are written together."""
     gone = _gone(checkout)
     delta = gone - checkout.taken_back
-    if not delta:
+    # A refund only ever adds to what is gone; only a dispute's reinstatement gives back.
+    if not delta or (delta < 0 and dispute is None):
         return Reversal(EventOutcome.NO_CHANGE, checkout)
     Checkout.objects.filter(id=checkout.id).update(taken_back=gone)
     payment = checkout.stripe_payment_intent
