@@ -173,12 +173,18 @@ def test_a_refund_of_money_already_spent_takes_the_balance_below_zero_and_new_or
     notice = OutgoingEmail.objects.get(kind=EmailKind.PAYMENT_REVERSAL)
     assert "Balance now: -$9.00" in notice.text
     assert "Your balance is below zero. New orders wait on HOLD" in notice.text
+    page = text(browser.get("/billing"))
+    assert "Pay $9.00 Exactly what brings the balance back to zero." in page
     # Intake: a balance below zero covers no order, so the next one waits on HOLD.
     later = place(publisher, [(cd, 1)])
     assert (later.status, balance(publisher)) == (OrderStatus.HOLD, Decimal("-9.00"))
     page = text(browser.get("/billing"))
     assert "Below zero: new orders wait on HOLD" in page
     assert "A payment of $18.00 releases every one." in page  # the debt and the order
+    assert (
+        "Pay $18.00 Exactly what releases every HOLD order and covers the balance below zero."
+        in page
+    )
 
 
 def test_two_partial_refunds_then_the_rest_each_take_their_part(
