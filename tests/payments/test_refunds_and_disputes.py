@@ -9,6 +9,7 @@ import json
 import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -88,6 +89,10 @@ def notices() -> list[tuple[str, str]]:
         (email.key, email.subject)
         for email in OutgoingEmail.objects.filter(kind=EmailKind.PAYMENT_REVERSAL).order_by("id")
     ]
+
+
+def status_of(event: dict[str, Any]) -> int:
+    return int(deliver(event).status_code)
 
 
 def outcome(event: dict[str, Any]) -> str:
@@ -515,9 +520,9 @@ def test_refund_and_dispute_events_delivered_at_once_move_the_balance_exactly(
         first, second = held(stripe, "charge.refunded")[-2:]
         # Two deliveries of one event and two partial refunds' events, all at once.
         results = _race(
-            first=lambda event=first: deliver(event).status_code,
-            first_again=lambda event=first: deliver(event).status_code,
-            second=lambda event=second: deliver(event).status_code,
+            first=partial(status_of, first),
+            first_again=partial(status_of, first),
+            second=partial(status_of, second),
         )
         assert results == {"first": 200, "first_again": 200, "second": 200}
         taken = LedgerEntry.objects.filter(
@@ -532,8 +537,8 @@ def test_refund_and_dispute_events_delivered_at_once_move_the_balance_exactly(
         created = held(stripe, "charge.dispute.created")[-1]
         withdrawn = held(stripe, "charge.dispute.funds_withdrawn")[-1]
         results = _race(
-            created=lambda event=created: deliver(event).status_code,
-            withdrawn=lambda event=withdrawn: deliver(event).status_code,
+            created=partial(status_of, created),
+            withdrawn=partial(status_of, withdrawn),
         )
         assert results == {"created": 200, "withdrawn": 200}
         assert balance(publisher) == Decimal("50.00") * (attempt + 1) - Decimal("25.00")
