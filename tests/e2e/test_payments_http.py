@@ -1,8 +1,8 @@
 """Money end to end, over HTTP, with the real server and worker and Stripe played by the
 emulator in its own process: a publisher adds credit through Stripe Checkout, the signed
 webhook arrives, HOLD orders are released, the receipt is emailed; a replayed webhook and a
-forged one record nothing; the return page racing the webhook credits once; nprice is read
-strictly."""
+forged one record nothing; the return page racing the webhook credits once; a refund in
+Stripe is taken from the balance once; nprice is read strictly."""
 
 from __future__ import annotations
 
@@ -282,6 +282,38 @@ def test_the_return_page_racing_the_webhook_credits_once(live_service: LiveServi
     assert [amount for amount, _ in after["payments"]] == ["30.00"] * 3
     assert after["balance"] == "90.00"
     assert [c[1] for c in after["checkouts"]] == ["paid"] * 3
+
+
+def test_a_refund_in_stripe_is_taken_from_the_balance_once(live_service: LiveService) -> None:
+    service, stripe = live_service, stripe_of(live_service)
+    account = service.create_publisher()
+    browser = Browser(service, account)
+    page_url, _page = start_checkout(browser, "40")
+    session_id = urlsplit(page_url).path.rsplit("/", 1)[1]
+    assert browser.open(page_url, {"action": "pay"})[0] == 200
+    [paid] = events_for(stripe, session_id)
+    payment_id = paid["event"]["data"]["object"]["payment_intent"]
+
+    # The emulator sends the signed `charge.refunded` before it answers.
+    refund = stripe.refund(payment_id, 1500)
+    assert (refund["amount"], refund["status"]) == (1500, "succeeded")
+    listing = stripe.call("GET", "/_emulator/events")["data"]
+    [refunded] = [
+        e
+        for e in listing
+        if e["event"]["type"] == "charge.refunded"
+        and e["event"]["data"]["object"]["payment_intent"] == payment_id
+    ]
+    assert refunded["deliveries"] == [200]
+    after = state(service, account)
+    assert after["balance"] == "25.00"
+    assert after["events"][-1] == [refunded["event"]["id"], "charge.refunded", "refunded"]
+    billing = page_text(browser.open(service.url("/billing"))[2])
+    assert f"Card refund Card refund, Stripe {payment_id} -$15.00" in billing
+
+    again = stripe.call("POST", f"/_emulator/events/{refunded['event']['id']}/deliver", {})
+    assert again["status"] == 200
+    assert state(service, account)["balance"] == "25.00"
 
 
 def _at_once(**jobs: Any) -> dict[str, Any]:

@@ -15,11 +15,25 @@ It speaks Stripe's wire format, so pressrun's real `stripe` library talks to it 
   event to the webhook URL (a real event envelope, `Stripe-Signature: t=…,v1=…`, HMAC-SHA256
   of `t.body` with the webhook secret), then redirects 303 to `success_url` with
   `{CHECKOUT_SESSION_ID}` filled in; `action=cancel` redirects to `cancel_url`.
+- `POST /v1/refunds` (`payment_intent`, optional `amount` in cents: the rest when left out)
+  — a `refund` object; the charge's cumulative `amount_refunded` grows and a signed
+  `charge.refunded` event carries the charge (`payment_intent`, `amount_refunded`,
+  `refunded`, `refunds`). More than is left is Stripe's 400 `charge_already_refunded`.
+- Disputes, which in Stripe only a card holder's bank opens, so here only through the
+  control endpoints below: a chargeback sends `charge.dispute.created` and
+  `charge.dispute.funds_withdrawn` (the dispute object: `charge`, `payment_intent`,
+  `amount`, `currency`, `status: needs_response`, `balance_transactions` with the
+  withdrawal); an inquiry sends only `charge.dispute.created` with `warning_needs_response`
+  and withdraws nothing. Closing it won adds the reinstatement to `balance_transactions`
+  and sends `charge.dispute.funds_reinstated` and `charge.dispute.closed` (`won`); lost
+  sends `charge.dispute.closed` (`lost`).
 - For tests, not in Stripe: `GET /_emulator/events` (every event and each delivery's HTTP
   status), `POST /_emulator/events/{id}/deliver` (send it again, freshly signed, like
   `stripe events resend`), `POST /_emulator/hold-webhooks` with `hold=1|0` (keep events
   back until delivered by hand, to race the return page), `POST /_emulator/sessions/{id}` with
-  `amount_total=…` (tamper: make Stripe's record differ from what was asked).
+  `amount_total=…` (tamper: make Stripe's record differ from what was asked),
+  `POST /_emulator/disputes` with `payment_intent`, optional `amount` and `inquiry=1` (open
+  a dispute), `POST /_emulator/disputes/{id}/close` with `outcome=won|lost`.
 
 Run it in a thread (`running()`) or as its own process (`python -m
 tests.payments.stripe_emulator --webhook-url … --webhook-secret … --secret-key …`, which
@@ -136,6 +150,8 @@ class Emulator:
     base_url: str = ""
     hold_webhooks: bool = False
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # by payment intent
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: dict[str, list[Delivery]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
@@ -232,13 +248,15 @@ class Emulator:
         with self.lock:
             if session["status"] != "open":
                 raise StripeApiError(400, "This Checkout Session is no longer active.")
+            intent = _new_id("pi")
             session.update(
                 status="complete",
                 payment_status="paid",
-                payment_intent=_new_id("pi"),
+                payment_intent=intent,
                 url=None,
                 customer_details={"email": session.get("customer_email"), "name": "Pat Payer"},
             )
+            self.charges[intent] = _charge(intent, session["amount_total"], session["currency"])
             event = event_envelope("checkout.session.completed", dict(session))
             self.events[event["id"]] = event
             hold = self.hold_webhooks
@@ -251,6 +269,137 @@ class Emulator:
         with self.lock:
             self.events[event["id"]] = event
         return event
+
+    def _send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Deliver new events at once unless webhooks are held; returns them."""
+        with self.lock:
+            hold = self.hold_webhooks
+        if not hold:
+            for event in events:
+                self.deliver(event["id"])
+        return events
+
+    def _charge_of(self, payment_intent: str) -> dict[str, Any]:
+        charge = self.charges.get(payment_intent)
+        if charge is None:
+            raise StripeApiError(
+                404,
+                f"No such payment_intent: '{payment_intent}'",
+                param="payment_intent",
+                code="resource_missing",
+            )
+        return charge
+
+    def refund(self, payment_intent: str, amount: int | None = None) -> dict[str, Any]:
+        """Refund `amount` cents of the payment (the rest when None), as `POST /v1/refunds`:
+        returns the refund; the `charge.refunded` event is sent (or held)."""
+        with self.lock:
+            charge = self._charge_of(payment_intent)
+            left = charge["amount"] - charge["amount_refunded"]
+            amount = left if amount is None else amount
+            if left <= 0:
+                raise StripeApiError(
+                    400,
+                    f"Charge {charge['id']} has already been refunded.",
+                    code="charge_already_refunded",
+                )
+            if not 0 < amount <= left:
+                raise StripeApiError(
+                    400,
+                    f"Refund amount (${amount / 100:.2f}) is greater than unrefunded amount "
+                    f"on charge (${left / 100:.2f})",
+                    param="amount",
+                    code="amount_too_large",
+                )
+            refund = {
+                "id": _new_id("re"),
+                "object": "refund",
+                "amount": amount,
+                "balance_transaction": _new_id("txn"),
+                "charge": charge["id"],
+                "created": int(time.time()),
+                "currency": charge["currency"],
+                "metadata": {},
+                "payment_intent": payment_intent,
+                "reason": None,
+                "status": "succeeded",
+            }
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            refunds = charge["refunds"]
+            refunds["data"].insert(0, refund)
+            refunds["total_count"] = len(refunds["data"])
+            event = event_envelope("charge.refunded", json.loads(json.dumps(charge)))
+            self.events[event["id"]] = event
+        self._send([event])
+        return refund
+
+    def open_dispute(
+        self, payment_intent: str, amount: int | None = None, *, inquiry: bool = False
+    ) -> dict[str, Any]:
+        """The card holder's bank disputes `amount` cents (all when None): a chargeback
+        withdraws it at once (`created` and `funds_withdrawn`), an inquiry withdraws nothing
+        (`created` only). Returns the dispute."""
+        with self.lock:
+            charge = self._charge_of(payment_intent)
+            amount = charge["amount"] if amount is None else amount
+            now = int(time.time())
+            dispute: dict[str, Any] = {
+                "id": _new_id("du"),
+                "object": "dispute",
+                "amount": amount,
+                "balance_transactions": [],
+                "charge": charge["id"],
+                "created": now,
+                "currency": charge["currency"],
+                "evidence_details": {"due_by": now + 7 * 24 * 3600, "has_evidence": False},
+                "is_charge_refundable": inquiry,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": payment_intent,
+                "reason": "fraudulent",
+                "status": "warning_needs_response" if inquiry else "needs_response",
+            }
+            if not inquiry:
+                dispute["balance_transactions"].append(
+                    _balance_transaction(-amount, charge["currency"], "withdrawal", dispute)
+                )
+            charge["disputed"] = True
+            self.disputes[dispute["id"]] = dispute
+            types = ["charge.dispute.created"]
+            if not inquiry:
+                types.append("charge.dispute.funds_withdrawn")
+            events = [event_envelope(kind, json.loads(json.dumps(dispute))) for kind in types]
+            for event in events:
+                self.events[event["id"]] = event
+        self._send(events)
+        return dispute
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> list[dict[str, Any]]:
+        """The bank decides: won reinstates the funds (`funds_reinstated`, then `closed`),
+        lost keeps them withdrawn (`closed`). Returns the events."""
+        with self.lock:
+            dispute = self.disputes.get(dispute_id)
+            if dispute is None:
+                raise StripeApiError(
+                    404, f"No such dispute: '{dispute_id}'", code="resource_missing"
+                )
+            types = []
+            if won:
+                dispute["status"] = "won"
+                dispute["balance_transactions"].append(
+                    _balance_transaction(
+                        dispute["amount"], dispute["currency"], "reinstatement", dispute
+                    )
+                )
+                types = ["charge.dispute.funds_reinstated", "charge.dispute.closed"]
+            else:
+                dispute["status"] = "lost"
+                types = ["charge.dispute.closed"]
+            events = [event_envelope(kind, json.loads(json.dumps(dispute))) for kind in types]
+            for event in events:
+                self.events[event["id"]] = event
+        return self._send(events)
 
     def deliver(self, event_id: str) -> Delivery:
         """POST the event to the webhook URL, signed now, as Stripe does."""
@@ -277,6 +426,50 @@ class Emulator:
         with self.lock:
             self.deliveries.setdefault(event_id, []).append(delivery)
         return delivery
+
+
+def _charge(payment_intent: str, amount: int, currency: str) -> dict[str, Any]:
+    """The charge a paid Checkout Session's payment made (the fields pressrun and a reader
+    of the events would look at)."""
+    return {
+        "id": _new_id("ch"),
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "balance_transaction": _new_id("txn"),
+        "captured": True,
+        "created": int(time.time()),
+        "currency": currency,
+        "disputed": False,
+        "livemode": False,
+        "metadata": {},
+        "paid": True,
+        "payment_intent": payment_intent,
+        "refunded": False,
+        "refunds": {"object": "list", "data": [], "has_more": False, "total_count": 0},
+        "status": "succeeded",
+    }
+
+
+def _balance_transaction(
+    amount: int, currency: str, what: str, dispute: dict[str, Any]
+) -> dict[str, Any]:
+    """A dispute's balance transaction: the withdrawal (negative) or reinstatement."""
+    return {
+        "id": _new_id("txn"),
+        "object": "balance_transaction",
+        "amount": amount,
+        "created": int(time.time()),
+        "currency": currency,
+        "description": f"Chargeback {what} for {dispute['charge']}",
+        "fee": 1500 if amount < 0 else 0,
+        "net": amount - 1500 if amount < 0 else amount,
+        "reporting_category": "dispute" if amount < 0 else "dispute_reversal",
+        "source": dispute["id"],
+        "status": "pending",
+        "type": "adjustment",
+    }
 
 
 def _page(session: dict[str, Any]) -> str:
@@ -333,6 +526,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == "GET" and match:
                     self._send(200, emulator.get_session(match[1]))
                     return
+                if method == "POST" and path == "/v1/refunds":
+                    amount = str(params.get("amount") or "")
+                    if amount and not amount.isdigit():
+                        raise StripeApiError(
+                            400,
+                            "Invalid integer: " + amount,
+                            param="amount",
+                            code="parameter_invalid_integer",
+                        )
+                    refund = emulator.refund(
+                        str(params.get("payment_intent") or ""), int(amount) if amount else None
+                    )
+                    self._send(200, refund)
+                    return
                 raise StripeApiError(404, f"Unrecognized request URL ({method}: {path}).")
             match = re.fullmatch(r"/c/pay/([^/]+)", path)
             if match and method == "GET":
@@ -373,6 +580,20 @@ class _Handler(BaseHTTPRequestHandler):
             with emulator.lock:
                 emulator.hold_webhooks = form.get("hold") == "1"
             self._send(200, {"hold": emulator.hold_webhooks})
+            return
+        if method == "POST" and path == "/_emulator/disputes":
+            amount = form.get("amount")
+            dispute = emulator.open_dispute(
+                form.get("payment_intent", ""),
+                int(amount) if amount else None,
+                inquiry=form.get("inquiry") == "1",
+            )
+            self._send(200, dispute)
+            return
+        match = re.fullmatch(r"/_emulator/disputes/([^/]+)/close", path)
+        if method == "POST" and match:
+            events = emulator.close_dispute(match[1], won=form.get("outcome") == "won")
+            self._send(200, {"events": [event["id"] for event in events]})
             return
         match = re.fullmatch(r"/_emulator/sessions/([^/]+)", path)
         if method == "POST" and match:
@@ -426,6 +647,20 @@ class EmulatorProcess:
     def call(self, method: str, path: str, form: dict[str, str] | None = None) -> Any:
         data = urlencode(form).encode() if form is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def refund(self, payment_intent: str, amount: int | None = None) -> Any:
+        """`POST /v1/refunds` with the secret key, as Stripe's dashboard or API would."""
+        form = {"payment_intent": payment_intent}
+        if amount is not None:
+            form["amount"] = str(amount)
+        request = urllib.request.Request(
+            self.base_url + "/v1/refunds",
+            data=urlencode(form).encode(),
+            headers={"Authorization": f"Bearer {self.secret_key}"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 

@@ -10,7 +10,13 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from pressrun.payments.models import Checkout, CheckoutStatus, EventOutcome, StripeEvent
+from pressrun.payments.models import (
+    Checkout,
+    CheckoutStatus,
+    EventOutcome,
+    StripeDispute,
+    StripeEvent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +56,39 @@ def test_checkouts_and_events_are_listed_and_cannot_be_changed(
     assert client.post(f"/admin/payments/checkout/{checkout.id}/delete/").status_code == 403
     checkout.refresh_from_db()
     assert checkout.amount == Decimal("25.00")
+
+
+def test_checkouts_show_what_was_refunded_and_disputes_are_listed(
+    client: Client, make_publisher: Any
+) -> None:
+    client.force_login(get_user_model().objects.create_superuser("op", "", "operator-pass"))
+    publisher = make_publisher(email="payer@example.com")
+    checkout = Checkout.objects.create(
+        publisher=publisher,
+        amount=Decimal("80.00"),
+        status=CheckoutStatus.PAID,
+        stripe_session_id="cs_test_refunded",
+        stripe_payment_intent="pi_refunded",
+        refunded=Decimal("35.50"),
+        taken_back=Decimal("60.50"),
+        created_at=timezone.now(),
+    )
+    StripeDispute.objects.create(
+        dispute_id="du_listed",
+        checkout=checkout,
+        amount=Decimal("25.00"),
+        status="needs_response",
+        withdrawn=Decimal("25.00"),
+        taken=Decimal("25.00"),
+        created_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    listing = client.get("/admin/payments/checkout/").content.decode()
+    assert "Refunded in Stripe" in listing
+    assert "35.50" in listing
+    assert "60.50" in listing
+    detail = client.get(f"/admin/payments/checkout/{checkout.id}/change/").content.decode()
+    assert "35.50" in detail
+    disputes = client.get("/admin/payments/stripedispute/").content.decode()
+    assert "du_listed" in disputes
+    assert client.get("/admin/payments/stripedispute/add/").status_code == 403

@@ -37,6 +37,10 @@ class LedgerKind(models.TextChoices):
     STATUS_CALL = "status_call", "Status call charge"
     ADJUSTMENT = "adjustment", "Adjustment"
     ORDER_REFUND = "order_refund", "Order refund"
+    # Money Stripe took back from a card payment, or returned (payments/, docs/payments.md).
+    PAYMENT_REFUND = "payment_refund", "Card refund"
+    PAYMENT_DISPUTE = "payment_dispute", "Card dispute"
+    DISPUTE_REINSTATED = "dispute_reinstated", "Card dispute won"
 
 
 class LedgerEntry(models.Model):

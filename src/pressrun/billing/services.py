@@ -216,6 +216,60 @@ def ledger_adjust(*, publisher_id: int, amount: Decimal, reason: str, actor: str
     )
 
 
+# What Stripe did to a card payment after it was credited, and which way each moves the
+# balance: a refund and a dispute's withdrawal take money back, a won dispute returns it.
+CARD_REVERSAL_SIGN = {
+    LedgerKind.PAYMENT_REFUND: -1,
+    LedgerKind.PAYMENT_DISPUTE: -1,
+    LedgerKind.DISPUTE_REINSTATED: 1,
+}
+
+
+def ledger_card_reversal(
+    *, publisher_id: int, kind: str, amount: Decimal, description: str, actor: str
+) -> CreditResult:
+    """Take from the balance what Stripe took back from a card payment (`kind`
+    PAYMENT_REFUND or PAYMENT_DISPUTE), or give back what it returned (DISPUTE_REINSTATED):
+    `amount` is positive either way, the kind gives the direction. One transaction (joining
+    the caller's): the publisher's row locked first, the balance changed, the ledger line.
+
+    A debit may take the balance below zero: the publisher owes it, and new orders wait on
+    HOLD (intake pays an order only when the balance covers it) until a payment covers the
+    debt and them. A debit releases nothing (a lower balance cannot make a HOLD order
+    affordable); a credit releases the HOLD orders it covers, by the one release rule.
+    Raises CreditInvalid (nothing written) for another kind or a malformed amount."""
+    sign = CARD_REVERSAL_SIGN.get(LedgerKind(kind)) if kind in LedgerKind.values else None
+    if sign is None:
+        raise CreditInvalid(f"{kind!r} is not a card refund or dispute.")
+    if not is_whole_cents(amount) or amount <= 0 or amount > MAX_LEDGER_AMOUNT:
+        raise CreditInvalid(
+            "The amount must be a positive number of dollars and cents, up to "
+            f"{format_money(MAX_LEDGER_AMOUNT)}."
+        )
+    signed = to_money(amount) * sign
+    description = description.strip()[:300] or LedgerKind(kind).label
+    if sign > 0:
+        return _ledger_add(
+            publisher_id=publisher_id,
+            kind=kind,
+            amount=signed,
+            description=description,
+            actor=actor,
+        )
+    with transaction.atomic():
+        publisher_lock_balance(publisher_id=publisher_id)
+        Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(signed))
+        entry = LedgerEntry.objects.create(
+            publisher_id=publisher_id,
+            kind=kind,
+            amount=signed,
+            description=description,
+            created_at=timezone.now(),
+        )
+        balance = Publisher.objects.values_list("balance", flat=True).get(id=publisher_id)
+    return CreditResult(entry=entry, balance=balance, released=[])
+
+
 def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
     """Charge and start the publisher's HOLD orders that the balance covers, oldest first.
 

@@ -195,6 +195,12 @@ class LedgerTotals:
     status_calls: Decimal
     adjustments: Decimal
     order_refunds: Decimal
+    # What Stripe took back from card payments (refunds, disputes) net of disputes won: ≤ 0.
+    card_reversals: Decimal
+
+
+# The ledger kinds of money Stripe took back from a card payment, or returned.
+CARD_REVERSAL_KINDS = ("payment_refund", "payment_dispute", "dispute_reinstated")
 
 
 def ledger_totals(*, publisher: Publisher) -> LedgerTotals:
@@ -211,4 +217,5 @@ def ledger_totals(*, publisher: Publisher) -> LedgerTotals:
         status_calls=sums.get("status_call") or ZERO,
         adjustments=sums.get("adjustment") or ZERO,
         order_refunds=sums.get("order_refund") or ZERO,
+        card_reversals=sum((sums.get(kind) or ZERO for kind in CARD_REVERSAL_KINDS), ZERO),
     )

@@ -23,6 +23,7 @@ class EmailKind(models.TextChoices):
     HOLD_ORDERS = "hold_orders", "Orders awaiting payment"
     PUBLISHER_ERROR = "publisher_error", "Error report"
     PAYMENT_RECEIPT = "payment_receipt", "Payment receipt"
+    PAYMENT_REVERSAL = "payment_reversal", "Card refund or dispute"
     ADDRESS_ERROR = "address_error", "Address problem"
     ADDRESS_ERROR_REMINDER = "address_reminder", "Address problem reminder"
 

@@ -464,6 +464,75 @@ def notify_payment_received(
     )
 
 
+@dataclass(frozen=True)
+class _Reversal:
+    subject: str
+    what: str
+
+
+# What the publisher is told for each way Stripe moved a credited card payment's money.
+_REVERSALS = {
+    "refund": _Reversal(
+        "Card refund: {amount} taken from your balance",
+        "The card payment {reference} was refunded in Stripe, so {amount} was taken from "
+        "your balance.",
+    ),
+    "dispute": _Reversal(
+        "Card payment disputed: {amount} taken from your balance",
+        "The card holder disputed the card payment {reference}, and Stripe withdrew the "
+        "disputed amount until the dispute is decided, so {amount} was taken from your "
+        "balance. If it is decided for you, the amount is returned to your balance.",
+    ),
+    "dispute_returned": _Reversal(
+        "Disputed payment: {amount} returned to your balance",
+        "Stripe returned the funds of the dispute of the card payment {reference}, so "
+        "{amount} was added back to your balance.",
+    ),
+}
+
+
+def notify_payment_reversed(
+    *,
+    key: str,
+    publisher: Publisher,
+    reversal: str,
+    amount: Decimal,
+    payment_reference: str,
+    at: datetime,
+    balance: Decimal,
+    released: Sequence[Order] = (),
+) -> OutgoingEmail | None:
+    """Queue the notice of money Stripe took back from a credited card payment (`reversal`
+    "refund" or "dispute") or returned ("dispute_returned"), to the account's login email:
+    what happened, the amount, the payment's reference, the balance after it (and, below
+    zero, that new orders wait on HOLD), the HOLD orders a return released. Call in the
+    transaction that moves the balance. `key` names that movement (one notice per movement,
+    however often this is called)."""
+    words = _REVERSALS[reversal]
+    shown = format_money(amount)
+    context = {
+        "publisher": publisher,
+        "what": words.what.format(amount=shown, reference=payment_reference),
+        "amount": shown,
+        "taken": reversal != "dispute_returned",
+        "reference": payment_reference,
+        "at": at,
+        "balance": format_money(balance),
+        "below_zero": balance < ZERO,
+        "released": [(order, format_money(order.total_cost)) for order in released],
+        "billing_url": public_base_url() + reverse("dashboard:billing"),
+    }
+    return email_queue(
+        key=f"payment-reversal:{key}",
+        kind=EmailKind.PAYMENT_REVERSAL,
+        to=publisher.email,
+        subject=words.subject.format(amount=shown),
+        text=render_to_string("notifications/payment_reversal.txt", context),
+        html=render_to_string("notifications/payment_reversal.html", context),
+        publisher=publisher,
+    )
+
+
 def notify_order_changed(*, change: OrderChanged) -> list[OutgoingEmail]:
     """Queue "your order was changed" for a HOLD order whose items (quantities) or shipping
     address the publisher changed, to the order's usual recipients: the items now (changed

@@ -1,12 +1,13 @@
-"""Operators see every checkout and Stripe event, read-only: money moves only through the
-services (a payment that needs correcting is an adjustment on the publisher)."""
+"""Operators see every checkout (with what was refunded and taken back), Stripe event and
+dispute, read-only: money moves only through the services (a payment that needs correcting
+is an adjustment on the publisher)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from pressrun.payments.models import Checkout, StripeEvent
+from pressrun.payments.models import Checkout, StripeDispute, StripeEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -30,6 +31,8 @@ class CheckoutAdmin(ReadOnlyAdmin):
         "status",
         "stripe_payment_intent",
         "paid_at",
+        "refunded",
+        "taken_back",
     )
     list_filter = ("status",)
     search_fields = (
@@ -45,7 +48,34 @@ class CheckoutAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "event_id", "type", "outcome", "checkout", "livemode")
+    list_display = (
+        "received_at",
+        "event_id",
+        "type",
+        "outcome",
+        "checkout",
+        "ledger_entry",
+        "livemode",
+    )
     list_filter = ("outcome", "type", "livemode")
     search_fields = ("event_id", "=checkout__id", "payload")
     date_hierarchy = "received_at"
+
+
+@admin.register(StripeDispute)
+class StripeDisputeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "dispute_id",
+        "checkout",
+        "amount",
+        "status",
+        "withdrawn",
+        "reinstated",
+        "taken",
+        "given_back",
+    )
+    list_filter = ("status",)
+    search_fields = ("dispute_id", "=checkout__id", "checkout__stripe_payment_intent")
+    list_select_related = ("checkout",)
+    date_hierarchy = "created_at"

@@ -6,9 +6,17 @@ event or a return URL says: Stripe's word is only taken for "this session was pa
 much, in this currency", and that must match the row. Each checkout is credited at most
 once (a conditional status change, and a unique ledger entry per checkout); each Stripe event
 is stored once (unique event id).
+
+What Stripe later takes back from a credited payment (refunds, disputes) is kept as Stripe's
+own running figures — the largest cumulative refund seen on the checkout, and per dispute
+what was withdrawn and reinstated — and the balance is moved by the difference between what
+those figures say is gone and what was already taken (`Checkout.taken_back`), so a replayed,
+repeated or out-of-order event moves nothing twice.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
@@ -50,6 +58,23 @@ class Checkout(models.Model):
     )
     created_at = models.DateTimeField()
     paid_at = models.DateTimeField(null=True, blank=True)
+    refunded = models.DecimalField(
+        "refunded in Stripe",
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="The largest cumulative refund Stripe reported for this payment.",
+    )
+    taken_back = models.DecimalField(
+        "taken from the balance",
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text=(
+            "What refunds and disputes took from the balance so far, net of disputes won; "
+            "never more than the amount credited."
+        ),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -78,6 +103,13 @@ class EventOutcome(models.TextChoices):
     UNKNOWN_SESSION = "unknown_session", "Not a session of this installation"
     MISMATCH = "mismatch", "Does not match our checkout: not credited"
     IGNORED = "ignored", "Event type not used"
+    REFUNDED = "refunded", "Took the refund from the balance"
+    DISPUTE_DEBITED = "dispute_debited", "Took the disputed amount from the balance"
+    DISPUTE_RETURNED = "dispute_returned", "Gave the dispute's reinstated funds back"
+    NO_CHANGE = "no_change", "Already taken into account (nothing changed)"
+    UNKNOWN_PAYMENT = "unknown_payment", "Not a payment pressrun credited: nothing changed"
+    OTHER_CURRENCY = "other_currency", "Another currency than the payment's: nothing changed"
+    UNREADABLE = "unreadable", "Amounts missing or malformed: nothing changed"
 
 
 class StripeEvent(models.Model):
@@ -95,9 +127,56 @@ class StripeEvent(models.Model):
     )
     outcome = models.CharField(max_length=20, choices=EventOutcome.choices)
     note = models.CharField(max_length=500, blank=True)
+    ledger_entry = models.OneToOneField(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The ledger line this event's refund or dispute wrote (of its checkout).",
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
+
+
+class StripeDispute(models.Model):
+    """A dispute (chargeback) of a credited card payment: Stripe's figures, and what pressrun
+    took from and gave back to the balance for it. One row per Stripe dispute id, changed
+    only under its checkout's row lock."""
+
+    dispute_id = models.CharField("Stripe dispute", max_length=255, unique=True)
+    checkout = models.ForeignKey(Checkout, on_delete=models.PROTECT, related_name="disputes")
+    amount = models.DecimalField("disputed amount", max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=30, blank=True, help_text="Stripe's, as last reported.")
+    withdrawn = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="What Stripe withdrew for it (empty: nothing yet, e.g. an inquiry).",
+    )
+    reinstated = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="What Stripe gave back when it closed (empty: nothing yet).",
+    )
+    taken = models.DecimalField(
+        "taken from the balance", max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    given_back = models.DecimalField(
+        "given back to the balance", max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Dispute {self.dispute_id} ({self.status})"
