@@ -37,6 +37,13 @@ STATE = """
 import json
 from pressrun.carts.models import InboundDelivery
 from pressrun.orders.models import Order
+# The deliveries first: a delivery's outcome commits with or after its order, so every
+# order a delivery read here says it created is committed before the orders are read.
+deliveries = [
+    # Keyed by the 1ShoppingCart order id (a test-mode delivery's key is "test:<id>").
+    [d.external_key.removeprefix("test:"), d.outcome, d.attempts]
+    for d in InboundDelivery.objects.filter(publisher_id={publisher_id}).order_by("id")
+]
 orders = Order.objects.filter(source="1shoppingcart", publisher_id={publisher_id})
 print(json.dumps({{
     "orders": [
@@ -44,11 +51,7 @@ print(json.dumps({{
          [(l.project_id, l.quantity) for l in o.lines.all()]]
         for o in orders.order_by("id")
     ],
-    # Keyed by the 1ShoppingCart order id (a test-mode delivery's key is "test:<id>").
-    "deliveries": [
-        [d.external_key.removeprefix("test:"), d.outcome, d.attempts]
-        for d in InboundDelivery.objects.filter(publisher_id={publisher_id}).order_by("id")
-    ],
+    "deliveries": deliveries,
 }}))
 """
 

@@ -44,9 +44,14 @@ from pressrun.accounts.models import Publisher
 from pressrun.carts.models import InboundDelivery
 from pressrun.orders.models import Order
 orders = Order.objects.filter(publisher_id={publisher}, source="samcart", external_ref="{ref}")
-deliveries = InboundDelivery.objects.filter(
-    cart="samcart", publisher_id={publisher}, external_key="{ref}"
-).order_by("id")
+# The deliveries first: a delivery's outcome commits with or after its orders, so every
+# order a delivery read here names is committed before the orders are read.
+deliveries = [
+    [d.outcome, d.reason, d.test_requested, [o.id for o in d.orders.all()]]
+    for d in InboundDelivery.objects.filter(
+        cart="samcart", publisher_id={publisher}, external_key="{ref}"
+    ).order_by("id")
+]
 print(json.dumps({{
     "orders": [
         {{
@@ -59,10 +64,7 @@ print(json.dumps({{
         }}
         for o in orders.order_by("id")
     ],
-    "deliveries": [
-        [d.outcome, d.reason, d.test_requested, [o.id for o in d.orders.all()]]
-        for d in deliveries
-    ],
+    "deliveries": deliveries,
     "balance": str(Publisher.objects.get(id={publisher}).balance),
 }}))
 """

@@ -25,12 +25,15 @@ COUNT_ORDERS = """
 import json
 from pressrun.carts.models import InboundDelivery
 from pressrun.orders.models import Order
+# The deliveries first: a delivery's outcome commits with or after its order, so every
+# order a delivery read here says it created is committed before the orders are read.
+deliveries = sorted(InboundDelivery.objects.filter(external_key__endswith=":{ref}")
+                    .values_list("outcome", flat=True))
 orders = Order.objects.filter(source="shopify", external_ref="{ref}")
 print(json.dumps({{
     "orders": [[o.invoice, o.external_ref, [(l.project_id, l.quantity) for l in o.lines.all()]]
                for o in orders],
-    "deliveries": sorted(InboundDelivery.objects.filter(external_key__endswith=":{ref}")
-                         .values_list("outcome", flat=True)),
+    "deliveries": deliveries,
 }}))
 """
 
