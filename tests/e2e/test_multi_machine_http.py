@@ -569,7 +569,9 @@ def test_two_servers_two_workers_one_database_under_load_with_a_worker_killed(
     taken_over = [task for task in tasks if len(task["workers"]) > 1]
     [taken] = taken_over
     assert taken["workers"] == [victim_id, survivor_id], taken
-    assert set(runs) == {(victim_id,), (survivor_id,), (victim_id, survivor_id)}, runs
+    # The survivor ran tasks of its own; the victim may have finished none before it was
+    # caught (the kill lands in the first task it is seen running, possibly its first).
+    assert set(runs) - {(victim_id,)} == {(survivor_id,), (victim_id, survivor_id)}, runs
 
     # Each customer got one notification; every email reached the mail server once, or
     # twice only when it was the killed worker's own send (docs/emails.md, "Delivery
