@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.test import Client
 
+from tests.dashboard.conftest import sign_in
 from tests.payments import stripe_emulator
 from tests.payments.stripe_emulator import Emulator
 
@@ -21,3 +23,17 @@ def stripe(settings: Any) -> Iterator[Emulator]:
         settings.STRIPE_API_BASE = emulator.base_url
         settings.STRIPE_CHECKOUT_ORIGIN = emulator.base_url
         yield emulator
+
+
+@pytest.fixture
+def publisher(make_publisher: Callable[..., Any]) -> Any:
+    """The publisher who pays (and is refunded) by card."""
+    return make_publisher(email="owner@example.com", company="Owner Records")
+
+
+@pytest.fixture
+def browser(publisher: Any) -> Client:
+    """The publisher signed in."""
+    client = Client()
+    sign_in(client, publisher)
+    return client

@@ -34,18 +34,6 @@ def _immediate_tasks(settings: Any) -> None:
 
 
 @pytest.fixture
-def publisher(make_publisher: Callable[..., Any]) -> Any:
-    return make_publisher(email="owner@example.com", company="Owner Records")
-
-
-@pytest.fixture
-def browser(publisher: Any) -> Client:
-    client = Client()
-    sign_in(client, publisher)
-    return client
-
-
-@pytest.fixture
 def holds(publisher: Any, make_project: Callable[..., Any]) -> list[Order]:
     """Two HOLD orders, $9.00 and $13.50 (4.50 x n + standard+tracking)."""
     from tests.billing.test_release_rule import place

@@ -37,18 +37,6 @@ def _immediate_tasks(settings: Any) -> None:
 
 
 @pytest.fixture
-def publisher(make_publisher: Callable[..., Any]) -> Any:
-    return make_publisher(email="owner@example.com", company="Owner Records")
-
-
-@pytest.fixture
-def browser(publisher: Any) -> Client:
-    client = Client()
-    sign_in(client, publisher)
-    return client
-
-
-@pytest.fixture
 def cd(publisher: Any, make_project: Callable[..., Any]) -> Any:
     """A project whose one-unit order costs $9.00."""
     return make_project(publisher, price=Decimal("4.50"), packaging="jewel-case")

@@ -155,8 +155,16 @@ def publisher_lock_balance(*, publisher_id: int) -> None:
 
 
 def _ledger_add(
-    *, publisher_id: int, kind: str, amount: Decimal, description: str, actor: str
+    *,
+    publisher_id: int,
+    kind: str,
+    amount: Decimal,
+    description: str,
+    actor: str,
+    release: bool = True,
 ) -> CreditResult:
+    """Change the balance by `amount` with its ledger line, in one transaction; then, with
+    `release`, pay the HOLD orders the balance now covers (a debit releases nothing)."""
     with transaction.atomic():
         publisher_lock_balance(publisher_id=publisher_id)
         Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(amount))
@@ -167,7 +175,7 @@ def _ledger_add(
             description=description,
             created_at=timezone.now(),
         )
-        released = order_release_holds(publisher_id=publisher_id, actor=actor)
+        released = order_release_holds(publisher_id=publisher_id, actor=actor) if release else []
         balance = Publisher.objects.values_list("balance", flat=True).get(id=publisher_id)
     return CreditResult(entry=entry, balance=balance, released=released)
 
@@ -248,26 +256,14 @@ def ledger_card_reversal(
         )
     signed = to_money(amount) * sign
     description = description.strip()[:300] or LedgerKind(kind).label
-    if sign > 0:
-        return _ledger_add(
-            publisher_id=publisher_id,
-            kind=kind,
-            amount=signed,
-            description=description,
-            actor=actor,
-        )
-    with transaction.atomic():
-        publisher_lock_balance(publisher_id=publisher_id)
-        Publisher.objects.filter(id=publisher_id).update(balance=_balance_plus(signed))
-        entry = LedgerEntry.objects.create(
-            publisher_id=publisher_id,
-            kind=kind,
-            amount=signed,
-            description=description,
-            created_at=timezone.now(),
-        )
-        balance = Publisher.objects.values_list("balance", flat=True).get(id=publisher_id)
-    return CreditResult(entry=entry, balance=balance, released=[])
+    return _ledger_add(
+        publisher_id=publisher_id,
+        kind=kind,
+        amount=signed,
+        description=description,
+        actor=actor,
+        release=sign > 0,
+    )
 
 
 def order_release_holds(*, publisher_id: int, actor: str) -> list[Order]:
