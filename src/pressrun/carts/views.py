@@ -107,17 +107,13 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return body
 
 
-TOO_MANY_REQUESTS = "Too many requests; retry after {seconds} seconds."
-
-
 def _over_limit(scope: str, limit: int) -> HttpResponse | None:
     """429 with Retry-After when this request is over `scope`'s rate limit, else None."""
     limited = cart_rate_take(scope=scope, limit=limit)
     if limited is None:
         return None
-    seconds = limited.retry_after_seconds
-    response = _reply(429, TOO_MANY_REQUESTS.format(seconds=seconds))
-    response["Retry-After"] = str(seconds)
+    response = _reply(429, limited.message)
+    response["Retry-After"] = str(limited.retry_after_seconds)
     return response
 
 

@@ -49,6 +49,11 @@ class RateLimited:
 
     retry_after_seconds: int
 
+    @property
+    def message(self) -> str:
+        """What every throttled endpoint tells the client, in its own format."""
+        return f"Too many requests; retry after {self.retry_after_seconds} seconds."
+
 
 def _window_start(now: datetime) -> datetime:
     seconds = math.floor(now.timestamp()) // WINDOW_SECONDS * WINDOW_SECONDS

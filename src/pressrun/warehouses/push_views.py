@@ -38,7 +38,6 @@ from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import notice_digest
 from pressrun.warehouses.push import warehouse_push_secret
 from pressrun.warehouses.rate_limit import (
-    TOO_MANY_REQUESTS,
     connection_rate_take,
     unverified_rate_take,
 )
@@ -70,9 +69,8 @@ def _throttled(limited: RateLimited | None) -> JsonResponse | None:
     """The 429 for a request over a rate limit, else None."""
     if limited is None:
         return None
-    seconds = limited.retry_after_seconds
-    response = _error(429, TOO_MANY_REQUESTS.format(seconds=seconds))
-    response["Retry-After"] = str(seconds)
+    response = _error(429, limited.message)
+    response["Retry-After"] = str(limited.retry_after_seconds)
     return response
 
 

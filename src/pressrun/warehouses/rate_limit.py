@@ -25,8 +25,6 @@ from django.http import HttpRequest
 from pressrun.core.client_address import client_address, throttle_address
 from pressrun.core.rate_limit import RateLimited, rate_limit_take
 
-TOO_MANY_REQUESTS = "Too many requests; retry after {seconds} seconds."
-
 
 def connection_scope(connection_id: int) -> str:
     return f"warehouse:connection:{connection_id}"

@@ -38,7 +38,6 @@ from pressrun.warehouses.models import WarehouseConnection
 from pressrun.warehouses.notices import ship_notice_receive
 from pressrun.warehouses.pull import warehouse_export
 from pressrun.warehouses.rate_limit import (
-    TOO_MANY_REQUESTS,
     connection_rate_take,
     unverified_rate_take,
 )
@@ -78,8 +77,7 @@ def _throttled(limited: RateLimited | None) -> HttpResponse | None:
     """The 429 for a request over a rate limit, else None."""
     if limited is None:
         return None
-    seconds = limited.retry_after_seconds
-    return _retry_later(TOO_MANY_REQUESTS.format(seconds=seconds), seconds)
+    return _retry_later(limited.message, limited.retry_after_seconds)
 
 
 def _unauthorized(request: HttpRequest, message: str) -> HttpResponse:
