@@ -4,6 +4,8 @@ request's first statement, as with Django's `SELECT 1`."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -19,6 +21,14 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_connection_afterwards() -> Iterator[None]:
+    # A test here ends or poisons its connection on purpose; whatever it leaves, the next
+    # test (and this test's own database flush) start on a new one.
+    yield
+    connection.close()
 
 
 def _server_url() -> str:
@@ -58,23 +68,40 @@ def test_a_quiet_connection_is_usable_without_a_statement(monkeypatch: pytest.Mo
         assert cursor.fetchone() == (42,)
 
 
+def _end_from_the_server(pid: int) -> None:
+    # pg_terminate_backend only signals the backend; it is gone once it no longer appears
+    # in pg_stat_activity, and its goodbye is then on the socket.
+    deadline = time.monotonic() + 30
+    with psycopg.connect(_server_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        while time.monotonic() < deadline:
+            gone = admin.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", [pid]
+            ).fetchone()
+            if gone and gone[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still running 30 s after pg_terminate_backend")
+
+
 def test_a_connection_the_server_ended_is_replaced(monkeypatch: pytest.MonkeyPatch):
     connection.ensure_connection()
     ended = connection.connection
-    with psycopg.connect(_server_url(), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [ended.info.backend_pid])
+    ended_pid = ended.info.backend_pid
+    _end_from_the_server(ended_pid)
     asked = _asked_the_server(monkeypatch)
     # The server's goodbye is on the socket: the check asks the server, which fails, and
     # the connection is closed; the request's statement gets a new one.
-    for _ in range(50):
+    deadline = time.monotonic() + 10
+    while not asked and time.monotonic() < deadline:
         _start_request()
-        if asked:
-            break
+        if not asked:
+            time.sleep(0.01)
     assert asked == [True]
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     assert connection.connection is not ended
-    assert connection.connection.info.backend_pid != ended.info.backend_pid
+    assert connection.connection.info.backend_pid != ended_pid
 
 
 def test_a_connection_inside_a_transaction_is_asked(monkeypatch: pytest.MonkeyPatch):
