@@ -5,6 +5,7 @@ expression is compiled whole; a row with its own primary key (a task's UUID) kee
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from datetime import timezone as fixed_offset
 from decimal import Decimal
 from typing import Any
 
@@ -106,6 +107,31 @@ def test_a_parameter_is_what_the_field_itself_prepares(index: int, value: Any) -
     assert short_cut == orm
     if orm[0] == "ok":
         assert type(short_cut[1]) is type(orm[1])
+
+
+moments = st.datetimes(
+    min_value=datetime(1990, 1, 1),
+    max_value=datetime(2090, 1, 1),
+    timezones=st.sampled_from(
+        [UTC, fixed_offset(timedelta(hours=-5)), fixed_offset(timedelta(hours=9))]
+    ),
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=200, deadline=None)
+@given(pool=st.lists(moments, min_size=1, max_size=4), picks=st.lists(st.integers(0, 3)))
+def test_a_date_parameter_kept_from_the_last_row_is_that_moment_s(
+    pool: list[datetime], picks: list[int]
+) -> None:
+    """One column's parameters, row after row, the same moment object often repeated (the
+    kept last one) and others in between, equal moments in other time zones included: each
+    is what the field prepares for it."""
+    field = Order._meta.get_field("created_at")
+    param = _param_function(field, connection)
+    for pick in picks:
+        value = pool[pick % len(pool)]
+        assert param(value) == field.get_db_prep_save(value, connection)
 
 
 def _without_now(model: type[models.Model], params: list[Any]) -> list[Any]:

@@ -4,6 +4,7 @@ real worker)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -110,3 +111,53 @@ def test_a_task_prepared_before_its_transaction_writes_the_same_row(settings: An
 def test_a_task_for_another_backend_is_not_prepared(settings: Any) -> None:
     settings.TASKS = {"default": {"BACKEND": STOCK, "QUEUES": ["default"]}}
     assert task_enqueue_prepare(order_placed_email, order_id=41) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_nobody_listens_for_is_not_announced(settings: Any, caplog: Any) -> None:
+    """Nothing listens for `task_enqueued` and django-tasks' debug line is off: a prepared
+    task leaves no announcement waiting for the COMMIT. With the debug line on, it is
+    written once the row is committed, as django-tasks writes it."""
+    settings.TASKS = {"default": {"BACKEND": OURS, "QUEUES": ["default"]}}
+    backend = type(task_backends["default"])
+    assert not task_enqueued.has_listeners(backend)
+    caplog.set_level(logging.INFO, logger="django_tasks")
+    prepared = task_enqueue_prepare(order_placed_email, order_id=PENDING_ID)
+    assert prepared is not None
+    with transaction.atomic():
+        prepared.execute(41)
+        assert transaction.get_connection().run_on_commit == []
+    assert [r for r in caplog.records if "enqueued" in r.getMessage()] == []
+
+    caplog.set_level(logging.DEBUG, logger="django_tasks")
+    prepared = task_enqueue_prepare(order_placed_email, order_id=PENDING_ID)
+    assert prepared is not None
+    with transaction.atomic():
+        prepared.execute(42)
+        assert [r for r in caplog.records if "enqueued" in r.getMessage()] == []
+    [line] = [r.getMessage() for r in caplog.records if "enqueued" in r.getMessage()]
+    row = DBTaskResult.objects.get(args_kwargs__kwargs__order_id=42)
+    assert line == (
+        f"Task id={row.id} path=pressrun.notifications.tasks.order_placed_email "
+        "enqueued backend=default"
+    )
+
+
+def test_enqueue_announces_as_the_stock_backend(settings: Any, caplog: Any) -> None:
+    settings.TASKS = {"default": {"BACKEND": OURS, "QUEUES": ["default"]}}
+    caplog.set_level(logging.DEBUG, logger="django_tasks")
+    announced: list[Any] = []
+
+    def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        announced.append(task_result)
+
+    task_enqueued.connect(receiver)
+    try:
+        result = order_placed_email.enqueue(order_id=43)
+    finally:
+        task_enqueued.disconnect(receiver)
+    assert [r.id for r in announced] == [result.id]
+    assert [r.getMessage() for r in caplog.records if "enqueued" in r.getMessage()] == [
+        f"Task id={result.id} path=pressrun.notifications.tasks.order_placed_email "
+        "enqueued backend=default"
+    ]

@@ -237,14 +237,31 @@ def _param_function(
             adapt_integer(value, internal_type) if value.__class__ is int else orm(value)
         )
     if kind is models.DateTimeField:
-        adapt_datetime = connection.ops.adapt_datetimefield_value
-        # A naive datetime goes through the field, which warns about it.
-        return lambda value: (
-            adapt_datetime(value)
-            if value.__class__ is datetime and value.tzinfo is not None
-            else orm(value)
-        )
+        return _datetime_param(connection.ops.adapt_datetimefield_value, orm)
     return orm
+
+
+def _datetime_param(
+    adapt_datetime: Callable[[Any], Any], orm: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    # The rows of one write carry the same moment (intake's `now`) in most of their date
+    # columns, about twenty an order: the last one adapted is kept, and the same datetime
+    # object (immutable) is not adapted again. One tuple, read and replaced whole, so a
+    # thread never sees one moment's value with another's parameter.
+    last: list[tuple[Any, Any]] = [(None, None)]
+
+    def param(value: Any) -> Any:
+        seen, adapted = last[0]
+        if value is seen:
+            return adapted
+        if value.__class__ is datetime and value.tzinfo is not None:
+            adapted = adapt_datetime(value)
+            last[0] = (value, adapted)
+            return adapted
+        # A naive datetime goes through the field, which warns about it.
+        return orm(value)
+
+    return param
 
 
 class _NotPlain(Exception):
@@ -263,6 +280,8 @@ class _InsertPlan:
     params: tuple[Callable[[Any], Any], ...]
     returns_id: bool
     generated_pk: bool
+    # The positions of the columns whose value may hold `PENDING_ID` (see `_may_wait`).
+    may_wait: tuple[int, ...]
 
 
 _insert_plans: dict[tuple[type[Model], str], _InsertPlan] = {}
@@ -316,9 +335,27 @@ def _insert_plan(model: type[Model], instance: Model, using: str) -> _InsertPlan
             params=tuple(_param_function(field, connection) for field in fields),
             returns_id=returns_id,
             generated_pk=model._meta.pk not in fields,
+            may_wait=tuple(i for i, field in enumerate(fields) if _may_wait(field)),
         )
         _insert_plans[(model, using)] = plan
     return plan
+
+
+# Fields whose values never hold `PENDING_ID`, whatever the driver's form of them (SQLite
+# takes a date as a text): their columns are not searched for it.
+_NEVER_WAITING_FIELDS = (
+    models.DateTimeField,
+    models.DateField,
+    models.TimeField,
+    models.DecimalField,
+    models.BooleanField,
+    models.UUIDField,
+    models.FloatField,
+)
+
+
+def _may_wait(field: Field[Any, Any]) -> bool:
+    return not isinstance(field, _NEVER_WAITING_FIELDS)
 
 
 def _pending_kind(field: Field[Any, Any], param: Any, instance: Model) -> str:
@@ -326,7 +363,11 @@ def _pending_kind(field: Field[Any, Any], param: Any, instance: Model) -> str:
     (somewhere in a JSON value, whatever the driver's form of it), or "" (not at all)."""
     if isinstance(field, models.JSONField):
         value = getattr(instance, field.attname)
-        return "json" if _PENDING_TEXT in json.dumps(value, cls=field.encoder) else ""
+        if value is None or isinstance(value, bool | float):
+            return ""
+        # The driver's form of a JSON value is its text on SQLite: searched as it is.
+        text = param if isinstance(param, str) else json.dumps(value, cls=field.encoder)
+        return "json" if _PENDING_TEXT in text else ""
     if isinstance(param, int) and param == PENDING_ID:
         return "id"
     if isinstance(param, str) and _PENDING_TEXT in param:
@@ -355,15 +396,19 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
         params = [
             param(value(instance)) for value, param in zip(plan.values, plan.params, strict=True)
         ]
+        searched: Iterable[int] = plan.may_wait
         whole = False
     except _NotPlain:
         fields = _insert_fields(model._meta)
         sql, params, returns_id = _compiled_insert(model, list(fields), instance, using)
+        # An expression's parameters shift the others: every one is searched.
+        searched = range(len(params))
         whole = True
     pending = tuple(
         (index, field.attname, kind, getattr(instance, field.attname) if kind == "json" else None)
-        for index, (field, value) in enumerate(zip(fields, params, strict=False))
-        if (kind := _pending_kind(field, value, instance))
+        for index in searched
+        if index < len(fields)
+        and (kind := _pending_kind(field := fields[index], params[index], instance))
     )
     if pending and whole:
         # An expression's parameters shift the others: no column can be told by its place.

@@ -16,12 +16,13 @@ executed inside; an id the task's arguments name may still be `PENDING_ID` then
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import router, transaction
 from django_tasks.base import Task
-from django_tasks.signals import task_enqueued
+from django_tasks.signals import log_task_enqueued, task_enqueued
 from django_tasks.utils import normalize_json
 from django_tasks_db.backend import DatabaseBackend as StockDatabaseBackend
 from django_tasks_db.backend import TaskResult
@@ -29,13 +30,32 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from pressrun.core.prepared import PreparedInsert, prepare_insert
 
+# django-tasks' own receiver of `task_enqueued` only writes a debug line. It is called by
+# `_announce` instead, and intake's prepared tasks are announced only when that line would be
+# written or someone else listens (`_announced`): building the `TaskResult` the signal
+# carries cost about 40 µs a task, two tasks an order (docs/performance.md, "fifth round").
+task_enqueued.disconnect(log_task_enqueued)
+_log = logging.getLogger("django_tasks")
+
+
+def _announce(backend: type[DatabaseBackend], result: TaskResult[Any, Any]) -> None:
+    """What the stock backend does when a task is queued: django-tasks' debug line and
+    `task_enqueued`."""
+    log_task_enqueued(backend, result)
+    if task_enqueued.has_listeners(backend):
+        task_enqueued.send(backend, task_result=result)
+
+
+def _announced(backend: type[DatabaseBackend]) -> bool:
+    return task_enqueued.has_listeners(backend) or _log.isEnabledFor(logging.DEBUG)
+
 
 class DatabaseBackend(StockDatabaseBackend):
     def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any, Any]:
         # As the stock backend, which builds the result twice (for the signal, then to return).
         self.validate_task(task)
         result = self._task_to_db_task(task, args, kwargs).task_result
-        task_enqueued.send(type(self), task_result=result)
+        _announce(type(self), result)
         return result
 
     def _task_to_db_task(
@@ -70,12 +90,13 @@ class PreparedTask:
     def execute(self, pending_id: int | None = None) -> None:
         self.insert.execute(pending_id)
         row = cast("DBTaskResult[Any, Any]", self.insert.instance)
-        # django-tasks' signal (a debug log line) is sent once the row is committed, after the
-        # write lock is released; a task rolled back with its transaction is not announced.
-        transaction.on_commit(
-            lambda: task_enqueued.send(type(self.backend), task_result=row.task_result),
-            using=self.insert.using,
-        )
+        # Announced once the row is committed, after the write lock is released; a task
+        # rolled back with its transaction is not announced.
+        backend = type(self.backend)
+        if _announced(backend):
+            transaction.on_commit(
+                lambda: _announce(backend, row.task_result), using=self.insert.using
+            )
 
 
 def task_enqueue_prepare(task: Task[Any, Any], *args: Any, **kwargs: Any) -> PreparedTask | None:

@@ -367,13 +367,17 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                 invoice=invoice, mode=request.mode, project_ids=list(projects)
             ) from exc
         raise
+    for line in lines:
+        line.order = order
     order._prefetched_objects_cache = {"lines": lines}  # type: ignore[attr-defined]
     return order
 
 
+# The events name their order by id: intake builds them before the order's INSERT, with the
+# order's id still PENDING_ID (core.prepared).
 def _placed_event(*, order: Order, request: OrderRequest, now: datetime) -> OrderEvent:
     return OrderEvent(
-        order=order,
+        order_id=order.id,
         at=now,
         kind="placed",
         to_status=OrderStatus.TEST if order.mode == Mode.TEST else OrderStatus.HOLD,
@@ -384,7 +388,7 @@ def _placed_event(*, order: Order, request: OrderRequest, now: datetime) -> Orde
 
 def _charged_event(*, order: Order, request: OrderRequest, now: datetime) -> OrderEvent:
     return OrderEvent(
-        order=order,
+        order_id=order.id,
         at=now,
         kind="charged",
         from_status=OrderStatus.HOLD,
@@ -397,7 +401,7 @@ def _charged_event(*, order: Order, request: OrderRequest, now: datetime) -> Ord
 
 def _new_lines(
     *,
-    order: Order | None,
+    order_id: int,
     request: OrderRequest,
     projects: dict[int, Project],
     merged: list[tuple[int, int]],
@@ -407,7 +411,7 @@ def _new_lines(
 ) -> list[OrderLine]:
     return [
         OrderLine(
-            order=order,
+            order_id=order_id,
             project=projects[pid],
             position=position,
             quantity=quantity,
@@ -471,7 +475,7 @@ def _write_prepared(
     publisher: Publisher = fields["publisher"]
     # Rows naming the order carry PENDING_ID until the order's INSERT has given it its id.
     lines = _new_lines(
-        order=Order(id=PENDING_ID),
+        order_id=PENDING_ID,
         request=request,
         projects=projects,
         merged=merged,
@@ -482,21 +486,18 @@ def _write_prepared(
     line_inserts = [prepare_insert(line) for line in lines]
 
     def held_rows() -> _OutcomeRows:
-        held = Order(**fields)
-        pending = Order(id=PENDING_ID, mode=held.mode, total_cost=total)
+        held = Order(**fields, id=PENDING_ID)
         return _OutcomeRows(
             [
                 prepare_insert(held),
-                prepare_insert(_placed_event(order=pending, request=request, now=now)),
+                prepare_insert(_placed_event(order=held, request=request, now=now)),
             ],
             _placed_publication(held),
         )
 
     def paid_rows() -> _OutcomeRows:
-        paid = Order(**fields)
+        paid = Order(**fields, id=PENDING_ID)
         _enter_paid(paid, now=now)
-        pending = Order(id=PENDING_ID, mode=paid.mode, total_cost=total)
-        pending.fulfillment_state = paid.fulfillment_state
         entry = ledger_order_charge_entry(
             publisher_id=publisher.id, order_id=PENDING_ID, amount=total, at=now
         )
@@ -504,8 +505,8 @@ def _write_prepared(
             [
                 prepare_insert(paid),
                 prepare_insert(entry),
-                prepare_insert(_placed_event(order=pending, request=request, now=now)),
-                prepare_insert(_charged_event(order=pending, request=request, now=now)),
+                prepare_insert(_placed_event(order=paid, request=request, now=now)),
+                prepare_insert(_charged_event(order=paid, request=request, now=now)),
             ],
             _placed_publication(paid),
         )
@@ -559,8 +560,6 @@ def _write_prepared(
         except _OutcomeGuessedWrong:
             with transaction.atomic():
                 order = write(debit_last=False)
-    for line in lines:
-        line.order = order
     return order, lines
 
 
@@ -591,7 +590,7 @@ def _write_with_orm(
         order.save(force_insert=True)
         lines = OrderLine.objects.bulk_create(
             _new_lines(
-                order=order,
+                order_id=order.id,
                 request=request,
                 projects=projects,
                 merged=merged,
