@@ -4,6 +4,7 @@ expression is compiled whole; a row with its own primary key (a task's UUID) kee
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import timezone as fixed_offset
 from decimal import Decimal
@@ -22,7 +23,7 @@ from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ from pressrun.core import prepared as prepared_module
 from pressrun.core.prepared import (
     PENDING_ID,
     CompiledUpdate,
+    InsertTemplate,
     _compiled_insert,
     _insert_fields,
     _param_function,
@@ -132,6 +134,112 @@ def test_a_date_parameter_kept_from_the_last_row_is_that_moment_s(
     for pick in picks:
         value = pool[pick % len(pool)]
         assert param(value) == field.get_db_prep_save(value, connection)
+
+
+def _task_row(**values: Any) -> DBTaskResult[Any, Any]:
+    return DBTaskResult(
+        priority=0,
+        task_path="pressrun.notifications.tasks.order_placed_email",
+        queue_name="default",
+        run_after=get_date_max(),
+        backend_name="default",
+        **values,
+    )
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=150, deadline=None)
+@given(
+    arguments=st.lists(json_values, max_size=3),
+    order_id=st.one_of(st.just(PENDING_ID), st.integers(1, 2**40)),
+    moment=moments,
+)
+def test_a_template_row_is_the_row_prepare_insert_prepares(
+    arguments: list[Any], order_id: int, moment: datetime
+) -> None:
+    """A row from a template is the row `prepare_insert` prepares from an instance built
+    with the same values: the statement, every parameter, where the pending id goes, and
+    the instance's attributes; no two rows share a list."""
+    template = InsertTemplate(
+        prepare_insert(_task_row(id=uuid.uuid4(), args_kwargs={"args": [], "kwargs": {}})),
+        ("id", "enqueued_at", "args_kwargs"),
+    )
+    row_id = uuid.uuid4()
+    args_kwargs = {"args": arguments, "kwargs": {"order_id": order_id}}
+    from_template = template.prepare(id=row_id, enqueued_at=moment, args_kwargs=args_kwargs)
+    instance = _task_row(id=row_id, args_kwargs=args_kwargs)
+    from_instance = prepare_insert(instance)
+    # `prepare_insert` sets `auto_now_add` to its own now; a template row takes the given one.
+    instance.enqueued_at = moment
+    at = [field.attname for field in _insert_fields(DBTaskResult._meta)].index("enqueued_at")
+    expected = list(from_instance.params)
+    expected[at] = DBTaskResult._meta.get_field("enqueued_at").get_db_prep_save(moment, connection)
+
+    def plain(params: Any) -> list[Any]:
+        return [value.obj if type(value).__name__ == "Jsonb" else value for value in params]
+
+    assert from_template.sql == from_instance.sql
+    assert plain(from_template.params) == plain(expected)
+    assert from_template.pending == from_instance.pending
+    assert (from_template.returns_id, from_template.generated_pk, from_template.using) == (
+        from_instance.returns_id,
+        from_instance.generated_pk,
+        from_instance.using,
+    )
+    for field in DBTaskResult._meta.concrete_fields:
+        assert getattr(from_template.instance, field.attname) == getattr(instance, field.attname), (
+            field.attname
+        )
+    assert (
+        from_template.instance.worker_ids
+        is not template.prepare(
+            id=uuid.uuid4(), enqueued_at=moment, args_kwargs=args_kwargs
+        ).instance.worker_ids
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_template_row_waiting_for_an_id_is_written_with_it() -> None:
+    first = prepare_insert(_task_row(id=uuid.uuid4(), args_kwargs={"args": [], "kwargs": {}}))
+    template = InsertTemplate(first, ("id", "enqueued_at", "args_kwargs"))
+    now = timezone.now()
+    row = template.prepare(
+        id=uuid.uuid4(),
+        enqueued_at=now,
+        args_kwargs={"args": [], "kwargs": {"order_id": PENDING_ID}},
+    )
+    with transaction.atomic():
+        row.execute(41)
+    stored = DBTaskResult.objects.get(pk=row.instance.pk)
+    assert stored.args_kwargs == {"args": [], "kwargs": {"order_id": 41}}
+    assert stored.enqueued_at == now
+    assert row.instance.args_kwargs == {"args": [], "kwargs": {"order_id": 41}}
+
+
+@pytest.mark.django_db
+def test_a_template_refuses_what_would_not_be_every_row_s() -> None:
+    first = prepare_insert(_task_row(id=uuid.uuid4(), args_kwargs={}))
+    with pytest.raises(ValueError, match="enqueued_at is set when saved"):
+        InsertTemplate(first, ("id", "args_kwargs"))
+    with pytest.raises(ValueError, match="id has a default made for each row"):
+        InsertTemplate(first, ("enqueued_at", "args_kwargs"))
+    token_first = prepare_insert(Order(publisher_id=1, total_cost=Decimal("1.00")))
+    with pytest.raises(ValueError, match="customer_token has a default made for each row"):
+        InsertTemplate(token_first, ("created_at",))
+    with pytest.raises(ValueError, match="nothing is not a column"):
+        InsertTemplate(first, ("id", "enqueued_at", "nothing"))
+    template = InsertTemplate(first, ("id", "enqueued_at", "args_kwargs"))
+    with pytest.raises(TypeError, match="The varying columns are id, enqueued_at, args_kwargs"):
+        template.prepare(id=uuid.uuid4(), enqueued_at=timezone.now())
+    with pytest.raises(ValueError, match="an expression cannot vary"):
+        template.prepare(id=uuid.uuid4(), enqueued_at=Now(), args_kwargs={})
 
 
 def _without_now(model: type[models.Model], params: list[Any]) -> list[Any]:

@@ -23,6 +23,7 @@ statements.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -422,6 +423,100 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
         generated_pk=model._meta.pk not in fields,
         using=using,
     )
+
+
+def _set_when_saved(field: Field[Any, Any]) -> bool:
+    if isinstance(field, models.DateField):
+        return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+    return type(field).pre_save is not Field.pre_save
+
+
+class InsertTemplate:
+    """The INSERTs of rows of one model that differ from a first row only in the `varying`
+    columns (a queued task's id, time and arguments): the first row's statement and
+    parameters (`prepare_insert`) are reused, and only the varying columns are prepared
+    for each new row. Its instance is built positionally, from the first row's attribute
+    values with the varying ones replaced, as the ORM builds a row read from the database:
+    keyword construction (every field's default looked up and applied) cost about four
+    times as much (a task row: 12 µs against 2.5 µs).
+
+    A column whose value `pre_save` sets (`auto_now`, `auto_now_add`) must vary, and each
+    row's value is the one given: the first row's time is not every row's. So must a column
+    whose default is made for each row (a token, a UUID), but for an empty list, dict or
+    set: those, and any value held in one, are copied for each row, so that no two
+    instances share one."""
+
+    def __init__(self, first: PreparedInsert, varying: Sequence[str]) -> None:
+        model = type(first.instance)
+        plan = _insert_plans.get((model, first.using))
+        if plan is None or plan.sql != first.sql:
+            raise ValueError("A template is made from a row compiled from a cached plan.")
+        meta = model._meta
+        self.model = model
+        self.first = first
+        attnames = [field.attname for field in meta.concrete_fields]
+        self.values = [getattr(first.instance, attname) for attname in attnames]
+        self.copied = tuple(
+            slot
+            for slot, value in enumerate(self.values)
+            if isinstance(value, list | dict | set) and attnames[slot] not in varying
+        )
+        position = {field.attname: index for index, field in enumerate(plan.fields)}
+        self.columns: dict[str, tuple[int, int, Field[Any, Any], Callable[[Any], Any]]] = {}
+        for attname in varying:
+            if attname not in position:
+                raise ValueError(f"{model.__name__}.{attname} is not a column of the INSERT.")
+            index = position[attname]
+            self.columns[attname] = (
+                attnames.index(attname),
+                index,
+                plan.fields[index],
+                plan.params[index],
+            )
+        for field in plan.fields:
+            if field.attname in self.columns:
+                continue
+            if _set_when_saved(field):
+                raise ValueError(f"{model.__name__}.{field.attname} is set when saved: it varies.")
+            default = field.default
+            if field.has_default() and callable(default) and default not in (list, dict, set):
+                # A default made for each row (a token, a UUID) must not be the first row's.
+                raise ValueError(
+                    f"{model.__name__}.{field.attname} has a default made for each row: it varies."
+                )
+        self.pending = tuple(entry for entry in first.pending if entry[1] not in self.columns)
+
+    def prepare(self, **values: Any) -> PreparedInsert:
+        """A row with `values` in the varying columns (all of them, by attribute name)."""
+        if values.keys() != self.columns.keys():
+            raise TypeError(f"The varying columns are {', '.join(self.columns)}.")
+        row = list(self.values)
+        for slot in self.copied:
+            value = row[slot]
+            row[slot] = copy.deepcopy(value) if value else type(value)()
+        for attname, value in values.items():
+            row[self.columns[attname][0]] = value
+        instance = self.model(*row)
+        params = list(self.first.params)
+        pending = list(self.pending)
+        for attname, (_, index, field, param) in self.columns.items():
+            try:
+                params[index] = prepared = param(getattr(instance, attname))
+            except _NotPlain:
+                raise ValueError(f"{attname}: an expression cannot vary in a template.") from None
+            if kind := _pending_kind(field, prepared, instance):
+                value = getattr(instance, attname) if kind == "json" else None
+                pending.append((index, attname, kind, value))
+        first = self.first
+        return PreparedInsert(
+            instance=instance,
+            sql=first.sql,
+            params=tuple(params),
+            pending=tuple(sorted(pending)),
+            returns_id=first.returns_id,
+            using=first.using,
+            generated_pk=first.generated_pk,
+        )
 
 
 @dataclass(frozen=True)

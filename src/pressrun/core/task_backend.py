@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import router, transaction
+from django.utils import timezone
 from django_tasks.base import Task
 from django_tasks.signals import log_task_enqueued, task_enqueued
 from django_tasks.utils import normalize_json
@@ -28,7 +29,7 @@ from django_tasks_db.backend import DatabaseBackend as StockDatabaseBackend
 from django_tasks_db.backend import TaskResult
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from pressrun.core.prepared import PreparedInsert, prepare_insert
+from pressrun.core.prepared import InsertTemplate, PreparedInsert, prepare_insert
 
 # django-tasks' own receiver of `task_enqueued` only writes a debug line. It is called by
 # `_announce` instead, and intake's prepared tasks are announced only when that line would be
@@ -66,16 +67,37 @@ class DatabaseBackend(StockDatabaseBackend):
         return cast("DBTaskResult[Any, Any]", insert.instance)
 
     def _prepare_row(self, task: Task[Any, Any], args: Any, kwargs: Any) -> PreparedInsert:
+        using = router.db_for_write(DBTaskResult)
+        args_kwargs = normalize_json({"args": args, "kwargs": kwargs})
+        # A task queued without a date differs from the task's previous row only in its id,
+        # time and arguments (`_row_templates`).
+        key = (task.module_path, task.priority, task.queue_name, self.alias, using)
+        template = _row_templates.get(key) if task.run_after is None else None
+        if template is not None:
+            return template.prepare(
+                id=self._get_id(), enqueued_at=timezone.now(), args_kwargs=args_kwargs
+            )
         result: DBTaskResult[Any, Any] = DBTaskResult(
             id=self._get_id(),
-            args_kwargs=normalize_json({"args": args, "kwargs": kwargs}),
+            args_kwargs=args_kwargs,
             priority=task.priority,
             task_path=task.module_path,
             queue_name=task.queue_name,
             run_after=task.run_after if task.run_after is not None else get_date_max(),
             backend_name=self.alias,
         )
-        return prepare_insert(result, using=router.db_for_write(DBTaskResult))
+        insert = prepare_insert(result, using=using)
+        if task.run_after is None:
+            _row_templates[key] = InsertTemplate(insert, _VARYING)
+        return insert
+
+
+# The columns in which the rows of one task queued without a date differ; the others are the
+# first row's (`core.prepared.InsertTemplate`): building the row with keyword arguments and
+# preparing all its columns cost about 35 µs of a task's 55 µs. Per task path, priority,
+# queue, backend and database.
+_VARYING = ("id", "enqueued_at", "args_kwargs")
+_row_templates: dict[tuple[str, int, str, str, str], InsertTemplate] = {}
 
 
 @dataclass(frozen=True)
