@@ -281,8 +281,10 @@ class _InsertPlan:
     params: tuple[Callable[[Any], Any], ...]
     returns_id: bool
     generated_pk: bool
-    # The positions of the columns whose value may hold `PENDING_ID` (see `_may_wait`).
-    may_wait: tuple[int, ...]
+    # The positions of the columns whose value may hold `PENDING_ID` (see `_may_wait`):
+    # JSON values, and the others (an id, a text).
+    may_wait_json: tuple[int, ...]
+    may_wait_plain: tuple[int, ...]
 
 
 _insert_plans: dict[tuple[type[Model], str], _InsertPlan] = {}
@@ -336,7 +338,14 @@ def _insert_plan(model: type[Model], instance: Model, using: str) -> _InsertPlan
             params=tuple(_param_function(field, connection) for field in fields),
             returns_id=returns_id,
             generated_pk=model._meta.pk not in fields,
-            may_wait=tuple(i for i, field in enumerate(fields) if _may_wait(field)),
+            may_wait_json=tuple(
+                i for i, field in enumerate(fields) if isinstance(field, models.JSONField)
+            ),
+            may_wait_plain=tuple(
+                i
+                for i, field in enumerate(fields)
+                if _may_wait(field) and not isinstance(field, models.JSONField)
+            ),
         )
         _insert_plans[(model, using)] = plan
     return plan
@@ -397,13 +406,26 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
         params = [
             param(value(instance)) for value, param in zip(plan.values, plan.params, strict=True)
         ]
-        searched: Iterable[int] = plan.may_wait
+        # Most columns hold neither the id nor a text: told apart without a call per column.
+        searched: Iterable[int] = sorted(
+            [
+                *plan.may_wait_json,
+                *(
+                    index
+                    for index in plan.may_wait_plain
+                    if (value := params[index]) == PENDING_ID
+                    or (isinstance(value, str) and _PENDING_TEXT in value)
+                ),
+            ]
+        )
+        generated_pk = plan.generated_pk
         whole = False
     except _NotPlain:
         fields = _insert_fields(model._meta)
         sql, params, returns_id = _compiled_insert(model, list(fields), instance, using)
         # An expression's parameters shift the others: every one is searched.
         searched = range(len(params))
+        generated_pk = model._meta.pk not in fields
         whole = True
     pending = tuple(
         (index, field.attname, kind, getattr(instance, field.attname) if kind == "json" else None)
@@ -420,7 +442,7 @@ def prepare_insert(instance: Model, *, using: str = "default") -> PreparedInsert
         params=tuple(params),
         pending=pending,
         returns_id=returns_id,
-        generated_pk=model._meta.pk not in fields,
+        generated_pk=generated_pk,
         using=using,
     )
 
