@@ -477,7 +477,8 @@ class InsertTemplate:
         self.model = model
         self.first = first
         attnames = [field.attname for field in meta.concrete_fields]
-        self.values = [getattr(first.instance, attname) for attname in attnames]
+        # Copied now, so that a change to the first row's instance is not every later row's.
+        self.values = [copy.deepcopy(getattr(first.instance, name)) for name in attnames]
         self.copied = tuple(
             slot
             for slot, value in enumerate(self.values)
