@@ -182,6 +182,11 @@ def start_checkout(browser: Browser, amount: str) -> tuple[str, str]:
     return url, body
 
 
+def session_of(page_url: str) -> str:
+    """The Checkout Session's id, the last part of its page's path."""
+    return urlsplit(page_url).path.rsplit("/", 1)[1]
+
+
 def test_a_publisher_adds_credit_through_stripe_checkout(live_service: LiveService) -> None:
     service, stripe = live_service, stripe_of(live_service)
     account = service.create_publisher()
@@ -193,7 +198,7 @@ def test_a_publisher_adds_credit_through_stripe_checkout(live_service: LiveServi
     assert "Pay $25.50 Exactly what releases every HOLD order." in billing
 
     page_url, page = start_checkout(browser, "25.50")
-    session_id = urlsplit(page_url).path.rsplit("/", 1)[1]
+    session_id = session_of(page_url)
     assert page_url == f"{stripe.base_url}/c/pay/{session_id}"
     assert "Pay $25.50 USD" in page_text(page)
 
@@ -235,7 +240,7 @@ def test_forged_webhooks_are_refused_and_record_nothing(live_service: LiveServic
     account = service.create_publisher()
     browser = Browser(service, account)
     page_url, _page = start_checkout(browser, "40")
-    session_id = urlsplit(page_url).path.rsplit("/", 1)[1]
+    session_id = session_of(page_url)
     assert events_for(stripe, session_id) == []  # nothing paid yet
     paid = {
         "id": session_id,
@@ -264,7 +269,7 @@ def test_the_return_page_racing_the_webhook_credits_once(live_service: LiveServi
     try:
         for _attempt in range(3):
             page_url, _page = start_checkout(browser, "30")
-            session_id = urlsplit(page_url).path.rsplit("/", 1)[1]
+            session_id = session_of(page_url)
             status, success_url, _body = browser.open(page_url, {"action": "pay"}, follow=False)
             assert status == 303
             assert "/paid?session_id=" + session_id in success_url
@@ -289,7 +294,7 @@ def test_a_refund_in_stripe_is_taken_from_the_balance_once(live_service: LiveSer
     account = service.create_publisher()
     browser = Browser(service, account)
     page_url, _page = start_checkout(browser, "40")
-    session_id = urlsplit(page_url).path.rsplit("/", 1)[1]
+    session_id = session_of(page_url)
     assert browser.open(page_url, {"action": "pay"})[0] == 200
     [paid] = events_for(stripe, session_id)
     payment_id = paid["event"]["data"]["object"]["payment_intent"]

@@ -13,6 +13,12 @@ class CoreConfig(AppConfig):
         # request's charset (core/request_hygiene.py).
         honour_only_text_encodings()
 
+        # django-tasks' debug line for a queued task is written by pressrun's task backend,
+        # which builds the task's result only when it is wanted (core/task_backend.py).
+        from django_tasks.signals import log_task_enqueued, task_enqueued
+
+        task_enqueued.disconnect(log_task_enqueued)
+
         # Registers the HTTPS settings check (core/https.py).
         from pressrun.core import https  # noqa: F401
 

@@ -31,11 +31,11 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from pressrun.core.prepared import InsertTemplate, PreparedInsert, prepare_insert
 
-# django-tasks' own receiver of `task_enqueued` only writes a debug line. It is called by
-# `_announce` instead, and intake's prepared tasks are announced only when that line would be
-# written or someone else listens (`_announced`): building the `TaskResult` the signal
-# carries cost about 40 µs a task, two tasks an order (docs/performance.md, "fifth round").
-task_enqueued.disconnect(log_task_enqueued)
+# django-tasks' own receiver of `task_enqueued` only writes a debug line. It is disconnected
+# (`CoreConfig.ready`) and called by `_announce` instead, and intake's prepared tasks are
+# announced only when that line would be written or someone else listens (`_announced`):
+# building the `TaskResult` the signal carries cost about 40 µs a task, two tasks an order
+# (docs/performance.md, "fifth round").
 _log = logging.getLogger("django_tasks")
 
 

@@ -442,8 +442,8 @@ class _OutcomeRows(NamedTuple):
 
 def _placed_publication(order: Order) -> Publication:
     # The subscribers prepare their writes for the order as it will be inserted, its id
-    # standing in as PENDING_ID until the INSERT gives it the real one (core/events.py).
-    order.id = PENDING_ID
+    # PENDING_ID until the INSERT gives it the real one (core/events.py).
+    assert order.id == PENDING_ID
     return publication_prepare(OrderPlaced(order=order))
 
 
