@@ -1,6 +1,8 @@
 """Intake's write compiles its statements before the transaction (PRESSRUN_INTAKE_PREPARED_WRITES,
-on by default) or runs the ORM inside it (off): both write exactly the same rows, paid at once,
-on HOLD and in test mode, and a refused duplicate writes nothing either way."""
+on by default) or runs the ORM inside it (off), and on PostgreSQL sends the compiled rows in one
+pipeline (PRESSRUN_DATABASE_PIPELINE, on by default) or one by one: every way writes exactly
+the same rows, paid at once, on HOLD and in test mode, and a refused duplicate writes nothing
+either way."""
 
 from __future__ import annotations
 
@@ -18,7 +20,15 @@ from tests.billing.test_credit_and_holds import place
 
 pytestmark = pytest.mark.django_db
 
-WRITE_PATHS = [pytest.param(True, id="prepared"), pytest.param(False, id="orm")]
+WRITE_PATHS = [
+    pytest.param((True, True), id="prepared-pipelined"),
+    pytest.param((True, False), id="prepared-one-by-one"),
+    pytest.param((False, False), id="orm"),
+]
+
+
+def use_write_path(settings: Any, path: tuple[bool, bool]) -> None:
+    settings.INTAKE_PREPARED_WRITES, settings.DATABASE_PIPELINE = path
 
 
 def rows(order: Order) -> dict[str, Any]:
@@ -56,16 +66,20 @@ def queued_tasks(order: Order) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("prepared", WRITE_PATHS)
+@pytest.mark.parametrize("path", WRITE_PATHS)
 def test_paid_at_once(
-    make_publisher: Any, make_project: Any, settings: Any, prepared: bool
+    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool]
 ) -> None:
-    settings.INTAKE_PREPARED_WRITES = prepared
+    use_write_path(settings, path)
     publisher = make_publisher(balance="20.00")
     project = make_project(publisher)
     order = place(publisher, project, invoice="INV-1")
     assert order.id is not None
     assert [line.order_id for line in order.lines.all()] == [order.id]
+    # The lines returned carry the ids they were stored under (read after the pipeline).
+    assert [line.id for line in order.lines.all()] == list(
+        OrderLine.objects.filter(order=order).values_list("id", flat=True)
+    )
     total = Decimal("6.00")  # 4.50 + 1.50 for a letter
     assert order.total_cost == total
     assert rows(order) == {
@@ -86,11 +100,11 @@ def test_paid_at_once(
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("20.00") - total
 
 
-@pytest.mark.parametrize("prepared", WRITE_PATHS)
+@pytest.mark.parametrize("path", WRITE_PATHS)
 def test_on_hold_and_test_mode(
-    make_publisher: Any, make_project: Any, settings: Any, prepared: bool
+    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool]
 ) -> None:
-    settings.INTAKE_PREPARED_WRITES = prepared
+    use_write_path(settings, path)
     publisher = make_publisher(balance="1.00")
     project = make_project(publisher)
     held = place(publisher, project, invoice="INV-1")
@@ -111,11 +125,11 @@ def test_on_hold_and_test_mode(
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("1.00")
 
 
-@pytest.mark.parametrize("prepared", WRITE_PATHS)
+@pytest.mark.parametrize("path", WRITE_PATHS)
 def test_a_duplicate_invoice_writes_nothing(
-    make_publisher: Any, make_project: Any, settings: Any, prepared: bool
+    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool]
 ) -> None:
-    settings.INTAKE_PREPARED_WRITES = prepared
+    use_write_path(settings, path)
     publisher = make_publisher(balance="100.00")
     project = make_project(publisher)
     first = place(publisher, project, invoice="INV-1")

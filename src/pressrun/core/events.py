@@ -107,8 +107,18 @@ class Publication:
     def publish(self, pending_id: int | None = None) -> None:
         """In the transaction of the change: the prepared writes, then the subscribers that
         had nothing prepared, with the event (whose ids are real by now)."""
+        self.write(pending_id)
+        self.notify()
+
+    def write(self, pending_id: int | None = None) -> None:
+        """The prepared writes alone (they may go out in a statement pipeline,
+        `core.prepared.pipelined`); `notify` must follow in the same transaction."""
         for write in self.writes:
             write.execute(pending_id)
+
+    def notify(self) -> None:
+        """The subscribers that had nothing prepared (never inside a statement pipeline:
+        they use the ORM)."""
         for handler in self.handlers:
             handler(self.event)
 
