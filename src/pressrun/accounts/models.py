@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -126,6 +127,12 @@ class Publisher(models.Model):
         blank=True,
         help_text="Stored encrypted; set it with publisher_set_cart_credentials.",
     )
+    # The event types the publisher's webhook endpoint takes while it is on ([] when it is
+    # off or there is none): a copy kept by `webhooks` whenever the endpoint is saved or
+    # deleted, read with the publisher, so intake learns that no webhook follows an order
+    # without reading the endpoint for every order (webhooks/subscribers.py). Only that
+    # copy writes it: a save of the whole row leaves it alone (`save`).
+    webhook_events = models.JSONField(default=list, editable=False)
 
     class Meta:
         ordering = ["id"]
@@ -133,6 +140,17 @@ class Publisher(models.Model):
     def __str__(self) -> str:
         label = self.company or self.email
         return f"{self.id} {label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A publisher loaded before its endpoint changed and saved whole afterwards (the
+        # operator's admin form) must not put back the old copy of the endpoint's events.
+        if kwargs.get("update_fields") is None and not self._state.adding:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "webhook_events"
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def customer_contact(self) -> str:

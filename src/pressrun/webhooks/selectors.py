@@ -73,8 +73,8 @@ def stranded_delivery_ids(
     )
 
 
-# Read for every order placed (before intake's transaction, and in it when the endpoint takes
-# the order's events): compiled once per process (core/prepared.py), the same query as
+# Read whenever an event about an order may be sent (in the transaction that made it):
+# compiled once per process (core/prepared.py), the same query as
 # WebhookEndpoint.objects.filter(publisher_id=..., enabled=True).first().
 _enabled_endpoint = PreparedRowRead(
     WebhookEndpoint, keys=("publisher_id",), order_by=("pk",), enabled=True
@@ -84,9 +84,3 @@ _enabled_endpoint = PreparedRowRead(
 def enabled_endpoint(publisher_id: int) -> WebhookEndpoint | None:
     """The publisher's endpoint when webhooks are on, else None."""
     return _enabled_endpoint.get(publisher_id)
-
-
-def webhook_endpoint_takes_any(*, publisher_id: int, event_types: set[str]) -> bool:
-    """Whether the publisher's endpoint is on and takes one of `event_types` now."""
-    endpoint = enabled_endpoint(publisher_id)
-    return endpoint is not None and not event_types.isdisjoint(endpoint.event_types)
