@@ -1,7 +1,9 @@
 """The webhooks that follow what happens to orders: intake (`orders`), `billing` and
 `fulfillment` publish domain events inside their transactions (`pressrun.orders.events`),
 and these handlers, registered in `WebhooksConfig.ready()`, queue a delivery in the same
-transaction when the publisher's endpoint takes that event (an outbox)."""
+transaction when the publisher's endpoint takes that event (an outbox). They also keep the
+publisher's copy of what its endpoint takes (`Publisher.webhook_events`), by which intake
+knows before its transaction, without reading the endpoint, that no webhook follows."""
 
 from __future__ import annotations
 
