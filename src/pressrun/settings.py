@@ -410,6 +410,10 @@ INTAKE_PREPARED_WRITES = _env_bool("PRESSRUN_INTAKE_PREPARED_WRITES", True)
 # (core/prepared.py `pipelined`): one round trip for them instead of one each. 0 sends them
 # one by one, the way to repeat the comparison (docs/performance.md, "sixth round").
 DATABASE_PIPELINE = _env_bool("PRESSRUN_DATABASE_PIPELINE", True)
+# On PostgreSQL, intake writes an order's rows, its subscribers' rows and the debit as one
+# statement (core/prepared.py `JoinedInsert`). 0 writes them as separate statements (in the
+# pipeline above), the way to repeat the comparison (docs/performance.md, "sixth round").
+INTAKE_ONE_STATEMENT = _env_bool("PRESSRUN_INTAKE_ONE_STATEMENT", True)
 # Orders that threads of one process have ready at the same moment are written in one
 # transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.
 # SQLite only by default: there every transaction waits for the one database write lock,

@@ -1,8 +1,8 @@
 """Intake's write compiles its statements before the transaction (PRESSRUN_INTAKE_PREPARED_WRITES,
-on by default) or runs the ORM inside it (off), and on PostgreSQL sends the compiled rows in one
-pipeline (PRESSRUN_DATABASE_PIPELINE, on by default) or one by one: every way writes exactly
-the same rows, paid at once, on HOLD and in test mode, and a refused duplicate writes nothing
-either way."""
+on by default) or runs the ORM inside it (off), and on PostgreSQL writes the compiled rows as
+one statement (PRESSRUN_INTAKE_ONE_STATEMENT), in one pipeline (PRESSRUN_DATABASE_PIPELINE) or
+one by one: every way writes exactly the same rows, paid at once, on HOLD and in test mode,
+and a refused duplicate writes nothing either way."""
 
 from __future__ import annotations
 
@@ -21,14 +21,19 @@ from tests.billing.test_credit_and_holds import place
 pytestmark = pytest.mark.django_db
 
 WRITE_PATHS = [
-    pytest.param((True, True), id="prepared-pipelined"),
-    pytest.param((True, False), id="prepared-one-by-one"),
-    pytest.param((False, False), id="orm"),
+    pytest.param((True, True, True), id="prepared-one-statement"),
+    pytest.param((True, True, False), id="prepared-pipelined"),
+    pytest.param((True, False, False), id="prepared-one-by-one"),
+    pytest.param((False, False, False), id="orm"),
 ]
 
 
-def use_write_path(settings: Any, path: tuple[bool, bool]) -> None:
-    settings.INTAKE_PREPARED_WRITES, settings.DATABASE_PIPELINE = path
+def use_write_path(settings: Any, path: tuple[bool, bool, bool]) -> None:
+    (
+        settings.INTAKE_PREPARED_WRITES,
+        settings.DATABASE_PIPELINE,
+        settings.INTAKE_ONE_STATEMENT,
+    ) = path
 
 
 def rows(order: Order) -> dict[str, Any]:
@@ -68,7 +73,7 @@ def queued_tasks(order: Order) -> list[str]:
 
 @pytest.mark.parametrize("path", WRITE_PATHS)
 def test_paid_at_once(
-    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool]
+    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool, bool]
 ) -> None:
     use_write_path(settings, path)
     publisher = make_publisher(balance="20.00")
@@ -102,7 +107,7 @@ def test_paid_at_once(
 
 @pytest.mark.parametrize("path", WRITE_PATHS)
 def test_on_hold_and_test_mode(
-    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool]
+    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool, bool]
 ) -> None:
     use_write_path(settings, path)
     publisher = make_publisher(balance="1.00")
@@ -127,7 +132,7 @@ def test_on_hold_and_test_mode(
 
 @pytest.mark.parametrize("path", WRITE_PATHS)
 def test_a_duplicate_invoice_writes_nothing(
-    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool]
+    make_publisher: Any, make_project: Any, settings: Any, path: tuple[bool, bool, bool]
 ) -> None:
     use_write_path(settings, path)
     publisher = make_publisher(balance="100.00")

@@ -17,6 +17,7 @@ executed inside; an id the task's arguments name may still be `PENDING_ID` then
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -111,6 +112,14 @@ class PreparedTask:
 
     def execute(self, pending_id: int | None = None) -> None:
         self.insert.execute(pending_id)
+        self.inserted()
+
+    def as_insert(self) -> tuple[PreparedInsert, Callable[[], None]]:
+        """The row's INSERT and what must follow it in the transaction, for a caller that
+        runs the INSERT within a larger statement (`core.prepared.JoinedInsert`)."""
+        return self.insert, self.inserted
+
+    def inserted(self) -> None:
         row = cast("DBTaskResult[Any, Any]", self.insert.instance)
         # Announced once the row is committed, after the write lock is released; a task
         # rolled back with its transaction is not announced.

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -36,8 +36,10 @@ from pressrun.core.group_commit import GroupCommit
 from pressrun.core.money import format_money, is_whole_cents
 from pressrun.core.prepared import (
     PENDING_ID,
+    JoinedInsert,
     PreparedInsert,
     PreparedRowRead,
+    PreparedUpdate,
     pipelined,
     prepare_insert,
 )
@@ -453,6 +455,27 @@ def _placed_publication(order: Order) -> Publication:
     return publication_prepare(OrderPlaced(order=order))
 
 
+def _joined_write(
+    rows: _OutcomeRows, line_inserts: list[PreparedInsert], debit: PreparedUpdate | None
+) -> tuple[JoinedInsert, list[Callable[[], None]]] | None:
+    """On PostgreSQL (INTAKE_ONE_STATEMENT): the outcome's rows, its subscribers' rows and
+    the debit as one statement (`core.prepared.JoinedInsert`), with what must follow each
+    subscriber's row; None elsewhere, or when a subscriber's write is not one INSERT."""
+    if connection.vendor != "postgresql" or not settings.INTAKE_ONE_STATEMENT:
+        return None
+    inserts, publication = rows
+    parts = [
+        as_insert()
+        for write in publication.writes
+        if (as_insert := getattr(write, "as_insert", None))
+    ]
+    if len(parts) != len(publication.writes):
+        return None
+    order_insert, *rest = inserts
+    followers = [*line_inserts, *rest, *(insert for insert, _ in parts)]
+    return JoinedInsert(order_insert, followers, debit), [follow_up for _, follow_up in parts]
+
+
 class _OutcomeGuessedWrong(Exception):
     """The debit, run last, decided against the outcome whose rows were written."""
 
@@ -520,6 +543,7 @@ def _write_prepared(
     debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
     expect_paid = prod and publisher.balance >= total
     expected = paid_rows() if expect_paid else held_rows()
+    joined = _joined_write(expected, line_inserts, debit)
 
     def write(*, debit_last: bool) -> Order:
         if email_key:
@@ -533,14 +557,26 @@ def _write_prepared(
             # publisher waits for that lock; taken last, it is held for one statement and
             # the COMMIT instead of the whole transaction. A debit that decides against the
             # guess rolls this attempt back (`_OutcomeGuessedWrong`) for one debit-first.
-            # The rows after the order's and the debit go out together (core.prepared
-            # .pipelined): the transaction waits for PostgreSQL four times, not nine.
-            with pipelined(database):
-                order, publication = write_rows(expect_paid, expected)
-                debited = debit.send() if debit is not None else None
-            charged = debited is not None and debited() == 1
-            if charged != expect_paid:
-                raise _OutcomeGuessedWrong
+            if joined is not None:
+                # The rows, the subscribers' and the debit as one statement (PostgreSQL).
+                statement, inserted = joined
+                _, count = statement.execute()
+                charged = count == 1
+                if charged != expect_paid:
+                    raise _OutcomeGuessedWrong
+                for follow_up in inserted:
+                    follow_up()
+                order = cast(Order, expected.inserts[0].instance)
+                publication = expected.publication
+            else:
+                # The rows after the order's and the debit go out together (core.prepared
+                # .pipelined): the transaction waits for PostgreSQL four times, not nine.
+                with pipelined(database):
+                    order, publication = write_rows(expect_paid, expected)
+                    debited = debit.send() if debit is not None else None
+                charged = debited is not None and debited() == 1
+                if charged != expect_paid:
+                    raise _OutcomeGuessedWrong
         else:
             # Debit first, so the order is written once with its final status.
             charged = debit is not None and debit.execute() == 1
