@@ -128,10 +128,10 @@ class Publisher(models.Model):
         help_text="Stored encrypted; set it with publisher_set_cart_credentials.",
     )
     # The event types the publisher's webhook endpoint takes while it is on ([] when it is
-    # off or there is none): a copy kept by `webhooks` whenever the endpoint is saved or
-    # deleted, read with the publisher, so intake learns that no webhook follows an order
-    # without reading the endpoint for every order (webhooks/subscribers.py). Only that
-    # copy writes it: a save of the whole row leaves it alone (`save`).
+    # off or there is none): a copy kept by `webhooks.services.webhook_endpoint_save`, read
+    # with the publisher, so intake learns that no webhook follows an order without reading
+    # the endpoint for every order (webhooks/subscribers.py). Only that service writes it: a
+    # save of the whole row leaves it alone (`save`).
     webhook_events = models.JSONField(default=list, editable=False)
 
     class Meta:
@@ -145,10 +145,14 @@ class Publisher(models.Model):
         # A publisher loaded before its endpoint changed and saved whole afterwards (the
         # operator's admin form) must not put back the old copy of the endpoint's events.
         if kwargs.get("update_fields") is None and not self._state.adding:
+            # As Django's own save of a partly loaded row: the loaded fields only.
+            deferred = self.get_deferred_fields()
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "webhook_events"
+                if not field.primary_key
+                and field.name != "webhook_events"
+                and field.attname not in deferred
             ]
         super().save(*args, **kwargs)
 

@@ -248,7 +248,7 @@ def publisher_update_settings(
 
 def publisher_webhook_events_set(*, publisher_id: int, event_types: list[str]) -> None:
     """Record which events the publisher's webhook endpoint takes now (`webhooks` calls it
-    whenever the endpoint is saved or deleted, in the same transaction)."""
+    whenever the endpoint is saved, in the same transaction)."""
     Publisher.objects.filter(id=publisher_id).update(webhook_events=sorted(event_types))
 
 

@@ -185,7 +185,7 @@ def pipelined(database: BaseDatabaseWrapper) -> Iterator[StatementPipeline | Non
     """
     if (
         database.vendor != "postgresql"
-        or not getattr(settings, "DATABASE_PIPELINE", True)
+        or not settings.DATABASE_PIPELINE
         or database.execute_wrappers
         or database.queries_logged
         or active_pipeline(database) is not None

@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
+from pressrun.accounts.services import publisher_webhook_events_set
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
 from pressrun.core.sealed import seal, unseal
@@ -118,6 +119,12 @@ def webhook_endpoint_save(
         endpoint.enabled = enabled
         endpoint.updated_at = now
         endpoint.save()
+        # The publisher's copy of what the endpoint takes, read with its credentials so
+        # that intake need not read the endpoint for every order (subscribers.py). This is
+        # the only place that changes what an endpoint takes (the admin only shows them).
+        taken = chosen if enabled else []
+        publisher_webhook_events_set(publisher_id=publisher.id, event_types=taken)
+        publisher.webhook_events = taken
     return endpoint, new_secret
 
 
