@@ -2,7 +2,8 @@
 statement write exactly what the statements one by one write: the rows waiting for the id
 name it (as a key, in a text, in a JSON value), every instance gets its id, the UPDATE's
 count comes back; a database error is Django's and leaves nothing; the statement's text keeps
-Django's escaped percent signs."""
+Django's escaped percent signs. With a required UPDATE count the statement fails unless it is
+met, and then nothing of it stays, also when it runs without a transaction around it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pressrun.core.prepared import (
     PENDING_ID,
     JoinedInsert,
     PreparedInsert,
+    UpdateCountDiffers,
     _referring_to,
     prepare_insert,
 )
@@ -94,8 +96,8 @@ def test_one_statement_writes_what_the_statements_one_by_one_write(make_publishe
         return (
             kind,
             amount,
-            text.replace(str(publisher_id), "ID"),
-            repr(args).replace(str(publisher_id), "ID"),
+            text.replace(f"publisher {publisher_id},", "publisher ID,"),
+            {**args, "kwargs": {**args["kwargs"], "publisher_id": "ID"}},
         )
 
     assert without_id(_written(joined_id), joined_id) == without_id(
@@ -145,3 +147,61 @@ def test_the_first_row_must_get_its_id_from_the_database() -> None:
     waiting = _followers("x")[0]
     with pytest.raises(ValueError, match="first row"):
         JoinedInsert(waiting, [])
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("balance", "required"), [("3.00", 1), ("10.00", 0)])
+def test_a_required_count_not_met_fails_the_statement_and_writes_nothing_on_its_own(
+    make_publisher: Any, balance: str, required: int
+) -> None:
+    """Without a transaction around it the statement is its own: when the UPDATE's count
+    is not the one required, nothing of it stays, the UPDATE included."""
+    payer = make_publisher(balance=balance)
+    debit = balance_debit_prepare(publisher_id=payer.id, amount=Decimal("4.00"))
+    before = (LedgerEntry.objects.count(), DBTaskResult.objects.count())
+    statement = JoinedInsert(
+        _head("alone@example.com"), _followers("x"), debit, last_count=required
+    )
+    assert connection.get_autocommit()
+    with pytest.raises(UpdateCountDiffers, match=f"did not change the rows required: {required}"):
+        statement.execute()
+    assert not Publisher.objects.filter(email="alone@example.com").exists()
+    assert (LedgerEntry.objects.count(), DBTaskResult.objects.count()) == before
+    assert Publisher.objects.get(id=payer.id).balance == Decimal(balance)
+    # The connection is usable at once: no transaction was left open or failed.
+    assert connection.get_autocommit()
+    assert not connection.needs_rollback
+    assert Publisher.objects.filter(id=payer.id).exists()
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_required_count_met_commits_on_its_own(make_publisher: Any) -> None:
+    payer = make_publisher(balance="10.00")
+    debit = balance_debit_prepare(publisher_id=payer.id, amount=Decimal("4.00"))
+    head = _head("met@example.com")
+    head_id, count = JoinedInsert(head, _followers("met"), debit, last_count=1).execute()
+    assert count == 1
+    assert Publisher.objects.get(email="met@example.com").id == head_id == head.instance.pk
+    assert _written(head_id)[:3] == ("credit", Decimal("1.25"), f"publisher {head_id}, 100% sure")
+    assert Publisher.objects.get(id=payer.id).balance == Decimal("6.00")
+
+
+@postgresql_only
+def test_a_required_count_not_met_in_a_transaction_rolls_back_to_the_savepoint(
+    make_publisher: Any,
+) -> None:
+    payer = make_publisher(balance="3.00")
+    debit = balance_debit_prepare(publisher_id=payer.id, amount=Decimal("4.00"))
+    with transaction.atomic():
+        with pytest.raises(UpdateCountDiffers), transaction.atomic():
+            JoinedInsert(_head("inner@example.com"), _followers("x"), debit, last_count=1).execute()
+        # The outer transaction goes on.
+        assert Publisher.objects.get(id=payer.id).balance == Decimal("3.00")
+    assert not Publisher.objects.filter(email="inner@example.com").exists()
+
+
+def test_a_required_count_needs_an_update() -> None:
+    with pytest.raises(ValueError, match="UPDATE"):
+        JoinedInsert(_head("x@example.com"), [], last_count=1)

@@ -477,6 +477,34 @@ def test_the_statement_cursor_opens_a_closed_connection() -> None:
         assert cursor.fetchone()[0] == 42
 
 
+def test_placeholders_become_postgresqls_own_once_per_statement() -> None:
+    convert = prepared_module._numbered_statement
+    assert convert("SELECT %s, '100%%', %s WHERE a LIKE '%%x'") == (
+        b"SELECT $1, '100%', $2 WHERE a LIKE '%x'"
+    )
+    assert convert("SELECT 'caf\u00e9 %s'") == "SELECT 'caf\u00e9 $1'".encode()
+    assert convert("SELECT 1") == b"SELECT 1"
+    for other in ("SELECT %(name)s", "SELECT %b", "SELECT 5 %"):
+        with pytest.raises(ValueError, match="Only %s placeholders"):
+            convert(other)
+
+
+@pytest.mark.django_db
+def test_a_statement_past_the_drivers_own_cache_runs_with_every_value_in_place() -> None:
+    """psycopg keeps its own conversion only for statements under 4,096 characters and 50
+    parameters; the statement cursor converts each statement once whatever its size (on
+    PostgreSQL; SQLite's `?` likewise), and every value arrives in its place."""
+    count = 120
+    values = [f"value {number} 100%" for number in range(count)]
+    columns = ", ".join(f"%s AS column_with_a_long_name_{number}" for number in range(count))
+    sql = f"SELECT '50%%', {columns}"
+    assert len(sql) > 4096
+    for _ in range(3):  # the cached conversion, then again
+        with statement_cursor(connection) as cursor:
+            cursor.execute(sql, values)
+            assert list(cursor.fetchone()) == ["50%", *values]
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL's array text form; SQLite has none"
 )

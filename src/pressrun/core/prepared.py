@@ -35,7 +35,7 @@ from operator import attrgetter
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import connections, models
+from django.db import DatabaseError, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import CharField, F, Field, Lookup, Model, QuerySet, TextField
@@ -45,24 +45,23 @@ from django.db.models.sql.subqueries import InsertQuery
 
 class _DirectCursor:
     """The database driver's own cursor, with what Django's cursor wrapper does for each
-    statement kept: no statement in a transaction that has failed, the driver's errors
-    raised as Django's (an `IntegrityError` decides intake's duplicates), and on SQLite the
-    statement's `%s` placeholders turned into `?`, here once per statement text instead of
-    by a regular expression on every execution."""
+    statement kept: no statement in a transaction that has failed, and the driver's errors
+    raised as Django's (an `IntegrityError` decides intake's duplicates). The statement's
+    `%s` placeholders become the driver's own (`_driver_statement`) once per statement
+    text, instead of being parsed again on every execution."""
 
-    __slots__ = ("_cursor", "_database", "_qmark")
+    __slots__ = ("_convert", "_cursor", "_database")
 
-    def __init__(self, database: BaseDatabaseWrapper, cursor: Any, qmark: bool) -> None:
+    def __init__(self, database: BaseDatabaseWrapper, cursor: Any) -> None:
         self._database = database
         self._cursor = cursor
-        self._qmark = qmark
+        self._convert = _STATEMENT_CONVERTERS.get(database.vendor)
 
     def execute(self, sql: str, params: Sequence[Any]) -> None:
         self._database.validate_no_broken_transaction()
-        if self._qmark:
-            sql = _qmark_statement(sql)
+        statement = sql if self._convert is None else self._convert(sql)
         with self._database.wrap_database_errors:
-            self._cursor.execute(sql, params)
+            self._cursor.execute(statement, params)
 
     def fetchone(self) -> Any:
         with self._database.wrap_database_errors:
@@ -92,6 +91,61 @@ def _qmark_statement(sql: str) -> str:
     return str(FORMAT_QMARK_REGEX.sub("?", sql)).replace("%%", "%")
 
 
+_PERCENT = re.compile(r"%(.|$)", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=512)
+def _numbered_statement(sql: str) -> bytes:
+    """A statement in Django's `%s` style with PostgreSQL's own placeholders (`$1`, `$2`…),
+    for psycopg's `RawCursor`, which sends it as it is. psycopg's own cursor converts `%s`
+    on every execution and keeps the result only for statements under 4,096 characters and
+    50 parameters; intake's one statement (`JoinedInsert`) is larger, and converting it
+    again for each order took about a tenth of a served order's CPU (docs/performance.md,
+    "seventh round")."""
+    pieces: list[str] = []
+    number = 0
+    position = 0
+    for match in _PERCENT.finditer(sql):
+        pieces.append(sql[position : match.start()])
+        position = match.end()
+        code = match.group(1)
+        if code == "%":
+            pieces.append("%")
+        elif code == "s":
+            number += 1
+            pieces.append(f"${number}")
+        else:
+            raise ValueError(f"Only %s placeholders are compiled statements' ({sql[:80]!r}).")
+    pieces.append(sql[position:])
+    return "".join(pieces).encode()
+
+
+_STATEMENT_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "sqlite": _qmark_statement,
+    "postgresql": _numbered_statement,
+}
+
+
+def _driver_cursor(database: BaseDatabaseWrapper) -> Any:
+    """The driver's cursor that takes `_DirectCursor`'s converted statements."""
+    if database.vendor == "sqlite":
+        return database.connection.cursor()
+    if database.vendor != "postgresql":
+        return database.create_cursor()
+    import psycopg
+    from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
+        register_tzloader,
+    )
+
+    cursor = psycopg.RawCursor(database.connection)
+    # As Django's `create_cursor`: its time zone where the connection's differs.
+    timestamptz = psycopg.adapters.types["timestamptz"].oid
+    loader: Any = database.connection.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
+    if database.timezone != loader.timezone:
+        register_tzloader(database.timezone, cursor)
+    return cursor
+
+
 @contextlib.contextmanager
 def statement_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
     """A cursor for the compiled statements of this module and of the few raw statements on
@@ -113,12 +167,9 @@ def statement_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
     database.ensure_connection()
     database.validate_thread_sharing()
     with database.wrap_database_errors:
-        if database.vendor == "sqlite":
-            raw = database.connection.cursor()
-        else:
-            raw = database.create_cursor()
+        raw = _driver_cursor(database)
     try:
-        yield _DirectCursor(database, raw, database.vendor == "sqlite")
+        yield _DirectCursor(database, raw)
     finally:
         with contextlib.suppress(cast(Any, database).Database.Error):
             raw.close()
@@ -140,9 +191,9 @@ class StatementPipeline:
     def cursor(self) -> _DirectCursor:
         """A driver cursor kept open until the pipeline's results are read."""
         with self._database.wrap_database_errors:
-            raw = self._database.create_cursor()
+            raw = _driver_cursor(self._database)
         self._cursors.append(raw)
-        return _DirectCursor(self._database, raw, False)
+        return _DirectCursor(self._database, raw)
 
     def when_read(self, reader: Callable[[], None]) -> None:
         """Call `reader` once the pipeline's results have arrived."""
@@ -558,33 +609,55 @@ _PLACEHOLDER = re.compile(r"%%|%s")
 def _referring_to(row: PreparedInsert, reference: str) -> tuple[str, list[Any]]:
     """`row`'s INSERT with each place waiting for an id (`PENDING_ID`) reading `reference`, an
     SQL expression giving the id, and the parameters it still takes."""
-    waiting = {index: kind for index, _, kind, _ in row.pending}
+    waiting = tuple((index, kind) for index, _, kind, _ in row.pending)
+    sql, kept, placeholders = _rewritten(row.sql, waiting, reference)
+    params = row.params
+    assert placeholders == len(params), "a placeholder for every parameter"
+    return sql, [params[index] for index in kept]
+
+
+@functools.lru_cache(maxsize=256)
+def _rewritten(
+    sql: str, waiting: tuple[tuple[int, str], ...], reference: str
+) -> tuple[str, tuple[int, ...], int]:
+    """`_referring_to`'s statement text, the indexes of the parameters it keeps and the
+    number of placeholders it had, once per statement text and layout of the places waiting
+    for an id (intake's rows are the same few for every order)."""
+    kinds = dict(waiting)
     pieces: list[str] = []
-    params: list[Any] = []
+    kept: list[int] = []
     index = 0
     position = 0
-    for match in _PLACEHOLDER.finditer(row.sql):
-        pieces.append(row.sql[position : match.start()])
+    for match in _PLACEHOLDER.finditer(sql):
+        pieces.append(sql[position : match.start()])
         position = match.end()
         if match.group() == "%%":
             pieces.append("%%")
             continue
-        kind = waiting.get(index)
+        kind = kinds.get(index)
         if kind == "id":
             pieces.append(reference)
-        elif kind == "text":
-            pieces.append(f"replace(%s, '{_PENDING_TEXT}', ({reference})::text)")
-            params.append(row.params[index])
-        elif kind == "json":
-            pieces.append(f"replace((%s)::text, '{_PENDING_TEXT}', ({reference})::text)::jsonb")
-            params.append(row.params[index])
         else:
-            pieces.append("%s")
-            params.append(row.params[index])
+            if kind == "text":
+                pieces.append(f"replace(%s, '{_PENDING_TEXT}', ({reference})::text)")
+            elif kind == "json":
+                pieces.append(f"replace((%s)::text, '{_PENDING_TEXT}', ({reference})::text)::jsonb")
+            else:
+                pieces.append("%s")
+            kept.append(index)
         index += 1
-    pieces.append(row.sql[position:])
-    assert index == len(row.params), "a placeholder for every parameter"
-    return "".join(pieces), params
+    pieces.append(sql[position:])
+    return "".join(pieces), tuple(kept), index
+
+
+# What `pressrun_require` raises (core migration 0004), and the reason JoinedInsert gives it.
+_REQUIRE_SQLSTATE = "PR001"
+_COUNT_DIFFERS = "the UPDATE of a joined statement did not change the rows required:"
+
+
+class UpdateCountDiffers(Exception):
+    """A `JoinedInsert` with `last_count` whose UPDATE changed another number of rows: the
+    statement failed, and nothing of it was written."""
 
 
 class JoinedInsert:
@@ -600,16 +673,25 @@ class JoinedInsert:
     and the other rows' ids. A database error of any part is the statement's, raised as
     Django's (a duplicate is an `IntegrityError`). Inside a transaction like the statements
     it replaces: the caller may still roll it back (intake does when the debit decided
-    against the rows it wrote)."""
+    against the rows it wrote).
+
+    With `last_count`, the statement fails unless the UPDATE changed that many rows
+    (`UpdateCountDiffers`, through `pressrun_require`, core migration 0004): then nothing of
+    it is written even without a transaction around it, where it is its own transaction and
+    needs neither `BEGIN` nor `COMMIT` (two round trips fewer)."""
 
     def __init__(
         self,
         head: PreparedInsert,
         followers: Sequence[PreparedInsert],
         last: PreparedUpdate | None = None,
+        *,
+        last_count: int | None = None,
     ) -> None:
         if head.pending or not (head.returns_id and head.generated_pk):
             raise ValueError("The first row must be one whose id the database gives.")
+        if last_count is not None and last is None:
+            raise ValueError("A row count is required of an UPDATE.")
         if any(row.using != head.using for row in followers):
             raise ValueError("All rows go to one database.")
         self.head, self.followers, self.last, self.using = head, list(followers), last, head.using
@@ -620,10 +702,19 @@ class JoinedInsert:
         parts = [f"w0 AS ({head.sql})"]
         params: list[Any] = list(head.params)
         selects = [f"({reference})"]
+        required: list[Any] = []
         if last is not None:
             parts.append(f"wd AS ({last.sql} RETURNING 1)")
             params += last.params
-            selects.append("(SELECT count(*) FROM wd)")
+            if last_count is None:
+                selects.append("(SELECT count(*) FROM wd)")
+            else:
+                selects.append(
+                    "(SELECT count(*) FROM wd) * pressrun_require("
+                    "(SELECT count(*) FROM wd) = %s, %s)::int"
+                )
+                # The final SELECT's parameters follow every part's.
+                required = [last_count, f"{_COUNT_DIFFERS} {last_count}"]
         self._returned: list[PreparedInsert] = []
         for number, row in enumerate(self.followers, start=1):
             sql, row_params = _referring_to(row, f"({reference})")
@@ -634,16 +725,21 @@ class JoinedInsert:
                 column = quote(row.instance._meta.pk.column)
                 selects.append(f"(SELECT {column} FROM w{number})")  # noqa: S608
         self.sql = f"WITH {', '.join(parts)} SELECT {', '.join(selects)}"
-        self.params = tuple(params)
+        self.params = (*params, *required)
 
     def execute(self) -> tuple[int, int | None]:
         """Run the statement; returns the first row's id and the UPDATE's row count (None
         without one). Every instance gets its id, and the rows that waited for the first
         one's id name it."""
         connection = connections[self.using]
-        with statement_cursor(connection) as cursor:
-            cursor.execute(self.sql, self.params)
-            values = list(cursor.fetchone())
+        try:
+            with statement_cursor(connection) as cursor:
+                cursor.execute(self.sql, self.params)
+                values = list(cursor.fetchone())
+        except DatabaseError as error:
+            if getattr(error.__cause__, "sqlstate", None) == _REQUIRE_SQLSTATE:
+                raise UpdateCountDiffers(str(error.__cause__)) from error
+            raise
         head_id = int(values.pop(0))
         count = int(values.pop(0)) if self.last is not None else None
         for row in (self.head, *self.followers):

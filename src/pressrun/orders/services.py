@@ -40,6 +40,7 @@ from pressrun.core.prepared import (
     PreparedInsert,
     PreparedRowRead,
     PreparedUpdate,
+    UpdateCountDiffers,
     pipelined,
     prepare_insert,
 )
@@ -456,7 +457,11 @@ def _placed_publication(order: Order) -> Publication:
 
 
 def _joined_write(
-    rows: _OutcomeRows, line_inserts: list[PreparedInsert], debit: PreparedUpdate | None
+    rows: _OutcomeRows,
+    line_inserts: list[PreparedInsert],
+    debit: PreparedUpdate | None,
+    *,
+    expect_paid: bool,
 ) -> tuple[JoinedInsert, list[Callable[[], None]]] | None:
     """On PostgreSQL (INTAKE_ONE_STATEMENT): the outcome's rows, its subscribers' rows and
     the debit as one statement (`core.prepared.JoinedInsert`), with what must follow each
@@ -473,7 +478,18 @@ def _joined_write(
         return None
     order_insert, *rest = inserts
     followers = [*line_inserts, *rest, *(insert for insert, _ in parts)]
-    return JoinedInsert(order_insert, followers, debit), [follow_up for _, follow_up in parts]
+    # The statement fails unless the debit decided as guessed: then it may run on its own.
+    statement = JoinedInsert(
+        order_insert, followers, debit, last_count=None if debit is None else int(expect_paid)
+    )
+    return statement, [follow_up for _, follow_up in parts]
+
+
+def _stands_alone(publication: Publication) -> bool:
+    """Whether intake's one statement may run without a transaction around it: no caller's
+    transaction is open (the statement would be part of it, and its failure the caller's),
+    and no subscriber runs in the transaction after it (`Publication.notify`)."""
+    return not publication.handlers and connection.get_autocommit()
 
 
 class _OutcomeGuessedWrong(Exception):
@@ -543,7 +559,7 @@ def _write_prepared(
     debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
     expect_paid = prod and publisher.balance >= total
     expected = paid_rows() if expect_paid else held_rows()
-    joined = _joined_write(expected, line_inserts, debit)
+    joined = _joined_write(expected, line_inserts, debit, expect_paid=expect_paid)
 
     def write(*, debit_last: bool) -> Order:
         if email_key:
@@ -559,15 +575,7 @@ def _write_prepared(
             # guess rolls this attempt back (`_OutcomeGuessedWrong`) for one debit-first.
             if joined is not None:
                 # The rows, the subscribers' and the debit as one statement (PostgreSQL).
-                statement, inserted = joined
-                _, count = statement.execute()
-                charged = count == 1
-                if charged != expect_paid:
-                    raise _OutcomeGuessedWrong
-                for follow_up in inserted:
-                    follow_up()
-                order = cast(Order, expected.inserts[0].instance)
-                publication = expected.publication
+                order, publication = write_joined(joined)
             else:
                 # The rows after the order's and the debit go out together (core.prepared
                 # .pipelined): the transaction waits for PostgreSQL four times, not nine.
@@ -590,6 +598,18 @@ def _write_prepared(
         publication.notify()
         return order
 
+    def write_joined(
+        joined: tuple[JoinedInsert, list[Callable[[], None]]],
+    ) -> tuple[Order, Publication]:
+        statement, inserted = joined
+        try:
+            statement.execute()
+        except UpdateCountDiffers:
+            raise _OutcomeGuessedWrong from None
+        for follow_up in inserted:
+            follow_up()
+        return cast(Order, expected.inserts[0].instance), expected.publication
+
     def write_rows(paid: bool, rows: _OutcomeRows | None) -> tuple[Order, Publication]:
         inserts, publication = rows or (paid_rows() if paid else held_rows())
         order_insert, *rest = inserts
@@ -608,8 +628,14 @@ def _write_prepared(
         order = _intake_group.run(lambda: write(debit_last=False))
     else:
         try:
-            with transaction.atomic():
-                order = write(debit_last=connection.features.has_select_for_update)
+            if joined is not None and not email_key and _stands_alone(expected.publication):
+                # The one statement is its own transaction (PostgreSQL): no BEGIN and no
+                # COMMIT to wait for. What follows the subscribers' rows (announcing a
+                # queued task once committed) then runs at once, the statement committed.
+                order, _ = write_joined(joined)
+            else:
+                with transaction.atomic():
+                    order = write(debit_last=connection.features.has_select_for_update)
         except _OutcomeGuessedWrong:
             with transaction.atomic():
                 order = write(debit_last=False)
