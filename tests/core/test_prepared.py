@@ -490,10 +490,15 @@ def test_placeholders_become_postgresqls_own_once_per_statement() -> None:
 
 
 @pytest.mark.django_db
-def test_a_statement_past_the_drivers_own_cache_runs_with_every_value_in_place() -> None:
+@pytest.mark.parametrize("server_binds", [True, False], ids=["server-binds", "driver-binds"])
+def test_a_statement_past_the_drivers_own_cache_runs_with_every_value_in_place(
+    monkeypatch: pytest.MonkeyPatch, server_binds: bool
+) -> None:
     """psycopg keeps its own conversion only for statements under 4,096 characters and 50
-    parameters; the statement cursor converts each statement once whatever its size (on
-    PostgreSQL; SQLite's `?` likewise), and every value arrives in its place."""
+    parameters; where PostgreSQL binds the parameters the statement cursor converts each
+    statement once whatever its size (SQLite's `?` likewise), and every value arrives in its
+    place. Behind a transaction pooler psycopg binds them, from Django's `%s`."""
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "server_side_binding", server_binds)
     count = 120
     values = [f"value {number} 100%" for number in range(count)]
     columns = ", ".join(f"%s AS column_with_a_long_name_{number}" for number in range(count))

@@ -55,7 +55,7 @@ class _DirectCursor:
     def __init__(self, database: BaseDatabaseWrapper, cursor: Any) -> None:
         self._database = database
         self._cursor = cursor
-        self._convert = _STATEMENT_CONVERTERS.get(database.vendor)
+        self._convert = _statement_converter(database)
 
     def execute(self, sql: str, params: Sequence[Any]) -> None:
         self._database.validate_no_broken_transaction()
@@ -120,17 +120,26 @@ def _numbered_statement(sql: str) -> bytes:
     return "".join(pieces).encode()
 
 
-_STATEMENT_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "sqlite": _qmark_statement,
-    "postgresql": _numbered_statement,
-}
+def _server_binds(database: BaseDatabaseWrapper) -> bool:
+    """PostgreSQL binding the parameters itself (psycopg's `server_side_binding`, on unless
+    a transaction pooler is configured, docs/deploy.md); otherwise psycopg puts them into
+    the text, and the statement keeps Django's `%s`."""
+    return database.vendor == "postgresql" and (
+        database.settings_dict["OPTIONS"].get("server_side_binding") is True
+    )
+
+
+def _statement_converter(database: BaseDatabaseWrapper) -> Callable[[str], Any] | None:
+    if database.vendor == "sqlite":
+        return _qmark_statement
+    return _numbered_statement if _server_binds(database) else None
 
 
 def _driver_cursor(database: BaseDatabaseWrapper) -> Any:
     """The driver's cursor that takes `_DirectCursor`'s converted statements."""
     if database.vendor == "sqlite":
         return database.connection.cursor()
-    if database.vendor != "postgresql":
+    if not _server_binds(database):
         return database.create_cursor()
     import psycopg
     from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
