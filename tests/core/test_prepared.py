@@ -15,6 +15,7 @@ from django.db import (
     DatabaseError,
     IntegrityError,
     connection,
+    connections,
     models,
     transaction,
 )
@@ -421,6 +422,8 @@ def test_the_statement_cursor_is_the_drivers_unless_statements_are_watched(
     sql = "SELECT balance FROM accounts_publisher WHERE id = %s AND email LIKE '%%@%%'"
     with statement_cursor(connection) as cursor:
         assert _direct(cursor)
+        # The proxy `django.db.connection` is looked up once: the cursor holds the wrapper.
+        assert cursor._database is connections["default"]
         cursor.execute(sql, [publisher.id])
         assert Decimal(str(cursor.fetchone()[0])) == Decimal("3.00")
     # Watched (the tests' query capture, DEBUG, the census' execute wrapper): Django's

@@ -41,6 +41,7 @@ from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import CharField, F, Field, Lookup, Model, QuerySet, TextField
 from django.db.models.sql import UpdateQuery
 from django.db.models.sql.subqueries import InsertQuery
+from django.utils.connection import ConnectionProxy
 
 
 class _DirectCursor:
@@ -167,7 +168,13 @@ def statement_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
     `CaptureQueriesContext`) — this is Django's cursor, so they see every statement as
     before. Otherwise it is the driver's, checked as Django's cursor checks it: the
     connection's health check of the request, an open connection, the thread it belongs to.
+
+    `database` may be `django.db.connection`, the proxy that looks up this thread's
+    connection on every attribute read (about 2.5 µs each, some twenty per statement): it is
+    looked up once here instead.
     """
+    if isinstance(database, ConnectionProxy):
+        database = database._connections[database._alias]
     if database.execute_wrappers or database.queries_logged:
         with database.cursor() as cursor:
             yield cursor
