@@ -20,12 +20,19 @@ from pressrun.orders.services import order_place
 pytestmark = pytest.mark.django_db
 
 
-def place(publisher: Any, project: Any, quantity: int = 1, **kwargs: Any) -> Order:
+def place(
+    publisher: Any, project: Any, quantity: int = 1, *, email: str = "", **kwargs: Any
+) -> Order:
     request = OrderRequest(
         publisher_id=publisher.id,
         lines=(LineRequest(project_id=project.id, quantity=quantity),),
         recipient=RecipientRequest(
-            name="Ann Buyer", address="1 Main St", city="Austin", state="TX", postal_code="78701"
+            name="Ann Buyer",
+            address="1 Main St",
+            city="Austin",
+            state="TX",
+            postal_code="78701",
+            email=email,
         ),
         mode=kwargs.pop("mode", "prod"),
         source="gateway",

@@ -20,8 +20,7 @@ from django.db import connection, transaction
 
 from pressrun.accounts.models import Publisher
 from pressrun.orders.models import Order
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.orders.services import OrderRefused, Refusal
 from pressrun.webhooks.models import WebhookEventType
 from pressrun.webhooks.services import webhook_endpoint_save
 from tests.billing.test_credit_and_holds import place
@@ -154,23 +153,9 @@ def test_an_order_without_invoice_or_with_a_webhook_runs_in_a_transaction(
     settings.WEBHOOKS_ALLOW_LOOPBACK = True
     publisher = make_publisher(balance="50.00")
     project = make_project(publisher)
-    without_invoice = OrderRequest(
-        publisher_id=publisher.id,
-        lines=(LineRequest(project_id=project.id, quantity=1),),
-        recipient=RecipientRequest(
-            name="Ann Buyer",
-            address="1 Main St",
-            city="Austin",
-            state="TX",
-            postal_code="78701",
-            email="ann@example.com",
-        ),
-        mode="prod",
-        source="gateway",
-    )
     with writes_seen() as seen:
         # No invoice, an email: the five-day duplicate check locks the products first.
-        order_place(request=without_invoice, publisher=publisher)
+        place(publisher, project, email="ann@example.com")
     assert all_in_transactions(seen)
     webhook_endpoint_save(
         publisher=publisher,
