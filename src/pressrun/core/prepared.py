@@ -48,7 +48,7 @@ class _DirectCursor:
     """The database driver's own cursor, with what Django's cursor wrapper does for each
     statement kept: no statement in a transaction that has failed, and the driver's errors
     raised as Django's (an `IntegrityError` decides intake's duplicates). The statement's
-    `%s` placeholders become the driver's own (`_driver_statement`) once per statement
+    `%s` placeholders become the driver's own (`_statement_converter`) once per statement
     text, instead of being parsed again on every execution."""
 
     __slots__ = ("_convert", "_cursor", "_database")

@@ -514,7 +514,9 @@ def _write_prepared(
     outcome's rows are compiled inside the transaction: slower, as correct. On SQLite every
     writer of every process waits while a transaction is open, so what it holds the lock for
     is kept to the statements (docs/performance.md, "the write path"). On PostgreSQL the
-    debit runs last, so the publisher's row is locked for the shortest time."""
+    debit runs last, so the publisher's row is locked for the shortest time, and the rows and
+    the debit are one statement, which is its own transaction (no `BEGIN`, no `COMMIT`) when
+    nothing else must share it (`_stands_alone`)."""
     total = fields["total_cost"]
     prod = fields["mode"] == Mode.PROD
     publisher: Publisher = fields["publisher"]
