@@ -492,6 +492,31 @@ def test_placeholders_become_postgresqls_own_once_per_statement() -> None:
             convert(other)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.just("%s"),
+            st.just("%%"),
+            st.text(
+                alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="%\x00"),
+                max_size=10,
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_placeholders_are_numbered_as_psycopg_numbers_them(pieces: list[str]) -> None:
+    """The conversion done once per statement is the one psycopg does on every execution."""
+    from psycopg._queries import PostgresQuery
+    from psycopg.adapt import Transformer
+
+    sql = "".join(pieces)
+    theirs = PostgresQuery(Transformer())
+    theirs.convert(sql, [None] * pieces.count("%s"))
+    assert prepared_module._numbered_statement(sql) == theirs.query
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("server_binds", [True, False], ids=["server-binds", "driver-binds"])
 def test_a_statement_past_the_drivers_own_cache_runs_with_every_value_in_place(
