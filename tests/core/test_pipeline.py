@@ -6,6 +6,7 @@ watched, on SQLite, or with `DATABASE_PIPELINE` off, the block runs them one by 
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -57,7 +58,9 @@ def test_sent_rows_get_their_ids_and_an_update_its_count_when_the_block_ends(
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("6.00")
 
 
-def test_an_error_of_a_sent_row_is_djangos_and_nothing_stays(make_publisher: Any) -> None:
+def test_an_error_of_a_sent_row_is_djangos_and_nothing_stays(
+    make_publisher: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     publisher = make_publisher(balance="10.00")
     before = LedgerEntry.objects.count()
     # A second publisher with the first's email breaks the unique constraint. In a pipeline
@@ -73,10 +76,40 @@ def test_an_error_of_a_sent_row_is_djangos_and_nothing_stays(make_publisher: Any
             twin.send()
             _entry(publisher, "2.00").send()
 
-    with pytest.raises(IntegrityError):
+    with caplog.at_level(logging.WARNING, logger="psycopg"), pytest.raises(IntegrityError):
         write()
     assert LedgerEntry.objects.count() == before
     assert Publisher.objects.filter(email=publisher.email).count() == 1
+    # The error is raised once: psycopg's echo of it, that the pipeline it aborted could not
+    # be ended, is not logged as a second fault.
+    assert [record.getMessage() for record in caplog.records if record.name == "psycopg"] == []
+
+
+def test_an_error_read_inside_the_block_ends_the_pipeline_without_a_second_fault(
+    make_publisher: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row whose id the block waits for reads every reply before it, so the twin's error
+    is raised inside the block; psycopg then could not end the pipeline it aborted and
+    logged that as a warning of its own. `pipelined` reads the rest first."""
+    publisher = make_publisher(balance="10.00")
+    twin = prepare_insert(
+        Publisher(email=publisher.email, password=publisher.password, company="Twin", balance=0)
+    )
+
+    def write() -> None:
+        with transaction.atomic(), pipelined(connection):
+            twin.send()
+            _entry(publisher, "1.00").execute()  # waits for its id
+
+    with caplog.at_level(logging.WARNING, logger="psycopg"):
+        for _ in range(4):  # when psycopg reads the error varies a little from run to run
+            with pytest.raises(IntegrityError):
+                write()
+    assert [record.getMessage() for record in caplog.records if record.name == "psycopg"] == []
+    assert active_pipeline(connection) is None
+    with connection.cursor() as cursor:  # the connection works as before
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone()[0] == 1
 
 
 def test_no_pipeline_where_statements_are_watched_or_when_turned_off(

@@ -264,8 +264,16 @@ def pipelined(database: BaseDatabaseWrapper) -> Iterator[StatementPipeline | Non
     pipeline = StatementPipeline(database)
     setattr(database, _PIPELINE_ATTRIBUTE, pipeline)
     try:
-        with database.wrap_database_errors, database.connection.pipeline():
-            yield pipeline
+        with database.wrap_database_errors, database.connection.pipeline() as driver:
+            try:
+                yield pipeline
+            except BaseException:
+                # The replies still owed are read and dropped here: ending a pipeline that a
+                # failed statement aborted would fail again, and psycopg would log that
+                # echo of the error being raised as a fault of its own.
+                with contextlib.suppress(cast(Any, database).Database.Error):
+                    driver.sync()
+                raise
         pipeline._read()
     finally:
         setattr(database, _PIPELINE_ATTRIBUTE, None)
