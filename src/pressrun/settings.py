@@ -412,13 +412,16 @@ CREDENTIAL_CACHE_SECONDS = _env_int("PRESSRUN_CREDENTIAL_CACHE_SECONDS", 300)
 # inside it (orders/services.py, docs/performance.md "write path"). 0 puts the ORM back
 # inside the transaction, the way to repeat the comparison with bench/census.py.
 INTAKE_PREPARED_WRITES = _env_bool("PRESSRUN_INTAKE_PREPARED_WRITES", True)
-# On PostgreSQL, intake sends the rows after the order's and the debit in one pipeline
-# (core/prepared.py `pipelined`): one round trip for them instead of one each. 0 sends them
-# one by one, the way to repeat the comparison (docs/performance.md, "sixth round").
+# On PostgreSQL, where intake's rows are separate statements (the retry after the debit
+# decided against the guessed outcome, or INTAKE_ONE_STATEMENT off), the rows after the
+# order's and the debit go out in one pipeline (core/prepared.py `pipelined`): one round
+# trip for them instead of one each. 0 sends them one by one, the way to repeat the
+# comparison (docs/performance.md, "sixth round").
 DATABASE_PIPELINE = _env_bool("PRESSRUN_DATABASE_PIPELINE", True)
 # On PostgreSQL, intake writes an order's rows, its subscribers' rows and the debit as one
-# statement (core/prepared.py `JoinedInsert`). 0 writes them as separate statements (in the
-# pipeline above), the way to repeat the comparison (docs/performance.md, "sixth round").
+# statement (core/prepared.py `JoinedInsert`), its own transaction when nothing else must
+# share it. 0 writes them as separate statements in a transaction (in the pipeline above),
+# the way to repeat the comparison (docs/performance.md, "sixth" and "seventh round").
 INTAKE_ONE_STATEMENT = _env_bool("PRESSRUN_INTAKE_ONE_STATEMENT", True)
 # Orders that threads of one process have ready at the same moment are written in one
 # transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.

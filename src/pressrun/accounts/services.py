@@ -246,10 +246,13 @@ def publisher_update_settings(
     return publisher
 
 
-def publisher_webhook_events_set(*, publisher_id: int, event_types: list[str]) -> None:
+def publisher_webhook_events_set(*, publisher: Publisher, event_types: list[str]) -> None:
     """Record which events the publisher's webhook endpoint takes now (`webhooks` calls it
-    whenever the endpoint is saved, in the same transaction)."""
-    Publisher.objects.filter(id=publisher_id).update(webhook_events=sorted(event_types))
+    whenever the endpoint is saved, in the same transaction), in the row and on `publisher`
+    alike."""
+    stored = sorted(event_types)
+    Publisher.objects.filter(id=publisher.id).update(webhook_events=stored)
+    publisher.webhook_events = stored
 
 
 def publisher_set_cart_credentials(

@@ -122,9 +122,7 @@ def webhook_endpoint_save(
         # The publisher's copy of what the endpoint takes, read with its credentials so
         # that intake need not read the endpoint for every order (subscribers.py). This is
         # the only place that changes what an endpoint takes (the admin only shows them).
-        taken = chosen if enabled else []
-        publisher_webhook_events_set(publisher_id=publisher.id, event_types=taken)
-        publisher.webhook_events = taken
+        publisher_webhook_events_set(publisher=publisher, event_types=chosen if enabled else [])
     return endpoint, new_secret
 
 
