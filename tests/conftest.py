@@ -43,8 +43,13 @@ def _fast_hasher_and_clean_caches(settings: Any) -> Any:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from django.core.cache import caches
 
+    from pressrun.core.row_cache import cached_rows_clear
+
     for alias in ("default", "credentials"):
         caches[alias].clear()
+    # Rows a test's process kept (intake's products and rates on PostgreSQL) are another
+    # test's no longer: the database is emptied between tests.
+    cached_rows_clear()
     return
 
 

@@ -423,6 +423,11 @@ DATABASE_PIPELINE = _env_bool("PRESSRUN_DATABASE_PIPELINE", True)
 # share it. 0 writes them as separate statements in a transaction (in the pipeline above),
 # the way to repeat the comparison (docs/performance.md, "sixth" and "seventh round").
 INTAKE_ONE_STATEMENT = _env_bool("PRESSRUN_INTAKE_ONE_STATEMENT", True)
+# With that one statement, intake keeps the products and shipping rates it read in the
+# process, each with its row version, and the statement requires them unchanged (core/
+# row_cache.py): no round trip to read them again for every order. 0 reads them for every
+# order, the way to repeat the comparison (docs/performance.md, "eighth round").
+INTAKE_CACHED_READS = _env_bool("PRESSRUN_INTAKE_CACHED_READS", True)
 # Orders that threads of one process have ready at the same moment are written in one
 # transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.
 # SQLite only by default: there every transaction waits for the one database write lock,

@@ -684,6 +684,66 @@ class UpdateCountDiffers(Exception):
     statement failed, and nothing of it was written."""
 
 
+_ROW_CHANGED = "a row read before the statement has changed:"
+
+
+@dataclass(frozen=True)
+class RowVersion:
+    """A row as it was read (PostgreSQL): its model, its primary key and the version of it
+    that was read, the row's `xmin`. Every UPDATE of a row writes a new version of it with a
+    new `xmin`, whatever it changes, and a row deleted and inserted again is a new row: a
+    version that still matches is the very row that was read (`PreparedRowRead.
+    get_versioned`, `rows_unchanged_require`, `JoinedInsert`'s `unchanged`)."""
+
+    model: type[Model]
+    pk: Any
+    version: str
+
+
+class RowsChanged(Exception):
+    """A statement required rows unchanged since they were read (`RowVersion`), and one of
+    them has changed or gone: the statement failed, and nothing of it was written."""
+
+
+def _unchanged_condition(row: RowVersion, quote: Callable[[str], str]) -> tuple[str, list[Any]]:
+    """SQL that fails its statement unless `row` is still the version read, and its params."""
+    meta = row.model._meta
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    sql = f"pressrun_require((SELECT xmin FROM {table} WHERE {pk} = %s) = %s::xid, %s)"  # noqa: S608
+    return sql, [row.pk, row.version, f"{_ROW_CHANGED} {meta.db_table} {row.pk}"]
+
+
+def _required_error(error: DatabaseError) -> Exception | None:
+    """The exception a failed `pressrun_require` stands for, or None for another error."""
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) != _REQUIRE_SQLSTATE:
+        return None
+    message = getattr(getattr(cause, "diag", None), "message_primary", None) or str(cause)
+    if message.startswith(_ROW_CHANGED):
+        return RowsChanged(message)
+    return UpdateCountDiffers(message)
+
+
+def rows_unchanged_require(rows: Sequence[RowVersion], *, using: str = "default") -> None:
+    """Raise `RowsChanged` unless every row is still the version read (PostgreSQL; one
+    statement). Inside a transaction, the failed statement fails the transaction too."""
+    if not rows:
+        return
+    connection = connections[using]
+    conditions = [_unchanged_condition(row, connection.ops.quote_name) for row in rows]
+    sql = "SELECT " + ", ".join(condition for condition, _ in conditions)
+    params = [param for _, condition_params in conditions for param in condition_params]
+    try:
+        with statement_cursor(connection) as cursor:
+            cursor.execute(sql, params)
+            cursor.fetchone()
+    except DatabaseError as error:
+        required = _required_error(error)
+        if required is None:
+            raise
+        raise required from error
+
+
 class JoinedInsert:
     """On PostgreSQL: a row's INSERT, the INSERTs of the rows that name it (`PENDING_ID`),
     and an UPDATE, as one statement (a `WITH` of data-modifying statements), compiled before
@@ -702,7 +762,9 @@ class JoinedInsert:
     With `last_count`, the statement fails unless the UPDATE changed that many rows
     (`UpdateCountDiffers`, through `pressrun_require`, core migration 0004): then nothing of
     it is written even without a transaction around it, where it is its own transaction and
-    needs neither `BEGIN` nor `COMMIT` (two round trips fewer)."""
+    needs neither `BEGIN` nor `COMMIT` (two round trips fewer). With `unchanged`, it fails
+    likewise unless each of those rows is still the version read (`RowsChanged`): what was
+    computed from them (a price) is then still what they say."""
 
     def __init__(
         self,
@@ -711,6 +773,7 @@ class JoinedInsert:
         last: PreparedUpdate | None = None,
         *,
         last_count: int | None = None,
+        unchanged: Sequence[RowVersion] = (),
     ) -> None:
         if head.pending or not (head.returns_id and head.generated_pk):
             raise ValueError("The first row must be one whose id the database gives.")
@@ -739,6 +802,11 @@ class JoinedInsert:
                 )
                 # The final SELECT's parameters follow every part's.
                 required = [last_count, f"{_COUNT_DIFFERS} {last_count}"]
+        self.unchanged = tuple(unchanged)
+        for kept in self.unchanged:
+            condition, condition_params = _unchanged_condition(kept, quote)
+            selects.append(condition)
+            required += condition_params
         self._returned: list[PreparedInsert] = []
         for number, row in enumerate(self.followers, start=1):
             sql, row_params = _referring_to(row, f"({reference})")
@@ -761,11 +829,13 @@ class JoinedInsert:
                 cursor.execute(self.sql, self.params)
                 values = list(cursor.fetchone())
         except DatabaseError as error:
-            if getattr(error.__cause__, "sqlstate", None) == _REQUIRE_SQLSTATE:
-                raise UpdateCountDiffers(str(error.__cause__)) from error
-            raise
+            required = _required_error(error)
+            if required is None:
+                raise
+            raise required from error
         head_id = int(values.pop(0))
         count = int(values.pop(0)) if self.last is not None else None
+        del values[: len(self.unchanged)]  # each `true`
         for row in (self.head, *self.followers):
             if row is not self.head:
                 row._bound(head_id, connection)  # the ids in the instance's attributes
@@ -1016,13 +1086,13 @@ class PreparedRowRead:
         self.order_by = order_by
         self.filters = filters
         self._compiled: dict[
-            str, tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
+            tuple[str, bool], tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
         ] = {}
 
     def _compile(
-        self, using: str
+        self, using: str, versioned: bool = False
     ) -> tuple[str, tuple[Any, ...], list[int], list[str], _Converters]:
-        compiled = self._compiled.get(using)
+        compiled = self._compiled.get((using, versioned))
         if compiled is None:
             markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
             queryset = (
@@ -1036,8 +1106,15 @@ class PreparedRowRead:
             columns = [column for column, _, _ in compiler.select]
             names = [column.target.attname for column in columns]
             converters = tuple(compiler.get_converters(columns).items())
+            if versioned:
+                # The row's version first, ahead of the columns the converters know by
+                # position (so each column keeps its place once the version is taken off).
+                if not sql.startswith("SELECT ") or connections[using].vendor != "postgresql":
+                    raise ValueError("A versioned read is a plain SELECT on PostgreSQL.")
+                table = connections[using].ops.quote_name(self.model._meta.db_table)
+                sql = f"SELECT {table}.xmin::text, {sql[len('SELECT ') :]}"
             compiled = (sql, tuple(params), positions, names, converters)
-            self._compiled[using] = compiled
+            self._compiled[(using, versioned)] = compiled
         return compiled
 
     def get(self, *values: Any, using: str = "default") -> Any:
@@ -1055,6 +1132,25 @@ class PreparedRowRead:
         if converters:
             [row] = _converted([row], converters, connection)
         return self.model.from_db(using, names, row)
+
+    def get_versioned(self, *values: Any, using: str = "default") -> tuple[Any, RowVersion] | None:
+        """As `get`, with the version of the row read (PostgreSQL), in the same statement:
+        a statement that requires it unchanged (`RowVersion`) then holds what was read."""
+        sql, params, positions, names, converters = self._compile(using, versioned=True)
+        bound = list(params)
+        for index, value in zip(positions, values, strict=True):
+            bound[index] = value
+        connection = connections[using]
+        with statement_cursor(connection) as cursor:
+            cursor.execute(sql, bound)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        version, *columns = row
+        if converters:
+            [columns] = _converted([columns], converters, connection)
+        instance = self.model.from_db(using, names, columns)
+        return instance, RowVersion(self.model, instance.pk, version)
 
 
 class _AnyOf(Lookup[Any]):

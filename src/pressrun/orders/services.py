@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
-from pressrun.billing.pricing import PriceListIncomplete, Quote, quote
+from pressrun.billing.pricing import PriceListIncomplete, Quote, quote, shipping_rates_cached
 from pressrun.billing.services import (
     balance_debit_if_covered,
     balance_debit_prepare,
@@ -40,10 +40,14 @@ from pressrun.core.prepared import (
     PreparedInsert,
     PreparedRowRead,
     PreparedUpdate,
+    RowsChanged,
+    RowVersion,
     UpdateCountDiffers,
     pipelined,
     prepare_insert,
+    rows_unchanged_require,
 )
+from pressrun.core.row_cache import CachedRows
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -201,9 +205,23 @@ _intake_group = GroupCommit()
 
 # An order of one product (most of them) reads it with a statement compiled once per process.
 _active_project = PreparedRowRead(Project, is_active=True)
+# The same rows kept with their versions, for intake's one statement, which requires them
+# unchanged (core/row_cache.py).
+_projects_cached = CachedRows(_active_project, size=4096)
 
 
-def _load_projects(publisher: Publisher, ids: list[int]) -> dict[int, Project]:
+def _load_projects(
+    publisher: Publisher, ids: list[int], read: list[RowVersion] | None = None
+) -> dict[int, Project]:
+    """The active projects by id, each the publisher's own; else OrderRefused. With `read`,
+    an order of one project may take it from this process's memory, its version added to
+    `read` (the write must then require it unchanged). A refusal is decided on the rows as
+    they are now."""
+    if read is not None and len(ids) == 1:
+        found = _projects_cached.get(ids[0])
+        if found is not None and found[0].publisher_id == publisher.id:
+            read.append(found[1])
+            return {ids[0]: found[0]}
     if len(ids) == 1:
         found = _active_project.get(ids[0])
         projects = {found.id: found} if found is not None else {}
@@ -282,11 +300,15 @@ def _check_options(request: OrderRequest) -> None:
 
 
 def order_price(
-    *, items: Sequence[tuple[str, Decimal, int]], mail_method: str, country: str
+    *,
+    items: Sequence[tuple[str, Decimal, int]],
+    mail_method: str,
+    country: str,
+    read: list[RowVersion] | None = None,
 ) -> tuple[str, Quote]:
     """The shipping method and the price of lines of (packaging, unit price, quantity)
     sent by `mail_method` to `country`: intake's pricing, and a changed order's. Raises
-    PriceListIncomplete when the price list has no rate for it."""
+    PriceListIncomplete when the price list has no rate for it. `read`: as `quote`'s."""
     shipping_method = shipping_method_for(
         mail_method=mail_method,
         packagings=[packaging for packaging, _, _ in items],
@@ -297,6 +319,7 @@ def order_price(
         lines=[(unit_price, quantity) for _, unit_price, quantity in items],
         shipping_method=shipping_method,
         country=country,
+        read=read,
     )
     return shipping_method, price
 
@@ -310,10 +333,39 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
     and product within five days) hold under concurrent submissions: the first by a unique
     constraint, the second under a lock on the products' rows.
     """
+    if not _reads_cached():
+        return _place(request=request, publisher=publisher, read=None)
+    read: list[RowVersion] = []
+    try:
+        return _place(request=request, publisher=publisher, read=read)
+    except RowsChanged:
+        # A product or a rate changed after this process kept it: nothing was written, and
+        # the order is priced again from the rows as they are now.
+        _projects_cached.forget(read)
+        shipping_rates_cached.forget(read)
+        return _place(request=request, publisher=publisher, read=None)
+
+
+def _reads_cached() -> bool:
+    """Whether intake may take its product and rate from this process's memory: where its
+    write is one statement that requires them unchanged (PostgreSQL, INTAKE_ONE_STATEMENT),
+    so that the check costs no round trip of its own (PRESSRUN_INTAKE_CACHED_READS)."""
+    return (
+        settings.INTAKE_CACHED_READS
+        and settings.INTAKE_ONE_STATEMENT
+        and settings.INTAKE_PREPARED_WRITES
+        and not settings.INTAKE_GROUP_COMMIT
+        and connection.vendor == "postgresql"
+    )
+
+
+def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowVersion] | None) -> Order:
+    """`order_place`; with `read`, from rows this process may have kept, each required
+    unchanged by the write (RowsChanged otherwise, with nothing written)."""
     _check_options(request)
     recipient = _clean_recipient(request)
     merged = _merge_lines(request)
-    projects = _load_projects(publisher, [project_id for project_id, _ in merged])
+    projects = _load_projects(publisher, [project_id for project_id, _ in merged], read)
     invoice = request.invoice.strip()
     email_key = recipient.email.lower() if not invoice else ""
     mail_method = request.mail_method or publisher.default_mail_method
@@ -322,6 +374,7 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
             items=[(projects[pid].packaging, projects[pid].price, qty) for pid, qty in merged],
             mail_method=mail_method,
             country=recipient.country,
+            read=read,
         )
     except PriceListIncomplete as exc:
         raise OrderRefused(Refusal.PRICE_LIST_INCOMPLETE, exc.message) from exc
@@ -359,17 +412,28 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
         ),
         "created_at": now,
     }
-    write = _write_prepared if settings.INTAKE_PREPARED_WRITES else _write_with_orm
     try:
-        order, lines = write(
-            fields=fields,
-            request=request,
-            projects=projects,
-            merged=merged,
-            invoice=invoice,
-            email_key=email_key,
-            now=now,
-        )
+        if settings.INTAKE_PREPARED_WRITES:
+            order, lines = _write_prepared(
+                fields=fields,
+                request=request,
+                projects=projects,
+                merged=merged,
+                invoice=invoice,
+                email_key=email_key,
+                now=now,
+                unchanged=read or [],
+            )
+        else:
+            order, lines = _write_with_orm(
+                fields=fields,
+                request=request,
+                projects=projects,
+                merged=merged,
+                invoice=invoice,
+                email_key=email_key,
+                now=now,
+            )
     except IntegrityError as exc:
         if invoice:
             raise _duplicate_invoice(
@@ -462,6 +526,7 @@ def _joined_write(
     debit: PreparedUpdate | None,
     *,
     expect_paid: bool,
+    unchanged: Sequence[RowVersion],
 ) -> tuple[JoinedInsert, list[Callable[[], None]]] | None:
     """On PostgreSQL (INTAKE_ONE_STATEMENT): the outcome's rows, its subscribers' rows and
     the debit as one statement (`core.prepared.JoinedInsert`), with what must follow each
@@ -480,7 +545,11 @@ def _joined_write(
     followers = [*line_inserts, *rest, *(insert for insert, _ in parts)]
     # The statement fails unless the debit decided as guessed: then it may run on its own.
     statement = JoinedInsert(
-        order_insert, followers, debit, last_count=None if debit is None else int(expect_paid)
+        order_insert,
+        followers,
+        debit,
+        last_count=None if debit is None else int(expect_paid),
+        unchanged=unchanged,
     )
     return statement, [follow_up for _, follow_up in parts]
 
@@ -505,6 +574,7 @@ def _write_prepared(
     invoice: str,
     email_key: str,
     now: datetime,
+    unchanged: Sequence[RowVersion],
 ) -> tuple[Order, list[OrderLine]]:
     """Intake's write with its statements compiled first (`core.prepared`): the rows of the
     debit's likely outcome (paid at once when the balance read with the publisher covers the
@@ -516,7 +586,11 @@ def _write_prepared(
     is kept to the statements (docs/performance.md, "the write path"). On PostgreSQL the
     debit runs last, so the publisher's row is locked for the shortest time, and the rows and
     the debit are one statement, which is its own transaction (no `BEGIN`, no `COMMIT`) when
-    nothing else must share it (`_stands_alone`)."""
+    nothing else must share it (`_stands_alone`).
+
+    The rows read at the `unchanged` versions must still be those versions: the one
+    statement requires it, and any other way of writing checks it first in its transaction
+    (RowsChanged, nothing written)."""
     total = fields["total_cost"]
     prod = fields["mode"] == Mode.PROD
     publisher: Publisher = fields["publisher"]
@@ -561,9 +635,14 @@ def _write_prepared(
     debit = balance_debit_prepare(publisher_id=publisher.id, amount=total) if prod else None
     expect_paid = prod and publisher.balance >= total
     expected = paid_rows() if expect_paid else held_rows()
-    joined = _joined_write(expected, line_inserts, debit, expect_paid=expect_paid)
+    joined = _joined_write(
+        expected, line_inserts, debit, expect_paid=expect_paid, unchanged=unchanged
+    )
 
     def write(*, debit_last: bool) -> Order:
+        if unchanged and not (debit_last and joined is not None):
+            # Written otherwise than by the one statement, which requires them itself.
+            rows_unchanged_require(unchanged)
         if email_key:
             _lock_projects_and_check_email(
                 project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now

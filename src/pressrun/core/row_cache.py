@@ -1,0 +1,81 @@
+"""Rows kept per process with the version read, for a write that requires them unchanged.
+
+A row that nearly every request reads and hardly anyone changes (a product, a shipping rate)
+costs a round trip to PostgreSQL each time it is read: about a tenth of an order's CPU, in
+the driver and the server (docs/performance.md, "eighth round"). `CachedRows` keeps such
+rows in this process, each with its version (`RowVersion`, the row's `xmin`), and answers
+later reads from memory. Nothing is trusted on that: the write computed from the rows
+requires each one unchanged, in its own statement (`JoinedInsert`'s `unchanged`,
+`rows_unchanged_require`), and fails without writing anything when one has changed or gone
+(`RowsChanged`). The caller then forgets the rows (`forget`) and computes again from the
+rows as they are now. So a change made anywhere (another process, another machine, an
+operator's SQL) is never written over: at worst a process learns of it by one failed
+statement.
+
+Only what was found is kept: a read that finds no row asks the database every time.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from pressrun.core.prepared import PreparedRowRead, RowVersion
+
+
+class CachedRows:
+    """Rows read through `read`, by the values of its keys, with their versions.
+
+    `get` answers each request with its own copy of the instance, so that a request that
+    sets an attribute (a related object, cached by the ORM) changes no other request's.
+    At most `size` rows are kept: past it, the oldest goes.
+    """
+
+    def __init__(self, read: PreparedRowRead, *, size: int = 1024) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.read = read
+        self.size = size
+        self._rows: dict[tuple[Any, ...], tuple[Any, RowVersion]] = {}
+        self._lock = threading.Lock()
+        _every.add(self)
+
+    def get(self, *key: Any, using: str = "default") -> tuple[Any, RowVersion] | None:
+        """The row whose keys equal `key` and its version, from memory when it was read
+        before, else read now (and kept); None when there is none."""
+        found = self._rows.get(key) if using == "default" else None
+        if found is None:
+            found = self.read.get_versioned(*key, using=using)
+            if found is None:
+                return None
+            if using == "default":
+                with self._lock:
+                    while len(self._rows) >= self.size:
+                        del self._rows[next(iter(self._rows))]
+                    self._rows[key] = found
+        instance, version = found
+        return copy.copy(instance), version
+
+    def forget(self, versions: Iterable[RowVersion]) -> None:
+        """Drop the rows read at these versions (they have changed, or may have)."""
+        stale = set(versions)
+        with self._lock:
+            for key in [key for key, (_, version) in self._rows.items() if version in stale]:
+                del self._rows[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+_every: weakref.WeakSet[CachedRows] = weakref.WeakSet()
+
+
+def cached_rows_clear() -> None:
+    """Forget every row kept in this process (a database emptied or restored under it: the
+    versions would still be checked, this only spares the failed statements)."""
+    for cached in list(_every):
+        cached.clear()

@@ -1,0 +1,215 @@
+"""On PostgreSQL intake keeps the product and the shipping rate it read in the process, with
+their row versions, and its one statement requires them unchanged: a later order reads
+neither, and an order placed after either changed (however it was changed) is priced,
+refused or held from the rows as they are now, with nothing left of the attempt priced from
+the old ones. On SQLite, and with PRESSRUN_INTAKE_CACHED_READS off, both are read for every
+order. These tests run without the test's own transaction around them, as the server runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import F
+
+from pressrun.accounts.models import Publisher
+from pressrun.billing.models import ShippingRate
+from pressrun.catalog.models import Project
+from pressrun.orders.models import Order, OrderLine
+from pressrun.orders.services import OrderRefused, Refusal
+from tests.billing.test_credit_and_holds import assert_ledger_matches_balance, place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CACHED = connection.vendor == "postgresql"
+LETTER = ShippingRate.objects.filter(shipping_method="standard", region="domestic")
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The statements run meanwhile: each read's table, or the write's first word."""
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("SELECT") and " FROM " in sql:
+            seen.append(sql.split(" FROM ", 1)[1].split(maxsplit=1)[0].strip('"'))
+        else:
+            seen.append(sql.split(maxsplit=1)[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield seen
+
+
+def priced(order: Order) -> tuple[str, Decimal, Decimal, Decimal, list[Decimal]]:
+    stored = Order.objects.get(id=order.id)
+    units = list(
+        OrderLine.objects.filter(order=stored)
+        .order_by("position")
+        .values_list("unit_price", flat=True)
+    )
+    return stored.status, stored.products_cost, stored.shipping_cost, stored.total_cost, units
+
+
+def test_a_later_order_reads_neither_product_nor_rate(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    with statements() as seen:
+        order = place(publisher, project, invoice="INV-2")
+    reads = {"catalog_project", "billing_shippingrate"} & set(seen)
+    assert reads == (set() if CACHED else {"catalog_project", "billing_shippingrate"})
+    if CACHED:
+        assert seen == ["WITH"]
+    assert priced(order) == (
+        "PROCESSING",
+        Decimal("4.50"),
+        Decimal("1.50"),
+        Decimal("6.00"),
+        [Decimal("4.50")],
+    )
+
+
+@pytest.mark.parametrize("change", ["price", "same values"])
+def test_an_order_after_the_product_changed_is_priced_from_the_row_as_it_is(
+    make_publisher: Any, make_project: Any, change: str
+) -> None:
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    rows = Project.objects.filter(id=project.id)
+    # Changed behind intake's back, as an operator's SQL would: no service is told.
+    if change == "price":
+        rows.update(price=Decimal("5.75"))
+    else:
+        rows.update(price=F("price"))
+    unit = Decimal("5.75") if change == "price" else Decimal("4.50")
+    with statements() as seen:
+        order = place(publisher, project, invoice="INV-2")
+    if CACHED:
+        # The statement priced from the kept row failed; the order was read and written again.
+        assert seen == ["WITH", "catalog_project", "billing_shippingrate", "WITH"]
+    total = unit + Decimal("1.50")
+    assert priced(order) == ("PROCESSING", unit, Decimal("1.50"), total, [unit])
+    assert Order.objects.filter(invoice="INV-2").count() == 1
+    assert OrderLine.objects.filter(invoice="INV-2").count() == 1
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("44.00") - total
+    assert_ledger_matches_balance(publisher)
+    # The order after it keeps the row as it is now, and the one after that reads nothing.
+    with statements() as seen:
+        place(publisher, project, invoice="INV-3")
+    assert "catalog_project" in seen
+    with statements() as seen:
+        place(publisher, project, invoice="INV-4")
+    assert ("catalog_project" in seen) is not CACHED
+
+
+def test_an_order_after_the_rate_changed_pays_the_new_rate(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    LETTER.update(first_unit=Decimal("2.10"))
+    order = place(publisher, project, invoice="INV-2")
+    assert priced(order) == (
+        "PROCESSING",
+        Decimal("4.50"),
+        Decimal("2.10"),
+        Decimal("6.60"),
+        [Decimal("4.50")],
+    )
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("37.40")
+    assert Order.objects.count() == 2
+
+
+def test_a_rate_deleted_after_it_was_kept_refuses_the_order(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    LETTER.delete()
+    with pytest.raises(OrderRefused) as refused:
+        place(publisher, project, invoice="INV-2")
+    assert refused.value.reason == Refusal.PRICE_LIST_INCOMPLETE
+    assert Order.objects.count() == 1
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("44.00")
+
+
+# (A product once ordered cannot be deleted: its order lines keep it.)
+@pytest.mark.parametrize("change", ["deactivated", "moved"])
+def test_a_product_gone_from_the_publisher_after_it_was_kept_is_refused(
+    make_publisher: Any, make_project: Any, change: str
+) -> None:
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    rows = Project.objects.filter(id=project.id)
+    if change == "deactivated":
+        rows.update(is_active=False)
+    else:
+        rows.update(publisher=make_publisher())
+    with pytest.raises(OrderRefused) as refused:
+        place(publisher, project, invoice="INV-2")
+    expected = Refusal.PRODUCT_NOT_YOURS if change == "moved" else Refusal.PRODUCT_UNKNOWN
+    assert refused.value.reason == expected
+    assert not Order.objects.filter(invoice="INV-2").exists()
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("44.00")
+
+
+def test_a_price_raised_past_the_balance_holds_the_order_at_the_new_price(
+    make_publisher: Any, make_project: Any
+) -> None:
+    # The balance covers the kept price exactly: the order is guessed paid from the old row.
+    publisher = make_publisher(balance="12.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    Project.objects.filter(id=project.id).update(price=Decimal("5.00"))
+    order = place(publisher, project, invoice="INV-2")
+    assert priced(order) == (
+        "HOLD",
+        Decimal("5.00"),
+        Decimal("1.50"),
+        Decimal("6.50"),
+        [Decimal("5.00")],
+    )
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("6.00")
+    assert_ledger_matches_balance(publisher)
+
+
+def test_an_order_checked_by_email_in_a_transaction_is_priced_from_the_row_as_it_is(
+    make_publisher: Any, make_project: Any
+) -> None:
+    # No invoice: the five-day duplicate check by email keeps the write in a transaction.
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, email="first@example.com")
+    Project.objects.filter(id=project.id).update(price=Decimal("3.25"))
+    order = place(publisher, project, email="second@example.com")
+    assert priced(order) == (
+        "PROCESSING",
+        Decimal("3.25"),
+        Decimal("1.50"),
+        Decimal("4.75"),
+        [Decimal("3.25")],
+    )
+    assert Order.objects.count() == 2
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("39.25")
+
+
+def test_switched_off_every_order_reads_both(
+    make_publisher: Any, make_project: Any, settings: Any
+) -> None:
+    settings.INTAKE_CACHED_READS = False
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    with statements() as seen:
+        place(publisher, project, invoice="INV-2")
+    assert {"catalog_project", "billing_shippingrate"} <= set(seen)
