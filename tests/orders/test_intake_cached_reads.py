@@ -7,6 +7,7 @@ order. These tests run without the test's own transaction around them, as the se
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -213,3 +214,59 @@ def test_switched_off_every_order_reads_both(
     with statements() as seen:
         place(publisher, project, invoice="INV-2")
     assert {"catalog_project", "billing_shippingrate"} <= set(seen)
+
+
+def test_orders_placed_while_the_price_changes_are_each_priced_from_one_version(
+    make_publisher: Any, make_project: Any
+) -> None:
+    """Four threads place orders while a fifth changes the price back and forth: each order
+    is priced from one version of the row (its line, products cost and total agree), exactly
+    the orders answered exist, and the balance is the ledger's."""
+    publisher = make_publisher(balance="500.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="WARM")  # kept by this process
+    prices = [Decimal("4.50"), Decimal("5.25")]
+    placed: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(5)
+
+    def orders(worker: int) -> None:
+        barrier.wait()
+        try:
+            for number in range(8):
+                placed.append(place(publisher, project, invoice=f"W{worker}-{number}").id)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def reprice() -> None:
+        barrier.wait()
+        try:
+            for change in range(12):
+                Project.objects.filter(id=project.id).update(price=prices[change % 2])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=orders, args=(n,)) for n in range(4)]
+    threads.append(threading.Thread(target=reprice))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(placed) == 32
+    stored = Order.objects.exclude(invoice="WARM")
+    assert sorted(stored.values_list("id", flat=True)) == sorted(placed)
+    for order in stored:
+        status, products, shipping, total, units = priced(order)
+        assert status == "PROCESSING"
+        assert units == [products]
+        assert products in prices
+        assert (shipping, total) == (Decimal("1.50"), products + Decimal("1.50"))
+    assert OrderLine.objects.count() == 33
+    assert_ledger_matches_balance(publisher)
+    charged = sum(order.total_cost for order in Order.objects.all())
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("500.00") - charged

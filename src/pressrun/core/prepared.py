@@ -1119,24 +1119,23 @@ class PreparedRowRead:
 
     def get(self, *values: Any, using: str = "default") -> Any:
         """The instance whose `keys` equal `values`, or None when no row matches."""
-        sql, params, positions, names, converters = self._compile(using)
-        bound = list(params)
-        for index, value in zip(positions, values, strict=True):
-            bound[index] = value
-        connection = connections[using]
-        with statement_cursor(connection) as cursor:
-            cursor.execute(sql, bound)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if converters:
-            [row] = _converted([row], converters, connection)
-        return self.model.from_db(using, names, row)
+        found = self._read(values, using, versioned=False)
+        return None if found is None else found[0]
 
     def get_versioned(self, *values: Any, using: str = "default") -> tuple[Any, RowVersion] | None:
         """As `get`, with the version of the row read (PostgreSQL), in the same statement:
         a statement that requires it unchanged (`RowVersion`) then holds what was read."""
-        sql, params, positions, names, converters = self._compile(using, versioned=True)
+        found = self._read(values, using, versioned=True)
+        if found is None:
+            return None
+        instance, version = found
+        return instance, RowVersion(self.model, instance.pk, version)
+
+    def _read(
+        self, values: Sequence[Any], using: str, *, versioned: bool
+    ) -> tuple[Any, str] | None:
+        """The instance, and its version when `versioned` (else an empty text)."""
+        sql, params, positions, names, converters = self._compile(using, versioned)
         bound = list(params)
         for index, value in zip(positions, values, strict=True):
             bound[index] = value
@@ -1146,11 +1145,12 @@ class PreparedRowRead:
             row = cursor.fetchone()
         if row is None:
             return None
-        version, *columns = row
+        version = ""
+        if versioned:
+            version, *row = row
         if converters:
-            [columns] = _converted([columns], converters, connection)
-        instance = self.model.from_db(using, names, columns)
-        return instance, RowVersion(self.model, instance.pk, version)
+            [row] = _converted([row], converters, connection)
+        return self.model.from_db(using, names, row), version
 
 
 class _AnyOf(Lookup[Any]):

@@ -412,28 +412,20 @@ def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowVersion
         ),
         "created_at": now,
     }
+    order_rows: dict[str, Any] = {
+        "fields": fields,
+        "request": request,
+        "projects": projects,
+        "merged": merged,
+        "invoice": invoice,
+        "email_key": email_key,
+        "now": now,
+    }
     try:
         if settings.INTAKE_PREPARED_WRITES:
-            order, lines = _write_prepared(
-                fields=fields,
-                request=request,
-                projects=projects,
-                merged=merged,
-                invoice=invoice,
-                email_key=email_key,
-                now=now,
-                unchanged=read or [],
-            )
+            order, lines = _write_prepared(**order_rows, unchanged=read or [])
         else:
-            order, lines = _write_with_orm(
-                fields=fields,
-                request=request,
-                projects=projects,
-                merged=merged,
-                invoice=invoice,
-                email_key=email_key,
-                now=now,
-            )
+            order, lines = _write_with_orm(**order_rows)
     except IntegrityError as exc:
         if invoice:
             raise _duplicate_invoice(
