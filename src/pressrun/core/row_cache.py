@@ -17,11 +17,13 @@ Only what was found is kept: a read that finds no row asks the database every ti
 
 from __future__ import annotations
 
-import copy
 import threading
 import weakref
 from collections.abc import Iterable
 from typing import Any
+
+from django.db.models import Model
+from django.db.models.base import ModelState
 
 from pressrun.core.prepared import PreparedRowRead, RowVersion
 
@@ -57,7 +59,7 @@ class CachedRows:
                         del self._rows[next(iter(self._rows))]
                     self._rows[key] = found
         instance, version = found
-        return copy.copy(instance), version
+        return _copied(instance), version
 
     def forget(self, versions: Iterable[RowVersion]) -> None:
         """Drop the rows read at these versions (they have changed, or may have)."""
@@ -69,6 +71,17 @@ class CachedRows:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+
+
+def _copied(instance: Model) -> Model:
+    """A copy of a kept instance, as `copy.copy` makes it (its own `_state`) for a fifth of
+    the cost: a kept instance never holds related objects, so its state has nothing else."""
+    clone = Model.__new__(type(instance))
+    clone.__dict__.update(instance.__dict__)
+    state = ModelState()
+    state.db, state.adding = instance._state.db, instance._state.adding
+    clone._state = state
+    return clone
 
 
 _every: weakref.WeakSet[CachedRows] = weakref.WeakSet()

@@ -265,10 +265,15 @@ def shipping_method_for(
     return ShippingMethod.STANDARD if as_letter else ShippingMethod.STANDARD_TRACKING
 
 
+# Django's `Choices.values` builds its list again on every access: once here, for every order.
+_MODES = frozenset(Mode.values)
+_MAIL_METHODS = frozenset(MailMethod.values)
+
+
 def _check_options(request: OrderRequest) -> None:
-    if request.mode not in Mode.values:
+    if request.mode not in _MODES:
         raise OrderRefused(Refusal.MODE_INVALID, f"Mode '{request.mode[:20]}' is not test or prod.")
-    if request.mail_method is not None and request.mail_method not in MailMethod.values:
+    if request.mail_method is not None and request.mail_method not in _MAIL_METHODS:
         raise OrderRefused(
             Refusal.MAIL_METHOD_INVALID,
             f"Mail method '{request.mail_method[:30]}' is not one of "
