@@ -57,6 +57,7 @@ import postage
 import webhook_burst
 from baseline_app import LINE_COLUMNS, ORDER_COLUMNS
 from loadgen import run_load
+from pressrun.core import webfront
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -382,12 +383,16 @@ class Database:
         return self.data_dir / "pressrun.sqlite3"
 
     def web_threads(self, requested: int | None) -> int:
-        """Threads per web process: as asked, else what `pressrun serve` itself defaults to on
-        this database (PRESSRUN_WEB_THREADS: 1 on SQLite, where one process's threads only
-        queue for the write lock and the interpreter lock, and 4 on PostgreSQL)."""
+        """Threads per web process: as asked, else what `pressrun serve` itself defaults to
+        (PRESSRUN_WEB_THREADS: 1, the loop's own thread)."""
+        return requested if requested is not None else webfront.default_threads()
+
+    def web_processes(self, requested: int | None) -> int:
+        """Web processes: as asked, else what `pressrun serve` itself defaults to on this
+        database (PRESSRUN_WEB_PROCESSES: 2 on SQLite, 2 per core on PostgreSQL)."""
         if requested is not None:
             return requested
-        return 1 if self.kind == "sqlite" else 4
+        return webfront.default_processes(postgresql=self.kind == "postgresql")
 
     @property
     def url(self) -> str:
@@ -757,7 +762,7 @@ class Installation:
         """Start `app` ("pressrun" or "baseline") with the benchmark's processes and threads
         (or `processes`), pressrun with `env` added to its environment."""
         port = free_port()
-        processes_text = str(processes or self.options.processes)
+        processes_text = str(processes or self.database.web_processes(self.options.processes))
         threads = str(self.database.web_threads(self.options.threads))
         log = self.database.data_dir / f"{app}.log"
         if app == "pressrun":
@@ -1566,12 +1571,17 @@ def parse_args() -> argparse.Namespace:
         default=os.environ.get("PRESSRUN_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
         help="server to create the benchmark database on (PRESSRUN_BENCH_POSTGRES_URL)",
     )
-    parser.add_argument("--processes", type=int, default=2, help="web processes (2)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="web processes (default: pressrun serve's own, 2 on SQLite, 2 per core on PostgreSQL)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
-        help="threads per process (default: pressrun serve's own, 1 on SQLite, 4 on PostgreSQL)",
+        help="threads per process (default: pressrun serve's own, 1)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="measure pressrun only")
     parser.add_argument(
@@ -1661,8 +1671,12 @@ def main() -> int:
         "pressrun_source": source_fingerprint(),
         "databases": {},
     }
-    threads = options.threads or "1 (SQLite) / 4 (PostgreSQL)"
-    say(f"pressrun benchmark: {options.processes} processes x {threads} threads")
+    processes = options.processes or (
+        f"{webfront.default_processes(postgresql=False)} (SQLite) / "
+        f"{webfront.default_processes(postgresql=True)} (PostgreSQL)"
+    )
+    threads = options.threads or webfront.default_threads()
+    say(f"pressrun benchmark: {processes} processes x {threads} threads")
     if options.settings:
         say(f"WHAT-IF RUN: pressrun uses the settings module {options.settings}, not its own")
     say("calibrating the client against an instant server")

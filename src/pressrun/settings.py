@@ -462,13 +462,13 @@ if TRUSTED_PROXY_COUNT < 1:
 
 
 # --- web server ----------------------------------------------------------------------------
-WEB_PROCESSES = _env_int("PRESSRUN_WEB_PROCESSES", 2)
-# SQLite has one writer at a time: extra threads only queue on its lock and sleep in its
-# busy handler (the p99 at 16 connections fell from 571 to 110 ms with one thread, see
-# docs/performance.md); PostgreSQL serves threads concurrently.
-WEB_THREADS = _env_int(
-    "PRESSRUN_WEB_THREADS", 4 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1
+# Two processes on SQLite, two per core on PostgreSQL, each with one thread running Django
+# (core/webfront.py `default_processes`, `default_threads`: why, as measured).
+WEB_PROCESSES = _env_int(
+    "PRESSRUN_WEB_PROCESSES",
+    webfront.default_processes(postgresql=DATABASES["default"]["ENGINE"].endswith("postgresql")),
 )
+WEB_THREADS = _env_int("PRESSRUN_WEB_THREADS", webfront.default_threads())
 # `pressrun serve` gives a thread to a request only once it has arrived whole (see
 # docs/operations.md, "Serving model"). A request head must arrive within this many seconds
 # of the connection opening or of the previous answer on it (so idle connections close too);

@@ -31,6 +31,7 @@ import contextlib
 import io
 import itertools
 import logging
+import os
 import resource
 import sys
 import tempfile
@@ -77,6 +78,26 @@ RESERVED_FILES = 128
 # may be up to 64 KB (granian answers 414 past that) and the gateway refuses a longer query
 # than it takes in its own format.
 MAX_REQUEST_HEAD_BYTES = 72 * 1024
+
+
+def default_processes(*, postgresql: bool) -> int:
+    """`pressrun serve`'s processes when not told (PRESSRUN_WEB_PROCESSES). SQLite: two,
+    whatever the cores: every order of every process waits for its one write lock, and more
+    processes only queue there (docs/performance.md, the scaling phase). PostgreSQL: two per
+    core, so that while one process waits for the database another runs; on 2 cores four
+    processes of one thread served 663 to 701 orders/s against 615 to 668 for two of four
+    threads, and six or eight lost again to the switching (docs/performance.md, "eighth
+    round")."""
+    return 2 * (os.cpu_count() or 1) if postgresql else 2
+
+
+def default_threads() -> int:
+    """`pressrun serve`'s threads per process when not told (PRESSRUN_WEB_THREADS): one, the
+    loop's own (`on_loop`), on both databases. On SQLite more threads only queue on the
+    write lock; on PostgreSQL more processes serve the waits that threads would, without the
+    hand-overs between threads and the loop (the cheaper on 2 cores, see
+    `default_processes`)."""
+    return 1
 
 
 @dataclass(frozen=True)
