@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pressrun.core import webfront
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -46,9 +49,14 @@ def test_make_bench_is_described_as_it_runs(bench_defaults: Any) -> None:
     assert f"`{run.DEFAULT_POSTGRES_URL}`" in text
     assert "`pressrun_bench_<random>`" in text
     assert "removed afterwards" in text
-    assert options.threads is None  # pressrun serve's own default for each database
-    assert f"{options.processes} processes \u00d7 1 thread on SQLite" in text
-    assert f"{options.processes} processes \u00d7 4 threads on PostgreSQL" in text
+    # pressrun serve's own defaults for each database
+    assert options.processes is None
+    assert options.threads is None
+    assert webfront.default_threads() == 1
+    assert webfront.default_processes(postgresql=False) == 2
+    assert "2 processes \u00d7 1 thread on SQLite" in text
+    assert webfront.default_processes(postgresql=True) == 2 * (os.cpu_count() or 1)
+    assert "2 processes per core \u00d7 1 thread on PostgreSQL" in text
     assert f"{options.webhook_deliveries:,} signed Shopify webhooks" in text
     levels = [str(c) for c in options.connections]
     assert f"{', '.join(levels[:-1])} and {levels[-1]} connections" in text
