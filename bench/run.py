@@ -383,9 +383,11 @@ class Database:
         return self.data_dir / "pressrun.sqlite3"
 
     def web_threads(self, requested: int | None) -> int:
-        """Threads per web process: as asked, else what `pressrun serve` itself defaults to
-        (PRESSRUN_WEB_THREADS: 1, the loop's own thread)."""
-        return requested if requested is not None else webfront.default_threads()
+        """Threads per web process: as asked, else what `pressrun serve` itself defaults to on
+        this database (PRESSRUN_WEB_THREADS: 1 on SQLite, the loop's own, 2 on PostgreSQL)."""
+        if requested is not None:
+            return requested
+        return webfront.default_threads(postgresql=self.kind == "postgresql")
 
     def web_processes(self, requested: int | None) -> int:
         """Web processes: as asked, else what `pressrun serve` itself defaults to on this
@@ -1581,7 +1583,7 @@ def parse_args() -> argparse.Namespace:
         "--threads",
         type=int,
         default=None,
-        help="threads per process (default: pressrun serve's own, 1)",
+        help="threads per process (default: pressrun serve's own, 1 on SQLite, 2 on PostgreSQL)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="measure pressrun only")
     parser.add_argument(
@@ -1675,7 +1677,10 @@ def main() -> int:
         f"{webfront.default_processes(postgresql=False)} (SQLite) / "
         f"{webfront.default_processes(postgresql=True)} (PostgreSQL)"
     )
-    threads = options.threads or webfront.default_threads()
+    threads = options.threads or (
+        f"{webfront.default_threads(postgresql=False)} (SQLite) / "
+        f"{webfront.default_threads(postgresql=True)} (PostgreSQL)"
+    )
     say(f"pressrun benchmark: {processes} processes x {threads} threads")
     if options.settings:
         say(f"WHAT-IF RUN: pressrun uses the settings module {options.settings}, not its own")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -52,11 +51,12 @@ def test_make_bench_is_described_as_it_runs(bench_defaults: Any) -> None:
     # pressrun serve's own defaults for each database
     assert options.processes is None
     assert options.threads is None
-    assert webfront.default_threads() == 1
+    assert webfront.default_threads(postgresql=False) == 1
     assert webfront.default_processes(postgresql=False) == 2
     assert "2 processes \u00d7 1 thread on SQLite" in text
-    assert webfront.default_processes(postgresql=True) == 2 * (os.cpu_count() or 1)
-    assert "2 processes per core \u00d7 1 thread on PostgreSQL" in text
+    assert webfront.default_threads(postgresql=True) == 2
+    assert webfront.default_processes(postgresql=True) == min(2 * webfront.usable_cores(), 16)
+    assert "2 processes per core (at most 16) \u00d7 2 threads on PostgreSQL" in text
     assert f"{options.webhook_deliveries:,} signed Shopify webhooks" in text
     levels = [str(c) for c in options.connections]
     assert f"{', '.join(levels[:-1])} and {levels[-1]} connections" in text

@@ -424,8 +424,8 @@ DATABASE_PIPELINE = _env_bool("PRESSRUN_DATABASE_PIPELINE", True)
 # the way to repeat the comparison (docs/performance.md, "sixth" and "seventh round").
 INTAKE_ONE_STATEMENT = _env_bool("PRESSRUN_INTAKE_ONE_STATEMENT", True)
 # With that one statement, intake keeps the products and shipping rates it read in the
-# process, each with its row version, and the statement requires them unchanged (core/
-# row_cache.py): no round trip to read them again for every order. 0 reads them for every
+# process, each as read, and the statement requires them unchanged (core/row_cache.py): no
+# round trip to read them again for every order. 0 reads them for every
 # order, the way to repeat the comparison (docs/performance.md, "eighth round").
 INTAKE_CACHED_READS = _env_bool("PRESSRUN_INTAKE_CACHED_READS", True)
 # Orders that threads of one process have ready at the same moment are written in one
@@ -462,13 +462,13 @@ if TRUSTED_PROXY_COUNT < 1:
 
 
 # --- web server ----------------------------------------------------------------------------
-# Two processes on SQLite, two per core on PostgreSQL, each with one thread running Django
-# (core/webfront.py `default_processes`, `default_threads`: why, as measured).
+# SQLite: two processes of one thread running Django; PostgreSQL: two per core, of two
+# threads each (core/webfront.py `default_processes`, `default_threads`: why, as measured).
+_ON_POSTGRESQL = DATABASES["default"]["ENGINE"].endswith("postgresql")
 WEB_PROCESSES = _env_int(
-    "PRESSRUN_WEB_PROCESSES",
-    webfront.default_processes(postgresql=DATABASES["default"]["ENGINE"].endswith("postgresql")),
+    "PRESSRUN_WEB_PROCESSES", webfront.default_processes(postgresql=_ON_POSTGRESQL)
 )
-WEB_THREADS = _env_int("PRESSRUN_WEB_THREADS", webfront.default_threads())
+WEB_THREADS = _env_int("PRESSRUN_WEB_THREADS", webfront.default_threads(postgresql=_ON_POSTGRESQL))
 # `pressrun serve` gives a thread to a request only once it has arrived whole (see
 # docs/operations.md, "Serving model"). A request head must arrive within this many seconds
 # of the connection opening or of the previous answer on it (so idle connections close too);

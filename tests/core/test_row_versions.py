@@ -1,8 +1,8 @@
-"""Rows read with their versions (PostgreSQL's `xmin`) and writes that require them unchanged:
-`PreparedRowRead.get_versioned`, `rows_unchanged_require`, `JoinedInsert(unchanged=)` and the
-per-process `CachedRows`. Any UPDATE of a row (even one that changes no value), a DELETE, or a
-DELETE and a new row under the same key, is a change; a requirement not met fails its
-statement and writes nothing."""
+"""Rows as read (`row_as_read`: every column's value) and writes that require them unchanged:
+`rows_unchanged_require`, `JoinedInsert(unchanged=)` and the per-process `CachedRows`. A
+changed value of any column, a deleted row, a row changed twice in one transaction, is a
+change; a row updated with its own values, or changed and changed back, holds what was read.
+A requirement not met fails its statement and writes nothing."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from pressrun.core.prepared import (
     PENDING_ID,
     JoinedInsert,
     PreparedRowRead,
+    RowAsRead,
     RowsChanged,
-    RowVersion,
     prepare_insert,
+    row_as_read,
     rows_unchanged_require,
 )
 from pressrun.core.row_cache import CachedRows, cached_rows_clear
@@ -37,80 +38,96 @@ postgresql_only = pytest.mark.skipif(
 project_read = PreparedRowRead(Project, is_active=True)
 
 
-@postgresql_only
-def test_a_versioned_read_is_the_plain_read_plus_the_version(
+def _as_read(project_id: int) -> RowAsRead:
+    instance = project_read.get(project_id)
+    assert instance is not None
+    return row_as_read(instance)
+
+
+def test_a_row_as_read_holds_every_column_but_the_key(
     make_publisher: Any, make_project: Any
 ) -> None:
     project = make_project(make_publisher(), price=Decimal("7.25"))
-    found = project_read.get_versioned(project.id)
-    assert found is not None
-    instance, version = found
-    plain = project_read.get(project.id)
-    assert {f.attname: getattr(instance, f.attname) for f in Project._meta.concrete_fields} == {
-        f.attname: getattr(plain, f.attname) for f in Project._meta.concrete_fields
-    }
-    assert instance.price == Decimal("7.25")
-    assert version == RowVersion(Project, project.id, version.version)
-    assert version.version.isdigit()
-    # Read again without a change: the same version.
-    again = project_read.get_versioned(project.id)
-    assert again is not None
-    assert again[1] == version
-    assert project_read.get_versioned(project.id + 1000) is None
+    seen = _as_read(project.id)
+    assert seen.model is Project
+    assert seen.pk == project.id
+    fields = [f for f in Project._meta.concrete_fields if not f.primary_key]
+    assert seen.columns == tuple(f.column for f in fields)
+    values = dict(zip(seen.columns, seen.params, strict=True))
+    assert values["price"] == Decimal("7.25")
+    assert values["publisher_id"] == project.publisher_id
+    assert values["is_active"] is True
+    assert values["title"] == "Greatest Hits"
+    # Equal only to itself: two reads of the same row are two rows as read.
+    assert _as_read(project.id) != seen
 
 
 @postgresql_only
 @pytest.mark.parametrize(
-    "change",
+    ("change", "holds"),
     [
-        "price",  # a value changed
-        "same values",  # an UPDATE that changes nothing still writes a new version
-        "gone",  # deactivated: the read no longer finds it, the version no longer matches
-        "deleted",
+        ("price", False),
+        ("deactivated", False),
+        ("deleted", False),
+        ("title", False),  # any column, not only those the price is made of
+        ("changed twice in one transaction", False),
+        ("updated with the same values", True),  # what was computed from it still holds
+        ("changed and changed back", True),
     ],
 )
-def test_any_change_of_the_row_fails_the_requirement(
-    make_publisher: Any, make_project: Any, change: str
+def test_a_change_of_the_row_fails_the_requirement(
+    make_publisher: Any, make_project: Any, change: str, holds: bool
 ) -> None:
     project = make_project(make_publisher())
-    found = project_read.get_versioned(project.id)
-    assert found is not None
-    version = found[1]
-    rows_unchanged_require([version])  # unchanged: passes
-    rows = Project.objects.filter(id=project.id)
-    if change == "price":
-        rows.update(price=Decimal("9.99"))
-    elif change == "same values":
-        rows.update(price=F("price"))
-    elif change == "gone":
-        rows.update(is_active=False)
-    else:
-        rows.delete()
+    with transaction.atomic():
+        # Read inside a transaction that goes on changing the row (on PostgreSQL every
+        # version a transaction writes has the same xmin: the values tell them apart).
+        seen = _as_read(project.id)
+        rows_unchanged_require([seen])  # unchanged: passes
+        rows = Project.objects.filter(id=project.id)
+        if change == "price":
+            rows.update(price=Decimal("9.99"))
+        elif change == "deactivated":
+            rows.update(is_active=False)
+        elif change == "deleted":
+            rows.delete()
+        elif change == "title":
+            rows.update(title="Renamed")
+        elif change == "changed twice in one transaction":
+            rows.update(price=Decimal("5.00"))
+            rows.update(price=Decimal("9.99"))
+        elif change == "updated with the same values":
+            rows.update(price=F("price"))
+        else:
+            rows.update(price=Decimal("5.00"))
+            rows.update(price=Decimal("4.50"))
+    if holds:
+        rows_unchanged_require([seen])
+        return
     # (Inside the test's transaction: the savepoint takes the failed statement back.)
     with (
         pytest.raises(RowsChanged, match=f"catalog_project {project.id}$"),
         transaction.atomic(),
     ):
-        rows_unchanged_require([version])
-    assert Project.objects.filter(id=project.id).count() == (0 if change == "deleted" else 1)
+        rows_unchanged_require([seen])
 
 
 @postgresql_only
-def test_a_row_deleted_and_made_again_under_the_same_key_is_a_change(
+def test_a_row_deleted_and_made_again_holds_only_with_the_same_values(
     make_publisher: Any,
 ) -> None:
     rate = ShippingRate.objects.get(shipping_method="standard", region="domestic")
     read = PreparedRowRead(ShippingRate, keys=("shipping_method", "region"))
-    found = read.get_versioned("standard", "domestic")
+    found = read.get("standard", "domestic")
     assert found is not None
+    seen = row_as_read(found)
     values = {f.attname: getattr(rate, f.attname) for f in ShippingRate._meta.concrete_fields}
     rate.delete()
     ShippingRate.objects.create(**values)  # the same id and the same values
+    rows_unchanged_require([seen])
+    ShippingRate.objects.filter(id=values["id"]).update(first_unit=rate.first_unit + 1)
     with pytest.raises(RowsChanged), transaction.atomic():
-        rows_unchanged_require([found[1]])
-    fresh = read.get_versioned("standard", "domestic")
-    assert fresh is not None
-    rows_unchanged_require([fresh[1]])
+        rows_unchanged_require([seen])
 
 
 def _ledger_row(publisher_id: int) -> Any:
@@ -132,9 +149,7 @@ def test_a_joined_statement_writes_only_while_the_rows_are_unchanged(
 ) -> None:
     publisher = make_publisher()
     project = make_project(publisher)
-    found = project_read.get_versioned(project.id)
-    assert found is not None
-    version = found[1]
+    version = _as_read(project.id)
 
     def statement(email: str) -> JoinedInsert:
         head = prepare_insert(Publisher(email=email, password="x", balance=0))
@@ -166,13 +181,6 @@ def test_a_joined_statement_writes_only_while_the_rows_are_unchanged(
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("0.00")
 
 
-def test_a_versioned_read_is_refused_off_postgresql() -> None:
-    if connection.vendor == "postgresql":
-        pytest.skip("refused only where there is no xmin")
-    with pytest.raises(ValueError, match="PostgreSQL"):
-        project_read.get_versioned(1)
-
-
 @postgresql_only
 def test_cached_rows_answer_from_memory_with_a_copy_each(
     make_publisher: Any, make_project: Any
@@ -189,7 +197,7 @@ def test_cached_rows_answer_from_memory_with_a_copy_each(
         two = rows.get(first.id)
     assert two is not None
     assert len(reads) == 0
-    assert two[1] == one[1]
+    assert two[1] is one[1]
     assert two[0] is not one[0]
     assert two[0].pk == one[0].pk == first.id
     two[0].title = "changed in one request"

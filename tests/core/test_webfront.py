@@ -400,7 +400,7 @@ def test_on_the_loop_requests_take_turns_while_one_streams() -> None:
 
 
 def test_serve_runs_a_single_thread_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`pressrun serve --threads 1` (the SQLite default) runs Django on the loop's thread;
+    """`pressrun serve --threads 1` (the default on SQLite) runs Django on the loop's thread;
     more threads, on threads of their own."""
     import granian.server
 

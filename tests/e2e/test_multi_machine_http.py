@@ -201,8 +201,8 @@ def cluster() -> Iterator[Cluster]:
         )
         with (
             redis.redis_server(root) as redis_port,
-            # Fewer server connections than the machines' 20 or so clients (2 servers x
-            # 2 processes x 4 threads, 2 workers with their heartbeat threads), so that
+            # Fewer server connections than the machines' clients (2 servers x serve's
+            # default processes and threads, 2 workers with their heartbeat threads), so that
             # transactions really do move between server connections.
             pooler.pgbouncer(root, database.url, pool_size=6) as pooled_url,
         ):

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pressrun.billing.models import Region, ShippingRate
 from pressrun.core.errors import DomainError
 from pressrun.core.money import to_money
-from pressrun.core.prepared import PreparedRowRead, RowVersion
+from pressrun.core.prepared import PreparedRowRead, RowAsRead
 from pressrun.core.row_cache import CachedRows
 from pressrun.orders.address import DOMESTIC_COUNTRY
 
@@ -30,9 +30,8 @@ class Quote:
 # Read on every order: compiled once per process (core/prepared.py), the same query as
 # ShippingRate.objects.filter(shipping_method=..., region=...).first().
 _shipping_rate = PreparedRowRead(ShippingRate, keys=("shipping_method", "region"), order_by=("pk",))
-# The same rows kept with their versions, for a write that requires them unchanged
-# (core/row_cache.py): intake's on PostgreSQL. (method, region) is unique, so a new rate for
-# them is a changed or a deleted and new row, never a second one.
+# The same rows kept as read, for a write that requires them unchanged (core/row_cache.py):
+# intake's on PostgreSQL. (method, region) is unique: a rate for them is this row or none.
 shipping_rates_cached = CachedRows(_shipping_rate, size=64)
 
 
@@ -45,12 +44,12 @@ def quote(
     lines: list[tuple[Decimal, int]],
     shipping_method: str,
     country: str,
-    read: list[RowVersion] | None = None,
+    read: list[RowAsRead] | None = None,
 ) -> Quote:
     """Price (unit price, quantity) lines shipped by `shipping_method` to `country`.
 
     With `read`, the rate may come from this process's memory (`shipping_rates_cached`), and
-    its version is added to `read`: the caller's write must then require it unchanged."""
+    the row as read is added to `read`: the caller's write must then require it unchanged."""
     products = to_money(sum((price * quantity for price, quantity in lines), Decimal(0)))
     units = sum(quantity for _, quantity in lines)
     region = region_for(country)
@@ -58,8 +57,8 @@ def quote(
     if read is None:
         rate = _shipping_rate.get(shipping_method, region)
     elif found := shipping_rates_cached.get(shipping_method, region):
-        rate, version = found
-        read.append(version)
+        rate, seen = found
+        read.append(seen)
     else:
         rate = None
     if rate is None:

@@ -687,30 +687,50 @@ class UpdateCountDiffers(Exception):
 _ROW_CHANGED = "a row read before the statement has changed:"
 
 
-@dataclass(frozen=True)
-class RowVersion:
-    """A row as it was read (PostgreSQL): its model, its primary key and the version of it
-    that was read, the row's `xmin`. Every UPDATE of a row writes a new version of it with a
-    new `xmin`, whatever it changes, and a row deleted and inserted again is a new row: a
-    version that still matches is the very row that was read (`PreparedRowRead.
-    get_versioned`, `rows_unchanged_require`, `JoinedInsert`'s `unchanged`)."""
+@dataclass(frozen=True, eq=False)
+class RowAsRead:
+    """A row as it was read: its model, its primary key and the value of every other column,
+    prepared for the database (`row_as_read`). A statement that requires it unchanged
+    (`rows_unchanged_require`, `JoinedInsert`'s `unchanged`) compares the row's columns with
+    these values, so what was computed from the row still holds whenever the statement
+    succeeds: whatever changed the row meanwhile, and in whichever transaction. (A row
+    changed and changed back is the row read.) Equal only to itself."""
 
     model: type[Model]
     pk: Any
-    version: str
+    columns: tuple[str, ...]
+    params: tuple[Any, ...]
+
+
+def row_as_read(instance: Model, *, using: str = "default") -> RowAsRead:
+    """`instance`, a row just read from the database, as `RowAsRead`."""
+    connection = connections[using]
+    meta = instance._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    return RowAsRead(
+        model=type(instance),
+        pk=instance.pk,
+        columns=tuple(field.column for field in fields),
+        params=tuple(
+            field.get_db_prep_value(getattr(instance, field.attname), connection, prepared=False)
+            for field in fields
+        ),
+    )
 
 
 class RowsChanged(Exception):
-    """A statement required rows unchanged since they were read (`RowVersion`), and one of
+    """A statement required rows unchanged since they were read (`RowAsRead`), and one of
     them has changed or gone: the statement failed, and nothing of it was written."""
 
 
-def _unchanged_condition(row: RowVersion, quote: Callable[[str], str]) -> tuple[str, list[Any]]:
-    """SQL that fails its statement unless `row` is still the version read, and its params."""
+def _unchanged_condition(row: RowAsRead, quote: Callable[[str], str]) -> tuple[str, list[Any]]:
+    """SQL that fails its statement unless `row` still holds the values read, and its params
+    (PostgreSQL: `pressrun_require`, core migration 0004)."""
     meta = row.model._meta
     table, pk = quote(meta.db_table), quote(meta.pk.column)
-    sql = f"pressrun_require((SELECT xmin FROM {table} WHERE {pk} = %s) = %s::xid, %s)"  # noqa: S608
-    return sql, [row.pk, row.version, f"{_ROW_CHANGED} {meta.db_table} {row.pk}"]
+    same = "".join(f" AND {quote(column)} IS NOT DISTINCT FROM %s" for column in row.columns)
+    sql = f"pressrun_require(EXISTS(SELECT 1 FROM {table} WHERE {pk} = %s{same}), %s)"  # noqa: S608
+    return sql, [row.pk, *row.params, f"{_ROW_CHANGED} {meta.db_table} {row.pk}"]
 
 
 def _required_error(error: DatabaseError) -> Exception | None:
@@ -724,8 +744,8 @@ def _required_error(error: DatabaseError) -> Exception | None:
     return UpdateCountDiffers(message)
 
 
-def rows_unchanged_require(rows: Sequence[RowVersion], *, using: str = "default") -> None:
-    """Raise `RowsChanged` unless every row is still the version read (PostgreSQL; one
+def rows_unchanged_require(rows: Sequence[RowAsRead], *, using: str = "default") -> None:
+    """Raise `RowsChanged` unless every row still holds the values read (PostgreSQL; one
     statement). Inside a transaction, the failed statement fails the transaction too."""
     if not rows:
         return
@@ -763,7 +783,7 @@ class JoinedInsert:
     (`UpdateCountDiffers`, through `pressrun_require`, core migration 0004): then nothing of
     it is written even without a transaction around it, where it is its own transaction and
     needs neither `BEGIN` nor `COMMIT` (two round trips fewer). With `unchanged`, it fails
-    likewise unless each of those rows is still the version read (`RowsChanged`): what was
+    likewise unless each of those rows still holds the values read (`RowsChanged`): what was
     computed from them (a price) is then still what they say."""
 
     def __init__(
@@ -773,7 +793,7 @@ class JoinedInsert:
         last: PreparedUpdate | None = None,
         *,
         last_count: int | None = None,
-        unchanged: Sequence[RowVersion] = (),
+        unchanged: Sequence[RowAsRead] = (),
     ) -> None:
         if head.pending or not (head.returns_id and head.generated_pk):
             raise ValueError("The first row must be one whose id the database gives.")
@@ -1086,13 +1106,13 @@ class PreparedRowRead:
         self.order_by = order_by
         self.filters = filters
         self._compiled: dict[
-            tuple[str, bool], tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
+            str, tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
         ] = {}
 
     def _compile(
-        self, using: str, versioned: bool = False
+        self, using: str
     ) -> tuple[str, tuple[Any, ...], list[int], list[str], _Converters]:
-        compiled = self._compiled.get((using, versioned))
+        compiled = self._compiled.get(using)
         if compiled is None:
             markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
             queryset = (
@@ -1106,36 +1126,13 @@ class PreparedRowRead:
             columns = [column for column, _, _ in compiler.select]
             names = [column.target.attname for column in columns]
             converters = tuple(compiler.get_converters(columns).items())
-            if versioned:
-                # The row's version first, ahead of the columns the converters know by
-                # position (so each column keeps its place once the version is taken off).
-                if not sql.startswith("SELECT ") or connections[using].vendor != "postgresql":
-                    raise ValueError("A versioned read is a plain SELECT on PostgreSQL.")
-                table = connections[using].ops.quote_name(self.model._meta.db_table)
-                sql = f"SELECT {table}.xmin::text, {sql[len('SELECT ') :]}"
             compiled = (sql, tuple(params), positions, names, converters)
-            self._compiled[(using, versioned)] = compiled
+            self._compiled[using] = compiled
         return compiled
 
     def get(self, *values: Any, using: str = "default") -> Any:
         """The instance whose `keys` equal `values`, or None when no row matches."""
-        found = self._read(values, using, versioned=False)
-        return None if found is None else found[0]
-
-    def get_versioned(self, *values: Any, using: str = "default") -> tuple[Any, RowVersion] | None:
-        """As `get`, with the version of the row read (PostgreSQL), in the same statement:
-        a statement that requires it unchanged (`RowVersion`) then holds what was read."""
-        found = self._read(values, using, versioned=True)
-        if found is None:
-            return None
-        instance, version = found
-        return instance, RowVersion(self.model, instance.pk, version)
-
-    def _read(
-        self, values: Sequence[Any], using: str, *, versioned: bool
-    ) -> tuple[Any, str] | None:
-        """The instance, and its version when `versioned` (else an empty text)."""
-        sql, params, positions, names, converters = self._compile(using, versioned)
+        sql, params, positions, names, converters = self._compile(using)
         bound = list(params)
         for index, value in zip(positions, values, strict=True):
             bound[index] = value
@@ -1145,12 +1142,9 @@ class PreparedRowRead:
             row = cursor.fetchone()
         if row is None:
             return None
-        version = ""
-        if versioned:
-            version, *row = row
         if converters:
             [row] = _converted([row], converters, connection)
-        return self.model.from_db(using, names, row), version
+        return self.model.from_db(using, names, row)
 
 
 class _AnyOf(Lookup[Any]):

@@ -1,9 +1,9 @@
-"""Rows kept per process with the version read, for a write that requires them unchanged.
+"""Rows kept per process with the values read, for a write that requires them unchanged.
 
 A row that nearly every request reads and hardly anyone changes (a product, a shipping rate)
 costs a round trip to PostgreSQL each time it is read: about a tenth of an order's CPU, in
 the driver and the server (docs/performance.md, "eighth round"). `CachedRows` keeps such
-rows in this process, each with its version (`RowVersion`, the row's `xmin`), and answers
+rows in this process, each as it was read (`RowAsRead`: every column's value), and answers
 later reads from memory. Nothing is trusted on that: the write computed from the rows
 requires each one unchanged, in its own statement (`JoinedInsert`'s `unchanged`,
 `rows_unchanged_require`), and fails without writing anything when one has changed or gone
@@ -25,11 +25,11 @@ from typing import Any
 from django.db.models import Model
 from django.db.models.base import ModelState
 
-from pressrun.core.prepared import PreparedRowRead, RowVersion
+from pressrun.core.prepared import PreparedRowRead, RowAsRead, row_as_read
 
 
 class CachedRows:
-    """Rows read through `read`, by the values of its keys, with their versions.
+    """Rows read through `read`, by the values of its keys, each with what was read.
 
     `get` answers each request with its own copy of the instance, so that a request that
     sets an attribute (a related object, cached by the ORM) changes no other request's.
@@ -41,31 +41,32 @@ class CachedRows:
             raise ValueError("size must be at least 1")
         self.read = read
         self.size = size
-        self._rows: dict[tuple[Any, ...], tuple[Any, RowVersion]] = {}
+        self._rows: dict[tuple[Any, ...], tuple[Any, RowAsRead]] = {}
         self._lock = threading.Lock()
         _every.add(self)
 
-    def get(self, *key: Any, using: str = "default") -> tuple[Any, RowVersion] | None:
-        """The row whose keys equal `key` and its version, from memory when it was read
-        before, else read now (and kept); None when there is none."""
+    def get(self, *key: Any, using: str = "default") -> tuple[Any, RowAsRead] | None:
+        """The row whose keys equal `key` and what was read of it, from memory when it was
+        read before, else read now (and kept); None when there is none."""
         found = self._rows.get(key) if using == "default" else None
         if found is None:
-            found = self.read.get_versioned(*key, using=using)
-            if found is None:
+            instance = self.read.get(*key, using=using)
+            if instance is None:
                 return None
+            found = (instance, row_as_read(instance, using=using))
             if using == "default":
                 with self._lock:
                     while len(self._rows) >= self.size:
                         del self._rows[next(iter(self._rows))]
                     self._rows[key] = found
-        instance, version = found
-        return _copied(instance), version
+        instance, seen = found
+        return _copied(instance), seen
 
-    def forget(self, versions: Iterable[RowVersion]) -> None:
-        """Drop the rows read at these versions (they have changed, or may have)."""
-        stale = set(versions)
+    def forget(self, rows: Iterable[RowAsRead]) -> None:
+        """Drop these rows, as `get` gave them (they have changed, or may have)."""
+        stale = set(rows)  # each equal only to itself
         with self._lock:
-            for key in [key for key, (_, version) in self._rows.items() if version in stale]:
+            for key in [key for key, (_, seen) in self._rows.items() if seen in stale]:
                 del self._rows[key]
 
     def clear(self) -> None:
@@ -89,6 +90,6 @@ _every: weakref.WeakSet[CachedRows] = weakref.WeakSet()
 
 def cached_rows_clear() -> None:
     """Forget every row kept in this process (a database emptied or restored under it: the
-    versions would still be checked, this only spares the failed statements)."""
+    rows would still be checked, this only spares the failed statements)."""
     for cached in list(_every):
         cached.clear()

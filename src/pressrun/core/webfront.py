@@ -8,7 +8,7 @@ file past `SPOOL_IN_MEMORY_BYTES`; only then does one of the process's few threa
 Django's WSGI application on it. A client that sends slowly, or nothing at all, costs a
 connection and a little memory or disk, never one of the threads that serve everybody else.
 
-A process with one Django thread (`on_loop`, the SQLite default) has no separate thread: the
+A process with one Django thread (`on_loop`, the default on SQLite) has no separate thread: the
 loop's own thread runs Django on each complete request, one at a time, which saves the two
 hand-overs between threads (about a sixth of the server's CPU for a small request).
 
@@ -80,24 +80,41 @@ RESERVED_FILES = 128
 MAX_REQUEST_HEAD_BYTES = 72 * 1024
 
 
+# Processes `pressrun serve` starts on PostgreSQL at most when not told: each holds its own
+# database connection (one per thread), and a machine reporting many cores may grant this
+# service few of them (a container's CPU quota is not visible to the process).
+MAX_DEFAULT_PROCESSES = 16
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def default_processes(*, postgresql: bool) -> int:
     """`pressrun serve`'s processes when not told (PRESSRUN_WEB_PROCESSES). SQLite: two,
     whatever the cores: every order of every process waits for its one write lock, and more
     processes only queue there (docs/performance.md, the scaling phase). PostgreSQL: two per
-    core, so that while one process waits for the database another runs; on 2 cores four
-    processes of one thread served 663 to 701 orders/s against 615 to 668 for two of four
+    usable core (at most MAX_DEFAULT_PROCESSES), so that while one process waits for the
+    database another runs: on 2 cores four processes served more orders than two of four
     threads, and six or eight lost again to the switching (docs/performance.md, "eighth
     round")."""
-    return 2 * (os.cpu_count() or 1) if postgresql else 2
+    if not postgresql:
+        return 2
+    return min(2 * usable_cores(), MAX_DEFAULT_PROCESSES)
 
 
-def default_threads() -> int:
-    """`pressrun serve`'s threads per process when not told (PRESSRUN_WEB_THREADS): one, the
-    loop's own (`on_loop`), on both databases. On SQLite more threads only queue on the
-    write lock; on PostgreSQL more processes serve the waits that threads would, without the
-    hand-overs between threads and the loop (the cheaper on 2 cores, see
-    `default_processes`)."""
-    return 1
+def default_threads(*, postgresql: bool) -> int:
+    """`pressrun serve`'s threads per process when not told (PRESSRUN_WEB_THREADS). SQLite:
+    one, the loop's own (`on_loop`): more threads only queue on the write lock. PostgreSQL:
+    two, so that a request that takes long (a large export streamed to a slow client, a
+    call to the payment provider) holds one thread of its process and not the whole
+    process; the waits for the database are served by more processes
+    (`default_processes`)."""
+    return 2 if postgresql else 1
 
 
 @dataclass(frozen=True)

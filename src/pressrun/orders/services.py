@@ -40,8 +40,8 @@ from pressrun.core.prepared import (
     PreparedInsert,
     PreparedRowRead,
     PreparedUpdate,
+    RowAsRead,
     RowsChanged,
-    RowVersion,
     UpdateCountDiffers,
     pipelined,
     prepare_insert,
@@ -205,18 +205,18 @@ _intake_group = GroupCommit()
 
 # An order of one product (most of them) reads it with a statement compiled once per process.
 _active_project = PreparedRowRead(Project, is_active=True)
-# The same rows kept with their versions, for intake's one statement, which requires them
-# unchanged (core/row_cache.py).
+# The same rows kept as read, for intake's one statement, which requires them unchanged
+# (core/row_cache.py).
 _projects_cached = CachedRows(_active_project, size=4096)
 
 
 def _load_projects(
-    publisher: Publisher, ids: list[int], read: list[RowVersion] | None = None
+    publisher: Publisher, ids: list[int], read: list[RowAsRead] | None = None
 ) -> dict[int, Project]:
     """The active projects by id, each the publisher's own; else OrderRefused. With `read`,
-    an order of one project may take it from this process's memory, its version added to
-    `read` (the write must then require it unchanged). A refusal is decided on the rows as
-    they are now."""
+    an order of one project may take it from this process's memory, the row as read added to
+    `read` (the write must then require it unchanged). A product not found, or not the
+    publisher's, is read again before it is refused."""
     if read is not None and len(ids) == 1:
         found = _projects_cached.get(ids[0])
         if found is not None and found[0].publisher_id == publisher.id:
@@ -309,7 +309,7 @@ def order_price(
     items: Sequence[tuple[str, Decimal, int]],
     mail_method: str,
     country: str,
-    read: list[RowVersion] | None = None,
+    read: list[RowAsRead] | None = None,
 ) -> tuple[str, Quote]:
     """The shipping method and the price of lines of (packaging, unit price, quantity)
     sent by `mail_method` to `country`: intake's pricing, and a changed order's. Raises
@@ -340,9 +340,17 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
     """
     if not _reads_cached():
         return _place(request=request, publisher=publisher, read=None)
-    read: list[RowVersion] = []
+    read: list[RowAsRead] = []
     try:
-        return _place(request=request, publisher=publisher, read=read)
+        try:
+            return _place(request=request, publisher=publisher, read=read)
+        except OrderRefused:
+            # Refused (a duplicate, a shipping method without a rate) on what may be kept
+            # rows: answered only once they are known to hold still.
+            if read:
+                with transaction.atomic():
+                    rows_unchanged_require(read)
+            raise
     except RowsChanged:
         # A product or a rate changed after this process kept it: nothing was written, and
         # the order is priced again from the rows as they are now.
@@ -364,7 +372,7 @@ def _reads_cached() -> bool:
     )
 
 
-def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowVersion] | None) -> Order:
+def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowAsRead] | None) -> Order:
     """`order_place`; with `read`, from rows this process may have kept, each required
     unchanged by the write (RowsChanged otherwise, with nothing written)."""
     _check_options(request)
@@ -523,7 +531,7 @@ def _joined_write(
     debit: PreparedUpdate | None,
     *,
     expect_paid: bool,
-    unchanged: Sequence[RowVersion],
+    unchanged: Sequence[RowAsRead],
 ) -> tuple[JoinedInsert, list[Callable[[], None]]] | None:
     """On PostgreSQL (INTAKE_ONE_STATEMENT): the outcome's rows, its subscribers' rows and
     the debit as one statement (`core.prepared.JoinedInsert`), with what must follow each
@@ -571,7 +579,7 @@ def _write_prepared(
     invoice: str,
     email_key: str,
     now: datetime,
-    unchanged: Sequence[RowVersion],
+    unchanged: Sequence[RowAsRead],
 ) -> tuple[Order, list[OrderLine]]:
     """Intake's write with its statements compiled first (`core.prepared`): the rows of the
     debit's likely outcome (paid at once when the balance read with the publisher covers the
@@ -585,9 +593,9 @@ def _write_prepared(
     the debit are one statement, which is its own transaction (no `BEGIN`, no `COMMIT`) when
     nothing else must share it (`_stands_alone`).
 
-    The rows read at the `unchanged` versions must still be those versions: the one
-    statement requires it, and any other way of writing checks it first in its transaction
-    (RowsChanged, nothing written)."""
+    The `unchanged` rows must still hold the values read: the one statement requires it,
+    and any other way of writing checks it first in its transaction (RowsChanged, nothing
+    written)."""
     total = fields["total_cost"]
     prod = fields["mode"] == Mode.PROD
     publisher: Publisher = fields["publisher"]
