@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.billing.models import ShippingRate
+from pressrun.billing.models import LedgerEntry, ShippingRate
 from pressrun.catalog.models import Project
 from pressrun.orders.models import Order, OrderLine
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
@@ -265,6 +266,51 @@ def test_a_price_raised_past_the_balance_holds_the_order_at_the_new_price(
         [Decimal("5.00")],
     )
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("6.00")
+    assert_ledger_matches_balance(publisher)
+
+
+def test_a_wrong_guess_and_a_changed_price_together_write_the_order_once_at_the_new_price(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    place(publisher, project, invoice="INV-1")
+    # The balance as the credential check read it covers the order; the balance now does
+    # not (spent meanwhile): the order is guessed paid, and the debit decides otherwise.
+    Publisher.objects.filter(id=publisher.id).update(balance=Decimal("1.00"))
+    LedgerEntry.objects.create(
+        publisher=publisher,
+        kind="adjustment",
+        amount=Decimal("-43.00"),
+        description="spent",
+        created_at=timezone.now(),
+    )
+    Project.objects.filter(id=project.id).update(price=Decimal("5.75"))
+    with statements() as seen:
+        order = place(publisher, project, invoice="INV-2")
+    if CACHED:
+        # The one statement failed; the debit-first retry checked the kept rows first in its
+        # transaction (the check reads catalog_project) and failed: priced again from fresh
+        # rows, guessed wrong again, and written debit-first as HOLD, once.
+        assert seen == [
+            "WITH",
+            "catalog_project",
+            "catalog_project",
+            "billing_shippingrate",
+            "WITH",
+            "UPDATE",
+            *["INSERT"] * 4,
+        ]
+    assert priced(order) == (
+        "HOLD",
+        Decimal("5.75"),
+        Decimal("1.50"),
+        Decimal("7.25"),
+        [Decimal("5.75")],
+    )
+    assert Order.objects.filter(invoice="INV-2").count() == 1
+    assert OrderLine.objects.filter(invoice="INV-2").count() == 1
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("1.00")
     assert_ledger_matches_balance(publisher)
 
 
