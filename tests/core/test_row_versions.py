@@ -33,7 +33,7 @@ from pressrun.core.row_cache import CachedRows, cached_rows_clear
 
 pytestmark = pytest.mark.django_db
 postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row versions are PostgreSQL's xmin"
+    connection.vendor != "postgresql", reason="the requirement is PostgreSQL's pressrun_require"
 )
 project_read = PreparedRowRead(Project, is_active=True)
 

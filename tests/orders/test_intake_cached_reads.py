@@ -1,5 +1,5 @@
 """On PostgreSQL intake keeps the product and the shipping rate it read in the process, with
-their row versions, and its one statement requires them unchanged: a later order reads
+what was read of them, and its one statement requires them unchanged: a later order reads
 neither, and an order placed after either changed (however it was changed) is priced,
 refused or held from the rows as they are now, with nothing left of the attempt priced from
 the old ones. On SQLite, and with PRESSRUN_INTAKE_CACHED_READS off, both are read for every
