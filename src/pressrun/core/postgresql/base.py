@@ -47,12 +47,11 @@ class UtcTimestamptzLoader(Loader):
 
     def __init__(self, oid: int, context: AdaptContext | None = None) -> None:
         super().__init__(oid, context)
-        # The driver's loader's own method, bound: each value is loaded without a Python
-        # call of this class's.
-        self.load = _DRIVER_TIMESTAMPTZ_LOADER(oid, context).load  # type: ignore[method-assign]
+        # The C loader cannot be subclassed; this one hands it each value.
+        self._load = _DRIVER_TIMESTAMPTZ_LOADER(oid, context).load
 
-    def load(self, data: Any) -> Any:  # replaced in __init__
-        raise NotImplementedError
+    def load(self, data: Any) -> Any:
+        return self._load(data)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
