@@ -148,10 +148,12 @@ def main() -> None:
         ),
     }
 
-    # The first call pays for the full password hash (then cached) and for lazy imports.
+    # The first call pays for the full password hash (then cached) and for lazy imports;
+    # the second reads the publisher's row that later ones take from memory (PostgreSQL).
     start = time.perf_counter()
     submit()
     result["first_submit_ms"] = round((time.perf_counter() - start) * 1000, 1)
+    submit()
 
     with CaptureQueriesContext(connection) as captured:
         submit()

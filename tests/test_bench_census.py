@@ -55,10 +55,10 @@ def test_the_census_reports_an_order_and_a_status_call(
     assert "error" not in report, report.get("error")
     statements = [sql.split()[0].upper() for sql in report["submit_queries"]]
     if kind == "postgresql":
-        # The credential check's row, then every row of the order and its debit as one
-        # statement, its own transaction, which requires the product and the shipping rate
-        # that the process kept unchanged (they are not read again).
-        assert statements == ["SELECT", "WITH"]
+        # Every row of the order and its debit as one statement, its own transaction, which
+        # requires the publisher, the product and the shipping rate that the process kept
+        # unchanged (none of them is read again).
+        assert statements == ["WITH"]
     else:
         assert statements.count("INSERT") == 7
         assert statements.count("UPDATE") == 1

@@ -428,6 +428,12 @@ INTAKE_ONE_STATEMENT = _env_bool("PRESSRUN_INTAKE_ONE_STATEMENT", True)
 # round trip to read them again for every order. 0 reads them for every
 # order, the way to repeat the comparison (docs/performance.md, "eighth round").
 INTAKE_CACHED_READS = _env_bool("PRESSRUN_INTAKE_CACHED_READS", True)
+# With INTAKE_CACHED_READS, a gateway order whose credentials are in the credential cache
+# takes its publisher's row from the process too (accounts.services
+# .publisher_authenticate_kept), and the order's statement requires it unchanged but for the
+# balance: no read before the order's one statement. 0 reads it for every order, the way to
+# repeat the comparison (docs/performance.md, "ninth round").
+INTAKE_CACHED_PUBLISHER = _env_bool("PRESSRUN_INTAKE_CACHED_PUBLISHER", True)
 # Orders that threads of one process have ready at the same moment are written in one
 # transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.
 # SQLite only by default: there every transaction waits for the one database write lock,

@@ -6,8 +6,12 @@ way to exhaust the CPU. So a verified (email, password) pair is remembered for a
 under a keyed digest of the pair, together with the password hash it was verified against.
 A cache hit still reads the publisher row and is honoured only while that row's hash is the
 same, so a password change (or a deactivated account) takes effect at once in every process
-without any cross-process invalidation. Failures are never cached; every attempt that is
-not a cache hit goes through the sign-in throttle (accounts/throttle.py).
+without any cross-process invalidation. The gateway's order intake on PostgreSQL may take
+that row from the process's memory instead (`publisher_authenticate_kept`): then the order's
+own statement requires the row unchanged, and any other answer waits until a statement has
+found it so; the change still takes effect at once, at the cost of one failed statement.
+Failures are never cached; every attempt that is not a cache hit goes through the sign-in
+throttle (accounts/throttle.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -53,7 +58,8 @@ from pressrun.accounts.throttle import (
 from pressrun.core.client_address import throttle_address
 from pressrun.core.errors import DomainError
 from pressrun.core.locks import lock_names
-from pressrun.core.prepared import PreparedRowRead
+from pressrun.core.prepared import PreparedRowRead, RowAsRead, RowsChanged, rows_unchanged_require
+from pressrun.core.row_cache import CachedRows
 from pressrun.core.sealed import seal
 
 
@@ -345,6 +351,47 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     throttled attempt (accounts/throttle.py). Each success marks the client address as known
     for the account, writing only the first time (and once a day after).
     """
+    publisher, _ = _authenticate(
+        email=email, password=password, client_address=client_address, kept=False
+    )
+    return publisher
+
+
+def publisher_authenticate_kept(
+    *, email: str, password: str, client_address: str
+) -> tuple[Publisher, RowAsRead | None]:
+    """`publisher_authenticate`, where a hit of the credential cache may take the publisher's
+    row from this process's memory (core/row_cache.py) instead of reading it: then the row as
+    kept comes with it, every column but the balance, and the credentials hold only as long
+    as that row does. The caller must require it unchanged (`rows_unchanged_require`, or the
+    write's own statement) before anything it answers rests on the credentials, and on
+    `RowsChanged` authenticate again with `publisher_authenticate`. The publisher's balance
+    may be stale: good for a guess that the write checks, nothing else. A read row (a miss)
+    comes with None: it is as fresh as `publisher_authenticate`'s. PostgreSQL only (the
+    requirement is its SQL)."""
+    return _authenticate(email=email, password=password, client_address=client_address, kept=True)
+
+
+def publisher_kept_confirm(row: RowAsRead) -> None:
+    """Return once the kept publisher `row` is found unchanged; else forget it and raise
+    `RowsChanged` (the credentials are then to be checked again)."""
+    try:
+        with transaction.atomic():
+            rows_unchanged_require([row])
+    except RowsChanged:
+        _publishers_kept.forget([row])
+        raise
+
+
+def publisher_kept_forget(rows: Iterable[RowAsRead]) -> None:
+    """Drop the kept publisher rows among `rows` (they have changed, or may have: a debit
+    decided otherwise than their balance said)."""
+    _publishers_kept.forget(row for row in rows if row.model is Publisher)
+
+
+def _authenticate(
+    *, email: str, password: str, client_address: str, kept: bool
+) -> tuple[Publisher, RowAsRead | None]:
     email = normalize_email(email)
     if not email or not password:
         raise CredentialsMissing("Email and password are required.")
@@ -353,7 +400,7 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     address = throttle_address(client_address)
     attempt = None
     for join_identical in sign_in_rounds():
-        cached = _cached_publisher(key=key, email=email, address=address)
+        cached = _cached_publisher(key=key, email=email, address=address, kept=kept)
         if cached is not None:
             return cached
         publisher = Publisher.objects.filter(email=email, is_active=True).first()
@@ -392,36 +439,58 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
         ),
         timeout=timeout,
     )
-    return publisher
+    return publisher, None
 
 
 # The active publisher's row by id, the read behind every cache hit, compiled once
 # (core/prepared.py): with the queryset built for each call it was most of a hit's cost.
 _active_publisher = PreparedRowRead(Publisher, is_active=True)
+# The same rows kept in this process for `publisher_authenticate_kept`. The balance is left
+# out of what the write requires unchanged: every paid order changes it.
+_publishers_kept = CachedRows(_active_publisher, size=1024, ignored=("balance",))
 
 
-def _cached_publisher(*, key: str, email: str, address: str) -> Publisher | None:
+def _cached_publisher(
+    *, key: str, email: str, address: str, kept: bool
+) -> tuple[Publisher, RowAsRead | None] | None:
     """The publisher whose credentials under `key` were verified recently and still hold
     (same password hash, still active), else None (and a stale entry is dropped). A hit from
     an address not yet recorded for these credentials marks it known; from one already
-    recorded it writes nothing: one indexed read is the whole cost."""
+    recorded it writes nothing: one indexed read is the whole cost, none for a row `kept`
+    in this process (returned with the row as kept, see `publisher_authenticate_kept`)."""
     cache = caches["credentials"]
     cached = cache.get(key)
     if not isinstance(cached, _CachedCredential):
         return None
-    publisher: Publisher | None = _active_publisher.get(cached.publisher_id)
-    if publisher is None or not hmac.compare_digest(
-        publisher.password.encode(), cached.password_hash.encode()
-    ):
+
+    def verified(publisher: Publisher | None) -> bool:
+        return publisher is not None and hmac.compare_digest(
+            publisher.password.encode(), cached.password_hash.encode()
+        )
+
+    publisher: Publisher | None
+    seen: RowAsRead | None = None
+    if kept:
+        found = _publishers_kept.get(cached.publisher_id)
+        if found is not None and not verified(found[0]):
+            # The kept row may be the stale one (the entry verified after a change of
+            # password in another process): it is read again before the entry is dropped.
+            _publishers_kept.forget([found[1]])
+            found = _publishers_kept.get(cached.publisher_id)
+        publisher, seen = found if found is not None else (None, None)
+    else:
+        publisher = _active_publisher.get(cached.publisher_id)
+    if not verified(publisher):
         cache.delete(key)
         return None
+    assert publisher is not None
     if address not in cached.addresses:
         known_address_remember(realm=SignInRealm.PUBLISHER, login=email, address=address)
         remaining = cached.expires_at - time.time()
         if remaining > 1:
             addresses = cached.addresses | {address}
             cache.set(key, replace(cached, addresses=addresses), timeout=remaining)
-    return publisher
+    return publisher, seen
 
 
 _DUMMY_HASH: list[str] = []

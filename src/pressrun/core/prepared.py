@@ -27,7 +27,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -689,12 +689,13 @@ _ROW_CHANGED = "a row read before the statement has changed:"
 
 @dataclass(frozen=True, eq=False)
 class RowAsRead:
-    """A row as it was read: its model, its primary key and the value of every other column,
-    prepared for the database (`row_as_read`). A statement that requires it unchanged
-    (`rows_unchanged_require`, `JoinedInsert`'s `unchanged`) compares the row's columns with
-    these values, so what was computed from the row still holds whenever the statement
-    succeeds: whatever changed the row meanwhile, and in whichever transaction. (A row
-    changed and changed back is the row read.) Equal only to itself."""
+    """A row as it was read: its model, its primary key and the value of every other column
+    (but those the reader chose to ignore), prepared for the database (`row_as_read`). A
+    statement that requires it unchanged (`rows_unchanged_require`, `JoinedInsert`'s
+    `unchanged`) compares the row's columns with these values, so what was computed from the
+    row still holds whenever the statement succeeds: whatever changed the row meanwhile, and
+    in whichever transaction. (A row changed and changed back is the row read.) Equal only
+    to itself."""
 
     model: type[Model]
     pk: Any
@@ -702,11 +703,19 @@ class RowAsRead:
     params: tuple[Any, ...]
 
 
-def row_as_read(instance: Model, *, using: str = "default") -> RowAsRead:
-    """`instance`, a row just read from the database, as `RowAsRead`."""
+def row_as_read(
+    instance: Model, *, using: str = "default", ignored: Collection[str] = ()
+) -> RowAsRead:
+    """`instance`, a row just read from the database, as `RowAsRead`: every column but the
+    key and the `ignored` ones (by field name; columns that change often and that nothing
+    computed from the row depends on, or that the write checks otherwise)."""
     connection = connections[using]
     meta = instance._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    fields = [
+        field
+        for field in meta.concrete_fields
+        if not field.primary_key and field.name not in ignored
+    ]
     return RowAsRead(
         model=type(instance),
         pk=instance.pk,

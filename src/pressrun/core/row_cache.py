@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from django.db.models import Model
@@ -36,11 +36,16 @@ class CachedRows:
     At most `size` rows are kept: past it, the oldest goes.
     """
 
-    def __init__(self, read: PreparedRowRead, *, size: int = 1024) -> None:
+    def __init__(
+        self, read: PreparedRowRead, *, size: int = 1024, ignored: Collection[str] = ()
+    ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self.read = read
         self.size = size
+        # Fields left out of what is required unchanged (`row_as_read`): their kept values
+        # may be stale, so nothing may rest on them but a guess the write checks itself.
+        self.ignored = frozenset(ignored)
         self._rows: dict[tuple[Any, ...], tuple[Any, RowAsRead]] = {}
         self._lock = threading.Lock()
         _every.add(self)
@@ -53,7 +58,7 @@ class CachedRows:
             instance = self.read.get(*key, using=using)
             if instance is None:
                 return None
-            found = (instance, row_as_read(instance, using=using))
+            found = (instance, row_as_read(instance, using=using, ignored=self.ignored))
             if using == "default":
                 with self._lock:
                     while len(self._rows) >= self.size:

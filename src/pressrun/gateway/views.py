@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,11 +15,14 @@ from pressrun.accounts.services import (
     CredentialsInvalid,
     CredentialsMissing,
     publisher_authenticate,
+    publisher_authenticate_kept,
+    publisher_kept_confirm,
 )
 from pressrun.accounts.throttle import SignInThrottled
 from pressrun.billing.services import status_call_record
 from pressrun.core.client_address import client_address
 from pressrun.core.https import plain_http_refused
+from pressrun.core.prepared import RowAsRead, RowsChanged
 from pressrun.core.request_hygiene import RefusalKind, RequestRefusal, refusals_answered_by
 from pressrun.gateway import errors
 from pressrun.gateway.fields import GatewayFailure, read_fields
@@ -29,8 +33,9 @@ from pressrun.gateway.submit import (
     render_failure,
     render_success,
 )
+from pressrun.orders.models import Order
 from pressrun.orders.selectors import order_by_invoices
-from pressrun.orders.services import OrderRefused, order_place
+from pressrun.orders.services import OrderRefused, intake_reads_kept, order_place
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +49,21 @@ INTERNAL_ERROR = errors.GatewayError(
 HTTPS_REQUIRED_DETAIL = "Send it to the same URL with https:// instead of http://."
 
 
-def _authenticate(fields: dict[str, str], request: HttpRequest) -> Publisher:
-    """The publisher named by CoLoginEmail / CoLoginPassword, or GatewayFailure."""
+def _authenticate(
+    fields: dict[str, str], request: HttpRequest, *, kept: bool = False
+) -> tuple[Publisher, RowAsRead | None]:
+    """The publisher named by CoLoginEmail / CoLoginPassword, or GatewayFailure. `kept`: the
+    publisher may come from this process's memory, with the row as kept (see
+    `publisher_authenticate_kept`: the caller must then have it found unchanged)."""
+    email = fields.get("cologinemail", "")
+    password = fields.get("cologinpassword", "")
+    address = client_address(request)
     try:
-        return publisher_authenticate(
-            email=fields.get("cologinemail", ""),
-            password=fields.get("cologinpassword", ""),
-            client_address=client_address(request),
-        )
+        if kept:
+            return publisher_authenticate_kept(
+                email=email, password=password, client_address=address
+            )
+        return publisher_authenticate(email=email, password=password, client_address=address), None
     except CredentialsMissing as exc:
         raise GatewayFailure(
             errors.CREDENTIALS_MISSING,
@@ -115,12 +127,13 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
     try:
         fields = read_fields(request)
         check_source(fields)
-        publisher = _authenticate(fields, request)
-        order_request = build_order_request(fields, publisher.id)
         try:
-            order = order_place(request=order_request, publisher=publisher)
-        except OrderRefused as exc:
-            raise GatewayFailure(errors.BY_REFUSAL[exc.reason], exc.message) from exc
+            order = _submit(fields, request, kept=_publisher_kept())
+        except RowsChanged:
+            # The publisher's row changed since this process kept it (a new password, a
+            # deactivated account, new defaults): nothing was written or answered, and the
+            # order starts again from the credentials, checked against the row as it is.
+            order = _submit(fields, request, kept=False)
         return _text(render_success(order))
     except GatewayFailure as failure:
         return _text(render_failure(failure))
@@ -130,6 +143,30 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         logger.exception("order not stored")
         return _text(render_failure(GatewayFailure(INTERNAL_ERROR)))
+
+
+def _publisher_kept() -> bool:
+    """Whether an order may take its publisher from this process's memory: where intake's
+    statement requires the kept rows unchanged (PRESSRUN_INTAKE_CACHED_PUBLISHER)."""
+    return settings.INTAKE_CACHED_PUBLISHER and intake_reads_kept()
+
+
+def _submit(fields: dict[str, str], request: HttpRequest, *, kept: bool) -> Order:
+    """Authenticate, read and place the order; GatewayFailure for any answer but success.
+    With a `kept` publisher, every answer waits until its row is found unchanged
+    (RowsChanged otherwise, nothing written): the order's statement does it, and for a
+    failure found before it, `publisher_kept_confirm`."""
+    publisher, as_read = _authenticate(fields, request, kept=kept)
+    try:
+        order_request = build_order_request(fields, publisher.id)
+    except GatewayFailure:
+        if as_read is not None:
+            publisher_kept_confirm(as_read)
+        raise
+    try:
+        return order_place(request=order_request, publisher=publisher, publisher_as_read=as_read)
+    except OrderRefused as exc:
+        raise GatewayFailure(errors.BY_REFUSAL[exc.reason], exc.message) from exc
 
 
 @refusals_answered_by(_status_refused)

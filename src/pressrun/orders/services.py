@@ -22,6 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
+from pressrun.accounts.services import publisher_kept_forget
 from pressrun.billing.pricing import PriceListIncomplete, Quote, quote, shipping_rates_cached
 from pressrun.billing.services import (
     balance_debit_if_covered,
@@ -329,7 +330,9 @@ def order_price(
     return shipping_method, price
 
 
-def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
+def order_place(
+    *, request: OrderRequest, publisher: Publisher, publisher_as_read: RowAsRead | None = None
+) -> Order:
     """Validate, price and store one order; charge it when the balance covers it.
 
     Preconditions: `publisher` is authenticated and `request.publisher_id == publisher.id`.
@@ -337,10 +340,17 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
     Duplicate rules (unique invoice per product and mode; without an invoice, the same email
     and product within five days) hold under concurrent submissions: the first by a unique
     constraint, the second under a lock on the products' rows.
+
+    `publisher_as_read`: the publisher came from this process's memory, with the row as kept
+    (`publisher_authenticate_kept`; only where `intake_reads_kept()`). Whatever the outcome,
+    the row is then found unchanged first: else `RowsChanged`, with nothing written, and the
+    caller authenticates again.
     """
-    if not _reads_cached():
+    if not intake_reads_kept():
+        if publisher_as_read is not None:
+            raise ValueError("A kept publisher needs intake_reads_kept().")
         return _place(request=request, publisher=publisher, read=None)
-    read: list[RowAsRead] = []
+    read: list[RowAsRead] = [publisher_as_read] if publisher_as_read is not None else []
     try:
         try:
             return _place(request=request, publisher=publisher, read=read)
@@ -352,14 +362,18 @@ def order_place(*, request: OrderRequest, publisher: Publisher) -> Order:
                     rows_unchanged_require(read)
             raise
     except RowsChanged:
-        # A product or a rate changed after this process kept it: nothing was written, and
-        # the order is priced again from the rows as they are now.
+        # A row changed after this process kept it: nothing was written. A product or a
+        # rate: the order is priced again from the rows as they are now. The publisher's:
+        # the credentials themselves are to be checked again, by the caller.
         _projects_cached.forget(read)
         shipping_rates_cached.forget(read)
+        if publisher_as_read is not None:
+            publisher_kept_forget(read)
+            raise
         return _place(request=request, publisher=publisher, read=None)
 
 
-def _reads_cached() -> bool:
+def intake_reads_kept() -> bool:
     """Whether intake may take its product and rate from this process's memory: where its
     write is one statement that requires them unchanged (PostgreSQL, INTAKE_ONE_STATEMENT),
     so that the check costs no round trip of its own (PRESSRUN_INTAKE_CACHED_READS)."""
@@ -723,6 +737,8 @@ def _write_prepared(
                 with transaction.atomic():
                     order = write(debit_last=connection.features.has_select_for_update)
         except _OutcomeGuessedWrong:
+            # A kept publisher's balance may be what misled the guess: read it next time.
+            publisher_kept_forget(unchanged)
             with transaction.atomic():
                 order = write(debit_last=False)
     return order, lines

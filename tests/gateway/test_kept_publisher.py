@@ -1,0 +1,272 @@
+"""On PostgreSQL a gateway order whose credentials are in the credential cache takes its
+publisher's row from the process, as kept, and the order's one statement requires the row
+unchanged but for the balance: no read comes before that statement. Whatever changed the row
+meanwhile (a new password, a deactivated account, new defaults, however it was changed), no
+answer rests on the row as kept: the order is written and answered from the row as it is, and
+a failure is answered only once the row is found unchanged. On SQLite, and with
+PRESSRUN_INTAKE_CACHED_PUBLISHER off, the row is read for every order. These tests run without
+the test's own transaction around them, as the server runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.db.models import F
+from django.test import Client
+
+from pressrun.accounts.models import Publisher
+from pressrun.billing.models import LedgerEntry
+from pressrun.billing.services import ledger_credit
+from pressrun.gateway import errors
+from pressrun.orders.models import Order
+from tests.billing.test_credit_and_holds import assert_ledger_matches_balance
+from tests.gateway.helpers import nothing_written, order_fields, submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+KEPT = connection.vendor == "postgresql"
+PUBLISHER_TABLE = Publisher._meta.db_table
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The statements run meanwhile: each read's table, or the statement's first word."""
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("SELECT") and " FROM " in sql:
+            seen.append(sql.split(" FROM ", 1)[1].split(maxsplit=1)[0].strip('"'))
+        else:
+            seen.append(sql.split(maxsplit=1)[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield seen
+
+
+def order(client: Client, publisher: Any, project: Any, **fields: Any) -> dict[str, Any]:
+    return submit(client, **order_fields(publisher, project, **fields))
+
+
+@pytest.fixture
+def kept(make_publisher: Any, make_project: Any) -> tuple[Client, Any, Any]:
+    """A publisher with $50.00 and a project, ordered twice through the gateway (INV-1 and
+    INV-2, $6.00 each): the credentials are cached and, on PostgreSQL, this process keeps
+    the publisher's row."""
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    client = Client()
+    for invoice in ("INV-1", "INV-2"):
+        assert order(client, publisher, project, invoice=invoice)["SUCCESS"]
+    return client, publisher, project
+
+
+def test_a_later_order_reads_no_publisher(kept: tuple[Client, Any, Any]) -> None:
+    client, publisher, project = kept
+    with statements() as seen:
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["SUCCESS"]
+    assert reply["Status"] == "PROCESSING"
+    if KEPT:
+        assert seen == ["WITH"]
+    else:
+        assert PUBLISHER_TABLE in seen
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("32.00")
+    assert_ledger_matches_balance(publisher)
+
+
+def test_the_switch_off_reads_the_publisher_for_every_order(
+    kept: tuple[Client, Any, Any], settings: Any
+) -> None:
+    settings.INTAKE_CACHED_PUBLISHER = False
+    client, publisher, project = kept
+    with statements() as seen:
+        assert order(client, publisher, project, invoice="INV-3")["SUCCESS"]
+    assert seen[0] == PUBLISHER_TABLE
+
+
+@pytest.mark.parametrize("how", ["changed", "deactivated"])
+def test_old_credentials_are_refused_at_once_and_nothing_is_written(
+    kept: tuple[Client, Any, Any], how: str
+) -> None:
+    client, publisher, project = kept
+    rows = Publisher.objects.filter(id=publisher.id)
+    # Behind the process's back, as another process or machine would: nothing here is told.
+    if how == "changed":
+        rows.update(password=make_password("a new password"))
+    else:
+        rows.update(is_active=False)
+    with nothing_written(), statements() as seen:
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+    if KEPT:
+        # The order's statement failed on the kept row, then the row was read as it is.
+        assert seen[:2] == ["WITH", PUBLISHER_TABLE]
+    if how == "changed":
+        reply = order(client, publisher, project, invoice="INV-3", CoLoginPassword="a new password")
+        assert reply["SUCCESS"]
+        assert Order.objects.filter(invoice="INV-3").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "fields"),
+    [
+        # Found before the write: a field the order cannot be made of.
+        (errors.QUANTITY_INVALID, {"quantity": "0"}),
+        # Found by intake: a refusal of the order.
+        (errors.DUPLICATE, {"invoice": "INV-1"}),
+    ],
+)
+def test_no_failure_is_answered_to_old_credentials(
+    kept: tuple[Client, Any, Any], failure: Any, fields: dict[str, str]
+) -> None:
+    client, publisher, project = kept
+    # The answer with the current credentials is the failure...
+    with nothing_written():
+        assert order(client, publisher, project, **fields)["ERRCODE"] == failure.code
+    Publisher.objects.filter(id=publisher.id).update(password=make_password("a new password"))
+    # ... and with the old ones, after the change, the credentials' own.
+    with nothing_written():
+        reply = order(client, publisher, project, **fields)
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+    with nothing_written():
+        reply = order(client, publisher, project, CoLoginPassword="a new password", **fields)
+    assert reply["ERRCODE"] == failure.code
+
+
+def test_a_failure_on_a_row_that_holds_keeps_it(kept: tuple[Client, Any, Any]) -> None:
+    client, publisher, project = kept
+    with nothing_written():
+        assert order(client, publisher, project, quantity="0")["SUCCESS"] is False
+    with statements() as seen:
+        assert order(client, publisher, project, invoice="INV-3")["SUCCESS"]
+    assert (PUBLISHER_TABLE in seen) is not KEPT
+
+
+def test_an_order_after_the_defaults_changed_takes_the_new_ones(
+    kept: tuple[Client, Any, Any],
+) -> None:
+    client, publisher, project = kept
+    # Enough for three orders by priority mail (a balance that falls short is another test).
+    ledger_credit(publisher_id=publisher.id, amount=Decimal("100.00"), description="t", actor="t")
+    Publisher.objects.filter(id=publisher.id).update(default_mail_method="priority")
+    reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["SUCCESS"]
+    assert reply["ShippingMethod"] == "priority"
+    stored = Order.objects.get(invoice="INV-3")
+    assert stored.mail_method == "priority"
+    assert Order.objects.count() == 3
+    assert_ledger_matches_balance(publisher)
+    # The order after it keeps the row as it is now, and the one after that reads nothing.
+    with statements() as seen:
+        assert order(client, publisher, project, invoice="INV-4")["SUCCESS"]
+    assert PUBLISHER_TABLE in seen
+    with statements() as seen:
+        assert order(client, publisher, project, invoice="INV-5")["SUCCESS"]
+    assert (PUBLISHER_TABLE in seen) is not KEPT
+
+
+def test_a_balance_changed_elsewhere_is_not_a_change(kept: tuple[Client, Any, Any]) -> None:
+    """Every paid order changes the balance: the kept row does not require it, and the debit
+    decides as it always does."""
+    client, publisher, project = kept
+    # Another process's order, or a payment: only the balance moves.
+    Publisher.objects.filter(id=publisher.id).update(balance=F("balance") - Decimal("10.00"))
+    with statements() as seen:
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["SUCCESS"]
+    assert reply["Status"] == "PROCESSING"
+    if KEPT:
+        assert seen == ["WITH"]
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("22.00")
+
+
+def test_a_balance_spent_elsewhere_holds_the_order(kept: tuple[Client, Any, Any]) -> None:
+    """The kept balance says the order is covered; the debit finds it is not: the order is
+    written once, HOLD, and the next order reads the publisher's balance again."""
+    client, publisher, project = kept
+    Publisher.objects.filter(id=publisher.id).update(balance=Decimal("5.00"))
+    reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["SUCCESS"]
+    assert reply["Status"] == "HOLD"
+    assert Order.objects.filter(invoice="INV-3").count() == 1
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("5.00")
+    with statements() as seen:
+        assert order(client, publisher, project, invoice="INV-4")["Status"] == "HOLD"
+    if KEPT:
+        # Read again after the wrong guess: HOLD guessed right, the one statement alone.
+        assert seen == [PUBLISHER_TABLE, "WITH"]
+
+
+def test_a_credit_made_elsewhere_pays_the_order(make_publisher: Any, make_project: Any) -> None:
+    """The kept balance says the order must wait; a credit came meanwhile: the order is
+    paid at once."""
+    publisher = make_publisher(balance="0")
+    project = make_project(publisher)
+    client = Client()
+    for invoice in ("INV-1", "INV-2"):
+        assert order(client, publisher, project, invoice=invoice)["Status"] == "HOLD"
+    ledger_credit(publisher_id=publisher.id, amount=Decimal("20.00"), description="t", actor="test")
+    reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["SUCCESS"]
+    assert reply["Status"] == "PROCESSING"
+    # The credit paid the two held orders first ($12.00), then this one.
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("2.00")
+    assert_ledger_matches_balance(publisher)
+
+
+@pytest.mark.skipif(
+    not KEPT, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+)
+def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) -> None:
+    """4 threads place 40 orders while a fifth credits the balance and renames the company
+    8 times: every order is written once, the balance equals the ledger, and every order
+    answered as placed exists."""
+    _, publisher, project = kept
+    placed: list[str] = []
+    failures: list[Any] = []
+    lock = threading.Lock()
+
+    def orders(thread: int) -> None:
+        client = Client()
+        try:
+            for number in range(10):
+                invoice = f"T{thread}-{number}"
+                reply = order(client, publisher, project, invoice=invoice)
+                with lock:
+                    (placed if reply["SUCCESS"] else failures).append(invoice)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    def changes() -> None:
+        try:
+            for number in range(8):
+                ledger_credit(
+                    publisher_id=publisher.id, amount=Decimal("3.00"), description="t", actor="t"
+                )
+                Publisher.objects.filter(id=publisher.id).update(company=f"Company {number}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=orders, args=(n,)) for n in range(4)]
+    threads.append(threading.Thread(target=changes))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(placed) == 40
+    assert Order.objects.filter(invoice__in=placed).count() == 40
+    assert Order.objects.count() == 42
+    assert_ledger_matches_balance(publisher)
+    charged = LedgerEntry.objects.filter(publisher_id=publisher.id, amount__lt=0).count()
+    paid = Order.objects.filter(publisher_id=publisher.id, status="PROCESSING").count()
+    assert charged == paid
