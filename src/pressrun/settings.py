@@ -475,6 +475,19 @@ WEB_PROCESSES = _env_int(
     "PRESSRUN_WEB_PROCESSES", webfront.default_processes(postgresql=_ON_POSTGRESQL)
 )
 WEB_THREADS = _env_int("PRESSRUN_WEB_THREADS", webfront.default_threads(postgresql=_ON_POSTGRESQL))
+# Requests whose paths start with one of these (comma-separated) run on each process's loop
+# thread rather than on those threads: by default the gateway's and the carts', which only
+# work with the database (core/webfront.py `DEFAULT_LOOP_PATHS`). "/" runs every request
+# there; empty, none.
+WEB_LOOP_PATHS = tuple(
+    prefix.strip()
+    for prefix in os.environ.get(
+        "PRESSRUN_WEB_LOOP_PATHS", ",".join(webfront.DEFAULT_LOOP_PATHS)
+    ).split(",")
+    if prefix.strip()
+)
+if any(not prefix.startswith("/") for prefix in WEB_LOOP_PATHS):
+    raise ImproperlyConfigured("PRESSRUN_WEB_LOOP_PATHS: each path must start with '/'.")
 # `pressrun serve` gives a thread to a request only once it has arrived whole (see
 # docs/operations.md, "Serving model"). A request head must arrive within this many seconds
 # of the connection opening or of the previous answer on it (so idle connections close too);

@@ -399,9 +399,9 @@ def test_on_the_loop_requests_take_turns_while_one_streams() -> None:
     assert first.body == second.body == chunk * count
 
 
-def test_serve_runs_a_single_thread_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`pressrun serve --threads 1` (the default on SQLite) runs Django on the loop's thread;
-    more threads, on threads of their own."""
+def test_serve_runs_the_loop_paths_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pressrun serve` runs the gateway's and the carts' requests on the loop's thread and
+    the others on its threads; with "/" among the loop paths, every request on the loop."""
     import granian.server
 
     built: list[CompleteRequests] = []
@@ -414,7 +414,7 @@ def test_serve_runs_a_single_thread_on_the_loop(monkeypatch: pytest.MonkeyPatch)
             built.append(target_loader("pressrun.wsgi:application"))
 
     monkeypatch.setattr(granian.server, "Server", FakeServer)
-    for threads in (1, 4):
+    for threads, loop_paths in ((1, None), (4, None), (1, ("/",))):
         webfront.serve(
             target="pressrun.wsgi:application",
             load_application=App,
@@ -422,9 +422,77 @@ def test_serve_runs_a_single_thread_on_the_loop(monkeypatch: pytest.MonkeyPatch)
             port=8000,
             processes=1,
             threads=threads,
+            **({} if loop_paths is None else {"loop_paths": loop_paths}),
         )
-    assert [front.on_loop for front in built] == [True, False]
-    assert [front.executor._max_workers for front in built] == [1, 4]
+    assert [front.loop_paths for front in built] == [("/gateway/", "/carts/")] * 2 + [("/",)]
+    assert [front.on_loop for front in built] == [False, False, True]
+    assert [front.executor._max_workers for front in built] == [1, 4, 1]
+
+
+def test_the_loop_paths_run_on_the_loop_and_the_others_on_a_thread() -> None:
+    app = App()
+    front = CompleteRequests(app, threads=2, limits=LIMITS, loop_paths=("/gateway/", "/carts/"))
+    paths = [b"/gateway/order", b"/carts/shopify", b"/orders/export", b"/gateway", b"/"]
+
+    async def run() -> list[int]:
+        for path in paths:
+            client = Client(parts=[])
+            await front(scope(method="GET", raw_path=path), client.receive, client.send)
+            assert (client.status, client.body) == (200, b"done\n")
+        return [threading.get_ident()] * len(paths)
+
+    here = asyncio.run(run())
+    # Each call records its thread twice: when called and when producing the body.
+    ran_on = app.threads[::2]
+    assert [thread == loop for thread, loop in zip(ran_on, here, strict=True)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_a_long_request_off_the_loop_holds_no_loop_path_request() -> None:
+    """A dashboard request that waits (a payment provider's call, a slow export) holds one of
+    the process's threads: the gateway's requests, run on the loop, go on being answered."""
+    release = threading.Event()
+    answered: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/billing/credit":
+            # Set by the test once the gateway's orders were answered meanwhile; the timeout
+            # only keeps a broken front from hanging the suite.
+            release.wait(timeout=10)
+        answered.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    front = CompleteRequests(app, threads=2, limits=LIMITS, loop_paths=("/gateway/",))
+
+    async def run() -> None:
+        waiting_client = Client(parts=[])
+        waiting = asyncio.create_task(
+            front(
+                scope(method="GET", raw_path=b"/billing/credit"),
+                waiting_client.receive,
+                waiting_client.send,
+            )
+        )
+        await asyncio.sleep(0.05)
+        for _ in range(3):
+            client = Client(parts=[])
+            await asyncio.wait_for(
+                front(scope(method="GET"), client.receive, client.send), timeout=2
+            )
+            assert client.status == 200
+        assert answered == ["/gateway/order"] * 3
+        release.set()
+        await asyncio.wait_for(waiting, 5)
+        assert waiting_client.status == 200
+
+    asyncio.run(run())
+    assert answered == ["/gateway/order"] * 3 + ["/billing/credit"]
 
 
 def test_an_application_that_raises_past_the_front_reaches_the_loop(on_loop: bool) -> None:

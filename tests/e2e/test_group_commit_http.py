@@ -1,7 +1,7 @@
 """The gateway's rules when a serving process writes orders in groups (core/group_commit.py).
 
-A second `pressrun serve` on the live service's data runs one process with eight threads,
-so orders that arrive together are written in shared transactions (SQLite's default; on
+A second `pressrun serve` on the live service's data runs one process with eight threads
+that run the gateway's requests too, so orders that arrive together are written in shared transactions (SQLite's default; on
 PostgreSQL the setting turns it on). The concurrency rules must hold exactly as they do
 order by order: one order per invoice, one per email and product without an invoice, and the
 balance paying exactly the orders it covers.
@@ -46,6 +46,8 @@ def grouping_server(live_service: LiveService) -> Iterator[Server]:
     with live_service.another_server(
         PRESSRUN_WEB_PROCESSES="1",
         PRESSRUN_WEB_THREADS="8",
+        # The gateway's requests on those threads, not on the process's one loop thread.
+        PRESSRUN_WEB_LOOP_PATHS="",
         PRESSRUN_INTAKE_GROUP_COMMIT="1",
     ) as base_url:
         yield Server(base_url)

@@ -8,9 +8,14 @@ file past `SPOOL_IN_MEMORY_BYTES`; only then does one of the process's few threa
 Django's WSGI application on it. A client that sends slowly, or nothing at all, costs a
 connection and a little memory or disk, never one of the threads that serve everybody else.
 
-A process with one Django thread (`on_loop`, the default on SQLite) has no separate thread: the
-loop's own thread runs Django on each complete request, one at a time, which saves the two
-hand-overs between threads (about a sixth of the server's CPU for a small request).
+The requests whose paths start with one of `loop_paths` (by default the gateway's and the
+carts': short, bounded, and most of the traffic) are run by the loop's own thread, one at a
+time, which saves the two hand-overs between threads (about a sixth of the server's CPU for
+a small request). Everything else (the dashboard's pages and exports, the payment
+provider's calls, the operator's pages) runs on the process's threads, so that a request
+that takes long (a large export streamed to a slow client, a payment call waiting for its
+timeout) holds one of those threads and never the loop that runs the gateway. With
+`on_loop` every request runs on the loop's thread.
 
 The answers the front gives itself, always closing the connection:
 
@@ -108,13 +113,18 @@ def default_processes(*, postgresql: bool) -> int:
 
 
 def default_threads(*, postgresql: bool) -> int:
-    """`pressrun serve`'s threads per process when not told (PRESSRUN_WEB_THREADS). SQLite:
-    one, the loop's own (`on_loop`): more threads only queue on the write lock. PostgreSQL:
-    two, so that a request that takes long (a large export streamed to a slow client, a
-    call to the payment provider) holds one thread of its process and not the whole
-    process; the waits for the database are served by more processes
-    (`default_processes`)."""
+    """`pressrun serve`'s threads per process when not told (PRESSRUN_WEB_THREADS), for the
+    requests not run on the loop (`DEFAULT_LOOP_PATHS`). SQLite: one, as more would only
+    queue on the write lock. PostgreSQL: two, so that one request that takes long (a large
+    export streamed to a slow client, a call to the payment provider) leaves the other
+    free; the waits for the database are served by more processes (`default_processes`)."""
     return 2 if postgresql else 1
+
+
+# The paths whose requests the loop's own thread runs (PRESSRUN_WEB_LOOP_PATHS): the gateway
+# and the carts' notifications, whose views only read and write the database (no call to
+# another service, no streamed response), so that none of them can hold the loop for long.
+DEFAULT_LOOP_PATHS = ("/gateway/", "/carts/")
 
 
 @dataclass(frozen=True)
@@ -175,9 +185,10 @@ class CompleteRequests:
     """ASGI application: reads every request completely, then runs `wsgi_app` on a thread.
 
     `threads` is the number of threads (per process) that run Django: with SQLite one, as
-    they would only take turns on its one write lock; with PostgreSQL more. With `on_loop`
-    Django runs on the loop's own thread instead, one complete request at a time: the same
-    as one thread of its own, without the hand-overs.
+    they would only take turns on its one write lock; with PostgreSQL more. A request whose
+    path starts with one of `loop_paths` (every request, with `on_loop`) runs on the loop's
+    own thread instead, one complete request at a time: the same as one thread of its own,
+    without the hand-overs.
     """
 
     def __init__(
@@ -188,15 +199,17 @@ class CompleteRequests:
         limits: FrontLimits,
         access_log: bool = False,
         on_loop: bool = False,
+        loop_paths: Iterable[str] = (),
     ) -> None:
         self.wsgi_app = wsgi_app
         self.limits = limits
         self.access_log = access_log
         self.on_loop = on_loop
-        # With `on_loop`, the loop's thread is the one thread: a request waits for its turn
-        # here (while another streams its response to a slow client).
+        self.loop_paths = tuple(loop_paths)
+        # On the loop's thread one request runs at a time: the next waits for its turn here
+        # (while another streams its response to a slow client).
         self._turn = asyncio.Lock()
-        # Unused with `on_loop` (its thread would only start with a first job).
+        # Its threads start with their first jobs: unused with `on_loop`.
         self.executor = ThreadPoolExecutor(
             max_workers=1 if on_loop else threads, thread_name_prefix="pressrun-web"
         )
@@ -233,7 +246,7 @@ class CompleteRequests:
         environ = _environ(scope, body)
         loop = asyncio.get_running_loop()
         channel = _Channel(loop, receive, send)
-        if self.on_loop:
+        if self.on_loop or (self.loop_paths and scope["path"].startswith(self.loop_paths)):
             answer = await self._on_loop(environ, channel)
         else:
             answer = await self._on_thread(environ, channel)
@@ -665,14 +678,17 @@ def serve(
     port: int,
     processes: int,
     threads: int,
+    loop_paths: Iterable[str] = DEFAULT_LOOP_PATHS,
     header_timeout_seconds: int = DEFAULT_HEADER_TIMEOUT_SECONDS,
     limits: FrontLimits | None = None,
     access_log: bool = False,
 ) -> None:
     """Serve a WSGI application until SIGINT / SIGTERM: granian with `processes` processes,
-    each running `CompleteRequests` with `threads` threads (one: the loop's own thread).
+    each running `CompleteRequests` with `threads` threads, and the requests whose paths
+    start with one of `loop_paths` on the loop's own thread ("/": every request).
     `load_application` runs in each process after it starts; `target` only names the
     application in granian's messages."""
+    loop_paths = tuple(loop_paths)
     from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.server import Server
@@ -683,7 +699,8 @@ def serve(
             threads=threads,
             limits=limits or FrontLimits(),
             access_log=access_log,
-            on_loop=threads == 1,
+            on_loop="/" in loop_paths,
+            loop_paths=loop_paths,
         )
 
     server = Server(

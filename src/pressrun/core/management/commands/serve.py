@@ -48,14 +48,16 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=settings.WEB_PROCESSES,
-            help="Server processes (default: PRESSRUN_WEB_PROCESSES or 2).",
+            help="Server processes (default: PRESSRUN_WEB_PROCESSES, or 2 on SQLite and 2 "
+            "per usable core, at most 16, on PostgreSQL).",
         )
         parser.add_argument(
             "--threads",
             type=int,
             default=settings.WEB_THREADS,
-            help="Threads running Django in each process (default: PRESSRUN_WEB_THREADS, or "
-            "1 on SQLite and 4 on PostgreSQL).",
+            help="Threads running Django in each process for the requests not run on its "
+            "loop (PRESSRUN_WEB_LOOP_PATHS: the gateway's and the carts'); default: "
+            "PRESSRUN_WEB_THREADS, or 1 on SQLite and 2 on PostgreSQL.",
         )
         parser.add_argument("--access-log", action="store_true", help="Log every request.")
 
@@ -91,6 +93,7 @@ class Command(BaseCommand):
                 port=port,
                 processes=processes,
                 threads=threads,
+                loop_paths=settings.WEB_LOOP_PATHS,
                 header_timeout_seconds=settings.WEB_HEADER_TIMEOUT_SECONDS,
                 limits=webfront.FrontLimits(
                     body_timeout_seconds=settings.WEB_BODY_TIMEOUT_SECONDS,
