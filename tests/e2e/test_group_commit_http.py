@@ -1,10 +1,10 @@
 """The gateway's rules when a serving process writes orders in groups (core/group_commit.py).
 
 A second `pressrun serve` on the live service's data runs one process with eight threads
-that run the gateway's requests too, so orders that arrive together are written in shared transactions (SQLite's default; on
-PostgreSQL the setting turns it on). The concurrency rules must hold exactly as they do
-order by order: one order per invoice, one per email and product without an invoice, and the
-balance paying exactly the orders it covers.
+that run the gateway's requests too, so orders that arrive together are written in shared
+transactions (SQLite's default; on PostgreSQL the setting turns it on). The concurrency
+rules must hold exactly as they do order by order: one order per invoice, one per email and
+product without an invoice, and the balance paying exactly the orders it covers.
 """
 
 from __future__ import annotations
