@@ -468,8 +468,9 @@ if TRUSTED_PROXY_COUNT < 1:
 
 
 # --- web server ----------------------------------------------------------------------------
-# SQLite: two processes of one thread running Django; PostgreSQL: two per core, of two
-# threads each (core/webfront.py `default_processes`, `default_threads`: why, as measured).
+# SQLite: two processes of one thread running Django besides the loop's own; PostgreSQL: two
+# per core, of two threads each besides the loop's (core/webfront.py `default_processes`,
+# `default_threads`: why, as measured). The loop's thread runs the gateway and the carts.
 _ON_POSTGRESQL = DATABASES["default"]["ENGINE"].endswith("postgresql")
 WEB_PROCESSES = _env_int(
     "PRESSRUN_WEB_PROCESSES", webfront.default_processes(postgresql=_ON_POSTGRESQL)

@@ -432,7 +432,9 @@ def test_serve_runs_the_loop_paths_on_the_loop(monkeypatch: pytest.MonkeyPatch) 
 def test_the_loop_paths_run_on_the_loop_and_the_others_on_a_thread() -> None:
     app = App()
     front = CompleteRequests(app, threads=2, limits=LIMITS, loop_paths=("/gateway/", "/carts/"))
+    # Decided on the path Django routes by (percent-decoded), not on the raw one.
     paths = [b"/gateway/order", b"/carts/shopify", b"/orders/export", b"/gateway", b"/"]
+    paths += [b"/%67ateway/status"]
 
     async def run() -> list[int]:
         for path in paths:
@@ -450,6 +452,7 @@ def test_the_loop_paths_run_on_the_loop_and_the_others_on_a_thread() -> None:
         False,
         False,
         False,
+        True,
     ]
 
 

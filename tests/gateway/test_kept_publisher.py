@@ -21,11 +21,12 @@ from django.db import connection
 from django.db.models import F
 from django.test import Client
 
-from pressrun.accounts.models import Publisher
+from pressrun.accounts.models import KnownSignInAddress, Publisher
 from pressrun.billing.models import LedgerEntry
 from pressrun.billing.services import ledger_credit
 from pressrun.gateway import errors
 from pressrun.orders.models import Order
+from pressrun.orders.services import Refusal
 from tests.billing.test_credit_and_holds import assert_ledger_matches_balance
 from tests.gateway.helpers import nothing_written, order_fields, submit
 
@@ -91,53 +92,100 @@ def test_the_switch_off_reads_the_publisher_for_every_order(
     assert seen[0] == PUBLISHER_TABLE
 
 
-@pytest.mark.parametrize("how", ["changed", "deactivated"])
-def test_old_credentials_are_refused_at_once_and_nothing_is_written(
-    kept: tuple[Client, Any, Any], how: str
-) -> None:
-    client, publisher, project = kept
+def change(publisher: Any, how: str) -> None:
+    """Change the publisher's row behind the process's back, as another process or machine
+    would: nothing here is told."""
     rows = Publisher.objects.filter(id=publisher.id)
-    # Behind the process's back, as another process or machine would: nothing here is told.
     if how == "changed":
         rows.update(password=make_password("a new password"))
     else:
         rows.update(is_active=False)
+
+
+@pytest.mark.parametrize("mode", ["prod", "test"])
+@pytest.mark.parametrize("how", ["changed", "deactivated"])
+def test_old_credentials_are_refused_at_once_and_nothing_is_written(
+    kept: tuple[Client, Any, Any], how: str, mode: str
+) -> None:
+    client, publisher, project = kept
+    change(publisher, how)
     with nothing_written(), statements() as seen:
-        reply = order(client, publisher, project, invoice="INV-3")
+        reply = order(client, publisher, project, invoice="INV-3", mode=mode)
     assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
     if KEPT:
         # The order's statement failed on the kept row, then the row was read as it is.
         assert seen[:2] == ["WITH", PUBLISHER_TABLE]
     if how == "changed":
-        reply = order(client, publisher, project, invoice="INV-3", CoLoginPassword="a new password")
+        reply = order(
+            client, publisher, project, invoice="INV-3", mode=mode, CoLoginPassword="a new password"
+        )
         assert reply["SUCCESS"]
         assert Order.objects.filter(invoice="INV-3").count() == 1
 
 
+def test_old_credentials_with_a_spent_balance_are_refused(kept: tuple[Client, Any, Any]) -> None:
+    """The kept balance guesses wrong and the password changed: the debit-first retry checks
+    the kept row in its transaction before it debits anything."""
+    client, publisher, project = kept
+    Publisher.objects.filter(id=publisher.id).update(balance=Decimal("1.00"))
+    change(publisher, "changed")
+    with nothing_written():
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+
+
+def test_old_credentials_from_a_new_address_record_no_known_address(
+    kept: tuple[Client, Any, Any],
+) -> None:
+    """A known address is spared the account-wide throttle: it is recorded only from
+    credentials checked against the row as it is, never from a kept one."""
+    _, publisher, project = kept
+    known = sorted(KnownSignInAddress.objects.values_list("login", "client_address"))
+    change(publisher, "changed")
+    stranger = Client(REMOTE_ADDR="198.51.100.9")
+    with nothing_written():
+        reply = order(stranger, publisher, project, invoice="INV-3")
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+    assert sorted(KnownSignInAddress.objects.values_list("login", "client_address")) == known
+    # With the right password, the new address is recorded, and its next order is kept.
+    reply = order(stranger, publisher, project, invoice="INV-3", CoLoginPassword="a new password")
+    assert reply["SUCCESS"]
+    assert (publisher.email, "198.51.100.9") in set(
+        KnownSignInAddress.objects.values_list("login", "client_address")
+    )
+
+
+@pytest.mark.parametrize("how", ["changed", "deactivated"])
 @pytest.mark.parametrize(
     ("failure", "fields"),
     [
         # Found before the write: a field the order cannot be made of.
         (errors.QUANTITY_INVALID, {"quantity": "0"}),
-        # Found by intake: a refusal of the order.
+        # Found by intake: refusals of the order, before its statement and by it.
+        (errors.BY_REFUSAL[Refusal.PRODUCT_UNKNOWN], {"productid": "999999"}),
         (errors.DUPLICATE, {"invoice": "INV-1"}),
+        # Without an invoice, the five-day check by email, in the order's transaction.
+        (errors.DUPLICATE, {"invoice": None, "email": "fan@example.com"}),
     ],
 )
 def test_no_failure_is_answered_to_old_credentials(
-    kept: tuple[Client, Any, Any], failure: Any, fields: dict[str, str]
+    kept: tuple[Client, Any, Any], failure: Any, fields: dict[str, str], how: str
 ) -> None:
     client, publisher, project = kept
+    if fields.get("email"):
+        assert order(client, publisher, project, **fields)["SUCCESS"]
     # The answer with the current credentials is the failure...
     with nothing_written():
         assert order(client, publisher, project, **fields)["ERRCODE"] == failure.code
-    Publisher.objects.filter(id=publisher.id).update(password=make_password("a new password"))
+    change(publisher, how)
     # ... and with the old ones, after the change, the credentials' own.
     with nothing_written():
         reply = order(client, publisher, project, **fields)
     assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
-    with nothing_written():
-        reply = order(client, publisher, project, CoLoginPassword="a new password", **fields)
-    assert reply["ERRCODE"] == failure.code
+    if how == "changed":
+        with nothing_written():
+            reply = order(client, publisher, project, CoLoginPassword="a new password", **fields)
+        assert reply["ERRCODE"] == failure.code
 
 
 def test_a_failure_on_a_row_that_holds_keeps_it(kept: tuple[Client, Any, Any]) -> None:

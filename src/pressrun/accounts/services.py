@@ -462,6 +462,10 @@ def _cached_publisher(
     cached = cache.get(key)
     if not isinstance(cached, _CachedCredential):
         return None
+    if address not in cached.addresses:
+        # The address is recorded as known below, which loosens the throttle for it: only on
+        # credentials checked against the row as it is, never against a kept one.
+        kept = False
 
     def verified(publisher: Publisher | None) -> bool:
         return publisher is not None and hmac.compare_digest(

@@ -86,7 +86,7 @@ MAX_REQUEST_HEAD_BYTES = 72 * 1024
 
 
 # Processes `pressrun serve` starts on PostgreSQL at most when not told: each holds its own
-# database connection (one per thread), and a machine reporting many cores may grant this
+# database connections (one per thread, the loop's included), and a machine reporting many cores may grant this
 # service few of them (a container's CPU quota is not visible to the process).
 MAX_DEFAULT_PROCESSES = 16
 
@@ -122,8 +122,9 @@ def default_threads(*, postgresql: bool) -> int:
 
 
 # The paths whose requests the loop's own thread runs (PRESSRUN_WEB_LOOP_PATHS): the gateway
-# and the carts' notifications, whose views only read and write the database (no call to
-# another service, no streamed response), so that none of them can hold the loop for long.
+# and the carts' notifications, whose views work with the database only (no call to another
+# service, no streamed response). The longest of them is a credential check that misses the
+# credential cache: one password hash, once per credentials, process and cache lifetime.
 DEFAULT_LOOP_PATHS = ("/gateway/", "/carts/")
 
 
@@ -246,7 +247,8 @@ class CompleteRequests:
         environ = _environ(scope, body)
         loop = asyncio.get_running_loop()
         channel = _Channel(loop, receive, send)
-        if self.on_loop or (self.loop_paths and scope["path"].startswith(self.loop_paths)):
+        # Decided on the path Django routes by.
+        if self.on_loop or (self.loop_paths and environ["PATH_INFO"].startswith(self.loop_paths)):
             answer = await self._on_loop(environ, channel)
         else:
             answer = await self._on_thread(environ, channel)
@@ -329,8 +331,8 @@ class CompleteRequests:
     ) -> _Whole | tuple[int, int]:
         """Run Django on the loop's thread, when its turn comes. As on a thread, a request
         whose connection task is cancelled while it waits never runs. While Django runs, the
-        loop waits: other connections' bodies are read, and their deadlines kept, once it is
-        done (with one thread, no other request could run meanwhile anyway)."""
+        loop waits: other connections' bodies are read, their deadlines kept and the threads'
+        answers sent once it is done (so only short requests run here: `loop_paths`)."""
         try:
             async with self._turn:
                 return await self._run_on_loop(environ, channel)
