@@ -86,8 +86,9 @@ MAX_REQUEST_HEAD_BYTES = 72 * 1024
 
 
 # Processes `pressrun serve` starts on PostgreSQL at most when not told: each holds its own
-# database connections (one per thread, the loop's included), and a machine reporting many cores may grant this
-# service few of them (a container's CPU quota is not visible to the process).
+# database connections (one per thread, the loop's included), and a machine reporting many
+# cores may grant this service few of them (a container's CPU quota is not visible to the
+# process).
 MAX_DEFAULT_PROCESSES = 16
 
 
