@@ -10,6 +10,7 @@ the test's own transaction around them, as the server runs."""
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 from django.db.models import F
 from django.test import Client
+from django.utils import timezone
 
 from pressrun.accounts.models import KnownSignInAddress, Publisher
 from pressrun.billing.models import LedgerEntry
@@ -302,3 +304,67 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
     charged = LedgerEntry.objects.filter(publisher_id=publisher.id, amount__lt=0).count()
     paid = Order.objects.filter(publisher_id=publisher.id, status="PROCESSING").count()
     assert charged == paid
+
+
+@pytest.mark.skipif(
+    not KEPT, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+)
+def test_a_password_changed_while_orders_arrive_stops_them_at_once(
+    kept: tuple[Client, Any, Any],
+) -> None:
+    """4 threads keep ordering with the password while a fifth changes it (as another
+    machine would): every order answered as placed was made before the change was
+    committed, and each thread's next order after it is refused, with nothing written."""
+    _, publisher, project = kept
+    replies: list[tuple[str, dict[str, Any]]] = []
+    failures: list[BaseException] = []
+    changed_at: list[datetime] = []
+    lock = threading.Lock()
+    started = threading.Event()
+
+    def orders(thread: int) -> None:
+        client = Client()
+        try:
+            for number in range(200):
+                invoice = f"P{thread}-{number}"
+                reply = order(client, publisher, project, invoice=invoice)
+                with lock:
+                    replies.append((invoice, reply))
+                if number == 3:
+                    started.set()
+                if not reply["SUCCESS"]:
+                    return
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    def change() -> None:
+        try:
+            assert started.wait(timeout=30)
+            Publisher.objects.filter(id=publisher.id).update(
+                password=make_password("a new password")
+            )
+            changed_at.append(timezone.now())
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=orders, args=(n,)) for n in range(4)]
+    threads.append(threading.Thread(target=change))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    refused = [reply for _, reply in replies if not reply["SUCCESS"]]
+    # Each thread went on until its first refusal, the credentials' own.
+    assert [reply["ERRCODE"] for reply in refused] == [errors.CREDENTIALS_INVALID.code] * 4
+    placed = [invoice for invoice, reply in replies if reply["SUCCESS"]]
+    assert len(placed) >= 4
+    stored = Order.objects.filter(invoice__in=placed)
+    assert stored.count() == len(placed)
+    assert Order.objects.count() == 2 + len(placed)
+    assert max(stored.values_list("created_at", flat=True)) < changed_at[0]
+    assert_ledger_matches_balance(publisher)
