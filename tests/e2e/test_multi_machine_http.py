@@ -423,8 +423,10 @@ def _drive(jobs: list[Job], client: RoundRobin, *, threads: int) -> None:
 def _kill_while_running_a_task(cluster: Cluster, victim: Machine) -> None:
     """SIGKILL `victim` in the middle of one of the orders' tasks. A kill from outside cannot
     be timed to land there, so the victim is frozen (SIGSTOP) and the database asked whether
-    a task is RUNNING under its id: if one is, the victim is killed frozen, mid-task; if not,
-    it is thawed and asked again a moment later."""
+    a task is RUNNING under its id: if one still is a moment later, the victim is killed
+    frozen, mid-task; if not, it is thawed and asked again. (A statement the victim sent just
+    before it froze, the one that finishes the task, may still land: the second look lets
+    it, so the task killed is one the victim can no longer finish.)"""
     import psycopg
 
     table = cluster.shell_json(
@@ -432,7 +434,7 @@ def _kill_while_running_a_task(cluster: Cluster, victim: Machine) -> None:
         "print(json.dumps(DBTaskResult._meta.db_table))"
     )
     query = (
-        f'SELECT count(*) FROM "{table}" '
+        f'SELECT id FROM "{table}" '
         "WHERE status = 'RUNNING' AND task_path = ANY(%s) AND worker_ids ->> -1 = %s"
     )
     parts = urlsplit(cluster.database_url)
@@ -442,10 +444,16 @@ def _kill_while_running_a_task(cluster: Cluster, victim: Machine) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         while True:
             os.kill(victim.process.pid, signal.SIGSTOP)
-            row = connection.execute(query, [list(ORDER_TASKS), victim_id]).fetchone()
-            if row is not None and row[0] > 0:
-                os.kill(victim.process.pid, signal.SIGKILL)
-                break
+
+            def running() -> set[str]:
+                rows = connection.execute(query, [list(ORDER_TASKS), victim_id]).fetchall()
+                return {str(task_id) for (task_id,) in rows}
+
+            if running():
+                time.sleep(0.3)
+                if running():
+                    os.kill(victim.process.pid, signal.SIGKILL)
+                    break
             os.kill(victim.process.pid, signal.SIGCONT)
             if time.monotonic() > deadline:
                 pytest.fail(f"worker {victim_id} was never seen running a task")
