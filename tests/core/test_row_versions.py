@@ -29,7 +29,7 @@ from pressrun.core.prepared import (
     row_as_read,
     rows_unchanged_require,
 )
-from pressrun.core.row_cache import CachedRows, cached_rows_clear
+from pressrun.core.row_cache import CachedRows, cached_rows_clear, cached_rows_forget
 
 pytestmark = pytest.mark.django_db
 postgresql_only = pytest.mark.skipif(
@@ -226,3 +226,32 @@ def test_cached_rows_answer_from_memory_with_a_copy_each(
         assert len(reads) == 1
     with pytest.raises(ValueError, match="size"):
         CachedRows(project_read, size=0)
+
+
+@postgresql_only
+def test_rows_forgotten_by_what_was_read_leave_every_cache_that_kept_them(
+    make_publisher: Any, make_project: Any
+) -> None:
+    """`cached_rows_forget` drops each row from the cache that kept it, whichever that is,
+    and nothing else."""
+    cached_rows_clear()
+    publisher = make_publisher()
+    first, second = make_project(publisher), make_project(publisher)
+    projects = CachedRows(project_read)
+    publishers = CachedRows(PreparedRowRead(Publisher), ignored=("balance",))
+    kept_project, kept_publisher, other = (
+        projects.get(first.id),
+        publishers.get(publisher.id),
+        projects.get(second.id),
+    )
+    assert kept_project is not None
+    assert kept_publisher is not None
+    assert other is not None
+    # The balance is left out of the publisher's row as read.
+    assert "balance" not in kept_publisher[1].columns
+    cached_rows_forget(row for row in (kept_project[1], kept_publisher[1]))
+    with CaptureQueriesContext(connection) as reads:
+        assert projects.get(first.id) is not None
+        assert publishers.get(publisher.id) is not None
+        assert projects.get(second.id) is not None
+    assert len(reads) == 2

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -381,12 +380,6 @@ def publisher_kept_confirm(row: RowAsRead) -> None:
     except RowsChanged:
         _publishers_kept.forget([row])
         raise
-
-
-def publisher_kept_forget(rows: Iterable[RowAsRead]) -> None:
-    """Drop the kept publisher rows among `rows` (they have changed, or may have: a debit
-    decided otherwise than their balance said)."""
-    _publishers_kept.forget(row for row in rows if row.model is Publisher)
 
 
 def _authenticate(

@@ -93,6 +93,15 @@ def _copied(instance: Model) -> Model:
 _every: weakref.WeakSet[CachedRows] = weakref.WeakSet()
 
 
+def cached_rows_forget(rows: Iterable[RowAsRead]) -> None:
+    """Drop these rows, as some `get` gave them, from whichever `CachedRows` keeps them (a
+    statement that required them found one changed, and which one it does not say)."""
+    stale = list(rows)
+    if stale:
+        for cached in list(_every):
+            cached.forget(stale)
+
+
 def cached_rows_clear() -> None:
     """Forget every row kept in this process (a database emptied or restored under it: the
     rows would still be checked, this only spares the failed statements)."""

@@ -22,8 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
-from pressrun.accounts.services import publisher_kept_forget
-from pressrun.billing.pricing import PriceListIncomplete, Quote, quote, shipping_rates_cached
+from pressrun.billing.pricing import PriceListIncomplete, Quote, quote
 from pressrun.billing.services import (
     balance_debit_if_covered,
     balance_debit_prepare,
@@ -48,7 +47,7 @@ from pressrun.core.prepared import (
     prepare_insert,
     rows_unchanged_require,
 )
-from pressrun.core.row_cache import CachedRows
+from pressrun.core.row_cache import CachedRows, cached_rows_forget
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -362,21 +361,21 @@ def order_place(
                     rows_unchanged_require(read)
             raise
     except RowsChanged:
-        # A row changed after this process kept it: nothing was written. A product or a
-        # rate: the order is priced again from the rows as they are now. The publisher's:
-        # the credentials themselves are to be checked again, by the caller.
-        _projects_cached.forget(read)
-        shipping_rates_cached.forget(read)
+        # A row changed after this process kept it: nothing was written, and none of the
+        # rows is kept any longer. A product or a rate: the order is priced again from the
+        # rows as they are now. The publisher's: the credentials themselves are to be
+        # checked again, by the caller.
+        cached_rows_forget(read)
         if publisher_as_read is not None:
-            publisher_kept_forget(read)
             raise
         return _place(request=request, publisher=publisher, read=None)
 
 
 def intake_reads_kept() -> bool:
-    """Whether intake may take its product and rate from this process's memory: where its
-    write is one statement that requires them unchanged (PostgreSQL, INTAKE_ONE_STATEMENT),
-    so that the check costs no round trip of its own (PRESSRUN_INTAKE_CACHED_READS)."""
+    """Whether intake may take its product and rate (and its caller the publisher,
+    `publisher_as_read`) from this process's memory: where its write is one statement that
+    requires them unchanged (PostgreSQL, INTAKE_ONE_STATEMENT), so that the check costs no
+    round trip of its own (PRESSRUN_INTAKE_CACHED_READS)."""
     return (
         settings.INTAKE_CACHED_READS
         and settings.INTAKE_ONE_STATEMENT
@@ -738,7 +737,7 @@ def _write_prepared(
                     order = write(debit_last=connection.features.has_select_for_update)
         except _OutcomeGuessedWrong:
             # A kept publisher's balance may be what misled the guess: read it next time.
-            publisher_kept_forget(unchanged)
+            cached_rows_forget(row for row in unchanged if row.model is Publisher)
             with transaction.atomic():
                 order = write(debit_last=False)
     return order, lines
