@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from pressrun.orders.services import Refusal
 from tests.billing.test_credit_and_holds import assert_ledger_matches_balance
 from tests.gateway.helpers import nothing_written, order_fields, submit
 from tests.orders.test_intake_cached_reads import statements
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 KEPT = connection.vendor == "postgresql"
@@ -264,39 +266,26 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
     answered as placed exists."""
     _, publisher, project = kept
     placed: list[str] = []
-    failures: list[Any] = []
+    refused: list[str] = []
     lock = threading.Lock()
 
     def orders(thread: int) -> None:
         client = Client()
-        try:
-            for number in range(10):
-                invoice = f"T{thread}-{number}"
-                reply = order(client, publisher, project, invoice=invoice)
-                with lock:
-                    (placed if reply["SUCCESS"] else failures).append(invoice)
-        except BaseException as exc:  # pragma: no cover - reported below
-            failures.append(exc)
-        finally:
-            connection.close()
+        for number in range(10):
+            invoice = f"T{thread}-{number}"
+            reply = order(client, publisher, project, invoice=invoice)
+            with lock:
+                (placed if reply["SUCCESS"] else refused).append(invoice)
 
     def changes() -> None:
-        try:
-            for number in range(8):
-                ledger_credit(
-                    publisher_id=publisher.id, amount=Decimal("3.00"), description="t", actor="t"
-                )
-                Publisher.objects.filter(id=publisher.id).update(company=f"Company {number}")
-        finally:
-            connection.close()
+        for number in range(8):
+            ledger_credit(
+                publisher_id=publisher.id, amount=Decimal("3.00"), description="t", actor="t"
+            )
+            Publisher.objects.filter(id=publisher.id).update(company=f"Company {number}")
 
-    threads = [threading.Thread(target=orders, args=(n,)) for n in range(4)]
-    threads.append(threading.Thread(target=changes))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert run_together(*(partial(orders, n) for n in range(4)), changes) == []
+    assert refused == []
     assert len(placed) == 40
     assert Order.objects.filter(invoice__in=placed).count() == 40
     assert Order.objects.count() == 42
@@ -317,47 +306,28 @@ def test_a_password_changed_while_orders_arrive_stops_them_at_once(
     committed, and each thread's next order after it is refused, with nothing written."""
     _, publisher, project = kept
     replies: list[tuple[str, dict[str, Any]]] = []
-    failures: list[BaseException] = []
     changed_at: list[datetime] = []
     lock = threading.Lock()
     started = threading.Event()
 
     def orders(thread: int) -> None:
         client = Client()
-        try:
-            for number in range(200):
-                invoice = f"P{thread}-{number}"
-                reply = order(client, publisher, project, invoice=invoice)
-                with lock:
-                    replies.append((invoice, reply))
-                if number == 3:
-                    started.set()
-                if not reply["SUCCESS"]:
-                    return
-        except BaseException as exc:  # pragma: no cover - reported below
-            failures.append(exc)
-        finally:
-            connection.close()
+        for number in range(200):
+            invoice = f"P{thread}-{number}"
+            reply = order(client, publisher, project, invoice=invoice)
+            with lock:
+                replies.append((invoice, reply))
+            if number == 3:
+                started.set()
+            if not reply["SUCCESS"]:
+                return
 
     def change() -> None:
-        try:
-            assert started.wait(timeout=30)
-            Publisher.objects.filter(id=publisher.id).update(
-                password=make_password("a new password")
-            )
-            changed_at.append(timezone.now())
-        except BaseException as exc:  # pragma: no cover - reported below
-            failures.append(exc)
-        finally:
-            connection.close()
+        assert started.wait(timeout=30)
+        Publisher.objects.filter(id=publisher.id).update(password=make_password("a new password"))
+        changed_at.append(timezone.now())
 
-    threads = [threading.Thread(target=orders, args=(n,)) for n in range(4)]
-    threads.append(threading.Thread(target=change))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert run_together(*(partial(orders, n) for n in range(4)), change) == []
     refused = [reply for _, reply in replies if not reply["SUCCESS"]]
     # Each thread went on until its first refusal, the credentials' own.
     assert [reply["ERRCODE"] for reply in refused] == [errors.CREDENTIALS_INVALID.code] * 4

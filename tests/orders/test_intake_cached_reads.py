@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from pressrun.orders.models import Order, OrderLine
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import OrderRefused, Refusal, order_place
 from tests.billing.test_credit_and_holds import assert_ledger_matches_balance, place
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CACHED = connection.vendor == "postgresql"
@@ -315,36 +317,19 @@ def test_orders_placed_while_the_price_changes_are_each_priced_from_one_version(
     place(publisher, project, invoice="WARM")  # kept by this process
     prices = [Decimal("4.50"), Decimal("5.25")]
     placed: list[int] = []
-    errors: list[BaseException] = []
     barrier = threading.Barrier(5)
 
     def orders(worker: int) -> None:
         barrier.wait()
-        try:
-            for number in range(8):
-                placed.append(place(publisher, project, invoice=f"W{worker}-{number}").id)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        for number in range(8):
+            placed.append(place(publisher, project, invoice=f"W{worker}-{number}").id)
 
     def reprice() -> None:
         barrier.wait()
-        try:
-            for change in range(12):
-                Project.objects.filter(id=project.id).update(price=prices[change % 2])
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        for change in range(12):
+            Project.objects.filter(id=project.id).update(price=prices[change % 2])
 
-    threads = [threading.Thread(target=orders, args=(n,)) for n in range(4)]
-    threads.append(threading.Thread(target=reprice))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_together(*(partial(orders, n) for n in range(4)), reprice) == []
     assert len(placed) == 32
     stored = Order.objects.exclude(invoice="WARM")
     assert sorted(stored.values_list("id", flat=True)) == sorted(placed)
