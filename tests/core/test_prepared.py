@@ -4,6 +4,7 @@ expression is compiled whole; a row with its own primary key (a task's UUID) kee
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from datetime import timezone as fixed_offset
@@ -445,6 +446,52 @@ def test_the_statement_cursor_is_the_drivers_unless_statements_are_watched(
         assert not _direct(cursor)
         cursor.execute(sql, [publisher.id])
     assert seen == [sql]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("watched", [False, True])
+def test_statements_in_one_cursor_block_share_its_cursor_on_sqlite(
+    make_publisher: Any, monkeypatch: pytest.MonkeyPatch, watched: bool
+) -> None:
+    publisher = make_publisher(balance="10.00")
+    opened: list[Any] = []
+    driver_cursor = prepared_module._driver_cursor
+
+    def counted(database: Any) -> Any:
+        opened.append(database)
+        return driver_cursor(database)
+
+    monkeypatch.setattr(prepared_module, "_driver_cursor", counted)
+    debit = balance_debit_prepare(publisher_id=publisher.id, amount=Decimal("4.00"))
+    arguments = {"args": [PENDING_ID], "kwargs": {"note": f"order {PENDING_ID}"}}
+    rows = [prepare_insert(_task_row(id=uuid.uuid4(), args_kwargs=arguments)) for _ in range(2)]
+    captured = CaptureQueriesContext(connection)
+    with (
+        captured if watched else contextlib.nullcontext(),
+        transaction.atomic(),
+        prepared_module.one_cursor(connection),
+    ):
+        assert debit.execute() == 1
+        for row in rows:
+            row.execute(41)
+    # Each statement ran, in order, each row with the id in its JSON value and text.
+    written = {"args": [41], "kwargs": {"note": "order 41"}}
+    for row in rows:
+        assert DBTaskResult.objects.get(pk=row.instance.pk).args_kwargs == written
+        assert row.instance.args_kwargs == written
+    assert Publisher.objects.get(pk=publisher.pk).balance == Decimal("6.00")
+    if watched:
+        # Django's cursor, shared, so the capture sees every statement.
+        assert [query["sql"].split(" ")[0] for query in captured.captured_queries][-4:] == [
+            "UPDATE",
+            "INSERT",
+            "INSERT",
+            "COMMIT",
+        ]
+        assert opened == []
+    else:
+        # The driver's cursor: opened once on SQLite, once a statement elsewhere.
+        assert len(opened) == (1 if connection.vendor == "sqlite" else 3)
 
 
 @pytest.mark.django_db

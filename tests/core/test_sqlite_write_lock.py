@@ -6,8 +6,10 @@ server's threads, the worker and commands, which each open their own connections
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +157,45 @@ def test_checkpoints_run_after_the_lock_is_released(
     assert busy == 0
     assert frames == copied
     assert rows(handler) == list(range(7))
+
+
+@pytest.mark.parametrize("watched", [False, True])
+def test_a_transaction_begins_in_the_configured_mode_whether_watched_or_not(
+    tmp_path: Path, watched: bool
+) -> None:
+    """BEGIN goes to the driver directly unless something watches the statements, which then
+    see it as Django's own cursor would show it; either way in the configured mode:
+    IMMEDIATE takes SQLite's write lock at BEGIN, before any statement."""
+    path = tmp_path / "db.sqlite3"
+    connections = ConnectionHandler(
+        {
+            "default": {
+                "ENGINE": "pressrun.core.sqlite",
+                "NAME": str(path),
+                "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+            }
+        }
+    )
+    connection = connections["default"]
+    connection.cursor().execute("CREATE TABLE t (n INTEGER)")
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper) if watched else contextlib.nullcontext():
+        begin(connection)
+    other = sqlite3.connect(path, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("INSERT INTO t VALUES (2)")
+        connection.cursor().execute("INSERT INTO t VALUES (1)")
+        connection.commit()
+        other.execute("INSERT INTO t VALUES (2)")
+        other.commit()
+    finally:
+        other.close()
+    assert seen == (["BEGIN IMMEDIATE"] if watched else [])
+    assert rows(connections) == [1, 2]
+    connections.close_all()

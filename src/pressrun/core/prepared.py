@@ -191,6 +191,37 @@ def statement_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
             raw.close()
 
 
+_SHARED_CURSOR_ATTRIBUTE = "_pressrun_shared_statement_cursor"
+
+
+def _shared_cursor(database: BaseDatabaseWrapper) -> Any:
+    return getattr(database, _SHARED_CURSOR_ATTRIBUTE, None)
+
+
+@contextlib.contextmanager
+def one_cursor(database: BaseDatabaseWrapper) -> Iterator[None]:
+    """On SQLite: the compiled statements executed in this block (`PreparedInsert.execute`
+    and `send`, `PreparedUpdate.execute`) share one cursor of `statement_cursor`, opened and
+    checked once for the block instead of once per statement. A statement there is a
+    function call of about 10 µs, and the cursor with its checks cost nearly half as much
+    again, all of it while the write lock is held (docs/performance.md, "tenth round").
+    Each statement's result is read before the next runs, as without the block.
+
+    Elsewhere the block changes nothing: on PostgreSQL a statement sent in a pipeline
+    (`pipelined`) keeps its own cursor until the replies are read."""
+    if isinstance(database, ConnectionProxy):
+        database = database._connections[database._alias]
+    if database.vendor != "sqlite" or _shared_cursor(database) is not None:
+        yield
+        return
+    with statement_cursor(database) as cursor:
+        setattr(database, _SHARED_CURSOR_ATTRIBUTE, cursor)
+        try:
+            yield
+        finally:
+            setattr(database, _SHARED_CURSOR_ATTRIBUTE, None)
+
+
 class StatementPipeline:
     """The compiled statements of one stretch of a transaction on PostgreSQL, sent without
     waiting for each reply (psycopg's pipeline mode, `pipelined`). A statement whose result
@@ -304,6 +335,10 @@ class PreparedInsert:
         """Insert the row (`PENDING_ID` replaced by `pending_id`); returns its id."""
         connection = connections[self.using]
         params = self._bound(pending_id, connection)
+        shared = _shared_cursor(connection)
+        if shared is not None:
+            shared.execute(self.sql, params)
+            return self._record_id(shared, connection)
         with statement_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             return self._record_id(cursor, connection)
@@ -329,10 +364,17 @@ class PreparedInsert:
             listed = list(params)
             for index, attname, kind, prepared in self.pending:
                 if kind == "json":
-                    # The id within a JSON value: the value rebuilt, prepared by its field.
                     field = cast("Field[Any, Any]", self.instance._meta.get_field(attname))
-                    value = _json_with_id(prepared, field, pending_id)
-                    listed[index] = field.get_db_prep_save(value, connection)
+                    if isinstance(listed[index], str):
+                        # The driver's form is the value's text (SQLite): the id goes into
+                        # the text, and the instance gets the value that text reads as.
+                        text = listed[index].replace(_PENDING_TEXT, str(pending_id))
+                        listed[index] = text
+                        value = json.loads(text, cls=cast(Any, field).decoder)
+                    else:
+                        # The id within a JSON value: the value rebuilt, prepared by its field.
+                        value = _json_with_id(prepared, field, pending_id)
+                        listed[index] = field.get_db_prep_save(value, connection)
                 else:
                     value = (
                         listed[index].replace(_PENDING_TEXT, str(pending_id))
@@ -980,7 +1022,12 @@ class PreparedUpdate:
     using: str
 
     def execute(self) -> int:
-        with statement_cursor(connections[self.using]) as cursor:
+        connection = connections[self.using]
+        shared = _shared_cursor(connection)
+        if shared is not None:
+            shared.execute(self.sql, self.params)
+            return int(shared.rowcount)
+        with statement_cursor(connection) as cursor:
             cursor.execute(self.sql, self.params)
             return int(cursor.rowcount)
 

@@ -43,6 +43,7 @@ from pressrun.core.prepared import (
     RowAsRead,
     RowsChanged,
     UpdateCountDiffers,
+    one_cursor,
     pipelined,
     prepare_insert,
     rows_unchanged_require,
@@ -666,31 +667,33 @@ def _write_prepared(
                 project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
             )
         database = transaction.get_connection()
-        if debit_last:
-            # The rows of the guessed outcome first, the debit last: on PostgreSQL the debit
-            # locks the publisher's row until COMMIT, and every other order of this
-            # publisher waits for that lock; taken last, it is held for one statement and
-            # the COMMIT instead of the whole transaction. A debit that decides against the
-            # guess rolls this attempt back (`_OutcomeGuessedWrong`) for one debit-first.
-            if joined is not None:
-                # The rows, the subscribers' and the debit as one statement (PostgreSQL).
-                order, publication = write_joined(joined)
+        # SQLite: the statements below share one cursor (core.prepared.one_cursor).
+        with one_cursor(database):
+            if debit_last:
+                # The rows of the guessed outcome first, the debit last: on PostgreSQL the debit
+                # locks the publisher's row until COMMIT, and every other order of this
+                # publisher waits for that lock; taken last, it is held for one statement and
+                # the COMMIT instead of the whole transaction. A debit that decides against the
+                # guess rolls this attempt back (`_OutcomeGuessedWrong`) for one debit-first.
+                if joined is not None:
+                    # The rows, the subscribers' and the debit as one statement (PostgreSQL).
+                    order, publication = write_joined(joined)
+                else:
+                    # The rows after the order's and the debit go out together (core.prepared
+                    # .pipelined): the transaction waits for PostgreSQL four times, not nine.
+                    with pipelined(database):
+                        order, publication = write_rows(expect_paid, expected)
+                        debited = debit.send() if debit is not None else None
+                    charged = debited is not None and debited() == 1
+                    if charged != expect_paid:
+                        raise _OutcomeGuessedWrong
             else:
-                # The rows after the order's and the debit go out together (core.prepared
-                # .pipelined): the transaction waits for PostgreSQL four times, not nine.
+                # Debit first, so the order is written once with its final status.
+                charged = debit is not None and debit.execute() == 1
                 with pipelined(database):
-                    order, publication = write_rows(expect_paid, expected)
-                    debited = debit.send() if debit is not None else None
-                charged = debited is not None and debited() == 1
-                if charged != expect_paid:
-                    raise _OutcomeGuessedWrong
-        else:
-            # Debit first, so the order is written once with its final status.
-            charged = debit is not None and debit.execute() == 1
-            with pipelined(database):
-                order, publication = write_rows(
-                    charged, expected if charged == expect_paid else None
-                )
+                    order, publication = write_rows(
+                        charged, expected if charged == expect_paid else None
+                    )
         # Told in this transaction: what the subscribers queue (the customer's
         # notification, the HOLD reminder) exists exactly if the order does. Those without
         # prepared writes use the ORM, so they run after the pipeline.
