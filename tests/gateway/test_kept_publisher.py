@@ -1,9 +1,10 @@
-"""On PostgreSQL a gateway order whose credentials are in the credential cache takes its
-publisher's row from the process, as kept, and the order's one statement requires the row
-unchanged but for the balance: no read comes before that statement. Whatever changed the row
+"""A gateway order whose credentials are in the credential cache takes its publisher's row
+from the process, as kept, and the order's write requires the row unchanged but for the
+balance (PostgreSQL: its one statement; SQLite: one check in the write transaction): no read
+comes before that write. Whatever changed the row
 meanwhile (a new password, a deactivated account, new defaults, however it was changed), no
 answer rests on the row as kept: the order is written and answered from the row as it is, and
-a failure is answered only once the row is found unchanged. On SQLite, and with
+a failure is answered only once the row is found unchanged. With
 PRESSRUN_INTAKE_CACHED_PUBLISHER off, the row is read for every order. These tests run without
 the test's own transaction around them, as the server runs."""
 
@@ -34,7 +35,7 @@ from tests.orders.test_intake_cached_reads import statements
 from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
-KEPT = connection.vendor == "postgresql"
+SQLITE = connection.vendor == "sqlite"
 PUBLISHER_TABLE = Publisher._meta.db_table
 
 
@@ -45,8 +46,8 @@ def order(client: Client, publisher: Any, project: Any, **fields: Any) -> dict[s
 @pytest.fixture
 def kept(make_publisher: Any, make_project: Any) -> tuple[Client, Any, Any]:
     """A publisher with $50.00 and a project, ordered twice through the gateway (INV-1 and
-    INV-2, $6.00 each): the credentials are cached and, on PostgreSQL, this process keeps
-    the publisher's row."""
+    INV-2, $6.00 each): the credentials are cached and this process keeps the publisher's
+    row."""
     publisher = make_publisher(balance="50.00")
     project = make_project(publisher)
     client = Client()
@@ -56,16 +57,13 @@ def kept(make_publisher: Any, make_project: Any) -> tuple[Client, Any, Any]:
 
 
 def assert_paid_without_reads(client: Client, publisher: Any, project: Any, invoice: str) -> None:
-    """An order placed and paid: on PostgreSQL its one statement and nothing else, else with
-    the publisher's row read."""
+    """An order placed and paid: its write and nothing else (PostgreSQL: its one statement;
+    SQLite: the check of the kept rows and the writes, in one transaction)."""
     with statements() as seen:
         reply = order(client, publisher, project, invoice=invoice)
     assert reply["SUCCESS"]
     assert reply["Status"] == "PROCESSING"
-    if KEPT:
-        assert seen == ["WITH"]
-    else:
-        assert PUBLISHER_TABLE in seen
+    assert seen == (["check", "write"] if SQLITE else ["WITH"])
 
 
 def test_a_later_order_reads_no_publisher(kept: tuple[Client, Any, Any]) -> None:
@@ -105,9 +103,9 @@ def test_old_credentials_are_refused_at_once_and_nothing_is_written(
     with nothing_written(), statements() as seen:
         reply = order(client, publisher, project, invoice="INV-3", mode=mode)
     assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
-    if KEPT:
-        # The order's statement failed on the kept row, then the row was read as it is.
-        assert seen[:2] == ["WITH", PUBLISHER_TABLE]
+    # The order's statement (SQLite: its check) failed on the kept row, then the row was
+    # read as it is.
+    assert seen[:2] == ["check" if SQLITE else "WITH", PUBLISHER_TABLE]
     if how == "changed":
         reply = order(
             client, publisher, project, invoice="INV-3", mode=mode, CoLoginPassword="a new password"
@@ -187,7 +185,7 @@ def test_a_failure_on_a_row_that_holds_keeps_it(kept: tuple[Client, Any, Any]) -
         assert order(client, publisher, project, quantity="0")["SUCCESS"] is False
     with statements() as seen:
         assert order(client, publisher, project, invoice="INV-3")["SUCCESS"]
-    assert (PUBLISHER_TABLE in seen) is not KEPT
+    assert PUBLISHER_TABLE not in seen
 
 
 def test_an_order_after_the_defaults_changed_takes_the_new_ones(
@@ -210,7 +208,7 @@ def test_an_order_after_the_defaults_changed_takes_the_new_ones(
     assert PUBLISHER_TABLE in seen
     with statements() as seen:
         assert order(client, publisher, project, invoice="INV-5")["SUCCESS"]
-    assert (PUBLISHER_TABLE in seen) is not KEPT
+    assert PUBLISHER_TABLE not in seen
 
 
 def test_a_balance_changed_elsewhere_is_not_a_change(kept: tuple[Client, Any, Any]) -> None:
@@ -235,9 +233,8 @@ def test_a_balance_spent_elsewhere_holds_the_order(kept: tuple[Client, Any, Any]
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("5.00")
     with statements() as seen:
         assert order(client, publisher, project, invoice="INV-4")["Status"] == "HOLD"
-    if KEPT:
-        # Read again after the wrong guess: HOLD guessed right, the one statement alone.
-        assert seen == [PUBLISHER_TABLE, "WITH"]
+    # Read again after the wrong guess: HOLD guessed right, the write alone.
+    assert seen == [PUBLISHER_TABLE, *(["check", "write"] if SQLITE else ["WITH"])]
 
 
 def test_a_credit_made_elsewhere_pays_the_order(make_publisher: Any, make_project: Any) -> None:
@@ -258,7 +255,7 @@ def test_a_credit_made_elsewhere_pays_the_order(make_publisher: Any, make_projec
 
 
 @pytest.mark.skipif(
-    not KEPT, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+    SQLITE, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
 )
 def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) -> None:
     """4 threads place 40 orders while a fifth credits the balance and renames the company
@@ -296,7 +293,7 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
 
 
 @pytest.mark.skipif(
-    not KEPT, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+    SQLITE, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
 )
 def test_a_password_changed_while_orders_arrive_stops_them_at_once(
     kept: tuple[Client, Any, Any],

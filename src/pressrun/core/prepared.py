@@ -784,6 +784,43 @@ def _unchanged_condition(row: RowAsRead, quote: Callable[[str], str]) -> tuple[s
     return sql, [row.pk, *row.params, f"{_ROW_CHANGED} {meta.db_table} {row.pk}"]
 
 
+def _rows_unchanged_require_sqlite(
+    rows: Sequence[RowAsRead], connection: BaseDatabaseWrapper
+) -> None:
+    statement = _sqlite_unchanged_statement(tuple((row.model, row.columns) for row in rows))
+    params = [param for row in rows for param in (row.pk, *row.params)]
+    shared = _shared_cursor(connection)
+    with contextlib.nullcontext(shared) if shared else statement_cursor(connection) as cursor:
+        cursor.execute(statement, params)
+        found = cursor.fetchone()
+    for row, unchanged in zip(rows, found, strict=True):
+        if not unchanged:
+            raise RowsChanged(f"{_ROW_CHANGED} {row.model._meta.db_table} {row.pk}")
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_unchanged_statement(shapes: tuple[tuple[type[Model], tuple[str, ...]], ...]) -> str:
+    """SQLite has no `pressrun_require`: one EXISTS per row, 1 where it holds the values
+    read, told apart by the caller. `IS` is SQLite's null-safe equality. A JSON column is
+    compared as SQLite's own minified text of both sides (`json()`), so a value written with
+    other spacing than the driver's reads as the same value, as PostgreSQL's jsonb compares
+    it."""
+    parts = []
+    for model, columns in shapes:
+        meta = model._meta
+        json_columns = {
+            field.column for field in meta.concrete_fields if isinstance(field, models.JSONField)
+        }
+        same = "".join(
+            f' AND json("{column}") IS json(%s)'
+            if column in json_columns
+            else f' AND "{column}" IS %s'
+            for column in columns
+        )
+        parts.append(f'EXISTS(SELECT 1 FROM "{meta.db_table}" WHERE "{meta.pk.column}" = %s{same})')  # noqa: S608
+    return "SELECT " + ", ".join(parts)
+
+
 def _required_error(error: DatabaseError) -> Exception | None:
     """The exception a failed `pressrun_require` stands for, or None for another error."""
     cause = error.__cause__
@@ -796,11 +833,16 @@ def _required_error(error: DatabaseError) -> Exception | None:
 
 
 def rows_unchanged_require(rows: Sequence[RowAsRead], *, using: str = "default") -> None:
-    """Raise `RowsChanged` unless every row still holds the values read (PostgreSQL; one
-    statement). Inside a transaction, the failed statement fails the transaction too."""
+    """Raise `RowsChanged` unless every row still holds the values read: one statement. On
+    PostgreSQL the failed statement fails the transaction around it too. On SQLite call it
+    inside the write transaction (the write lock is taken at BEGIN): no other writer can
+    change a row between this check and COMMIT."""
     if not rows:
         return
     connection = connections[using]
+    if connection.vendor == "sqlite":
+        _rows_unchanged_require_sqlite(rows, connection)
+        return
     conditions = [_unchanged_condition(row, connection.ops.quote_name) for row in rows]
     sql = "SELECT " + ", ".join(condition for condition, _ in conditions)
     params = [param for _, condition_params in conditions for param in condition_params]
