@@ -423,16 +423,17 @@ DATABASE_PIPELINE = _env_bool("PRESSRUN_DATABASE_PIPELINE", True)
 # share it. 0 writes them as separate statements in a transaction (in the pipeline above),
 # the way to repeat the comparison (docs/performance.md, "sixth" and "seventh round").
 INTAKE_ONE_STATEMENT = _env_bool("PRESSRUN_INTAKE_ONE_STATEMENT", True)
-# With that one statement, intake keeps the products and shipping rates it read in the
-# process, each as read, and the statement requires them unchanged (core/row_cache.py): no
-# round trip to read them again for every order. 0 reads them for every
-# order, the way to repeat the comparison (docs/performance.md, "eighth round").
+# Intake keeps the products and shipping rates it read in the process, each as read, and
+# its write requires them unchanged (core/row_cache.py; PostgreSQL: within that one
+# statement; SQLite: one check inside the write transaction): no reads of them before every
+# order. 0 reads them for every order, the way to repeat the comparison
+# (docs/performance.md, "eighth" and "tenth round").
 INTAKE_CACHED_READS = _env_bool("PRESSRUN_INTAKE_CACHED_READS", True)
 # With INTAKE_CACHED_READS, a gateway order whose credentials are in the credential cache
 # takes its publisher's row from the process too (accounts.services
 # .publisher_authenticate_kept), and the order's statement requires it unchanged but for the
-# balance: no read before the order's one statement. 0 reads it for every order, the way to
-# repeat the comparison (docs/performance.md, "ninth round").
+# balance: no read before the order's write. 0 reads it for every order, the way to repeat
+# the comparison (docs/performance.md, "ninth" and "tenth round").
 INTAKE_CACHED_PUBLISHER = _env_bool("PRESSRUN_INTAKE_CACHED_PUBLISHER", True)
 # Orders that threads of one process have ready at the same moment are written in one
 # transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.

@@ -6,9 +6,9 @@ way to exhaust the CPU. So a verified (email, password) pair is remembered for a
 under a keyed digest of the pair, together with the password hash it was verified against.
 A cache hit still reads the publisher row and is honoured only while that row's hash is the
 same, so a password change (or a deactivated account) takes effect at once in every process
-without any cross-process invalidation. The gateway's order intake on PostgreSQL may take
-that row from the process's memory instead (`publisher_authenticate_kept`): then the order's
-own statement requires the row unchanged, and any other answer waits until a statement has
+without any cross-process invalidation. The gateway's order intake may take that row from
+the process's memory instead (`publisher_authenticate_kept`): then the order's own write
+requires the row unchanged, and any other answer waits until a statement has
 found it so; the change still takes effect at once, at the cost of one failed statement.
 Failures are never cached; every attempt that is not a cache hit goes through the sign-in
 throttle (accounts/throttle.py).
@@ -366,8 +366,7 @@ def publisher_authenticate_kept(
     write's own statement) before anything it answers rests on the credentials, and on
     `RowsChanged` authenticate again with `publisher_authenticate`. The publisher's balance
     may be stale: good for a guess that the write checks, nothing else. A read row (a miss)
-    comes with None: it is as fresh as `publisher_authenticate`'s. PostgreSQL only (the
-    requirement is its SQL)."""
+    comes with None: it is as fresh as `publisher_authenticate`'s."""
     return _authenticate(email=email, password=password, client_address=client_address, kept=True)
 
 

@@ -2,7 +2,8 @@
 
 A row that nearly every request reads and hardly anyone changes (a product, a shipping rate)
 costs a round trip to PostgreSQL each time it is read: about a tenth of an order's CPU, in
-the driver and the server (docs/performance.md, "eighth round"). `CachedRows` keeps such
+the driver and the server (docs/performance.md, "eighth round"); on SQLite, a statement and
+the row's conversion, about as much ("tenth round"). `CachedRows` keeps such
 rows in this process, each as it was read (`RowAsRead`: every column's value), and answers
 later reads from memory. Nothing is trusted on that: the write computed from the rows
 requires each one unchanged, in its own statement (`JoinedInsert`'s `unchanged`,
