@@ -27,6 +27,7 @@ import copy
 import functools
 import json
 import re
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -191,35 +192,43 @@ def statement_cursor(database: BaseDatabaseWrapper) -> Iterator[Any]:
             raw.close()
 
 
-_SHARED_CURSOR_ATTRIBUTE = "_pressrun_shared_statement_cursor"
+class _SharedCursors(threading.local):
+    """`one_cursor`'s cursors of this thread, by database alias, with their connection. A
+    thread's own: the block runs its statements on its thread from start to end, and a
+    `threading.local` is looked up in a fraction of the time `connections[alias]` takes."""
+
+    def __init__(self) -> None:
+        self.by_alias: dict[str, tuple[BaseDatabaseWrapper, Any]] = {}
 
 
-def _shared_cursor(database: BaseDatabaseWrapper) -> Any:
-    return getattr(database, _SHARED_CURSOR_ATTRIBUTE, None)
+_shared_cursors = _SharedCursors()
 
 
 @contextlib.contextmanager
 def one_cursor(database: BaseDatabaseWrapper) -> Iterator[None]:
-    """On SQLite: the compiled statements executed in this block (`PreparedInsert.execute`
-    and `send`, `PreparedUpdate.execute`) share one cursor of `statement_cursor`, opened and
-    checked once for the block instead of once per statement. A statement there is a
-    function call of about 10 µs, and the cursor with its checks cost nearly half as much
-    again, all of it while the write lock is held (docs/performance.md, "tenth round").
-    Each statement's result is read before the next runs, as without the block.
+    """On SQLite: the compiled statements executed in this block on this thread
+    (`PreparedInsert.execute` and `send`, `PreparedUpdate.execute`,
+    `rows_unchanged_require`) share one cursor of `statement_cursor`, opened and checked
+    once for the block instead of once per statement. A statement there is a function call
+    of about 10 µs, and the cursor with its checks cost nearly half as much again, all of it
+    while the write lock is held (docs/performance.md, "tenth round"). Each statement's
+    result is read before the next runs, as without the block. The block must not wait for
+    anything else (an `await`) while it is open.
 
     Elsewhere the block changes nothing: on PostgreSQL a statement sent in a pipeline
     (`pipelined`) keeps its own cursor until the replies are read."""
     if isinstance(database, ConnectionProxy):
         database = database._connections[database._alias]
-    if database.vendor != "sqlite" or _shared_cursor(database) is not None:
+    shared = _shared_cursors.by_alias
+    if database.vendor != "sqlite" or database.alias in shared:
         yield
         return
     with statement_cursor(database) as cursor:
-        setattr(database, _SHARED_CURSOR_ATTRIBUTE, cursor)
+        shared[database.alias] = (database, cursor)
         try:
             yield
         finally:
-            setattr(database, _SHARED_CURSOR_ATTRIBUTE, None)
+            del shared[database.alias]
 
 
 class StatementPipeline:
@@ -333,12 +342,13 @@ class PreparedInsert:
 
     def execute(self, pending_id: int | None = None) -> Any:
         """Insert the row (`PENDING_ID` replaced by `pending_id`); returns its id."""
+        shared = _shared_cursors.by_alias.get(self.using)
+        if shared is not None:
+            connection, cursor = shared
+            cursor.execute(self.sql, self._bound(pending_id, connection))
+            return self._record_id(cursor, connection)
         connection = connections[self.using]
         params = self._bound(pending_id, connection)
-        shared = _shared_cursor(connection)
-        if shared is not None:
-            shared.execute(self.sql, params)
-            return self._record_id(shared, connection)
         with statement_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             return self._record_id(cursor, connection)
@@ -347,6 +357,10 @@ class PreparedInsert:
         """`execute` for a row whose id is not needed now: in a pipeline (`pipelined`) the
         instance gets its id when the pipeline's replies are read, without waiting for it
         here; elsewhere the same as `execute`."""
+        if self.using in _shared_cursors.by_alias:
+            # In `one_cursor` (SQLite, which has no pipelines).
+            self.execute(pending_id)
+            return
         connection = connections[self.using]
         pipeline = active_pipeline(connection)
         if pipeline is None:
@@ -789,8 +803,8 @@ def _rows_unchanged_require_sqlite(
 ) -> None:
     statement = _sqlite_unchanged_statement(tuple((row.model, row.columns) for row in rows))
     params = [param for row in rows for param in (row.pk, *row.params)]
-    shared = _shared_cursor(connection)
-    with contextlib.nullcontext(shared) if shared else statement_cursor(connection) as cursor:
+    shared = _shared_cursors.by_alias.get(connection.alias)
+    with contextlib.nullcontext(shared[1]) if shared else statement_cursor(connection) as cursor:
         cursor.execute(statement, params)
         found = cursor.fetchone()
     for row, unchanged in zip(rows, found, strict=True):
@@ -1064,12 +1078,12 @@ class PreparedUpdate:
     using: str
 
     def execute(self) -> int:
-        connection = connections[self.using]
-        shared = _shared_cursor(connection)
+        shared = _shared_cursors.by_alias.get(self.using)
         if shared is not None:
-            shared.execute(self.sql, self.params)
-            return int(shared.rowcount)
-        with statement_cursor(connection) as cursor:
+            cursor = shared[1]
+            cursor.execute(self.sql, self.params)
+            return int(cursor.rowcount)
+        with statement_cursor(connections[self.using]) as cursor:
             cursor.execute(self.sql, self.params)
             return int(cursor.rowcount)
 

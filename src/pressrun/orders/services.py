@@ -664,16 +664,16 @@ def _write_prepared(
     )
 
     def write(*, debit_last: bool) -> Order:
-        if unchanged and not (debit_last and joined is not None):
-            # Written otherwise than by the one statement, which requires them itself.
-            rows_unchanged_require(unchanged)
-        if email_key:
-            _lock_projects_and_check_email(
-                project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
-            )
         database = transaction.get_connection()
-        # SQLite: the statements below share one cursor (core.prepared.one_cursor).
+        # SQLite: the compiled statements below share one cursor (core.prepared.one_cursor).
         with one_cursor(database):
+            if unchanged and not (debit_last and joined is not None):
+                # Written otherwise than by the one statement, which requires them itself.
+                rows_unchanged_require(unchanged)
+            if email_key:
+                _lock_projects_and_check_email(
+                    project_ids=sorted(projects), mode=request.mode, email_key=email_key, now=now
+                )
             if debit_last:
                 # The rows of the guessed outcome first, the debit last: on PostgreSQL the debit
                 # locks the publisher's row until COMMIT, and every other order of this
