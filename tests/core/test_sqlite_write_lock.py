@@ -150,6 +150,7 @@ def test_checkpoints_run_after_the_lock_is_released(
         connection.cursor().execute("INSERT INTO t VALUES (%s)", [n])
         connection.commit()
     assert seen == [("checkpoint", True), ("checkpoint", True)]
+    assert sqlite_base._checkpointer.wait_idle(10)
     # Every frame of the log can be copied into the database: no checkpoint left it stuck.
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -199,3 +200,46 @@ def test_a_transaction_begins_in_the_configured_mode_whether_watched_or_not(
     assert seen == (["BEGIN IMMEDIATE"] if watched else [])
     assert rows(connections) == [1, 2]
     connections.close_all()
+
+
+def test_the_checkpoint_runs_on_the_process_s_checkpoint_thread(
+    handler: ConnectionHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The committing thread (a serving process's event loop) only asks: the checkpoint
+    thread copies the log into the database on its own connection, meanwhile."""
+    from pressrun.core.sqlite import base as sqlite_base
+
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_EVERY_COMMITS", 2)
+    connection = handler["default"]
+    connection.cursor().execute("PRAGMA journal_mode=WAL")
+    ran_on: list[str] = []
+    done = threading.Event()
+    real_execute = sqlite3.Connection.execute
+
+    class Watched(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            cursor = real_execute(self, sql, *args)
+            if sql.startswith("PRAGMA wal_checkpoint"):
+                ran_on.append(threading.current_thread().name)
+                done.set()
+            return cursor
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite_base.sqlite3, "connect", lambda *a, **k: connect(*a, factory=Watched, **k)
+    )
+    checkpointer = sqlite_base._Checkpointer()
+    monkeypatch.setattr(sqlite_base, "_checkpointer", checkpointer)
+    for n in range(2):
+        begin(connection)
+        connection.cursor().execute("INSERT INTO t VALUES (%s)", [n])
+        connection.commit()
+    assert done.wait(10), "no checkpoint ran"
+    assert checkpointer.wait_idle(10)
+    assert ran_on == ["pressrun-sqlite-checkpoint"]
+    # Every frame of the log was copied into the database by that checkpoint.
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        busy, frames, copied = cursor.fetchone()
+    assert (busy, frames) == (0, copied)
+    assert rows(handler) == [0, 1]

@@ -15,16 +15,18 @@ outside a transaction and for other programs that open the database. A process t
 releases its lock with its file descriptors. In-memory databases (the unit tests) have no
 other writers and take no lock.
 
-Checkpoints are run outside the lock. In WAL mode SQLite copies the log back into the
-database (a checkpoint: page copies and two fsyncs, tens of milliseconds) whenever a commit
-finds the log past 1,000 pages, inside that COMMIT, so the connection that happens to commit
-then would hold the file lock, and every other writer would wait, for the whole checkpoint.
-These connections instead run a PASSIVE checkpoint themselves after every
-`CHECKPOINT_EVERY_COMMITS`-th transaction they commit, once the lock is released: it takes no
-write lock, so writers go on meanwhile (docs/performance.md, "the write path"). SQLite's own
-checkpoint stays as a backstop for writes made outside transactions, at a log ten times its
-default size (`wal_autocheckpoint`). Another program that opens the database keeps SQLite's
-own defaults.
+Checkpoints are run outside the lock, and off the committing thread. In WAL mode SQLite
+copies the log back into the database (a checkpoint: page copies and two fsyncs, tens of
+milliseconds) whenever a commit finds the log past 1,000 pages, inside that COMMIT, so the
+connection that happens to commit then would hold the file lock, and every other writer would
+wait, for the whole checkpoint. These connections instead ask for a PASSIVE checkpoint after
+every `CHECKPOINT_EVERY_COMMITS`-th transaction they commit, once the lock is released: it
+takes no write lock, so writers go on meanwhile (docs/performance.md, "the write path"). The
+process's checkpoint thread runs it on a connection of its own (`_Checkpointer`), so the
+thread that committed (a serving process's event loop) does not wait for its fsyncs either
+(docs/performance.md, "tenth round"). SQLite's own checkpoint stays as a backstop for writes
+made outside transactions, at a log ten times its default size (`wal_autocheckpoint`).
+Another program that opens the database keeps SQLite's own defaults.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -81,6 +84,71 @@ class WriteLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class _Checkpointer:
+    """This process's checkpoint thread: `request(path)` asks for a PASSIVE checkpoint of
+    the database at `path` and returns at once; the thread runs it on its own connection,
+    one request at a time (requests made meanwhile for the same database are one). A
+    checkpoint that finds another running, or the database busy, is skipped: the next one
+    catches up. Started on the first request in each process (a forked child starts its
+    own)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wanted: set[str] = set()
+        self._asked = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def request(self, path: str) -> None:
+        with self._lock:
+            self._wanted.add(path)
+            self._idle.clear()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="pressrun-sqlite-checkpoint", daemon=True
+                )
+                self._thread.start()
+        self._asked.set()
+
+    def _run(self) -> None:
+        connections: dict[str, sqlite3.Connection] = {}
+        while True:
+            self._asked.wait()
+            self._asked.clear()
+            with self._lock:
+                paths, self._wanted = self._wanted, set()
+            for path in paths:
+                try:
+                    database = connections.get(path)
+                    if database is None:
+                        database = connections[path] = sqlite3.connect(
+                            path,
+                            isolation_level=None,
+                            check_same_thread=False,
+                            uri=path.startswith("file:"),
+                        )
+                    database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    # Another checkpoint running, or the database busy: the next one catches up.
+                    logger.debug("checkpoint skipped", exc_info=True)
+            with self._lock:
+                if not self._wanted:
+                    self._idle.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every checkpoint asked for has run within `timeout` seconds."""
+        return self._idle.wait(timeout)
+
+
+_checkpointer = _Checkpointer()
+# A child forked while the thread held its lock, or without the thread: its own, afresh.
+os.register_at_fork(after_in_child=_checkpointer._reset)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -138,15 +206,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             self._checkpoint()
 
     def _checkpoint(self) -> None:
-        """Copy the log into the database as far as readers allow, without the write lock."""
+        """Have the log copied into the database as far as readers allow, without the write
+        lock, by this process's checkpoint thread."""
         self._commits_since_checkpoint = 0
         if self.connection is None or self._write_lock is None:
             return
-        try:
-            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error:
-            # Another checkpoint running, or the database busy: the next one catches up.
-            logger.debug("checkpoint skipped", exc_info=True)
+        _checkpointer.request(str(self.settings_dict["NAME"]))
 
     def _rollback(self) -> None:
         try:
