@@ -47,7 +47,7 @@ def _fast_hasher_and_clean_caches(settings: Any) -> Any:
 
     for alias in ("default", "credentials"):
         caches[alias].clear()
-    # Rows a test's process kept (intake's products and rates on PostgreSQL) are another
+    # Rows a test's process kept (intake's publishers, products and rates) are another
     # test's no longer: the database is emptied between tests.
     cached_rows_clear()
     return

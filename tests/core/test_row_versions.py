@@ -27,13 +27,14 @@ from pressrun.core.prepared import (
     RowsChanged,
     prepare_insert,
     row_as_read,
+    rows_unchanged_confirm,
     rows_unchanged_require,
 )
 from pressrun.core.row_cache import CachedRows, cached_rows_clear, cached_rows_forget
 
 pytestmark = pytest.mark.django_db
 postgresql_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the requirement is PostgreSQL's pressrun_require"
+    connection.vendor != "postgresql", reason="JoinedInsert is PostgreSQL's one statement"
 )
 project_read = PreparedRowRead(Project, is_active=True)
 
@@ -160,6 +161,25 @@ def test_a_json_column_holds_while_its_value_does_whatever_its_spacing(
         rows_unchanged_require([seen])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_reads_without_a_write_transaction_and_leaves_the_caller_s_usable(
+    make_publisher: Any, make_project: Any
+) -> None:
+    project = make_project(make_publisher())
+    seen = _as_read(project.id)
+    with CaptureQueriesContext(connection) as captured:
+        rows_unchanged_confirm([seen])
+    if connection.vendor == "sqlite":
+        # One SELECT, no BEGIN IMMEDIATE (which would wait for the write lock).
+        assert [query["sql"].split()[0] for query in captured.captured_queries] == ["SELECT"]
+    Project.objects.filter(id=project.id).update(title="Renamed")
+    with transaction.atomic():
+        with pytest.raises(RowsChanged):
+            rows_unchanged_confirm([seen])
+        # The caller's transaction goes on.
+        assert Project.objects.get(id=project.id).title == "Renamed"
+
+
 def _ledger_row(publisher_id: int) -> Any:
     return prepare_insert(
         LedgerEntry(
@@ -211,7 +231,6 @@ def test_a_joined_statement_writes_only_while_the_rows_are_unchanged(
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("0.00")
 
 
-@postgresql_only
 def test_cached_rows_answer_from_memory_with_a_copy_each(
     make_publisher: Any, make_project: Any
 ) -> None:
@@ -241,6 +260,12 @@ def test_cached_rows_answer_from_memory_with_a_copy_each(
         assert rows.get(first.id) is not None
     assert len(reads) == 1
 
+    # What was read before of a row kept again since: forgetting it leaves the row kept.
+    rows.forget([one[1]])
+    with CaptureQueriesContext(connection) as reads:
+        assert rows.get(first.id) is not None
+    assert len(reads) == 0
+
     # Forgotten by version: read again.
     found = rows.get(first.id)
     assert found is not None
@@ -258,7 +283,6 @@ def test_cached_rows_answer_from_memory_with_a_copy_each(
         CachedRows(project_read, size=0)
 
 
-@postgresql_only
 def test_rows_forgotten_by_what_was_read_leave_every_cache_that_kept_them(
     make_publisher: Any, make_project: Any
 ) -> None:

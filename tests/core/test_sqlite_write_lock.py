@@ -243,3 +243,44 @@ def test_the_checkpoint_runs_on_the_process_s_checkpoint_thread(
         busy, frames, copied = cursor.fetchone()
     assert (busy, frames) == (0, copied)
     assert rows(handler) == [0, 1]
+
+
+def test_a_checkpoint_thread_that_cannot_start_fails_no_commit(
+    handler: ConnectionHandler, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The commit has happened when the checkpoint is asked for: no failure to start the
+    thread may reach its caller (a group commit would write its orders again)."""
+    from pressrun.core.sqlite import base as sqlite_base
+
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_EVERY_COMMITS", 1)
+    checkpointer = sqlite_base._Checkpointer()
+    monkeypatch.setattr(sqlite_base, "_checkpointer", checkpointer)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    connection = handler["default"]
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite_base.threading.Thread, "start", refuse)
+        begin(connection)
+        connection.cursor().execute("INSERT INTO t VALUES (1)")
+        connection.commit()
+    assert "SQLite checkpoint thread not started" in caplog.text
+    # The next request starts the thread, as the first would have.
+    begin(connection)
+    connection.cursor().execute("INSERT INTO t VALUES (2)")
+    connection.commit()
+    assert checkpointer.wait_idle(10)
+    assert checkpointer._thread is not None
+    assert checkpointer._thread.is_alive()
+    assert rows(handler) == [1, 2]
+
+
+def test_the_checkpoint_thread_creates_no_database(tmp_path: Path) -> None:
+    from pressrun.core.sqlite import base as sqlite_base
+
+    checkpointer = sqlite_base._Checkpointer()
+    missing = tmp_path / "gone.sqlite3"
+    checkpointer.request(str(missing))
+    assert checkpointer.wait_idle(10)
+    assert not missing.exists()

@@ -255,7 +255,8 @@ def test_a_credit_made_elsewhere_pays_the_order(make_publisher: Any, make_projec
 
 
 @pytest.mark.skipif(
-    SQLITE, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+    SQLITE,
+    reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test",
 )
 def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) -> None:
     """4 threads place 40 orders while a fifth credits the balance and renames the company
@@ -293,7 +294,8 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
 
 
 @pytest.mark.skipif(
-    SQLITE, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+    SQLITE,
+    reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test",
 )
 def test_a_password_changed_while_orders_arrive_stops_them_at_once(
     kept: tuple[Client, Any, Any],

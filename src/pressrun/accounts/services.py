@@ -57,7 +57,7 @@ from pressrun.accounts.throttle import (
 from pressrun.core.client_address import throttle_address
 from pressrun.core.errors import DomainError
 from pressrun.core.locks import lock_names
-from pressrun.core.prepared import PreparedRowRead, RowAsRead, RowsChanged, rows_unchanged_require
+from pressrun.core.prepared import PreparedRowRead, RowAsRead, RowsChanged, rows_unchanged_confirm
 from pressrun.core.row_cache import CachedRows
 from pressrun.core.sealed import seal
 
@@ -374,8 +374,7 @@ def publisher_kept_confirm(row: RowAsRead) -> None:
     """Return once the kept publisher `row` is found unchanged; else forget it and raise
     `RowsChanged` (the credentials are then to be checked again)."""
     try:
-        with transaction.atomic():
-            rows_unchanged_require([row])
+        rows_unchanged_confirm([row])
     except RowsChanged:
         _publishers_kept.forget([row])
         raise

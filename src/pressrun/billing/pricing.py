@@ -31,7 +31,7 @@ class Quote:
 # ShippingRate.objects.filter(shipping_method=..., region=...).first().
 _shipping_rate = PreparedRowRead(ShippingRate, keys=("shipping_method", "region"), order_by=("pk",))
 # The same rows kept as read, for a write that requires them unchanged (core/row_cache.py):
-# intake's on PostgreSQL. (method, region) is unique: a rate for them is this row or none.
+# intake's. (method, region) is unique: a rate for them is this row or none.
 shipping_rates_cached = CachedRows(_shipping_rate, size=64)
 
 

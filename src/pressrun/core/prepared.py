@@ -36,7 +36,7 @@ from operator import attrgetter
 from typing import Any, cast
 
 from django.conf import settings
-from django.db import DatabaseError, connections, models
+from django.db import DatabaseError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import CharField, F, Field, Lookup, Model, QuerySet, TextField
@@ -798,6 +798,18 @@ def _unchanged_condition(row: RowAsRead, quote: Callable[[str], str]) -> tuple[s
     return sql, [row.pk, *row.params, f"{_ROW_CHANGED} {meta.db_table} {row.pk}"]
 
 
+def rows_unchanged_confirm(rows: Sequence[RowAsRead], *, using: str = "default") -> None:
+    """`rows_unchanged_require` where nothing is written after it (a refusal answered from
+    kept rows): on PostgreSQL in a transaction of its own (a savepoint within a caller's),
+    which the failed statement leaves usable; on SQLite one `SELECT`, a consistent snapshot
+    by itself, without taking the write lock."""
+    if connections[using].vendor == "sqlite":
+        rows_unchanged_require(rows, using=using)
+        return
+    with transaction.atomic(using=using):
+        rows_unchanged_require(rows, using=using)
+
+
 def _rows_unchanged_require_sqlite(
     rows: Sequence[RowAsRead], connection: BaseDatabaseWrapper
 ) -> None:
@@ -817,8 +829,9 @@ def _sqlite_unchanged_statement(shapes: tuple[tuple[type[Model], tuple[str, ...]
     """SQLite has no `pressrun_require`: one EXISTS per row, 1 where it holds the values
     read, told apart by the caller. `IS` is SQLite's null-safe equality. A JSON column is
     compared as SQLite's own minified text of both sides (`json()`), so a value written with
-    other spacing than the driver's reads as the same value, as PostgreSQL's jsonb compares
-    it."""
+    other spacing than the driver's reads as the same value. Unlike PostgreSQL's jsonb,
+    `json()` keeps key order and escapes: a value another program wrote with other ones
+    reads as changed, and such a row is read again for every order (correct, only slower)."""
     parts = []
     for model, columns in shapes:
         meta = model._meta

@@ -48,6 +48,9 @@ class CachedRows:
         # may be stale, so nothing may rest on them but a guess the write checks itself.
         self.ignored = frozenset(ignored)
         self._rows: dict[tuple[Any, ...], tuple[Any, RowAsRead]] = {}
+        # Each kept row's key, by what was read of it: `forget` finds a row without a scan
+        # (it may run inside SQLite's write transaction).
+        self._keys: dict[RowAsRead, tuple[Any, ...]] = {}
         self._lock = threading.Lock()
         _every.add(self)
 
@@ -63,21 +66,28 @@ class CachedRows:
             if using == "default":
                 with self._lock:
                     while len(self._rows) >= self.size:
-                        del self._rows[next(iter(self._rows))]
+                        _, oldest = self._rows.pop(next(iter(self._rows)))
+                        del self._keys[oldest]
+                    replaced = self._rows.get(key)
+                    if replaced is not None:
+                        del self._keys[replaced[1]]
                     self._rows[key] = found
+                    self._keys[found[1]] = key
         instance, seen = found
         return _copied(instance), seen
 
     def forget(self, rows: Iterable[RowAsRead]) -> None:
         """Drop these rows, as `get` gave them (they have changed, or may have)."""
-        stale = set(rows)  # each equal only to itself
         with self._lock:
-            for key in [key for key, (_, seen) in self._rows.items() if seen in stale]:
-                del self._rows[key]
+            for seen in rows:  # each equal only to itself
+                key = self._keys.pop(seen, None)
+                if key is not None:
+                    del self._rows[key]
 
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._keys.clear()
 
 
 def _copied(instance: Model) -> Model:

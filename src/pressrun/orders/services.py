@@ -46,6 +46,7 @@ from pressrun.core.prepared import (
     one_cursor,
     pipelined,
     prepare_insert,
+    rows_unchanged_confirm,
     rows_unchanged_require,
 )
 from pressrun.core.row_cache import CachedRows, cached_rows_forget
@@ -358,8 +359,7 @@ def order_place(
             # Refused (a duplicate, a shipping method without a rate) on what may be kept
             # rows: answered only once they are known to hold still.
             if read:
-                with transaction.atomic():
-                    rows_unchanged_require(read)
+                rows_unchanged_confirm(read)
             raise
     except RowsChanged:
         # A row changed after this process kept it: nothing was written, and none of the

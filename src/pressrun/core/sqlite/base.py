@@ -37,6 +37,7 @@ import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from django.db.backends.sqlite3 import base
@@ -91,8 +92,9 @@ class _Checkpointer:
     the database at `path` and returns at once; the thread runs it on its own connection,
     one request at a time (requests made meanwhile for the same database are one). A
     checkpoint that finds another running, or the database busy, is skipped: the next one
-    catches up. Started on the first request in each process (a forked child starts its
-    own)."""
+    catches up. Started on the first request in each process, and again should it have
+    died. Nothing here may fail the commit that asked: should no thread start, SQLite's own
+    checkpoint (`AUTOCHECKPOINT_PAGES`) takes over, inside a COMMIT."""
 
     def __init__(self) -> None:
         self._reset()
@@ -104,17 +106,22 @@ class _Checkpointer:
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
+        self._warned: set[str] = set()
 
     def request(self, path: str) -> None:
-        with self._lock:
-            self._wanted.add(path)
-            self._idle.clear()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="pressrun-sqlite-checkpoint", daemon=True
-                )
-                self._thread.start()
-        self._asked.set()
+        try:
+            with self._lock:
+                self._wanted.add(path)
+                self._idle.clear()
+                if self._thread is None or not self._thread.is_alive():
+                    thread = threading.Thread(
+                        target=self._run, name="pressrun-sqlite-checkpoint", daemon=True
+                    )
+                    thread.start()
+                    self._thread = thread
+            self._asked.set()
+        except Exception:  # no thread to be had (the interpreter shutting down, a limit)
+            logger.warning("SQLite checkpoint thread not started", exc_info=True)
 
     def _run(self) -> None:
         connections: dict[str, sqlite3.Connection] = {}
@@ -127,27 +134,41 @@ class _Checkpointer:
                 try:
                     database = connections.get(path)
                     if database is None:
-                        database = connections[path] = sqlite3.connect(
-                            path,
-                            isolation_level=None,
-                            check_same_thread=False,
-                            uri=path.startswith("file:"),
-                        )
+                        database = connections[path] = _open_for_checkpoints(path)
                     database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    # Another checkpoint running, or the database busy: the next one catches up.
+                except sqlite3.OperationalError as error:
+                    if path not in connections or "unable to open" in str(error):
+                        self._warn_once(path)
+                    # Else another checkpoint running, or the database busy: the next one
+                    # catches up.
                     logger.debug("checkpoint skipped", exc_info=True)
+                except Exception:
+                    self._warn_once(path)
             with self._lock:
                 if not self._wanted:
                     self._idle.set()
+
+    def _warn_once(self, path: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            logger.warning("SQLite checkpoint of %s failed", path, exc_info=True)
 
     def wait_idle(self, timeout: float) -> bool:
         """Whether every checkpoint asked for has run within `timeout` seconds."""
         return self._idle.wait(timeout)
 
 
+def _open_for_checkpoints(path: str) -> sqlite3.Connection:
+    """A connection to the existing database at `path` (a file name, or a `file:` URI as
+    Django's connections take it): never creates one (`mode=rw`)."""
+    uri = path if path.startswith("file:") else f"{Path(path).resolve().as_uri()}?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+
 _checkpointer = _Checkpointer()
 # A child forked while the thread held its lock, or without the thread: its own, afresh.
+# (No process forks while its thread is inside SQLite: `pressrun serve`'s parent forks its
+# workers before it commits anything, and the task worker does not fork.)
 os.register_at_fork(after_in_child=_checkpointer._reset)
 
 
