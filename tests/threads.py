@@ -8,14 +8,18 @@ from collections.abc import Callable
 from django.db import connection
 
 
-def run_together(*jobs: Callable[[], None]) -> list[BaseException]:
-    """Run each job on a thread of its own, all started together; wait for all of them and
-    return what they raised. Each thread closes its own database connection when done (the
-    test's database is dropped at its end, and an open connection would hold it)."""
+def run_together(*jobs: Callable[[], object], timeout: float = 120) -> list[BaseException]:
+    """Run each job on a thread of its own, released together by a barrier; wait for all of
+    them and return what they raised, in the order raised (a job still running after
+    `timeout` seconds as a `TimeoutError`). Each thread closes its own database connection
+    when done (the test's database is dropped at its end, and an open connection would hold
+    it)."""
     raised: list[BaseException] = []
+    start_line = threading.Barrier(len(jobs))
 
-    def run(job: Callable[[], None]) -> None:
+    def run(job: Callable[[], object]) -> None:
         try:
+            start_line.wait(timeout=30)
             job()
         except BaseException as exc:  # reported to the caller
             raised.append(exc)
@@ -26,5 +30,7 @@ def run_together(*jobs: Callable[[], None]) -> list[BaseException]:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout)
+        if thread.is_alive():
+            raised.append(TimeoutError(f"a job still ran after {timeout} s"))
     return raised

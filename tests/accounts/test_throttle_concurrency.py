@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from unittest import mock
 
@@ -19,6 +20,7 @@ from pressrun.accounts.models import LoginFailure
 from pressrun.accounts.services import CredentialsInvalid, publisher_authenticate
 from pressrun.accounts.throttle import SignInThrottled
 from tests.conftest import PASSWORD
+from tests.threads import run_together
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -42,29 +44,21 @@ class CountingCheck:
         return hashers.check_password(password, encoded)
 
 
-def run_together(attempts: list[Callable[[], Any]]) -> Counter[str]:
+def outcomes_together(attempts: list[Callable[[], Any]]) -> Counter[str]:
     """Start every attempt at the same moment; count the outcomes by name."""
-    barrier = threading.Barrier(len(attempts))
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
 
     def run(attempt: Callable[[], Any]) -> None:
-        barrier.wait()
         try:
             attempt()
             outcome = "signed in"
         except (CredentialsInvalid, SignInThrottled) as exc:
             outcome = type(exc).__name__
-        finally:
-            connection.close()
         with lock:
             outcomes[outcome] += 1
 
-    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(*(partial(run, attempt) for attempt in attempts)) == []
     return outcomes
 
 
@@ -79,7 +73,7 @@ def test_concurrent_guesses_from_one_address_get_exactly_the_free_checks(
     check = CountingCheck()
     guesses = [attempt(publisher.email, f"guess-{n}", "198.51.100.7") for n in range(24)]
     with mock.patch("pressrun.accounts.services.check_password", check):
-        outcomes = run_together(guesses)
+        outcomes = outcomes_together(guesses)
     assert outcomes == Counter({"CredentialsInvalid": 5, "SignInThrottled": 19})
     assert check.calls == 5
     assert LoginFailure.objects.filter(checked=True).count() == 5
@@ -94,7 +88,7 @@ def test_concurrent_guesses_from_many_addresses_get_exactly_the_account_ceiling(
     check = CountingCheck()
     guesses = [attempt(publisher.email, f"guess-{n}", f"10.2.0.{n}") for n in range(30)]
     with mock.patch("pressrun.accounts.services.check_password", check):
-        outcomes = run_together(guesses)
+        outcomes = outcomes_together(guesses)
     assert outcomes == Counter({"CredentialsInvalid": 10, "SignInThrottled": 20})
     assert check.calls == 10
     assert LoginFailure.objects.count() == 10
@@ -106,7 +100,7 @@ def test_concurrent_guesses_for_many_accounts_get_exactly_the_address_ceiling(
     settings.LOGIN_FAILURES_PER_ADDRESS = 8
     publishers = [make_publisher() for _ in range(20)]
     guesses = [attempt(p.email, "spray", "198.51.100.8") for p in publishers]
-    outcomes = run_together(guesses)
+    outcomes = outcomes_together(guesses)
     assert outcomes == Counter({"CredentialsInvalid": 8, "SignInThrottled": 12})
     assert LoginFailure.objects.count() == 8
 
@@ -115,7 +109,7 @@ def test_a_burst_of_the_right_password_is_never_refused(make_publisher: Any) -> 
     """A busy script whose cached credentials expired, from a new address: the identical
     attempts wait for the first one's check instead of being counted as failures."""
     publisher = make_publisher()
-    outcomes = run_together([attempt(publisher.email, PASSWORD, "192.0.2.20")] * 16)
+    outcomes = outcomes_together([attempt(publisher.email, PASSWORD, "192.0.2.20")] * 16)
     assert outcomes == Counter({"signed in": 16})
     assert not LoginFailure.objects.exists()
 
@@ -124,7 +118,7 @@ def test_a_burst_of_one_wrong_password_costs_one_check(make_publisher: Any) -> N
     publisher = make_publisher()
     check = CountingCheck()
     with mock.patch("pressrun.accounts.services.check_password", check):
-        outcomes = run_together([attempt(publisher.email, "outdated", "192.0.2.21")] * 16)
+        outcomes = outcomes_together([attempt(publisher.email, "outdated", "192.0.2.21")] * 16)
     assert outcomes == Counter({"CredentialsInvalid": 16})
     assert check.calls == 1
     assert LoginFailure.objects.count() == 1

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from unittest import mock
 
@@ -27,6 +27,7 @@ from pressrun.orders.models import Mode, Order, OrderStatus
 from tests.carts import oneshoppingcart_emulator as emulator_module
 from tests.carts.lock_spy import record_delivery_locks
 from tests.carts.oneshoppingcart_emulator import API_KEY, MERCHANT_ID, Emulator, notification
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -500,21 +501,12 @@ def test_concurrent_repeats_make_exactly_one_order(api: Emulator, publisher: Any
     for _ in range(6):
         post(url(publisher), notification("715"))
     ids = list(InboundDelivery.objects.values_list("id", flat=True))
-    barrier = threading.Barrier(len(ids))
     outcomes: list[str] = []
 
     def run(delivery_id: int) -> None:
-        barrier.wait()
-        try:
-            outcomes.append(str(delivery_process(delivery_id=delivery_id).outcome))
-        finally:
-            connection.close()
+        outcomes.append(str(delivery_process(delivery_id=delivery_id).outcome))
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert run_together(*(partial(run, i) for i in ids)) == []
     assert sorted(outcomes) == sorted([Outcome.ORDER_CREATED] + [Outcome.DUPLICATE] * 5)
     assert Order.objects.count() == 1
 

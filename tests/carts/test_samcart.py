@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pressrun.carts.services import delivery_process
 from pressrun.carts.tasks import process_delivery
 from pressrun.orders.models import Order
 from tests.carts.samcart_payloads import ORDER_ID, as_form, as_json, notification
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -348,7 +350,6 @@ def test_carturls_prints_the_samcart_url(publisher: Any, capsys: Any) -> None:
 def test_concurrent_tasks_for_one_order_place_it_once(
     make_publisher: Any, make_project: Any
 ) -> None:
-    import threading
 
     from django.db import connection
 
@@ -364,24 +365,7 @@ def test_concurrent_tasks_for_one_order_place_it_once(
         body = as_json(notification(product_id=product_id, quantity=quantity))
         assert post(url(owner), body).status_code == 200
     ids = list(InboundDelivery.objects.order_by("id").values_list("id", flat=True))
-    barrier = threading.Barrier(len(ids))
-    errors: list[BaseException] = []
-
-    def run(delivery_id: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            delivery_process(delivery_id=delivery_id)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_together(*(partial(delivery_process, delivery_id=i) for i in ids)) == []
     order = Order.objects.get()
     assert sorted((line.project_id, line.quantity) for line in order.lines.all()) == sorted(
         [(cd_project.id, 2), (dvd.id, 1), (shirt.id, 3)]

@@ -3,7 +3,7 @@ listed for the publisher, and re-processed after a mapping fix."""
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from pressrun.catalog.models import ProjectCartId
 from pressrun.orders.models import Order
 from tests.carts.samcart_payloads import as_json, notification
 from tests.carts.shopify_payloads import order_json, shopify_headers
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -455,24 +456,9 @@ def test_concurrent_records_of_one_product_make_one_row(make_publisher: Any) -> 
         )
         for index in range(8)
     ]
-    barrier = threading.Barrier(len(deliveries))
-    errors: list[BaseException] = []
-
-    def record(delivery: InboundDelivery) -> None:
-        try:
-            barrier.wait(timeout=30)
-            unmatched_record(delivery=delivery, products=[CartProduct(ref="RACE-1", title="Race")])
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=record, args=(d,)) for d in deliveries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    products = [CartProduct(ref="RACE-1", title="Race")]
+    records = (partial(unmatched_record, delivery=d, products=products) for d in deliveries)
+    assert run_together(*records) == []
     product = UnmatchedProduct.objects.get()
     assert product.times_seen == 8
     assert sorted(product.deliveries.values_list("id", flat=True)) == sorted(

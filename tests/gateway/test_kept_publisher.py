@@ -36,6 +36,9 @@ from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SQLITE = connection.vendor == "sqlite"
+threads_share_the_database = pytest.mark.skipif(
+    SQLITE, reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test"
+)
 PUBLISHER_TABLE = Publisher._meta.db_table
 
 
@@ -254,10 +257,7 @@ def test_a_credit_made_elsewhere_pays_the_order(make_publisher: Any, make_projec
     assert_ledger_matches_balance(publisher)
 
 
-@pytest.mark.skipif(
-    SQLITE,
-    reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test",
-)
+@threads_share_the_database
 def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) -> None:
     """4 threads place 40 orders while a fifth credits the balance and renames the company
     8 times: every order is written once, the balance equals the ledger, and every order
@@ -293,10 +293,7 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
     assert charged == paid
 
 
-@pytest.mark.skipif(
-    SQLITE,
-    reason="in-memory SQLite cannot be shared by threads; PostgreSQL runs this test",
-)
+@threads_share_the_database
 def test_a_password_changed_while_orders_arrive_stops_them_at_once(
     kept: tuple[Client, Any, Any],
 ) -> None:

@@ -8,7 +8,6 @@ tests run without the test's own transaction around them, as the server runs."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -336,15 +335,12 @@ def test_orders_placed_while_the_price_changes_are_each_priced_from_one_version(
     place(publisher, project, invoice="WARM")  # kept by this process
     prices = [Decimal("4.50"), Decimal("5.25")]
     placed: list[int] = []
-    barrier = threading.Barrier(5)
 
     def orders(worker: int) -> None:
-        barrier.wait()
         for number in range(8):
             placed.append(place(publisher, project, invoice=f"W{worker}-{number}").id)
 
     def reprice() -> None:
-        barrier.wait()
         for change in range(12):
             Project.objects.filter(id=project.id).update(price=prices[change % 2])
 

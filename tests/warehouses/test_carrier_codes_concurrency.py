@@ -5,7 +5,6 @@ of the same new code never collide on its uniqueness."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from pressrun.warehouses.carrier_codes import (
 )
 from pressrun.warehouses.models import CarrierCode
 from pressrun.warehouses.services import warehouse_create
+from tests.threads import run_together
 
 pytestmark = [
     pytest.mark.skipif(
@@ -34,25 +34,8 @@ HEAD = b"Carrier,Code,Description\n"
 
 
 def at_once(files: list[bytes], run: Callable[[bytes], str]) -> list[str]:
-    barrier = threading.Barrier(len(files))
     outcomes: list[str] = []
-    errors: list[BaseException] = []
-
-    def one(data: bytes) -> None:
-        barrier.wait()
-        try:
-            outcomes.append(run(data))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=one, args=(data,)) for data in files]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert run_together(*(lambda data=data: outcomes.append(run(data)) for data in files)) == []
     return outcomes
 
 

@@ -4,7 +4,7 @@ imported and the other is refused as stale, with nothing of it written."""
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from pressrun.warehouses.listings import (
 )
 from pressrun.warehouses.models import Listing
 from pressrun.warehouses.services import warehouse_create
+from tests.threads import run_together
 
 pytestmark = [
     pytest.mark.skipif(
@@ -41,34 +42,16 @@ def test_stale_confirmations_at_once_import_exactly_one(publisher: Any) -> None:
         state = listings_preview(
             connection_id=warehouse.id, listings=listings_parse(files[0]).listings
         ).state
-        barrier = threading.Barrier(THREADS)
         outcomes: list[str] = []
-        errors: list[BaseException] = []
 
-        def confirm(
-            data: bytes,
-            barrier: threading.Barrier = barrier,
-            outcomes: list[str] = outcomes,
-            errors: list[BaseException] = errors,
-            state: str = state,
-        ) -> None:
-            barrier.wait()
+        def confirm(data: bytes, outcomes: list[str] = outcomes, state: str = state) -> None:
             try:
                 listings_import(connection_id=warehouse.id, data=data, expected_state=state)
                 outcomes.append(data.decode())
             except ListingsChanged:
                 outcomes.append("stale")
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                connection.close()
 
-        threads = [threading.Thread(target=confirm, args=(data,)) for data in files]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert errors == []
+        assert run_together(*(partial(confirm, data) for data in files)) == []
         assert outcomes.count("stale") == THREADS - 1
         [winner] = [outcome for outcome in outcomes if outcome != "stale"]
         rows = list(

@@ -6,7 +6,6 @@ times at once records one shipment."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from pressrun.warehouses.models import WarehousePush, WarehouseShipment, Warehou
 from pressrun.warehouses.push import warehouse_push_attempt, warehouse_push_configure
 from pressrun.warehouses.signing import signature
 from pressrun.warehouses.stock import warehouse_stock_report
+from tests.threads import run_together
 from tests.warehouses import warehouse_emulator
 from tests.warehouses.test_pull import make_warehouse, route
 from tests.warehouses.test_push_inbound import Wms
@@ -50,25 +50,8 @@ def wms() -> Iterator[Warehouse]:
 
 
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(calls))
     results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results.append(call())
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    assert run_together(*(lambda call=call: results.append(call()) for call in calls)) == []
     assert len(results) == len(calls)
     return results
 
