@@ -219,16 +219,16 @@ def one_cursor(database: BaseDatabaseWrapper) -> Iterator[None]:
     (`pipelined`) keeps its own cursor until the replies are read."""
     if isinstance(database, ConnectionProxy):
         database = database._connections[database._alias]
-    shared = _shared_cursors.by_alias
-    if database.vendor != "sqlite" or database.alias in shared:
+    by_alias = _shared_cursors.by_alias
+    if database.vendor != "sqlite" or database.alias in by_alias:
         yield
         return
     with statement_cursor(database) as cursor:
-        shared[database.alias] = (database, cursor)
+        by_alias[database.alias] = (database, cursor)
         try:
             yield
         finally:
-            del shared[database.alias]
+            del by_alias[database.alias]
 
 
 class StatementPipeline:
@@ -813,6 +813,8 @@ def rows_unchanged_confirm(rows: Sequence[RowAsRead], *, using: str = "default")
 def _rows_unchanged_require_sqlite(
     rows: Sequence[RowAsRead], connection: BaseDatabaseWrapper
 ) -> None:
+    """`rows_unchanged_require` on SQLite: the rows' `EXISTS` in one statement, on the
+    write's shared cursor when there is one (`one_cursor`); which row failed told here."""
     statement = _sqlite_unchanged_statement(tuple((row.model, row.columns) for row in rows))
     params = [param for row in rows for param in (row.pk, *row.params)]
     shared = _shared_cursors.by_alias.get(connection.alias)
