@@ -26,6 +26,7 @@ from django.utils import timezone
 from pressrun.accounts.models import KnownSignInAddress, Publisher
 from pressrun.billing.models import LedgerEntry
 from pressrun.billing.services import ledger_credit
+from pressrun.core.prepared import PreparedUpdate
 from pressrun.gateway import errors
 from pressrun.orders.models import Order
 from pressrun.orders.services import Refusal
@@ -147,6 +148,53 @@ def test_old_credentials_from_a_new_address_record_no_known_address(
     assert (publisher.email, "198.51.100.9") in set(
         KnownSignInAddress.objects.values_list("login", "client_address")
     )
+
+
+def change_once_after(monkeypatch: pytest.MonkeyPatch, name: str, publisher: Any, how: str) -> None:
+    """Have `accounts.services.<name>` change the publisher's row right after its first call
+    returns, as another process could while the order is on its way to its write."""
+    from pressrun.accounts import services
+
+    original = getattr(services, name)
+    done: list[bool] = []
+
+    def then_change(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not done:
+            done.append(True)
+            change(publisher, how)
+        return result
+
+    monkeypatch.setattr(services, name, then_change)
+
+
+@pytest.mark.parametrize("how", ["changed", "deactivated"])
+def test_credentials_changed_after_their_full_check_place_nothing(
+    make_publisher: Any, make_project: Any, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Not cached, the credentials are checked against a row read before the password's hash
+    (tens of milliseconds): a change committed after that read and before the write fails
+    the write, and the order is refused on the row as it is."""
+    publisher = make_publisher(balance="50.00")
+    project = make_project(publisher)
+    change_once_after(monkeypatch, "check_password", publisher, how)
+    with nothing_written():
+        reply = order(Client(), publisher, project, invoice="INV-1")
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+
+
+def test_credentials_changed_after_a_new_address_is_checked_place_nothing(
+    kept: tuple[Client, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a new address the row is read (not kept) and the address recorded: a password
+    changed after that read and before the write fails the write likewise."""
+    _, publisher, project = kept
+    change_once_after(monkeypatch, "known_address_remember", publisher, "changed")
+    orders_before = Order.objects.count()
+    reply = order(Client(REMOTE_ADDR="198.51.100.9"), publisher, project, invoice="INV-3")
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+    assert Order.objects.count() == orders_before
+    assert Publisher.objects.get(id=publisher.id).balance == Decimal("38.00")
 
 
 @pytest.mark.parametrize("how", ["changed", "deactivated"])
@@ -291,6 +339,37 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
     charged = LedgerEntry.objects.filter(publisher_id=publisher.id, amount__lt=0).count()
     paid = Order.objects.filter(publisher_id=publisher.id, status="PROCESSING").count()
     assert charged == paid
+
+
+@threads_share_the_database
+def test_a_password_changed_before_the_debit_is_seen_by_the_check(
+    make_publisher: Any, make_project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept balance guessed HOLD and a credit came meanwhile: the order is written by
+    statements of their own, the debit first. A password change committed by another
+    connection just before that debit fails the order's check of the kept row (on
+    PostgreSQL the check follows the debit, whose lock on the row keeps any later change
+    waiting until COMMIT): refused, nothing written."""
+    publisher = make_publisher(balance="0")
+    project = make_project(publisher)
+    client = Client()
+    for invoice in ("INV-1", "INV-2"):
+        assert order(client, publisher, project, invoice=invoice)["Status"] == "HOLD"
+    ledger_credit(publisher_id=publisher.id, amount=Decimal("20.00"), description="t", actor="test")
+    original = PreparedUpdate.execute
+    changed: list[bool] = []
+
+    def change_first(update: PreparedUpdate) -> int:
+        if not changed:
+            changed.append(True)
+            assert run_together(partial(change, publisher, "changed")) == []
+        return original(update)
+
+    monkeypatch.setattr(PreparedUpdate, "execute", change_first)
+    with nothing_written():
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert changed == [True]
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
 
 
 @threads_share_the_database

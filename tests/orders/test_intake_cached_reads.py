@@ -279,11 +279,12 @@ def test_a_wrong_guess_and_a_changed_price_together_write_the_order_once_at_the_
         # debit-first (so as HOLD at once), once.
         assert seen == ["check", "catalog_project", "billing_shippingrate", "write"]
     else:
-        # The one statement failed; the debit-first retry checked the kept rows first in its
-        # transaction (the check reads catalog_project) and failed: priced again from fresh
-        # rows, guessed wrong again, and written debit-first as HOLD, once.
+        # The one statement failed; the debit-first retry debited nothing, then checked the
+        # kept rows in its transaction (the check reads catalog_project) and failed: priced
+        # again from fresh rows, guessed wrong again, and written debit-first as HOLD, once.
         assert seen == [
             "WITH",
+            "UPDATE",
             "catalog_project",
             "catalog_project",
             "billing_shippingrate",

@@ -8,8 +8,9 @@ A cache hit still reads the publisher row and is honoured only while that row's 
 same, so a password change (or a deactivated account) takes effect at once in every process
 without any cross-process invalidation. The gateway's order intake may take that row from
 the process's memory instead (`publisher_authenticate_kept`): then the order's own write
-requires the row unchanged, and any other answer waits until a statement has
-found it so; the change still takes effect at once, at the cost of one failed statement.
+requires the row unchanged (a kept row or one just read alike), and any other answer waits
+until a statement has found it so; the change still takes effect at once, at the cost of
+one failed statement, and no order is written on credentials changed before its write.
 Failures are never cached; every attempt that is not a cache hit goes through the sign-in
 throttle (accounts/throttle.py).
 """
@@ -57,7 +58,13 @@ from pressrun.accounts.throttle import (
 from pressrun.core.client_address import throttle_address
 from pressrun.core.errors import DomainError
 from pressrun.core.locks import lock_names
-from pressrun.core.prepared import PreparedRowRead, RowAsRead, RowsChanged, rows_unchanged_confirm
+from pressrun.core.prepared import (
+    PreparedRowRead,
+    RowAsRead,
+    RowsChanged,
+    row_as_read,
+    rows_unchanged_confirm,
+)
 from pressrun.core.row_cache import CachedRows
 from pressrun.core.sealed import seal
 
@@ -365,8 +372,10 @@ def publisher_authenticate_kept(
     as that row does. The caller must require it unchanged (`rows_unchanged_require`, or the
     write's own statement) before anything it answers rests on the credentials, and on
     `RowsChanged` authenticate again with `publisher_authenticate`. The publisher's balance
-    may be stale: good for a guess that the write checks, nothing else. A read row (a miss)
-    comes with None: it is as fresh as `publisher_authenticate`'s."""
+    may be stale: good for a guess that the write checks, nothing else. A row read for the
+    call (not kept, or the credentials not cached) comes as read, with the same rule: the
+    credentials were checked against it, maybe a password hash's tens of milliseconds before
+    the write, and another process may change the password meanwhile."""
     return _authenticate(email=email, password=password, client_address=client_address, kept=True)
 
 
@@ -419,6 +428,7 @@ def _authenticate(
     sign_in_settle(attempt=attempt, succeeded=verified)
     if publisher is None or not verified:
         raise CredentialsInvalid("The email and password do not match an account.")
+    as_read = _publisher_as_read(publisher) if kept else None
     timeout = settings.CREDENTIAL_CACHE_SECONDS
     cache.set(
         key,
@@ -430,7 +440,7 @@ def _authenticate(
         ),
         timeout=timeout,
     )
-    return publisher, None
+    return publisher, as_read
 
 
 # The active publisher's row by id, the read behind every cache hit, compiled once
@@ -438,7 +448,14 @@ def _authenticate(
 _active_publisher = PreparedRowRead(Publisher, is_active=True)
 # The same rows kept in this process for `publisher_authenticate_kept`. The balance is left
 # out of what the write requires unchanged: every paid order changes it.
-_publishers_kept = CachedRows(_active_publisher, size=1024, ignored=("balance",))
+_PUBLISHER_IGNORED = ("balance",)
+_publishers_kept = CachedRows(_active_publisher, size=1024, ignored=_PUBLISHER_IGNORED)
+
+
+def _publisher_as_read(publisher: Publisher) -> RowAsRead:
+    """A publisher row just read from the database, as the write is to require it unchanged
+    (like a kept one): credentials checked against it hold only as long as it does."""
+    return row_as_read(publisher, ignored=_PUBLISHER_IGNORED)
 
 
 def _cached_publisher(
@@ -453,6 +470,7 @@ def _cached_publisher(
     cached = cache.get(key)
     if not isinstance(cached, _CachedCredential):
         return None
+    as_read_wanted = kept
     if address not in cached.addresses:
         # The address is recorded as known below, which loosens the throttle for it: only on
         # credentials checked against the row as it is, never against a kept one.
@@ -479,6 +497,8 @@ def _cached_publisher(
         cache.delete(key)
         return None
     assert publisher is not None
+    if as_read_wanted and seen is None:
+        seen = _publisher_as_read(publisher)
     if address not in cached.addresses:
         known_address_remember(realm=SignInRealm.PUBLISHER, login=email, address=address)
         remaining = cached.expires_at - time.time()

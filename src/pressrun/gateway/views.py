@@ -53,7 +53,7 @@ def _authenticate(
     fields: dict[str, str], request: HttpRequest, *, kept: bool = False
 ) -> tuple[Publisher, RowAsRead | None]:
     """The publisher named by CoLoginEmail / CoLoginPassword, or GatewayFailure. `kept`: the
-    publisher may come from this process's memory, with the row as kept (see
+    publisher may come from this process's memory, and comes with its row as kept or read (see
     `publisher_authenticate_kept`: the caller must then have it found unchanged)."""
     email = fields.get("cologinemail", "")
     password = fields.get("cologinpassword", "")
@@ -130,7 +130,7 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
         try:
             order = _submit(fields, request, kept=_publisher_kept())
         except RowsChanged:
-            # The publisher's row changed since this process kept it (a new password, a
+            # The publisher's row changed since it was kept or read (a new password, a
             # deactivated account, new defaults): nothing was written or answered, and the
             # order starts again from the credentials, checked against the row as it is.
             order = _submit(fields, request, kept=False)

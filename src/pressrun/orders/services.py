@@ -342,10 +342,10 @@ def order_place(
     and product within five days) hold under concurrent submissions: the first by a unique
     constraint, the second under a lock on the products' rows.
 
-    `publisher_as_read`: the publisher came from this process's memory, with the row as kept
-    (`publisher_authenticate_kept`; only where `intake_reads_kept()`). Whatever the outcome,
-    the row is then found unchanged first: else `RowsChanged`, with nothing written, and the
-    caller authenticates again.
+    `publisher_as_read`: the publisher's row as the credentials were checked against it,
+    kept in this process's memory or just read (`publisher_authenticate_kept`; only where
+    `intake_reads_kept()`). Whatever the outcome, the row is then found unchanged first:
+    else `RowsChanged`, with nothing written, and the caller authenticates again.
     """
     if not intake_reads_kept():
         if publisher_as_read is not None:
@@ -665,10 +665,16 @@ def _write_prepared(
 
     def write(*, debit_last: bool) -> Order:
         database = transaction.get_connection()
+        # Written otherwise than by the one statement, which requires them itself, the kept
+        # rows are checked by a statement of their own: on SQLite first (the write lock,
+        # taken at BEGIN, keeps every other writer out until COMMIT); elsewhere after the
+        # debit, which locks the publisher's row until COMMIT, so that no change of the row
+        # the credentials rest on commits between the check and the write.
+        check = bool(unchanged) and not (debit_last and joined is not None)
+        check_first = check and database.vendor == "sqlite"
         # SQLite: the compiled statements below share one cursor (core.prepared.one_cursor).
         with one_cursor(database):
-            if unchanged and not (debit_last and joined is not None):
-                # Written otherwise than by the one statement, which requires them itself.
+            if check_first:
                 rows_unchanged_require(unchanged)
             if email_key:
                 _lock_projects_and_check_email(
@@ -692,9 +698,13 @@ def _write_prepared(
                     charged = debited is not None and debited() == 1
                     if charged != expect_paid:
                         raise _OutcomeGuessedWrong
+                    if check and not check_first:
+                        rows_unchanged_require(unchanged)
             else:
                 # Debit first, so the order is written once with its final status.
                 charged = debit is not None and debit.execute() == 1
+                if check and not check_first:
+                    rows_unchanged_require(unchanged)
                 if charged != expect_paid:
                     # A kept publisher's balance may be what misled the guess.
                     cached_rows_forget(row for row in unchanged if row.model is Publisher)
