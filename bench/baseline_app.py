@@ -130,7 +130,7 @@ def _connect() -> Any:
             "synchronous=NORMAL",
             "foreign_keys=ON",
             "cache_size=-65536",
-            "mmap_size=2147483648",
+            "mmap_size=0",
         ):
             connection.execute(f"PRAGMA {pragma}")
         return connection

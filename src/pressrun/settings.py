@@ -277,18 +277,20 @@ def _databases() -> dict[str, Any]:
                 # when one of them upgrades a read lock.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                # mmap_size: the whole file read through the memory map, up to SQLite's
-                # limit of 2 GiB (it lowers a larger value to that). A page outside the map
-                # costs a system call and a copy into the page cache; a status call reads
-                # about a hundred scattered pages, and at a million orders (540 MB) it spent
-                # a tenth less CPU mapped whole than with 256 MiB (docs/performance.md,
-                # "seventh round"). The map is the kernel's page cache, shared by processes.
+                # mmap_size=0: pages are read with a system call into SQLite's page cache, not
+                # through a memory map of the file. With several processes writing (the web
+                # processes and the task worker), a connection that finds the database
+                # changed by another one drops its page cache and, with a map, unmaps the
+                # whole file, to fault every page in again: at a million orders that made 16
+                # concurrent status calls cost 3.9 ms of CPU each instead of 1.5, and every
+                # order more too; one process alone gains little from the map
+                # (docs/performance.md, "eleventh round"; bench/mmap_settings.py repeats it).
                 "init_command": (
                     "PRAGMA journal_mode=WAL;"
                     "PRAGMA synchronous=NORMAL;"
                     "PRAGMA foreign_keys=ON;"
                     "PRAGMA cache_size=-65536;"
-                    "PRAGMA mmap_size=2147483648;"
+                    "PRAGMA mmap_size=0;"
                 ),
             },
             # Tests: an in-memory database, named as such so that pytest-django's parallel
