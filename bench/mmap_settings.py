@@ -5,8 +5,7 @@ eleventh round (the comparison in docs/performance.md)."""
 from pressrun.settings import *  # noqa: F403
 from pressrun.settings import DATABASES
 
-DATABASES["default"]["OPTIONS"]["init_command"] = (
-    DATABASES["default"]["OPTIONS"]["init_command"].replace(
-        "PRAGMA mmap_size=0;", "PRAGMA mmap_size=2147483648;"
-    )
+_options = DATABASES["default"]["OPTIONS"]
+_options["init_command"] = _options["init_command"].replace(
+    "PRAGMA mmap_size=0;", "PRAGMA mmap_size=2147483648;"
 )
