@@ -6,6 +6,8 @@ from pressrun.settings import *  # noqa: F403
 from pressrun.settings import DATABASES
 
 _options = DATABASES["default"]["OPTIONS"]
+# SQLite only, and only while pressrun's own PRAGMA reads as below: else this is no what-if.
+assert "PRAGMA mmap_size=0;" in _options.get("init_command", ""), "SQLite's mmap_size PRAGMA"
 _options["init_command"] = _options["init_command"].replace(
     "PRAGMA mmap_size=0;", "PRAGMA mmap_size=2147483648;"
 )

@@ -197,6 +197,59 @@ def test_credentials_changed_after_a_new_address_is_checked_place_nothing(
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("38.00")
 
 
+def test_credentials_changed_after_the_retry_reads_the_row_place_nothing(
+    kept: tuple[Client, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept row has changed (a new company name), so the order starts again from the
+    credentials, checked against the row read again; a password changed right after that
+    read fails the retry's write too, and the third attempt finds the new password."""
+    from pressrun.accounts import services
+
+    client, publisher, project = kept
+    Publisher.objects.filter(id=publisher.id).update(company="Renamed Ltd")
+    read = services._active_publisher.get
+    reads: list[int] = []
+
+    def read_then_change(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)
+        reads.append(1)
+        if len(reads) == 1:
+            change(publisher, "changed")
+        return found
+
+    monkeypatch.setattr(services._active_publisher, "get", read_then_change)
+    with nothing_written():
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["ERRCODE"] == errors.CREDENTIALS_INVALID.code
+    assert len(reads) == 2
+
+
+def test_rows_that_keep_changing_are_answered_as_unavailable(
+    kept: tuple[Client, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each attempt's rows changed under it (the company renamed before every write): after
+    the third, the order is refused as a temporary fault, with nothing written, and the next
+    order goes through."""
+    from pressrun.gateway import views
+
+    client, publisher, project = kept
+    renames: list[int] = []
+    original = views.order_place
+
+    def rename_then_place(**kwargs: Any) -> Any:
+        renames.append(1)
+        Publisher.objects.filter(id=publisher.id).update(company=f"Renamed {len(renames)}")
+        return original(**kwargs)
+
+    monkeypatch.setattr(views, "order_place", rename_then_place)
+    with nothing_written():
+        reply = order(client, publisher, project, invoice="INV-3")
+    assert reply["ERRCODE"] == errors.SERVICE_UNAVAILABLE.code
+    assert len(renames) == views.SUBMIT_ATTEMPTS
+    monkeypatch.undo()
+    assert order(client, publisher, project, invoice="INV-3")["SUCCESS"]
+
+
 @pytest.mark.parametrize("how", ["changed", "deactivated"])
 @pytest.mark.parametrize(
     ("failure", "fields"),
@@ -360,7 +413,7 @@ def test_a_password_changed_before_the_debit_is_seen_by_the_check(
     changed: list[bool] = []
 
     def change_first(update: PreparedUpdate) -> int:
-        if not changed:
+        if not changed and '"accounts_publisher"' in update.sql:
             changed.append(True)
             assert run_together(partial(change, publisher, "changed")) == []
         return original(update)

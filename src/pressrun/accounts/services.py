@@ -10,7 +10,7 @@ without any cross-process invalidation. The gateway's order intake may take that
 the process's memory instead (`publisher_authenticate_kept`): then the order's own write
 requires the row unchanged (a kept row or one just read alike), and any other answer waits
 until a statement has found it so; the change still takes effect at once, at the cost of
-one failed statement, and no order is written on credentials changed before its write.
+one failed statement, and no order whose write began after the change committed is written.
 Failures are never cached; every attempt that is not a cache hit goes through the sign-in
 throttle (accounts/throttle.py).
 """
@@ -358,30 +358,46 @@ def publisher_authenticate(*, email: str, password: str, client_address: str) ->
     for the account, writing only the first time (and once a day after).
     """
     publisher, _ = _authenticate(
-        email=email, password=password, client_address=client_address, kept=False
+        email=email,
+        password=password,
+        client_address=client_address,
+        kept=False,
+        as_read_wanted=False,
     )
     return publisher
 
 
 def publisher_authenticate_kept(
-    *, email: str, password: str, client_address: str
-) -> tuple[Publisher, RowAsRead | None]:
-    """`publisher_authenticate`, where a hit of the credential cache may take the publisher's
-    row from this process's memory (core/row_cache.py) instead of reading it: then the row as
-    kept comes with it, every column but the balance, and the credentials hold only as long
-    as that row does. The caller must require it unchanged (`rows_unchanged_require`, or the
-    write's own statement) before anything it answers rests on the credentials, and on
-    `RowsChanged` authenticate again with `publisher_authenticate`. The publisher's balance
-    may be stale: good for a guess that the write checks, nothing else. A row read for the
-    call (not kept, or the credentials not cached) comes as read, with the same rule: the
-    credentials were checked against it, maybe a password hash's tens of milliseconds before
-    the write, and another process may change the password meanwhile."""
-    return _authenticate(email=email, password=password, client_address=client_address, kept=True)
+    *, email: str, password: str, client_address: str, from_memory: bool = True
+) -> tuple[Publisher, RowAsRead]:
+    """`publisher_authenticate`, with the publisher's row as the credentials were checked
+    against it (every column but the balance), which the caller's write must require
+    unchanged (`rows_unchanged_require`, or the write's own statement) before anything it
+    answers rests on the credentials; on `RowsChanged` the caller authenticates again, with
+    `from_memory=False`. The credentials hold only as long as that row does: another process
+    may change the password between the check (a password hash takes tens of milliseconds)
+    and the write.
+
+    With `from_memory`, a hit of the credential cache may take the row from this process's
+    memory (core/row_cache.py) instead of reading it. The publisher's balance may then be
+    stale: good for a guess that the write checks, nothing else. A row is read for the call
+    when it is not kept, when the credentials are not cached, and from a client address not
+    yet recorded for them."""
+    publisher, as_read = _authenticate(
+        email=email,
+        password=password,
+        client_address=client_address,
+        kept=from_memory,
+        as_read_wanted=True,
+    )
+    assert as_read is not None
+    return publisher, as_read
 
 
 def publisher_kept_confirm(row: RowAsRead) -> None:
-    """Return once the kept publisher `row` is found unchanged; else forget it and raise
-    `RowsChanged` (the credentials are then to be checked again)."""
+    """Return once the publisher's `row` (kept or read, from `publisher_authenticate_kept`)
+    is found unchanged; else forget it if kept and raise `RowsChanged` (the credentials are
+    then to be checked again)."""
     try:
         rows_unchanged_confirm([row])
     except RowsChanged:
@@ -390,7 +406,7 @@ def publisher_kept_confirm(row: RowAsRead) -> None:
 
 
 def _authenticate(
-    *, email: str, password: str, client_address: str, kept: bool
+    *, email: str, password: str, client_address: str, kept: bool, as_read_wanted: bool
 ) -> tuple[Publisher, RowAsRead | None]:
     email = normalize_email(email)
     if not email or not password:
@@ -400,7 +416,9 @@ def _authenticate(
     address = throttle_address(client_address)
     attempt = None
     for join_identical in sign_in_rounds():
-        cached = _cached_publisher(key=key, email=email, address=address, kept=kept)
+        cached = _cached_publisher(
+            key=key, email=email, address=address, kept=kept, as_read_wanted=as_read_wanted
+        )
         if cached is not None:
             return cached
         publisher = Publisher.objects.filter(email=email, is_active=True).first()
@@ -428,7 +446,7 @@ def _authenticate(
     sign_in_settle(attempt=attempt, succeeded=verified)
     if publisher is None or not verified:
         raise CredentialsInvalid("The email and password do not match an account.")
-    as_read = _publisher_as_read(publisher) if kept else None
+    as_read = _publisher_as_read(publisher) if as_read_wanted else None
     timeout = settings.CREDENTIAL_CACHE_SECONDS
     cache.set(
         key,
@@ -459,18 +477,18 @@ def _publisher_as_read(publisher: Publisher) -> RowAsRead:
 
 
 def _cached_publisher(
-    *, key: str, email: str, address: str, kept: bool
+    *, key: str, email: str, address: str, kept: bool, as_read_wanted: bool
 ) -> tuple[Publisher, RowAsRead | None] | None:
     """The publisher whose credentials under `key` were verified recently and still hold
     (same password hash, still active), else None (and a stale entry is dropped). A hit from
     an address not yet recorded for these credentials marks it known; from one already
     recorded it writes nothing: one indexed read is the whole cost, none for a row `kept`
-    in this process (returned with the row as kept, see `publisher_authenticate_kept`)."""
+    in this process. With `as_read_wanted`, the row comes as kept or read (see
+    `publisher_authenticate_kept`)."""
     cache = caches["credentials"]
     cached = cache.get(key)
     if not isinstance(cached, _CachedCredential):
         return None
-    as_read_wanted = kept
     if address not in cached.addresses:
         # The address is recorded as known below, which loosens the throttle for it: only on
         # credentials checked against the row as it is, never against a kept one.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError
@@ -50,18 +51,22 @@ HTTPS_REQUIRED_DETAIL = "Send it to the same URL with https:// instead of http:/
 
 
 def _authenticate(
-    fields: dict[str, str], request: HttpRequest, *, kept: bool = False
+    fields: dict[str, str], request: HttpRequest, *, row: _PublisherRow | None = None
 ) -> tuple[Publisher, RowAsRead | None]:
-    """The publisher named by CoLoginEmail / CoLoginPassword, or GatewayFailure. `kept`: the
-    publisher may come from this process's memory, and comes with its row as kept or read (see
-    `publisher_authenticate_kept`: the caller must then have it found unchanged)."""
+    """The publisher named by CoLoginEmail / CoLoginPassword, or GatewayFailure. With `row`,
+    it comes with its row as the credentials were checked against it, which the caller must
+    then have found unchanged (`publisher_authenticate_kept`), kept in this process's memory
+    if `row.from_memory`."""
     email = fields.get("cologinemail", "")
     password = fields.get("cologinpassword", "")
     address = client_address(request)
     try:
-        if kept:
+        if row is not None:
             return publisher_authenticate_kept(
-                email=email, password=password, client_address=address
+                email=email,
+                password=password,
+                client_address=address,
+                from_memory=row.from_memory,
             )
         return publisher_authenticate(email=email, password=password, client_address=address), None
     except CredentialsMissing as exc:
@@ -127,14 +132,7 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
     try:
         fields = read_fields(request)
         check_source(fields)
-        try:
-            order = _submit(fields, request, kept=_publisher_kept())
-        except RowsChanged:
-            # The publisher's row changed since it was kept or read (a new password, a
-            # deactivated account, new defaults): nothing was written or answered, and the
-            # order starts again from the credentials, checked against the row as it is.
-            order = _submit(fields, request, kept=False)
-        return _text(render_success(order))
+        return _text(render_success(_submit_until_rows_hold(fields, request)))
     except GatewayFailure as failure:
         return _text(render_failure(failure))
     except OperationalError:
@@ -145,18 +143,44 @@ def submit_product_order(request: HttpRequest) -> HttpResponse:
         return _text(render_failure(GatewayFailure(INTERNAL_ERROR)))
 
 
-def _publisher_kept() -> bool:
-    """Whether an order may take its publisher from this process's memory: where intake's
-    statement requires the kept rows unchanged (PRESSRUN_INTAKE_CACHED_PUBLISHER)."""
-    return settings.INTAKE_CACHED_PUBLISHER and intake_reads_kept()
+@dataclass(frozen=True)
+class _PublisherRow:
+    """An order's write requires the publisher's row the credentials were checked against,
+    kept in this process's memory if `from_memory`."""
+
+    from_memory: bool
 
 
-def _submit(fields: dict[str, str], request: HttpRequest, *, kept: bool) -> Order:
+# Attempts at an order whose rows changed under it: the first from kept rows, the others
+# from rows read again. Each changed row is a change committed by someone else meanwhile;
+# three in a row within one request is a publisher's row being changed without pause.
+SUBMIT_ATTEMPTS = 3
+
+
+def _submit_until_rows_hold(fields: dict[str, str], request: HttpRequest) -> Order:
+    """`_submit`, again while the rows it rests on change under it (a new password, a
+    deactivated account, new defaults, a new price): nothing was written or answered, and
+    the order starts again from the credentials, checked against the row as it is. Where
+    intake's write requires the rows it read (`intake_reads_kept`), the credentials hold at
+    the write; elsewhere they are checked against the row as read just before it."""
+    if not intake_reads_kept():
+        return _submit(fields, request, row=None)
+    from_memory = settings.INTAKE_CACHED_PUBLISHER
+    for _ in range(SUBMIT_ATTEMPTS):
+        try:
+            return _submit(fields, request, row=_PublisherRow(from_memory=from_memory))
+        except RowsChanged:
+            from_memory = False
+    logger.warning("order not stored: its rows changed under it %d times", SUBMIT_ATTEMPTS)
+    raise GatewayFailure(errors.SERVICE_UNAVAILABLE)
+
+
+def _submit(fields: dict[str, str], request: HttpRequest, *, row: _PublisherRow | None) -> Order:
     """Authenticate, read and place the order; GatewayFailure for any answer but success.
-    With a `kept` publisher, every answer waits until its row is found unchanged
+    With `row`, every answer waits until the publisher's row is found unchanged
     (RowsChanged otherwise, nothing written): the order's statement does it, and for a
     failure found before it, `publisher_kept_confirm`."""
-    publisher, as_read = _authenticate(fields, request, kept=kept)
+    publisher, as_read = _authenticate(fields, request, row=row)
     try:
         order_request = build_order_request(fields, publisher.id)
     except GatewayFailure:

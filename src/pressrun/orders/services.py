@@ -668,8 +668,11 @@ def _write_prepared(
         # Written otherwise than by the one statement, which requires them itself, the kept
         # rows are checked by a statement of their own: on SQLite first (the write lock,
         # taken at BEGIN, keeps every other writer out until COMMIT); elsewhere after the
-        # debit, which locks the publisher's row until COMMIT, so that no change of the row
-        # the credentials rest on commits between the check and the write.
+        # debit, so that a change of the row the credentials rest on, committed before the
+        # debit, is seen. A debit that takes the money locks the publisher's row until
+        # COMMIT, so no later change commits between the check and the write; an order that
+        # takes none (held, or a test) writes nothing to the row and comes before such a
+        # change.
         check = bool(unchanged) and not (debit_last and joined is not None)
         check_first = check and database.vendor == "sqlite"
         # SQLite: the compiled statements below share one cursor (core.prepared.one_cursor).
