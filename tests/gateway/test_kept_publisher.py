@@ -341,15 +341,24 @@ def test_a_balance_spent_elsewhere_holds_the_order(kept: tuple[Client, Any, Any]
     assert seen == [PUBLISHER_TABLE, *(["check", "write"] if SQLITE else ["WITH"])]
 
 
-def test_a_credit_made_elsewhere_pays_the_order(make_publisher: Any, make_project: Any) -> None:
-    """The kept balance says the order must wait; a credit came meanwhile: the order is
-    paid at once."""
+@pytest.fixture
+def credited(make_publisher: Any, make_project: Any) -> tuple[Client, Any, Any]:
+    """A publisher without money whose two orders (INV-1, INV-2) are held, its row kept by
+    this process with that balance, then credited $20.00 elsewhere: the kept balance says
+    the next order must wait."""
     publisher = make_publisher(balance="0")
     project = make_project(publisher)
     client = Client()
     for invoice in ("INV-1", "INV-2"):
         assert order(client, publisher, project, invoice=invoice)["Status"] == "HOLD"
     ledger_credit(publisher_id=publisher.id, amount=Decimal("20.00"), description="t", actor="test")
+    return client, publisher, project
+
+
+def test_a_credit_made_elsewhere_pays_the_order(credited: tuple[Client, Any, Any]) -> None:
+    """The kept balance says the order must wait; a credit came meanwhile: the order is
+    paid at once."""
+    client, publisher, project = credited
     reply = order(client, publisher, project, invoice="INV-3")
     assert reply["SUCCESS"]
     assert reply["Status"] == "PROCESSING"
@@ -396,19 +405,14 @@ def test_concurrent_orders_while_the_row_changes(kept: tuple[Client, Any, Any]) 
 
 @threads_share_the_database
 def test_a_password_changed_before_the_debit_is_seen_by_the_check(
-    make_publisher: Any, make_project: Any, monkeypatch: pytest.MonkeyPatch
+    credited: tuple[Client, Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The kept balance guessed HOLD and a credit came meanwhile: the order is written by
     statements of their own, the debit first. A password change committed by another
     connection just before that debit fails the order's check of the kept row (on
     PostgreSQL the check follows the debit, whose lock on the row keeps any later change
     waiting until COMMIT): refused, nothing written."""
-    publisher = make_publisher(balance="0")
-    project = make_project(publisher)
-    client = Client()
-    for invoice in ("INV-1", "INV-2"):
-        assert order(client, publisher, project, invoice=invoice)["Status"] == "HOLD"
-    ledger_credit(publisher_id=publisher.id, amount=Decimal("20.00"), description="t", actor="test")
+    client, publisher, project = credited
     original = PreparedUpdate.execute
     changed: list[bool] = []
 
