@@ -434,8 +434,10 @@ INTAKE_CACHED_READS = _env_bool("PRESSRUN_INTAKE_CACHED_READS", True)
 # With INTAKE_CACHED_READS, a gateway order whose credentials are in the credential cache
 # takes its publisher's row from the process too (accounts.services
 # .publisher_authenticate_kept), and the order's statement requires it unchanged but for the
-# balance: no read before the order's write. 0 reads it for every order, the way to repeat
-# the comparison (docs/performance.md, "ninth" and "tenth round").
+# balance: no read before the order's write. A status call takes it likewise, whatever
+# INTAKE_CACHED_READS, and its metering statement requires it unchanged. 0 reads it for
+# every order and call, the way to repeat the comparison (docs/performance.md, "ninth",
+# "tenth" and "eleventh round").
 INTAKE_CACHED_PUBLISHER = _env_bool("PRESSRUN_INTAKE_CACHED_PUBLISHER", True)
 # Orders that threads of one process have ready at the same moment are written in one
 # transaction (core/group_commit.py): one write lock hand-off and one COMMIT for the group.

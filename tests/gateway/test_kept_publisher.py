@@ -19,19 +19,19 @@ from typing import Any
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Sum
 from django.test import Client
 from django.utils import timezone
 
 from pressrun.accounts.models import KnownSignInAddress, Publisher
-from pressrun.billing.models import LedgerEntry
+from pressrun.billing.models import LedgerEntry, StatusCallHour
 from pressrun.billing.services import ledger_credit
 from pressrun.core.prepared import PreparedUpdate
 from pressrun.gateway import errors
 from pressrun.orders.models import Order
 from pressrun.orders.services import Refusal
 from tests.billing.test_credit_and_holds import assert_ledger_matches_balance
-from tests.gateway.helpers import nothing_written, order_fields, submit
+from tests.gateway.helpers import nothing_written, order_fields, status, submit
 from tests.orders.test_intake_cached_reads import statements
 from tests.threads import run_together
 
@@ -470,3 +470,89 @@ def test_a_password_changed_while_orders_arrive_stops_them_at_once(
     assert Order.objects.count() == 2 + len(placed)
     assert max(stored.values_list("created_at", flat=True)) < changed_at[0]
     assert_ledger_matches_balance(publisher)
+
+
+def metered(publisher: Any) -> int:
+    """The status calls counted for `publisher`."""
+    counted = StatusCallHour.objects.filter(publisher_id=publisher.id).aggregate(n=Sum("calls"))
+    return int(counted["n"] or 0)
+
+
+def error_nums(sections: list[dict[str, str]]) -> list[int]:
+    return [int(section["ErrorNum"]) for section in sections]
+
+
+def test_a_status_call_reads_no_publisher(kept: tuple[Client, Any, Any]) -> None:
+    """A status call takes the kept publisher too: its metering statement requires the row
+    unchanged (PostgreSQL: the metering and the read, nothing else)."""
+    client, publisher, _ = kept
+    assert error_nums(status(client, ["INV-1"], publisher=publisher)) == [errors.STATUS_OK]
+    with statements() as seen:
+        sections = status(client, ["INV-1", "INV-2"], publisher=publisher)
+    assert error_nums(sections) == [errors.STATUS_OK] * 2
+    assert PUBLISHER_TABLE not in seen
+    if not SQLITE:
+        assert seen == ["WITH", "orders_order"]
+    assert metered(publisher) == 2
+
+
+@pytest.mark.parametrize("how", ["changed", "deactivated"])
+def test_a_status_call_on_old_credentials_is_refused_and_not_counted(
+    kept: tuple[Client, Any, Any], how: str
+) -> None:
+    client, publisher, _ = kept
+    assert error_nums(status(client, ["INV-1"], publisher=publisher)) == [errors.STATUS_OK]
+    change(publisher, how)
+    sections = status(client, ["INV-1", "INV-2"], publisher=publisher)
+    assert error_nums(sections) == [errors.STATUS_BAD_CREDENTIALS] * 2
+    assert metered(publisher) == 1
+
+
+def test_a_password_changed_after_a_status_call_authenticated_is_seen_by_its_metering(
+    kept: tuple[Client, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password changes right after the call's credentials were checked against the
+    kept row: its metering fails, nothing is counted, and the call is answered from the row
+    as it is."""
+    from pressrun.gateway import views
+
+    client, publisher, _ = kept
+    assert error_nums(status(client, ["INV-1"], publisher=publisher)) == [errors.STATUS_OK]
+    authenticate = views.publisher_authenticate_kept
+    changed: list[bool] = []
+
+    def then_change(**kwargs: Any) -> Any:
+        found = authenticate(**kwargs)
+        if not changed:
+            changed.append(True)
+            change(publisher, "changed")
+        return found
+
+    monkeypatch.setattr(views, "publisher_authenticate_kept", then_change)
+    sections = status(client, ["INV-1"], publisher=publisher)
+    assert error_nums(sections) == [errors.STATUS_BAD_CREDENTIALS]
+    assert metered(publisher) == 1
+
+
+def test_a_status_call_whose_row_keeps_changing_is_answered_as_unavailable(
+    kept: tuple[Client, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressrun.gateway import views
+
+    client, publisher, _ = kept
+    assert error_nums(status(client, ["INV-1"], publisher=publisher)) == [errors.STATUS_OK]
+    record = views.status_call_record
+    renames: list[int] = []
+
+    def rename_then_record(**kwargs: Any) -> Any:
+        renames.append(1)
+        Publisher.objects.filter(id=publisher.id).update(company=f"Renamed {len(renames)}")
+        return record(**kwargs)
+
+    monkeypatch.setattr(views, "status_call_record", rename_then_record)
+    sections = status(client, ["INV-1", "INV-2"], publisher=publisher)
+    assert error_nums(sections) == [errors.STATUS_UNAVAILABLE] * 2
+    assert len(renames) == views.SUBMIT_ATTEMPTS
+    assert metered(publisher) == 1
+    monkeypatch.undo()
+    assert error_nums(status(client, ["INV-1"], publisher=publisher)) == [errors.STATUS_OK]

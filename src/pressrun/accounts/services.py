@@ -6,11 +6,12 @@ way to exhaust the CPU. So a verified (email, password) pair is remembered for a
 under a keyed digest of the pair, together with the password hash it was verified against.
 A cache hit still reads the publisher row and is honoured only while that row's hash is the
 same, so a password change (or a deactivated account) takes effect at once in every process
-without any cross-process invalidation. The gateway's order intake may take that row from
-the process's memory instead (`publisher_authenticate_kept`): then the order's own write
-requires the row unchanged (a kept row or one just read alike), and any other answer waits
-until a statement has found it so; the change still takes effect at once, at the cost of
-one failed statement, and no order whose write began after the change committed is written.
+without any cross-process invalidation. The gateway's order intake and status call may take
+that row from the process's memory instead (`publisher_authenticate_kept`): then the order's
+write, or the status call's metering, requires the row unchanged (a kept row or one just
+read alike), and any other answer waits until a statement has found it so; the change still
+takes effect at once, at the cost of one failed statement, and no order whose write began
+after the change committed is written.
 Failures are never cached; every attempt that is not a cache hit goes through the sign-in
 throttle (accounts/throttle.py).
 """

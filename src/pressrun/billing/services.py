@@ -7,14 +7,14 @@ concurrent charges can never both spend the same money.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Round
@@ -28,8 +28,12 @@ from pressrun.core.money import format_money, is_whole_cents, to_money
 from pressrun.core.prepared import (
     CompiledUpdate,
     PreparedUpdate,
+    RowAsRead,
     prepare_insert,
+    raise_if_required,
+    rows_unchanged_require,
     statement_cursor,
+    unchanged_columns,
 )
 from pressrun.orders.events import OrderPaid
 from pressrun.orders.models import Order, OrderStatus
@@ -520,7 +524,7 @@ _PG_METER_IN_ONE = (
     f"charge AS (INSERT INTO {LedgerEntry._meta.db_table} "
     "(publisher_id, kind, amount, description, created_at) "
     "SELECT %s, %s, %s, %s || in_window::text || %s, %s FROM counter WHERE in_window > %s) "
-    "SELECT in_window FROM counter"
+    "SELECT in_window"
 )
 
 
@@ -534,29 +538,42 @@ def _charge_description(in_window: int, free: int) -> str:
     return f"{before}{in_window}{after}"
 
 
-def _status_call_record_in_one(*, publisher_id: int, now: datetime, free: int) -> bool | None:
+def _status_call_record_in_one(
+    *, publisher_id: int, now: datetime, free: int, unchanged: Sequence[RowAsRead]
+) -> bool | None:
     """`status_call_record` on PostgreSQL as one statement (`_PG_METER_IN_ONE`): whether the
     call was charged, or None when its hour has no counter yet (the hour's first call, which
-    `status_call_record`'s transaction inserts) and nothing was written."""
+    `status_call_record`'s transaction inserts) and nothing was written. The statement
+    fails (`RowsChanged`, nothing written) unless the `unchanged` rows hold the values read,
+    checked as it counts the call."""
     adapt = connection.ops.adapt_datetimefield_value
     hour, earlier = _counter_params(publisher_id=publisher_id, hour_start=_hour_start(now))
     before, after = _charge_description_parts(free)
+    required, required_params = unchanged_columns(unchanged)
     params = (
         *(*earlier, free, publisher_id, hour, *earlier),
         *(STATUS_CALL_PRICE, publisher_id, free),
         *(publisher_id, LedgerKind.STATUS_CALL.value, -STATUS_CALL_PRICE, before, after),
         *(adapt(now), free),
+        *required_params,
     )
-    with statement_cursor(connection) as cursor:
-        cursor.execute(_PG_METER_IN_ONE, params)
-        row = cursor.fetchone()
+    sql = _PG_METER_IN_ONE + "".join(f", {column}" for column in required) + " FROM counter"
+    try:
+        with statement_cursor(connection) as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except DatabaseError as error:
+        raise_if_required(error)
+        raise
     return None if row is None else int(row[0]) > free
 
 
-def status_call_record(*, publisher_id: int) -> bool:
+def status_call_record(*, publisher_id: int, unchanged: Sequence[RowAsRead] = ()) -> bool:
     """Count one status call; charge it when it is beyond the free calls of the last 24 hours.
 
-    Returns True when this call was charged.
+    Returns True when this call was charged. With `unchanged` (the publisher's row its
+    credentials were checked against, maybe kept in memory), nothing is counted unless each
+    row still holds the values read: else `RowsChanged`, with nothing written.
 
     The calls are counted per publisher and clock hour (`StatusCallHour`), and "the last 24
     hours" of a call made at 14:25 are the hours 15:00 yesterday to 14:59 today — the call's
@@ -577,12 +594,17 @@ def status_call_record(*, publisher_id: int) -> bool:
     now = timezone.now()
     free = settings.STATUS_CALLS_FREE_PER_DAY
     if connection.vendor == "postgresql":
-        charged = _status_call_record_in_one(publisher_id=publisher_id, now=now, free=free)
+        charged = _status_call_record_in_one(
+            publisher_id=publisher_id, now=now, free=free, unchanged=unchanged
+        )
         if charged is not None:
             return charged
     count = _status_call_counter(publisher_id=publisher_id, hour_start=_hour_start(now), free=free)
     debit = _status_charge_debit.prepare(publisher_id=publisher_id)
     with transaction.atomic():
+        # On SQLite the write lock is held from BEGIN; on PostgreSQL a statement's failure
+        # fails the transaction, which writes nothing.
+        rows_unchanged_require(unchanged)
         in_window = count()
         if in_window <= free:
             return False

@@ -798,6 +798,25 @@ def _unchanged_condition(row: RowAsRead, quote: Callable[[str], str]) -> tuple[s
     return sql, [row.pk, *row.params, f"{_ROW_CHANGED} {meta.db_table} {row.pk}"]
 
 
+def unchanged_columns(
+    rows: Sequence[RowAsRead], *, using: str = "default"
+) -> tuple[list[str], list[Any]]:
+    """PostgreSQL: a `SELECT` list entry per row that fails its statement unless the row
+    still holds the values read (`true` where it does), and their params, for a statement
+    that selects them: `raise_if_required(error)` tells its failure apart."""
+    quote = connections[using].ops.quote_name
+    conditions = [_unchanged_condition(row, quote) for row in rows]
+    return [sql for sql, _ in conditions], [param for _, params in conditions for param in params]
+
+
+def raise_if_required(error: DatabaseError) -> None:
+    """Raise `RowsChanged` (or `UpdateCountDiffers`) from `error` where a statement's
+    requirement failed it (`unchanged_columns`, `JoinedInsert`); else return."""
+    required = _required_error(error)
+    if required is not None:
+        raise required from error
+
+
 def rows_unchanged_confirm(rows: Sequence[RowAsRead], *, using: str = "default") -> None:
     """`rows_unchanged_require` where nothing is written after it (a refusal answered from
     kept rows): on PostgreSQL in a transaction of its own (a savepoint within a caller's),
