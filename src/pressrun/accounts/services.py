@@ -402,8 +402,14 @@ def publisher_kept_confirm(row: RowAsRead) -> None:
     try:
         rows_unchanged_confirm([row])
     except RowsChanged:
-        _publishers_kept.forget([row])
+        publisher_kept_forget(row)
         raise
+
+
+def publisher_kept_forget(row: RowAsRead) -> None:
+    """Drop the publisher's `row` (from `publisher_authenticate_kept`) from this process's
+    memory, if kept: a statement found it changed."""
+    _publishers_kept.forget([row])
 
 
 def _authenticate(

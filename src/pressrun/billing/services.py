@@ -517,6 +517,8 @@ _status_charge_debit = CompiledUpdate(
 # _COUNTER_ADD_RETURNING's; then the price, the publisher, the free calls (the debit); then
 # the publisher, the kind, the amount, the description's two parts, the time and the free
 # calls (the ledger entry).
+# Its last part is the final SELECT's first column: the caller adds what else it selects
+# (`_status_call_record_in_one`: the rows it requires unchanged) and `FROM counter`.
 _PG_METER_IN_ONE = (
     f"WITH counter AS ({_COUNTER_ADD_RETURNING} AS in_window), "  # noqa: S608 (constant parts only)
     f"debit AS (UPDATE {Publisher._meta.db_table} SET balance = ROUND(balance - %s, 2) "

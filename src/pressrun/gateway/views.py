@@ -18,6 +18,7 @@ from pressrun.accounts.services import (
     publisher_authenticate,
     publisher_authenticate_kept,
     publisher_kept_confirm,
+    publisher_kept_forget,
 )
 from pressrun.accounts.throttle import SignInThrottled
 from pressrun.billing.services import status_call_record
@@ -25,7 +26,6 @@ from pressrun.core.client_address import client_address
 from pressrun.core.https import plain_http_refused
 from pressrun.core.prepared import RowAsRead, RowsChanged
 from pressrun.core.request_hygiene import RefusalKind, RequestRefusal, refusals_answered_by
-from pressrun.core.row_cache import cached_rows_forget
 from pressrun.gateway import errors
 from pressrun.gateway.fields import GatewayFailure, read_fields
 from pressrun.gateway.status import StatusSection, render_status_xml, split_invoices
@@ -246,7 +246,7 @@ def _status_sections(request: HttpRequest) -> list[StatusSection]:
             status_call_record(publisher_id=publisher.id, unchanged=[as_read])
             break
         except RowsChanged:
-            cached_rows_forget([as_read])
+            publisher_kept_forget(as_read)
             from_memory = False
     else:
         logger.warning("status not read: the account's row changed %d times", SUBMIT_ATTEMPTS)
