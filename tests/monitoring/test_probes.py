@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.tasks import housekeeping
-from pressrun.monitoring import readiness
+from pressrun.monitoring import readiness, views
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +36,18 @@ def _migrations_not_yet_seen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readiness, "_migrations_seen_applied", False)
 
 
+# One instant for the rows a test writes and the probe's reading of them: the ages the body
+# prints are then exact however slowly the machine runs the test.
+NOW = timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def _probe_clock_at_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views, "readiness", lambda *, now: readiness.readiness(now=NOW))
+
+
 def beat(*, seconds_ago: float = 0, worker_id: str = "host-1-abc") -> None:
-    now = timezone.now()
+    now = NOW
     WorkerHeartbeat.objects.update_or_create(
         worker_id=worker_id,
         defaults={
@@ -103,7 +113,7 @@ def test_readyz_with_a_task_waiting_too_long_is_503(settings: Any) -> None:
     settings.READY_MAX_TASK_WAIT_SECONDS = 300
     beat()
     housekeeping.enqueue()
-    DBTaskResult.objects.update(enqueued_at=timezone.now() - timedelta(seconds=400))
+    DBTaskResult.objects.update(enqueued_at=NOW - timedelta(seconds=400))
     response = probe("/readyz")
     assert response.status_code == 503
     assert response.content.decode() == (
@@ -119,7 +129,7 @@ def test_readyz_with_a_task_waiting_too_long_is_503(settings: Any) -> None:
 def test_a_task_counts_as_waiting_only_from_its_run_after(settings: Any) -> None:
     settings.READY_MAX_TASK_WAIT_SECONDS = 300
     beat()
-    now = timezone.now()
+    now = NOW
     # Enqueued long ago to run later: a retry after its backoff, due in an hour.
     housekeeping.using(run_after=now + timedelta(hours=1)).enqueue()
     DBTaskResult.objects.update(enqueued_at=now - timedelta(days=1))
