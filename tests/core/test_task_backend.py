@@ -5,6 +5,7 @@ real worker)."""
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -161,3 +162,26 @@ def test_enqueue_announces_as_the_stock_backend(settings: Any, caplog: Any) -> N
         f"Task id={result.id} path=pressrun.notifications.tasks.order_placed_email "
         "enqueued backend=default"
     ]
+
+
+def test_task_ids_are_uuid7_and_grow_with_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Configured as the backend's id_function (settings.TASKS): a new task's row goes to the
+    # end of the primary key's index, not to a random place in it.
+    from pressrun.core import task_backend
+
+    clock = iter([1_796_000_000_000_000_000 + step * 1_000_000 for step in range(3)])
+    monkeypatch.setattr(task_backend.time, "time_ns", lambda: next(clock))
+    ids = [uuid.UUID(str(order_placed_email.enqueue(order_id=41).id)) for _ in range(3)]
+    assert [(task_id.version, task_id.variant) for task_id in ids] == [(7, uuid.RFC_4122)] * 3
+    assert [task_id.int >> 80 for task_id in ids] == [
+        1_796_000_000_000,
+        1_796_000_000_001,
+        1_796_000_000_002,
+    ]
+    assert ids == sorted(ids)
+    assert [DBTaskResult.objects.filter(id=task_id).count() for task_id in ids] == [1, 1, 1]
+    # Within one millisecond the rest of the id is random: no two alike.
+    monkeypatch.setattr(task_backend.time, "time_ns", lambda: 1_796_000_000_000_000_000)
+    same_millisecond = {task_backend.time_ordered_task_id() for _ in range(1000)}
+    assert len(same_millisecond) == 1000
+    assert {task_id.int >> 80 for task_id in same_millisecond} == {1_796_000_000_000}
