@@ -4,9 +4,11 @@ real worker)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -169,8 +171,9 @@ def test_task_ids_are_uuid7_and_grow_with_time(monkeypatch: pytest.MonkeyPatch) 
     # end of the primary key's index, not to a random place in it.
     from pressrun.core import task_backend
 
-    clock = iter([1_796_000_000_000_000_000 + step * 1_000_000 for step in range(3)])
-    monkeypatch.setattr(task_backend.time, "time_ns", lambda: next(clock))
+    # The clock of the id function alone: a millisecond further at each call.
+    clock = itertools.count(1_796_000_000_000_000_000, 1_000_000)
+    monkeypatch.setattr(task_backend, "time", SimpleNamespace(time_ns=lambda: next(clock)))
     ids = [uuid.UUID(str(order_placed_email.enqueue(order_id=41).id)) for _ in range(3)]
     assert [(task_id.version, task_id.variant) for task_id in ids] == [(7, uuid.RFC_4122)] * 3
     assert [task_id.int >> 80 for task_id in ids] == [
@@ -181,7 +184,9 @@ def test_task_ids_are_uuid7_and_grow_with_time(monkeypatch: pytest.MonkeyPatch) 
     assert ids == sorted(ids)
     assert [DBTaskResult.objects.filter(id=task_id).count() for task_id in ids] == [1, 1, 1]
     # Within one millisecond the rest of the id is random: no two alike.
-    monkeypatch.setattr(task_backend.time, "time_ns", lambda: 1_796_000_000_000_000_000)
+    monkeypatch.setattr(
+        task_backend, "time", SimpleNamespace(time_ns=lambda: 1_796_000_000_000_000_000)
+    )
     same_millisecond = {task_backend.time_ordered_task_id() for _ in range(1000)}
     assert len(same_millisecond) == 1000
     assert {task_id.int >> 80 for task_id in same_millisecond} == {1_796_000_000_000}

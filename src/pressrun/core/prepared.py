@@ -550,6 +550,8 @@ def _compiled_insert(
     # SQLite gives the new row's id without `RETURNING` (the connection's last rowid, as
     # Django's SQLite backend did before its 3.35): `RETURNING` makes SQLite collect the
     # rows returned apart and costs a fetch, about 3 µs an INSERT, with the write lock held.
+    # The last rowid is only this row's because the INSERT always inserts it: a statement
+    # that may insert nothing (`ON CONFLICT DO NOTHING`) must not be prepared here.
     returns_id = bool(database.features.can_return_columns_from_insert) and (
         database.vendor != "sqlite"
     )
