@@ -216,6 +216,8 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # On SQLite it also holds the status reply's columns, so the status call reads
+            # the index alone (migration 0011, tests/orders/test_status_index.py).
             models.Index(fields=["publisher", "invoice"], name="order_publisher_invoice"),
             models.Index(
                 fields=["publisher", "status", "created_at"], name="order_publisher_status"
