@@ -204,15 +204,20 @@ def _wait_for_delivery(crash: CrashService, customer: str, *, deadline: float) -
 
 def _settled(crash: CrashService, order_id: str) -> str:
     """Once the worker has nothing left to do for the order's email: its row's status and
-    attempts, and what the sweep would queue again (nothing)."""
+    attempts, and what the sweep would queue again (nothing).
+
+    The send tasks are counted before the row is read: a run marks the row before its task
+    ends, so a row read after no run was seen pending is the row as that run left it (read
+    the other way round, the row could predate a run that ended between the two reads)."""
     code = (
         "from django_tasks_db.models import DBTaskResult\n"
         "from pressrun.notifications.models import OutgoingEmail\n"
         "from pressrun.notifications.selectors import stranded_email_ids\n"
-        f"row = OutgoingEmail.objects.get(order_id={int(order_id)})\n"
+        f"email_id = OutgoingEmail.objects.get(order_id={int(order_id)}).id\n"
         "pending = DBTaskResult.objects.filter(\n"
         "    task_path='pressrun.notifications.tasks.email_send',\n"
-        "    status__in=['READY', 'RUNNING'], args_kwargs__kwargs__email_id=row.id).count()\n"
+        "    status__in=['READY', 'RUNNING'], args_kwargs__kwargs__email_id=email_id).count()\n"
+        "row = OutgoingEmail.objects.get(id=email_id)\n"
         "print(row.status, row.attempts, pending, stranded_email_ids(), sep='|')\n"
     )
     deadline = time.monotonic() + 30
