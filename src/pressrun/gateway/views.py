@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError
@@ -152,10 +154,31 @@ class _PublisherRow:
     from_memory: bool
 
 
-# Attempts at an order whose rows changed under it: the first from kept rows, the others
-# from rows read again. Each changed row is a change committed by someone else meanwhile;
-# three in a row within one request is a publisher's row being changed without pause.
+# Attempts at an order or a status call whose rows changed under it: the first from kept
+# rows, the others from rows read again. Each changed row is a change committed by someone
+# else meanwhile; three in a row within one request is a publisher's row being changed
+# without pause.
 SUBMIT_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+class _RowsKeptChanging(Exception):
+    """The rows changed under every one of the SUBMIT_ATTEMPTS attempts."""
+
+
+def _until_rows_hold(attempt: Callable[[bool], T]) -> T:
+    """`attempt(from_memory)`, again while it raises RowsChanged (it wrote and answered
+    nothing): the first time with the publisher's row from this process's memory if
+    INTAKE_CACHED_PUBLISHER, then checked against the row as it is; _RowsKeptChanging after
+    SUBMIT_ATTEMPTS attempts."""
+    from_memory = settings.INTAKE_CACHED_PUBLISHER
+    for _ in range(SUBMIT_ATTEMPTS):
+        try:
+            return attempt(from_memory)
+        except RowsChanged:
+            from_memory = False
+    raise _RowsKeptChanging
 
 
 def _submit_until_rows_hold(fields: dict[str, str], request: HttpRequest) -> Order:
@@ -166,14 +189,13 @@ def _submit_until_rows_hold(fields: dict[str, str], request: HttpRequest) -> Ord
     the write; elsewhere they are checked against the row as read just before it."""
     if not intake_reads_kept():
         return _submit(fields, request, row=None)
-    from_memory = settings.INTAKE_CACHED_PUBLISHER
-    for _ in range(SUBMIT_ATTEMPTS):
-        try:
-            return _submit(fields, request, row=_PublisherRow(from_memory=from_memory))
-        except RowsChanged:
-            from_memory = False
-    logger.warning("order not stored: its rows changed under it %d times", SUBMIT_ATTEMPTS)
-    raise GatewayFailure(errors.SERVICE_UNAVAILABLE)
+    try:
+        return _until_rows_hold(
+            lambda from_memory: _submit(fields, request, row=_PublisherRow(from_memory))
+        )
+    except _RowsKeptChanging:
+        logger.warning("order not stored: its rows changed under it %d times", SUBMIT_ATTEMPTS)
+        raise GatewayFailure(errors.SERVICE_UNAVAILABLE) from None
 
 
 def _submit(fields: dict[str, str], request: HttpRequest, *, row: _PublisherRow | None) -> Order:
@@ -224,31 +246,31 @@ def _status_sections(request: HttpRequest) -> list[StatusSection]:
             errors.STATUS_UNKNOWN_FUNCTION,
             "Unknown function name requested. Valid functions are: getOrderStatusByInvoice.",
         )
+
     # The publisher may come from this process's memory: the call's metering statement
     # requires its row unchanged, so no answer rests on credentials changed before it; a
     # changed row sends the call back to the credentials, checked against the row as it is.
-    from_memory = settings.INTAKE_CACHED_PUBLISHER
-    for _ in range(SUBMIT_ATTEMPTS):
-        try:
-            publisher, as_read = publisher_authenticate_kept(
-                email=fields.get("cologinemail", ""),
-                password=fields.get("cologinpassword", ""),
-                client_address=client_address(request),
-                from_memory=from_memory,
-            )
-        except SignInThrottled as exc:
-            return every(errors.STATUS_THROTTLED, exc.message)
-        except (CredentialsMissing, CredentialsInvalid):
-            return every(
-                errors.STATUS_BAD_CREDENTIALS, "Incorrect email or password used as input."
-            )
+    def counted(from_memory: bool) -> Publisher:
+        publisher, as_read = publisher_authenticate_kept(
+            email=fields.get("cologinemail", ""),
+            password=fields.get("cologinpassword", ""),
+            client_address=client_address(request),
+            from_memory=from_memory,
+        )
         try:
             status_call_record(publisher_id=publisher.id, unchanged=[as_read])
-            break
         except RowsChanged:
             publisher_kept_forget(as_read)
-            from_memory = False
-    else:
+            raise
+        return publisher
+
+    try:
+        publisher = _until_rows_hold(counted)
+    except SignInThrottled as exc:
+        return every(errors.STATUS_THROTTLED, exc.message)
+    except (CredentialsMissing, CredentialsInvalid):
+        return every(errors.STATUS_BAD_CREDENTIALS, "Incorrect email or password used as input.")
+    except _RowsKeptChanging:
         logger.warning("status not read: the account's row changed %d times", SUBMIT_ATTEMPTS)
         return every(errors.STATUS_UNAVAILABLE, "Temporarily unavailable; retry.")
     orders = order_by_invoices(publisher_id=publisher.id, invoices=invoices)
