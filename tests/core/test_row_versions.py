@@ -112,6 +112,30 @@ def test_a_change_of_the_row_fails_the_requirement(
         rows_unchanged_require([seen])
 
 
+def test_each_read_of_a_row_is_checked_against_its_own_values(
+    make_publisher: Any, make_project: Any
+) -> None:
+    """The check's statement and parameters are built once per set of rows as read
+    (SQLite keeps them for the next order, which requires the same kept rows): a row read
+    again after a change is checked against its new values and the earlier read against
+    its old ones, in either order and combination."""
+    publisher = make_publisher()
+    first, other = make_project(publisher), make_project(publisher, title="Live")
+    before, other_seen = _as_read(first.id), _as_read(other.id)
+    for _ in range(2):  # the second time from what the first built
+        rows_unchanged_require([before, other_seen])
+    Project.objects.filter(id=first.id).update(price=Decimal("9.99"))
+    after = _as_read(first.id)
+    for rows in ([after], [after, other_seen], [other_seen, after]):
+        rows_unchanged_require(rows)
+    for rows in ([before], [other_seen, before]):
+        with (
+            pytest.raises(RowsChanged, match=f"catalog_project {first.id}$"),
+            transaction.atomic(),
+        ):
+            rows_unchanged_require(rows)
+
+
 def test_a_row_deleted_and_made_again_holds_only_with_the_same_values(
     make_publisher: Any,
 ) -> None:

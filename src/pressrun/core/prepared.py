@@ -401,15 +401,19 @@ class PreparedInsert:
         return params
 
     def _record_id(self, cursor: Any, connection: BaseDatabaseWrapper) -> Any:
+        instance = self.instance
         if not self.generated_pk:
-            new_id = self.instance.pk
-        elif self.returns_id:
-            new_id = int(cursor.fetchone()[0])
+            # The row's own key (a UUID), on the instance already.
+            new_id = instance.pk
         else:
-            new_id = int(connection.ops.last_insert_id(cursor, "", ""))
-        self.instance.pk = new_id
-        self.instance._state.adding = False
-        self.instance._state.db = self.using
+            if self.returns_id:
+                new_id = int(cursor.fetchone()[0])
+            else:
+                new_id = int(connection.ops.last_insert_id(cursor, "", ""))
+            instance.pk = new_id
+        state = instance._state
+        state.adding = False
+        state.db = self.using
         return new_id
 
 
@@ -842,8 +846,7 @@ def _rows_unchanged_require_sqlite(
 ) -> None:
     """`rows_unchanged_require` on SQLite: the rows' `EXISTS` in one statement, on the
     write's shared cursor when there is one (`one_cursor`); which row failed told here."""
-    statement = _sqlite_unchanged_statement(tuple((row.model, row.columns) for row in rows))
-    params = [param for row in rows for param in (row.pk, *row.params)]
+    statement, params = _sqlite_unchanged_check(tuple(rows))
     shared = _shared_cursors.by_alias.get(connection.alias)
     with contextlib.nullcontext(shared[1]) if shared else statement_cursor(connection) as cursor:
         cursor.execute(statement, params)
@@ -851,6 +854,18 @@ def _rows_unchanged_require_sqlite(
     for row, unchanged in zip(rows, found, strict=True):
         if not unchanged:
             raise RowsChanged(f"{_ROW_CHANGED} {row.model._meta.db_table} {row.pk}")
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_unchanged_check(rows: tuple[RowAsRead, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The check's statement and parameters for `rows`, built once for the same rows: a
+    write requires the rows its process keeps (`core.row_cache`), the same objects order
+    after order, and the check runs inside SQLite's write transaction, where the 40-odd
+    parameters of a publisher, a product and a rate were gathered again for every order.
+    A `RowAsRead` is immutable and equal only to itself, so a row read again is a new key;
+    the cache holds at most 64 sets of rows."""
+    statement = _sqlite_unchanged_statement(tuple((row.model, row.columns) for row in rows))
+    return statement, tuple(param for row in rows for param in (row.pk, *row.params))
 
 
 @functools.lru_cache(maxsize=64)
