@@ -1,0 +1,99 @@
+"""bench/lock_floor.py replays an order's write on a plain sqlite3 connection: each replayed
+order is a whole order (its line, its two events, its ledger entry, its two tasks naming it,
+its debit), made unique where the schema requires, so the floor it reports is the cost of
+the rows pressrun really writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tests.live import scratch_database_name
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACED_BEFORE_THE_RECORDING = 51  # the warm-up's 50 orders and the recorded one
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's write lock: the suite's SQLite half runs it"
+)
+
+
+def test_the_replayed_orders_are_whole_orders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    monkeypatch.setattr(sys, "argv", ["bench/run.py", "--quick"])
+    import run  # bench/run.py
+
+    options = run.parse_args()
+    database = run.Database(
+        kind="sqlite", data_dir=tmp_path, admin_url="", name=scratch_database_name("floor")
+    )
+    installation = run.Installation(
+        database=database, env=run.base_environment(tmp_path), options=options
+    )
+    database.create()
+    installation.setup()
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "lock_floor.py"), "--orders", "200"]
+        + ["--rounds", "1", "--group", "1,4", "--product", str(installation.project_ids[0])],
+        env=installation.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report: dict[str, Any] = json.loads(finished.stdout)
+    assert report["orders_per_side"] == 200
+    assert set(report["replay_write_lock_ms"]) == {"1 per transaction", "4 per transaction"}
+    assert all(held > 0 for held in report["replay_write_lock_ms"].values())
+    assert report["order_place_write_lock_ms"] > 0
+    assert report["replay_statements_us"]["COMMIT"] > 0
+    assert all(frames > 0 for frames in report["log_frames_per_order"].values())
+
+    import sqlite3
+
+    rows = sqlite3.connect(tmp_path / "pressrun.sqlite3")
+    orders = (
+        PLACED_BEFORE_THE_RECORDING + 200 + 2 * 200
+    )  # placed, then replayed one and four a time
+    (count,) = rows.execute("SELECT COUNT(*) FROM orders_order").fetchone()
+    assert count == orders
+    # Every order has what intake writes for a paid gateway order, naming that order.
+    for table, per_order in (
+        ("orders_orderline", 1),
+        ("orders_orderevent", 2),
+        ("billing_ledgerentry", 1),
+    ):
+        grouped = rows.execute(
+            f"SELECT COUNT(*) FROM orders_order o WHERE (SELECT COUNT(*) FROM {table} t "  # noqa: S608
+            "WHERE t.order_id = o.id) = ?",
+            (per_order,),
+        ).fetchone()[0]
+        assert grouped == orders, table
+    tasks = rows.execute(
+        "SELECT json_extract(args_kwargs, '$.kwargs.order_id'), COUNT(*) "
+        "FROM django_tasks_database_dbtaskresult GROUP BY 1"
+    ).fetchall()
+    assert len(tasks) == orders and {n for _, n in tasks} == {2}
+    assert {order_id for order_id, _ in tasks} == {
+        order_id for (order_id,) in rows.execute("SELECT id FROM orders_order")
+    }
+    descriptions = rows.execute(
+        "SELECT COUNT(*) FROM billing_ledgerentry WHERE description = 'Order ' || order_id"
+    ).fetchone()[0]
+    assert descriptions == orders
+    # The debits: every order's total, from the credit added at set-up.
+    balance, charged = rows.execute(
+        "SELECT (SELECT balance FROM accounts_publisher), "
+        "(SELECT SUM(total_cost) FROM orders_order)"
+    ).fetchone()
+    assert Decimal(str(balance)) == Decimal(run.CREDIT) - Decimal(str(charged))
