@@ -6,6 +6,7 @@ the rows pressrun really writes."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -42,8 +43,10 @@ def test_the_replayed_orders_are_whole_orders(
     database.create()
     installation.setup()
     finished = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "lock_floor.py"), "--orders", "200"]
-        + ["--rounds", "1", "--group", "1,4", "--product", str(installation.project_ids[0])],
+        [
+            *(sys.executable, str(ROOT / "bench" / "lock_floor.py"), "--orders", "200"),
+            *("--rounds", "1", "--group", "1,4", "--product", str(installation.project_ids[0])),
+        ],
         env=installation.env,
         capture_output=True,
         text=True,
@@ -59,8 +62,6 @@ def test_the_replayed_orders_are_whole_orders(
     assert report["replay_statements_us"]["COMMIT"] > 0
     assert all(frames > 0 for frames in report["log_frames_per_order"].values())
 
-    import sqlite3
-
     rows = sqlite3.connect(tmp_path / "pressrun.sqlite3")
     orders = (
         PLACED_BEFORE_THE_RECORDING + 200 + 2 * 200
@@ -74,7 +75,7 @@ def test_the_replayed_orders_are_whole_orders(
         ("billing_ledgerentry", 1),
     ):
         grouped = rows.execute(
-            f"SELECT COUNT(*) FROM orders_order o WHERE (SELECT COUNT(*) FROM {table} t "  # noqa: S608
+            f"SELECT COUNT(*) FROM orders_order o WHERE (SELECT COUNT(*) FROM {table} t "
             "WHERE t.order_id = o.id) = ?",
             (per_order,),
         ).fetchone()[0]
@@ -83,7 +84,8 @@ def test_the_replayed_orders_are_whole_orders(
         "SELECT json_extract(args_kwargs, '$.kwargs.order_id'), COUNT(*) "
         "FROM django_tasks_database_dbtaskresult GROUP BY 1"
     ).fetchall()
-    assert len(tasks) == orders and {n for _, n in tasks} == {2}
+    assert len(tasks) == orders
+    assert {n for _, n in tasks} == {2}
     assert {order_id for order_id, _ in tasks} == {
         order_id for (order_id,) in rows.execute("SELECT id FROM orders_order")
     }
