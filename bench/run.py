@@ -1192,6 +1192,9 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
 
         say(f"[{kind}] census: queries per call and in-process step timings")
         result["census"] = census(installation, options)
+        if kind == "sqlite":
+            say(f"[{kind}] lock floor: an order's statements replayed by sqlite3 alone")
+            result["lock_floor"] = lock_floor(installation, options)
 
         if kind == "sqlite" and not options.no_analyze:
             # Not pressrun's configuration: what the status call costs once SQLite has table
@@ -1254,6 +1257,28 @@ def census(installation: Installation, options: argparse.Namespace) -> dict[str,
     if result.returncode != 0:
         return {"error": (result.stderr or result.stdout)[-3000:]}
     data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def lock_floor(installation: Installation, options: argparse.Namespace) -> dict[str, Any]:
+    """bench/lock_floor.py on this installation: how long SQLite alone holds its write lock
+    for an order's statements, one and several orders per transaction, beside order_place."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "lock_floor.py"),
+            *("--orders", str(options.lock_floor_orders), "--rounds", "2"),
+            *("--product", str(installation.project_ids[0])),
+        ],
+        env=installation.env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if result.returncode != 0:
+        return {"error": (result.stderr or result.stdout)[-3000:]}
+    data: dict[str, Any] = json.loads(result.stdout)
     return data
 
 
@@ -1333,6 +1358,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         # counts tried), beside one order per transaction.
         best = min(grouped.items(), key=lambda item: item[1], default=None)
         amortized = best[1] if best is not None and best[1] < held else held
+        floor = sqlite.get("lock_floor", {}).get("replay_write_lock_ms", {})
         rows.append(
             {
                 "target": f"SQLite: write lock held <= {TARGET_WRITE_LOCK_MS} ms per order "
@@ -1341,6 +1367,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 + (
                     f" ({best[0]}, grouped; {held:.3f} ms one order per transaction)"
                     if amortized != held and best
+                    else ""
+                )
+                + (
+                    "; SQLite alone "
+                    + ", ".join(f"{ms:.3f} ({group})" for group, ms in floor.items())
+                    if floor
                     else ""
                 ),
                 "met": amortized <= TARGET_WRITE_LOCK_MS,
@@ -1518,9 +1550,25 @@ def print_report(results: dict[str, Any]) -> None:
         if "smallest_write_transaction_ms" in write_path:
             say(
                 "  census: a write transaction of one row costs "
-                f"{write_path['smallest_write_transaction_ms']:.3f} ms (what a group commit "
-                "could save per order at most)"
+                f"{write_path['smallest_write_transaction_ms']:.3f} ms (BEGIN, COMMIT and the "
+                "lock hand-off alone)"
             )
+        floor = data.get("lock_floor", {})
+        if "replay_write_lock_ms" in floor:
+            held = floor["replay_write_lock_ms"]
+            frames = floor.get("log_frames_per_order", {})
+            say(
+                "  lock floor (the order's statements replayed by sqlite3, no Python between "
+                "them): "
+                + ", ".join(
+                    f"{ms:.3f} ms per order at {group.split()[0]} per transaction "
+                    f"({frames.get(group) or 0:.1f} log frames)"
+                    for group, ms in held.items()
+                )
+                + f"; order_place {floor['order_place_write_lock_ms']:.3f} ms in the same minutes"
+            )
+        elif "error" in floor:
+            say(f"  lock floor failed: {floor['error'].strip().splitlines()[-1]}")
         for app, runs in data.get("scaling", {}).items():
             say(
                 f"  scaling {app:<19} "
@@ -1647,6 +1695,7 @@ def parse_args() -> argparse.Namespace:
             setattr(options, key, value)
     options.census_rounds = 50 if quick else 300
     options.census_status_rounds = 10 if quick else 20
+    options.lock_floor_orders = 600 if quick else 2000  # per round and side, a multiple of 200
     # The sequential status run stops after --status-calls calls or this many seconds.
     options.sequential_cap = 20.0 if quick else 60.0
     options.connections = [int(c) for c in options.connections.split(",") if c.strip()]
