@@ -161,7 +161,9 @@ class PreparedTask:
 
 def task_enqueue_prepare(task: Task[Any, Any], *args: Any, **kwargs: Any) -> PreparedTask | None:
     """`task.enqueue(*args, **kwargs)` prepared now and run by `.execute()` later, inside
-    the transaction; None when the task's backend is not this one (then enqueue it there)."""
+    the transaction; None when the task's backend is not this one (then enqueue it there).
+    Whether the task is announced once committed is decided now: a receiver of
+    `task_enqueued` connected between this call and the COMMIT is not told of it."""
     backend = task.get_backend()
     if not isinstance(backend, DatabaseBackend):
         return None
