@@ -37,6 +37,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -73,7 +74,7 @@ def main() -> None:
     from pressrun.core.task_backend import time_ordered_task_id
     from pressrun.gateway.fields import read_fields
     from pressrun.gateway.submit import build_order_request
-    from pressrun.orders.models import Order
+    from pressrun.orders.models import Order, new_customer_token
     from pressrun.orders.services import order_place
 
     if connection.vendor != "sqlite":
@@ -129,7 +130,9 @@ def main() -> None:
     if not statements or statements[0][0] != "BEGIN IMMEDIATE":
         sys.exit(f"unexpected first statement: {statements[:1]}")
     statements = statements[1:]
-    template = _Template(statements, order)
+    template = _Template(
+        statements, order, new_task_id=time_ordered_task_id, new_token=new_customer_token
+    )
 
     database = sqlite3.connect(
         str(settings.DATABASES["default"]["NAME"]), isolation_level=None, check_same_thread=False
@@ -164,7 +167,7 @@ def main() -> None:
             for _ in range(group):
                 order_id = None
                 for index, (sql, params) in enumerate(template.statements):
-                    bound = template.bind(index, params, order_id, time_ordered_task_id)
+                    bound = template.bind(index, params, order_id)
                     before = time.perf_counter()
                     cursor.execute(sql, bound)
                     lap = time.perf_counter()
@@ -222,7 +225,16 @@ def main() -> None:
 class _Template:
     """The recorded statements of one order, and how each replay makes its values fresh."""
 
-    def __init__(self, statements: list[tuple[str, list[Any]]], order: Any) -> None:
+    def __init__(
+        self,
+        statements: list[tuple[str, list[Any]]],
+        order: Any,
+        *,
+        new_task_id: Callable[[], uuid.UUID],
+        new_token: Callable[[], str],
+    ) -> None:
+        self.new_task_id = new_task_id
+        self.new_token = new_token
         self.statements = statements
         self.labels = [_label(sql) for sql, _ in statements]
         self.order_index = next(
@@ -231,7 +243,8 @@ class _Template:
             if sql.startswith('INSERT INTO "orders_order"')
         )
         self.order_id = order.id
-        self.fresh_texts = {order.invoice, order.customer_token}
+        self.invoice = order.invoice
+        self.customer_token = order.customer_token
         self.task_ids = {
             value
             for sql, params in statements
@@ -240,7 +253,7 @@ class _Template:
         }
         self.serial = 0
 
-    def bind(self, index: int, params: list[Any], order_id: int | None, new_id: Any) -> list[Any]:
+    def bind(self, index: int, params: list[Any], order_id: int | None) -> list[Any]:
         """`params` of statement `index` for a new replay: fresh unique texts and task ids, and
         the new order's id where the recorded order's stood."""
         if index == self.order_index:
@@ -250,8 +263,11 @@ class _Template:
         for value in params:
             if isinstance(value, str):
                 if value in self.task_ids:
-                    value = new_id().hex
-                elif value in self.fresh_texts:
+                    value = self.new_task_id().hex
+                elif value == self.customer_token:
+                    # Made as intake makes it: where a new token goes in its index matters.
+                    value = self.new_token()
+                elif value == self.invoice:
                     value = f"{value}~{self.serial}"
                 elif order_id is not None and old_id_text in value:
                     value = value.replace(old_id_text, str(order_id))
