@@ -1263,22 +1263,28 @@ def census(installation: Installation, options: argparse.Namespace) -> dict[str,
 def lock_floor(installation: Installation, options: argparse.Namespace) -> dict[str, Any]:
     """bench/lock_floor.py on this installation: how long SQLite alone holds its write lock
     for an order's statements, one and several orders per transaction, beside order_place."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "lock_floor.py"),
-            *("--orders", str(options.lock_floor_orders), "--rounds", "2"),
-            *("--product", str(installation.project_ids[0])),
-        ],
-        env=installation.env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(BENCH / "lock_floor.py"),
+                *("--orders", str(options.lock_floor_orders), "--rounds", "2"),
+                *("--product", str(installation.project_ids[0])),
+            ],
+            env=installation.env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": "did not finish within 30 minutes"}
     if result.returncode != 0:
-        return {"error": (result.stderr or result.stdout)[-3000:]}
-    data: dict[str, Any] = json.loads(result.stdout)
+        return {"error": (result.stderr or result.stdout)[-3000:] or f"exit {result.returncode}"}
+    try:
+        data: dict[str, Any] = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return {"error": f"not a report: {result.stdout[-3000:]!r}"}
     return data
 
 
@@ -1568,7 +1574,8 @@ def print_report(results: dict[str, Any]) -> None:
                 + f"; order_place {floor['order_place_write_lock_ms']:.3f} ms in the same minutes"
             )
         elif "error" in floor:
-            say(f"  lock floor failed: {floor['error'].strip().splitlines()[-1]}")
+            last_lines = floor["error"].strip().splitlines() or ["(no output)"]
+            say(f"  lock floor failed: {last_lines[-1]}")
         for app, runs in data.get("scaling", {}).items():
             say(
                 f"  scaling {app:<19} "

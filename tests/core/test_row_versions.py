@@ -25,6 +25,7 @@ from pressrun.core.prepared import (
     PreparedRowRead,
     RowAsRead,
     RowsChanged,
+    _sqlite_unchanged_check,
     prepare_insert,
     row_as_read,
     rows_unchanged_confirm,
@@ -122,8 +123,11 @@ def test_each_read_of_a_row_is_checked_against_its_own_values(
     publisher = make_publisher()
     first, other = make_project(publisher), make_project(publisher, title="Live")
     before, other_seen = _as_read(first.id), _as_read(other.id)
+    hits = _sqlite_unchanged_check.cache_info().hits
     for _ in range(2):  # the second time from what the first built
         rows_unchanged_require([before, other_seen])
+    if connection.vendor == "sqlite":
+        assert _sqlite_unchanged_check.cache_info().hits == hits + 1
     Project.objects.filter(id=first.id).update(price=Decimal("9.99"))
     after = _as_read(first.id)
     for rows in ([after], [after, other_seen], [other_seen, after]):

@@ -117,6 +117,34 @@ def test_a_task_for_another_backend_is_not_prepared(settings: Any) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_whether_a_task_is_announced_is_decided_when_it_is_prepared(settings: Any) -> None:
+    """The listeners are asked when the task is prepared, before its transaction (asked
+    inside, the question would hold SQLite's write lock): a receiver connected between the
+    preparation and the COMMIT is not told of that task, and is told of a task prepared
+    once it listens."""
+    settings.TASKS = {"default": {"BACKEND": OURS, "QUEUES": ["default"]}}
+    announced: list[Any] = []
+
+    def receiver(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        announced.append(task_result)
+
+    unheard = task_enqueue_prepare(order_placed_email, order_id=PENDING_ID)
+    assert unheard is not None
+    assert not unheard.announced
+    task_enqueued.connect(receiver)
+    try:
+        heard = task_enqueue_prepare(order_placed_email, order_id=PENDING_ID)
+        assert heard is not None
+        assert heard.announced
+        with transaction.atomic():
+            unheard.execute(41)
+            heard.execute(42)
+        assert [result.kwargs for result in announced] == [{"order_id": 42}]
+    finally:
+        task_enqueued.disconnect(receiver)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_task_nobody_listens_for_is_not_announced(settings: Any, caplog: Any) -> None:
     """Nothing listens for `task_enqueued` and django-tasks' debug line is off: a prepared
     task leaves no announcement waiting for the COMMIT. With the debug line on, it is
