@@ -160,6 +160,46 @@ def test_checkpoints_run_after_the_lock_is_released(
     assert rows(handler) == list(range(7))
 
 
+def test_under_steady_writes_the_log_starts_again_without_sqlite_s_own_checkpoint(
+    handler: ConnectionHandler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers that never pause: each checkpoint of the thread copies the log as it was when
+    it began, while the writer adds to it, so the log was never all copied when a writer
+    began and never started again, until it reached SQLite's own limit and SQLite
+    checkpointed inside a COMMIT, the write lock held. Past RESTART_LOG_PAGES the thread
+    copies the rest holding the lock, and the log starts again from its beginning: its file
+    stays small, with SQLite's own checkpoint out of reach."""
+    from pressrun.core.sqlite import base as sqlite_base
+
+    monkeypatch.setattr(sqlite_base, "CHECKPOINT_EVERY_COMMITS", 10)
+    monkeypatch.setattr(sqlite_base, "RESTART_LOG_PAGES", 100)
+    checkpointer = sqlite_base._Checkpointer()
+    monkeypatch.setattr(sqlite_base, "_checkpointer", checkpointer)
+    connection = handler["default"]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA wal_autocheckpoint=1000000")
+        cursor.execute("CREATE TABLE pages (n INTEGER, data BLOB)")
+    writes = 1500
+    for n in range(writes):  # each a page of its own, at least
+        begin(connection)
+        connection.cursor().execute("INSERT INTO pages VALUES (%s, %s)", [n, bytes(3000)])
+        connection.commit()
+    assert checkpointer.wait_idle(10)
+    assert checkpointer.locked_passes >= 1
+    assert checkpointer.held_seconds > 0
+    assert lock_is_free(tmp_path / "db.sqlite3.write-lock")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM pages")
+        assert cursor.fetchone() == (writes,)
+        cursor.execute("PRAGMA page_size")
+        (page_size,) = cursor.fetchone()
+    # The log's file holds as many pages as the log ever held at once (it is reused, not
+    # shrunk): a few checkpoints' worth, not every page written.
+    frames_in_file = (tmp_path / "db.sqlite3-wal").stat().st_size // (page_size + 24)
+    assert frames_in_file < writes // 3
+
+
 @pytest.mark.parametrize("watched", [False, True])
 def test_a_transaction_begins_in_the_configured_mode_whether_watched_or_not(
     tmp_path: Path, watched: bool
