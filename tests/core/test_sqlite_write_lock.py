@@ -173,6 +173,15 @@ def test_under_steady_writes_the_log_starts_again_without_sqlite_s_own_checkpoin
 
     monkeypatch.setattr(sqlite_base, "CHECKPOINT_EVERY_COMMITS", 10)
     monkeypatch.setattr(sqlite_base, "RESTART_LOG_PAGES", 100)
+    held_by_the_thread: list[tuple[str, bool]] = []
+
+    class Watched(sqlite_base.WriteLock):
+        def acquire(self) -> None:
+            super().acquire()
+            if threading.current_thread().name == "pressrun-sqlite-checkpoint":
+                held_by_the_thread.append((self.path, lock_is_free(Path(self.path))))
+
+    monkeypatch.setattr(sqlite_base, "WriteLock", Watched)
     checkpointer = sqlite_base._Checkpointer()
     monkeypatch.setattr(sqlite_base, "_checkpointer", checkpointer)
     connection = handler["default"]
@@ -187,7 +196,9 @@ def test_under_steady_writes_the_log_starts_again_without_sqlite_s_own_checkpoin
         connection.commit()
     assert checkpointer.wait_idle(10)
     assert checkpointer.locked_passes >= 1
-    assert checkpointer.held_seconds > 0
+    # The writers' own lock, which no other writer could take meanwhile.
+    assert held_by_the_thread
+    assert set(held_by_the_thread) == {(str(tmp_path / "db.sqlite3.write-lock"), False)}
     assert lock_is_free(tmp_path / "db.sqlite3.write-lock")
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM pages")

@@ -28,9 +28,10 @@ thread that committed (a serving process's event loop) does not wait for its fsy
 began, and writers keep adding to it meanwhile: under steady writes the log was never all
 copied when a writer began, so it never started again from its beginning until SQLite's own
 checkpoint, past `AUTOCHECKPOINT_PAGES`, ran inside some writer's COMMIT with the lock held
-(13 to 14 ms at a time, every few hundred orders). Once the log is past `RESTART_LOG_PAGES`,
-the thread therefore copies what it gained meanwhile holding the file lock (a millisecond or
-two), and the next writer starts the log again (docs/performance.md, "thirteenth round").
+(13 to 14 ms at a time, every few hundred orders). Once the log is past `RESTART_LOG_PAGES`
+and a checkpoint copied all of it as it was, the thread therefore copies what it gained
+meanwhile holding the file lock (a millisecond or two), and the next writer starts the log
+again, unless a reader is still using it then (docs/performance.md, "thirteenth round").
 SQLite's own checkpoint stays as a backstop for writes made outside transactions, at a log
 ten times its default size (`wal_autocheckpoint`). Another program that opens the database
 keeps SQLite's own defaults.
@@ -154,15 +155,22 @@ class _Checkpointer:
                     database = connections.get(path)
                     if database is None:
                         database = connections[path] = _open_for_checkpoints(path)
-                    in_log = database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
-                    if in_log >= RESTART_LOG_PAGES:
-                        # The pages writers added while that one ran (it copies the log as
-                        # it was when it began): copied with the lock held, so the whole log
-                        # is in the database when the next writer begins, which then starts
-                        # the log again at its beginning.
+                    busy, in_log, copied = database.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).fetchall()[0]
+                    if busy == 0 and copied == in_log >= RESTART_LOG_PAGES:
+                        # The log as it was when that one began is all in the database: the
+                        # pages writers added meanwhile are copied with the lock held (a
+                        # PASSIVE checkpoint waits for nothing), so the whole log is in the
+                        # database when the next writer begins, which then starts the log
+                        # again at its beginning, unless a reader still uses the log then
+                        # (the next time, it may not). A first copy that a reader held back
+                        # is not finished under the lock: that could take as long as the
+                        # checkpoint inside a COMMIT this replaces. The thread may wait
+                        # here for a long transaction; writers never wait for it.
                         lock = write_locks.get(path)
                         if lock is None:
-                            lock = write_locks[path] = WriteLock(f"{path}.write-lock")
+                            lock = write_locks[path] = WriteLock(write_lock_path(path))
                         held = lock.held_seconds
                         lock.acquire()
                         try:
@@ -193,6 +201,12 @@ class _Checkpointer:
         return self._idle.wait(timeout)
 
 
+def write_lock_path(name: str) -> str:
+    """The file whose lock every write transaction on the database `name` (its NAME setting)
+    holds, and the checkpoint thread while it lets the log start again."""
+    return f"{name}.write-lock"
+
+
 def _open_for_checkpoints(path: str) -> sqlite3.Connection:
     """A connection to the existing database at `path` (a file name, or a `file:` URI as
     Django's connections take it): never creates one (`mode=rw`)."""
@@ -202,8 +216,10 @@ def _open_for_checkpoints(path: str) -> sqlite3.Connection:
 
 _checkpointer = _Checkpointer()
 # A child forked while the thread held its lock, or without the thread: its own, afresh.
-# (No process forks while its thread is inside SQLite: `pressrun serve`'s parent forks its
-# workers before it commits anything, and the task worker does not fork.)
+# (No process forks while its thread is inside SQLite or holds the write lock: `pressrun
+# serve`'s parent forks its workers before it commits anything, and the task worker does not
+# fork. A child forked while the thread held the write lock would hold it too, through the
+# file description it inherits, for as long as it lives.)
 os.register_at_fork(after_in_child=_checkpointer._reset)
 
 
@@ -221,7 +237,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _lock(self) -> WriteLock | None:
         if self._write_lock is None and not self.is_in_memory_db():
-            self._write_lock = WriteLock(f"{self.settings_dict['NAME']}.write-lock")
+            self._write_lock = WriteLock(write_lock_path(str(self.settings_dict["NAME"])))
         return self._write_lock
 
     def _start_transaction_under_autocommit(self) -> None:
