@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from order_form import ORDER_FIELDS
+
 ROUNDS = int(os.environ.get("BENCH_CENSUS_ROUNDS", "300"))
 # Status calls can take a second each when the plan is bad at a million orders.
 STATUS_ROUNDS = int(os.environ.get("BENCH_CENSUS_STATUS_ROUNDS", "20"))
@@ -79,21 +81,10 @@ def main() -> None:
     counter = iter(range(10_000_000))
     form = "application/x-www-form-urlencoded"
     base = {
-        "ordermethod": "url",
-        "source": "cdfulfill",
+        **ORDER_FIELDS,
         "CoLoginEmail": email,
         "CoLoginPassword": password,
         "productid": project_id,
-        "quantity": "1",
-        "mode": "prod",
-        "typeMailMethod": "standard",
-        "name": "Ann Example",
-        "addr": "1 Main St",
-        "city": "Austin",
-        "st": "TX",
-        "zip": "78701",
-        "country": "US",
-        "email": "ann@example.com",
     }
 
     def submit_body() -> str:

@@ -44,8 +44,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-EMAIL = "bench@example.com"
-PASSWORD = "bench password 0123"  # noqa: S105 - bench/run.py's throwaway account
+from order_form import EMAIL, ORDER_FIELDS, PASSWORD
+
 PRODUCT_ID = "66750"  # bench/run.py's first project
 CHECKPOINT_EVERY = 200
 
@@ -83,21 +83,10 @@ def main() -> None:
         sys.exit("lock_floor.py measures SQLite's write lock: run it on a SQLite installation.")
     body = urlencode(
         {
-            "ordermethod": "url",
-            "source": "cdfulfill",
+            **ORDER_FIELDS,
             "CoLoginEmail": EMAIL,
             "CoLoginPassword": PASSWORD,
             "productid": options.product,
-            "quantity": "1",
-            "mode": "prod",
-            "typeMailMethod": "standard",
-            "name": "Ann Example",
-            "addr": "1 Main St",
-            "city": "Austin",
-            "st": "TX",
-            "zip": "78701",
-            "country": "US",
-            "email": "ann@example.com",
             "Invoice": "unused",
         }
     )

@@ -57,6 +57,7 @@ import postage
 import webhook_burst
 from baseline_app import LINE_COLUMNS, ORDER_COLUMNS
 from loadgen import run_load
+from order_form import EMAIL, ORDER_FIELDS, PASSWORD
 from pressrun.core import webfront
 
 BENCH = Path(__file__).resolve().parent
@@ -65,8 +66,6 @@ BIN = Path(sys.executable).parent
 PRESSRUN = BIN / "pressrun"
 RESULTS_DIR = BENCH / "results"
 SECRET_KEY = "bench-fixed-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
-EMAIL = "bench@example.com"
-PASSWORD = "bench password 0123"  # noqa: S105 - a throwaway account
 CREDIT = "9999999.00"
 # (title, media, packaging, unit price, project ID)
 PROJECTS = (
@@ -826,24 +825,7 @@ def classify_status(status: int, body: bytes) -> str | None:
 def submit_builder(port: int, project_ids: tuple[int, ...]) -> Callable[[int, int], bytes]:
     """Every request a new order with a unique invoice, rotating over the three projects."""
     token = uuid.uuid4().hex[:8]
-    common = urlencode(
-        {
-            "ordermethod": "url",
-            "source": "cdfulfill",
-            "CoLoginEmail": EMAIL,
-            "CoLoginPassword": PASSWORD,
-            "quantity": "1",
-            "mode": "prod",
-            "typeMailMethod": "standard",
-            "name": "Ann Example",
-            "addr": "1 Main St",
-            "city": "Austin",
-            "st": "TX",
-            "zip": "78701",
-            "country": "US",
-            "email": "ann@example.com",
-        }
-    )
+    common = urlencode({**ORDER_FIELDS, "CoLoginEmail": EMAIL, "CoLoginPassword": PASSWORD})
     head = _request_head("/gateway/order", port)
     products = [str(pid) for pid in project_ids]
 
