@@ -56,9 +56,10 @@ logger = logging.getLogger(__name__)
 # SQLite's own default is 1,000 pages.
 CHECKPOINT_EVERY_COMMITS = 100
 AUTOCHECKPOINT_PAGES = 10_000
-# Past this many pages in the log, a checkpoint that could not copy all of it (writers kept
-# adding pages meanwhile) copies the rest holding the write lock, so the next writer starts
-# the log again at its beginning. Without it, under a steady stream of writes the log only
+# Past this many pages in the log, once a checkpoint copied the log as it was when it began,
+# the checkpoint thread copies what writers added meanwhile holding the write lock, so the
+# next writer starts the log again at its beginning (`_Checkpointer._let_log_restart`).
+# Without it, under a steady stream of writes the log only
 # started again when it reached AUTOCHECKPOINT_PAGES and SQLite's own checkpoint ran inside
 # some writer's COMMIT, copying up to CHECKPOINT_EVERY_COMMITS transactions' pages with the
 # lock held (docs/performance.md, "thirteenth round").
@@ -159,26 +160,10 @@ class _Checkpointer:
                         "PRAGMA wal_checkpoint(PASSIVE)"
                     ).fetchall()[0]
                     if busy == 0 and copied == in_log >= RESTART_LOG_PAGES:
-                        # The log as it was when that one began is all in the database: the
-                        # pages writers added meanwhile are copied with the lock held (a
-                        # PASSIVE checkpoint waits for nothing), so the whole log is in the
-                        # database when the next writer begins, which then starts the log
-                        # again at its beginning, unless a reader still uses the log then
-                        # (the next time, it may not). A first copy that a reader held back
-                        # is not finished under the lock: that could take as long as the
-                        # checkpoint inside a COMMIT this replaces. The thread may wait
-                        # here for a long transaction; writers never wait for it.
                         lock = write_locks.get(path)
                         if lock is None:
                             lock = write_locks[path] = WriteLock(write_lock_path(path))
-                        held = lock.held_seconds
-                        lock.acquire()
-                        try:
-                            database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                        finally:
-                            lock.release()
-                            self.held_seconds += lock.held_seconds - held
-                            self.locked_passes += 1
+                        self._let_log_restart(database, lock)
                 except sqlite3.OperationalError as error:
                     if path not in connections or "unable to open" in str(error):
                         self._warn_once(path)
@@ -190,6 +175,24 @@ class _Checkpointer:
             with self._lock:
                 if not self._wanted:
                     self._idle.set()
+
+    def _let_log_restart(self, database: sqlite3.Connection, lock: WriteLock) -> None:
+        """After a checkpoint that copied the log as it was when it began: the pages writers
+        added meanwhile copied with the write lock held (a PASSIVE checkpoint waits for
+        nothing), so the whole log is in the database when the next writer begins, which
+        then starts the log again at its beginning, unless a reader still uses the log then
+        (the next time, it may not). A first copy that a reader held back is not finished
+        here: under the lock, that could take as long as the checkpoint inside a COMMIT
+        this replaces. The thread may wait here for a long transaction; writers never wait
+        for it."""
+        held = lock.held_seconds
+        lock.acquire()
+        try:
+            database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            lock.release()
+            self.held_seconds += lock.held_seconds - held
+            self.locked_passes += 1
 
     def _warn_once(self, path: str) -> None:
         if path not in self._warned:
