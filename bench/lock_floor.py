@@ -20,6 +20,13 @@ checkpoints run between orders, outside the timing, as pressrun's checkpoint thr
 outside an order's transaction. The replay stops with an error if the kept rows' check or
 the debit does not do what it did for pressrun, or a replayed order lacks its line.
 
+With `--writer-clients 1,2,4`, the replay is also run by that many processes at once, each
+writing its own orders one per transaction as pressrun's web processes do, and then sent by
+them (statements and values, pickled) to one writer process of its own, which writes what
+has arrived together (at most 16 orders) in one transaction, each order in a savepoint, and
+answers each after the COMMIT: throughput, lock per order, orders per transaction and the CPU
+per order of all the processes, the sockets' and pickling's included (`writer_process`).
+
 The replayed orders are real rows of the benchmark database (an order, its line, its events,
 its ledger entry, its two queued tasks, the debit), like the census's own orders.
 
@@ -27,21 +34,28 @@ Usage, against a benchmark installation kept by `bench/run.py --keep` (SQLite):
 
     PRESSRUN_DATA_DIR=/tmp/pressrun-bench-sqlite-XXXX \\
     PRESSRUN_SECRET_KEY=bench-fixed-secret-key-not-for-production-0123456789abcdef \\
-    python bench/lock_floor.py [--orders 3000] [--rounds 3]
+    python bench/lock_floor.py [--orders 3000] [--rounds 3] [--writer-clients 1,2,4]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import pickle
+import queue
+import resource
+import selectors
+import socket
 import sqlite3
+import struct
 import sys
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from order_form import EMAIL, ORDER_FIELDS, PASSWORD
@@ -60,6 +74,14 @@ def main() -> None:
         type=lambda text: [int(part) for part in text.split(",")],
         default=[1, 4, 16],
         help="orders per replayed transaction, comma-separated: 1,4,16",
+    )
+    parser.add_argument(
+        "--writer-clients",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[],
+        help="also compare, for each number of client processes (e.g. 1,2,4,8), the replay "
+        "written by each client itself with the replay sent to one writer process that "
+        "groups what arrives together (`writer_process` in the report); off by default",
     )
     options = parser.parse_args()
 
@@ -239,6 +261,18 @@ def main() -> None:
         "timed apart in a pass of their own; order_place: pressrun's write lock (flock to "
         "COMMIT), one order per transaction",
     }
+    if options.writer_clients:
+        _checkpointer.wait_idle(10.0)
+        database.close()
+        connection.close()
+        name = str(settings.DATABASES["default"]["NAME"])
+        result["writer_process"] = {
+            f"{clients} clients": {
+                "each client writing": _clients_writing(template, name, clients, options.orders),
+                "one writer process": _writer_process(template, name, clients, options.orders),
+            }
+            for clients in options.writer_clients
+        }
     print(json.dumps(result, indent=2))
 
 
@@ -345,6 +379,218 @@ class _Template:
         ).fetchone()[0]
         if lines != 1:
             sys.exit(f"the replayed order {order_id} has {lines} lines")
+
+
+# The writer-process comparison (`--writer-clients`): what a writer of its own would give
+# and cost, with the replay's statements standing for intake's.
+
+
+def _connect(name: str) -> sqlite3.Connection:
+    """A connection of a child process, with pressrun's pragmas (SQLite's own checkpoints
+    left on: here every process writes without pause, and nobody checkpoints between)."""
+    database = sqlite3.connect(name, isolation_level=None)
+    for pragma in (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA synchronous=NORMAL",
+        "PRAGMA foreign_keys=ON",
+        "PRAGMA cache_size=-65536",
+        "PRAGMA mmap_size=0",
+    ):
+        database.execute(pragma)
+    return database
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _unique(template: _Template, tag: str) -> None:
+    """The child's invoices apart from every other's (the replay numbers them in turn)."""
+    template.invoice = f"{template.invoice}~{tag}"
+    template.serial = 0
+
+
+def _clients_writing(template: _Template, name: str, clients: int, orders: int) -> dict[str, Any]:
+    """`clients` processes, each writing its own orders one per transaction, as pressrun's
+    web processes do: throughput, the lock per order and the CPU per order."""
+    from pressrun.core.sqlite.base import WriteLock, write_lock_path
+
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(clients + 1)
+    reports = context.Queue()
+
+    def client(number: int) -> None:
+        _unique(template, f"direct-{clients}-{number}-{uuid.uuid4().hex[:6]}")
+        database = _connect(name)
+        cursor = database.cursor()
+        lock = WriteLock(write_lock_path(name))
+        start.wait()
+        cpu = _cpu_seconds()
+        for _ in range(orders):
+            statements = template.fresh()
+            lock.acquire()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                template.write(cursor, statements)
+                cursor.execute("COMMIT")
+            finally:
+                lock.release()
+        reports.put((lock.held_seconds, _cpu_seconds() - cpu))
+
+    children = [context.Process(target=client, args=(number,)) for number in range(clients)]
+    for child in children:
+        child.start()
+    start.wait()
+    started = time.perf_counter()
+    done = _collect(reports, children, len(children))
+    wall = time.perf_counter() - started
+    total = clients * orders
+    return {
+        "orders_per_s": round(total / wall),
+        "write_lock_ms_per_order": round(sum(held for held, _ in done) / total * 1000, 4),
+        "cpu_ms_per_order": round(sum(cpu for _, cpu in done) / total * 1000, 4),
+    }
+
+
+def _collect(reports: Any, processes: list[Any], count: int) -> list[Any]:
+    """`count` reports from `processes`, which are then joined; stops the replay should one
+    of them end without its report (a failed check, `_Template.write`)."""
+    done: list[Any] = []
+    deadline = time.monotonic() + 600
+    while len(done) < count:
+        try:
+            done.append(reports.get(timeout=1.0))
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                for process in processes:
+                    process.kill()
+                sys.exit(f"a replaying process failed (exit codes {failed}) or took too long")
+    for process in processes:
+        process.join()
+    return done
+
+
+_LENGTH = struct.Struct("!I")
+MAX_GROUP = 16
+
+
+def _writer_process(template: _Template, name: str, clients: int, orders: int) -> dict[str, Any]:
+    """`clients` processes sending each order's statements and values (pickled, the SQL
+    included, as a real protocol would) over a socket to one writer process, which writes
+    whatever has arrived (at most 16 orders) in one transaction, each order in a savepoint
+    of its own, and answers each after the COMMIT. Throughput, the writer's lock per order,
+    orders per transaction and the CPU per order of all the processes."""
+    from pressrun.core.sqlite.base import WriteLock, write_lock_path
+
+    context = multiprocessing.get_context("fork")
+    pairs = [socket.socketpair() for _ in range(clients)]
+    start = context.Barrier(clients + 1)
+    reports = context.Queue()
+
+    def writer() -> None:
+        for own, theirs in pairs:
+            theirs.close()  # else the clients' ends would never read as closed here
+            own.setblocking(False)
+        database = _connect(name)
+        # A savepoint keeps a copy of every page it changes (about 120 KiB an order), which
+        # SQLite writes to a temporary file past 64 KiB: in memory, as a writer would.
+        database.execute("PRAGMA temp_store=MEMORY")
+        cursor = database.cursor()
+        lock = WriteLock(write_lock_path(name))
+        selector = selectors.DefaultSelector()
+        buffers = {}
+        for own, _ in pairs:
+            selector.register(own, selectors.EVENT_READ)
+            buffers[own] = bytearray()
+        open_sockets, transactions, written = len(pairs), 0, 0
+        cpu = _cpu_seconds()
+        while open_sockets:
+            arrived: list[tuple[socket.socket, Any]] = []
+            for key, _ in selector.select():
+                peer = cast(socket.socket, key.fileobj)
+                chunk = peer.recv(1 << 20)
+                if not chunk:
+                    selector.unregister(peer)
+                    open_sockets -= 1
+                    continue
+                buffer = buffers[peer]
+                buffer += chunk
+                while len(buffer) >= 4:
+                    (size,) = _LENGTH.unpack_from(buffer)
+                    if len(buffer) < 4 + size:
+                        break
+                    # From this replay's own children, over a socket pair made here.
+                    message = pickle.loads(bytes(buffer[4 : 4 + size]))  # noqa: S301
+                    arrived.append((peer, message))
+                    del buffer[: 4 + size]
+            for first in range(0, len(arrived), MAX_GROUP):
+                group = arrived[first : first + MAX_GROUP]
+                lock.acquire()
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    for _, statements in group:
+                        # Each order in a savepoint: one order's failure (a duplicate) must
+                        # leave the others of its group written.
+                        cursor.execute("SAVEPOINT one_order")
+                        template.write(cursor, [params for _, params in statements])
+                        cursor.execute("RELEASE one_order")
+                    cursor.execute("COMMIT")
+                finally:
+                    lock.release()
+                transactions += 1
+                written += len(group)
+                for peer, _ in group:
+                    peer.setblocking(True)
+                    peer.sendall(b"committd")
+                    peer.setblocking(False)
+        reports.put(("writer", lock.held_seconds, _cpu_seconds() - cpu, transactions, written))
+
+    def client(number: int) -> None:
+        _unique(template, f"writer-{clients}-{number}-{uuid.uuid4().hex[:6]}")
+        for index, (own, theirs) in enumerate(pairs):
+            own.close()
+            if index != number:
+                theirs.close()
+        peer = pairs[number][1]
+        start.wait()
+        cpu = _cpu_seconds()
+        for _ in range(orders):
+            statements = template.fresh()
+            payload = pickle.dumps(list(zip(template.sql, statements, strict=True)), protocol=5)
+            peer.sendall(_LENGTH.pack(len(payload)) + payload)
+            answer = b""
+            while len(answer) < 8:
+                chunk = peer.recv(8 - len(answer))
+                if not chunk:
+                    raise SystemExit("the writer went away")
+                answer += chunk
+        peer.close()
+        reports.put(("client", 0.0, _cpu_seconds() - cpu, 0, 0))
+
+    writing = context.Process(target=writer)
+    writing.start()
+    children = [context.Process(target=client, args=(number,)) for number in range(clients)]
+    for child in children:
+        child.start()
+    for own, theirs in pairs:
+        own.close()
+        theirs.close()
+    start.wait()
+    started = time.perf_counter()
+    done = _collect(reports, [*children, writing], clients + 1)
+    wall = time.perf_counter() - started
+    total = clients * orders
+    (_, held, _, transactions, written) = next(report for report in done if report[0] == "writer")
+    if written != total:
+        raise SystemExit(f"the writer wrote {written} orders of {total}")
+    return {
+        "orders_per_s": round(total / wall),
+        "write_lock_ms_per_order": round(held / total * 1000, 4),
+        "orders_per_transaction": round(total / transactions, 2),
+        "cpu_ms_per_order": round(sum(report[2] for report in done) / total * 1000, 4),
+    }
 
 
 def _label(sql: str) -> str:

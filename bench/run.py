@@ -1242,9 +1242,16 @@ def census(installation: Installation, options: argparse.Namespace) -> dict[str,
     return data
 
 
+# Client processes in lock_floor.py's comparison of a writer process of its own with each
+# process writing its own orders (the replay's statements, no Python between them).
+WRITER_CLIENTS = "1,2,4"
+
+
 def lock_floor(installation: Installation, options: argparse.Namespace) -> dict[str, Any]:
     """bench/lock_floor.py on this installation: how long SQLite alone holds its write lock
-    for an order's statements, one and several orders per transaction, beside order_place."""
+    for an order's statements, one and several orders per transaction, beside order_place;
+    and what one writer process grouping the orders of 1, 2 and 4 client processes would
+    give and cost against each client writing its own."""
     try:
         result = subprocess.run(
             [
@@ -1252,6 +1259,7 @@ def lock_floor(installation: Installation, options: argparse.Namespace) -> dict[
                 str(BENCH / "lock_floor.py"),
                 *("--orders", str(options.lock_floor_orders), "--rounds", "2"),
                 *("--product", str(installation.project_ids[0])),
+                *("--writer-clients", WRITER_CLIENTS),
             ],
             env=installation.env,
             capture_output=True,
@@ -1555,6 +1563,17 @@ def print_report(results: dict[str, Any]) -> None:
                 )
                 + f"; order_place {floor['order_place_write_lock_ms']:.3f} ms in the same minutes"
             )
+            for clients, modes in floor.get("writer_process", {}).items():
+                direct, writer = modes["each client writing"], modes["one writer process"]
+                say(
+                    f"  lock floor, {clients} processes: each writing its own orders "
+                    f"{direct['orders_per_s']:,}/s, lock {direct['write_lock_ms_per_order']:.3f}"
+                    f" ms, CPU {direct['cpu_ms_per_order']:.3f} ms per order; through one "
+                    f"writer process {writer['orders_per_s']:,}/s, lock "
+                    f"{writer['write_lock_ms_per_order']:.3f} ms "
+                    f"({writer['orders_per_transaction']:.1f} per transaction), CPU "
+                    f"{writer['cpu_ms_per_order']:.3f} ms per order"
+                )
         elif "error" in floor:
             last_lines = floor["error"].strip().splitlines() or ["(no output)"]
             say(f"  lock floor failed: {last_lines[-1]}")

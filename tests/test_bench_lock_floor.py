@@ -46,6 +46,7 @@ def test_the_replayed_orders_are_whole_orders(
         [
             *(sys.executable, str(ROOT / "bench" / "lock_floor.py"), "--orders", "200"),
             *("--rounds", "1", "--group", "1,16", "--product", str(installation.project_ids[0])),
+            *("--writer-clients", "2"),
         ],
         env=installation.env,
         capture_output=True,
@@ -66,12 +67,25 @@ def test_the_replayed_orders_are_whole_orders(
     assert 15 < frames["1 per transaction"] < 60
     assert 0 < frames["16 per transaction"] < frames["1 per transaction"] / 2
 
+    # Two processes writing 200 orders each, then sending them to a writer process.
+    compared = report["writer_process"]["2 clients"]
+    assert compared["each client writing"]["orders_per_s"] > 0
+    assert compared["one writer process"]["orders_per_s"] > 0
+    assert 1 <= compared["one writer process"]["orders_per_transaction"] <= 2
+    assert compared["one writer process"]["cpu_ms_per_order"] > 0
+
     rows = sqlite3.connect(tmp_path / "pressrun.sqlite3")
     # Placed by pressrun; replayed one and sixteen a transaction; replayed with each statement
-    # timed.
-    orders = PLACED_BEFORE_THE_RECORDING + 200 + 2 * 200 + 200
+    # timed; replayed by two processes, then through the writer process.
+    orders = PLACED_BEFORE_THE_RECORDING + 200 + 2 * 200 + 200 + 2 * 2 * 200
     (count,) = rows.execute("SELECT COUNT(*) FROM orders_order").fetchone()
     assert count == orders
+    for kind in ("direct", "writer"):
+        (count,) = rows.execute(
+            "SELECT COUNT(DISTINCT invoice) FROM orders_order WHERE invoice LIKE ?",
+            (f"%~{kind}-2-%",),
+        ).fetchone()
+        assert count == 2 * 200, kind
     # Every order has what intake writes for a paid gateway order, naming that order.
     for table, per_order in (
         ("orders_orderline", 1),
