@@ -51,6 +51,7 @@ import socket
 import sqlite3
 import struct
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -262,15 +263,15 @@ def main() -> None:
         "COMMIT), one order per transaction",
     }
     if options.writer_clients:
-        _checkpointer.wait_idle(10.0)
+        # No checkpoint of pressrun's thread may be running in the child processes forked
+        # next: they inherit this process's memory, not its threads.
+        if not _checkpointer.wait_idle(10.0):
+            sys.exit("pressrun's checkpoint thread did not finish")
         database.close()
         connection.close()
         name = str(settings.DATABASES["default"]["NAME"])
         result["writer_process"] = {
-            f"{clients} clients": {
-                "each client writing": _clients_writing(template, name, clients, options.orders),
-                "one writer process": _writer_process(template, name, clients, options.orders),
-            }
+            f"{clients} clients": _compare(template, name, clients, options.orders, options.rounds)
             for clients in options.writer_clients
         }
     print(json.dumps(result, indent=2))
@@ -384,10 +385,49 @@ class _Template:
 # The writer-process comparison (`--writer-clients`): what a writer of its own would give
 # and cost, with the replay's statements standing for intake's.
 
+# As pressrun's processes do: a PASSIVE checkpoint every 100 commits of a process, after its
+# write lock is released (never SQLite's own, inside a COMMIT).
+CHECKPOINT_EVERY_COMMITS = 100
+MAX_GROUP = 16
+_LENGTH = struct.Struct("!I")
+_EACH, _WRITER = "each client writing", "one writer process"
+
+
+def _compare(
+    template: _Template, name: str, clients: int, orders: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """The two ways, `rounds` times each, in turns (the first way first in even rounds),
+    from an emptied log each time; figures over all rounds."""
+    totals: dict[str, defaultdict[str, float]] = {
+        _EACH: defaultdict(float),
+        _WRITER: defaultdict(float),
+    }
+    for round_number in range(rounds):
+        ways = [(_EACH, _clients_writing), (_WRITER, _writer_process)]
+        for label, way in ways if round_number % 2 == 0 else reversed(ways):
+            _empty_log(name)
+            for key, value in way(template, name, clients, orders).items():
+                totals[label][key] += value
+    report = {}
+    for label, total in totals.items():
+        figures = {
+            "orders_per_s": round(total["orders"] / total["wall"]),
+            "write_lock_ms_per_order": round(total["held"] / total["orders"] * 1000, 4),
+            "cpu_ms_per_order": round(total["cpu"] / total["orders"] * 1000, 4),
+        }
+        if label == _WRITER:
+            figures["orders_per_transaction"] = round(total["orders"] / total["transactions"], 2)
+            # How often the writer lost its core to another process (it may hold the lock).
+            figures["writer_preempted_per_transaction"] = round(
+                total["preempted"] / total["transactions"], 2
+            )
+        report[label] = figures
+    return report
+
 
 def _connect(name: str) -> sqlite3.Connection:
-    """A connection of a child process, with pressrun's pragmas (SQLite's own checkpoints
-    left on: here every process writes without pause, and nobody checkpoints between)."""
+    """A connection of a child process, with pressrun's pragmas, its checkpoints left to
+    `_checkpoint` (outside the lock)."""
     database = sqlite3.connect(name, isolation_level=None)
     for pragma in (
         "PRAGMA journal_mode=WAL",
@@ -395,14 +435,32 @@ def _connect(name: str) -> sqlite3.Connection:
         "PRAGMA foreign_keys=ON",
         "PRAGMA cache_size=-65536",
         "PRAGMA mmap_size=0",
+        "PRAGMA wal_autocheckpoint=0",
     ):
         database.execute(pragma)
     return database
 
 
-def _cpu_seconds() -> float:
+def _checkpoint(database: sqlite3.Connection) -> None:
+    database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _empty_log(name: str) -> None:
+    database = sqlite3.connect(name, isolation_level=None)
+    try:
+        for _ in range(100):
+            if database.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+                return
+            time.sleep(0.01)
+        sys.exit("the log could not be emptied: another connection is using it")
+    finally:
+        database.close()
+
+
+def _usage() -> tuple[float, int]:
+    """This process's CPU seconds, and how often the system took its core away."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime + usage.ru_stime, usage.ru_nivcsw
 
 
 def _unique(template: _Template, tag: str) -> None:
@@ -411,9 +469,16 @@ def _unique(template: _Template, tag: str) -> None:
     template.serial = 0
 
 
-def _clients_writing(template: _Template, name: str, clients: int, orders: int) -> dict[str, Any]:
+def _wait(start: Any) -> None:
+    try:
+        start.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        sys.exit("a replaying process did not start")
+
+
+def _clients_writing(template: _Template, name: str, clients: int, orders: int) -> dict[str, float]:
     """`clients` processes, each writing its own orders one per transaction, as pressrun's
-    web processes do: throughput, the lock per order and the CPU per order."""
+    web processes do."""
     from pressrun.core.sqlite.base import WriteLock, write_lock_path
 
     context = multiprocessing.get_context("fork")
@@ -425,9 +490,9 @@ def _clients_writing(template: _Template, name: str, clients: int, orders: int) 
         database = _connect(name)
         cursor = database.cursor()
         lock = WriteLock(write_lock_path(name))
-        start.wait()
-        cpu = _cpu_seconds()
-        for _ in range(orders):
+        _wait(start)
+        cpu, _ = _usage()
+        for done in range(1, orders + 1):
             statements = template.fresh()
             lock.acquire()
             try:
@@ -436,21 +501,32 @@ def _clients_writing(template: _Template, name: str, clients: int, orders: int) 
                 cursor.execute("COMMIT")
             finally:
                 lock.release()
-        reports.put((lock.held_seconds, _cpu_seconds() - cpu))
+            if done % CHECKPOINT_EVERY_COMMITS == 0:
+                _checkpoint(database)
+        reports.put((lock.held_seconds, _usage()[0] - cpu))
 
     children = [context.Process(target=client, args=(number,)) for number in range(clients)]
     for child in children:
         child.start()
-    start.wait()
-    started = time.perf_counter()
+    started = _started(start, children)
     done = _collect(reports, children, len(children))
-    wall = time.perf_counter() - started
-    total = clients * orders
     return {
-        "orders_per_s": round(total / wall),
-        "write_lock_ms_per_order": round(sum(held for held, _ in done) / total * 1000, 4),
-        "cpu_ms_per_order": round(sum(cpu for _, cpu in done) / total * 1000, 4),
+        "wall": time.perf_counter() - started,
+        "orders": clients * orders,
+        "held": sum(held for held, _ in done),
+        "cpu": sum(cpu for _, cpu in done),
     }
+
+
+def _started(start: Any, processes: list[Any]) -> float:
+    """Once every process is ready: the clock's reading as they begin."""
+    try:
+        start.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        for process in processes:
+            process.kill()
+        sys.exit("a replaying process did not start")
+    return time.perf_counter()
 
 
 def _collect(reports: Any, processes: list[Any], count: int) -> list[Any]:
@@ -472,16 +548,13 @@ def _collect(reports: Any, processes: list[Any], count: int) -> list[Any]:
     return done
 
 
-_LENGTH = struct.Struct("!I")
-MAX_GROUP = 16
-
-
-def _writer_process(template: _Template, name: str, clients: int, orders: int) -> dict[str, Any]:
+def _writer_process(template: _Template, name: str, clients: int, orders: int) -> dict[str, float]:
     """`clients` processes sending each order's statements and values (pickled, the SQL
-    included, as a real protocol would) over a socket to one writer process, which writes
-    whatever has arrived (at most 16 orders) in one transaction, each order in a savepoint
-    of its own, and answers each after the COMMIT. Throughput, the writer's lock per order,
-    orders per transaction and the CPU per order of all the processes."""
+    included, as a protocol without a statement cache would) over a socket to one writer
+    process, which writes whatever has arrived (at most 16 orders) in one transaction, each
+    order in a savepoint of its own, and answers each after the COMMIT. Each order's failure
+    would stop the replay: the savepoints' cost is measured, not what they are for (one
+    order rolled back alone)."""
     from pressrun.core.sqlite.base import WriteLock, write_lock_path
 
     context = multiprocessing.get_context("fork")
@@ -505,7 +578,7 @@ def _writer_process(template: _Template, name: str, clients: int, orders: int) -
             selector.register(own, selectors.EVENT_READ)
             buffers[own] = bytearray()
         open_sockets, transactions, written = len(pairs), 0, 0
-        cpu = _cpu_seconds()
+        cpu, preempted = _usage()
         while open_sockets:
             arrived: list[tuple[socket.socket, Any]] = []
             for key, _ in selector.select():
@@ -531,8 +604,6 @@ def _writer_process(template: _Template, name: str, clients: int, orders: int) -
                 try:
                     cursor.execute("BEGIN IMMEDIATE")
                     for _, statements in group:
-                        # Each order in a savepoint: one order's failure (a duplicate) must
-                        # leave the others of its group written.
                         cursor.execute("SAVEPOINT one_order")
                         template.write(cursor, [params for _, params in statements])
                         cursor.execute("RELEASE one_order")
@@ -545,7 +616,12 @@ def _writer_process(template: _Template, name: str, clients: int, orders: int) -
                     peer.setblocking(True)
                     peer.sendall(b"committd")
                     peer.setblocking(False)
-        reports.put(("writer", lock.held_seconds, _cpu_seconds() - cpu, transactions, written))
+                if transactions % CHECKPOINT_EVERY_COMMITS == 0:
+                    _checkpoint(database)
+        used, switched = _usage()
+        reports.put(
+            ("writer", lock.held_seconds, used - cpu, transactions, written, switched - preempted)
+        )
 
     def client(number: int) -> None:
         _unique(template, f"writer-{clients}-{number}-{uuid.uuid4().hex[:6]}")
@@ -554,8 +630,8 @@ def _writer_process(template: _Template, name: str, clients: int, orders: int) -
             if index != number:
                 theirs.close()
         peer = pairs[number][1]
-        start.wait()
-        cpu = _cpu_seconds()
+        _wait(start)
+        cpu, _ = _usage()
         for _ in range(orders):
             statements = template.fresh()
             payload = pickle.dumps(list(zip(template.sql, statements, strict=True)), protocol=5)
@@ -564,10 +640,10 @@ def _writer_process(template: _Template, name: str, clients: int, orders: int) -
             while len(answer) < 8:
                 chunk = peer.recv(8 - len(answer))
                 if not chunk:
-                    raise SystemExit("the writer went away")
+                    sys.exit("the writer went away")
                 answer += chunk
         peer.close()
-        reports.put(("client", 0.0, _cpu_seconds() - cpu, 0, 0))
+        reports.put(("client", 0.0, _usage()[0] - cpu, 0, 0, 0))
 
     writing = context.Process(target=writer)
     writing.start()
@@ -577,19 +653,19 @@ def _writer_process(template: _Template, name: str, clients: int, orders: int) -
     for own, theirs in pairs:
         own.close()
         theirs.close()
-    start.wait()
-    started = time.perf_counter()
+    started = _started(start, [*children, writing])
     done = _collect(reports, [*children, writing], clients + 1)
     wall = time.perf_counter() - started
-    total = clients * orders
-    (_, held, _, transactions, written) = next(report for report in done if report[0] == "writer")
-    if written != total:
-        raise SystemExit(f"the writer wrote {written} orders of {total}")
+    _, held, _, transactions, written, preempted = next(r for r in done if r[0] == "writer")
+    if written != clients * orders:
+        sys.exit(f"the writer wrote {written} orders of {clients * orders}")
     return {
-        "orders_per_s": round(total / wall),
-        "write_lock_ms_per_order": round(held / total * 1000, 4),
-        "orders_per_transaction": round(total / transactions, 2),
-        "cpu_ms_per_order": round(sum(report[2] for report in done) / total * 1000, 4),
+        "wall": wall,
+        "orders": written,
+        "held": held,
+        "cpu": sum(report[2] for report in done),
+        "transactions": transactions,
+        "preempted": preempted,
     }
 
 

@@ -1566,13 +1566,14 @@ def print_report(results: dict[str, Any]) -> None:
             for clients, modes in floor.get("writer_process", {}).items():
                 direct, writer = modes["each client writing"], modes["one writer process"]
                 say(
-                    f"  lock floor, {clients} processes: each writing its own orders "
+                    f"  the replay by {clients.split()[0]} processes: each writing its own orders "
                     f"{direct['orders_per_s']:,}/s, lock {direct['write_lock_ms_per_order']:.3f}"
                     f" ms, CPU {direct['cpu_ms_per_order']:.3f} ms per order; through one "
                     f"writer process {writer['orders_per_s']:,}/s, lock "
                     f"{writer['write_lock_ms_per_order']:.3f} ms "
                     f"({writer['orders_per_transaction']:.1f} per transaction), CPU "
-                    f"{writer['cpu_ms_per_order']:.3f} ms per order"
+                    f"{writer['cpu_ms_per_order']:.3f} ms per order, the writer preempted "
+                    f"{writer['writer_preempted_per_transaction']:.2f} times per transaction"
                 )
         elif "error" in floor:
             last_lines = floor["error"].strip().splitlines() or ["(no output)"]
