@@ -151,19 +151,8 @@ def main() -> None:
         first, second, new_task_id=time_ordered_task_id, new_token=new_customer_token
     )
 
-    database = sqlite3.connect(
-        str(settings.DATABASES["default"]["NAME"]), isolation_level=None, check_same_thread=False
-    )
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON",
-        "PRAGMA cache_size=-65536",
-        "PRAGMA mmap_size=0",
-        # Checkpoints between orders, never inside a COMMIT (pressrun's thread does them).
-        "PRAGMA wal_autocheckpoint=0",
-    ):
-        database.execute(pragma)
+    # Checkpoints between orders, never inside a COMMIT (pressrun's thread does them).
+    database = _connect(str(settings.DATABASES["default"]["NAME"]))
     cursor = database.cursor()
 
     def checkpoint() -> None:
@@ -426,8 +415,8 @@ def _compare(
 
 
 def _connect(name: str) -> sqlite3.Connection:
-    """A connection of a child process, with pressrun's pragmas, its checkpoints left to
-    `_checkpoint` (outside the lock)."""
+    """A connection for the replay, with pressrun's pragmas; SQLite's own checkpoints off,
+    the replay checkpoints outside the lock, as pressrun's processes do."""
     database = sqlite3.connect(name, isolation_level=None)
     for pragma in (
         "PRAGMA journal_mode=WAL",
