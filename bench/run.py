@@ -1220,25 +1220,37 @@ def census(installation: Installation, options: argparse.Namespace) -> dict[str,
         BENCH_CENSUS_ROUNDS=str(options.census_rounds),
         BENCH_CENSUS_STATUS_ROUNDS=str(options.census_status_rounds),
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "census.py"),
-            EMAIL,
-            PASSWORD,
-            str(installation.project_ids[0]),
-            f"census{uuid.uuid4().hex[:8]}",
-            str(options.orders),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    arguments = [EMAIL, PASSWORD, str(installation.project_ids[0])]
+    arguments += [f"census{uuid.uuid4().hex[:8]}", str(options.orders)]
+    # census.py's report is its output's last line.
+    return script_report("census.py", arguments, env, last_line=True)
+
+
+def script_report(
+    script: str, arguments: list[str], env: dict[str, str], *, last_line: bool = False
+) -> dict[str, Any]:
+    """Run a measuring script of this folder on an installation and read its JSON report
+    (the whole output, or its last line); what went wrong, as `{"error": …}`, when it failed,
+    took over 30 minutes or printed no report, so one failed measure leaves the run's other
+    figures standing."""
+    try:
+        result = subprocess.run(
+            [sys.executable, str(BENCH / script), *arguments],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": "did not finish within 30 minutes"}
     if result.returncode != 0:
-        return {"error": (result.stderr or result.stdout)[-3000:]}
-    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return {"error": (result.stderr or result.stdout)[-3000:] or f"exit {result.returncode}"}
+    lines = result.stdout.strip().splitlines()
+    try:
+        data: dict[str, Any] = json.loads(lines[-1] if last_line and lines else result.stdout)
+    except json.JSONDecodeError:
+        return {"error": f"not a report: {result.stdout[-3000:]!r}"}
     return data
 
 
@@ -1252,30 +1264,9 @@ def lock_floor(installation: Installation, options: argparse.Namespace) -> dict[
     for an order's statements, one and several orders per transaction, beside order_place;
     and what one writer process grouping the orders of 1, 2 and 4 client processes would
     give and cost against each client writing its own."""
-    try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                str(BENCH / "lock_floor.py"),
-                *("--orders", str(options.lock_floor_orders), "--rounds", "2"),
-                *("--product", str(installation.project_ids[0])),
-                *("--writer-clients", WRITER_CLIENTS),
-            ],
-            env=installation.env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": "did not finish within 30 minutes"}
-    if result.returncode != 0:
-        return {"error": (result.stderr or result.stdout)[-3000:] or f"exit {result.returncode}"}
-    try:
-        data: dict[str, Any] = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        return {"error": f"not a report: {result.stdout[-3000:]!r}"}
-    return data
+    arguments = ["--orders", str(options.lock_floor_orders), "--rounds", "2"]
+    arguments += ["--product", str(installation.project_ids[0]), "--writer-clients", WRITER_CLIENTS]
+    return script_report("lock_floor.py", arguments, installation.env)
 
 
 def calibrate_client(options: argparse.Namespace) -> dict[str, Any]:
