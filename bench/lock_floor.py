@@ -159,11 +159,7 @@ def main() -> None:
         """The log emptied (its file kept, as pressrun's checkpoints keep it), once
         pressrun's own checkpoint thread is done."""
         _checkpointer.wait_idle(10.0)
-        for _ in range(100):
-            if cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0] == 0:
-                return
-            time.sleep(0.01)
-        sys.exit("the log could not be checkpointed: another connection is using it")
+        _whole_log_copied(database, "RESTART")
 
     lock = connection._write_lock  # type: ignore[attr-defined]
     per_statement: dict[str, float] = defaultdict(float)
@@ -415,18 +411,14 @@ def _compare(
 
 
 def _connect(name: str) -> sqlite3.Connection:
-    """A connection for the replay, with pressrun's pragmas; SQLite's own checkpoints off,
-    the replay checkpoints outside the lock, as pressrun's processes do."""
+    """A connection for the replay, with the pragmas pressrun's connections get (its
+    settings' `init_command`); SQLite's own checkpoints off, the replay checkpoints outside
+    the lock, as pressrun's processes do."""
+    from django.conf import settings
+
     database = sqlite3.connect(name, isolation_level=None)
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=NORMAL",
-        "PRAGMA foreign_keys=ON",
-        "PRAGMA cache_size=-65536",
-        "PRAGMA mmap_size=0",
-        "PRAGMA wal_autocheckpoint=0",
-    ):
-        database.execute(pragma)
+    database.executescript(settings.DATABASES["default"]["OPTIONS"]["init_command"])
+    database.execute("PRAGMA wal_autocheckpoint=0")
     return database
 
 
@@ -434,14 +426,20 @@ def _checkpoint(database: sqlite3.Connection) -> None:
     database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
+def _whole_log_copied(database: sqlite3.Connection, mode: str) -> None:
+    """A `RESTART` or `TRUNCATE` checkpoint, waited for while another connection still
+    reads the log; stops the replay after a second."""
+    for _ in range(100):
+        if database.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0] == 0:
+            return
+        time.sleep(0.01)
+    sys.exit("the log could not be checkpointed: another connection is using it")
+
+
 def _empty_log(name: str) -> None:
     database = sqlite3.connect(name, isolation_level=None)
     try:
-        for _ in range(100):
-            if database.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
-                return
-            time.sleep(0.01)
-        sys.exit("the log could not be emptied: another connection is using it")
+        _whole_log_copied(database, "TRUNCATE")
     finally:
         database.close()
 
