@@ -56,13 +56,8 @@ logger = logging.getLogger(__name__)
 # SQLite's own default is 1,000 pages.
 CHECKPOINT_EVERY_COMMITS = 100
 AUTOCHECKPOINT_PAGES = 10_000
-# Past this many pages in the log, once a checkpoint copied the log as it was when it began,
-# the checkpoint thread copies what writers added meanwhile holding the write lock, so the
-# next writer starts the log again at its beginning (`_Checkpointer._let_log_restart`).
-# Without it, under a steady stream of writes the log only
-# started again when it reached AUTOCHECKPOINT_PAGES and SQLite's own checkpoint ran inside
-# some writer's COMMIT, copying up to CHECKPOINT_EVERY_COMMITS transactions' pages with the
-# lock held (docs/performance.md, "thirteenth round").
+# Past this many pages in the log, the checkpoint thread lets the log start again
+# (`_Checkpointer._let_log_restart`; why, in this module's docstring).
 RESTART_LOG_PAGES = 4_000
 
 
