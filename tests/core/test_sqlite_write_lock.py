@@ -206,9 +206,13 @@ def test_under_steady_writes_the_log_starts_again_without_sqlite_s_own_checkpoin
         cursor.execute("PRAGMA page_size")
         (page_size,) = cursor.fetchone()
     # The log's file holds as many pages as the log ever held at once (it is reused, not
-    # shrunk): a few checkpoints' worth, not every page written.
+    # shrunk): without the locked copy every page written, about three a write (4,531
+    # frames); with it usually about 130, and up to about 1,300 when this test's writer,
+    # which takes the file lock again the moment it lets it go, keeps the thread waiting for
+    # it for a few hundred commits (writers that do any work between their transactions
+    # leave it free).
     frames_in_file = (tmp_path / "db.sqlite3-wal").stat().st_size // (page_size + 24)
-    assert frames_in_file < writes // 3
+    assert frames_in_file < writes
 
 
 @pytest.mark.parametrize("watched", [False, True])
