@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -283,6 +284,57 @@ def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
     return "; ".join(part for part in parts if part)
 
 
+@dataclass(frozen=True)
+class _ShopifyParsed:
+    """A Shopify delivery's body parsed: `parsed`, or why it cannot be (`invalid`).
+
+    Parsing reads the publisher's project mappings and shipping rules and writes nothing, so
+    it is done before the delivery's transaction; read a moment earlier, they are what they
+    were had the delivery been processed a moment earlier. What the order is made of is
+    checked inside the transaction as ever: intake reads the projects and prices again.
+    """
+
+    publisher_id: int
+    body: bytes
+    test_requested: bool
+    shop_domain: str
+    parsed: shopify_parse.ParsedOrder | None
+    invalid: str = ""
+
+    def parses(self, delivery: InboundDelivery) -> bool:
+        """Whether this is the parse of `delivery` as it is now."""
+        return (
+            self.publisher_id == delivery.publisher_id
+            and self.test_requested == delivery.test_requested
+            and self.shop_domain == shopify_parse.shop_domain_from_headers(delivery.headers)
+            and self.body == bytes(delivery.body)
+        )
+
+
+def _shopify_parse(delivery: InboundDelivery) -> _ShopifyParsed:
+    body = bytes(delivery.body)
+    shop_domain = shopify_parse.shop_domain_from_headers(delivery.headers)
+    parsed = partial(
+        _ShopifyParsed,
+        publisher_id=delivery.publisher_id,
+        body=body,
+        test_requested=delivery.test_requested,
+        shop_domain=shop_domain,
+    )
+    try:
+        data = shopify_parse.load_order(body)
+    except shopify_parse.PayloadInvalid as exc:
+        return parsed(parsed=None, invalid=str(exc))
+    return parsed(
+        parsed=shopify_parse.parse_order(
+            publisher_id=delivery.publisher_id,
+            data=data,
+            test_requested=delivery.test_requested,
+            shop_domain=shop_domain,
+        )
+    )
+
+
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
     """Turn a pending delivery into an order, or record why not. Safe to run twice.
 
@@ -297,7 +349,8 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
     SamCart deliveries are processed together with the other products of their order
     (see `samcart_process`).
     """
-    cart = InboundDelivery.objects.filter(id=delivery_id).values_list("cart", flat=True).first()
+    read = InboundDelivery.objects.select_related("publisher").filter(id=delivery_id).first()
+    cart = read.cart if read is not None else None
     if cart == Cart.SAMCART:
         from pressrun.carts.samcart.process import samcart_process
 
@@ -306,6 +359,9 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         from pressrun.carts.oneshoppingcart.process import oneshoppingcart_process
 
         return oneshoppingcart_process(delivery_id=delivery_id)
+    # Parsed before the transaction: on SQLite it holds the database's write lock, which
+    # every process's writes (the gateway's orders too) wait for.
+    ahead = _shopify_parse(read) if read is not None and read.outcome == Outcome.PENDING else None
     with transaction.atomic():
         delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
@@ -336,17 +392,14 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         ):
             delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
             return delivery
-        try:
-            data = shopify_parse.load_order(bytes(delivery.body))
-        except shopify_parse.PayloadInvalid as exc:
-            delivery_finish(delivery, Outcome.FAILED, str(exc))
+        # Parsed again only if what the parse read changed meanwhile (its body emptied).
+        shopify = ahead if ahead is not None and ahead.parses(delivery) else None
+        if shopify is None:
+            shopify = _shopify_parse(delivery)
+        if shopify.parsed is None:
+            delivery_finish(delivery, Outcome.FAILED, shopify.invalid)
             return delivery
-        parsed = shopify_parse.parse_order(
-            publisher_id=publisher.id,
-            data=data,
-            test_requested=delivery.test_requested,
-            shop_domain=shopify_parse.shop_domain_from_headers(delivery.headers),
-        )
+        parsed = shopify.parsed
         if delivery.external_key and parsed.snapshot is not None:
             # Each line to where it is made: pressrun's order, a warehouse order, or not
             # routed (carts/routing.py); a refusal or a lost race rolls the routing back.

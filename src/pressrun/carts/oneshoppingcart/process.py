@@ -49,6 +49,8 @@ class _Claim:
     token: str
     merchant_id: str
     api_key: str
+    publisher_id: int
+    test: bool
 
 
 def _claim(delivery_id: int) -> InboundDelivery | _Claim:
@@ -92,6 +94,8 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             token=notification.token,
             merchant_id=publisher.oneshoppingcart_merchant_id,
             api_key=api_key,
+            publisher_id=publisher.id,
+            test=delivery.test_requested,
         )
 
 
@@ -144,20 +148,22 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
     if isinstance(claimed, InboundDelivery):
         return claimed
     read = _read_order(claimed)
+    # Built before the transaction (it reads the publisher's projects and shipping rules and
+    # writes nothing): on SQLite the transaction holds the database's write lock.
+    parsed = (
+        read
+        if isinstance(read, str)
+        else parse.build_request(
+            publisher_id=claimed.publisher_id, order=read[0], client=read[1], test=claimed.test
+        )
+    )
     with transaction.atomic():
         delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
             return delivery
-        if isinstance(read, str):
-            _fail(delivery, Outcome.FAILED, read)
+        if isinstance(parsed, str):
+            _fail(delivery, Outcome.FAILED, parsed)
             return delivery
-        order, client = read
-        parsed = parse.build_request(
-            publisher_id=delivery.publisher_id,
-            order=order,
-            client=client,
-            test=delivery.test_requested,
-        )
         _place(delivery, parsed)
     return delivery
 

@@ -66,15 +66,18 @@ def samcart_process(*, delivery_id: int) -> InboundDelivery:
     found = head.first()
     if found is None:
         raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
+    group_filter: dict[str, Any] = {"id": delivery_id}
+    if found["external_key"]:
+        group_filter = {
+            "cart": Cart.SAMCART,
+            "publisher_id": found["publisher_id"],
+            "external_key": found["external_key"],
+            "outcome": Outcome.PENDING,
+        }
+    ahead = _ParsedAhead.of(
+        list(InboundDelivery.objects.filter(**group_filter).order_by("id")), delivery_id
+    )
     with transaction.atomic():
-        group_filter: dict[str, Any] = {"id": delivery_id}
-        if found["external_key"]:
-            group_filter = {
-                "cart": Cart.SAMCART,
-                "publisher_id": found["publisher_id"],
-                "external_key": found["external_key"],
-                "outcome": Outcome.PENDING,
-            }
         group = list(
             deliveries_for_update()
             .select_related("publisher")
@@ -83,11 +86,72 @@ def samcart_process(*, delivery_id: int) -> InboundDelivery:
         )
         if not any(d.id == delivery_id and d.outcome == Outcome.PENDING for d in group):
             return InboundDelivery.objects.get(id=delivery_id)
-        _process_group(group)
+        _process_group(group, ahead)
     return InboundDelivery.objects.get(id=delivery_id)
 
 
-def _process_group(group: list[InboundDelivery]) -> None:
+_Decoded = dict[str, Any] | parse.PayloadInvalid
+
+
+class _ParsedAhead:
+    """The group's notifications decoded and parsed before its transaction, which on SQLite
+    holds the database's write lock: parsing reads the publisher's projects and shipping
+    rules and writes nothing, so read a moment earlier they are what they were had the group
+    been processed a moment earlier. Each result is used only for exactly the deliveries and
+    bodies it was made from; anything else is parsed again inside."""
+
+    def __init__(self) -> None:
+        self._decoded: dict[int, tuple[bytes, _Decoded]] = {}
+        self._group: tuple[tuple[tuple[int, bytes], ...], parse.ParsedGroup] | None = None
+
+    @classmethod
+    def of(cls, pending: list[InboundDelivery], delivery_id: int) -> _ParsedAhead:
+        ahead = cls()
+        if not any(d.id == delivery_id and d.outcome == Outcome.PENDING for d in pending):
+            return ahead
+        collected: list[tuple[InboundDelivery, dict[str, Any]]] = []
+        bodies: set[bytes] = set()
+        for delivery in pending:
+            decoded = ahead.decoded(delivery)
+            if isinstance(decoded, dict) and parse.creates_order(decoded):
+                body = bytes(delivery.body)
+                if body not in bodies:
+                    bodies.add(body)
+                    collected.append((delivery, decoded))
+        if collected:
+            ahead.group(collected)
+        return ahead
+
+    def decoded(self, delivery: InboundDelivery) -> _Decoded:
+        """The notification of `delivery`, or why it cannot be read."""
+        body = bytes(delivery.body)
+        known = self._decoded.get(delivery.id)
+        if known is not None and known[0] == body:
+            return known[1]
+        decoded: _Decoded
+        try:
+            decoded = parse.load_notification(body, str(delivery.headers.get("Content-Type", "")))
+        except parse.PayloadInvalid as exc:
+            decoded = exc
+        self._decoded[delivery.id] = (body, decoded)
+        return decoded
+
+    def group(self, collected: list[tuple[InboundDelivery, dict[str, Any]]]) -> parse.ParsedGroup:
+        """`parse.parse_group` of the collected notifications."""
+        key = tuple((delivery.id, bytes(delivery.body)) for delivery, _ in collected)
+        if self._group is not None and self._group[0] == key:
+            return self._group[1]
+        deliveries = [delivery for delivery, _ in collected]
+        parsed = parse.parse_group(
+            publisher_id=deliveries[0].publisher_id,
+            notifications=[data for _, data in collected],
+            test_requested=any(d.test_requested for d in deliveries),
+        )
+        self._group = (key, parsed)
+        return parsed
+
+
+def _process_group(group: list[InboundDelivery], ahead: _ParsedAhead) -> None:
     publisher = group[0].publisher
     key = group[0].external_key
     earlier = InboundDelivery.objects.filter(
@@ -104,10 +168,9 @@ def _process_group(group: list[InboundDelivery]) -> None:
     for delivery in group:
         delivery.attempts += 1
         body = bytes(delivery.body)
-        try:
-            data = parse.load_notification(body, str(delivery.headers.get("Content-Type", "")))
-        except parse.PayloadInvalid as exc:
-            delivery_finish(delivery, Outcome.FAILED, str(exc))
+        data = ahead.decoded(delivery)
+        if isinstance(data, parse.PayloadInvalid):
+            delivery_finish(delivery, Outcome.FAILED, str(data))
             continue
         if not parse.creates_order(data):
             delivery_finish(delivery, Outcome.IGNORED, parse.not_an_order_reason(data))
@@ -125,11 +188,7 @@ def _process_group(group: list[InboundDelivery]) -> None:
     if not collected:
         return
     deliveries = [delivery for delivery, _ in collected]
-    parsed = parse.parse_group(
-        publisher_id=publisher.id,
-        notifications=[data for _, data in collected],
-        test_requested=any(d.test_requested for d in deliveries),
-    )
+    parsed = ahead.group(collected)
     if key and parsed.snapshot is not None and _route_group(collected, parsed):
         return
     _record_unmatched(collected, parsed)

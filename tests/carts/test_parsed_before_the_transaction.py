@@ -1,0 +1,175 @@
+"""A cart delivery's body is parsed before the delivery's transaction, which on SQLite holds
+the database's write lock (every process's writes, the gateway's orders too, wait for it):
+parsing reads the publisher's projects and shipping rules and writes nothing. What was parsed
+is used only if the delivery is still pending and its body unchanged once it is locked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from pressrun.carts.models import InboundDelivery, Outcome
+from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
+from pressrun.carts.samcart import parse as samcart_parse
+from pressrun.carts.services import delivery_process
+from pressrun.carts.shopify import parse as shopify_parse
+from pressrun.core.sealed import seal
+from pressrun.orders.models import Order
+from tests.carts import oneshoppingcart_emulator
+from tests.carts.samcart_payloads import as_json
+from tests.carts.samcart_payloads import notification as samcart_notification
+from tests.carts.shopify_payloads import order_json, shopify_headers
+
+pytestmark = pytest.mark.django_db
+
+
+@contextmanager
+def spied(
+    module: Any, name: str, before: Callable[[], None] = lambda: None
+) -> Iterator[list[bool]]:
+    """Whether a transaction was open at each call of `module.name` (`before` runs first)."""
+    in_transaction: list[bool] = []
+    original = getattr(module, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        in_transaction.append(connection.in_atomic_block)
+        before()
+        return original(*args, **kwargs)
+
+    with mock.patch.object(module, name, spy):
+        yield in_transaction
+
+
+def shopify_delivery(make_publisher: Any, make_project: Any) -> InboundDelivery:
+    publisher = make_publisher(balance="100")
+    make_project(publisher, title="Greatest Hits CD", ecommerce_ids="{VTD234-100}")
+    response = Client().post(
+        f"/carts/shopify?idpub={publisher.id}&token={publisher.cart_token}",
+        data=order_json(),
+        content_type="application/json",
+        **shopify_headers(),
+    )
+    assert response.status_code == 200
+    return InboundDelivery.objects.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shopify_order_is_parsed_outside_the_transaction(
+    make_publisher: Any, make_project: Any
+) -> None:
+    delivery = shopify_delivery(make_publisher, make_project)
+    with spied(shopify_parse, "parse_order") as in_transaction:
+        delivery = delivery_process(delivery_id=delivery.id)
+    assert in_transaction == [False]
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert list(delivery.orders.all()) == [Order.objects.get()]
+
+
+def test_a_shopify_delivery_processed_while_it_was_parsed_makes_one_order(
+    make_publisher: Any, make_project: Any
+) -> None:
+    delivery = shopify_delivery(make_publisher, make_project)
+    original = shopify_parse.parse_order
+    calls: list[bool] = []
+
+    def parse_while_another_worker_processes_it(**kwargs: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 1:
+            # Another worker processes the delivery between this one's parse and its lock.
+            assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+        return original(**kwargs)
+
+    with mock.patch.object(shopify_parse, "parse_order", parse_while_another_worker_processes_it):
+        assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+    assert len(calls) == 2
+    order = Order.objects.get()
+    delivery.refresh_from_db()
+    assert (delivery.outcome, delivery.reason, delivery.attempts) == (
+        Outcome.ORDER_CREATED,
+        f"Order {order.id}.",
+        1,
+    )
+    assert list(delivery.orders.all()) == [order]
+
+
+def test_a_body_changed_while_it_was_parsed_is_parsed_again(
+    make_publisher: Any, make_project: Any
+) -> None:
+    delivery = shopify_delivery(make_publisher, make_project)
+    original = shopify_parse.parse_order
+
+    def parse_then_empty_the_body(**kwargs: Any) -> Any:
+        parsed = original(**kwargs)
+        InboundDelivery.objects.filter(id=delivery.id).update(body=b"")
+        return parsed
+
+    with (
+        mock.patch.object(shopify_parse, "parse_order", parse_then_empty_the_body),
+        spied(shopify_parse, "load_order") as loaded,
+    ):
+        delivery = delivery_process(delivery_id=delivery.id)
+    assert len(loaded) == 2
+    with pytest.raises(shopify_parse.PayloadInvalid) as refused:
+        shopify_parse.load_order(b"")
+    assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, str(refused.value))
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_samcart_order_is_parsed_once_outside_the_transaction(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    make_project(publisher, title="Greatest Hits CD", ecommerce_ids="{294010}")
+    make_project(publisher, title="Live DVD", ecommerce_ids="{300111}")
+    for product_id in ("294010", "300111"):
+        response = Client().post(
+            f"/carts/samcart?idpub={publisher.id}&token={publisher.cart_token}",
+            data=as_json(samcart_notification(product_id=product_id)),
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+    first, second = InboundDelivery.objects.order_by("id")
+    with (
+        spied(samcart_parse, "load_notification") as decoded,
+        spied(samcart_parse, "parse_group") as grouped,
+    ):
+        delivery_process(delivery_id=second.id)
+    assert (decoded, grouped) == ([False, False], [False])
+    order = Order.objects.get()
+    assert [(d.id, d.outcome) for d in InboundDelivery.objects.order_by("id")] == [
+        (first.id, Outcome.ORDER_CREATED),
+        (second.id, Outcome.DUPLICATE),
+    ]
+    assert order.lines.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_1shoppingcart_order_is_built_outside_the_transaction(
+    make_publisher: Any, make_project: Any, settings: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    publisher.oneshoppingcart_merchant_id = oneshoppingcart_emulator.MERCHANT_ID
+    publisher.oneshoppingcart_api_key_sealed = seal(oneshoppingcart_emulator.API_KEY)
+    publisher.save()
+    make_project(publisher, title="Greatest Hits CD", ecommerce_ids="<5000-A>")
+    with oneshoppingcart_emulator.running() as api:
+        settings.PRESSRUN_ONESHOPPINGCART_API_URL = api.base_url
+        api.add_order("81234567", lines=[("5000-A", 2, "Greatest Hits")])
+        response = Client().post(
+            f"/carts/1shoppingcart?TSMode=prod&TSPub={publisher.id}&token={publisher.cart_token}",
+            data=oneshoppingcart_emulator.notification("81234567"),
+            content_type="text/xml",
+        )
+        assert response.status_code == 200
+        with spied(oneshoppingcart_parse, "build_request") as in_transaction:
+            delivery = delivery_process(delivery_id=InboundDelivery.objects.get().id)
+    assert in_transaction == [False]
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert [(line.quantity,) for line in Order.objects.get().lines.all()] == [(2,)]
