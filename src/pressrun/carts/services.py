@@ -349,7 +349,12 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
     SamCart deliveries are processed together with the other products of their order
     (see `samcart_process`).
     """
-    read = InboundDelivery.objects.select_related("publisher").filter(id=delivery_id).first()
+    read = (
+        InboundDelivery.objects.filter(id=delivery_id)
+        .only("cart", "outcome", "publisher_id", "body", "headers", "test_requested")
+        .order_by()
+        .first()
+    )
     cart = read.cart if read is not None else None
     if cart == Cart.SAMCART:
         from pressrun.carts.samcart.process import samcart_process
