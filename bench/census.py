@@ -57,6 +57,70 @@ def _timed(function: Callable[[], Any], rounds: int) -> float:
     return round((time.perf_counter() - start) * 1000 / rounds, 4)
 
 
+def _shopify_delivery_lock(
+    publisher: Any, project_id: int, lock: Any, checkpoints_held: Callable[[], float]
+) -> dict[str, Any]:
+    """The write lock held per Shopify delivery processed (`delivery_process`), one at a time,
+    each a cart order with two lines of the census's project, as the webhook burst sends."""
+    from pressrun.carts.models import Cart, Outcome
+    from pressrun.carts.services import delivery_process, delivery_receive
+    from pressrun.catalog.models import Project
+    from pressrun.catalog.services import project_update
+
+    project = Project.objects.get(id=project_id)
+    project_update(project=project, ecommerce_ids="{CENSUS-CD}{CENSUS-CD-2}")
+    topic = sorted(publisher.shopify_topic_set)[0]
+    shop = "census.myshopify.com"
+    rounds = max(ROUNDS // 3, 10)
+    ids = []
+    for number in range(rounds + 1):
+        order_id = 2**60 + 9_000_000 + number + random.randrange(10**9) * 1000
+        body = json.dumps(
+            {
+                "id": order_id,
+                "name": f"#C{order_id}",
+                "email": "census@example.com",
+                "test": False,
+                "line_items": [
+                    {"id": 1, "sku": "CENSUS-CD", "title": "CD", "quantity": 1},
+                    {"id": 2, "sku": "CENSUS-CD-2", "title": "CD", "quantity": 2},
+                ],
+                "shipping_address": {
+                    "name": "Census Buyer",
+                    "address1": "1 Main Street",
+                    "city": "Louisville",
+                    "province_code": "KY",
+                    "zip": "40202",
+                    "country_code": "US",
+                },
+                "shipping_lines": [{"title": "Standard Shipping", "code": "Standard"}],
+            }
+        ).encode()
+        delivery, _ = delivery_receive(
+            cart=Cart.SHOPIFY,
+            publisher=publisher,
+            headers={"X-Shopify-Shop-Domain": shop},
+            body=body,
+            topic=topic,
+            delivery_id=f"census-{order_id}",
+            external_key=f"{shop}:{order_id}",
+        )
+        ids.append(delivery.id)
+    delivery_process(delivery_id=ids[0])  # warm
+    held, holds, checkpointing = lock.held_seconds, lock.holds, checkpoints_held()
+    started = time.perf_counter()
+    outcomes = [delivery_process(delivery_id=i).outcome for i in ids[1:]]
+    wall = time.perf_counter() - started
+    held = lock.held_seconds - held + checkpoints_held() - checkpointing
+    return {
+        "write_lock_ms_per_delivery": round(held / rounds * 1000, 4),
+        "transactions_per_delivery": round((lock.holds - holds) / rounds, 3),
+        "ms_per_delivery": round(wall / rounds * 1000, 4),
+        "deliveries": rounds,
+        "orders_created": outcomes.count(Outcome.ORDER_CREATED),
+    }
+
+
 def main() -> None:
     email, password, project_id, prefix, filled = sys.argv[1:6]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pressrun.settings")
@@ -337,6 +401,14 @@ def main() -> None:
             "summed over their connections, per order"
         )
         result["write_path"]["group_commit"] = grouped
+
+    # A cart's order (SQLite): how long processing one Shopify delivery holds the write lock
+    # (its transaction: the delivery's outcome, the cart order's routing and intake inside
+    # it), against an order from the gateway above. The census's project answers to a SKU.
+    if lock is not None:
+        result["write_path"]["shopify_delivery"] = _shopify_delivery_lock(
+            publisher, int(project_id), lock, checkpoints_held
+        )
 
     # What a group commit could save at most per order: the cost of a write transaction that
     # changes one row and nothing else (the lock hand-off, BEGIN, COMMIT and its WAL write;

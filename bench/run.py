@@ -1546,6 +1546,14 @@ def print_report(results: dict[str, Any]) -> None:
                     f"{numbers['orders_per_transaction']:.2f} orders per transaction, "
                     f"{numbers['wall_ms_per_order']:.3f} ms per order in all"
                 )
+        delivery = write_path.get("shopify_delivery")
+        if isinstance(delivery, dict):
+            say(
+                "  census write lock (a Shopify delivery processed, one at a time): "
+                f"{delivery['write_lock_ms_per_delivery']:.3f} ms per delivery held, "
+                f"{delivery['ms_per_delivery']:.3f} ms per delivery in all "
+                f"({delivery['orders_created']} of {delivery['deliveries']} made their order)"
+            )
         if "smallest_write_transaction_ms" in write_path:
             say(
                 "  census: a write transaction of one row costs "

@@ -74,3 +74,10 @@ def test_the_census_reports_an_order_and_a_status_call(
             assert (
                 0 < write_path[name]["write_lock_ms_per_order"] < write_path[name]["order_place_ms"]
             )
+    if kind == "sqlite":
+        # Every Shopify delivery made its order, in one transaction, whose lock it held for
+        # part of its processing (its parse comes before).
+        delivery = write_path["shopify_delivery"]
+        assert delivery["orders_created"] == delivery["deliveries"]
+        assert delivery["transactions_per_delivery"] == 1.0
+        assert 0 < delivery["write_lock_ms_per_delivery"] < delivery["ms_per_delivery"]
