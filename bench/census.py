@@ -9,7 +9,9 @@ and database). Prints one JSON object:
 - the same work split into its steps by calling pressrun's functions directly, so the
   per-request cost can be attributed (parsing, credential check, intake, rendering...);
 - for SQLite, how long an order's transaction holds the database write lock, per order, for
-  intake's write compiled before the transaction and with the ORM inside it (alternating);
+  intake's write compiled before the transaction and with the ORM inside it (alternating),
+  and how long processing one Shopify delivery (routing and intake in one transaction)
+  holds it;
 - the smallest write transaction (what a group commit could save) and the credential
   check's row read, compiled once and built per call;
 - the plan the database chooses for the status select.
