@@ -14,11 +14,13 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from pressrun.carts.models import InboundDelivery, Outcome
+from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
 from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
 from pressrun.carts.samcart import parse as samcart_parse
 from pressrun.carts.services import delivery_process
 from pressrun.carts.shopify import parse as shopify_parse
+from pressrun.catalog.models import Project
+from pressrun.catalog.services import project_update
 from pressrun.core.sealed import seal
 from pressrun.orders.models import Order
 from tests.carts import oneshoppingcart_emulator
@@ -121,6 +123,34 @@ def test_a_body_changed_while_it_was_parsed_is_parsed_again(
     assert not Order.objects.exists()
 
 
+def test_a_mapping_saved_while_a_shopify_order_was_parsed_counts(
+    make_publisher: Any, make_project: Any
+) -> None:
+    # The line names no project when the order is parsed; the publisher maps it before the
+    # delivery is locked. Mapping reprocesses only unmatched deliveries, not this pending
+    # one, so the delivery itself must see the mapping.
+    delivery = shopify_delivery(make_publisher, make_project)
+    project = Project.objects.get()
+    project_update(project=project, ecommerce_ids="{OTHER-SKU}")
+    original = shopify_parse.parse_order
+    calls: list[bool] = []
+
+    def parse_while_the_publisher_maps_it(**kwargs: Any) -> Any:
+        parsed = original(**kwargs)
+        calls.append(True)
+        if len(calls) == 1:
+            project_update(project=project, ecommerce_ids="{VTD234-100}")
+        return parsed
+
+    with mock.patch.object(shopify_parse, "parse_order", parse_while_the_publisher_maps_it):
+        delivery = delivery_process(delivery_id=delivery.id)
+    assert len(calls) == 2
+    order = Order.objects.get()
+    assert (delivery.outcome, delivery.reason) == (Outcome.ORDER_CREATED, f"Order {order.id}.")
+    assert [(line.project_id, line.quantity) for line in order.lines.all()] == [(project.id, 1)]
+    assert not UnmatchedProduct.objects.filter(resolved_at__isnull=True).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_samcart_order_is_parsed_once_outside_the_transaction(
     make_publisher: Any, make_project: Any
@@ -150,6 +180,46 @@ def test_a_samcart_order_is_parsed_once_outside_the_transaction(
     assert order.lines.count() == 2
 
 
+def test_a_samcart_notification_that_arrives_while_its_order_is_parsed_joins_it(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    for number, product_id in enumerate(("294010", "300111", "300222")):
+        make_project(publisher, title=f"CD {number}", ecommerce_ids=f"{{{product_id}}}")
+
+    def notify(product_id: str) -> None:
+        response = Client().post(
+            f"/carts/samcart?idpub={publisher.id}&token={publisher.cart_token}",
+            data=as_json(samcart_notification(product_id=product_id)),
+            content_type="application/json",
+        )
+        assert response.status_code == 200
+
+    notify("294010")
+    notify("300111")
+    original = samcart_parse.parse_group
+    sizes: list[int] = []
+
+    def parse_while_a_third_arrives(**kwargs: Any) -> Any:
+        sizes.append(len(kwargs["notifications"]))
+        if len(sizes) == 1:
+            notify("300222")
+        return original(**kwargs)
+
+    first = InboundDelivery.objects.order_by("id").first()
+    assert first is not None
+    with mock.patch.object(samcart_parse, "parse_group", parse_while_a_third_arrives):
+        delivery_process(delivery_id=first.id)
+    assert sizes == [2, 3]
+    order = Order.objects.get()
+    assert order.lines.count() == 3
+    assert [d.outcome for d in InboundDelivery.objects.order_by("id")] == [
+        Outcome.ORDER_CREATED,
+        Outcome.DUPLICATE,
+        Outcome.DUPLICATE,
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_1shoppingcart_order_is_built_outside_the_transaction(
     make_publisher: Any, make_project: Any, settings: Any
@@ -173,3 +243,41 @@ def test_a_1shoppingcart_order_is_built_outside_the_transaction(
     assert in_transaction == [False]
     assert delivery.outcome == Outcome.ORDER_CREATED
     assert [(line.quantity,) for line in Order.objects.get().lines.all()] == [(2,)]
+
+
+def test_a_mapping_saved_while_a_1shoppingcart_order_was_built_counts(
+    make_publisher: Any, make_project: Any, settings: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    publisher.oneshoppingcart_merchant_id = oneshoppingcart_emulator.MERCHANT_ID
+    publisher.oneshoppingcart_api_key_sealed = seal(oneshoppingcart_emulator.API_KEY)
+    publisher.save()
+    project = make_project(publisher, title="Greatest Hits CD", ecommerce_ids="<OTHER-SKU>")
+    original = oneshoppingcart_parse.build_request
+    calls: list[bool] = []
+
+    def build_while_the_publisher_maps_it(**kwargs: Any) -> Any:
+        built = original(**kwargs)
+        calls.append(True)
+        if len(calls) == 1:
+            project_update(project=project, ecommerce_ids="<5000-A>")
+        return built
+
+    with oneshoppingcart_emulator.running() as api:
+        settings.PRESSRUN_ONESHOPPINGCART_API_URL = api.base_url
+        api.add_order("81234567", lines=[("5000-A", 2, "Greatest Hits")])
+        response = Client().post(
+            f"/carts/1shoppingcart?TSMode=prod&TSPub={publisher.id}&token={publisher.cart_token}",
+            data=oneshoppingcart_emulator.notification("81234567"),
+            content_type="text/xml",
+        )
+        assert response.status_code == 200
+        with mock.patch.object(
+            oneshoppingcart_parse, "build_request", build_while_the_publisher_maps_it
+        ):
+            delivery = delivery_process(delivery_id=InboundDelivery.objects.get().id)
+    assert len(calls) == 2
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert [(line.project_id, line.quantity) for line in Order.objects.get().lines.all()] == [
+        (project.id, 2)
+    ]

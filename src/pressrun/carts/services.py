@@ -13,7 +13,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -288,51 +287,70 @@ def _skipped_text(parsed: shopify_parse.ParsedOrder) -> str:
 class _ShopifyParsed:
     """A Shopify delivery's body parsed: `parsed`, or why it cannot be (`invalid`).
 
-    Parsing reads the publisher's project mappings and shipping rules and writes nothing, so
-    it is done before the delivery's transaction; read a moment earlier, they are what they
-    were had the delivery been processed a moment earlier. What the order is made of is
-    checked inside the transaction as ever: intake reads the projects and prices again.
+    Parsed before the delivery's transaction (`_shopify_parse_ahead`), which on SQLite holds
+    the database's write lock: parsing reads the publisher's project mappings and shipping
+    rules and writes nothing. Used inside only while `still_holds`; intake checks the
+    projects and prices again there as ever.
     """
 
-    publisher_id: int
     body: bytes
-    test_requested: bool
-    shop_domain: str
     parsed: shopify_parse.ParsedOrder | None
     invalid: str = ""
 
-    def parses(self, delivery: InboundDelivery) -> bool:
-        """Whether this is the parse of `delivery` as it is now."""
-        return (
-            self.publisher_id == delivery.publisher_id
-            and self.test_requested == delivery.test_requested
-            and self.shop_domain == shopify_parse.shop_domain_from_headers(delivery.headers)
-            and self.body == bytes(delivery.body)
+    def still_holds(self, delivery: InboundDelivery) -> bool:
+        """Whether this parse stands for `delivery`, now under its lock: its body is the one
+        parsed (the only input set at receipt that ever changes: emptied once the delivery
+        is over, `delivery_bodies_expire`), and every line named a project. With a line
+        that named none it is parsed again: a mapping saved meanwhile must count, since
+        mapping a product reprocesses only the deliveries already unmatched, not a pending
+        one. (A mapping changed or removed meanwhile needs nothing: the delivery is then as
+        if processed just before the change.)"""
+        return self.body == bytes(delivery.body) and (
+            self.parsed is None or not self.parsed.unmatched
         )
 
 
 def _shopify_parse(delivery: InboundDelivery) -> _ShopifyParsed:
     body = bytes(delivery.body)
-    shop_domain = shopify_parse.shop_domain_from_headers(delivery.headers)
-    parsed = partial(
-        _ShopifyParsed,
-        publisher_id=delivery.publisher_id,
-        body=body,
-        test_requested=delivery.test_requested,
-        shop_domain=shop_domain,
-    )
     try:
         data = shopify_parse.load_order(body)
     except shopify_parse.PayloadInvalid as exc:
-        return parsed(parsed=None, invalid=str(exc))
-    return parsed(
-        parsed=shopify_parse.parse_order(
-            publisher_id=delivery.publisher_id,
-            data=data,
-            test_requested=delivery.test_requested,
-            shop_domain=shop_domain,
-        )
+        return _ShopifyParsed(body=body, parsed=None, invalid=str(exc))
+    parsed = shopify_parse.parse_order(
+        publisher_id=delivery.publisher_id,
+        data=data,
+        test_requested=delivery.test_requested,
+        shop_domain=shopify_parse.shop_domain_from_headers(delivery.headers),
     )
+    return _ShopifyParsed(body=body, parsed=parsed)
+
+
+def _shopify_parse_ahead(delivery_id: int) -> _ShopifyParsed | None:
+    """The delivery parsed before its transaction, if it is pending and its topic selected
+    (else nothing is parsed: the transaction finishes it without). A delivery of another
+    topic of an order imported already is parsed too, and found a duplicate inside: the
+    check costs as much as the parse, and most deliveries are no duplicates."""
+    delivery = (
+        InboundDelivery.objects.filter(id=delivery_id)
+        .select_related("publisher")
+        .only(
+            "outcome",
+            "topic",
+            "publisher_id",
+            "body",
+            "headers",
+            "test_requested",
+            "publisher__shopify_topics",
+        )
+        .first()
+    )
+    if (
+        delivery is None
+        or delivery.outcome != Outcome.PENDING
+        or delivery.topic.lower() not in delivery.publisher.shopify_topic_set
+    ):
+        return None
+    return _shopify_parse(delivery)
 
 
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
@@ -349,13 +367,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
     SamCart deliveries are processed together with the other products of their order
     (see `samcart_process`).
     """
-    read = (
-        InboundDelivery.objects.filter(id=delivery_id)
-        .only("cart", "outcome", "publisher_id", "body", "headers", "test_requested")
-        .order_by()
-        .first()
-    )
-    cart = read.cart if read is not None else None
+    cart = InboundDelivery.objects.filter(id=delivery_id).values_list("cart", flat=True).first()
     if cart == Cart.SAMCART:
         from pressrun.carts.samcart.process import samcart_process
 
@@ -366,7 +378,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         return oneshoppingcart_process(delivery_id=delivery_id)
     # Parsed before the transaction: on SQLite it holds the database's write lock, which
     # every process's writes (the gateway's orders too) wait for.
-    ahead = _shopify_parse(read) if read is not None and read.outcome == Outcome.PENDING else None
+    ahead = _shopify_parse_ahead(delivery_id) if cart == Cart.SHOPIFY else None
     with transaction.atomic():
         delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
@@ -397,8 +409,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
         ):
             delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
             return delivery
-        # Parsed again only if what the parse read changed meanwhile (its body emptied).
-        shopify = ahead if ahead is not None and ahead.parses(delivery) else None
+        shopify = ahead if ahead is not None and ahead.still_holds(delivery) else None
         if shopify is None:
             shopify = _shopify_parse(delivery)
         if shopify.parsed is None:

@@ -50,7 +50,7 @@ class _Claim:
     merchant_id: str
     api_key: str
     publisher_id: int
-    test: bool
+    test_requested: bool
 
 
 def _claim(delivery_id: int) -> InboundDelivery | _Claim:
@@ -95,7 +95,7 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             merchant_id=publisher.oneshoppingcart_merchant_id,
             api_key=api_key,
             publisher_id=publisher.id,
-            test=delivery.test_requested,
+            test_requested=delivery.test_requested,
         )
 
 
@@ -140,6 +140,15 @@ def _read_order(
 _NO_ADDRESS = RecipientRequest(name="", address="", city="")
 
 
+def _build_request(
+    claim: _Claim, read: tuple[parse.ApiOrder, parse.ApiClient]
+) -> parse.ParsedOrder:
+    order, client = read
+    return parse.build_request(
+        publisher_id=claim.publisher_id, order=order, client=client, test=claim.test_requested
+    )
+
+
 def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
     """Process a pending 1ShoppingCart delivery. Safe to run twice and concurrently: the
     delivery is re-checked under its row lock before anything is written, and the partial
@@ -150,13 +159,7 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
     read = _read_order(claimed)
     # Built before the transaction (it reads the publisher's projects and shipping rules and
     # writes nothing): on SQLite the transaction holds the database's write lock.
-    parsed = (
-        read
-        if isinstance(read, str)
-        else parse.build_request(
-            publisher_id=claimed.publisher_id, order=read[0], client=read[1], test=claimed.test
-        )
-    )
+    parsed = read if isinstance(read, str) else _build_request(claimed, read)
     with transaction.atomic():
         delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
@@ -164,6 +167,10 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
         if isinstance(parsed, str):
             _fail(delivery, Outcome.FAILED, parsed)
             return delivery
+        if parsed.unmatched and not isinstance(read, str):
+            # Built again: a mapping saved meanwhile must count (the reason:
+            # carts.services._ShopifyParsed.still_holds).
+            parsed = _build_request(claimed, read)
         _place(delivery, parsed)
     return delivery
 

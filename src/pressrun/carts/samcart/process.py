@@ -96,9 +96,10 @@ _Decoded = dict[str, Any] | parse.PayloadInvalid
 class _ParsedAhead:
     """The group's notifications decoded and parsed before its transaction, which on SQLite
     holds the database's write lock: parsing reads the publisher's projects and shipping
-    rules and writes nothing, so read a moment earlier they are what they were had the group
-    been processed a moment earlier. Each result is used only for exactly the deliveries and
-    bodies it was made from; anything else is parsed again inside."""
+    rules and writes nothing. Each result is used inside only for exactly the deliveries and
+    bodies it was made from (a notification that arrived meanwhile joins the group, which is
+    parsed again), and a group with a product no project answers to is parsed again as
+    well: a mapping saved meanwhile must count (the reason: `_ShopifyParsed.still_holds`)."""
 
     def __init__(self) -> None:
         self._decoded: dict[int, tuple[bytes, _Decoded]] = {}
@@ -139,7 +140,7 @@ class _ParsedAhead:
     def group(self, collected: list[tuple[InboundDelivery, dict[str, Any]]]) -> parse.ParsedGroup:
         """`parse.parse_group` of the collected notifications."""
         key = tuple((delivery.id, bytes(delivery.body)) for delivery, _ in collected)
-        if self._group is not None and self._group[0] == key:
+        if self._group is not None and self._group[0] == key and not self._group[1].unmatched:
             return self._group[1]
         deliveries = [delivery for delivery, _ in collected]
         parsed = parse.parse_group(
