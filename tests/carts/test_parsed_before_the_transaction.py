@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 from unittest import mock
 
@@ -14,6 +15,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from pressrun.carts import routing
 from pressrun.carts.models import InboundDelivery, Outcome, UnmatchedProduct
 from pressrun.carts.oneshoppingcart import parse as oneshoppingcart_parse
 from pressrun.carts.samcart import parse as samcart_parse
@@ -22,6 +24,7 @@ from pressrun.carts.shopify import parse as shopify_parse
 from pressrun.catalog.models import Project
 from pressrun.catalog.services import project_update
 from pressrun.core.sealed import seal
+from pressrun.orders import services as intake
 from pressrun.orders.models import Order
 from tests.carts import oneshoppingcart_emulator
 from tests.carts.samcart_payloads import as_json
@@ -71,6 +74,55 @@ def test_a_shopify_order_is_parsed_outside_the_transaction(
     assert in_transaction == [False]
     assert delivery.outcome == Outcome.ORDER_CREATED
     assert list(delivery.orders.all()) == [Order.objects.get()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_shopify_order_is_prepared_for_intake_outside_the_transaction(
+    make_publisher: Any, make_project: Any
+) -> None:
+    # Intake's reads, validation and pricing, and the compiling of its statements, are done
+    # once, before the delivery's transaction; inside it only the write runs.
+    delivery = shopify_delivery(make_publisher, make_project)
+    with (
+        spied(intake, "_prepare") as prepared,
+        spied(intake, "_compiled_write") as compiled,
+    ):
+        delivery = delivery_process(delivery_id=delivery.id)
+    assert (prepared, compiled) == ([False], [False])
+    order = Order.objects.get()
+    assert (delivery.outcome, delivery.reason) == (Outcome.ORDER_CREATED, f"Order {order.id}.")
+    assert [(line.quantity, line.unit_price) for line in order.lines.all()] == [
+        (1, Decimal("4.50"))
+    ]
+    assert order.products_cost == Decimal("4.50")
+
+
+def test_a_price_changed_after_the_order_was_prepared_is_the_one_charged(
+    make_publisher: Any, make_project: Any
+) -> None:
+    # The product as intake kept it when it prepared the order changed before the write:
+    # the write finds it changed, writes nothing, and the order is prepared again inside.
+    delivery = shopify_delivery(make_publisher, make_project)
+    project = Project.objects.get()
+    original = intake.order_prepare
+
+    def prepare_then_change_the_price(**kwargs: Any) -> Any:
+        prepared = original(**kwargs)
+        project_update(project=project, price=Decimal("6.25"))
+        return prepared
+
+    with (
+        mock.patch.object(routing, "order_prepare", prepare_then_change_the_price),
+        spied(intake, "_prepare") as prepared,
+    ):
+        delivery = delivery_process(delivery_id=delivery.id)
+    assert len(prepared) == 2
+    order = Order.objects.get()
+    assert delivery.outcome == Outcome.ORDER_CREATED
+    assert [(line.quantity, line.unit_price) for line in order.lines.all()] == [
+        (1, Decimal("6.25"))
+    ]
+    assert order.products_cost == Decimal("6.25")
 
 
 def test_a_shopify_delivery_processed_while_it_was_parsed_makes_one_order(

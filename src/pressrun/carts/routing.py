@@ -23,6 +23,7 @@ a line twice.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,6 +32,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from pressrun.accounts.models import Publisher
 from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import (
     MADE_ORDERS,
@@ -45,7 +47,7 @@ from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import projects_for_cart_ids
 from pressrun.orders.models import Order
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
+from pressrun.orders.services import OrderPrepared, order_place, order_prepare
 from pressrun.warehouses.listings import connections_listing, listings_for
 from pressrun.warehouses.models import WarehouseConnection, WarehouseOrder
 from pressrun.warehouses.orders import (
@@ -213,8 +215,45 @@ def _placed_order(cart_order: CartOrder) -> Order | None:
     return Order.objects.filter(id=placed).first() if placed else None
 
 
+def _project_request(request: dict[str, Any], lines: Sequence[CartLine]) -> OrderRequest:
+    """The request for pressrun's order of a cart order (kept as `request_to_json`): its
+    `lines`, each of every project it names."""
+    return request_from_json(
+        request,
+        tuple(
+            LineRequest(project_id=project_id, quantity=line.quantity or 0)
+            for line in lines
+            for project_id in line.project_ids
+        ),
+    )
+
+
+def cart_order_prepare(
+    *, publisher: Publisher, snapshot: CartOrderSnapshot, lines: Sequence[CartLine]
+) -> OrderPrepared | None:
+    """pressrun's order of a cart order routed for the first time (every line waiting, no
+    order placed before it), prepared before the delivery's transaction
+    (`orders.services.order_prepare`): on SQLite that transaction holds the database's write
+    lock. `cart_order_route` writes it if what it sends to pressrun's order is exactly this
+    request, and prepares the order inside otherwise."""
+    to_project = [
+        line
+        for line in lines
+        if line.project_ids and line.quantity is not None and line.quantity >= 1
+    ]
+    if not to_project:
+        return None
+    # As `_cart_order_locked` keeps it and `_route` reads it back: through JSON.
+    kept = json.loads(json.dumps(request_to_json(snapshot.request)))
+    return order_prepare(request=_project_request(kept, to_project), publisher=publisher)
+
+
 def _route(
-    *, delivery: InboundDelivery, cart_order: CartOrder, lines: Sequence[CartLine]
+    *,
+    delivery: InboundDelivery,
+    cart_order: CartOrder,
+    lines: Sequence[CartLine],
+    prepared: OrderPrepared | None = None,
 ) -> Routed:
     """Route every line of `lines` whose row is not routed yet. Writes the routing; raises
     OrderRefused from intake (the caller's savepoint rolls everything back)."""
@@ -315,15 +354,8 @@ def _route(
 
     now = timezone.now()
     if to_project:
-        request = request_from_json(
-            cart_order.request,
-            tuple(
-                LineRequest(project_id=project_id, quantity=line.quantity or 0)
-                for line in to_project
-                for project_id in line.project_ids
-            ),
-        )
-        order = order_place(request=request, publisher=delivery.publisher)
+        request = _project_request(cart_order.request, to_project)
+        order = order_place(request=request, publisher=delivery.publisher, prepared=prepared)
         routed.order = order
         CartOrderLine.objects.filter(
             cart_order=cart_order, key__in=[line.key for line in to_project]
@@ -375,14 +407,19 @@ def _route(
 
 
 def cart_order_route(
-    *, delivery: InboundDelivery, snapshot: CartOrderSnapshot, lines: Sequence[CartLine]
+    *,
+    delivery: InboundDelivery,
+    snapshot: CartOrderSnapshot,
+    lines: Sequence[CartLine],
+    prepared: OrderPrepared | None = None,
 ) -> Routed:
     """Route the lines of the delivery's cart order that are not routed yet (all of them the
     first time). Call under the delivery's row lock, inside a savepoint the caller rolls back
     on intake's refusal (OrderRefused propagates) or on a unique constraint's IntegrityError.
-    Links what was made to the delivery."""
+    Links what was made to the delivery. `prepared`: `cart_order_prepare`'s order, if any.
+    """
     cart_order = _cart_order_locked(delivery=delivery, snapshot=snapshot)
-    routed = _route(delivery=delivery, cart_order=cart_order, lines=lines)
+    routed = _route(delivery=delivery, cart_order=cart_order, lines=lines, prepared=prepared)
     if routed.order is not None:
         delivery.orders.add(routed.order)
     if routed.warehouse_orders:

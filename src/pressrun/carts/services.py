@@ -32,6 +32,7 @@ from pressrun.carts.models import (
 )
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
 from pressrun.carts.routing import (
+    cart_order_prepare,
     cart_order_reroute,
     cart_order_route,
     cart_orders_waiting_on,
@@ -53,7 +54,7 @@ from pressrun.catalog.models import Project
 from pressrun.catalog.services import ProjectInvalid, project_update
 from pressrun.core.errors import DomainError
 from pressrun.core.tasks import enqueue_retry
-from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.orders.services import OrderPrepared, OrderRefused, Refusal, order_place
 from pressrun.warehouses.listings import ListingRefused, listing_add
 from pressrun.warehouses.models import WarehouseConnection
 
@@ -296,6 +297,9 @@ class _ShopifyParsed:
     body: bytes
     parsed: shopify_parse.ParsedOrder | None
     invalid: str = ""
+    # pressrun's order of the cart order, prepared too if it is routed for the first time
+    # (`cart_order_prepare`).
+    order: OrderPrepared | None = None
 
     def still_holds(self, delivery: InboundDelivery) -> bool:
         """Whether this parse stands for `delivery`, now under its lock: its body is the one
@@ -327,21 +331,14 @@ def _shopify_parse(delivery: InboundDelivery) -> _ShopifyParsed:
 
 def _shopify_parse_ahead(delivery_id: int) -> _ShopifyParsed | None:
     """The delivery parsed before its transaction, if it is pending and its topic selected
-    (else nothing is parsed: the transaction finishes it without). A delivery of another
-    topic of an order imported already is parsed too, and found a duplicate inside: the
-    check costs as much as the parse, and most deliveries are no duplicates."""
+    (else nothing is parsed: the transaction finishes it without), with pressrun's order of
+    its cart order prepared. A delivery of another topic of an order imported already is
+    parsed too, and found a duplicate inside: the check costs as much as the parse, and
+    most deliveries are no duplicates."""
     delivery = (
         InboundDelivery.objects.filter(id=delivery_id)
         .select_related("publisher")
-        .only(
-            "outcome",
-            "topic",
-            "publisher_id",
-            "body",
-            "headers",
-            "test_requested",
-            "publisher__shopify_topics",
-        )
+        .defer("reason", "notify_email")
         .first()
     )
     if (
@@ -350,7 +347,19 @@ def _shopify_parse_ahead(delivery_id: int) -> _ShopifyParsed | None:
         or delivery.topic.lower() not in delivery.publisher.shopify_topic_set
     ):
         return None
-    return _shopify_parse(delivery)
+    shopify = _shopify_parse(delivery)
+    parsed = shopify.parsed
+    if (
+        delivery.external_key
+        and parsed is not None
+        and parsed.snapshot is not None
+        and not parsed.unmatched
+    ):
+        order = cart_order_prepare(
+            publisher=delivery.publisher, snapshot=parsed.snapshot, lines=parsed.cart_lines
+        )
+        shopify = replace(shopify, order=order)
+    return shopify
 
 
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
@@ -422,7 +431,10 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             try:
                 with transaction.atomic():
                     routed = cart_order_route(
-                        delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+                        delivery=delivery,
+                        snapshot=parsed.snapshot,
+                        lines=parsed.cart_lines,
+                        prepared=shopify.order,
                     )
                     finished = delivery_finish_routed(
                         delivery,

@@ -332,7 +332,11 @@ def order_price(
 
 
 def order_place(
-    *, request: OrderRequest, publisher: Publisher, publisher_as_read: RowAsRead | None = None
+    *,
+    request: OrderRequest,
+    publisher: Publisher,
+    publisher_as_read: RowAsRead | None = None,
+    prepared: OrderPrepared | None = None,
 ) -> Order:
     """Validate, price and store one order; charge it when the balance covers it.
 
@@ -346,7 +350,29 @@ def order_place(
     kept in this process's memory or just read (`publisher_authenticate_kept`; only where
     `intake_reads_kept()`). Whatever the outcome, the row is then found unchanged first:
     else `RowsChanged`, with nothing written, and the caller authenticates again.
+
+    `prepared`: this order as `order_prepare` laid it out before the caller's transaction;
+    written as it is when it was prepared for this very request and publisher (else, or if
+    a row it was read from changed since, the order is prepared again here).
     """
+    if (
+        prepared is not None
+        and publisher_as_read is None
+        and prepared.request == request
+        and prepared.publisher_id == publisher.id
+        and intake_reads_kept()
+    ):
+        try:
+            try:
+                return _write(prepared)
+            except OrderRefused:
+                # As below: answered only once the rows read are known to hold still.
+                if prepared.read:
+                    rows_unchanged_confirm(prepared.read)
+                raise
+        except RowsChanged:
+            cached_rows_forget(prepared.read)
+            return _place(request=request, publisher=publisher, read=None)
     if not intake_reads_kept():
         if publisher_as_read is not None:
             raise ValueError("A kept publisher needs intake_reads_kept().")
@@ -391,9 +417,54 @@ def intake_reads_kept() -> bool:
     )
 
 
+@dataclass(frozen=True)
+class OrderPrepared:
+    """An order validated, priced and laid out (`order_prepare`), to be written by
+    `order_place` in a transaction opened later."""
+
+    request: OrderRequest
+    publisher_id: int
+    rows: dict[str, Any]
+    read: list[RowAsRead]
+    # Its statements compiled (`_compiled_write`), to run once; None: compiled when written.
+    compiled: Callable[[], tuple[Order, list[OrderLine]]] | None = None
+
+
+def order_prepare(*, request: OrderRequest, publisher: Publisher) -> OrderPrepared | None:
+    """Validate, price and lay out an order ahead of the transaction that will write it
+    (`order_place(prepared=...)`), for a caller whose transaction holds the write lock on
+    SQLite while it lasts (a cart's delivery): what intake reads and computes then holds it
+    no longer. None where intake cannot check at its write that the rows it read still hold
+    (`intake_reads_kept`), or when the order would be refused: `order_place` then does all
+    the work, and refuses it, as without preparing. Writes nothing."""
+    if not intake_reads_kept():
+        return None
+    read: list[RowAsRead] = []
+    try:
+        rows = _prepare(request=request, publisher=publisher, read=read)
+    except OrderRefused:
+        return None
+    return OrderPrepared(
+        request=request,
+        publisher_id=publisher.id,
+        rows=rows,
+        read=read,
+        compiled=_compiled_write(**rows, unchanged=read),
+    )
+
+
 def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowAsRead] | None) -> Order:
     """`order_place`; with `read`, from rows this process may have kept, each required
     unchanged by the write (RowsChanged otherwise, with nothing written)."""
+    rows = _prepare(request=request, publisher=publisher, read=read)
+    return _write(OrderPrepared(request, publisher.id, rows, read or []))
+
+
+def _prepare(
+    *, request: OrderRequest, publisher: Publisher, read: list[RowAsRead] | None
+) -> dict[str, Any]:
+    """What `_write` writes: the order's fields, its products and lines, computed from the
+    request and the rows read (`read`: see `_place`). Raises OrderRefused."""
     _check_options(request)
     recipient = _clean_recipient(request)
     merged = _merge_lines(request)
@@ -444,7 +515,7 @@ def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowAsRead]
         ),
         "created_at": now,
     }
-    order_rows: dict[str, Any] = {
+    return {
         "fields": fields,
         "request": request,
         "projects": projects,
@@ -453,15 +524,26 @@ def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowAsRead]
         "email_key": email_key,
         "now": now,
     }
+
+
+def _write(prepared: OrderPrepared) -> Order:
+    """Write the order `_prepare` laid out; its rows as read (`prepared.read`) required
+    unchanged. Raises OrderRefused (a duplicate) and RowsChanged, with nothing written."""
+    order_rows = prepared.rows
+    invoice = order_rows["invoice"]
     try:
-        if settings.INTAKE_PREPARED_WRITES:
-            order, lines = _write_prepared(**order_rows, unchanged=read or [])
+        if prepared.compiled is not None:
+            order, lines = prepared.compiled()
+        elif settings.INTAKE_PREPARED_WRITES:
+            order, lines = _write_prepared(**order_rows, unchanged=prepared.read)
         else:
             order, lines = _write_with_orm(**order_rows)
     except IntegrityError as exc:
         if invoice:
             raise _duplicate_invoice(
-                invoice=invoice, mode=request.mode, project_ids=list(projects)
+                invoice=invoice,
+                mode=prepared.request.mode,
+                project_ids=list(order_rows["projects"]),
             ) from exc
         raise
     for line in lines:
@@ -600,7 +682,32 @@ def _write_prepared(
     now: datetime,
     unchanged: Sequence[RowAsRead],
 ) -> tuple[Order, list[OrderLine]]:
-    """Intake's write with its statements compiled first (`core.prepared`): the rows of the
+    """Intake's write with its statements compiled first (`_compiled_write`)."""
+    return _compiled_write(
+        fields=fields,
+        request=request,
+        projects=projects,
+        merged=merged,
+        invoice=invoice,
+        email_key=email_key,
+        now=now,
+        unchanged=unchanged,
+    )()
+
+
+def _compiled_write(
+    *,
+    fields: dict[str, Any],
+    request: OrderRequest,
+    projects: dict[int, Project],
+    merged: list[tuple[int, int]],
+    invoice: str,
+    email_key: str,
+    now: datetime,
+    unchanged: Sequence[RowAsRead],
+) -> Callable[[], tuple[Order, list[OrderLine]]]:
+    """Intake's write with its statements compiled first (`core.prepared`), returned to be
+    run once (for a cart's delivery, once its transaction is open: `order_prepare`): the rows of the
     debit's likely outcome (paid at once when the balance read with the publisher covers the
     order, else HOLD) are built and compiled before the transaction, which then only runs the
     duplicate check, the debit, the INSERTs of the outcome the debit chose and the
@@ -744,27 +851,30 @@ def _write_prepared(
         assert isinstance(order, Order)
         return order, publication
 
-    if settings.INTAKE_GROUP_COMMIT:
-        # Orders of this process's threads that arrive together share one transaction
-        # (core/group_commit.py); this returns once the one holding this order committed.
-        # SQLite's one write lock is held for the whole transaction whatever its order.
-        order = _intake_group.run(lambda: write(debit_last=False))
-    else:
-        try:
-            if joined is not None and not email_key and _stands_alone(expected.publication):
-                # The one statement is its own transaction (PostgreSQL): no BEGIN and no
-                # COMMIT to wait for. What follows the subscribers' rows (announcing a
-                # queued task once committed) then runs at once, the statement committed.
-                order, _ = write_joined(joined)
-            else:
+    def run() -> tuple[Order, list[OrderLine]]:
+        if settings.INTAKE_GROUP_COMMIT:
+            # Orders of this process's threads that arrive together share one transaction
+            # (core/group_commit.py); this returns once the one holding this order committed.
+            # SQLite's one write lock is held for the whole transaction whatever its order.
+            order = _intake_group.run(lambda: write(debit_last=False))
+        else:
+            try:
+                if joined is not None and not email_key and _stands_alone(expected.publication):
+                    # The one statement is its own transaction (PostgreSQL): no BEGIN and no
+                    # COMMIT to wait for. What follows the subscribers' rows (announcing a
+                    # queued task once committed) then runs at once, the statement committed.
+                    order, _ = write_joined(joined)
+                else:
+                    with transaction.atomic():
+                        order = write(debit_last=connection.features.has_select_for_update)
+            except _OutcomeGuessedWrong:
+                # A kept publisher's balance may be what misled the guess: read it next time.
+                cached_rows_forget(row for row in unchanged if row.model is Publisher)
                 with transaction.atomic():
-                    order = write(debit_last=connection.features.has_select_for_update)
-        except _OutcomeGuessedWrong:
-            # A kept publisher's balance may be what misled the guess: read it next time.
-            cached_rows_forget(row for row in unchanged if row.model is Publisher)
-            with transaction.atomic():
-                order = write(debit_last=False)
-    return order, lines
+                    order = write(debit_last=False)
+        return order, lines
+
+    return run
 
 
 def _write_with_orm(
