@@ -114,9 +114,11 @@ def test_a_price_changed_after_the_order_was_prepared_is_the_one_charged(
     with (
         mock.patch.object(routing, "order_prepare", prepare_then_change_the_price),
         spied(intake, "_prepare") as prepared,
+        spied(intake, "_write") as written,
     ):
         delivery = delivery_process(delivery_id=delivery.id)
-    assert len(prepared) == 2
+    # The prepared write found the row changed and wrote nothing; prepared again, written.
+    assert (len(prepared), len(written)) == (2, 2)
     order = Order.objects.get()
     assert delivery.outcome == Outcome.ORDER_CREATED
     assert [(line.quantity, line.unit_price) for line in order.lines.all()] == [

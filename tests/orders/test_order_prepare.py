@@ -13,7 +13,9 @@ from unittest import mock
 import pytest
 from django.db import transaction
 
+from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry
+from pressrun.catalog.models import Project
 from pressrun.orders import services as intake
 from pressrun.orders.models import Order, OrderLine
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
@@ -106,7 +108,7 @@ def test_an_order_that_would_be_refused_is_not_prepared_and_is_refused_when_plac
 
 
 def test_a_prepared_duplicate_is_refused_and_writes_nothing(
-    make_publisher: Any, make_project: Any
+    make_publisher: Any, make_project: Any, preparing: Any
 ) -> None:
     publisher = make_publisher(balance="100")
     project = make_project(publisher)
@@ -114,9 +116,66 @@ def test_a_prepared_duplicate_is_refused_and_writes_nothing(
     prepared = order_prepare(request=request, publisher=publisher)
     # The same invoice is placed by someone else between the preparing and the write.
     first = order_place(request=replace(request), publisher=publisher)
+    preparing.reset_mock()
     with pytest.raises(OrderRefused) as refused, transaction.atomic():
         order_place(request=request, publisher=publisher, prepared=prepared)
+    assert preparing.call_count == 0  # refused by the prepared write itself
     assert refused.value.reason == Refusal.DUPLICATE
     assert list(Order.objects.values_list("id", flat=True)) == [first.id]
     publisher.refresh_from_db()
     assert publisher.balance == Decimal("100") - first.total_cost
+
+
+def test_prices_changed_after_an_order_of_two_products_was_prepared_are_the_ones_charged(
+    make_publisher: Any, make_project: Any, preparing: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    first, second = make_project(publisher), make_project(publisher, price=Decimal("2.00"))
+    request = replace(
+        request_for(publisher, first, invoice="F-1", quantity=1),
+        lines=(LineRequest(first.id, 1), LineRequest(second.id, 1)),
+    )
+    prepared = order_prepare(request=request, publisher=publisher)
+    Project.objects.filter(id=second.id).update(price=Decimal("6.25"))
+    with transaction.atomic():
+        order = order_place(request=request, publisher=publisher, prepared=prepared)
+    assert preparing.call_count == 2  # the prepared write found the row changed
+    assert written(order)[1:] == (
+        Decimal("10.75"),
+        order.total_cost,
+        [(first.id, 1, Decimal("4.50")), (second.id, 1, Decimal("6.25"))],
+    )
+
+
+def test_a_publisher_setting_changed_after_the_order_was_prepared_is_the_one_used(
+    make_publisher: Any, make_project: Any, preparing: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    project = make_project(publisher)
+    request = request_for(publisher, project, invoice="G-1", quantity=1)
+    assert request.mail_method is None  # the publisher's default decides
+    prepared = order_prepare(request=request, publisher=publisher)
+    assert prepared is not None
+    assert prepared.rows["fields"]["mail_method"] == publisher.default_mail_method
+    Publisher.objects.filter(id=publisher.id).update(default_mail_method="rtrackstandard")
+    publisher.refresh_from_db()
+    with transaction.atomic():
+        order = order_place(request=request, publisher=publisher, prepared=prepared)
+    assert preparing.call_count == 2
+    assert Order.objects.get(id=order.id).mail_method == "rtrackstandard"
+
+
+def test_a_prepared_order_is_written_once(
+    make_publisher: Any, make_project: Any, preparing: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    project = make_project(publisher)
+    request = request_for(publisher, project, invoice="H-1")
+    prepared = order_prepare(request=request, publisher=publisher)
+    order_place(request=request, publisher=publisher, prepared=prepared)
+    # Given again (say a caller's retry): prepared afresh, and refused as the duplicate.
+    with pytest.raises(OrderRefused) as refused:
+        order_place(request=request, publisher=publisher, prepared=prepared)
+    assert refused.value.reason == Refusal.DUPLICATE
+    assert preparing.call_count == 2
+    assert Order.objects.count() == 1

@@ -453,7 +453,7 @@ def _authenticate(
     sign_in_settle(attempt=attempt, succeeded=verified)
     if publisher is None or not verified:
         raise CredentialsInvalid("The email and password do not match an account.")
-    as_read = _publisher_as_read(publisher) if as_read_wanted else None
+    as_read = publisher_as_read(publisher) if as_read_wanted else None
     timeout = settings.CREDENTIAL_CACHE_SECONDS
     cache.set(
         key,
@@ -477,7 +477,7 @@ _PUBLISHER_IGNORED = ("balance",)
 _publishers_kept = CachedRows(_active_publisher, size=1024, ignored=_PUBLISHER_IGNORED)
 
 
-def _publisher_as_read(publisher: Publisher) -> RowAsRead:
+def publisher_as_read(publisher: Publisher) -> RowAsRead:
     """A publisher row just read from the database, as the write is to require it unchanged
     (like a kept one): credentials checked against it hold only as long as it does."""
     return row_as_read(publisher, ignored=_PUBLISHER_IGNORED)
@@ -523,7 +523,7 @@ def _cached_publisher(
         return None
     assert publisher is not None
     if as_read_wanted and seen is None:
-        seen = _publisher_as_read(publisher)
+        seen = publisher_as_read(publisher)
     if address not in cached.addresses:
         known_address_remember(realm=SignInRealm.PUBLISHER, login=email, address=address)
         remaining = cached.expires_at - time.time()

@@ -333,8 +333,8 @@ def _shopify_parse_ahead(delivery_id: int) -> _ShopifyParsed | None:
     """The delivery parsed before its transaction, if it is pending and its topic selected
     (else nothing is parsed: the transaction finishes it without), with pressrun's order of
     its cart order prepared. A delivery of another topic of an order imported already is
-    parsed too, and found a duplicate inside: the check costs as much as the parse, and
-    most deliveries are no duplicates."""
+    parsed and its order prepared too, then found a duplicate inside: checking first would
+    cost a read before every delivery, and most deliveries are no duplicates."""
     delivery = (
         InboundDelivery.objects.filter(id=delivery_id)
         .select_related("publisher")

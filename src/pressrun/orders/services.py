@@ -7,6 +7,7 @@ TEST, all in one short transaction. A refusal raises `OrderRefused` and writes n
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from pressrun.accounts import services as accounts
 from pressrun.accounts.models import MailMethod, Publisher
 from pressrun.billing.pricing import PriceListIncomplete, Quote, quote
 from pressrun.billing.services import (
@@ -46,6 +48,7 @@ from pressrun.core.prepared import (
     one_cursor,
     pipelined,
     prepare_insert,
+    row_as_read,
     rows_unchanged_confirm,
     rows_unchanged_require,
 )
@@ -361,6 +364,7 @@ def order_place(
         and prepared.request == request
         and prepared.publisher_id == publisher.id
         and intake_reads_kept()
+        and prepared.take()
     ):
         try:
             try:
@@ -420,14 +424,27 @@ def intake_reads_kept() -> bool:
 @dataclass(frozen=True)
 class OrderPrepared:
     """An order validated, priced and laid out (`order_prepare`), to be written by
-    `order_place` in a transaction opened later."""
+    `order_place` in a transaction opened later, at most once.
+
+    What it was computed from is required unchanged by its write: the publisher's row (but
+    its balance, which only guides the debit's guess), each product's and the rate's (`read`).
+    Not checked again: its time (`now`, a few milliseconds old when written)."""
 
     request: OrderRequest
     publisher_id: int
     rows: dict[str, Any]
     read: list[RowAsRead]
-    # Its statements compiled (`_compiled_write`), to run once; None: compiled when written.
+    # Its statements compiled (`_compiled_write`); None: compiled when written.
     compiled: Callable[[], tuple[Order, list[OrderLine]]] | None = None
+    _taken: list[bool] = dataclasses.field(default_factory=list, compare=False, repr=False)
+
+    def take(self) -> bool:
+        """True the first time only: what was prepared is written once (its rows' instances
+        get their ids); asked again, the order is prepared afresh."""
+        if self._taken:
+            return False
+        self._taken.append(True)
+        return True
 
 
 def order_prepare(*, request: OrderRequest, publisher: Publisher) -> OrderPrepared | None:
@@ -444,6 +461,16 @@ def order_prepare(*, request: OrderRequest, publisher: Publisher) -> OrderPrepar
         rows = _prepare(request=request, publisher=publisher, read=read)
     except OrderRefused:
         return None
+    # The publisher's row and every product's, required unchanged as the rate's and a kept
+    # product's already are: read before the caller's transaction, they may change before
+    # it writes (a price, the default mail method, the webhook events wanted).
+    kept = {(row.model, row.pk) for row in read}
+    read.append(accounts.publisher_as_read(publisher))
+    read.extend(
+        row_as_read(project)
+        for project in rows["projects"].values()
+        if (Project, project.pk) not in kept
+    )
     return OrderPrepared(
         request=request,
         publisher_id=publisher.id,
@@ -457,7 +484,9 @@ def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowAsRead]
     """`order_place`; with `read`, from rows this process may have kept, each required
     unchanged by the write (RowsChanged otherwise, with nothing written)."""
     rows = _prepare(request=request, publisher=publisher, read=read)
-    return _write(OrderPrepared(request, publisher.id, rows, read or []))
+    return _write(
+        OrderPrepared(request=request, publisher_id=publisher.id, rows=rows, read=read or [])
+    )
 
 
 def _prepare(
