@@ -564,7 +564,7 @@ def _write(prepared: OrderPrepared) -> Order:
         if prepared.compiled is not None:
             order, lines = prepared.compiled()
         elif settings.INTAKE_PREPARED_WRITES:
-            order, lines = _write_prepared(**order_rows, unchanged=prepared.read)
+            order, lines = _compiled_write(**order_rows, unchanged=prepared.read)()
         else:
             order, lines = _write_with_orm(**order_rows)
     except IntegrityError as exc:
@@ -700,30 +700,6 @@ class _OutcomeGuessedWrong(Exception):
     """The debit, run last, decided against the outcome whose rows were written."""
 
 
-def _write_prepared(
-    *,
-    fields: dict[str, Any],
-    request: OrderRequest,
-    projects: dict[int, Project],
-    merged: list[tuple[int, int]],
-    invoice: str,
-    email_key: str,
-    now: datetime,
-    unchanged: Sequence[RowAsRead],
-) -> tuple[Order, list[OrderLine]]:
-    """Intake's write with its statements compiled first (`_compiled_write`)."""
-    return _compiled_write(
-        fields=fields,
-        request=request,
-        projects=projects,
-        merged=merged,
-        invoice=invoice,
-        email_key=email_key,
-        now=now,
-        unchanged=unchanged,
-    )()
-
-
 def _compiled_write(
     *,
     fields: dict[str, Any],
@@ -736,17 +712,17 @@ def _compiled_write(
     unchanged: Sequence[RowAsRead],
 ) -> Callable[[], tuple[Order, list[OrderLine]]]:
     """Intake's write with its statements compiled first (`core.prepared`), returned to be
-    run once (for a cart's delivery, once its transaction is open: `order_prepare`): the rows of the
-    debit's likely outcome (paid at once when the balance read with the publisher covers the
-    order, else HOLD) are built and compiled before the transaction, which then only runs the
-    duplicate check, the debit, the INSERTs of the outcome the debit chose and the
-    subscribers. When a concurrent payment or order proved the guess wrong, the other
-    outcome's rows are compiled inside the transaction: slower, as correct. On SQLite every
-    writer of every process waits while a transaction is open, so what it holds the lock for
-    is kept to the statements (docs/performance.md, "the write path"). On PostgreSQL the
-    debit runs last, so the publisher's row is locked for the shortest time, and the rows and
-    the debit are one statement, which is its own transaction (no `BEGIN`, no `COMMIT`) when
-    nothing else must share it (`_stands_alone`).
+    run once: at once, or for a cart's delivery once its transaction is open
+    (`order_prepare`). The rows of the debit's likely outcome (paid at once when the balance
+    read with the publisher covers the order, else HOLD) are built and compiled before the
+    transaction, which then only runs the duplicate check, the debit, the INSERTs of the
+    outcome the debit chose and the subscribers. When a concurrent payment or order proved
+    the guess wrong, the other outcome's rows are compiled inside the transaction: slower,
+    as correct. On SQLite every writer of every process waits while a transaction is open,
+    so what it holds the lock for is kept to the statements (docs/performance.md, "the write
+    path"). On PostgreSQL the debit runs last, so the publisher's row is locked for the
+    shortest time, and the rows and the debit are one statement, which is its own
+    transaction (no `BEGIN`, no `COMMIT`) when nothing else must share it (`_stands_alone`).
 
     The `unchanged` rows must still hold the values read: the one statement requires it,
     and any other way of writing checks it first in its transaction (RowsChanged, nothing
@@ -917,7 +893,7 @@ def _write_with_orm(
     now: datetime,
 ) -> tuple[Order, list[OrderLine]]:
     """Intake's write through the ORM inside the transaction (PRESSRUN_INTAKE_PREPARED_WRITES
-    =0): the same rows as `_write_prepared`, kept so the two can be compared."""
+    =0): the same rows as `_compiled_write`, kept so the two can be compared."""
     order = Order(**fields)
     with transaction.atomic():
         if email_key:
