@@ -206,7 +206,7 @@ def test_a_mapping_saved_while_a_shopify_order_was_parsed_counts(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_samcart_order_is_parsed_once_outside_the_transaction(
+def test_a_samcart_order_is_parsed_and_prepared_once_outside_the_transaction(
     make_publisher: Any, make_project: Any
 ) -> None:
     publisher = make_publisher(balance="100")
@@ -223,9 +223,10 @@ def test_a_samcart_order_is_parsed_once_outside_the_transaction(
     with (
         spied(samcart_parse, "load_notification") as decoded,
         spied(samcart_parse, "parse_group") as grouped,
+        spied(intake, "_prepare") as prepared,
     ):
         delivery_process(delivery_id=second.id)
-    assert (decoded, grouped) == ([False, False], [False])
+    assert (decoded, grouped, prepared) == ([False, False], [False], [False])
     order = Order.objects.get()
     assert [(d.id, d.outcome) for d in InboundDelivery.objects.order_by("id")] == [
         (first.id, Outcome.ORDER_CREATED),
@@ -275,7 +276,7 @@ def test_a_samcart_notification_that_arrives_while_its_order_is_parsed_joins_it(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_1shoppingcart_order_is_built_outside_the_transaction(
+def test_a_1shoppingcart_order_is_built_and_prepared_outside_the_transaction(
     make_publisher: Any, make_project: Any, settings: Any
 ) -> None:
     publisher = make_publisher(balance="100")
@@ -292,9 +293,12 @@ def test_a_1shoppingcart_order_is_built_outside_the_transaction(
             content_type="text/xml",
         )
         assert response.status_code == 200
-        with spied(oneshoppingcart_parse, "build_request") as in_transaction:
+        with (
+            spied(oneshoppingcart_parse, "build_request") as in_transaction,
+            spied(intake, "_prepare") as prepared,
+        ):
             delivery = delivery_process(delivery_id=InboundDelivery.objects.get().id)
-    assert in_transaction == [False]
+    assert (in_transaction, prepared) == ([False], [False])
     assert delivery.outcome == Outcome.ORDER_CREATED
     assert [(line.quantity,) for line in Order.objects.get().lines.all()] == [(2,)]
 

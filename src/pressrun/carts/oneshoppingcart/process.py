@@ -20,16 +20,23 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pressrun.accounts.models import Publisher
 from pressrun.carts.errors import CartTemporarilyUnavailable
 from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import MADE_ORDERS, Cart, InboundDelivery, Outcome
 from pressrun.carts.oneshoppingcart import parse
 from pressrun.carts.oneshoppingcart.client import ApiUnavailable, OneShoppingCartClient
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
-from pressrun.carts.routing import cart_order_route, delivery_finish_routed
+from pressrun.carts.routing import cart_order_prepare, cart_order_route, delivery_finish_routed
 from pressrun.carts.unmatched import CartProduct, unmatched_record
 from pressrun.orders.requests import RecipientRequest
-from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.orders.services import (
+    OrderPrepared,
+    OrderRefused,
+    Refusal,
+    order_place,
+    order_prepare,
+)
 
 CREDENTIALS_MISSING = (
     "The 1ShoppingCart Merchant ID or API key is not set. Copy both from 1ShoppingCart (My "
@@ -49,7 +56,8 @@ class _Claim:
     token: str
     merchant_id: str
     api_key: str
-    publisher_id: int
+    publisher: Publisher
+    external_key: str
     test_requested: bool
 
 
@@ -94,7 +102,8 @@ def _claim(delivery_id: int) -> InboundDelivery | _Claim:
             token=notification.token,
             merchant_id=publisher.oneshoppingcart_merchant_id,
             api_key=api_key,
-            publisher_id=publisher.id,
+            publisher=publisher,
+            external_key=delivery.external_key,
             test_requested=delivery.test_requested,
         )
 
@@ -145,8 +154,23 @@ def _build_request(
 ) -> parse.ParsedOrder:
     order, client = read
     return parse.build_request(
-        publisher_id=claim.publisher_id, order=order, client=client, test=claim.test_requested
+        publisher_id=claim.publisher.id, order=order, client=client, test=claim.test_requested
     )
+
+
+def _prepare_order(claim: _Claim, parsed: parse.ParsedOrder) -> OrderPrepared | None:
+    """pressrun's order prepared ahead of the delivery's transaction, as `_place` will place
+    it (`orders.services.order_prepare`); None when it will place none, or not as prepared
+    (a line no project answers to: the order is built again inside)."""
+    if parsed.unmatched:
+        return None
+    if claim.external_key and parsed.snapshot is not None:
+        return cart_order_prepare(
+            publisher=claim.publisher, snapshot=parsed.snapshot, lines=parsed.cart_lines
+        )
+    if parsed.request is None:
+        return None
+    return order_prepare(request=parsed.request, publisher=claim.publisher)
 
 
 def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
@@ -160,6 +184,7 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
     # Built before the transaction (it reads the publisher's projects and shipping rules and
     # writes nothing): on SQLite the transaction holds the database's write lock.
     parsed = read if isinstance(read, str) else _build_request(claimed, read)
+    prepared = None if isinstance(parsed, str) else _prepare_order(claimed, parsed)
     with transaction.atomic():
         delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
         if delivery.outcome != Outcome.PENDING:
@@ -171,7 +196,7 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
             # Built again: a mapping saved meanwhile must count (the reason:
             # carts.services._ShopifyParsed.still_holds).
             parsed = _build_request(claimed, read)
-        _place(delivery, parsed)
+        _place(delivery, parsed, prepared)
     return delivery
 
 
@@ -179,14 +204,19 @@ def _skipped_text(products: tuple[CartProduct, ...]) -> str:
     return "; ".join(f"SKU {product.describe()}" for product in products)
 
 
-def _route(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> bool:
+def _route(
+    delivery: InboundDelivery, parsed: parse.ParsedOrder, prepared: OrderPrepared | None
+) -> bool:
     """Route the order's lines (carts/routing.py). True when the outcome is recorded; False
     when nothing was routed at all (`_place` records unmatched as it always has)."""
     assert parsed.snapshot is not None
     try:
         with transaction.atomic():
             routed = cart_order_route(
-                delivery=delivery, snapshot=parsed.snapshot, lines=parsed.cart_lines
+                delivery=delivery,
+                snapshot=parsed.snapshot,
+                lines=parsed.cart_lines,
+                prepared=prepared,
             )
             finished = delivery_finish_routed(
                 delivery,
@@ -214,8 +244,11 @@ def _route(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> bool:
     return True
 
 
-def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
-    if delivery.external_key and parsed.snapshot is not None and _route(delivery, parsed):
+def _place(
+    delivery: InboundDelivery, parsed: parse.ParsedOrder, prepared: OrderPrepared | None = None
+) -> None:
+    """`prepared`: `_prepare_order`'s, written if it is this order (`order_place`)."""
+    if delivery.external_key and parsed.snapshot is not None and _route(delivery, parsed, prepared):
         return
     skipped = _skipped_text(parsed.unmatched)
     if parsed.unmatched:
@@ -230,7 +263,9 @@ def _place(delivery: InboundDelivery, parsed: parse.ParsedOrder) -> None:
         return
     try:
         with transaction.atomic():
-            order = order_place(request=parsed.request, publisher=delivery.publisher)
+            order = order_place(
+                request=parsed.request, publisher=delivery.publisher, prepared=prepared
+            )
             note = f"Order {order.id}." + (f" Skipped lines: {skipped}" if skipped else "")
             delivery_finish(delivery, Outcome.ORDER_CREATED, note)
             delivery.orders.add(order)

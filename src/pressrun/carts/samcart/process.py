@@ -18,11 +18,11 @@ from django.db import IntegrityError, transaction
 from pressrun.carts.locks import deliveries_for_update
 from pressrun.carts.models import MADE_ORDERS, Cart, InboundDelivery, Outcome
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
-from pressrun.carts.routing import cart_order_route
+from pressrun.carts.routing import cart_order_prepare, cart_order_route
 from pressrun.carts.samcart import parse
 from pressrun.carts.unmatched import unmatched_record
 from pressrun.orders.models import Order
-from pressrun.orders.services import OrderRefused, Refusal, order_place
+from pressrun.orders.services import OrderPrepared, OrderRefused, Refusal, order_place
 from pressrun.warehouses.models import WarehouseOrder
 
 REPEATED = "The same notification was already received."
@@ -75,7 +75,12 @@ def samcart_process(*, delivery_id: int) -> InboundDelivery:
             "outcome": Outcome.PENDING,
         }
     ahead = _ParsedAhead.of(
-        list(InboundDelivery.objects.filter(**group_filter).order_by("id")), delivery_id
+        list(
+            InboundDelivery.objects.filter(**group_filter)
+            .select_related("publisher")
+            .order_by("id")
+        ),
+        delivery_id,
     )
     with transaction.atomic():
         group = list(
@@ -99,11 +104,15 @@ class _ParsedAhead:
     rules and writes nothing. Each result is used inside only for exactly the deliveries and
     bodies it was made from (a notification that arrived meanwhile joins the group, which is
     parsed again), and a group with a product no project answers to is parsed again as
-    well: a mapping saved meanwhile must count (the reason: `_ShopifyParsed.still_holds`)."""
+    well: a mapping saved meanwhile must count (the reason: `_ShopifyParsed.still_holds`).
+    pressrun's order of the group's cart order is prepared with the parse
+    (`cart_order_prepare`), and given to routing only with that same parse."""
 
     def __init__(self) -> None:
         self._decoded: dict[int, tuple[bytes, _Decoded]] = {}
         self._group: tuple[tuple[tuple[int, bytes], ...], parse.ParsedGroup] | None = None
+        # pressrun's order of the group's cart order, prepared with the group's parse.
+        self._order: OrderPrepared | None = None
 
     @classmethod
     def of(cls, pending: list[InboundDelivery], delivery_id: int) -> _ParsedAhead:
@@ -120,8 +129,21 @@ class _ParsedAhead:
                     bodies.add(body)
                     collected.append((delivery, decoded))
         if collected:
-            ahead.group(collected)
+            parsed = ahead.group(collected)
+            key = pending[0].external_key
+            if key and parsed.snapshot is not None and not parsed.unmatched:
+                ahead._order = cart_order_prepare(
+                    publisher=pending[0].publisher,
+                    snapshot=parsed.snapshot,
+                    lines=parsed.cart_lines,
+                )
         return ahead
+
+    def order_for(self, parsed: parse.ParsedGroup) -> OrderPrepared | None:
+        """pressrun's order prepared with `parsed`, if `parsed` is the parse made ahead."""
+        if self._group is not None and parsed is self._group[1]:
+            return self._order
+        return None
 
     def decoded(self, delivery: InboundDelivery) -> _Decoded:
         """The notification of `delivery`, or why it cannot be read."""
@@ -190,7 +212,7 @@ def _process_group(group: list[InboundDelivery], ahead: _ParsedAhead) -> None:
         return
     deliveries = [delivery for delivery, _ in collected]
     parsed = ahead.group(collected)
-    if key and parsed.snapshot is not None and _route_group(collected, parsed):
+    if key and parsed.snapshot is not None and _route_group(collected, parsed, ahead):
         return
     _record_unmatched(collected, parsed)
     skipped = skipped_text(parsed)
@@ -218,7 +240,9 @@ def _process_group(group: list[InboundDelivery], ahead: _ParsedAhead) -> None:
 
 
 def _route_group(
-    collected: list[tuple[InboundDelivery, dict[str, Any]]], parsed: parse.ParsedGroup
+    collected: list[tuple[InboundDelivery, dict[str, Any]]],
+    parsed: parse.ParsedGroup,
+    ahead: _ParsedAhead,
 ) -> bool:
     """Route the order's products (carts/routing.py): pressrun's order, warehouse orders,
     or not routed. True when the deliveries' outcomes are recorded; False when nothing was
@@ -229,7 +253,10 @@ def _route_group(
     try:
         with transaction.atomic():
             routed = cart_order_route(
-                delivery=first, snapshot=parsed.snapshot, lines=parsed.cart_lines
+                delivery=first,
+                snapshot=parsed.snapshot,
+                lines=parsed.cart_lines,
+                prepared=ahead.order_for(parsed),
             )
             if not routed.routed_now:
                 if not routed.routed_before:
