@@ -187,6 +187,11 @@ def _cart_order_locked(
     )
 
 
+def _countable(line: CartLine) -> bool:
+    """Whether the line asks for a whole number of items, at least one."""
+    return line.quantity is not None and line.quantity >= 1
+
+
 def _quantity_reason(line: CartLine) -> str:
     if line.quantity is None:
         return "Its quantity is not a whole number of items."
@@ -229,18 +234,22 @@ def _project_request(request: dict[str, Any], lines: Sequence[CartLine]) -> Orde
 
 
 def cart_order_prepare(
-    *, publisher: Publisher, snapshot: CartOrderSnapshot, lines: Sequence[CartLine]
+    *,
+    publisher: Publisher,
+    external_key: str,
+    snapshot: CartOrderSnapshot | None,
+    lines: Sequence[CartLine],
 ) -> OrderPrepared | None:
     """pressrun's order of a cart order routed for the first time (every line waiting, no
     order placed before it), prepared before the delivery's transaction
     (`orders.services.order_prepare`): on SQLite that transaction holds the database's write
     lock. `cart_order_route` writes it if what it sends to pressrun's order is exactly this
-    request, and prepares the order inside otherwise."""
-    to_project = [
-        line
-        for line in lines
-        if line.project_ids and line.quantity is not None and line.quantity >= 1
-    ]
+    request, and prepares the order inside otherwise. None when the delivery is not routed
+    (no cart order: no `external_key` or `snapshot`), or when a line names no project: its
+    cart parses the order again inside then (a mapping saved meanwhile must count)."""
+    if not external_key or snapshot is None or any(not line.project_ids for line in lines):
+        return None
+    to_project = [line for line in lines if _countable(line)]
     if not to_project:
         return None
     # As `_cart_order_locked` keeps it and `_route` reads it back: through JSON.
@@ -307,7 +316,7 @@ def _route(
             unknown_to = next((c for c in connections.values() if c.receives_unknown_skus), None)
     for line in waiting:
         if line.project_ids:
-            if line.quantity is None or line.quantity < 1:
+            if not _countable(line):
                 unrouted[line.key] = _quantity_reason(line)
             elif placed is not None:
                 unrouted[line.key] = (

@@ -299,7 +299,7 @@ class _ShopifyParsed:
     invalid: str = ""
     # pressrun's order of the cart order, prepared too if it is routed for the first time
     # (`cart_order_prepare`).
-    order: OrderPrepared | None = None
+    prepared: OrderPrepared | None = None
 
     def still_holds(self, delivery: InboundDelivery) -> bool:
         """Whether this parse stands for `delivery`, now under its lock: its body is the one
@@ -348,18 +348,15 @@ def _shopify_parse_ahead(delivery_id: int) -> _ShopifyParsed | None:
     ):
         return None
     shopify = _shopify_parse(delivery)
-    parsed = shopify.parsed
-    if (
-        delivery.external_key
-        and parsed is not None
-        and parsed.snapshot is not None
-        and not parsed.unmatched
-    ):
-        order = cart_order_prepare(
-            publisher=delivery.publisher, snapshot=parsed.snapshot, lines=parsed.cart_lines
-        )
-        shopify = replace(shopify, order=order)
-    return shopify
+    if shopify.parsed is None:
+        return shopify
+    prepared = cart_order_prepare(
+        publisher=delivery.publisher,
+        external_key=delivery.external_key,
+        snapshot=shopify.parsed.snapshot,
+        lines=shopify.parsed.cart_lines,
+    )
+    return replace(shopify, prepared=prepared)
 
 
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
@@ -434,7 +431,7 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
                         delivery=delivery,
                         snapshot=parsed.snapshot,
                         lines=parsed.cart_lines,
-                        prepared=shopify.order,
+                        prepared=shopify.prepared,
                     )
                     finished = delivery_finish_routed(
                         delivery,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, NamedTuple, cast
 
 from django.conf import settings
@@ -355,36 +356,29 @@ def order_place(
     else `RowsChanged`, with nothing written, and the caller authenticates again.
 
     `prepared`: this order as `order_prepare` laid it out before the caller's transaction;
-    written as it is when it was prepared for this very request and publisher (else, or if
-    a row it was read from changed since, the order is prepared again here).
+    written as it is when it was prepared for this very request (the publisher's included),
+    once (else, or if a row it was read from changed since, the order is prepared again
+    here).
     """
-    if (
-        prepared is not None
-        and publisher_as_read is None
-        and prepared.request == request
-        and prepared.publisher_id == publisher.id
-        and intake_reads_kept()
-        and prepared.take()
-    ):
-        try:
-            try:
-                return _write(prepared)
-            except OrderRefused:
-                # As below: answered only once the rows read are known to hold still.
-                if prepared.read:
-                    rows_unchanged_confirm(prepared.read)
-                raise
-        except RowsChanged:
-            cached_rows_forget(prepared.read)
-            return _place(request=request, publisher=publisher, read=None)
     if not intake_reads_kept():
         if publisher_as_read is not None:
             raise ValueError("A kept publisher needs intake_reads_kept().")
         return _place(request=request, publisher=publisher, read=None)
-    read: list[RowAsRead] = [publisher_as_read] if publisher_as_read is not None else []
+    write: Callable[[], Order]
+    if (
+        prepared is not None
+        and publisher_as_read is None
+        and prepared.request == request
+        and prepared.take()
+    ):
+        read = prepared.read
+        write = partial(_write, prepared)
+    else:
+        read = [publisher_as_read] if publisher_as_read is not None else []
+        write = partial(_place, request=request, publisher=publisher, read=read)
     try:
         try:
-            return _place(request=request, publisher=publisher, read=read)
+            return write()
         except OrderRefused:
             # Refused (a duplicate, a shipping method without a rate) on what may be kept
             # rows: answered only once they are known to hold still.
@@ -392,10 +386,11 @@ def order_place(
                 rows_unchanged_confirm(read)
             raise
     except RowsChanged:
-        # A row changed after this process kept it: nothing was written, and none of the
-        # rows is kept any longer. A product or a rate: the order is priced again from the
-        # rows as they are now. The publisher's: the credentials themselves are to be
-        # checked again, by the caller.
+        # A row changed after this process kept (or prepared from) it: nothing was written,
+        # and none of the rows is kept any longer. A product, a rate or the publisher's
+        # settings of a prepared order: the order is placed again from the rows as they are
+        # now. The publisher's the credentials rest on: they are to be checked again, by the
+        # caller.
         cached_rows_forget(read)
         if publisher_as_read is not None:
             raise
@@ -430,8 +425,7 @@ class OrderPrepared:
     its balance, which only guides the debit's guess), each product's and the rate's (`read`).
     Not checked again: its time (`now`, a few milliseconds old when written)."""
 
-    request: OrderRequest
-    publisher_id: int
+    request: OrderRequest  # its publisher_id names the publisher it was prepared for
     rows: dict[str, Any]
     read: list[RowAsRead]
     # Its statements compiled (`_compiled_write`); None: compiled when written.
@@ -472,11 +466,7 @@ def order_prepare(*, request: OrderRequest, publisher: Publisher) -> OrderPrepar
         if (Project, project.pk) not in kept
     )
     return OrderPrepared(
-        request=request,
-        publisher_id=publisher.id,
-        rows=rows,
-        read=read,
-        compiled=_compiled_write(**rows, unchanged=read),
+        request=request, rows=rows, read=read, compiled=_compiled_write(**rows, unchanged=read)
     )
 
 
@@ -484,9 +474,7 @@ def _place(*, request: OrderRequest, publisher: Publisher, read: list[RowAsRead]
     """`order_place`; with `read`, from rows this process may have kept, each required
     unchanged by the write (RowsChanged otherwise, with nothing written)."""
     rows = _prepare(request=request, publisher=publisher, read=read)
-    return _write(
-        OrderPrepared(request=request, publisher_id=publisher.id, rows=rows, read=read or [])
-    )
+    return _write(OrderPrepared(request=request, rows=rows, read=read or []))
 
 
 def _prepare(

@@ -166,7 +166,10 @@ def _prepare_order(claim: _Claim, parsed: parse.ParsedOrder) -> OrderPrepared | 
         return None
     if claim.external_key and parsed.snapshot is not None:
         return cart_order_prepare(
-            publisher=claim.publisher, snapshot=parsed.snapshot, lines=parsed.cart_lines
+            publisher=claim.publisher,
+            external_key=claim.external_key,
+            snapshot=parsed.snapshot,
+            lines=parsed.cart_lines,
         )
     if parsed.request is None:
         return None

@@ -130,13 +130,12 @@ class _ParsedAhead:
                     collected.append((delivery, decoded))
         if collected:
             parsed = ahead.group(collected)
-            key = pending[0].external_key
-            if key and parsed.snapshot is not None and not parsed.unmatched:
-                ahead._order = cart_order_prepare(
-                    publisher=pending[0].publisher,
-                    snapshot=parsed.snapshot,
-                    lines=parsed.cart_lines,
-                )
+            ahead._order = cart_order_prepare(
+                publisher=pending[0].publisher,
+                external_key=pending[0].external_key,
+                snapshot=parsed.snapshot,
+                lines=parsed.cart_lines,
+            )
         return ahead
 
     def order_for(self, parsed: parse.ParsedGroup) -> OrderPrepared | None:
