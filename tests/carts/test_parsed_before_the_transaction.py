@@ -64,6 +64,14 @@ def shopify_delivery(make_publisher: Any, make_project: Any) -> InboundDelivery:
     return InboundDelivery.objects.get()
 
 
+def assert_one_copy_ordered_at(delivery: InboundDelivery, price: Decimal) -> None:
+    """`delivery` made the one order there is: one copy at `price`."""
+    order = Order.objects.get()
+    assert (delivery.outcome, delivery.reason) == (Outcome.ORDER_CREATED, f"Order {order.id}.")
+    assert [(line.quantity, line.unit_price) for line in order.lines.all()] == [(1, price)]
+    assert order.products_cost == price
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_shopify_order_is_parsed_outside_the_transaction(
     make_publisher: Any, make_project: Any
@@ -89,12 +97,7 @@ def test_a_shopify_order_is_prepared_for_intake_outside_the_transaction(
     ):
         delivery = delivery_process(delivery_id=delivery.id)
     assert (prepared, compiled) == ([False], [False])
-    order = Order.objects.get()
-    assert (delivery.outcome, delivery.reason) == (Outcome.ORDER_CREATED, f"Order {order.id}.")
-    assert [(line.quantity, line.unit_price) for line in order.lines.all()] == [
-        (1, Decimal("4.50"))
-    ]
-    assert order.products_cost == Decimal("4.50")
+    assert_one_copy_ordered_at(delivery, Decimal("4.50"))
 
 
 def test_a_price_changed_after_the_order_was_prepared_is_the_one_charged(
@@ -119,12 +122,7 @@ def test_a_price_changed_after_the_order_was_prepared_is_the_one_charged(
         delivery = delivery_process(delivery_id=delivery.id)
     # The prepared write found the row changed and wrote nothing; prepared again, written.
     assert (len(prepared), len(written)) == (2, 2)
-    order = Order.objects.get()
-    assert delivery.outcome == Outcome.ORDER_CREATED
-    assert [(line.quantity, line.unit_price) for line in order.lines.all()] == [
-        (1, Decimal("6.25"))
-    ]
-    assert order.products_cost == Decimal("6.25")
+    assert_one_copy_ordered_at(delivery, Decimal("6.25"))
 
 
 def test_a_shopify_delivery_processed_while_it_was_parsed_makes_one_order(

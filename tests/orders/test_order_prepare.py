@@ -115,7 +115,7 @@ def test_a_prepared_duplicate_is_refused_and_writes_nothing(
     request = request_for(publisher, project, invoice="D-1")
     prepared = order_prepare(request=request, publisher=publisher)
     # The same invoice is placed by someone else between the preparing and the write.
-    first = order_place(request=replace(request), publisher=publisher)
+    first = order_place(request=request, publisher=publisher)
     preparing.reset_mock()
     with pytest.raises(OrderRefused) as refused, transaction.atomic():
         order_place(request=request, publisher=publisher, prepared=prepared)
