@@ -449,6 +449,12 @@ INTAKE_CACHED_PUBLISHER = _env_bool("PRESSRUN_INTAKE_CACHED_PUBLISHER", True)
 INTAKE_GROUP_COMMIT = _env_bool(
     "PRESSRUN_INTAKE_GROUP_COMMIT", not DATABASES["default"]["ENGINE"].endswith("postgresql")
 )
+# On SQLite, one writer process (core/sqlite/writer.py, started by `pressrun serve`) writes
+# the gateway's orders of every web process, whatever arrives together in one transaction:
+# the write lock changes hands once per group instead of once per order. It pays from about
+# four web processes on and costs a round trip with fewer (docs/performance.md, "sixteenth
+# round"), so it is off by default. An order it cannot take is written by its process.
+SQLITE_WRITER = _env_bool("PRESSRUN_SQLITE_WRITER", False)
 # Sign-in throttling (accounts/throttle.py, docs/operations.md "Security"). Failed sign-ins
 # are remembered for the window. One account from one client address gets this many free
 # failures, then waits 1 s, 2 s, 4 s… (capped at the window) before each further attempt.

@@ -24,6 +24,10 @@ The points (grep for `fault_point(` to see them in place):
 - `webhook_sent_before_recorded`: the endpoint answered, the attempt is not yet recorded.
 - `postback_sent_before_recorded`: Shopify created the fulfillment of a post-back, the
   post-back is not yet recorded as sent.
+- `sqlite_writer_before_commit`: the SQLite writer has written a group of orders, its
+  transaction is not yet committed.
+- `sqlite_writer_committed_before_answer`: the SQLite writer committed a group of orders,
+  their web processes are not yet answered.
 """
 
 from __future__ import annotations

@@ -320,6 +320,26 @@ def pipelined(database: BaseDatabaseWrapper) -> Iterator[StatementPipeline | Non
         pipeline._close()
 
 
+# The parameters' types another process takes as they are (`PreparedInsert.as_step`).
+_PLAIN_TYPES = frozenset({str, int, float, bool, bytes, type(None), Decimal})
+
+
+def plain_params(params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """`params` as plain values another process can take without pressrun's classes (a
+    choice's member, a str or int subclass, as its value); None if one is of another type."""
+    plain = []
+    for param in params:
+        if type(param) not in _PLAIN_TYPES:
+            if isinstance(param, str):
+                param = str.__str__(param)
+            elif isinstance(param, int) and not isinstance(param, bool):
+                param = int.__index__(param)
+            else:
+                return None
+        plain.append(param)
+    return tuple(plain)
+
+
 # Stands for the id `execute` is given; never a real primary key (they are positive).
 PENDING_ID = -7_000_000_000_000_000_001
 _PENDING_TEXT = str(PENDING_ID)
@@ -370,6 +390,37 @@ class PreparedInsert:
         cursor = pipeline.cursor()
         cursor.execute(self.sql, params)
         pipeline.when_read(lambda: self._record_id(cursor, connection))
+
+    def as_step(self) -> tuple[str, tuple[Any, ...], tuple[tuple[int, bool], ...]] | None:
+        """The statement as plain values for another process to run (`core.sqlite.writer`):
+        its SQL, its parameters and where `PENDING_ID` goes (the index, and whether into a
+        text); None where that cannot be said in plain values (a JSON value the driver does
+        not take as text, a new id read back with RETURNING)."""
+        if self.returns_id:
+            return None
+        params = plain_params(self.params)
+        if params is None:
+            return None
+        pending = []
+        for index, _attname, kind, _prepared in self.pending:
+            as_text = kind != "id"
+            if as_text and not isinstance(self.params[index], str):
+                return None
+            pending.append((index, as_text))
+        return self.sql, params, tuple(pending)
+
+    def written(self, pending_id: int | None, new_id: int | None) -> None:
+        """The row was written elsewhere (`as_step`) with `pending_id` for `PENDING_ID` and
+        got `new_id` (None: the row's own key): the instance as `execute` leaves it."""
+        if self.pending:
+            self._bound(pending_id, connections[self.using])
+        instance = self.instance
+        if self.generated_pk:
+            assert new_id is not None
+            instance.pk = new_id
+        state = instance._state
+        state.adding = False
+        state.db = self.using
 
     def _bound(self, pending_id: int | None, connection: BaseDatabaseWrapper) -> Sequence[Any]:
         params: Sequence[Any] = self.params
@@ -853,7 +904,7 @@ def _rows_unchanged_require_sqlite(
         found = cursor.fetchone()
     for row, unchanged in zip(rows, found, strict=True):
         if not unchanged:
-            raise RowsChanged(f"{_ROW_CHANGED} {row.model._meta.db_table} {row.pk}")
+            raise rows_changed(row)
 
 
 @functools.lru_cache(maxsize=64)
@@ -890,6 +941,17 @@ def _sqlite_unchanged_statement(shapes: tuple[tuple[type[Model], tuple[str, ...]
         )
         parts.append(f'EXISTS(SELECT 1 FROM "{meta.db_table}" WHERE "{meta.pk.column}" = %s{same})')  # noqa: S608
     return "SELECT " + ", ".join(parts)
+
+
+def rows_unchanged_check(rows: Sequence[RowAsRead]) -> tuple[str, tuple[Any, ...]]:
+    """On SQLite: `rows_unchanged_require`'s statement and parameters, for another process
+    to run (`core.sqlite.writer`): one row of flags, the i-th true where `rows[i]` holds."""
+    return _sqlite_unchanged_check(tuple(rows))
+
+
+def rows_changed(row: RowAsRead) -> RowsChanged:
+    """The error for `row` found changed."""
+    return RowsChanged(f"{_ROW_CHANGED} {row.model._meta.db_table} {row.pk}")
 
 
 def _required_error(error: DatabaseError) -> Exception | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,12 +49,16 @@ from pressrun.core.prepared import (
     UpdateCountDiffers,
     one_cursor,
     pipelined,
+    plain_params,
     prepare_insert,
     row_as_read,
+    rows_changed,
+    rows_unchanged_check,
     rows_unchanged_confirm,
     rows_unchanged_require,
 )
 from pressrun.core.row_cache import CachedRows, cached_rows_forget
+from pressrun.core.sqlite import writer as sqlite_writer
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -66,6 +71,8 @@ from pressrun.orders.events import OrderPlaced
 from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus, ShippingMethod
 from pressrun.orders.requests import OrderRequest, RecipientRequest
 from pressrun.orders.status import order_enter_fulfillment
+
+logger = logging.getLogger(__name__)
 
 MAX_QUANTITY_PER_LINE = 250
 MAX_QUANTITY_PER_ORDER = 250
@@ -844,7 +851,66 @@ def _compiled_write(
         assert isinstance(order, Order)
         return order, publication
 
+    def through_writer(path: str) -> tuple[Order, list[OrderLine]] | None:
+        """The order written by the SQLite writer process (`core.sqlite.writer`); None when
+        it is this process's to write: the writer cannot take it, is not running, or found
+        the debit deciding against the guessed outcome."""
+        if email_key:
+            # The rule for orders without an invoice reads under the products' lock: it is
+            # not a statement of the program's.
+            return None
+        built = _writer_program(
+            expected, line_inserts, debit, expect_paid=expect_paid, unchanged=unchanged
+        )
+        if built is None:
+            return None
+        program, rows, follow_ups = built
+        try:
+            answer = sqlite_writer.writer_submit(path, program)
+        except sqlite_writer.WriterUnavailable as exc:
+            sqlite_writer.written_around_warn(path, exc)
+            return None
+        except sqlite_writer.AnswerLost:
+            return found_or_written(cast(Order, rows[0].instance))
+        if answer.kind == sqlite_writer.COMMITTED:
+            order_id = answer.ids[0]
+            for row, new_id in zip(rows, answer.ids, strict=True):
+                row.written(order_id, new_id)
+            # Announcing the queued tasks (`on_commit`, run at once: no transaction is open).
+            for follow_up in follow_ups:
+                follow_up()
+            return cast(Order, rows[0].instance), lines
+        if answer.kind == sqlite_writer.ROWS_CHANGED:
+            raise rows_changed(unchanged[answer.detail])
+        if answer.kind == sqlite_writer.DUPLICATE:
+            raise IntegrityError(answer.detail)
+        if answer.kind == sqlite_writer.OTHER_OUTCOME:
+            # A kept publisher's balance may be what misled the guess.
+            cached_rows_forget(row for row in unchanged if row.model is Publisher)
+        else:
+            logger.warning("The SQLite writer could not write an order (%s).", answer.detail)
+        return None
+
+    def found_or_written(sent: Order) -> tuple[Order, list[OrderLine]]:
+        """No answer came: the writer may have committed the order. Under the write lock (no
+        transaction of the writer's is open then), it is looked up by its customer token,
+        unique and made here; if it is not there, it is written here."""
+        with transaction.atomic():
+            found = (
+                Order.objects.filter(customer_token=sent.customer_token)
+                .select_related("publisher")
+                .first()
+            )
+            if found is None:
+                return write(debit_last=False), lines
+        found_lines = list(found.lines.order_by("id"))
+        found._prefetched_objects_cache = {"lines": found_lines}  # type: ignore[attr-defined]
+        return found, found_lines
+
     def run() -> tuple[Order, list[OrderLine]]:
+        path = _writer_path()
+        if path is not None and (written := through_writer(path)) is not None:
+            return written
         if settings.INTAKE_GROUP_COMMIT:
             # Orders of this process's threads that arrive together share one transaction
             # (core/group_commit.py); this returns once the one holding this order committed.
@@ -868,6 +934,65 @@ def _compiled_write(
         return order, lines
 
     return run
+
+
+def _writer_path() -> str | None:
+    """The SQLite writer's socket where intake's orders go to it (PRESSRUN_SQLITE_WRITER):
+    on a SQLite file, with no caller's transaction open (a cart's delivery writes its order
+    with its outcome, in its own transaction)."""
+    if not settings.SQLITE_WRITER or connection.vendor != "sqlite":
+        return None
+    if cast(Any, connection).is_in_memory_db() or not connection.get_autocommit():
+        return None
+    return sqlite_writer.socket_path(str(connection.settings_dict["NAME"]))
+
+
+def _writer_program(
+    rows: _OutcomeRows,
+    line_inserts: list[PreparedInsert],
+    debit: PreparedUpdate | None,
+    *,
+    expect_paid: bool,
+    unchanged: Sequence[RowAsRead],
+) -> tuple[sqlite_writer.WriteProgram, list[PreparedInsert], list[Callable[[], None]]] | None:
+    """The guessed outcome's write as a program of plain values for the SQLite writer, with
+    its rows in the program's order and what must follow the subscribers' rows once
+    committed; None when a subscriber writes through the ORM or a row cannot be said in
+    plain values."""
+    inserts, publication = rows
+    if publication.handlers:
+        return None
+    parts = [
+        as_insert()
+        for write in publication.writes
+        if (as_insert := getattr(write, "as_insert", None))
+    ]
+    if len(parts) != len(publication.writes):
+        return None
+    order_insert, *rest = inserts
+    ordered = [order_insert, *line_inserts, *rest, *(insert for insert, _ in parts)]
+    steps = []
+    for insert in ordered:
+        step = insert.as_step()
+        if step is None:
+            return None
+        sql, params, pending = step
+        steps.append(sqlite_writer.InsertStep(sql, params, pending, insert.generated_pk))
+    check = None
+    if unchanged:
+        check_sql, check_params = rows_unchanged_check(unchanged)
+        if (plain_check := plain_params(check_params)) is None:
+            return None
+        check = (check_sql, plain_check)
+    debit_step = None
+    if debit is not None:
+        if (plain_debit := plain_params(debit.params)) is None:
+            return None
+        debit_step = (debit.sql, plain_debit)
+    program = sqlite_writer.WriteProgram(
+        inserts=tuple(steps), check=check, debit=debit_step, expect_paid=expect_paid
+    )
+    return program, ordered, [follow_up for _, follow_up in parts]
 
 
 def _write_with_orm(

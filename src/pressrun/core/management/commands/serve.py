@@ -11,6 +11,7 @@ operator has saved a public base URL, every URL pressrun prints or sends uses it
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from typing import Any
 
@@ -22,6 +23,7 @@ from pressrun.core import webfront
 from pressrun.core.metrics_dir import metrics_dir_prepare, metrics_dir_remove
 from pressrun.core.selectors import public_base_url_reading
 from pressrun.core.services import installation_record_served_address
+from pressrun.core.sqlite.writer import WriterSupervisor, socket_path, writer_ready
 
 
 def _load_application() -> webfront.WSGIApp:
@@ -86,23 +88,49 @@ class Command(BaseCommand):
         )
         self.stdout.flush()
         try:
-            webfront.serve(
-                target="pressrun.wsgi:application",
-                load_application=_load_application,
-                host=host,
-                port=port,
-                processes=processes,
-                threads=threads,
-                loop_paths=settings.WEB_LOOP_PATHS,
-                header_timeout_seconds=settings.WEB_HEADER_TIMEOUT_SECONDS,
-                limits=webfront.FrontLimits(
-                    body_timeout_seconds=settings.WEB_BODY_TIMEOUT_SECONDS,
-                    max_body_bytes=settings.WEB_MAX_BODY_BYTES,
-                ),
-                access_log=options["access_log"],
-            )
+            with self._writer():
+                webfront.serve(
+                    target="pressrun.wsgi:application",
+                    load_application=_load_application,
+                    host=host,
+                    port=port,
+                    processes=processes,
+                    threads=threads,
+                    loop_paths=settings.WEB_LOOP_PATHS,
+                    header_timeout_seconds=settings.WEB_HEADER_TIMEOUT_SECONDS,
+                    limits=webfront.FrontLimits(
+                        body_timeout_seconds=settings.WEB_BODY_TIMEOUT_SECONDS,
+                        max_body_bytes=settings.WEB_MAX_BODY_BYTES,
+                    ),
+                    access_log=options["access_log"],
+                )
         finally:
             metrics_dir_remove(metrics_dir)
+
+    def _writer(self) -> contextlib.AbstractContextManager[Any]:
+        """The SQLite writer process, for as long as the server runs, where it is on
+        (PRESSRUN_SQLITE_WRITER): started before the web processes, so their first orders
+        find it."""
+        database = connections["default"]
+        if not settings.SQLITE_WRITER or database.vendor != "sqlite":
+            return contextlib.nullcontext()
+        path = socket_path(str(database.settings_dict["NAME"]))
+        supervisor = WriterSupervisor(path)
+
+        @contextlib.contextmanager
+        def running() -> Any:
+            with supervisor:
+                if writer_ready(path, timeout=20):
+                    self.stdout.write(f"SQLite writer listening at {path}")
+                else:
+                    self.stderr.write(
+                        "The SQLite writer did not start within 20 s: the web processes "
+                        "write their own orders until it does."
+                    )
+                self.stdout.flush()
+                yield
+
+        return running()
 
     def _record_address(self, host: str, port: int) -> None:
         """Record where this server answers, and say which public base URL applies."""

@@ -1,0 +1,157 @@
+"""The SQLite writer's programs and messages (core/sqlite/writer.py), on a plain SQLite
+connection: what a program writes, what it refuses, and that a refused program leaves
+nothing of itself in its group. The writer as a process, behind `pressrun serve`, is in
+tests/e2e/test_sqlite_writer_http.py."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from pressrun.core.sqlite import writer
+from pressrun.core.sqlite.writer import Answer, InsertStep, WriteProgram
+
+PENDING = "-7000000000000000001"
+
+
+@pytest.fixture
+def cursor() -> Iterator[sqlite3.Cursor]:
+    database = sqlite3.connect(":memory:", isolation_level=None)
+    database.executescript(
+        """
+        CREATE TABLE account (id INTEGER PRIMARY KEY, balance INTEGER, name TEXT);
+        CREATE TABLE "order" (id INTEGER PRIMARY KEY, invoice TEXT UNIQUE, paid INTEGER);
+        CREATE TABLE line (id INTEGER PRIMARY KEY, order_id INTEGER, note TEXT);
+        CREATE TABLE task (id TEXT PRIMARY KEY, args TEXT);
+        INSERT INTO account VALUES (1, 100, 'a');
+        BEGIN;
+        """
+    )
+    yield database.cursor()
+    database.close()
+
+
+def order_program(invoice: str, *, paid: bool, amount: int = 6, name: str = "a") -> WriteProgram:
+    return WriteProgram(
+        inserts=(
+            InsertStep('INSERT INTO "order" (invoice, paid) VALUES (%s, %s)', (invoice, paid)),
+            InsertStep(
+                "INSERT INTO line (order_id, note) VALUES (%s, %s)",
+                (int(PENDING), f"line of {PENDING}"),
+                pending=((0, False), (1, True)),
+            ),
+            InsertStep(
+                "INSERT INTO task (id, args) VALUES (%s, %s)",
+                (f"task-{invoice}", f'{{"order_id": {PENDING}}}'),
+                pending=((1, True),),
+                generated_pk=False,
+            ),
+        ),
+        check=("SELECT EXISTS(SELECT 1 FROM account WHERE id = %s AND name IS %s)", (1, name)),
+        debit=(
+            "UPDATE account SET balance = balance - %s WHERE id = 1 AND balance >= %s",
+            (amount, amount),
+        ),
+        expect_paid=paid,
+    )
+
+
+def rows(cursor: sqlite3.Cursor) -> tuple[list[tuple[object, ...]], ...]:
+    return tuple(
+        cursor.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+        for table in ('"order"', "line", "task", "account")
+    )
+
+
+def test_a_program_writes_its_rows_with_the_first_rows_id_where_the_others_wait(
+    cursor: sqlite3.Cursor,
+) -> None:
+    answer = writer._in_savepoint(cursor, order_program("A", paid=True))
+    assert answer == Answer(writer.COMMITTED, (1, 1, None))
+    assert rows(cursor) == (
+        [(1, "A", 1)],
+        [(1, 1, "line of 1")],
+        [("task-A", '{"order_id": 1}')],
+        [(1, 94, "a")],
+    )
+
+
+def test_rows_changed_since_the_program_was_made_write_nothing(cursor: sqlite3.Cursor) -> None:
+    before = rows(cursor)
+    answer = writer._in_savepoint(cursor, order_program("A", paid=True, name="renamed"))
+    assert answer == Answer(writer.ROWS_CHANGED, detail=0)
+    assert rows(cursor) == before
+
+
+def test_a_debit_deciding_against_the_guess_is_undone_with_the_program(
+    cursor: sqlite3.Cursor,
+) -> None:
+    before = rows(cursor)
+    # The balance covers it, but the program was made for an order held.
+    assert writer._in_savepoint(cursor, order_program("A", paid=False)) == Answer(
+        writer.OTHER_OUTCOME
+    )
+    # It does not cover it, but the program was made for an order paid.
+    assert writer._in_savepoint(cursor, order_program("B", paid=True, amount=101)) == Answer(
+        writer.OTHER_OUTCOME
+    )
+    assert rows(cursor) == before
+
+
+def test_a_duplicate_leaves_nothing_of_its_program_and_keeps_the_groups_others(
+    cursor: sqlite3.Cursor,
+) -> None:
+    first = writer._in_savepoint(cursor, order_program("A", paid=True))
+    again = writer._in_savepoint(cursor, order_program("A", paid=True))
+    third = writer._in_savepoint(cursor, order_program("C", paid=True))
+    assert first.kind == writer.COMMITTED
+    assert again.kind == writer.DUPLICATE
+    assert "UNIQUE" in again.detail
+    assert third == Answer(writer.COMMITTED, (2, 2, None))
+    orders, lines, tasks, accounts = rows(cursor)
+    assert orders == [(1, "A", 1), (2, "C", 1)]
+    assert [task for task, _ in tasks] == ["task-A", "task-C"]
+    assert lines == [(1, 1, "line of 1"), (2, 2, "line of 2")]
+    assert accounts == [(1, 88, "a")]  # the duplicate's debit undone with it
+
+
+def test_a_message_carries_a_program_as_it_was() -> None:
+    program = order_program("A", paid=True)
+    buffer = bytearray(writer._frame(program.as_message()) * 2)
+    buffer += writer._frame(("partial",))[:5]
+    loaded = [WriteProgram.from_message(message) for message in writer._frames(buffer)]
+    assert loaded == [program, program]
+    assert len(buffer) == 5  # the incomplete frame waits for the rest
+
+
+def test_a_message_makes_no_object_but_plain_values() -> None:
+    assert writer._load(pickle.dumps((Decimal("6.00"), "x", 1, None))) == (
+        Decimal("6.00"),
+        "x",
+        1,
+        None,
+    )
+
+    class Shell:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (os.system, ("true",))
+
+    with pytest.raises(pickle.UnpicklingError, match="not allowed"):
+        writer._load(pickle.dumps(Shell()))
+
+
+def test_a_frame_larger_than_any_program_is_refused() -> None:
+    buffer = bytearray(writer._HEADER.pack(writer._MAX_FRAME + 1))
+    with pytest.raises(ValueError, match="a frame of"):
+        list(writer._frames(buffer))
+
+
+def test_a_writer_that_is_not_listening_is_unavailable(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(tmp_path, "nobody.writer")
+    with pytest.raises(writer.WriterUnavailable):
+        writer.writer_submit(path, order_program("A", paid=True))
