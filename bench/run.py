@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -954,7 +955,31 @@ def status_phases(
 WRITE_PATH_VARIANTS = {
     "pressrun": {"PRESSRUN_INTAKE_PREPARED_WRITES": "1"},
     "pressrun-orm-write": {"PRESSRUN_INTAKE_PREPARED_WRITES": "0"},
+    # SQLite only: the web processes' orders written by one writer process.
+    "pressrun-writer": {"PRESSRUN_SQLITE_WRITER": "1"},
 }
+SQLITE_ONLY_VARIANTS = {"pressrun-writer"}
+_WRITER_STOPPED = re.compile(
+    r"SQLite writer stopped: (\d+) orders in (\d+) transactions .*?write lock held ([\d.]+) s"
+)
+
+
+def writer_stats(log: Path, offset: int) -> dict[str, Any] | None:
+    """What the SQLite writer of a server logging to `log` from `offset` on wrote, as it said
+    when it stopped (`pressrun sqlitewriter`): its orders, transactions and the write lock's
+    time per order, from BEGIN IMMEDIATE to COMMIT."""
+    with log.open("rb") as text:
+        text.seek(offset)
+        found = _WRITER_STOPPED.findall(text.read().decode(errors="replace"))
+    if not found:
+        return None
+    orders, transactions, seconds = (int(found[-1][0]), int(found[-1][1]), float(found[-1][2]))
+    return {
+        "orders": orders,
+        "transactions": transactions,
+        "orders_per_transaction": round(orders / transactions, 2) if transactions else 0.0,
+        "write_lock_ms_per_order": round(1000 * seconds / orders, 4) if orders else None,
+    }
 
 
 def scaling_phases(
@@ -966,7 +991,12 @@ def scaling_phases(
     switch), the baseline beside them. The order of the variants alternates at every step and
     the whole sweep repeats `--scaling-rounds` times, so a machine that gets busier weighs on
     all alike; each cell reports the medians of its rounds."""
-    variants = [name for name in WRITE_PATH_VARIANTS if "pressrun" in apps]
+    variants = [
+        name
+        for name in WRITE_PATH_VARIANTS
+        if "pressrun" in apps
+        and (name not in SQLITE_ONLY_VARIANTS or installation.database.kind == "sqlite")
+    ]
     variants += [app for app in apps if app != "pressrun"]
     rounds: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {str(p): [] for p in options.scaling} for name in variants
@@ -978,6 +1008,8 @@ def scaling_phases(
             step += 1
             for name in order:
                 app = "pressrun" if name in WRITE_PATH_VARIANTS else name
+                log = installation.database.data_dir / f"{app}.log"
+                offset = log.stat().st_size if log.exists() else 0
                 server = installation.start(
                     app, processes=processes, env=WRITE_PATH_VARIANTS.get(name)
                 )
@@ -994,8 +1026,16 @@ def scaling_phases(
                 finally:
                     server.stop()
                 phase["server_tracebacks"] = server.tracebacks()
+                written = writer_stats(server.log, offset) if name in SQLITE_ONLY_VARIANTS else None
+                line = phase_line(name, f"{processes} proc r{round_number}", phase)
+                if written is not None:
+                    phase["sqlite_writer"] = written
+                    line += (
+                        f" | writer: lock {written['write_lock_ms_per_order']} ms an order, "
+                        f"{written['orders_per_transaction']} a transaction"
+                    )
                 rounds[name][str(processes)].append(phase)
-                say(phase_line(name, f"{processes} proc r{round_number}", phase))
+                say(line)
     return {
         name: {
             processes: {
@@ -1009,10 +1049,27 @@ def scaling_phases(
                 ),
                 "errors": sum(p["errors"] for p in phases),
                 "rounds": phases,
+                **_writer_medians(phases),
             }
             for processes, phases in by_processes.items()
         }
         for name, by_processes in rounds.items()
+    }
+
+
+def _writer_medians(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    written = [p["sqlite_writer"] for p in phases if p.get("sqlite_writer")]
+    if not written or any(w["write_lock_ms_per_order"] is None for w in written):
+        return {}
+    return {
+        "sqlite_writer": {
+            "write_lock_ms_per_order": statistics.median(
+                w["write_lock_ms_per_order"] for w in written
+            ),
+            "orders_per_transaction": statistics.median(
+                w["orders_per_transaction"] for w in written
+            ),
+        }
     }
 
 
@@ -1352,11 +1409,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             clients.split()[0]: modes["one writer process"]["write_lock_ms_per_order"]
             for clients, modes in sqlite.get("lock_floor", {}).get("writer_process", {}).items()
         }
+        # What pressrun's own writer process held it for, served (PRESSRUN_SQLITE_WRITER),
+        # by web processes: groups form once several processes send orders together.
+        served_writer = {
+            processes: phase["sqlite_writer"]["write_lock_ms_per_order"]
+            for processes, phase in sqlite.get("scaling", {}).get("pressrun-writer", {}).items()
+            if phase.get("sqlite_writer")
+        }
+        best_writer = min(served_writer.items(), key=lambda item: item[1], default=None)
+        by_writer = best_writer is not None and best_writer[1] < amortized
+        measured = min(amortized, best_writer[1]) if best_writer else amortized
         rows.append(
             {
                 "target": f"SQLite: write lock held <= {TARGET_WRITE_LOCK_MS} ms per order "
                 "(census, amortized over a group)",
-                "measured": f"{amortized:.3f} ms"
+                "measured": (
+                    f"{measured:.3f} ms (the writer process, PRESSRUN_SQLITE_WRITER, served "
+                    f"with {best_writer[0]} web processes); in-process "
+                    if by_writer and best_writer
+                    else ""
+                )
+                + f"{amortized:.3f} ms"
                 + (
                     f" ({best[0]}, grouped; {held:.3f} ms one order per transaction)"
                     if amortized != held and best
@@ -1373,9 +1446,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     + ", ".join(f"{ms:.3f} ({n} processes)" for n, ms in through_writer.items())
                     if through_writer
                     else ""
+                )
+                + (
+                    "; the served writer process "
+                    + ", ".join(f"{ms:.3f} ({n} processes)" for n, ms in served_writer.items())
+                    if served_writer
+                    else ""
                 ),
-                "met": amortized <= TARGET_WRITE_LOCK_MS,
-                "gap": f"{amortized / TARGET_WRITE_LOCK_MS:.1f}x the limit",
+                "met": measured <= TARGET_WRITE_LOCK_MS,
+                "gap": f"{measured / TARGET_WRITE_LOCK_MS:.1f}x the limit",
             }
         )
     postgres = results["databases"].get("postgresql", {})
@@ -1595,6 +1674,11 @@ def print_report(results: dict[str, Any]) -> None:
                 + "  ".join(
                     f"{processes} proc {phase['ok_per_s']:.0f}/s p99 "
                     f"{phase['latency']['p99_ms']:.0f} ms"
+                    + (
+                        f" (lock {phase['sqlite_writer']['write_lock_ms_per_order']:.3f} ms)"
+                        if phase.get("sqlite_writer")
+                        else ""
+                    )
                     for processes, phase in runs.items()
                 )
             )

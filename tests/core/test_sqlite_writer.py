@@ -120,12 +120,19 @@ def test_a_duplicate_leaves_nothing_of_its_program_and_keeps_the_groups_others(
     assert accounts == [(1, 88, "a")]  # the duplicate's debit undone with it
 
 
-def test_a_message_carries_a_program_as_it_was() -> None:
+def test_a_message_carries_a_program_as_it_was_its_statements_once_per_connection() -> None:
     program = order_program("A", paid=True)
-    buffer = bytearray(writer._frame(program.as_message()) * 2)
+    known: dict[str, int] = {}
+    first, second = program.as_message(known), program.as_message(known)
+    assert [sql for sql, *_ in first[0]] == [step.sql for step in program.inserts]
+    assert [sql for sql, *_ in second[0]] == [0, 1, 2]  # by their number
+    assert (second[1][0], second[2][0]) == (3, 4)  # the check's and the debit's
+    buffer = bytearray(writer._frame(first) + writer._frame(second))
     buffer += writer._frame(("partial",))[:5]
-    loaded = [WriteProgram.from_message(message) for message in writer._frames(buffer)]
+    statements: list[str] = []
+    loaded = [WriteProgram.from_message(message, statements) for message in writer._frames(buffer)]
     assert loaded == [program, program]
+    assert len(statements) == 5
     assert len(buffer) == 5  # the incomplete frame waits for the rest
 
 
@@ -155,3 +162,33 @@ def test_a_writer_that_is_not_listening_is_unavailable(tmp_path: os.PathLike[str
     path = os.path.join(tmp_path, "nobody.writer")
     with pytest.raises(writer.WriterUnavailable):
         writer.writer_submit(path, order_program("A", paid=True))
+
+
+def test_a_program_that_does_not_hold_together_fails_alone(cursor: sqlite3.Cursor) -> None:
+    good = order_program("A", paid=True)
+    # Its check reads no row at all: refused, and its debit (none ran) and rows with it.
+    no_row = WriteProgram(
+        inserts=good.inserts,
+        check=("SELECT 1 FROM account WHERE id = %s", (99,)),
+        debit=good.debit,
+        expect_paid=True,
+    )
+    before = rows(cursor)
+    answer = writer._in_savepoint(cursor, no_row)
+    assert answer.kind == writer.FAILED
+    assert answer.detail.startswith("TypeError")
+    assert rows(cursor) == before
+    assert writer._in_savepoint(cursor, good).kind == writer.COMMITTED
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        InsertStep("INSERT INTO line (order_id) VALUES (%s)", (1,), pending=((3, False),)),
+        InsertStep("INSERT INTO line (order_id) VALUES (%s)", (1,), pending=((0, True),)),
+        InsertStep("INSERT INTO line (order_id) VALUES (%s)", [1]),  # type: ignore[arg-type]
+    ],
+)
+def test_a_program_the_writer_cannot_run_is_refused_before_it_runs(step: InsertStep) -> None:
+    with pytest.raises(ValueError, match="statement|id.s place"):
+        writer._check_program(WriteProgram(inserts=(step,)))

@@ -871,7 +871,10 @@ def _compiled_write(
             sqlite_writer.written_around_warn(path, exc)
             return None
         except sqlite_writer.AnswerLost:
-            return found_or_written(cast(Order, rows[0].instance))
+            return found_or_written(rows, follow_ups)
+        if answer.kind == sqlite_writer.UNKNOWN:
+            # Its group's COMMIT failed: perhaps committed all the same.
+            return found_or_written(rows, follow_ups)
         if answer.kind == sqlite_writer.COMMITTED:
             order_id = answer.ids[0]
             for row, new_id in zip(rows, answer.ids, strict=True):
@@ -891,10 +894,13 @@ def _compiled_write(
             logger.warning("The SQLite writer could not write an order (%s).", answer.detail)
         return None
 
-    def found_or_written(sent: Order) -> tuple[Order, list[OrderLine]]:
+    def found_or_written(
+        rows: list[PreparedInsert], follow_ups: list[Callable[[], None]]
+    ) -> tuple[Order, list[OrderLine]]:
         """No answer came: the writer may have committed the order. Under the write lock (no
         transaction of the writer's is open then), it is looked up by its customer token,
         unique and made here; if it is not there, it is written here."""
+        sent = cast(Order, rows[0].instance)
         with transaction.atomic():
             found = (
                 Order.objects.filter(customer_token=sent.customer_token)
@@ -903,7 +909,14 @@ def _compiled_write(
             )
             if found is None:
                 return write(debit_last=False), lines
-        found_lines = list(found.lines.order_by("id"))
+        # Written by the writer: its queued tasks (rows with keys of their own, made here)
+        # are announced as the writer's answer would have had them.
+        for row in rows:
+            if not row.generated_pk:
+                row.written(found.id, None)
+        for follow_up in follow_ups:
+            follow_up()
+        found_lines = list(found.lines.select_related("project").order_by("id"))
         found._prefetched_objects_cache = {"lines": found_lines}  # type: ignore[attr-defined]
         return found, found_lines
 

@@ -39,12 +39,14 @@ keeps SQLite's own defaults.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +284,35 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.connection is None or self._write_lock is None:
             return
         _checkpointer.request(str(self.settings_dict["NAME"]))
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the driver's connection, for a process that runs nothing
+        but such transactions (the SQLite writer, core/sqlite/writer.py): the file lock and
+        `BEGIN IMMEDIATE`, `COMMIT` at the end of the block (`ROLLBACK` if it raises) and
+        the checkpoints as for Django's transactions, without Django's transaction
+        machinery around them (about a tenth of the writer's work)."""
+        if not self.get_autocommit():
+            raise RuntimeError("write_transaction() inside another transaction")
+        self.ensure_connection()
+        raw: sqlite3.Connection = self.connection
+        lock = self._lock()
+        if lock is not None:
+            lock.acquire()
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield raw
+                raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+        finally:
+            self._release_write_lock()
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS:
+            self._checkpoint()
 
     def _rollback(self) -> None:
         try:

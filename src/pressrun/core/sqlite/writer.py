@@ -42,6 +42,7 @@ makes no object but the builtin values and `Decimal`.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import logging
 import os
@@ -58,9 +59,10 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pressrun.core.faults import fault_point
+from pressrun.core.prepared import _qmark_statement
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ ROWS_CHANGED = "rows_changed"
 OTHER_OUTCOME = "other_outcome"
 DUPLICATE = "duplicate"
 FAILED = "failed"
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,24 +105,47 @@ class WriteProgram:
     debit: tuple[str, tuple[Any, ...]] | None = None
     expect_paid: bool = False
 
-    def as_message(self) -> tuple[Any, ...]:
+    def as_message(self, known: dict[str, int]) -> tuple[Any, ...]:
+        """The program as a message on a connection whose writer has been sent the
+        statements in `known` (by their number on the connection, from 0): those go as
+        their number, the others as their text, and are added to `known`. An order's
+        statements are the same texts order after order; sent once per connection, they
+        are not pickled, sent and read again for each (about a sixth of the writer's
+        work)."""
+
+        def ref(sql: str) -> int | str:
+            number = known.get(sql)
+            if number is not None:
+                return number
+            known[sql] = len(known)
+            return sql
+
         return (
-            tuple((s.sql, s.params, s.pending, s.generated_pk) for s in self.inserts),
-            self.check,
-            self.debit,
+            tuple((ref(s.sql), s.params, s.pending, s.generated_pk) for s in self.inserts),
+            None if self.check is None else (ref(self.check[0]), self.check[1]),
+            None if self.debit is None else (ref(self.debit[0]), self.debit[1]),
             self.expect_paid,
         )
 
     @classmethod
-    def from_message(cls, message: Any) -> WriteProgram:
+    def from_message(cls, message: Any, statements: list[str]) -> WriteProgram:
+        """The program `as_message` made, on a connection whose statements so far are
+        `statements` (those it sends as text are added, in order)."""
+
+        def text(ref: Any) -> str:
+            if isinstance(ref, str):
+                statements.append(ref)
+                return ref
+            return str(statements[ref])
+
         inserts, check, debit, expect_paid = message
         return cls(
             inserts=tuple(
-                InsertStep(sql, tuple(params), tuple(pending), bool(generated))
+                InsertStep(text(sql), tuple(params), tuple(pending), bool(generated))
                 for sql, params, pending, generated in inserts
             ),
-            check=None if check is None else (check[0], tuple(check[1])),
-            debit=None if debit is None else (debit[0], tuple(debit[1])),
+            check=None if check is None else (text(check[0]), tuple(check[1])),
+            debit=None if debit is None else (text(debit[0]), tuple(debit[1])),
             expect_paid=bool(expect_paid),
         )
 
@@ -188,9 +214,21 @@ class AnswerLost(Exception):
     broke): it may or may not be committed."""
 
 
+class _Connection:
+    """A thread's connection to a writer, the statements sent on it (`as_message`) and the
+    number of its last program, which the writer's answer repeats."""
+
+    __slots__ = ("known", "sent", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.known: dict[str, int] = {}
+        self.sent = 0
+
+
 class _Connections(threading.local):
     def __init__(self) -> None:
-        self.by_path: dict[str, socket.socket] = {}
+        self.by_path: dict[str, _Connection] = {}
 
 
 _connections = _Connections()
@@ -211,62 +249,84 @@ def _short_address(path: str) -> Iterator[str]:
         os.close(directory)
 
 
-def _connect(path: str) -> socket.socket:
+_PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid (SO_PEERCRED)
+
+
+def writer_connect(path: str, *, timeout: float | None = None) -> socket.socket:
+    """A connection to the writer listening at `path`, whose process must run as this one's
+    user: the orders' data goes to it, and its answers are believed. Raises OSError."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        client.settimeout(timeout)
         with _short_address(path) as address:
             client.connect(address)
-    except OSError:
+        _, uid, _ = _PEER_CREDENTIALS.unpack(
+            client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER_CREDENTIALS.size)
+        )
+        if uid != os.geteuid():
+            raise PermissionError(f"the process listening at {path} runs as another user ({uid})")
+    except BaseException:
         client.close()
         raise
     return client
 
 
 def _forget(path: str) -> None:
-    client = _connections.by_path.pop(path, None)
-    if client is not None:
-        client.close()
+    connection = _connections.by_path.pop(path, None)
+    if connection is not None:
+        connection.sock.close()
 
 
-def writer_submit(path: str, program: WriteProgram) -> Answer:
+def writer_submit(path: str, program: WriteProgram, *, timeout: float = 30.0) -> Answer:
     """Have the writer listening at `path` write `program`; its answer, sent after the
     transaction that ran it committed. Raises `WriterUnavailable` (not written) or
-    `AnswerLost` (perhaps written). One program at a time per thread: the thread's connection
-    is kept for its next program."""
-    frame = _frame(program.as_message())
-    client = _connections.by_path.get(path)
+    `AnswerLost` (perhaps written; no answer within `timeout` seconds included). One program
+    at a time per thread: the thread's connection is kept for its next program, and dropped
+    whenever an answer was not read to its end."""
+    connection = _connections.by_path.get(path)
     for attempt in (1, 2):
-        if client is None:
+        if connection is None:
             try:
-                client = _connect(path)
+                connection = _Connection(writer_connect(path, timeout=timeout))
             except OSError as exc:
                 raise WriterUnavailable(str(exc)) from exc
-            _connections.by_path[path] = client
+            _connections.by_path[path] = connection
+        connection.sent += 1
+        frame = _frame((connection.sent, program.as_message(connection.known)))
         try:
-            client.sendall(frame)
+            connection.sock.sendall(frame)
             break
         except OSError as exc:
             # A connection the writer closed (it restarted): sendall failed before the whole
             # program went out, so the writer runs none of it. Once more on a new one.
             _forget(path)
-            client = None
+            connection = None
             if attempt == 2:
                 raise WriterUnavailable(str(exc)) from exc
-    assert client is not None
+        except BaseException:
+            _forget(path)
+            raise
+    assert connection is not None
     buffer = bytearray()
     try:
         while True:
-            chunk = client.recv(65536)
+            chunk = connection.sock.recv(65536)
             if not chunk:
                 raise AnswerLost("the writer closed the connection")
             buffer += chunk
             for message in _frames(buffer):
-                kind, ids, detail = message
+                number, kind, ids, detail = message
+                if number != connection.sent or buffer:
+                    raise AnswerLost(f"an answer to another program ({number})")
                 return Answer(kind, tuple(ids), detail)
-    except (OSError, ValueError, pickle.UnpicklingError) as exc:
+    except AnswerLost:
+        _forget(path)
+        raise
+    except Exception as exc:
+        # A timeout, a broken connection, a malformed answer.
         _forget(path)
         raise AnswerLost(str(exc)) from exc
-    except AnswerLost:
+    except BaseException:
         _forget(path)
         raise
 
@@ -290,26 +350,20 @@ def written_around_warn(path: str, error: Exception) -> None:
 # --- the writer -----------------------------------------------------------------------------
 
 
-def _qmark(sql: str) -> str:
-    from pressrun.core.prepared import _qmark_statement
-
-    return _qmark_statement(sql)
-
-
 def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
     """Run `program`'s statements on `cursor`, in the transaction (and savepoint) its caller
     opened; what it wrote stands only if the answer is COMMITTED. Raises the driver's
     errors (an `IntegrityError` for a failed constraint)."""
     if program.check is not None:
         sql, check_params = program.check
-        cursor.execute(_qmark(sql), check_params)
+        cursor.execute(_qmark_statement(sql), check_params)
         flags = cursor.fetchone()
         for index, holds in enumerate(flags):
             if not holds:
                 return Answer(ROWS_CHANGED, detail=index)
     if program.debit is not None:
         sql, debit_params = program.debit
-        cursor.execute(_qmark(sql), debit_params)
+        cursor.execute(_qmark_statement(sql), debit_params)
         charged = cursor.rowcount == 1
     else:
         charged = False
@@ -327,7 +381,7 @@ def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
                     listed[index].replace(_PENDING_TEXT, str(first_id)) if as_text else first_id
                 )
             params = listed
-        cursor.execute(_qmark(step.sql), params)
+        cursor.execute(_qmark_statement(step.sql), params)
         new_id = int(cursor.lastrowid) if step.generated_pk and cursor.lastrowid else None
         if first_id is None:
             first_id = new_id
@@ -345,37 +399,46 @@ class GroupStats:
 
 
 def group_write(programs: Sequence[WriteProgram], stats: GroupStats | None = None) -> list[Answer]:
-    """Write `programs` in one transaction on this process's Django connection (its write
-    lock taken at `BEGIN IMMEDIATE`), each in a savepoint of its own; the answers, in order,
-    once committed. A failed `COMMIT` writes each program again in a transaction of its own."""
-    from django.db import DatabaseError, connection, transaction
+    """Write `programs` in one transaction on this process's connection (its write lock taken
+    at `BEGIN IMMEDIATE`, core/sqlite/base.py), each in a savepoint of its own; the answers,
+    in order, once committed. When the transaction fails (its `BEGIN`, or its `COMMIT`,
+    which a deferred constraint can fail too, and after which SQLite may or may not have
+    committed it), every program's answer is UNKNOWN: its caller finds out under the write
+    lock, as when no answer came."""
+    from django.db import connection
 
+    database = cast(Any, connection)
+    lock = database._lock()
+    held_before = lock.held_seconds if lock is not None else 0.0
     try:
-        started = time.perf_counter()
-        with transaction.atomic():
-            cursor = connection.connection.cursor()
+        with database.write_transaction() as raw:
+            cursor = raw.cursor()
             answers = [_in_savepoint(cursor, program) for program in programs]
             fault_point("sqlite_writer_before_commit")
-        if stats is not None:
-            stats.groups += 1
-            stats.programs += len(programs)
-            stats.lock_seconds += time.perf_counter() - started
-        return answers
-    except (DatabaseError, sqlite3.Error) as exc:
-        if len(programs) == 1:
-            return [Answer(FAILED, detail=str(exc))]
-        logger.warning("A group of %d orders did not commit (%s): each alone.", len(programs), exc)
-        return [group_write([program], stats)[0] for program in programs]
+    except Exception as exc:
+        logger.warning("A group of %d orders did not commit: %s", len(programs), exc)
+        return [Answer(UNKNOWN, detail=str(exc))] * len(programs)
+    if stats is not None:
+        stats.groups += 1
+        stats.programs += len(programs)
+        # From the file lock taken to its release, as the census measures a web process's.
+        stats.lock_seconds += (lock.held_seconds if lock is not None else 0.0) - held_before
+    return answers
 
 
 def _in_savepoint(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
+    """`program_run` in a savepoint that keeps its writes only if COMMITTED: one program's
+    failure undoes nothing of its group's others (a failed UNIQUE, NOT NULL or CHECK
+    constraint; the foreign keys are deferred to the COMMIT, see `group_write`)."""
     cursor.execute('SAVEPOINT "writer"')
     try:
         answer = program_run(cursor, program)
     except sqlite3.IntegrityError as exc:
         answer = Answer(DUPLICATE, detail=str(exc))
-    except sqlite3.Error as exc:
-        answer = Answer(FAILED, detail=str(exc))
+    except Exception as exc:
+        # A statement the database refused, or a program that does not hold together (its
+        # check reading no row, a text where an id goes): nothing of it is kept.
+        answer = Answer(FAILED, detail=f"{type(exc).__name__}: {exc}")
     if answer.kind != COMMITTED:
         cursor.execute('ROLLBACK TO "writer"')
     cursor.execute('RELEASE "writer"')
@@ -383,12 +446,42 @@ def _in_savepoint(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
 
 
 class _Client:
-    __slots__ = ("buffer", "sock", "waiting")
+    """A web process's thread connected to the writer: what it sent not yet read as whole
+    programs, its statements so far (`WriteProgram.from_message`), and the number of the
+    program it waits for an answer to (0: none)."""
+
+    __slots__ = ("buffer", "sock", "statements", "waiting_for")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
-        self.waiting = 0
+        self.statements: list[str] = []
+        self.waiting_for = 0
+
+
+@contextlib.contextmanager
+def _socket_owned(path: str, stop: threading.Event, parent: int | None) -> Iterator[bool]:
+    """The writer's socket path held for as long as the block lasts: one writer per
+    database, by an exclusive lock on `<path>.lock` that the writer holds while it lives (a
+    second writer, of another `pressrun serve` on the same data, waits for it). Yields False
+    if told to stop first."""
+    descriptor = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop.wait(0.5) or _orphaned(parent):
+                    yield False
+                    return
+        yield True
+    finally:
+        os.close(descriptor)
+
+
+def _orphaned(parent: int | None) -> bool:
+    return parent is not None and os.getppid() != parent
 
 
 def writer_serve(
@@ -396,20 +489,49 @@ def writer_serve(
 ) -> GroupStats:
     """Listen at `path` and write what arrives until `stop` is set (or SIGTERM/SIGINT in the
     main thread, or the process `parent` is gone): whatever has arrived when a group
-    starts, at most MAX_GROUP programs."""
+    starts, at most MAX_GROUP programs. Waits first while another writer serves `path`."""
     from django.db import connection
 
     stop = stop or threading.Event()
     stats = GroupStats()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)
-    try:
-        with _short_address(path) as address:
-            listener.bind(address)
-    finally:
-        os.umask(old_mask)
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: stop.set())
+    with _socket_owned(path, stop, parent) as owned:
+        if not owned:
+            return stats
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a writer's that died
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_mask = os.umask(0o177)  # the socket file: this user's alone
+        try:
+            with _short_address(path) as address:
+                listener.bind(address)
+        finally:
+            os.umask(old_mask)
+        bound = os.stat(path).st_ino
+        try:
+            _serve(
+                listener, connection=connection, stats=stats, stop=stop, parent=parent, path=path
+            )
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == bound:
+                    os.unlink(path)
+            connection.close()
+    return stats
+
+
+def _serve(
+    listener: socket.socket,
+    *,
+    connection: Any,
+    stats: GroupStats,
+    stop: threading.Event,
+    parent: int | None,
+    path: str,
+) -> None:
     listener.listen(256)
     listener.setblocking(False)
     # A savepoint's copies of the pages a program changes go to a temporary file past
@@ -419,17 +541,14 @@ def writer_serve(
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, None)
     pending: list[tuple[_Client, WriteProgram]] = []
-    if threading.current_thread() is threading.main_thread():
-        for number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(number, lambda *_: stop.set())
     logger.info("SQLite writer listening at %s", path)
     try:
         while not stop.is_set():
-            if parent is not None and os.getppid() != parent:
+            if _orphaned(parent):
                 # `pressrun serve` died without stopping it (kill -9): its next start has a
                 # writer of its own.
                 logger.warning("The process that started the SQLite writer is gone: stopping.")
-                break
+                return
             for key, _ in selector.select(0 if pending else 0.5):
                 if key.data is None:
                     _accept(listener, selector)
@@ -441,23 +560,22 @@ def writer_serve(
             answers = group_write([program for _, program in group], stats)
             fault_point("sqlite_writer_committed_before_answer")
             for (client, _), answer in zip(group, answers, strict=True):
-                client.waiting -= 1
                 _answer(client, answer, selector)
     finally:
         selector.close()
-        listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        connection.close()
-    return stats
 
 
 def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> None:
-    with contextlib.suppress(BlockingIOError):
+    try:
         while True:
             sock, _ = listener.accept()
             sock.setblocking(False)
             selector.register(sock, selectors.EVENT_READ, _Client(sock))
+    except BlockingIOError:
+        return
+    except OSError as exc:
+        # Out of descriptors, say: those not accepted wait, or write their own orders.
+        logger.warning("The SQLite writer could not accept a connection: %s", exc)
 
 
 def _receive(
@@ -475,25 +593,47 @@ def _receive(
         _drop(client, selector)
         return []
     client.buffer += chunk
-    received = []
+    received: list[tuple[_Client, WriteProgram]] = []
     try:
-        for message in _frames(client.buffer):
-            received.append((client, WriteProgram.from_message(message)))
-    except (ValueError, TypeError, pickle.UnpicklingError, EOFError) as exc:
+        for number, message in _frames(client.buffer):
+            if client.waiting_for or received or not isinstance(number, int) or number < 1:
+                raise ValueError("a program sent before the answer to the one before")
+            program = WriteProgram.from_message(message, client.statements)
+            _check_program(program)
+            client.waiting_for = number
+            received.append((client, program))
+    except Exception as exc:
+        # What the web processes send is never malformed: a client that does not speak the
+        # protocol is disconnected; its program already read is written and answered into
+        # the void.
         logger.warning("A malformed message to the SQLite writer (%s): connection closed.", exc)
         _drop(client, selector)
-        return received
-    client.waiting += len(received)
     return received
 
 
+def _check_program(program: WriteProgram) -> None:
+    """Raise ValueError unless `program` is made of what `program_run` expects."""
+    statements = [(s.sql, s.params) for s in program.inserts]
+    statements += [step for step in (program.check, program.debit) if step is not None]
+    for sql, params in statements:
+        if not isinstance(sql, str) or not isinstance(params, tuple):
+            raise ValueError("a statement is not a text with a tuple of parameters")
+    for step in program.inserts:
+        for index, as_text in step.pending:
+            if not 0 <= index < len(step.params):
+                raise ValueError("an id's place is not among the statement's parameters")
+            if as_text and not isinstance(step.params[index], str):
+                raise ValueError("an id's place in a text is not a text")
+
+
 def _answer(client: _Client, answer: Answer, selector: selectors.BaseSelector) -> None:
+    number, client.waiting_for = client.waiting_for, 0
     if client.sock.fileno() < 0:
         return
     try:
         # One program at a time per connection: the answer is small, and the socket's
         # buffer is empty when it is sent.
-        client.sock.sendall(_frame(tuple(answer)))
+        client.sock.sendall(_frame((number, *answer)))
     except OSError:
         _drop(client, selector)
 
@@ -509,13 +649,16 @@ def _drop(client: _Client, selector: selectors.BaseSelector) -> None:
 
 class WriterSupervisor:
     """Runs `pressrun sqlitewriter` as a child process for as long as the block lasts, and
-    starts it again when it exits (a second later). The web processes write their own orders
-    while it is not listening."""
+    starts it again when it exits: after a second, longer (up to a minute) while it keeps
+    exiting within a minute of its start. The web processes write their own orders while it
+    is not listening."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._stop = threading.Event()
+        self._starting = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
 
     def __enter__(self) -> WriterSupervisor:
@@ -524,28 +667,45 @@ class WriterSupervisor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        process = self._process
+        with self._starting:
+            self._stop.set()
+            process = self._process
         if process is not None and process.poll() is None:
             process.terminate()
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(timeout=10)
         self._thread.join(timeout=5)
 
     def _start(self) -> None:
-        self._process = subprocess.Popen(  # noqa: S603  (our own command)
-            [sys.executable, "-m", "pressrun.cli", "sqlitewriter", "--parent", str(os.getpid())]
-        )
+        with self._starting:
+            if self._stop.is_set():
+                return
+            command = [sys.executable, "-m", "pressrun.cli", "sqlitewriter"]
+            self._process = subprocess.Popen(  # noqa: S603  (our own command)
+                [*command, "--parent", str(os.getpid())],
+                # Its own session: a Ctrl-C meant for the server does not stop it while the
+                # server drains its requests; the server stops it last.
+                start_new_session=True,
+            )
+            self._started_at = time.monotonic()
 
     def _run(self) -> None:
+        delay = 1.0
         while not self._stop.wait(0.5):
             process = self._process
             if process is None or process.poll() is None:
                 continue
-            logger.warning("The SQLite writer exited (%s); starting it again.", process.returncode)
-            if self._stop.wait(1.0):
+            lived = time.monotonic() - self._started_at
+            delay = 1.0 if lived > 60 else min(delay * 2, 60.0)
+            logger.warning(
+                "The SQLite writer exited (%s); starting it again in %.0f s.",
+                process.returncode,
+                delay,
+            )
+            if self._stop.wait(delay):
                 return
             self._start()
 
@@ -555,7 +715,7 @@ def writer_ready(path: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            _connect(path).close()
+            writer_connect(path, timeout=1).close()
             return True
         except OSError:
             if time.monotonic() >= deadline:
