@@ -190,5 +190,5 @@ def test_a_program_that_does_not_hold_together_fails_alone(cursor: sqlite3.Curso
     ],
 )
 def test_a_program_the_writer_cannot_run_is_refused_before_it_runs(step: InsertStep) -> None:
-    with pytest.raises(ValueError, match="statement|id.s place"):
+    with pytest.raises(ValueError, match=r"statement|id.s place"):
         writer._check_program(WriteProgram(inserts=(step,)))
