@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -56,15 +57,31 @@ def grouping_server(live_service: LiveService) -> Iterator[Server]:
 def test_forty_simultaneous_copies_of_one_invoice_make_one_order(
     live_service: LiveService, grouping_server: Server
 ) -> None:
-    service, account = live_service, live_service.account
-    invoice = service.unique("GROUP-SAME")
+    forty_copies_of_one_invoice_make_one_order(live_service, grouping_server, "GROUP-SAME")
+
+
+def test_twenty_simultaneous_orders_when_the_balance_covers_seven(
+    live_service: LiveService, grouping_server: Server
+) -> None:
+    twenty_orders_when_the_balance_covers_seven(live_service, grouping_server, "GROUP-RACE")
+
+
+# The two rules as checks of their own: tests/e2e/test_sqlite_writer_http.py runs them
+# against a server whose orders a writer process writes.
+
+
+def forty_copies_of_one_invoice_make_one_order(
+    service: LiveService, server: Any, prefix: str
+) -> None:
+    account = service.account
+    invoice = service.unique(prefix)
     fields = order_fields(account, invoice)
-    replies = concurrently([lambda: send(grouping_server, ORDER, fields=fields)] * 40)
+    replies = concurrently([lambda: send(server, ORDER, fields=fields)] * 40)
     successes = [r for r in replies if r.text.startswith("[SUCCESS]")]
     assert len(successes) == 1, [r.text for r in replies]
     codes = Counter(failure_code(r) for r in replies if r not in successes)
     assert codes == {"000035": 39}, codes
-    [section] = sections(send(grouping_server, STATUS, fields=status_fields(account, invoice)))
+    [section] = sections(send(server, STATUS, fields=status_fields(account, invoice)))
     assert (section["ErrorNum"], section["OrderStatus"]) == ("0", "PROCESSING")
     counted = service.shell(
         "from pressrun.orders.models import Order; from pressrun.billing.models import "
@@ -74,21 +91,20 @@ def test_forty_simultaneous_copies_of_one_invoice_make_one_order(
     assert counted == "1 1"
 
 
-def test_twenty_simultaneous_orders_when_the_balance_covers_seven(
-    live_service: LiveService, grouping_server: Server
+def twenty_orders_when_the_balance_covers_seven(
+    service: LiveService, server: Any, prefix: str
 ) -> None:
-    service = live_service
     account = service.create_publisher(balance="45.00")  # 7 x 6.00, and 3.00 over
-    invoices = [service.unique("GROUP-RACE") for _ in range(20)]
+    invoices = [service.unique(prefix) for _ in range(20)]
     replies = concurrently(
         [
-            (lambda inv=inv: send(grouping_server, ORDER, fields=order_fields(account, inv)))
+            (lambda inv=inv: send(server, ORDER, fields=order_fields(account, inv)))
             for inv in invoices
         ]
     )
     placed = [success(reply) for reply in replies]
     assert Counter(p["Status"] for p in placed) == {"PROCESSING": 7, "HOLD": 13}
-    found = sections(send(grouping_server, STATUS, fields=status_fields(account, *invoices)))
+    found = sections(send(server, STATUS, fields=status_fields(account, *invoices)))
     assert [s["OrderStatus"] for s in found] == [p["Status"] for p in placed]
     assert balance(service, account) == "3.00"
     ledger = service.shell(

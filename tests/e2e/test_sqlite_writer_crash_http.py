@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_gateway_http import ORDER, balance, order_fields, send, success
-from tests.e2e.test_sqlite_writer_http import Server
+from tests.e2e.test_sqlite_writer_http import Server, orders_invoices_and_charges
 from tests.live import LiveService
 
 pytestmark = pytest.mark.e2e
@@ -46,12 +46,5 @@ def test_an_order_whose_writer_died_without_answering_exists_once(
         logs = (service.data_dir / f"server-{base_url.rsplit(':', 1)[1]}.log").read_text()
     assert [s["Status"] for s in statuses] == ["PROCESSING", "PROCESSING", "HOLD"]
     assert logs.count("The SQLite writer exited (-9)") >= 2, logs
-    counted = service.shell(
-        "from pressrun.orders.models import Order; "
-        "from pressrun.billing.models import LedgerEntry; "
-        f"orders = Order.objects.filter(publisher_id={account.id}); "
-        "print(orders.count(), orders.values('invoice').distinct().count(), "
-        f"LedgerEntry.objects.filter(publisher_id={account.id}, order__isnull=False).count())"
-    )
-    assert counted == "3 3 2"
+    assert orders_invoices_and_charges(service, account.id) == (3, 3, 2)
     assert balance(service, account) == "0.00"

@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -38,6 +37,10 @@ from tests.e2e.test_gateway_http import (
     send,
     status_fields,
     success,
+)
+from tests.e2e.test_group_commit_http import (
+    forty_copies_of_one_invoice_make_one_order,
+    twenty_orders_when_the_balance_covers_seven,
 )
 from tests.live import LiveService
 
@@ -134,46 +137,13 @@ def test_orders_go_through_the_writer(live_service: LiveService, writer_server: 
 def test_forty_simultaneous_copies_of_one_invoice_make_one_order(
     live_service: LiveService, writer_server: Server
 ) -> None:
-    service, account = live_service, live_service.account
-    invoice = service.unique("WRITER-SAME")
-    fields = order_fields(account, invoice)
-    replies = concurrently([lambda: send(writer_server, ORDER, fields=fields)] * 40)
-    successes = [r for r in replies if r.text.startswith("[SUCCESS]")]
-    assert len(successes) == 1, [r.text for r in replies]
-    codes = Counter(failure_code(r) for r in replies if r not in successes)
-    assert codes == {"000035": 39}, codes
-    counted = service.shell(
-        "from pressrun.orders.models import Order; from pressrun.billing.models import "
-        f"LedgerEntry; print(Order.objects.filter(invoice={invoice!r}).count(), "
-        f"LedgerEntry.objects.filter(order__invoice={invoice!r}).count())"
-    )
-    assert counted == "1 1"
+    forty_copies_of_one_invoice_make_one_order(live_service, writer_server, "WRITER-SAME")
 
 
 def test_twenty_simultaneous_orders_when_the_balance_covers_seven(
     live_service: LiveService, writer_server: Server
 ) -> None:
-    service = live_service
-    account = service.create_publisher(balance="45.00")  # 7 x 6.00, and 3.00 over
-    invoices = [service.unique("WRITER-RACE") for _ in range(20)]
-    replies = concurrently(
-        [
-            (lambda inv=inv: send(writer_server, ORDER, fields=order_fields(account, inv)))
-            for inv in invoices
-        ]
-    )
-    placed = [success(reply) for reply in replies]
-    assert Counter(p["Status"] for p in placed) == {"PROCESSING": 7, "HOLD": 13}
-    found = sections(send(writer_server, STATUS, fields=status_fields(account, *invoices)))
-    assert [s["OrderStatus"] for s in found] == [p["Status"] for p in placed]
-    assert balance(service, account) == "3.00"
-    ledger = service.shell(
-        "from django.db.models import Sum; from pressrun.billing.models import LedgerEntry; "
-        f"q = LedgerEntry.objects.filter(publisher_id={account.id}); "
-        "print(q.count(), q.aggregate(total=Sum('amount'))['total'])"
-    )
-    count, total = ledger.split()
-    assert (count, Decimal(total)) == ("8", Decimal("3.00"))  # the payment and seven charges
+    twenty_orders_when_the_balance_covers_seven(live_service, writer_server, "WRITER-RACE")
 
 
 def test_simultaneous_orders_without_an_invoice_for_one_email_make_one_order(
@@ -246,14 +216,7 @@ def test_a_writer_killed_mid_run_loses_and_doubles_nothing(
     every = [invoice for mine in invoices for invoice in mine]
     assert sorted(replies) == sorted(every)
     assert Counter(success(replies[i])["Status"] for i in every) == {"PROCESSING": 100}
-    counted = service.shell(
-        "from pressrun.orders.models import Order; "
-        "from pressrun.billing.models import LedgerEntry; "
-        f"orders = Order.objects.filter(publisher_id={account.id}); "
-        "print(orders.count(), orders.values('invoice').distinct().count(), "
-        f"LedgerEntry.objects.filter(publisher_id={account.id}, order__isnull=False).count())"
-    )
-    assert counted == "100 100 100"
+    assert orders_invoices_and_charges(service, account.id) == (100, 100, 100)
     assert balance(service, account) == "0.00"
 
 
@@ -280,3 +243,15 @@ def test_a_client_that_does_not_speak_the_protocol_is_cut_off_and_the_writer_goe
 
 def _framed(body: bytes) -> bytes:
     return struct.pack("!I", len(body)) + body
+
+
+def orders_invoices_and_charges(service: LiveService, publisher_id: int) -> tuple[int, ...]:
+    """The publisher's orders, their distinct invoices and the charges of its orders."""
+    counted = service.shell(
+        "from pressrun.orders.models import Order; "
+        "from pressrun.billing.models import LedgerEntry; "
+        f"orders = Order.objects.filter(publisher_id={publisher_id}); "
+        "print(orders.count(), orders.values('invoice').distinct().count(), "
+        f"LedgerEntry.objects.filter(publisher_id={publisher_id}, order__isnull=False).count())"
+    )
+    return tuple(int(number) for number in counted.split())
