@@ -5,7 +5,6 @@ tests/e2e/test_sqlite_writer_http.py."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import sqlite3
@@ -30,31 +29,11 @@ def cursor() -> Iterator[sqlite3.Cursor]:
         CREATE TABLE line (id INTEGER PRIMARY KEY, order_id INTEGER, note TEXT);
         CREATE TABLE task (id TEXT PRIMARY KEY, args TEXT);
         INSERT INTO account VALUES (1, 100, 'a');
+        BEGIN;
         """
     )
     yield database.cursor()
     database.close()
-
-
-def write(
-    cursor: sqlite3.Cursor, *programs: WriteProgram, transactions: list[int] | None = None
-) -> list[Answer]:
-    """`group_run` in transactions of `cursor`'s connection (each counted in
-    `transactions`)."""
-    transactions = [] if transactions is None else transactions
-
-    @contextlib.contextmanager
-    def transaction() -> Iterator[sqlite3.Cursor]:
-        transactions.append(1)
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            yield cursor
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        cursor.execute("COMMIT")
-
-    return writer.group_run(transaction, programs)
 
 
 def order_program(invoice: str, *, paid: bool, amount: int = 6, name: str = "a") -> WriteProgram:
@@ -92,7 +71,8 @@ def rows(cursor: sqlite3.Cursor) -> tuple[list[tuple[object, ...]], ...]:
 def test_a_program_writes_its_rows_with_the_first_rows_id_where_the_others_wait(
     cursor: sqlite3.Cursor,
 ) -> None:
-    assert write(cursor, order_program("A", paid=True)) == [Answer(writer.COMMITTED, (1, 1, None))]
+    answer = writer._in_savepoint(cursor, order_program("A", paid=True))
+    assert answer == Answer(writer.COMMITTED, (1, 1, None))
     assert rows(cursor) == (
         [(1, "A", 1)],
         [(1, 1, "line of 1")],
@@ -103,8 +83,8 @@ def test_a_program_writes_its_rows_with_the_first_rows_id_where_the_others_wait(
 
 def test_rows_changed_since_the_program_was_made_write_nothing(cursor: sqlite3.Cursor) -> None:
     before = rows(cursor)
-    answers = write(cursor, order_program("A", paid=True, name="renamed"))
-    assert answers == [Answer(writer.ROWS_CHANGED, detail=0)]
+    answer = writer._in_savepoint(cursor, order_program("A", paid=True, name="renamed"))
+    assert answer == Answer(writer.ROWS_CHANGED, detail=0)
     assert rows(cursor) == before
 
 
@@ -112,31 +92,23 @@ def test_a_debit_deciding_against_the_guess_is_undone_with_the_program(
     cursor: sqlite3.Cursor,
 ) -> None:
     before = rows(cursor)
-    # The balance covers it, but the program was made for an order held; it does not cover
-    # the other, made for an order paid.
-    transactions: list[int] = []
-    answers = write(
-        cursor,
-        order_program("A", paid=False),
-        order_program("B", paid=True, amount=101),
-        transactions=transactions,
+    # The balance covers it, but the program was made for an order held.
+    assert writer._in_savepoint(cursor, order_program("A", paid=False)) == Answer(
+        writer.OTHER_OUTCOME
     )
-    assert answers == [Answer(writer.OTHER_OUTCOME)] * 2
+    # It does not cover it, but the program was made for an order paid.
+    assert writer._in_savepoint(cursor, order_program("B", paid=True, amount=101)) == Answer(
+        writer.OTHER_OUTCOME
+    )
     assert rows(cursor) == before
-    # The first debited the balance before it was undone: the group was written again
-    # without it.
-    assert len(transactions) == 2
 
 
 def test_a_duplicate_leaves_nothing_of_its_program_and_keeps_the_groups_others(
     cursor: sqlite3.Cursor,
 ) -> None:
-    first, again, third = write(
-        cursor,
-        order_program("A", paid=True),
-        order_program("A", paid=True),
-        order_program("C", paid=True),
-    )
+    first = writer._in_savepoint(cursor, order_program("A", paid=True))
+    again = writer._in_savepoint(cursor, order_program("A", paid=True))
+    third = writer._in_savepoint(cursor, order_program("C", paid=True))
     assert first.kind == writer.COMMITTED
     assert again.kind == writer.DUPLICATE
     assert "UNIQUE" in again.detail
@@ -202,12 +174,11 @@ def test_a_program_that_does_not_hold_together_fails_alone(cursor: sqlite3.Curso
         expect_paid=True,
     )
     before = rows(cursor)
-    failed, committed = write(cursor, no_row, good)
-    assert failed.kind == writer.FAILED
-    assert failed.detail.startswith("TypeError")
-    assert committed.kind == writer.COMMITTED
-    assert rows(cursor)[0] == [(1, "A", 1)]
-    assert rows(cursor)[3] == [(1, before[3][0][1] - 6, "a")]
+    answer = writer._in_savepoint(cursor, no_row)
+    assert answer.kind == writer.FAILED
+    assert answer.detail.startswith("TypeError")
+    assert rows(cursor) == before
+    assert writer._in_savepoint(cursor, good).kind == writer.COMMITTED
 
 
 @pytest.mark.parametrize(

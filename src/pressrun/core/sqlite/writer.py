@@ -5,11 +5,11 @@ SQLite has one write lock per database, and every process that writes its own or
 it in turn: the lock changes hands at every order, and each writer finds the database
 changed by another and starts from a cold page cache. A process of its own, fed statements
 the web processes compiled, writes what has arrived from all of them in one transaction
-(one lock hand-off, one `COMMIT`), with no application Python between the statements. With
-replayed statements, from 4 processes on it held the lock less per order and took more
-orders per second than the processes writing their own (docs/performance.md, "fourteenth
-round"); served on 2 cores, no groups formed and it gained nothing ("sixteenth round"), so
-it is off by default.
+(one lock hand-off, one `COMMIT`), each order in a savepoint of its own, with no
+application Python between the statements. With replayed statements, from 4 processes on
+it held the lock less per order and took more orders per second than the processes writing
+their own (docs/performance.md, "fourteenth round"); served on 2 cores, no groups formed and
+it gained nothing ("sixteenth round"), so it is off by default.
 
 What it runs is a `WriteProgram`: plain values (each statement's SQL and parameters, where
 the first row's id goes in the others), so the writer needs none of the callers' models,
@@ -21,8 +21,8 @@ and it decides nothing a caller's rules depend on but what the statements say:
   (`expect_paid`), and the other outcome is not written (`OTHER_OUTCOME`): the caller writes
   it itself;
 - `inserts`: the rows, the first one's new id put where the others wait for it
-  (`PENDING_ID`, as in `core.prepared`); a constraint failing one (a duplicate invoice)
-  undoes the program (`DUPLICATE`): its group is written again without it (`group_run`).
+  (`PENDING_ID`, as in `core.prepared`); a constraint failing one (a duplicate invoice) undoes
+  the program's savepoint (`DUPLICATE`).
 
 A program's answer is sent only after its transaction's `COMMIT` (`COMMITTED` with the rows'
 ids, or why it wrote nothing). A failed `COMMIT` has each program of the group written again
@@ -56,7 +56,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
@@ -350,19 +350,17 @@ def written_around_warn(path: str, error: Exception) -> None:
 # --- the writer -----------------------------------------------------------------------------
 
 
-def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> tuple[Answer, bool]:
-    """Run `program`'s statements on `cursor`, in the transaction its caller opened; what
-    it wrote stands only if the answer is COMMITTED, and the second value says whether it
-    wrote anything (then, answered otherwise, its transaction is to be rolled back). Raises
-    the driver's errors (an `IntegrityError` for a failed constraint), after which it may
-    have written."""
+def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
+    """Run `program`'s statements on `cursor`, in the transaction (and savepoint) its caller
+    opened; what it wrote stands only if the answer is COMMITTED. Raises the driver's
+    errors (an `IntegrityError` for a failed constraint)."""
     if program.check is not None:
         sql, check_params = program.check
         cursor.execute(_qmark_statement(sql), check_params)
         flags = cursor.fetchone()
         for index, holds in enumerate(flags):
             if not holds:
-                return Answer(ROWS_CHANGED, detail=index), False
+                return Answer(ROWS_CHANGED, detail=index)
     if program.debit is not None:
         sql, debit_params = program.debit
         cursor.execute(_qmark_statement(sql), debit_params)
@@ -370,7 +368,7 @@ def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> tuple[Answer, 
     else:
         charged = False
     if charged != program.expect_paid:
-        return Answer(OTHER_OUTCOME), charged
+        return Answer(OTHER_OUTCOME)
     ids: list[int | None] = []
     first_id: int | None = None
     for step in program.inserts:
@@ -388,7 +386,7 @@ def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> tuple[Answer, 
         if first_id is None:
             first_id = new_id
         ids.append(new_id)
-    return Answer(COMMITTED, tuple(ids)), True
+    return Answer(COMMITTED, tuple(ids))
 
 
 @dataclass
@@ -400,82 +398,23 @@ class GroupStats:
     lock_seconds: float = 0.0
 
 
-class _Undo(Exception):
-    """A program wrote, then failed: its group's transaction is rolled back, and written
-    again without it."""
-
-    def __init__(self, index: int, answer: Answer) -> None:
-        super().__init__(index)
-        self.index = index
-        self.answer = answer
-
-
-def group_run(
-    transaction: Callable[[], contextlib.AbstractContextManager[sqlite3.Cursor]],
-    programs: Sequence[WriteProgram],
-) -> list[Answer]:
-    """Write `programs` in one transaction (`transaction()`: a cursor in a write transaction
-    that commits when the block ends, and rolls back if it raises); the answers, in order.
-
-    No savepoint per program: one costs three statements and a copy of every page the
-    program changes, while a program that fails having written something (a duplicate
-    invoice, a debit that decided against the outcome written for) is rare. Such a failure
-    rolls the whole transaction back, and the group is written again without that program,
-    whose answer stands: the programs before it ran on the same rows and run again alike,
-    and those after it had not run. A program that fails having written nothing (the rows
-    it was computed from changed, a debit that took nothing) is only answered. Raises what
-    the transaction raises (its `BEGIN`, its `COMMIT`)."""
-    answers: list[Answer | None] = [None] * len(programs)
-    remaining = list(range(len(programs)))
-    while remaining:
-        try:
-            with transaction() as cursor:
-                for index in remaining:
-                    answer, wrote = _run_guarded(cursor, programs[index])
-                    if answer.kind != COMMITTED and wrote:
-                        raise _Undo(index, answer)
-                    answers[index] = answer
-                fault_point("sqlite_writer_before_commit")
-        except _Undo as undo:
-            answers[undo.index] = undo.answer
-            remaining.remove(undo.index)
-            continue
-        break
-    assert all(answer is not None for answer in answers)
-    return cast(list[Answer], answers)
-
-
-def _run_guarded(cursor: sqlite3.Cursor, program: WriteProgram) -> tuple[Answer, bool]:
-    """`program_run`, its failures as answers (after which it may have written)."""
-    try:
-        return program_run(cursor, program)
-    except sqlite3.IntegrityError as exc:
-        return Answer(DUPLICATE, detail=str(exc)), True
-    except Exception as exc:
-        # A statement the database refused, or a program that does not hold together (its
-        # check reading no row, a text where an id goes).
-        return Answer(FAILED, detail=f"{type(exc).__name__}: {exc}"), True
-
-
 def group_write(programs: Sequence[WriteProgram], stats: GroupStats | None = None) -> list[Answer]:
-    """`group_run` on this process's connection (its write lock taken at `BEGIN IMMEDIATE`,
-    core/sqlite/base.py). When a transaction fails (its `BEGIN`, or its `COMMIT`, which a
-    deferred foreign key can fail too, and after which SQLite may or may not have committed
-    it), every program's answer is UNKNOWN: its caller finds out under the write lock, as
-    when no answer came."""
+    """Write `programs` in one transaction on this process's connection (its write lock taken
+    at `BEGIN IMMEDIATE`, core/sqlite/base.py), each in a savepoint of its own; the answers,
+    in order, once committed. When the transaction fails (its `BEGIN`, or its `COMMIT`,
+    which a deferred constraint can fail too, and after which SQLite may or may not have
+    committed it), every program's answer is UNKNOWN: its caller finds out under the write
+    lock, as when no answer came."""
     from django.db import connection
 
     database = cast(Any, connection)
     lock = database._lock()
     held_before = lock.held_seconds if lock is not None else 0.0
-
-    @contextlib.contextmanager
-    def transaction() -> Iterator[sqlite3.Cursor]:
-        with database.write_transaction() as raw:
-            yield raw.cursor()
-
     try:
-        answers = group_run(transaction, programs)
+        with database.write_transaction() as raw:
+            cursor = raw.cursor()
+            answers = [_in_savepoint(cursor, program) for program in programs]
+            fault_point("sqlite_writer_before_commit")
     except Exception as exc:
         logger.warning("A group of %d orders did not commit: %s", len(programs), exc)
         return [Answer(UNKNOWN, detail=str(exc))] * len(programs)
@@ -485,6 +424,25 @@ def group_write(programs: Sequence[WriteProgram], stats: GroupStats | None = Non
         # From the file lock taken to its release, as the census measures a web process's.
         stats.lock_seconds += (lock.held_seconds if lock is not None else 0.0) - held_before
     return answers
+
+
+def _in_savepoint(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
+    """`program_run` in a savepoint that keeps its writes only if COMMITTED: one program's
+    failure undoes nothing of its group's others (a failed UNIQUE, NOT NULL or CHECK
+    constraint; the foreign keys are deferred to the COMMIT, see `group_write`)."""
+    cursor.execute('SAVEPOINT "writer"')
+    try:
+        answer = program_run(cursor, program)
+    except sqlite3.IntegrityError as exc:
+        answer = Answer(DUPLICATE, detail=str(exc))
+    except Exception as exc:
+        # A statement the database refused, or a program that does not hold together (its
+        # check reading no row, a text where an id goes): nothing of it is kept.
+        answer = Answer(FAILED, detail=f"{type(exc).__name__}: {exc}")
+    if answer.kind != COMMITTED:
+        cursor.execute('ROLLBACK TO "writer"')
+    cursor.execute('RELEASE "writer"')
+    return answer
 
 
 class _Client:
@@ -576,7 +534,10 @@ def _serve(
 ) -> None:
     listener.listen(256)
     listener.setblocking(False)
+    # A savepoint's copies of the pages a program changes go to a temporary file past
+    # 64 KiB otherwise (docs/performance.md, "fourteenth round").
     connection.ensure_connection()
+    connection.connection.execute("PRAGMA temp_store=MEMORY")
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, None)
     pending: list[tuple[_Client, WriteProgram]] = []
