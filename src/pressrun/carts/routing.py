@@ -45,6 +45,7 @@ from pressrun.carts.models import (
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
 from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import projects_for_cart_ids
+from pressrun.core.prepared import PreparedRowRead
 from pressrun.orders.models import Order
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import OrderPrepared, order_place, order_prepare
@@ -198,13 +199,18 @@ def _quantity_reason(line: CartLine) -> str:
     return "Its quantity is below 1."
 
 
+# The first of a cart order's lines that carries pressrun's order, read inside a delivery's
+# transaction (on SQLite under the write lock): compiled once per process, not built as a
+# queryset for every delivery (docs/performance.md, "sixteenth round").
+_line_with_order = PreparedRowRead(
+    CartOrderLine, keys=("cart_order",), order_by=("pk",), order__isnull=False
+)
+
+
 def _placed_order(cart_order: CartOrder) -> Order | None:
     """pressrun's order for this cart order, if it was placed (by any of its deliveries)."""
-    placed = (
-        CartOrderLine.objects.filter(cart_order=cart_order, order__isnull=False)
-        .values_list("order_id", flat=True)
-        .first()
-    )
+    line = _line_with_order.get(cart_order.id)
+    placed = line.order_id if line is not None else None
     if placed is None:
         made = (
             InboundDelivery.objects.filter(

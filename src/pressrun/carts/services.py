@@ -53,6 +53,7 @@ from pressrun.catalog.ecommerce_ids import EcommerceIdsInvalid, ecommerce_ids_wi
 from pressrun.catalog.models import Project
 from pressrun.catalog.services import ProjectInvalid, project_update
 from pressrun.core.errors import DomainError
+from pressrun.core.prepared import PreparedRowsRead
 from pressrun.core.tasks import enqueue_retry
 from pressrun.orders.services import OrderPrepared, OrderRefused, Refusal, order_place
 from pressrun.warehouses.listings import ListingRefused, listing_add
@@ -359,6 +360,18 @@ def _shopify_parse_ahead(delivery_id: int) -> _ShopifyParsed | None:
     return replace(shopify, prepared=prepared)
 
 
+# The deliveries of a cart order (`external_key`) that made an order, read inside a
+# delivery's transaction (on SQLite under the write lock): compiled once per process
+# (docs/performance.md, "sixteenth round").
+_deliveries_made_orders = PreparedRowsRead(
+    InboundDelivery,
+    columns=("pk",),
+    among="external_key",
+    keys=("cart", "publisher"),
+    outcome__in=MADE_ORDERS,
+)
+
+
 def delivery_process(*, delivery_id: int) -> InboundDelivery:
     """Turn a pending delivery into an order, or record why not. Safe to run twice.
 
@@ -402,16 +415,11 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
                 f"{publisher.shopify_topics or 'none'}).",
             )
             return delivery
-        if (
-            delivery.external_key
-            and InboundDelivery.objects.filter(
-                cart=delivery.cart,
-                publisher=publisher,
-                external_key=delivery.external_key,
-                outcome__in=MADE_ORDERS,
+        if delivery.external_key and any(
+            made != delivery.id
+            for (made,) in _deliveries_made_orders.rows(
+                delivery.cart, publisher.id, among=[delivery.external_key]
             )
-            .exclude(id=delivery.id)
-            .exists()
         ):
             delivery_finish(delivery, Outcome.DUPLICATE, ALREADY_IMPORTED)
             return delivery
