@@ -337,3 +337,23 @@ def test_rows_forgotten_by_what_was_read_leave_every_cache_that_kept_them(
         assert publishers.get(publisher.id) is not None
         assert projects.get(second.id) is not None
     assert len(reads) == 2
+
+
+def test_a_compiled_read_of_every_row_reads_what_the_orm_reads(
+    make_publisher: Any, make_project: Any
+) -> None:
+    """`PreparedRowRead.all`: the rows the queryset reads, as instances, in its order; none
+    for a key no row has."""
+    publisher, other = make_publisher(), make_publisher()
+    made = [make_project(publisher, title=f"Title {n}") for n in range(3)]
+    make_project(other)
+    Project.objects.filter(id=made[1].id).update(is_active=False)
+    read = PreparedRowRead(Project, keys=("publisher",), order_by=("pk",), is_active=True)
+    found = read.all(publisher.id)
+    expected = list(Project.objects.filter(publisher=publisher, is_active=True).order_by("pk"))
+    assert [p.id for p in found] == [made[0].id, made[2].id] == [p.id for p in expected]
+    assert [(p.title, p.price, p._state.adding) for p in found] == [
+        (p.title, p.price, False) for p in expected
+    ]
+    assert read.all(-1) == []
+    assert read.get(publisher.id).id == made[0].id

@@ -207,6 +207,14 @@ _line_with_order = PreparedRowRead(
 )
 
 
+# A cart order's lines (all of them, and those not routed), read inside a delivery's
+# transaction likewise, in the model's order.
+_lines_of = PreparedRowRead(CartOrderLine, keys=("cart_order",), order_by=("pk",))
+_unrouted_lines_of = PreparedRowRead(
+    CartOrderLine, keys=("cart_order",), order_by=("pk",), destination=D.UNROUTED
+)
+
+
 def _placed_order(cart_order: CartOrder) -> Order | None:
     """pressrun's order for this cart order, if it was placed (by any of its deliveries)."""
     line = _line_with_order.get(cart_order.id)
@@ -272,7 +280,7 @@ def _route(
 ) -> Routed:
     """Route every line of `lines` whose row is not routed yet. Writes the routing; raises
     OrderRefused from intake (the caller's savepoint rolls everything back)."""
-    rows = {row.key: row for row in CartOrderLine.objects.filter(cart_order=cart_order)}
+    rows = {row.key: row for row in _lines_of.all(cart_order.id)}
     new_rows = [
         CartOrderLine(
             cart_order=cart_order,
@@ -414,9 +422,7 @@ def _route(
 
     for key, reason in unrouted.items():
         CartOrderLine.objects.filter(cart_order=cart_order, key=key).update(reason=reason)
-    routed.unrouted = list(
-        CartOrderLine.objects.filter(cart_order=cart_order, destination=D.UNROUTED)
-    )
+    routed.unrouted = _unrouted_lines_of.all(cart_order.id)
     routed.missing = [line.product() for line in missing]
     return routed
 

@@ -1316,13 +1316,14 @@ def _key_marker(model: type[Model], position: int, key: str) -> Any:
 
 class PreparedRowRead:
     """The first row of `model` (by `order_by`) matching `keys` given per call and fixed
-    `filters`, compiled once per database and process: reading it then costs the statement,
-    the column converters and the instance, not the building and compiling of a queryset
-    (most of a one-row read's cost). For reads on every request: the publisher row a cached
-    credential is checked against, the shipping rate of an order.
+    `filters` (`get`; every such row: `all`), compiled once per database and process:
+    reading it then costs the statement, the column converters and the instances, not the
+    building and compiling of a queryset (most of a small read's cost). For reads on every
+    request: the publisher row a cached credential is checked against, the shipping rate of
+    an order, a cart order's lines inside a delivery's transaction.
 
-    `keys` are field names (`"pk"` for the primary key) whose values `get` takes, in that
-    order; each must be a plain equality on a text or integer column.
+    `keys` are field names (`"pk"` for the primary key) whose values `get` and `all` take,
+    in that order; each must be a plain equality on a text or integer column.
     """
 
     def __init__(
@@ -1337,21 +1338,24 @@ class PreparedRowRead:
         self.keys = keys
         self.order_by = order_by
         self.filters = filters
+        # (database, the first row only) -> (sql, params, positions, names, converters)
         self._compiled: dict[
-            str, tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
+            tuple[str, bool], tuple[str, tuple[Any, ...], list[int], list[str], _Converters]
         ] = {}
 
     def _compile(
-        self, using: str
+        self, using: str, first: bool
     ) -> tuple[str, tuple[Any, ...], list[int], list[str], _Converters]:
-        compiled = self._compiled.get(using)
+        compiled = self._compiled.get((using, first))
         if compiled is None:
             markers = [_key_marker(self.model, i, key) for i, key in enumerate(self.keys)]
             queryset = (
                 self.model._default_manager.using(using)
                 .filter(**dict(zip(self.keys, markers, strict=True)), **self.filters)
-                .order_by(*self.order_by)[:1]
+                .order_by(*self.order_by)
             )
+            if first:
+                queryset = queryset[:1]
             compiler = queryset.query.get_compiler(using=using)
             sql, params = compiler.as_sql()
             positions = [index for [index] in _marker_places(params, markers)]
@@ -1359,24 +1363,32 @@ class PreparedRowRead:
             names = [column.target.attname for column in columns]
             converters = tuple(compiler.get_converters(columns).items())
             compiled = (sql, tuple(params), positions, names, converters)
-            self._compiled[using] = compiled
+            self._compiled[using, first] = compiled
         return compiled
 
-    def get(self, *values: Any, using: str = "default") -> Any:
-        """The instance whose `keys` equal `values`, or None when no row matches."""
-        sql, params, positions, names, converters = self._compile(using)
+    def _read(self, values: Sequence[Any], using: str, *, first: bool) -> list[Any]:
+        sql, params, positions, names, converters = self._compile(using, first)
         bound = list(params)
         for index, value in zip(positions, values, strict=True):
             bound[index] = value
         connection = connections[using]
         with statement_cursor(connection) as cursor:
             cursor.execute(sql, bound)
-            row = cursor.fetchone()
-        if row is None:
-            return None
+            rows = [cursor.fetchone()] if first else cursor.fetchall()
+        if not rows or rows == [None]:
+            return []
         if converters:
-            [row] = _converted([row], converters, connection)
-        return self.model.from_db(using, names, row)
+            rows = _converted(rows, converters, connection)
+        return [self.model.from_db(using, names, row) for row in rows]
+
+    def get(self, *values: Any, using: str = "default") -> Any:
+        """The instance whose `keys` equal `values`, or None when no row matches."""
+        found = self._read(values, using, first=True)
+        return found[0] if found else None
+
+    def all(self, *values: Any, using: str = "default") -> list[Any]:
+        """Every instance whose `keys` equal `values`, in `order_by`'s order."""
+        return self._read(values, using, first=False)
 
 
 class _AnyOf(Lookup[Any]):
