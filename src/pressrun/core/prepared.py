@@ -87,7 +87,7 @@ class _DirectCursor:
 
 
 @functools.lru_cache(maxsize=512)
-def _qmark_statement(sql: str) -> str:
+def qmark_statement(sql: str) -> str:
     """A statement in Django's `%s` style as SQLite's driver takes it, as Django's SQLite
     cursor converts it; compiled statements are few, so each is converted once."""
     return str(FORMAT_QMARK_REGEX.sub("?", sql)).replace("%%", "%")
@@ -133,7 +133,7 @@ def _server_binds(database: BaseDatabaseWrapper) -> bool:
 
 def _statement_converter(database: BaseDatabaseWrapper) -> Callable[[str], Any] | None:
     if database.vendor == "sqlite":
-        return _qmark_statement
+        return qmark_statement
     return _numbered_statement if _server_binds(database) else None
 
 

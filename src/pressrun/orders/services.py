@@ -664,12 +664,8 @@ def _joined_write(
     if connection.vendor != "postgresql" or not settings.INTAKE_ONE_STATEMENT:
         return None
     inserts, publication = rows
-    parts = [
-        as_insert()
-        for write in publication.writes
-        if (as_insert := getattr(write, "as_insert", None))
-    ]
-    if len(parts) != len(publication.writes):
+    parts = _subscriber_inserts(publication)
+    if parts is None:
         return None
     order_insert, *rest = inserts
     followers = [*line_inserts, *rest, *(insert for insert, _ in parts)]
@@ -682,6 +678,20 @@ def _joined_write(
         unchanged=unchanged,
     )
     return statement, [follow_up for _, follow_up in parts]
+
+
+def _subscriber_inserts(
+    publication: Publication,
+) -> list[tuple[PreparedInsert, Callable[[], None]]] | None:
+    """The subscribers' prepared writes as INSERTs, each with what must follow it in the
+    transaction, for a write that runs them within its own statements (`JoinedInsert`, the
+    SQLite writer's program); None when one of them is not a single INSERT."""
+    parts = [
+        as_insert()
+        for write in publication.writes
+        if (as_insert := getattr(write, "as_insert", None))
+    ]
+    return parts if len(parts) == len(publication.writes) else None
 
 
 def _stands_alone(publication: Publication) -> bool:
@@ -973,14 +983,8 @@ def _writer_program(
     committed; None when a subscriber writes through the ORM or a row cannot be said in
     plain values."""
     inserts, publication = rows
-    if publication.handlers:
-        return None
-    parts = [
-        as_insert()
-        for write in publication.writes
-        if (as_insert := getattr(write, "as_insert", None))
-    ]
-    if len(parts) != len(publication.writes):
+    parts = _subscriber_inserts(publication)
+    if publication.handlers or parts is None:
         return None
     order_insert, *rest = inserts
     ordered = [order_insert, *line_inserts, *rest, *(insert for insert, _ in parts)]

@@ -62,15 +62,14 @@ from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
 from pressrun.core.faults import fault_point
-from pressrun.core.prepared import _qmark_statement
+from pressrun.core.prepared import PENDING_ID, qmark_statement
 
 logger = logging.getLogger(__name__)
 
 # Programs written in one transaction at most: a group's answers all wait for its COMMIT.
 MAX_GROUP = 32
-# The id the first row gets, where the others wait for it (core.prepared.PENDING_ID).
-_PENDING_ID = -7_000_000_000_000_000_001
-_PENDING_TEXT = str(_PENDING_ID)
+# Where the first row's id goes in the others' texts (core.prepared.PENDING_ID).
+_PENDING_TEXT = str(PENDING_ID)
 _HEADER = struct.Struct("!I")
 # Far above any program (an order's are a few KiB): a larger frame is a broken peer.
 _MAX_FRAME = 4 * 1024 * 1024
@@ -356,14 +355,14 @@ def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
     errors (an `IntegrityError` for a failed constraint)."""
     if program.check is not None:
         sql, check_params = program.check
-        cursor.execute(_qmark_statement(sql), check_params)
+        cursor.execute(qmark_statement(sql), check_params)
         flags = cursor.fetchone()
         for index, holds in enumerate(flags):
             if not holds:
                 return Answer(ROWS_CHANGED, detail=index)
     if program.debit is not None:
         sql, debit_params = program.debit
-        cursor.execute(_qmark_statement(sql), debit_params)
+        cursor.execute(qmark_statement(sql), debit_params)
         charged = cursor.rowcount == 1
     else:
         charged = False
@@ -381,7 +380,7 @@ def program_run(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
                     listed[index].replace(_PENDING_TEXT, str(first_id)) if as_text else first_id
                 )
             params = listed
-        cursor.execute(_qmark_statement(step.sql), params)
+        cursor.execute(qmark_statement(step.sql), params)
         new_id = int(cursor.lastrowid) if step.generated_pk and cursor.lastrowid else None
         if first_id is None:
             first_id = new_id

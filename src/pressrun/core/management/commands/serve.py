@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -107,30 +108,26 @@ class Command(BaseCommand):
         finally:
             metrics_dir_remove(metrics_dir)
 
-    def _writer(self) -> contextlib.AbstractContextManager[Any]:
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
         """The SQLite writer process, for as long as the server runs, where it is on
         (PRESSRUN_SQLITE_WRITER): started before the web processes, so their first orders
         find it."""
         database = connections["default"]
         if not settings.SQLITE_WRITER or database.vendor != "sqlite":
-            return contextlib.nullcontext()
+            yield
+            return
         path = socket_path(str(database.settings_dict["NAME"]))
-        supervisor = WriterSupervisor(path)
-
-        @contextlib.contextmanager
-        def running() -> Any:
-            with supervisor:
-                if writer_ready(path, timeout=20):
-                    self.stdout.write(f"SQLite writer listening at {path}")
-                else:
-                    self.stderr.write(
-                        "The SQLite writer did not start within 20 s: the web processes "
-                        "write their own orders until it does."
-                    )
-                self.stdout.flush()
-                yield
-
-        return running()
+        with WriterSupervisor(path):
+            if writer_ready(path, timeout=20):
+                self.stdout.write(f"SQLite writer listening at {path}")
+            else:
+                self.stderr.write(
+                    "The SQLite writer did not start within 20 s: the web processes write "
+                    "their own orders until it does."
+                )
+            self.stdout.flush()
+            yield
 
     def _record_address(self, host: str, port: int) -> None:
         """Record where this server answers, and say which public base URL applies."""
