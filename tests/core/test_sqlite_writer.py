@@ -5,10 +5,14 @@ tests/e2e/test_sqlite_writer_http.py."""
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
+import socket
 import sqlite3
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -192,3 +196,97 @@ def test_a_program_that_does_not_hold_together_fails_alone(cursor: sqlite3.Curso
 def test_a_program_the_writer_cannot_run_is_refused_before_it_runs(step: InsertStep) -> None:
     with pytest.raises(ValueError, match=r"statement|id.s place"):
         writer._check_program(WriteProgram(inserts=(step,)))
+
+
+def test_a_writer_running_as_another_user_is_not_given_orders(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The orders' data goes to the writer and its answers are believed: a process listening
+    at the writer's path as another user (here: this process, seen as another user) gets
+    nothing, and the order is written around it."""
+    path = os.path.join(tmp_path, "impostor.writer")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as impostor:
+        impostor.bind(path)
+        impostor.listen()
+        monkeypatch.setattr(writer.os, "geteuid", lambda: os.getuid() + 1)
+        with pytest.raises(writer.WriterUnavailable, match="runs as another user"):
+            writer.writer_submit(path, order_program("A", paid=True))
+        impostor.settimeout(5)
+        accepted, _ = impostor.accept()
+        with accepted:
+            accepted.settimeout(5)
+            assert accepted.recv(100) == b""  # closed without a byte of the program
+    assert path not in writer._connections.by_path
+
+
+class SupervisedStarts:
+    """A stand-in writer command that notes each start in a file and exits at once."""
+
+    def __init__(self, directory: os.PathLike[str]) -> None:
+        self.log = os.path.join(directory, "starts")
+        script = f"open({self.log!r}, 'a').write('start\\n')"
+        self.command = [sys.executable, "-c", script]
+
+    def count(self) -> int:
+        try:
+            with open(self.log) as log:
+                return len(log.readlines())
+        except FileNotFoundError:
+            return 0
+
+
+def supervised(
+    starts: SupervisedStarts, monkeypatch: pytest.MonkeyPatch, **delays: float
+) -> writer.WriterSupervisor:
+    for name, value in {"POLL_SECONDS": 0.02, **delays}.items():
+        monkeypatch.setattr(writer.WriterSupervisor, name, value)
+    return writer.WriterSupervisor("unused", command=starts.command)
+
+
+def restart_delays(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage().rsplit(" in ", 1)[1]
+        for record in caplog.records
+        if record.getMessage().startswith("The SQLite writer exited (0); starting it again")
+    ]
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "not within 30 s"
+        time.sleep(0.02)
+
+
+def test_a_writer_that_keeps_dying_is_started_again_later_each_time(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=writer.__name__)
+    starts = SupervisedStarts(tmp_path)
+    with supervised(starts, monkeypatch, FIRST_DELAY=0.1, LONGEST_DELAY=0.4, STEADY_SECONDS=60):
+        wait_for(lambda: starts.count() >= 5)
+    assert restart_delays(caplog)[:4] == ["0.1 s.", "0.2 s.", "0.4 s.", "0.4 s."]
+
+
+def test_a_writer_that_lived_long_is_started_again_after_the_first_delay(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=writer.__name__)
+    starts = SupervisedStarts(tmp_path)
+    with supervised(starts, monkeypatch, FIRST_DELAY=0.1, LONGEST_DELAY=0.4, STEADY_SECONDS=0):
+        wait_for(lambda: starts.count() >= 4)
+    assert restart_delays(caplog)[:3] == ["0.1 s."] * 3
+
+
+def test_a_supervisor_stopped_while_waiting_to_start_again_starts_nothing_more(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts = SupervisedStarts(tmp_path)
+    with supervised(starts, monkeypatch, FIRST_DELAY=3600, STEADY_SECONDS=60) as supervisor:
+        wait_for(lambda: starts.count() == 1 and supervisor._process is not None)
+        process = supervisor._process
+        assert process is not None
+        wait_for(lambda: process.poll() is not None)
+    # The supervisor's thread, waiting an hour to start the writer again, ended with the block.
+    assert not supervisor._thread.is_alive()
+    assert starts.count() == 1

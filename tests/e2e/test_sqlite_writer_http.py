@@ -15,6 +15,7 @@ import pickle
 import re
 import signal
 import struct
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -42,7 +43,7 @@ from tests.e2e.test_group_commit_http import (
     forty_copies_of_one_invoice_make_one_order,
     twenty_orders_when_the_balance_covers_seven,
 )
-from tests.live import LiveService
+from tests.live import PRESSRUN, LiveService
 
 pytestmark = pytest.mark.e2e
 
@@ -218,6 +219,58 @@ def test_a_writer_killed_mid_run_loses_and_doubles_nothing(
     assert Counter(success(replies[i])["Status"] for i in every) == {"PROCESSING": 100}
     assert orders_invoices_and_charges(service, account.id) == (100, 100, 100)
     assert balance(service, account) == "0.00"
+
+
+def test_a_second_writer_for_the_database_waits_and_takes_over_when_the_first_dies(
+    live_service: LiveService, writer_server: Server, tmp_path: Path
+) -> None:
+    """Another `pressrun sqlitewriter` on the same data (as another `pressrun serve`'s would
+    be) waits while the server's writer lives: the socket stays the first's. Killed -9, the
+    server's writer leaves the database to the waiting one, and the server's web processes
+    send it their orders; stopped in turn, it says it wrote them."""
+    account = live_service.account
+    first = writer_server.writer_pid(listening=True)
+    socket_file = writer_server.writer_socket
+    bound_by_first = os.stat(socket_file).st_ino
+    log = tmp_path / "second-writer.log"
+    with log.open("w") as out:
+        second = subprocess.Popen(
+            [str(PRESSRUN), "sqlitewriter"],
+            env=live_service.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        _wait_for_line(log, "Another SQLite writer serves")
+        reply = send(writer_server, ORDER, fields=order_fields(account, live_service.unique("W1")))
+        assert success(reply)["Status"] == "PROCESSING"
+        assert second.poll() is None
+        assert os.stat(socket_file).st_ino == bound_by_first
+        assert "SQLite writer listening" not in log.read_text()
+
+        os.kill(first, signal.SIGKILL)
+        _wait_for_line(log, "SQLite writer listening at")
+        invoices = [live_service.unique("WRITER-SECOND") for _ in range(3)]
+        for invoice in invoices:
+            reply = send(writer_server, ORDER, fields=order_fields(account, invoice))
+            assert success(reply)["Status"] == "PROCESSING"
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert re.search(r"SQLite writer stopped: 3 orders in [1-3] transactions", log.read_text())
+    assert second.returncode == 0, log.read_text()
+    # The server's own writer, started again meanwhile, serves the database once more.
+    writer_server.writer_pid(listening=True, other_than={first})
+    reply = send(writer_server, ORDER, fields=order_fields(account, live_service.unique("W2")))
+    assert success(reply)["Status"] == "PROCESSING"
+
+
+def _wait_for_line(log: Path, text: str) -> None:
+    deadline = time.monotonic() + 30
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, f"{text!r} not logged within 30 s:\n{log.read_text()}"
+        time.sleep(0.05)
 
 
 def test_a_client_that_does_not_speak_the_protocol_is_cut_off_and_the_writer_goes_on(

@@ -466,11 +466,15 @@ def _socket_owned(path: str, stop: threading.Event, parent: int | None) -> Itera
     if told to stop first."""
     descriptor = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        waited = False
         while True:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not waited:
+                    waited = True
+                    logger.info("Another SQLite writer serves %s: waiting until it stops.", path)
                 if stop.wait(0.5) or _orphaned(parent):
                     yield False
                     return
@@ -648,12 +652,19 @@ def _drop(client: _Client, selector: selectors.BaseSelector) -> None:
 
 class WriterSupervisor:
     """Runs `pressrun sqlitewriter` as a child process for as long as the block lasts, and
-    starts it again when it exits: after a second, longer (up to a minute) while it keeps
-    exiting within a minute of its start. The web processes write their own orders while it
-    is not listening."""
+    starts it again when it exits: after a second, twice as long each time (up to a minute)
+    while it keeps exiting within a minute of its start. The web processes write their own
+    orders while it is not listening."""
 
-    def __init__(self, path: str) -> None:
+    FIRST_DELAY = 1.0  # seconds before the first start again
+    LONGEST_DELAY = 60.0
+    STEADY_SECONDS = 60.0  # a writer that lived this long is started again after FIRST_DELAY
+    POLL_SECONDS = 0.5
+
+    def __init__(self, path: str, command: Sequence[str] | None = None) -> None:
         self.path = path
+        # The writer's command (its parent's pid is added); another one only in tests.
+        self.command = list(command or [sys.executable, "-m", "pressrun.cli", "sqlitewriter"])
         self._stop = threading.Event()
         self._starting = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -682,9 +693,8 @@ class WriterSupervisor:
         with self._starting:
             if self._stop.is_set():
                 return
-            command = [sys.executable, "-m", "pressrun.cli", "sqlitewriter"]
             self._process = subprocess.Popen(  # noqa: S603  (our own command)
-                [*command, "--parent", str(os.getpid())],
+                [*self.command, "--parent", str(os.getpid())],
                 # Its own session: a Ctrl-C meant for the server does not stop it while the
                 # server drains its requests; the server stops it last.
                 start_new_session=True,
@@ -692,15 +702,16 @@ class WriterSupervisor:
             self._started_at = time.monotonic()
 
     def _run(self) -> None:
-        delay = 1.0
-        while not self._stop.wait(0.5):
+        delay = 0.0
+        while not self._stop.wait(self.POLL_SECONDS):
             process = self._process
             if process is None or process.poll() is None:
                 continue
             lived = time.monotonic() - self._started_at
-            delay = 1.0 if lived > 60 else min(delay * 2, 60.0)
+            steady = lived > self.STEADY_SECONDS or not delay
+            delay = self.FIRST_DELAY if steady else min(delay * 2, self.LONGEST_DELAY)
             logger.warning(
-                "The SQLite writer exited (%s); starting it again in %.0f s.",
+                "The SQLite writer exited (%s); starting it again in %.1f s.",
                 process.returncode,
                 delay,
             )
