@@ -288,3 +288,27 @@ def test_a_charge_writes_the_rows_the_orm_would(make_publisher: Any, clock: None
     ]
     assert Publisher.objects.get(id=publisher.id).balance == Decimal("0.99")
     assert Publisher.objects.get(id=other.id).balance == Decimal("1.98")
+
+
+@pytest.mark.django_db
+def test_charges_of_two_hours_are_counted_in_their_hours_and_dated_when_made(
+    make_publisher: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+):
+    # The hours' parameters and the ledger entry's row are prepared once per process and
+    # hour: a later call must still count in its own hour and be dated at its own time.
+    settings.STATUS_CALLS_FREE_PER_DAY = 0
+    publisher = make_publisher(balance="1")
+    later = NOW + timedelta(minutes=50)  # 15:15:07
+    for moment in (NOW, NOW, later):
+        monkeypatch.setattr(timezone, "now", lambda moment=moment: moment)
+        assert status_call_record(publisher_id=publisher.id) is True
+    assert counters(publisher) == [(THIS_HOUR, 2, 2), (THIS_HOUR + timedelta(hours=1), 1, 1)]
+    assert list(
+        LedgerEntry.objects.filter(publisher=publisher, kind=LedgerKind.STATUS_CALL)
+        .order_by("id")
+        .values_list("created_at", "description")
+    ) == [
+        (NOW, "getOrderStatusByInvoice call 1 in 24 hours (over 0 free)"),
+        (NOW, "getOrderStatusByInvoice call 2 in 24 hours (over 0 free)"),
+        (later, "getOrderStatusByInvoice call 3 in 24 hours (over 0 free)"),
+    ]
