@@ -206,7 +206,8 @@ def test_a_writer_running_as_another_user_is_not_given_orders(
     nothing, and the order is written around it."""
     path = os.path.join(tmp_path, "impostor.writer")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as impostor:
-        impostor.bind(path)
+        with writer._short_address(path) as address:
+            impostor.bind(address)
         impostor.listen()
         monkeypatch.setattr(writer.os, "geteuid", lambda: os.getuid() + 1)
         with pytest.raises(writer.WriterUnavailable, match="runs as another user"):
@@ -279,14 +280,30 @@ def test_a_writer_that_lived_long_is_started_again_after_the_first_delay(
 
 
 def test_a_supervisor_stopped_while_waiting_to_start_again_starts_nothing_more(
-    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger=writer.__name__)
     starts = SupervisedStarts(tmp_path)
     with supervised(starts, monkeypatch, FIRST_DELAY=3600, STEADY_SECONDS=60) as supervisor:
-        wait_for(lambda: starts.count() == 1 and supervisor._process is not None)
-        process = supervisor._process
-        assert process is not None
-        wait_for(lambda: process.poll() is not None)
+        wait_for(lambda: restart_delays(caplog) == ["3600.0 s."])
     # The supervisor's thread, waiting an hour to start the writer again, ended with the block.
     assert not supervisor._thread.is_alive()
+    assert starts.count() == 1
+
+
+def test_a_writer_that_cannot_be_started_again_is_tried_again_later_each_time(
+    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=writer.__name__)
+    starts = SupervisedStarts(tmp_path)
+    with supervised(
+        starts, monkeypatch, FIRST_DELAY=0.3, LONGEST_DELAY=0.6, STEADY_SECONDS=60
+    ) as supervisor:
+        # Gone before its first start again (0.3 s after the first writer exits).
+        supervisor.command = [os.path.join(tmp_path, "no-such-program")]
+        wait_for(lambda: len(restart_delays(caplog)) >= 3)
+    assert restart_delays(caplog)[:3] == ["0.3 s.", "0.6 s.", "0.6 s."]
+    failures = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert failures[:2] == [failures[0]] * 2
+    assert failures[0].startswith("The SQLite writer could not be started: ")
     assert starts.count() == 1

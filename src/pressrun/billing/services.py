@@ -15,8 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Round
@@ -419,16 +418,20 @@ _COUNTER_READ = (
 
 def _counter_params(*, publisher_id: int, hour_start: datetime) -> tuple[Any, tuple[Any, ...]]:
     """The counter's hour as the database takes it, and `_EARLIER_CALLS`'s parameters."""
-    hour, first = _hours_adapted(connection.ops, hour_start)
+    hour, first = _hours_adapted(
+        connection.alias, settings.USE_TZ, connection.timezone_name, hour_start
+    )
     return hour, (publisher_id, first, hour)
 
 
 @lru_cache(maxsize=8)
-def _hours_adapted(ops: BaseDatabaseOperations, hour_start: datetime) -> tuple[Any, Any]:
-    """`hour_start` and the first of the 24 hours counted, as the database (`ops`) takes
-    them: the same two values for every status call of an hour, adapted once (on SQLite,
-    made naive and formatted: a twentieth of a status call's own work)."""
-    adapt = ops.adapt_datetimefield_value
+def _hours_adapted(
+    alias: str, use_tz: bool, timezone_name: str, hour_start: datetime
+) -> tuple[Any, Any]:
+    """`hour_start` and the first of the 24 hours counted, as the database `alias` takes
+    them (which depends on its time zone and USE_TZ, hence in the key): the same two values
+    for every status call of an hour, adapted once (on SQLite made naive and formatted)."""
+    adapt = connections[alias].ops.adapt_datetimefield_value
     return adapt(hour_start), adapt(hour_start - timedelta(hours=STATUS_CALL_HOURS_COUNTED - 1))
 
 
@@ -631,7 +634,8 @@ def status_call_record(*, publisher_id: int, unchanged: Sequence[RowAsRead] = ()
 # A charged status call's ledger entry differs from the process's first one only in these
 # columns (core.prepared.InsertTemplate): on SQLite it is prepared under the write lock on
 # every charged call. With the hours adapted once (`_hours_adapted`), a charged call's
-# metering took 0.150 to 0.159 ms in-process instead of 0.167 to 0.179 (docs/performance.md).
+# metering took 0.150 to 0.159 ms in-process instead of 0.167 to 0.179 (docs/performance.md,
+# seventeenth round).
 _STATUS_CHARGE_VARYING = ("publisher_id", "description", "created_at")
 _status_charge_templates: dict[str, InsertTemplate] = {}  # per database alias
 

@@ -693,23 +693,27 @@ class WriterSupervisor:
         with self._starting:
             if self._stop.is_set():
                 return
+            self._started_at = time.monotonic()
             self._process = subprocess.Popen(  # noqa: S603  (our own command)
                 [*self.command, "--parent", str(os.getpid())],
                 # Its own session: a Ctrl-C meant for the server does not stop it while the
                 # server drains its requests; the server stops it last.
                 start_new_session=True,
             )
-            self._started_at = time.monotonic()
 
     def _run(self) -> None:
-        delay = 0.0
+        delay = self.FIRST_DELAY
+        exited_before = False
         while not self._stop.wait(self.POLL_SECONDS):
             process = self._process
             if process is None or process.poll() is None:
                 continue
             lived = time.monotonic() - self._started_at
-            steady = lived > self.STEADY_SECONDS or not delay
-            delay = self.FIRST_DELAY if steady else min(delay * 2, self.LONGEST_DELAY)
+            if exited_before and lived <= self.STEADY_SECONDS:
+                delay = min(delay * 2, self.LONGEST_DELAY)
+            else:
+                delay = self.FIRST_DELAY
+            exited_before = True
             logger.warning(
                 "The SQLite writer exited (%s); starting it again in %.1f s.",
                 process.returncode,
@@ -717,7 +721,11 @@ class WriterSupervisor:
             )
             if self._stop.wait(delay):
                 return
-            self._start()
+            try:
+                self._start()
+            except OSError as exc:
+                # Counted as a writer that exited at once: tried again, later each time.
+                logger.error("The SQLite writer could not be started: %s", exc)
 
 
 def writer_ready(path: str, timeout: float) -> bool:
