@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from pressrun.carts import routing
 from pressrun.carts.models import (
     CartOrder,
     CartOrderLine,
@@ -317,6 +318,45 @@ class TestProofShopify:
         assert not delivery_replayable_by_publisher(delivery)
         assert warehouse_lines(WarehouseOrder.objects.get())[-1] == ("POSTER-9", "P", 1)
         assert Order.objects.count() == 1
+
+
+def test_a_cart_orders_placed_order_when_its_lines_do_not_carry_it_is_its_deliverys(
+    publisher: Any, cd: Any, make_publisher: Any
+) -> None:
+    """Older cart orders' lines carry no order: pressrun's order is then the one their
+    delivery made, read by a statement compiled once (`routing._placed_order`), as the
+    queryset it replaced read it."""
+    post_shopify(publisher, order_json(skus=(("VTD234-100", 1, "CD"),)), "w-1")
+    (delivery,) = process_pending()
+    order = Order.objects.get()
+    cart_order = CartOrder.objects.get()
+    CartOrderLine.objects.update(order=None)
+
+    def as_the_queryset_read() -> Order | None:
+        made = (
+            InboundDelivery.objects.filter(
+                cart=cart_order.cart,
+                publisher_id=cart_order.publisher_id,
+                external_key=cart_order.external_key,
+                outcome=Outcome.ORDER_CREATED,
+            )
+            .values_list("orders", flat=True)
+            .first()
+        )
+        return Order.objects.filter(id=made).first() if made else None
+
+    assert routing._placed_order(cart_order) == as_the_queryset_read() == order
+    delivery.orders.clear()
+    assert routing._placed_order(cart_order) is as_the_queryset_read() is None
+    delivery.orders.add(order)
+    InboundDelivery.objects.filter(id=delivery.id).update(outcome=Outcome.ROUTED)
+    assert routing._placed_order(cart_order) is as_the_queryset_read() is None
+    InboundDelivery.objects.filter(id=delivery.id).update(outcome=Outcome.ORDER_CREATED)
+    assert routing._placed_order(cart_order) == order
+    # Another publisher's cart order with the same key is not this one.
+    other = CartOrder.objects.get()
+    other.publisher_id = make_publisher().id
+    assert routing._placed_order(other) is None
 
 
 class TestRules:

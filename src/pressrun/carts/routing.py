@@ -45,7 +45,7 @@ from pressrun.carts.models import (
 from pressrun.carts.outcomes import ALREADY_IMPORTED, delivery_finish
 from pressrun.carts.unmatched import CartProduct
 from pressrun.catalog.selectors import projects_for_cart_ids
-from pressrun.core.prepared import PreparedRowRead
+from pressrun.core.prepared import PreparedRowRead, PreparedRowsRead
 from pressrun.orders.models import Order
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import OrderPrepared, order_place, order_prepare
@@ -215,22 +215,36 @@ _unrouted_lines_of = PreparedRowRead(
 )
 
 
+# The cart order's delivery that made orders (at most one delivery per cart order may:
+# `inbounddelivery_one_order_per_external_key`) and that delivery's orders, read when none of
+# the cart order's lines carries pressrun's order, which is every cart order's first routing,
+# inside the delivery's transaction. Compiled once per process likewise: building the
+# queryset was about half a millisecond of a delivery's write lock on SQLite
+# (docs/performance.md, "seventeenth round").
+_deliveries_made_order = PreparedRowsRead(
+    InboundDelivery,
+    columns=("pk",),
+    among="external_key",
+    keys=("cart", "publisher"),
+    outcome=Outcome.ORDER_CREATED,
+)
+_orders_of_deliveries = PreparedRowsRead(
+    InboundDelivery.orders.through, columns=("order",), among="inbounddelivery"
+)
+
+
 def _placed_order(cart_order: CartOrder) -> Order | None:
-    """pressrun's order for this cart order, if it was placed (by any of its deliveries)."""
+    """pressrun's order for this cart order, if it was placed: the one its first line
+    carrying an order carries, else (older cart orders) the one its delivery made."""
     line = _line_with_order.get(cart_order.id)
     placed = line.order_id if line is not None else None
     if placed is None:
-        made = (
-            InboundDelivery.objects.filter(
-                cart=cart_order.cart,
-                publisher_id=cart_order.publisher_id,
-                external_key=cart_order.external_key,
-                outcome=Outcome.ORDER_CREATED,
-            )
-            .values_list("orders", flat=True)
-            .first()
+        made = _deliveries_made_order.rows(
+            cart_order.cart, cart_order.publisher_id, among=[cart_order.external_key]
         )
-        placed = made
+        if made:
+            orders = _orders_of_deliveries.rows(among=[delivery_id for (delivery_id,) in made])
+            placed = min((order_id for (order_id,) in orders), default=None)
     return Order.objects.filter(id=placed).first() if placed else None
 
 
