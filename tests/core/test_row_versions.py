@@ -357,3 +357,38 @@ def test_a_compiled_read_of_every_row_reads_what_the_orm_reads(
     ]
     assert read.all(-1) == []
     assert read.get(publisher.id).id == made[0].id
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_compiled_read_for_update_locks_its_row_until_the_transaction_ends(
+    make_publisher: Any, make_project: Any
+) -> None:
+    """`PreparedRowRead(for_update=True)` locks the row it reads, as `select_for_update()`:
+    another connection cannot lock it meanwhile, and can once the transaction ended."""
+    import psycopg
+
+    publisher = make_publisher()
+    project = make_project(publisher, title="Locked")
+    read = PreparedRowRead(Project, keys=("publisher", "title"), for_update=True)
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"],
+        password=settings["PASSWORD"],
+        autocommit=True,
+    )
+    lock_it = "SELECT id FROM catalog_project WHERE id = %s FOR UPDATE NOWAIT"
+    try:
+        with transaction.atomic():
+            assert read.get(publisher.id, "Locked").id == project.id
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(lock_it, (project.id,))
+        assert other.execute(lock_it, (project.id,)).fetchone() == (project.id,)
+    finally:
+        other.close()
+    # Where no row matches, nothing: as the ORM's `.first()`.
+    with transaction.atomic():
+        assert read.get(publisher.id, "Nothing") is None

@@ -27,7 +27,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.utils import timezone
@@ -183,9 +183,17 @@ def _cart_order_locked(
             ],
             ignore_conflicts=True,
         )
-    return CartOrder.objects.select_for_update().get(
-        publisher_id=delivery.publisher_id, cart=delivery.cart, external_key=delivery.external_key
-    )
+    locked = _cart_order_for_update.get(delivery.publisher_id, delivery.cart, delivery.external_key)
+    if locked is None:
+        raise CartOrder.DoesNotExist(f"No cart order {delivery.cart} {delivery.external_key}.")
+    return cast(CartOrder, locked)
+
+
+# The delivery's cart order under its row lock, read inside the delivery's transaction (on
+# SQLite under the write lock): compiled once per process, as the reads below.
+_cart_order_for_update = PreparedRowRead(
+    CartOrder, keys=("publisher", "cart", "external_key"), for_update=True
+)
 
 
 def _countable(line: CartLine) -> bool:

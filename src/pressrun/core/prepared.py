@@ -1323,7 +1323,10 @@ class PreparedRowRead:
     an order, a cart order's lines inside a delivery's transaction.
 
     `keys` are field names (`"pk"` for the primary key) whose values `get` and `all` take,
-    in that order; each must be a plain equality on a text or integer column.
+    in that order; each must be a plain equality on a text or integer column. With
+    `for_update`, the rows read are locked until the transaction ends, as
+    `select_for_update()` locks them (where the database locks rows: on SQLite the
+    transaction's write lock covers them).
     """
 
     def __init__(
@@ -1332,11 +1335,13 @@ class PreparedRowRead:
         *,
         keys: tuple[str, ...] = ("pk",),
         order_by: tuple[str, ...] = (),
+        for_update: bool = False,
         **filters: Any,
     ) -> None:
         self.model = model
         self.keys = keys
         self.order_by = order_by
+        self.for_update = for_update
         self.filters = filters
         # (database, the first row only) -> (sql, params, positions, names, converters)
         self._compiled: dict[
@@ -1354,6 +1359,8 @@ class PreparedRowRead:
                 .filter(**dict(zip(self.keys, markers, strict=True)), **self.filters)
                 .order_by(*self.order_by)
             )
+            if self.for_update:
+                queryset = queryset.select_for_update()
             if first:
                 queryset = queryset[:1]
             compiler = queryset.query.get_compiler(using=using)
