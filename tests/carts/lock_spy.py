@@ -26,3 +26,61 @@ def record_delivery_locks() -> Iterator[list[tuple[str, ...]]]:
 
     with mock.patch.object(QuerySet, "select_for_update", spy):
         yield locks
+
+
+@contextmanager
+def probe_delivery_locks(monkeypatch: Any) -> Iterator[list[tuple[bool, bool]]]:
+    """PostgreSQL, committed rows (`django_db(transaction=True)`): each time a delivery is
+    read with its publisher under its row lock (`carts.locks.delivery_locked_with_publisher`),
+    whether another connection could then lock (NOWAIT) the delivery's row, and the
+    publisher's row: `(False, True)` when the lock covers the delivery only."""
+    import psycopg
+    from django.db import connection
+
+    from pressrun.carts import locks
+
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"],
+        password=settings["PASSWORD"],
+        autocommit=True,
+    )
+
+    def lockable(table: str, row_id: int) -> bool:
+        try:
+            found = other.execute(
+                f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT",
+                (row_id,),
+            ).fetchone()
+        except psycopg.errors.LockNotAvailable:
+            return False
+        assert found == (row_id,), f"no row {row_id} in {table}: not committed?"
+        return True
+
+    seen: list[tuple[bool, bool]] = []
+    read_delivery, read_publisher = locks._delivery_locked.get, locks._publisher_of_delivery.get
+    reading: list[int] = []
+
+    def delivery_read(delivery_id: int, **kwargs: Any) -> Any:
+        reading.append(delivery_id)
+        return read_delivery(delivery_id, **kwargs)
+
+    def publisher_read(publisher_id: int, **kwargs: Any) -> Any:
+        publisher = read_publisher(publisher_id, **kwargs)
+        seen.append(
+            (
+                lockable(InboundDelivery._meta.db_table, reading[-1]),
+                lockable("accounts_publisher", publisher_id),
+            )
+        )
+        return publisher
+
+    monkeypatch.setattr(locks._delivery_locked, "get", delivery_read)
+    monkeypatch.setattr(locks._publisher_of_delivery, "get", publisher_read)
+    try:
+        yield seen
+    finally:
+        other.close()

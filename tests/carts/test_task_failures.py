@@ -30,7 +30,7 @@ from pressrun.carts.tasks import (
 )
 from pressrun.core.tasks import housekeeping, schedule_periodic_tasks
 from pressrun.orders.models import Order
-from tests.carts.lock_spy import record_delivery_locks
+from tests.carts.lock_spy import probe_delivery_locks, record_delivery_locks
 from tests.carts.samcart_payloads import as_json, notification
 from tests.carts.shopify_payloads import order_json, shopify_headers
 
@@ -350,17 +350,30 @@ def test_delivery_locks_name_only_the_delivery_table(monkeypatch: Any) -> None:
     assert deliveries_for_update().query.select_for_update_of == ()
 
 
-def test_processing_never_locks_the_publisher_row(
+def test_processing_samcart_never_locks_the_publisher_row(
     publisher: Any, cd: Any, monkeypatch: Any
 ) -> None:
-    """Every lock taken on deliveries while processing Shopify and SamCart deliveries names
-    the delivery table only (1ShoppingCart: test_oneshoppingcart)."""
+    """Every lock SamCart's processing takes through the ORM on deliveries names the
+    delivery table only (Shopify's and 1ShoppingCart's compiled reads: below and in
+    test_oneshoppingcart)."""
     monkeypatch.setattr(connection.features, "has_select_for_update_of", True)
-    delivery = shopify_delivery(publisher)
     target = f"/carts/samcart?idpub={publisher.id}&token={publisher.cart_token}"
     Client().post(target, data=as_json(notification()), content_type="application/json")
     samcart = InboundDelivery.objects.get(cart=Cart.SAMCART)
     with record_delivery_locks() as locks:
-        assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
         assert delivery_process(delivery_id=samcart.id).outcome == Outcome.ORDER_CREATED
-    assert locks == [("self",), ("self",)]
+    assert locks == [("self",)]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row locks: PostgreSQL's half (SQLite has no FOR UPDATE; its write lock covers all)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_processing_shopify_locks_the_delivery_row_but_not_the_publishers(
+    publisher: Any, cd: Any, monkeypatch: Any
+) -> None:
+    delivery = shopify_delivery(publisher)
+    with probe_delivery_locks(monkeypatch) as seen:
+        assert delivery_process(delivery_id=delivery.id).outcome == Outcome.ORDER_CREATED
+    assert seen == [(False, True)]

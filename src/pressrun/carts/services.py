@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import MailMethod, Publisher
-from pressrun.carts.locks import deliveries_for_update
+from pressrun.carts.locks import deliveries_for_update, delivery_locked_with_publisher
 from pressrun.carts.models import (
     MADE_ORDERS,
     Cart,
@@ -399,7 +399,9 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
     # every process's writes (the gateway's orders too) wait for.
     ahead = _shopify_parse_ahead(delivery_id) if cart == Cart.SHOPIFY else None
     with transaction.atomic():
-        delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
+        delivery = delivery_locked_with_publisher(delivery_id)
+        if delivery is None:
+            raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
         if delivery.outcome != Outcome.PENDING:
             return delivery
         delivery.attempts += 1

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
 from pressrun.carts.errors import CartTemporarilyUnavailable
-from pressrun.carts.locks import deliveries_for_update
+from pressrun.carts.locks import delivery_locked_with_publisher
 from pressrun.carts.models import MADE_ORDERS, Cart, InboundDelivery, Outcome
 from pressrun.carts.oneshoppingcart import parse
 from pressrun.carts.oneshoppingcart.client import ApiUnavailable, OneShoppingCartClient
@@ -63,7 +63,9 @@ class _Claim:
 
 def _claim(delivery_id: int) -> InboundDelivery | _Claim:
     with transaction.atomic():
-        delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
+        delivery = delivery_locked_with_publisher(delivery_id)
+        if delivery is None:
+            raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
         if delivery.outcome != Outcome.PENDING:
             return delivery
         delivery.attempts += 1
@@ -189,7 +191,9 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
     parsed = read if isinstance(read, str) else _build_request(claimed, read)
     prepared = None if isinstance(parsed, str) else _prepare_order(claimed, parsed)
     with transaction.atomic():
-        delivery = deliveries_for_update().select_related("publisher").get(id=delivery_id)
+        delivery = delivery_locked_with_publisher(delivery_id)
+        if delivery is None:
+            raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
         if delivery.outcome != Outcome.PENDING:
             return delivery
         if isinstance(parsed, str):
