@@ -35,19 +35,11 @@ def probe_delivery_locks(monkeypatch: Any) -> Iterator[list[tuple[bool, bool]]]:
     whether another connection could then lock (NOWAIT) the delivery's row, and the
     publisher's row: `(False, True)` when the lock covers the delivery only."""
     import psycopg
-    from django.db import connection
 
     from pressrun.carts import locks
+    from tests.second_connection import second_connection
 
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"],
-        password=settings["PASSWORD"],
-        autocommit=True,
-    )
+    other = second_connection()
 
     def lockable(table: str, row_id: int) -> bool:
         try:

@@ -368,18 +368,12 @@ def test_a_compiled_read_for_update_locks_its_row_until_the_transaction_ends(
     another connection cannot lock it meanwhile, and can once the transaction ended."""
     import psycopg
 
+    from tests.second_connection import second_connection
+
     publisher = make_publisher()
     project = make_project(publisher, title="Locked")
     read = PreparedRowRead(Project, keys=("publisher", "title"), for_update=True)
-    settings = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"],
-        password=settings["PASSWORD"],
-        autocommit=True,
-    )
+    other = second_connection()
     lock_it = "SELECT id FROM catalog_project WHERE id = %s FOR UPDATE NOWAIT"
     try:
         with transaction.atomic():

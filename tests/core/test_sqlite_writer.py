@@ -259,24 +259,28 @@ def wait_for(condition: Callable[[], bool]) -> None:
         time.sleep(0.02)
 
 
-def test_a_writer_that_keeps_dying_is_started_again_later_each_time(
-    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("steady_seconds", "delays"),
+    [
+        (60, ["0.1 s.", "0.2 s.", "0.4 s.", "0.4 s."]),
+        (0, ["0.1 s."] * 4),
+    ],
+    ids=["dying within a minute: later each time", "having lived long: after the first delay"],
+)
+def test_a_writer_that_exits_is_started_again_after_its_back_off(
+    tmp_path: os.PathLike[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    steady_seconds: float,
+    delays: list[str],
 ) -> None:
     caplog.set_level(logging.WARNING, logger=writer.__name__)
     starts = SupervisedStarts(tmp_path)
-    with supervised(starts, monkeypatch, FIRST_DELAY=0.1, LONGEST_DELAY=0.4, STEADY_SECONDS=60):
+    with supervised(
+        starts, monkeypatch, FIRST_DELAY=0.1, LONGEST_DELAY=0.4, STEADY_SECONDS=steady_seconds
+    ):
         wait_for(lambda: starts.count() >= 5)
-    assert restart_delays(caplog)[:4] == ["0.1 s.", "0.2 s.", "0.4 s.", "0.4 s."]
-
-
-def test_a_writer_that_lived_long_is_started_again_after_the_first_delay(
-    tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.WARNING, logger=writer.__name__)
-    starts = SupervisedStarts(tmp_path)
-    with supervised(starts, monkeypatch, FIRST_DELAY=0.1, LONGEST_DELAY=0.4, STEADY_SECONDS=0):
-        wait_for(lambda: starts.count() >= 4)
-    assert restart_delays(caplog)[:3] == ["0.1 s."] * 3
+    assert restart_delays(caplog)[:4] == delays
 
 
 def test_a_supervisor_stopped_while_waiting_to_start_again_starts_nothing_more(
