@@ -24,15 +24,28 @@ from pressrun.orders.services import OrderRefused, Refusal, order_place, order_p
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def request_for(publisher: Any, project: Any, *, invoice: str, quantity: int = 2) -> OrderRequest:
+def request_for(
+    publisher: Any,
+    project: Any,
+    *,
+    invoice: str,
+    quantity: int = 2,
+    source: str = "shopify",
+    email: str = "",
+) -> OrderRequest:
     return OrderRequest(
         publisher_id=publisher.id,
         lines=(LineRequest(project_id=project.id, quantity=quantity),),
         recipient=RecipientRequest(
-            name="Ann Buyer", address="1 Main St", city="Austin", state="TX", postal_code="78701"
+            name="Ann Buyer",
+            address="1 Main St",
+            city="Austin",
+            state="TX",
+            postal_code="78701",
+            email=email,
         ),
         mode="prod",
-        source="shopify",
+        source=source,
         invoice=invoice,
     )
 

@@ -18,8 +18,9 @@ from pressrun.catalog.models import Project
 from pressrun.core.sqlite import writer
 from pressrun.orders import services as intake
 from pressrun.orders.models import Order, OrderEvent, OrderLine
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
+from pressrun.orders.requests import OrderRequest
 from pressrun.orders.services import OrderRefused, Refusal, order_place
+from tests.orders.test_order_prepare import request_for as prepared_request_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -31,20 +32,9 @@ pytestmark = [
 
 
 def request_for(publisher: Any, project: Any, *, invoice: str) -> OrderRequest:
-    return OrderRequest(
-        publisher_id=publisher.id,
-        lines=(LineRequest(project_id=project.id, quantity=2),),
-        recipient=RecipientRequest(
-            name="Ann Buyer",
-            address="1 Main St",
-            city="Austin",
-            state="TX",
-            postal_code="78701",
-            email="ann@example.com",
-        ),
-        mode="prod",
-        source="gateway",
-        invoice=invoice,
+    """A gateway order with the buyer's email (its placed email's task is one of the rows)."""
+    return prepared_request_for(
+        publisher, project, invoice=invoice, source="gateway", email="ann@example.com"
     )
 
 
