@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import selectors
 import socket
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -218,6 +220,134 @@ def test_a_writer_running_as_another_user_is_not_given_orders(
             accepted.settimeout(5)
             assert accepted.recv(100) == b""  # closed without a byte of the program
     assert path not in writer._connections.by_path
+
+
+class GatheringWriter:
+    """The writer's side of `_gather`: a selector with clients connected by socket pairs,
+    each client's other end a web process's thread."""
+
+    def __init__(self, clients: int) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.clients: list[writer._Client] = []
+        self.threads: list[socket.socket] = []
+        for _ in range(clients):
+            ours, theirs = socket.socketpair()
+            ours.setblocking(False)
+            client = writer._Client(ours)
+            self.selector.register(ours, selectors.EVENT_READ, client)
+            self.clients.append(client)
+            self.threads.append(theirs)
+        self.sent: list[int] = [0] * clients
+        self.pending: list[tuple[writer._Client, WriteProgram]] = []
+
+    def send(self, number: int, invoice: str) -> None:
+        """Client `number` sends a program (as `writer_submit` does)."""
+        self.sent[number] += 1
+        program = order_program(invoice, paid=True)
+        frame = writer._frame((self.sent[number], program.as_message({})))
+        self.threads[number].sendall(frame)
+
+    def take(self, programs: int = 1) -> None:
+        """Wait for the next `programs` programs to arrive."""
+        wanted = len(self.pending) + programs
+        while len(self.pending) < wanted:
+            writer._take(self.listener, self.selector, self.pending, 5)
+
+    def gather(self, linger: float) -> float:
+        """Seconds `_gather` waited."""
+        started = time.monotonic()
+        writer._gather(self.listener, self.selector, self.pending, linger)
+        return time.monotonic() - started
+
+    def invoices(self) -> list[str]:
+        return [str(program.inserts[0].params[0]) for _, program in self.pending]
+
+    def close(self) -> None:
+        self.selector.close()
+        self.listener.close()
+        for client in self.clients:
+            client.sock.close()
+        for sock in self.threads:
+            sock.close()
+
+
+@pytest.fixture
+def gathering() -> Iterator[Callable[[int], GatheringWriter]]:
+    made: list[GatheringWriter] = []
+
+    def make(clients: int) -> GatheringWriter:
+        made.append(GatheringWriter(clients))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
+
+
+def test_a_group_waits_for_an_active_client_and_stops_once_every_one_has_sent(
+    gathering: Callable[[int], GatheringWriter],
+) -> None:
+    """Two web processes' threads under load: the second's program, sent while the first's
+    waits, joins its group; with both waiting for their answers no other can come, so the
+    group is written then, long before the linger is out."""
+    side = gathering(2)
+    side.clients[1].last_sent = time.monotonic()  # it sent one a moment ago
+    side.send(0, "A")
+    side.take()
+    sender = threading.Timer(0.05, side.send, args=(1, "B"))
+    sender.start()
+    try:
+        waited = side.gather(linger=30.0)
+    finally:
+        sender.join()
+    assert side.invoices() == ["A", "B"]
+    assert waited < 20  # ended by the second program, not by the linger
+    assert [client.waiting_for for client in side.clients] == [1, 1]
+
+
+def test_a_group_does_not_wait_for_a_client_that_has_been_quiet(
+    gathering: Callable[[int], GatheringWriter],
+) -> None:
+    """A thread that has sent nothing lately (a quiet installation, a process between
+    bursts) is not waited for: the lone order is written at once."""
+    side = gathering(3)
+    side.clients[1].last_sent = time.monotonic() - 2 * writer.ACTIVE_SECONDS
+    side.send(0, "A")
+    side.take()
+    waited = side.gather(linger=30.0)
+    assert side.invoices() == ["A"]
+    assert waited < 20
+
+
+def test_a_group_waits_no_longer_than_the_linger(
+    gathering: Callable[[int], GatheringWriter],
+) -> None:
+    """An active thread that sends nothing more within the linger: the group is written
+    with what it has when the linger is out."""
+    side = gathering(2)
+    side.clients[1].last_sent = time.monotonic()
+    side.send(0, "A")
+    side.take()
+    side.gather(linger=0.01)
+    assert side.invoices() == ["A"]
+    side.send(1, "B")
+    side.take()
+    assert side.invoices() == ["A", "B"]  # it comes in the next group
+
+
+def test_a_group_gathers_no_more_than_its_most(
+    gathering: Callable[[int], GatheringWriter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "MAX_GROUP", 2)
+    side = gathering(3)
+    for number, invoice in enumerate("ABC"):
+        side.clients[number].last_sent = time.monotonic()
+        if number < 2:
+            side.send(number, invoice)
+    side.take(2)
+    side.gather(linger=30.0)  # the third client is active, but the group is full
+    assert side.invoices() == ["A", "B"]
 
 
 class SupervisedStarts:

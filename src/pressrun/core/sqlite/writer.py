@@ -45,6 +45,7 @@ import contextlib
 import fcntl
 import io
 import logging
+import math
 import os
 import pickle
 import selectors
@@ -68,6 +69,9 @@ logger = logging.getLogger(__name__)
 
 # Programs written in one transaction at most: a group's answers all wait for its COMMIT.
 MAX_GROUP = 32
+# A client that sent a program this recently, and has none waiting, may send another while
+# a group gathers (`_gather`); one quiet for longer is not waited for.
+ACTIVE_SECONDS = 0.05
 # Where the first row's id goes in the others' texts (core.prepared.PENDING_ID).
 _PENDING_TEXT = str(PENDING_ID)
 _HEADER = struct.Struct("!I")
@@ -449,13 +453,14 @@ class _Client:
     programs, its statements so far (`WriteProgram.from_message`), and the number of the
     program it waits for an answer to (0: none)."""
 
-    __slots__ = ("buffer", "sock", "statements", "waiting_for")
+    __slots__ = ("buffer", "last_sent", "sock", "statements", "waiting_for")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
         self.statements: list[str] = []
         self.waiting_for = 0
+        self.last_sent = -math.inf  # time.monotonic() of its last program
 
 
 @contextlib.contextmanager
@@ -488,12 +493,22 @@ def _orphaned(parent: int | None) -> bool:
 
 
 def writer_serve(
-    path: str, *, stop: threading.Event | None = None, parent: int | None = None
+    path: str,
+    *,
+    stop: threading.Event | None = None,
+    parent: int | None = None,
+    linger: float | None = None,
 ) -> GroupStats:
     """Listen at `path` and write what arrives until `stop` is set (or SIGTERM/SIGINT in the
     main thread, or the process `parent` is gone): whatever has arrived when a group
-    starts, at most MAX_GROUP programs. Waits first while another writer serves `path`."""
+    starts, and what more arrives within `linger` seconds (settings
+    .SQLITE_WRITER_LINGER_MICROSECONDS) while a client may yet send (`_gather`), at most
+    MAX_GROUP programs. Waits first while another writer serves `path`."""
+    from django.conf import settings
     from django.db import connection
+
+    if linger is None:
+        linger = settings.SQLITE_WRITER_LINGER_MICROSECONDS / 1_000_000
 
     stop = stop or threading.Event()
     stats = GroupStats()
@@ -515,7 +530,13 @@ def writer_serve(
         bound = os.stat(path).st_ino
         try:
             _serve(
-                listener, connection=connection, stats=stats, stop=stop, parent=parent, path=path
+                listener,
+                connection=connection,
+                stats=stats,
+                stop=stop,
+                parent=parent,
+                path=path,
+                linger=linger,
             )
         finally:
             listener.close()
@@ -534,6 +555,7 @@ def _serve(
     stop: threading.Event,
     parent: int | None,
     path: str,
+    linger: float,
 ) -> None:
     listener.listen(256)
     listener.setblocking(False)
@@ -552,13 +574,11 @@ def _serve(
                 # writer of its own.
                 logger.warning("The process that started the SQLite writer is gone: stopping.")
                 return
-            for key, _ in selector.select(0 if pending else 0.5):
-                if key.data is None:
-                    _accept(listener, selector)
-                else:
-                    pending.extend(_receive(key.data, selector))
+            _take(listener, selector, pending, 0 if pending else 0.5)
             if not pending:
                 continue
+            if linger > 0:
+                _gather(listener, selector, pending, linger)
             group, pending = pending[:MAX_GROUP], pending[MAX_GROUP:]
             answers = group_write([program for _, program in group], stats)
             fault_point("sqlite_writer_committed_before_answer")
@@ -566,6 +586,57 @@ def _serve(
                 _answer(client, answer, selector)
     finally:
         selector.close()
+
+
+def _take(
+    listener: socket.socket,
+    selector: selectors.BaseSelector,
+    pending: list[tuple[_Client, WriteProgram]],
+    timeout: float,
+) -> None:
+    """Accept the connections and add the programs that arrive within `timeout` seconds."""
+    for key, _ in selector.select(timeout):
+        if key.data is None:
+            _accept(listener, selector)
+        else:
+            pending.extend(_receive(key.data, selector))
+
+
+def _gather(
+    listener: socket.socket,
+    selector: selectors.BaseSelector,
+    pending: list[tuple[_Client, WriteProgram]],
+    linger: float,
+) -> None:
+    """Wait up to `linger` seconds for more programs to join `pending`, for as long as a
+    client may send one: it has no program waiting for its answer and sent one within
+    ACTIVE_SECONDS (a web process's thread under load). A client waits for each answer
+    before it sends again, so once every active one has a program waiting, none can come.
+
+    Why: every order written alone holds SQLite's write lock for its own BEGIN and COMMIT
+    and its own pages written to the log; orders that share a transaction share them. With
+    the web processes each sending whatever they have at once, the cores that build the
+    orders seldom have two ready at the same instant, and groups do not form by themselves
+    (docs/performance.md, "sixteenth round"). The wait is not inside the lock: it ends
+    before BEGIN."""
+    deadline = time.monotonic() + linger
+    while len(pending) < MAX_GROUP:
+        now = time.monotonic()
+        if now >= deadline or not _more_may_come(selector, now):
+            return
+        _take(listener, selector, pending, deadline - now)
+
+
+def _more_may_come(selector: selectors.BaseSelector, now: float) -> bool:
+    for key in selector.get_map().values():
+        client = key.data
+        if (
+            client is not None
+            and not client.waiting_for
+            and now - client.last_sent < ACTIVE_SECONDS
+        ):
+            return True
+    return False
 
 
 def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> None:
@@ -604,6 +675,7 @@ def _receive(
             program = WriteProgram.from_message(message, client.statements)
             _check_program(program)
             client.waiting_for = number
+            client.last_sent = time.monotonic()
             received.append((client, program))
     except Exception as exc:
         # What the web processes send is never malformed: a client that does not speak the
