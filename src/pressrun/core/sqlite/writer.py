@@ -5,8 +5,8 @@ SQLite has one write lock per database, and every process that writes its own or
 it in turn: the lock changes hands at every order, and each writer finds the database
 changed by another and starts from a cold page cache. A process of its own, fed statements
 the web processes compiled, writes what has arrived from all of them in one transaction
-(one lock hand-off, one `COMMIT`), each order in a savepoint of its own, with no
-application Python between the statements. With replayed statements, from 4 processes on
+(one lock hand-off, one `COMMIT`), with no application Python between the statements
+(and no savepoint, unless one of the group's orders fails: `group_write`). With replayed statements, from 4 processes on
 it held the lock less per order and took more orders per second than the processes writing
 their own (docs/performance.md, "fourteenth round"); served on 2 cores, no groups formed and
 it gained nothing ("sixteenth round"), so it is off by default.
@@ -22,7 +22,7 @@ and it decides nothing a caller's rules depend on but what the statements say:
   it itself;
 - `inserts`: the rows, the first one's new id put where the others wait for it
   (`PENDING_ID`, as in `core.prepared`); a constraint failing one (a duplicate invoice) undoes
-  the program's savepoint (`DUPLICATE`).
+  what the program wrote (`DUPLICATE`).
 
 A program's answer is sent only after its transaction's `COMMIT` (`COMMITTED` with the rows'
 ids, or why it wrote nothing). A failed `COMMIT` has each program of the group written again
@@ -403,8 +403,15 @@ class GroupStats:
 
 def group_write(programs: Sequence[WriteProgram], stats: GroupStats | None = None) -> list[Answer]:
     """Write `programs` in one transaction on this process's connection (its write lock taken
-    at `BEGIN IMMEDIATE`, core/sqlite/base.py), each in a savepoint of its own; the answers,
-    in order, once committed. When the transaction fails (its `BEGIN`, or its `COMMIT`,
+    at `BEGIN IMMEDIATE`, core/sqlite/base.py); the answers, in order, once committed.
+
+    First all together, with no savepoint (`_together`): a savepoint has SQLite keep a copy
+    of every page a program changes until it is released, some thirty pages an order, for
+    the rare program that fails. When one does not commit (a duplicate, rows changed, the
+    debit deciding the other outcome, a program that fails), that transaction is rolled
+    back whole; a lone program's answer is then its own, and a group is written again with
+    each program in a savepoint of its own (`_each_undoable`), so that one program's failure
+    undoes nothing of the others'. When a transaction fails (its `BEGIN`, or its `COMMIT`,
     which a deferred constraint can fail too, and after which SQLite may or may not have
     committed it), every program's answer is UNKNOWN: its caller finds out under the write
     lock, as when no answer came."""
@@ -413,35 +420,75 @@ def group_write(programs: Sequence[WriteProgram], stats: GroupStats | None = Non
     database = cast(Any, connection)
     lock = database._lock()
     held_before = lock.held_seconds if lock is not None else 0.0
+    transactions = 1
     try:
-        with database.write_transaction() as raw:
-            cursor = raw.cursor()
-            answers = [_in_savepoint(cursor, program) for program in programs]
-            fault_point("sqlite_writer_before_commit")
+        answers = _together(database, programs)
+        if answers is None:
+            transactions = 2
+            answers = _each_undoable(database, programs)
     except Exception as exc:
         logger.warning("A group of %d orders did not commit: %s", len(programs), exc)
         return [Answer(UNKNOWN, detail=str(exc))] * len(programs)
     if stats is not None:
-        stats.groups += 1
+        stats.groups += transactions
         stats.programs += len(programs)
         # From the file lock taken to its release, as the census measures a web process's.
         stats.lock_seconds += (lock.held_seconds if lock is not None else 0.0) - held_before
     return answers
 
 
-def _in_savepoint(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
-    """`program_run` in a savepoint that keeps its writes only if COMMITTED: one program's
-    failure undoes nothing of its group's others (a failed UNIQUE, NOT NULL or CHECK
-    constraint; the foreign keys are deferred to the COMMIT, see `group_write`)."""
-    cursor.execute('SAVEPOINT "writer"')
+class _NotAllCommitted(Exception):
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.kind)
+        self.answer = answer
+
+
+def _together(database: Any, programs: Sequence[WriteProgram]) -> list[Answer] | None:
+    """Every program committed in one transaction, or none (rolled back at the first that
+    would not commit): the answers, or for a lone program its answer; None for a group of
+    which one did not commit."""
     try:
-        answer = program_run(cursor, program)
+        with database.write_transaction() as raw:
+            cursor = raw.cursor()
+            answers = []
+            for program in programs:
+                answer = _run(cursor, program)
+                if answer.kind != COMMITTED:
+                    raise _NotAllCommitted(answer)
+                answers.append(answer)
+            fault_point("sqlite_writer_before_commit")
+    except _NotAllCommitted as stopped:
+        return [stopped.answer] if len(programs) == 1 else None
+    return answers
+
+
+def _each_undoable(database: Any, programs: Sequence[WriteProgram]) -> list[Answer]:
+    with database.write_transaction() as raw:
+        cursor = raw.cursor()
+        answers = [_in_savepoint(cursor, program) for program in programs]
+        fault_point("sqlite_writer_before_commit")
+    return answers
+
+
+def _run(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
+    """`program_run`, a failed constraint answered DUPLICATE and any other error FAILED;
+    whatever it wrote stands only if the answer is COMMITTED."""
+    try:
+        return program_run(cursor, program)
     except sqlite3.IntegrityError as exc:
-        answer = Answer(DUPLICATE, detail=str(exc))
+        return Answer(DUPLICATE, detail=str(exc))
     except Exception as exc:
         # A statement the database refused, or a program that does not hold together (its
-        # check reading no row, a text where an id goes): nothing of it is kept.
-        answer = Answer(FAILED, detail=f"{type(exc).__name__}: {exc}")
+        # check reading no row, a text where an id goes).
+        return Answer(FAILED, detail=f"{type(exc).__name__}: {exc}")
+
+
+def _in_savepoint(cursor: sqlite3.Cursor, program: WriteProgram) -> Answer:
+    """`_run` in a savepoint that keeps its writes only if COMMITTED: one program's failure
+    undoes nothing of its group's others (a failed UNIQUE, NOT NULL or CHECK constraint;
+    the foreign keys are deferred to the COMMIT, see `group_write`)."""
+    cursor.execute('SAVEPOINT "writer"')
+    answer = _run(cursor, program)
     if answer.kind != COMMITTED:
         cursor.execute('ROLLBACK TO "writer"')
     cursor.execute('RELEASE "writer"')
