@@ -6,10 +6,12 @@ it in turn: the lock changes hands at every order, and each writer finds the dat
 changed by another and starts from a cold page cache. A process of its own, fed statements
 the web processes compiled, writes what has arrived from all of them in one transaction
 (one lock hand-off, one `COMMIT`), with no application Python between the statements
-(and no savepoint, unless one of the group's orders fails: `group_write`). With replayed statements, from 4 processes on
-it held the lock less per order and took more orders per second than the processes writing
-their own (docs/performance.md, "fourteenth round"); served on 2 cores, no groups formed and
-it gained nothing ("sixteenth round"), so it is off by default.
+(and no savepoint, unless one of the group's orders fails: `group_write`). With replayed
+statements, from 4 processes on it held the lock less per order and took more orders per
+second than the processes writing their own (docs/performance.md, "fourteenth round");
+served on 2 cores, groups formed only once it waited a little for them (`_gather`), and the
+processes writing their own still took more orders a second ("sixteenth" and "eighteenth
+round"), so it is off by default.
 
 What it runs is a `WriteProgram`: plain values (each statement's SQL and parameters, where
 the first row's id goes in the others), so the writer needs none of the callers' models,
