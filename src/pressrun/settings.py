@@ -455,11 +455,14 @@ INTAKE_GROUP_COMMIT = _env_bool(
 # four web processes on and costs a round trip with fewer (docs/performance.md, "sixteenth
 # round"), so it is off by default. An order it cannot take is written by its process.
 SQLITE_WRITER = _env_bool("PRESSRUN_SQLITE_WRITER", False)
-# How long the writer waits, at most, for more orders to join a group once one has arrived,
-# and only while another web process's thread that sent one lately has none waiting: a
-# group of several holds the lock less per order than each on its own (docs/performance.md,
-# "eighteenth round"). 0 writes whatever has arrived at once.
-SQLITE_WRITER_LINGER_MICROSECONDS = _env_int("PRESSRUN_SQLITE_WRITER_LINGER_US", 500)
+# How long, in milliseconds, the writer waits at most for more orders to join a group once
+# one has arrived, and only while a thread connected to it (of any web process) that sent an
+# order within the last 50 ms has none waiting: a group of several holds the lock less per
+# order than each on its own (docs/performance.md, "eighteenth round"). Whole milliseconds,
+# the resolution of the system's poll; 0 writes whatever has arrived at once; at most 50.
+SQLITE_WRITER_WAIT_MS = _env_int("PRESSRUN_SQLITE_WRITER_WAIT_MS", 1)
+if not 0 <= SQLITE_WRITER_WAIT_MS <= 50:
+    raise ImproperlyConfigured("PRESSRUN_SQLITE_WRITER_WAIT_MS must be 0 to 50 (milliseconds).")
 # Sign-in throttling (accounts/throttle.py, docs/operations.md "Security"). Failed sign-ins
 # are remembered for the window. One account from one client address gets this many free
 # failures, then waits 1 s, 2 s, 4 s… (capped at the window) before each further attempt.

@@ -266,3 +266,32 @@ def test_group_commit_is_on_for_sqlite_and_off_for_postgresql_unless_set(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+READ_WRITER_WAIT = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'pressrun.settings'; "
+    "django.setup(); from django.conf import settings; print(settings.SQLITE_WRITER_WAIT_MS)"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", "1"), ("0", "0"), ("50", "50"), ("51", None), ("-1", None)]
+)
+def test_the_writers_wait_is_whole_milliseconds_up_to_fifty(
+    tmp_path: Path, value: str, expected: str | None
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSRUN_")}
+    result = subprocess.run(
+        [sys.executable, "-c", READ_WRITER_WAIT],
+        env={**clean, "PRESSRUN_DATA_DIR": str(tmp_path), "PRESSRUN_SQLITE_WRITER_WAIT_MS": value},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if expected is None:
+        assert result.returncode != 0
+        assert "PRESSRUN_SQLITE_WRITER_WAIT_MS must be 0 to 50 (milliseconds)." in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == expected

@@ -138,6 +138,46 @@ def test_a_lone_program_that_does_not_commit_leaves_nothing(
     assert not [sql for sql in statements if "SAVEPOINT" in sql]
 
 
+def test_a_lone_program_that_fails_leaves_nothing(tables: None) -> None:
+    """A program that does not hold together (a statement SQLite refuses after its debit
+    took the money): FAILED, and nothing of it stays."""
+    program = order_program("A", paid=True)
+    broken = writer.WriteProgram(
+        inserts=(*program.inserts, writer.InsertStep("INSERT INTO missing VALUES (%s)", (1,))),
+        check=program.check,
+        debit=program.debit,
+        expect_paid=True,
+    )
+    before = stored()
+    [answer] = writer.group_write([broken])
+    assert answer.kind == writer.FAILED
+    assert "missing" in answer.detail
+    assert stored() == before
+
+
+def test_a_group_whose_transaction_fails_is_answered_unknown_and_leaves_nothing(
+    tables: None, statements: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its COMMIT fails (here: the process is stopped just before it): no program knows
+    whether it was written, and each caller finds out; the group is not written again."""
+
+    def stop(name: str) -> None:
+        if name == "sqlite_writer_before_commit":
+            raise OSError("stopped before the COMMIT")
+
+    monkeypatch.setattr(writer, "fault_point", stop)
+    before = stored()
+    stats = GroupStats()
+    answers = writer.group_write(
+        [order_program("A", paid=True), order_program("B", paid=True)], stats
+    )
+    assert [answer.kind for answer in answers] == [writer.UNKNOWN, writer.UNKNOWN]
+    assert "stopped before the COMMIT" in answers[0].detail
+    assert stored() == before
+    assert statements.count("BEGIN IMMEDIATE") == 1
+    assert (stats.groups, stats.programs) == (1, 2)
+
+
 def test_a_lone_duplicate_leaves_nothing_of_itself(tables: None) -> None:
     [first] = writer.group_write([order_program("A", paid=True)])
     before = stored()

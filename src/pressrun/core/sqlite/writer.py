@@ -27,9 +27,10 @@ and it decides nothing a caller's rules depend on but what the statements say:
   what the program wrote (`DUPLICATE`).
 
 A program's answer is sent only after its transaction's `COMMIT` (`COMMITTED` with the rows'
-ids, or why it wrote nothing). A failed `COMMIT` has each program of the group written again
-alone. The connection's write lock (`core.sqlite.base`) is the one every other writer takes,
-so the web processes' own writes (an order this path does not take, a cart's delivery, an
+ids, or why it wrote nothing). After a failed `COMMIT` every program of the group is
+answered UNKNOWN, and each caller finds out whether its order was written (below). The
+connection's write lock (`core.sqlite.base`) is the one every other writer takes, so the
+web processes' own writes (an order this path does not take, a cart's delivery, an
 operator's change) interleave with the writer's groups as with each other's.
 
 A caller that got no answer (the writer died with its program, or the connection broke)
@@ -431,11 +432,13 @@ def group_write(programs: Sequence[WriteProgram], stats: GroupStats | None = Non
     except Exception as exc:
         logger.warning("A group of %d orders did not commit: %s", len(programs), exc)
         return [Answer(UNKNOWN, detail=str(exc))] * len(programs)
-    if stats is not None:
-        stats.groups += transactions
-        stats.programs += len(programs)
-        # From the file lock taken to its release, as the census measures a web process's.
-        stats.lock_seconds += (lock.held_seconds if lock is not None else 0.0) - held_before
+    finally:
+        if stats is not None:
+            stats.groups += transactions  # transactions: a group written again counts twice
+            stats.programs += len(programs)
+            # From the file lock taken to its release (both transactions' when written
+            # again), as the census measures a web process's.
+            stats.lock_seconds += (lock.held_seconds if lock is not None else 0.0) - held_before
     return answers
 
 
@@ -550,14 +553,14 @@ def writer_serve(
 ) -> GroupStats:
     """Listen at `path` and write what arrives until `stop` is set (or SIGTERM/SIGINT in the
     main thread, or the process `parent` is gone): whatever has arrived when a group
-    starts, and what more arrives within `linger` seconds (settings
-    .SQLITE_WRITER_LINGER_MICROSECONDS) while a client may yet send (`_gather`), at most
-    MAX_GROUP programs. Waits first while another writer serves `path`."""
+    starts, and what more arrives within `linger` seconds (settings.SQLITE_WRITER_WAIT_MS)
+    while a client may yet send (`_gather`), at most MAX_GROUP programs. Waits first while
+    another writer serves `path`."""
     from django.conf import settings
     from django.db import connection
 
     if linger is None:
-        linger = settings.SQLITE_WRITER_LINGER_MICROSECONDS / 1_000_000
+        linger = settings.SQLITE_WRITER_WAIT_MS / 1000
 
     stop = stop or threading.Event()
     stats = GroupStats()
@@ -609,7 +612,8 @@ def _serve(
     listener.listen(256)
     listener.setblocking(False)
     # A savepoint's copies of the pages a program changes go to a temporary file past
-    # 64 KiB otherwise (docs/performance.md, "fourteenth round").
+    # 64 KiB otherwise (docs/performance.md, "fourteenth round"): a group written again
+    # with a savepoint per program (`group_write`).
     connection.ensure_connection()
     connection.connection.execute("PRAGMA temp_store=MEMORY")
     selector = selectors.DefaultSelector()
@@ -697,8 +701,15 @@ def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> None:
     except BlockingIOError:
         return
     except OSError as exc:
-        # Out of descriptors, say: those not accepted wait, or write their own orders.
-        logger.warning("The SQLite writer could not accept a connection: %s", exc)
+        # Out of descriptors, say: those not accepted wait, or write their own orders. The
+        # listener stays ready, so this comes again at every turn: said once a minute.
+        now = time.monotonic()
+        if now - _accept_warned_at[0] >= 60:
+            _accept_warned_at[0] = now
+            logger.warning("The SQLite writer could not accept a connection: %s", exc)
+
+
+_accept_warned_at = [-math.inf]
 
 
 def _receive(
