@@ -33,11 +33,19 @@ _delivery_locked = PreparedRowRead(InboundDelivery, for_update=True)
 _publisher_of_delivery = PreparedRowRead(Publisher)
 
 
-def delivery_locked_with_publisher(delivery_id: int) -> InboundDelivery | None:
-    """The delivery under its row lock, with its publisher (None when no delivery has this
-    id): what `deliveries_for_update().select_related("publisher")` reads, in two compiled
+def delivery_locked_with_publisher(delivery_id: int) -> InboundDelivery:
+    """The delivery under its row lock, with its publisher: what
+    `deliveries_for_update().select_related("publisher").get(id=...)` reads, in two compiled
     statements, the delivery's row locked first. The publisher's row is not locked, as
-    there (see `deliveries_for_update`)."""
+    there (see `deliveries_for_update`). Raises InboundDelivery.DoesNotExist."""
+    delivery = delivery_locked_with_publisher_or_none(delivery_id)
+    if delivery is None:
+        raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
+    return delivery
+
+
+def delivery_locked_with_publisher_or_none(delivery_id: int) -> InboundDelivery | None:
+    """`delivery_locked_with_publisher`, None when no delivery has this id."""
     delivery = cast(InboundDelivery | None, _delivery_locked.get(delivery_id))
     if delivery is not None:
         publisher = _publisher_of_delivery.get(delivery.publisher_id)

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pressrun.accounts.models import Publisher
-from pressrun.carts.locks import delivery_locked_with_publisher
+from pressrun.carts.locks import delivery_locked_with_publisher_or_none
 from pressrun.carts.models import (
     MADE_ORDERS,
     CartOrder,
@@ -551,7 +551,7 @@ def cart_order_reroute(*, cart_order_id: int) -> Rerouted | None:
     if slot is None:
         return None
     with transaction.atomic():
-        delivery = delivery_locked_with_publisher(slot.id)
+        delivery = delivery_locked_with_publisher_or_none(slot.id)
         if delivery is None or delivery.outcome not in MADE_ORDERS:
             return None
         locked = CartOrder.objects.select_for_update().get(id=cart_order.id)

@@ -400,8 +400,6 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
     ahead = _shopify_parse_ahead(delivery_id) if cart == Cart.SHOPIFY else None
     with transaction.atomic():
         delivery = delivery_locked_with_publisher(delivery_id)
-        if delivery is None:
-            raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
         if delivery.outcome != Outcome.PENDING:
             return delivery
         delivery.attempts += 1

@@ -64,8 +64,6 @@ class _Claim:
 def _claim(delivery_id: int) -> InboundDelivery | _Claim:
     with transaction.atomic():
         delivery = delivery_locked_with_publisher(delivery_id)
-        if delivery is None:
-            raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
         if delivery.outcome != Outcome.PENDING:
             return delivery
         delivery.attempts += 1
@@ -192,8 +190,6 @@ def oneshoppingcart_process(*, delivery_id: int) -> InboundDelivery:
     prepared = None if isinstance(parsed, str) else _prepare_order(claimed, parsed)
     with transaction.atomic():
         delivery = delivery_locked_with_publisher(delivery_id)
-        if delivery is None:
-            raise InboundDelivery.DoesNotExist(f"No delivery {delivery_id}.")
         if delivery.outcome != Outcome.PENDING:
             return delivery
         if isinstance(parsed, str):
