@@ -34,23 +34,10 @@ def probe_delivery_locks(monkeypatch: Any) -> Iterator[list[tuple[bool, bool]]]:
     read with its publisher under its row lock (`carts.locks.delivery_locked_with_publisher`),
     whether another connection could then lock (NOWAIT) the delivery's row, and the
     publisher's row: `(False, True)` when the lock covers the delivery only."""
-    import psycopg
-
     from pressrun.carts import locks
-    from tests.second_connection import second_connection
+    from tests.second_connection import row_lockable, second_connection
 
     other = second_connection()
-
-    def lockable(table: str, row_id: int) -> bool:
-        try:
-            found = other.execute(
-                f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT",
-                (row_id,),
-            ).fetchone()
-        except psycopg.errors.LockNotAvailable:
-            return False
-        assert found == (row_id,), f"no row {row_id} in {table}: not committed?"
-        return True
 
     seen: list[tuple[bool, bool]] = []
     read_delivery, read_publisher = locks._delivery_locked.get, locks._publisher_of_delivery.get
@@ -64,8 +51,8 @@ def probe_delivery_locks(monkeypatch: Any) -> Iterator[list[tuple[bool, bool]]]:
         publisher = read_publisher(publisher_id, **kwargs)
         seen.append(
             (
-                lockable(InboundDelivery._meta.db_table, reading[-1]),
-                lockable("accounts_publisher", publisher_id),
+                row_lockable(other, InboundDelivery._meta.db_table, reading[-1]),
+                row_lockable(other, "accounts_publisher", publisher_id),
             )
         )
         return publisher

@@ -366,21 +366,17 @@ def test_a_compiled_read_for_update_locks_its_row_until_the_transaction_ends(
 ) -> None:
     """`PreparedRowRead(for_update=True)` locks the row it reads, as `select_for_update()`:
     another connection cannot lock it meanwhile, and can once the transaction ended."""
-    import psycopg
-
-    from tests.second_connection import second_connection
+    from tests.second_connection import row_lockable, second_connection
 
     publisher = make_publisher()
     project = make_project(publisher, title="Locked")
     read = PreparedRowRead(Project, keys=("publisher", "title"), for_update=True)
     other = second_connection()
-    lock_it = "SELECT id FROM catalog_project WHERE id = %s FOR UPDATE NOWAIT"
     try:
         with transaction.atomic():
             assert read.get(publisher.id, "Locked").id == project.id
-            with pytest.raises(psycopg.errors.LockNotAvailable):
-                other.execute(lock_it, (project.id,))
-        assert other.execute(lock_it, (project.id,)).fetchone() == (project.id,)
+            assert not row_lockable(other, "catalog_project", project.id)
+        assert row_lockable(other, "catalog_project", project.id)
     finally:
         other.close()
     # Where no row matches, nothing: as the ORM's `.first()`.

@@ -73,7 +73,9 @@ logger = logging.getLogger(__name__)
 # Programs written in one transaction at most: a group's answers all wait for its COMMIT.
 MAX_GROUP = 32
 # A client that sent a program this recently, and has none waiting, may send another while
-# a group gathers (`_gather`); one quiet for longer is not waited for.
+# a group gathers (`_gather`); one quiet for longer is not waited for. The wait's setting
+# (settings.SQLITE_WRITER_WAIT_MS) is capped at it: a longer wait would outlast the
+# activity it waits on.
 ACTIVE_SECONDS = 0.05
 # Where the first row's id goes in the others' texts (core.prepared.PENDING_ID).
 _PENDING_TEXT = str(PENDING_ID)
