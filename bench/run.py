@@ -11,7 +11,8 @@ local server and dropped afterwards, skipped with a notice when the server does 
    orders/s (`[SUCCESS]` replies only), latency percentiles and errors;
 3. fill the database with --orders orders (and their lines) by bulk SQL, then time
    getOrderStatusByInvoice asking for 100 invoices: sequential calls on one connection, and
-   16 concurrent connections;
+   16 concurrent connections; then SubmitProductOrder again, alternating with a second,
+   new installation (cost flat with volume);
 4. the same load against bench/baseline_app.py (plain WSGI + the database driver, served by
    the same server with the same settings: bench/baseline_server.py), so the numbers can be
    read against what the stack itself allows;
@@ -1057,6 +1058,76 @@ def scaling_phases(
     }
 
 
+VOLUME_ROUNDS = 2
+
+
+def volume_phases(
+    installation: Installation, apps: list[str], options: argparse.Namespace, connections: int
+) -> dict[str, Any]:
+    """SubmitProductOrder with the filled table, alternating with the same load on a second
+    installation set up as the first was (a new database, its tables almost empty), so that
+    "cost flat with volume" compares phases minutes apart, not a phase at the run's start
+    with one at its end: this machine's cores change speed over minutes (docs/performance.md,
+    "nineteenth round"). The baseline runs once, on the filled table. Returns
+    `submit_filled` and `submit_new`: app -> {"16": the first round, "16 r2": ...}."""
+    database = installation.database
+    fresh_dir = database.data_dir / "volume-new"
+    fresh_dir.mkdir(exist_ok=True)
+    fresh_database = Database(
+        kind=database.kind,
+        data_dir=fresh_dir,
+        admin_url=database.admin_url,
+        name=f"{database.name}_new",
+    )
+    env = base_environment(fresh_dir, options.settings)
+    if database.kind == "postgresql":
+        env["PRESSRUN_DATABASE_URL"] = fresh_database.url
+    fresh = Installation(database=fresh_database, env=env, options=options)
+    filled: dict[str, Any] = {"pressrun": {}}
+    new: dict[str, Any] = {"pressrun": {}}
+    fresh_database.create()
+    try:
+        fresh.setup()
+        for round_number in range(1, VOLUME_ROUNDS + 1):
+            key = str(connections) if round_number == 1 else f"{connections} r{round_number}"
+            sides = [("filled", installation, filled), ("new", fresh, new)]
+            for label, where, runs in sides if round_number % 2 else sides[::-1]:
+                server = where.start("pressrun")
+                try:
+                    measure = Measurement(server=server, database=where.database, options=options)
+                    phase = measure.run(
+                        build=submit_builder(server.port, where.project_ids),
+                        classify=classify_submit,
+                        connections=connections,
+                        duration_s=options.duration,
+                    )
+                finally:
+                    server.stop()
+                phase["server_tracebacks"] = server.tracebacks()
+                runs["pressrun"][key] = phase
+                say(phase_line("pressrun", f"{label} r{round_number}", phase))
+    finally:
+        fresh_database.drop()
+        shutil.rmtree(fresh_dir, ignore_errors=True)
+    for app in apps:
+        if app == "pressrun":
+            continue
+        server = installation.start(app)
+        try:
+            measure = Measurement(server=server, database=database, options=options)
+            phase = measure.run(
+                build=submit_builder(server.port, installation.project_ids),
+                classify=classify_submit,
+                connections=connections,
+                duration_s=options.duration,
+            )
+            say(phase_line(app, f"{connections} conn", phase))
+        finally:
+            server.stop()
+        filled[app] = {str(connections): phase, "server_tracebacks": server.tracebacks()}
+    return {"submit_filled": filled, "submit_new": new}
+
+
 def _writer_medians(phases: list[dict[str, Any]]) -> dict[str, Any]:
     written = [p["sqlite_writer"] for p in phases if p.get("sqlite_writer")]
     if not written or any(w["write_lock_ms_per_order"] is None for w in written):
@@ -1208,26 +1279,10 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
             connections = 16 if 16 in options.connections else options.connections[-1]
             say(
                 f"[{kind}] SubmitProductOrder again, {connections} connections, with "
-                f"{result['fill']['orders_in_table']:,} orders in the table"
+                f"{result['fill']['orders_in_table']:,} orders in the table, alternating "
+                f"{VOLUME_ROUNDS} times with a new installation's almost empty one"
             )
-            result["submit_filled"] = {}
-            for app in apps:
-                server = installation.start(app)
-                try:
-                    measure = Measurement(server=server, database=database, options=options)
-                    phase = measure.run(
-                        build=submit_builder(server.port, installation.project_ids),
-                        classify=classify_submit,
-                        connections=connections,
-                        duration_s=options.duration,
-                    )
-                    say(phase_line(app, f"{connections} conn", phase))
-                finally:
-                    server.stop()
-                result["submit_filled"][app] = {
-                    str(connections): phase,
-                    "server_tracebacks": server.tracebacks(),
-                }
+            result.update(volume_phases(installation, apps, options, connections))
 
         say(f"[{kind}] census: queries per call and in-process step timings")
         result["census"] = census(installation, options)
@@ -1503,18 +1558,29 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     for kind, data in results["databases"].items():
-        before = data.get("submit", {}).get("pressrun", {}).get("16")
-        after = data.get("submit_filled", {}).get("pressrun", {}).get("16")
-        if not (before and after):
+        filled_runs = _phases_at(data.get("submit_filled", {}).get("pressrun", {}), "16")
+        new_runs = _phases_at(data.get("submit_new", {}).get("pressrun", {}), "16")
+        if not new_runs:
+            # A run from before the alternating phases: the first submit phase stands for the
+            # almost empty table.
+            new_runs = _phases_at(data.get("submit", {}).get("pressrun", {}), "16")[:1]
+        if not (filled_runs and new_runs):
             continue
         filled = data["fill"]["orders_in_table"]
         note = "" if filled >= TARGET_STATUS_ORDERS else f" (only {filled:,} orders: smoke run)"
-        spread = abs(after["ok_per_s"] - before["ok_per_s"]) / max(before["ok_per_s"], 1e-9)
+        after = statistics.median(phase["ok_per_s"] for phase in filled_runs)
+        before = statistics.median(phase["ok_per_s"] for phase in new_runs)
+        spread = abs(after - before) / max(before, 1e-9)
+
+        def listed(phases: list[dict[str, Any]]) -> str:
+            return ", ".join(f"{phase['ok_per_s']:.0f}" for phase in phases)
+
         rows.append(
             {
                 "target": f"{kind}: submit at 16 connections with {filled:,} orders in the table "
                 f"within {TARGET_VOLUME_SPREAD:.0%} of an almost empty table{note}",
-                "measured": f"{after['ok_per_s']:.0f}/s against {before['ok_per_s']:.0f}/s",
+                "measured": f"{listed(filled_runs)}/s against {listed(new_runs)}/s"
+                + (" (alternating; medians compared)" if len(new_runs) > 1 else ""),
                 "met": spread <= TARGET_VOLUME_SPREAD,
                 "gap": f"{spread:.0%} apart",
             }
@@ -1524,11 +1590,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _phases_at(runs: dict[str, Any], connections: str) -> list[dict[str, Any]]:
+    """The phases of `runs` (one app's) at `connections`: its first round, then the others
+    ("16", "16 r2", ...)."""
+    return [
+        phase
+        for name, phase in runs.items()
+        if isinstance(phase, dict) and (name == connections or name.startswith(f"{connections} r"))
+    ]
+
+
 def _rows(data: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
     """(call, app, load, phase) for every measured phase of one database."""
     for call, key in (
         ("submit", "submit"),
         ("submit@filled", "submit_filled"),
+        ("submit@new", "submit_new"),
         ("status", "status"),
         ("status+ANALYZE", "status_after_analyze"),
     ):
@@ -1540,6 +1617,8 @@ def _rows(data: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, Any]]
                     load = f"{phase['completed']} sequential"
                 else:
                     load = f"{phase['connections']} conn"
+                    if " r" in name:
+                        load += f" {name.split()[-1]}"
                 yield call, app, load, phase
 
 
