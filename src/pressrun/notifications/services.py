@@ -32,7 +32,7 @@ from pressrun.notifications.models import EmailKind, OutgoingEmail
 from pressrun.notifications.selectors import emails_claimable, stranded_email_ids
 from pressrun.orders.address import country_name
 from pressrun.orders.events import OrderChanged, OrderDeleted
-from pressrun.orders.models import Mode, Order, OrderLine, OrderStatus
+from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus
 from pressrun.orders.tracking import tracking_link
 
 logger = logging.getLogger(__name__)
@@ -294,25 +294,90 @@ def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
     recipients = order_email_recipients(order)
     if not recipients:
         return []
+    context = _tracking_context(order)
+    queued = []
+    for recipient in recipients:
+        email = _queue_tracking_email(order=order, recipient=recipient, context=context)
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[OutgoingEmail]:
+    """Queue what tells the order's recipients an operator's correction of its shipment
+    (the correction's history entry is `history_event_id`), once per correction however
+    often its task runs. A recipient with no tracking email yet (the shipment had no
+    tracking ID, or its email was not yet written) gets the tracking email itself, which
+    shows the shipment as it is now. One whose latest tracking email names other details
+    gets the corrected tracking email ("The tracking details ... have been corrected"),
+    keyed by the correction; one whose latest names these already (written after the
+    correction) gets nothing. What an email names is read from its text, not from when it
+    was written: a tracking task that read the order just before the correction committed
+    may write its email just after. Nothing for an order no longer SHIPPED, without a
+    tracking ID, or for an unknown history entry."""
+    if order.status != OrderStatus.SHIPPED or not order.tracking_id:
+        return []
+    if not OrderEvent.objects.filter(id=history_event_id, order=order).exists():
+        return []
+    recipients = order_email_recipients(order)
+    if not recipients:
+        return []
+    context = _tracking_context(order)
+    # "Tracking number (UPS): 1Z 999" as order_shipped.txt renders it.
+    carrier = f" ({context['tracking_carrier']})" if context["tracking_carrier"] else ""
+    current = f"Tracking number{carrier}: {context['tracking_id']}\n"
+    latest: dict[str, str] = {}
+    for key, text in (
+        OutgoingEmail.objects.filter(
+            order=order, kind=EmailKind.ORDER_SHIPPED, key__startswith=f"{EmailKind.ORDER_SHIPPED}:"
+        )
+        .order_by("id")
+        .values_list("key", "text")
+    ):
+        latest[key.rsplit(":", 1)[-1]] = text  # by role, the last written wins
+    queued = []
+    for recipient in recipients:
+        told = latest.get(recipient.role)
+        if told is None:
+            email = _queue_tracking_email(order=order, recipient=recipient, context=context)
+        elif current in told:
+            continue
+        else:
+            email = _queue_order_email(
+                order=order,
+                kind=EmailKind.ORDER_SHIPPED,
+                recipient=recipient,
+                subject=f"Your order {order.id}: corrected tracking",
+                template="order_shipped",
+                context={**context, "corrected": True},
+                key=f"{EmailKind.ORDER_SHIPPED}:{order.id}:{history_event_id}:{recipient.role}",
+            )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
+def _tracking_context(order: Order) -> dict[str, Any]:
     context = _order_context(order)
     link = tracking_link(tracking_id=order.tracking_id, carrier=order.carrier)
     assert link is not None
     context["tracking_id"] = link.tracking_id
     context["tracking_carrier"] = link.carrier
     context["tracking_url"] = link.url
-    queued = []
-    for recipient in recipients:
-        email = _queue_order_email(
-            order=order,
-            kind=EmailKind.ORDER_SHIPPED,
-            recipient=recipient,
-            subject=f"Your order {order.id} has shipped",
-            template="order_shipped",
-            context=context,
-        )
-        if email is not None:
-            queued.append(email)
-    return queued
+    return context
+
+
+def _queue_tracking_email(
+    *, order: Order, recipient: Recipient, context: dict[str, Any]
+) -> OutgoingEmail | None:
+    return _queue_order_email(
+        order=order,
+        kind=EmailKind.ORDER_SHIPPED,
+        recipient=recipient,
+        subject=f"Your order {order.id} has shipped",
+        template="order_shipped",
+        context=context,
+    )
 
 
 def _order_address_lines(order: Order) -> list[str]:

@@ -16,6 +16,7 @@ from pressrun.notifications.tasks import (
     address_error_email,
     order_placed_email,
     order_shipped_email,
+    shipment_corrected_email,
 )
 from pressrun.orders.events import (
     AddressErrorRaised,
@@ -23,6 +24,7 @@ from pressrun.orders.events import (
     OrderDeleted,
     OrderPlaced,
     OrderShipped,
+    ShipmentCorrected,
 )
 from pressrun.orders.models import Order, OrderStatus
 
@@ -52,6 +54,19 @@ def on_order_shipped(event: OrderShipped) -> None:
         order_shipped_email.enqueue(order_id=event.order.id)
 
 
+def on_shipment_corrected(event: ShipmentCorrected) -> None:
+    """Queue the customer's corrected tracking email when the correction changed what the
+    tracking email says (the tracking ID or the carrier; a corrected ship date or postage
+    cost is not the customer's concern) and there is a tracking ID to tell."""
+    order, previous = event.order, event.previous
+    if not order.tracking_id:
+        return
+    if (order.tracking_id, order.carrier) == (previous.tracking_id, previous.carrier):
+        return
+    if order_email_recipients(order):
+        shipment_corrected_email.enqueue(order_id=order.id, history_event_id=event.history_event_id)
+
+
 def on_order_changed(event: OrderChanged) -> None:
     notify_order_changed(change=event)
 
@@ -73,6 +88,7 @@ def register() -> None:
     """Subscribe the handlers above (idempotent)."""
     subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
     subscribe(OrderShipped, on_order_shipped)
+    subscribe(ShipmentCorrected, on_shipment_corrected)
     subscribe(OrderChanged, on_order_changed)
     subscribe(OrderDeleted, on_order_deleted)
     subscribe(AddressErrorRaised, on_address_error)

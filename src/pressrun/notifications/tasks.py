@@ -33,6 +33,7 @@ from pressrun.notifications.services import (
     notify_hold_orders,
     notify_order_placed,
     notify_order_shipped,
+    notify_shipment_corrected,
     sender_address,
 )
 from pressrun.orders.models import Order, OrderStatus
@@ -66,6 +67,17 @@ def order_shipped_email(*, order_id: int) -> int:
     if order is None:
         return 0
     return len(notify_order_shipped(order=order))
+
+
+@task()
+def shipment_corrected_email(*, order_id: int, history_event_id: int) -> int:
+    """Queue the corrected tracking email of a shipped order whose shipment an operator
+    corrected (the correction's history entry is `history_event_id`). Returns how many
+    emails were queued."""
+    order = Order.objects.select_related("publisher").filter(id=order_id).first()
+    if order is None:
+        return 0
+    return len(notify_shipment_corrected(order=order, history_event_id=history_event_id))
 
 
 @task()

@@ -1,0 +1,238 @@
+"""An operator's correction of a shipped order's tracking is told to whoever got the tracking
+email: once per correction however often its task runs, only when the tracking number or the
+carrier changed, and as the tracking email itself when none had gone out yet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core import mail
+
+from pressrun.fulfillment.services import fulfillment_move
+from pressrun.notifications.models import EmailKind, OutgoingEmail
+from pressrun.notifications.services import notify_order_shipped
+from pressrun.notifications.tasks import order_shipped_email, shipment_corrected_email
+from pressrun.orders.models import FulfillmentState as S
+from pressrun.orders.models import Order, OrderEvent
+from tests.fulfillment.support import ship, today
+
+pytestmark = pytest.mark.django_db
+
+# Tasks written as rows for a worker, none run: the tests' immediate backend runs each task
+# as it is queued.
+QUEUED_ONLY = {
+    "default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend", "QUEUES": ["default"]}
+}
+
+
+def correct(capture: Any, order: Order, **shipment: Any) -> list[Any]:
+    """The operator's correction, its follow-up work run as the worker would; the emails it
+    sent."""
+    mail.outbox.clear()
+    details = {"ship_date": today(), "tracking_id": "", "carrier": "", **shipment}
+    with capture(execute=True):
+        fulfillment_move(
+            order_id=order.id, to=S.SHIPPED, actor="operator:ann", correction=True, **details
+        )
+    return list(mail.outbox)
+
+
+def shipped(capture: Any, order: Order, **shipment: Any) -> None:
+    with capture(execute=True):
+        ship(order, **shipment)
+
+
+def ship_before_its_email(order: Order, **shipment: Any) -> Order:
+    """Ship the order as if its tracking email task had not yet run: the tests' immediate
+    task backend writes the email at once, so the row is taken back out."""
+    shipped = ship(order, **shipment)
+    OutgoingEmail.objects.filter(order=order, kind=EmailKind.ORDER_SHIPPED).delete()
+    mail.outbox.clear()
+    return shipped
+
+
+def tracking_rows(order: Order) -> list[tuple[str, str]]:
+    return list(
+        OutgoingEmail.objects.filter(order=order, kind=EmailKind.ORDER_SHIPPED)
+        .order_by("id")
+        .values_list("key", "subject")
+    )
+
+
+def test_a_corrected_tracking_number_is_sent_once_with_the_new_number(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    (message,) = correct(capture, order, tracking_id="1Z 999", carrier="UPS")
+    assert message.to == ["ann@example.com"]
+    assert message.subject == f"Your order {order.id}: corrected tracking"
+    assert (
+        f"The tracking details of your order {order.id} from Acme Discs have been corrected: "
+        f"please use these instead of the ones we sent before. It shipped on {today():%Y-%m-%d}."
+    ) in message.body
+    assert "Tracking number (UPS): 1Z 999\nTrack your package: https://www.ups.com/" in message.body
+    assert "9400 1" not in message.body
+    [(html, _)] = message.alternatives
+    assert "Tracking number (UPS): <strong>1Z 999</strong>" in str(html)
+    assert "have been corrected" in str(html)
+    correction = OrderEvent.objects.filter(order=order, kind="shipment_corrected").get()
+    assert tracking_rows(order) == [
+        (f"order_shipped:{order.id}:customer", f"Your order {order.id} has shipped"),
+        (
+            f"order_shipped:{order.id}:{correction.id}:customer",
+            f"Your order {order.id}: corrected tracking",
+        ),
+    ]
+    # The task again (a retry, a second worker): nothing more is sent.
+    mail.outbox.clear()
+    shipment_corrected_email.call(order_id=order.id, history_event_id=correction.id)
+    order_shipped_email.call(order_id=order.id)
+    assert mail.outbox == []
+    assert len(tracking_rows(order)) == 2
+
+
+def test_each_correction_is_told(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    (first,) = correct(capture, order, tracking_id="9400 2", carrier="USPS")
+    (second,) = correct(capture, order, tracking_id="9400 3", carrier="USPS")
+    assert "Tracking number (USPS): 9400 2\n" in first.body
+    assert "Tracking number (USPS): 9400 3\n" in second.body
+    assert len(tracking_rows(order)) == 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ship_date": "the day before"},
+        {"postage_cost": Decimal("8.10")},
+        {"service": "Priority Mail"},
+    ],
+)
+def test_a_correction_that_leaves_number_and_carrier_sends_nothing(
+    *,
+    make_account: Any,
+    make_project: Any,
+    place: Any,
+    django_capture_on_commit_callbacks: Any,
+    change: dict[str, Any],
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    if "ship_date" in change:
+        change = {"ship_date": today() - timedelta(days=1)}
+    sent = correct(capture, order, tracking_id="9400 1", carrier="USPS", **change)
+    assert sent == []
+    assert len(tracking_rows(order)) == 1
+    assert OrderEvent.objects.filter(order=order, kind="shipment_corrected").count() == 1
+
+
+def test_a_letter_given_a_tracking_number_gets_the_tracking_email(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order)  # no tracking number: no tracking email
+    assert tracking_rows(order) == []
+    (message,) = correct(capture, order, tracking_id="9400 7", carrier="USPS")
+    assert message.subject == f"Your order {order.id} has shipped"
+    assert "Tracking number (USPS): 9400 7\n" in message.body
+    assert tracking_rows(order) == [
+        (f"order_shipped:{order.id}:customer", f"Your order {order.id} has shipped")
+    ]
+
+
+def test_a_correction_before_the_tracking_email_was_written_sends_one_email(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    ship_before_its_email(order, tracking_id="9400 1", carrier="USPS")
+    (message,) = correct(capture, order, tracking_id="1Z 999", carrier="UPS")
+    assert message.subject == f"Your order {order.id} has shipped"
+    assert "Tracking number (UPS): 1Z 999\n" in message.body
+    # The shipment's own task, run late, finds the email written.
+    mail.outbox.clear()
+    order_shipped_email.call(order_id=order.id)
+    assert mail.outbox == []
+    assert len(tracking_rows(order)) == 1
+
+
+def test_no_email_where_the_order_sends_none(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher), send_notification_email=False)
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    assert correct(capture, order, tracking_id="1Z 999", carrier="UPS") == []
+    assert tracking_rows(order) == []
+
+
+def test_the_task_for_an_unknown_order_or_entry_sends_nothing(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    mail.outbox.clear()
+    assert shipment_corrected_email.call(order_id=999_999, history_event_id=1) == 0
+    assert shipment_corrected_email.call(order_id=order.id, history_event_id=999_999) == 0
+    assert mail.outbox == []
+
+
+def test_a_tracking_email_rendered_before_the_correction_but_written_after_is_corrected(
+    *,
+    make_account: Any,
+    make_project: Any,
+    place: Any,
+    django_capture_on_commit_callbacks: Any,
+    settings: Any,
+) -> None:
+    """The shipment's task read the order just before the correction committed and wrote
+    its email just after: what the email names decides, not when it was written."""
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    as_shipped = ship_before_its_email(order, tracking_id="9400 1", carrier="USPS")
+    immediate = settings.TASKS
+    settings.TASKS = QUEUED_ONLY  # the correction's task is queued, not run yet
+    fulfillment_move(
+        order_id=order.id,
+        to=S.SHIPPED,
+        actor="operator:ann",
+        correction=True,
+        ship_date=today(),
+        tracking_id="1Z 999",
+        carrier="UPS",
+    )
+    settings.TASKS = immediate
+    correction = OrderEvent.objects.filter(order=order, kind="shipment_corrected").get()
+    with capture(execute=True):
+        notify_order_shipped(order=as_shipped)  # the order as the late task read it
+    [late] = mail.outbox
+    assert "Tracking number (USPS): 9400 1\n" in late.body
+    assert OutgoingEmail.objects.get(key=f"order_shipped:{order.id}:customer").created_at > (
+        correction.at
+    )
+    mail.outbox.clear()
+    with capture(execute=True):
+        assert shipment_corrected_email.call(order_id=order.id, history_event_id=correction.id) == 1
+    (corrected,) = mail.outbox
+    assert corrected.subject == f"Your order {order.id}: corrected tracking"
+    assert "Tracking number (UPS): 1Z 999\n" in corrected.body
