@@ -27,6 +27,7 @@ ALL_EVENTS = [
     "order.released",
     "order.shipped",
     "order.address_error",
+    "order.shipment_corrected",
 ]
 
 

@@ -193,6 +193,71 @@ def test_the_tracking_url_is_the_carriers(
     assert [(b["tracking_id"], b["carrier"], b["tracking_url"]) for b in bodies] == shipments
 
 
+def test_a_corrected_shipment_is_its_own_event_with_the_corrected_details(
+    publisher: Any, cd: Any, connect: Callable[..., str], place: Any
+) -> None:
+    connect(publisher, event_types=[E.ORDER_SHIPPED, E.ORDER_SHIPMENT_CORRECTED])
+    order = place(publisher, cd)
+    today = timezone.now().date()
+    ship(order, ship_date=today, tracking_id="9400 1", carrier="USPS", service="First-Class")
+    fulfillment_move(
+        order_id=order.id,
+        to=FulfillmentState.SHIPPED,
+        actor="operator:ann",
+        correction=True,
+        ship_date=today,
+        tracking_id="1Z999AA10123456784",
+        carrier="UPS",
+        service="Ground",
+    )
+    shipped, corrected = WebhookDelivery.objects.order_by("id")
+    assert (shipped.event_type, corrected.event_type) == (
+        "order.shipped",
+        "order.shipment_corrected",
+    )
+    assert json.loads(shipped.body)["order"]["shipment"]["tracking_id"] == "9400 1"
+    body = json.loads(corrected.body)
+    assert body["type"] == "order.shipment_corrected"
+    assert body["order"]["status"] == "SHIPPED"
+    assert body["order"]["shipment"] == {
+        "ship_date": today.isoformat(),
+        "carrier": "UPS",
+        "service": "Ground",
+        "tracking_id": "1Z999AA10123456784",
+        "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+    }
+    # The same correction again changes nothing and tells nothing.
+    fulfillment_move(
+        order_id=order.id,
+        to=FulfillmentState.SHIPPED,
+        actor="operator:ann",
+        correction=True,
+        ship_date=today,
+        tracking_id="1Z999AA10123456784",
+        carrier="UPS",
+        service="Ground",
+    )
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_an_endpoint_without_the_correction_event_gets_none(
+    publisher: Any, cd: Any, connect: Callable[..., str], place: Any
+) -> None:
+    connect(publisher, event_types=[E.ORDER_SHIPPED])
+    order = place(publisher, cd)
+    ship(order, tracking_id="9400 1", carrier="USPS")
+    fulfillment_move(
+        order_id=order.id,
+        to=FulfillmentState.SHIPPED,
+        actor="operator:ann",
+        correction=True,
+        ship_date=timezone.now().date(),
+        tracking_id="9400 2",
+        carrier="USPS",
+    )
+    assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["order.shipped"]
+
+
 def _project_copy(project: Any, publisher: Any) -> dict[str, Any]:
     return {
         "publisher": publisher,

@@ -29,6 +29,7 @@ ALL = [
     "order.released",
     "order.shipped",
     "order.address_error",
+    "order.shipment_corrected",
 ]
 
 

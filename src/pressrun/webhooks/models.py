@@ -25,6 +25,10 @@ class WebhookEventType(models.TextChoices):
     ORDER_RELEASED = "order.released", "Order released (a HOLD order was paid)"
     ORDER_SHIPPED = "order.shipped", "Order shipped (with tracking when known)"
     ORDER_ADDRESS_ERROR = "order.address_error", "Address error (the order stopped)"
+    ORDER_SHIPMENT_CORRECTED = (
+        "order.shipment_corrected",
+        "Shipment corrected (an operator changed a shipped order's tracking or ship details)",
+    )
 
 
 # The test event of the "Send test event" button; not subscribable, sent once, never retried.

@@ -6,7 +6,13 @@ transaction when the publisher's endpoint takes that event (an outbox)."""
 from __future__ import annotations
 
 from pressrun.core.events import PreparedWrite, subscribe
-from pressrun.orders.events import AddressErrorRaised, OrderPaid, OrderPlaced, OrderShipped
+from pressrun.orders.events import (
+    AddressErrorRaised,
+    OrderPaid,
+    OrderPlaced,
+    OrderShipped,
+    ShipmentCorrected,
+)
 from pressrun.orders.models import OrderStatus
 from pressrun.webhooks.models import WebhookEventType
 from pressrun.webhooks.services import webhook_event_queue
@@ -62,9 +68,19 @@ def on_address_error(event: AddressErrorRaised) -> None:
     )
 
 
+def on_shipment_corrected(event: ShipmentCorrected) -> None:
+    """order.shipment_corrected: the body's `shipment` is the corrected one."""
+    webhook_event_queue(
+        publisher_id=event.order.publisher_id,
+        event_type=WebhookEventType.ORDER_SHIPMENT_CORRECTED,
+        order=event.order,
+    )
+
+
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
     subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
     subscribe(OrderPaid, on_order_paid)
     subscribe(OrderShipped, on_order_shipped)
     subscribe(AddressErrorRaised, on_address_error)
+    subscribe(ShipmentCorrected, on_shipment_corrected)
