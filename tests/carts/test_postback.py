@@ -30,7 +30,8 @@ from pressrun.carts.shopify.client import (
 )
 from pressrun.carts.tasks import postback_send
 from pressrun.core.tasks import backoff_seconds
-from pressrun.orders.models import Order
+from pressrun.fulfillment.services import fulfillment_move
+from pressrun.orders.models import FulfillmentState, Order
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import order_place
 from tests.carts.shopify_admin_emulator import ShopifyAdminEmulator, shopify_admin_api
@@ -539,3 +540,135 @@ def test_an_outdated_api_version_is_logged(
         "Shopify answered with API version 2025-10 instead of 2025-07: the requested version "
         "is no longer supported; set PRESSRUN_SHOPIFY_ADMIN_API_VERSION to a current one."
     ) in caplog.text
+
+
+def correct(order: Order, **shipment: Any) -> None:
+    """An operator's correction of the shipped order's shipment."""
+    fulfillment_move(
+        order_id=order.id,
+        to=FulfillmentState.SHIPPED,
+        actor="operator:ann",
+        correction=True,
+        ship_date=timezone.now().date(),
+        **shipment,
+    )
+
+
+def test_a_corrected_tracking_number_is_put_on_the_fulfillment_shopify_has(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    fulfillment_id = emulator.orders[gid][0].fulfillments[0].id
+    with transaction.atomic():
+        correct(order, tracking_id="1Z999AA10123456784", carrier="UPS", service="Ground")
+        # Queued in the correction's transaction.
+        assert CartPostback.objects.get(order=order).state == PostbackState.PENDING
+        assert len(queued_runs()) == 1
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    create, update = emulator.mutations
+    assert create.operation == "fulfillmentCreate"
+    assert (update.operation, update.variables) == (
+        "fulfillmentTrackingInfoUpdate",
+        {
+            "fulfillmentId": fulfillment_id,
+            "trackingInfoInput": {
+                "number": "1Z999AA10123456784",
+                "company": "UPS",
+                "url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+            },
+            "notifyCustomer": False,
+        },
+    )
+    postback = CartPostback.objects.get(order=order)
+    assert (postback.state, postback.tracking_id, postback.remote_id, postback.attempts) == (
+        PostbackState.SENT,
+        "1Z999AA10123456784",
+        fulfillment_id,
+        1,
+    )
+    assert [f.id for f in emulator.orders[gid][0].fulfillments] == [fulfillment_id]
+    # The task again, and the sweep: nothing more is sent.
+    postback_send.call(postback_id=postback.id, attempt=2)
+    assert len(emulator.mutations) == 2
+    assert queued_runs() == []
+
+
+def test_a_rerun_after_shopify_took_the_correction_sends_nothing_more(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed after Shopify answered the update but before the row said so: the
+    fulfillment carries the number already, so the run only records it."""
+    emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    run_next(monkeypatch)
+    correct(order, tracking_id="9400100000000000000002", carrier="USPS")
+    run = queued_runs()[0]
+    postback_send.call(**run.args_kwargs["kwargs"])
+    CartPostback.objects.filter(order=order).update(
+        state=PostbackState.PENDING, tracking_id="9400100000000000000001"
+    )
+    assert postback_send.call(**run.args_kwargs["kwargs"]) == PostbackState.SENT
+    assert [m.operation for m in emulator.mutations] == [
+        "fulfillmentCreate",
+        "fulfillmentTrackingInfoUpdate",
+    ]
+
+
+def test_a_correction_before_the_post_back_went_out_sends_the_corrected_tracking_once(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    correct(order, tracking_id="1Z999AA10123456784", carrier="UPS")
+    assert len(queued_runs()) == 1  # the shipment's own run only
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    (create,) = emulator.mutations
+    assert create.variables["fulfillment"]["trackingInfo"]["number"] == "1Z999AA10123456784"
+    assert CartPostback.objects.get(order=order).tracking_id == "1Z999AA10123456784"
+
+
+@pytest.mark.parametrize(
+    "shipment",
+    [
+        # The same number: a corrected service, or carrier spelling.
+        {"tracking_id": "9400100000000000000001", "carrier": "USPS", "service": "Priority"},
+        # No number now (a letter): Shopify keeps the one it has.
+        {"tracking_id": "", "carrier": "USPS"},
+    ],
+)
+def test_a_correction_that_leaves_shopify_nothing_to_change_queues_nothing(
+    emulator: ShopifyAdminEmulator,
+    place: Callable[..., Order],
+    monkeypatch: pytest.MonkeyPatch,
+    shipment: dict[str, str],
+) -> None:
+    emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    run_next(monkeypatch)
+    correct(order, **shipment)
+    assert queued_runs() == []
+    assert CartPostback.objects.get(order=order).state == PostbackState.SENT
+
+
+def test_a_correction_whose_fulfillment_was_cancelled_in_shopify_gives_up_saying_so(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    run_next(monkeypatch)
+    emulator.orders[gid][0].fulfillments[0].status = "CANCELLED"
+    correct(order, tracking_id="9400100000000000000002", carrier="USPS")
+    assert run_next(monkeypatch)[1] == PostbackState.GAVE_UP
+    postback = CartPostback.objects.get(order=order)
+    assert postback.last_error == (
+        f"The fulfillment pressrun made in Shopify order {SHOPIFY_ORDER_ID} is gone (cancelled "
+        "in Shopify?): the corrected tracking was not sent."
+    )
+    assert [m.operation for m in emulator.mutations] == ["fulfillmentCreate"]

@@ -10,9 +10,14 @@ class CartsConfig(AppConfig):
         # The sweeps for deliveries left pending and post-backs left unfinished with no task;
         # `pressrun worker` starts every registered periodic task (core.tasks: core imports
         # no app). Tracking back to the cart an order came from is queued with the shipped
-        # move, by the OrderShipped subscriber, and with each package a publisher's warehouse
-        # reports, by the WarehouseShipmentRecorded subscriber (warehouses imports no cart).
-        from pressrun.carts.postback import on_order_shipped, on_warehouse_shipment_recorded
+        # move, by the OrderShipped subscriber, again after an operator's correction of it
+        # (ShipmentCorrected), and with each package a publisher's warehouse reports, by the
+        # WarehouseShipmentRecorded subscriber (warehouses imports no cart).
+        from pressrun.carts.postback import (
+            on_order_shipped,
+            on_shipment_corrected,
+            on_warehouse_shipment_recorded,
+        )
         from pressrun.carts.services import delivery_bodies_expire
         from pressrun.carts.tasks import (
             STALE_DELIVERY_SWEEP_INTERVAL,
@@ -22,10 +27,11 @@ class CartsConfig(AppConfig):
         )
         from pressrun.core.events import subscribe
         from pressrun.core.tasks import register_housekeeping, register_periodic_task
-        from pressrun.orders.events import OrderShipped
+        from pressrun.orders.events import OrderShipped, ShipmentCorrected
         from pressrun.warehouses.events import WarehouseShipmentRecorded
 
         subscribe(OrderShipped, on_order_shipped)
+        subscribe(ShipmentCorrected, on_shipment_corrected)
         subscribe(WarehouseShipmentRecorded, on_warehouse_shipment_recorded)
         register_periodic_task(requeue_stale_deliveries, interval=STALE_DELIVERY_SWEEP_INTERVAL)
         register_periodic_task(

@@ -38,6 +38,14 @@ every post-back of its packages is finished: sent, or not supported (a cart with
 shipping API has nothing more to receive, so the order is as done as it will be). One that
 gave up keeps the order partially shipped until "Send again" gets it through.
 
+An operator's **correction** of a shipped order's tracking (`ShipmentCorrected`):
+`on_shipment_corrected`. A post-back still to be sent reads the order's tracking when it runs,
+so nothing changes for it. One already sent with other tracking goes back to pending, and
+its run puts the corrected tracking on the Shopify fulfillments it made (`remote_id`) with
+`fulfillmentTrackingInfoUpdate`, skipping any that already carry it. One that gave up stays
+so ("Send again" sends the tracking as it is then). A correction that removes the tracking
+number (a letter) is not sent: Shopify keeps the number it has.
+
 Shopify, idempotent by looking first: the task reads the order's fulfillment orders, their
 line items (with what is left to fulfil of each) and their fulfillments (with tracking and
 line items).
@@ -88,7 +96,7 @@ from pressrun.carts.shopify.client import (
 )
 from pressrun.core.faults import fault_point
 from pressrun.core.tasks import backoff_seconds
-from pressrun.orders.events import OrderShipped
+from pressrun.orders.events import OrderShipped, ShipmentCorrected
 from pressrun.orders.models import Mode, Order, Source
 from pressrun.orders.tracking import carrier_for
 from pressrun.warehouses.events import WarehouseShipmentRecorded
@@ -128,6 +136,12 @@ def on_order_shipped(event: OrderShipped) -> None:
     """The subscriber (registered in CartsConfig.ready): queue the post-back of an order
     from a cart, in the move's transaction."""
     postback_queue(order=event.order)
+
+
+def on_shipment_corrected(event: ShipmentCorrected) -> None:
+    """The subscriber (registered in CartsConfig.ready): send the corrected tracking of an
+    order whose post-back already went out, in the correction's transaction."""
+    postback_correct(order=event.order)
 
 
 def on_warehouse_shipment_recorded(event: WarehouseShipmentRecorded) -> None:
@@ -285,6 +299,37 @@ def _close_if_posted(warehouse_order_id: int) -> bool:
     if waiting:
         return False
     return warehouse_order_close(order_id=order.id)
+
+
+def postback_correct(*, order: Order) -> CartPostback | None:
+    """Send the order's post-back again after an operator corrected its tracking, when it
+    went out with other tracking: back to pending, attempts from 1, its task queued; its run
+    corrects the tracking of the fulfillments it made (`_send_correction`). Returns the
+    post-back, or None when none needs it (none sent yet: it will send the tracking as it
+    is; none at all; the same tracking; no tracking number now)."""
+    from pressrun.carts.tasks import postback_send
+
+    if not order.tracking_id:
+        return None
+    with transaction.atomic():
+        postback = (
+            CartPostback.objects.select_for_update()
+            .filter(order=order, state=PostbackState.SENT)
+            .exclude(remote_id="")
+            .exclude(tracking_id=order.tracking_id)
+            .first()
+        )
+        if postback is None:
+            return None
+        CartPostback.objects.filter(id=postback.id).update(
+            state=PostbackState.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            last_error="",
+            updated_at=_now(),
+        )
+        postback_send.enqueue(postback_id=postback.id)
+    return postback
 
 
 def postback_retry(*, postback_id: int) -> bool:
@@ -484,9 +529,55 @@ def _send(postback: CartPostback) -> str:
     fulfillment_orders = client.order_fulfillment(order_id=target.external_ref)
     if fulfillment_orders is None:
         raise PostbackImpossible(f"Shopify has no order {target.external_ref} in {target.store}.")
+    if _is_correction(postback):
+        return _send_correction(postback, fulfillment_orders, client, target)
     if postback.lines:
         return _send_lines(postback, client, fulfillment_orders, target)
     return _send_whole(client, fulfillment_orders, target)
+
+
+def _is_correction(postback: CartPostback) -> bool:
+    """Whether the post-back went out before (Shopify's fulfillments are on the row) with
+    other tracking than the order's now: an operator corrected it (`postback_correct`)."""
+    order = postback.order
+    return (
+        order is not None
+        and bool(postback.remote_id)
+        and bool(order.tracking_id)
+        and postback.tracking_id != order.tracking_id
+    )
+
+
+def _send_correction(
+    postback: CartPostback,
+    fulfillment_orders: list[FulfillmentOrder],
+    client: ShopifyAdminClient,
+    target: _Target,
+) -> str:
+    """Put the corrected tracking on the fulfillments this post-back made; one that carries
+    it already (an earlier run got through) is left as it is."""
+    tracking = target.tracking
+    assert tracking is not None  # the order has a tracking number (_is_correction)
+    made = set(postback.remote_id.split())
+    ours = [
+        fulfillment
+        for fulfillment_order in fulfillment_orders
+        for fulfillment in fulfillment_order.fulfillments
+        if fulfillment.id in made and fulfillment.status == "SUCCESS"
+    ]
+    if not ours:
+        raise PostbackImpossible(
+            f"The fulfillment pressrun made in Shopify order {target.external_ref} is gone "
+            "(cancelled in Shopify?): the corrected tracking was not sent."
+        )
+    for fulfillment in ours:
+        if tracking.number not in fulfillment.numbers:
+            client.tracking_update(
+                fulfillment_id=fulfillment.id,
+                tracking=tracking,
+                notify_customer=target.notify_customer,
+            )
+    return " ".join(fulfillment.id for fulfillment in ours)
 
 
 def _send_whole(
