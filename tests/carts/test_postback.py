@@ -635,7 +635,7 @@ def test_a_correction_before_the_post_back_went_out_sends_the_corrected_tracking
 @pytest.mark.parametrize(
     "shipment",
     [
-        # The same number: a corrected service, or carrier spelling.
+        # The same number and carrier: a corrected service.
         {"tracking_id": "9400100000000000000001", "carrier": "USPS", "service": "Priority"},
         # No number now (a letter): Shopify keeps the one it has.
         {"tracking_id": "", "carrier": "USPS"},
@@ -656,19 +656,136 @@ def test_a_correction_that_leaves_shopify_nothing_to_change_queues_nothing(
     assert CartPostback.objects.get(order=order).state == PostbackState.SENT
 
 
-def test_a_correction_whose_fulfillment_was_cancelled_in_shopify_gives_up_saying_so(
-    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("reopened", [True, False])
+def test_a_correction_whose_fulfillment_was_cancelled_in_shopify_fulfils_what_is_open(
+    emulator: ShopifyAdminEmulator,
+    place: Callable[..., Order],
+    monkeypatch: pytest.MonkeyPatch,
+    reopened: bool,
 ) -> None:
+    """Cancelling a fulfillment in Shopify opens its fulfillment order again: the corrected
+    tracking then fulfils it anew, as a first post-back would; with nothing open, the
+    post-back gives up saying so."""
     gid = emulator.add_order(SHOPIFY_ORDER_ID)
     order = place()
     ship(order, tracking_id="9400100000000000000001", carrier="USPS")
     run_next(monkeypatch)
-    emulator.orders[gid][0].fulfillments[0].status = "CANCELLED"
+    fulfillment_order = emulator.orders[gid][0]
+    fulfillment_order.fulfillments[0].status = "CANCELLED"
+    if reopened:
+        fulfillment_order.status = "OPEN"
     correct(order, tracking_id="9400100000000000000002", carrier="USPS")
-    assert run_next(monkeypatch)[1] == PostbackState.GAVE_UP
+    _, state = run_next(monkeypatch)
     postback = CartPostback.objects.get(order=order)
-    assert postback.last_error == (
-        f"The fulfillment pressrun made in Shopify order {SHOPIFY_ORDER_ID} is gone (cancelled "
-        "in Shopify?): the corrected tracking was not sent."
+    if reopened:
+        assert state == PostbackState.SENT
+        first, second = emulator.mutations
+        assert (first.operation, second.operation) == ("fulfillmentCreate", "fulfillmentCreate")
+        assert second.variables["fulfillment"]["trackingInfo"]["number"] == (
+            "9400100000000000000002"
+        )
+        assert postback.remote_id == fulfillment_order.fulfillments[1].id
+        assert postback.tracking_id == "9400100000000000000002"
+    else:
+        assert state == PostbackState.GAVE_UP
+        assert postback.last_error == (
+            f"No fulfillment order of Shopify order {SHOPIFY_ORDER_ID} can be fulfilled "
+            "(their statuses: CLOSED)."
+        )
+        assert [m.operation for m in emulator.mutations] == ["fulfillmentCreate"]
+
+
+def test_a_correction_made_while_the_tracking_was_being_sent_is_sent_after_it(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The correction commits after Shopify answered the first send and before the row says
+    sent: it found nothing sent to correct; the run, finishing, sees the order changed and
+    queues itself again."""
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+
+    def correct_meanwhile(point: str) -> None:
+        if point == "postback_sent_before_recorded":
+            correct(order, tracking_id="9400100000000000000002", carrier="USPS")
+
+    monkeypatch.setattr(postback_module, "fault_point", correct_meanwhile)
+    assert run_next(monkeypatch)[1] == PostbackState.SENT  # what the run did
+    postback = CartPostback.objects.get(order=order)
+    assert (postback.state, postback.tracking_id) == (
+        PostbackState.PENDING,
+        "9400100000000000000001",
     )
-    assert [m.operation for m in emulator.mutations] == ["fulfillmentCreate"]
+    assert len(queued_runs()) == 1
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    _, update = emulator.mutations
+    assert update.operation == "fulfillmentTrackingInfoUpdate"
+    assert update.variables["fulfillmentId"] == emulator.orders[gid][0].fulfillments[0].id
+    assert update.variables["trackingInfoInput"]["number"] == "9400100000000000000002"
+    postback.refresh_from_db()
+    assert (postback.state, postback.tracking_id) == (PostbackState.SENT, "9400100000000000000002")
+    assert queued_runs() == []
+
+
+def test_a_correction_after_a_send_that_died_before_recording_it_updates_that_fulfillment(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shopify made the fulfillment, the worker died before the row said so (no ids on it),
+    then the tracking was corrected: the fulfillment carrying the number first sent is the
+    one to correct, not a reason to give up."""
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    [run] = queued_runs()
+
+    def die(point: str) -> None:
+        if point == "postback_sent_before_recorded":
+            raise KeyboardInterrupt  # stands for the worker's death: nothing more runs
+
+    monkeypatch.setattr(postback_module, "fault_point", die)
+    with pytest.raises(KeyboardInterrupt):
+        postback_send.call(**run.args_kwargs["kwargs"])
+    monkeypatch.undo()
+    postback = CartPostback.objects.get(order=order)
+    assert (postback.state, postback.remote_id) == (PostbackState.PENDING, "")
+    correct(order, tracking_id="1Z999AA10123456784", carrier="UPS")
+    assert postback_send.call(**run.args_kwargs["kwargs"]) == PostbackState.SENT
+    _, update = emulator.mutations
+    fulfillment_id = emulator.orders[gid][0].fulfillments[0].id
+    assert (update.operation, update.variables["fulfillmentId"]) == (
+        "fulfillmentTrackingInfoUpdate",
+        fulfillment_id,
+    )
+    postback.refresh_from_db()
+    assert (postback.state, postback.remote_id, postback.tracking_id) == (
+        PostbackState.SENT,
+        fulfillment_id,
+        "1Z999AA10123456784",
+    )
+
+
+def test_a_corrected_carrier_with_the_same_number_is_sent(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="1Z999AA10123456784", carrier="USPS")
+    run_next(monkeypatch)
+    assert CartPostback.objects.get(order=order).carrier == "USPS"
+    correct(order, tracking_id="1Z999AA10123456784", carrier="UPS")
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    _, update = emulator.mutations
+    assert update.variables["trackingInfoInput"] == {
+        "number": "1Z999AA10123456784",
+        "company": "UPS",
+        "url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+    }
+    assert emulator.orders[gid][0].fulfillments[0].tracking == [
+        update.variables["trackingInfoInput"]
+    ]
+    postback = CartPostback.objects.get(order=order)
+    assert (postback.state, postback.carrier) == (PostbackState.SENT, "UPS")
+    # Sent again by hand-made pending (a repeated task): Shopify has it, nothing more.
+    CartPostback.objects.filter(id=postback.id).update(state=PostbackState.PENDING, carrier="USPS")
+    postback_send.call(postback_id=postback.id, attempt=1)
+    assert len(emulator.mutations) == 2

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from django.core import mail
 
 from pressrun.fulfillment.services import fulfillment_move
-from pressrun.notifications.models import EmailKind, OutgoingEmail
+from pressrun.notifications import services, subscribers
+from pressrun.notifications.models import EmailKind, EmailStatus, OutgoingEmail
 from pressrun.notifications.services import notify_order_shipped
 from pressrun.notifications.tasks import order_shipped_email, shipment_corrected_email
 from pressrun.orders.models import FulfillmentState as S
@@ -236,3 +238,77 @@ def test_a_tracking_email_rendered_before_the_correction_but_written_after_is_co
     (corrected,) = mail.outbox
     assert corrected.subject == f"Your order {order.id}: corrected tracking"
     assert "Tracking number (UPS): 1Z 999\n" in corrected.body
+
+
+def test_a_tracking_email_written_while_the_correction_looked_is_corrected(
+    make_account: Any,
+    make_project: Any,
+    place: Any,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The correction's task found no tracking email; the shipment's own task, with the order
+    as it read it before the correction, wrote one before the correction's could: the key
+    is taken, and what that email names decides."""
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    as_shipped = ship_before_its_email(order, tracking_id="9400 1", carrier="USPS")
+    real = services._queue_tracking_email
+
+    def late_task_first(**kwargs: Any) -> Any:
+        real(
+            order=as_shipped,
+            recipient=kwargs["recipient"],
+            context=services._tracking_context(as_shipped),
+        )
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "_queue_tracking_email", late_task_first)
+    sent = correct(capture, order, tracking_id="1Z 999", carrier="UPS")
+    assert [m.subject for m in sent] == [
+        f"Your order {order.id} has shipped",
+        f"Your order {order.id}: corrected tracking",
+    ]
+    assert "Tracking number (USPS): 9400 1\n" in sent[0].body
+    assert "Tracking number (UPS): 1Z 999\n" in sent[1].body
+
+
+def test_a_tracking_email_that_could_not_be_sent_is_not_corrected_but_sent_anew(
+    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    OutgoingEmail.objects.filter(key=f"order_shipped:{order.id}:customer").update(
+        status=EmailStatus.FAILED
+    )
+    (message,) = correct(capture, order, tracking_id="1Z 999", carrier="UPS")
+    assert message.subject == f"Your order {order.id} has shipped"
+    assert "have been corrected" not in message.body
+    assert "Tracking number (UPS): 1Z 999\n" in message.body
+
+
+def test_no_task_is_queued_for_a_correction_the_customer_need_not_hear_of(
+    make_account: Any,
+    make_project: Any,
+    place: Any,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    publisher = make_account(balance="100", company="Acme Discs")
+    order = place(publisher, make_project(publisher))
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    queued: list[Any] = []
+    monkeypatch.setattr(
+        subscribers,
+        "shipment_corrected_email",
+        SimpleNamespace(enqueue=lambda **kwargs: queued.append(kwargs)),
+    )
+    correct(capture, order, tracking_id="9400 1", carrier="USPS", service="Priority Mail")
+    assert queued == []
+    correct(capture, order, tracking_id="9400 2", carrier="USPS")
+    correction = OrderEvent.objects.filter(order=order, kind="shipment_corrected").latest("id")
+    assert queued == [{"order_id": order.id, "history_event_id": correction.id}]

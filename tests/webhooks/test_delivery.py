@@ -258,6 +258,29 @@ def test_an_endpoint_without_the_correction_event_gets_none(
     assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["order.shipped"]
 
 
+def test_a_corrected_postage_cost_alone_is_no_event(
+    publisher: Any, cd: Any, connect: Callable[..., str], place: Any
+) -> None:
+    connect(publisher)
+    order = place(publisher, cd)
+    today = timezone.now().date()
+    ship(order, ship_date=today, tracking_id="9400 1", carrier="USPS")
+    fulfillment_move(
+        order_id=order.id,
+        to=FulfillmentState.SHIPPED,
+        actor="operator:ann",
+        correction=True,
+        ship_date=today,
+        tracking_id="9400 1",
+        carrier="USPS",
+        postage_cost=Decimal("8.10"),
+    )
+    assert list(WebhookDelivery.objects.order_by("id").values_list("event_type", flat=True)) == [
+        "order.placed",
+        "order.shipped",
+    ]
+
+
 def _project_copy(project: Any, publisher: Any) -> dict[str, Any]:
     return {
         "publisher": publisher,

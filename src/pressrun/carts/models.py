@@ -316,7 +316,9 @@ class CartPostback(models.Model):
         max_length=200, blank=True, help_text="The tracking number this post-back sends."
     )
     carrier = models.CharField(
-        max_length=100, blank=True, help_text="A warehouse's package: the carrier it named."
+        max_length=100,
+        blank=True,
+        help_text="The carrier this post-back sends (a warehouse's package: the one it named).",
     )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)

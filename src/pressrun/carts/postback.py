@@ -39,10 +39,14 @@ shipping API has nothing more to receive, so the order is as done as it will be)
 gave up keeps the order partially shipped until "Send again" gets it through.
 
 An operator's **correction** of a shipped order's tracking (`ShipmentCorrected`):
-`on_shipment_corrected`. A post-back still to be sent reads the order's tracking when it runs,
-so nothing changes for it. One already sent with other tracking goes back to pending, and
-its run puts the corrected tracking on the Shopify fulfillments it made (`remote_id`) with
-`fulfillmentTrackingInfoUpdate`, skipping any that already carry it. One that gave up stays
+`on_shipment_corrected`. A post-back still to be sent reads the order's tracking when it
+runs; one already sent with another tracking number or carrier goes back to pending. A run
+that finds the order's tracking changed since an earlier run reached Shopify puts the
+corrected tracking on the fulfillments that run made (by the ids the row recorded, or by the
+number it sent, should it have died before recording them) with
+`fulfillmentTrackingInfoUpdate`, skipping any that carry it already; with none of them left
+(cancelled in Shopify) it fulfils what is open, as a first run would. A run that committed
+its "sent" while a correction was made is queued again by `_finish`. One that gave up stays
 so ("Send again" sends the tracking as it is then). A correction that removes the tracking
 number (a letter) is not sent: Shopify keeps the number it has.
 
@@ -87,6 +91,7 @@ from pressrun.carts.models import (
 )
 from pressrun.carts.shopify.client import (
     SHOPIFY_COMPANY,
+    Fulfillment,
     FulfillmentOrder,
     ShopifyAdminClient,
     ShopifyRefused,
@@ -250,7 +255,12 @@ def postback_queue(*, order: Order) -> CartPostback | None:
         return _write(
             cart=cart,
             lookup={"order": order},
-            values={"tracking_id": order.tracking_id, "cart_order": cart_order, "lines": lines},
+            values={
+                "tracking_id": order.tracking_id,
+                "carrier": order.carrier,
+                "cart_order": cart_order,
+                "lines": lines,
+            },
         )
 
 
@@ -303,10 +313,11 @@ def _close_if_posted(warehouse_order_id: int) -> bool:
 
 def postback_correct(*, order: Order) -> CartPostback | None:
     """Send the order's post-back again after an operator corrected its tracking, when it
-    went out with other tracking: back to pending, attempts from 1, its task queued; its run
-    corrects the tracking of the fulfillments it made (`_send_correction`). Returns the
+    went out with another tracking number or carrier: back to pending, attempts from 1, its
+    task queued; its run corrects the fulfillments it made (`_send_correction`). Returns the
     post-back, or None when none needs it (none sent yet: it will send the tracking as it
-    is; none at all; the same tracking; no tracking number now)."""
+    is then; none at all; the same tracking; no tracking number now). Called with the
+    order's row locked (the correction's transaction), as `_finish` takes it."""
     from pressrun.carts.tasks import postback_send
 
     if not order.tracking_id:
@@ -315,11 +326,9 @@ def postback_correct(*, order: Order) -> CartPostback | None:
         postback = (
             CartPostback.objects.select_for_update()
             .filter(order=order, state=PostbackState.SENT)
-            .exclude(remote_id="")
-            .exclude(tracking_id=order.tracking_id)
             .first()
         )
-        if postback is None:
+        if postback is None or not _tracking_changed(postback, order):
             return None
         CartPostback.objects.filter(id=postback.id).update(
             state=PostbackState.PENDING,
@@ -330,6 +339,19 @@ def postback_correct(*, order: Order) -> CartPostback | None:
         )
         postback_send.enqueue(postback_id=postback.id)
     return postback
+
+
+def _tracking_changed(postback: CartPostback, order: Order) -> bool:
+    """Whether the order's tracking is other than what the post-back holds (sent, or to be
+    sent)."""
+    return _other_tracking(order, tracking_id=postback.tracking_id, carrier=postback.carrier)
+
+
+def _other_tracking(order: Order, *, tracking_id: str, carrier: str) -> bool:
+    """Whether the order's tracking number differs from `tracking_id`, or its carrier from
+    `carrier` where one was recorded (post-backs of orders written before carriers were
+    recorded for them have none)."""
+    return order.tracking_id != tracking_id or (bool(carrier) and order.carrier != carrier)
 
 
 def postback_retry(*, postback_id: int) -> bool:
@@ -392,12 +414,13 @@ def _finish(postback: CartPostback, *, state: str, error: str = "", remote_id: s
         "next_attempt_at": None,
         "updated_at": now,
     }
+    sent = postback.order
     if state == PostbackState.SENT:
         values |= {"sent_at": now, "remote_id": remote_id[:200]}
-        if postback.order is not None:
-            # What was sent: the order's tracking as it is now (an operator's correction made
-            # before the post-back went out is what Shopify got).
-            values["tracking_id"] = postback.order.tracking_id
+        if sent is not None:
+            # What was sent: the order's tracking as this run read it (an operator's
+            # correction made before the post-back went out is what Shopify got).
+            values |= {"tracking_id": sent.tracking_id, "carrier": sent.carrier}
     else:
         logger.warning("post-back %s (%s): %s", postback.id, _shipment_name(postback), error)
     with transaction.atomic():
@@ -405,11 +428,27 @@ def _finish(postback: CartPostback, *, state: str, error: str = "", remote_id: s
         if shipment is not None:
             # The warehouse order's row lock before the row: see _close_if_posted.
             WarehouseOrder.objects.select_for_update().filter(id=shipment.order_id).first()
+        again = False
+        if sent is not None and state == PostbackState.SENT:
+            # The order's row lock before the row, as a correction takes them: a correction
+            # that committed while this run was sending found the row not yet sent and left
+            # it to this run, which sent what it had read. Then it is sent again.
+            now_order = Order.objects.select_for_update().filter(id=sent.id).first()
+            if now_order is not None and now_order.tracking_id:
+                again = _other_tracking(
+                    now_order, tracking_id=sent.tracking_id, carrier=sent.carrier
+                )
+            if again:
+                values |= {"state": PostbackState.PENDING, "attempts": 0}
         finished = (
             CartPostback.objects.filter(id=postback.id)
             .exclude(state__in=FINISHED_STATES)
             .update(**values)
         )
+        if finished and again:
+            from pressrun.carts.tasks import postback_send
+
+            postback_send.enqueue(postback_id=postback.id)
         if finished and shipment is not None and state == PostbackState.SENT:
             _close_if_posted(shipment.order_id)
 
@@ -529,55 +568,52 @@ def _send(postback: CartPostback) -> str:
     fulfillment_orders = client.order_fulfillment(order_id=target.external_ref)
     if fulfillment_orders is None:
         raise PostbackImpossible(f"Shopify has no order {target.external_ref} in {target.store}.")
-    if _is_correction(postback):
-        return _send_correction(postback, fulfillment_orders, client, target)
+    earlier = _earlier_fulfillments(postback, fulfillment_orders)
+    if earlier:
+        return _send_correction(earlier, client, target)
     if postback.lines:
         return _send_lines(postback, client, fulfillment_orders, target)
     return _send_whole(client, fulfillment_orders, target)
 
 
-def _is_correction(postback: CartPostback) -> bool:
-    """Whether the post-back went out before (Shopify's fulfillments are on the row) with
-    other tracking than the order's now: an operator corrected it (`postback_correct`)."""
+def _earlier_fulfillments(
+    postback: CartPostback, fulfillment_orders: list[FulfillmentOrder]
+) -> list[Fulfillment]:
+    """When the order's tracking changed since an earlier run of this post-back reached
+    Shopify (an operator's correction), the fulfillments that run made: by the ids the row
+    recorded, or by the number it sent, for a run that died before recording them. Empty
+    otherwise, or when none of them is left (cancelled in Shopify)."""
     order = postback.order
-    return (
-        order is not None
-        and bool(postback.remote_id)
-        and bool(order.tracking_id)
-        and postback.tracking_id != order.tracking_id
-    )
-
-
-def _send_correction(
-    postback: CartPostback,
-    fulfillment_orders: list[FulfillmentOrder],
-    client: ShopifyAdminClient,
-    target: _Target,
-) -> str:
-    """Put the corrected tracking on the fulfillments this post-back made; one that carries
-    it already (an earlier run got through) is left as it is."""
-    tracking = target.tracking
-    assert tracking is not None  # the order has a tracking number (_is_correction)
+    if order is None or not order.tracking_id or not _tracking_changed(postback, order):
+        return []
     made = set(postback.remote_id.split())
-    ours = [
+    return [
         fulfillment
         for fulfillment_order in fulfillment_orders
         for fulfillment in fulfillment_order.fulfillments
-        if fulfillment.id in made and fulfillment.status == "SUCCESS"
-    ]
-    if not ours:
-        raise PostbackImpossible(
-            f"The fulfillment pressrun made in Shopify order {target.external_ref} is gone "
-            "(cancelled in Shopify?): the corrected tracking was not sent."
+        if fulfillment.status == "SUCCESS"
+        and (
+            fulfillment.id in made
+            or (bool(postback.tracking_id) and postback.tracking_id in fulfillment.numbers)
         )
-    for fulfillment in ours:
-        if tracking.number not in fulfillment.numbers:
+    ]
+
+
+def _send_correction(
+    earlier: list[Fulfillment], client: ShopifyAdminClient, target: _Target
+) -> str:
+    """Put the corrected tracking on the fulfillments an earlier run made; one that carries
+    it already (an earlier correction's run got through) is left as it is."""
+    tracking = target.tracking
+    assert tracking is not None  # the order has a tracking number (_earlier_fulfillments)
+    for fulfillment in earlier:
+        if (tracking.number, tracking.company) not in fulfillment.tracking:
             client.tracking_update(
                 fulfillment_id=fulfillment.id,
                 tracking=tracking,
                 notify_customer=target.notify_customer,
             )
-    return " ".join(fulfillment.id for fulfillment in ours)
+    return " ".join(fulfillment.id for fulfillment in earlier)
 
 
 def _send_whole(

@@ -28,7 +28,7 @@ from pressrun.accounts.models import Publisher
 from pressrun.core.faults import fault_point
 from pressrun.core.money import ZERO, format_money
 from pressrun.core.selectors import public_base_url
-from pressrun.notifications.models import EmailKind, OutgoingEmail
+from pressrun.notifications.models import EmailKind, EmailStatus, OutgoingEmail
 from pressrun.notifications.selectors import emails_claimable, stranded_email_ids
 from pressrun.orders.address import country_name
 from pressrun.orders.events import OrderChanged, OrderDeleted
@@ -310,10 +310,11 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
     tracking ID, or its email was not yet written) gets the tracking email itself, which
     shows the shipment as it is now. One whose latest tracking email names other details
     gets the corrected tracking email ("The tracking details ... have been corrected"),
-    keyed by the correction; one whose latest names these already (written after the
-    correction) gets nothing. What an email names is read from its text, not from when it
-    was written: a tracking task that read the order just before the correction committed
-    may write its email just after. Nothing for an order no longer SHIPPED, without a
+    keyed by the correction; one whose latest names these already gets nothing, and one
+    whose latest could not be sent gets the tracking email under the correction's key.
+    What an email names is read from its text, not from when it was written: a tracking
+    task that read the order just before the correction committed may write its email
+    just after, even after this looked. Nothing for an order no longer SHIPPED, without a
     tracking ID, or for an unknown history entry."""
     if order.status != OrderStatus.SHIPPED or not order.tracking_id:
         return []
@@ -326,35 +327,49 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
     # "Tracking number (UPS): 1Z 999" as order_shipped.txt renders it.
     carrier = f" ({context['tracking_carrier']})" if context["tracking_carrier"] else ""
     current = f"Tracking number{carrier}: {context['tracking_id']}\n"
-    latest: dict[str, str] = {}
-    for key, text in (
-        OutgoingEmail.objects.filter(
-            order=order, kind=EmailKind.ORDER_SHIPPED, key__startswith=f"{EmailKind.ORDER_SHIPPED}:"
-        )
-        .order_by("id")
-        .values_list("key", "text")
-    ):
-        latest[key.rsplit(":", 1)[-1]] = text  # by role, the last written wins
+    latest = _latest_tracking_emails(order)
     queued = []
     for recipient in recipients:
         told = latest.get(recipient.role)
         if told is None:
             email = _queue_tracking_email(order=order, recipient=recipient, context=context)
-        elif current in told:
+            if email is None:
+                # Its key was taken meanwhile: the shipment's own task wrote it, perhaps
+                # with the details from before the correction.
+                told = _latest_tracking_emails(order).get(recipient.role)
+        if told is None or (told.status != EmailStatus.FAILED and current in told.text):
             continue
-        else:
-            email = _queue_order_email(
-                order=order,
-                kind=EmailKind.ORDER_SHIPPED,
-                recipient=recipient,
-                subject=f"Your order {order.id}: corrected tracking",
-                template="order_shipped",
-                context={**context, "corrected": True},
-                key=f"{EmailKind.ORDER_SHIPPED}:{order.id}:{history_event_id}:{recipient.role}",
-            )
+        email = _queue_order_email(
+            order=order,
+            kind=EmailKind.ORDER_SHIPPED,
+            recipient=recipient,
+            subject=(
+                f"Your order {order.id} has shipped"
+                if told.status == EmailStatus.FAILED
+                else f"Your order {order.id}: corrected tracking"
+            ),
+            template="order_shipped",
+            # A tracking email that never went out is not one to correct.
+            context={**context, "corrected": told.status != EmailStatus.FAILED},
+            key=f"{EmailKind.ORDER_SHIPPED}:{order.id}:{history_event_id}:{recipient.role}",
+        )
         if email is not None:
             queued.append(email)
     return queued
+
+
+def _latest_tracking_emails(order: Order) -> dict[str, OutgoingEmail]:
+    """The order's latest tracking email by recipient role ("customer", "publisher")."""
+    latest: dict[str, OutgoingEmail] = {}
+    for email in (
+        OutgoingEmail.objects.filter(
+            order=order, kind=EmailKind.ORDER_SHIPPED, key__startswith=f"{EmailKind.ORDER_SHIPPED}:"
+        )
+        .only("key", "text", "status")
+        .order_by("id")
+    ):
+        latest[email.key.rsplit(":", 1)[-1]] = email
+    return latest
 
 
 def _tracking_context(order: Order) -> dict[str, Any]:

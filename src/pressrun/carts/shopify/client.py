@@ -148,6 +148,8 @@ class Fulfillment:
     numbers: tuple[str, ...]  # the tracking numbers it carries
     # (order line item gid, quantity) of each of its fulfillment line items
     line_items: tuple[tuple[str, int], ...] = ()
+    # (number, company) of each of its tracking infos
+    tracking: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,11 @@ def fulfillment_orders_from(data: dict[str, Any]) -> list[FulfillmentOrder] | No
                 line_items=tuple(
                     (str(_dict(item.get("lineItem")).get("id", "")), _int(item.get("quantity")))
                     for item in _nodes(fulfillment.get("fulfillmentLineItems"))
+                ),
+                tracking=tuple(
+                    (str(info.get("number")), str(info.get("company") or ""))
+                    for info in _list(fulfillment.get("trackingInfo"))
+                    if isinstance(info, dict) and info.get("number")
                 ),
             )
             for fulfillment in _nodes(node.get("fulfillments"))
