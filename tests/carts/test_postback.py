@@ -30,12 +30,11 @@ from pressrun.carts.shopify.client import (
 )
 from pressrun.carts.tasks import postback_send
 from pressrun.core.tasks import backoff_seconds
-from pressrun.fulfillment.services import fulfillment_move
-from pressrun.orders.models import FulfillmentState, Order
+from pressrun.orders.models import Order
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import order_place
 from tests.carts.shopify_admin_emulator import ShopifyAdminEmulator, shopify_admin_api
-from tests.fulfillment.support import ship
+from tests.fulfillment.support import correct_shipment, ship
 
 TOKEN = "shpat_0123456789abcdef0123456789abcdef"
 SHOP = "artist-a"
@@ -542,18 +541,6 @@ def test_an_outdated_api_version_is_logged(
     ) in caplog.text
 
 
-def correct(order: Order, **shipment: Any) -> None:
-    """An operator's correction of the shipped order's shipment."""
-    fulfillment_move(
-        order_id=order.id,
-        to=FulfillmentState.SHIPPED,
-        actor="operator:ann",
-        correction=True,
-        ship_date=timezone.now().date(),
-        **shipment,
-    )
-
-
 def test_a_corrected_tracking_number_is_put_on_the_fulfillment_shopify_has(
     emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -563,7 +550,7 @@ def test_a_corrected_tracking_number_is_put_on_the_fulfillment_shopify_has(
     assert run_next(monkeypatch)[1] == PostbackState.SENT
     fulfillment_id = emulator.orders[gid][0].fulfillments[0].id
     with transaction.atomic():
-        correct(order, tracking_id="1Z999AA10123456784", carrier="UPS", service="Ground")
+        correct_shipment(order, tracking_id="1Z999AA10123456784", carrier="UPS", service="Ground")
         # Queued in the correction's transaction.
         assert CartPostback.objects.get(order=order).state == PostbackState.PENDING
         assert len(queued_runs()) == 1
@@ -605,7 +592,7 @@ def test_a_rerun_after_shopify_took_the_correction_sends_nothing_more(
     order = place()
     ship(order, tracking_id="9400100000000000000001", carrier="USPS")
     run_next(monkeypatch)
-    correct(order, tracking_id="9400100000000000000002", carrier="USPS")
+    correct_shipment(order, tracking_id="9400100000000000000002", carrier="USPS")
     run = queued_runs()[0]
     postback_send.call(**run.args_kwargs["kwargs"])
     CartPostback.objects.filter(order=order).update(
@@ -624,7 +611,7 @@ def test_a_correction_before_the_post_back_went_out_sends_the_corrected_tracking
     emulator.add_order(SHOPIFY_ORDER_ID)
     order = place()
     ship(order, tracking_id="9400100000000000000001", carrier="USPS")
-    correct(order, tracking_id="1Z999AA10123456784", carrier="UPS")
+    correct_shipment(order, tracking_id="1Z999AA10123456784", carrier="UPS")
     assert len(queued_runs()) == 1  # the shipment's own run only
     assert run_next(monkeypatch)[1] == PostbackState.SENT
     (create,) = emulator.mutations
@@ -651,7 +638,7 @@ def test_a_correction_that_leaves_shopify_nothing_to_change_queues_nothing(
     order = place()
     ship(order, tracking_id="9400100000000000000001", carrier="USPS")
     run_next(monkeypatch)
-    correct(order, **shipment)
+    correct_shipment(order, **shipment)
     assert queued_runs() == []
     assert CartPostback.objects.get(order=order).state == PostbackState.SENT
 
@@ -674,7 +661,7 @@ def test_a_correction_whose_fulfillment_was_cancelled_in_shopify_fulfils_what_is
     fulfillment_order.fulfillments[0].status = "CANCELLED"
     if reopened:
         fulfillment_order.status = "OPEN"
-    correct(order, tracking_id="9400100000000000000002", carrier="USPS")
+    correct_shipment(order, tracking_id="9400100000000000000002", carrier="USPS")
     _, state = run_next(monkeypatch)
     postback = CartPostback.objects.get(order=order)
     if reopened:
@@ -707,7 +694,7 @@ def test_a_correction_made_while_the_tracking_was_being_sent_is_sent_after_it(
 
     def correct_meanwhile(point: str) -> None:
         if point == "postback_sent_before_recorded":
-            correct(order, tracking_id="9400100000000000000002", carrier="USPS")
+            correct_shipment(order, tracking_id="9400100000000000000002", carrier="USPS")
 
     monkeypatch.setattr(postback_module, "fault_point", correct_meanwhile)
     assert run_next(monkeypatch)[1] == PostbackState.SENT  # what the run did
@@ -748,7 +735,7 @@ def test_a_correction_after_a_send_that_died_before_recording_it_updates_that_fu
     monkeypatch.undo()
     postback = CartPostback.objects.get(order=order)
     assert (postback.state, postback.remote_id) == (PostbackState.PENDING, "")
-    correct(order, tracking_id="1Z999AA10123456784", carrier="UPS")
+    correct_shipment(order, tracking_id="1Z999AA10123456784", carrier="UPS")
     assert postback_send.call(**run.args_kwargs["kwargs"]) == PostbackState.SENT
     _, update = emulator.mutations
     fulfillment_id = emulator.orders[gid][0].fulfillments[0].id
@@ -772,7 +759,7 @@ def test_a_corrected_carrier_with_the_same_number_is_sent(
     ship(order, tracking_id="1Z999AA10123456784", carrier="USPS")
     run_next(monkeypatch)
     assert CartPostback.objects.get(order=order).carrier == "USPS"
-    correct(order, tracking_id="1Z999AA10123456784", carrier="UPS")
+    correct_shipment(order, tracking_id="1Z999AA10123456784", carrier="UPS")
     assert run_next(monkeypatch)[1] == PostbackState.SENT
     _, update = emulator.mutations
     assert update.variables["trackingInfoInput"] == {

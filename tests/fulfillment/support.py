@@ -54,6 +54,30 @@ def ship(
     ).order
 
 
+def correct_shipment(
+    order: Order | int,
+    *,
+    ship_date: date | None = None,
+    tracking_id: str = "",
+    carrier: str = "",
+    actor: str = "operator:ann",
+    **details: Any,
+) -> Order:
+    """An operator's correction of the shipped order's shipment (today unless `ship_date`;
+    `service`, `postage_cost` as `fulfillment_move` takes them)."""
+    order_id = order if isinstance(order, int) else order.id
+    return fulfillment_move(
+        order_id=order_id,
+        to=S.SHIPPED,
+        actor=actor,
+        correction=True,
+        ship_date=ship_date or today(),
+        tracking_id=tracking_id,
+        carrier=carrier,
+        **details,
+    ).order
+
+
 def flag_address(order: Order | int, description: str, *, actor: str = "operator:test") -> Order:
     """Put the order in address error with `description`."""
     order_id = order if isinstance(order, int) else order.id

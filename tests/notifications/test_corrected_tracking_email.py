@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from pressrun.fulfillment.services import fulfillment_move
 from pressrun.notifications import services, subscribers
 from pressrun.notifications.models import EmailKind, EmailStatus, OutgoingEmail
 from pressrun.notifications.services import notify_order_shipped
 from pressrun.notifications.tasks import order_shipped_email, shipment_corrected_email
-from pressrun.orders.models import FulfillmentState as S
 from pressrun.orders.models import Order, OrderEvent
-from tests.fulfillment.support import ship, today
+from tests.fulfillment.support import correct_shipment, ship, today
 
 pytestmark = pytest.mark.django_db
 
@@ -30,15 +28,19 @@ QUEUED_ONLY = {
 }
 
 
+@pytest.fixture
+def order(make_account: Any, make_project: Any, place: Any) -> Order:
+    """A paid order of a publisher that sends its customers' emails."""
+    publisher = make_account(balance="100", company="Acme Discs")
+    return place(publisher, make_project(publisher))
+
+
 def correct(capture: Any, order: Order, **shipment: Any) -> list[Any]:
     """The operator's correction, its follow-up work run as the worker would; the emails it
     sent."""
     mail.outbox.clear()
-    details = {"ship_date": today(), "tracking_id": "", "carrier": "", **shipment}
     with capture(execute=True):
-        fulfillment_move(
-            order_id=order.id, to=S.SHIPPED, actor="operator:ann", correction=True, **details
-        )
+        correct_shipment(order, **shipment)
     return list(mail.outbox)
 
 
@@ -65,11 +67,9 @@ def tracking_rows(order: Order) -> list[tuple[str, str]]:
 
 
 def test_a_corrected_tracking_number_is_sent_once_with_the_new_number(
-    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+    order: Order, django_capture_on_commit_callbacks: Any
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order, tracking_id="9400 1", carrier="USPS")
     (message,) = correct(capture, order, tracking_id="1Z 999", carrier="UPS")
     assert message.to == ["ann@example.com"]
@@ -99,12 +99,8 @@ def test_a_corrected_tracking_number_is_sent_once_with_the_new_number(
     assert len(tracking_rows(order)) == 2
 
 
-def test_each_correction_is_told(
-    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_each_correction_is_told(order: Order, django_capture_on_commit_callbacks: Any) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order, tracking_id="9400 1", carrier="USPS")
     (first,) = correct(capture, order, tracking_id="9400 2", carrier="USPS")
     (second,) = correct(capture, order, tracking_id="9400 3", carrier="USPS")
@@ -123,15 +119,11 @@ def test_each_correction_is_told(
 )
 def test_a_correction_that_leaves_number_and_carrier_sends_nothing(
     *,
-    make_account: Any,
-    make_project: Any,
-    place: Any,
+    order: Order,
     django_capture_on_commit_callbacks: Any,
     change: dict[str, Any],
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order, tracking_id="9400 1", carrier="USPS")
     if "ship_date" in change:
         change = {"ship_date": today() - timedelta(days=1)}
@@ -142,11 +134,9 @@ def test_a_correction_that_leaves_number_and_carrier_sends_nothing(
 
 
 def test_a_letter_given_a_tracking_number_gets_the_tracking_email(
-    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+    order: Order, django_capture_on_commit_callbacks: Any
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order)  # no tracking number: no tracking email
     assert tracking_rows(order) == []
     (message,) = correct(capture, order, tracking_id="9400 7", carrier="USPS")
@@ -158,11 +148,9 @@ def test_a_letter_given_a_tracking_number_gets_the_tracking_email(
 
 
 def test_a_correction_before_the_tracking_email_was_written_sends_one_email(
-    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+    order: Order, django_capture_on_commit_callbacks: Any
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     ship_before_its_email(order, tracking_id="9400 1", carrier="USPS")
     (message,) = correct(capture, order, tracking_id="1Z 999", carrier="UPS")
     assert message.subject == f"Your order {order.id} has shipped"
@@ -186,11 +174,9 @@ def test_no_email_where_the_order_sends_none(
 
 
 def test_the_task_for_an_unknown_order_or_entry_sends_nothing(
-    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+    order: Order, django_capture_on_commit_callbacks: Any
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order, tracking_id="9400 1", carrier="USPS")
     mail.outbox.clear()
     assert shipment_corrected_email.call(order_id=999_999, history_event_id=1) == 0
@@ -200,29 +186,17 @@ def test_the_task_for_an_unknown_order_or_entry_sends_nothing(
 
 def test_a_tracking_email_rendered_before_the_correction_but_written_after_is_corrected(
     *,
-    make_account: Any,
-    make_project: Any,
-    place: Any,
+    order: Order,
     django_capture_on_commit_callbacks: Any,
     settings: Any,
 ) -> None:
     """The shipment's task read the order just before the correction committed and wrote
     its email just after: what the email names decides, not when it was written."""
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     as_shipped = ship_before_its_email(order, tracking_id="9400 1", carrier="USPS")
     immediate = settings.TASKS
     settings.TASKS = QUEUED_ONLY  # the correction's task is queued, not run yet
-    fulfillment_move(
-        order_id=order.id,
-        to=S.SHIPPED,
-        actor="operator:ann",
-        correction=True,
-        ship_date=today(),
-        tracking_id="1Z 999",
-        carrier="UPS",
-    )
+    correct_shipment(order, tracking_id="1Z 999", carrier="UPS")
     settings.TASKS = immediate
     correction = OrderEvent.objects.filter(order=order, kind="shipment_corrected").get()
     with capture(execute=True):
@@ -241,9 +215,7 @@ def test_a_tracking_email_rendered_before_the_correction_but_written_after_is_co
 
 
 def test_a_tracking_email_written_while_the_correction_looked_is_corrected(
-    make_account: Any,
-    make_project: Any,
-    place: Any,
+    order: Order,
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -251,8 +223,6 @@ def test_a_tracking_email_written_while_the_correction_looked_is_corrected(
     as it read it before the correction, wrote one before the correction's could: the key
     is taken, and what that email names decides."""
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     as_shipped = ship_before_its_email(order, tracking_id="9400 1", carrier="USPS")
     real = services._queue_tracking_email
 
@@ -275,11 +245,9 @@ def test_a_tracking_email_written_while_the_correction_looked_is_corrected(
 
 
 def test_a_tracking_email_that_could_not_be_sent_is_not_corrected_but_sent_anew(
-    make_account: Any, make_project: Any, place: Any, django_capture_on_commit_callbacks: Any
+    order: Order, django_capture_on_commit_callbacks: Any
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order, tracking_id="9400 1", carrier="USPS")
     OutgoingEmail.objects.filter(key=f"order_shipped:{order.id}:customer").update(
         status=EmailStatus.FAILED
@@ -291,15 +259,11 @@ def test_a_tracking_email_that_could_not_be_sent_is_not_corrected_but_sent_anew(
 
 
 def test_no_task_is_queued_for_a_correction_the_customer_need_not_hear_of(
-    make_account: Any,
-    make_project: Any,
-    place: Any,
+    order: Order,
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     capture = django_capture_on_commit_callbacks
-    publisher = make_account(balance="100", company="Acme Discs")
-    order = place(publisher, make_project(publisher))
     shipped(capture, order, tracking_id="9400 1", carrier="USPS")
     queued: list[Any] = []
     monkeypatch.setattr(

@@ -40,7 +40,7 @@ from pressrun.webhooks.services import (
     webhooks_requeue_stranded,
 )
 from pressrun.webhooks.signing import signature
-from tests.fulfillment.support import close_window, ship
+from tests.fulfillment.support import close_window, correct_shipment, ship
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,15 +200,8 @@ def test_a_corrected_shipment_is_its_own_event_with_the_corrected_details(
     order = place(publisher, cd)
     today = timezone.now().date()
     ship(order, ship_date=today, tracking_id="9400 1", carrier="USPS", service="First-Class")
-    fulfillment_move(
-        order_id=order.id,
-        to=FulfillmentState.SHIPPED,
-        actor="operator:ann",
-        correction=True,
-        ship_date=today,
-        tracking_id="1Z999AA10123456784",
-        carrier="UPS",
-        service="Ground",
+    correct_shipment(
+        order, ship_date=today, tracking_id="1Z999AA10123456784", carrier="UPS", service="Ground"
     )
     shipped, corrected = WebhookDelivery.objects.order_by("id")
     assert (shipped.event_type, corrected.event_type) == (
@@ -227,15 +220,8 @@ def test_a_corrected_shipment_is_its_own_event_with_the_corrected_details(
         "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
     }
     # The same correction again changes nothing and tells nothing.
-    fulfillment_move(
-        order_id=order.id,
-        to=FulfillmentState.SHIPPED,
-        actor="operator:ann",
-        correction=True,
-        ship_date=today,
-        tracking_id="1Z999AA10123456784",
-        carrier="UPS",
-        service="Ground",
+    correct_shipment(
+        order, ship_date=today, tracking_id="1Z999AA10123456784", carrier="UPS", service="Ground"
     )
     assert WebhookDelivery.objects.count() == 2
 
@@ -246,15 +232,7 @@ def test_an_endpoint_without_the_correction_event_gets_none(
     connect(publisher, event_types=[E.ORDER_SHIPPED])
     order = place(publisher, cd)
     ship(order, tracking_id="9400 1", carrier="USPS")
-    fulfillment_move(
-        order_id=order.id,
-        to=FulfillmentState.SHIPPED,
-        actor="operator:ann",
-        correction=True,
-        ship_date=timezone.now().date(),
-        tracking_id="9400 2",
-        carrier="USPS",
-    )
+    correct_shipment(order, tracking_id="9400 2", carrier="USPS")
     assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["order.shipped"]
 
 
@@ -265,15 +243,8 @@ def test_a_corrected_postage_cost_alone_is_no_event(
     order = place(publisher, cd)
     today = timezone.now().date()
     ship(order, ship_date=today, tracking_id="9400 1", carrier="USPS")
-    fulfillment_move(
-        order_id=order.id,
-        to=FulfillmentState.SHIPPED,
-        actor="operator:ann",
-        correction=True,
-        ship_date=today,
-        tracking_id="9400 1",
-        carrier="USPS",
-        postage_cost=Decimal("8.10"),
+    correct_shipment(
+        order, ship_date=today, tracking_id="9400 1", carrier="USPS", postage_cost=Decimal("8.10")
     )
     assert list(WebhookDelivery.objects.order_by("id").values_list("event_type", flat=True)) == [
         "order.placed",
