@@ -776,3 +776,75 @@ def test_a_corrected_carrier_with_the_same_number_is_sent(
     CartPostback.objects.filter(id=postback.id).update(state=PostbackState.PENDING, carrier="USPS")
     postback_send.call(postback_id=postback.id, attempt=1)
     assert len(emulator.mutations) == 2
+
+
+def test_a_merchants_own_fulfillment_with_the_old_number_is_left_alone(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row names the fulfillment pressrun made: only that one gets the correction."""
+    from tests.carts.shopify_admin_emulator import EmulatedFulfillment
+
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    run_next(monkeypatch)
+    ours = emulator.orders[gid][0].fulfillments[0]
+    theirs = EmulatedFulfillment(
+        id="gid://shopify/Fulfillment/900", tracking=[{"number": "9400100000000000000001"}]
+    )
+    emulator.orders[gid][0].fulfillments.append(theirs)
+    correct_shipment(order, tracking_id="9400100000000000000002", carrier="USPS")
+    assert run_next(monkeypatch)[1] == PostbackState.SENT
+    _, update = emulator.mutations
+    assert update.variables["fulfillmentId"] == ours.id
+    assert theirs.tracking == [{"number": "9400100000000000000001"}]
+
+
+def test_a_run_that_sent_a_corrected_number_and_died_is_found_by_that_number(
+    emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shipped with T1, corrected to T2 before the post-back ran; the run sent T2 and died
+    before recording it; then corrected to T3: the fulfillment carrying T2 is corrected."""
+    gid = emulator.add_order(SHOPIFY_ORDER_ID)
+    order = place()
+    ship(order, tracking_id="9400100000000000000001", carrier="USPS")
+    correct_shipment(order, tracking_id="9400100000000000000002", carrier="USPS")
+    [run] = queued_runs()
+
+    def die(point: str) -> None:
+        if point == "postback_sent_before_recorded":
+            raise KeyboardInterrupt  # stands for the worker's death: nothing more runs
+
+    monkeypatch.setattr(postback_module, "fault_point", die)
+    with pytest.raises(KeyboardInterrupt):
+        postback_send.call(**run.args_kwargs["kwargs"])
+    monkeypatch.undo()
+    assert CartPostback.objects.get(order=order).tracking_id == "9400100000000000000002"
+    correct_shipment(order, tracking_id="9400100000000000000003", carrier="USPS")
+    assert postback_send.call(**run.args_kwargs["kwargs"]) == PostbackState.SENT
+    create, update = emulator.mutations
+    assert create.variables["fulfillment"]["trackingInfo"]["number"] == "9400100000000000000002"
+    assert update.variables["fulfillmentId"] == emulator.orders[gid][0].fulfillments[0].id
+    assert update.variables["trackingInfoInput"]["number"] == "9400100000000000000003"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_records_the_carrier_of_earlier_order_post_backs(
+    place: Callable[..., Order],
+) -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    same, renumbered = place(), place()
+    ship(same, tracking_id="9400100000000000000001", carrier="UPS")
+    ship(renumbered, tracking_id="9400100000000000000002", carrier="FedEx")
+    CartPostback.objects.update(carrier="")  # as written before carriers were recorded
+    CartPostback.objects.filter(order=renumbered).update(tracking_id="OLD")
+    executor = MigrationExecutor(connection)
+    executor.migrate([("carts", "0014_cart_postback_carrier_of_orders")])
+    executor = MigrationExecutor(connection)
+    executor.migrate([("carts", "0015_fill_order_postback_carriers")])
+    carriers = dict(CartPostback.objects.values_list("order_id", "carrier"))
+    assert carriers == {same.id: "UPS", renumbered.id: ""}
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

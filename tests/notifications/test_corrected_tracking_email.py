@@ -276,3 +276,31 @@ def test_no_task_is_queued_for_a_correction_the_customer_need_not_hear_of(
     correct(capture, order, tracking_id="9400 2", carrier="USPS")
     correction = OrderEvent.objects.filter(order=order, kind="shipment_corrected").latest("id")
     assert queued == [{"order_id": order.id, "history_event_id": correction.id}]
+
+
+def test_a_correction_after_one_whose_email_failed_is_still_told_as_a_correction(
+    order: Order, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The customer holds the first number (its email went out); the first correction's
+    email failed for good; the second correction is still "corrected tracking"."""
+    capture = django_capture_on_commit_callbacks
+    shipped(capture, order, tracking_id="9400 1", carrier="USPS")
+    correct(capture, order, tracking_id="9400 2", carrier="USPS")
+    OutgoingEmail.objects.filter(key__startswith=f"order_shipped:{order.id}:").exclude(
+        key=f"order_shipped:{order.id}:customer"
+    ).update(status=EmailStatus.FAILED)
+    (message,) = correct(capture, order, tracking_id="9400 3", carrier="USPS")
+    assert message.subject == f"Your order {order.id}: corrected tracking"
+    assert "Tracking number (USPS): 9400 3\n" in message.body
+
+
+def test_the_task_counts_the_email_it_queued(
+    order: Order, django_capture_on_commit_callbacks: Any
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    shipped(capture, order)  # a letter: no tracking email
+    correct(capture, order, tracking_id="9400 7", carrier="USPS")
+    correction = OrderEvent.objects.get(order=order, kind="shipment_corrected")
+    OutgoingEmail.objects.filter(order=order, kind=EmailKind.ORDER_SHIPPED).delete()
+    assert shipment_corrected_email.call(order_id=order.id, history_event_id=correction.id) == 1
+    assert shipment_corrected_email.call(order_id=order.id, history_event_id=correction.id) == 0

@@ -388,7 +388,12 @@ def postback_attempt(*, postback_id: int, attempt: int) -> AttemptResult:
         return AttemptResult("missing")
     if postback.state in FINISHED_STATES:
         return AttemptResult(postback.state)
-    CartPostback.objects.filter(id=postback_id).update(attempts=attempt, updated_at=_now())
+    started: dict[str, object] = {"attempts": attempt, "updated_at": _now()}
+    if postback.order is not None and not postback.remote_id:
+        # What this run sends, on the row before Shopify has it: should the run die after
+        # Shopify took it, a later correction's run finds that fulfillment by this number.
+        started |= {"tracking_id": postback.order.tracking_id, "carrier": postback.order.carrier}
+    CartPostback.objects.filter(id=postback_id).update(**started)
     try:
         remote_id = _send(postback)
     except ShopifyUnavailable as exc:
@@ -581,21 +586,24 @@ def _earlier_fulfillments(
 ) -> list[Fulfillment]:
     """When the order's tracking changed since an earlier run of this post-back reached
     Shopify (an operator's correction), the fulfillments that run made: by the ids the row
-    recorded, or by the number it sent, for a run that died before recording them. Empty
-    otherwise, or when none of them is left (cancelled in Shopify)."""
+    recorded; for a run that died before recording them, by the number it sent (the row
+    holds it from the run's start). Empty otherwise, or when none of them is left
+    (cancelled in Shopify)."""
     order = postback.order
     if order is None or not order.tracking_id or not _tracking_changed(postback, order):
         return []
     made = set(postback.remote_id.split())
+
+    def earlier(fulfillment: Fulfillment) -> bool:
+        if made:
+            return fulfillment.id in made
+        return bool(postback.tracking_id) and postback.tracking_id in fulfillment.numbers
+
     return [
         fulfillment
         for fulfillment_order in fulfillment_orders
         for fulfillment in fulfillment_order.fulfillments
-        if fulfillment.status == "SUCCESS"
-        and (
-            fulfillment.id in made
-            or (bool(postback.tracking_id) and postback.tracking_id in fulfillment.numbers)
-        )
+        if fulfillment.status == "SUCCESS" and earlier(fulfillment)
     ]
 
 

@@ -310,9 +310,10 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
     tracking ID, or its email was not yet written) gets the tracking email itself, which
     shows the shipment as it is now. One whose latest tracking email names other details
     gets the corrected tracking email ("The tracking details ... have been corrected"),
-    keyed by the correction; one whose latest names these already gets nothing, and one
-    whose latest could not be sent gets the tracking email under the correction's key.
-    What an email names is read from its text, not from when it was written: a tracking
+    keyed by the correction; one whose latest names these already gets nothing. One none of
+    whose tracking emails could be sent gets the tracking email under the correction's key,
+    without the corrected wording (there is nothing it was told to correct). What an email
+    names is read from its text, not from when it was written: a tracking
     task that read the order just before the correction committed may write its email
     just after, even after this looked. Nothing for an order no longer SHIPPED, without a
     tracking ID, or for an unknown history entry."""
@@ -327,30 +328,34 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
     # "Tracking number (UPS): 1Z 999" as order_shipped.txt renders it.
     carrier = f" ({context['tracking_carrier']})" if context["tracking_carrier"] else ""
     current = f"Tracking number{carrier}: {context['tracking_id']}\n"
-    latest = _latest_tracking_emails(order)
     queued = []
+    written = _tracking_emails(order)
     for recipient in recipients:
-        told = latest.get(recipient.role)
-        if told is None:
+        told = written.get(recipient.role, [])
+        if not told:
             email = _queue_tracking_email(order=order, recipient=recipient, context=context)
-            if email is None:
-                # Its key was taken meanwhile: the shipment's own task wrote it, perhaps
-                # with the details from before the correction.
-                told = _latest_tracking_emails(order).get(recipient.role)
-        if told is None or (told.status != EmailStatus.FAILED and current in told.text):
+            if email is not None:
+                queued.append(email)
+                continue
+            # Its key was taken meanwhile: the shipment's own task wrote it, perhaps with
+            # the details from before the correction.
+            told = _tracking_emails(order).get(recipient.role, [])
+        if not told or (told[-1].status != EmailStatus.FAILED and current in told[-1].text):
             continue
+        # Corrected wording when a tracking email may have reached the recipient; one that
+        # never went out is not one to correct.
+        corrected = any(email.status != EmailStatus.FAILED for email in told)
         email = _queue_order_email(
             order=order,
             kind=EmailKind.ORDER_SHIPPED,
             recipient=recipient,
             subject=(
-                f"Your order {order.id} has shipped"
-                if told.status == EmailStatus.FAILED
-                else f"Your order {order.id}: corrected tracking"
+                f"Your order {order.id}: corrected tracking"
+                if corrected
+                else f"Your order {order.id} has shipped"
             ),
             template="order_shipped",
-            # A tracking email that never went out is not one to correct.
-            context={**context, "corrected": told.status != EmailStatus.FAILED},
+            context={**context, "corrected": corrected},
             key=f"{EmailKind.ORDER_SHIPPED}:{order.id}:{history_event_id}:{recipient.role}",
         )
         if email is not None:
@@ -358,18 +363,21 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
     return queued
 
 
-def _latest_tracking_emails(order: Order) -> dict[str, OutgoingEmail]:
-    """The order's latest tracking email by recipient role ("customer", "publisher")."""
-    latest: dict[str, OutgoingEmail] = {}
+def _tracking_emails(order: Order) -> dict[str, list[OutgoingEmail]]:
+    """The order's tracking emails by recipient role ("customer", "publisher"), oldest
+    first."""
+    by_role: dict[str, list[OutgoingEmail]] = {}
     for email in (
         OutgoingEmail.objects.filter(
-            order=order, kind=EmailKind.ORDER_SHIPPED, key__startswith=f"{EmailKind.ORDER_SHIPPED}:"
+            order=order,
+            kind=EmailKind.ORDER_SHIPPED,
+            key__startswith=f"{EmailKind.ORDER_SHIPPED}:",
         )
         .only("key", "text", "status")
         .order_by("id")
     ):
-        latest[email.key.rsplit(":", 1)[-1]] = email
-    return latest
+        by_role.setdefault(email.key.rsplit(":", 1)[-1], []).append(email)
+    return by_role
 
 
 def _tracking_context(order: Order) -> dict[str, Any]:
