@@ -714,6 +714,21 @@ def test_a_correction_made_while_the_tracking_was_being_sent_is_sent_after_it(
     assert queued_runs() == []
 
 
+def die_after_shopify_took_it(run: DBTaskResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the queued post-back `run` as a worker that dies once Shopify made the
+    fulfillment, before the row says so (an exception stands for the death: nothing of the
+    run goes on)."""
+
+    def die(point: str) -> None:
+        if point == "postback_sent_before_recorded":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(postback_module, "fault_point", die)
+    with pytest.raises(KeyboardInterrupt):
+        postback_send.call(**run.args_kwargs["kwargs"])
+    monkeypatch.undo()
+
+
 def test_a_correction_after_a_send_that_died_before_recording_it_updates_that_fulfillment(
     emulator: ShopifyAdminEmulator, place: Callable[..., Order], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -725,14 +740,7 @@ def test_a_correction_after_a_send_that_died_before_recording_it_updates_that_fu
     ship(order, tracking_id="9400100000000000000001", carrier="USPS")
     [run] = queued_runs()
 
-    def die(point: str) -> None:
-        if point == "postback_sent_before_recorded":
-            raise KeyboardInterrupt  # stands for the worker's death: nothing more runs
-
-    monkeypatch.setattr(postback_module, "fault_point", die)
-    with pytest.raises(KeyboardInterrupt):
-        postback_send.call(**run.args_kwargs["kwargs"])
-    monkeypatch.undo()
+    die_after_shopify_took_it(run, monkeypatch)
     postback = CartPostback.objects.get(order=order)
     assert (postback.state, postback.remote_id) == (PostbackState.PENDING, "")
     correct_shipment(order, tracking_id="1Z999AA10123456784", carrier="UPS")
@@ -811,14 +819,7 @@ def test_a_run_that_sent_a_corrected_number_and_died_is_found_by_that_number(
     correct_shipment(order, tracking_id="9400100000000000000002", carrier="USPS")
     [run] = queued_runs()
 
-    def die(point: str) -> None:
-        if point == "postback_sent_before_recorded":
-            raise KeyboardInterrupt  # stands for the worker's death: nothing more runs
-
-    monkeypatch.setattr(postback_module, "fault_point", die)
-    with pytest.raises(KeyboardInterrupt):
-        postback_send.call(**run.args_kwargs["kwargs"])
-    monkeypatch.undo()
+    die_after_shopify_took_it(run, monkeypatch)
     assert CartPostback.objects.get(order=order).tracking_id == "9400100000000000000002"
     correct_shipment(order, tracking_id="9400100000000000000003", carrier="USPS")
     assert postback_send.call(**run.args_kwargs["kwargs"]) == PostbackState.SENT
