@@ -198,16 +198,6 @@ def _clean(
     return details
 
 
-def _shipment(order: Order) -> ShipmentDetails:
-    return ShipmentDetails(
-        ship_date=order.ship_date,
-        carrier=order.carrier,
-        service=order.service,
-        tracking_id=order.tracking_id,
-        postage_cost=order.postage_cost,
-    )
-
-
 def _same_shipment(order: Order, details: _Details) -> bool:
     """Whether a repeated move to shipped says what the order already records (a postage
     cost not given is not compared)."""
@@ -539,7 +529,7 @@ def _correct_shipment(order: Order, details: _Details, *, actor: str) -> MoveRes
     now = timezone.now()
     assert details.ship_date is not None
     _check_ship_date(order, details.ship_date, now=now)
-    previous = _shipment(order)
+    previous = ShipmentDetails.of(order)
     order.ship_date = details.ship_date
     order.tracking_id = details.tracking_id
     order.carrier = details.carrier

@@ -325,9 +325,7 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
     if not recipients:
         return []
     context = _tracking_context(order)
-    # "Tracking number (UPS): 1Z 999" as order_shipped.txt renders it.
-    carrier = f" ({context['tracking_carrier']})" if context["tracking_carrier"] else ""
-    current = f"Tracking number{carrier}: {context['tracking_id']}\n"
+    current = context["tracking_line"] + "\n"  # its own line of the text part
     queued = []
     written = _tracking_emails(order)
     for recipient in recipients:
@@ -387,6 +385,10 @@ def _tracking_context(order: Order) -> dict[str, Any]:
     context["tracking_id"] = link.tracking_id
     context["tracking_carrier"] = link.carrier
     context["tracking_url"] = link.url
+    # The text part's line, "Tracking number (UPS): 1Z 999": what a correction looks for in
+    # the emails sent before (`notify_shipment_corrected`).
+    carrier = f" ({link.carrier})" if link.carrier else ""
+    context["tracking_line"] = f"Tracking number{carrier}: {link.tracking_id}"
     return context
 
 

@@ -58,10 +58,8 @@ def on_shipment_corrected(event: ShipmentCorrected) -> None:
     """Queue the customer's corrected tracking email when the correction changed what the
     tracking email says (the tracking ID or the carrier; a corrected ship date or postage
     cost is not the customer's concern) and there is a tracking ID to tell."""
-    order, previous = event.order, event.previous
-    if not order.tracking_id:
-        return
-    if (order.tracking_id, order.carrier) == (previous.tracking_id, previous.carrier):
+    order = event.order
+    if not order.tracking_id or event.changed.isdisjoint({"tracking_id", "carrier"}):
         return
     if order_email_recipients(order):
         shipment_corrected_email.enqueue(order_id=order.id, history_event_id=event.history_event_id)

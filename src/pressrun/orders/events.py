@@ -11,7 +11,7 @@ before the delete).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -114,6 +114,17 @@ class ShipmentDetails:
     tracking_id: str
     postage_cost: Decimal | None
 
+    @classmethod
+    def of(cls, order: Order) -> ShipmentDetails:
+        """The shipment details the order records."""
+        return cls(
+            ship_date=order.ship_date,
+            carrier=order.carrier,
+            service=order.service,
+            tracking_id=order.tracking_id,
+            postage_cost=order.postage_cost,
+        )
+
 
 @dataclass(frozen=True)
 class ShipmentCorrected(DomainEvent):
@@ -124,6 +135,17 @@ class ShipmentCorrected(DomainEvent):
     previous: ShipmentDetails
     actor: str
     history_event_id: int
+
+    @property
+    def changed(self) -> frozenset[str]:
+        """The names of the details the correction changed ("tracking_id", "carrier",
+        "service", "ship_date", "postage_cost"): what each subscriber decides by."""
+        now = ShipmentDetails.of(self.order)
+        return frozenset(
+            field.name
+            for field in fields(ShipmentDetails)
+            if getattr(now, field.name) != getattr(self.previous, field.name)
+        )
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,7 @@ def on_address_error(event: AddressErrorRaised) -> None:
 def on_shipment_corrected(event: ShipmentCorrected) -> None:
     """order.shipment_corrected, the body's `shipment` the corrected one: when the
     correction changed what that shows (a corrected postage cost alone is not in it)."""
-    order, previous = event.order, event.previous
-    shown = (order.ship_date, order.carrier, order.service, order.tracking_id)
-    if shown == (previous.ship_date, previous.carrier, previous.service, previous.tracking_id):
+    if not event.changed - {"postage_cost"}:
         return
     webhook_event_queue(
         publisher_id=event.order.publisher_id,
