@@ -4,8 +4,10 @@ PRESSRUN_DATABASE_URL is set (scripts/run_tests.py runs the suite on both)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +121,14 @@ def make_project(db: None) -> Callable[..., Any]:
 
 
 __all__ = ["PASSWORD", "live_service", "oneshoppingcart_api", "require"]
+
+
+@pytest.fixture
+def bench_run(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """bench/run.py as a module (its options those of a quick run), for the tests of the
+    benchmark's own arithmetic."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "bench"))
+    monkeypatch.setattr(sys, "argv", ["bench/run.py", "--quick"])
+    import run  # bench/run.py
+
+    return run
