@@ -575,3 +575,44 @@ def test_a_disabled_connections_pushes_wait_until_it_is_enabled(
     assert warehouse_push_attempt(push_id=push.id) == PushStatus.DELIVERED
     assert attempts(push) == [(1, 200, "")]
     assert state(order) == ("routed", "")
+
+
+def test_a_run_whose_claim_was_taken_over_during_the_post_records_nothing(
+    acme: Station, wms: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressrun.webhooks import client
+
+    order = route(acme, "1040")
+    push = WarehousePush.objects.get(order=order)
+    real_post = client.post
+
+    def post_then_lose_the_claim(*args: Any, **kwargs: Any) -> Any:
+        answer = real_post(*args, **kwargs)
+        # Declared dead meanwhile: another worker took the row over.
+        WarehousePush.objects.filter(id=push.id).update(claimed_by="another-worker")
+        return answer
+
+    monkeypatch.setattr(client, "post", post_then_lose_the_claim)
+    assert warehouse_push_attempt(push_id=push.id) == ""
+    assert len(wms.requests) == 1
+    assert attempts(push) == []
+    push.refresh_from_db()
+    assert (push.status, push.claimed_by, push.series_attempts) == (
+        PushStatus.SENDING,
+        "another-worker",
+        0,
+    )
+    assert state(order) == ("open", "")
+
+
+def test_a_secret_sealed_under_another_key_is_a_failed_attempt_sent_to_nobody(
+    acme: Station, wms: Warehouse
+) -> None:
+    order = route(acme, "1040")
+    push = WarehousePush.objects.get(order=order)
+    WarehouseConnection.objects.filter(id=acme.id).update(push_secret_sealed="not-sealed-here")
+    assert warehouse_push_attempt(push_id=push.id) == PushStatus.PENDING
+    assert wms.requests == []
+    assert attempts(push) == [
+        (1, None, "The signing secret cannot be read (the installation's key changed): rotate it.")
+    ]

@@ -613,3 +613,56 @@ def test_an_unexpected_error_is_a_failed_attempt_not_a_stuck_row(
     delivery = WebhookDelivery.objects.get()
     assert webhook_delivery_attempt(delivery_id=delivery.id) == DeliveryStatus.PENDING
     assert WebhookAttempt.objects.get().error == "KeyError: 'surprise'"
+
+
+def test_a_run_whose_claim_was_taken_over_during_the_post_records_nothing(
+    publisher: Any,
+    cd: Any,
+    connect: Callable[..., str],
+    receiver: Receiver,
+    place: Any,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pressrun.webhooks import client
+
+    connect(publisher)
+    place(publisher, cd)
+    delivery = WebhookDelivery.objects.get()
+    real_post = client.post
+
+    def post_then_lose_the_claim(*args: Any, **kwargs: Any) -> Any:
+        answer = real_post(*args, **kwargs)
+        # Declared dead meanwhile: another worker took the row over.
+        WebhookDelivery.objects.filter(id=delivery.id).update(claimed_by="another-worker")
+        return answer
+
+    monkeypatch.setattr(client, "post", post_then_lose_the_claim)
+    assert webhook_delivery_attempt(delivery_id=delivery.id) == ""
+    assert len(receiver.received) == 1
+    assert not WebhookAttempt.objects.exists()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.claimed_by, delivery.series_attempts) == (
+        DeliveryStatus.SENDING,
+        "another-worker",
+        0,
+    )
+
+
+def test_a_secret_sealed_under_another_key_is_a_failed_attempt_sent_to_nobody(
+    publisher: Any, cd: Any, connect: Callable[..., str], receiver: Receiver, place: Any
+) -> None:
+    from pressrun.webhooks.models import WebhookEndpoint
+
+    connect(publisher)
+    place(publisher, cd)
+    WebhookEndpoint.objects.update(secret_sealed="not-sealed-here")
+    delivery = WebhookDelivery.objects.get()
+    assert webhook_delivery_attempt(delivery_id=delivery.id) == DeliveryStatus.PENDING
+    assert receiver.received == []
+    attempt = WebhookAttempt.objects.get()
+    assert (attempt.number, attempt.response_code, attempt.error) == (
+        1,
+        None,
+        "The signing secret cannot be read (the installation's key changed): rotate it.",
+    )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks.base import Task
@@ -229,54 +229,6 @@ def pending_runs_kwarg(task_to_find: Task[Any, Any], name: str) -> set[Any]:
         for args_kwargs in runs
         if isinstance(args_kwargs, dict)
     }
-
-
-def outbound_row_restart(row: models.Model, *, now: datetime) -> None:
-    """Start an outbound row (a webhook delivery, a warehouse push) over, for its "Send
-    again": pending, due now, a new series of attempts, no claim and no give-up. Call it
-    under the row's lock and queue its task in the same transaction."""
-    row.status = "pending"  # type: ignore[attr-defined]
-    row.series_attempts = 0  # type: ignore[attr-defined]
-    row.next_attempt_at = now  # type: ignore[attr-defined]
-    row.gave_up_at = None  # type: ignore[attr-defined]
-    row.claimed_by = ""  # type: ignore[attr-defined]
-    row.claimed_at = None  # type: ignore[attr-defined]
-    row.save()
-
-
-def stranded_rows_requeue(
-    *,
-    model: type[models.Model],
-    ids: list[int],
-    task_to_queue: Task[Any, Any],
-    argument: str,
-    now: datetime,
-    label: str,
-) -> int:
-    """Queue `task_to_queue(<argument>=id)` again for each of `ids`: outbound rows (a webhook
-    delivery, a warehouse push) found waiting with no task (`ids_without_pending_run`). Each
-    is re-checked under its row lock first and skipped unless still `pending` or `sending`;
-    a pending row due later is queued for its due time (`next_attempt_at`). Should a second
-    task exist after all, the row's claim lets only one of them send. Returns how many were
-    queued; `label` names the rows in the warning logged for each."""
-    queued = 0
-    for row_id in ids:
-        with transaction.atomic():
-            row = (
-                model._default_manager.select_for_update()
-                .filter(id=row_id, status__in=["pending", "sending"])
-                .first()
-            )
-            if row is None:
-                continue
-            due = getattr(row, "next_attempt_at", None)
-            if getattr(row, "status", None) == "pending" and due is not None and due > now:
-                task_to_queue.using(run_after=due).enqueue(**{argument: row_id})
-            else:
-                task_to_queue.enqueue(**{argument: row_id})
-            queued += 1
-            logger.warning("%s %s: waiting with no task; queued again", label, row_id)
-    return queued
 
 
 def ids_without_pending_run(

@@ -24,7 +24,8 @@ from django.utils import timezone
 from django_tasks import task
 
 from pressrun.core.faults import fault_point
-from pressrun.core.tasks import current_worker_id, enqueue_retry, schedule_periodic
+from pressrun.core.outbound import outbound_claim, outbound_still_ours
+from pressrun.core.tasks import enqueue_retry, schedule_periodic
 from pressrun.notifications.models import EmailStatus, OutgoingEmail
 from pressrun.notifications.selectors import emails_claimable
 from pressrun.notifications.services import (
@@ -92,31 +93,15 @@ def address_error_email(*, order_id: int, history_event_id: int) -> int:
 
 
 def _claim(email_id: int) -> datetime | None:
-    """Claim the email for this run (→ SENDING, owned by this worker), if it is claimable
-    (`emails_claimable`); returns the claim's time, which with the owner identifies the
-    claim, or None when the row is sent, failed for good, or held by a live worker."""
+    """Claim the email for this run (→ SENDING, owned by this worker, `core.outbound`), if it
+    is claimable (`emails_claimable`), counting the attempt; returns the claim's time, which
+    with the owner identifies the claim, or None when the row is sent, failed for good, or
+    held by a live worker."""
     now = timezone.now()
-    claimed = (
-        emails_claimable(now=now)
-        .filter(id=email_id)
-        .update(
-            status=EmailStatus.SENDING,
-            claimed_by=current_worker_id(),
-            claimed_at=now,
-            attempts=F("attempts") + 1,
-        )
+    claimed = outbound_claim(
+        emails_claimable(now=now), email_id, now=now, attempts=F("attempts") + 1
     )
-    return now if claimed == 1 else None
-
-
-def _still_ours(email_id: int, claimed_at: datetime) -> dict[str, object]:
-    """Filter for the row while this run's claim is still on it."""
-    return {
-        "id": email_id,
-        "status": EmailStatus.SENDING,
-        "claimed_by": current_worker_id(),
-        "claimed_at": claimed_at,
-    }
+    return now if claimed else None
 
 
 def message_id(email: OutgoingEmail) -> str:
@@ -177,9 +162,9 @@ def email_send(*, email_id: int, attempt: int = 1) -> bool:
         with transaction.atomic():
             # Back to QUEUED with the retry queued together, so the row is never left
             # QUEUED with no task; and only while the claim is still this run's.
-            released = OutgoingEmail.objects.filter(**_still_ours(email_id, claimed_at)).update(
-                status=EmailStatus.QUEUED, last_error=error
-            )
+            released = OutgoingEmail.objects.filter(
+                **outbound_still_ours(email_id, claimed_at)
+            ).update(status=EmailStatus.QUEUED, last_error=error)
             if released and not enqueue_retry(
                 email_send,
                 attempt=attempt,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -41,14 +40,18 @@ from django.utils import timezone
 
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
-from pressrun.core.sealed import seal, unseal
-from pressrun.core.selectors import claim_abandoned_q
-from pressrun.core.tasks import (
-    current_worker_id,
-    ids_without_pending_run,
+from pressrun.core.outbound import (
+    AttemptResult,
+    outbound_attempt_record,
+    outbound_claim,
+    outbound_next_attempt_at,
     outbound_row_restart,
+    outbound_still_ours,
     stranded_rows_requeue,
 )
+from pressrun.core.sealed import seal, unseal
+from pressrun.core.selectors import claim_abandoned_q
+from pressrun.core.tasks import ids_without_pending_run
 from pressrun.warehouses.models import (
     PushStatus,
     WarehouseConnection,
@@ -272,24 +275,6 @@ def pushes_claimable(*, now: datetime) -> QuerySet[WarehousePush]:
     return WarehousePush.objects.filter(due | abandoned)
 
 
-def _claim(push_id: int, now: datetime) -> bool:
-    claimed = (
-        pushes_claimable(now=now)
-        .filter(id=push_id)
-        .update(status=PushStatus.SENDING, claimed_by=current_worker_id(), claimed_at=now)
-    )
-    return claimed == 1
-
-
-def _still_ours(push_id: int, claimed_at: datetime) -> dict[str, object]:
-    return {
-        "id": push_id,
-        "status": PushStatus.SENDING,
-        "claimed_by": current_worker_id(),
-        "claimed_at": claimed_at,
-    }
-
-
 def _freeze_body(push_id: int) -> WarehousePush:
     """The push with its body, fixed now (under the order's row lock) if it was not."""
     with transaction.atomic():
@@ -332,21 +317,21 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
     from pressrun.warehouses.tasks import warehouse_push_send
 
     now = now or timezone.now()
-    if not _claim(push_id, now):
+    if not outbound_claim(pushes_claimable(now=now), push_id, now=now):
         return ""
     fault_point("warehouse_push_claimed_before_send")
     connection = WarehouseConnection.objects.get(pushes__id=push_id)
     if not connection.enabled:
         # Switched off: nothing goes to the warehouse. The push waits, due, with no task;
         # once the connection is enabled the sweep queues it again.
-        WarehousePush.objects.filter(**_still_ours(push_id, now)).update(
+        WarehousePush.objects.filter(**outbound_still_ours(push_id, now)).update(
             status=PushStatus.PENDING, claimed_by="", claimed_at=None
         )
         return PushStatus.PENDING
     push = _freeze_body(push_id)
     url = connection.push_url
     if not url:
-        WarehousePush.objects.filter(**_still_ours(push_id, now)).update(
+        WarehousePush.objects.filter(**outbound_still_ours(push_id, now)).update(
             status=PushStatus.CANCELLED,
             next_attempt_at=None,
             claimed_by="",
@@ -358,12 +343,8 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
     series = push.series_attempts + 1
     body = push.body.encode("utf-8")
     secret = warehouse_push_secret(connection)
-    started = time.monotonic()
-    code: int | None = None
-    excerpt = ""
-    error = ""
     if not secret:
-        error = "The signing secret cannot be read (the installation's key changed): rotate it."
+        result = AttemptResult(error=client.SIGNING_KEY_LOST)
     else:
         headers = {
             TIMESTAMP_HEADER: str(int(now.timestamp())),
@@ -372,60 +353,44 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
             ATTEMPT_HEADER: str(number),
             "User-Agent": USER_AGENT,
         }
-        try:
-            response = client.post(
-                url,
-                body=body,
-                headers=headers,
-                timeout=float(settings.WAREHOUSE_PUSH_TIMEOUT_SECONDS),
-            )
-        except (client.DeliveryFailed, client.UrlRefused) as exc:
-            error = exc.message
-        except Exception as exc:  # a failed attempt all the same: never a row left SENDING
-            logger.exception("push %s: unexpected error while sending", push_id)
-            error = f"{type(exc).__name__}: {exc}"[:400]
-        else:
-            code, excerpt = response.status, response.excerpt
-            if not 200 <= code < 300:
-                redirect = " (redirects are not followed)" if 300 <= code < 400 else ""
-                error = f"HTTP {code}{redirect}"
-    duration_ms = int((time.monotonic() - started) * 1000)
+        result = client.attempt(
+            url,
+            body=body,
+            headers=headers,
+            timeout=float(settings.WAREHOUSE_PUSH_TIMEOUT_SECONDS),
+            what=f"push {push_id}",
+        )
     fault_point("warehouse_push_sent_before_recorded")
-    accepted = code is not None and 200 <= code < 300
+    code = result.code
+    accepted = result.accepted
     refused = code is not None and 400 <= code < 500 and code not in RETRIED_CLIENT_ERRORS
     next_at = None
-    if not accepted and not refused and series < ATTEMPTS:
-        next_at = now + timedelta(minutes=RETRY_SCHEDULE[series - 1])
-    with transaction.atomic():
-        still_ours = WarehousePush.objects.select_for_update().filter(**_still_ours(push_id, now))
-        if not still_ours.exists():
-            logger.warning("push %s: claim lost during the attempt", push_id)
-            return ""
-        WarehousePushAttempt.objects.create(
-            push_id=push_id,
-            number=number,
-            started_at=now,
-            url=url[:500],
-            response_code=code,
-            duration_ms=duration_ms,
-            error=error[:500],
-            response_excerpt=excerpt[:500],
-            next_retry_at=next_at,
+    if not accepted and not refused:
+        next_at = outbound_next_attempt_at(
+            series=series, schedule=RETRY_SCHEDULE, attempts_allowed=ATTEMPTS, now=now
         )
-        fields: dict[str, object] = {
-            "series_attempts": series,
-            "last_response_code": code,
-            "last_error": error[:500],
-            "claimed_by": "",
-            "claimed_at": None,
-            "next_attempt_at": next_at,
-        }
+    with transaction.atomic():
+        fields = outbound_attempt_record(
+            row_model=WarehousePush,
+            attempt_model=WarehousePushAttempt,
+            row_field="push",
+            row_id=push_id,
+            claimed_at=now,
+            number=number,
+            url=url,
+            result=result,
+            series=series,
+            next_at=next_at,
+        )
+        if fields is None:
+            return ""
         reason = ""
         if accepted:
             status = PushStatus.DELIVERED
             fields["delivered_at"] = now
         elif refused:
             status = PushStatus.REFUSED
+            excerpt = result.excerpt
             answer = f": {' '.join(excerpt.split())[:300]}" if excerpt.strip() else "."
             reason = f"The warehouse refused the order (HTTP {code}){answer}"
         elif next_at is not None:
@@ -436,12 +401,12 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
             fields["gave_up_at"] = now
             reason = (
                 f"The warehouse did not accept the order in {ATTEMPTS} attempts over about "
-                f"{sum(RETRY_SCHEDULE) // 60} hours; the last failed with: {error}"
+                f"{sum(RETRY_SCHEDULE) // 60} hours; the last failed with: {result.error}"
             )
         WarehousePush.objects.filter(id=push_id).update(status=status, **fields)
         _finish(push=push, status=status, reason=reason, now=now)
     if not accepted:
-        logger.info("push %s attempt %d failed: %s", push_id, number, error)
+        logger.info("push %s attempt %d failed: %s", push_id, number, result.error)
     return status
 
 

@@ -16,6 +16,10 @@ reach: its own machine, the private network around it, a cloud's metadata addres
 - connecting and each read give up after PRESSRUN_WEBHOOK_TIMEOUT_SECONDS, the whole
   attempt after three times that, and at most a few KiB of the answer are read, of which a
   short excerpt is kept.
+
+Warehouse pushes (warehouses/push.py) are sent by the same code, under the same rules: their
+URL is the publisher's choice too. `attempt` is one attempt of either, as recorded
+(`core.outbound`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -33,12 +38,17 @@ from urllib.parse import SplitResult, urlsplit
 from django.conf import settings
 
 from pressrun.core.errors import DomainError
+from pressrun.core.outbound import AttemptResult
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = "pressrun-webhooks/1"
 RESPONSE_READ_LIMIT = 4096
 EXCERPT_LENGTH = 300
 # The whole attempt (connect, send, answer) gives up after this many times the timeout.
 WHOLE_ATTEMPT_TIMEOUTS = 3
+# An attempt's error when the row's signing secret was sealed under another installation key.
+SIGNING_KEY_LOST = "The signing secret cannot be read (the installation's key changed): rotate it."
 # Characters RFC 3986 does not allow in a URL unencoded.
 _NOT_IN_URLS = '<>"{}|\\^`'
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -234,3 +244,30 @@ def excerpt(data: bytes) -> str:
     text = data.decode("utf-8", errors="replace")
     printable = "".join(c if c.isprintable() or c in "\n\t" else " " for c in text)
     return printable[:EXCERPT_LENGTH]
+
+
+def attempt(
+    url: str, *, body: bytes, headers: dict[str, str], timeout: float, what: str
+) -> AttemptResult:
+    """One attempt of an outbound row (a webhook delivery, a warehouse push): `post`, timed,
+    with every way it can go wrong made the result's error (a status other than 2xx, no
+    answer, a refused address, and anything unexpected, logged with `what` naming the row),
+    so that the caller always records the attempt and never leaves its row `sending`."""
+    started = time.monotonic()
+    code: int | None = None
+    answer = ""
+    error = ""
+    try:
+        response = post(url, body=body, headers=headers, timeout=timeout)
+    except (DeliveryFailed, UrlRefused) as exc:
+        error = exc.message
+    except Exception as exc:  # a failed attempt all the same
+        logger.exception("%s: unexpected error while sending", what)
+        error = f"{type(exc).__name__}: {exc}"[:400]
+    else:
+        code, answer = response.status, response.excerpt
+        if not 200 <= code < 300:
+            redirect = " (redirects are not followed)" if 300 <= code < 400 else ""
+            error = f"HTTP {code}{redirect}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return AttemptResult(code=code, excerpt=answer, error=error, duration_ms=duration_ms)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -30,9 +29,17 @@ from pressrun.accounts.models import Publisher
 from pressrun.accounts.services import publisher_webhook_events_set
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
+from pressrun.core.outbound import (
+    AttemptResult,
+    outbound_attempt_record,
+    outbound_claim,
+    outbound_next_attempt_at,
+    outbound_row_restart,
+    outbound_still_ours,
+    stranded_rows_requeue,
+)
 from pressrun.core.sealed import seal, unseal
 from pressrun.core.selectors import public_base_url
-from pressrun.core.tasks import current_worker_id, outbound_row_restart, stranded_rows_requeue
 from pressrun.orders.models import Order
 from pressrun.webhooks import client
 from pressrun.webhooks.models import (
@@ -230,46 +237,28 @@ def webhook_redeliver(*, publisher: Publisher, delivery_id: int) -> WebhookDeliv
 # --- sending ---------------------------------------------------------------------------------
 
 
-def _claim(delivery_id: int, now: datetime) -> datetime | None:
-    claimed = (
-        deliveries_claimable(now=now)
-        .filter(id=delivery_id)
-        .update(status=DeliveryStatus.SENDING, claimed_by=current_worker_id(), claimed_at=now)
-    )
-    return now if claimed == 1 else None
-
-
-def _still_ours(delivery_id: int, claimed_at: datetime) -> dict[str, object]:
-    return {
-        "id": delivery_id,
-        "status": DeliveryStatus.SENDING,
-        "claimed_by": current_worker_id(),
-        "claimed_at": claimed_at,
-    }
-
-
 def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
     """Make one attempt of a delivery that is due, and record it; returns the delivery's
     status afterwards, or "" when there was nothing to do (not due, finished, or held by a
     live worker).
 
-    The row is claimed first (PENDING → SENDING). Webhooks turned off (or the endpoint
-    removed) cancel a real event's delivery without sending. A 2xx marks it delivered; any
-    other outcome records the attempt and schedules the next (`RETRY_SCHEDULE`, counted from
-    `now`), queuing its task in the same transaction, or gives up after the last attempt and
-    emails the publisher. A run that lost its claim meanwhile records nothing.
+    The row is claimed first (PENDING → SENDING, `core.outbound`). Webhooks turned off (or
+    the endpoint removed) cancel a real event's delivery without sending. A 2xx marks it
+    delivered; any other outcome records the attempt and schedules the next
+    (`RETRY_SCHEDULE`, counted from `now`), queuing its task in the same transaction, or
+    gives up after the last attempt and emails the publisher. A run that lost its claim
+    meanwhile records nothing.
     """
     from pressrun.webhooks.tasks import webhook_deliver
 
     now = now or timezone.now()
-    claimed_at = _claim(delivery_id, now)
-    if claimed_at is None:
+    if not outbound_claim(deliveries_claimable(now=now), delivery_id, now=now):
         return ""
     fault_point("webhook_claimed_before_send")
     delivery = WebhookDelivery.objects.select_related("publisher").get(id=delivery_id)
     endpoint = WebhookEndpoint.objects.filter(publisher_id=delivery.publisher_id).first()
     if endpoint is None or not endpoint.url or (not endpoint.enabled and not delivery.is_test):
-        WebhookDelivery.objects.filter(**_still_ours(delivery_id, claimed_at)).update(
+        WebhookDelivery.objects.filter(**outbound_still_ours(delivery_id, now)).update(
             status=DeliveryStatus.CANCELLED,
             next_attempt_at=None,
             last_error="Not sent: webhooks were turned off.",
@@ -279,12 +268,8 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
     series = delivery.series_attempts + 1
     body = delivery.body.encode("utf-8")
     secret = webhook_secret(endpoint=endpoint)
-    started = time.monotonic()
-    code: int | None = None
-    excerpt = ""
-    error = ""
     if not secret:
-        error = "The signing secret cannot be read (the installation's key changed): rotate it."
+        result = AttemptResult(error=client.SIGNING_KEY_LOST)
     else:
         headers = {
             SIGNATURE_HEADER: signature_header(
@@ -294,57 +279,38 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
             EVENT_TYPE_HEADER: delivery.event_type,
             ATTEMPT_HEADER: str(number),
         }
-        try:
-            response = client.post(
-                endpoint.url,
-                body=body,
-                headers=headers,
-                timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS),
-            )
-        except (client.DeliveryFailed, client.UrlRefused) as exc:
-            error = exc.message
-        except Exception as exc:  # a failed attempt all the same: never a row left SENDING
-            logger.exception("webhook %s: unexpected error while sending", delivery.event_id)
-            error = f"{type(exc).__name__}: {exc}"[:400]
-        else:
-            code, excerpt = response.status, response.excerpt
-            if not 200 <= code < 300:
-                redirect = " (redirects are not followed)" if 300 <= code < 400 else ""
-                error = f"HTTP {code}{redirect}"
-    duration_ms = int((time.monotonic() - started) * 1000)
+        result = client.attempt(
+            endpoint.url,
+            body=body,
+            headers=headers,
+            timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS),
+            what=f"webhook {delivery.event_id}",
+        )
     fault_point("webhook_sent_before_recorded")
-    delivered = code is not None and 200 <= code < 300
-    attempts_allowed = 1 if delivery.is_test else ATTEMPTS
     next_at = None
-    if not delivered and series < attempts_allowed:
-        next_at = now + timedelta(minutes=RETRY_SCHEDULE[series - 1])
+    if not result.accepted:
+        next_at = outbound_next_attempt_at(
+            series=series,
+            schedule=RETRY_SCHEDULE,
+            attempts_allowed=1 if delivery.is_test else ATTEMPTS,
+            now=now,
+        )
     with transaction.atomic():
-        still_ours = WebhookDelivery.objects.select_for_update().filter(
-            **_still_ours(delivery_id, claimed_at)
-        )
-        if not still_ours.exists():
-            logger.warning("webhook %s: claim lost during the attempt", delivery.event_id)
-            return ""
-        WebhookAttempt.objects.create(
-            delivery_id=delivery_id,
+        fields = outbound_attempt_record(
+            row_model=WebhookDelivery,
+            attempt_model=WebhookAttempt,
+            row_field="delivery",
+            row_id=delivery_id,
+            claimed_at=now,
             number=number,
-            started_at=now,
-            url=endpoint.url[:500],
-            response_code=code,
-            duration_ms=duration_ms,
-            error=error[:500],
-            response_excerpt=excerpt,
-            next_retry_at=next_at,
+            url=endpoint.url,
+            result=result,
+            series=series,
+            next_at=next_at,
         )
-        fields: dict[str, object] = {
-            "series_attempts": series,
-            "last_response_code": code,
-            "last_error": error[:500],
-            "claimed_by": "",
-            "claimed_at": None,
-            "next_attempt_at": next_at,
-        }
-        if delivered:
+        if fields is None:
+            return ""
+        if result.accepted:
             status = DeliveryStatus.DELIVERED
             fields["delivered_at"] = now
         elif next_at is not None:
@@ -355,14 +321,14 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
             fields["gave_up_at"] = now
         WebhookDelivery.objects.filter(id=delivery_id).update(status=status, **fields)
         if status == DeliveryStatus.FAILED and not delivery.is_test:
-            _notify_gave_up(delivery=delivery, url=endpoint.url, error=error, now=now)
-    if not delivered:
+            _notify_gave_up(delivery=delivery, url=endpoint.url, error=result.error, now=now)
+    if not result.accepted:
         logger.info(
             "webhook %s attempt %d to publisher %s failed: %s",
             delivery.event_id,
             number,
             delivery.publisher_id,
-            error,
+            result.error,
         )
     return status
 
