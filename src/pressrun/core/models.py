@@ -87,3 +87,46 @@ class RateWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} from {self.window_start:%Y-%m-%d %H:%M}: {self.count}"
+
+
+class OutboundRow(models.Model):
+    """The columns in which an outbound row (a webhook delivery, a warehouse push) keeps its
+    sending, as `core.outbound` reads and writes them; the row's `status` (its own choices,
+    "pending" and "sending" among them) and what it sends are the model's own."""
+
+    # Attempts of the current series (the first send, or a "Send again"), for the schedule.
+    series_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Who holds a SENDING row: the `pressrun worker` that claimed it, or blank outside one.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class OutboundAttempt(models.Model):
+    """One HTTP request of an outbound row, and what came of it (`core.outbound`); the
+    foreign key to its row is the model's own."""
+
+    number = models.PositiveSmallIntegerField(help_text="1, 2, ... over the row's life.")
+    started_at = models.DateTimeField()
+    url = models.CharField(max_length=500)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(
+        max_length=500, blank=True, help_text="The start of the response body, nothing more."
+    )
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_code is not None and 200 <= self.response_code < 300

@@ -17,10 +17,9 @@ data); this module keeps what must be the same for every one of them:
 - **"Send again"** (`outbound_row_restart`) and the sweep that queues rows whose task was
   lost (`stranded_rows_requeue`).
 
-The models name their columns alike: `status` ("pending", "sending", ...), `series_attempts`,
-`next_attempt_at`, `claimed_by`, `claimed_at`, `gave_up_at`, `last_response_code`,
-`last_error`; an attempt has `number`, `started_at`, `url`, `response_code`, `duration_ms`,
-`error`, `response_excerpt`, `next_retry_at` and its row's foreign key.
+The rows' models take these columns from `core.models.OutboundRow` and their attempts' from
+`OutboundAttempt`; each adds its own `status` ("pending", "sending" and its own finished
+states) and, for an attempt, the foreign key to its row.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from typing import Any
 from django.db import models, transaction
 from django_tasks.base import Task
 
+from pressrun.core.models import OutboundAttempt, OutboundRow
 from pressrun.core.tasks import current_worker_id
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ def outbound_next_attempt_at(
 
 def outbound_attempt_record(
     *,
-    row_model: type[models.Model],
-    attempt_model: type[models.Model],
+    row_model: type[OutboundRow],
+    attempt_model: type[OutboundAttempt],
     row_field: str,
     row_id: int,
     claimed_at: datetime,
@@ -136,16 +136,16 @@ def outbound_attempt_record(
     }
 
 
-def outbound_row_restart(row: models.Model, *, now: datetime) -> None:
+def outbound_row_restart(row: OutboundRow, *, now: datetime) -> None:
     """Start an outbound row over, for its "Send again": pending, due now, a new series of
     attempts, no claim and no give-up. Call it under the row's lock and queue its task in
     the same transaction."""
-    row.status = PENDING  # type: ignore[attr-defined]
-    row.series_attempts = 0  # type: ignore[attr-defined]
-    row.next_attempt_at = now  # type: ignore[attr-defined]
-    row.gave_up_at = None  # type: ignore[attr-defined]
-    row.claimed_by = ""  # type: ignore[attr-defined]
-    row.claimed_at = None  # type: ignore[attr-defined]
+    row.status = PENDING  # type: ignore[attr-defined]  # each model's own column
+    row.series_attempts = 0
+    row.next_attempt_at = now
+    row.gave_up_at = None
+    row.claimed_by = ""
+    row.claimed_at = None
     row.save()
 
 

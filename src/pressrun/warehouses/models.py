@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 
 from pressrun.accounts.models import Publisher
+from pressrun.core.models import OutboundAttempt, OutboundRow
 from pressrun.orders.models import Order
 
 
@@ -465,7 +466,7 @@ class PushStatus(models.TextChoices):
     CANCELLED = "cancelled", "Not sent (the warehouse pulls its orders now)"
 
 
-class WarehousePush(models.Model):
+class WarehousePush(OutboundRow):
     """The push of one warehouse order to its warehouse's URL (warehouses/push.py): an outbox
     row, written with its task in the transaction that opens the order. The JSON body is
     fixed at the first attempt (from then on no line joins the order) and sent again, under
@@ -479,16 +480,6 @@ class WarehousePush(models.Model):
     idempotency_key = models.CharField(max_length=64, unique=True)
     body = models.TextField(blank=True, help_text="The JSON body, exactly as sent.")
     status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
-    # Attempts of the current series (the first push, or a "Send again"), for the schedule.
-    series_attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # Who holds a SENDING row: the `pressrun worker` that claimed it, or blank outside one.
-    claimed_by = models.CharField(max_length=64, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    gave_up_at = models.DateTimeField(null=True, blank=True)
-    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -507,18 +498,10 @@ class WarehousePush(models.Model):
         return f"Push of warehouse order {self.order_id} ({self.status})"
 
 
-class WarehousePushAttempt(models.Model):
+class WarehousePushAttempt(OutboundAttempt):
     """One POST of a push, and what came of it (the warehouse order page's log)."""
 
     push = models.ForeignKey(WarehousePush, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveSmallIntegerField(help_text="1, 2, ... over the push's life.")
-    started_at = models.DateTimeField()
-    url = models.CharField(max_length=500)
-    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    response_excerpt = models.CharField(max_length=500, blank=True)
-    next_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["push", "number"]
@@ -528,10 +511,6 @@ class WarehousePushAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of push {self.push_id}"
-
-    @property
-    def succeeded(self) -> bool:
-        return self.response_code is not None and 200 <= self.response_code < 300
 
 
 class WarehouseStockLevel(models.Model):

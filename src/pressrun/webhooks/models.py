@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.db import models
 
 from pressrun.accounts.models import Publisher
+from pressrun.core.models import OutboundAttempt, OutboundRow
 from pressrun.orders.models import Order
 
 
@@ -64,7 +65,7 @@ class DeliveryStatus(models.TextChoices):
     CANCELLED = "cancelled", "Not sent (webhooks turned off)"
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(OutboundRow):
     """One event for one publisher's endpoint, and where its sending stands."""
 
     event_id = models.CharField(max_length=40, unique=True)
@@ -78,16 +79,6 @@ class WebhookDelivery(models.Model):
     status = models.CharField(
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
-    # Attempts of the current series (the first send, or a redelivery), for the schedule.
-    series_attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # Who holds a SENDING row: the `pressrun worker` that claimed it, or blank outside one.
-    claimed_by = models.CharField(max_length=64, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    gave_up_at = models.DateTimeField(null=True, blank=True)
-    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -110,20 +101,10 @@ class WebhookDelivery(models.Model):
         return self.event_type == TEST_EVENT_TYPE
 
 
-class WebhookAttempt(models.Model):
+class WebhookAttempt(OutboundAttempt):
     """One HTTP request of a delivery, and what came of it."""
 
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveSmallIntegerField(help_text="1, 2, ... over the delivery's life.")
-    started_at = models.DateTimeField()
-    url = models.CharField(max_length=500)
-    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    response_excerpt = models.CharField(
-        max_length=500, blank=True, help_text="The start of the response body, nothing more."
-    )
-    next_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["delivery", "number"]
@@ -133,7 +114,3 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
-
-    @property
-    def succeeded(self) -> bool:
-        return self.response_code is not None and 200 <= self.response_code < 300
