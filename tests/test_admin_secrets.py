@@ -24,13 +24,12 @@ from django.utils import timezone
 from pressrun.accounts.models import LoginFailure, Publisher
 from pressrun.accounts.services import publisher_set_cart_credentials
 from pressrun.carts.models import Cart, InboundDelivery, Outcome
+from pressrun.catalog.models import Project
 from pressrun.core.sealed import hint
 from pressrun.dashboard.tokens import password_reset_token
 from pressrun.notifications.models import EmailKind, OutgoingEmail
 from pressrun.notifications.services import customer_page_url, notify_order_placed
 from pressrun.orders.changes import order_delete
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
 from pressrun.warehouses.models import (
     WarehouseOrder,
     WarehousePush,
@@ -40,6 +39,7 @@ from pressrun.warehouses.models import (
 from pressrun.warehouses.push import warehouse_push_configure
 from pressrun.warehouses.services import warehouse_create
 from pressrun.webhooks.services import webhook_endpoint_save
+from tests import intake
 
 pytestmark = pytest.mark.django_db
 
@@ -64,23 +64,9 @@ def _hash_parts(encoded: str) -> list[str]:
 
 
 def _place(publisher: Publisher, project_id: int, invoice: str) -> Any:
-    request = OrderRequest(
-        publisher_id=publisher.id,
-        lines=(LineRequest(project_id=project_id, quantity=1),),
-        recipient=RecipientRequest(
-            name="Ada Customer",
-            address="1 Main Street",
-            city="Springfield",
-            state="IL",
-            postal_code="62701",
-            country="US",
-            email="ada@example.com",
-        ),
-        mode="prod",
-        source="gateway",
-        invoice=invoice,
-    )
-    return order_place(request=request, publisher=publisher)
+    project = Project.objects.get(id=project_id)
+    recipient = {**intake.ADA, "email": "ada@example.com"}
+    return intake.place(publisher, [(project, 1)], recipient=recipient, invoice=invoice)
 
 
 @pytest.fixture

@@ -31,8 +31,7 @@ from pressrun.carts.shopify.client import (
 from pressrun.carts.tasks import postback_send
 from pressrun.core.tasks import backoff_seconds
 from pressrun.orders.models import Order
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
+from tests import intake
 from tests.carts.shopify_admin_emulator import ShopifyAdminEmulator, shopify_admin_api
 from tests.fulfillment.support import correct_shipment, ship
 
@@ -65,26 +64,14 @@ def place(make_project: Callable[..., Any], publisher: Any) -> Callable[..., Ord
     def place(
         *, source: str = "shopify", external_ref: str = SHOPIFY_ORDER_ID, **kwargs: Any
     ) -> Order:
-        return order_place(
-            request=OrderRequest(
-                publisher_id=publisher.id,
-                lines=(LineRequest(project_id=project.id, quantity=1),),
-                recipient=RecipientRequest(
-                    name="Ann Buyer",
-                    address="1 Main St",
-                    city="Austin",
-                    state="TX",
-                    postal_code="78701",
-                    email="ann@example.com",
-                ),
-                mode=kwargs.pop("mode", "prod"),
-                source=source,
-                invoice=f"#10{next(counter)}@{SHOP}",
-                external_ref=external_ref,
-                store=kwargs.pop("store", f"{SHOP}.myshopify.com"),
-                **kwargs,
-            ),
-            publisher=publisher,
+        return intake.place(
+            publisher,
+            [(project, 1)],
+            source=source,
+            invoice=f"#10{next(counter)}@{SHOP}",
+            external_ref=external_ref,
+            store=kwargs.pop("store", f"{SHOP}.myshopify.com"),
+            **kwargs,
         )
 
     return place

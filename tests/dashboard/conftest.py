@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests import intake
 from tests.conftest import PASSWORD
 
 
@@ -49,33 +50,20 @@ def signed_in(publisher: Any, client_for: Callable[..., Client]) -> Client:
 
 @pytest.fixture
 def place_order(db: None) -> Callable[..., Any]:
-    """Place an order through intake (the gateway's path) for a publisher's project."""
-    from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-    from pressrun.orders.services import order_place
-
+    """Place an order through intake (the gateway's path) for a publisher's project; the
+    keyword arguments other than `quantity` and `mode` change the recipient's fields."""
     counter = iter(range(1, 100_000))
 
     def place(
         publisher: Any, project: Any, *, quantity: int = 1, mode: str = "prod", **recipient: Any
     ) -> Any:
-        values = {
-            "name": "Ada Customer",
-            "address": "1 Main Street",
-            "city": "Springfield",
-            "state": "IL",
-            "postal_code": "62701",
-            "country": "US",
-        }
-        values.update(recipient)
-        request = OrderRequest(
-            publisher_id=publisher.id,
-            lines=(LineRequest(project_id=project.id, quantity=quantity),),
-            recipient=RecipientRequest(**values),
+        return intake.place(
+            publisher,
+            [(project, quantity)],
+            recipient={**intake.ADA, **recipient},
             mode=mode,
-            source="gateway",
             invoice=f"INV-{next(counter)}",
         )
-        return order_place(request=request, publisher=publisher)
 
     return place
 

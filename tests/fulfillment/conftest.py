@@ -12,8 +12,7 @@ from pressrun.core import events
 from pressrun.core.events import DomainEvent
 from pressrun.orders import events as order_events
 from pressrun.orders.models import Order
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
+from tests import intake
 
 
 @pytest.fixture(autouse=True)
@@ -36,24 +35,9 @@ def cd(make_project: Callable[..., Any], publisher: Any) -> Any:
 def place(db: None) -> Callable[..., Order]:
     counter = iter(range(1, 100_000))
 
-    def place(publisher: Any, project: Any, *, mode: str = "prod", **kwargs: Any) -> Order:
-        request = OrderRequest(
-            publisher_id=publisher.id,
-            lines=(LineRequest(project_id=project.id, quantity=kwargs.pop("quantity", 1)),),
-            recipient=RecipientRequest(
-                name="Ann Buyer",
-                address="1 Main St",
-                city="Austin",
-                state="TX",
-                postal_code="78701",
-                email="ann@example.com",
-            ),
-            mode=mode,
-            source="gateway",
-            invoice=kwargs.pop("invoice", f"F-{next(counter)}"),
-            **kwargs,
-        )
-        return order_place(request=request, publisher=publisher)
+    def place(publisher: Any, project: Any, *, quantity: int = 1, **kwargs: Any) -> Order:
+        invoice = kwargs.pop("invoice", f"F-{next(counter)}")
+        return intake.place(publisher, [(project, quantity)], invoice=invoice, **kwargs)
 
     return place
 

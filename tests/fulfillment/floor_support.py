@@ -12,20 +12,12 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from pressrun.orders.models import Order
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
+from tests import intake
 from tests.fulfillment.support import close_window
 
 _counter = iter(range(1, 1_000_000))
 
-RECIPIENT = {
-    "name": "Ann Buyer",
-    "address": "1 Main St",
-    "city": "Austin",
-    "state": "TX",
-    "postal_code": "78701",
-    "email": "ann@example.com",
-}
+RECIPIENT = intake.ANN
 
 
 def place_order(
@@ -40,16 +32,14 @@ def place_order(
     """An order of `lines` ((project, quantity), ...) placed `hours_ago`; paid orders have
     their postage window closed when `ready` (so every reader counts them ready, though the
     window task has not run)."""
-    request = OrderRequest(
-        publisher_id=publisher.id,
-        lines=tuple(LineRequest(project_id=p.id, quantity=q) for p, q in lines),
-        recipient=RecipientRequest(**{**RECIPIENT, **(recipient or {})}),
+    order = intake.place(
+        publisher,
+        lines,
+        recipient={**RECIPIENT, **(recipient or {})},
         mode=mode,
-        source="gateway",
         invoice=options.pop("invoice", f"FL-{next(_counter)}"),
         **options,
     )
-    order = order_place(request=request, publisher=publisher)
     Order.objects.filter(id=order.id).update(created_at=timezone.now() - timedelta(hours=hours_ago))
     if ready and order.fulfillment_state:
         close_window(order)

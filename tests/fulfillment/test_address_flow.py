@@ -33,8 +33,7 @@ from pressrun.fulfillment.selectors import effective_state
 from pressrun.fulfillment.services import FulfillmentRefused, Refusal, fulfillment_move
 from pressrun.notifications.models import EmailKind, OutgoingEmail
 from pressrun.orders.models import Order, OrderEvent
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
+from tests import intake
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
 from tests.fulfillment.support import close_window
@@ -92,23 +91,9 @@ _INVOICES = iter(range(1, 1_000_000))
 
 
 def place_order(publisher: Any, project: Any, *, state: str = "TX", **kwargs: Any) -> Order:
-    request = OrderRequest(
-        publisher_id=publisher.id,
-        lines=(LineRequest(project_id=project.id, quantity=1),),
-        recipient=RecipientRequest(
-            name="Ann Buyer",
-            address="1 Main St",
-            city="Austin",
-            state=state,
-            postal_code="78701",
-            email=kwargs.pop("email", "ann@example.com"),
-        ),
-        mode=kwargs.pop("mode", "prod"),
-        source="gateway",
-        invoice=kwargs.pop("invoice", "") or f"AUTO-{next(_INVOICES)}",
-        **kwargs,
-    )
-    return order_place(request=request, publisher=publisher)
+    recipient = {**intake.ANN, "state": state, "email": kwargs.pop("email", intake.ANN["email"])}
+    invoice = kwargs.pop("invoice", "") or f"AUTO-{next(_INVOICES)}"
+    return intake.place(publisher, [(project, 1)], recipient=recipient, invoice=invoice, **kwargs)
 
 
 def history(order: Order) -> list[tuple[str, str, str]]:

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from pressrun.orders.models import Order
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
+from tests import intake
 
 BASE_URL = "https://press.example"
 
@@ -64,26 +63,9 @@ def place(
     the sends it queues) as the worker would after the commit."""
 
     def make(publisher: Any, project: Any, quantity: int = 2, **kwargs: Any) -> Order:
-        recipient = kwargs.pop(
-            "recipient",
-            RecipientRequest(
-                name="Ann Buyer",
-                address="1 Main St",
-                city="Austin",
-                state="TX",
-                postal_code="78701",
-                email=kwargs.pop("email", "ann@example.com"),
-            ),
-        )
-        request = OrderRequest(
-            publisher_id=publisher.id,
-            lines=(LineRequest(project_id=project.id, quantity=quantity),),
-            recipient=recipient,
-            mode=kwargs.pop("mode", "prod"),
-            source="gateway",
-            **kwargs,
-        )
+        email = kwargs.pop("email", intake.ANN["email"])
+        recipient = kwargs.pop("recipient", {**intake.ANN, "email": email})
         with django_capture_on_commit_callbacks(execute=True):
-            return order_place(request=request, publisher=publisher)
+            return intake.place(publisher, [(project, quantity)], recipient=recipient, **kwargs)
 
     return make

@@ -18,8 +18,9 @@ from pressrun.billing.models import LedgerEntry
 from pressrun.catalog.models import Project
 from pressrun.orders import services as intake
 from pressrun.orders.models import Order, OrderLine
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
+from pressrun.orders.requests import LineRequest, OrderRequest
 from pressrun.orders.services import OrderRefused, Refusal, order_place, order_prepare
+from tests.intake import ANN, order_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,18 +34,10 @@ def request_for(
     source: str = "shopify",
     email: str = "",
 ) -> OrderRequest:
-    return OrderRequest(
-        publisher_id=publisher.id,
-        lines=(LineRequest(project_id=project.id, quantity=quantity),),
-        recipient=RecipientRequest(
-            name="Ann Buyer",
-            address="1 Main St",
-            city="Austin",
-            state="TX",
-            postal_code="78701",
-            email=email,
-        ),
-        mode="prod",
+    return order_request(
+        publisher,
+        [(project, quantity)],
+        recipient={**ANN, "email": email},
         source=source,
         invoice=invoice,
     )

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from pressrun.orders.models import Order
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
-from pressrun.orders.services import order_place
 from pressrun.webhooks.models import WebhookEventType
 from pressrun.webhooks.services import webhook_endpoint_save
+from tests import intake
 from tests.webhooks import receiver as receiver_module
 from tests.webhooks.receiver import Receiver
 
@@ -67,22 +66,7 @@ def place() -> Callable[..., Order]:
     counter = iter(range(1, 100_000))
 
     def make(publisher: Any, project: Any, quantity: int = 2, **kwargs: Any) -> Order:
-        request = OrderRequest(
-            publisher_id=publisher.id,
-            lines=(LineRequest(project_id=project.id, quantity=quantity),),
-            recipient=RecipientRequest(
-                name="Ann Buyer",
-                address="1 Main St",
-                city="Austin",
-                state="TX",
-                postal_code="78701",
-                email="ann@example.com",
-            ),
-            mode=kwargs.pop("mode", "prod"),
-            source="gateway",
-            invoice=kwargs.pop("invoice", f"INV-{next(counter)}"),
-            **kwargs,
-        )
-        return order_place(request=request, publisher=publisher)
+        invoice = kwargs.pop("invoice", f"INV-{next(counter)}")
+        return intake.place(publisher, [(project, quantity)], invoice=invoice, **kwargs)
 
     return make
