@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pressrun.warehouses.csv_files import MAX_FILE_BYTES
 from pressrun.warehouses.listings import (
-    MAX_FILE_BYTES,
     Component,
     ListingsChanged,
     ListingsInvalid,

@@ -21,9 +21,7 @@ error text naming the description when no rule fits.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,13 +30,8 @@ from django.utils import timezone
 
 from pressrun.core.errors import DomainError
 from pressrun.core.text import is_one_line, one_line
-from pressrun.warehouses.listings import (
-    FORMULA_STARTS,
-    MAX_ERRORS,
-    UPLOAD_VALID_FOR,
-    RowError,
-    csv_file_text,
-)
+from pressrun.warehouses.csv_files import CsvReport, RowError, cell_error, csv_rows
+from pressrun.warehouses.listings import UPLOAD_VALID_FOR
 from pressrun.warehouses.models import (
     MAX_CARRIER_LENGTH,
     MAX_CODE_DESCRIPTION_LENGTH,
@@ -245,107 +238,41 @@ def description_rule_delete(*, connection_id: int, rule_id: int) -> bool:
 
 
 @dataclass
-class ParsedCodes:
+class ParsedCodes(CsvReport):
     """A file's carrier codes by code (in the file's order), or its errors."""
 
     codes: dict[str, Code] = field(default_factory=dict)
-    errors: list[RowError] = field(default_factory=list)
-    more_errors: int = 0
-    rows: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-def _cell_error(column: str, value: str, limit: int, *, required: bool) -> str | None:
-    if not value:
-        return f"{column} is blank." if required else None
-    if len(value) > limit:
-        return f"{column} is longer than {limit} characters."
-    if not is_one_line(value):
-        return f"{column} contains a line break or a control character."
-    if value.startswith(FORMULA_STARTS):
-        return (
-            f"{column} {value!r} starts with {value[0]!r}, which a spreadsheet would run as "
-            "a formula."
-        )
-    return None
 
 
 def carrier_codes_parse(data: bytes) -> ParsedCodes:
-    """Read a carrier-code CSV (UTF-8, an optional byte-order mark, header exactly
-    `Carrier,Code,Description`). Every row is checked; an error names its line (the file's
-    physical line, the header being line 1). Blank lines are skipped; cells are trimmed."""
+    """Read a carrier-code CSV (`csv_files`: UTF-8, header exactly `Carrier,Code,Description`).
+    Every row is checked; an error names its line (the file's physical line, the header
+    being line 1)."""
     parsed = ParsedCodes()
-
-    def error(line: int, message: str) -> None:
-        if len(parsed.errors) < MAX_ERRORS:
-            parsed.errors.append(RowError(line, message))
-        else:
-            parsed.more_errors += 1
-
-    text = csv_file_text(data, error)
-    if text is None:
-        return parsed
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     codes: dict[str, Code] = {}
     first_line: dict[str, int] = {}
-    header_seen = False
-    try:
-        while True:
-            line = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if not header_seen:
-                header_seen = True
-                if tuple(cell.strip() for cell in row) != COLUMNS:
-                    error(
-                        line,
-                        f"the header must be {HEADER} (found: "
-                        f"{one_line(','.join(cell.strip() for cell in row))[:200]}).",
-                    )
-                    return parsed
-                continue
-            parsed.rows += 1
-            if parsed.rows > MAX_ROWS:
-                error(line, f"the file has more than {MAX_ROWS:,} rows: split it in parts.")
-                return parsed
-            if len(row) != len(COLUMNS):
-                error(line, f"expected 3 columns ({', '.join(COLUMNS)}), found {len(row)}.")
-                continue
-            carrier, code, description = (cell.strip() for cell in row)
-            problems = [
-                problem
-                for problem in (
-                    _cell_error("Carrier", carrier, MAX_CARRIER_LENGTH, required=True),
-                    _cell_error("Code", code, MAX_CODE_LENGTH, required=True),
-                    _cell_error(
-                        "Description", description, MAX_CODE_DESCRIPTION_LENGTH, required=False
-                    ),
-                )
-                if problem
-            ]
-            if problems:
-                for problem in problems:
-                    error(line, problem)
-                continue
-            if code in first_line:
-                error(line, f"Code {code!r} is already on line {first_line[code]}.")
-                continue
-            first_line[code] = line
-            codes[code] = Code(carrier, description)
-    except csv.Error as exc:
-        error(reader.line_num, f"the CSV cannot be read here ({exc}).")
-        return parsed
-    if not header_seen:
-        error(0, f"The file is empty: its first line must be the header {HEADER}.")
-        return parsed
-    if not parsed.errors:
+    for line, (carrier, code, description) in csv_rows(
+        data, parsed, columns=COLUMNS, max_rows=MAX_ROWS
+    ):
+        problems = [
+            problem
+            for problem in (
+                cell_error("Carrier", carrier, MAX_CARRIER_LENGTH, required=True),
+                cell_error("Code", code, MAX_CODE_LENGTH, required=True),
+                cell_error("Description", description, MAX_CODE_DESCRIPTION_LENGTH, required=False),
+            )
+            if problem
+        ]
+        if problems:
+            for problem in problems:
+                parsed.error(line, problem)
+            continue
+        if code in first_line:
+            parsed.error(line, f"Code {code!r} is already on line {first_line[code]}.")
+            continue
+        first_line[code] = line
+        codes[code] = Code(carrier, description)
+    if parsed.ok:
         parsed.codes = codes
     return parsed
 

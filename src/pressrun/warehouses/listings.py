@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -30,7 +30,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from pressrun.core.errors import DomainError
-from pressrun.core.text import is_one_line, one_line
+from pressrun.warehouses.csv_files import (
+    CsvReport,
+    RowError,
+    cell_error,
+    csv_rows,
+)
 from pressrun.warehouses.models import (
     MAX_COMPONENT_QUANTITY,
     MAX_SKU_LENGTH,
@@ -41,14 +46,8 @@ from pressrun.warehouses.models import (
 
 COLUMNS = ("channel_sku", "warehouse_sku", "quantity")
 HEADER = ",".join(COLUMNS)
-# The largest file an import takes, and the most rows (header not counted).
-MAX_FILE_BYTES = 1024 * 1024
+# The most rows a file may have (header not counted).
 MAX_ROWS = 10_000
-# At most this many errors are reported for one file (the rest are counted).
-MAX_ERRORS = 100
-# A spreadsheet runs a cell starting with one of these as a formula: refused, so that an
-# exported file is safe to open and still imports back unchanged.
-FORMULA_STARTS = ("=", "+", "-", "@")
 # Rows deleted or inserted per statement (SQLite limits a statement's parameters).
 _CHUNK = 500
 
@@ -166,44 +165,11 @@ def listings_state(listings: Listings) -> str:
 # --- parsing -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RowError:
-    """What is wrong with the file; `line` is 0 for the file as a whole."""
-
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"Line {self.line}: {self.message}" if self.line else self.message
-
-
 @dataclass
-class ParsedListings:
+class ParsedListings(CsvReport):
     """A file's listings by channel SKU (in the file's order), or its errors."""
 
     listings: dict[str, tuple[Component, ...]] = field(default_factory=dict)
-    errors: list[RowError] = field(default_factory=list)
-    more_errors: int = 0
-    rows: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-def _sku_error(column: str, value: str) -> str | None:
-    if not value:
-        return f"{column} is blank."
-    if len(value) > MAX_SKU_LENGTH:
-        return f"{column} is longer than {MAX_SKU_LENGTH} characters."
-    if not is_one_line(value):
-        return f"{column} contains a line break or a control character."
-    if value.startswith(FORMULA_STARTS):
-        return (
-            f"{column} {value!r} starts with {value[0]!r}, which a spreadsheet would run as "
-            "a formula."
-        )
-    return None
 
 
 def _quantity(text: str) -> int | None:
@@ -216,113 +182,46 @@ def _quantity(text: str) -> int | None:
     return value if 1 <= value <= MAX_COMPONENT_QUANTITY else None
 
 
-def csv_file_text(data: bytes, error: Callable[[int, str], None]) -> str | None:
-    """The text of an uploaded CSV file (UTF-8, an optional byte-order mark, at most
-    MAX_FILE_BYTES, no NUL), or None after reporting to `error(line, message)` why it cannot
-    be read. Shared by every CSV this app imports (listings, carrier codes)."""
-    if len(data) > MAX_FILE_BYTES:
-        error(0, f"The file is larger than {MAX_FILE_BYTES:,} bytes (1 MB): split it in parts.")
-        return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        error(
-            line,
-            f"the file is not UTF-8 text (byte {exc.start + 1} of the file): save it as CSV UTF-8.",
-        )
-        return None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        error(line, "the file contains a NUL character: it is not a CSV file.")
-        return None
-    return text
-
-
 def listings_parse(data: bytes) -> ParsedListings:
-    """Read a listings CSV (UTF-8, an optional byte-order mark, header
-    `channel_sku,warehouse_sku,quantity`). Every row is checked; an error names its line
-    (the file's physical line, the header being line 1). Blank lines are skipped."""
+    """Read a listings CSV (`csv_files`: UTF-8, header `channel_sku,warehouse_sku,quantity`,
+    in any case). Every row is checked; an error names its line (the file's physical line,
+    the header being line 1)."""
     parsed = ParsedListings()
-
-    def error(line: int, message: str) -> None:
-        if len(parsed.errors) < MAX_ERRORS:
-            parsed.errors.append(RowError(line, message))
-        else:
-            parsed.more_errors += 1
-
-    text = csv_file_text(data, error)
-    if text is None:
-        return parsed
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     components: dict[str, list[Component]] = {}
     first_line: dict[tuple[str, str], int] = {}
-    header_seen = False
-    try:
-        while True:
-            line = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if not header_seen:
-                header_seen = True
-                found = [cell.strip().lower() for cell in row]
-                if tuple(found) != COLUMNS:
-                    error(
-                        line,
-                        f"the header must be {HEADER} (found: "
-                        f"{one_line(','.join(cell.strip() for cell in row))[:200]}).",
-                    )
-                    return parsed
-                continue
-            parsed.rows += 1
-            if parsed.rows > MAX_ROWS:
-                error(line, f"the file has more than {MAX_ROWS:,} rows: split it in parts.")
-                return parsed
-            if len(row) != len(COLUMNS):
-                error(line, f"expected 3 columns ({', '.join(COLUMNS)}), found {len(row)}.")
-                continue
-            channel_sku, warehouse_sku = row[0].strip(), row[1].strip()
-            problems = [
-                problem
-                for problem in (
-                    _sku_error("channel_sku", channel_sku),
-                    _sku_error("warehouse_sku", warehouse_sku),
-                )
-                if problem
-            ]
-            quantity = _quantity(row[2])
-            if quantity is None:
-                problems.append(
-                    f"quantity {row[2].strip()[:20]!r} is not a whole number from 1 to "
-                    f"{MAX_COMPONENT_QUANTITY:,}."
-                )
-            if problems:
-                for problem in problems:
-                    error(line, problem)
-                continue
-            assert quantity is not None
-            key = (channel_sku, warehouse_sku)
-            if key in first_line:
-                error(
-                    line,
-                    f"warehouse_sku {warehouse_sku!r} is already listed for channel_sku "
-                    f"{channel_sku!r} on line {first_line[key]}: give it once, with the "
-                    "total quantity.",
-                )
-                continue
-            first_line[key] = line
-            components.setdefault(channel_sku, []).append(Component(warehouse_sku, quantity))
-    except csv.Error as exc:
-        error(reader.line_num, f"the CSV cannot be read here ({exc}).")
-        return parsed
-    if not header_seen:
-        error(0, f"The file is empty: its first line must be the header {HEADER}.")
-        return parsed
-    if not parsed.errors:
+    rows = csv_rows(data, parsed, columns=COLUMNS, max_rows=MAX_ROWS, header_ignores_case=True)
+    for line, (channel_sku, warehouse_sku, quantity_text) in rows:
+        problems = [
+            problem
+            for problem in (
+                cell_error("channel_sku", channel_sku, MAX_SKU_LENGTH, required=True),
+                cell_error("warehouse_sku", warehouse_sku, MAX_SKU_LENGTH, required=True),
+            )
+            if problem
+        ]
+        quantity = _quantity(quantity_text)
+        if quantity is None:
+            problems.append(
+                f"quantity {quantity_text[:20]!r} is not a whole number from 1 to "
+                f"{MAX_COMPONENT_QUANTITY:,}."
+            )
+        if problems:
+            for problem in problems:
+                parsed.error(line, problem)
+            continue
+        assert quantity is not None
+        key = (channel_sku, warehouse_sku)
+        if key in first_line:
+            parsed.error(
+                line,
+                f"warehouse_sku {warehouse_sku!r} is already listed for channel_sku "
+                f"{channel_sku!r} on line {first_line[key]}: give it once, with the "
+                "total quantity.",
+            )
+            continue
+        first_line[key] = line
+        components.setdefault(channel_sku, []).append(Component(warehouse_sku, quantity))
+    if parsed.ok:
         parsed.listings = {sku: tuple(parts) for sku, parts in components.items()}
     return parsed
 
@@ -465,7 +364,7 @@ def listing_add(*, connection_id: int, channel_sku: str, warehouse_sku: str) -> 
         ("channel_sku", "The cart's SKU", channel_sku),
         ("warehouse_sku", "The warehouse SKU", warehouse_sku),
     ):
-        problem = _sku_error(label, value)
+        problem = cell_error(label, value, MAX_SKU_LENGTH, required=True)
         if problem:
             raise ListingRefused(problem, column)
     with transaction.atomic():

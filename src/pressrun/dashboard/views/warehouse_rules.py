@@ -38,7 +38,7 @@ from pressrun.warehouses.carrier_codes import (
     description_rules_for,
     invalid,
 )
-from pressrun.warehouses.listings import MAX_FILE_BYTES
+from pressrun.warehouses.csv_files import MAX_FILE_BYTES
 from pressrun.warehouses.models import DescriptionMatch, DescriptionRule, WarehouseConnection
 
 

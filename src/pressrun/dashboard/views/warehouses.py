@@ -25,8 +25,8 @@ from pressrun.core.selectors import public_base_url
 from pressrun.dashboard import selectors
 from pressrun.dashboard.auth import PublisherRequest, owned_or_404, publisher_required
 from pressrun.dashboard.forms import ListingsUploadForm, WarehouseForm
+from pressrun.warehouses.csv_files import MAX_FILE_BYTES
 from pressrun.warehouses.listings import (
-    MAX_FILE_BYTES,
     Component,
     ListingsChanged,
     ListingsInvalid,

@@ -10,7 +10,7 @@ from typing import NoReturn, Protocol
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pressrun.warehouses.listings import MAX_FILE_BYTES
+from pressrun.warehouses.csv_files import MAX_FILE_BYTES
 
 
 class RowErrors(Protocol):
