@@ -258,6 +258,36 @@ def _queue_order_email(
     )
 
 
+def _queue_order_emails(
+    *,
+    order: Order,
+    recipients: list[Recipient],
+    kind: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    occasion: object = None,
+) -> list[OutgoingEmail]:
+    """`_queue_order_email` for each recipient; returns the emails queued now (one already
+    queued under its key is not). Keyed by kind, order and role, and by `occasion` (the
+    history entry the email tells of) when one order may have several such emails."""
+    queued = []
+    for recipient in recipients:
+        key = "" if occasion is None else f"{kind}:{order.id}:{occasion}:{recipient.role}"
+        email = _queue_order_email(
+            order=order,
+            kind=kind,
+            recipient=recipient,
+            subject=subject,
+            template=template,
+            context=context,
+            key=key,
+        )
+        if email is not None:
+            queued.append(email)
+    return queued
+
+
 def notify_order_placed(*, order: Order) -> list[OutgoingEmail]:
     """Queue the order notification (items, price when nprice is non-zero, and the
     address-change link while a change is possible) for each of the order's recipients.
@@ -271,19 +301,14 @@ def notify_order_placed(*, order: Order) -> list[OutgoingEmail]:
     context = _order_context(order)
     context["change_url"] = customer_page_url(order) if window.is_open else ""
     context["change_deadline"] = window.deadline if window.is_open else None
-    queued = []
-    for recipient in recipients:
-        email = _queue_order_email(
-            order=order,
-            kind=EmailKind.ORDER_PLACED,
-            recipient=recipient,
-            subject=f"Your order {order.id} from {context['company']}",
-            template="order_placed",
-            context=context,
-        )
-        if email is not None:
-            queued.append(email)
-    return queued
+    return _queue_order_emails(
+        order=order,
+        recipients=recipients,
+        kind=EmailKind.ORDER_PLACED,
+        subject=f"Your order {order.id} from {context['company']}",
+        template="order_placed",
+        context=context,
+    )
 
 
 def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
@@ -435,20 +460,15 @@ def notify_address_error(*, order: Order, history_event_id: int) -> list[Outgoin
         "address_lines": _order_address_lines(order),
         "change_url": customer_page_url(order),
     }
-    queued = []
-    for recipient in recipients:
-        email = _queue_order_email(
-            order=order,
-            kind=EmailKind.ADDRESS_ERROR,
-            recipient=recipient,
-            subject=f"Please check the address of your order {order.id}",
-            template="address_error",
-            context=context,
-            key=f"{EmailKind.ADDRESS_ERROR}:{order.id}:{history_event_id}:{recipient.role}",
-        )
-        if email is not None:
-            queued.append(email)
-    return queued
+    return _queue_order_emails(
+        order=order,
+        recipients=recipients,
+        kind=EmailKind.ADDRESS_ERROR,
+        subject=f"Please check the address of your order {order.id}",
+        template="address_error",
+        context=context,
+        occasion=history_event_id,
+    )
 
 
 def notify_address_error_reminder(*, order: Order, stopped_at: datetime) -> OutgoingEmail | None:
@@ -658,20 +678,15 @@ def notify_order_changed(*, change: OrderChanged) -> list[OutgoingEmail]:
             ),
         }
     )
-    queued = []
-    for recipient in recipients:
-        email = _queue_order_email(
-            order=order,
-            kind=EmailKind.ORDER_CHANGED,
-            recipient=recipient,
-            subject=f"Your order {order.id} from {context['company']} was changed",
-            template="order_changed",
-            context=context,
-            key=f"{EmailKind.ORDER_CHANGED}:{order.id}:{change.history_event_id}:{recipient.role}",
-        )
-        if email is not None:
-            queued.append(email)
-    return queued
+    return _queue_order_emails(
+        order=order,
+        recipients=recipients,
+        kind=EmailKind.ORDER_CHANGED,
+        subject=f"Your order {order.id} from {context['company']} was changed",
+        template="order_changed",
+        context=context,
+        occasion=change.history_event_id,
+    )
 
 
 def notify_order_cancelled(*, deleted: OrderDeleted) -> list[OutgoingEmail]:
