@@ -5,30 +5,36 @@ numbering, recipient) and passes them here."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pressrun.orders.models import Order
 from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.services import order_place
 
-# The recipient most tests ship to: a complete US address with an email.
-ANN = {
-    "name": "Ann Buyer",
-    "address": "1 Main St",
-    "city": "Austin",
-    "state": "TX",
-    "postal_code": "78701",
-    "email": "ann@example.com",
-}
+# The recipient most tests ship to: a complete US address with an email (read-only: it is
+# every caller's default).
+ANN: Mapping[str, str] = MappingProxyType(
+    {
+        "name": "Ann Buyer",
+        "address": "1 Main St",
+        "city": "Austin",
+        "state": "TX",
+        "postal_code": "78701",
+        "email": "ann@example.com",
+    }
+)
 # The dashboard tests' recipient: no email, so no customer email is queued.
-ADA = {
-    "name": "Ada Customer",
-    "address": "1 Main Street",
-    "city": "Springfield",
-    "state": "IL",
-    "postal_code": "62701",
-    "country": "US",
-}
+ADA: Mapping[str, str] = MappingProxyType(
+    {
+        "name": "Ada Customer",
+        "address": "1 Main Street",
+        "city": "Springfield",
+        "state": "IL",
+        "postal_code": "62701",
+        "country": "US",
+    }
+)
 
 
 def order_request(

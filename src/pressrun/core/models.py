@@ -89,6 +89,10 @@ class RateWindow(models.Model):
         return f"{self.scope} from {self.window_start:%Y-%m-%d %H:%M}: {self.count}"
 
 
+# The longest text an outbound row or attempt keeps of a URL, an error or an answer.
+OUTBOUND_TEXT_LENGTH = 500
+
+
 class OutboundRow(models.Model):
     """The columns in which an outbound row (a webhook delivery, a warehouse push) keeps its
     sending, as `core.outbound` reads and writes them; the row's `status` (its own choices,
@@ -103,24 +107,37 @@ class OutboundRow(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     gave_up_at = models.DateTimeField(null=True, blank=True)
     last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
+    last_error = models.CharField(max_length=OUTBOUND_TEXT_LENGTH, blank=True)
 
     class Meta:
         abstract = True
+
+    @classmethod
+    def field_names_for_operators(cls) -> list[str]:
+        """The row's fields as the operator's page lists them: the model's own (what is sent,
+        its status) first, then the sending's columns (inherited fields come first in
+        `_meta.fields`)."""
+        shared = {field.name for field in OutboundRow._meta.fields}
+        names = [field.name for field in cls._meta.fields]
+        return [n for n in names if n not in shared] + [n for n in names if n in shared]
 
 
 class OutboundAttempt(models.Model):
     """One HTTP request of an outbound row, and what came of it (`core.outbound`); the
     foreign key to its row is the model's own."""
 
-    number = models.PositiveSmallIntegerField(help_text="1, 2, ... over the row's life.")
+    number = models.PositiveSmallIntegerField(
+        help_text="1, 2, ... counted over every attempt at sending it."
+    )
     started_at = models.DateTimeField()
-    url = models.CharField(max_length=500)
+    url = models.CharField(max_length=OUTBOUND_TEXT_LENGTH)
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=OUTBOUND_TEXT_LENGTH, blank=True)
     response_excerpt = models.CharField(
-        max_length=500, blank=True, help_text="The start of the response body, nothing more."
+        max_length=OUTBOUND_TEXT_LENGTH,
+        blank=True,
+        help_text="The start of the response body, nothing more.",
     )
     next_retry_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,7 +1,8 @@
-"""Outbound rows: one row for each message pressrun sends to another system over HTTP (a
-webhook delivery, a warehouse push), written with its send task in the transaction of the
-fact it tells (an outbox), and sent by that task in attempts on a retry schedule, each
-attempt logged in a row of its own.
+"""Outbound rows: webhook deliveries and warehouse pushes, each a message pressrun POSTs to a
+publisher's URL, written with its send task in the transaction of the fact it tells (an
+outbox) and sent by that task in attempts on a retry schedule, each attempt logged in a row
+of its own. (Cart post-backs follow each cart's API and keep their own shape; emails share
+the claim.)
 
 The apps keep what differs (what is sent, its headers, what an answer means for their
 data); this module keeps what must be the same for every one of them:
@@ -10,8 +11,9 @@ data); this module keeps what must be the same for every one of them:
   own worker's id (`outbound_claim`), and records its attempt only while that claim is
   still on the row (`outbound_still_ours`): a run whose worker was declared dead meanwhile,
   and whose row another run took over, records nothing;
-- **the attempt's record**: the attempt's row and the outbound row's figures (the series'
-  count, the last answer, the claim released, the next attempt's time) written together
+- **the attempt's record**: the attempt's row written, and the outbound row's figures (the
+  series' count, the last answer, the claim released, the next attempt's time) given back
+  for the caller to save with its status in the same transaction
   (`outbound_attempt_record`), and the next attempt's time from the schedule
   (`outbound_next_attempt_at`);
 - **"Send again"** (`outbound_row_restart`) and the sweep that queues rows whose task was
@@ -33,15 +35,14 @@ from typing import Any
 from django.db import models, transaction
 from django_tasks.base import Task
 
-from pressrun.core.models import OutboundAttempt, OutboundRow
+from pressrun.core.models import OUTBOUND_TEXT_LENGTH, OutboundAttempt, OutboundRow
 from pressrun.core.tasks import current_worker_id
 
 logger = logging.getLogger(__name__)
 
+# Every outbound row's status choices have these two values (tests/core/test_outbound.py).
 PENDING = "pending"
 SENDING = "sending"
-# Text columns of both rows hold at most this many characters.
-TEXT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -104,32 +105,34 @@ def outbound_attempt_record(
     result: AttemptResult,
     series: int,
     next_at: datetime | None,
+    what: str,
 ) -> dict[str, object] | None:
     """Inside the caller's transaction: lock the row while this run's claim is on it, write
     the attempt's row (`row_field` its foreign key to the row) and return the row's columns
     every attempt sets (its status and what follows from it are the caller's to add and
-    save, in the same transaction). None, with nothing written, when the claim was lost."""
+    save, in the same transaction). None, with nothing written, when the claim was lost
+    (logged with `what` naming the row)."""
     still_ours = row_model._default_manager.select_for_update().filter(
         **outbound_still_ours(row_id, claimed_at)
     )
     if not still_ours.exists():
-        logger.warning("%s %s: claim lost during the attempt", row_model.__name__, row_id)
+        logger.warning("%s: claim lost during the attempt", what)
         return None
     attempt_model._default_manager.create(
         **{f"{row_field}_id": row_id},
         number=number,
         started_at=claimed_at,
-        url=url[:TEXT_LIMIT],
+        url=url[:OUTBOUND_TEXT_LENGTH],
         response_code=result.code,
         duration_ms=result.duration_ms,
-        error=result.error[:TEXT_LIMIT],
-        response_excerpt=result.excerpt[:TEXT_LIMIT],
+        error=result.error[:OUTBOUND_TEXT_LENGTH],
+        response_excerpt=result.excerpt[:OUTBOUND_TEXT_LENGTH],
         next_retry_at=next_at,
     )
     return {
         "series_attempts": series,
         "last_response_code": result.code,
-        "last_error": result.error[:TEXT_LIMIT],
+        "last_error": result.error[:OUTBOUND_TEXT_LENGTH],
         "claimed_by": "",
         "claimed_at": None,
         "next_attempt_at": next_at,

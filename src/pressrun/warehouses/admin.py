@@ -60,7 +60,7 @@ class WarehousePushAdmin(_ReadOnly, admin.ModelAdmin[WarehousePush]):
     inlines = (WarehousePushAttemptInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in WarehousePush._meta.fields]
+        return WarehousePush.field_names_for_operators()
 
 
 @admin.register(WarehouseStockLevel)

@@ -381,6 +381,7 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
             result=result,
             series=series,
             next_at=next_at,
+            what=f"push {push_id}",
         )
         if fields is None:
             return ""

@@ -82,4 +82,4 @@ class WebhookDeliveryAdmin(_ReadOnly, admin.ModelAdmin[WebhookDelivery]):
     inlines = (WebhookAttemptInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in WebhookDelivery._meta.fields]
+        return WebhookDelivery.field_names_for_operators()

@@ -307,6 +307,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
             result=result,
             series=series,
             next_at=next_at,
+            what=f"webhook {delivery.event_id}",
         )
         if fields is None:
             return ""

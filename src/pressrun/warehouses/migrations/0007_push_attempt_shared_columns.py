@@ -13,7 +13,9 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="warehousepushattempt",
             name="number",
-            field=models.PositiveSmallIntegerField(help_text="1, 2, ... over the row's life."),
+            field=models.PositiveSmallIntegerField(
+                help_text="1, 2, ... counted over every attempt at sending it."
+            ),
         ),
         migrations.AlterField(
             model_name="warehousepushattempt",

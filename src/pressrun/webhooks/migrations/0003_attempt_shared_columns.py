@@ -13,6 +13,8 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="webhookattempt",
             name="number",
-            field=models.PositiveSmallIntegerField(help_text="1, 2, ... over the row's life."),
+            field=models.PositiveSmallIntegerField(
+                help_text="1, 2, ... counted over every attempt at sending it."
+            ),
         ),
     ]
