@@ -319,13 +319,14 @@ def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
     recipients = order_email_recipients(order)
     if not recipients:
         return []
-    context = _tracking_context(order)
-    queued = []
-    for recipient in recipients:
-        email = _queue_tracking_email(order=order, recipient=recipient, context=context)
-        if email is not None:
-            queued.append(email)
-    return queued
+    return _queue_order_emails(
+        order=order,
+        recipients=recipients,
+        kind=EmailKind.ORDER_SHIPPED,
+        subject=_shipped_subject(order),
+        template="order_shipped",
+        context=_tracking_context(order),
+    )
 
 
 def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[OutgoingEmail]:
@@ -375,7 +376,7 @@ def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[Ou
             subject=(
                 f"Your order {order.id}: corrected tracking"
                 if corrected
-                else f"Your order {order.id} has shipped"
+                else _shipped_subject(order)
             ),
             template="order_shipped",
             context={**context, "corrected": corrected},
@@ -417,6 +418,10 @@ def _tracking_context(order: Order) -> dict[str, Any]:
     return context
 
 
+def _shipped_subject(order: Order) -> str:
+    return f"Your order {order.id} has shipped"
+
+
 def _queue_tracking_email(
     *, order: Order, recipient: Recipient, context: dict[str, Any]
 ) -> OutgoingEmail | None:
@@ -424,7 +429,7 @@ def _queue_tracking_email(
         order=order,
         kind=EmailKind.ORDER_SHIPPED,
         recipient=recipient,
-        subject=f"Your order {order.id} has shipped",
+        subject=_shipped_subject(order),
         template="order_shipped",
         context=context,
     )
@@ -662,20 +667,7 @@ def notify_order_changed(*, change: OrderChanged) -> list[OutgoingEmail]:
             "items_changed": change.items_changed,
             "address_changed": change.address_changed,
             "old_address": _address_lines(change.old_address),
-            "new_address": _address_lines(
-                tuple(
-                    str(getattr(order, field))
-                    for field in (
-                        "name",
-                        "company",
-                        "address",
-                        "city",
-                        "state",
-                        "postal_code",
-                        "country",
-                    )
-                )
-            ),
+            "new_address": _order_address_lines(order),
         }
     )
     return _queue_order_emails(
