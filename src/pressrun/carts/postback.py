@@ -78,7 +78,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from pressrun.carts.models import (
@@ -318,8 +318,6 @@ def postback_correct(*, order: Order) -> CartPostback | None:
     post-back, or None when none needs it (none sent yet: it will send the tracking as it
     is then; none at all; the same tracking; no tracking number now). Called with the
     order's row locked (the correction's transaction), as `_finish` takes it."""
-    from pressrun.carts.tasks import postback_send
-
     if not order.tracking_id:
         return None
     with transaction.atomic():
@@ -330,15 +328,22 @@ def postback_correct(*, order: Order) -> CartPostback | None:
         )
         if postback is None or not _tracking_changed(postback, order):
             return None
-        CartPostback.objects.filter(id=postback.id).update(
-            state=PostbackState.PENDING,
-            attempts=0,
-            next_attempt_at=None,
-            last_error="",
-            updated_at=_now(),
-        )
-        postback_send.enqueue(postback_id=postback.id)
+        _send_again(CartPostback.objects.filter(id=postback.id), postback.id, last_error="")
     return postback
+
+
+def _send_again(rows: QuerySet[CartPostback], postback_id: int, **also: object) -> bool:
+    """Inside the caller's transaction: the post-back in `rows` (filtered to the state it may
+    be sent again from) back to pending, attempts from 1 (`also` set too), and its task
+    queued; False, nothing changed, when `rows` has none."""
+    from pressrun.carts.tasks import postback_send
+
+    changed = rows.update(
+        state=PostbackState.PENDING, attempts=0, next_attempt_at=None, updated_at=_now(), **also
+    )
+    if changed:
+        postback_send.enqueue(postback_id=postback_id)
+    return bool(changed)
 
 
 def _tracking_changed(postback: CartPostback, order: Order) -> bool:
@@ -357,15 +362,10 @@ def _other_tracking(order: Order, *, tracking_id: str, carrier: str) -> bool:
 def postback_retry(*, postback_id: int) -> bool:
     """Start a post-back that gave up over ("Send again"): back to pending, attempts from 1,
     its task queued. Returns False (nothing changed) unless it had given up."""
-    from pressrun.carts.tasks import postback_send
-
     with transaction.atomic():
-        changed = CartPostback.objects.filter(id=postback_id, state=PostbackState.GAVE_UP).update(
-            state=PostbackState.PENDING, attempts=0, next_attempt_at=None, updated_at=_now()
+        return _send_again(
+            CartPostback.objects.filter(id=postback_id, state=PostbackState.GAVE_UP), postback_id
         )
-        if changed:
-            postback_send.enqueue(postback_id=postback_id)
-    return bool(changed)
 
 
 @dataclass(frozen=True)
