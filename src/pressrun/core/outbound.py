@@ -46,7 +46,7 @@ SENDING = "sending"
 
 
 @dataclass(frozen=True)
-class AttemptResult:
+class PostResult:
     """What one attempt's request came to: the HTTP status (None when there was no answer),
     the start of the answer's body, the error ("" for a 2xx) and how long it took."""
 
@@ -102,7 +102,7 @@ def outbound_attempt_record(
     claimed_at: datetime,
     number: int,
     url: str,
-    result: AttemptResult,
+    result: PostResult,
     series: int,
     next_at: datetime | None,
     what: str,

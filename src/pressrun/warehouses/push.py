@@ -41,7 +41,7 @@ from django.utils import timezone
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
 from pressrun.core.outbound import (
-    AttemptResult,
+    PostResult,
     outbound_attempt_record,
     outbound_claim,
     outbound_next_attempt_at,
@@ -344,7 +344,7 @@ def warehouse_push_attempt(*, push_id: int, now: datetime | None = None) -> str:
     body = push.body.encode("utf-8")
     secret = warehouse_push_secret(connection)
     if not secret:
-        result = AttemptResult(error=client.SIGNING_KEY_LOST)
+        result = PostResult(error=client.SIGNING_KEY_LOST)
     else:
         headers = {
             TIMESTAMP_HEADER: str(int(now.timestamp())),

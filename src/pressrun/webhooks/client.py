@@ -38,7 +38,7 @@ from urllib.parse import SplitResult, urlsplit
 from django.conf import settings
 
 from pressrun.core.errors import DomainError
-from pressrun.core.outbound import AttemptResult
+from pressrun.core.outbound import PostResult
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def excerpt(data: bytes) -> str:
 
 def attempt(
     url: str, *, body: bytes, headers: dict[str, str], timeout: float, what: str
-) -> AttemptResult:
+) -> PostResult:
     """One attempt of an outbound row (a webhook delivery, a warehouse push): `post`, timed,
     with every way it can go wrong made the result's error (a status other than 2xx, no
     answer, a refused address, and anything unexpected, logged with `what` naming the row),
@@ -270,4 +270,4 @@ def attempt(
             redirect = " (redirects are not followed)" if 300 <= code < 400 else ""
             error = f"HTTP {code}{redirect}"
     duration_ms = int((time.monotonic() - started) * 1000)
-    return AttemptResult(code=code, excerpt=answer, error=error, duration_ms=duration_ms)
+    return PostResult(code=code, excerpt=answer, error=error, duration_ms=duration_ms)

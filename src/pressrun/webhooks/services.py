@@ -30,7 +30,7 @@ from pressrun.accounts.services import publisher_webhook_events_set
 from pressrun.core.errors import DomainError
 from pressrun.core.faults import fault_point
 from pressrun.core.outbound import (
-    AttemptResult,
+    PostResult,
     outbound_attempt_record,
     outbound_claim,
     outbound_next_attempt_at,
@@ -269,7 +269,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
     body = delivery.body.encode("utf-8")
     secret = webhook_secret(endpoint=endpoint)
     if not secret:
-        result = AttemptResult(error=client.SIGNING_KEY_LOST)
+        result = PostResult(error=client.SIGNING_KEY_LOST)
     else:
         headers = {
             SIGNATURE_HEADER: signature_header(
