@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,42 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["PRESSRUN_DATA_DIR"] = os.path.join(
         os.environ["PRESSRUN_DATA_DIR"], os.environ["PYTEST_XDIST_WORKER"]
     )
+
+
+def _flush_postgresql_by_delete() -> None:
+    """Tests with `transaction=True` empty every table afterwards (Django's `flush`), which
+    on PostgreSQL is one TRUNCATE of all of them: a new file for every table and index, about
+    0.45 s a test on an idle machine and over a second on a busy one, for tables holding a
+    few rows. DELETE empties them in milliseconds. Django's foreign keys on PostgreSQL are
+    DEFERRABLE INITIALLY DEFERRED and the flush is one transaction, so the order of the
+    tables does not matter; the sequences are not reset either way (TRUNCATE runs without
+    RESTART IDENTITY unless asked, and then Django's own statement is used)."""
+    from django.core.management.color import Style
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: DatabaseOperations,
+        style: Style,
+        tables: Sequence[str],
+        *,
+        reset_sequences: bool = False,
+        allow_cascade: bool = False,
+    ) -> list[str]:
+        if reset_sequences or allow_cascade or not tables:
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        return ["SET CONSTRAINTS ALL DEFERRED;"] + [
+            f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};"
+            for table in tables
+        ]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+
+
+_flush_postgresql_by_delete()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

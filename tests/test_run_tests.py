@@ -79,6 +79,10 @@ def test_a_clean_run_removes_everything_it_made(
     assert Path(seen["env"]["PRESSRUN_DATA_DIR"]).parent == work
     assert seen["basetemp"].parent == work
     assert seen["report"].parent == work
+    # Every process of the run compiles its modules into the scratch directory, never into
+    # the checkout, even where the environment said not to write them at all.
+    assert Path(seen["env"]["PYTHONPYCACHEPREFIX"]).parent == work
+    assert "PYTHONDONTWRITEBYTECODE" not in seen["env"]
     assert work.name.startswith("pressrun-test-")
     assert not work.exists()
     assert seen["env"]["PRESSRUN_TEST_RUN_ID"].isalnum()
@@ -207,9 +211,9 @@ def test_the_two_halves_run_at_once_each_with_its_own_data_dir_and_log(
     ]
     assert len({half["data"] for half in seen}) == 2
     assert all(half["log"] is not None for half in seen)
-    # The browser tests run in the SQLite half only.
+    # The browser tests and the documents' shell blocks run in the SQLite half only.
     args = {half["title"]: half["args"] for half in seen}
     assert args == {
         "test suite on SQLite": (),
-        "test suite on PostgreSQL": ("--ignore=tests/ui",),
+        "test suite on PostgreSQL": ("--ignore=tests/ui", "--ignore=tests/test_docs_shell.py"),
     }
