@@ -53,7 +53,8 @@ SERIAL = os.environ.get("PRESSRUN_TEST_SERIAL") == "1"
 # heaviest user of the two cores; running it twice bought nothing.
 # The documents' shell blocks (tests/test_docs_shell.py) run in the SQLite half only, for the
 # same reason and one more: they run as a reader runs them, and the installations the
-# documents show are SQLite ones (operations.md's and warehouses.md's examples ask to leave
+# documents show are SQLite ones (operations.md's and warehouses.md's examples make a
+# scratch installation in a new data dir, operations.md asking to leave
 # PRESSRUN_DATABASE_URL unset; the cart guides talk to a `make run` installation). Run on
 # PostgreSQL they proved each command on that database a second time, which the in-process
 # and end-to-end tests already do, for a seventh of the half's time.
@@ -166,9 +167,12 @@ def bytecode_cache_environment(work: Path) -> dict[str, str]:
     documents' shell blocks). Where the environment says
     PYTHONDONTWRITEBYTECODE (some machines and CI images do) and the checkout has no
     compiled modules of its own (an editable install never compiles it), each of them
-    compiled pressrun's source again: about a quarter of a `pressrun` command's start, on a
+    compiled pressrun's source again: 0.2 s of a `pressrun` command's 0.8 s start, on a
     suite that keeps both cores busy. With this cache the first process compiles a module
-    and the others read it; nothing is written into the checkout or the virtualenv."""
+    and the others read it; nothing is written into the checkout or the virtualenv. Its
+    cost: with a prefix Python reads no other cache, so the run's first processes compile
+    the standard library's and the packages' modules too (about 1.7 s of CPU for each
+    process that starts before the cache has them), once a run."""
     return {"PYTHONPYCACHEPREFIX": str(work / "pycache")}
 
 

@@ -1,10 +1,16 @@
-"""The shell blocks of docs/operations.md and of the cart guides run as written.
+"""The shell blocks of docs/operations.md, docs/warehouses.md and the cart guides run as
+written.
 
-The contract is in tests/docs_shell.py. docs/operations.md runs in a fresh data dir, its
-`--port 8000` / `localhost:8000` / `127.0.0.1:8000` moved to a free port. A cart guide runs
-against a live pressrun (server and worker) prepared as `make run` prepares a fresh one
-(migrated + `pressrun demo`), with `http://127.0.0.1:8000` replaced by its address;
-its sample requests must work against the demo publisher's documented values.
+The contract is in tests/docs_shell.py. docs/operations.md and docs/warehouses.md run in a
+fresh data dir, their `--port 8000` / `localhost:8000` / `127.0.0.1:8000` moved to a free
+port. A cart guide runs against a live pressrun (server and worker) prepared as `make run`
+prepares a fresh one (migrated + `pressrun demo`), with `http://127.0.0.1:8000` replaced by
+its address; its sample requests must work against the demo publisher's documented values.
+
+`make test` runs this file in its SQLite half only, as the documents' installations are
+SQLite ones (scripts/run_tests.py, POSTGRES_HALF_ARGS); run by hand with
+PRESSRUN_DATABASE_URL set, operations.md and warehouses.md run on a new database of that
+server (`fresh_database`), as operations.md says they would.
 """
 
 from __future__ import annotations
