@@ -59,8 +59,8 @@ SERIAL = os.environ.get("PRESSRUN_TEST_SERIAL") == "1"
 # PostgreSQL they proved each command on that database a second time, which the in-process
 # and end-to-end tests already do, for a seventh of the half's time.
 POSTGRES_HALF_ARGS = ("--ignore=tests/ui", "--ignore=tests/test_docs_shell.py")
-# pytest-xdist workers per half. Most of the suite's time is spent waiting on the servers,
-# workers and browsers it starts, so two workers per half keep two cores busy.
+# pytest-xdist workers per half. The suite is CPU-bound: two per half keep about 1.8 of two
+# cores busy, and three per half took as long.
 WORKERS = int(os.environ.get("PRESSRUN_TEST_WORKERS") or "2")
 _print_lock = threading.Lock()
 # Tests name the PostgreSQL databases they create with this tag (tests/live.py).
