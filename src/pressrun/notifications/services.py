@@ -319,14 +319,9 @@ def notify_order_shipped(*, order: Order) -> list[OutgoingEmail]:
     recipients = order_email_recipients(order)
     if not recipients:
         return []
-    return _queue_order_emails(
-        order=order,
-        recipients=recipients,
-        kind=EmailKind.ORDER_SHIPPED,
-        subject=_shipped_subject(order),
-        template="order_shipped",
-        context=_tracking_context(order),
-    )
+    context = _tracking_context(order)
+    queued = (_queue_tracking_email(order=order, recipient=r, context=context) for r in recipients)
+    return [email for email in queued if email is not None]
 
 
 def notify_shipment_corrected(*, order: Order, history_event_id: int) -> list[OutgoingEmail]:
@@ -425,6 +420,8 @@ def _shipped_subject(order: Order) -> str:
 def _queue_tracking_email(
     *, order: Order, recipient: Recipient, context: dict[str, Any]
 ) -> OutgoingEmail | None:
+    """The tracking email to one recipient, as the shipment's task and a correction that
+    found none sent both queue it (one key per order and role)."""
     return _queue_order_email(
         order=order,
         kind=EmailKind.ORDER_SHIPPED,
