@@ -58,7 +58,7 @@ class CsvReport:
             self.more_errors += 1
 
 
-def csv_file_text(data: bytes, error: Callable[[int, str], None]) -> str | None:
+def _file_text(data: bytes, error: Callable[[int, str], None]) -> str | None:
     """The text of an uploaded CSV file (UTF-8, an optional byte-order mark, at most
     MAX_FILE_BYTES, no NUL), or None after reporting to `error(line, message)` why it cannot
     be read."""
@@ -94,7 +94,7 @@ def csv_rows(
     number of cells is reported and skipped; an unreadable file, a wrong header, more than
     `max_rows` rows, a CSV error or an empty file end the rows."""
     header = ",".join(columns)
-    text = csv_file_text(data, report.error)
+    text = _file_text(data, report.error)
     if text is None:
         return
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -138,7 +138,7 @@ def csv_rows(
 
 
 def cell_error(column: str, value: str, limit: int, *, required: bool) -> str | None:
-    """What is wrong with a text cell ("" when nothing): blank when `required`, longer than
+    """What is wrong with a text cell (None when nothing): blank when `required`, longer than
     `limit`, more than one line, or read by a spreadsheet as a formula."""
     if not value:
         return f"{column} is blank." if required else None
