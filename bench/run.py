@@ -16,8 +16,9 @@ local server and dropped afterwards, skipped with a notice when the server does 
 4. the same load against bench/baseline_app.py (plain WSGI + the database driver, served by
    the same server with the same settings: bench/baseline_server.py), so the numbers can be
    read against what the stack itself allows;
-   before all that, the Shopify webhook burst with `pressrun worker` running
-   (bench/webhook_burst.py), then the postage phase: a ShipStation-compatible station
+   before all that, the follow-ups: one `pressrun worker --batch` running every task of a
+   few hundred orders (bench/follow_ups.py), the Shopify webhook burst with `pressrun
+   worker` running (bench/webhook_burst.py), then the postage phase: a ShipStation-compatible station
    exporting 10,000 ready orders page by page and posting 10,000 ShipNotices
    (bench/postage.py);
 5. print a table and write everything to bench/results/<timestamp>.json.
@@ -54,6 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import follow_ups
 import mixed_carts
 import postage
 import webhook_burst
@@ -186,7 +188,14 @@ def _machine_ticks() -> tuple[int, int]:
 
 def _our_postgres_cpu(stats: dict[int, tuple[int, str, float]], database_name: str) -> float:
     """CPU of the PostgreSQL backends connected to the benchmark's own database."""
-    total = 0.0
+    return sum(_our_postgres_backends(stats, database_name).values())
+
+
+def _our_postgres_backends(
+    stats: dict[int, tuple[int, str, float]], database_name: str
+) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the benchmark's own database."""
+    backends = {}
     for pid, (_, name, cpu) in stats.items():
         if name != "postgres":
             continue
@@ -195,8 +204,8 @@ def _our_postgres_cpu(stats: dict[int, tuple[int, str, float]], database_name: s
         except OSError:
             continue
         if database_name.encode() in title:
-            total += cpu
-    return total
+            backends[pid] = cpu
+    return backends
 
 
 def make_probe(server_pid: int, database: Database) -> Callable[[], dict[str, Any]]:
@@ -1195,6 +1204,19 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
         result["publisher_id"] = installation.publisher_id
         result["project_ids"] = list(installation.project_ids)
 
+        # First: the worker's batch then starts from an empty queue, not from the tasks of
+        # every order the submit phases placed.
+        if not (
+            options.no_follow_ups
+            or options.webhooks_only
+            or options.postage_only
+            or options.mixed_carts_only
+        ):
+            say(
+                f"[{kind}] follow-ups: {options.follow_up_orders} orders placed, then "
+                "`pressrun worker --batch` runs every task they queued"
+            )
+            result["follow_ups"] = follow_ups_phase(installation, options)
         if not options.no_webhooks and not options.postage_only:
             say(
                 f"[{kind}] Shopify webhook burst: {options.webhook_deliveries} deliveries at "
@@ -1317,6 +1339,34 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
             database.drop()
             shutil.rmtree(data_dir, ignore_errors=True)
     return result
+
+
+def follow_ups_phase(installation: Installation, options: argparse.Namespace) -> dict[str, Any]:
+    """bench/follow_ups.py: the orders placed through `pressrun serve` at 16 connections,
+    every request counted (no warm-up)."""
+    database = installation.database
+    unwarmed = argparse.Namespace(**{**vars(options), "warmup": 0.0})
+
+    def place_orders(count: int) -> dict[str, Any]:
+        server = installation.start("pressrun")
+        try:
+            measure = Measurement(server=server, database=database, options=unwarmed)
+            return measure.run(
+                build=submit_builder(server.port, installation.project_ids),
+                classify=classify_submit,
+                connections=16,
+                duration_s=600.0,
+                max_requests=count,
+            )
+        finally:
+            server.stop()
+
+    def postgres_cpu() -> dict[int, float]:
+        if database.kind != "postgresql":
+            return {}
+        return _our_postgres_backends(_proc_stats(), database.name)
+
+    return follow_ups.measure(installation, options, say, place_orders, postgres_cpu)
 
 
 def database_version(url: str) -> str:
@@ -1670,6 +1720,20 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{phase['other_cpu_pct_of_machine']:>5.0f}% "
                 f"{phase['cpu_reference_ms']:>4.0f}/{phase['cpu_under_load_ms']:<4.0f}"
             )
+        follow = data.get("follow_ups")
+        if follow:
+            say(
+                f"  follow-ups: {follow['orders']} orders left "
+                f"{follow['tasks_per_order']} tasks an order; one batch worker ran them at "
+                f"{follow['worker_cpu_ms_per_order']:.2f} ms CPU an order "
+                f"({follow['worker_cpu_ms_per_task']:.2f} ms a task"
+                + (
+                    f", database {follow['database_cpu_ms_per_order']:.2f} ms an order"
+                    if follow["database_cpu_ms_per_order"]
+                    else ""
+                )
+                + f"), {follow['tasks_per_s']:.0f} tasks/s"
+            )
         census_data = data.get("census", {})
         if "settings" in census_data:
             used = census_data["settings"]
@@ -1851,6 +1915,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--postage-connections", type=int, default=16)
     parser.add_argument("--no-postage", action="store_true", help="skip the postage phase")
     parser.add_argument(
+        "--follow-up-orders",
+        type=int,
+        help="orders whose follow-up tasks one batch worker runs (500)",
+    )
+    parser.add_argument(
+        "--no-follow-ups", action="store_true", help="skip the follow-ups phase (the worker)"
+    )
+    parser.add_argument(
         "--scaling",
         default="1,2,4",
         help="web process counts of the scaling phase (1,2,4; empty to skip it)",
@@ -1872,6 +1944,7 @@ def parse_args() -> argparse.Namespace:
         "status_calls": 50 if quick else 200,
         "webhook_deliveries": 200 if quick else 1000,
         "postage_orders": 1000 if quick else 10_000,
+        "follow_up_orders": 200 if quick else 500,
     }
     for key, value in defaults.items():
         if getattr(options, key) is None:
