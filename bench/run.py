@@ -18,9 +18,9 @@ local server and dropped afterwards, skipped with a notice when the server does 
    read against what the stack itself allows;
    before all that, the follow-ups: one `pressrun worker --batch` running every task of a
    few hundred orders (bench/follow_ups.py), the Shopify webhook burst with `pressrun
-   worker` running (bench/webhook_burst.py), then the postage phase: a ShipStation-compatible station
-   exporting 10,000 ready orders page by page and posting 10,000 ShipNotices
-   (bench/postage.py);
+   worker` running (bench/webhook_burst.py), then the postage phase: a
+   ShipStation-compatible station exporting 10,000 ready orders page by page and posting
+   10,000 ShipNotices (bench/postage.py);
 5. print a table and write everything to bench/results/<timestamp>.json.
 
 `--quick` is a smoke run (20,000 orders, 3 s phases, 200 webhooks). See docs/performance.md.
@@ -1217,6 +1217,8 @@ def run_database(kind: str, options: argparse.Namespace, token: str) -> dict[str
                 "`pressrun worker --batch` runs every task they queued"
             )
             result["follow_ups"] = follow_ups_phase(installation, options)
+            if options.follow_ups_only:
+                return result
         if not options.no_webhooks and not options.postage_only:
             say(
                 f"[{kind}] Shopify webhook burst: {options.webhook_deliveries} deliveries at "
@@ -1922,6 +1924,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--no-follow-ups", action="store_true", help="skip the follow-ups phase (the worker)"
     )
+    parser.add_argument("--follow-ups-only", action="store_true", help="only the follow-ups phase")
     parser.add_argument(
         "--scaling",
         default="1,2,4",

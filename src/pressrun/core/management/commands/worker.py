@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from datetime import datetime
 from types import FrameType
 from typing import Any
@@ -14,11 +15,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections, connection
+from django.db.utils import OperationalError
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.utils import is_locked_database_exception
 
 from pressrun.core.models import WorkerHeartbeat
+from pressrun.core.task_backend import task_claim_next
 from pressrun.core.tasks import (
     requeue_abandoned_tasks,
     schedule_periodic_tasks,
@@ -46,6 +50,43 @@ class StoppingWorker(Worker):
             signal.strsignal(signum),
         )
         self.running = False
+
+    def run(self) -> None:
+        """The library's loop (`Worker.run`), each task claimed by `task_claim_next`: one
+        statement instead of a queryset built, read and saved back on every poll, which on
+        SQLite held the write lock about a millisecond a task. What the loop does besides is
+        the library's: run the task (`run_task`), stop in batch mode once nothing is ready,
+        sleep `interval` when idle, check the connection after waking and after each task."""
+        if self.excluded_queue_names:
+            # Not offered by `pressrun worker`; the library's own loop filters them out.
+            super().run()
+            return
+        logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
+        queue_names = None if self.process_all_queues else self.queue_names
+        while self.running:
+            close_old_connections()
+            try:
+                task_result = task_claim_next(
+                    worker_id=self.worker_id,
+                    backend_name=self.backend_name,
+                    queue_names=queue_names,
+                )
+                retrieved = True
+            except OperationalError as exc:
+                # As the library: a locked database is tried again at the next poll.
+                if not is_locked_database_exception(exc):
+                    raise
+                task_result, retrieved = None, False
+            if task_result is not None:
+                self.run_task(task_result)
+            if self.batch and retrieved and task_result is None:
+                logger.info("No more tasks to run for worker_id=%s - exiting.", self.worker_id)
+                return
+            if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
+                return
+            close_old_connections()
+            if self.running and task_result is None:
+                time.sleep(self.interval)
 
 
 class Command(BaseCommand):
