@@ -15,6 +15,9 @@ settings.TASKS), so a new task's row goes to the end of its primary key's index.
 transaction begins (intake): the row is built and its INSERT prepared before, and only
 executed inside; an id the task's arguments name may still be `PENDING_ID` then
 (`core.prepared`).
+
+`task_claim_next` is the worker's side: `pressrun worker` claims the next ready row with one
+`UPDATE ... RETURNING` instead of django-tasks-db's queryset, read and saved back every poll.
 """
 
 from __future__ import annotations
