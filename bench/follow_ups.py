@@ -14,7 +14,8 @@ part:
 3. `pressrun worker --batch` runs everything those orders queued and exits when nothing is
    ready: its CPU (the process's own, from `wait4`; on PostgreSQL its backend's too) less the
    fixed cost, divided by the orders, is the worker's CPU an order, every task of its
-   follow-ups included; the tasks it ran are counted by kind.
+   follow-ups included; the tasks it ran are counted by kind, a periodic sweep that came
+   due meanwhile apart (its CPU is in the worker's: a few milliseconds).
 
 Usage: by bench/run.py (`--no-follow-ups` skips it).
 """
@@ -49,16 +50,22 @@ class Installation(Protocol):
 
 
 def _finished_tasks(database: Database) -> dict[str, int]:
-    """Finished task rows by task path (their module's last two names)."""
+    """Finished task rows by task path (their module's last two names); a task queued for a
+    date (a periodic sweep that came due, a retry) under "scheduled: " and its path, apart
+    from the orders' own tasks, which are queued without one."""
     connection = database.connect()
     try:
         rows = connection.execute(
-            "SELECT task_path, COUNT(*) FROM django_tasks_database_dbtaskresult "
-            f"WHERE status IN ('{FINISHED[0]}', '{FINISHED[1]}') GROUP BY task_path"
+            "SELECT task_path, run_after < '9000-01-01', COUNT(*) "
+            "FROM django_tasks_database_dbtaskresult "
+            f"WHERE status IN ('{FINISHED[0]}', '{FINISHED[1]}') GROUP BY 1, 2"
         ).fetchall()
     finally:
         connection.close()
-    return {".".join(path.split(".")[-2:]): count for path, count in rows}
+    return {
+        ("scheduled: " if dated else "") + ".".join(path.split(".")[-2:]): count
+        for path, dated, count in rows
+    }
 
 
 def _scalar(database: Database, sql: str) -> int:
@@ -139,7 +146,7 @@ def measure(
         for path, count in sorted(finished_after.items())
         if count != finished_before.get(path, 0)
     }
-    tasks = sum(ran.values())
+    tasks = sum(count for path, count in ran.items() if not path.startswith("scheduled: "))
     worker_cpu = max(run["cpu_s"] - fixed["cpu_s"], 0.0)
     database_cpu = max(run["database_cpu_s"] - fixed["database_cpu_s"], 0.0)
     result = {

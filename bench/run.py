@@ -192,9 +192,10 @@ def _our_postgres_cpu(stats: dict[int, tuple[int, str, float]], database_name: s
 
 
 def _our_postgres_backends(
-    stats: dict[int, tuple[int, str, float]], database_name: str
+    stats: dict[int, tuple[int, str, float]], database_name: str, *, clients_only: bool = False
 ) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend connected to the benchmark's own database."""
+    """CPU seconds of each PostgreSQL backend connected to the benchmark's own database
+    (`clients_only`: not its autovacuum workers, whose title names the database too)."""
     backends = {}
     for pid, (_, name, cpu) in stats.items():
         if name != "postgres":
@@ -203,7 +204,7 @@ def _our_postgres_backends(
             title = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if database_name.encode() in title:
+        if database_name.encode() in title and not (clients_only and b"autovacuum" in title):
             backends[pid] = cpu
     return backends
 
@@ -1366,7 +1367,7 @@ def follow_ups_phase(installation: Installation, options: argparse.Namespace) ->
     def postgres_cpu() -> dict[int, float]:
         if database.kind != "postgresql":
             return {}
-        return _our_postgres_backends(_proc_stats(), database.name)
+        return _our_postgres_backends(_proc_stats(), database.name, clients_only=True)
 
     return follow_ups.measure(installation, options, say, place_orders, postgres_cpu)
 
@@ -1728,7 +1729,7 @@ def print_report(results: dict[str, Any]) -> None:
                 f"  follow-ups: {follow['orders']} orders left "
                 f"{follow['tasks_per_order']} tasks an order; one batch worker ran them at "
                 f"{follow['worker_cpu_ms_per_order']:.2f} ms CPU an order "
-                f"({follow['worker_cpu_ms_per_task']:.2f} ms a task"
+                f"({follow['worker_cpu_ms_per_task'] or 0:.2f} ms a task"
                 + (
                     f", database {follow['database_cpu_ms_per_order']:.2f} ms an order"
                     if follow["database_cpu_ms_per_order"]

@@ -120,3 +120,10 @@ def test_concurrent_workers_never_claim_the_same_task() -> None:
     for row in rows:
         [owner] = row.worker_ids
         assert str(row.id) in claimed[owner]
+
+
+def test_an_empty_list_of_queues_is_refused_not_sent() -> None:
+    order_placed_email.enqueue(order_id=1)
+    with pytest.raises(ValueError, match="No queue named"):
+        _claim([])
+    assert DBTaskResult.objects.get().status == TaskResultStatus.READY

@@ -197,16 +197,16 @@ def task_claim_next(
     library takes it, so workers never claim the same task; on SQLite the statement runs in
     a transaction of its own, which queues on the installation's write lock
     (`core.sqlite.base`)."""
+    if queue_names is not None and not queue_names:
+        raise ValueError("No queue named: give None for every queue.")
     using = router.db_for_write(DBTaskResult)
     connection = connections[using]
     sql = _claim_sql(connection.vendor, None if queue_names is None else len(queue_names))
     run_after = DBTaskResult._meta.get_field("run_after")
     now = timezone.now()
     params = [
-        TaskResultStatus.RUNNING,
         connection.ops.adapt_datetimefield_value(now),
         worker_id,
-        TaskResultStatus.READY,
         run_after.get_db_prep_value(get_date_max(), connection),
         run_after.get_db_prep_value(now, connection),
         backend_name,
@@ -249,10 +249,14 @@ def _claim_sql(vendor: str, queues: int | None) -> str:
     in_queues = "" if queues is None else f' AND "queue_name" IN ({", ".join(["%s"] * queues)})'
     # The library's order (DBTaskResult.Meta.ordering), which the partial index
     # tasks_db_new_ordering_idx (status READY) serves. Only the model's own table and column
-    # names and placeholders are put into the text; every value is a parameter.
+    # names, the two statuses and placeholders are put into the text; every other value is a
+    # parameter. The statuses are written out so that a plan PostgreSQL keeps for the
+    # statement can still use that index (a parameter could be any status).
+    running, ready = TaskResultStatus.RUNNING.value, TaskResultStatus.READY.value
     return (
-        f'UPDATE "{table}" SET "status" = %s, "started_at" = %s, "worker_ids" = {appended} '  # noqa: S608
-        f'WHERE "id" = (SELECT "id" FROM "{table}" WHERE "status" = %s '
+        f'UPDATE "{table}" SET "status" = \'{running}\', "started_at" = %s, '  # noqa: S608
+        f'"worker_ids" = {appended} '
+        f'WHERE "id" = (SELECT "id" FROM "{table}" WHERE "status" = \'{ready}\' '
         f'AND ("run_after" = %s OR "run_after" <= %s) AND "backend_name" = %s{in_queues} '
         f'ORDER BY "priority" DESC, "run_after" ASC, "enqueued_at" ASC LIMIT 1{lock}) '
         f"RETURNING {columns}"

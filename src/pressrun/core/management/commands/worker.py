@@ -57,8 +57,8 @@ class StoppingWorker(Worker):
         SQLite held the write lock about a millisecond a task. What the loop does besides is
         the library's: run the task (`run_task`), stop in batch mode once nothing is ready,
         sleep `interval` when idle, check the connection after waking and after each task."""
-        if self.excluded_queue_names:
-            # Not offered by `pressrun worker`; the library's own loop filters them out.
+        if self.excluded_queue_names or self.startup_delay:
+            # Neither is offered by `pressrun worker`; the library's own loop has them.
             super().run()
             return
         logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
@@ -83,6 +83,9 @@ class StoppingWorker(Worker):
                 logger.info("No more tasks to run for worker_id=%s - exiting.", self.worker_id)
                 return
             if self.max_tasks is not None and self._run_tasks >= self.max_tasks:
+                logger.info(
+                    "Ran %d tasks on worker_id=%s - exiting.", self.max_tasks, self.worker_id
+                )
                 return
             close_old_connections()
             if self.running and task_result is None:
