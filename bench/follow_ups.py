@@ -43,6 +43,8 @@ class Database(Protocol):
 
     def connect(self) -> Any: ...
 
+    def scalar(self, sql: str) -> Any: ...
+
 
 class Installation(Protocol):
     database: Database
@@ -66,14 +68,6 @@ def _finished_tasks(database: Database) -> dict[str, int]:
         ("scheduled: " if dated else "") + ".".join(path.split(".")[-2:]): count
         for path, dated, count in rows
     }
-
-
-def _scalar(database: Database, sql: str) -> int:
-    connection = database.connect()
-    try:
-        return int(connection.execute(sql).fetchone()[0])
-    finally:
-        connection.close()
 
 
 def _batch_worker(
@@ -104,10 +98,10 @@ def _batch_worker(
                 worker.kill()
                 raise RuntimeError("`pressrun worker --batch` did not finish its tasks in time")
             time.sleep(0.05)
-    worker.returncode = os.waitstatus_to_exitcode(status)
-    if worker.returncode != 0:
+    exit_code = os.waitstatus_to_exitcode(status)
+    if exit_code != 0:
         raise RuntimeError(
-            f"`pressrun worker --batch` exited {worker.returncode}:\n"
+            f"`pressrun worker --batch` exited {exit_code}:\n"
             f"{log.read_text(errors='replace')[-3000:]}"
         )
     return {
@@ -134,7 +128,7 @@ def measure(
     _batch_worker(installation, postgres_cpu)  # the first start queues the periodic tasks
     fixed = _batch_worker(installation, postgres_cpu)
     finished_before = _finished_tasks(database)
-    emails_before = _scalar(database, "SELECT COUNT(*) FROM notifications_outgoingemail")
+    emails_before = database.scalar("SELECT COUNT(*) FROM notifications_outgoingemail")
     orders = options.follow_up_orders
     placed = place_orders(orders)
     if placed["ok"] != orders:
@@ -154,7 +148,7 @@ def measure(
         "placed": placed,
         "tasks_run": ran,
         "tasks_per_order": round(tasks / orders, 2),
-        "emails_queued": _scalar(database, "SELECT COUNT(*) FROM notifications_outgoingemail")
+        "emails_queued": database.scalar("SELECT COUNT(*) FROM notifications_outgoingemail")
         - emails_before,
         "batch_worker_fixed": {key: round(value, 3) for key, value in fixed.items()},
         "batch_worker": {key: round(value, 3) for key, value in run.items()},

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from pressrun.core.task_backend import task_claim_next
+from pressrun.core.task_backend import task_claim_next, task_claim_supported
 from pressrun.fulfillment.address.tasks import check_order_address
 from pressrun.notifications.tasks import order_placed_email
 from tests.threads import run_together
@@ -127,3 +127,8 @@ def test_an_empty_list_of_queues_is_refused_not_sent() -> None:
     with pytest.raises(ValueError, match="No queue named"):
         _claim([])
     assert DBTaskResult.objects.get().status == TaskResultStatus.READY
+
+
+def test_both_databases_pressrun_runs_on_claim_in_one_statement() -> None:
+    # The end-to-end tests' workers then run pressrun's loop, not the library's.
+    assert task_claim_supported()

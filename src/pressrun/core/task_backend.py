@@ -200,6 +200,8 @@ def task_claim_next(
     if queue_names is not None and not queue_names:
         raise ValueError("No queue named: give None for every queue.")
     using = router.db_for_write(DBTaskResult)
+    if not task_claim_supported(using):
+        raise ValueError(f"Tasks are claimed in one statement on {', '.join(_CLAIM_DIALECTS)}.")
     connection = connections[using]
     sql = _claim_sql(connection.vendor, None if queue_names is None else len(queue_names))
     run_after = DBTaskResult._meta.get_field("run_after")
@@ -232,20 +234,27 @@ def task_claim_next(
     return DBTaskResult.from_db(using, [field.attname for field in fields], list(values))
 
 
+# How each database pressrun runs on appends the worker's id and takes the row: PostgreSQL
+# skips rows another worker holds, as the library does; SQLite has one writer at a time.
+_CLAIM_DIALECTS = {
+    "postgresql": ('"worker_ids" || jsonb_build_array(%s::text)', " FOR UPDATE SKIP LOCKED"),
+    "sqlite": ("json_insert(\"worker_ids\", '$[#]', %s)", ""),
+}
+
+
+def task_claim_supported(using: str = "default") -> bool:
+    """Whether `task_claim_next` can claim on the database `using` (SQLite, PostgreSQL: the
+    two pressrun runs on); elsewhere the worker keeps the library's own loop."""
+    return connections[using].vendor in _CLAIM_DIALECTS
+
+
 @functools.cache
 def _claim_sql(vendor: str, queues: int | None) -> str:
     """`task_claim_next`'s statement for a database vendor and a number of queue names."""
     meta = DBTaskResult._meta
     table = meta.db_table
     columns = ", ".join(f'"{field.column}"' for field in meta.concrete_fields)
-    if vendor == "postgresql":
-        appended = '"worker_ids" || jsonb_build_array(%s::text)'
-        lock = " FOR UPDATE SKIP LOCKED"
-    elif vendor == "sqlite":
-        appended = "json_insert(\"worker_ids\", '$[#]', %s)"
-        lock = ""
-    else:
-        raise NotImplementedError(f"No task claim for {vendor}.")
+    appended, lock = _CLAIM_DIALECTS[vendor]
     in_queues = "" if queues is None else f' AND "queue_name" IN ({", ".join(["%s"] * queues)})'
     # The library's order (DBTaskResult.Meta.ordering), which the partial index
     # tasks_db_new_ordering_idx (status READY) serves. Only the model's own table and column

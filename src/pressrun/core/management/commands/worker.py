@@ -22,7 +22,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.utils import is_locked_database_exception
 
 from pressrun.core.models import WorkerHeartbeat
-from pressrun.core.task_backend import task_claim_next
+from pressrun.core.task_backend import task_claim_next, task_claim_supported
 from pressrun.core.tasks import (
     requeue_abandoned_tasks,
     schedule_periodic_tasks,
@@ -57,8 +57,9 @@ class StoppingWorker(Worker):
         SQLite held the write lock about a millisecond a task. What the loop does besides is
         the library's: run the task (`run_task`), stop in batch mode once nothing is ready,
         sleep `interval` when idle, check the connection after waking and after each task."""
-        if self.excluded_queue_names or self.startup_delay:
-            # Neither is offered by `pressrun worker`; the library's own loop has them.
+        if self.excluded_queue_names or self.startup_delay or not task_claim_supported():
+            # Excluded queues and a startup delay are not offered by `pressrun worker`, and
+            # pressrun runs on SQLite or PostgreSQL: the library's own loop has them all.
             super().run()
             return
         logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
