@@ -1,21 +1,21 @@
 """The work an order leaves for `pressrun worker`, measured: `make bench`'s follow-ups phase.
 
 The submit phases measure what answering an order costs the serving processes; they run no
-worker, so the tasks each order queues (the customer's notification, the address check, then
-the email's sending) pile up. On one machine the worker shares the cores with the web
-processes, so what a machine sustains depends on both. This phase measures the worker's
-part:
+worker, so the orders pile up unrelayed (`orders.relay`: the worker queues each order's
+follow-ups, the customer's notification and the address check, then the email's sending).
+On one machine the worker shares the cores with the web processes, so what a machine
+sustains depends on both. This phase measures the worker's part:
 
 1. `pressrun worker --batch` runs on the new installation's queue (empty: this phase comes
    first), twice: the second run's CPU is a batch worker's fixed cost (start, its first
    poll, the periodic tasks it schedules), subtracted below;
 2. `--follow-up-orders` orders (500; 200 with `--quick`) are placed through `pressrun serve`
    at 16 connections, and the server is stopped;
-3. `pressrun worker --batch` runs everything those orders queued and exits when nothing is
-   ready: its CPU (the process's own, from `wait4`; on PostgreSQL its backend's too) less the
-   fixed cost, divided by the orders, is the worker's CPU an order, every task of its
-   follow-ups included; the tasks it ran are counted by kind, a periodic sweep that came
-   due meanwhile apart (its CPU is in the worker's: a few milliseconds).
+3. `pressrun worker --batch` relays those orders, runs every task that queues and exits
+   when nothing is left: its CPU (the process's own, from `wait4`; on PostgreSQL its
+   backend's too) less the fixed cost, divided by the orders, is the worker's CPU an order,
+   every task of its follow-ups included; the tasks it ran are counted by kind, a periodic
+   sweep that came due meanwhile apart (its CPU is in the worker's: a few milliseconds).
 
 Usage: by bench/run.py (`--no-follow-ups` skips it).
 """

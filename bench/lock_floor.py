@@ -28,7 +28,8 @@ answers each after the COMMIT: throughput, lock per order, orders per transactio
 per order of all the processes, the sockets' and pickling's included (`writer_process`).
 
 The replayed orders are real rows of the benchmark database (an order, its line, its events,
-its ledger entry, its two queued tasks, the debit), like the census's own orders.
+its ledger entry, the debit; task rows too, should intake write any: it has written none since
+the placed orders' relay, `orders.relay`), like the census's own orders.
 
 Usage, against a benchmark installation kept by `bench/run.py --keep` (SQLite):
 

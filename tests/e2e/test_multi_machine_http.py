@@ -337,12 +337,15 @@ print(json.dumps(dict(orders=orders, charges=charges, tasks=tasks, emails=emails
                       balances=balances)))
 """
 
-# Whether the work queued by the orders is done: tasks not yet finished, emails not sent.
+# Whether the work queued by the orders is done: orders not yet relayed to their follow-ups,
+# tasks not yet finished, emails not sent.
 PENDING = """
 import json
 from django_tasks_db.models import DBTaskResult
 from pressrun.notifications.models import OutgoingEmail
+from pressrun.orders.models import OrderEvent
 print(json.dumps([
+    OrderEvent.objects.filter(relay_pending=True).count(),
     DBTaskResult.objects.filter(task_path__in={tasks!r})
     .exclude(status__in=['SUCCESSFUL', 'FAILED']).count(),
     OutgoingEmail.objects.exclude(status='sent').count(),
@@ -465,11 +468,11 @@ def _wait_until_settled(cluster: Cluster) -> None:
     code = PENDING.format(tasks=ORDER_TASKS)
     deadline = time.monotonic() + SETTLE_SECONDS
     pending = cluster.shell_json(code)
-    while pending != [0, 0]:
+    while pending != [0, 0, 0]:
         if time.monotonic() > deadline:
             pytest.fail(
-                f"tasks unfinished, emails unsent after {SETTLE_SECONDS} s: {pending}\n"
-                + "\n".join(f"--- {m.name}\n{_read(m.log)}" for m in cluster.workers)
+                f"orders unrelayed, tasks unfinished, emails unsent after {SETTLE_SECONDS} s: "
+                f"{pending}\n" + "\n".join(f"--- {m.name}\n{_read(m.log)}" for m in cluster.workers)
             )
         time.sleep(1)
         pending = cluster.shell_json(code)

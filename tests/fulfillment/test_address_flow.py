@@ -21,6 +21,7 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.billing.services import ledger_credit
+from pressrun.core.tasks import relays_run
 from pressrun.fulfillment.address.selectors import address_verified_q
 from pressrun.fulfillment.address.services import (
     address_check_order,
@@ -33,6 +34,7 @@ from pressrun.fulfillment.selectors import effective_state
 from pressrun.fulfillment.services import FulfillmentRefused, Refusal, fulfillment_move
 from pressrun.notifications.models import EmailKind, OutgoingEmail
 from pressrun.orders.models import Order, OrderEvent
+from pressrun.orders.relay import placed_orders_relay
 from tests import intake
 from tests.conftest import PASSWORD
 from tests.dashboard.conftest import sign_in
@@ -65,10 +67,12 @@ def _tasks_in_the_database(settings: Any) -> None:
 
 
 def run_queued() -> list[str]:
-    """Run every task that is due, as a worker would, until none is left; returns the paths
-    of what ran (periodic runs scheduled for later are left alone)."""
+    """Relay the placed orders and run every task that is due, as a worker would, until none
+    is left; returns the paths of what ran (periodic runs scheduled for later are left
+    alone)."""
     ran: list[str] = []
     while True:
+        relays_run()
         due = DBTaskResult.objects.ready().order_by("enqueued_at").first()
         if due is None:
             return ran
@@ -120,9 +124,12 @@ def operator() -> Client:
 # --- when the check runs -------------------------------------------------------------------
 
 
-def test_a_paid_order_is_checked_by_a_task_queued_with_it(publisher: Any, cd: Any) -> None:
+def test_a_paid_order_is_checked_by_a_task_its_relay_queues(publisher: Any, cd: Any) -> None:
     order = place_order(publisher, cd, invoice="A-1")
-    assert queued_checks() == [order.id]  # committed with the order (same transaction)
+    assert queued_checks() == []  # intake's transaction writes no task row
+    assert placed_orders_relay() == 1  # the worker's relay, from the placed event
+    assert queued_checks() == [order.id]
+    assert placed_orders_relay() == 0  # once
     assert not Order.objects.filter(address_verified_q(), id=order.id).exists()
     run_queued()
     order.refresh_from_db()
@@ -145,6 +152,7 @@ def test_hold_and_test_orders_are_checked_only_once_paid(
     hold = place_order(poor, project, invoice="H-1")
     test = place_order(poor, project, invoice="T-1", mode="test")
     assert (hold.status, test.status) == ("HOLD", "TEST")
+    assert placed_orders_relay() == 2
     assert queued_checks() == []
     ledger_credit(publisher_id=poor.id, amount=hold.total_cost, description="t", actor="test")
     hold.refresh_from_db()
@@ -154,6 +162,8 @@ def test_hold_and_test_orders_are_checked_only_once_paid(
 
 def test_missed_checks_are_queued_by_the_sweep_once(publisher: Any, cd: Any) -> None:
     order = place_order(publisher, cd)
+    assert queue_missed_checks() == 0  # not relayed yet: its relay queues the check
+    assert placed_orders_relay() == 1
     DBTaskResult.objects.all().delete()  # the task was lost
     assert queue_missed_checks() == 1
     assert queue_missed_checks() == 0  # one is pending now

@@ -19,6 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
 from pressrun.carts.tasks import process_delivery
+from pressrun.core.tasks import relays_run
 from pressrun.monitoring import collector, selectors
 from pressrun.notifications.models import OutgoingEmail
 from pressrun.notifications.tasks import email_send, order_placed_email
@@ -104,6 +105,7 @@ def test_an_empty_installation_reports_zeros(metrics_on: Any) -> None:
         "pressrun_database_up": 1.0,
         "pressrun_orders_hold": 0.0,
         "pressrun_orders_hold_value_dollars": 0.0,
+        "pressrun_orders_unrelayed": 0.0,
         "pressrun_tasks_queued": 0.0,
         "pressrun_tasks_scheduled": 0.0,
         "pressrun_tasks_oldest_queued_wait_seconds": 0.0,
@@ -149,6 +151,8 @@ def test_the_numbers_after_a_known_sequence_of_orders(
     held = Order.objects.filter(status=OrderStatus.HOLD).order_by("id").first()
     assert held is not None
     order_delete(publisher=broke, order_id=held.id, actor="publisher")
+    # The relay queues the follow-ups of the five orders left (the deleted one has none).
+    assert relays_run() == 5
     run_queued(order_placed_email)
     # The first email's mail server refuses it for good (one attempt allowed); the rest go.
     metrics_on.EMAIL_SEND_ATTEMPTS = 1
@@ -178,6 +182,7 @@ def test_the_numbers_after_a_known_sequence_of_orders(
         "pressrun_orders_placed_total[samcart][prod]": 1.0,
         "pressrun_orders_hold": 1.0,
         "pressrun_orders_hold_value_dollars": 6.0,
+        "pressrun_orders_unrelayed": 0.0,
         "pressrun_tasks_queued": 3.0,
         "pressrun_tasks_scheduled": 0.0,
         "pressrun_tasks_oldest_queued_wait_seconds": 90.0,
@@ -195,10 +200,10 @@ def test_the_numbers_after_a_known_sequence_of_orders(
         "pressrun_orders_placed_total[gateway][test]": 1.0,
         "pressrun_orders_hold": 2.0,
         "pressrun_orders_hold_value_dollars": 12.0,
-        # The email tasks of the two HOLD orders and of the test order (the only ones with
-        # an email to send), the address checks of the two paid orders; the deliveries wait
-        # out SamCart's grace window.
-        "pressrun_tasks_queued": 5.0,
+        # The five gateway orders wait for the worker's relay to queue their follow-ups; the
+        # deliveries wait out SamCart's grace window.
+        "pressrun_orders_unrelayed": 5.0,
+        "pressrun_tasks_queued": 0.0,
         "pressrun_tasks_scheduled": 2.0,
         "pressrun_tasks_oldest_queued_wait_seconds": before_processing[
             "pressrun_tasks_oldest_queued_wait_seconds"

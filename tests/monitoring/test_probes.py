@@ -19,6 +19,8 @@ from django_tasks_db.models import DBTaskResult
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.tasks import housekeeping
 from pressrun.monitoring import readiness, views
+from pressrun.orders.models import OrderEvent
+from tests import intake
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +130,29 @@ def test_readyz_with_a_task_waiting_too_long_is_503(settings: Any) -> None:
     )
 
 
+def test_a_placed_order_the_workers_have_not_relayed_counts_as_waiting(
+    settings: Any, make_publisher: Any, make_project: Any
+) -> None:
+    settings.READY_MAX_TASK_WAIT_SECONDS = 300
+    beat()
+    publisher = make_publisher(balance="100")
+    intake.place(publisher, [(make_project(publisher), 1)], invoice="R-1")
+    OrderEvent.objects.filter(kind="placed").update(at=NOW - timedelta(seconds=200))
+    response = probe("/readyz")
+    assert response.status_code == 200
+    assert "task queue: ok (0 due, 1 placed order(s) to relay, the oldest waiting 200 s)" in (
+        response.content.decode()
+    )
+    # A relay that no worker runs (or that fails every time) stops being ready.
+    OrderEvent.objects.filter(kind="placed").update(at=NOW - timedelta(seconds=400))
+    response = probe("/readyz")
+    assert response.status_code == 503
+    assert response.content.decode().endswith(
+        "task queue: FAILING (0 due, 1 placed order(s) to relay, the oldest waiting 400 s "
+        "(more than 300 s: PRESSRUN_READY_MAX_TASK_WAIT_SECONDS))\n"
+    )
+
+
 def test_a_task_counts_as_waiting_only_from_its_run_after(settings: Any) -> None:
     settings.READY_MAX_TASK_WAIT_SECONDS = 300
     beat()
@@ -181,14 +206,15 @@ def test_readyz_without_a_database_names_it_and_checks_nothing_else(
     )
 
 
-def test_a_probe_reads_four_rows_at_most_and_writes_nothing() -> None:
+def test_a_probe_reads_five_rows_at_most_and_writes_nothing() -> None:
     beat()
     probe("/readyz")  # learns that the migrations are applied
     with CaptureQueriesContext(connection) as queries:
         response = probe("/readyz")
     assert response.status_code == 200
     statements = [query["sql"].lstrip().upper() for query in queries]
-    assert len(statements) == 4, statements
+    # SELECT 1, two of the heartbeats, the queued tasks, the unrelayed placed orders.
+    assert len(statements) == 5, statements
     assert all(sql.startswith("SELECT") for sql in statements), statements
 
 

@@ -26,7 +26,8 @@ from pressrun.notifications.tasks import (
     order_placed_email,
     order_shipped_email,
 )
-from pressrun.orders.models import Order, OrderStatus
+from pressrun.orders.models import Order, OrderEvent, OrderStatus
+from pressrun.orders.relay import placed_orders_relay
 from pressrun.orders.requests import RecipientRequest
 from pressrun.orders.tracking import tracking_link
 from tests.fulfillment.support import close_window, flag_address, today
@@ -190,21 +191,27 @@ def test_an_order_without_customer_email_sends_nothing(
 def test_nothing_is_queued_when_no_email_will_go_out(
     make_account: Any, make_project: Any, place: Any, settings: Any
 ) -> None:
-    # The intake transaction then writes no email task row at all (only the address check).
+    # The relay then queues no email task at all (only the address check).
     settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     paid_up = make_account(balance="100", customer_email_notifications=False)
     place(paid_up, make_project(paid_up))
+    assert placed_orders_relay() == 1
     assert [row.task_path for row in DBTaskResult.objects.all()] == [
         "pressrun.fulfillment.address.tasks.check_order_address"
     ]
 
 
-def test_intake_queues_the_notification_task_with_the_order(
+def test_the_relay_queues_the_notification_task_of_a_placed_order(
     make_account: Any, make_project: Any, place: Any, settings: Any
 ) -> None:
     settings.TASKS = {"default": {"BACKEND": "pressrun.core.task_backend.DatabaseBackend"}}
     paid_up = make_account(balance="100")
     order = place(paid_up, make_project(paid_up))
+    # Intake's transaction wrote the order's placed event for the relay, and no task row.
+    assert not DBTaskResult.objects.exists()
+    assert OrderEvent.objects.get(order=order, kind="placed").relay_pending is True
+    assert placed_orders_relay() == 1
+    assert OrderEvent.objects.get(order=order, kind="placed").relay_pending is None
     [queued] = DBTaskResult.objects.filter(task_path__startswith="pressrun.notifications.")
     assert queued.task_path == "pressrun.notifications.tasks.order_placed_email"
     assert queued.args_kwargs == {"args": [], "kwargs": {"order_id": order.id}}

@@ -15,6 +15,7 @@ from django_tasks_db.models import DBTaskResult
 from pressrun.accounts.models import Publisher
 from pressrun.billing.models import LedgerEntry
 from pressrun.orders.models import Order, OrderEvent, OrderLine
+from pressrun.orders.relay import placed_orders_relay
 from pressrun.orders.services import OrderRefused, Refusal
 from tests.billing.test_credit_and_holds import place
 
@@ -63,7 +64,10 @@ def rows(order: Order) -> dict[str, Any]:
 
 
 def queued_tasks(order: Order) -> list[str]:
-    """The tasks queued for `order`, by name."""
+    """The tasks queued for `order`, by name, once every placed order is relayed (as the
+    worker does; intake's transaction queues none)."""
+    while placed_orders_relay():
+        pass
     return sorted(
         task.task_path
         for task in DBTaskResult.objects.all()

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_tasks import TaskResultStatus, task
+from django_tasks import TaskResultStatus, task, task_backends
 from django_tasks.base import Task
+from django_tasks_db.backend import DatabaseBackend as StockDatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.core.locks import lock_names
@@ -132,8 +133,16 @@ class DeleteExpired(Protocol):
     def __call__(self, *, now: datetime) -> int: ...
 
 
+class Relay(Protocol):
+    """Hands up to a batch of rows a lower layer wrote to the layers above, in one
+    transaction with marking them handed; returns how many it handed (0: nothing waits)."""
+
+    def __call__(self) -> int: ...
+
+
 _periodic_tasks: dict[str, PeriodicTask] = {}
 _housekeeping: dict[str, DeleteExpired] = {}
+_relays: dict[str, Relay] = {}
 
 
 def register_periodic_task(task_to_run: Task[[], Any], *, interval: timedelta) -> None:
@@ -155,6 +164,35 @@ def register_housekeeping(name: str, delete_expired: DeleteExpired) -> None:
     nothing needs any more and returns how many; `name` labels the count in the task's
     result. Registering a name again replaces its function."""
     _housekeeping[name] = delete_expired
+
+
+def register_relay(name: str, relay: Relay) -> None:
+    """Have every `pressrun worker` call `relay()` before each task it claims, and keep
+    calling it while it hands something (an outbox that is not a task row: intake's placed
+    events, `orders.relay`). Registering a name again replaces its function."""
+    _relays[name] = relay
+
+
+def relays_run() -> int:
+    """Call every registered relay once; returns how many rows they handed in all."""
+    return sum(relay() for relay in _relays.values())
+
+
+def relays_run_where_no_worker() -> None:
+    """For a write whose rows a relay hands on, after it: where no `pressrun worker` drains
+    the tasks (a backend that runs each task as it is enqueued, or keeps it in memory: a
+    development setting, the tests), nothing else would call the relays, so run them now,
+    until they have nothing left, as that backend runs a task the moment it is queued. With
+    a database backend, the default, this does nothing: the workers relay."""
+    if isinstance(task_backends["default"], StockDatabaseBackend):
+        return
+    try:
+        while relays_run():
+            pass
+    except Exception:
+        # The write it follows is done and must be answered as done; its rows wait for the
+        # next write's call.
+        logger.exception("A relay failed after a write; its rows wait for the next one")
 
 
 @task()

@@ -68,8 +68,14 @@ class DatabaseCollector:
             value=queue.scheduled,
         )
         yield GaugeMetricFamily(
+            "pressrun_orders_unrelayed",
+            "Placed orders waiting for a worker to queue their follow-ups (email, address check).",
+            value=queue.unrelayed_orders,
+        )
+        yield GaugeMetricFamily(
             "pressrun_tasks_oldest_queued_wait_seconds",
-            "How long the longest-waiting due task has waited for a worker (0: none waits).",
+            "How long the longest-waiting due task or unrelayed placed order has waited for a "
+            "worker (0: none waits).",
             value=queue.oldest_due_wait_seconds,
         )
         yield GaugeMetricFamily(

@@ -74,7 +74,8 @@ def _check_worker(now: datetime) -> CheckResult:
 def _check_task_queue(now: datetime) -> CheckResult:
     queue = task_queue(now=now)
     limit = settings.READY_MAX_TASK_WAIT_SECONDS
-    waited = f"{queue.due} due, the oldest waiting {queue.oldest_due_wait_seconds:.0f} s"
+    relay = f", {queue.unrelayed_orders} placed order(s) to relay" if queue.unrelayed_orders else ""
+    waited = f"{queue.due} due{relay}, the oldest waiting {queue.oldest_due_wait_seconds:.0f} s"
     if queue.oldest_due_wait_seconds > limit:
         return CheckResult(
             "task queue",

@@ -23,7 +23,14 @@ from pressrun.carts.models import Cart, InboundDelivery, Outcome
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.selectors import live_workers
 from pressrun.notifications.models import EmailStatus, OutgoingEmail
-from pressrun.orders.models import Mode, Order, OrderDeletion, OrderStatus, Source
+from pressrun.orders.models import (
+    Mode,
+    Order,
+    OrderDeletion,
+    OrderEvent,
+    OrderStatus,
+    Source,
+)
 
 
 @dataclass(frozen=True)
@@ -68,12 +75,17 @@ def order_counts() -> OrderCounts:
 class TaskQueue:
     due: int  # queued tasks whose time to run has come: waiting for a worker
     scheduled: int  # queued to run later (retries after a backoff, the periodic tasks)
-    oldest_due_wait_seconds: float  # how long the longest-waiting due task has waited; 0 if none
+    # Placed orders the worker has not relayed to their follow-ups yet (`orders.relay`): work
+    # waiting for a worker as much as a due task is.
+    unrelayed_orders: int
+    # How long the longest-waiting due task or unrelayed order has waited; 0 if none.
+    oldest_due_wait_seconds: float
 
 
 def task_queue(*, now: datetime) -> TaskQueue:
     """The queued (READY) tasks: how many are due and how long the oldest has waited since it
-    became due (its `run_after`, or when it was enqueued if it had none)."""
+    became due (its `run_after`, or when it was enqueued if it had none); and the placed
+    orders waiting for the worker's relay, since they were placed."""
     no_run_after = get_date_max()  # django-tasks-db's "run as soon as possible"
     due = Q(run_after=no_run_after) | Q(run_after__lte=now)
     due_since = Case(When(run_after=no_run_after, then=F("enqueued_at")), default=F("run_after"))
@@ -82,10 +94,16 @@ def task_queue(*, now: datetime) -> TaskQueue:
         due=Count("id", filter=due),
         oldest_due_since=Min(due_since, filter=due),
     )
-    oldest: datetime | None = queued["oldest_due_since"]
-    wait = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    unrelayed = OrderEvent.objects.filter(relay_pending=True).aggregate(
+        count=Count("id"), oldest=Min("at")
+    )
+    waiting_since = [at for at in (queued["oldest_due_since"], unrelayed["oldest"]) if at]
+    wait = max((now - min(waiting_since)).total_seconds(), 0.0) if waiting_since else 0.0
     return TaskQueue(
-        due=queued["due"], scheduled=queued["total"] - queued["due"], oldest_due_wait_seconds=wait
+        due=queued["due"],
+        scheduled=queued["total"] - queued["due"],
+        unrelayed_orders=unrelayed["count"],
+        oldest_due_wait_seconds=wait,
     )
 
 

@@ -1,12 +1,13 @@
 """The emails that follow what happens to orders: `orders` publishes domain events
 (`pressrun.orders.events`) inside its transactions, and these handlers, registered in
 `NotificationsConfig.ready()`, queue the emails in the same transaction (an outbox: the
-change and its email commit together or not at all)."""
+change and its email commit together or not at all). A new order's notification follows
+`PlacedOrderRelayed`, published by the worker's relay of intake's placed events, whose
+history row is the outbox that commits with the order (`orders.relay`)."""
 
 from __future__ import annotations
 
-from pressrun.core.events import PreparedWrite, subscribe
-from pressrun.core.task_backend import task_enqueue_prepare
+from pressrun.core.events import subscribe
 from pressrun.notifications.services import (
     notify_order_cancelled,
     notify_order_changed,
@@ -22,26 +23,19 @@ from pressrun.orders.events import (
     AddressErrorRaised,
     OrderChanged,
     OrderDeleted,
-    OrderPlaced,
     OrderShipped,
+    PlacedOrderRelayed,
     ShipmentCorrected,
 )
 from pressrun.orders.models import Order, OrderStatus
 
 
-def on_order_placed(event: OrderPlaced) -> None:
-    """Queue the task that renders the notification and the HOLD reminder; intake's
-    transaction renders nothing. Nothing is queued when no email can result."""
+def on_placed_order_relayed(event: PlacedOrderRelayed) -> None:
+    """Queue the task that renders the notification and the HOLD reminder (the relay runs
+    outside intake's transaction: `orders.relay`). Nothing is queued when no email can
+    result."""
     if _placed_email_wanted(event.order):
         order_placed_email.enqueue(order_id=event.order.id)
-
-
-def prepare_order_placed(event: OrderPlaced) -> list[PreparedWrite] | None:
-    """`on_order_placed`'s task row, prepared before intake's transaction."""
-    if not _placed_email_wanted(event.order):
-        return []
-    prepared = task_enqueue_prepare(order_placed_email, order_id=event.order.id)
-    return None if prepared is None else [prepared]
 
 
 def _placed_email_wanted(order: Order) -> bool:
@@ -84,7 +78,7 @@ def on_address_error(event: AddressErrorRaised) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
+    subscribe(PlacedOrderRelayed, on_placed_order_relayed)
     subscribe(OrderShipped, on_order_shipped)
     subscribe(ShipmentCorrected, on_shipment_corrected)
     subscribe(OrderChanged, on_order_changed)

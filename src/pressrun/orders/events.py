@@ -28,6 +28,17 @@ class OrderPlaced(DomainEvent):
 
 
 @dataclass(frozen=True)
+class PlacedOrderRelayed(DomainEvent):
+    """The worker's relay (`orders.relay`) hands a placed order to the follow-ups that need
+    not share intake's transaction (its notification, its address check), in the relay's own
+    transaction, once per order. `order` is the order as intake placed it: its status and
+    fulfillment state are those of the placement (HOLD, TEST, or paid at once), whatever
+    happened to it since; its other fields are the row's as the relay read it."""
+
+    order: Order
+
+
+@dataclass(frozen=True)
 class OrderPaid(DomainEvent):
     """A HOLD order was paid from the balance later than it was placed (a payment released it,
     or an operator paid it: billing) and entered fulfillment, waiting or ready. An order paid

@@ -299,9 +299,19 @@ class OrderEvent(models.Model):
     )
     message = models.TextField(blank=True)
     actor = models.CharField(max_length=100, blank=True, help_text="Who or what did it.")
+    # True on a `placed` event until the worker's relay has handed the new order to the
+    # layers above (`orders.relay`); None once relayed, and on every other event. Intake's
+    # transaction writes this instead of the follow-ups' task rows.
+    relay_pending = models.BooleanField(null=True, default=None)
 
     class Meta:
         ordering = ["order", "at", "id"]
+        indexes = [
+            # Small: only the placed events not yet relayed are in it.
+            models.Index(
+                fields=["id"], name="orderevent_relay_pending", condition=Q(relay_pending=True)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}"

@@ -59,6 +59,7 @@ from pressrun.core.prepared import (
 )
 from pressrun.core.row_cache import CachedRows, cached_rows_forget
 from pressrun.core.sqlite import writer as sqlite_writer
+from pressrun.core.tasks import relays_run_where_no_worker
 from pressrun.core.text import is_one_line
 from pressrun.orders.address import (
     DOMESTIC_COUNTRY,
@@ -367,6 +368,21 @@ def order_place(
     once (else, or if a row it was read from changed since, the order is prepared again
     here).
     """
+    order = _order_place(
+        request=request, publisher=publisher, publisher_as_read=publisher_as_read, prepared=prepared
+    )
+    # The placed event's relay hands the order to its follow-ups (orders/relay.py).
+    relays_run_where_no_worker()
+    return order
+
+
+def _order_place(
+    *,
+    request: OrderRequest,
+    publisher: Publisher,
+    publisher_as_read: RowAsRead | None,
+    prepared: OrderPrepared | None,
+) -> Order:
     if not intake_reads_kept():
         if publisher_as_read is not None:
             raise ValueError("A kept publisher needs intake_reads_kept().")
@@ -586,6 +602,9 @@ def _placed_event(*, order: Order, request: OrderRequest, now: datetime) -> Orde
         to_status=OrderStatus.TEST if order.mode == Mode.TEST else OrderStatus.HOLD,
         message=f"{request.mode} order from {request.source}, {format_money(order.total_cost)}.",
         actor=request.actor or request.source,
+        # The worker's relay hands the order to the follow-ups (the placed email, the
+        # address check) from this row: intake writes no task rows (`orders.relay`).
+        relay_pending=True,
     )
 
 

@@ -22,12 +22,18 @@ def address_verified_q() -> Q:
 
 def orders_awaiting_check() -> QuerySet[Order]:
     """Production orders in a checkable state whose current address has not passed a check
-    (the check task was lost, or the order was paid before checks existed), oldest first."""
-    return Order.objects.filter(
-        mode=Mode.PROD,
-        fulfillment_state__in=CHECKABLE_STATES,
-        address_checked_at__isnull=True,
-    ).order_by("fulfillment_updated_at", "id")
+    (the check task was lost, or the order was paid before checks existed), oldest first.
+    An order paid at once that the worker has not relayed yet (`orders.relay`) is not one of
+    them: the relay queues its check."""
+    return (
+        Order.objects.filter(
+            mode=Mode.PROD,
+            fulfillment_state__in=CHECKABLE_STATES,
+            address_checked_at__isnull=True,
+        )
+        .exclude(events__relay_pending=True)
+        .order_by("fulfillment_updated_at", "id")
+    )
 
 
 def address_error_orders() -> QuerySet[Order]:

@@ -2,7 +2,8 @@
 registered by `FulfillmentConfig.ready()`. Each runs in the transaction of the change, so the
 check it queues (a task row) commits with the change or not at all.
 
-- a paid order (`OrderPlaced` paid at once, `OrderPaid` later) gets its address checked;
+- a paid order (paid at once: `PlacedOrderRelayed`, from the worker's relay of intake's
+  placed orders; paid later: `OrderPaid`) gets its address checked;
 - a corrected address (`OrderAddressCorrected`) gets checked again, and an order that was
   stopped in address error goes back to ready (waiting while its postage window is open)
   through `fulfillment_move`, recorded as moved by whoever corrected it;
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from pressrun.core.events import PreparedWrite, subscribe
-from pressrun.core.task_backend import task_enqueue_prepare
+from pressrun.core.events import subscribe
 from pressrun.fulfillment.address.selectors import CHECKABLE_STATES
 from pressrun.fulfillment.services import fulfillment_move
 from pressrun.orders.events import (
     AddressErrorRaised,
     OrderAddressCorrected,
     OrderPaid,
-    OrderPlaced,
     OrderReady,
+    PlacedOrderRelayed,
 )
 from pressrun.orders.models import FulfillmentState, Mode, Order
 
@@ -44,20 +44,12 @@ def _checkable(order: Order) -> bool:
     return order.mode == Mode.PROD and order.fulfillment_state in CHECKABLE_STATES
 
 
-def on_order_placed(event: OrderPlaced) -> None:
-    """Paid at once (PROCESSING): check the address. HOLD and test orders are not checked."""
+def on_placed_order_relayed(event: PlacedOrderRelayed) -> None:
+    """Paid at once (PROCESSING): check the address. HOLD and test orders are not checked
+    (a HOLD order gets its check when paid). The relay runs outside intake's transaction
+    (`orders.relay`)."""
     if event.order.fulfillment_state:
         _queue_check(event.order)
-
-
-def prepare_order_placed(event: OrderPlaced) -> list[PreparedWrite] | None:
-    """`on_order_placed`'s task row, prepared before intake's transaction."""
-    from pressrun.fulfillment.address.tasks import check_order_address
-
-    if not (event.order.fulfillment_state and _checkable(event.order)):
-        return []
-    prepared = task_enqueue_prepare(check_order_address, order_id=event.order.id)
-    return None if prepared is None else [prepared]
 
 
 def on_order_paid(event: OrderPaid) -> None:
@@ -106,7 +98,7 @@ def on_order_ready(event: OrderReady) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(OrderPlaced, on_order_placed, prepare=prepare_order_placed)
+    subscribe(PlacedOrderRelayed, on_placed_order_relayed)
     subscribe(OrderPaid, on_order_paid)
     subscribe(OrderAddressCorrected, on_address_corrected)
     subscribe(AddressErrorRaised, on_address_error)

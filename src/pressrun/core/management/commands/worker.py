@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 from django.db.utils import OperationalError
 from django.utils import timezone
@@ -24,6 +24,7 @@ from django_tasks_db.utils import is_locked_database_exception
 from pressrun.core.models import WorkerHeartbeat
 from pressrun.core.task_backend import task_claim_next, task_claim_supported
 from pressrun.core.tasks import (
+    relays_run,
     requeue_abandoned_tasks,
     schedule_periodic_tasks,
     worker_identify,
@@ -56,16 +57,18 @@ class StoppingWorker(Worker):
         statement instead of a queryset built, read and saved back on every poll, which on
         SQLite held the write lock about a millisecond a task. What the loop does besides is
         the library's: run the task (`run_task`), stop in batch mode once nothing is ready,
-        sleep `interval` when idle, check the connection after waking and after each task."""
-        if self.excluded_queue_names or self.startup_delay or not task_claim_supported():
-            # Excluded queues and a startup delay are not offered by `pressrun worker`, and
-            # pressrun runs on SQLite or PostgreSQL: the library's own loop has them all.
-            super().run()
-            return
+        sleep `interval` when idle, check the connection after waking and after each task.
+        Before each claim it runs the apps' relays (`core.tasks.register_relay`), and it is
+        not idle while they hand something."""
+        if self.excluded_queue_names or self.startup_delay:
+            # Not offered by `pressrun worker`; the library's loop, which has them, runs no
+            # relays, and a placed order would never get its follow-ups.
+            raise ValueError("pressrun's worker loop takes no excluded queues or startup delay")
         logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
         queue_names = None if self.process_all_queues else self.queue_names
         while self.running:
             close_old_connections()
+            relayed = self._relay()
             try:
                 task_result = task_claim_next(
                     worker_id=self.worker_id,
@@ -80,6 +83,10 @@ class StoppingWorker(Worker):
                 task_result, retrieved = None, False
             if task_result is not None:
                 self.run_task(task_result)
+            elif relayed:
+                # Not idle, nor done in batch mode: more may wait to be relayed, and what was
+                # relayed queued tasks (perhaps taken by another worker meanwhile).
+                continue
             if self.batch and retrieved and task_result is None:
                 logger.info("No more tasks to run for worker_id=%s - exiting.", self.worker_id)
                 return
@@ -91,6 +98,21 @@ class StoppingWorker(Worker):
             close_old_connections()
             if self.running and task_result is None:
                 time.sleep(self.interval)
+
+    @staticmethod
+    def _relay() -> int:
+        """The relays first (intake's placed orders): what they hand queues tasks. One that
+        fails rolled back whole and is tried again at the next poll; meanwhile the tasks
+        already queued still run (`/readyz` names the orders left waiting)."""
+        try:
+            return relays_run()
+        except OperationalError as exc:
+            if not is_locked_database_exception(exc):
+                logger.exception("A relay failed; it is tried again at the next poll")
+            return 0
+        except Exception:
+            logger.exception("A relay failed; it is tried again at the next poll")
+            return 0
 
 
 class Command(BaseCommand):
@@ -106,6 +128,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not task_claim_supported():
+            raise CommandError(
+                f"pressrun worker runs on SQLite or PostgreSQL, not {connection.vendor}."
+            )
         worker_id = f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(8)}"
         worker_identify(worker_id)
         started_at = timezone.now()
