@@ -38,8 +38,8 @@ class DomainEvent:
 
 
 class PreparedWrite(Protocol):
-    """A statement prepared before its transaction (`core.prepared.PreparedInsert`):
-    `execute` runs it, `PENDING_ID` replaced by the id."""
+    """A statement prepared before its transaction (`core.prepared.PreparedInsert`,
+    `core.task_backend.PreparedTask`): `execute` runs it, `PENDING_ID` replaced by the id."""
 
     def execute(self, pending_id: int | None = None) -> Any: ...
 

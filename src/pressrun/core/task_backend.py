@@ -1,16 +1,22 @@
 """The task backend: django-tasks-db's, with its task row written by an INSERT compiled once
 per process (`core.prepared`) instead of `DBTaskResult.objects.create`.
 
-Tasks are queued inside the transactions that call for them (an outbox: a relayed order's
-email and address check, a cart delivery's processing), and building and saving a model
-instance through the ORM cost about 0.2 ms each, most of it while SQLite's write lock is
-held. The row written is the one django-tasks-db writes:
-same columns, same values; its one `pre_save` handler (a task without `run_after` waits for
-no date: the greatest date) is applied here, since a prepared INSERT sends no model signals.
+Tasks are queued inside the transactions that call for them (an outbox: a placed order's
+email and address check, queued by the worker's relay of the order; a cart delivery's
+processing), and building and saving a model instance through the ORM cost about 0.2 ms
+each, most of it while SQLite's write lock is held. The row written is the one
+django-tasks-db writes: same columns, same values; its one `pre_save` handler (a task
+without `run_after` waits for no date: the greatest date) is applied here, since a prepared
+INSERT sends no model signals.
 `tests/core/test_task_backend.py` compares the two rows column by column.
 
 Task ids are time-ordered (`time_ordered_task_id`, the backend's `id_function` option in
 settings.TASKS), so a new task's row goes to the end of its primary key's index.
+
+`task_enqueue_prepare` goes one step further for a write path that knows its tasks before its
+transaction begins (the placed orders' relay, `orders.relay`): the row is built and its
+INSERT prepared before, and only executed inside; an id the task's arguments name may still
+be `PENDING_ID` then (`core.prepared`).
 
 `task_claim_next` is the worker's side: `pressrun worker` claims the next ready row with one
 `UPDATE ... RETURNING` instead of django-tasks-db's queryset, read and saved back every poll.
@@ -19,11 +25,13 @@ settings.TASKS), so a new task's row goes to the end of its primary key's index.
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import connections, router, transaction
@@ -40,8 +48,11 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 from pressrun.core.prepared import InsertTemplate, PreparedInsert, prepare_insert
 
 # django-tasks' own receiver of `task_enqueued` only writes a debug line. It is disconnected
-# (`CoreConfig.ready`) and called by `_announce` instead, which sends the signal only when
-# someone else listens (docs/performance.md, "fifth round").
+# (`CoreConfig.ready`) and called by `_announce` instead, and the prepared tasks are
+# announced only when that line would be written or someone else listens (`_announced`):
+# building the `TaskResult` the signal carries cost about 40 µs a task, two tasks an order
+# (docs/performance.md, "fifth round").
+_log = logging.getLogger("django_tasks")
 
 
 def time_ordered_task_id() -> uuid.UUID:
@@ -70,6 +81,10 @@ def _announce(backend: type[DatabaseBackend], result: TaskResult[Any, Any]) -> N
     log_task_enqueued(backend, result)
     if task_enqueued.has_listeners(backend):
         task_enqueued.send(backend, task_result=result)
+
+
+def _announced(backend: type[DatabaseBackend]) -> bool:
+    return task_enqueued.has_listeners(backend) or _log.isEnabledFor(logging.DEBUG)
 
 
 class DatabaseBackend(StockDatabaseBackend):
@@ -119,6 +134,54 @@ class DatabaseBackend(StockDatabaseBackend):
 # queue, backend and database.
 _VARYING = ("id", "enqueued_at", "args_kwargs")
 _row_templates: dict[tuple[str, int, str, str, str], InsertTemplate] = {}
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    """A task's row, ready to be queued by `execute` in the caller's transaction; run again
+    only after that transaction rolled back (the row keeps the id it was given when
+    prepared)."""
+
+    insert: PreparedInsert
+    backend: DatabaseBackend
+    # Whether the task is announced once committed (`_announced`), decided when prepared:
+    # asking the signal for its listeners costs a few microseconds a task, which `execute`
+    # would spend inside the caller's transaction (on SQLite, holding the write lock).
+    announced: bool
+
+    def execute(self, pending_id: int | None = None) -> None:
+        self.insert.execute(pending_id)
+        self.inserted()
+
+    def as_insert(self) -> tuple[PreparedInsert, Callable[[], None]]:
+        """The row's INSERT and what must follow it in the transaction, for a caller that
+        runs the INSERT within a larger statement (`core.prepared.JoinedInsert`)."""
+        return self.insert, self.inserted
+
+    def inserted(self) -> None:
+        if not self.announced:
+            return
+        row = cast("DBTaskResult[Any, Any]", self.insert.instance)
+        # Announced once the row is committed, after the write lock is released; a task
+        # rolled back with its transaction is not announced.
+        backend = type(self.backend)
+        transaction.on_commit(lambda: _announce(backend, row.task_result), using=self.insert.using)
+
+
+def task_enqueue_prepare(task: Task[Any, Any], *args: Any, **kwargs: Any) -> PreparedTask | None:
+    """`task.enqueue(*args, **kwargs)` prepared now and run by `.execute()` later, inside
+    the transaction; None when the task's backend is not this one (then enqueue it there).
+    Whether the task is announced once committed is decided now: a receiver of
+    `task_enqueued` connected between this call and the COMMIT is not told of it."""
+    backend = task.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return None
+    backend.validate_task(task)
+    return PreparedTask(
+        insert=backend._prepare_row(task, args, kwargs),
+        backend=backend,
+        announced=_announced(type(backend)),
+    )
 
 
 def task_claim_next(

@@ -7,7 +7,8 @@ history row is the outbox that commits with the order (`orders.relay`)."""
 
 from __future__ import annotations
 
-from pressrun.core.events import subscribe
+from pressrun.core.events import PreparedWrite, subscribe
+from pressrun.core.task_backend import task_enqueue_prepare
 from pressrun.notifications.services import (
     notify_order_cancelled,
     notify_order_changed,
@@ -36,6 +37,14 @@ def on_placed_order_relayed(event: PlacedOrderRelayed) -> None:
     result."""
     if _placed_email_wanted(event.order):
         order_placed_email.enqueue(order_id=event.order.id)
+
+
+def prepare_placed_order_relayed(event: PlacedOrderRelayed) -> list[PreparedWrite] | None:
+    """`on_placed_order_relayed`'s task row, prepared before the relay's transaction."""
+    if not _placed_email_wanted(event.order):
+        return []
+    prepared = task_enqueue_prepare(order_placed_email, order_id=event.order.id)
+    return None if prepared is None else [prepared]
 
 
 def _placed_email_wanted(order: Order) -> bool:
@@ -78,7 +87,7 @@ def on_address_error(event: AddressErrorRaised) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(PlacedOrderRelayed, on_placed_order_relayed)
+    subscribe(PlacedOrderRelayed, on_placed_order_relayed, prepare=prepare_placed_order_relayed)
     subscribe(OrderShipped, on_order_shipped)
     subscribe(ShipmentCorrected, on_shipment_corrected)
     subscribe(OrderChanged, on_order_changed)

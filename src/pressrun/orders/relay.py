@@ -6,11 +6,11 @@ an order holds on SQLite: docs/performance.md). It writes its `placed` history e
 `relay_pending` set, and this relay, called by every `pressrun worker` before each task it
 claims (`core.tasks.register_relay`), hands each such order to the layers above by
 publishing `PlacedOrderRelayed`, whose subscribers queue those tasks, and clears the flag,
-all in one transaction. The placed event is the outbox: it commits with the order or not at
-all, and its follow-ups are queued exactly once, by whichever worker relays it (PostgreSQL's
-workers skip each other's locked rows; SQLite has one writer at a time). A worker that dies
-mid-relay leaves its batch pending for the next one (docs/emails.md, "Delivery
-guarantees").
+all in one transaction (what it reads, and the task rows, are prepared before it, as intake
+prepares its write). The placed event is the outbox: it commits with the order or not at
+all, and its follow-ups are queued exactly once, by whichever worker claims it (`_claim`). A
+worker that dies mid-relay leaves its batch pending for the next one (docs/emails.md,
+"Delivery guarantees").
 
 Subscribers see the order as it was placed: HOLD, TEST, or paid at once (the `charged`
 event intake wrote with the same time), whatever happened to it since, so a HOLD order paid
@@ -27,7 +27,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django_tasks_db.utils import is_locked_database_exception
 
-from pressrun.core.events import publish
+from pressrun.core.events import Publication, publication_prepare
 from pressrun.orders.events import PlacedOrderRelayed
 from pressrun.orders.models import Order, OrderEvent, OrderStatus
 
@@ -82,25 +82,47 @@ def _locked(exc: Exception) -> bool:
 
 
 def _relay(pending: QuerySet[OrderEvent], *, limit: int) -> int:
+    # Read, and the follow-ups' rows prepared, before the transaction, as intake prepares its
+    # write (`core.events.publication_prepare`): on SQLite the transaction holds the
+    # installation's write lock against the web processes' orders, so it only claims the
+    # events and writes what was prepared.
+    placed = list(pending.order_by("id").values_list("id", "order_id", "at", "to_status")[:limit])
+    if not placed:
+        return 0
+    orders = Order.objects.select_related("publisher").in_bulk([p[1] for p in placed])
+    paid_at_once = _paid_at_once(placed)
+    publications: dict[int, Publication] = {}
+    for event_id, order_id, _, placed_status in placed:
+        order = orders.get(order_id)
+        if order is None:  # deleted since: its events went with it
+            continue
+        order.status, order.fulfillment_state = placed_status, ""
+        if order_id in paid_at_once:
+            order.status = OrderStatus.PROCESSING
+            order.fulfillment_state = paid_at_once[order_id]
+        publications[event_id] = publication_prepare(PlacedOrderRelayed(order=order))
+    if not publications:
+        return 0
     with transaction.atomic():
-        batch = pending.order_by("id")
-        if connection.features.has_select_for_update_skip_locked:
-            batch = batch.select_for_update(skip_locked=True)
-        placed = list(batch.values_list("id", "order_id", "at", "to_status")[:limit])
-        if not placed:
-            return 0
-        orders = Order.objects.select_related("publisher").in_bulk([p[1] for p in placed])
-        paid_at_once = _paid_at_once(placed)
-        for _, order_id, _, placed_status in placed:
-            # The order is there: deleting it deletes this event, which the relay holds.
-            order = orders[order_id]
-            order.status, order.fulfillment_state = placed_status, ""
-            if order_id in paid_at_once:
-                order.status = OrderStatus.PROCESSING
-                order.fulfillment_state = paid_at_once[order_id]
-            publish(PlacedOrderRelayed(order=order))
-        OrderEvent.objects.filter(id__in=[p[0] for p in placed]).update(relay_pending=None)
-    return len(placed)
+        claimed = _claim(sorted(publications))
+        for event_id in claimed:
+            publications[event_id].publish()
+    return len(claimed)
+
+
+def _claim(event_ids: list[int]) -> list[int]:
+    """Of `event_ids`, those still waiting for the relay, marked relayed; in the caller's
+    transaction. Raw SQL, for `RETURNING` (SQLite 3.35+, PostgreSQL): another worker may have
+    relayed some since they were read (on PostgreSQL this statement waits for that worker's
+    transaction, then leaves out what it relayed; a deleted order's events are gone)."""
+    placeholders = ", ".join(["%s"] * len(event_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'UPDATE "orders_orderevent" SET "relay_pending" = NULL WHERE "relay_pending" '  # noqa: S608 (constant parts only)
+            f'AND "id" IN ({placeholders}) RETURNING "id"',
+            event_ids,
+        )
+        return sorted(event_id for (event_id,) in cursor.fetchall())
 
 
 def _set_aside(event_id: int) -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from pressrun.core.events import subscribe
+from pressrun.core.events import PreparedWrite, subscribe
+from pressrun.core.task_backend import task_enqueue_prepare
 from pressrun.fulfillment.address.selectors import CHECKABLE_STATES
 from pressrun.fulfillment.services import fulfillment_move
 from pressrun.orders.events import (
@@ -50,6 +51,16 @@ def on_placed_order_relayed(event: PlacedOrderRelayed) -> None:
     (`orders.relay`)."""
     if event.order.fulfillment_state:
         _queue_check(event.order)
+
+
+def prepare_placed_order_relayed(event: PlacedOrderRelayed) -> list[PreparedWrite] | None:
+    """`on_placed_order_relayed`'s task row, prepared before the relay's transaction."""
+    from pressrun.fulfillment.address.tasks import check_order_address
+
+    if not (event.order.fulfillment_state and _checkable(event.order)):
+        return []
+    prepared = task_enqueue_prepare(check_order_address, order_id=event.order.id)
+    return None if prepared is None else [prepared]
 
 
 def on_order_paid(event: OrderPaid) -> None:
@@ -98,7 +109,7 @@ def on_order_ready(event: OrderReady) -> None:
 
 def register() -> None:
     """Subscribe the handlers above (idempotent)."""
-    subscribe(PlacedOrderRelayed, on_placed_order_relayed)
+    subscribe(PlacedOrderRelayed, on_placed_order_relayed, prepare=prepare_placed_order_relayed)
     subscribe(OrderPaid, on_order_paid)
     subscribe(OrderAddressCorrected, on_address_corrected)
     subscribe(AddressErrorRaised, on_address_error)
