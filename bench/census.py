@@ -12,6 +12,8 @@ and database). Prints one JSON object:
   intake's write compiled before the transaction and with the ORM inside it (alternating),
   and how long processing one Shopify delivery (routing and intake in one transaction)
   holds it;
+- what the worker's relay of the placed orders (`orders.relay`: their notification and
+  address check queued) costs per order, in CPU and (SQLite) write lock;
 - the smallest write transaction (what a group commit could save) and the credential
   check's row read, compiled once and built per call;
 - the plan the database chooses for the status select.
@@ -33,6 +35,8 @@ from urllib.parse import urlencode
 from order_form import ORDER_FIELDS
 
 ROUNDS = int(os.environ.get("BENCH_CENSUS_ROUNDS", "300"))
+# The placed orders relayed (the submit phases before the census leave thousands waiting).
+RELAYED_AT_MOST = 2000
 # Status calls can take a second each when the plan is bad at a million orders.
 STATUS_ROUNDS = int(os.environ.get("BENCH_CENSUS_STATUS_ROUNDS", "20"))
 # The columns orders/selectors.py asks for.
@@ -348,6 +352,27 @@ def main() -> None:
             "write lock: flock held, BEGIN IMMEDIATE .. COMMIT, per order placed by "
             "order_place, and by the checkpoint thread meanwhile; one thread, no contention"
         )
+
+    # The placed orders' relay (orders/relay.py): the worker's share of what intake no longer
+    # does in its transaction (queue the orders' notification and address check). The orders
+    # placed above wait for it; per order relayed, its CPU and (SQLite) the write lock held.
+    from pressrun.orders.relay import placed_orders_relay
+
+    held = lock.held_seconds if lock is not None else 0.0
+    cpu = time.process_time()
+    relayed = 0
+    while relayed < RELAYED_AT_MOST and (handed := placed_orders_relay()):
+        relayed += handed
+    if relayed:
+        result["write_path"]["relay"] = {
+            "cpu_ms_per_order": round((time.process_time() - cpu) / relayed * 1000, 4),
+            **(
+                {"write_lock_ms_per_order": round((lock.held_seconds - held) / relayed * 1000, 4)}
+                if lock is not None
+                else {}
+            ),
+            "orders": relayed,
+        }
 
     # Group commit (core/group_commit.py, SQLite's default): threads of this process place
     # orders at once, as a serving process's threads do under load; the orders that arrive

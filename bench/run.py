@@ -1771,6 +1771,18 @@ def print_report(results: dict[str, Any]) -> None:
                     f"{numbers['orders_per_transaction']:.2f} orders per transaction, "
                     f"{numbers['wall_ms_per_order']:.3f} ms per order in all"
                 )
+        relay = write_path.get("relay")
+        if isinstance(relay, dict):
+            lock_held = (
+                f", {relay['write_lock_ms_per_order']:.3f} ms of the write lock"
+                if "write_lock_ms_per_order" in relay
+                else ""
+            )
+            say(
+                f"  census: the worker's relay of the placed orders (their email and address "
+                f"check queued): {relay['cpu_ms_per_order']:.3f} ms of CPU{lock_held} per order "
+                f"({relay['orders']} orders)"
+            )
         delivery = write_path.get("shopify_delivery")
         if isinstance(delivery, dict):
             say(

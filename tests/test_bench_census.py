@@ -82,3 +82,10 @@ def test_the_census_reports_an_order_and_a_status_call(
         assert delivery["orders_created"] == delivery["deliveries"]
         assert delivery["transactions_per_delivery"] == 1.0
         assert 0 < delivery["write_lock_ms_per_delivery"] < delivery["ms_per_delivery"]
+    # The orders it placed were relayed to their follow-ups, and what that cost per order is
+    # reported; on SQLite with the write lock it held, part of its CPU.
+    relay = write_path["relay"]
+    assert relay["orders"] > 0
+    assert relay["cpu_ms_per_order"] > 0
+    if kind == "sqlite":
+        assert relay["write_lock_ms_per_order"] > 0

@@ -75,3 +75,23 @@ def test_a_failing_relay_leaves_its_rows_and_the_queued_tasks_still_run(
     failures = [r for r in caplog.records if r.getMessage().startswith("A relay failed")]
     assert failures
     assert all(r.exc_info and r.exc_info[0] is RuntimeError for r in failures)
+
+
+def test_a_batch_worker_asks_the_relays_again_before_it_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # While every claim finds a task the relays are asked a few times a second only; the
+    # batch worker still asks them once more after its last task, before it stops (an order
+    # placed meanwhile is relayed, and its follow-ups run, by this run).
+    calls: list[int] = []
+
+    def counting() -> int:
+        calls.append(DBTaskResult.objects.filter(status=TaskResultStatus.SUCCESSFUL).count())
+        return 0
+
+    monkeypatch.setitem(core_tasks._relays, "counting", counting)
+    for _ in range(3):
+        housekeeping.enqueue()
+    run_batch()
+    assert calls[0] == 0  # before the first claim
+    assert calls[-1] == 3  # after the last task

@@ -32,6 +32,11 @@ from pressrun.core.tasks import (
 
 logger = logging.getLogger(__name__)
 
+# Seconds between two calls of the relays while every claim finds a task and the relays find
+# nothing (`StoppingWorker.run`): how much later a placed order's follow-ups may be queued
+# when the worker is busy.
+RELAY_EVERY_WHILE_BUSY = 0.1
+
 
 class StoppingWorker(Worker):
     """django-tasks' database worker, stopping only between polls.
@@ -58,7 +63,7 @@ class StoppingWorker(Worker):
         SQLite held the write lock about a millisecond a task. What the loop does besides is
         the library's: run the task (`run_task`), stop in batch mode once nothing is ready,
         sleep `interval` when idle, check the connection after waking and after each task.
-        Before each claim it runs the apps' relays (`core.tasks.register_relay`), and it is
+        Before a claim it runs the apps' relays (`core.tasks.register_relay`), and it is
         not idle while they hand something."""
         if self.excluded_queue_names or self.startup_delay:
             # Not offered by `pressrun worker`; the library's loop, which has them, runs no
@@ -66,9 +71,19 @@ class StoppingWorker(Worker):
             raise ValueError("pressrun's worker loop takes no excluded queues or startup delay")
         logger.info("Starting worker worker_id=%s queues=%s", self.worker_id, self.queue_names)
         queue_names = None if self.process_all_queues else self.queue_names
+        relayed, task_result, relayed_at = 0, None, -RELAY_EVERY_WHILE_BUSY
         while self.running:
             close_old_connections()
-            relayed = self._relay()
+            # The relays before each claim while they hand something or the queue is empty;
+            # while the worker is busy with tasks alone, a few times a second (their check
+            # for rows is a query, and a task costs a few milliseconds).
+            relay_ran = bool(
+                relayed
+                or task_result is None
+                or time.monotonic() - relayed_at >= RELAY_EVERY_WHILE_BUSY
+            )
+            if relay_ran:
+                relayed, relayed_at = self._relay(), time.monotonic()
             try:
                 task_result = task_claim_next(
                     worker_id=self.worker_id,
@@ -83,9 +98,10 @@ class StoppingWorker(Worker):
                 task_result, retrieved = None, False
             if task_result is not None:
                 self.run_task(task_result)
-            elif relayed:
+            elif relayed or not relay_ran:
                 # Not idle, nor done in batch mode: more may wait to be relayed, and what was
-                # relayed queued tasks (perhaps taken by another worker meanwhile).
+                # relayed queued tasks (perhaps taken by another worker meanwhile); or the
+                # relays were not asked before this claim.
                 continue
             if self.batch and retrieved and task_result is None:
                 logger.info("No more tasks to run for worker_id=%s - exiting.", self.worker_id)
