@@ -13,10 +13,10 @@ from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.core import tasks as core_tasks
-from pressrun.core.management.commands.worker import StoppingWorker
 from pressrun.core.tasks import housekeeping
 from pressrun.orders.models import OrderEvent
 from tests import intake
+from tests.core.test_worker_stop import make_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,16 +29,7 @@ def _tasks_as_rows(settings: Any) -> None:
 
 
 def run_batch() -> None:
-    StoppingWorker(
-        queue_names=["*"],
-        interval=0.01,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="test-worker",
-        excluded_queue_names=[],
-    ).run()
+    make_worker(interval=0.01, batch=True).run()
 
 
 def test_the_worker_relays_a_placed_order_and_runs_its_follow_ups(

@@ -10,11 +10,12 @@ import pytest
 from pressrun.core.management.commands.worker import StoppingWorker
 
 
-def _worker() -> StoppingWorker:
+def make_worker(*, interval: float = 0.5, batch: bool = False) -> StoppingWorker:
+    """`pressrun worker`'s loop as its command builds it, in this process."""
     return StoppingWorker(
         queue_names=["*"],
-        interval=0.5,
-        batch=False,
+        interval=interval,
+        batch=batch,
         backend_name="default",
         startup_delay=False,
         max_tasks=None,
@@ -24,14 +25,14 @@ def _worker() -> StoppingWorker:
 
 
 def test_the_first_stop_signal_ends_the_loop_without_exiting() -> None:
-    worker = _worker()
+    worker = make_worker()
     worker.running_task = False
     worker.shutdown(signal.SIGTERM, None)  # no SystemExit: the loop ends after its poll
     assert worker.running is False
 
 
 def test_a_second_stop_signal_exits_at_once() -> None:
-    worker = _worker()
+    worker = make_worker()
     worker.shutdown(signal.SIGTERM, None)
     try:
         with pytest.raises(SystemExit) as exited:
