@@ -167,7 +167,8 @@ def register_housekeeping(name: str, delete_expired: DeleteExpired) -> None:
 
 
 def register_relay(name: str, relay: Relay) -> None:
-    """Have every `pressrun worker` call `relay()` before each task it claims, and keep
+    """Have every `pressrun worker` call `relay()` between its tasks (before a claim while
+    it hands something or the queue is empty; otherwise a few times a second), and keep
     calling it while it hands something (an outbox that is not a task row: intake's placed
     events, `orders.relay`). Registering a name again replaces its function."""
     _relays[name] = relay

@@ -3,8 +3,8 @@
 An order's notification and its address check are tasks the worker runs later anyway, so
 intake's transaction does not write their task rows (two rows, a quarter of the write lock
 an order holds on SQLite: docs/performance.md). It writes its `placed` history event with
-`relay_pending` set, and this relay, called by every `pressrun worker` before each task it
-claims (`core.tasks.register_relay`), hands each such order to the layers above by
+`relay_pending` set, and this relay, called by every `pressrun worker` between its tasks
+(`core.tasks.register_relay`), hands each such order to the layers above by
 publishing `PlacedOrderRelayed`, whose subscribers queue those tasks, and clears the flag,
 all in one transaction (what it reads, and the task rows, are prepared before it, as intake
 prepares its write). The placed event is the outbox: it commits with the order or not at
