@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.billing.services import ledger_credit
@@ -170,6 +170,29 @@ def test_an_order_whose_relay_fails_is_set_aside_and_holds_back_no_other(
     assert placed_orders_relay() == 1
     assert queued() == follow_ups(first, failing, third)
     assert pending() == []
+
+
+def test_a_failure_of_the_database_sets_no_order_aside(
+    make_publisher: Any, make_project: Any
+) -> None:
+    publisher = make_publisher(balance="100")
+    project = make_project(publisher)
+    orders = [place(publisher, project, f"D-{n}") for n in range(2)]
+
+    def connection_lost(event: PlacedOrderRelayed) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    subscribe(PlacedOrderRelayed, connection_lost)
+    try:
+        # Not the orders' fault: the batch is left whole for the next poll, none set aside.
+        with pytest.raises(OperationalError):
+            placed_orders_relay()
+    finally:
+        unsubscribe(PlacedOrderRelayed, connection_lost)
+    assert relay._failed_at == {}
+    assert queued() == []
+    assert placed_orders_relay() == 2
+    assert queued() == follow_ups(*orders)
 
 
 def test_without_a_worker_the_relay_runs_as_the_order_is_placed(

@@ -23,9 +23,8 @@ import logging
 import time
 from datetime import datetime
 
-from django.db import OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import QuerySet
-from django_tasks_db.utils import is_locked_database_exception
 
 from pressrun.core.events import Publication, publication_prepare
 from pressrun.orders.events import PlacedOrderRelayed
@@ -64,21 +63,23 @@ def placed_orders_relay(*, limit: int = RELAY_BATCH) -> int:
     try:
         return _relay(pending, limit=limit)
     except Exception as exc:
-        if limit == 1 or _locked(exc):  # nothing to tell apart; a busy database, for later
+        if limit == 1 or _of_the_database(exc):  # nothing to tell apart; for the next poll
             raise
     handed = 0
     for event_id in list(pending.order_by("id").values_list("id", flat=True)[:limit]):
         try:
             handed += _relay(pending.filter(id=event_id), limit=1)
         except Exception as exc:
-            if _locked(exc):
+            if _of_the_database(exc):
                 raise
             _set_aside(event_id)
     return handed
 
 
-def _locked(exc: Exception) -> bool:
-    return isinstance(exc, OperationalError) and is_locked_database_exception(exc)
+def _of_the_database(exc: Exception) -> bool:
+    """A failure of the database or the connection (busy, gone, a deadlock), not of an
+    order: the whole batch is tried again at the next poll, none set aside."""
+    return isinstance(exc, (OperationalError, InterfaceError))
 
 
 def _relay(pending: QuerySet[OrderEvent], *, limit: int) -> int:

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 # nothing (`StoppingWorker.run`): how much later a placed order's follow-ups may be queued
 # when the worker is busy.
 RELAY_EVERY_WHILE_BUSY = 0.1
+# A batch worker (`--batch`) whose relays fail tries them this many times, `interval` apart,
+# before it stops with their rows left for the next run.
+BATCH_RELAY_ATTEMPTS = 3
 
 
 class StoppingWorker(Worker):
@@ -46,6 +49,9 @@ class StoppingWorker(Worker):
     with a traceback instead of stopping. Here the first signal only ends the loop, which
     finishes its poll (or current task) and returns within one interval; a second signal
     still stops at once."""
+
+    # The relays' consecutive failures (`_relay`).
+    _relays_failed = 0
 
     def shutdown(self, signum: int, frame: FrameType | None) -> None:
         if not self.running:
@@ -103,6 +109,13 @@ class StoppingWorker(Worker):
                 # relayed queued tasks (perhaps taken by another worker meanwhile); or the
                 # relays were not asked before this claim.
                 continue
+            if (
+                self.batch
+                and task_result is None
+                and 0 < self._relays_failed < BATCH_RELAY_ATTEMPTS
+            ):
+                time.sleep(self.interval)  # not done while the relays could not be asked
+                continue
             if self.batch and retrieved and task_result is None:
                 logger.info("No more tasks to run for worker_id=%s - exiting.", self.worker_id)
                 return
@@ -115,20 +128,25 @@ class StoppingWorker(Worker):
             if self.running and task_result is None:
                 time.sleep(self.interval)
 
-    @staticmethod
-    def _relay() -> int:
+    def _relay(self) -> int:
         """The relays first (intake's placed orders): what they hand queues tasks. One that
         fails rolled back whole and is tried again at the next poll; meanwhile the tasks
-        already queued still run (`/readyz` names the orders left waiting)."""
+        already queued still run (`/readyz` names the orders left waiting). In batch mode
+        the run does not end on a pass whose relays failed, unless they failed
+        `BATCH_RELAY_ATTEMPTS` times in a row."""
         try:
-            return relays_run()
+            handed = relays_run()
         except OperationalError as exc:
             if not is_locked_database_exception(exc):
                 logger.exception("A relay failed; it is tried again at the next poll")
+            self._relays_failed += 1
             return 0
         except Exception:
             logger.exception("A relay failed; it is tried again at the next poll")
+            self._relays_failed += 1
             return 0
+        self._relays_failed = 0
+        return handed
 
 
 class Command(BaseCommand):
