@@ -136,13 +136,10 @@ class StoppingWorker(Worker):
         `BATCH_RELAY_ATTEMPTS` times in a row."""
         try:
             handed = relays_run()
-        except OperationalError as exc:
-            if not is_locked_database_exception(exc):
+        except Exception as exc:
+            # A locked database is routine on SQLite: tried again without a traceback.
+            if not (isinstance(exc, OperationalError) and is_locked_database_exception(exc)):
                 logger.exception("A relay failed; it is tried again at the next poll")
-            self._relays_failed += 1
-            return 0
-        except Exception:
-            logger.exception("A relay failed; it is tried again at the next poll")
             self._relays_failed += 1
             return 0
         self._relays_failed = 0
