@@ -13,6 +13,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from pressrun.core.models import INSTALLATION_ID, Installation, WorkerHeartbeat
+from pressrun.core.prepared import PreparedRowRead
 
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
@@ -44,6 +45,11 @@ class PublicBaseUrl:
         return ORIGIN_LABELS[self.origin]
 
 
+# Compiled once per process (core.prepared): every email with a link asks for the URL, and
+# building the queryset cost more than reading the row.
+_installation = PreparedRowRead(Installation, keys=(), id=INSTALLATION_ID)
+
+
 def public_base_url_reading() -> PublicBaseUrl:
     """The public base URL and where it comes from. The first that is set wins:
 
@@ -60,14 +66,10 @@ def public_base_url_reading() -> PublicBaseUrl:
     if from_environment:
         return PublicBaseUrl(from_environment.rstrip("/"), BaseUrlOrigin.ENVIRONMENT)
     try:
-        row = (
-            Installation.objects.filter(id=INSTALLATION_ID)
-            .values_list("public_base_url", "served_address")
-            .first()
-        )
+        row: Installation | None = _installation.get()
     except DatabaseError:
         row = None
-    saved, served = row if row is not None else ("", "")
+    saved, served = (row.public_base_url, row.served_address) if row is not None else ("", "")
     if saved:
         return PublicBaseUrl(saved.rstrip("/"), BaseUrlOrigin.SAVED)
     if served:

@@ -32,7 +32,8 @@ from pressrun.notifications.models import EmailKind, EmailStatus, OutgoingEmail
 from pressrun.notifications.selectors import emails_claimable, stranded_email_ids
 from pressrun.orders.address import country_name
 from pressrun.orders.events import OrderChanged, OrderDeleted
-from pressrun.orders.models import Mode, Order, OrderEvent, OrderLine, OrderStatus
+from pressrun.orders.models import Mode, Order, OrderEvent, OrderStatus
+from pressrun.orders.selectors import order_lines_with_projects
 from pressrun.orders.tracking import tracking_link
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,7 @@ def _order_context(order: Order) -> dict[str, Any]:
     price = order.customer_price
     return {
         "order": order,
-        "lines": list(
-            OrderLine.objects.filter(order=order).select_related("project").order_by("position")
-        ),
+        "lines": order_lines_with_projects(order.id),
         "company": publisher.company or DEFAULT_SENDER_NAME,
         "contact_email": publisher.customer_contact,
         # nprice of zero: "the amount will not be mentioned in any customer receipt email".

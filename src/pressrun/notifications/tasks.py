@@ -37,7 +37,8 @@ from pressrun.notifications.services import (
     notify_shipment_corrected,
     sender_address,
 )
-from pressrun.orders.models import Order, OrderStatus
+from pressrun.orders.models import OrderStatus
+from pressrun.orders.selectors import order_with_publisher
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ EMAIL_SWEEP_INTERVAL = timedelta(seconds=30)
 def order_placed_email(*, order_id: int) -> int:
     """Queue the notification of a newly placed order (and the publisher's HOLD reminder
     when the order waits for payment). Returns how many emails were queued."""
-    order = Order.objects.select_related("publisher").filter(id=order_id).first()
+    order = order_with_publisher(order_id)
     if order is None:  # a test or HOLD order deleted before the worker got to it
         return 0
     queued = len(notify_order_placed(order=order))
@@ -64,7 +65,7 @@ def order_placed_email(*, order_id: int) -> int:
 @task()
 def order_shipped_email(*, order_id: int) -> int:
     """Queue the tracking email of a shipped order. Returns how many emails were queued."""
-    order = Order.objects.select_related("publisher").filter(id=order_id).first()
+    order = order_with_publisher(order_id)
     if order is None:
         return 0
     return len(notify_order_shipped(order=order))
@@ -75,7 +76,7 @@ def shipment_corrected_email(*, order_id: int, history_event_id: int) -> int:
     """Queue the corrected tracking email of a shipped order whose shipment an operator
     corrected (the correction's history entry is `history_event_id`). Returns how many
     emails were queued."""
-    order = Order.objects.select_related("publisher").filter(id=order_id).first()
+    order = order_with_publisher(order_id)
     if order is None:
         return 0
     return len(notify_shipment_corrected(order=order, history_event_id=history_event_id))
@@ -86,7 +87,7 @@ def address_error_email(*, order_id: int, history_event_id: int) -> int:
     """Queue the customer's "please correct your address" email of an order stopped for an
     address problem (the stop's history entry is `history_event_id`). Returns how many
     emails were queued; none once the address is fixed."""
-    order = Order.objects.select_related("publisher").filter(id=order_id).first()
+    order = order_with_publisher(order_id)
     if order is None:
         return 0
     return len(notify_address_error(order=order, history_event_id=history_event_id))

@@ -39,6 +39,7 @@ from pressrun.notifications.services import notify_address_error_reminder
 from pressrun.orders.changes import OrderChangeRefused, order_correct_address
 from pressrun.orders.models import FulfillmentState, Mode, Order, OrderEvent
 from pressrun.orders.requests import RecipientRequest
+from pressrun.orders.selectors import order_by_id
 from pressrun.orders.services import OrderRefused, recipient_normalize
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def address_check_order(
     Safe to run twice or concurrently: the result is recorded under the row lock, only for
     the address that was checked and only if no check has been recorded since. The verifier
     runs outside any transaction (it may wait on an API; it never raises)."""
-    order = Order.objects.filter(id=order_id).first()
+    order = order_by_id(order_id)
     if order is None:
         return "gone"
     if not _checkable(order):
@@ -90,7 +91,7 @@ def address_check_order(
             # A move may charge an order flagged before it was paid: the publisher's row
             # first, as every balance change takes it.
             publisher_lock_balance(publisher_id=order.publisher_id)
-        locked = Order.objects.select_for_update().filter(id=order_id).first()
+        locked = order_by_id(order_id, for_update=True)
         if locked is None:
             return "gone"
         if address_of(locked) != checked:
