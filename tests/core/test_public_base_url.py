@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 
 from pressrun.core.models import Installation
@@ -31,6 +32,18 @@ def _no_environment_override(settings: Any) -> None:
 def test_nothing_saved_and_never_served_is_the_default() -> None:
     reading = public_base_url_reading()
     assert (reading.url, reading.origin) == ("http://127.0.0.1:8000", BaseUrlOrigin.DEFAULT)
+
+
+def test_a_database_not_yet_migrated_counts_as_nothing_saved() -> None:
+    installation_record_served_address(host="127.0.0.1", port=8101)
+    # As before `pressrun migrate` made the table: the read fails, and the default is used.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE core_installation RENAME TO core_installation_away")
+        reading = public_base_url_reading()
+        transaction.set_rollback(True)
+    assert (reading.url, reading.origin) == ("http://127.0.0.1:8000", BaseUrlOrigin.DEFAULT)
+    assert public_base_url() == "http://127.0.0.1:8101"
 
 
 def test_the_address_serve_started_on_is_used_while_nothing_is_saved() -> None:
