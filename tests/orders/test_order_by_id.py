@@ -15,9 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from pressrun.accounts.models import Publisher
 from pressrun.catalog.models import Project
 from pressrun.orders.models import Mode, Order, OrderLine
-from pressrun.orders.requests import LineRequest, OrderRequest, RecipientRequest
 from pressrun.orders.selectors import order_by_id, order_lines_with_projects, order_with_publisher
-from pressrun.orders.services import order_place
+from tests.intake import place
 
 pytestmark = pytest.mark.django_db
 
@@ -33,27 +32,13 @@ def _values(instance: Any) -> list[Any]:
 
 @pytest.fixture
 def orders(make_publisher: Callable[..., Any], make_project: Callable[..., Any]) -> list[Order]:
-    """A paid production order, a HOLD one (no balance) and a test order, of two publishers."""
+    """A paid production order, a HOLD one (no balance) and a test order, each of its own
+    publisher."""
     placed = []
     for balance, mode in (("500", Mode.PROD), ("0", Mode.PROD), ("0", Mode.TEST)):
         publisher = make_publisher(balance=balance, company=f"Label {len(placed)}")
         project = make_project(publisher)
-        request = OrderRequest(
-            publisher_id=publisher.id,
-            lines=(LineRequest(project_id=project.id, quantity=2),),
-            recipient=RecipientRequest(
-                name="Ann Buyer",
-                address="1 Main St",
-                city="Austin",
-                state="TX",
-                postal_code="78701",
-                email="ann@example.com",
-            ),
-            mode=mode,
-            source="gateway",
-            invoice=f"BYID-{len(placed)}",
-        )
-        placed.append(order_place(request=request, publisher=publisher))
+        placed.append(place(publisher, [(project, 2)], mode=mode, invoice=f"BYID-{len(placed)}"))
     return placed
 
 
@@ -109,20 +94,7 @@ def test_the_lines_in_their_order_with_their_products(
 ):
     publisher = make_publisher(balance="500")
     first, second = make_project(publisher), make_project(publisher)
-    request = OrderRequest(
-        publisher_id=publisher.id,
-        lines=(
-            LineRequest(project_id=second.id, quantity=1),
-            LineRequest(project_id=first.id, quantity=3),
-        ),
-        recipient=RecipientRequest(
-            name="Ann Buyer", address="1 Main St", city="Austin", state="TX", postal_code="78701"
-        ),
-        mode=Mode.PROD,
-        source="gateway",
-        invoice="LINES-1",
-    )
-    order = order_place(request=request, publisher=publisher)
+    order = place(publisher, [(second, 1), (first, 3)], invoice="LINES-1")
     reference = list(
         OrderLine.objects.filter(order=order).select_related("project").order_by("position")
     )
