@@ -34,7 +34,7 @@ def _values(instance: Any) -> list[Any]:
 def orders(make_publisher: Callable[..., Any], make_project: Callable[..., Any]) -> list[Order]:
     """A paid production order, a HOLD one (no balance) and a test order, each of its own
     publisher."""
-    placed = []
+    placed: list[Order] = []
     for balance, mode in (("500", Mode.PROD), ("0", Mode.PROD), ("0", Mode.TEST)):
         publisher = make_publisher(balance=balance, company=f"Label {len(placed)}")
         project = make_project(publisher)
@@ -42,7 +42,7 @@ def orders(make_publisher: Callable[..., Any], make_project: Callable[..., Any])
     return placed
 
 
-def test_the_same_order_and_publisher_as_the_queryset(orders: list[Order]):
+def test_the_same_order_and_publisher_as_the_queryset(orders: list[Order]) -> None:
     for placed in orders:
         reference = Order.objects.select_related("publisher").get(id=placed.id)
         found = order_with_publisher(placed.id)
@@ -60,7 +60,7 @@ def test_the_same_order_and_publisher_as_the_queryset(orders: list[Order]):
         assert _values(plain) == _values(reference)
 
 
-def test_none_for_an_order_that_is_gone(orders: list[Order]):
+def test_none_for_an_order_that_is_gone(orders: list[Order]) -> None:
     gone = orders[2].id  # the test order: no ledger line keeps it
     Order.objects.filter(id=gone).delete()
     assert order_by_id(gone) is None
@@ -70,7 +70,7 @@ def test_none_for_an_order_that_is_gone(orders: list[Order]):
     assert order_with_publisher(orders[0].id) is not None
 
 
-def test_one_statement_each_and_the_lock_when_asked(orders: list[Order]):
+def test_one_statement_each_and_the_lock_when_asked(orders: list[Order]) -> None:
     order_id = orders[1].id
     order_with_publisher(order_id)  # compiled now, not while counting
     with CaptureQueriesContext(connection) as queries:
@@ -90,8 +90,9 @@ def test_one_statement_each_and_the_lock_when_asked(orders: list[Order]):
 
 
 def test_the_lines_in_their_order_with_their_products(
-    make_publisher: Callable[..., Any], make_project: Callable[..., Any]
-):
+    make_publisher: Callable[..., Any],
+    make_project: Callable[..., Any],
+) -> None:
     publisher = make_publisher(balance="500")
     first, second = make_project(publisher), make_project(publisher)
     order = place(publisher, [(second, 1), (first, 3)], invoice="LINES-1")
