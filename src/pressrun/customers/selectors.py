@@ -1,4 +1,5 @@
-"""Reads for the customer's page: the order behind a link, its lines, its status in words."""
+"""Reads for the customer's page: the order behind a link and its status in words (its lines:
+`orders.selectors.order_lines_with_projects`, the notifications' read)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from pressrun.orders.models import Order, OrderDeletion, OrderLine, OrderStatus
+from pressrun.orders.models import Order, OrderDeletion, OrderStatus
 
 
 def order_by_customer_token(token: str) -> Order | None:
@@ -20,10 +21,6 @@ def deleted_order_by_customer_token(token: str) -> OrderDeletion | None:
     if not token:
         return None
     return OrderDeletion.objects.select_related("publisher").filter(customer_token=token).first()
-
-
-def order_lines(order: Order) -> list[OrderLine]:
-    return list(order.lines.select_related("project").order_by("position"))
 
 
 CUSTOMER_STATUS_WORDS = {

@@ -17,12 +17,12 @@ from pressrun.customers.selectors import (
     customer_status,
     deleted_order_by_customer_token,
     order_by_customer_token,
-    order_lines,
 )
 from pressrun.fulfillment.address.services import address_correct
 from pressrun.orders.address import country_name
 from pressrun.orders.changes import OrderChangeRefused, customer_address_window
 from pressrun.orders.models import Order, OrderStatus
+from pressrun.orders.selectors import order_lines_with_projects
 from pressrun.orders.services import OrderRefused
 from pressrun.orders.tracking import tracking_link
 
@@ -46,7 +46,7 @@ def _page(
     if hidden_since is None:
         # Only while the details are shown: nothing of them reaches the template after.
         context |= {
-            "lines": order_lines(order),
+            "lines": order_lines_with_projects(order.id),
             "form": (form or AddressForm.for_order(order)) if window.is_open else None,
             "country": country_name(order.country),
             "tracking": (
