@@ -5,7 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import pytest
 from django.db import connection
+
+
+def skip_unless_threads_share_the_database() -> None:
+    """Skip the calling test where its threads cannot share the test database: the suite's
+    SQLite half runs on in-memory SQLite, whose database each thread would open afresh."""
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
+        "file:memorydb"
+    ):
+        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
 
 
 def run_together(*jobs: Callable[[], object], timeout: float = 120) -> list[BaseException]:

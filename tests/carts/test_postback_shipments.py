@@ -34,6 +34,7 @@ from pressrun.warehouses.shipments import warehouse_order_close
 from tests.carts.shopify_admin_emulator import ShopifyAdminEmulator, shopify_admin_api
 from tests.carts.shopify_payloads import BIG_ORDER_ID, order_json, shopify_headers
 from tests.fulfillment.support import ship
+from tests.threads import skip_unless_threads_share_the_database
 from tests.warehouses.conftest import Station
 from tests.warehouses.test_pull import item, ship_notice
 from tests.warehouses.test_routing import LISTINGS, PROOF_LINES, post_samcart, process_pending
@@ -402,10 +403,7 @@ def test_close_is_refused_unless_shipped_in_full(
 def test_two_packages_posted_at_once_close_the_order_once(
     publisher: Any, cd: Any, station: Station, emulator: ShopifyAdminEmulator
 ) -> None:
-    if db_connection.vendor == "sqlite" and db_connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     place_proof_order(publisher, emulator)
     warehouse_order = WarehouseOrder.objects.get()
     notify(station, warehouse_order, "T-1", item("ACME-TEE-M", 2))

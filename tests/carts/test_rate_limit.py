@@ -21,6 +21,7 @@ from pressrun.core import rate_limit
 from pressrun.core.models import RateWindow
 from tests.carts.samcart_payloads import as_json, notification
 from tests.carts.shopify_payloads import order_json, shopify_headers
+from tests.threads import skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -124,10 +125,7 @@ def test_concurrent_deliveries_pass_exactly_up_to_the_limit(
 ) -> None:
     """Twenty deliveries at once against a limit of seven: exactly seven are stored. The count
     is taken under the window row's lock, so no two requests see the same number."""
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     settings.CART_DELIVERIES_PER_MINUTE = 7
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     publisher = make_publisher(balance="10")

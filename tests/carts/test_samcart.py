@@ -17,7 +17,7 @@ from pressrun.carts.services import delivery_process
 from pressrun.carts.tasks import process_delivery
 from pressrun.orders.models import Order
 from tests.carts.samcart_payloads import ORDER_ID, as_form, as_json, notification
-from tests.threads import run_together
+from tests.threads import run_together, skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -351,12 +351,7 @@ def test_concurrent_tasks_for_one_order_place_it_once(
     make_publisher: Any, make_project: Any
 ) -> None:
 
-    from django.db import connection
-
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     owner = make_publisher(balance="100")
     cd_project = make_project(owner, title="CD", ecommerce_ids="{294010}")
     dvd = make_project(owner, title="Live DVD", ecommerce_ids="{300111}")

@@ -25,6 +25,7 @@ from tests.carts.shopify_payloads import (
     order_json,
     shopify_headers,
 )
+from tests.threads import skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -420,10 +421,7 @@ def test_admin_lists_deliveries_shows_the_url_and_replays(
 def test_concurrent_deliveries_of_one_order_make_exactly_one(
     make_publisher: Any, make_project: Any
 ) -> None:
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     publisher = make_publisher(balance="100")
     publisher.shopify_topics = "orders/paid,orders/fulfilled,orders/create"
     publisher.save()

@@ -7,7 +7,6 @@ from functools import partial
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -26,7 +25,7 @@ from pressrun.catalog.models import ProjectCartId
 from pressrun.orders.models import Order
 from tests.carts.samcart_payloads import as_json, notification
 from tests.carts.shopify_payloads import order_json, shopify_headers
-from tests.threads import run_together
+from tests.threads import run_together, skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -440,10 +439,7 @@ def test_admin_lists_and_reprocesses(publisher: Any, make_project: Any, admin_cl
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_records_of_one_product_make_one_row(make_publisher: Any) -> None:
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     publisher = make_publisher()
     deliveries = [
         InboundDelivery.objects.create(

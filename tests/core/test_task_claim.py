@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
@@ -17,7 +16,7 @@ from django_tasks_db.models import DBTaskResult
 from pressrun.core.task_backend import task_claim_next, task_claim_supported
 from pressrun.fulfillment.address.tasks import check_order_address
 from pressrun.notifications.tasks import order_placed_email
-from tests.threads import run_together
+from tests.threads import run_together, skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -93,10 +92,7 @@ def test_only_the_named_queues_and_this_backend_are_claimed() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_never_claim_the_same_task() -> None:
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     tasks = 60
     for order_id in range(tasks):
         order_placed_email.enqueue(order_id=order_id)

@@ -39,6 +39,7 @@ from pressrun.fulfillment.tasks import close_postage_windows
 from pressrun.notifications.tasks import EMAIL_SWEEP_INTERVAL, requeue_stranded_emails
 from pressrun.warehouses.tasks import WAREHOUSE_PUSH_SWEEP_INTERVAL, sweep_warehouse_pushes
 from pressrun.webhooks.tasks import WEBHOOK_SWEEP_INTERVAL, requeue_stranded_webhooks
+from tests.threads import skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -190,10 +191,7 @@ def test_the_worker_start_keeps_one_pending_run_of_each_periodic_task() -> None:
 def test_workers_starting_at_once_queue_one_run_of_each_periodic_task() -> None:
     """Every worker schedules the periodic tasks when it starts, and a deploy starts them
     all at once, on every machine: still one future run each, not one per worker."""
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 

@@ -19,6 +19,7 @@ from pressrun.carts.unmatched import CartProduct, unmatched_record
 from pressrun.orders.models import Order
 from tests.carts.shopify_payloads import order_json
 from tests.dashboard.pages import text
+from tests.threads import skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -218,10 +219,7 @@ def test_concurrent_replays_and_a_dismissal_make_one_order(
         delivery_replay_by_publisher,
     )
 
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     publisher = make_publisher(email="owner@example.com")
     make_project(publisher, title="Greatest Hits", ecommerce_ids="{VTD234-100}")
     delivery = failed_delivery(publisher)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django_tasks_db.models import DBTaskResult
 
 from pressrun.billing.services import ledger_credit
@@ -22,7 +22,7 @@ from pressrun.orders.events import PlacedOrderRelayed
 from pressrun.orders.models import Order, OrderEvent
 from pressrun.orders.relay import RELAY_BATCH, placed_orders_relay
 from tests import intake
-from tests.threads import run_together
+from tests.threads import run_together, skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -208,10 +208,7 @@ def test_without_a_worker_the_relay_runs_as_the_order_is_placed(
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_relays_hand_each_order_once(make_publisher: Any, make_project: Any) -> None:
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     publisher = make_publisher(balance="1000")
     project = make_project(publisher, price=Decimal("1.00"))
     orders = [place(publisher, project, f"C-{n}") for n in range(3 * RELAY_BATCH)]

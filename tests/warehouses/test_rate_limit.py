@@ -26,6 +26,7 @@ from pressrun.core.models import RateWindow
 from pressrun.warehouses.models import ShipNotice, WarehouseShipment, WarehouseStockLevel
 from pressrun.warehouses.services import warehouse_set_enabled
 from pressrun.warehouses.signing import signature
+from tests.threads import skip_unless_threads_share_the_database
 from tests.warehouses.conftest import Station, basic
 from tests.warehouses.test_pull import WIDE, route, ship_notice
 from tests.warehouses.test_push_inbound import Wms
@@ -269,10 +270,7 @@ def test_a_disabled_station_is_counted_against_its_own_budget(
 def test_concurrent_reports_pass_exactly_up_to_the_limit(publisher: Any, settings: Any) -> None:
     """Twenty signed stock reports at once against a limit of seven: exactly seven are
     answered 200. The count is taken under the window row's lock."""
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     settings.WAREHOUSE_REQUESTS_PER_MINUTE = 7
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     acme = Wms(publisher)

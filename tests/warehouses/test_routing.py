@@ -55,6 +55,7 @@ from tests.carts.oneshoppingcart_emulator import API_KEY, MERCHANT_ID, Emulator
 from tests.carts.oneshoppingcart_emulator import notification as osc_notification
 from tests.carts.samcart_payloads import as_json, notification
 from tests.carts.shopify_payloads import order_json, shopify_headers
+from tests.threads import skip_unless_threads_share_the_database
 
 pytestmark = pytest.mark.django_db
 
@@ -701,10 +702,7 @@ def test_line_keys_are_stable_and_unique() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_fixes_route_each_line_once(make_publisher: Any, make_project: Any) -> None:
-    if db_connection.vendor == "sqlite" and db_connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     publisher = make_publisher(balance="100")
     make_project(publisher, title="CD", ecommerce_ids="{VTD234-100}")
     warehouse = make_warehouse(publisher)
@@ -762,10 +760,7 @@ def test_concurrent_fixes_route_each_line_once(make_publisher: Any, make_project
 def test_concurrent_deliveries_of_one_proof_order_route_each_line_once(
     make_publisher: Any, make_project: Any
 ) -> None:
-    if db_connection.vendor == "sqlite" and db_connection.settings_dict["NAME"].startswith(
-        "file:memorydb"
-    ):
-        pytest.skip("in-memory SQLite cannot be shared by threads; PostgreSQL runs this test")
+    skip_unless_threads_share_the_database()
     publisher = make_publisher(balance="100")
     publisher.shopify_topics = "orders/paid,orders/fulfilled,orders/create"
     publisher.save()
