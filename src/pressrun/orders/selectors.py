@@ -87,10 +87,8 @@ def order_with_publisher(order_id: int) -> Order | None:
     order = order_by_id(order_id)
     if order is None:
         return None
-    publisher = _publisher_by_id.get(order.publisher_id)
-    if publisher is None:  # deleted in between, its orders with it
-        return None
-    order.publisher = publisher
+    # Never None: a publisher with orders cannot be deleted (PROTECT).
+    order.publisher = _publisher_by_id.get(order.publisher_id)
     return order
 
 
